@@ -1,0 +1,308 @@
+//! Encoding replies. Commands write their reply through [`ReplyWriter`] straight into the connection's
+//! output buffer, in the protocol the client chose (RESP2, or RESP3 after `HELLO 3`). RESP3-only shapes
+//! degrade to their RESP2 forms exactly as Redis does: maps become flat arrays, doubles bulk strings,
+//! booleans integers, nulls `$-1`/`*-1`.
+
+use crate::double::format_double;
+
+/// The protocol version a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resp {
+    V2,
+    V3,
+}
+
+/// Appends encoded replies to a byte buffer.
+#[derive(Debug)]
+pub struct ReplyWriter {
+    buf: Vec<u8>,
+    resp: Resp,
+}
+
+impl ReplyWriter {
+    pub fn new(resp: Resp) -> Self {
+        ReplyWriter {
+            buf: Vec::with_capacity(16 * 1024),
+            resp,
+        }
+    }
+
+    pub fn resp(&self) -> Resp {
+        self.resp
+    }
+
+    pub fn set_resp(&mut self, resp: Resp) {
+        self.resp = resp;
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.resp == Resp::V3
+    }
+
+    /// The encoded bytes not yet taken.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Forgets everything written after `len` (used to drop a reply that must not be sent).
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        // A huge reply must not pin its memory for the life of the connection.
+        if self.buf.capacity() > 1024 * 1024 {
+            self.buf = Vec::with_capacity(16 * 1024);
+        }
+    }
+
+    /// `+OK`-style status reply. `text` must not contain CR or LF.
+    pub fn simple(&mut self, text: &str) {
+        self.line(b'+', text.as_bytes());
+    }
+
+    pub fn ok(&mut self) {
+        self.buf.extend_from_slice(b"+OK\r\n");
+    }
+
+    /// Error reply; `text` carries its code (`ERR ...`, `WRONGTYPE ...`). Newlines are replaced by spaces,
+    /// as Redis does, so that an error can never break the framing.
+    pub fn error(&mut self, text: &str) {
+        self.buf.push(b'-');
+        let start = self.buf.len();
+        self.buf.extend_from_slice(text.as_bytes());
+        for b in &mut self.buf[start..] {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
+            }
+        }
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn int(&mut self, value: i64) {
+        let digits = itoa_buf(value);
+        self.line(b':', digits.as_str());
+    }
+
+    pub fn bulk(&mut self, value: &[u8]) {
+        self.header(b'$', value.len() as i64);
+        self.buf.extend_from_slice(value);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// A bulk string holding the decimal form of `value` (as Redis replies to GET on an integer-encoded string).
+    pub fn bulk_int(&mut self, value: i64) {
+        let digits = itoa_buf(value);
+        self.bulk(digits.as_str().as_bytes());
+    }
+
+    /// The null reply: `$-1` in RESP2, `_` in RESP3.
+    pub fn null(&mut self) {
+        match self.resp {
+            Resp::V2 => self.buf.extend_from_slice(b"$-1\r\n"),
+            Resp::V3 => self.buf.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    /// The null array: `*-1` in RESP2, `_` in RESP3.
+    pub fn null_array(&mut self) {
+        match self.resp {
+            Resp::V2 => self.buf.extend_from_slice(b"*-1\r\n"),
+            Resp::V3 => self.buf.extend_from_slice(b"_\r\n"),
+        }
+    }
+
+    pub fn array(&mut self, len: usize) {
+        self.header(b'*', len as i64);
+    }
+
+    /// A map of `len` pairs: `%` in RESP3, a flat array of `2 * len` in RESP2.
+    pub fn map(&mut self, len: usize) {
+        match self.resp {
+            Resp::V2 => self.header(b'*', 2 * len as i64),
+            Resp::V3 => self.header(b'%', len as i64),
+        }
+    }
+
+    /// A set: `~` in RESP3, an array in RESP2.
+    pub fn set(&mut self, len: usize) {
+        match self.resp {
+            Resp::V2 => self.header(b'*', len as i64),
+            Resp::V3 => self.header(b'~', len as i64),
+        }
+    }
+
+    /// An out-of-band push (pub/sub messages, invalidations): `>` in RESP3, an array in RESP2.
+    pub fn push(&mut self, len: usize) {
+        match self.resp {
+            Resp::V2 => self.header(b'*', len as i64),
+            Resp::V3 => self.header(b'>', len as i64),
+        }
+    }
+
+    /// A double: `,` in RESP3, a bulk string in RESP2, formatted as Redis's `%.17g`.
+    pub fn double(&mut self, value: f64) {
+        let text = format_double(value);
+        match self.resp {
+            Resp::V2 => self.bulk(text.as_bytes()),
+            Resp::V3 => self.line(b',', text.as_bytes()),
+        }
+    }
+
+    /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
+    pub fn boolean(&mut self, value: bool) {
+        match (self.resp, value) {
+            (Resp::V2, v) => self.int(v as i64),
+            (Resp::V3, true) => self.buf.extend_from_slice(b"#t\r\n"),
+            (Resp::V3, false) => self.buf.extend_from_slice(b"#f\r\n"),
+        }
+    }
+
+    /// Verbatim text (`=` with a three-letter format in RESP3, a bulk string in RESP2), e.g. for INFO.
+    pub fn verbatim(&mut self, format: &str, text: &[u8]) {
+        match self.resp {
+            Resp::V2 => self.bulk(text),
+            Resp::V3 => {
+                self.header(b'=', (text.len() + 4) as i64);
+                self.buf.extend_from_slice(format.as_bytes());
+                self.buf.push(b':');
+                self.buf.extend_from_slice(text);
+                self.buf.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// Appends bytes that are already a complete encoded reply.
+    pub fn raw(&mut self, encoded: &[u8]) {
+        self.buf.extend_from_slice(encoded);
+    }
+
+    /// Starts an array whose length is not known yet; finish it with [`ReplyWriter::end_array`].
+    pub fn begin_array(&mut self) -> DeferredLen {
+        let at = self.buf.len();
+        // Room for the largest header we may write, patched (and compacted) at the end.
+        self.buf.extend_from_slice(&[0; DEFERRED_ROOM]);
+        DeferredLen { at }
+    }
+
+    pub fn end_array(&mut self, deferred: DeferredLen, len: usize) {
+        let mut header = Vec::with_capacity(DEFERRED_ROOM);
+        header.push(b'*');
+        header.extend_from_slice(itoa_buf(len as i64).as_str().as_bytes());
+        header.extend_from_slice(b"\r\n");
+        self.buf
+            .splice(deferred.at..deferred.at + DEFERRED_ROOM, header);
+    }
+
+    fn header(&mut self, kind: u8, len: i64) {
+        let digits = itoa_buf(len);
+        self.line(kind, digits.as_str());
+    }
+
+    fn line(&mut self, kind: u8, text: impl AsRef<[u8]>) {
+        self.buf.push(kind);
+        self.buf.extend_from_slice(text.as_ref());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+}
+
+const DEFERRED_ROOM: usize = 24;
+
+/// A placeholder for an array header written before its length is known.
+#[must_use]
+pub struct DeferredLen {
+    at: usize,
+}
+
+/// Decimal digits of an i64 without allocating.
+struct Digits {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and '-' are ever written.
+        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or("0")
+    }
+}
+
+fn itoa_buf(value: i64) -> Digits {
+    let mut bytes = [0u8; 20];
+    let mut pos = bytes.len();
+    let mut n = value.unsigned_abs();
+    loop {
+        pos -= 1;
+        bytes[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        pos -= 1;
+        bytes[pos] = b'-';
+    }
+    Digits { bytes, start: pos }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(resp: Resp, f: impl FnOnce(&mut ReplyWriter)) -> Vec<u8> {
+        let mut w = ReplyWriter::new(resp);
+        f(&mut w);
+        w.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn scalar_shapes() {
+        assert_eq!(
+            written(Resp::V2, |w| w.int(i64::MIN)),
+            b":-9223372036854775808\r\n"
+        );
+        assert_eq!(written(Resp::V2, |w| w.bulk(b"hi")), b"$2\r\nhi\r\n");
+        assert_eq!(written(Resp::V2, |w| w.null()), b"$-1\r\n");
+        assert_eq!(written(Resp::V3, |w| w.null()), b"_\r\n");
+        assert_eq!(written(Resp::V2, |w| w.double(1.5)), b"$3\r\n1.5\r\n");
+        assert_eq!(written(Resp::V3, |w| w.double(1.5)), b",1.5\r\n");
+        assert_eq!(written(Resp::V3, |w| w.boolean(true)), b"#t\r\n");
+        assert_eq!(written(Resp::V2, |w| w.boolean(false)), b":0\r\n");
+        assert_eq!(
+            written(Resp::V2, |w| w.error("ERR a\r\nb")),
+            b"-ERR a  b\r\n"
+        );
+    }
+
+    #[test]
+    fn aggregate_shapes() {
+        assert_eq!(written(Resp::V2, |w| w.map(2)), b"*4\r\n");
+        assert_eq!(written(Resp::V3, |w| w.map(2)), b"%2\r\n");
+        assert_eq!(written(Resp::V3, |w| w.set(1)), b"~1\r\n");
+        assert_eq!(
+            written(Resp::V3, |w| w.verbatim("txt", b"ab")),
+            b"=6\r\ntxt:ab\r\n"
+        );
+    }
+
+    #[test]
+    fn deferred_array() {
+        let out = written(Resp::V2, |w| {
+            let d = w.begin_array();
+            w.int(1);
+            w.int(2);
+            w.end_array(d, 2);
+        });
+        assert_eq!(out, b"*2\r\n:1\r\n:2\r\n");
+    }
+}

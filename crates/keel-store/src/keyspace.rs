@@ -1,0 +1,364 @@
+//! `Db`: one logical database (Redis's `redisDb`).
+//!
+//! Entries live densely in a `Vec` and a hash table maps each key to its position (4 bytes a slot), which
+//! costs far less memory than a table of full entries at hashbrown's load factors. Deleting moves the last
+//! entry into the hole. That same fact gives SCAN its guarantee: cursors walk positions from the top down,
+//! and an entry only ever moves downwards, so an entry present for the whole scan is never skipped.
+//!
+//! Keys with a TTL are also listed in `volatile`, so the active expiry cycle samples only them.
+//! Positions ("slots") are valid until the next removal; look a key up again after removing anything.
+
+use crate::compact::CompactBytes;
+use crate::object::AccessClock;
+use crate::value::Value;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use rand::Rng;
+use std::hash::BuildHasher;
+
+struct Entry {
+    key: CompactBytes,
+    value: Value,
+    /// Absolute expiry in Unix milliseconds; 0 means no expiry.
+    expire_at: u64,
+    /// LRU clock or LFU counter (see [`AccessClock`]).
+    access: u32,
+    /// Position in `Db::volatile` when `expire_at != 0`.
+    volatile_pos: u32,
+}
+
+/// The per-entry cost beyond key and value heap bytes: the entry itself plus its index slot and control byte.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<u32>() + 1;
+
+/// What happens to a key's TTL when it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Keep the current TTL (SET KEEPTTL, SETRANGE, APPEND, INCR...).
+    Keep,
+    /// Remove any TTL (plain SET).
+    Clear,
+    /// Expire at this Unix time in milliseconds.
+    At(u64),
+}
+
+pub struct Db {
+    entries: Vec<Entry>,
+    index: HashTable<u32>,
+    hasher: RandomState,
+    volatile: Vec<u32>,
+    /// Heap bytes owned by keys and values (inline bytes are counted in ENTRY_OVERHEAD).
+    heap_bytes: usize,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Db {
+    pub fn new() -> Self {
+        Db {
+            entries: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::default(),
+            volatile: Vec::new(),
+            heap_bytes: 0,
+        }
+    }
+
+    /// Number of keys, including expired keys not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// Approximate bytes used by this database: table capacity plus the heap bytes of keys and values.
+    pub fn memory(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.volatile.capacity() * std::mem::size_of::<u32>()
+            + self.heap_bytes
+    }
+
+    /// Bytes attributed to one key, as MEMORY USAGE reports it.
+    pub fn slot_memory(&self, slot: usize) -> usize {
+        let e = &self.entries[slot];
+        ENTRY_OVERHEAD + e.key.heap_size() + e.value.heap_size()
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let hash = self.hash(key);
+        self.index
+            .find(hash, |&i| self.entries[i as usize].key.as_bytes() == key)
+            .map(|&i| i as usize)
+    }
+
+    fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
+        let at = self.entries[slot].expire_at;
+        at != 0 && at <= now_ms
+    }
+
+    /// Finds a live key, deleting it first if it has expired (lazy expiry), without touching access time.
+    /// Returns the slot, and whether an expired key was deleted on the way.
+    pub fn find_live(&mut self, key: &[u8], now_ms: u64) -> (Option<usize>, bool) {
+        match self.find(key) {
+            Some(slot) if self.is_expired(slot, now_ms) => {
+                self.remove_slot(slot);
+                (None, true)
+            }
+            found => (found, false),
+        }
+    }
+
+    /// Finds a live key and records the access (LRU time or LFU counter).
+    pub fn lookup(&mut self, key: &[u8], clock: &AccessClock) -> Option<usize> {
+        let slot = self.find_live(key, clock.now_ms).0?;
+        let entry = &mut self.entries[slot];
+        entry.access = clock.touched(entry.access);
+        Some(slot)
+    }
+
+    /// Whether `key` exists (and has not expired), without deleting or touching anything.
+    pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
+        self.find(key)
+            .is_some_and(|slot| !self.is_expired(slot, now_ms))
+    }
+
+    pub fn key(&self, slot: usize) -> &[u8] {
+        self.entries[slot].key.as_bytes()
+    }
+
+    pub fn value(&self, slot: usize) -> &Value {
+        &self.entries[slot].value
+    }
+
+    /// Changes a value in place; memory accounting follows the change.
+    pub fn update<R>(&mut self, slot: usize, change: impl FnOnce(&mut Value) -> R) -> R {
+        let entry = &mut self.entries[slot];
+        let before = entry.value.heap_size();
+        let result = change(&mut entry.value);
+        let after = entry.value.heap_size();
+        self.heap_bytes = self.heap_bytes + after - before;
+        result
+    }
+
+    /// Replaces the value at `slot`, returning the old one.
+    pub fn replace(&mut self, slot: usize, value: Value) -> Value {
+        self.update(slot, |v| std::mem::replace(v, value))
+    }
+
+    pub fn access(&self, slot: usize) -> u32 {
+        self.entries[slot].access
+    }
+
+    pub fn set_access(&mut self, slot: usize, access: u32) {
+        self.entries[slot].access = access;
+    }
+
+    /// The key's absolute expiry in Unix milliseconds, if it has one.
+    pub fn expire_at(&self, slot: usize) -> Option<u64> {
+        match self.entries[slot].expire_at {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    /// Sets or clears the key's expiry.
+    pub fn set_expire(&mut self, slot: usize, at: Option<u64>) {
+        let had = self.entries[slot].expire_at != 0;
+        match at {
+            Some(at) => {
+                // 0 means "no expiry"; an expiry at the epoch is already in the past either way.
+                self.entries[slot].expire_at = at.max(1);
+                if !had {
+                    self.entries[slot].volatile_pos = self.volatile.len() as u32;
+                    self.volatile.push(slot as u32);
+                }
+            }
+            None if had => {
+                self.entries[slot].expire_at = 0;
+                self.unlist_volatile(slot);
+            }
+            None => {}
+        }
+    }
+
+    fn unlist_volatile(&mut self, slot: usize) {
+        let pos = self.entries[slot].volatile_pos as usize;
+        self.volatile.swap_remove(pos);
+        if let Some(&moved) = self.volatile.get(pos) {
+            self.entries[moved as usize].volatile_pos = pos as u32;
+        }
+    }
+
+    /// Writes `key`, creating it or overwriting its value; returns its slot.
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expiry: Expiry,
+        clock: &AccessClock,
+    ) -> usize {
+        let slot = match self.find(key) {
+            Some(slot) => {
+                if self.is_expired(slot, clock.now_ms) && expiry == Expiry::Keep {
+                    // The old key is gone; its TTL must not carry over to the new value.
+                    self.set_expire(slot, None);
+                }
+                self.replace(slot, value);
+                slot
+            }
+            None => {
+                let slot = self.entries.len();
+                let hash = self.hash(key);
+                let key = CompactBytes::new(key);
+                self.heap_bytes += key.heap_size() + value.heap_size();
+                self.entries.push(Entry {
+                    key,
+                    value,
+                    expire_at: 0,
+                    access: 0,
+                    volatile_pos: 0,
+                });
+                let (entries, hasher) = (&self.entries, &self.hasher);
+                self.index.insert_unique(hash, slot as u32, |&i| {
+                    hasher.hash_one(entries[i as usize].key.as_bytes())
+                });
+                slot
+            }
+        };
+        self.entries[slot].access = clock.initial();
+        match expiry {
+            Expiry::Keep => {}
+            Expiry::Clear => self.set_expire(slot, None),
+            Expiry::At(at) => self.set_expire(slot, Some(at)),
+        }
+        slot
+    }
+
+    /// Removes `key` whether or not it has expired; returns its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        let slot = self.find(key)?;
+        Some(self.remove_slot(slot).1)
+    }
+
+    /// Removes the entry at `slot`, returning its key, value and expiry. Invalidates other slots.
+    pub fn remove_slot(&mut self, slot: usize) -> (CompactBytes, Value, Option<u64>) {
+        if self.entries[slot].expire_at != 0 {
+            self.unlist_volatile(slot);
+        }
+        let hash = self.hash(self.entries[slot].key.as_bytes());
+        if let Ok(found) = self.index.find_entry(hash, |&i| i as usize == slot) {
+            found.remove();
+        }
+        let last = self.entries.len() - 1;
+        if slot != last {
+            // The last entry moves into the hole: repoint its index slot and its volatile record.
+            let moved_hash = self.hash(self.entries[last].key.as_bytes());
+            if let Some(i) = self.index.find_mut(moved_hash, |&i| i as usize == last) {
+                *i = slot as u32;
+            }
+            if self.entries[last].expire_at != 0 {
+                self.volatile[self.entries[last].volatile_pos as usize] = slot as u32;
+            }
+        }
+        let entry = self.entries.swap_remove(slot);
+        self.heap_bytes -= entry.key.heap_size() + entry.value.heap_size();
+        let expire = self.expire_at_of(&entry);
+        self.shrink_if_sparse();
+        (entry.key, entry.value, expire)
+    }
+
+    fn expire_at_of(&self, entry: &Entry) -> Option<u64> {
+        (entry.expire_at != 0).then_some(entry.expire_at)
+    }
+
+    /// Gives memory back when most of the table is empty, as Redis shrinks its dicts.
+    fn shrink_if_sparse(&mut self) {
+        let cap = self.entries.capacity();
+        if cap > 1024 && self.entries.len() * 8 < cap {
+            self.entries.shrink_to(self.entries.len() * 2);
+            let (entries, hasher) = (&self.entries, &self.hasher);
+            self.index.shrink_to(entries.len() * 2, |&i| {
+                hasher.hash_one(entries[i as usize].key.as_bytes())
+            });
+            self.volatile.shrink_to(self.volatile.len() * 2);
+        }
+    }
+
+    /// A uniformly random slot, or None when empty.
+    pub fn random_slot(&self, rng: &mut impl Rng) -> Option<usize> {
+        (!self.entries.is_empty()).then(|| rng.gen_range(0..self.entries.len()))
+    }
+
+    /// A uniformly random slot among keys with a TTL.
+    pub fn random_volatile_slot(&self, rng: &mut impl Rng) -> Option<usize> {
+        (!self.volatile.is_empty())
+            .then(|| self.volatile[rng.gen_range(0..self.volatile.len())] as usize)
+    }
+
+    /// Visits up to `count` slots from `cursor` (0 starts a scan) and returns the next cursor (0 when done).
+    /// Slots are visited from the top down; see the module comment for why no live key is ever skipped.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(usize)) -> u64 {
+        let len = self.entries.len() as u64;
+        let mut next = if cursor == 0 { len } else { cursor.min(len) };
+        let mut visited = 0;
+        while next > 0 && visited < count.max(1) {
+            next -= 1;
+            visit(next as usize);
+            visited += 1;
+        }
+        next
+    }
+
+    /// All slots, for commands that walk the whole keyspace (KEYS, FLUSH accounting, snapshots).
+    pub fn slots(&self) -> std::ops::Range<usize> {
+        0..self.entries.len()
+    }
+
+    pub fn clear(&mut self) {
+        *self = Db {
+            hasher: self.hasher.clone(),
+            ..Db::new()
+        };
+    }
+
+    /// One step of active expiry (Redis's `activeExpireCycle`): samples up to `samples` keys with a TTL and
+    /// deletes the expired ones, calling `on_expire` with each key. Returns (sampled, expired).
+    pub fn expire_sample(
+        &mut self,
+        now_ms: u64,
+        samples: usize,
+        rng: &mut impl Rng,
+        mut on_expire: impl FnMut(&[u8]),
+    ) -> (usize, usize) {
+        let mut expired = 0;
+        let mut sampled = 0;
+        while sampled < samples && !self.volatile.is_empty() {
+            sampled += 1;
+            let slot = self.volatile[rng.gen_range(0..self.volatile.len())] as usize;
+            if self.is_expired(slot, now_ms) {
+                let (key, _, _) = self.remove_slot(slot);
+                on_expire(key.as_bytes());
+                expired += 1;
+            }
+        }
+        (sampled, expired)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! Unit and property tests of `Db` against a simple model (a BTreeMap), including SCAN's guarantee.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+
+fn clock(now: u64) -> AccessClock {
+    AccessClock::lru(now)
+}
+
+#[test]
+fn entry_is_48_bytes() {
+    assert_eq!(std::mem::size_of::<Entry>(), 48);
+}
+
+#[test]
+fn insert_lookup_remove() {
+    let mut db = Db::new();
+    let c = clock(1000);
+    db.insert(b"a", Value::string(b"1"), Expiry::Clear, &c);
+    db.insert(
+        b"b",
+        Value::string(b"some longer value here"),
+        Expiry::Clear,
+        &c,
+    );
+    let slot = db.lookup(b"a", &c).unwrap();
+    assert_eq!(db.value(slot), &Value::Int(1));
+    assert_eq!(db.remove(b"a"), Some(Value::Int(1)));
+    assert!(db.lookup(b"a", &c).is_none());
+    assert_eq!(db.len(), 1);
+    let slot = db.lookup(b"b", &c).unwrap();
+    assert_eq!(db.key(slot), b"b");
+}
+
+#[test]
+fn lazy_expiry_and_ttl_rules() {
+    let mut db = Db::new();
+    db.insert(b"k", Value::string(b"v"), Expiry::At(2000), &clock(1000));
+    assert!(db.lookup(b"k", &clock(1999)).is_some());
+    assert_eq!(db.volatile_len(), 1);
+    assert!(db.lookup(b"k", &clock(2000)).is_none());
+    assert_eq!(db.len(), 0);
+    assert_eq!(db.volatile_len(), 0);
+    // Overwriting an expired key with KEEPTTL must not resurrect the old TTL.
+    db.insert(b"k", Value::string(b"v"), Expiry::At(2000), &clock(1000));
+    db.insert(b"k", Value::string(b"w"), Expiry::Keep, &clock(3000));
+    let slot = db.lookup(b"k", &clock(3000)).unwrap();
+    assert_eq!(db.expire_at(slot), None);
+}
+
+#[test]
+fn active_expiry_reclaims_without_reads() {
+    let mut db = Db::new();
+    let c = clock(0);
+    for i in 0..1000u32 {
+        let expiry = if i % 2 == 0 {
+            Expiry::At(10)
+        } else {
+            Expiry::Clear
+        };
+        db.insert(&i.to_be_bytes(), Value::Int(i as i64), expiry, &c);
+    }
+    let mut rng = rand::thread_rng();
+    let mut total = 0;
+    while db.volatile_len() > 0 {
+        total += db.expire_sample(100, 20, &mut rng, |_| {}).1;
+    }
+    assert_eq!(total, 500);
+    assert_eq!(db.len(), 500);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Set(u8, Option<u64>),
+    Del(u8),
+    Persist(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<u8>(), proptest::option::of(1u64..100)).prop_map(|(k, t)| Op::Set(k, t)),
+        any::<u8>().prop_map(Op::Del),
+        any::<u8>().prop_map(Op::Persist),
+    ]
+}
+
+fn key(k: u8) -> Vec<u8> {
+    // Mix inline and heap keys.
+    if k % 3 == 0 {
+        format!("a-rather-long-key-name-{k}").into_bytes()
+    } else {
+        vec![k]
+    }
+}
+
+proptest! {
+    /// The Db behaves like a map from key to (value, ttl), and its volatile list and memory stay consistent.
+    #[test]
+    fn behaves_like_a_map(ops in proptest::collection::vec(op(), 0..300)) {
+        let mut db = Db::new();
+        let mut model: BTreeMap<Vec<u8>, (i64, Option<u64>)> = BTreeMap::new();
+        let c = clock(0);
+        for (n, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::Set(k, ttl) => {
+                    let expiry = ttl.map_or(Expiry::Clear, Expiry::At);
+                    db.insert(&key(k), Value::Int(n as i64), expiry, &c);
+                    model.insert(key(k), (n as i64, ttl));
+                }
+                Op::Del(k) => {
+                    prop_assert_eq!(db.remove(&key(k)).is_some(), model.remove(&key(k)).is_some());
+                }
+                Op::Persist(k) => {
+                    if let Some(slot) = db.lookup(&key(k), &c) {
+                        db.set_expire(slot, None);
+                        model.get_mut(&key(k)).unwrap().1 = None;
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(db.len(), model.len());
+        prop_assert_eq!(db.volatile_len(), model.values().filter(|v| v.1.is_some()).count());
+        for (k, (v, ttl)) in &model {
+            let slot = db.lookup(k, &c).unwrap();
+            prop_assert_eq!(db.value(slot), &Value::Int(*v));
+            prop_assert_eq!(db.expire_at(slot), *ttl);
+        }
+        let heap: usize = db.slots().map(|s| db.slot_memory(s) - ENTRY_OVERHEAD).sum();
+        prop_assert_eq!(heap, db.heap_bytes);
+    }
+
+    /// A key present for the whole scan is returned at least once, however the table changes meanwhile.
+    #[test]
+    fn scan_never_skips_stable_keys(
+        initial in 1usize..300,
+        changes in proptest::collection::vec((any::<bool>(), 0u16..600), 0..400),
+        count in 1usize..20,
+    ) {
+        let mut db = Db::new();
+        let c = clock(0);
+        for i in 0..initial {
+            db.insert(format!("k{i}").as_bytes(), Value::Int(i as i64), Expiry::Clear, &c);
+        }
+        let mut touched: HashSet<Vec<u8>> = HashSet::new();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let mut changes = changes.into_iter();
+        let mut cursor = 0;
+        loop {
+            cursor = db.scan(cursor, count, |slot| { seen.insert(db.key(slot).to_vec()); });
+            if cursor == 0 {
+                break;
+            }
+            for (add, k) in changes.by_ref().take(3) {
+                let k = format!("k{k}").into_bytes();
+                touched.insert(k.clone());
+                if add {
+                    db.insert(&k, Value::Int(0), Expiry::Clear, &c);
+                } else {
+                    db.remove(&k);
+                }
+            }
+        }
+        for i in 0..initial {
+            let k = format!("k{i}").into_bytes();
+            if !touched.contains(&k) {
+                prop_assert!(seen.contains(&k), "missed {:?}", String::from_utf8_lossy(&k));
+            }
+        }
+    }
+}

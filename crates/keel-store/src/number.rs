@@ -1,0 +1,115 @@
+//! Redis's textual number rules: which strings are integers (`string2ll`), which are floats (`strtold` with
+//! Redis's extra checks), and how floats are printed back by INCRBYFLOAT (`%.17Lf` with zeros trimmed).
+
+/// Redis's `string2ll`: an optional `-`, digits with no leading zero (except "0" itself), no `+`, no spaces,
+/// within i64.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    let first = *digits.first()?;
+    if digits.len() > 19
+        || !first.is_ascii_digit()
+        || (first == b'0' && (digits.len() > 1 || negative))
+    {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        magnitude = magnitude.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    if negative {
+        if magnitude > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((magnitude as i128).wrapping_neg() as i64)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// A float argument as Redis accepts it: no leading space, no trailing garbage, not NaN. `inf` is accepted.
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.is_empty() || text.len() > 5000 || text.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    if value.is_nan() {
+        return None;
+    }
+    Some(value)
+}
+
+/// The human form INCRBYFLOAT and HINCRBYFLOAT reply with: plain decimal, never an exponent, no trailing zeros.
+pub fn format_f64_human(value: f64) -> String {
+    // Rust's Display is the shortest representation that round-trips and never uses an exponent.
+    format!("{value}")
+}
+
+/// Number of characters in the decimal form of `n` (STRLEN of an integer-encoded string).
+pub fn decimal_len(n: i64) -> usize {
+    let mut len = if n < 0 { 2 } else { 1 };
+    let mut m = n.unsigned_abs();
+    while m >= 10 {
+        m /= 10;
+        len += 1;
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn string2ll_rules() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"01",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+            b"1a",
+            b"1.0",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn float_rules() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1 "), None);
+        assert_eq!(parse_f64(b""), None);
+        assert_eq!(format_f64_human(10.5), "10.5");
+        assert_eq!(format_f64_human(3.0), "3");
+        assert_eq!(format_f64_human(1e20), "100000000000000000000");
+    }
+
+    proptest! {
+        #[test]
+        fn integers_roundtrip(n in any::<i64>()) {
+            let text = n.to_string();
+            prop_assert_eq!(parse_i64(text.as_bytes()), Some(n));
+            prop_assert_eq!(decimal_len(n), text.len());
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `Value`: what a key holds. 16 bytes; strings that are canonical integers are stored as integers, as
+//! Redis's `int` encoding does.
+
+use crate::compact::CompactBytes;
+use crate::number::parse_i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string in its raw form (`raw`/`embstr` in Redis's words).
+    Str(CompactBytes),
+    /// A string that is the canonical decimal form of a 64-bit integer (`int` encoding).
+    Int(i64),
+}
+
+/// The type of a value, as `TYPE` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+    Stream,
+}
+
+impl ValueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::String => "string",
+            ValueKind::List => "list",
+            ValueKind::Set => "set",
+            ValueKind::ZSet => "zset",
+            ValueKind::Hash => "hash",
+            ValueKind::Stream => "stream",
+        }
+    }
+
+    /// The kind `TYPE` would report for `name`, case-insensitively.
+    pub fn from_name(name: &[u8]) -> Option<ValueKind> {
+        [
+            ValueKind::String,
+            ValueKind::List,
+            ValueKind::Set,
+            ValueKind::ZSet,
+            ValueKind::Hash,
+            ValueKind::Stream,
+        ]
+        .into_iter()
+        .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+impl Value {
+    /// A string value, stored as an integer when it is one in canonical form (at most 20 characters).
+    pub fn string(bytes: &[u8]) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = parse_i64(bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(CompactBytes::new(bytes))
+    }
+
+    /// Like [`Value::string`], taking ownership to avoid a copy for long strings.
+    pub fn string_from_vec(bytes: Vec<u8>) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = parse_i64(&bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(CompactBytes::from_vec(bytes))
+    }
+
+    pub fn kind(&self) -> ValueKind {
+        match self {
+            Value::Str(_) | Value::Int(_) => ValueKind::String,
+        }
+    }
+
+    /// Redis's name for the encoding, as `OBJECT ENCODING` reports it.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            // Redis keeps strings up to 44 bytes in the same allocation as the object header.
+            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(_) => "raw",
+        }
+    }
+
+    /// Heap bytes owned by the value beyond its 16 inline bytes.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+            Value::Int(_) => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
+    fn integers_are_stored_as_integers_only_when_canonical() {
+        assert_eq!(Value::string(b"123"), Value::Int(123));
+        assert_eq!(Value::string(b"-9223372036854775808"), Value::Int(i64::MIN));
+        assert!(matches!(Value::string(b"0123"), Value::Str(_)));
+        assert!(matches!(Value::string(b"+1"), Value::Str(_)));
+        assert!(matches!(Value::string(b" 1"), Value::Str(_)));
+        assert!(matches!(
+            Value::string(b"9223372036854775808"),
+            Value::Str(_)
+        ));
+        assert_eq!(Value::string(b"0").encoding(), "int");
+        assert_eq!(Value::string(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(Value::string(&[b'a'; 45]).encoding(), "raw");
+    }
+}
