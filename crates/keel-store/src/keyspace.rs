@@ -255,6 +255,12 @@ impl Db {
         Some(self.remove_slot(slot).1)
     }
 
+    /// Removes `key` whether or not it has expired; returns its key, value and expiry.
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(CompactBytes, Value, Option<u64>)> {
+        let slot = self.find(key)?;
+        Some(self.remove_slot(slot))
+    }
+
     /// Removes the entry at `slot`, returning its key, value and expiry. Invalidates other slots.
     pub fn remove_slot(&mut self, slot: usize) -> (CompactBytes, Value, Option<u64>) {
         if self.entries[slot].expire_at != 0 {

@@ -16,4 +16,4 @@ mod value;
 pub use compact::CompactBytes;
 pub use keyspace::{Db, Expiry};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
-pub use value::{Value, ValueKind};
+pub use value::{StrRef, Value, ValueKind};

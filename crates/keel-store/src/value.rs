@@ -71,6 +71,14 @@ impl Value {
         Value::Str(CompactBytes::from_vec(bytes))
     }
 
+    /// The value as a string, or None when it holds another type.
+    pub fn as_string(&self) -> Option<StrRef<'_>> {
+        match self {
+            Value::Str(s) => Some(StrRef::Raw(s.as_bytes())),
+            Value::Int(n) => Some(StrRef::Int(*n)),
+        }
+    }
+
     pub fn kind(&self) -> ValueKind {
         match self {
             Value::Str(_) | Value::Int(_) => ValueKind::String,
@@ -93,6 +101,33 @@ impl Value {
             Value::Str(s) => s.heap_size(),
             Value::Int(_) => 0,
         }
+    }
+}
+
+/// A string value seen as bytes or as the integer it is stored as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrRef<'a> {
+    Raw(&'a [u8]),
+    Int(i64),
+}
+
+impl StrRef<'_> {
+    pub fn to_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            StrRef::Raw(b) => std::borrow::Cow::Borrowed(b),
+            StrRef::Int(n) => std::borrow::Cow::Owned(n.to_string().into_bytes()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrRef::Raw(b) => b.len(),
+            StrRef::Int(n) => crate::number::decimal_len(*n),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -1,0 +1,477 @@
+//! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and the CLIENT family.
+
+use super::{int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, SYNTAX};
+use crate::clients::{flag, ClientInfo};
+use crate::session::{Action, ReplyMode};
+use keel_protocol::Resp;
+use std::sync::atomic::Ordering;
+
+pub const REDIS_VERSION: &str = "7.0.15";
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+pub fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() > 2 {
+        return Err(CmdError::new(
+            "ERR wrong number of arguments for 'ping' command",
+        ));
+    }
+    match args.get(1) {
+        Some(message) => ctx.out.bulk(message),
+        None => ctx.out.simple("PONG"),
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    ctx.out.bulk(args[1]);
+    Ok(())
+}
+
+/// Constant-time comparison, so that a wrong password's timing reveals nothing about the right one.
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks credentials for the `default` user (the only user until ACLs arrive).
+fn credentials_ok(ctx: &Ctx, user: &[u8], password: &[u8]) -> bool {
+    let required = ctx.server.settings.read().requirepass.clone();
+    user == b"default" && (required.is_empty() || secrets_equal(password, required.as_bytes()))
+}
+
+pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(SYNTAX);
+    }
+    let (user, password) = if args.len() == 2 {
+        if ctx.server.settings.read().requirepass.is_empty() {
+            return Err(CmdError::new(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        (&b"default"[..], args[1])
+    } else {
+        (args[1], args[2])
+    };
+    if !credentials_ok(ctx, user, password) {
+        return Err(CmdError::new(WRONGPASS));
+    }
+    ctx.session.authenticated = true;
+    *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let mut version = None;
+    let mut j = 1;
+    if let Some(arg) = args.get(1) {
+        let v = int_arg(arg)
+            .map_err(|_| CmdError::new("ERR Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::new("NOPROTO unsupported protocol version"));
+        }
+        version = Some(v);
+        j = 2;
+    }
+    let (mut credentials, mut name) = (None, None);
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is(args[j], "auth") && more >= 2 {
+            credentials = Some((args[j + 1], args[j + 2]));
+            j += 2;
+        } else if is(args[j], "setname") && more >= 1 {
+            name = Some(args[j + 1]);
+            j += 1;
+        } else {
+            return Err(CmdError::new(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(args[j])
+            )));
+        }
+        j += 1;
+    }
+    if let Some((user, password)) = credentials {
+        if !credentials_ok(ctx, user, password) {
+            return Err(CmdError::new(WRONGPASS));
+        }
+        ctx.session.authenticated = true;
+        *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    }
+    if !ctx.session.authenticated {
+        return Err(CmdError::new("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(name) = name {
+        set_client_name(&ctx.session.info, name)?;
+    }
+    if let Some(v) = version {
+        let resp = if v == 3 { Resp::V3 } else { Resp::V2 };
+        ctx.session.set_resp(resp);
+        ctx.out.set_resp(resp);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if ctx.session.resp == Resp::V3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.session.id() as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let index = int_arg(args[1])?;
+    if index < 0 || index as usize >= ctx.ks.dbs.len() || index > i32::MAX as i64 {
+        return Err(DB_OUT_OF_RANGE);
+    }
+    ctx.session.select(index as usize);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.ok();
+    ctx.session.action = Some(Action::Close);
+    Ok(())
+}
+
+pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.session.select(0);
+    ctx.session.set_resp(Resp::V2);
+    ctx.out.set_resp(Resp::V2);
+    ctx.session.reply_mode = ReplyMode::On;
+    ctx.session.authenticated = ctx.server.settings.read().requirepass.is_empty();
+    let info = &ctx.session.info;
+    info.name.lock().clear();
+    info.set_flag(flag::NO_EVICT | flag::MONITOR, false);
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// Client names and library attributes may only hold printable characters other than space.
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn set_client_name(info: &ClientInfo, name: &[u8]) -> CmdResult {
+    if !valid_name(name) {
+        return Err(CmdError::new(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *info.name.lock() = name.to_vec();
+    Ok(())
+}
+
+pub fn client_id(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.session.id() as i64);
+    Ok(())
+}
+
+pub fn client_setname(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    set_client_name(&ctx.session.info, args[2])?;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_getname(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let name = ctx.session.info.name.lock().clone();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(&name);
+    }
+    Ok(())
+}
+
+pub fn client_setinfo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (attr, value) = (args[2], args[3]);
+    let target = if is(attr, "lib-name") {
+        &ctx.session.info.lib_name
+    } else if is(attr, "lib-ver") {
+        &ctx.session.info.lib_ver
+    } else {
+        return Err(CmdError::new(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        )));
+    };
+    if !valid_name(value) {
+        return Err(CmdError::new(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr).to_ascii_lowercase()
+        )));
+    }
+    *target.lock() = String::from_utf8_lossy(value).into_owned();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// One `CLIENT LIST` line (without the trailing newline).
+fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
+    let now = ctx.now_ms();
+    let cmd = c.last_command.load(Ordering::Relaxed);
+    let cmd = if cmd < ctx.server.commands.len() {
+        ctx.server.commands.get(cmd).fullname.as_str()
+    } else {
+        "NULL"
+    };
+    let qbuf = c.query_buffer.load(Ordering::Relaxed);
+    let omem = c.output_memory.load(Ordering::Relaxed);
+    let multi = if c.has_flag(flag::MULTI) { 0 } else { -1 };
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+         qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
+         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd,
+        c.name_string(),
+        now.saturating_sub(c.created_ms) / 1000,
+        now.saturating_sub(c.last_active_ms.load(Ordering::Relaxed)) / 1000,
+        c.flag_letters(),
+        c.db.load(Ordering::Relaxed),
+        multi,
+        qbuf,
+        omem,
+        qbuf + omem + 16384,
+        cmd,
+        c.user.lock(),
+        c.resp.load(Ordering::Relaxed),
+        c.lib_name.lock(),
+        c.lib_ver.lock(),
+    )
+}
+
+/// The clients of the caller's own database: no client ever sees another database's clients.
+fn visible_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
+    ctx.server
+        .clients
+        .snapshot()
+        .into_iter()
+        .filter(|c| c.tenant == ctx.tenant.name)
+        .collect()
+}
+
+fn client_type_matches(c: &ClientInfo, kind: &[u8]) -> Result<bool, CmdError> {
+    if is(kind, "normal") {
+        Ok(!c.has_flag(flag::PUBSUB))
+    } else if is(kind, "pubsub") {
+        Ok(c.has_flag(flag::PUBSUB))
+    } else if is(kind, "master") || is(kind, "replica") || is(kind, "slave") {
+        Ok(false)
+    } else {
+        Err(CmdError::new(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(kind)
+        )))
+    }
+}
+
+pub fn client_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let mut clients = visible_clients(ctx);
+    let mut j = 2;
+    while j < args.len() {
+        if is(args[j], "type") && j + 1 < args.len() {
+            let kind = args[j + 1];
+            let mut kept = Vec::new();
+            for c in clients {
+                if client_type_matches(&c, kind)? {
+                    kept.push(c);
+                }
+            }
+            clients = kept;
+            j += 2;
+        } else if is(args[j], "id") && j + 1 < args.len() {
+            let mut ids = Vec::new();
+            for arg in &args[j + 1..] {
+                let id = int_arg(arg)
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| CmdError::new("ERR Invalid client ID"))?;
+                ids.push(id as u64);
+            }
+            clients.retain(|c| ids.contains(&c.id));
+            j = args.len();
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    let mut text = String::new();
+    for c in clients {
+        text.push_str(&client_line(ctx, &c));
+        text.push('\n');
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+pub fn client_info(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let mut line = client_line(ctx, &ctx.session.info.clone());
+    line.push('\n');
+    ctx.out.verbatim("txt", line.as_bytes());
+    Ok(())
+}
+
+pub fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let old_style = args.len() == 3;
+    if !old_style && (args.len() < 3 || args.len() % 2 != 0) {
+        return Err(SYNTAX);
+    }
+    let mut clients = visible_clients(ctx);
+    let mut skip_me = !old_style;
+    if old_style {
+        let addr = String::from_utf8_lossy(args[2]);
+        clients.retain(|c| c.addr == addr);
+    } else {
+        for pair in args[2..].chunks_exact(2) {
+            let (name, value) = (pair[0], pair[1]);
+            let text = String::from_utf8_lossy(value).into_owned();
+            if is(name, "id") {
+                let id = int_arg(value).ok().filter(|id| *id > 0);
+                let id =
+                    id.ok_or_else(|| CmdError::new("ERR client-id should be greater than 0"))?;
+                clients.retain(|c| c.id == id as u64);
+            } else if is(name, "type") {
+                let mut kept = Vec::new();
+                for c in clients {
+                    if client_type_matches(&c, value)? {
+                        kept.push(c);
+                    }
+                }
+                clients = kept;
+            } else if is(name, "addr") {
+                clients.retain(|c| c.addr == text);
+            } else if is(name, "laddr") {
+                clients.retain(|c| c.laddr == text);
+            } else if is(name, "user") {
+                if text != "default" {
+                    return Err(CmdError::new(format!("ERR No such user '{text}'")));
+                }
+                clients.retain(|c| *c.user.lock() == text);
+            } else if is(name, "skipme") {
+                skip_me = if is(value, "yes") {
+                    true
+                } else if is(value, "no") {
+                    false
+                } else {
+                    return Err(SYNTAX);
+                };
+            } else if is(name, "maxage") {
+                let max_age = int_arg(value)?;
+                let now = ctx.now_ms();
+                clients.retain(|c| (now.saturating_sub(c.created_ms) / 1000) as i64 >= max_age);
+            } else {
+                return Err(SYNTAX);
+            }
+        }
+    }
+    let me = ctx.session.id();
+    let mut killed = 0;
+    for c in clients {
+        if c.id == me {
+            if skip_me {
+                continue;
+            }
+            ctx.session.action = Some(Action::Close);
+        } else {
+            c.kill();
+        }
+        killed += 1;
+    }
+    if old_style {
+        if killed == 0 {
+            return Err(CmdError::new("ERR No such client"));
+        }
+        ctx.out.ok();
+    } else {
+        ctx.out.int(killed);
+    }
+    Ok(())
+}
+
+pub fn client_no_evict(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let on = on_off(args[2])?;
+    ctx.session.info.set_flag(flag::NO_EVICT, on);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn client_no_touch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    on_off(args[2])?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn on_off(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(SYNTAX)
+    }
+}
+
+pub fn client_reply(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if is(args[2], "on") {
+        ctx.session.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(args[2], "off") {
+        ctx.session.reply_mode = ReplyMode::Off;
+    } else if is(args[2], "skip") {
+        if ctx.session.reply_mode == ReplyMode::On {
+            ctx.session.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(SYNTAX);
+    }
+    Ok(())
+}
+
+pub fn client_getredir(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.int(-1);
+    Ok(())
+}
+
+pub fn client_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    super::introspection::help_reply(
+        ctx,
+        "CLIENT",
+        &[
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options: TYPE, ID.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attributes: LIB-NAME, LIB-VER.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect the current client connection from eviction.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! COMMAND and its subcommands, generated from the one command table, and the shared HELP reply format.
+
+use super::{is, CmdError, CmdResult, Command, CommandTable, Ctx, Lookup, SYNTAX};
+use keel_protocol::ReplyWriter;
+use keel_store::glob;
+
+/// Redis's `addReplyHelp`: a title line, the given lines, and the HELP line.
+pub fn help_reply(ctx: &mut Ctx, command: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Print this help.");
+}
+
+fn write_info(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
+    let (first, last, step) = cmd.spec.keys;
+    out.array(10);
+    out.bulk(cmd.fullname.as_bytes());
+    out.int(cmd.spec.arity as i64);
+    let flags: Vec<_> = cmd.flag_names().collect();
+    out.set(flags.len());
+    flags.iter().for_each(|f| out.simple(f));
+    out.int(first as i64);
+    out.int(last as i64);
+    out.int(step as i64);
+    let cats: Vec<_> = cmd.category_names().collect();
+    out.set(cats.len());
+    cats.iter().for_each(|c| out.simple(&format!("@{c}")));
+    out.set(0);
+    out.array(0);
+    out.array(cmd.subcommands.len());
+    for &sub in &cmd.subcommands {
+        write_info(out, table, table.get(sub));
+    }
+}
+
+pub fn command(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let table = &ctx.server.commands;
+    ctx.out.array(table.top_level().count());
+    for cmd in table.top_level() {
+        write_info(ctx.out, table, cmd);
+    }
+    Ok(())
+}
+
+pub fn command_count(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.server.commands.top_level().count() as i64);
+    Ok(())
+}
+
+/// A command named `name` or `container|sub`.
+fn find_by_fullname<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Command> {
+    let mut parts = name.splitn(2, |&b| b == b'|');
+    let top = table.find(parts.next()?)?;
+    match parts.next() {
+        None => Some(top),
+        Some(sub) => top
+            .subcommands
+            .iter()
+            .map(|&id| table.get(id))
+            .find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(sub)),
+    }
+}
+
+pub fn command_info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let table = &ctx.server.commands;
+    if args.len() == 2 {
+        return command(ctx, args);
+    }
+    ctx.out.array(args.len() - 2);
+    for name in &args[2..] {
+        match find_by_fullname(table, name) {
+            Some(cmd) => write_info(ctx.out, table, cmd),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+fn write_docs(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
+    let has_subs = !cmd.subcommands.is_empty();
+    out.map(if has_subs { 3 } else { 2 });
+    out.bulk(b"summary");
+    out.bulk(cmd.spec.summary.as_bytes());
+    out.bulk(b"group");
+    out.bulk(cmd.spec.group.as_bytes());
+    if has_subs {
+        out.bulk(b"subcommands");
+        out.map(cmd.subcommands.len());
+        for &sub in &cmd.subcommands {
+            let sub = table.get(sub);
+            out.bulk(sub.fullname.as_bytes());
+            write_docs(out, table, sub);
+        }
+    }
+}
+
+pub fn command_docs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let table = &ctx.server.commands;
+    let chosen: Vec<&Command> = if args.len() == 2 {
+        table.top_level().collect()
+    } else {
+        args[2..]
+            .iter()
+            .filter_map(|name| find_by_fullname(table, name))
+            .collect()
+    };
+    ctx.out.map(chosen.len());
+    for cmd in chosen {
+        ctx.out.bulk(cmd.fullname.as_bytes());
+        write_docs(ctx.out, table, cmd);
+    }
+    Ok(())
+}
+
+pub fn command_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let table = &ctx.server.commands;
+    let filter: Box<dyn Fn(&Command) -> bool> = match args.len() {
+        2 => Box::new(|_| true),
+        5 if is(args[2], "filterby") => {
+            let (kind, value) = (args[3], args[4]);
+            if is(kind, "module") {
+                Box::new(|_| false)
+            } else if is(kind, "aclcat") {
+                let cat = String::from_utf8_lossy(value).to_ascii_lowercase();
+                Box::new(move |c: &Command| c.category_names().any(|n| n == cat))
+            } else if is(kind, "pattern") {
+                let pattern = value.to_vec();
+                Box::new(move |c: &Command| glob::matches(&pattern, c.fullname.as_bytes(), true))
+            } else {
+                return Err(SYNTAX);
+            }
+        }
+        _ => return Err(SYNTAX),
+    };
+    let names: Vec<&str> = table
+        .all()
+        .filter(|c| filter(c))
+        .map(|c| c.fullname.as_str())
+        .collect();
+    ctx.out.array(names.len());
+    for name in names {
+        ctx.out.bulk(name.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let table = &ctx.server.commands;
+    let target = &args[2..];
+    let cmd = match table.lookup(target) {
+        Lookup::Found(cmd) => cmd,
+        _ => return Err(CmdError::new("ERR Invalid command specified")),
+    };
+    let arity = cmd.spec.arity;
+    if (arity > 0 && target.len() as i32 != arity) || (target.len() as i32) < -arity {
+        return Err(CmdError::new(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let positions = cmd.key_positions(target.len());
+    if positions.is_empty() {
+        return Err(CmdError::new("ERR The command has no key arguments"));
+    }
+    ctx.out.array(positions.len());
+    for i in positions {
+        ctx.out.bulk(target[i]);
+    }
+    Ok(())
+}
+
+pub fn command_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    help_reply(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ],
+    );
+    Ok(())
+}
+
+pub fn config_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    help_reply(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+pub fn object_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    help_reply(ctx, "OBJECT", &[
+        "ENCODING <key>", "    Return the kind of internal representation used in order to store the value associated with a <key>.",
+        "FREQ <key>", "    Return the access frequency index of the <key>.",
+        "IDLETIME <key>", "    Return the idle time of the <key>, that is the approximated number of seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>", "    Return the number of references of the value associated with the specified <key>.",
+    ]);
+    Ok(())
+}
+
+pub fn memory_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    help_reply(
+        ctx,
+        "MEMORY",
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+        ],
+    );
+    Ok(())
+}
+
+pub fn memory_doctor(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.verbatim("txt", b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.");
+    Ok(())
+}
+
+pub fn memory_purge(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn memory_stats(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let used = ctx.ks.used_memory() as i64;
+    let keys: usize = ctx.ks.dbs.iter().map(|db| db.len()).sum();
+    ctx.out.map(4);
+    ctx.out.bulk(b"total.allocated");
+    ctx.out.int(used);
+    ctx.out.bulk(b"dataset.bytes");
+    ctx.out.int(used);
+    ctx.out.bulk(b"keys.count");
+    ctx.out.int(keys as i64);
+    ctx.out.bulk(b"keys.bytes-per-key");
+    ctx.out.int(if keys > 0 { used / keys as i64 } else { 0 });
+    Ok(())
+}

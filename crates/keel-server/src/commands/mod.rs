@@ -1,0 +1,406 @@
+//! The command table and what handlers share. Every command is declared once in [`table`]: name, arity,
+//! flags, ACL categories, key positions and handler. That one table feeds dispatch, `COMMAND`, ACL checks,
+//! read-only tokens, key extraction and metering. Implementations are grouped as Redis groups them, one
+//! file per group.
+
+mod connection;
+mod introspection;
+mod keys;
+mod server;
+mod strings;
+mod table;
+
+pub mod info;
+
+use crate::server::Server;
+use crate::session::Session;
+use crate::tenant::{Keyspace, Tenant};
+use hashbrown::HashMap;
+use keel_protocol::ReplyWriter;
+use keel_store::number::{parse_f64, parse_i64};
+use keel_store::{AccessClock, Db};
+use std::borrow::Cow;
+
+/// A handler writes its reply through `ctx.out` and returns `Err` to reply with an error instead.
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
+pub type CmdResult = Result<(), CmdError>;
+
+/// An error reply, with its code (`ERR`, `WRONGTYPE`, ...) at the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, str>);
+
+impl CmdError {
+    pub fn new(text: impl Into<String>) -> CmdError {
+        CmdError(Cow::Owned(text.into()))
+    }
+}
+
+pub const WRONGTYPE: CmdError = CmdError(Cow::Borrowed(
+    "WRONGTYPE Operation against a key holding the wrong kind of value",
+));
+pub const SYNTAX: CmdError = CmdError(Cow::Borrowed("ERR syntax error"));
+pub const NOT_INTEGER: CmdError =
+    CmdError(Cow::Borrowed("ERR value is not an integer or out of range"));
+pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid float"));
+pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
+pub const DB_OUT_OF_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
+
+/// Command flags, named as `COMMAND INFO` prints them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories, named as `ACL CAT` lists them (without the `@`).
+pub const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// A command as declared in the table.
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// Redis's arity: exact argument count including the name, or `-n` for "at least n".
+    pub arity: i32,
+    /// Space-separated flag names (see [`flags::NAMES`]).
+    pub flags: &'static str,
+    /// Space-separated ACL categories beyond those implied by the flags, e.g. `@string`.
+    pub categories: &'static str,
+    /// First key, last key (negative counts from the end) and step, as in `COMMAND INFO`.
+    pub keys: (i32, i32, i32),
+    pub group: &'static str,
+    pub summary: &'static str,
+    /// None for containers (CLIENT, CONFIG...) that only run through their subcommands.
+    pub handler: Option<Handler>,
+    pub subcommands: &'static [CommandSpec],
+}
+
+/// A command resolved at start-up: its spec plus derived facts and its id (an index for statistics).
+pub struct Command {
+    pub id: usize,
+    pub spec: &'static CommandSpec,
+    /// `get`, or `client|list` for a subcommand.
+    pub fullname: String,
+    pub flags: u32,
+    /// Bit `i` set means category `CATEGORIES[i]`.
+    pub categories: u32,
+    pub subcommands: Vec<usize>,
+    pub parent: Option<usize>,
+}
+
+impl Command {
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn is_container(&self) -> bool {
+        !self.subcommands.is_empty()
+    }
+
+    pub fn category_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        CATEGORIES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.categories & (1 << i) != 0)
+            .map(|(_, n)| *n)
+    }
+
+    pub fn flag_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        flags::NAMES
+            .iter()
+            .filter(move |(bit, _)| self.flags & bit != 0)
+            .map(|(_, n)| *n)
+    }
+
+    /// Positions of the key arguments in `args`, from the table's first/last/step.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        let (first, last, step) = self.spec.keys;
+        if first <= 0 || step <= 0 {
+            return Vec::new();
+        }
+        let last = if last < 0 { argc as i32 + last } else { last };
+        (first..=last.min(argc as i32 - 1))
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .collect()
+    }
+}
+
+/// What looking a command up found.
+pub enum Lookup<'t> {
+    Found(&'t Command),
+    /// No such command.
+    Unknown,
+    /// A container command (`CLIENT`) with an unknown subcommand.
+    UnknownSubcommand(&'t Command),
+    /// A container command without its subcommand.
+    MissingSubcommand(&'t Command),
+}
+
+pub struct CommandTable {
+    commands: Vec<Command>,
+    by_name: HashMap<&'static [u8], usize, foldhash::fast::RandomState>,
+}
+
+impl CommandTable {
+    pub fn build() -> CommandTable {
+        let mut table = CommandTable {
+            commands: Vec::new(),
+            by_name: HashMap::default(),
+        };
+        for spec in table::COMMANDS {
+            let id = table.add(spec, None);
+            table.by_name.insert(spec.name.as_bytes(), id);
+        }
+        table
+    }
+
+    fn add(&mut self, spec: &'static CommandSpec, parent: Option<usize>) -> usize {
+        let id = self.commands.len();
+        let fullname = match parent {
+            Some(p) => format!("{}|{}", self.commands[p].spec.name, spec.name),
+            None => spec.name.to_string(),
+        };
+        let flags = spec
+            .flags
+            .split_whitespace()
+            .map(|name| {
+                flags::NAMES
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .map_or(0, |(bit, _)| *bit)
+            })
+            .fold(0, |acc, bit| acc | bit);
+        let mut categories = 0u32;
+        let mut add_cat = |name: &str| {
+            if let Some(i) = CATEGORIES.iter().position(|c| *c == name) {
+                categories |= 1 << i;
+            }
+        };
+        spec.categories
+            .split_whitespace()
+            .for_each(|c| add_cat(c.trim_start_matches('@')));
+        // Redis's setImplicitACLCategories.
+        if flags & flags::WRITE != 0 {
+            add_cat("write");
+        }
+        if flags & flags::READONLY != 0 && !spec.categories.contains("@scripting") {
+            add_cat("read");
+        }
+        if flags & flags::ADMIN != 0 {
+            add_cat("admin");
+            add_cat("dangerous");
+        }
+        if flags & flags::PUBSUB != 0 {
+            add_cat("pubsub");
+        }
+        if flags & flags::FAST != 0 {
+            add_cat("fast");
+        }
+        if flags & flags::BLOCKING != 0 {
+            add_cat("blocking");
+        }
+        if flags & flags::FAST == 0 {
+            add_cat("slow");
+        }
+        self.commands.push(Command {
+            id,
+            spec,
+            fullname,
+            flags,
+            categories,
+            subcommands: Vec::new(),
+            parent,
+        });
+        for sub in spec.subcommands {
+            let sub_id = self.add(sub, Some(id));
+            self.commands[id].subcommands.push(sub_id);
+        }
+        id
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    pub fn get(&self, id: usize) -> &Command {
+        &self.commands[id]
+    }
+
+    /// Top-level commands, in table order.
+    pub fn top_level(&self) -> impl Iterator<Item = &Command> {
+        self.commands.iter().filter(|c| c.parent.is_none())
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Command> {
+        self.commands.iter()
+    }
+
+    /// Finds a top-level command by name, case-insensitively, without allocating.
+    pub fn find(&self, name: &[u8]) -> Option<&Command> {
+        let mut lower = [0u8; 32];
+        let lower = lower.get_mut(..name.len())?;
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower).map(|&id| &self.commands[id])
+    }
+
+    /// Resolves `args` to a command, descending into subcommands of container commands.
+    pub fn lookup(&self, args: &[&[u8]]) -> Lookup<'_> {
+        let Some(cmd) = args.first().and_then(|name| self.find(name)) else {
+            return Lookup::Unknown;
+        };
+        if !cmd.is_container() {
+            return Lookup::Found(cmd);
+        }
+        let Some(sub) = args.get(1) else {
+            // A container with arity -1 (COMMAND) also runs on its own.
+            return if cmd.spec.arity == -1 {
+                Lookup::Found(cmd)
+            } else {
+                Lookup::MissingSubcommand(cmd)
+            };
+        };
+        cmd.subcommands
+            .iter()
+            .map(|&id| &self.commands[id])
+            .find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(sub))
+            .map_or(Lookup::UnknownSubcommand(cmd), Lookup::Found)
+    }
+}
+
+/// What a handler works with: the locked keyspace of the client's database, its session and its output.
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub tenant: &'a Tenant,
+    pub ks: &'a mut Keyspace,
+    pub session: &'a mut Session,
+    pub out: &'a mut ReplyWriter,
+    pub command: &'a Command,
+    /// Access time and LFU parameters for this batch; `clock.now_ms` is the command's notion of "now".
+    pub clock: AccessClock,
+}
+
+impl Ctx<'_> {
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms
+    }
+
+    /// The selected logical database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.ks.dbs[self.session.db]
+    }
+
+    /// Looks a key up for reading: lazy expiry, access tracking, and hit/miss statistics.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<usize> {
+        let slot = self.lookup_write(key);
+        if slot.is_some() {
+            self.ks.stats.keyspace_hits += 1;
+        } else {
+            self.ks.stats.keyspace_misses += 1;
+        }
+        slot
+    }
+
+    /// Looks a key up for writing: lazy expiry and access tracking, no hit/miss statistics.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<usize> {
+        let db = self.session.db;
+        let (slot, expired) = self.ks.dbs[db].find_live(key, self.clock.now_ms);
+        if expired {
+            self.ks.stats.expired_keys += 1;
+        }
+        let slot = slot?;
+        let dbref = &mut self.ks.dbs[db];
+        dbref.set_access(slot, self.clock.touched(dbref.access(slot)));
+        Some(slot)
+    }
+
+    /// Looks a key up without touching its access time or statistics (OBJECT, TTL-style introspection).
+    pub fn lookup_peek(&mut self, key: &[u8]) -> Option<usize> {
+        let (slot, expired) = self.ks.dbs[self.session.db].find_live(key, self.clock.now_ms);
+        if expired {
+            self.ks.stats.expired_keys += 1;
+        }
+        slot
+    }
+
+    /// Counts one change to the dataset (for persistence and `rdb_changes_since_last_save`).
+    pub fn dirty(&mut self, changes: u64) {
+        self.ks.dirty += changes;
+    }
+
+    /// The protocol's limit on one string, which APPEND/SETRANGE results must also respect.
+    pub fn max_string_len(&self) -> u64 {
+        self.server.settings.read().proto_max_bulk_len
+    }
+}
+
+/// An integer argument, with Redis's error text.
+pub fn int_arg(arg: &[u8]) -> Result<i64, CmdError> {
+    parse_i64(arg).ok_or(NOT_INTEGER)
+}
+
+/// A float argument, with Redis's error text.
+pub fn float_arg(arg: &[u8]) -> Result<f64, CmdError> {
+    parse_f64(arg).ok_or(NOT_FLOAT)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(arg: &[u8], option: &str) -> bool {
+    arg.eq_ignore_ascii_case(option.as_bytes())
+}

@@ -1,0 +1,294 @@
+//! Server commands: DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, TIME, CONFIG, SLOWLOG, DEBUG, SHUTDOWN, MONITOR, INFO.
+
+use super::{float_arg, info, int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, SYNTAX};
+use crate::config::find_param;
+use crate::session::Action;
+use keel_store::{Expiry, Value};
+use std::time::Duration;
+
+pub fn dbsize(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let len = ctx.db().len();
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// FLUSHDB/FLUSHALL accept ASYNC or SYNC; both free memory at once here (values are freed in place).
+fn flush_mode(args: &[&[u8]]) -> CmdResult {
+    match args.get(1) {
+        None => Ok(()),
+        Some(mode) if args.len() == 2 && (is(mode, "async") || is(mode, "sync")) => Ok(()),
+        Some(_) => Err(SYNTAX),
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    flush_mode(args)?;
+    let removed = ctx.db().len() as u64;
+    ctx.db().clear();
+    ctx.dirty(removed.max(1));
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    flush_mode(args)?;
+    let removed: u64 = ctx.ks.dbs.iter().map(|db| db.len() as u64).sum();
+    ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
+    ctx.dirty(removed.max(1));
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let first = int_arg(args[1]).map_err(|_| CmdError::new("ERR invalid first DB index"))?;
+    let second = int_arg(args[2]).map_err(|_| CmdError::new("ERR invalid second DB index"))?;
+    let count = ctx.ks.dbs.len() as i64;
+    if !(0..count).contains(&first) || !(0..count).contains(&second) {
+        return Err(DB_OUT_OF_RANGE);
+    }
+    ctx.ks.dbs.swap(first as usize, second as usize);
+    ctx.dirty(1);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn time(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let us = crate::server::unix_us();
+    ctx.out.array(2);
+    ctx.out.bulk((us / 1_000_000).to_string().as_bytes());
+    ctx.out.bulk((us % 1_000_000).to_string().as_bytes());
+    Ok(())
+}
+
+pub fn info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let text = info::render(ctx, &args[1..]);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+pub fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let found = ctx.server.settings.read().matching(&args[2..]);
+    ctx.out.map(found.len());
+    for (name, value) in found {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() % 2 != 0 {
+        return Err(CmdError::new(
+            "ERR wrong number of arguments for 'config|set' command",
+        ));
+    }
+    // All or nothing: apply to a copy and commit only if every pair is valid.
+    let mut settings = ctx.server.settings.read().clone();
+    let mut seen: Vec<&'static str> = Vec::new();
+    for pair in args[2..].chunks_exact(2) {
+        let name = String::from_utf8_lossy(pair[0]);
+        let failed = |why: &str| {
+            CmdError::new(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        };
+        let param = find_param(&name).ok_or_else(|| {
+            CmdError::new(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ))
+        })?;
+        if !param.mutable {
+            return Err(failed("can't set immutable config"));
+        }
+        if seen.contains(&param.name) {
+            return Err(failed("duplicate parameter"));
+        }
+        seen.push(param.name);
+        let value =
+            std::str::from_utf8(pair[1]).map_err(|_| failed("argument must be valid UTF-8"))?;
+        (param.set)(&mut settings, value).map_err(|why| failed(&why))?;
+    }
+    *ctx.server.settings.write() = settings;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.ks.stats.reset();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn config_rewrite(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    Err(CmdError::new(
+        "ERR The server is running without a config file",
+    ))
+}
+
+pub fn slowlog_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let count = match args.get(2) {
+        Some(arg) => {
+            let n = int_arg(arg)?;
+            if n < -1 {
+                return Err(CmdError::new(
+                    "ERR count should be greater than or equal to -1",
+                ));
+            }
+            if n == -1 {
+                usize::MAX
+            } else {
+                n as usize
+            }
+        }
+        None => 10,
+    };
+    let entries: Vec<_> = ctx.ks.slowlog.entries.iter().take(count).collect();
+    ctx.out.array(entries.len());
+    for e in entries {
+        ctx.out.array(6);
+        ctx.out.int(e.id as i64);
+        ctx.out.int(e.time_unix as i64);
+        ctx.out.int(e.duration_us as i64);
+        ctx.out.array(e.args.len());
+        for arg in &e.args {
+            ctx.out.bulk(arg);
+        }
+        ctx.out.bulk(e.client_addr.as_bytes());
+        ctx.out.bulk(e.client_name.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn slowlog_len(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.ks.slowlog.entries.len() as i64);
+    Ok(())
+}
+
+pub fn slowlog_reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.ks.slowlog.reset();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn slowlog_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    super::introspection::help_reply(
+        ctx,
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    );
+    Ok(())
+}
+
+pub fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    for arg in &args[1..] {
+        if !["nosave", "save", "now", "force", "abort"]
+            .iter()
+            .any(|o| is(arg, o))
+        {
+            return Err(SYNTAX);
+        }
+        if is(arg, "abort") {
+            return Err(CmdError::new("ERR No shutdown in progress."));
+        }
+    }
+    ctx.session.action = Some(Action::Shutdown);
+    Ok(())
+}
+
+pub fn monitor(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.session.action = Some(Action::Monitor);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let sub = args[1];
+    if is(sub, "sleep") && args.len() == 3 {
+        // Like Redis, DEBUG SLEEP blocks the whole database: it holds the lock while it sleeps.
+        let secs = float_arg(args[2])?;
+        std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+        ctx.out.ok();
+    } else if is(sub, "populate") && (3..=5).contains(&args.len()) {
+        debug_populate(ctx, args)?;
+    } else if is(sub, "set-active-expire") && args.len() == 3 {
+        let on = int_arg(args[2])? != 0;
+        ctx.server.settings.write().active_expire_enabled = on;
+        ctx.out.ok();
+    } else if is(sub, "object") && args.len() == 3 {
+        let Some(slot) = ctx.lookup_peek(args[2]) else {
+            return Err(CmdError::new("ERR no such key"));
+        };
+        let db = &ctx.ks.dbs[ctx.session.db];
+        let value = db.value(slot);
+        let length = value.as_string().map_or(0, |s| s.len());
+        let idle = ctx.clock.idle_seconds(db.access(slot));
+        let text = format!(
+            "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+            value.encoding(),
+            length,
+            db.access(slot),
+            idle
+        );
+        ctx.out.simple(&text);
+    } else if is(sub, "help") {
+        super::introspection::help_reply(
+            ctx,
+            "DEBUG",
+            &[
+                "OBJECT <key>",
+                "    Show low level info about the key and associated value.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
+    } else {
+        return Err(CmdError::new(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    Ok(())
+}
+
+fn debug_populate(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let positive = |arg: &[u8]| {
+        int_arg(arg)
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| CmdError::new("ERR value is out of range, must be positive"))
+    };
+    let count = positive(args[2])?;
+    let prefix = args.get(3).copied().unwrap_or(b"key");
+    let size = args.get(4).map(|a| positive(a)).transpose()?;
+    let clock = ctx.clock;
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    for i in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(i.to_string().as_bytes());
+        if ctx.lookup_write(&key).is_some() {
+            continue;
+        }
+        let mut value = format!("value:{i}").into_bytes();
+        if let Some(size) = size {
+            value.resize(size as usize, 0);
+        }
+        ctx.db()
+            .insert(&key, Value::string_from_vec(value), Expiry::Clear, &clock);
+    }
+    ctx.dirty(count as u64);
+    ctx.out.ok();
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! Settings: one table of parameters, named as Redis names them, that feeds `CONFIG GET/SET`, the `keel.toml`
+//! file, `KEEL_*` environment variables and command-line flags (flags win over env, env over the file).
+
+use keel_store::glob;
+use std::path::PathBuf;
+
+/// Every setting Keel has. Settings that later subsystems read (persistence, encodings) are accepted and
+/// kept now so that clients and Redis's test suite can set them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub port: u16,
+    pub http_port: u16,
+    pub dir: PathBuf,
+    pub requirepass: String,
+    pub maxclients: u64,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    pub protected_mode: bool,
+    pub databases: u64,
+    pub hz: u64,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub maxmemory_samples: u64,
+    pub lfu_log_factor: u64,
+    pub lfu_decay_time: u64,
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub active_expire_enabled: bool,
+    pub save: String,
+    pub appendonly: bool,
+    pub appendfsync: String,
+    pub dbfilename: String,
+    pub appendfilename: String,
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: u64,
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
+    pub notify_keyspace_events: String,
+    pub lazyfree_lazy_user_flush: bool,
+    pub busy_reply_threshold: u64,
+    pub loglevel: String,
+    pub latency_tracking: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            http_port: 8080,
+            dir: PathBuf::from("./keel-data"),
+            requirepass: String::new(),
+            maxclients: 10000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            protected_mode: true,
+            databases: 16,
+            hz: 10,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            active_expire_enabled: true,
+            save: "3600 1 300 100 60 10000".into(),
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            dbfilename: "dump.rdb".into(),
+            appendfilename: "appendonly.aof".into(),
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            notify_keyspace_events: String::new(),
+            lazyfree_lazy_user_flush: false,
+            busy_reply_threshold: 5000,
+            loglevel: "notice".into(),
+            latency_tracking: true,
+        }
+    }
+}
+
+/// One parameter: its Redis name, an alias, whether it can change at runtime, and how to read and write it.
+pub struct Param {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub mutable: bool,
+    pub get: fn(&Settings) -> String,
+    pub set: fn(&mut Settings, &str) -> Result<(), String>,
+}
+
+const POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "volatile-lru",
+    "allkeys-lfu",
+    "volatile-lfu",
+    "allkeys-random",
+    "volatile-random",
+    "volatile-ttl",
+];
+const FSYNC: &[&str] = &["always", "everysec", "no"];
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+
+macro_rules! param {
+    ($name:literal, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, None, true, $field, $kind $(($($arg),*))?)
+    };
+    ($name:literal alias $alias:literal, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, Some($alias), true, $field, $kind $(($($arg),*))?)
+    };
+    ($name:literal immutable, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, None, false, $field, $kind $(($($arg),*))?)
+    };
+    (@make $name:expr, $alias:expr, $mutable:expr, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        Param {
+            name: $name,
+            alias: $alias,
+            mutable: $mutable,
+            get: |s| kinds::$kind::show(&s.$field),
+            set: |s, v| {
+                s.$field = kinds::$kind::parse(v $(, $($arg),*)?)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Parsers and printers per kind of value, with Redis's CONFIG SET error texts.
+mod kinds {
+    pub mod int {
+        pub fn parse<T: TryFrom<i128>>(v: &str, min: i128, max: i128) -> Result<T, String> {
+            let n: i128 = v
+                .trim()
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            T::try_from(n).map_err(|_| "argument couldn't be parsed into an integer".to_string())
+        }
+        pub fn show<T: ToString>(v: &T) -> String {
+            v.to_string()
+        }
+    }
+    pub mod memory {
+        pub fn parse(v: &str) -> Result<u64, String> {
+            super::super::parse_memory(v)
+                .ok_or_else(|| "argument must be a memory value".to_string())
+        }
+        pub fn show(v: &u64) -> String {
+            v.to_string()
+        }
+    }
+    pub mod boolean {
+        pub fn parse(v: &str) -> Result<bool, String> {
+            match v.to_ascii_lowercase().as_str() {
+                "yes" => Ok(true),
+                "no" => Ok(false),
+                _ => Err("argument must be 'yes' or 'no'".to_string()),
+            }
+        }
+        pub fn show(v: &bool) -> String {
+            if *v { "yes" } else { "no" }.to_string()
+        }
+    }
+    pub mod string {
+        pub fn parse(v: &str) -> Result<String, String> {
+            Ok(v.to_string())
+        }
+        pub fn show(v: &String) -> String {
+            v.clone()
+        }
+    }
+    pub mod path {
+        use std::path::PathBuf;
+        pub fn parse(v: &str) -> Result<PathBuf, String> {
+            Ok(PathBuf::from(v))
+        }
+        pub fn show(v: &PathBuf) -> String {
+            v.display().to_string()
+        }
+    }
+    pub mod choice {
+        pub fn parse(v: &str, allowed: &[&str]) -> Result<String, String> {
+            let lower = v.to_ascii_lowercase();
+            if allowed.contains(&lower.as_str()) {
+                Ok(lower)
+            } else {
+                Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
+            }
+        }
+        pub fn show(v: &String) -> String {
+            v.clone()
+        }
+    }
+    pub mod save {
+        pub fn parse(v: &str) -> Result<String, String> {
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+                return Err("Invalid save parameters".to_string());
+            }
+            Ok(parts.join(" "))
+        }
+        pub fn show(v: &String) -> String {
+            v.clone()
+        }
+    }
+    pub mod events {
+        pub fn parse(v: &str) -> Result<String, String> {
+            if v.chars().all(|c| "KEg$lshzxetmdnA".contains(c)) {
+                Ok(v.to_string())
+            } else {
+                Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())
+            }
+        }
+        pub fn show(v: &String) -> String {
+            v.clone()
+        }
+    }
+}
+
+const MAX: i128 = i64::MAX as i128;
+
+pub static PARAMS: &[Param] = &[
+    param!("bind" immutable, bind, string),
+    param!("port" immutable, port, int(0, 65535)),
+    param!("http-port" immutable, http_port, int(0, 65535)),
+    param!("dir", dir, path),
+    param!("requirepass", requirepass, string),
+    param!("maxclients", maxclients, int(1, MAX)),
+    param!("timeout", timeout, int(0, MAX)),
+    param!("tcp-keepalive", tcp_keepalive, int(0, MAX)),
+    param!("protected-mode", protected_mode, boolean),
+    param!("databases" immutable, databases, int(1, 1024)),
+    param!("hz", hz, int(1, 500)),
+    param!("maxmemory", maxmemory, memory),
+    param!("maxmemory-policy", maxmemory_policy, choice(POLICIES)),
+    param!("maxmemory-samples", maxmemory_samples, int(1, 64)),
+    param!("lfu-log-factor", lfu_log_factor, int(0, MAX)),
+    param!("lfu-decay-time", lfu_decay_time, int(0, MAX)),
+    param!(
+        "slowlog-log-slower-than",
+        slowlog_log_slower_than,
+        int(-1, MAX)
+    ),
+    param!("slowlog-max-len", slowlog_max_len, int(0, MAX)),
+    param!(
+        "proto-max-bulk-len",
+        proto_max_bulk_len,
+        int(1024 * 1024, MAX)
+    ),
+    param!(
+        "client-query-buffer-limit",
+        client_query_buffer_limit,
+        int(1024 * 1024, MAX)
+    ),
+    param!("active-expire-enabled", active_expire_enabled, boolean),
+    param!("save", save, save),
+    param!("appendonly", appendonly, boolean),
+    param!("appendfsync", appendfsync, choice(FSYNC)),
+    param!("dbfilename", dbfilename, string),
+    param!("appendfilename" immutable, appendfilename, string),
+    param!("list-max-listpack-size" alias "list-max-ziplist-size", list_max_listpack_size, int(-5, MAX)),
+    param!("list-compress-depth", list_compress_depth, int(0, MAX)),
+    param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", hash_max_listpack_entries, int(0, MAX)),
+    param!("hash-max-listpack-value" alias "hash-max-ziplist-value", hash_max_listpack_value, int(0, MAX)),
+    param!(
+        "set-max-intset-entries",
+        set_max_intset_entries,
+        int(0, MAX)
+    ),
+    param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", zset_max_listpack_entries, int(0, MAX)),
+    param!("zset-max-listpack-value" alias "zset-max-ziplist-value", zset_max_listpack_value, int(0, MAX)),
+    param!("notify-keyspace-events", notify_keyspace_events, events),
+    param!(
+        "lazyfree-lazy-user-flush",
+        lazyfree_lazy_user_flush,
+        boolean
+    ),
+    param!("busy-reply-threshold" alias "lua-time-limit", busy_reply_threshold, int(0, MAX)),
+    param!("loglevel", loglevel, choice(LOGLEVELS)),
+    param!("latency-tracking", latency_tracking, boolean),
+];
+
+/// Finds a parameter by name or alias, case-insensitively.
+pub fn find_param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Redis's memory units: `100`, `1k` (1000), `1kb` (1024), `m`, `mb`, `g`, `gb`, case-insensitive.
+pub fn parse_memory(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let factor: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+impl Settings {
+    /// Applies one `name value` setting, as CONFIG SET, the file, the environment and flags all do.
+    pub fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let param = find_param(name).ok_or_else(|| format!("unknown setting '{name}'"))?;
+        (param.set)(self, value).map_err(|e| format!("'{name}': {e}"))
+    }
+
+    /// Builds the settings from, in rising precedence, the defaults, the TOML file, `KEEL_*` variables and flags.
+    pub fn load(
+        file: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(String, String)],
+    ) -> Result<Settings, String> {
+        let mut settings = Settings::default();
+        if let Some(text) = file {
+            let table: toml::Table = text.parse().map_err(|e| format!("config file: {e}"))?;
+            for (name, value) in table {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => if b { "yes" } else { "no" }.to_string(),
+                    other => {
+                        return Err(format!(
+                            "config file: '{name}' has an unsupported value {other}"
+                        ))
+                    }
+                };
+                settings
+                    .apply(&name, &value)
+                    .map_err(|e| format!("config file: {e}"))?;
+            }
+        }
+        for (var, value) in env {
+            let Some(name) = var.strip_prefix("KEEL_") else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase().replace('_', "-");
+            if find_param(&name).is_some() {
+                settings
+                    .apply(&name, &value)
+                    .map_err(|e| format!("environment {var}: {e}"))?;
+            }
+        }
+        for (name, value) in flags {
+            settings
+                .apply(name, value)
+                .map_err(|e| format!("--{name}: {e}"))?;
+        }
+        Ok(settings)
+    }
+
+    /// `(name, value)` of every parameter whose name matches one of the glob `patterns`, as CONFIG GET.
+    pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
+        for param in PARAMS {
+            for name in std::iter::once(param.name).chain(param.alias) {
+                let hit = patterns
+                    .iter()
+                    .any(|p| *p == b"*" || glob::matches(p, name.as_bytes(), true));
+                if hit && !found.iter().any(|(n, _)| *n == name) {
+                    found.push((name, (param.get)(self)));
+                }
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_flags_then_env_then_file() {
+        let file = "port = 7000\nmaxclients = 5\nrequirepass = \"file\"\nappendonly = true\n";
+        let env = vec![
+            ("KEEL_MAXCLIENTS".to_string(), "6".to_string()),
+            ("PATH".into(), "/bin".into()),
+        ];
+        let flags = vec![("requirepass".to_string(), "flag".to_string())];
+        let s = Settings::load(Some(file), env, &flags).unwrap();
+        assert_eq!(s.port, 7000);
+        assert_eq!(s.maxclients, 6);
+        assert_eq!(s.requirepass, "flag");
+        assert!(s.appendonly);
+    }
+
+    #[test]
+    fn values_are_validated() {
+        let mut s = Settings::default();
+        assert!(s.apply("maxmemory", "100mb").is_ok());
+        assert_eq!(s.maxmemory, 100 * 1024 * 1024);
+        assert!(s.apply("maxmemory", "lots").is_err());
+        assert!(s.apply("maxmemory-policy", "ALLKEYS-LRU").is_ok());
+        assert_eq!(s.maxmemory_policy, "allkeys-lru");
+        assert!(s.apply("maxmemory-policy", "bogus").is_err());
+        assert!(s.apply("save", "900 1 300").is_err());
+        assert!(s.apply("save", "").is_ok());
+        assert!(s.apply("list-max-ziplist-size", "16").is_ok());
+        assert_eq!(s.list_max_listpack_size, 16);
+        assert!(Settings::load(Some("port = \"x\""), vec![], &[]).is_err());
+    }
+
+    #[test]
+    fn config_get_globs_names_and_aliases() {
+        let s = Settings::default();
+        let got = s.matching(&[b"maxmemory*"]);
+        let names: Vec<_> = got.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            vec!["maxmemory", "maxmemory-policy", "maxmemory-samples"]
+        );
+        assert_eq!(s.matching(&[b"list-max-ziplist-size"])[0].1, "-2");
+    }
+}

@@ -1,0 +1,223 @@
+//! One task per client connection: read whatever arrived, parse every complete command, run them under the
+//! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
+//! write. A protocol error answers that client and closes only its connection.
+
+use crate::clients::{flag, ClientInfo};
+use crate::dispatch::{execute, BatchSettings, Env};
+use crate::server::Server;
+use crate::session::{Action, Session};
+use crate::tenant::{Monitor, Tenant};
+use bytes::{Buf, BytesMut};
+use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
+use parking_lot::MutexGuard;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
+/// cannot make the server buffer without bound.
+const FLUSH_AT: usize = 64 * 1024;
+/// The lock is offered to other clients after this many commands of one batch.
+const COMMANDS_PER_LOCK: usize = 64;
+
+/// What a batch of input asked the connection to do next.
+enum Next {
+    /// Read more input.
+    Read,
+    /// Replies were flushed early: process the rest of the buffer before reading.
+    Continue,
+    Close,
+}
+
+struct Connection {
+    server: Arc<Server>,
+    tenant: Arc<Tenant>,
+    session: Session,
+    parser: RequestParser,
+    input: BytesMut,
+    out: ReplyWriter,
+    monitor: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+}
+
+pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+    let tenant = server.default_tenant();
+    let authenticated = server.settings.read().requirepass.is_empty();
+    let mut conn = Connection {
+        tenant,
+        session: Session::new(info.clone(), authenticated),
+        parser: RequestParser::new(),
+        input: BytesMut::with_capacity(16 * 1024),
+        out: ReplyWriter::new(Resp::V2),
+        monitor: None,
+        server,
+    };
+    let mut shutdown = conn.server.shutdown_signal();
+    let mut next = Next::Read;
+    loop {
+        if let Next::Read = next {
+            if conn.input.capacity() - conn.input.len() < 4096 {
+                let missing = conn.parser.bulk_bytes_missing(conn.input.len());
+                conn.input
+                    .reserve(missing.clamp(16 * 1024, 64 * 1024 * 1024));
+            }
+            tokio::select! {
+                biased;
+                _ = info.killed() => break,
+                _ = shutdown.changed() => break,
+                line = next_monitor_line(&mut conn.monitor) => {
+                    let Some(line) = line else { break };
+                    if stream.write_all(&line).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                read = stream.read_buf(&mut conn.input) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        conn.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                },
+            }
+            let limit = conn.server.settings.read().client_query_buffer_limit as usize;
+            if conn.input.len() > limit {
+                tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
+                break;
+            }
+        }
+        next = conn.process_input();
+        if !conn.out.is_empty() {
+            let written = stream.write_all(conn.out.as_bytes()).await;
+            conn.server
+                .stats
+                .net_output_bytes
+                .fetch_add(conn.out.len() as u64, Ordering::Relaxed);
+            conn.out.clear();
+            if written.is_err() {
+                break;
+            }
+        }
+        info.last_active_ms
+            .store(crate::server::unix_ms(), Ordering::Relaxed);
+        info.query_buffer.store(conn.input.len(), Ordering::Relaxed);
+        if let Next::Close = next {
+            break;
+        }
+    }
+    conn.close(&info);
+}
+
+/// The next MONITOR line, or never when the connection is not monitoring.
+async fn next_monitor_line(
+    monitor: &mut Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+) -> Option<Vec<u8>> {
+    match monitor {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Connection {
+    /// Parses and runs every complete command in the input buffer.
+    fn process_input(&mut self) -> Next {
+        let env = Env {
+            server: &self.server,
+            tenant: &self.tenant,
+            settings: BatchSettings::read(&self.server),
+        };
+        let max_bulk = self.server.settings.read().proto_max_bulk_len as usize;
+        let buf = &self.input[..];
+        let mut pos = 0;
+        let mut next = Next::Read;
+        let mut guard: Option<MutexGuard<'_, crate::tenant::Keyspace>> = None;
+        let mut since_lock = 0;
+        let mut args: Vec<&[u8]> = Vec::new();
+        loop {
+            let parsed = match self
+                .parser
+                .parse(&buf[pos..], max_bulk, self.session.authenticated)
+            {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(error) => {
+                    self.out.error(&error.0);
+                    tracing::debug!(client = self.session.id(), error = %error.0, "protocol error");
+                    next = Next::Close;
+                    break;
+                }
+            };
+            let ks = match &mut guard {
+                Some(g) if since_lock < COMMANDS_PER_LOCK => g,
+                Some(g) => {
+                    MutexGuard::bump(g);
+                    since_lock = 0;
+                    g
+                }
+                None => guard.insert(self.tenant.data.lock()),
+            };
+            since_lock += 1;
+            match parsed {
+                Parsed::Command { consumed } => {
+                    self.parser.args(&buf[pos..], &mut args);
+                    execute(&env, ks, &mut self.session, &mut self.out, &args);
+                    pos += consumed;
+                }
+                Parsed::Inline {
+                    args: owned,
+                    consumed,
+                } => {
+                    let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+                    execute(&env, ks, &mut self.session, &mut self.out, &inline);
+                    pos += consumed;
+                }
+                Parsed::Empty { consumed } => pos += consumed,
+            }
+            if let Some(action) = self.session.action.take() {
+                match action {
+                    Action::Close => {
+                        next = Next::Close;
+                        break;
+                    }
+                    Action::Shutdown => {
+                        self.server.begin_shutdown();
+                        next = Next::Close;
+                        break;
+                    }
+                    Action::Monitor => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        ks.monitors.push(Monitor {
+                            client_id: self.session.id(),
+                            feed: tx,
+                        });
+                        self.monitor = Some(rx);
+                        self.session.info.set_flag(flag::MONITOR, true);
+                    }
+                }
+            }
+            if self.out.len() >= FLUSH_AT {
+                next = Next::Continue;
+                break;
+            }
+        }
+        drop(guard);
+        drop(args);
+        self.input.advance(pos);
+        if self.input.is_empty() && self.input.capacity() > 1024 * 1024 {
+            // A huge request must not pin its buffer for the life of the connection.
+            self.input = BytesMut::with_capacity(16 * 1024);
+        }
+        next
+    }
+
+    fn close(self, info: &ClientInfo) {
+        if self.monitor.is_some() {
+            self.tenant
+                .data
+                .lock()
+                .monitors
+                .retain(|m| m.client_id != info.id);
+        }
+        self.server.clients.unregister(info.id);
+    }
+}

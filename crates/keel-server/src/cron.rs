@@ -1,0 +1,76 @@
+//! The periodic task (Redis's `serverCron`), `hz` times a second: active expiry in short, time-bounded
+//! steps, ops/sec sampling, and closing clients idle longer than `timeout`.
+
+use crate::clients::flag;
+use crate::server::{unix_ms, Server};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Keys sampled per step, and the share of expired samples that makes the cycle go on (Redis's numbers).
+const SAMPLES_PER_STEP: usize = 20;
+const REPEAT_IF_EXPIRED_PERCENT: usize = 10;
+/// The lock is held for at most this long per step, so clients wait at most that long for it.
+const STEP_BUDGET: Duration = Duration::from_millis(1);
+
+pub async fn run(server: Arc<Server>) {
+    let mut shutdown = server.shutdown_signal();
+    loop {
+        let period = Duration::from_millis(1000 / server.settings.read().hz.max(1));
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        tick(&server, period);
+    }
+}
+
+fn tick(server: &Server, period: Duration) {
+    let (active_expire, timeout) = {
+        let s = server.settings.read();
+        (s.active_expire_enabled, s.timeout)
+    };
+    let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
+    // Redis gives active expiry up to 25% of each period.
+    let cycle_budget = period / 4;
+    for tenant in tenants {
+        let started = Instant::now();
+        tenant.data.lock().stats.sample_ops(unix_ms());
+        if !active_expire {
+            continue;
+        }
+        let databases = tenant.data.lock().dbs.len();
+        for db in 0..databases {
+            while started.elapsed() < cycle_budget {
+                let mut ks = tenant.data.lock();
+                let step_started = Instant::now();
+                let mut rng = rand::thread_rng();
+                let (mut sampled, mut expired) = (0, 0);
+                while step_started.elapsed() < STEP_BUDGET {
+                    let (s, e) =
+                        ks.dbs[db].expire_sample(unix_ms(), SAMPLES_PER_STEP, &mut rng, |_| {});
+                    sampled += s;
+                    expired += e;
+                    if s == 0 || e * 100 <= s * REPEAT_IF_EXPIRED_PERCENT {
+                        break;
+                    }
+                }
+                ks.stats.expired_keys += expired as u64;
+                drop(ks);
+                if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
+                    break;
+                }
+            }
+        }
+    }
+    if timeout > 0 {
+        let now = unix_ms();
+        for client in server.clients.snapshot() {
+            let idle = now.saturating_sub(client.last_active_ms.load(Ordering::Relaxed)) / 1000;
+            let exempt = client.has_flag(flag::PUBSUB | flag::MONITOR | flag::BLOCKED);
+            if idle > timeout && !exempt {
+                client.kill();
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Running one command: lookup in the table, arity and authentication checks, the handler, and what every
+//! command feeds (statistics, slow log, monitors). Every transport runs commands through [`execute`].
+
+use crate::commands::{flags, CmdError, Command, Ctx, Lookup};
+use crate::server::{unix_ms, unix_us, Server};
+use crate::session::{ReplyMode, Session};
+use crate::tenant::{Keyspace, Tenant};
+use keel_protocol::ReplyWriter;
+use keel_store::AccessClock;
+use std::fmt::Write;
+use std::time::Instant;
+
+/// Settings read once per batch, so the per-command path takes no settings lock.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSettings {
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub lfu: Option<(u32, u32)>,
+}
+
+impl BatchSettings {
+    pub fn read(server: &Server) -> BatchSettings {
+        let s = server.settings.read();
+        BatchSettings {
+            slowlog_slower_than: s.slowlog_log_slower_than,
+            slowlog_max_len: s.slowlog_max_len as usize,
+            lfu: s
+                .maxmemory_policy
+                .ends_with("lfu")
+                .then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
+        }
+    }
+}
+
+/// The shared pieces a command runs against.
+pub struct Env<'a> {
+    pub server: &'a Server,
+    pub tenant: &'a Tenant,
+    pub settings: BatchSettings,
+}
+
+/// Runs one command and writes its reply (unless CLIENT REPLY suppresses it).
+pub fn execute(
+    env: &Env,
+    ks: &mut Keyspace,
+    session: &mut Session,
+    out: &mut ReplyWriter,
+    args: &[&[u8]],
+) {
+    let reply_start = out.len();
+    if session.reply_mode == ReplyMode::SkipNext {
+        session.reply_mode = ReplyMode::Skipping;
+    }
+    run(env, ks, session, out, args);
+    match session.reply_mode {
+        ReplyMode::Off => out.truncate(reply_start),
+        ReplyMode::Skipping => {
+            out.truncate(reply_start);
+            session.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::On | ReplyMode::SkipNext => {}
+    }
+}
+
+fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str) {
+    if let Some(cmd) = command {
+        ks.stats.commands[cmd.id].rejected += 1;
+    }
+    count_error(ks, error);
+    out.error(error);
+}
+
+fn count_error(ks: &mut Keyspace, error: &str) {
+    ks.stats.total_error_replies += 1;
+    let code = error.split(' ').next().unwrap_or("ERR");
+    match ks.stats.errors.get_mut(code) {
+        Some(count) => *count += 1,
+        None => {
+            ks.stats.errors.insert(code.to_string(), 1);
+        }
+    }
+}
+
+/// Redis's text for an unknown command: the name and the first arguments, each quoted.
+fn unknown_command_error(args: &[&[u8]]) -> String {
+    let mut listed = String::new();
+    for arg in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let text = String::from_utf8_lossy(arg);
+        let shown: String = text.chars().take(room).collect();
+        let _ = write!(listed, "'{shown}' ");
+    }
+    let name: String = String::from_utf8_lossy(args[0]).chars().take(128).collect();
+    format!("ERR unknown command '{name}', with args beginning with: {listed}")
+}
+
+fn run(env: &Env, ks: &mut Keyspace, session: &mut Session, out: &mut ReplyWriter, args: &[&[u8]]) {
+    let command = match env.server.commands.lookup(args) {
+        Lookup::Found(cmd) => cmd,
+        Lookup::Unknown => return reject(ks, out, None, &unknown_command_error(args)),
+        Lookup::UnknownSubcommand(cmd) => {
+            let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
+            let error = format!(
+                "ERR unknown subcommand '{sub}'. Try {} HELP.",
+                cmd.spec.name.to_ascii_uppercase()
+            );
+            return reject(ks, out, None, &error);
+        }
+        Lookup::MissingSubcommand(cmd) => {
+            let error = format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.fullname
+            );
+            return reject(ks, out, None, &error);
+        }
+    };
+    let arity = command.spec.arity;
+    let argc = args.len() as i32;
+    if (arity > 0 && argc != arity) || argc < -arity {
+        let error = format!(
+            "ERR wrong number of arguments for '{}' command",
+            command.fullname
+        );
+        return reject(ks, out, Some(command), &error);
+    }
+    if !session.authenticated && !command.has(flags::NO_AUTH) {
+        return reject(ks, out, Some(command), "NOAUTH Authentication required.");
+    }
+    let Some(handler) = command.spec.handler else {
+        let error = format!(
+            "ERR wrong number of arguments for '{}' command",
+            command.fullname
+        );
+        return reject(ks, out, Some(command), &error);
+    };
+    if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
+        feed_monitors(ks, session, args);
+    }
+    session
+        .info
+        .last_command
+        .store(command.id, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let clock = AccessClock {
+        now_ms: unix_ms(),
+        lfu: env.settings.lfu,
+    };
+    let result = {
+        let mut ctx = Ctx {
+            server: env.server,
+            tenant: env.tenant,
+            ks,
+            session,
+            out,
+            command,
+            clock,
+        };
+        handler(&mut ctx, args)
+    };
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let stat = &mut ks.stats.commands[command.id];
+    stat.calls += 1;
+    stat.usec += elapsed_us;
+    ks.stats.total_commands += 1;
+    if let Err(CmdError(error)) = result {
+        ks.stats.commands[command.id].failed += 1;
+        count_error(ks, &error);
+        out.error(&error);
+    }
+    let threshold = env.settings.slowlog_slower_than;
+    if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) {
+        // AUTH and HELLO carry secrets: never log their arguments.
+        let redacted: Vec<&[u8]> = if command.has(flags::NO_AUTH) {
+            vec![args[0]]
+        } else {
+            args.to_vec()
+        };
+        let client = (session.info.addr.clone(), session.info.name_string());
+        ks.slowlog
+            .record(&redacted, elapsed_us, client, env.settings.slowlog_max_len);
+    }
+}
+
+/// Sends a MONITOR line for this command to every monitoring client, dropping the ones that went away.
+fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]]) {
+    let us = unix_us();
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        us / 1_000_000,
+        us % 1_000_000,
+        session.db,
+        session.info.addr
+    );
+    for arg in args {
+        line.push_str(" \"");
+        for &b in *arg {
+            match b {
+                b'\\' => line.push_str("\\\\"),
+                b'"' => line.push_str("\\\""),
+                b'\n' => line.push_str("\\n"),
+                b'\r' => line.push_str("\\r"),
+                b'\t' => line.push_str("\\t"),
+                0x07 => line.push_str("\\a"),
+                0x08 => line.push_str("\\b"),
+                0x20..=0x7e => line.push(b as char),
+                _ => {
+                    let _ = write!(line, "\\x{b:02x}");
+                }
+            }
+        }
+        line.push('"');
+    }
+    line.push_str("\r\n");
+    let bytes = line.into_bytes();
+    ks.monitors.retain(|m| m.feed.send(bytes.clone()).is_ok());
+}

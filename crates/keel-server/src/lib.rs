@@ -1,0 +1,56 @@
+//! keel-server: everything between the socket and the keyspace: listeners, connections, databases
+//! (tenants), the command table and command implementations, configuration and background tasks.
+//!
+//! [`start`] binds the listeners and runs Keel until shutdown.
+
+pub mod clients;
+pub mod commands;
+pub mod config;
+mod connection;
+mod cron;
+pub mod dispatch;
+mod listener;
+pub mod server;
+pub mod session;
+pub mod slowlog;
+pub mod tenant;
+
+pub use config::Settings;
+pub use server::Server;
+
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A running Keel: its shared state and the address its RESP listener is bound to.
+pub struct Running {
+    pub server: Arc<Server>,
+    pub addr: std::net::SocketAddr,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Running {
+    /// Resolves when Keel has shut down (SHUTDOWN, or [`Server::begin_shutdown`] from a signal handler).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Binds the RESP listener and starts the background tasks. Call inside a tokio runtime.
+pub async fn start(settings: Settings) -> std::io::Result<Running> {
+    let bind = format!("{}:{}", settings.bind, settings.port);
+    let listener = TcpListener::bind(&bind).await?;
+    let addr = listener.local_addr()?;
+    let server = Server::new(settings);
+    server
+        .tcp_port
+        .store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(listener::run(server.clone(), listener));
+    tasks.spawn(cron::run(server.clone()));
+    tracing::info!(%addr, "Keel is ready to accept RESP connections");
+    Ok(Running {
+        server,
+        addr,
+        tasks,
+    })
+}

@@ -1,0 +1,118 @@
+//! `Server`: what every connection and background task shares: settings, the registry of databases
+//! (tenants), the client registry, the command table, process-wide counters and the shutdown signal.
+
+use crate::clients::ClientRegistry;
+use crate::commands::CommandTable;
+use crate::config::Settings;
+use crate::tenant::Tenant;
+use parking_lot::RwLock;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Counters that belong to the process rather than to one database.
+#[derive(Default)]
+pub struct ServerStats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+pub struct Server {
+    pub settings: RwLock<Settings>,
+    /// Databases by name. Keel starts with one, `default`.
+    pub tenants: RwLock<BTreeMap<String, Arc<Tenant>>>,
+    pub clients: ClientRegistry,
+    pub commands: CommandTable,
+    pub stats: ServerStats,
+    pub started: Instant,
+    pub run_id: String,
+    /// The RESP port actually bound (differs from the setting when it was 0).
+    pub tcp_port: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Server {
+    pub fn new(settings: Settings) -> Arc<Server> {
+        let databases = settings.databases as usize;
+        let commands = CommandTable::build();
+        let default = Arc::new(Tenant::new("default", databases, commands.len()));
+        let mut tenants = BTreeMap::new();
+        tenants.insert("default".to_string(), default);
+        let run_id: String = {
+            use rand::Rng;
+            let mut rng = rand::thread_rng();
+            (0..40)
+                .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+                .collect()
+        };
+        Arc::new(Server {
+            tcp_port: AtomicU64::new(settings.port as u64),
+            settings: RwLock::new(settings),
+            tenants: RwLock::new(tenants),
+            clients: ClientRegistry::default(),
+            commands,
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            run_id,
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    /// The database a new connection starts in.
+    pub fn default_tenant(&self) -> Arc<Tenant> {
+        // The registry always holds `default`; it is created with the server and never removed.
+        self.tenants
+            .read()
+            .values()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| {
+                Arc::new(Tenant::new(
+                    "default",
+                    self.settings.read().databases as usize,
+                    self.commands.len(),
+                ))
+            })
+    }
+
+    /// Asks every listener and connection to stop.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.tcp_port.load(Ordering::Relaxed) as u16
+    }
+}
+
+/// Wall-clock time in Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Wall-clock time in Unix microseconds.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

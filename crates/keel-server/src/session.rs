@@ -1,0 +1,67 @@
+//! `Session`: the state of one connection that only that connection touches: selected database, protocol,
+//! authentication, reply mode, and what the connection must do after the current command.
+
+use crate::clients::ClientInfo;
+use keel_protocol::Resp;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// CLIENT REPLY modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    SkipNext,
+    /// Suppressing the reply of the command now running.
+    Skipping,
+}
+
+/// What the connection does once the current command's reply is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Close the connection (QUIT, protocol errors).
+    Close,
+    /// Enter MONITOR mode.
+    Monitor,
+    /// Shut the server down (SHUTDOWN).
+    Shutdown,
+}
+
+pub struct Session {
+    pub info: Arc<ClientInfo>,
+    pub db: usize,
+    pub resp: Resp,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    pub action: Option<Action>,
+}
+
+impl Session {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Session {
+        Session {
+            info,
+            db: 0,
+            resp: Resp::V2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            action: None,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_resp(&mut self, resp: Resp) {
+        self.resp = resp;
+        self.info
+            .resp
+            .store(if resp == Resp::V3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+}

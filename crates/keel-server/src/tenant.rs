@@ -1,0 +1,106 @@
+//! A tenant is one of the databases Keel hosts (what a user provisions and connects to). It owns Redis's
+//! numbered databases (`SELECT 0..15`), its statistics, slow log and monitors, all behind one lock: the lock
+//! is taken once per batch of pipelined commands, which makes every command, MULTI/EXEC and script atomic.
+
+use crate::slowlog::SlowLog;
+use keel_store::Db;
+use parking_lot::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub struct Tenant {
+    pub name: String,
+    pub data: Mutex<Keyspace>,
+}
+
+/// Calls, time and errors of one command, as `INFO commandstats` reports them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct TenantStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub total_commands: u64,
+    pub total_error_replies: u64,
+    /// Indexed by command id.
+    pub commands: Vec<CommandStat>,
+    /// Error replies by their code (`ERR`, `WRONGTYPE`...), for `INFO errorstats`.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Recent ops/sec samples, taken by the cron task, for `instantaneous_ops_per_sec`.
+    pub ops_samples: [u64; 16],
+    pub ops_sample_index: usize,
+    pub last_sample_commands: u64,
+    pub last_sample_ms: u64,
+}
+
+impl TenantStats {
+    pub fn instantaneous_ops(&self) -> u64 {
+        self.ops_samples.iter().sum::<u64>() / self.ops_samples.len() as u64
+    }
+
+    /// Records one ops/sec sample (Redis's `trackInstantaneousMetric`).
+    pub fn sample_ops(&mut self, now_ms: u64) {
+        if self.last_sample_ms != 0 && now_ms > self.last_sample_ms {
+            let ops = self.total_commands - self.last_sample_commands;
+            self.ops_samples[self.ops_sample_index] = ops * 1000 / (now_ms - self.last_sample_ms);
+            self.ops_sample_index = (self.ops_sample_index + 1) % self.ops_samples.len();
+        }
+        self.last_sample_ms = now_ms;
+        self.last_sample_commands = self.total_commands;
+    }
+
+    pub fn reset(&mut self) {
+        let commands = self.commands.len();
+        *self = TenantStats {
+            commands: vec![CommandStat::default(); commands],
+            ..TenantStats::default()
+        };
+    }
+}
+
+/// A connection in MONITOR mode, fed one line per command.
+pub struct Monitor {
+    pub client_id: u64,
+    pub feed: UnboundedSender<Vec<u8>>,
+}
+
+/// Everything behind the tenant's lock.
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+    pub stats: TenantStats,
+    pub slowlog: SlowLog,
+    pub monitors: Vec<Monitor>,
+    /// Changes to the dataset since start (Redis's `server.dirty`).
+    pub dirty: u64,
+}
+
+impl Tenant {
+    pub fn new(name: &str, databases: usize, commands: usize) -> Tenant {
+        Tenant {
+            name: name.to_string(),
+            data: Mutex::new(Keyspace {
+                dbs: (0..databases).map(|_| Db::new()).collect(),
+                stats: TenantStats {
+                    commands: vec![CommandStat::default(); commands],
+                    ..Default::default()
+                },
+                slowlog: SlowLog::default(),
+                monitors: Vec::new(),
+                dirty: 0,
+            }),
+        }
+    }
+}
+
+impl Keyspace {
+    pub fn used_memory(&self) -> usize {
+        self.dbs.iter().map(Db::memory).sum()
+    }
+}

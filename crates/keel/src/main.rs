@@ -1,0 +1,173 @@
+//! The `keel` command line: `keel serve` runs the server; settings come from flags, `KEEL_*` environment
+//! variables and an optional `keel.toml`, in that order of precedence.
+
+use clap::{Args, Parser, Subcommand};
+use keel_server::Settings;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "A Redis-compatible data service for serverless and edge applications"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (RESP on --port).
+    Serve(ServeArgs),
+}
+
+/// Flags of `keel serve`. Each maps to the setting of the same name (see `CONFIG GET *`).
+#[derive(Args)]
+struct ServeArgs {
+    /// A keel.toml file with settings named as in CONFIG GET (port = 6380, requirepass = "...").
+    #[arg(long)]
+    config: Option<String>,
+    /// Address to listen on.
+    #[arg(long)]
+    bind: Option<String>,
+    /// RESP port.
+    #[arg(long)]
+    port: Option<String>,
+    /// HTTP port (REST API, health and metrics).
+    #[arg(long)]
+    http_port: Option<String>,
+    /// Data directory.
+    #[arg(long)]
+    dir: Option<String>,
+    /// Password of the default user.
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Maximum number of connected clients.
+    #[arg(long)]
+    maxclients: Option<String>,
+    /// Close clients idle for this many seconds (0: never).
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Accept non-loopback clients without a password ("no") or not ("yes").
+    #[arg(long)]
+    protected_mode: Option<String>,
+    /// Memory limit (e.g. 256mb).
+    #[arg(long)]
+    maxmemory: Option<String>,
+    /// Eviction policy.
+    #[arg(long)]
+    maxmemory_policy: Option<String>,
+    /// Any other setting, as NAME=VALUE (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+}
+
+impl ServeArgs {
+    fn flags(&self) -> Result<Vec<(String, String)>, String> {
+        let named = [
+            ("bind", &self.bind),
+            ("port", &self.port),
+            ("http-port", &self.http_port),
+            ("dir", &self.dir),
+            ("requirepass", &self.requirepass),
+            ("maxclients", &self.maxclients),
+            ("timeout", &self.timeout),
+            ("protected-mode", &self.protected_mode),
+            ("maxmemory", &self.maxmemory),
+            ("maxmemory-policy", &self.maxmemory_policy),
+        ];
+        let mut flags: Vec<(String, String)> = named
+            .iter()
+            .filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.clone())))
+            .collect();
+        for pair in &self.set {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--set {pair}: expected NAME=VALUE"))?;
+            flags.push((name.to_string(), value.to_string()));
+        }
+        Ok(flags)
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("keel: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let file = match &args.config {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?)
+        }
+        None => None,
+    };
+    let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
+    create_data_dir(&settings.dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let running = keel_server::start(settings)
+            .await
+            .map_err(|e| format!("cannot listen: {e}"))?;
+        let server = running.server.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!(
+                "received a shutdown signal: finishing commands in flight and closing clients"
+            );
+            server.begin_shutdown();
+        });
+        running.wait().await;
+        tracing::info!("Keel is now ready to exit, bye bye...");
+        Ok(())
+    })
+}
+
+fn create_data_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
