@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs units of Redis 7.0.15's own Tcl test suite against Keel, one fresh Keel per unit, and prints the
+# pass/fail counts per unit (see ../shared/specs/conformance.md for the method).
+#
+#   conformance/redis-suite.sh [UNIT ...]     e.g. conformance/redis-suite.sh unit/keyspace unit/type/string
+#
+# Needs: Debian's redis source (fetched once into $REDIS_SRC), redis-tools, tclsh, a built Keel
+# (KEEL_BIN, default target/release/keel).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
+REDIS_SRC=${REDIS_SRC:-/opt/redis-src}
+units=("$@")
+[ ${#units[@]} -gt 0 ] || units=(unit/type/string unit/type/incr unit/expire unit/keyspace unit/info-command unit/protocol unit/scan unit/quit)
+
+if [ ! -d "$REDIS_SRC/redis-src/tests" ]; then
+  mkdir -p "$REDIS_SRC/apt/lists/partial"
+  cat > "$REDIS_SRC/apt/sources.list" <<SRC
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
+SRC
+  opts=(-o "Dir::Etc::SourceList=$REDIS_SRC/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$REDIS_SRC/apt/lists")
+  (cd "$REDIS_SRC" && apt-get "${opts[@]}" update -qq && apt-get "${opts[@]}" source -qq --download-only redis \
+    && dpkg-source -x redis_*.dsc redis-src >/dev/null)
+fi
+src="$REDIS_SRC/redis-src"
+mkdir -p "$src/src"
+ln -sf "$(command -v redis-cli)" "$src/src/redis-cli"
+ln -sf "$(command -v redis-benchmark)" "$src/src/redis-benchmark" 2>/dev/null || true
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+total_ok=0; total_err=0
+for unit in "${units[@]}"; do
+  port=$(free_port)
+  data=$(mktemp -d)
+  "$KEEL_BIN" serve --port "$port" --dir "$data" >"$data/keel.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  log="$data/unit.log"
+  (cd "$src" && timeout 900 tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" --single "$unit" \
+     --durable --ignore-encoding --ignore-digest --timeout 120 --baseport $((20000 + RANDOM % 20000)) \
+     --tags "-needs:debug -needs:pfdebug -needs:repl" >"$log" 2>&1) || true
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  ok=$(grep -c '^\[ok\]' "$log" || true)
+  err=$(grep -cE '^\[(err|exception)\]' "$log" || true)
+  total_ok=$((total_ok + ok)); total_err=$((total_err + err))
+  printf '%-28s ok %4d  err %4d  (log: %s)\n' "$unit" "$ok" "$err" "$log"
+done
+printf '%-28s ok %4d  err %4d\n' "total" "$total_ok" "$total_err"

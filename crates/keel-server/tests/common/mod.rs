@@ -1,0 +1,154 @@
+//! Test harness: a real Keel listening on a free loopback port, driven over real sockets.
+
+#![allow(dead_code)]
+
+use keel_server::Settings;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub server: Arc<keel_server::Server>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::with(|_| {})
+    }
+
+    /// Starts a server after letting `configure` adjust its settings.
+    pub fn with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let mut settings = Settings::default();
+        settings.port = 0;
+        configure(&mut settings);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = runtime.block_on(keel_server::start(settings)).unwrap();
+        let (addr, server) = (running.addr, running.server.clone());
+        runtime.spawn(running.wait());
+        TestServer {
+            addr,
+            server,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn raw(&self) -> Raw {
+        let stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Raw { stream }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.begin_shutdown();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+/// A raw connection for checking exact bytes on the wire.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads until `expected.len()` bytes arrived and checks them.
+    pub fn expect(&mut self, expected: &[u8]) {
+        let got = self.read_exact_len(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+    }
+
+    pub fn read_exact_len(&mut self, len: usize) -> Vec<u8> {
+        let mut got = vec![0u8; len];
+        self.stream.read_exact(&mut got).unwrap();
+        got
+    }
+
+    /// Reads one complete reply frame.
+    pub fn read_frame(&mut self) -> keel_protocol::Frame {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((frame, _)) = keel_protocol::parse_frame(&buf).unwrap() {
+                return frame;
+            }
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed before a full reply");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// True once the server has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+
+    pub fn command(&mut self, args: &[&[u8]]) -> keel_protocol::Frame {
+        let mut bytes = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            bytes.extend(format!("${}\r\n", a.len()).as_bytes());
+            bytes.extend_from_slice(a);
+            bytes.extend(b"\r\n");
+        }
+        self.send(&bytes);
+        self.read_frame()
+    }
+}
+
+/// Runs a command and returns the error text it failed with.
+pub fn error_of(con: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let err = cmd
+        .query::<redis::Value>(con)
+        .expect_err("expected an error reply");
+    let code = err.code().unwrap_or("").to_string();
+    let detail = err.detail().unwrap_or("").to_string();
+    if code.is_empty() {
+        err.to_string()
+    } else {
+        format!("{code} {detail}")
+    }
+}
+
+/// Runs a command given as words and returns its reply.
+pub fn run<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}

@@ -1,0 +1,358 @@
+//! Connections over real sockets: auth, HELLO and RESP3, CLIENT, pipelining, inline commands, protocol
+//! errors that close only the offending connection, maxclients and idle timeouts.
+
+mod common;
+use common::{error_of, run, TestServer};
+use keel_protocol::Frame;
+use std::time::Duration;
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(s.as_bytes().to_vec())
+}
+
+#[test]
+fn auth_with_password_and_default_user() {
+    let s = TestServer::with(|s| s.requirepass = "secret".into());
+    let mut raw = s.raw();
+    assert_eq!(
+        raw.command(&[b"GET", b"k"]),
+        Frame::Error(b"NOAUTH Authentication required.".to_vec())
+    );
+    assert_eq!(
+        raw.command(&[b"AUTH", b"wrong"]),
+        Frame::Error(b"WRONGPASS invalid username-password pair or user is disabled.".to_vec())
+    );
+    assert_eq!(
+        raw.command(&[b"AUTH", b"someone", b"secret"]),
+        Frame::Error(b"WRONGPASS invalid username-password pair or user is disabled.".to_vec())
+    );
+    assert_eq!(
+        raw.command(&[b"AUTH", b"secret"]),
+        Frame::Simple(b"OK".to_vec())
+    );
+    assert_eq!(
+        raw.command(&[b"SET", b"k", b"v"]),
+        Frame::Simple(b"OK".to_vec())
+    );
+    let mut other = s.raw();
+    assert_eq!(raw.command(&[b"RESET"]), Frame::Simple(b"RESET".to_vec()));
+    assert_eq!(
+        raw.command(&[b"GET", b"k"]),
+        Frame::Error(b"NOAUTH Authentication required.".to_vec())
+    );
+    assert_eq!(
+        other.command(&[b"AUTH", b"default", b"secret"]),
+        Frame::Simple(b"OK".to_vec())
+    );
+    let url = format!("redis://default:secret@{}/", s.addr);
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    assert_eq!(run::<String>(&mut con, &["GET", "k"]), "v");
+}
+
+#[test]
+fn auth_without_password_configured() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    assert_eq!(
+        error_of(&mut c, &["AUTH", "x"]),
+        "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+    );
+    assert_eq!(
+        run::<String>(&mut c, &["AUTH", "default", "anything"]),
+        "OK"
+    );
+    assert_eq!(
+        error_of(&mut c, &["AUTH", "a", "b", "c"]),
+        "ERR syntax error"
+    );
+}
+
+#[test]
+fn hello_negotiates_resp3() {
+    let s = TestServer::with(|s| s.requirepass = "pw".into());
+    let mut raw = s.raw();
+    assert!(
+        matches!(raw.command(&[b"HELLO", b"3"]), Frame::Error(e) if e.starts_with(b"NOAUTH HELLO must be called"))
+    );
+    let reply = raw.command(&[
+        b"hello", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"myapp",
+    ]);
+    let Frame::Map(pairs) = reply else {
+        panic!("expected a map, got {reply:?}")
+    };
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == bulk(k))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("server"), Some(bulk("redis")));
+    assert_eq!(get("version"), Some(bulk("7.0.15")));
+    assert_eq!(get("proto"), Some(Frame::Integer(3)));
+    assert_eq!(get("mode"), Some(bulk("standalone")));
+    assert_eq!(get("role"), Some(bulk("master")));
+    assert_eq!(get("modules"), Some(Frame::Array(vec![])));
+    assert!(matches!(get("id"), Some(Frame::Integer(_))));
+    assert_eq!(raw.command(&[b"CLIENT", b"GETNAME"]), bulk("myapp"));
+    assert_eq!(raw.command(&[b"GET", b"missing"]), Frame::Null);
+    assert_eq!(
+        raw.command(&[b"HELLO", b"4"]),
+        Frame::Error(b"NOPROTO unsupported protocol version".to_vec())
+    );
+    assert_eq!(
+        raw.command(&[b"HELLO", b"x"]),
+        Frame::Error(b"ERR Protocol version is not an integer or out of range".to_vec())
+    );
+    assert_eq!(
+        raw.command(&[b"HELLO", b"3", b"BOGUS"]),
+        Frame::Error(b"ERR Syntax error in HELLO option 'BOGUS'".to_vec())
+    );
+    let reply = raw.command(&[b"HELLO", b"2"]);
+    assert!(matches!(reply, Frame::Array(ref items) if items.len() == 14));
+    assert_eq!(raw.command(&[b"GET", b"missing"]), Frame::Null);
+}
+
+#[test]
+fn select_and_databases_are_separate() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["SET", "k", "zero"]);
+    assert_eq!(run::<String>(&mut c, &["SELECT", "15"]), "OK");
+    assert_eq!(run::<Option<String>>(&mut c, &["GET", "k"]), None);
+    assert_eq!(
+        error_of(&mut c, &["SELECT", "16"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        error_of(&mut c, &["SELECT", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+}
+
+#[test]
+fn client_commands() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let id: i64 = run(&mut c, &["CLIENT", "ID"]);
+    assert_eq!(run::<Option<String>>(&mut c, &["CLIENT", "GETNAME"]), None);
+    assert_eq!(
+        run::<String>(&mut c, &["CLIENT", "SETNAME", "worker-1"]),
+        "OK"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CLIENT", "SETNAME", "has space"]),
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
+    assert_eq!(
+        run::<String>(&mut c, &["CLIENT", "SETINFO", "LIB-NAME", "keel-tests"]),
+        "OK"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CLIENT", "SETINFO", "COLOR", "x"]),
+        "ERR Unrecognized option 'COLOR'"
+    );
+    let info: String = run(&mut c, &["CLIENT", "INFO"]);
+    assert!(info.starts_with(&format!("id={id} ")), "{info}");
+    assert!(
+        info.contains("name=worker-1")
+            && info.contains("cmd=client|info")
+            && info.contains("lib-name=keel-tests")
+    );
+    let mut other = s.client();
+    run::<String>(&mut other, &["CLIENT", "SETNAME", "victim"]);
+    let other_id: i64 = run(&mut other, &["CLIENT", "ID"]);
+    let list: String = run(&mut c, &["CLIENT", "LIST"]);
+    assert_eq!(list.lines().count(), 2);
+    let list: String = run(&mut c, &["CLIENT", "LIST", "ID", &other_id.to_string()]);
+    assert!(list.contains("name=victim") && list.lines().count() == 1);
+    assert_eq!(
+        run::<i64>(&mut c, &["CLIENT", "KILL", "ID", &other_id.to_string()]),
+        1
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        redis::cmd("PING").query::<String>(&mut other).is_err(),
+        "killed client must be disconnected"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CLIENT", "KILL", "1.2.3.4:5"]),
+        "ERR No such client"
+    );
+    assert_eq!(
+        run::<i64>(&mut c, &["CLIENT", "KILL", "ID", &id.to_string()]),
+        0,
+        "SKIPME defaults to yes"
+    );
+    assert_eq!(run::<String>(&mut c, &["CLIENT", "NO-EVICT", "on"]), "OK");
+    assert_eq!(
+        error_of(&mut c, &["CLIENT", "NO-EVICT", "maybe"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CLIENT", "BOGUS"]),
+        "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP."
+    );
+    assert_eq!(
+        error_of(&mut c, &["CLIENT"]),
+        "ERR wrong number of arguments for 'client' command"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CLIENT", "SETNAME"]),
+        "ERR wrong number of arguments for 'client|setname' command"
+    );
+}
+
+#[test]
+fn client_reply_modes() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    raw.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*1\r\n$4\r\nPING\r\n");
+    raw.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n");
+    raw.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\n");
+    raw.expect(b"+OK\r\n$1\r\na\r\n");
+    raw.send(b"*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n*2\r\n$4\r\nECHO\r\n$1\r\nb\r\n*2\r\n$4\r\nECHO\r\n$1\r\nc\r\n");
+    raw.expect(b"$1\r\nc\r\n");
+}
+
+#[test]
+fn pipelines_of_thousands_answer_in_order() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    let mut batch = Vec::new();
+    for i in 0..5000 {
+        let v = i.to_string();
+        batch.extend(format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{}\r\n", v.len(), v).as_bytes());
+        batch.extend(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+    raw.send(&batch);
+    for i in 0..5000 {
+        raw.expect(b"+OK\r\n");
+        let v = i.to_string();
+        raw.expect(format!("${}\r\n{}\r\n", v.len(), v).as_bytes());
+    }
+}
+
+#[test]
+fn inline_commands_work() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    raw.send(b"PING\r\nSET greeting \"hello world\"\r\nGET greeting\nhello 3\r\n");
+    raw.expect(b"+PONG\r\n+OK\r\n$11\r\nhello world\r\n");
+    assert!(matches!(raw.read_frame(), Frame::Map(_)));
+}
+
+#[test]
+fn protocol_errors_close_only_that_connection() {
+    let s = TestServer::start();
+    let mut bystander = s.client();
+    run::<String>(&mut bystander, &["SET", "safe", "1"]);
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"*1\r\n$x\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*abc\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n+OK\r\n",
+            "-ERR Protocol error: expected '$', got '+'\r\n",
+        ),
+        (
+            b"*1\r\n$1000000000000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"SET k \"unbalanced\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        let mut raw = s.raw();
+        raw.send(input);
+        raw.expect(expected.as_bytes());
+        assert!(
+            raw.is_closed(),
+            "connection must close after {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    let mut raw = s.raw();
+    raw.send(&vec![b'a'; 70 * 1024]);
+    raw.expect(b"-ERR Protocol error: too big inline request\r\n");
+    assert_eq!(run::<String>(&mut bystander, &["GET", "safe"]), "1");
+}
+
+#[test]
+fn unauthenticated_clients_cannot_send_big_requests() {
+    let s = TestServer::with(|s| s.requirepass = "pw".into());
+    let mut raw = s.raw();
+    raw.send(b"*100\r\n");
+    raw.expect(b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    assert!(raw.is_closed());
+}
+
+#[test]
+fn quit_replies_then_closes() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    raw.send(b"*1\r\n$4\r\nQUIT\r\n*1\r\n$4\r\nPING\r\n");
+    raw.expect(b"+OK\r\n");
+    assert!(raw.is_closed());
+}
+
+#[test]
+fn maxclients_refuses_the_next_connection() {
+    let s = TestServer::with(|s| s.maxclients = 2);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    a.command(&[b"PING"]);
+    b.command(&[b"PING"]);
+    let mut c = s.raw();
+    c.expect(b"-ERR max number of clients reached\r\n");
+    assert!(c.is_closed());
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut d = s.raw();
+    assert_eq!(d.command(&[b"PING"]), Frame::Simple(b"PONG".to_vec()));
+    let info = d.command(&[b"INFO", b"stats"]);
+    let Frame::Bulk(info) = info else {
+        panic!("{info:?}")
+    };
+    assert!(String::from_utf8_lossy(&info).contains("rejected_connections:1"));
+}
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let s = TestServer::with(|s| s.timeout = 1);
+    let mut idle = s.raw();
+    idle.command(&[b"PING"]);
+    std::thread::sleep(Duration::from_millis(2600));
+    assert!(idle.is_closed(), "idle client must be closed");
+}
+
+#[test]
+fn unknown_commands_and_arity_errors() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    assert_eq!(
+        error_of(&mut c, &["FOOBAR", "a", "b"]),
+        "ERR unknown command 'FOOBAR', with args beginning with: 'a' 'b' "
+    );
+    assert_eq!(
+        error_of(&mut c, &["GET"]),
+        "ERR wrong number of arguments for 'get' command"
+    );
+    assert_eq!(
+        error_of(&mut c, &["GET", "a", "b"]),
+        "ERR wrong number of arguments for 'get' command"
+    );
+    assert_eq!(
+        error_of(&mut c, &["PING", "a", "b"]),
+        "ERR wrong number of arguments for 'ping' command"
+    );
+    assert_eq!(run::<String>(&mut c, &["ping"]), "PONG");
+    assert_eq!(run::<String>(&mut c, &["PiNg", "hi"]), "hi");
+    assert_eq!(run::<String>(&mut c, &["ECHO", "x"]), "x");
+}

@@ -1,0 +1,265 @@
+//! Server commands over real sockets: INFO, CONFIG, SLOWLOG, COMMAND, FLUSH*, SWAPDB, DEBUG, MONITOR and
+//! SHUTDOWN.
+
+mod common;
+use common::{error_of, run, TestServer};
+use redis::Value;
+
+#[test]
+fn info_reports_truthful_sections() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["SET", "a", "1", "EX", "100"]);
+    run::<Option<String>>(&mut c, &["GET", "a"]);
+    run::<Option<String>>(&mut c, &["GET", "missing"]);
+    let info: String = run(&mut c, &["INFO"]);
+    for needle in [
+        "# Server",
+        "redis_version:7.0.15",
+        "keel_version:",
+        "# Clients",
+        "connected_clients:1",
+        "# Memory",
+        "used_memory:",
+        "maxmemory_policy:noeviction",
+        "# Stats",
+        "keyspace_hits:1",
+        "keyspace_misses:1",
+        "instantaneous_ops_per_sec:",
+        "# Keyspace",
+        "db0:keys=1,expires=1",
+    ] {
+        assert!(info.contains(needle), "INFO lacks {needle}");
+    }
+    assert!(!info.contains("# Commandstats"));
+    let stats: String = run(&mut c, &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_get:calls=2,"), "{stats}");
+    assert!(stats.contains("cmdstat_set:calls=1,"), "{stats}");
+    let both: String = run(&mut c, &["INFO", "cpu", "clients"]);
+    assert!(both.contains("# CPU") && both.contains("# Clients") && !both.contains("# Server"));
+    let total: i64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(total >= 3);
+    let _ = error_of(&mut c, &["GET"]);
+    let errors: String = run(&mut c, &["INFO", "errorstats"]);
+    assert!(errors.contains("errorstat_ERR:count=1"), "{errors}");
+}
+
+#[test]
+fn config_get_set_resetstat() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let got: Vec<String> = run(&mut c, &["CONFIG", "GET", "maxmemory"]);
+    assert_eq!(got, vec!["maxmemory", "0"]);
+    assert_eq!(
+        run::<String>(
+            &mut c,
+            &["CONFIG", "SET", "maxmemory", "10mb", "timeout", "30"]
+        ),
+        "OK"
+    );
+    assert_eq!(
+        run::<Vec<String>>(&mut c, &["CONFIG", "GET", "maxmemory"]),
+        vec!["maxmemory", "10485760"]
+    );
+    let pairs: Vec<String> = run(&mut c, &["CONFIG", "GET", "time*", "maxmemory-p*"]);
+    assert!(
+        pairs.contains(&"timeout".to_string()) && pairs.contains(&"maxmemory-policy".to_string())
+    );
+    assert_eq!(
+        error_of(&mut c, &["CONFIG", "SET", "nosuch", "1"]),
+        "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CONFIG", "SET", "maxmemory", "lots"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+    );
+    assert_eq!(
+        error_of(&mut c, &["CONFIG", "SET", "port", "1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+    );
+    // All or nothing: a bad pair leaves the good one unapplied.
+    let _ = error_of(
+        &mut c,
+        &["CONFIG", "SET", "timeout", "99", "maxmemory", "lots"],
+    );
+    assert_eq!(
+        run::<Vec<String>>(&mut c, &["CONFIG", "GET", "timeout"]),
+        vec!["timeout", "30"]
+    );
+    // The settings Redis's test harness changes before every unit.
+    for (name, value) in [
+        ("save", ""),
+        ("list-max-ziplist-size", "16"),
+        ("set-max-intset-entries", "512"),
+        ("slowlog-log-slower-than", "10000"),
+    ] {
+        assert_eq!(
+            run::<String>(&mut c, &["CONFIG", "SET", name, value]),
+            "OK",
+            "{name}"
+        );
+    }
+    run::<Option<String>>(&mut c, &["GET", "x"]);
+    assert_eq!(run::<String>(&mut c, &["CONFIG", "RESETSTAT"]), "OK");
+    let stats: String = run(&mut c, &["INFO", "stats"]);
+    assert!(stats.contains("keyspace_misses:0"));
+}
+
+#[test]
+fn slowlog_records_and_trims() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    run::<String>(&mut c, &["SLOWLOG", "RESET"]);
+    let long = "x".repeat(200);
+    run::<String>(&mut c, &["SET", "k", &long]);
+    let entries: Value = run(&mut c, &["SLOWLOG", "GET", "1"]);
+    let Value::Array(entries) = entries else {
+        panic!()
+    };
+    let Value::Array(entry) = &entries[0] else {
+        panic!()
+    };
+    let Value::Array(args) = &entry[3] else {
+        panic!()
+    };
+    assert_eq!(args[0], Value::BulkString(b"SET".to_vec()));
+    let Value::BulkString(trimmed) = &args[2] else {
+        panic!()
+    };
+    assert!(trimmed.ends_with(b"... (72 more bytes)"));
+    assert!(run::<i64>(&mut c, &["SLOWLOG", "LEN"]) >= 1);
+    run::<String>(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    run::<String>(&mut c, &["SLOWLOG", "RESET"]);
+    run::<String>(&mut c, &["PING"]);
+    assert_eq!(run::<i64>(&mut c, &["SLOWLOG", "LEN"]), 0);
+    assert_eq!(
+        error_of(&mut c, &["SLOWLOG", "GET", "-2"]),
+        "ERR count should be greater than or equal to -1"
+    );
+}
+
+#[test]
+fn command_introspection_comes_from_the_table() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let count: i64 = run(&mut c, &["COMMAND", "COUNT"]);
+    let all: Vec<Value> = run(&mut c, &["COMMAND"]);
+    assert_eq!(all.len() as i64, count);
+    let info: Vec<Value> = run(&mut c, &["COMMAND", "INFO", "get", "nosuch"]);
+    let Value::Array(get) = &info[0] else {
+        panic!("{info:?}")
+    };
+    assert_eq!(get[0], Value::BulkString(b"get".to_vec()));
+    assert_eq!(get[1], Value::Int(2));
+    assert_eq!(info[1], Value::Nil);
+    let keys: Vec<String> = run(&mut c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]);
+    assert_eq!(keys, vec!["a", "b"]);
+    assert_eq!(
+        error_of(&mut c, &["COMMAND", "GETKEYS", "PING"]),
+        "ERR The command has no key arguments"
+    );
+    assert_eq!(
+        error_of(&mut c, &["COMMAND", "GETKEYS", "NOPE"]),
+        "ERR Invalid command specified"
+    );
+    let list: Vec<String> = run(&mut c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "string"]);
+    assert!(list.contains(&"get".to_string()) && !list.contains(&"del".to_string()));
+    let docs: Value = run(&mut c, &["COMMAND", "DOCS", "set"]);
+    assert!(format!("{docs:?}").contains("summary"));
+}
+
+#[test]
+fn flush_and_swapdb() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["SET", "zero", "0"]);
+    run::<String>(&mut c, &["SELECT", "1"]);
+    run::<String>(&mut c, &["SET", "one", "1"]);
+    assert_eq!(run::<String>(&mut c, &["SWAPDB", "0", "1"]), "OK");
+    assert_eq!(run::<String>(&mut c, &["GET", "zero"]), "0");
+    assert_eq!(
+        error_of(&mut c, &["SWAPDB", "0", "x"]),
+        "ERR invalid second DB index"
+    );
+    assert_eq!(
+        error_of(&mut c, &["SWAPDB", "0", "99"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(run::<String>(&mut c, &["FLUSHDB", "ASYNC"]), "OK");
+    assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 0);
+    run::<String>(&mut c, &["SELECT", "0"]);
+    assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 1);
+    assert_eq!(error_of(&mut c, &["FLUSHALL", "NOW"]), "ERR syntax error");
+    assert_eq!(run::<String>(&mut c, &["FLUSHALL", "SYNC"]), "OK");
+    assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 0);
+    let (secs, micros): (String, String) = run(&mut c, &["TIME"]);
+    assert!(
+        secs.parse::<u64>().unwrap() > 1_700_000_000 && micros.parse::<u64>().unwrap() < 1_000_000
+    );
+}
+
+#[test]
+fn debug_populate_and_sleep() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    assert_eq!(run::<String>(&mut c, &["DEBUG", "POPULATE", "1000"]), "OK");
+    assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 1000);
+    assert_eq!(run::<String>(&mut c, &["GET", "key:999"]), "value:999");
+    run::<String>(&mut c, &["DEBUG", "POPULATE", "10", "p", "20"]);
+    assert_eq!(run::<i64>(&mut c, &["STRLEN", "p:3"]), 20);
+    let started = std::time::Instant::now();
+    assert_eq!(run::<String>(&mut c, &["DEBUG", "SLEEP", "0.2"]), "OK");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn monitor_streams_commands() {
+    let s = TestServer::start();
+    let mut monitor = s.raw();
+    monitor.send(b"MONITOR\r\n");
+    monitor.expect(b"+OK\r\n");
+    let mut c = s.client();
+    run::<String>(&mut c, &["SET", "k", "a b\"c"]);
+    let Ok(_) = monitor
+        .stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+    else {
+        panic!()
+    };
+    // The client's own handshake (CLIENT SETINFO) comes first; find the SET.
+    let line = loop {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\r\n") {
+            line.extend(monitor.read_exact_len(1));
+        }
+        let line = String::from_utf8(line).unwrap();
+        if line.contains("\"SET\"") {
+            break line;
+        }
+    };
+    assert!(
+        line.starts_with('+') && line.contains(" [0 127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.ends_with("\"SET\" \"k\" \"a b\\\"c\"\r\n"), "{line}");
+}
+
+#[test]
+fn shutdown_stops_the_server() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let _ = redis::cmd("SHUTDOWN").query::<Value>(&mut c);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(s.server.is_shutting_down());
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "listener must be closed"
+    );
+}
