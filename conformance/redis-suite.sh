@@ -41,8 +41,9 @@ for unit in "${units[@]}"; do
      --durable --ignore-encoding --ignore-digest --timeout 120 --baseport $((20000 + RANDOM % 20000)) \
      --tags "-needs:debug -needs:pfdebug -needs:repl" >"$log" 2>&1) || true
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  ok=$(grep -c '^\[ok\]' "$log" || true)
-  err=$(grep -cE '^\[(err|exception)\]' "$log" || true)
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+  ok=$(grep -c '^\[ok\]' <<<"$plain" || true)
+  err=$(grep -cE '^\[(err|exception)\]' <<<"$plain" || true)
   total_ok=$((total_ok + ok)); total_err=$((total_err + err))
   printf '%-28s ok %4d  err %4d  (log: %s)\n' "$unit" "$ok" "$err" "$log"
 done

@@ -3,7 +3,7 @@
 //! write. A protocol error answers that client and closes only its connection.
 
 use crate::clients::{flag, ClientInfo};
-use crate::dispatch::{execute, BatchSettings, Env};
+use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::server::Server;
 use crate::session::{Action, Session};
 use crate::tenant::{Monitor, Tenant};
@@ -80,13 +80,13 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                     }
                 },
             }
-            let limit = conn.server.settings.read().client_query_buffer_limit as usize;
-            if conn.input.len() > limit {
+            if conn.input.len() > conn.server.settings.read().client_query_buffer_limit as usize {
                 tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
                 break;
             }
         }
-        next = conn.process_input();
+        let (result, now_ms) = conn.process_input();
+        next = result;
         if !conn.out.is_empty() {
             let written = stream.write_all(conn.out.as_bytes()).await;
             conn.server
@@ -98,8 +98,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 break;
             }
         }
-        info.last_active_ms
-            .store(crate::server::unix_ms(), Ordering::Relaxed);
+        info.last_active_ms.store(now_ms, Ordering::Relaxed);
         info.query_buffer.store(conn.input.len(), Ordering::Relaxed);
         if let Next::Close = next {
             break;
@@ -119,14 +118,15 @@ async fn next_monitor_line(
 }
 
 impl Connection {
-    /// Parses and runs every complete command in the input buffer.
-    fn process_input(&mut self) -> Next {
+    /// Parses and runs every complete command in the input buffer; returns what to do next and the time.
+    fn process_input(&mut self) -> (Next, u64) {
         let env = Env {
             server: &self.server,
             tenant: &self.tenant,
             settings: BatchSettings::read(&self.server),
         };
-        let max_bulk = self.server.settings.read().proto_max_bulk_len as usize;
+        let mut clock = BatchClock::start();
+        let max_bulk = env.settings.max_bulk_len;
         let buf = &self.input[..];
         let mut pos = 0;
         let mut next = Next::Read;
@@ -160,7 +160,14 @@ impl Connection {
             match parsed {
                 Parsed::Command { consumed } => {
                     self.parser.args(&buf[pos..], &mut args);
-                    execute(&env, ks, &mut self.session, &mut self.out, &args);
+                    execute(
+                        &env,
+                        &mut clock,
+                        ks,
+                        &mut self.session,
+                        &mut self.out,
+                        &args,
+                    );
                     pos += consumed;
                 }
                 Parsed::Inline {
@@ -168,7 +175,14 @@ impl Connection {
                     consumed,
                 } => {
                     let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-                    execute(&env, ks, &mut self.session, &mut self.out, &inline);
+                    execute(
+                        &env,
+                        &mut clock,
+                        ks,
+                        &mut self.session,
+                        &mut self.out,
+                        &inline,
+                    );
                     pos += consumed;
                 }
                 Parsed::Empty { consumed } => pos += consumed,
@@ -207,7 +221,7 @@ impl Connection {
             // A huge request must not pin its buffer for the life of the connection.
             self.input = BytesMut::with_capacity(16 * 1024);
         }
-        next
+        (next, clock.now_ms())
     }
 
     fn close(self, info: &ClientInfo) {

@@ -123,7 +123,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
     create_data_dir(&settings.dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // With one core to run on, a single-threaded scheduler does the same work without cross-thread wakeups.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;

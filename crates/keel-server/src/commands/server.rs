@@ -52,6 +52,14 @@ pub fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// FUNCTION FLUSH. No function libraries exist yet (scripting is a later capability), so there is nothing
+/// to remove; the mode argument is still validated as Redis does.
+pub fn function_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    flush_mode(&args[1..])?;
+    ctx.out.ok();
+    Ok(())
+}
+
 pub fn time(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let us = crate::server::unix_us();
     ctx.out.array(2);

@@ -148,6 +148,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("getkeys", -3, "loading stale", "@connection", NOKEY, "server", "Extracts the key names from an arbitrary command.", intro::command_getkeys),
         cmd!("help", 2, "loading stale", "@connection", NOKEY, "server", "Returns helpful text about the different subcommands.", intro::command_help),
     ]),
+    container!("function", -2, "scripting", "A container for function commands.", None, [
+        cmd!("flush", -2, "write noscript", "@scripting", NOKEY, "scripting", "Deletes all libraries and functions.", srv::function_flush),
+    ]),
     container!("memory", -2, "server", "A container for memory diagnostics commands.", None, [
         cmd!("usage", -3, "readonly", "", (2, 2, 1), "server", "Estimates the memory usage of a key.", keys::memory_usage),
         cmd!("doctor", 2, "", "", NOKEY, "server", "Outputs a memory problems report.", intro::memory_doctor),
