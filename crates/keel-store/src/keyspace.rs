@@ -212,41 +212,60 @@ impl Db {
         expiry: Expiry,
         clock: &AccessClock,
     ) -> usize {
-        let slot = match self.find(key) {
+        match self.find(key) {
             Some(slot) => {
                 if self.is_expired(slot, clock.now_ms) && expiry == Expiry::Keep {
                     // The old key is gone; its TTL must not carry over to the new value.
                     self.set_expire(slot, None);
                 }
-                self.replace(slot, value);
+                self.overwrite(slot, value, expiry, clock);
                 slot
             }
-            None => {
-                let slot = self.entries.len();
-                let hash = self.hash(key);
-                let key = CompactBytes::new(key);
-                self.heap_bytes += key.heap_size() + value.heap_size();
-                self.entries.push(Entry {
-                    key,
-                    value,
-                    expire_at: 0,
-                    access: 0,
-                    volatile_pos: 0,
-                });
-                let (entries, hasher) = (&self.entries, &self.hasher);
-                self.index.insert_unique(hash, slot as u32, |&i| {
-                    hasher.hash_one(entries[i as usize].key.as_bytes())
-                });
-                slot
-            }
-        };
+            None => self.insert_new(key, value, expiry, clock),
+        }
+    }
+
+    /// Overwrites the value at `slot`, which a lookup in the same command found live.
+    pub fn overwrite(&mut self, slot: usize, value: Value, expiry: Expiry, clock: &AccessClock) {
+        self.replace(slot, value);
         self.entries[slot].access = clock.initial();
+        self.apply_expiry(slot, expiry);
+    }
+
+    /// Adds `key`, which a lookup in the same command found absent; returns its slot. Skips a second lookup.
+    pub fn insert_new(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expiry: Expiry,
+        clock: &AccessClock,
+    ) -> usize {
+        debug_assert!(self.find(key).is_none());
+        let slot = self.entries.len();
+        let hash = self.hash(key);
+        let key = CompactBytes::new(key);
+        self.heap_bytes += key.heap_size() + value.heap_size();
+        self.entries.push(Entry {
+            key,
+            value,
+            expire_at: 0,
+            access: clock.initial(),
+            volatile_pos: 0,
+        });
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.insert_unique(hash, slot as u32, |&i| {
+            hasher.hash_one(entries[i as usize].key.as_bytes())
+        });
+        self.apply_expiry(slot, expiry);
+        slot
+    }
+
+    fn apply_expiry(&mut self, slot: usize, expiry: Expiry) {
         match expiry {
             Expiry::Keep => {}
             Expiry::Clear => self.set_expire(slot, None),
             Expiry::At(at) => self.set_expire(slot, Some(at)),
         }
-        slot
     }
 
     /// Removes `key` whether or not it has expired; returns its value.

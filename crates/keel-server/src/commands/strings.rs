@@ -170,20 +170,16 @@ fn set_generic(
 ) -> CmdResult {
     let found = if get {
         // The GET option replies with the old value first; a non-string aborts the SET.
-        match ctx.lookup_read(key) {
-            Some(slot) => {
-                reply_string(ctx, slot)?;
-                true
-            }
-            None => {
-                ctx.out.null();
-                false
-            }
+        let slot = ctx.lookup_read(key);
+        match slot {
+            Some(slot) => reply_string(ctx, slot)?,
+            None => ctx.out.null(),
         }
+        slot
     } else {
-        ctx.lookup_write(key).is_some()
+        ctx.lookup_write(key)
     };
-    if (nx && found) || (xx && !found) {
+    if (nx && found.is_some()) || (xx && found.is_none()) {
         if !get {
             ctx.out.null();
         }
@@ -195,7 +191,15 @@ fn set_generic(
         (None, false) => Expiry::Clear,
     };
     let clock = ctx.clock;
-    ctx.db().insert(key, Value::string(value), expiry, &clock);
+    match found {
+        Some(slot) => ctx
+            .db()
+            .overwrite(slot, Value::string(value), expiry, &clock),
+        None => {
+            ctx.db()
+                .insert_new(key, Value::string(value), expiry, &clock);
+        }
+    }
     ctx.dirty(1);
     if !get {
         ctx.out.ok();
@@ -210,7 +214,7 @@ pub fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let clock = ctx.clock;
     ctx.db()
-        .insert(args[1], Value::string(args[2]), Expiry::Clear, &clock);
+        .insert_new(args[1], Value::string(args[2]), Expiry::Clear, &clock);
     ctx.dirty(1);
     ctx.out.int(1);
     Ok(())
@@ -340,7 +344,7 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         None => {
             let clock = ctx.clock;
             ctx.db()
-                .insert(key, Value::string(suffix), Expiry::Clear, &clock);
+                .insert_new(key, Value::string(suffix), Expiry::Clear, &clock);
             suffix.len()
         }
         Some(slot) => {
@@ -393,7 +397,8 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
         }
         None => {
             let clock = ctx.clock;
-            ctx.db().insert(key, Value::Int(new), Expiry::Clear, &clock);
+            ctx.db()
+                .insert_new(key, Value::Int(new), Expiry::Clear, &clock);
         }
     }
     ctx.dirty(1);
@@ -448,7 +453,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         None => {
             let clock = ctx.clock;
-            ctx.db().insert(key, value, Expiry::Clear, &clock);
+            ctx.db().insert_new(key, value, Expiry::Clear, &clock);
         }
     }
     ctx.dirty(1);
@@ -533,7 +538,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let mut bytes = Vec::new();
             let len = write(&mut bytes);
             let clock = ctx.clock;
-            ctx.db().insert(
+            ctx.db().insert_new(
                 key,
                 Value::Str(keel_store::CompactBytes::from_vec(bytes)),
                 Expiry::Clear,
