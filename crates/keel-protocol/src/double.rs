@@ -6,18 +6,10 @@ pub fn format_double(value: f64) -> String {
         return "nan".to_string();
     }
     if value.is_infinite() {
-        return if value > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if value == 0.0 {
-        return if value.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if value.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     // 17 significant digits in scientific form; `{:e}` rounds correctly, like printf.
     let sci = format!("{:.16e}", value);
@@ -51,10 +43,7 @@ mod tests {
         assert_eq!(format_double(10.0), "10");
         assert_eq!(format_double(-3.0), "-3");
         assert_eq!(format_double(1e20), "1e+20");
-        assert_eq!(
-            format_double(123456789012345678.0),
-            "1.2345678901234568e+17"
-        );
+        assert_eq!(format_double(123456789012345678.0), "1.2345678901234568e+17");
         assert_eq!(format_double(0.0001), "0.0001");
         assert_eq!(format_double(0.00001), "1.0000000000000001e-05");
         assert_eq!(format_double(f64::INFINITY), "inf");

@@ -112,11 +112,7 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Frame>, 
                 return Ok(Some(Frame::Null));
             }
             let mut cursor = after_line;
-            let count = if kind == b'%' {
-                2 * len as usize
-            } else {
-                len as usize
-            };
+            let count = if kind == b'%' { 2 * len as usize } else { len as usize };
             let mut items = Vec::with_capacity(count.min(4096));
             for _ in 0..count {
                 match parse_at(buf, &mut cursor, depth + 1)? {
@@ -227,12 +223,7 @@ mod tests {
             Model::Null => Frame::Null,
             Model::Bool(b) => Frame::Boolean(*b),
             Model::Array(items) => Frame::Array(items.iter().map(expected).collect()),
-            Model::Map(pairs) => Frame::Map(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (expected(k), expected(v)))
-                    .collect(),
-            ),
+            Model::Map(pairs) => Frame::Map(pairs.iter().map(|(k, v)| (expected(k), expected(v))).collect()),
         }
     }
 

@@ -71,11 +71,7 @@ impl RequestParser {
     /// The arguments of the command last returned as [`Parsed::Command`], borrowed from the same `buf`.
     pub fn args<'a>(&self, buf: &'a [u8], out: &mut Vec<&'a [u8]>) {
         out.clear();
-        out.extend(
-            self.spans
-                .iter()
-                .map(|&(start, len)| &buf[start..start + len]),
-        );
+        out.extend(self.spans.iter().map(|&(start, len)| &buf[start..start + len]));
     }
 
     /// How many more bytes the pending bulk argument needs, as a hint for sizing the next read.
@@ -133,13 +129,9 @@ impl RequestParser {
                     if buf[self.cursor] != b'$' {
                         // Redis reports the offending byte as a character.
                         let got = buf[self.cursor] as char;
-                        return Err(ProtocolError(format!(
-                            "ERR Protocol error: expected '$', got '{got}'"
-                        )));
+                        return Err(ProtocolError(format!("ERR Protocol error: expected '$', got '{got}'")));
                     }
-                    let Some((len, next)) =
-                        header_line(buf, self.cursor, "too big bulk count string")?
-                    else {
+                    let Some((len, next)) = header_line(buf, self.cursor, "too big bulk count string")? else {
                         return Ok(None);
                     };
                     let len = match len {
@@ -170,11 +162,7 @@ impl RequestParser {
 
 /// Reads a `*<n>\r\n` or `$<n>\r\n` line starting at `at`. Returns the number (None if malformed) and the
 /// offset after the line, or `Ok(None)` when the line is incomplete.
-fn header_line(
-    buf: &[u8],
-    at: usize,
-    too_big: &str,
-) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+fn header_line(buf: &[u8], at: usize, too_big: &str) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = &buf[at..];
     let Some(cr) = memchr(b'\r', rest) else {
         if rest.len() > INLINE_MAX_SIZE {
@@ -194,10 +182,7 @@ fn parse_length(digits: &[u8]) -> Option<i64> {
         Some(b'-') => (true, &digits[1..]),
         _ => (false, digits),
     };
-    if digits.is_empty()
-        || digits.len() > 19
-        || (digits[0] == b'0' && (digits.len() > 1 || negative))
-    {
+    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && (digits.len() > 1 || negative)) {
         return None;
     }
     let mut value: i64 = 0;
@@ -217,14 +202,9 @@ fn parse_inline(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
         }
         return Ok(None);
     };
-    let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
-        newline - 1
-    } else {
-        newline
-    };
+    let line_end = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
     let consumed = newline + 1;
-    let args = split_args(&buf[..line_end])
-        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+    let args = split_args(&buf[..line_end]).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
     if args.is_empty() {
         return Ok(Some(Parsed::Empty { consumed }));
     }
@@ -256,9 +236,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             if in_double {
                 match c {
                     None => return None,
-                    Some(b'\\')
-                        if at(p + 1) == Some(b'x') && hex_pair(at(p + 2), at(p + 3)).is_some() =>
-                    {
+                    Some(b'\\') if at(p + 1) == Some(b'x') && hex_pair(at(p + 2), at(p + 3)).is_some() => {
                         current.push(hex_pair(at(p + 2), at(p + 3))?);
                         p += 3;
                     }

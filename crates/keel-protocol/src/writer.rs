@@ -21,10 +21,7 @@ pub struct ReplyWriter {
 
 impl ReplyWriter {
     pub fn new(resp: Resp) -> Self {
-        ReplyWriter {
-            buf: Vec::with_capacity(16 * 1024),
-            resp,
-        }
+        ReplyWriter { buf: Vec::with_capacity(16 * 1024), resp }
     }
 
     pub fn resp(&self) -> Resp {
@@ -199,8 +196,7 @@ impl ReplyWriter {
         header.push(b'*');
         header.extend_from_slice(itoa_buf(len as i64).as_str().as_bytes());
         header.extend_from_slice(b"\r\n");
-        self.buf
-            .splice(deferred.at..deferred.at + DEFERRED_ROOM, header);
+        self.buf.splice(deferred.at..deferred.at + DEFERRED_ROOM, header);
     }
 
     fn header(&mut self, kind: u8, len: i64) {
@@ -267,10 +263,7 @@ mod tests {
 
     #[test]
     fn scalar_shapes() {
-        assert_eq!(
-            written(Resp::V2, |w| w.int(i64::MIN)),
-            b":-9223372036854775808\r\n"
-        );
+        assert_eq!(written(Resp::V2, |w| w.int(i64::MIN)), b":-9223372036854775808\r\n");
         assert_eq!(written(Resp::V2, |w| w.bulk(b"hi")), b"$2\r\nhi\r\n");
         assert_eq!(written(Resp::V2, |w| w.null()), b"$-1\r\n");
         assert_eq!(written(Resp::V3, |w| w.null()), b"_\r\n");
@@ -278,10 +271,7 @@ mod tests {
         assert_eq!(written(Resp::V3, |w| w.double(1.5)), b",1.5\r\n");
         assert_eq!(written(Resp::V3, |w| w.boolean(true)), b"#t\r\n");
         assert_eq!(written(Resp::V2, |w| w.boolean(false)), b":0\r\n");
-        assert_eq!(
-            written(Resp::V2, |w| w.error("ERR a\r\nb")),
-            b"-ERR a  b\r\n"
-        );
+        assert_eq!(written(Resp::V2, |w| w.error("ERR a\r\nb")), b"-ERR a  b\r\n");
     }
 
     #[test]
@@ -289,10 +279,7 @@ mod tests {
         assert_eq!(written(Resp::V2, |w| w.map(2)), b"*4\r\n");
         assert_eq!(written(Resp::V3, |w| w.map(2)), b"%2\r\n");
         assert_eq!(written(Resp::V3, |w| w.set(1)), b"~1\r\n");
-        assert_eq!(
-            written(Resp::V3, |w| w.verbatim("txt", b"ab")),
-            b"=6\r\ntxt:ab\r\n"
-        );
+        assert_eq!(written(Resp::V3, |w| w.verbatim("txt", b"ab")), b"=6\r\ntxt:ab\r\n");
     }
 
     #[test]

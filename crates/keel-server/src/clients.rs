@@ -42,14 +42,7 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub fn new(
-        id: u64,
-        addr: String,
-        laddr: String,
-        fd: i64,
-        tenant: String,
-        now_ms: u64,
-    ) -> ClientInfo {
+    pub fn new(id: u64, addr: String, laddr: String, fd: i64, tenant: String, now_ms: u64) -> ClientInfo {
         ClientInfo {
             id,
             addr,
@@ -163,10 +156,6 @@ impl ClientRegistry {
 
     /// Number of connected clients of one tenant.
     pub fn count_in(&self, tenant: &str) -> usize {
-        self.clients
-            .lock()
-            .values()
-            .filter(|c| c.tenant == tenant)
-            .count()
+        self.clients.lock().values().filter(|c| c.tenant == tenant).count()
     }
 }

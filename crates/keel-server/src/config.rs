@@ -143,14 +143,9 @@ macro_rules! param {
 mod kinds {
     pub mod int {
         pub fn parse<T: TryFrom<i128>>(v: &str, min: i128, max: i128) -> Result<T, String> {
-            let n: i128 = v
-                .trim()
-                .parse()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let n: i128 = v.trim().parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if n < min || n > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             T::try_from(n).map_err(|_| "argument couldn't be parsed into an integer".to_string())
         }
@@ -160,8 +155,7 @@ mod kinds {
     }
     pub mod memory {
         pub fn parse(v: &str) -> Result<u64, String> {
-            super::super::parse_memory(v)
-                .ok_or_else(|| "argument must be a memory value".to_string())
+            super::super::parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
         }
         pub fn show(v: &u64) -> String {
             v.to_string()
@@ -254,22 +248,10 @@ pub static PARAMS: &[Param] = &[
     param!("maxmemory-samples", maxmemory_samples, int(1, 64)),
     param!("lfu-log-factor", lfu_log_factor, int(0, MAX)),
     param!("lfu-decay-time", lfu_decay_time, int(0, MAX)),
-    param!(
-        "slowlog-log-slower-than",
-        slowlog_log_slower_than,
-        int(-1, MAX)
-    ),
+    param!("slowlog-log-slower-than", slowlog_log_slower_than, int(-1, MAX)),
     param!("slowlog-max-len", slowlog_max_len, int(0, MAX)),
-    param!(
-        "proto-max-bulk-len",
-        proto_max_bulk_len,
-        int(1024 * 1024, MAX)
-    ),
-    param!(
-        "client-query-buffer-limit",
-        client_query_buffer_limit,
-        int(1024 * 1024, MAX)
-    ),
+    param!("proto-max-bulk-len", proto_max_bulk_len, int(1024 * 1024, MAX)),
+    param!("client-query-buffer-limit", client_query_buffer_limit, int(1024 * 1024, MAX)),
     param!("active-expire-enabled", active_expire_enabled, boolean),
     param!("save", save, save),
     param!("appendonly", appendonly, boolean),
@@ -280,19 +262,11 @@ pub static PARAMS: &[Param] = &[
     param!("list-compress-depth", list_compress_depth, int(0, MAX)),
     param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", hash_max_listpack_entries, int(0, MAX)),
     param!("hash-max-listpack-value" alias "hash-max-ziplist-value", hash_max_listpack_value, int(0, MAX)),
-    param!(
-        "set-max-intset-entries",
-        set_max_intset_entries,
-        int(0, MAX)
-    ),
+    param!("set-max-intset-entries", set_max_intset_entries, int(0, MAX)),
     param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", zset_max_listpack_entries, int(0, MAX)),
     param!("zset-max-listpack-value" alias "zset-max-ziplist-value", zset_max_listpack_value, int(0, MAX)),
     param!("notify-keyspace-events", notify_keyspace_events, events),
-    param!(
-        "lazyfree-lazy-user-flush",
-        lazyfree_lazy_user_flush,
-        boolean
-    ),
+    param!("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, boolean),
     param!("busy-reply-threshold" alias "lua-time-limit", busy_reply_threshold, int(0, MAX)),
     param!("loglevel", loglevel, choice(LOGLEVELS)),
     param!("latency-tracking", latency_tracking, boolean),
@@ -300,17 +274,13 @@ pub static PARAMS: &[Param] = &[
 
 /// Finds a parameter by name or alias, case-insensitively.
 pub fn find_param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| {
-        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
-    })
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
 }
 
 /// Redis's memory units: `100`, `1k` (1000), `1kb` (1024), `m`, `mb`, `g`, `gb`, case-insensitive.
 pub fn parse_memory(text: &str) -> Option<u64> {
     let lower = text.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
     let factor: u64 = match unit {
         "" | "b" => 1,
@@ -346,15 +316,9 @@ impl Settings {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
                     toml::Value::Boolean(b) => if b { "yes" } else { "no" }.to_string(),
-                    other => {
-                        return Err(format!(
-                            "config file: '{name}' has an unsupported value {other}"
-                        ))
-                    }
+                    other => return Err(format!("config file: '{name}' has an unsupported value {other}")),
                 };
-                settings
-                    .apply(&name, &value)
-                    .map_err(|e| format!("config file: {e}"))?;
+                settings.apply(&name, &value).map_err(|e| format!("config file: {e}"))?;
             }
         }
         for (var, value) in env {
@@ -363,15 +327,11 @@ impl Settings {
             };
             let name = name.to_ascii_lowercase().replace('_', "-");
             if find_param(&name).is_some() {
-                settings
-                    .apply(&name, &value)
-                    .map_err(|e| format!("environment {var}: {e}"))?;
+                settings.apply(&name, &value).map_err(|e| format!("environment {var}: {e}"))?;
             }
         }
         for (name, value) in flags {
-            settings
-                .apply(name, value)
-                .map_err(|e| format!("--{name}: {e}"))?;
+            settings.apply(name, value).map_err(|e| format!("--{name}: {e}"))?;
         }
         Ok(settings)
     }
@@ -381,9 +341,7 @@ impl Settings {
         let mut found = Vec::new();
         for param in PARAMS {
             for name in std::iter::once(param.name).chain(param.alias) {
-                let hit = patterns
-                    .iter()
-                    .any(|p| *p == b"*" || glob::matches(p, name.as_bytes(), true));
+                let hit = patterns.iter().any(|p| *p == b"*" || glob::matches(p, name.as_bytes(), true));
                 if hit && !found.iter().any(|(n, _)| *n == name) {
                     found.push((name, (param.get)(self)));
                 }
@@ -400,10 +358,7 @@ mod tests {
     #[test]
     fn precedence_is_flags_then_env_then_file() {
         let file = "port = 7000\nmaxclients = 5\nrequirepass = \"file\"\nappendonly = true\n";
-        let env = vec![
-            ("KEEL_MAXCLIENTS".to_string(), "6".to_string()),
-            ("PATH".into(), "/bin".into()),
-        ];
+        let env = vec![("KEEL_MAXCLIENTS".to_string(), "6".to_string()), ("PATH".into(), "/bin".into())];
         let flags = vec![("requirepass".to_string(), "flag".to_string())];
         let s = Settings::load(Some(file), env, &flags).unwrap();
         assert_eq!(s.port, 7000);
@@ -433,10 +388,7 @@ mod tests {
         let s = Settings::default();
         let got = s.matching(&[b"maxmemory*"]);
         let names: Vec<_> = got.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            vec!["maxmemory", "maxmemory-policy", "maxmemory-samples"]
-        );
+        assert_eq!(names, vec!["maxmemory", "maxmemory-policy", "maxmemory-samples"]);
         assert_eq!(s.matching(&[b"list-max-ziplist-size"])[0].1, "-2");
     }
 }

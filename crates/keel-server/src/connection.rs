@@ -59,8 +59,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
         if let Next::Read = next {
             if conn.input.capacity() - conn.input.len() < 4096 {
                 let missing = conn.parser.bulk_bytes_missing(conn.input.len());
-                conn.input
-                    .reserve(missing.clamp(16 * 1024, 64 * 1024 * 1024));
+                conn.input.reserve(missing.clamp(16 * 1024, 64 * 1024 * 1024));
             }
             tokio::select! {
                 biased;
@@ -89,10 +88,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
         next = result;
         if !conn.out.is_empty() {
             let written = stream.write_all(conn.out.as_bytes()).await;
-            conn.server
-                .stats
-                .net_output_bytes
-                .fetch_add(conn.out.len() as u64, Ordering::Relaxed);
+            conn.server.stats.net_output_bytes.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
             conn.out.clear();
             if written.is_err() {
                 break;
@@ -108,9 +104,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
 }
 
 /// The next MONITOR line, or never when the connection is not monitoring.
-async fn next_monitor_line(
-    monitor: &mut Option<mpsc::UnboundedReceiver<Vec<u8>>>,
-) -> Option<Vec<u8>> {
+async fn next_monitor_line(monitor: &mut Option<mpsc::UnboundedReceiver<Vec<u8>>>) -> Option<Vec<u8>> {
     match monitor {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -120,11 +114,7 @@ async fn next_monitor_line(
 impl Connection {
     /// Parses and runs every complete command in the input buffer; returns what to do next and the time.
     fn process_input(&mut self) -> (Next, u64) {
-        let env = Env {
-            server: &self.server,
-            tenant: &self.tenant,
-            settings: BatchSettings::read(&self.server),
-        };
+        let env = Env { server: &self.server, tenant: &self.tenant, settings: BatchSettings::read(&self.server) };
         let mut clock = BatchClock::start();
         let max_bulk = env.settings.max_bulk_len;
         let buf = &self.input[..];
@@ -134,10 +124,7 @@ impl Connection {
         let mut since_lock = 0;
         let mut args: Vec<&[u8]> = Vec::new();
         loop {
-            let parsed = match self
-                .parser
-                .parse(&buf[pos..], max_bulk, self.session.authenticated)
-            {
+            let parsed = match self.parser.parse(&buf[pos..], max_bulk, self.session.authenticated) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,
                 Err(error) => {
@@ -160,29 +147,12 @@ impl Connection {
             match parsed {
                 Parsed::Command { consumed } => {
                     self.parser.args(&buf[pos..], &mut args);
-                    execute(
-                        &env,
-                        &mut clock,
-                        ks,
-                        &mut self.session,
-                        &mut self.out,
-                        &args,
-                    );
+                    execute(&env, &mut clock, ks, &mut self.session, &mut self.out, &args);
                     pos += consumed;
                 }
-                Parsed::Inline {
-                    args: owned,
-                    consumed,
-                } => {
+                Parsed::Inline { args: owned, consumed } => {
                     let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-                    execute(
-                        &env,
-                        &mut clock,
-                        ks,
-                        &mut self.session,
-                        &mut self.out,
-                        &inline,
-                    );
+                    execute(&env, &mut clock, ks, &mut self.session, &mut self.out, &inline);
                     pos += consumed;
                 }
                 Parsed::Empty { consumed } => pos += consumed,
@@ -200,10 +170,7 @@ impl Connection {
                     }
                     Action::Monitor => {
                         let (tx, rx) = mpsc::unbounded_channel();
-                        ks.monitors.push(Monitor {
-                            client_id: self.session.id(),
-                            feed: tx,
-                        });
+                        ks.monitors.push(Monitor { client_id: self.session.id(), feed: tx });
                         self.monitor = Some(rx);
                         self.session.info.set_flag(flag::MONITOR, true);
                     }
@@ -226,11 +193,7 @@ impl Connection {
 
     fn close(self, info: &ClientInfo) {
         if self.monitor.is_some() {
-            self.tenant
-                .data
-                .lock()
-                .monitors
-                .retain(|m| m.client_id != info.id);
+            self.tenant.data.lock().monitors.retain(|m| m.client_id != info.id);
         }
         self.server.clients.unregister(info.id);
     }

@@ -47,8 +47,7 @@ fn tick(server: &Server, period: Duration) {
                 let mut rng = rand::thread_rng();
                 let (mut sampled, mut expired) = (0, 0);
                 while step_started.elapsed() < STEP_BUDGET {
-                    let (s, e) =
-                        ks.dbs[db].expire_sample(unix_ms(), SAMPLES_PER_STEP, &mut rng, |_| {});
+                    let (s, e) = ks.dbs[db].expire_sample(unix_ms(), SAMPLES_PER_STEP, &mut rng, |_| {});
                     sampled += s;
                     expired += e;
                     if s == 0 || e * 100 <= s * REPEAT_IF_EXPIRED_PERCENT {

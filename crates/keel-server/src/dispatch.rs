@@ -25,10 +25,7 @@ impl BatchSettings {
         BatchSettings {
             slowlog_slower_than: s.slowlog_log_slower_than,
             slowlog_max_len: s.slowlog_max_len as usize,
-            lfu: s
-                .maxmemory_policy
-                .ends_with("lfu")
-                .then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
+            lfu: s.maxmemory_policy.ends_with("lfu").then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
             query_buffer_limit: s.client_query_buffer_limit as usize,
         }
@@ -47,11 +44,7 @@ pub struct BatchClock {
 impl BatchClock {
     pub fn start() -> BatchClock {
         let now = quanta::Instant::now();
-        BatchClock {
-            wall_ms: unix_ms(),
-            started: now,
-            last: now,
-        }
+        BatchClock { wall_ms: unix_ms(), started: now, last: now }
     }
 
     /// Unix milliseconds as of the end of the last command.
@@ -147,61 +140,35 @@ fn run(
         Lookup::Unknown => return reject(ks, out, None, &unknown_command_error(args)),
         Lookup::UnknownSubcommand(cmd) => {
             let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
-            let error = format!(
-                "ERR unknown subcommand '{sub}'. Try {} HELP.",
-                cmd.spec.name.to_ascii_uppercase()
-            );
+            let error = format!("ERR unknown subcommand '{sub}'. Try {} HELP.", cmd.spec.name.to_ascii_uppercase());
             return reject(ks, out, None, &error);
         }
         Lookup::MissingSubcommand(cmd) => {
-            let error = format!(
-                "ERR wrong number of arguments for '{}' command",
-                cmd.fullname
-            );
+            let error = format!("ERR wrong number of arguments for '{}' command", cmd.fullname);
             return reject(ks, out, None, &error);
         }
     };
     let arity = command.spec.arity;
     let argc = args.len() as i32;
     if (arity > 0 && argc != arity) || argc < -arity {
-        let error = format!(
-            "ERR wrong number of arguments for '{}' command",
-            command.fullname
-        );
+        let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
         return reject(ks, out, Some(command), &error);
     }
     if !session.authenticated && !command.has(flags::NO_AUTH) {
         return reject(ks, out, Some(command), "NOAUTH Authentication required.");
     }
     let Some(handler) = command.spec.handler else {
-        let error = format!(
-            "ERR wrong number of arguments for '{}' command",
-            command.fullname
-        );
+        let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
         return reject(ks, out, Some(command), &error);
     };
     if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
         feed_monitors(ks, session, args);
     }
-    session
-        .info
-        .last_command
-        .store(command.id, std::sync::atomic::Ordering::Relaxed);
+    session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
     clock.lap_us();
-    let access = AccessClock {
-        now_ms: clock.now_ms(),
-        lfu: env.settings.lfu,
-    };
+    let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
     let result = {
-        let mut ctx = Ctx {
-            server: env.server,
-            tenant: env.tenant,
-            ks,
-            session,
-            out,
-            command,
-            clock: access,
-        };
+        let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access };
         handler(&mut ctx, args)
     };
     let elapsed_us = clock.lap_us();
@@ -217,27 +184,16 @@ fn run(
     let threshold = env.settings.slowlog_slower_than;
     if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) {
         // AUTH and HELLO carry secrets: never log their arguments.
-        let redacted: Vec<&[u8]> = if command.has(flags::NO_AUTH) {
-            vec![args[0]]
-        } else {
-            args.to_vec()
-        };
+        let redacted: Vec<&[u8]> = if command.has(flags::NO_AUTH) { vec![args[0]] } else { args.to_vec() };
         let client = (session.info.addr.clone(), session.info.name_string());
-        ks.slowlog
-            .record(&redacted, elapsed_us, client, env.settings.slowlog_max_len);
+        ks.slowlog.record(&redacted, elapsed_us, client, env.settings.slowlog_max_len);
     }
 }
 
 /// Sends a MONITOR line for this command to every monitoring client, dropping the ones that went away.
 fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]]) {
     let us = unix_us();
-    let mut line = format!(
-        "+{}.{:06} [{} {}]",
-        us / 1_000_000,
-        us % 1_000_000,
-        session.db,
-        session.info.addr
-    );
+    let mut line = format!("+{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, session.db, session.info.addr);
     for arg in args {
         line.push_str(" \"");
         for &b in *arg {

@@ -41,16 +41,10 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
     let server = Server::new(settings);
-    server
-        .tcp_port
-        .store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
+    server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listener::run(server.clone(), listener));
     tasks.spawn(cron::run(server.clone()));
     tracing::info!(%addr, "Keel is ready to accept RESP connections");
-    Ok(Running {
-        server,
-        addr,
-        tasks,
-    })
+    Ok(Running { server, addr, tasks })
 }

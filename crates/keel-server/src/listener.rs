@@ -33,47 +33,24 @@ pub async fn run(server: Arc<Server>, listener: TcpListener) {
     drop(listener);
     // Connections see the same signal and stop after the batch they are running.
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(5), drain)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
         connections.abort_all();
     }
 }
 
-async fn accept(
-    server: &Arc<Server>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    connections: &mut JoinSet<()>,
-) {
-    server
-        .stats
-        .connections_received
-        .fetch_add(1, Ordering::Relaxed);
+async fn accept(server: &Arc<Server>, mut stream: TcpStream, peer: SocketAddr, connections: &mut JoinSet<()>) {
+    server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
     let (maxclients, protected, keepalive) = {
         let s = server.settings.read();
-        (
-            s.maxclients as usize,
-            s.protected_mode && s.requirepass.is_empty(),
-            s.tcp_keepalive,
-        )
+        (s.maxclients as usize, s.protected_mode && s.requirepass.is_empty(), s.tcp_keepalive)
     };
     if server.clients.count() >= maxclients {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     if protected && !peer.ip().is_loopback() {
-        server
-            .stats
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream.write_all(DENIED.as_bytes()).await;
         return;
     }
@@ -82,23 +59,13 @@ async fn accept(
         let options = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive));
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&options);
     }
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let fd = {
         use std::os::fd::AsRawFd;
         stream.as_raw_fd() as i64
     };
     let id = server.clients.next_id();
-    let info = Arc::new(ClientInfo::new(
-        id,
-        peer.to_string(),
-        local,
-        fd,
-        "default".to_string(),
-        unix_ms(),
-    ));
+    let info = Arc::new(ClientInfo::new(id, peer.to_string(), local, fd, "default".to_string(), unix_ms()));
     server.clients.register(info.clone());
     connections.spawn(crate::connection::serve(server.clone(), stream, info));
 }

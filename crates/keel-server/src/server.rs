@@ -45,9 +45,7 @@ impl Server {
         let run_id: String = {
             use rand::Rng;
             let mut rng = rand::thread_rng();
-            (0..40)
-                .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
-                .collect()
+            (0..40).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
         };
         Arc::new(Server {
             tcp_port: AtomicU64::new(settings.port as u64),
@@ -65,18 +63,9 @@ impl Server {
     /// The database a new connection starts in.
     pub fn default_tenant(&self) -> Arc<Tenant> {
         // The registry always holds `default`; it is created with the server and never removed.
-        self.tenants
-            .read()
-            .values()
-            .next()
-            .cloned()
-            .unwrap_or_else(|| {
-                Arc::new(Tenant::new(
-                    "default",
-                    self.settings.read().databases as usize,
-                    self.commands.len(),
-                ))
-            })
+        self.tenants.read().values().next().cloned().unwrap_or_else(|| {
+            Arc::new(Tenant::new("default", self.settings.read().databases as usize, self.commands.len()))
+        })
     }
 
     /// Asks every listener and connection to stop.
@@ -103,16 +92,10 @@ impl Server {
 
 /// Wall-clock time in Unix milliseconds.
 pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Wall-clock time in Unix microseconds.
 pub fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }

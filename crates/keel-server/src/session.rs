@@ -39,14 +39,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Session {
-        Session {
-            info,
-            db: 0,
-            resp: Resp::V2,
-            authenticated,
-            reply_mode: ReplyMode::On,
-            action: None,
-        }
+        Session { info, db: 0, resp: Resp::V2, authenticated, reply_mode: ReplyMode::On, action: None }
     }
 
     pub fn select(&mut self, db: usize) {
@@ -56,9 +49,7 @@ impl Session {
 
     pub fn set_resp(&mut self, resp: Resp) {
         self.resp = resp;
-        self.info
-            .resp
-            .store(if resp == Resp::V3 { 3 } else { 2 }, Ordering::Relaxed);
+        self.info.resp.store(if resp == Resp::V3 { 3 } else { 2 }, Ordering::Relaxed);
     }
 
     pub fn id(&self) -> u64 {

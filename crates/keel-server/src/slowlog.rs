@@ -22,13 +22,7 @@ pub struct SlowLog {
 }
 
 impl SlowLog {
-    pub fn record(
-        &mut self,
-        entry_args: &[&[u8]],
-        duration_us: u64,
-        client: (String, String),
-        max_len: usize,
-    ) {
+    pub fn record(&mut self, entry_args: &[&[u8]], duration_us: u64, client: (String, String), max_len: usize) {
         let mut args: Vec<Vec<u8>> = Vec::with_capacity(entry_args.len().min(MAX_ARGS));
         for (i, arg) in entry_args.iter().enumerate() {
             if i == MAX_ARGS - 1 && entry_args.len() > MAX_ARGS {

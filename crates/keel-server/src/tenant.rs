@@ -58,10 +58,7 @@ impl TenantStats {
 
     pub fn reset(&mut self) {
         let commands = self.commands.len();
-        *self = TenantStats {
-            commands: vec![CommandStat::default(); commands],
-            ..TenantStats::default()
-        };
+        *self = TenantStats { commands: vec![CommandStat::default(); commands], ..TenantStats::default() };
     }
 }
 
@@ -87,10 +84,7 @@ impl Tenant {
             name: name.to_string(),
             data: Mutex::new(Keyspace {
                 dbs: (0..databases).map(|_| Db::new()).collect(),
-                stats: TenantStats {
-                    commands: vec![CommandStat::default(); commands],
-                    ..Default::default()
-                },
+                stats: TenantStats { commands: vec![CommandStat::default(); commands], ..Default::default() },
                 slowlog: SlowLog::default(),
                 monitors: Vec::new(),
                 dirty: 0,

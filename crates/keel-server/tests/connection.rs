@@ -14,10 +14,7 @@ fn bulk(s: &str) -> Frame {
 fn auth_with_password_and_default_user() {
     let s = TestServer::with(|s| s.requirepass = "secret".into());
     let mut raw = s.raw();
-    assert_eq!(
-        raw.command(&[b"GET", b"k"]),
-        Frame::Error(b"NOAUTH Authentication required.".to_vec())
-    );
+    assert_eq!(raw.command(&[b"GET", b"k"]), Frame::Error(b"NOAUTH Authentication required.".to_vec()));
     assert_eq!(
         raw.command(&[b"AUTH", b"wrong"]),
         Frame::Error(b"WRONGPASS invalid username-password pair or user is disabled.".to_vec())
@@ -26,24 +23,12 @@ fn auth_with_password_and_default_user() {
         raw.command(&[b"AUTH", b"someone", b"secret"]),
         Frame::Error(b"WRONGPASS invalid username-password pair or user is disabled.".to_vec())
     );
-    assert_eq!(
-        raw.command(&[b"AUTH", b"secret"]),
-        Frame::Simple(b"OK".to_vec())
-    );
-    assert_eq!(
-        raw.command(&[b"SET", b"k", b"v"]),
-        Frame::Simple(b"OK".to_vec())
-    );
+    assert_eq!(raw.command(&[b"AUTH", b"secret"]), Frame::Simple(b"OK".to_vec()));
+    assert_eq!(raw.command(&[b"SET", b"k", b"v"]), Frame::Simple(b"OK".to_vec()));
     let mut other = s.raw();
     assert_eq!(raw.command(&[b"RESET"]), Frame::Simple(b"RESET".to_vec()));
-    assert_eq!(
-        raw.command(&[b"GET", b"k"]),
-        Frame::Error(b"NOAUTH Authentication required.".to_vec())
-    );
-    assert_eq!(
-        other.command(&[b"AUTH", b"default", b"secret"]),
-        Frame::Simple(b"OK".to_vec())
-    );
+    assert_eq!(raw.command(&[b"GET", b"k"]), Frame::Error(b"NOAUTH Authentication required.".to_vec()));
+    assert_eq!(other.command(&[b"AUTH", b"default", b"secret"]), Frame::Simple(b"OK".to_vec()));
     let url = format!("redis://default:secret@{}/", s.addr);
     let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
     assert_eq!(run::<String>(&mut con, &["GET", "k"]), "v");
@@ -57,35 +42,18 @@ fn auth_without_password_configured() {
         error_of(&mut c, &["AUTH", "x"]),
         "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
     );
-    assert_eq!(
-        run::<String>(&mut c, &["AUTH", "default", "anything"]),
-        "OK"
-    );
-    assert_eq!(
-        error_of(&mut c, &["AUTH", "a", "b", "c"]),
-        "ERR syntax error"
-    );
+    assert_eq!(run::<String>(&mut c, &["AUTH", "default", "anything"]), "OK");
+    assert_eq!(error_of(&mut c, &["AUTH", "a", "b", "c"]), "ERR syntax error");
 }
 
 #[test]
 fn hello_negotiates_resp3() {
     let s = TestServer::with(|s| s.requirepass = "pw".into());
     let mut raw = s.raw();
-    assert!(
-        matches!(raw.command(&[b"HELLO", b"3"]), Frame::Error(e) if e.starts_with(b"NOAUTH HELLO must be called"))
-    );
-    let reply = raw.command(&[
-        b"hello", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"myapp",
-    ]);
-    let Frame::Map(pairs) = reply else {
-        panic!("expected a map, got {reply:?}")
-    };
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| *key == bulk(k))
-            .map(|(_, v)| v.clone())
-    };
+    assert!(matches!(raw.command(&[b"HELLO", b"3"]), Frame::Error(e) if e.starts_with(b"NOAUTH HELLO must be called")));
+    let reply = raw.command(&[b"hello", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"myapp"]);
+    let Frame::Map(pairs) = reply else { panic!("expected a map, got {reply:?}") };
+    let get = |k: &str| pairs.iter().find(|(key, _)| *key == bulk(k)).map(|(_, v)| v.clone());
     assert_eq!(get("server"), Some(bulk("redis")));
     assert_eq!(get("version"), Some(bulk("7.0.15")));
     assert_eq!(get("proto"), Some(Frame::Integer(3)));
@@ -95,10 +63,7 @@ fn hello_negotiates_resp3() {
     assert!(matches!(get("id"), Some(Frame::Integer(_))));
     assert_eq!(raw.command(&[b"CLIENT", b"GETNAME"]), bulk("myapp"));
     assert_eq!(raw.command(&[b"GET", b"missing"]), Frame::Null);
-    assert_eq!(
-        raw.command(&[b"HELLO", b"4"]),
-        Frame::Error(b"NOPROTO unsupported protocol version".to_vec())
-    );
+    assert_eq!(raw.command(&[b"HELLO", b"4"]), Frame::Error(b"NOPROTO unsupported protocol version".to_vec()));
     assert_eq!(
         raw.command(&[b"HELLO", b"x"]),
         Frame::Error(b"ERR Protocol version is not an integer or out of range".to_vec())
@@ -119,14 +84,8 @@ fn select_and_databases_are_separate() {
     run::<String>(&mut c, &["SET", "k", "zero"]);
     assert_eq!(run::<String>(&mut c, &["SELECT", "15"]), "OK");
     assert_eq!(run::<Option<String>>(&mut c, &["GET", "k"]), None);
-    assert_eq!(
-        error_of(&mut c, &["SELECT", "16"]),
-        "ERR DB index is out of range"
-    );
-    assert_eq!(
-        error_of(&mut c, &["SELECT", "x"]),
-        "ERR value is not an integer or out of range"
-    );
+    assert_eq!(error_of(&mut c, &["SELECT", "16"]), "ERR DB index is out of range");
+    assert_eq!(error_of(&mut c, &["SELECT", "x"]), "ERR value is not an integer or out of range");
 }
 
 #[test]
@@ -135,29 +94,16 @@ fn client_commands() {
     let mut c = s.client();
     let id: i64 = run(&mut c, &["CLIENT", "ID"]);
     assert_eq!(run::<Option<String>>(&mut c, &["CLIENT", "GETNAME"]), None);
-    assert_eq!(
-        run::<String>(&mut c, &["CLIENT", "SETNAME", "worker-1"]),
-        "OK"
-    );
+    assert_eq!(run::<String>(&mut c, &["CLIENT", "SETNAME", "worker-1"]), "OK");
     assert_eq!(
         error_of(&mut c, &["CLIENT", "SETNAME", "has space"]),
         "ERR Client names cannot contain spaces, newlines or special characters."
     );
-    assert_eq!(
-        run::<String>(&mut c, &["CLIENT", "SETINFO", "LIB-NAME", "keel-tests"]),
-        "OK"
-    );
-    assert_eq!(
-        error_of(&mut c, &["CLIENT", "SETINFO", "COLOR", "x"]),
-        "ERR Unrecognized option 'COLOR'"
-    );
+    assert_eq!(run::<String>(&mut c, &["CLIENT", "SETINFO", "LIB-NAME", "keel-tests"]), "OK");
+    assert_eq!(error_of(&mut c, &["CLIENT", "SETINFO", "COLOR", "x"]), "ERR Unrecognized option 'COLOR'");
     let info: String = run(&mut c, &["CLIENT", "INFO"]);
     assert!(info.starts_with(&format!("id={id} ")), "{info}");
-    assert!(
-        info.contains("name=worker-1")
-            && info.contains("cmd=client|info")
-            && info.contains("lib-name=keel-tests")
-    );
+    assert!(info.contains("name=worker-1") && info.contains("cmd=client|info") && info.contains("lib-name=keel-tests"));
     let mut other = s.client();
     run::<String>(&mut other, &["CLIENT", "SETNAME", "victim"]);
     let other_id: i64 = run(&mut other, &["CLIENT", "ID"]);
@@ -165,41 +111,16 @@ fn client_commands() {
     assert_eq!(list.lines().count(), 2);
     let list: String = run(&mut c, &["CLIENT", "LIST", "ID", &other_id.to_string()]);
     assert!(list.contains("name=victim") && list.lines().count() == 1);
-    assert_eq!(
-        run::<i64>(&mut c, &["CLIENT", "KILL", "ID", &other_id.to_string()]),
-        1
-    );
+    assert_eq!(run::<i64>(&mut c, &["CLIENT", "KILL", "ID", &other_id.to_string()]), 1);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        redis::cmd("PING").query::<String>(&mut other).is_err(),
-        "killed client must be disconnected"
-    );
-    assert_eq!(
-        error_of(&mut c, &["CLIENT", "KILL", "1.2.3.4:5"]),
-        "ERR No such client"
-    );
-    assert_eq!(
-        run::<i64>(&mut c, &["CLIENT", "KILL", "ID", &id.to_string()]),
-        0,
-        "SKIPME defaults to yes"
-    );
+    assert!(redis::cmd("PING").query::<String>(&mut other).is_err(), "killed client must be disconnected");
+    assert_eq!(error_of(&mut c, &["CLIENT", "KILL", "1.2.3.4:5"]), "ERR No such client");
+    assert_eq!(run::<i64>(&mut c, &["CLIENT", "KILL", "ID", &id.to_string()]), 0, "SKIPME defaults to yes");
     assert_eq!(run::<String>(&mut c, &["CLIENT", "NO-EVICT", "on"]), "OK");
-    assert_eq!(
-        error_of(&mut c, &["CLIENT", "NO-EVICT", "maybe"]),
-        "ERR syntax error"
-    );
-    assert_eq!(
-        error_of(&mut c, &["CLIENT", "BOGUS"]),
-        "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP."
-    );
-    assert_eq!(
-        error_of(&mut c, &["CLIENT"]),
-        "ERR wrong number of arguments for 'client' command"
-    );
-    assert_eq!(
-        error_of(&mut c, &["CLIENT", "SETNAME"]),
-        "ERR wrong number of arguments for 'client|setname' command"
-    );
+    assert_eq!(error_of(&mut c, &["CLIENT", "NO-EVICT", "maybe"]), "ERR syntax error");
+    assert_eq!(error_of(&mut c, &["CLIENT", "BOGUS"]), "ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.");
+    assert_eq!(error_of(&mut c, &["CLIENT"]), "ERR wrong number of arguments for 'client' command");
+    assert_eq!(error_of(&mut c, &["CLIENT", "SETNAME"]), "ERR wrong number of arguments for 'client|setname' command");
 }
 
 #[test]
@@ -247,36 +168,17 @@ fn protocol_errors_close_only_that_connection() {
     let mut bystander = s.client();
     run::<String>(&mut bystander, &["SET", "safe", "1"]);
     let cases: &[(&[u8], &str)] = &[
-        (
-            b"*1\r\n$x\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*abc\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*1\r\n+OK\r\n",
-            "-ERR Protocol error: expected '$', got '+'\r\n",
-        ),
-        (
-            b"*1\r\n$1000000000000\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"SET k \"unbalanced\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
+        (b"*1\r\n$x\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*1\r\n+OK\r\n", "-ERR Protocol error: expected '$', got '+'\r\n"),
+        (b"*1\r\n$1000000000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"SET k \"unbalanced\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
     ];
     for (input, expected) in cases {
         let mut raw = s.raw();
         raw.send(input);
         raw.expect(expected.as_bytes());
-        assert!(
-            raw.is_closed(),
-            "connection must close after {:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert!(raw.is_closed(), "connection must close after {:?}", String::from_utf8_lossy(input));
     }
     let mut raw = s.raw();
     raw.send(&vec![b'a'; 70 * 1024]);
@@ -317,9 +219,7 @@ fn maxclients_refuses_the_next_connection() {
     let mut d = s.raw();
     assert_eq!(d.command(&[b"PING"]), Frame::Simple(b"PONG".to_vec()));
     let info = d.command(&[b"INFO", b"stats"]);
-    let Frame::Bulk(info) = info else {
-        panic!("{info:?}")
-    };
+    let Frame::Bulk(info) = info else { panic!("{info:?}") };
     assert!(String::from_utf8_lossy(&info).contains("rejected_connections:1"));
 }
 
@@ -340,18 +240,9 @@ fn unknown_commands_and_arity_errors() {
         error_of(&mut c, &["FOOBAR", "a", "b"]),
         "ERR unknown command 'FOOBAR', with args beginning with: 'a' 'b' "
     );
-    assert_eq!(
-        error_of(&mut c, &["GET"]),
-        "ERR wrong number of arguments for 'get' command"
-    );
-    assert_eq!(
-        error_of(&mut c, &["GET", "a", "b"]),
-        "ERR wrong number of arguments for 'get' command"
-    );
-    assert_eq!(
-        error_of(&mut c, &["PING", "a", "b"]),
-        "ERR wrong number of arguments for 'ping' command"
-    );
+    assert_eq!(error_of(&mut c, &["GET"]), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(error_of(&mut c, &["GET", "a", "b"]), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(error_of(&mut c, &["PING", "a", "b"]), "ERR wrong number of arguments for 'ping' command");
     assert_eq!(run::<String>(&mut c, &["ping"]), "PONG");
     assert_eq!(run::<String>(&mut c, &["PiNg", "hi"]), "hi");
     assert_eq!(run::<String>(&mut c, &["ECHO", "x"]), "x");

@@ -22,16 +22,10 @@ fn exists_del_type_touch() {
 fn rename_copy_move() {
     let s = TestServer::start();
     let mut c = s.client();
-    assert_eq!(
-        error_of(&mut c, &["RENAME", "nope", "x"]),
-        "ERR no such key"
-    );
+    assert_eq!(error_of(&mut c, &["RENAME", "nope", "x"]), "ERR no such key");
     run::<String>(&mut c, &["SET", "a", "1", "EX", "100"]);
     assert_eq!(run::<String>(&mut c, &["RENAME", "a", "b"]), "OK");
-    assert!(
-        run::<i64>(&mut c, &["TTL", "b"]) > 0,
-        "RENAME keeps the TTL"
-    );
+    assert!(run::<i64>(&mut c, &["TTL", "b"]) > 0, "RENAME keeps the TTL");
     assert_eq!(run::<String>(&mut c, &["RENAME", "b", "b"]), "OK");
     run::<String>(&mut c, &["SET", "c", "3"]);
     assert_eq!(run::<i64>(&mut c, &["RENAMENX", "b", "c"]), 0);
@@ -40,20 +34,11 @@ fn rename_copy_move() {
     assert_eq!(run::<i64>(&mut c, &["COPY", "d", "c", "REPLACE"]), 1);
     assert_eq!(run::<String>(&mut c, &["GET", "c"]), "1");
     assert_eq!(run::<i64>(&mut c, &["COPY", "d", "d2", "DB", "3"]), 1);
-    assert_eq!(
-        error_of(&mut c, &["COPY", "d", "d"]),
-        "ERR source and destination objects are the same"
-    );
-    assert_eq!(
-        error_of(&mut c, &["COPY", "d", "x", "DB", "16"]),
-        "ERR DB index is out of range"
-    );
+    assert_eq!(error_of(&mut c, &["COPY", "d", "d"]), "ERR source and destination objects are the same");
+    assert_eq!(error_of(&mut c, &["COPY", "d", "x", "DB", "16"]), "ERR DB index is out of range");
     assert_eq!(run::<i64>(&mut c, &["MOVE", "d", "1"]), 1);
     assert_eq!(run::<i64>(&mut c, &["EXISTS", "d"]), 0);
-    assert_eq!(
-        error_of(&mut c, &["MOVE", "c", "0"]),
-        "ERR source and destination objects are the same"
-    );
+    assert_eq!(error_of(&mut c, &["MOVE", "c", "0"]), "ERR source and destination objects are the same");
     assert_eq!(run::<String>(&mut c, &["SELECT", "1"]), "OK");
     assert_eq!(run::<String>(&mut c, &["GET", "d"]), "1");
     assert!(run::<i64>(&mut c, &["TTL", "d"]) > 0, "MOVE keeps the TTL");
@@ -67,11 +52,7 @@ fn expire_options_and_errors() {
     let mut c = s.client();
     run::<String>(&mut c, &["SET", "k", "v"]);
     assert_eq!(run::<i64>(&mut c, &["EXPIRE", "k", "100", "XX"]), 0);
-    assert_eq!(
-        run::<i64>(&mut c, &["EXPIRE", "k", "100", "GT"]),
-        0,
-        "no TTL counts as infinite for GT"
-    );
+    assert_eq!(run::<i64>(&mut c, &["EXPIRE", "k", "100", "GT"]), 0, "no TTL counts as infinite for GT");
     assert_eq!(run::<i64>(&mut c, &["EXPIRE", "k", "100", "NX"]), 1);
     assert_eq!(run::<i64>(&mut c, &["EXPIRE", "k", "200", "NX"]), 0);
     assert_eq!(run::<i64>(&mut c, &["EXPIRE", "k", "50", "GT"]), 0);
@@ -92,19 +73,12 @@ fn expire_options_and_errors() {
         error_of(&mut c, &["EXPIRE", "k", "10", "GT", "LT"]),
         "ERR GT and LT options at the same time are not compatible"
     );
-    assert_eq!(
-        error_of(&mut c, &["EXPIRE", "k", "10", "ZZ"]),
-        "ERR Unsupported option ZZ"
-    );
+    assert_eq!(error_of(&mut c, &["EXPIRE", "k", "10", "ZZ"]), "ERR Unsupported option ZZ");
     assert_eq!(
         error_of(&mut c, &["EXPIRE", "k", "9223372036854775807"]),
         "ERR invalid expire time in 'expire' command"
     );
-    assert_eq!(
-        run::<i64>(&mut c, &["EXPIRE", "k", "-1"]),
-        1,
-        "a past TTL deletes the key"
-    );
+    assert_eq!(run::<i64>(&mut c, &["EXPIRE", "k", "-1"]), 1, "a past TTL deletes the key");
     assert_eq!(run::<i64>(&mut c, &["EXISTS", "k"]), 0);
     run::<String>(&mut c, &["SET", "k", "v"]);
     assert_eq!(run::<i64>(&mut c, &["PEXPIREAT", "k", "4102444800000"]), 1);
@@ -125,10 +99,7 @@ fn expired_keys_vanish_lazily_and_actively() {
     // No reads of the others: the active cycle must reclaim them.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while run::<i64>(&mut c, &["DBSIZE"]) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "active expiry did not reclaim keys"
-        );
+        assert!(std::time::Instant::now() < deadline, "active expiry did not reclaim keys");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let info: String = run(&mut c, &["INFO", "stats"]);
@@ -139,12 +110,7 @@ fn expired_keys_vanish_lazily_and_actively() {
 fn keys_and_glob_patterns() {
     let s = TestServer::start();
     let mut c = s.client();
-    run::<String>(
-        &mut c,
-        &[
-            "MSET", "hello", "1", "hallo", "1", "hxllo", "1", "hllo", "1", "h*llo", "1",
-        ],
-    );
+    run::<String>(&mut c, &["MSET", "hello", "1", "hallo", "1", "hxllo", "1", "hllo", "1", "h*llo", "1"]);
     let mut got: Vec<String> = run(&mut c, &["KEYS", "h?llo"]);
     got.sort();
     assert_eq!(got, vec!["h*llo", "hallo", "hello", "hxllo"]);
@@ -153,10 +119,7 @@ fn keys_and_glob_patterns() {
     assert_eq!(got, vec!["hallo", "hello"]);
     let got: Vec<String> = run(&mut c, &["KEYS", "h[^ae]llo"]);
     assert_eq!(got.len(), 2);
-    assert_eq!(
-        run::<Vec<String>>(&mut c, &["KEYS", "h\\*llo"]),
-        vec!["h*llo"]
-    );
+    assert_eq!(run::<Vec<String>>(&mut c, &["KEYS", "h\\*llo"]), vec!["h*llo"]);
     assert_eq!(run::<Vec<String>>(&mut c, &["KEYS", "*"]).len(), 5);
 }
 
@@ -186,20 +149,11 @@ fn scan_options_and_guarantee() {
     let all: HashSet<String> = scan_all(&mut c, &["COUNT", "7"]).into_iter().collect();
     assert_eq!(all.len(), 1001);
     assert_eq!(scan_all(&mut c, &["MATCH", "key:1*"]).len(), 111);
-    assert_eq!(
-        scan_all(&mut c, &["TYPE", "string", "MATCH", "oth*"]),
-        vec!["other"]
-    );
+    assert_eq!(scan_all(&mut c, &["TYPE", "string", "MATCH", "oth*"]), vec!["other"]);
     assert!(scan_all(&mut c, &["TYPE", "list"]).is_empty());
     assert_eq!(error_of(&mut c, &["SCAN", "abc"]), "ERR invalid cursor");
-    assert_eq!(
-        error_of(&mut c, &["SCAN", "0", "COUNT", "0"]),
-        "ERR syntax error"
-    );
-    assert_eq!(
-        error_of(&mut c, &["SCAN", "0", "BOGUS", "1"]),
-        "ERR syntax error"
-    );
+    assert_eq!(error_of(&mut c, &["SCAN", "0", "COUNT", "0"]), "ERR syntax error");
+    assert_eq!(error_of(&mut c, &["SCAN", "0", "BOGUS", "1"]), "ERR syntax error");
 
     // Keys present for the whole scan are returned even while the table shrinks and grows.
     let mut d = s.client();
@@ -229,35 +183,19 @@ fn randomkey_object_memory() {
     let s = TestServer::start();
     let mut c = s.client();
     assert_eq!(run::<Option<String>>(&mut c, &["RANDOMKEY"]), None);
-    run::<String>(
-        &mut c,
-        &["MSET", "a", "1", "b", "hello", "c", &"x".repeat(50)],
-    );
+    run::<String>(&mut c, &["MSET", "a", "1", "b", "hello", "c", &"x".repeat(50)]);
     let key: String = run(&mut c, &["RANDOMKEY"]);
     assert!(["a", "b", "c"].contains(&key.as_str()));
     assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "a"]), "int");
-    assert_eq!(
-        run::<String>(&mut c, &["OBJECT", "ENCODING", "b"]),
-        "embstr"
-    );
+    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "b"]), "embstr");
     assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "c"]), "raw");
-    assert_eq!(
-        run::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "zz"]),
-        None
-    );
+    assert_eq!(run::<Option<String>>(&mut c, &["OBJECT", "ENCODING", "zz"]), None);
     assert!(run::<i64>(&mut c, &["OBJECT", "REFCOUNT", "b"]) >= 1);
     assert_eq!(run::<i64>(&mut c, &["OBJECT", "IDLETIME", "b"]), 0);
-    assert!(error_of(&mut c, &["OBJECT", "FREQ", "b"])
-        .starts_with("ERR An LFU maxmemory policy is not selected"));
-    run::<String>(
-        &mut c,
-        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
-    );
+    assert!(error_of(&mut c, &["OBJECT", "FREQ", "b"]).starts_with("ERR An LFU maxmemory policy is not selected"));
+    run::<String>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
     assert!(run::<i64>(&mut c, &["OBJECT", "FREQ", "b"]) >= 0);
     assert!(run::<i64>(&mut c, &["MEMORY", "USAGE", "c"]) > 50);
     assert_eq!(run::<Option<i64>>(&mut c, &["MEMORY", "USAGE", "zz"]), None);
-    assert_eq!(
-        error_of(&mut c, &["OBJECT", "NOPE", "x"]),
-        "ERR unknown subcommand 'NOPE'. Try OBJECT HELP."
-    );
+    assert_eq!(error_of(&mut c, &["OBJECT", "NOPE", "x"]), "ERR unknown subcommand 'NOPE'. Try OBJECT HELP.");
 }

@@ -37,13 +37,8 @@ fn info_reports_truthful_sections() {
     assert!(stats.contains("cmdstat_set:calls=1,"), "{stats}");
     let both: String = run(&mut c, &["INFO", "cpu", "clients"]);
     assert!(both.contains("# CPU") && both.contains("# Clients") && !both.contains("# Server"));
-    let total: i64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let total: i64 =
+        info.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).unwrap().trim().parse().unwrap();
     assert!(total >= 3);
     let _ = error_of(&mut c, &["GET"]);
     let errors: String = run(&mut c, &["INFO", "errorstats"]);
@@ -56,21 +51,10 @@ fn config_get_set_resetstat() {
     let mut c = s.client();
     let got: Vec<String> = run(&mut c, &["CONFIG", "GET", "maxmemory"]);
     assert_eq!(got, vec!["maxmemory", "0"]);
-    assert_eq!(
-        run::<String>(
-            &mut c,
-            &["CONFIG", "SET", "maxmemory", "10mb", "timeout", "30"]
-        ),
-        "OK"
-    );
-    assert_eq!(
-        run::<Vec<String>>(&mut c, &["CONFIG", "GET", "maxmemory"]),
-        vec!["maxmemory", "10485760"]
-    );
+    assert_eq!(run::<String>(&mut c, &["CONFIG", "SET", "maxmemory", "10mb", "timeout", "30"]), "OK");
+    assert_eq!(run::<Vec<String>>(&mut c, &["CONFIG", "GET", "maxmemory"]), vec!["maxmemory", "10485760"]);
     let pairs: Vec<String> = run(&mut c, &["CONFIG", "GET", "time*", "maxmemory-p*"]);
-    assert!(
-        pairs.contains(&"timeout".to_string()) && pairs.contains(&"maxmemory-policy".to_string())
-    );
+    assert!(pairs.contains(&"timeout".to_string()) && pairs.contains(&"maxmemory-policy".to_string()));
     assert_eq!(
         error_of(&mut c, &["CONFIG", "SET", "nosuch", "1"]),
         "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
@@ -84,14 +68,8 @@ fn config_get_set_resetstat() {
         "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
     );
     // All or nothing: a bad pair leaves the good one unapplied.
-    let _ = error_of(
-        &mut c,
-        &["CONFIG", "SET", "timeout", "99", "maxmemory", "lots"],
-    );
-    assert_eq!(
-        run::<Vec<String>>(&mut c, &["CONFIG", "GET", "timeout"]),
-        vec!["timeout", "30"]
-    );
+    let _ = error_of(&mut c, &["CONFIG", "SET", "timeout", "99", "maxmemory", "lots"]);
+    assert_eq!(run::<Vec<String>>(&mut c, &["CONFIG", "GET", "timeout"]), vec!["timeout", "30"]);
     // The settings Redis's test harness changes before every unit.
     for (name, value) in [
         ("save", ""),
@@ -99,11 +77,7 @@ fn config_get_set_resetstat() {
         ("set-max-intset-entries", "512"),
         ("slowlog-log-slower-than", "10000"),
     ] {
-        assert_eq!(
-            run::<String>(&mut c, &["CONFIG", "SET", name, value]),
-            "OK",
-            "{name}"
-        );
+        assert_eq!(run::<String>(&mut c, &["CONFIG", "SET", name, value]), "OK", "{name}");
     }
     run::<Option<String>>(&mut c, &["GET", "x"]);
     assert_eq!(run::<String>(&mut c, &["CONFIG", "RESETSTAT"]), "OK");
@@ -120,29 +94,18 @@ fn slowlog_records_and_trims() {
     let long = "x".repeat(200);
     run::<String>(&mut c, &["SET", "k", &long]);
     let entries: Value = run(&mut c, &["SLOWLOG", "GET", "1"]);
-    let Value::Array(entries) = entries else {
-        panic!()
-    };
-    let Value::Array(entry) = &entries[0] else {
-        panic!()
-    };
-    let Value::Array(args) = &entry[3] else {
-        panic!()
-    };
+    let Value::Array(entries) = entries else { panic!() };
+    let Value::Array(entry) = &entries[0] else { panic!() };
+    let Value::Array(args) = &entry[3] else { panic!() };
     assert_eq!(args[0], Value::BulkString(b"SET".to_vec()));
-    let Value::BulkString(trimmed) = &args[2] else {
-        panic!()
-    };
+    let Value::BulkString(trimmed) = &args[2] else { panic!() };
     assert!(trimmed.ends_with(b"... (72 more bytes)"));
     assert!(run::<i64>(&mut c, &["SLOWLOG", "LEN"]) >= 1);
     run::<String>(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
     run::<String>(&mut c, &["SLOWLOG", "RESET"]);
     run::<String>(&mut c, &["PING"]);
     assert_eq!(run::<i64>(&mut c, &["SLOWLOG", "LEN"]), 0);
-    assert_eq!(
-        error_of(&mut c, &["SLOWLOG", "GET", "-2"]),
-        "ERR count should be greater than or equal to -1"
-    );
+    assert_eq!(error_of(&mut c, &["SLOWLOG", "GET", "-2"]), "ERR count should be greater than or equal to -1");
 }
 
 #[test]
@@ -153,22 +116,14 @@ fn command_introspection_comes_from_the_table() {
     let all: Vec<Value> = run(&mut c, &["COMMAND"]);
     assert_eq!(all.len() as i64, count);
     let info: Vec<Value> = run(&mut c, &["COMMAND", "INFO", "get", "nosuch"]);
-    let Value::Array(get) = &info[0] else {
-        panic!("{info:?}")
-    };
+    let Value::Array(get) = &info[0] else { panic!("{info:?}") };
     assert_eq!(get[0], Value::BulkString(b"get".to_vec()));
     assert_eq!(get[1], Value::Int(2));
     assert_eq!(info[1], Value::Nil);
     let keys: Vec<String> = run(&mut c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]);
     assert_eq!(keys, vec!["a", "b"]);
-    assert_eq!(
-        error_of(&mut c, &["COMMAND", "GETKEYS", "PING"]),
-        "ERR The command has no key arguments"
-    );
-    assert_eq!(
-        error_of(&mut c, &["COMMAND", "GETKEYS", "NOPE"]),
-        "ERR Invalid command specified"
-    );
+    assert_eq!(error_of(&mut c, &["COMMAND", "GETKEYS", "PING"]), "ERR The command has no key arguments");
+    assert_eq!(error_of(&mut c, &["COMMAND", "GETKEYS", "NOPE"]), "ERR Invalid command specified");
     let list: Vec<String> = run(&mut c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "string"]);
     assert!(list.contains(&"get".to_string()) && !list.contains(&"del".to_string()));
     let docs: Value = run(&mut c, &["COMMAND", "DOCS", "set"]);
@@ -184,14 +139,8 @@ fn flush_and_swapdb() {
     run::<String>(&mut c, &["SET", "one", "1"]);
     assert_eq!(run::<String>(&mut c, &["SWAPDB", "0", "1"]), "OK");
     assert_eq!(run::<String>(&mut c, &["GET", "zero"]), "0");
-    assert_eq!(
-        error_of(&mut c, &["SWAPDB", "0", "x"]),
-        "ERR invalid second DB index"
-    );
-    assert_eq!(
-        error_of(&mut c, &["SWAPDB", "0", "99"]),
-        "ERR DB index is out of range"
-    );
+    assert_eq!(error_of(&mut c, &["SWAPDB", "0", "x"]), "ERR invalid second DB index");
+    assert_eq!(error_of(&mut c, &["SWAPDB", "0", "99"]), "ERR DB index is out of range");
     assert_eq!(run::<String>(&mut c, &["FLUSHDB", "ASYNC"]), "OK");
     assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 0);
     run::<String>(&mut c, &["SELECT", "0"]);
@@ -200,9 +149,7 @@ fn flush_and_swapdb() {
     assert_eq!(run::<String>(&mut c, &["FLUSHALL", "SYNC"]), "OK");
     assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 0);
     let (secs, micros): (String, String) = run(&mut c, &["TIME"]);
-    assert!(
-        secs.parse::<u64>().unwrap() > 1_700_000_000 && micros.parse::<u64>().unwrap() < 1_000_000
-    );
+    assert!(secs.parse::<u64>().unwrap() > 1_700_000_000 && micros.parse::<u64>().unwrap() < 1_000_000);
 }
 
 #[test]
@@ -227,12 +174,7 @@ fn monitor_streams_commands() {
     monitor.expect(b"+OK\r\n");
     let mut c = s.client();
     run::<String>(&mut c, &["SET", "k", "a b\"c"]);
-    let Ok(_) = monitor
-        .stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-    else {
-        panic!()
-    };
+    let Ok(_) = monitor.stream.set_read_timeout(Some(std::time::Duration::from_secs(5))) else { panic!() };
     // The client's own handshake (CLIENT SETINFO) comes first; find the SET.
     let line = loop {
         let mut line = Vec::new();
@@ -244,10 +186,7 @@ fn monitor_streams_commands() {
             break line;
         }
     };
-    assert!(
-        line.starts_with('+') && line.contains(" [0 127.0.0.1:"),
-        "{line}"
-    );
+    assert!(line.starts_with('+') && line.contains(" [0 127.0.0.1:"), "{line}");
     assert!(line.ends_with("\"SET\" \"k\" \"a b\\\"c\"\r\n"), "{line}");
 }
 
@@ -258,8 +197,5 @@ fn shutdown_stops_the_server() {
     let _ = redis::cmd("SHUTDOWN").query::<Value>(&mut c);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(s.server.is_shutting_down());
-    assert!(
-        std::net::TcpStream::connect(s.addr).is_err(),
-        "listener must be closed"
-    );
+    assert!(std::net::TcpStream::connect(s.addr).is_err(), "listener must be closed");
 }

@@ -43,10 +43,7 @@ unsafe impl Send for CompactBytes {}
 unsafe impl Sync for CompactBytes {}
 
 impl CompactBytes {
-    pub const EMPTY: CompactBytes = CompactBytes {
-        data: [0; 15],
-        tag: Tag::L0,
-    };
+    pub const EMPTY: CompactBytes = CompactBytes { data: [0; 15], tag: Tag::L0 };
 
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= INLINE_MAX {
@@ -74,10 +71,7 @@ impl CompactBytes {
         let mut data = [0u8; 15];
         data[..8].copy_from_slice(&ptr.to_le_bytes());
         data[8..15].copy_from_slice(&(len as u64).to_le_bytes()[..7]);
-        CompactBytes {
-            data,
-            tag: Tag::Heap,
-        }
+        CompactBytes { data, tag: Tag::Heap }
     }
 
     fn heap_parts(&self) -> (*mut u8, usize) {
@@ -85,10 +79,7 @@ impl CompactBytes {
         ptr.copy_from_slice(&self.data[..8]);
         let mut len = [0u8; 8];
         len[..7].copy_from_slice(&self.data[8..15]);
-        (
-            usize::from_le_bytes(ptr) as *mut u8,
-            u64::from_le_bytes(len) as usize,
-        )
+        (usize::from_le_bytes(ptr) as *mut u8, u64::from_le_bytes(len) as usize)
     }
 
     pub fn as_bytes(&self) -> &[u8] {

@@ -11,13 +11,7 @@ pub fn matches(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     match_impl(pattern, text, nocase, &mut skip_longer, 0)
 }
 
-fn match_impl(
-    pattern: &[u8],
-    text: &[u8],
-    nocase: bool,
-    skip_longer: &mut bool,
-    nesting: usize,
-) -> bool {
+fn match_impl(pattern: &[u8], text: &[u8], nocase: bool, skip_longer: &mut bool, nesting: usize) -> bool {
     if nesting > MAX_NESTING {
         return false;
     }
@@ -35,13 +29,7 @@ fn match_impl(
                     return true;
                 }
                 while s < text.len() {
-                    if match_impl(
-                        &pattern[p + 1..],
-                        &text[s..],
-                        nocase,
-                        skip_longer,
-                        nesting + 1,
-                    ) {
+                    if match_impl(&pattern[p + 1..], &text[s..], nocase, skip_longer, nesting + 1) {
                         return true;
                     }
                     if *skip_longer {

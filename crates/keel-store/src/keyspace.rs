@@ -101,9 +101,7 @@ impl Db {
 
     fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hash(key);
-        self.index
-            .find(hash, |&i| self.entries[i as usize].key.as_bytes() == key)
-            .map(|&i| i as usize)
+        self.index.find(hash, |&i| self.entries[i as usize].key.as_bytes() == key).map(|&i| i as usize)
     }
 
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
@@ -133,8 +131,7 @@ impl Db {
 
     /// Whether `key` exists (and has not expired), without deleting or touching anything.
     pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
-        self.find(key)
-            .is_some_and(|slot| !self.is_expired(slot, now_ms))
+        self.find(key).is_some_and(|slot| !self.is_expired(slot, now_ms))
     }
 
     pub fn key(&self, slot: usize) -> &[u8] {
@@ -205,13 +202,7 @@ impl Db {
     }
 
     /// Writes `key`, creating it or overwriting its value; returns its slot.
-    pub fn insert(
-        &mut self,
-        key: &[u8],
-        value: Value,
-        expiry: Expiry,
-        clock: &AccessClock,
-    ) -> usize {
+    pub fn insert(&mut self, key: &[u8], value: Value, expiry: Expiry, clock: &AccessClock) -> usize {
         match self.find(key) {
             Some(slot) => {
                 if self.is_expired(slot, clock.now_ms) && expiry == Expiry::Keep {
@@ -233,29 +224,15 @@ impl Db {
     }
 
     /// Adds `key`, which a lookup in the same command found absent; returns its slot. Skips a second lookup.
-    pub fn insert_new(
-        &mut self,
-        key: &[u8],
-        value: Value,
-        expiry: Expiry,
-        clock: &AccessClock,
-    ) -> usize {
+    pub fn insert_new(&mut self, key: &[u8], value: Value, expiry: Expiry, clock: &AccessClock) -> usize {
         debug_assert!(self.find(key).is_none());
         let slot = self.entries.len();
         let hash = self.hash(key);
         let key = CompactBytes::new(key);
         self.heap_bytes += key.heap_size() + value.heap_size();
-        self.entries.push(Entry {
-            key,
-            value,
-            expire_at: 0,
-            access: clock.initial(),
-            volatile_pos: 0,
-        });
+        self.entries.push(Entry { key, value, expire_at: 0, access: clock.initial(), volatile_pos: 0 });
         let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.insert_unique(hash, slot as u32, |&i| {
-            hasher.hash_one(entries[i as usize].key.as_bytes())
-        });
+        self.index.insert_unique(hash, slot as u32, |&i| hasher.hash_one(entries[i as usize].key.as_bytes()));
         self.apply_expiry(slot, expiry);
         slot
     }
@@ -317,9 +294,7 @@ impl Db {
         if cap > 1024 && self.entries.len() * 8 < cap {
             self.entries.shrink_to(self.entries.len() * 2);
             let (entries, hasher) = (&self.entries, &self.hasher);
-            self.index.shrink_to(entries.len() * 2, |&i| {
-                hasher.hash_one(entries[i as usize].key.as_bytes())
-            });
+            self.index.shrink_to(entries.len() * 2, |&i| hasher.hash_one(entries[i as usize].key.as_bytes()));
             self.volatile.shrink_to(self.volatile.len() * 2);
         }
     }
@@ -331,8 +306,7 @@ impl Db {
 
     /// A uniformly random slot among keys with a TTL.
     pub fn random_volatile_slot(&self, rng: &mut impl Rng) -> Option<usize> {
-        (!self.volatile.is_empty())
-            .then(|| self.volatile[rng.gen_range(0..self.volatile.len())] as usize)
+        (!self.volatile.is_empty()).then(|| self.volatile[rng.gen_range(0..self.volatile.len())] as usize)
     }
 
     /// Visits up to `count` slots from `cursor` (0 starts a scan) and returns the next cursor (0 when done).
@@ -355,10 +329,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        *self = Db {
-            hasher: self.hasher.clone(),
-            ..Db::new()
-        };
+        *self = Db { hasher: self.hasher.clone(), ..Db::new() };
     }
 
     /// One step of active expiry (Redis's `activeExpireCycle`): samples up to `samples` keys with a TTL and

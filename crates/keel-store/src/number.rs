@@ -9,10 +9,7 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
         _ => (false, bytes),
     };
     let first = *digits.first()?;
-    if digits.len() > 19
-        || !first.is_ascii_digit()
-        || (first == b'0' && (digits.len() > 1 || negative))
-    {
+    if digits.len() > 19 || !first.is_ascii_digit() || (first == b'0' && (digits.len() > 1 || negative)) {
         return None;
     }
     let mut magnitude: u64 = 0;
@@ -73,18 +70,7 @@ mod tests {
         assert_eq!(parse_i64(b"-1"), Some(-1));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"01",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"9223372036854775808",
-            b"1a",
-            b"1.0",
-        ] {
+        for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b" 1", b"1 ", b"9223372036854775808", b"1a", b"1.0"] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

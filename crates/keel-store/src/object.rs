@@ -66,16 +66,8 @@ pub fn lfu_decay(meta: u32, now_ms: u64, decay_minutes: u32) -> u8 {
     let last = meta >> 8;
     let counter = (meta & 0xff) as u8;
     let now = ((now_ms / 60_000) as u32) & 0xffff;
-    let elapsed = if now >= last {
-        now - last
-    } else {
-        65535 - last + now
-    };
-    let periods = if decay_minutes > 0 {
-        elapsed / decay_minutes
-    } else {
-        0
-    };
+    let elapsed = if now >= last { now - last } else { 65535 - last + now };
+    let periods = if decay_minutes > 0 { elapsed / decay_minutes } else { 0 };
     counter.saturating_sub(periods.min(255) as u8)
 }
 

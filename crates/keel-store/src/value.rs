@@ -37,16 +37,9 @@ impl ValueKind {
 
     /// The kind `TYPE` would report for `name`, case-insensitively.
     pub fn from_name(name: &[u8]) -> Option<ValueKind> {
-        [
-            ValueKind::String,
-            ValueKind::List,
-            ValueKind::Set,
-            ValueKind::ZSet,
-            ValueKind::Hash,
-            ValueKind::Stream,
-        ]
-        .into_iter()
-        .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
+        [ValueKind::String, ValueKind::List, ValueKind::Set, ValueKind::ZSet, ValueKind::Hash, ValueKind::Stream]
+            .into_iter()
+            .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
     }
 }
 
@@ -147,10 +140,7 @@ mod tests {
         assert!(matches!(Value::string(b"0123"), Value::Str(_)));
         assert!(matches!(Value::string(b"+1"), Value::Str(_)));
         assert!(matches!(Value::string(b" 1"), Value::Str(_)));
-        assert!(matches!(
-            Value::string(b"9223372036854775808"),
-            Value::Str(_)
-        ));
+        assert!(matches!(Value::string(b"9223372036854775808"), Value::Str(_)));
         assert_eq!(Value::string(b"0").encoding(), "int");
         assert_eq!(Value::string(&[b'a'; 44]).encoding(), "embstr");
         assert_eq!(Value::string(&[b'a'; 45]).encoding(), "raw");

@@ -9,11 +9,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(
-    name = "keel",
-    version,
-    about = "A Redis-compatible data service for serverless and edge applications"
-)]
+#[command(name = "keel", version, about = "A Redis-compatible data service for serverless and edge applications")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -80,14 +76,10 @@ impl ServeArgs {
             ("maxmemory", &self.maxmemory),
             ("maxmemory-policy", &self.maxmemory_policy),
         ];
-        let mut flags: Vec<(String, String)> = named
-            .iter()
-            .filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.clone())))
-            .collect();
+        let mut flags: Vec<(String, String)> =
+            named.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.clone()))).collect();
         for pair in &self.set {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("--set {pair}: expected NAME=VALUE"))?;
+            let (name, value) = pair.split_once('=').ok_or_else(|| format!("--set {pair}: expected NAME=VALUE"))?;
             flags.push((name.to_string(), value.to_string()));
         }
         Ok(flags)
@@ -96,10 +88,7 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -116,9 +105,7 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let file = match &args.config {
-        Some(path) => {
-            Some(std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?)
-        }
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?),
         None => None,
     };
     let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
@@ -130,20 +117,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
-    let runtime = builder
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let running = keel_server::start(settings)
-            .await
-            .map_err(|e| format!("cannot listen: {e}"))?;
+        let running = keel_server::start(settings).await.map_err(|e| format!("cannot listen: {e}"))?;
         let server = running.server.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!(
-                "received a shutdown signal: finishing commands in flight and closing clients"
-            );
+            tracing::info!("received a shutdown signal: finishing commands in flight and closing clients");
             server.begin_shutdown();
         });
         running.wait().await;
@@ -163,10 +143,7 @@ fn create_data_dir(dir: &std::path::Path) -> Result<(), String> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(mut interrupt), Ok(mut terminate)) => {
             tokio::select! {
                 _ = interrupt.recv() => {}

@@ -11,9 +11,7 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 
 pub fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 2 {
-        return Err(CmdError::new(
-            "ERR wrong number of arguments for 'ping' command",
-        ));
+        return Err(CmdError::new("ERR wrong number of arguments for 'ping' command"));
     }
     match args.get(1) {
         Some(message) => ctx.out.bulk(message),
@@ -68,8 +66,7 @@ pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut version = None;
     let mut j = 1;
     if let Some(arg) = args.get(1) {
-        let v = int_arg(arg)
-            .map_err(|_| CmdError::new("ERR Protocol version is not an integer or out of range"))?;
+        let v = int_arg(arg).map_err(|_| CmdError::new("ERR Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&v) {
             return Err(CmdError::new("NOPROTO unsupported protocol version"));
         }
@@ -166,9 +163,7 @@ fn valid_name(name: &[u8]) -> bool {
 
 fn set_client_name(info: &ClientInfo, name: &[u8]) -> CmdResult {
     if !valid_name(name) {
-        return Err(CmdError::new(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ));
+        return Err(CmdError::new("ERR Client names cannot contain spaces, newlines or special characters."));
     }
     *info.name.lock() = name.to_vec();
     Ok(())
@@ -202,10 +197,7 @@ pub fn client_setinfo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else if is(attr, "lib-ver") {
         &ctx.session.info.lib_ver
     } else {
-        return Err(CmdError::new(format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(attr)
-        )));
+        return Err(CmdError::new(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr))));
     };
     if !valid_name(value) {
         return Err(CmdError::new(format!(
@@ -222,11 +214,7 @@ pub fn client_setinfo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
     let now = ctx.now_ms();
     let cmd = c.last_command.load(Ordering::Relaxed);
-    let cmd = if cmd < ctx.server.commands.len() {
-        ctx.server.commands.get(cmd).fullname.as_str()
-    } else {
-        "NULL"
-    };
+    let cmd = if cmd < ctx.server.commands.len() { ctx.server.commands.get(cmd).fullname.as_str() } else { "NULL" };
     let qbuf = c.query_buffer.load(Ordering::Relaxed);
     let omem = c.output_memory.load(Ordering::Relaxed);
     let multi = if c.has_flag(flag::MULTI) { 0 } else { -1 };
@@ -257,12 +245,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
 
 /// The clients of the caller's own database: no client ever sees another database's clients.
 fn visible_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
-    ctx.server
-        .clients
-        .snapshot()
-        .into_iter()
-        .filter(|c| c.tenant == ctx.tenant.name)
-        .collect()
+    ctx.server.clients.snapshot().into_iter().filter(|c| c.tenant == ctx.tenant.name).collect()
 }
 
 fn client_type_matches(c: &ClientInfo, kind: &[u8]) -> Result<bool, CmdError> {
@@ -273,10 +256,7 @@ fn client_type_matches(c: &ClientInfo, kind: &[u8]) -> Result<bool, CmdError> {
     } else if is(kind, "master") || is(kind, "replica") || is(kind, "slave") {
         Ok(false)
     } else {
-        Err(CmdError::new(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(kind)
-        )))
+        Err(CmdError::new(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(kind))))
     }
 }
 
@@ -297,10 +277,8 @@ pub fn client_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         } else if is(args[j], "id") && j + 1 < args.len() {
             let mut ids = Vec::new();
             for arg in &args[j + 1..] {
-                let id = int_arg(arg)
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .ok_or_else(|| CmdError::new("ERR Invalid client ID"))?;
+                let id =
+                    int_arg(arg).ok().filter(|id| *id > 0).ok_or_else(|| CmdError::new("ERR Invalid client ID"))?;
                 ids.push(id as u64);
             }
             clients.retain(|c| ids.contains(&c.id));
@@ -341,8 +319,7 @@ pub fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let text = String::from_utf8_lossy(value).into_owned();
             if is(name, "id") {
                 let id = int_arg(value).ok().filter(|id| *id > 0);
-                let id =
-                    id.ok_or_else(|| CmdError::new("ERR client-id should be greater than 0"))?;
+                let id = id.ok_or_else(|| CmdError::new("ERR client-id should be greater than 0"))?;
                 clients.retain(|c| c.id == id as u64);
             } else if is(name, "type") {
                 let mut kept = Vec::new();

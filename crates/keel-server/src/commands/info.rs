@@ -38,10 +38,7 @@ pub fn render(ctx: &Ctx, args: &[&[u8]]) -> String {
         }
     }
     let mut out = String::new();
-    let order = DEFAULT_SECTIONS
-        .iter()
-        .copied()
-        .chain(["commandstats", "latencystats"]);
+    let order = DEFAULT_SECTIONS.iter().copied().chain(["commandstats", "latencystats"]);
     for section in order.filter(|s| wanted.iter().any(|w| w == s)) {
         if !out.is_empty() {
             out.push_str("\r\n");
@@ -68,11 +65,7 @@ fn human_bytes(n: u64) -> String {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -82,13 +75,7 @@ fn cpu_seconds() -> (f64, f64) {
     // Fields after the command name (which may contain spaces and ends with ')').
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 100.0
-    };
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
     (ticks(11), ticks(12))
 }
 
@@ -121,23 +108,13 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "hz", &settings.hz);
             line(out, "configured_hz", &settings.hz);
             line(out, "lru_clock", &((ctx.now_ms() / 1000) & 0xff_ffff));
-            line(
-                out,
-                "executable",
-                &std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            );
+            line(out, "executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
             line(out, "config_file", &"");
             line(out, "io_threads_active", &0);
         }
         "clients" => {
             out.push_str("# Clients\r\n");
-            line(
-                out,
-                "connected_clients",
-                &server.clients.count_in(&ctx.tenant.name),
-            );
+            line(out, "connected_clients", &server.clients.count_in(&ctx.tenant.name));
             line(out, "cluster_connections", &0);
             line(out, "maxclients", &settings.maxclients);
             line(out, "client_recent_max_input_buffer", &0);
@@ -160,11 +137,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "maxmemory", &settings.maxmemory);
             line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
             line(out, "maxmemory_policy", &settings.maxmemory_policy);
-            let ratio = if used > 0 {
-                rss as f64 / used as f64
-            } else {
-                0.0
-            };
+            let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
             line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
             line(out, "mem_allocator", &"mimalloc");
             line(out, "lazyfree_pending_objects", &0);
@@ -184,13 +157,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "stats" => {
             out.push_str("# Stats\r\n");
             let s = &server.stats;
-            let load =
-                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            line(
-                out,
-                "total_connections_received",
-                &load(&s.connections_received),
-            );
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            line(out, "total_connections_received", &load(&s.connections_received));
             line(out, "total_commands_processed", &stats.total_commands);
             line(out, "instantaneous_ops_per_sec", &stats.instantaneous_ops());
             line(out, "total_net_input_bytes", &load(&s.net_input_bytes));
@@ -231,19 +199,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         }
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
-            for (i, db) in ctx
-                .ks
-                .dbs
-                .iter()
-                .enumerate()
-                .filter(|(_, db)| !db.is_empty())
-            {
-                let _ = write!(
-                    out,
-                    "db{i}:keys={},expires={},avg_ttl=0\r\n",
-                    db.len(),
-                    db.volatile_len()
-                );
+            for (i, db) in ctx.ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+                let _ = write!(out, "db{i}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len());
             }
         }
         "commandstats" => {
@@ -253,11 +210,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
                 if s.calls == 0 && s.rejected == 0 && s.failed == 0 {
                     continue;
                 }
-                let per_call = if s.calls > 0 {
-                    s.usec as f64 / s.calls as f64
-                } else {
-                    0.0
-                };
+                let per_call = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
                 let _ = write!(
                     out,
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",

@@ -7,9 +7,7 @@ use keel_store::glob;
 /// Redis's `addReplyHelp`: a title line, the given lines, and the HELP line.
 pub fn help_reply(ctx: &mut Ctx, command: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
-    ctx.out.simple(&format!(
-        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ));
+    ctx.out.simple(&format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
     for line in lines {
         ctx.out.simple(line);
     }
@@ -59,11 +57,9 @@ fn find_by_fullname<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Comm
     let top = table.find(parts.next()?)?;
     match parts.next() {
         None => Some(top),
-        Some(sub) => top
-            .subcommands
-            .iter()
-            .map(|&id| table.get(id))
-            .find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(sub)),
+        Some(sub) => {
+            top.subcommands.iter().map(|&id| table.get(id)).find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(sub))
+        }
     }
 }
 
@@ -105,10 +101,7 @@ pub fn command_docs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let chosen: Vec<&Command> = if args.len() == 2 {
         table.top_level().collect()
     } else {
-        args[2..]
-            .iter()
-            .filter_map(|name| find_by_fullname(table, name))
-            .collect()
+        args[2..].iter().filter_map(|name| find_by_fullname(table, name)).collect()
     };
     ctx.out.map(chosen.len());
     for cmd in chosen {
@@ -138,11 +131,7 @@ pub fn command_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         _ => return Err(SYNTAX),
     };
-    let names: Vec<&str> = table
-        .all()
-        .filter(|c| filter(c))
-        .map(|c| c.fullname.as_str())
-        .collect();
+    let names: Vec<&str> = table.all().filter(|c| filter(c)).map(|c| c.fullname.as_str()).collect();
     ctx.out.array(names.len());
     for name in names {
         ctx.out.bulk(name.as_bytes());
@@ -159,9 +148,7 @@ pub fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let arity = cmd.spec.arity;
     if (arity > 0 && target.len() as i32 != arity) || (target.len() as i32) < -arity {
-        return Err(CmdError::new(
-            "ERR Invalid number of arguments specified for command",
-        ));
+        return Err(CmdError::new("ERR Invalid number of arguments specified for command"));
     }
     let positions = cmd.key_positions(target.len());
     if positions.is_empty() {
@@ -243,7 +230,10 @@ pub fn memory_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn memory_doctor(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    ctx.out.verbatim("txt", b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.");
+    ctx.out.verbatim(
+        "txt",
+        b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
+    );
     Ok(())
 }
 

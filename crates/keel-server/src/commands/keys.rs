@@ -1,9 +1,7 @@
 //! Generic key commands (Redis's db.c and expire.c): existence, deletion, renaming, copying between
 //! databases, TTLs, KEYS/SCAN/RANDOMKEY, and OBJECT introspection.
 
-use super::{
-    int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, NOT_INTEGER, NO_SUCH_KEY, SYNTAX,
-};
+use super::{int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
 use keel_store::{glob, Expiry, ValueKind};
 
 pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -19,19 +17,13 @@ pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let count = args[1..]
-        .iter()
-        .filter(|key| ctx.lookup_read(key).is_some())
-        .count();
+    let count = args[1..].iter().filter(|key| ctx.lookup_read(key).is_some()).count();
     ctx.out.int(count as i64);
     Ok(())
 }
 
 pub fn touch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let count = args[1..]
-        .iter()
-        .filter(|key| ctx.lookup_write(key).is_some())
-        .count();
+    let count = args[1..].iter().filter(|key| ctx.lookup_write(key).is_some()).count();
     ctx.out.int(count as i64);
     Ok(())
 }
@@ -68,8 +60,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
     };
     let clock = ctx.clock;
     let (_, value, expire) = value;
-    ctx.db()
-        .insert(dst, value, expire.map_or(Expiry::Clear, Expiry::At), &clock);
+    ctx.db().insert(dst, value, expire.map_or(Expiry::Clear, Expiry::At), &clock);
     ctx.dirty(1);
     if nx {
         ctx.out.int(1);
@@ -113,9 +104,7 @@ pub fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     if src == dst && target == ctx.session.db {
-        return Err(CmdError::new(
-            "ERR source and destination objects are the same",
-        ));
+        return Err(CmdError::new("ERR source and destination objects are the same"));
     }
     let Some(slot) = ctx.lookup_write(src) else {
         ctx.out.int(0);
@@ -132,12 +121,7 @@ pub fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         target_db.remove(dst);
     }
-    target_db.insert(
-        dst,
-        value,
-        expire.map_or(Expiry::Clear, Expiry::At),
-        &ctx.clock,
-    );
+    target_db.insert(dst, value, expire.map_or(Expiry::Clear, Expiry::At), &ctx.clock);
     ctx.dirty(1);
     ctx.out.int(1);
     Ok(())
@@ -147,9 +131,7 @@ pub fn move_(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let key = args[1];
     let target = db_index(ctx, args[2])?;
     if target == ctx.session.db {
-        return Err(CmdError::new(
-            "ERR source and destination objects are the same",
-        ));
+        return Err(CmdError::new("ERR source and destination objects are the same"));
     }
     if ctx.lookup_write(key).is_none() {
         ctx.out.int(0);
@@ -184,28 +166,16 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], millis_factor: i64, absolute: b
         } else if is(opt, "lt") {
             lt = true;
         } else {
-            return Err(CmdError::new(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(CmdError::new(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))));
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(CmdError::new(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::new("ERR NX and XX, GT or LT options at the same time are not compatible"));
     }
     if gt && lt {
-        return Err(CmdError::new(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::new("ERR GT and LT options at the same time are not compatible"));
     }
-    let invalid = || {
-        CmdError::new(format!(
-            "ERR invalid expire time in '{}' command",
-            ctx.command.fullname
-        ))
-    };
+    let invalid = || CmdError::new(format!("ERR invalid expire time in '{}' command", ctx.command.fullname));
     let mut when = int_arg(args[2])?;
     if millis_factor == 1000 {
         when = when.checked_mul(1000).ok_or_else(invalid)?;
@@ -262,11 +232,7 @@ fn ttl_generic(ctx: &mut Ctx, args: &[&[u8]], in_ms: bool, absolute: bool) -> Cm
         ctx.out.int(-1);
         return Ok(());
     };
-    let ttl = if absolute {
-        at as i64
-    } else {
-        (at as i64 - ctx.now_ms() as i64).max(0)
-    };
+    let ttl = if absolute { at as i64 } else { (at as i64 - ctx.now_ms() as i64).max(0) };
     ctx.out.int(if in_ms { ttl } else { (ttl + 500) / 1000 });
     Ok(())
 }
@@ -411,8 +377,7 @@ pub fn object_refcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     match ctx.lookup_peek(args[2]) {
         Some(slot) => {
             // Redis shares the objects of small integers and reports them with an "infinite" refcount.
-            let shared =
-                matches!(ctx.db().value(slot), keel_store::Value::Int(n) if (0..10000).contains(n));
+            let shared = matches!(ctx.db().value(slot), keel_store::Value::Int(n) if (0..10000).contains(n));
             ctx.out.int(if shared { i32::MAX as i64 } else { 1 });
         }
         None => ctx.out.null(),

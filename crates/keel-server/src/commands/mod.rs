@@ -35,12 +35,10 @@ impl CmdError {
     }
 }
 
-pub const WRONGTYPE: CmdError = CmdError(Cow::Borrowed(
-    "WRONGTYPE Operation against a key holding the wrong kind of value",
-));
+pub const WRONGTYPE: CmdError =
+    CmdError(Cow::Borrowed("WRONGTYPE Operation against a key holding the wrong kind of value"));
 pub const SYNTAX: CmdError = CmdError(Cow::Borrowed("ERR syntax error"));
-pub const NOT_INTEGER: CmdError =
-    CmdError(Cow::Borrowed("ERR value is not an integer or out of range"));
+pub const NOT_INTEGER: CmdError = CmdError(Cow::Borrowed("ERR value is not an integer or out of range"));
 pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid float"));
 pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
 pub const DB_OUT_OF_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
@@ -149,18 +147,11 @@ impl Command {
     }
 
     pub fn category_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        CATEGORIES
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| self.categories & (1 << i) != 0)
-            .map(|(_, n)| *n)
+        CATEGORIES.iter().enumerate().filter(move |(i, _)| self.categories & (1 << i) != 0).map(|(_, n)| *n)
     }
 
     pub fn flag_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        flags::NAMES
-            .iter()
-            .filter(move |(bit, _)| self.flags & bit != 0)
-            .map(|(_, n)| *n)
+        flags::NAMES.iter().filter(move |(bit, _)| self.flags & bit != 0).map(|(_, n)| *n)
     }
 
     /// Positions of the key arguments in `args`, from the table's first/last/step.
@@ -170,10 +161,7 @@ impl Command {
             return Vec::new();
         }
         let last = if last < 0 { argc as i32 + last } else { last };
-        (first..=last.min(argc as i32 - 1))
-            .step_by(step as usize)
-            .map(|i| i as usize)
-            .collect()
+        (first..=last.min(argc as i32 - 1)).step_by(step as usize).map(|i| i as usize).collect()
     }
 }
 
@@ -195,10 +183,7 @@ pub struct CommandTable {
 
 impl CommandTable {
     pub fn build() -> CommandTable {
-        let mut table = CommandTable {
-            commands: Vec::new(),
-            by_name: HashMap::default(),
-        };
+        let mut table = CommandTable { commands: Vec::new(), by_name: HashMap::default() };
         for spec in table::COMMANDS {
             let id = table.add(spec, None);
             table.by_name.insert(spec.name.as_bytes(), id);
@@ -215,12 +200,7 @@ impl CommandTable {
         let flags = spec
             .flags
             .split_whitespace()
-            .map(|name| {
-                flags::NAMES
-                    .iter()
-                    .find(|(_, n)| *n == name)
-                    .map_or(0, |(bit, _)| *bit)
-            })
+            .map(|name| flags::NAMES.iter().find(|(_, n)| *n == name).map_or(0, |(bit, _)| *bit))
             .fold(0, |acc, bit| acc | bit);
         let mut categories = 0u32;
         let mut add_cat = |name: &str| {
@@ -228,9 +208,7 @@ impl CommandTable {
                 categories |= 1 << i;
             }
         };
-        spec.categories
-            .split_whitespace()
-            .for_each(|c| add_cat(c.trim_start_matches('@')));
+        spec.categories.split_whitespace().for_each(|c| add_cat(c.trim_start_matches('@')));
         // Redis's setImplicitACLCategories.
         if flags & flags::WRITE != 0 {
             add_cat("write");
@@ -254,15 +232,7 @@ impl CommandTable {
         if flags & flags::FAST == 0 {
             add_cat("slow");
         }
-        self.commands.push(Command {
-            id,
-            spec,
-            fullname,
-            flags,
-            categories,
-            subcommands: Vec::new(),
-            parent,
-        });
+        self.commands.push(Command { id, spec, fullname, flags, categories, subcommands: Vec::new(), parent });
         for sub in spec.subcommands {
             let sub_id = self.add(sub, Some(id));
             self.commands[id].subcommands.push(sub_id);
@@ -310,11 +280,7 @@ impl CommandTable {
         }
         let Some(sub) = args.get(1) else {
             // A container with arity -1 (COMMAND) also runs on its own.
-            return if cmd.spec.arity == -1 {
-                Lookup::Found(cmd)
-            } else {
-                Lookup::MissingSubcommand(cmd)
-            };
+            return if cmd.spec.arity == -1 { Lookup::Found(cmd) } else { Lookup::MissingSubcommand(cmd) };
         };
         cmd.subcommands
             .iter()

@@ -86,24 +86,17 @@ pub fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() % 2 != 0 {
-        return Err(CmdError::new(
-            "ERR wrong number of arguments for 'config|set' command",
-        ));
+        return Err(CmdError::new("ERR wrong number of arguments for 'config|set' command"));
     }
     // All or nothing: apply to a copy and commit only if every pair is valid.
     let mut settings = ctx.server.settings.read().clone();
     let mut seen: Vec<&'static str> = Vec::new();
     for pair in args[2..].chunks_exact(2) {
         let name = String::from_utf8_lossy(pair[0]);
-        let failed = |why: &str| {
-            CmdError::new(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-            ))
-        };
+        let failed =
+            |why: &str| CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
         let param = find_param(&name).ok_or_else(|| {
-            CmdError::new(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ))
+            CmdError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))
         })?;
         if !param.mutable {
             return Err(failed("can't set immutable config"));
@@ -112,8 +105,7 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Err(failed("duplicate parameter"));
         }
         seen.push(param.name);
-        let value =
-            std::str::from_utf8(pair[1]).map_err(|_| failed("argument must be valid UTF-8"))?;
+        let value = std::str::from_utf8(pair[1]).map_err(|_| failed("argument must be valid UTF-8"))?;
         (param.set)(&mut settings, value).map_err(|why| failed(&why))?;
     }
     *ctx.server.settings.write() = settings;
@@ -128,9 +120,7 @@ pub fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn config_rewrite(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    Err(CmdError::new(
-        "ERR The server is running without a config file",
-    ))
+    Err(CmdError::new("ERR The server is running without a config file"))
 }
 
 pub fn slowlog_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -138,9 +128,7 @@ pub fn slowlog_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Some(arg) => {
             let n = int_arg(arg)?;
             if n < -1 {
-                return Err(CmdError::new(
-                    "ERR count should be greater than or equal to -1",
-                ));
+                return Err(CmdError::new("ERR count should be greater than or equal to -1"));
             }
             if n == -1 {
                 usize::MAX
@@ -196,10 +184,7 @@ pub fn slowlog_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 pub fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     for arg in &args[1..] {
-        if !["nosave", "save", "now", "force", "abort"]
-            .iter()
-            .any(|o| is(arg, o))
-        {
+        if !["nosave", "save", "now", "force", "abort"].iter().any(|o| is(arg, o)) {
             return Err(SYNTAX);
         }
         if is(arg, "abort") {
@@ -293,8 +278,7 @@ fn debug_populate(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         if let Some(size) = size {
             value.resize(size as usize, 0);
         }
-        ctx.db()
-            .insert(&key, Value::string_from_vec(value), Expiry::Clear, &clock);
+        ctx.db().insert(&key, Value::string_from_vec(value), Expiry::Clear, &clock);
     }
     ctx.dirty(count as u64);
     ctx.out.ok();

@@ -52,24 +52,27 @@ struct SetOptions<'a> {
     ttl_arg: Option<&'a [u8]>,
 }
 
+impl SetOptions<'_> {
+    /// The absolute expiry the options ask for, if any.
+    fn expire_at(&self, ctx: &Ctx) -> Result<Option<u64>, CmdError> {
+        match (self.ttl, self.ttl_arg) {
+            (TtlOption::Time { millis_factor, absolute }, Some(arg)) => {
+                Ok(Some(expire_at_ms(ctx, arg, millis_factor, absolute)?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// Redis's `parseExtendedStringArgumentsOrReply`, for SET (`is_set`) and GETEX.
 fn parse_set_options<'a>(args: &[&'a [u8]], is_set: bool) -> Result<SetOptions<'a>, CmdError> {
-    let mut o = SetOptions {
-        nx: false,
-        xx: false,
-        get: false,
-        ttl: TtlOption::None,
-        ttl_arg: None,
-    };
+    let mut o = SetOptions { nx: false, xx: false, get: false, ttl: TtlOption::None, ttl_arg: None };
     let mut j = if is_set { 3 } else { 2 };
     while j < args.len() {
         let opt = args[j];
         let next = args.get(j + 1).copied();
         let has_time = matches!(o.ttl, TtlOption::Time { .. });
-        let time_kind = |factor, absolute| TtlOption::Time {
-            millis_factor: factor,
-            absolute,
-        };
+        let time_kind = |factor, absolute| TtlOption::Time { millis_factor: factor, absolute };
         if is_set && is(opt, "nx") && !o.xx {
             o.nx = true;
         } else if is_set && is(opt, "xx") && !o.nx {
@@ -80,9 +83,7 @@ fn parse_set_options<'a>(args: &[&'a [u8]], is_set: bool) -> Result<SetOptions<'
             o.ttl = TtlOption::Keep;
         } else if !is_set && is(opt, "persist") && !has_time {
             o.ttl = TtlOption::Persist;
-        } else if let (Some(next), true) =
-            (next, !matches!(o.ttl, TtlOption::Keep | TtlOption::Persist))
-        {
+        } else if let (Some(next), true) = (next, !matches!(o.ttl, TtlOption::Keep | TtlOption::Persist)) {
             // A second time option of the same kind replaces the first, as in Redis.
             let kind = if is(opt, "ex") {
                 time_kind(1000, false)
@@ -110,18 +111,8 @@ fn parse_set_options<'a>(args: &[&'a [u8]], is_set: bool) -> Result<SetOptions<'
 }
 
 /// Converts an expire argument to an absolute Unix time in ms, with Redis's checks and error text.
-fn expire_at_ms(
-    ctx: &Ctx,
-    arg: &[u8],
-    millis_factor: i64,
-    absolute: bool,
-) -> Result<u64, CmdError> {
-    let invalid = || {
-        CmdError::new(format!(
-            "ERR invalid expire time in '{}' command",
-            ctx.command.fullname
-        ))
-    };
+fn expire_at_ms(ctx: &Ctx, arg: &[u8], millis_factor: i64, absolute: bool) -> Result<u64, CmdError> {
+    let invalid = || CmdError::new(format!("ERR invalid expire time in '{}' command", ctx.command.fullname));
     let value = int_arg(arg)?;
     if value <= 0 || (millis_factor == 1000 && value > i64::MAX / 1000) {
         return Err(invalid());
@@ -135,26 +126,8 @@ fn expire_at_ms(
 
 pub fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let o = parse_set_options(args, true)?;
-    let expire = match (o.ttl, o.ttl_arg) {
-        (
-            TtlOption::Time {
-                millis_factor,
-                absolute,
-            },
-            Some(arg),
-        ) => Some(expire_at_ms(ctx, arg, millis_factor, absolute)?),
-        _ => None,
-    };
-    set_generic(
-        ctx,
-        args[1],
-        args[2],
-        o.nx,
-        o.xx,
-        o.get,
-        o.ttl == TtlOption::Keep,
-        expire,
-    )
+    let expire = o.expire_at(ctx)?;
+    set_generic(ctx, args[1], args[2], o.nx, o.xx, o.get, o.ttl == TtlOption::Keep, expire)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -192,12 +165,9 @@ fn set_generic(
     };
     let clock = ctx.clock;
     match found {
-        Some(slot) => ctx
-            .db()
-            .overwrite(slot, Value::string(value), expiry, &clock),
+        Some(slot) => ctx.db().overwrite(slot, Value::string(value), expiry, &clock),
         None => {
-            ctx.db()
-                .insert_new(key, Value::string(value), expiry, &clock);
+            ctx.db().insert_new(key, Value::string(value), expiry, &clock);
         }
     }
     ctx.dirty(1);
@@ -213,8 +183,7 @@ pub fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let clock = ctx.clock;
-    ctx.db()
-        .insert_new(args[1], Value::string(args[2]), Expiry::Clear, &clock);
+    ctx.db().insert_new(args[1], Value::string(args[2]), Expiry::Clear, &clock);
     ctx.dirty(1);
     ctx.out.int(1);
     Ok(())
@@ -232,16 +201,7 @@ pub fn psetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let o = parse_set_options(args, false)?;
-    let expire = match (o.ttl, o.ttl_arg) {
-        (
-            TtlOption::Time {
-                millis_factor,
-                absolute,
-            },
-            Some(arg),
-        ) => Some(expire_at_ms(ctx, arg, millis_factor, absolute)?),
-        _ => None,
-    };
+    let expire = o.expire_at(ctx)?;
     let Some(slot) = ctx.lookup_read(args[1]) else {
         ctx.out.null();
         return Ok(());
@@ -300,10 +260,7 @@ pub fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 fn check_pairs(ctx: &Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() % 2 == 0 {
-        return Err(CmdError::new(format!(
-            "ERR wrong number of arguments for '{}' command",
-            ctx.command.fullname
-        )));
+        return Err(CmdError::new(format!("ERR wrong number of arguments for '{}' command", ctx.command.fullname)));
     }
     Ok(())
 }
@@ -331,8 +288,7 @@ pub fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) {
     let clock = ctx.clock;
     for pair in args[1..].chunks_exact(2) {
-        ctx.db()
-            .insert(pair[0], Value::string(pair[1]), Expiry::Clear, &clock);
+        ctx.db().insert(pair[0], Value::string(pair[1]), Expiry::Clear, &clock);
     }
     ctx.dirty((args.len() / 2) as u64);
 }
@@ -343,8 +299,7 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let new_len = match ctx.lookup_write(key) {
         None => {
             let clock = ctx.clock;
-            ctx.db()
-                .insert_new(key, Value::string(suffix), Expiry::Clear, &clock);
+            ctx.db().insert_new(key, Value::string(suffix), Expiry::Clear, &clock);
             suffix.len()
         }
         Some(slot) => {
@@ -388,17 +343,14 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
         None => None,
     };
     let old = current.map_or(0, |(_, n)| n);
-    let new = old
-        .checked_add(delta)
-        .ok_or_else(|| CmdError::new("ERR increment or decrement would overflow"))?;
+    let new = old.checked_add(delta).ok_or_else(|| CmdError::new("ERR increment or decrement would overflow"))?;
     match current {
         Some((slot, _)) => {
             ctx.db().replace(slot, Value::Int(new));
         }
         None => {
             let clock = ctx.clock;
-            ctx.db()
-                .insert_new(key, Value::Int(new), Expiry::Clear, &clock);
+            ctx.db().insert_new(key, Value::Int(new), Expiry::Clear, &clock);
         }
     }
     ctx.dirty(1);
@@ -434,9 +386,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let old = match slot {
         Some(slot) => match ctx.db().value(slot).as_string().ok_or(WRONGTYPE)? {
             StrRef::Int(n) => n as f64,
-            StrRef::Raw(bytes) => {
-                parse_f64(bytes).ok_or_else(|| CmdError::new("ERR value is not a valid float"))?
-            }
+            StrRef::Raw(bytes) => parse_f64(bytes).ok_or_else(|| CmdError::new("ERR value is not a valid float"))?,
         },
         None => 0.0,
     };
@@ -467,10 +417,7 @@ pub fn getrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(b"");
         return Ok(());
     };
-    let value = ctx.ks.dbs[ctx.session.db]
-        .value(slot)
-        .as_string()
-        .ok_or(WRONGTYPE)?;
+    let value = ctx.ks.dbs[ctx.session.db].value(slot).as_string().ok_or(WRONGTYPE)?;
     let bytes = value.to_bytes();
     let len = bytes.len() as i64;
     if start < 0 && end < 0 && start > end {
@@ -538,12 +485,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let mut bytes = Vec::new();
             let len = write(&mut bytes);
             let clock = ctx.clock;
-            ctx.db().insert_new(
-                key,
-                Value::Str(keel_store::CompactBytes::from_vec(bytes)),
-                Expiry::Clear,
-                &clock,
-            );
+            ctx.db().insert_new(key, Value::Str(keel_store::CompactBytes::from_vec(bytes)), Expiry::Clear, &clock);
             len
         }
     };
@@ -553,8 +495,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (mut get_len, mut get_idx, mut with_match_len, mut min_match_len) =
-        (false, false, false, 0u64);
+    let (mut get_len, mut get_idx, mut with_match_len, mut min_match_len) = (false, false, false, 0u64);
     let mut j = 3;
     while j < args.len() {
         if is(args[j], "len") {
@@ -584,16 +525,12 @@ pub fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let a = fetch(ctx, args[1])?;
     let b = fetch(ctx, args[2])?;
     if get_len && get_idx {
-        return Err(CmdError::new(
-            "ERR If you want both the length and indexes, please just use IDX.",
-        ));
+        return Err(CmdError::new("ERR If you want both the length and indexes, please just use IDX."));
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
     if cells * 4 > ctx.max_string_len() {
-        return Err(CmdError::new(
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        ));
+        return Err(CmdError::new("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
     }
     let width = blen + 1;
     let mut dp = vec![0u32; cells as usize];

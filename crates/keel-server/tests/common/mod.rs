@@ -24,19 +24,11 @@ impl TestServer {
         let mut settings = Settings::default();
         settings.port = 0;
         configure(&mut settings);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let running = runtime.block_on(keel_server::start(settings)).unwrap();
         let (addr, server) = (running.addr, running.server.clone());
         runtime.spawn(running.wait());
-        TestServer {
-            addr,
-            server,
-            runtime: Some(runtime),
-        }
+        TestServer { addr, server, runtime: Some(runtime) }
     }
 
     pub fn url(&self) -> String {
@@ -44,17 +36,12 @@ impl TestServer {
     }
 
     pub fn client(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .unwrap()
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
     }
 
     pub fn raw(&self) -> Raw {
         let stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Raw { stream }
     }
 }
@@ -81,10 +68,7 @@ impl Raw {
     /// Reads until `expected.len()` bytes arrived and checks them.
     pub fn expect(&mut self, expected: &[u8]) {
         let got = self.read_exact_len(expected.len());
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expected)
-        );
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expected));
     }
 
     pub fn read_exact_len(&mut self, len: usize) -> Vec<u8> {
@@ -131,9 +115,7 @@ pub fn error_of(con: &mut redis::Connection, args: &[&str]) -> String {
     for a in &args[1..] {
         cmd.arg(*a);
     }
-    let err = cmd
-        .query::<redis::Value>(con)
-        .expect_err("expected an error reply");
+    let err = cmd.query::<redis::Value>(con).expect_err("expected an error reply");
     let code = err.code().unwrap_or("").to_string();
     let detail = err.detail().unwrap_or("").to_string();
     if code.is_empty() {
@@ -149,6 +131,5 @@ pub fn run<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str])
     for a in &args[1..] {
         cmd.arg(*a);
     }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+    cmd.query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
 }

@@ -18,12 +18,7 @@ fn insert_lookup_remove() {
     let mut db = Db::new();
     let c = clock(1000);
     db.insert(b"a", Value::string(b"1"), Expiry::Clear, &c);
-    db.insert(
-        b"b",
-        Value::string(b"some longer value here"),
-        Expiry::Clear,
-        &c,
-    );
+    db.insert(b"b", Value::string(b"some longer value here"), Expiry::Clear, &c);
     let slot = db.lookup(b"a", &c).unwrap();
     assert_eq!(db.value(slot), &Value::Int(1));
     assert_eq!(db.remove(b"a"), Some(Value::Int(1)));
@@ -54,11 +49,7 @@ fn active_expiry_reclaims_without_reads() {
     let mut db = Db::new();
     let c = clock(0);
     for i in 0..1000u32 {
-        let expiry = if i % 2 == 0 {
-            Expiry::At(10)
-        } else {
-            Expiry::Clear
-        };
+        let expiry = if i % 2 == 0 { Expiry::At(10) } else { Expiry::Clear };
         db.insert(&i.to_be_bytes(), Value::Int(i as i64), expiry, &c);
     }
     let mut rng = rand::thread_rng();

@@ -1,0 +1,127 @@
+//! The `keel` binary as a user runs it: version, settings precedence (flags over environment over the
+//! file), the data directory, bad configuration, and a graceful exit on SIGTERM/SIGINT.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn keel() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keel-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits until the server answers PING (with `password` if given).
+fn connect(port: u16, password: Option<&str>) -> redis::Connection {
+    let url = match password {
+        Some(pw) => format!("redis://default:{pw}@127.0.0.1:{port}/"),
+        None => format!("redis://127.0.0.1:{port}/"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut con) = redis::Client::open(url.as_str()).unwrap().get_connection() {
+            if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                return con;
+            }
+        }
+        assert!(Instant::now() < deadline, "keel did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "keel did not exit in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn version_is_printed() {
+    let out = keel().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("keel {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn flags_win_over_environment_over_file_and_sigterm_exits_cleanly() {
+    let dir = temp_dir("precedence");
+    let port = free_port();
+    let config = dir.join("keel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "port = {port}\nrequirepass = \"from-file\"\nmaxclients = 7\ntimeout = 40\ndir = \"{}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = keel()
+        .args(["serve", "--config", config.to_str().unwrap(), "--requirepass", "from-flag"])
+        .env("KEEL_REQUIREPASS", "from-env")
+        .env("KEEL_MAXCLIENTS", "9")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut con = connect(port, Some("from-flag"));
+    let get = |con: &mut redis::Connection, name: &str| -> String {
+        let pair: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(con).unwrap();
+        pair[1].clone()
+    };
+    assert_eq!(get(&mut con, "maxclients"), "9", "environment beats the file");
+    assert_eq!(get(&mut con, "timeout"), "40", "the file beats the defaults");
+    assert!(dir.join("data").is_dir(), "the data directory is created");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("data")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    redis::cmd("SET").arg("k").arg("v").query::<()>(&mut con).unwrap();
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "SIGTERM must exit 0, got {status}");
+}
+
+#[test]
+fn sigint_with_idle_clients_exits_cleanly() {
+    let dir = temp_dir("sigint");
+    let port = free_port();
+    let mut child = keel()
+        .args(["serve", "--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _idle = connect(port, None);
+    let _other = connect(port, None);
+    signal(&child, "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "SIGINT must exit 0, got {status}");
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let dir = temp_dir("bad");
+    let out = keel().args(["serve", "--port", "notaport", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--port") && stderr.contains("integer"), "{stderr}");
+    let out = keel().args(["serve", "--set", "maxmemory-policy=sometimes"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("maxmemory-policy"));
+}
