@@ -46,6 +46,34 @@ pub struct Settings {
     pub busy_reply_threshold: u64,
     pub loglevel: String,
     pub latency_tracking: bool,
+    pub client_output_buffer_limit: OutputLimits,
+}
+
+/// `client-output-buffer-limit` for one class of clients: a hard byte limit, and a soft byte limit that may
+/// be exceeded for at most `soft_seconds`. Zero disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+/// The limits of Redis's three client classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    pub normal: ClassLimit,
+    pub replica: ClassLimit,
+    pub pubsub: ClassLimit,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            normal: ClassLimit { hard: 0, soft: 0, soft_seconds: 0 },
+            replica: ClassLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 },
+            pubsub: ClassLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
+        }
+    }
 }
 
 impl Default for Settings {
@@ -89,6 +117,7 @@ impl Default for Settings {
             busy_reply_threshold: 5000,
             loglevel: "notice".into(),
             latency_tracking: true,
+            client_output_buffer_limit: OutputLimits::default(),
         }
     }
 }
@@ -215,6 +244,36 @@ mod kinds {
             v.clone()
         }
     }
+    pub mod output_limits {
+        use super::super::{parse_memory, ClassLimit, OutputLimits};
+        /// Redis's format, `<class> <hard> <soft> <seconds>` repeated; classes not named keep their limits.
+        pub fn parse(v: &str, current: &OutputLimits) -> Result<OutputLimits, String> {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            if words.is_empty() || words.len() % 4 != 0 {
+                return Err("Wrong number of arguments in buffer limit configuration.".to_string());
+            }
+            let mut limits = *current;
+            for group in words.chunks_exact(4) {
+                let (hard, soft) = (parse_memory(group[1]), parse_memory(group[2]));
+                let seconds = group[3].parse::<u64>().ok();
+                let (Some(hard), Some(soft), Some(soft_seconds)) = (hard, soft, seconds) else {
+                    return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into());
+                };
+                let limit = ClassLimit { hard, soft, soft_seconds };
+                match group[0].to_ascii_lowercase().as_str() {
+                    "normal" => limits.normal = limit,
+                    "replica" | "slave" => limits.replica = limit,
+                    "pubsub" => limits.pubsub = limit,
+                    _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                }
+            }
+            Ok(limits)
+        }
+        pub fn show(v: &OutputLimits) -> String {
+            let class = |name: &str, l: &ClassLimit| format!("{name} {} {} {}", l.hard, l.soft, l.soft_seconds);
+            [class("normal", &v.normal), class("slave", &v.replica), class("pubsub", &v.pubsub)].join(" ")
+        }
+    }
     pub mod events {
         pub fn parse(v: &str) -> Result<String, String> {
             if v.chars().all(|c| "KEg$lshzxetmdnA".contains(c)) {
@@ -270,6 +329,16 @@ pub static PARAMS: &[Param] = &[
     param!("busy-reply-threshold" alias "lua-time-limit", busy_reply_threshold, int(0, MAX)),
     param!("loglevel", loglevel, choice(LOGLEVELS)),
     param!("latency-tracking", latency_tracking, boolean),
+    Param {
+        name: "client-output-buffer-limit",
+        alias: None,
+        mutable: true,
+        get: |s| kinds::output_limits::show(&s.client_output_buffer_limit),
+        set: |s, v| {
+            s.client_output_buffer_limit = kinds::output_limits::parse(v, &s.client_output_buffer_limit)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Finds a parameter by name or alias, case-insensitively.
@@ -381,6 +450,21 @@ mod tests {
         assert!(s.apply("list-max-ziplist-size", "16").is_ok());
         assert_eq!(s.list_max_listpack_size, 16);
         assert!(Settings::load(Some("port = \"x\""), vec![], &[]).is_err());
+    }
+
+    #[test]
+    fn output_buffer_limits_use_redis_format() {
+        let mut s = Settings::default();
+        s.apply("client-output-buffer-limit", "normal 1mb 512kb 10").unwrap();
+        assert_eq!(
+            s.client_output_buffer_limit.normal,
+            ClassLimit { hard: 1 << 20, soft: 512 << 10, soft_seconds: 10 }
+        );
+        assert_eq!(s.client_output_buffer_limit.pubsub, OutputLimits::default().pubsub);
+        assert!(s.apply("client-output-buffer-limit", "normal 1mb").is_err());
+        assert!(s.apply("client-output-buffer-limit", "vip 1 1 1").is_err());
+        let shown = (find_param("client-output-buffer-limit").unwrap().get)(&s);
+        assert_eq!(shown, "normal 1048576 524288 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
     }
 
     #[test]

@@ -10,8 +10,10 @@ use crate::tenant::{Monitor, Tenant};
 use bytes::{Buf, BytesMut};
 use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
 use parking_lot::MutexGuard;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -21,6 +23,9 @@ use tokio::sync::mpsc;
 const FLUSH_AT: usize = 64 * 1024;
 /// The lock is offered to other clients after this many commands of one batch.
 const COMMANDS_PER_LOCK: usize = 64;
+/// A connection whose output makes no progress for this long is closed, whatever the configured limits:
+/// a peer that never reads must not hold a connection (and its buffers) forever.
+const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
 
 /// What a batch of input asked the connection to do next.
 enum Next {
@@ -38,7 +43,13 @@ struct Connection {
     parser: RequestParser,
     input: BytesMut,
     out: ReplyWriter,
-    monitor: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    monitor: Option<MonitorFeed>,
+}
+
+/// The receiving end of a MONITOR client's feed, with the bytes queued and not yet written.
+struct MonitorFeed {
+    lines: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
 }
 
 pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
@@ -67,7 +78,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 _ = shutdown.changed() => break,
                 line = next_monitor_line(&mut conn.monitor) => {
                     let Some(line) = line else { break };
-                    if stream.write_all(&line).await.is_err() {
+                    if write_output(&mut stream, &line, &conn.server).await.is_err() {
                         break;
                     }
                     continue;
@@ -87,10 +98,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
         let (result, now_ms) = conn.process_input();
         next = result;
         if !conn.out.is_empty() {
-            let written = stream.write_all(conn.out.as_bytes()).await;
-            conn.server.stats.net_output_bytes.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
+            let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
-            if written.is_err() {
+            if let Err(why) = written {
+                tracing::info!(client = info.id, addr = %info.addr, "closing client: {why}");
                 break;
             }
         }
@@ -104,11 +115,38 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
 }
 
 /// The next MONITOR line, or never when the connection is not monitoring.
-async fn next_monitor_line(monitor: &mut Option<mpsc::UnboundedReceiver<Vec<u8>>>) -> Option<Vec<u8>> {
+async fn next_monitor_line(monitor: &mut Option<MonitorFeed>) -> Option<Vec<u8>> {
     match monitor {
-        Some(rx) => rx.recv().await,
+        Some(feed) => {
+            let line = feed.lines.recv().await?;
+            feed.queued.fetch_sub(line.len(), Ordering::Relaxed);
+            Some(line)
+        }
         None => std::future::pending().await,
     }
+}
+
+/// Writes a client's pending output under `client-output-buffer-limit normal`: over the hard limit the
+/// client is closed at once; over the soft limit the output must drain within the soft seconds; in any case
+/// a write that makes no progress for [`WRITE_STALL_LIMIT`] closes the client.
+async fn write_output(stream: &mut TcpStream, output: &[u8], server: &Server) -> Result<(), String> {
+    let limit = server.settings.read().client_output_buffer_limit.normal;
+    let pending = output.len() as u64;
+    if limit.hard > 0 && pending > limit.hard {
+        return Err(format!("output of {pending} bytes is over the hard limit of {} bytes", limit.hard));
+    }
+    let soft_exceeded = limit.soft > 0 && limit.soft_seconds > 0 && pending >= limit.soft;
+    let stall = if soft_exceeded { Duration::from_secs(limit.soft_seconds) } else { WRITE_STALL_LIMIT };
+    let mut written = 0;
+    while written < output.len() {
+        match tokio::time::timeout(stall, stream.write(&output[written..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err("connection lost while writing".into()),
+            Ok(Ok(n)) => written += n,
+            Err(_) => return Err(format!("output did not drain for {} seconds", stall.as_secs())),
+        }
+    }
+    server.stats.net_output_bytes.fetch_add(written as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 impl Connection {
@@ -170,8 +208,13 @@ impl Connection {
                     }
                     Action::Monitor => {
                         let (tx, rx) = mpsc::unbounded_channel();
-                        ks.monitors.push(Monitor { client_id: self.session.id(), feed: tx });
-                        self.monitor = Some(rx);
+                        let queued = Arc::new(AtomicUsize::new(0));
+                        ks.monitors.push(Monitor {
+                            client: self.session.info.clone(),
+                            feed: tx,
+                            queued: queued.clone(),
+                        });
+                        self.monitor = Some(MonitorFeed { lines: rx, queued });
                         self.session.info.set_flag(flag::MONITOR, true);
                     }
                 }
@@ -193,7 +236,7 @@ impl Connection {
 
     fn close(self, info: &ClientInfo) {
         if self.monitor.is_some() {
-            self.tenant.data.lock().monitors.retain(|m| m.client_id != info.id);
+            self.tenant.data.lock().monitors.retain(|m| m.client.id != info.id);
         }
         self.server.clients.unregister(info.id);
     }

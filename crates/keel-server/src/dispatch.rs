@@ -17,6 +17,9 @@ pub struct BatchSettings {
     pub lfu: Option<(u32, u32)>,
     pub max_bulk_len: usize,
     pub query_buffer_limit: usize,
+    /// Bytes a MONITOR client may have queued: the normal class's hard limit, or the pub/sub class's when
+    /// normal clients are unlimited (Redis's default), so a monitor that never reads cannot grow without end.
+    pub monitor_queue_limit: usize,
 }
 
 impl BatchSettings {
@@ -28,6 +31,15 @@ impl BatchSettings {
             lfu: s.maxmemory_policy.ends_with("lfu").then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
             query_buffer_limit: s.client_query_buffer_limit as usize,
+            monitor_queue_limit: {
+                let limits = s.client_output_buffer_limit;
+                let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
+                if cap == 0 {
+                    usize::MAX
+                } else {
+                    cap as usize
+                }
+            },
         }
     }
 }
@@ -162,7 +174,7 @@ fn run(
         return reject(ks, out, Some(command), &error);
     };
     if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
-        feed_monitors(ks, session, args);
+        feed_monitors(ks, session, args, env.settings.monitor_queue_limit);
     }
     session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
     clock.lap_us();
@@ -191,7 +203,7 @@ fn run(
 }
 
 /// Sends a MONITOR line for this command to every monitoring client, dropping the ones that went away.
-fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]]) {
+fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue_limit: usize) {
     let us = unix_us();
     let mut line = format!("+{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, session.db, session.info.addr);
     for arg in args {
@@ -215,5 +227,13 @@ fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]]) {
     }
     line.push_str("\r\n");
     let bytes = line.into_bytes();
-    ks.monitors.retain(|m| m.feed.send(bytes.clone()).is_ok());
+    ks.monitors.retain(|m| {
+        let queued = m.queued.fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed) + bytes.len();
+        if queued > queue_limit {
+            tracing::info!(client = m.client.id, "closing MONITOR client over its output buffer limit");
+            m.client.kill();
+            return false;
+        }
+        m.feed.send(bytes.clone()).is_ok()
+    });
 }

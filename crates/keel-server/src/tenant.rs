@@ -64,8 +64,10 @@ impl TenantStats {
 
 /// A connection in MONITOR mode, fed one line per command.
 pub struct Monitor {
-    pub client_id: u64,
+    pub client: std::sync::Arc<crate::clients::ClientInfo>,
     pub feed: UnboundedSender<Vec<u8>>,
+    /// Bytes queued for the client and not yet written, bounded by the output buffer limit.
+    pub queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Everything behind the tenant's lock.

@@ -247,3 +247,64 @@ fn unknown_commands_and_arity_errors() {
     assert_eq!(run::<String>(&mut c, &["PiNg", "hi"]), "hi");
     assert_eq!(run::<String>(&mut c, &["ECHO", "x"]), "x");
 }
+
+/// Reads until the server closes the connection; returns how many bytes arrived (panics on a long wait).
+fn drain_until_closed(raw: &mut common::Raw) -> usize {
+    use std::io::Read;
+    raw.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut total = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match raw.stream.read(&mut chunk) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
+            Err(e) => panic!("connection was not closed: {e}"),
+        }
+    }
+}
+
+#[test]
+fn output_over_the_hard_limit_closes_the_client() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "normal 100kb 0 0"]);
+    redis::cmd("SET").arg("big").arg(vec![b'x'; 1 << 20]).query::<()>(&mut c).unwrap();
+    let mut raw = s.raw();
+    raw.send(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    assert_eq!(drain_until_closed(&mut raw), 0, "the reply over the limit is never sent");
+    assert_eq!(run::<i64>(&mut c, &["STRLEN", "big"]), 1 << 20, "other clients are unaffected");
+}
+
+#[test]
+fn a_client_that_never_reads_is_disconnected() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "normal 0 1kb 1"]);
+    redis::cmd("SET").arg("v").arg(vec![b'x'; 1 << 20]).query::<()>(&mut c).unwrap();
+    let mut raw = s.raw();
+    let requests = 200;
+    raw.send(&b"*2\r\n$3\r\nGET\r\n$1\r\nv\r\n".repeat(requests));
+    std::thread::sleep(Duration::from_secs(3));
+    let received = drain_until_closed(&mut raw);
+    assert!(received < requests << 20, "the stalled client was served everything ({received} bytes)");
+    assert_eq!(run::<String>(&mut c, &["PING"]), "PONG");
+}
+
+#[test]
+fn a_monitor_that_never_reads_is_disconnected() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "normal 64kb 0 0"]);
+    let mut monitor = s.raw();
+    monitor.send(b"MONITOR\r\n");
+    monitor.expect(b"+OK\r\n");
+    let value = vec![b'y'; 100 * 1024];
+    for _ in 0..200 {
+        redis::cmd("SET").arg("k").arg(&value).query::<()>(&mut c).unwrap();
+    }
+    let received = drain_until_closed(&mut monitor);
+    assert!(received < 200 * value.len(), "the monitor was fed everything ({received} bytes)");
+    let list: String = run(&mut c, &["CLIENT", "LIST"]);
+    assert!(!list.contains("flags=O"), "{list}");
+}
