@@ -36,38 +36,42 @@ wait_ready "$keel_port"; wait_ready "$redis_port"
 
 # One redis-benchmark run; prints "TEST rps" lines.
 bench_one() {
-  local port=$1 pipeline=$2 requests=$3
+  local port=$1 pipeline=$2 requests=$3 test=$4
   taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -d 16 -n "$requests" -P "$pipeline" \
-    -t "$TESTS" --csv 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{sub(/ .*/, "", $1); print $1, $2}'
+    -t "$test" --csv 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{sub(/ .*/, "", $1); print $1, $2}'
 }
-
-results="$work/results"
-: >"$results"
-for round in $(seq "$ROUNDS"); do
-  for pipeline in 1 16; do
-    requests=$REQUESTS_P1; [ "$pipeline" = 16 ] && requests=$REQUESTS_P16
-    for server in keel redis; do
-      port=$keel_port; [ $server = redis ] && port=$redis_port
-      bench_one "$port" "$pipeline" "$requests" | while read -r test rps; do
-        echo "$server $pipeline $test $rps" >>"$results"
-      done
-    done
-  done
-  echo "round $round of $ROUNDS done" >&2
-done
 
 memory() {
   local port=$1 pid=$2
-  redis-cli -p "$port" flushall >/dev/null
   local before; before=$(redis-cli -p "$port" info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
   local rss_before; rss_before=$(awk '/VmRSS/{print $2*1024}' "/proc/$pid/status")
   redis-cli -p "$port" debug populate 1000000 >/dev/null
   local after; after=$(redis-cli -p "$port" info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
   local rss_after; rss_after=$(awk '/VmRSS/{print $2*1024}' "/proc/$pid/status")
+  redis-cli -p "$port" flushall >/dev/null
   echo "$(( (after - before) / 1000000 )) $(( (rss_after - rss_before) / 1000000 ))"
 }
+# Memory first, on fresh processes, so that earlier load does not colour the RSS figures.
 read -r keel_used keel_rss < <(memory "$keel_port" "$keel_pid")
 read -r redis_used redis_rss < <(memory "$redis_port" "$redis_pid")
+
+# Throughput: each test runs on Keel and then on Redis back to back, so both see the same machine.
+results="$work/results"
+: >"$results"
+for round in $(seq "$ROUNDS"); do
+  for pipeline in 1 16; do
+    requests=$REQUESTS_P1; [ "$pipeline" = 16 ] && requests=$REQUESTS_P16
+    for test in ${TESTS//,/ }; do
+      for server in keel redis; do
+        port=$keel_port; [ $server = redis ] && port=$redis_port
+        bench_one "$port" "$pipeline" "$requests" "$test" | while read -r name rps; do
+          echo "$server $pipeline $name $rps" >>"$results"
+        done
+      done
+    done
+  done
+  echo "round $round of $ROUNDS done" >&2
+done
 
 python3 - "$results" "$keel_used" "$keel_rss" "$redis_used" "$redis_rss" "$ROUNDS" <<'PY'
 import sys, statistics, collections

@@ -1,20 +1,17 @@
 //! `Db`: one logical database (Redis's `redisDb`).
 //!
-//! Entries live densely in a `Vec` and a hash table maps each key to its position (4 bytes a slot), which
-//! costs far less memory than a table of full entries at hashbrown's load factors. Deleting moves the last
-//! entry into the hole. That same fact gives SCAN its guarantee: cursors walk positions from the top down,
-//! and an entry only ever moves downwards, so an entry present for the whole scan is never skipped.
+//! Entries live in a [`DenseTable`]: densely in a `Vec`, found through a hash index of 4-byte positions,
+//! which costs far less memory than a table of full entries at hashbrown's load factors, and gives SCAN its
+//! guarantee (see `dense.rs`).
 //!
 //! Keys with a TTL are also listed in `volatile`, so the active expiry cycle samples only them.
 //! Positions ("slots") are valid until the next removal; look a key up again after removing anything.
 
 use crate::compact::CompactBytes;
+use crate::dense::{DenseTable, Keyed};
 use crate::object::AccessClock;
 use crate::value::Value;
-use foldhash::fast::RandomState;
-use hashbrown::HashTable;
 use rand::Rng;
-use std::hash::BuildHasher;
 
 struct Entry {
     key: CompactBytes,
@@ -25,6 +22,12 @@ struct Entry {
     access: u32,
     /// Position in `Db::volatile` when `expire_at != 0`.
     volatile_pos: u32,
+}
+
+impl Keyed for Entry {
+    fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
 }
 
 /// The per-entry cost beyond key and value heap bytes: the entry itself plus its index slot and control byte.
@@ -42,9 +45,7 @@ pub enum Expiry {
 }
 
 pub struct Db {
-    entries: Vec<Entry>,
-    index: HashTable<u32>,
-    hasher: RandomState,
+    entries: DenseTable<Entry>,
     volatile: Vec<u32>,
     /// Heap bytes owned by keys and values (inline bytes are counted in ENTRY_OVERHEAD).
     heap_bytes: usize,
@@ -58,13 +59,7 @@ impl Default for Db {
 
 impl Db {
     pub fn new() -> Self {
-        Db {
-            entries: Vec::new(),
-            index: HashTable::new(),
-            hasher: RandomState::default(),
-            volatile: Vec::new(),
-            heap_bytes: 0,
-        }
+        Db { entries: DenseTable::new(), volatile: Vec::new(), heap_bytes: 0 }
     }
 
     /// Number of keys, including expired keys not yet reclaimed.
@@ -83,29 +78,21 @@ impl Db {
 
     /// Approximate bytes used by this database: table capacity plus the heap bytes of keys and values.
     pub fn memory(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.volatile.capacity() * std::mem::size_of::<u32>()
-            + self.heap_bytes
+        self.entries.table_bytes() + self.volatile.capacity() * std::mem::size_of::<u32>() + self.heap_bytes
     }
 
     /// Bytes attributed to one key, as MEMORY USAGE reports it.
     pub fn slot_memory(&self, slot: usize) -> usize {
-        let e = &self.entries[slot];
+        let e = self.entries.get(slot);
         ENTRY_OVERHEAD + e.key.heap_size() + e.value.heap_size()
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
     fn find(&self, key: &[u8]) -> Option<usize> {
-        let hash = self.hash(key);
-        self.index.find(hash, |&i| self.entries[i as usize].key.as_bytes() == key).map(|&i| i as usize)
+        self.entries.find(key)
     }
 
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
-        let at = self.entries[slot].expire_at;
+        let at = self.entries.get(slot).expire_at;
         at != 0 && at <= now_ms
     }
 
@@ -124,7 +111,7 @@ impl Db {
     /// Finds a live key and records the access (LRU time or LFU counter).
     pub fn lookup(&mut self, key: &[u8], clock: &AccessClock) -> Option<usize> {
         let slot = self.find_live(key, clock.now_ms).0?;
-        let entry = &mut self.entries[slot];
+        let entry = self.entries.get_mut(slot);
         entry.access = clock.touched(entry.access);
         Some(slot)
     }
@@ -135,16 +122,16 @@ impl Db {
     }
 
     pub fn key(&self, slot: usize) -> &[u8] {
-        self.entries[slot].key.as_bytes()
+        self.entries.get(slot).key.as_bytes()
     }
 
     pub fn value(&self, slot: usize) -> &Value {
-        &self.entries[slot].value
+        &self.entries.get(slot).value
     }
 
     /// Changes a value in place; memory accounting follows the change.
     pub fn update<R>(&mut self, slot: usize, change: impl FnOnce(&mut Value) -> R) -> R {
-        let entry = &mut self.entries[slot];
+        let entry = self.entries.get_mut(slot);
         let before = entry.value.heap_size();
         let result = change(&mut entry.value);
         let after = entry.value.heap_size();
@@ -158,16 +145,16 @@ impl Db {
     }
 
     pub fn access(&self, slot: usize) -> u32 {
-        self.entries[slot].access
+        self.entries.get(slot).access
     }
 
     pub fn set_access(&mut self, slot: usize, access: u32) {
-        self.entries[slot].access = access;
+        self.entries.get_mut(slot).access = access;
     }
 
     /// The key's absolute expiry in Unix milliseconds, if it has one.
     pub fn expire_at(&self, slot: usize) -> Option<u64> {
-        match self.entries[slot].expire_at {
+        match self.entries.get(slot).expire_at {
             0 => None,
             at => Some(at),
         }
@@ -175,18 +162,20 @@ impl Db {
 
     /// Sets or clears the key's expiry.
     pub fn set_expire(&mut self, slot: usize, at: Option<u64>) {
-        let had = self.entries[slot].expire_at != 0;
+        let had = self.entries.get(slot).expire_at != 0;
         match at {
             Some(at) => {
                 // 0 means "no expiry"; an expiry at the epoch is already in the past either way.
-                self.entries[slot].expire_at = at.max(1);
+                let volatile_len = self.volatile.len() as u32;
+                let entry = self.entries.get_mut(slot);
+                entry.expire_at = at.max(1);
                 if !had {
-                    self.entries[slot].volatile_pos = self.volatile.len() as u32;
+                    entry.volatile_pos = volatile_len;
                     self.volatile.push(slot as u32);
                 }
             }
             None if had => {
-                self.entries[slot].expire_at = 0;
+                self.entries.get_mut(slot).expire_at = 0;
                 self.unlist_volatile(slot);
             }
             None => {}
@@ -194,10 +183,10 @@ impl Db {
     }
 
     fn unlist_volatile(&mut self, slot: usize) {
-        let pos = self.entries[slot].volatile_pos as usize;
+        let pos = self.entries.get(slot).volatile_pos as usize;
         self.volatile.swap_remove(pos);
         if let Some(&moved) = self.volatile.get(pos) {
-            self.entries[moved as usize].volatile_pos = pos as u32;
+            self.entries.get_mut(moved as usize).volatile_pos = pos as u32;
         }
     }
 
@@ -219,20 +208,17 @@ impl Db {
     /// Overwrites the value at `slot`, which a lookup in the same command found live.
     pub fn overwrite(&mut self, slot: usize, value: Value, expiry: Expiry, clock: &AccessClock) {
         self.replace(slot, value);
-        self.entries[slot].access = clock.initial();
+        self.entries.get_mut(slot).access = clock.initial();
         self.apply_expiry(slot, expiry);
     }
 
     /// Adds `key`, which a lookup in the same command found absent; returns its slot. Skips a second lookup.
     pub fn insert_new(&mut self, key: &[u8], value: Value, expiry: Expiry, clock: &AccessClock) -> usize {
         debug_assert!(self.find(key).is_none());
-        let slot = self.entries.len();
-        let hash = self.hash(key);
         let key = CompactBytes::new(key);
         self.heap_bytes += key.heap_size() + value.heap_size();
-        self.entries.push(Entry { key, value, expire_at: 0, access: clock.initial(), volatile_pos: 0 });
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.insert_unique(hash, slot as u32, |&i| hasher.hash_one(entries[i as usize].key.as_bytes()));
+        let slot =
+            self.entries.insert_new(Entry { key, value, expire_at: 0, access: clock.initial(), volatile_pos: 0 });
         self.apply_expiry(slot, expiry);
         slot
     }
@@ -259,49 +245,25 @@ impl Db {
 
     /// Removes the entry at `slot`, returning its key, value and expiry. Invalidates other slots.
     pub fn remove_slot(&mut self, slot: usize) -> (CompactBytes, Value, Option<u64>) {
-        if self.entries[slot].expire_at != 0 {
+        if self.entries.get(slot).expire_at != 0 {
             self.unlist_volatile(slot);
         }
-        let hash = self.hash(self.entries[slot].key.as_bytes());
-        if let Ok(found) = self.index.find_entry(hash, |&i| i as usize == slot) {
-            found.remove();
+        let entry = self.entries.remove_at(slot);
+        // The last entry moved into `slot`: repoint its volatile record.
+        if slot < self.entries.len() && self.entries.get(slot).expire_at != 0 {
+            self.volatile[self.entries.get(slot).volatile_pos as usize] = slot as u32;
         }
-        let last = self.entries.len() - 1;
-        if slot != last {
-            // The last entry moves into the hole: repoint its index slot and its volatile record.
-            let moved_hash = self.hash(self.entries[last].key.as_bytes());
-            if let Some(i) = self.index.find_mut(moved_hash, |&i| i as usize == last) {
-                *i = slot as u32;
-            }
-            if self.entries[last].expire_at != 0 {
-                self.volatile[self.entries[last].volatile_pos as usize] = slot as u32;
-            }
-        }
-        let entry = self.entries.swap_remove(slot);
         self.heap_bytes -= entry.key.heap_size() + entry.value.heap_size();
-        let expire = self.expire_at_of(&entry);
-        self.shrink_if_sparse();
-        (entry.key, entry.value, expire)
-    }
-
-    fn expire_at_of(&self, entry: &Entry) -> Option<u64> {
-        (entry.expire_at != 0).then_some(entry.expire_at)
-    }
-
-    /// Gives memory back when most of the table is empty, as Redis shrinks its dicts.
-    fn shrink_if_sparse(&mut self) {
-        let cap = self.entries.capacity();
-        if cap > 1024 && self.entries.len() * 8 < cap {
-            self.entries.shrink_to(self.entries.len() * 2);
-            let (entries, hasher) = (&self.entries, &self.hasher);
-            self.index.shrink_to(entries.len() * 2, |&i| hasher.hash_one(entries[i as usize].key.as_bytes()));
+        let expire = (entry.expire_at != 0).then_some(entry.expire_at);
+        if self.volatile.capacity() > 1024 && self.volatile.len() * 8 < self.volatile.capacity() {
             self.volatile.shrink_to(self.volatile.len() * 2);
         }
+        (entry.key, entry.value, expire)
     }
 
     /// A uniformly random slot, or None when empty.
     pub fn random_slot(&self, rng: &mut impl Rng) -> Option<usize> {
-        (!self.entries.is_empty()).then(|| rng.gen_range(0..self.entries.len()))
+        self.entries.random(rng)
     }
 
     /// A uniformly random slot among keys with a TTL.
@@ -310,17 +272,9 @@ impl Db {
     }
 
     /// Visits up to `count` slots from `cursor` (0 starts a scan) and returns the next cursor (0 when done).
-    /// Slots are visited from the top down; see the module comment for why no live key is ever skipped.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(usize)) -> u64 {
-        let len = self.entries.len() as u64;
-        let mut next = if cursor == 0 { len } else { cursor.min(len) };
-        let mut visited = 0;
-        while next > 0 && visited < count.max(1) {
-            next -= 1;
-            visit(next as usize);
-            visited += 1;
-        }
-        next
+    /// No live key is ever skipped (see `dense.rs`).
+    pub fn scan(&self, cursor: u64, count: usize, visit: impl FnMut(usize)) -> u64 {
+        self.entries.scan(cursor, count, visit)
     }
 
     /// All slots, for commands that walk the whole keyspace (KEYS, FLUSH accounting, snapshots).
@@ -329,7 +283,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        *self = Db { hasher: self.hasher.clone(), ..Db::new() };
+        *self = Db::new();
     }
 
     /// One step of active expiry (Redis's `activeExpireCycle`): samples up to `samples` keys with a TTL and

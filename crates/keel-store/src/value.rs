@@ -2,14 +2,20 @@
 //! Redis's `int` encoding does.
 
 use crate::compact::CompactBytes;
+use crate::hash::Hash;
+use crate::list::List;
 use crate::number::parse_i64;
+use crate::set::Set;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value {
     /// A string in its raw form (`raw`/`embstr` in Redis's words).
     Str(CompactBytes),
     /// A string that is the canonical decimal form of a 64-bit integer (`int` encoding).
     Int(i64),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
 }
 
 /// The type of a value, as `TYPE` names it.
@@ -69,12 +75,16 @@ impl Value {
         match self {
             Value::Str(s) => Some(StrRef::Raw(s.as_bytes())),
             Value::Int(n) => Some(StrRef::Int(*n)),
+            _ => None,
         }
     }
 
     pub fn kind(&self) -> ValueKind {
         match self {
             Value::Str(_) | Value::Int(_) => ValueKind::String,
+            Value::List(_) => ValueKind::List,
+            Value::Hash(_) => ValueKind::Hash,
+            Value::Set(_) => ValueKind::Set,
         }
     }
 
@@ -85,6 +95,9 @@ impl Value {
             // Redis keeps strings up to 44 bytes in the same allocation as the object header.
             Value::Str(s) if s.len() <= 44 => "embstr",
             Value::Str(_) => "raw",
+            Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -93,6 +106,9 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Int(_) => 0,
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
         }
     }
 }
@@ -135,8 +151,8 @@ mod tests {
 
     #[test]
     fn integers_are_stored_as_integers_only_when_canonical() {
-        assert_eq!(Value::string(b"123"), Value::Int(123));
-        assert_eq!(Value::string(b"-9223372036854775808"), Value::Int(i64::MIN));
+        assert!(matches!(Value::string(b"123"), Value::Int(123)));
+        assert!(matches!(Value::string(b"-9223372036854775808"), Value::Int(i64::MIN)));
         assert!(matches!(Value::string(b"0123"), Value::Str(_)));
         assert!(matches!(Value::string(b"+1"), Value::Str(_)));
         assert!(matches!(Value::string(b" 1"), Value::Str(_)));

@@ -1,7 +1,9 @@
 //! Generic key commands (Redis's db.c and expire.c): existence, deletion, renaming, copying between
 //! databases, TTLs, KEYS/SCAN/RANDOMKEY, and OBJECT introspection.
 
-use super::{int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use super::{
+    int_arg, is, scan_args, CmdError, CmdResult, Ctx, ScanArgs, DB_OUT_OF_RANGE, NOT_INTEGER, NO_SUCH_KEY, SYNTAX,
+};
 use keel_store::{glob, Expiry, ValueKind};
 
 pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -284,31 +286,9 @@ pub fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let cursor = std::str::from_utf8(args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
-    let (mut count, mut pattern, mut kind) = (10usize, None, None);
-    let mut type_filter_given = false;
-    let mut j = 2;
-    while j < args.len() {
-        let value = args.get(j + 1).ok_or(SYNTAX)?;
-        if is(args[j], "count") {
-            let n = int_arg(value)?;
-            if n < 1 {
-                return Err(SYNTAX);
-            }
-            count = n as usize;
-        } else if is(args[j], "match") {
-            pattern = Some(*value).filter(|p| *p != b"*");
-        } else if is(args[j], "type") {
-            type_filter_given = true;
-            kind = ValueKind::from_name(value);
-        } else {
-            return Err(SYNTAX);
-        }
-        j += 2;
-    }
+    let ScanArgs { cursor, count, pattern, kind: type_filter } = scan_args(args, 1, true)?;
+    let type_filter_given = type_filter.is_some();
+    let kind = type_filter.and_then(ValueKind::from_name);
     let now = ctx.now_ms();
     let db = &ctx.ks.dbs[ctx.session.db];
     let mut found = Vec::new();

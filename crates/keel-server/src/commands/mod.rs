@@ -4,9 +4,12 @@
 //! file per group.
 
 mod connection;
+mod hashes;
 mod introspection;
 mod keys;
+mod lists;
 mod server;
+mod sets;
 mod strings;
 mod table;
 
@@ -364,6 +367,44 @@ pub fn int_arg(arg: &[u8]) -> Result<i64, CmdError> {
 /// A float argument, with Redis's error text.
 pub fn float_arg(arg: &[u8]) -> Result<f64, CmdError> {
     parse_f64(arg).ok_or(NOT_FLOAT)
+}
+
+/// The arguments of SCAN, HSCAN and SSCAN: `cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+pub struct ScanArgs<'a> {
+    pub cursor: u64,
+    pub count: usize,
+    /// None when absent or `*` (everything matches).
+    pub pattern: Option<&'a [u8]>,
+    /// The TYPE filter (SCAN only).
+    pub kind: Option<&'a [u8]>,
+}
+
+/// Parses a cursor at `args[cursor_at]` and the options after it, with Redis's error texts.
+pub fn scan_args<'a>(args: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> Result<ScanArgs<'a>, CmdError> {
+    let cursor = std::str::from_utf8(args[cursor_at])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
+    let mut parsed = ScanArgs { cursor, count: 10, pattern: None, kind: None };
+    let mut j = cursor_at + 1;
+    while j < args.len() {
+        let value = args.get(j + 1).ok_or(SYNTAX)?;
+        if is(args[j], "count") {
+            let n = int_arg(value)?;
+            if n < 1 {
+                return Err(SYNTAX);
+            }
+            parsed.count = n as usize;
+        } else if is(args[j], "match") {
+            parsed.pattern = Some(*value).filter(|p| *p != b"*");
+        } else if allow_type && is(args[j], "type") {
+            parsed.kind = Some(*value);
+        } else {
+            return Err(SYNTAX);
+        }
+        j += 2;
+    }
+    Ok(parsed)
 }
 
 /// Case-insensitive comparison of an argument with an option name.

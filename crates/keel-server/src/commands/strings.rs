@@ -308,10 +308,7 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 return Err(CmdError::new(TOO_BIG));
             }
             ctx.db().update(slot, |value| {
-                let mut bytes = match std::mem::replace(value, Value::Int(0)) {
-                    Value::Str(s) => s.into_vec(),
-                    Value::Int(n) => n.to_string().into_bytes(),
-                };
+                let mut bytes = into_bytes(std::mem::replace(value, Value::Int(0)));
                 bytes.extend_from_slice(suffix);
                 let len = bytes.len();
                 // An appended string stays raw, as in Redis (APPEND "1" "2" is not re-encoded as an integer).
@@ -323,6 +320,14 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.dirty(1);
     ctx.out.int(new_len as i64);
     Ok(())
+}
+
+/// The bytes of a string value (which callers have type-checked), without copying long strings.
+fn into_bytes(value: Value) -> Vec<u8> {
+    match value {
+        Value::Str(s) => s.into_vec(),
+        other => other.as_string().map_or_else(Vec::new, |s| s.to_bytes().into_owned()),
+    }
 }
 
 pub fn strlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -473,10 +478,7 @@ pub fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let new_len = match slot {
         Some(slot) => ctx.db().update(slot, |v| {
-            let mut bytes = match std::mem::replace(v, Value::Int(0)) {
-                Value::Str(s) => s.into_vec(),
-                Value::Int(n) => n.to_string().into_bytes(),
-            };
+            let mut bytes = into_bytes(std::mem::replace(v, Value::Int(0)));
             let len = write(&mut bytes);
             *v = Value::Str(keel_store::CompactBytes::from_vec(bytes));
             len

@@ -1,7 +1,9 @@
 //! The command table: every command Keel serves, declared once (Redis's commands.def in spirit).
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
-use super::{connection as conn, introspection as intro, keys, server as srv, strings, CommandSpec};
+use super::{
+    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, CommandSpec,
+};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:literal, $cats:literal, $keys:expr, $group:literal,
@@ -244,6 +246,59 @@ pub static COMMANDS: &[CommandSpec] = &[
         strings::setrange
     ),
     cmd!("lcs", -3, "readonly", "@string", (1, 2, 1), "string", "Finds the longest common substring.", strings::lcs),
+    // Lists.
+    cmd!("lpush", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
+    cmd!("rpush", -3, "write denyoom fast", "@list", KEY1, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", lists::rpush),
+    cmd!("lpushx", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list only when the list exists.", lists::lpushx),
+    cmd!("rpushx", -3, "write denyoom fast", "@list", KEY1, "list", "Appends an element to a list only when the list exists.", lists::rpushx),
+    cmd!("lpop", -2, "write fast", "@list", KEY1, "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", lists::lpop),
+    cmd!("rpop", -2, "write fast", "@list", KEY1, "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", lists::rpop),
+    cmd!("llen", 2, "readonly fast", "@list", KEY1, "list", "Returns the length of a list.", lists::llen),
+    cmd!("lrange", 4, "readonly", "@list", KEY1, "list", "Returns a range of elements from a list.", lists::lrange),
+    cmd!("lindex", 3, "readonly", "@list", KEY1, "list", "Returns an element from a list by its index.", lists::lindex),
+    cmd!("lset", 4, "write denyoom", "@list", KEY1, "list", "Sets the value of an element in a list by its index.", lists::lset),
+    cmd!("linsert", 5, "write denyoom", "@list", KEY1, "list", "Inserts an element before or after another element in a list.", lists::linsert),
+    cmd!("lrem", 4, "write", "@list", KEY1, "list", "Removes elements from a list. Deletes the list if the last element was removed.", lists::lrem),
+    cmd!("ltrim", 4, "write", "@list", KEY1, "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", lists::ltrim),
+    cmd!("lpos", -3, "readonly", "@list", KEY1, "list", "Returns the index of matching elements in a list.", lists::lpos),
+    cmd!("lmove", 5, "write denyoom", "@list", (1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", lists::lmove),
+    cmd!("rpoplpush", 3, "write denyoom", "@list", (1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", lists::rpoplpush),
+    cmd!("lmpop", -4, "write", "@list", NOKEY, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", lists::lmpop),
+    // Hashes.
+    cmd!("hset", -4, "write denyoom fast", "@hash", KEY1, "hash", "Creates or modifies the value of a field in a hash.", hashes::hset),
+    cmd!("hmset", -4, "write denyoom fast", "@hash", KEY1, "hash", "Sets the values of multiple fields.", hashes::hmset),
+    cmd!("hsetnx", 4, "write denyoom fast", "@hash", KEY1, "hash", "Sets the value of a field in a hash only when the field doesn't exist.", hashes::hsetnx),
+    cmd!("hget", 3, "readonly fast", "@hash", KEY1, "hash", "Returns the value of a field in a hash.", hashes::hget),
+    cmd!("hmget", -3, "readonly fast", "@hash", KEY1, "hash", "Returns the values of all fields in a hash.", hashes::hmget),
+    cmd!("hgetall", 2, "readonly", "@hash", KEY1, "hash", "Returns all fields and values in a hash.", hashes::hgetall),
+    cmd!("hdel", -3, "write fast", "@hash", KEY1, "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", hashes::hdel),
+    cmd!("hexists", 3, "readonly fast", "@hash", KEY1, "hash", "Determines whether a field exists in a hash.", hashes::hexists),
+    cmd!("hlen", 2, "readonly fast", "@hash", KEY1, "hash", "Returns the number of fields in a hash.", hashes::hlen),
+    cmd!("hkeys", 2, "readonly", "@hash", KEY1, "hash", "Returns all fields in a hash.", hashes::hkeys),
+    cmd!("hvals", 2, "readonly", "@hash", KEY1, "hash", "Returns all values in a hash.", hashes::hvals),
+    cmd!("hincrby", 4, "write denyoom fast", "@hash", KEY1, "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrby),
+    cmd!("hincrbyfloat", 4, "write denyoom fast", "@hash", KEY1, "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrbyfloat),
+    cmd!("hstrlen", 3, "readonly fast", "@hash", KEY1, "hash", "Returns the length of the value of a field.", hashes::hstrlen),
+    cmd!("hrandfield", -2, "readonly", "@hash", KEY1, "hash", "Returns one or more random fields from a hash.", hashes::hrandfield),
+    cmd!("hscan", -3, "readonly", "@hash", KEY1, "hash", "Iterates over fields and values of a hash.", hashes::hscan),
+    // Sets.
+    cmd!("sadd", -3, "write denyoom fast", "@set", KEY1, "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", sets::sadd),
+    cmd!("srem", -3, "write fast", "@set", KEY1, "set", "Removes one or more members from a set. Deletes the set if the last member was removed.", sets::srem),
+    cmd!("smembers", 2, "readonly", "@set", KEY1, "set", "Returns all members of a set.", sets::smembers),
+    cmd!("sismember", 3, "readonly fast", "@set", KEY1, "set", "Determines whether a member belongs to a set.", sets::sismember),
+    cmd!("smismember", -3, "readonly fast", "@set", KEY1, "set", "Determines whether multiple members belong to a set.", sets::smismember),
+    cmd!("scard", 2, "readonly fast", "@set", KEY1, "set", "Returns the number of members in a set.", sets::scard),
+    cmd!("spop", -2, "write fast", "@set", KEY1, "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", sets::spop),
+    cmd!("srandmember", -2, "readonly", "@set", KEY1, "set", "Get one or multiple random members from a set", sets::srandmember),
+    cmd!("smove", 4, "write fast", "@set", (1, 2, 1), "set", "Moves a member from one set to another.", sets::smove),
+    cmd!("sinter", -2, "readonly", "@set", ALLKEYS, "set", "Returns the intersect of multiple sets.", sets::sinter),
+    cmd!("sintercard", -3, "readonly", "@set", NOKEY, "set", "Returns the number of members of the intersect of multiple sets.", sets::sintercard),
+    cmd!("sinterstore", -3, "write denyoom", "@set", ALLKEYS, "set", "Stores the intersect of multiple sets in a key.", sets::sinterstore),
+    cmd!("sunion", -2, "readonly", "@set", ALLKEYS, "set", "Returns the union of multiple sets.", sets::sunion),
+    cmd!("sunionstore", -3, "write denyoom", "@set", ALLKEYS, "set", "Stores the union of multiple sets in a key.", sets::sunionstore),
+    cmd!("sdiff", -2, "readonly", "@set", ALLKEYS, "set", "Returns the difference of multiple sets.", sets::sdiff),
+    cmd!("sdiffstore", -3, "write denyoom", "@set", ALLKEYS, "set", "Stores the difference of multiple sets in a key.", sets::sdiffstore),
+    cmd!("sscan", -3, "readonly", "@set", KEY1, "set", "Iterates over members of a set.", sets::sscan),
     // Keys.
     cmd!("del", -2, "write", "@keyspace", ALLKEYS, "generic", "Deletes one or more keys.", keys::del),
     cmd!(

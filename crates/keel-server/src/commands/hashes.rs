@@ -1,0 +1,313 @@
+//! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
+
+use super::{float_arg, int_arg, scan_args, CmdError, CmdResult, Ctx, ScanArgs, WRONGTYPE};
+use keel_store::number::{format_f64_human, parse_f64, parse_i64};
+use keel_store::{glob, Expiry, Hash, HashLimits, Value};
+use rand::Rng;
+
+fn as_hash(value: &Value) -> Result<&Hash, CmdError> {
+    match value {
+        Value::Hash(hash) => Ok(hash),
+        _ => Err(WRONGTYPE),
+    }
+}
+
+fn limits(ctx: &Ctx) -> HashLimits {
+    let s = ctx.server.settings.read();
+    HashLimits {
+        max_listpack_entries: s.hash_max_listpack_entries as usize,
+        max_listpack_value: s.hash_max_listpack_value as usize,
+    }
+}
+
+/// Runs `change` on the hash at `slot` (accounting memory) and deletes the key if it became empty.
+fn modify<R>(ctx: &mut Ctx, slot: usize, change: impl FnOnce(&mut Hash) -> R) -> R {
+    let db = ctx.db();
+    let (result, empty) = db.update(slot, |value| match value {
+        Value::Hash(hash) => {
+            let result = change(hash);
+            (result, hash.is_empty())
+        }
+        _ => unreachable!("callers check the type first"),
+    });
+    if empty {
+        db.remove_slot(slot);
+    }
+    result
+}
+
+/// The slot of the hash at `key` for writing, created empty when missing.
+fn hash_for_write(ctx: &mut Ctx, key: &[u8]) -> Result<usize, CmdError> {
+    match ctx.lookup_write(key) {
+        Some(slot) => {
+            as_hash(ctx.db().value(slot))?;
+            Ok(slot)
+        }
+        None => {
+            let clock = ctx.clock;
+            Ok(ctx.db().insert_new(key, Value::Hash(Box::default()), Expiry::Clear, &clock))
+        }
+    }
+}
+
+/// The hash at `key` for reading, with hit/miss statistics.
+fn read_hash<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Hash>, CmdError> {
+    match ctx.lookup_read(key) {
+        Some(slot) => Ok(Some(as_hash(ctx.ks.dbs[ctx.session.db].value(slot))?)),
+        None => Ok(None),
+    }
+}
+
+fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) -> Result<usize, CmdError> {
+    if args.len() % 2 != 0 {
+        return Err(CmdError::new(format!("ERR wrong number of arguments for '{}' command", ctx.command.fullname)));
+    }
+    let limits = limits(ctx);
+    let slot = hash_for_write(ctx, args[1])?;
+    let created =
+        modify(ctx, slot, |hash| args[2..].chunks_exact(2).filter(|pair| hash.set(pair[0], pair[1], &limits)).count());
+    ctx.dirty(((args.len() - 2) / 2) as u64);
+    Ok(created)
+}
+
+pub fn hset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let created = set_pairs(ctx, args)?;
+    ctx.out.int(created as i64);
+    Ok(())
+}
+
+pub fn hmset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    set_pairs(ctx, args)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let limits = limits(ctx);
+    let slot = hash_for_write(ctx, args[1])?;
+    let created = modify(ctx, slot, |hash| !hash.contains(args[2]) && hash.set(args[2], args[3], &limits));
+    if created {
+        ctx.dirty(1);
+    }
+    ctx.out.int(created as i64);
+    Ok(())
+}
+
+pub fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let value = match slot {
+        Some(slot) => as_hash(ctx.ks.dbs[db].value(slot))?.get(args[2]),
+        None => None,
+    };
+    match value {
+        Some(v) => ctx.out.bulk(v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let hash = match slot {
+        Some(slot) => Some(as_hash(ctx.ks.dbs[db].value(slot))?),
+        None => None,
+    };
+    ctx.out.array(args.len() - 2);
+    for field in &args[2..] {
+        match hash.and_then(|h| h.get(field)) {
+            Some(v) => ctx.out.bulk(v),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let removed = match ctx.lookup_write(args[1]) {
+        Some(slot) => {
+            as_hash(ctx.db().value(slot))?;
+            modify(ctx, slot, |hash| args[2..].iter().filter(|f| hash.remove(f)).count())
+        }
+        None => 0,
+    };
+    ctx.dirty(removed as u64);
+    ctx.out.int(removed as i64);
+    Ok(())
+}
+
+pub fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let exists = read_hash(ctx, args[1])?.is_some_and(|h| h.contains(args[2]));
+    ctx.out.int(exists as i64);
+    Ok(())
+}
+
+pub fn hlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let len = read_hash(ctx, args[1])?.map_or(0, Hash::len);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+pub fn hstrlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let len = read_hash(ctx, args[1])?.and_then(|h| h.get(args[2])).map_or(0, <[u8]>::len);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// HGETALL, HKEYS and HVALS.
+fn reply_all(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> CmdResult {
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(key);
+    let Some(slot) = slot else {
+        if fields && values {
+            ctx.out.map(0);
+        } else {
+            ctx.out.array(0);
+        }
+        return Ok(());
+    };
+    let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
+    if fields && values {
+        ctx.out.map(hash.len());
+    } else {
+        ctx.out.array(hash.len());
+    }
+    for (f, v) in hash.iter() {
+        if fields {
+            ctx.out.bulk(f);
+        }
+        if values {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
+pub fn hgetall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    reply_all(ctx, args[1], true, true)
+}
+
+pub fn hkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    reply_all(ctx, args[1], true, false)
+}
+
+pub fn hvals(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    reply_all(ctx, args[1], false, true)
+}
+
+pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let delta = int_arg(args[3])?;
+    let limits = limits(ctx);
+    let slot = hash_for_write(ctx, args[1])?;
+    let current = match as_hash(ctx.db().value(slot))?.get(args[2]) {
+        Some(v) => parse_i64(v).ok_or_else(|| CmdError::new("ERR hash value is not an integer"))?,
+        None => 0,
+    };
+    let new = current.checked_add(delta).ok_or_else(|| CmdError::new("ERR increment or decrement would overflow"))?;
+    modify(ctx, slot, |hash| hash.set(args[2], new.to_string().as_bytes(), &limits));
+    ctx.dirty(1);
+    ctx.out.int(new);
+    Ok(())
+}
+
+pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let delta = float_arg(args[3])?;
+    let limits = limits(ctx);
+    let slot = hash_for_write(ctx, args[1])?;
+    let current = match as_hash(ctx.db().value(slot))?.get(args[2]) {
+        Some(v) => parse_f64(v).ok_or_else(|| CmdError::new("ERR hash value is not a float"))?,
+        None => 0.0,
+    };
+    let new = current + delta;
+    if new.is_nan() || new.is_infinite() {
+        return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
+    }
+    let text = format_f64_human(new);
+    modify(ctx, slot, |hash| hash.set(args[2], text.as_bytes(), &limits));
+    ctx.dirty(1);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+
+pub fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let count = args.get(2).map(|a| int_arg(a)).transpose()?;
+    let with_values = match args.get(3) {
+        Some(arg) if super::is(arg, "withvalues") && args.len() == 4 => true,
+        Some(_) => return Err(super::SYNTAX),
+        None => false,
+    };
+    if let Some(n) = count {
+        if n < -(i64::MAX / 2) || n > i64::MAX / 2 {
+            return Err(CmdError::new("ERR value is out of range"));
+        }
+    }
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let Some(slot) = slot else {
+        match count {
+            Some(_) => ctx.out.array(0),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    };
+    let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
+    let mut rng = rand::thread_rng();
+    let Some(n) = count else {
+        let pos = rng.gen_range(0..hash.len());
+        ctx.out.bulk(hash.at(pos).0);
+        return Ok(());
+    };
+    let positions = random_positions(hash.len(), n, &mut rng);
+    let resp3_pairs = with_values && ctx.out.is_resp3();
+    ctx.out.array(if with_values && !resp3_pairs { positions.len() * 2 } else { positions.len() });
+    for pos in positions {
+        let (f, v) = hash.at(pos);
+        if resp3_pairs {
+            ctx.out.array(2);
+        }
+        ctx.out.bulk(f);
+        if with_values {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
+/// Positions for HRANDFIELD/SRANDMEMBER: `n >= 0` picks distinct positions (at most `len`), `n < 0` picks
+/// `-n` positions that may repeat.
+pub fn random_positions(len: usize, n: i64, rng: &mut impl Rng) -> Vec<usize> {
+    if n < 0 {
+        return (0..n.unsigned_abs()).map(|_| rng.gen_range(0..len)).collect();
+    }
+    let n = (n as usize).min(len);
+    rand::seq::index::sample(rng, len, n).into_vec()
+}
+
+pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, false)?;
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let Some(slot) = slot else {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
+    let mut found = Vec::new();
+    let next = hash.scan(cursor, count, |pos| {
+        let (f, v) = hash.at(pos);
+        if pattern.is_none_or(|p| glob::matches(p, f, false)) {
+            found.push((f, v));
+        }
+    });
+    ctx.out.array(2);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(found.len() * 2);
+    for (f, v) in found {
+        ctx.out.bulk(f);
+        ctx.out.bulk(v);
+    }
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! Set commands (Redis's t_set.c): membership, random members, moves and the algebra (SINTER, SUNION,
+//! SDIFF and their STORE forms). A set emptied by any command disappears from the keyspace.
+
+use super::hashes::random_positions;
+use super::{int_arg, is, scan_args, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX, WRONGTYPE};
+use keel_store::{glob, Expiry, Set, StrRef, Value};
+use rand::Rng;
+use std::collections::HashSet;
+
+fn as_set(value: &Value) -> Result<&Set, CmdError> {
+    match value {
+        Value::Set(set) => Ok(set),
+        _ => Err(WRONGTYPE),
+    }
+}
+
+fn max_intset(ctx: &Ctx) -> usize {
+    ctx.server.settings.read().set_max_intset_entries as usize
+}
+
+/// Runs `change` on the set at `slot` (accounting memory) and deletes the key if it became empty.
+fn modify<R>(ctx: &mut Ctx, slot: usize, change: impl FnOnce(&mut Set) -> R) -> R {
+    let db = ctx.db();
+    let (result, empty) = db.update(slot, |value| match value {
+        Value::Set(set) => {
+            let result = change(set);
+            (result, set.is_empty())
+        }
+        _ => unreachable!("callers check the type first"),
+    });
+    if empty {
+        db.remove_slot(slot);
+    }
+    result
+}
+
+/// Looks `key` up for writing and checks it holds a set.
+fn find_set(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, CmdError> {
+    match ctx.lookup_write(key) {
+        Some(slot) => {
+            as_set(ctx.db().value(slot))?;
+            Ok(Some(slot))
+        }
+        None => Ok(None),
+    }
+}
+
+fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {
+    match member {
+        StrRef::Raw(bytes) => out.bulk(bytes),
+        StrRef::Int(n) => out.bulk_int(n),
+    }
+}
+
+pub fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let max = max_intset(ctx);
+    let slot = match find_set(ctx, args[1])? {
+        Some(slot) => slot,
+        None => {
+            let clock = ctx.clock;
+            ctx.db().insert_new(args[1], Value::Set(Box::default()), Expiry::Clear, &clock)
+        }
+    };
+    let added = modify(ctx, slot, |set| args[2..].iter().filter(|m| set.add(m, max)).count());
+    ctx.dirty(added as u64);
+    ctx.out.int(added as i64);
+    Ok(())
+}
+
+pub fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let removed = match find_set(ctx, args[1])? {
+        Some(slot) => modify(ctx, slot, |set| args[2..].iter().filter(|m| set.remove(m)).count()),
+        None => 0,
+    };
+    ctx.dirty(removed as u64);
+    ctx.out.int(removed as i64);
+    Ok(())
+}
+
+/// The set at `key` for reading, with hit/miss statistics.
+fn read_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Set>, CmdError> {
+    match ctx.lookup_read(key) {
+        Some(slot) => Ok(Some(as_set(ctx.ks.dbs[ctx.session.db].value(slot))?)),
+        None => Ok(None),
+    }
+}
+
+pub fn smembers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members: Vec<Vec<u8>> = match read_set(ctx, args[1])? {
+        Some(set) => set.iter().map(|m| m.to_bytes().into_owned()).collect(),
+        None => Vec::new(),
+    };
+    ctx.out.set(members.len());
+    members.iter().for_each(|m| ctx.out.bulk(m));
+    Ok(())
+}
+
+pub fn sismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let found = read_set(ctx, args[1])?.is_some_and(|s| s.contains(args[2]));
+    ctx.out.int(found as i64);
+    Ok(())
+}
+
+pub fn smismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let found: Vec<bool> = match read_set(ctx, args[1])? {
+        Some(set) => args[2..].iter().map(|m| set.contains(m)).collect(),
+        None => vec![false; args.len() - 2],
+    };
+    ctx.out.array(found.len());
+    found.iter().for_each(|&f| ctx.out.int(f as i64));
+    Ok(())
+}
+
+pub fn scard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let len = read_set(ctx, args[1])?.map_or(0, Set::len);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(SYNTAX);
+    }
+    let count = match args.get(2) {
+        Some(arg) => Some(
+            int_arg(arg)
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| CmdError::new("ERR value is out of range, must be positive"))? as usize,
+        ),
+        None => None,
+    };
+    let Some(slot) = find_set(ctx, args[1])? else {
+        match count {
+            Some(_) => ctx.out.set(0),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    };
+    let mut rng = rand::thread_rng();
+    let popped: Vec<Vec<u8>> = modify(ctx, slot, |set| {
+        let mut popped = Vec::new();
+        for _ in 0..count.unwrap_or(1) {
+            let Some(pos) = set.random(&mut rng) else { break };
+            let member = set.at(pos).to_bytes().into_owned();
+            set.remove(&member);
+            popped.push(member);
+        }
+        popped
+    });
+    ctx.dirty(popped.len() as u64);
+    match count {
+        Some(_) => {
+            ctx.out.set(popped.len());
+            popped.iter().for_each(|m| ctx.out.bulk(m));
+        }
+        None => ctx.out.bulk(&popped[0]),
+    }
+    Ok(())
+}
+
+pub fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(SYNTAX);
+    }
+    let count = args.get(2).map(|a| int_arg(a)).transpose()?;
+    if count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
+        return Err(CmdError::new("ERR value is out of range"));
+    }
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let Some(slot) = slot else {
+        match count {
+            Some(_) => ctx.out.array(0),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    };
+    let set = as_set(ctx.ks.dbs[db].value(slot))?;
+    let mut rng = rand::thread_rng();
+    match count {
+        None => {
+            let pos = rng.gen_range(0..set.len());
+            reply_member(ctx.out, set.at(pos));
+        }
+        Some(n) => {
+            let positions = random_positions(set.len(), n, &mut rng);
+            let members: Vec<StrRef> = positions.iter().map(|&p| set.at(p)).collect();
+            ctx.out.array(members.len());
+            members.into_iter().for_each(|member| reply_member(ctx.out, member));
+        }
+    }
+    Ok(())
+}
+
+pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (src, dst, member) = (args[1], args[2], args[3]);
+    if find_set(ctx, src)?.is_none() {
+        ctx.out.int(0);
+        find_set(ctx, dst)?;
+        return Ok(());
+    }
+    // Checking the destination may reclaim an expired key and move slots: look the source up after it.
+    find_set(ctx, dst)?;
+    let Some(src_slot) = find_set(ctx, src)? else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    if src == dst {
+        let found = as_set(ctx.db().value(src_slot))?.contains(member);
+        ctx.out.int(found as i64);
+        return Ok(());
+    }
+    if !modify(ctx, src_slot, |set| set.remove(member)) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let max = max_intset(ctx);
+    let dst_slot = match find_set(ctx, dst)? {
+        Some(slot) => slot,
+        None => {
+            let clock = ctx.clock;
+            ctx.db().insert_new(dst, Value::Set(Box::default()), Expiry::Clear, &clock)
+        }
+    };
+    modify(ctx, dst_slot, |set| set.add(member, max));
+    ctx.dirty(2);
+    ctx.out.int(1);
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Algebra {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// Computes SINTER/SUNION/SDIFF over `keys`; a missing key is an empty set; any other type is WRONGTYPE.
+fn compute(ctx: &mut Ctx, keys: &[&[u8]], op: Algebra, limit: usize) -> Result<Vec<Vec<u8>>, CmdError> {
+    let db = ctx.session.db;
+    let mut sets: Vec<Option<usize>> = Vec::with_capacity(keys.len());
+    for key in keys {
+        let slot = ctx.lookup_read(key);
+        if let Some(slot) = slot {
+            as_set(ctx.ks.dbs[db].value(slot))?;
+        }
+        sets.push(slot);
+    }
+    // Slots stay valid: reads do not remove anything once every key has been looked up.
+    let sets: Vec<Option<&Set>> =
+        sets.iter().map(|slot| slot.and_then(|s| as_set(ctx.ks.dbs[db].value(s)).ok())).collect();
+    let members = |set: &Set| set.iter().map(|m| m.to_bytes().into_owned()).collect::<Vec<_>>();
+    let result = match op {
+        Algebra::Inter => {
+            if sets.iter().any(Option::is_none) {
+                return Ok(Vec::new());
+            }
+            let mut ordered: Vec<&Set> = sets.iter().flatten().copied().collect();
+            ordered.sort_by_key(|s| s.len());
+            let (smallest, rest) = ordered.split_first().ok_or(SYNTAX)?;
+            let mut out = Vec::new();
+            for member in smallest.iter() {
+                let bytes = member.to_bytes();
+                if rest.iter().all(|s| s.contains(&bytes)) {
+                    out.push(bytes.into_owned());
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            out
+        }
+        Algebra::Union => {
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            for set in sets.iter().flatten() {
+                for member in members(set) {
+                    if seen.insert(member.clone()) {
+                        out.push(member);
+                    }
+                }
+            }
+            out
+        }
+        Algebra::Diff => match sets.first().copied().flatten() {
+            None => Vec::new(),
+            Some(first) => {
+                members(first).into_iter().filter(|m| !sets[1..].iter().flatten().any(|s| s.contains(m))).collect()
+            }
+        },
+    };
+    Ok(result)
+}
+
+fn reply_members(ctx: &mut Ctx, members: &[Vec<u8>]) {
+    ctx.out.set(members.len());
+    members.iter().for_each(|m| ctx.out.bulk(m));
+}
+
+/// Replaces `dst` with a set of `members` (deleting it when empty); replies with the size.
+fn store(ctx: &mut Ctx, dst: &[u8], members: Vec<Vec<u8>>) -> CmdResult {
+    let max = max_intset(ctx);
+    let mut set = Set::new();
+    for m in &members {
+        set.add(m, max);
+    }
+    let len = set.len();
+    if ctx.lookup_write(dst).is_some() {
+        ctx.db().remove(dst);
+    }
+    if len > 0 {
+        let clock = ctx.clock;
+        ctx.db().insert_new(dst, Value::Set(Box::new(set)), Expiry::Clear, &clock);
+    }
+    ctx.dirty(1);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+pub fn sinter(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members = compute(ctx, &args[1..], Algebra::Inter, usize::MAX)?;
+    reply_members(ctx, &members);
+    Ok(())
+}
+
+pub fn sunion(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members = compute(ctx, &args[1..], Algebra::Union, usize::MAX)?;
+    reply_members(ctx, &members);
+    Ok(())
+}
+
+pub fn sdiff(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members = compute(ctx, &args[1..], Algebra::Diff, usize::MAX)?;
+    reply_members(ctx, &members);
+    Ok(())
+}
+
+pub fn sinterstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members = compute(ctx, &args[2..], Algebra::Inter, usize::MAX)?;
+    store(ctx, args[1], members)
+}
+
+pub fn sunionstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members = compute(ctx, &args[2..], Algebra::Union, usize::MAX)?;
+    store(ctx, args[1], members)
+}
+
+pub fn sdiffstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let members = compute(ctx, &args[2..], Algebra::Diff, usize::MAX)?;
+    store(ctx, args[1], members)
+}
+
+pub fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let numkeys = int_arg(args[1]).ok().filter(|n| *n > 0);
+    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
+    if 2 + numkeys > args.len() {
+        return Err(CmdError::new("ERR Number of keys can't be greater than number of args"));
+    }
+    let mut limit = usize::MAX;
+    let mut j = 2 + numkeys;
+    while j < args.len() {
+        if is(args[j], "limit") && j + 1 < args.len() {
+            let n = int_arg(args[j + 1]).map_err(|_| CmdError::new("ERR LIMIT can't be negative"))?;
+            if n < 0 {
+                return Err(CmdError::new("ERR LIMIT can't be negative"));
+            }
+            limit = if n == 0 { usize::MAX } else { n as usize };
+            j += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    let members = compute(ctx, &args[2..2 + numkeys], Algebra::Inter, limit)?;
+    ctx.out.int(members.len() as i64);
+    Ok(())
+}
+
+pub fn sscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, false)?;
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let Some(slot) = slot else {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let set = as_set(ctx.ks.dbs[db].value(slot))?;
+    let mut found = Vec::new();
+    let next = set.scan(cursor, count, |pos| {
+        let member = set.at(pos).to_bytes().into_owned();
+        if pattern.is_none_or(|p| glob::matches(p, &member, false)) {
+            found.push(member);
+        }
+    });
+    ctx.out.array(2);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(found.len());
+    found.iter().for_each(|m| ctx.out.bulk(m));
+    Ok(())
+}
