@@ -21,7 +21,11 @@ pub struct ReplyWriter {
 
 impl ReplyWriter {
     pub fn new(resp: Resp) -> Self {
-        ReplyWriter { buf: Vec::with_capacity(16 * 1024), resp }
+        Self::with_capacity(resp, 16 * 1024)
+    }
+
+    pub fn with_capacity(resp: Resp, capacity: usize) -> Self {
+        ReplyWriter { buf: Vec::with_capacity(capacity), resp }
     }
 
     pub fn resp(&self) -> Resp {

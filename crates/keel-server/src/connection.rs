@@ -2,6 +2,7 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
+use crate::blocking::Waiter;
 use crate::clients::{flag, ClientInfo};
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::server::Server;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
 /// cannot make the server buffer without bound.
@@ -33,6 +34,8 @@ enum Next {
     Read,
     /// Replies were flushed early: process the rest of the buffer before reading.
     Continue,
+    /// A blocking command is waiting; its reply arrives on the channel (or the deadline passes).
+    Block(oneshot::Receiver<Vec<u8>>, Option<tokio::time::Instant>),
     Close,
 }
 
@@ -95,6 +98,37 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 break;
             }
         }
+        if let Next::Block(mut reply, deadline) = next {
+            next = Next::Continue;
+            // Wait for the reply or the deadline, still reading the socket: a client that disconnects while
+            // blocked must give up its claim, and commands it pipelines meanwhile are kept for later.
+            let served = loop {
+                tokio::select! {
+                    biased;
+                    _ = info.killed() => break None,
+                    _ = shutdown.changed() => break None,
+                    served = &mut reply => break Some(served.ok()),
+                    _ = sleep_until_deadline(deadline) => break Some(None),
+                    read = stream.read_buf(&mut conn.input) => match read {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => {
+                            conn.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                    },
+                }
+            };
+            let Some(served) = served else { break };
+            // Timed out: unregister, unless a writer (or CLIENT UNBLOCK) completed the wait meanwhile.
+            let bytes = match served {
+                Some(bytes) => bytes,
+                None => conn.unblock_timed_out().unwrap_or_else(|| reply.try_recv().unwrap_or_default()),
+            };
+            info.set_flag(flag::BLOCKED, false);
+            if write_output(&mut stream, &bytes, &conn.server).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let (result, now_ms) = conn.process_input();
         next = result;
         if !conn.out.is_empty() {
@@ -112,6 +146,13 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
         }
     }
     conn.close(&info);
+}
+
+async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next MONITOR line, or never when the connection is not monitoring.
@@ -161,7 +202,10 @@ impl Connection {
         let mut guard: Option<MutexGuard<'_, crate::tenant::Keyspace>> = None;
         let mut since_lock = 0;
         let mut args: Vec<&[u8]> = Vec::new();
+        // The arguments of an inline command (owned, since quotes were resolved), for a waiter to keep.
+        let mut parsed_args: Option<Vec<Vec<u8>>>;
         loop {
+            parsed_args = None;
             let parsed = match self.parser.parse(&buf[pos..], max_bulk, self.session.authenticated) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,
@@ -191,6 +235,7 @@ impl Connection {
                 Parsed::Inline { args: owned, consumed } => {
                     let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
                     execute(&env, &mut clock, ks, &mut self.session, &mut self.out, &inline);
+                    parsed_args = Some(owned);
                     pos += consumed;
                 }
                 Parsed::Empty { consumed } => pos += consumed,
@@ -204,6 +249,25 @@ impl Connection {
                     Action::Shutdown => {
                         self.server.begin_shutdown();
                         next = Next::Close;
+                        break;
+                    }
+                    Action::Block(request) => {
+                        let (reply, waiting) = oneshot::channel();
+                        let owned: Vec<Vec<u8>> = match &parsed_args {
+                            Some(owned) => owned.clone(),
+                            None => args.iter().map(|a| a.to_vec()).collect(),
+                        };
+                        ks.blocking.register(Waiter {
+                            client: self.session.info.clone(),
+                            db: self.session.db,
+                            resp: self.session.resp,
+                            args: owned,
+                            keys: request.keys,
+                            reply,
+                        });
+                        self.session.info.set_flag(flag::BLOCKED, true);
+                        let deadline = request.timeout.map(|t| tokio::time::Instant::now() + t);
+                        next = Next::Block(waiting, deadline);
                         break;
                     }
                     Action::Monitor => {
@@ -234,7 +298,17 @@ impl Connection {
         (next, clock.now_ms())
     }
 
+    /// Unregisters a waiter whose wait ended unserved and returns the timeout reply; None when a writer
+    /// (or CLIENT UNBLOCK) already completed the wait, whose reply is then waiting in the channel.
+    fn unblock_timed_out(&mut self) -> Option<Vec<u8>> {
+        let mut ks = self.tenant.data.lock();
+        ks.blocking.remove(self.session.id()).map(|_| Waiter::timeout_reply(self.session.resp))
+    }
+
     fn close(self, info: &ClientInfo) {
+        if info.has_flag(flag::BLOCKED) {
+            self.tenant.data.lock().blocking.remove(info.id);
+        }
         if self.monitor.is_some() {
             self.tenant.data.lock().monitors.retain(|m| m.client.id != info.id);
         }

@@ -94,6 +94,9 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
+    if ks.blocking.has_ready() {
+        crate::blocking::serve_ready(env, clock, ks);
+    }
     match session.reply_mode {
         ReplyMode::Off => out.truncate(reply_start),
         ReplyMode::Skipping => {

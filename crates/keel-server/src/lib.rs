@@ -3,6 +3,7 @@
 //!
 //! [`start`] binds the listeners and runs Keel until shutdown.
 
+pub mod blocking;
 pub mod clients;
 pub mod commands;
 pub mod config;

@@ -18,8 +18,10 @@ pub enum ReplyMode {
 }
 
 /// What the connection does once the current command's reply is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Wait for one of the keys to become ready (a blocking command found nothing).
+    Block(crate::blocking::BlockRequest),
     /// Close the connection (QUIT, protocol errors).
     Close,
     /// Enter MONITOR mode.

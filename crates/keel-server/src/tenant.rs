@@ -78,6 +78,8 @@ pub struct Keyspace {
     pub monitors: Vec<Monitor>,
     /// Changes to the dataset since start (Redis's `server.dirty`).
     pub dirty: u64,
+    /// Clients blocked on keys (BLPOP and friends).
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl Tenant {
@@ -90,6 +92,7 @@ impl Tenant {
                 slowlog: SlowLog::default(),
                 monitors: Vec::new(),
                 dirty: 0,
+                blocking: Default::default(),
             }),
         }
     }

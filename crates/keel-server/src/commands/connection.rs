@@ -418,6 +418,31 @@ pub fn client_reply(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+pub fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let id = int_arg(args[2])?;
+    let with_error = match args.get(3) {
+        None => false,
+        Some(mode) if is(mode, "timeout") => false,
+        Some(mode) if is(mode, "error") => true,
+        Some(_) => return Err(CmdError::new("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    // Waiters live in the caller's own database: no client can unblock another database's clients.
+    let Some(waiter) = ctx.ks.blocking.remove(id as u64) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let reply = if with_error {
+        let mut out = keel_protocol::ReplyWriter::with_capacity(waiter.resp, 64);
+        out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        out.as_bytes().to_vec()
+    } else {
+        crate::blocking::Waiter::timeout_reply(waiter.resp)
+    };
+    waiter.finish(reply);
+    ctx.out.int(1);
+    Ok(())
+}
+
 pub fn client_getredir(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.out.int(-1);
     Ok(())

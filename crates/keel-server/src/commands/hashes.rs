@@ -213,6 +213,9 @@ pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let delta = float_arg(args[3])?;
+    if delta.is_infinite() {
+        return Err(CmdError::new("ERR value is NaN or Infinity"));
+    }
     let limits = limits(ctx);
     let slot = hash_for_write(ctx, args[1])?;
     let current = match as_hash(ctx.db().value(slot))?.get(args[2]) {

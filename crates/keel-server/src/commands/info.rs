@@ -119,7 +119,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "maxclients", &settings.maxclients);
             line(out, "client_recent_max_input_buffer", &0);
             line(out, "client_recent_max_output_buffer", &0);
-            line(out, "blocked_clients", &0);
+            line(out, "blocked_clients", &ctx.ks.blocking.blocked_clients());
             line(out, "tracking_clients", &0);
             line(out, "clients_in_timeout_table", &0);
         }

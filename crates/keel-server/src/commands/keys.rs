@@ -60,9 +60,9 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
     let Some(value) = ctx.db().remove_entry(src) else {
         return Err(NO_SUCH_KEY);
     };
-    let clock = ctx.clock;
     let (_, value, expire) = value;
-    ctx.db().insert(dst, value, expire.map_or(Expiry::Clear, Expiry::At), &clock);
+    let db = ctx.session.db;
+    ctx.add_key(db, dst, value, expire.map_or(Expiry::Clear, Expiry::At));
     ctx.dirty(1);
     if nx {
         ctx.out.int(1);
@@ -123,7 +123,7 @@ pub fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         target_db.remove(dst);
     }
-    target_db.insert(dst, value, expire.map_or(Expiry::Clear, Expiry::At), &ctx.clock);
+    ctx.add_key(target, dst, value, expire.map_or(Expiry::Clear, Expiry::At));
     ctx.dirty(1);
     ctx.out.int(1);
     Ok(())
@@ -148,8 +148,7 @@ pub fn move_(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let clock = ctx.clock;
-    ctx.ks.dbs[target].insert(key, value, expire.map_or(Expiry::Clear, Expiry::At), &clock);
+    ctx.add_key(target, key, value, expire.map_or(Expiry::Clear, Expiry::At));
     ctx.dirty(1);
     ctx.out.int(1);
     Ok(())

@@ -2,6 +2,7 @@
 //! and LMPOP. A list emptied by any command disappears from the keyspace.
 
 use super::{int_arg, is, CmdError, CmdResult, Ctx, NO_SUCH_KEY, SYNTAX, WRONGTYPE};
+use crate::blocking::parse_timeout;
 use keel_store::{End, Expiry, List, Value};
 
 const POSITIVE: &str = "ERR value is out of range, must be positive";
@@ -50,8 +51,8 @@ fn push(ctx: &mut Ctx, args: &[&[u8]], end: End, only_existing: bool) -> CmdResu
             return Ok(());
         }
         None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(key, Value::List(Box::default()), Expiry::Clear, &clock)
+            let db = ctx.session.db;
+            ctx.add_key(db, key, Value::List(Box::default()), Expiry::Clear)
         }
     };
     let len = modify(ctx, slot, |list| {
@@ -352,8 +353,8 @@ fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
     let dst_slot = match find_list(ctx, dst)? {
         Some(slot) => slot,
         None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(dst, Value::List(Box::default()), Expiry::Clear, &clock)
+            let db = ctx.session.db;
+            ctx.add_key(db, dst, Value::List(Box::default()), Expiry::Clear)
         }
     };
     modify(ctx, dst_slot, |list| list.push(to, item.as_bytes()));
@@ -371,33 +372,32 @@ pub fn rpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     move_element(ctx, args[1], args[2], End::Right, End::Left)
 }
 
-pub fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let numkeys = int_arg(args[1])?;
-    if numkeys <= 0 {
-        return Err(CmdError::new("ERR numkeys should be greater than 0"));
-    }
-    let numkeys = numkeys as usize;
-    let where_at = 2 + numkeys;
+/// The arguments of LMPOP/BLMPOP from `numkeys` on: the keys, the end to pop from and the count.
+fn parse_mpop<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, End, usize), CmdError> {
+    let numkeys = int_arg(args[0]).ok().filter(|n| *n > 0);
+    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
+    let where_at = 1 + numkeys;
     if where_at >= args.len() {
         return Err(SYNTAX);
     }
     let end = parse_end(args[where_at])?;
-    let mut count = 1;
+    let mut count = None;
     let mut j = where_at + 1;
-    let mut count_given = false;
     while j < args.len() {
-        if is(args[j], "count") && j + 1 < args.len() && !count_given {
-            count = int_arg(args[j + 1])
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| CmdError::new("ERR count should be greater than 0"))? as usize;
-            count_given = true;
+        if is(args[j], "count") && j + 1 < args.len() && count.is_none() {
+            let n = int_arg(args[j + 1]).ok().filter(|n| *n > 0);
+            count = Some(n.ok_or_else(|| CmdError::new("ERR count should be greater than 0"))? as usize);
             j += 2;
         } else {
             return Err(SYNTAX);
         }
     }
-    for key in &args[2..where_at] {
+    Ok((args[1..where_at].to_vec(), end, count.unwrap_or(1)))
+}
+
+/// Pops up to `count` from the first non-empty list among `keys`; false when all are empty.
+fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<bool, CmdError> {
+    for key in keys {
         let Some(slot) = find_list(ctx, key)? else { continue };
         let items = modify(ctx, slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
         ctx.dirty(1);
@@ -405,8 +405,69 @@ pub fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(key);
         ctx.out.array(items.len());
         items.iter().for_each(|item| ctx.out.bulk(item.as_bytes()));
-        return Ok(());
+        return Ok(true);
     }
-    ctx.out.null_array();
+    Ok(false)
+}
+
+pub fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (keys, end, count) = parse_mpop(&args[1..])?;
+    if !mpop_first(ctx, &keys, end, count)? {
+        ctx.out.null_array();
+    }
     Ok(())
+}
+
+pub fn blmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let timeout = parse_timeout(args[1])?;
+    let (keys, end, count) = parse_mpop(&args[2..])?;
+    if !mpop_first(ctx, &keys, end, count)? {
+        ctx.block(&keys, timeout);
+    }
+    Ok(())
+}
+
+/// BLPOP and BRPOP: pop from the first non-empty list, or block on all of them.
+fn blocking_pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
+    let (keys, timeout) = args[1..].split_at(args.len() - 2);
+    let timeout = parse_timeout(timeout[0])?;
+    for key in keys {
+        let Some(slot) = find_list(ctx, key)? else { continue };
+        if let Some(item) = modify(ctx, slot, |list| list.pop(end)) {
+            ctx.dirty(1);
+            ctx.out.array(2);
+            ctx.out.bulk(key);
+            ctx.out.bulk(item.as_bytes());
+            return Ok(());
+        }
+    }
+    ctx.block(keys, timeout);
+    Ok(())
+}
+
+pub fn blpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    blocking_pop(ctx, args, End::Left)
+}
+
+pub fn brpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    blocking_pop(ctx, args, End::Right)
+}
+
+/// BLMOVE and BRPOPLPUSH: move at once when the source has an element, else block on the source.
+fn blocking_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End, timeout: &[u8]) -> CmdResult {
+    let timeout = parse_timeout(timeout)?;
+    if find_list(ctx, src)?.is_some() {
+        return move_element(ctx, src, dst, from, to);
+    }
+    ctx.block(&[src], timeout);
+    Ok(())
+}
+
+pub fn blmove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (from, to) = (parse_end(args[3])?, parse_end(args[4])?);
+    blocking_move(ctx, args[1], args[2], from, to, args[5])
+}
+
+pub fn brpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    blocking_move(ctx, args[1], args[2], End::Right, End::Left, args[3])
 }

@@ -21,7 +21,7 @@ use crate::tenant::{Keyspace, Tenant};
 use hashbrown::HashMap;
 use keel_protocol::ReplyWriter;
 use keel_store::number::{parse_f64, parse_i64};
-use keel_store::{AccessClock, Db};
+use keel_store::{AccessClock, Db, Expiry, Value};
 use std::borrow::Cow;
 
 /// A handler writes its reply through `ctx.out` and returns `Err` to reply with an error instead.
@@ -346,6 +346,22 @@ impl Ctx<'_> {
             self.ks.stats.expired_keys += 1;
         }
         slot
+    }
+
+    /// Adds `key` (known absent) to numbered database `db`; a new list wakes clients blocked on the key.
+    pub fn add_key(&mut self, db: usize, key: &[u8], value: Value, expiry: Expiry) -> usize {
+        let wakes_waiters = matches!(value, Value::List(_));
+        let slot = self.ks.dbs[db].insert_new(key, value, expiry, &self.clock);
+        if wakes_waiters {
+            self.ks.blocking.signal_ready(db, key);
+        }
+        slot
+    }
+
+    /// Asks the connection to block this client until one of `keys` is ready or `timeout` passes.
+    pub fn block(&mut self, keys: &[&[u8]], timeout: Option<std::time::Duration>) {
+        let keys = keys.iter().map(|k| k.to_vec()).collect();
+        self.session.action = Some(crate::session::Action::Block(crate::blocking::BlockRequest { keys, timeout }));
     }
 
     /// Counts one change to the dataset (for persistence and `rdb_changes_since_last_save`).

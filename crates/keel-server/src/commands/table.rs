@@ -264,6 +264,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("lmove", 5, "write denyoom", "@list", (1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", lists::lmove),
     cmd!("rpoplpush", 3, "write denyoom", "@list", (1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", lists::rpoplpush),
     cmd!("lmpop", -4, "write", "@list", NOKEY, "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", lists::lmpop),
+    cmd!("blpop", -3, "write noscript blocking", "@list", (1, -2, 1), "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", lists::blpop),
+    cmd!("brpop", -3, "write noscript blocking", "@list", (1, -2, 1), "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", lists::brpop),
+    cmd!("blmove", 6, "write denyoom noscript blocking", "@list", (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", lists::blmove),
+    cmd!("brpoplpush", 4, "write denyoom noscript blocking", "@list", (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", lists::brpoplpush),
+    cmd!("blmpop", -5, "write blocking", "@list", NOKEY, "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", lists::blmpop),
     // Hashes.
     cmd!("hset", -4, "write denyoom fast", "@hash", KEY1, "hash", "Creates or modifies the value of a field in a hash.", hashes::hset),
     cmd!("hmset", -4, "write denyoom fast", "@hash", KEY1, "hash", "Sets the values of multiple fields.", hashes::hmset),
@@ -720,6 +725,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "Instructs the server whether to reply to commands.",
                 conn::client_reply
             ),
+        cmd!("unblock", -3, "admin noscript loading stale", "@connection", NOKEY, "connection", "Unblocks a client blocked by a blocking command from a different connection.", conn::client_unblock),
             cmd!(
                 "getredir",
                 2,
