@@ -101,6 +101,11 @@ impl Blocking {
         }
     }
 
+    /// The keys clients are blocked on in numbered database `db`.
+    pub fn waited_keys(&self, db: usize) -> Vec<Vec<u8>> {
+        self.queues.get(&db).map(|q| q.keys().cloned().collect()).unwrap_or_default()
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty() && !self.serving
     }

@@ -132,3 +132,16 @@ fn commands_pipelined_behind_a_blocked_one_wait_their_turn() {
     assert_eq!(raw.read_frame(), Frame::Array(vec![bulk("k"), bulk("v")]));
     assert_eq!(raw.read_frame(), bulk("after"));
 }
+
+#[test]
+fn swapdb_wakes_clients_blocked_on_keys_that_now_hold_lists() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut blocked = s.raw();
+    send(&mut blocked, &["BLPOP", "k", "0"]);
+    wait_blocked(&mut c, 1);
+    run::<String>(&mut c, &["SELECT", "1"]);
+    run::<i64>(&mut c, &["RPUSH", "k", "from-db1"]);
+    run::<String>(&mut c, &["SWAPDB", "0", "1"]);
+    assert_eq!(blocked.read_frame(), Frame::Array(vec![bulk("k"), bulk("from-db1")]));
+}

@@ -250,18 +250,8 @@ fn unknown_commands_and_arity_errors() {
 
 /// Reads until the server closes the connection; returns how many bytes arrived (panics on a long wait).
 fn drain_until_closed(raw: &mut common::Raw) -> usize {
-    use std::io::Read;
     raw.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut total = 0;
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        match raw.stream.read(&mut chunk) {
-            Ok(0) => return total,
-            Ok(n) => total += n,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
-            Err(e) => panic!("connection was not closed: {e}"),
-        }
-    }
+    raw.drain_until_closed()
 }
 
 #[test]

@@ -47,6 +47,16 @@ pub fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(DB_OUT_OF_RANGE);
     }
     ctx.ks.dbs.swap(first as usize, second as usize);
+    // Clients blocked in either database may now find a list under their key (Redis does the same).
+    let now = ctx.now_ms();
+    for db in [first as usize, second as usize] {
+        for key in ctx.ks.blocking.waited_keys(db) {
+            let (slot, _) = ctx.ks.dbs[db].find_live(&key, now);
+            if slot.is_some_and(|s| matches!(ctx.ks.dbs[db].value(s), keel_store::Value::List(_))) {
+                ctx.ks.blocking.signal_ready(db, &key);
+            }
+        }
+    }
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())

@@ -42,7 +42,7 @@ impl TestServer {
     pub fn raw(&self) -> Raw {
         let stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { stream }
+        Raw { stream, pending: Vec::new() }
     }
 }
 
@@ -55,14 +55,29 @@ impl Drop for TestServer {
     }
 }
 
-/// A raw connection for checking exact bytes on the wire.
+/// A raw connection for checking exact bytes on the wire. Bytes read past one reply are kept for the next.
 pub struct Raw {
     pub stream: TcpStream,
+    pending: Vec<u8>,
 }
 
 impl Raw {
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads more bytes into the pending buffer; false once the server closed the connection.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Err(e) => panic!("read failed: {e}"),
+        }
     }
 
     /// Reads until `expected.len()` bytes arrived and checks them.
@@ -72,29 +87,39 @@ impl Raw {
     }
 
     pub fn read_exact_len(&mut self, len: usize) -> Vec<u8> {
-        let mut got = vec![0u8; len];
-        self.stream.read_exact(&mut got).unwrap();
-        got
+        while self.pending.len() < len {
+            assert!(self.fill(), "connection closed before {len} bytes arrived");
+        }
+        self.pending.drain(..len).collect()
     }
 
     /// Reads one complete reply frame.
     pub fn read_frame(&mut self) -> keel_protocol::Frame {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
         loop {
-            if let Some((frame, _)) = keel_protocol::parse_frame(&buf).unwrap() {
+            if let Some((frame, used)) = keel_protocol::parse_frame(&self.pending).unwrap() {
+                self.pending.drain(..used);
                 return frame;
             }
-            let n = self.stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "connection closed before a full reply");
-            buf.extend_from_slice(&chunk[..n]);
+            assert!(self.fill(), "connection closed before a full reply");
         }
     }
 
-    /// True once the server has closed the connection.
+    /// True once the server has closed the connection (after any replies still pending).
     pub fn is_closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+        self.pending.clear();
+        while self.fill() {
+            self.pending.clear();
+        }
+        true
+    }
+
+    /// Reads until the server closes the connection; returns how many bytes arrived in all.
+    pub fn drain_until_closed(&mut self) -> usize {
+        let mut total = std::mem::take(&mut self.pending).len();
+        while self.fill() {
+            total += std::mem::take(&mut self.pending).len();
+        }
+        total
     }
 
     pub fn command(&mut self, args: &[&[u8]]) -> keel_protocol::Frame {
