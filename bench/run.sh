@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
 ROUNDS=${ROUNDS:-3}
-TESTS=${TESTS:-ping_mbulk,set,get,incr,mset}
+TESTS=${TESTS:-ping_mbulk,set,get,incr,mset,lpush,rpop,lrange_100,sadd,spop,hset}
 REQUESTS_P1=${REQUESTS_P1:-200000}
 REQUESTS_P16=${REQUESTS_P16:-1000000}
 
@@ -25,14 +25,26 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_ready() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done; echo "server on $1 did not start" >&2; exit 1; }
 
 work=$(mktemp -d)
-keel_port=$(free_port); redis_port=$(free_port)
-taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" --dir "$work/keel" >"$work/keel.log" 2>&1 &
-keel_pid=$!
-taskset -c "$server_cpu" redis-server --port "$redis_port" --save '' --appendonly no --dir "$work" --enable-debug-command yes \
-  --daemonize no >"$work/redis.log" 2>&1 &
-redis_pid=$!
-trap 'kill $keel_pid $redis_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-wait_ready "$keel_port"; wait_ready "$redis_port"
+pids=()
+trap 'kill ${pids[*]} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# Starts Keel and redis-server pinned to the server core; sets keel_port/keel_pid/redis_port/redis_pid.
+start_servers() {
+  keel_port=$(free_port); redis_port=$(free_port)
+  rm -rf "$work/keel"
+  taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" --dir "$work/keel" >"$work/keel.log" 2>&1 &
+  keel_pid=$!
+  taskset -c "$server_cpu" redis-server --port "$redis_port" --save '' --appendonly no --dir "$work" \
+    --enable-debug-command yes --daemonize no >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  pids=("$keel_pid" "$redis_pid")
+  wait_ready "$keel_port"; wait_ready "$redis_port"
+}
+
+stop_servers() {
+  kill "$keel_pid" "$redis_pid" 2>/dev/null || true
+  wait "$keel_pid" "$redis_pid" 2>/dev/null || true
+}
 
 # One redis-benchmark run; prints "TEST rps" lines.
 bench_one() {
@@ -41,19 +53,64 @@ bench_one() {
     -t "$test" --csv 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{sub(/ .*/, "", $1); print $1, $2}'
 }
 
+# RESP for one dataset, for `redis-cli --pipe`: strings via DEBUG POPULATE, or a big hash, a big set, or
+# many small hashes.
+dataset() {
+  python3 - "$1" <<'PY'
+import sys
+out = sys.stdout.buffer
+def cmd(*args):
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    out.write(b"".join(parts))
+kind = sys.argv[1]
+if kind == "strings":
+    cmd("DEBUG", "POPULATE", 1000000)
+elif kind == "hash":
+    for start in range(0, 1000000, 100):
+        args = ["HSET", "bighash"]
+        for i in range(start, start + 100):
+            args += ["field:%d" % i, "value:%d" % i]
+        cmd(*args)
+elif kind == "set":
+    for start in range(0, 1000000, 100):
+        cmd("SADD", "bigset", *["member:%d" % i for i in range(start, start + 100)])
+elif kind == "small-hashes":
+    for n in range(100000):
+        args = ["HSET", "h:%d" % n]
+        for f in range(10):
+            args += ["field%d" % f, "value%d" % f]
+        cmd(*args)
+PY
+}
+DATASETS=(strings:1000000 hash:1000000 set:1000000 small-hashes:1000000)
+
+# Bytes per element of one dataset: used_memory and RSS growth divided by the elements it holds.
 memory() {
-  local port=$1 pid=$2
+  local port=$1 pid=$2 kind=$3 elements=$4
   local before; before=$(redis-cli -p "$port" info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
   local rss_before; rss_before=$(awk '/VmRSS/{print $2*1024}' "/proc/$pid/status")
-  redis-cli -p "$port" debug populate 1000000 >/dev/null
+  dataset "$kind" | redis-cli -p "$port" --pipe >/dev/null
   local after; after=$(redis-cli -p "$port" info memory | awk -F: '/^used_memory:/{print $2}' | tr -d '\r')
   local rss_after; rss_after=$(awk '/VmRSS/{print $2*1024}' "/proc/$pid/status")
   redis-cli -p "$port" flushall >/dev/null
-  echo "$(( (after - before) / 1000000 )) $(( (rss_after - rss_before) / 1000000 ))"
+  echo "$(( (after - before) / elements )) $(( (rss_after - rss_before) / elements ))"
 }
-# Memory first, on fresh processes, so that earlier load does not colour the RSS figures.
-read -r keel_used keel_rss < <(memory "$keel_port" "$keel_pid")
-read -r redis_used redis_rss < <(memory "$redis_port" "$redis_pid")
+# Memory: fresh processes for every dataset, so that no earlier allocation colours the RSS figures.
+memory_results="$work/memory"
+: >"$memory_results"
+for entry in "${DATASETS[@]}"; do
+  kind=${entry%%:*}; elements=${entry##*:}
+  start_servers
+  read -r ku kr < <(memory "$keel_port" "$keel_pid" "$kind" "$elements")
+  read -r ru rr < <(memory "$redis_port" "$redis_pid" "$kind" "$elements")
+  stop_servers
+  echo "$kind $ku $kr $ru $rr" >>"$memory_results"
+done
+
+start_servers
 
 # Throughput: each test runs on Keel and then on Redis back to back, so both see the same machine.
 results="$work/results"
@@ -73,9 +130,9 @@ for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS done" >&2
 done
 
-python3 - "$results" "$keel_used" "$keel_rss" "$redis_used" "$redis_rss" "$ROUNDS" <<'PY'
+python3 - "$results" "$memory_results" "$ROUNDS" <<'PY'
 import sys, statistics, collections
-path, ku, kr, ru, rr, rounds = sys.argv[1:]
+path, memory_path, rounds = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -87,10 +144,12 @@ print(f"|{'-'*14}|{'-'*5}|{'-'*14}|{'-'*14}|{'-'*12}|")
 for test, p in tests:
     k = statistics.median(runs[(test, p, 'keel')]); r = statistics.median(runs[(test, p, 'redis')])
     print(f"| {test:<12} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
-print(f"\nDEBUG POPULATE 1000000: bytes per key")
-print(f"| {'server':<6} | {'used_memory':>11} | {'RSS':>6} |")
-print(f"|{'-'*8}|{'-'*13}|{'-'*8}|")
-print(f"| {'keel':<6} | {ku:>11} | {kr:>6} |")
-print(f"| {'redis':<6} | {ru:>11} | {rr:>6} |")
-print(f"| {'ratio':<6} | {int(ku)/max(int(ru),1):>11.2f} | {int(kr)/max(int(rr),1):>6.2f} |")
+print("\nBytes per element (strings: DEBUG POPULATE 1000000; hash and set: 1M fields/members in one key;")
+print("small-hashes: 100k hashes of 10 fields, per field), growth of used_memory and of RSS")
+print(f"| {'dataset':<13} | {'keel used':>9} | {'redis used':>10} | {'ratio':>5} | {'keel RSS':>8} | {'redis RSS':>9} | {'ratio':>5} |")
+print(f"|{'-'*15}|{'-'*11}|{'-'*12}|{'-'*7}|{'-'*10}|{'-'*11}|{'-'*7}|")
+for line in open(memory_path):
+    kind, ku, kr, ru, rr = line.split()
+    ku, kr, ru, rr = int(ku), int(kr), int(ru), int(rr)
+    print(f"| {kind:<13} | {ku:>9} | {ru:>10} | {ku / max(ru, 1):>5.2f} | {kr:>8} | {rr:>9} | {kr / max(rr, 1):>5.2f} |")
 PY

@@ -1,6 +1,8 @@
-//! Hashes (Redis's t_hash): small hashes are a flat list of field/value pairs (`listpack`), converted to a
-//! [`DenseTable`] (`hashtable`) once they pass `hash-max-listpack-entries` entries or a field or value
-//! passes `hash-max-listpack-value` bytes. Like Redis, a hash never converts back.
+//! Hashes (Redis's t_hash). A small hash is packed into one buffer (`listpack`): a pair count, then each
+//! field and value as a length-prefixed string, so a hash of ten short fields costs about as much as
+//! the bytes themselves. Past `hash-max-listpack-entries` entries, or when a field or value passes
+//! `hash-max-listpack-value` bytes, it converts to a [`DenseTable`] (`hashtable`). Like Redis, it never
+//! converts back.
 
 use crate::compact::CompactBytes;
 use crate::dense::{DenseTable, Keyed};
@@ -25,16 +27,21 @@ impl Keyed for HashField {
 }
 
 #[derive(Clone)]
+struct Table {
+    pairs: DenseTable<HashField>,
+    /// Heap bytes of fields and values (beyond their 16 inline bytes each).
+    element_heap: usize,
+}
+
+#[derive(Clone)]
 enum Repr {
-    Listpack(Vec<HashField>),
-    Table(DenseTable<HashField>),
+    Packed(Packed),
+    Table(Box<Table>),
 }
 
 #[derive(Clone)]
 pub struct Hash {
     repr: Repr,
-    /// Heap bytes of fields and values (beyond their 16 inline bytes each).
-    element_heap: usize,
 }
 
 impl std::fmt::Debug for Hash {
@@ -45,12 +52,127 @@ impl std::fmt::Debug for Hash {
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash { repr: Repr::Listpack(Vec::new()), element_heap: 0 }
+        Hash { repr: Repr::Packed(Packed::default()) }
     }
 }
 
-fn element_heap(f: &HashField) -> usize {
-    f.field.heap_size() + f.value.heap_size()
+/// Pairs packed into one buffer: `u32` count, then for each string a LEB128 length and the bytes.
+#[derive(Clone)]
+struct Packed {
+    buf: Vec<u8>,
+}
+
+impl Default for Packed {
+    fn default() -> Self {
+        Packed { buf: 0u32.to_le_bytes().to_vec() }
+    }
+}
+
+fn write_str(buf: &mut Vec<u8>, s: &[u8]) {
+    let mut len = s.len();
+    while len >= 0x80 {
+        buf.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    buf.push(len as u8);
+    buf.extend_from_slice(s);
+}
+
+/// Reads the string at `at`: returns it and the offset after it. The buffer is only ever written by
+/// `write_str`, so it is well formed.
+fn read_str(buf: &[u8], mut at: usize) -> (&[u8], usize) {
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let byte = buf[at];
+        at += 1;
+        len |= ((byte & 0x7f) as usize) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (&buf[at..at + len], at + len)
+}
+
+/// Iterates over the pairs of a packed hash.
+struct PackedIter<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.buf.len() {
+            return None;
+        }
+        let (field, after) = read_str(self.buf, self.at);
+        let (value, end) = read_str(self.buf, after);
+        self.at = end;
+        Some((field, value))
+    }
+}
+
+impl Packed {
+    fn len(&self) -> usize {
+        u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize
+    }
+
+    fn set_len(&mut self, len: usize) {
+        self.buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    }
+
+    fn iter(&self) -> PackedIter<'_> {
+        PackedIter { buf: &self.buf, at: 4 }
+    }
+
+    /// Byte ranges of the pair with `field`: (pair start, value start, pair end).
+    fn locate(&self, field: &[u8]) -> Option<(usize, usize, usize)> {
+        let mut at = 4;
+        while at < self.buf.len() {
+            let (f, value_at) = read_str(&self.buf, at);
+            let (_, end) = read_str(&self.buf, value_at);
+            if f == field {
+                return Some((at, value_at, end));
+            }
+            at = end;
+        }
+        None
+    }
+
+    fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.locate(field).map(|(_, value_at, _)| read_str(&self.buf, value_at).0)
+    }
+
+    /// Sets a pair; returns true if the field is new.
+    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let mut encoded = Vec::with_capacity(value.len() + 5);
+        match self.locate(field) {
+            Some((_, value_at, end)) => {
+                write_str(&mut encoded, value);
+                self.buf.splice(value_at..end, encoded);
+                self.buf.shrink_to_fit();
+                false
+            }
+            None => {
+                write_str(&mut encoded, field);
+                write_str(&mut encoded, value);
+                self.buf.reserve_exact(encoded.len());
+                self.buf.extend_from_slice(&encoded);
+                self.set_len(self.len() + 1);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let Some((start, _, end)) = self.locate(field) else { return false };
+        self.buf.drain(start..end);
+        self.buf.shrink_to_fit();
+        self.set_len(self.len() - 1);
+        true
+    }
 }
 
 impl Hash {
@@ -60,8 +182,8 @@ impl Hash {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(pairs) => pairs.len(),
-            Repr::Table(table) => table.len(),
+            Repr::Packed(packed) => packed.len(),
+            Repr::Table(t) => t.pairs.len(),
         }
     }
 
@@ -70,42 +192,28 @@ impl Hash {
     }
 
     pub fn encoding(&self) -> &'static str {
-        match self.repr {
-            Repr::Listpack(_) => "listpack",
+        match &self.repr {
+            Repr::Packed(_) => "listpack",
             Repr::Table(_) => "hashtable",
         }
     }
 
     pub fn heap_size(&self) -> usize {
-        let table = match &self.repr {
-            Repr::Listpack(pairs) => pairs.capacity() * std::mem::size_of::<HashField>(),
-            Repr::Table(table) => table.table_bytes(),
-        };
-        table + self.element_heap
-    }
-
-    fn position(&self, field: &[u8]) -> Option<usize> {
         match &self.repr {
-            Repr::Listpack(pairs) => pairs.iter().position(|p| p.field.as_bytes() == field),
-            Repr::Table(table) => table.find(field),
+            Repr::Packed(packed) => packed.buf.capacity(),
+            Repr::Table(t) => std::mem::size_of::<Table>() + t.pairs.table_bytes() + t.element_heap,
         }
     }
 
-    /// The field/value pair at a position in `0..len()` (positions are stable until the next removal).
-    pub fn at(&self, pos: usize) -> (&[u8], &[u8]) {
-        let pair = match &self.repr {
-            Repr::Listpack(pairs) => &pairs[pos],
-            Repr::Table(table) => table.get(pos),
-        };
-        (pair.field.as_bytes(), pair.value.as_bytes())
-    }
-
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.position(field).map(|pos| self.at(pos).1)
+        match &self.repr {
+            Repr::Packed(packed) => packed.get(field),
+            Repr::Table(t) => t.pairs.find(field).map(|pos| t.pairs.get(pos).value.as_bytes()),
+        }
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
-        self.position(field).is_some()
+        self.get(field).is_some()
     }
 
     /// Sets `field` to `value`; returns true if the field is new.
@@ -113,30 +221,24 @@ impl Hash {
         if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
             self.convert_to_table();
         }
-        let new_value = CompactBytes::new(value);
-        self.element_heap += new_value.heap_size();
-        let existing = self.position(field);
-        let created = match (existing, &mut self.repr) {
-            (Some(pos), Repr::Listpack(pairs)) => {
-                let old = std::mem::replace(&mut pairs[pos].value, new_value);
-                self.element_heap -= old.heap_size();
-                false
-            }
-            (Some(pos), Repr::Table(table)) => {
-                let old = std::mem::replace(&mut table.get_mut(pos).value, new_value);
-                self.element_heap -= old.heap_size();
-                false
-            }
-            (None, repr) => {
-                let pair = HashField { field: CompactBytes::new(field), value: new_value };
-                self.element_heap += pair.field.heap_size();
-                match repr {
-                    Repr::Listpack(pairs) => pairs.push(pair),
-                    Repr::Table(table) => {
-                        table.insert_new(pair);
+        let created = match &mut self.repr {
+            Repr::Packed(packed) => packed.set(field, value),
+            Repr::Table(t) => {
+                let new_value = CompactBytes::new(value);
+                t.element_heap += new_value.heap_size();
+                match t.pairs.find(field) {
+                    Some(pos) => {
+                        let old = std::mem::replace(&mut t.pairs.get_mut(pos).value, new_value);
+                        t.element_heap -= old.heap_size();
+                        false
+                    }
+                    None => {
+                        let field = CompactBytes::new(field);
+                        t.element_heap += field.heap_size();
+                        t.pairs.insert_new(HashField { field, value: new_value });
+                        true
                     }
                 }
-                true
             }
         };
         if self.len() > limits.max_listpack_entries {
@@ -147,38 +249,61 @@ impl Hash {
 
     /// Removes `field`; returns true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        let Some(pos) = self.position(field) else { return false };
-        let pair = match &mut self.repr {
-            Repr::Listpack(pairs) => pairs.remove(pos),
-            Repr::Table(table) => table.remove_at(pos),
-        };
-        self.element_heap -= element_heap(&pair);
-        true
+        match &mut self.repr {
+            Repr::Packed(packed) => packed.remove(field),
+            Repr::Table(t) => match t.pairs.remove(field) {
+                Some(pair) => {
+                    t.element_heap -= pair.field.heap_size() + pair.value.heap_size();
+                    true
+                }
+                None => false,
+            },
+        }
     }
 
     fn convert_to_table(&mut self) {
-        if let Repr::Listpack(pairs) = &mut self.repr {
-            let mut table = DenseTable::with_capacity(pairs.len());
-            for pair in pairs.drain(..) {
-                table.insert_new(pair);
+        if let Repr::Packed(packed) = &self.repr {
+            let mut table = Table { pairs: DenseTable::with_capacity(packed.len()), element_heap: 0 };
+            for (field, value) in packed.iter() {
+                let pair = HashField { field: CompactBytes::new(field), value: CompactBytes::new(value) };
+                table.element_heap += pair.field.heap_size() + pair.value.heap_size();
+                table.pairs.insert_new(pair);
             }
-            self.repr = Repr::Table(table);
+            self.repr = Repr::Table(Box::new(table));
+        }
+    }
+
+    /// The field/value pair at a position in `0..len()` (stable until the next removal). Linear in a
+    /// packed hash, which holds few pairs.
+    pub fn at(&self, pos: usize) -> (&[u8], &[u8]) {
+        match &self.repr {
+            Repr::Packed(packed) => packed.iter().nth(pos).unwrap_or((&[], &[])),
+            Repr::Table(t) => {
+                let pair = t.pairs.get(pos);
+                (pair.field.as_bytes(), pair.value.as_bytes())
+            }
         }
     }
 
     /// Fields and values in storage order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        (0..self.len()).map(move |pos| self.at(pos))
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match &self.repr {
+            Repr::Packed(packed) => Box::new(packed.iter()),
+            Repr::Table(t) => Box::new(t.pairs.items().iter().map(|p| (p.field.as_bytes(), p.value.as_bytes()))),
+        }
     }
 
-    /// HSCAN: a compact hash is returned whole (cursor 0); a table is walked with the no-skip guarantee.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(usize)) -> u64 {
+    /// HSCAN: a packed hash is returned whole (cursor 0); a table is walked with the no-skip guarantee.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(&'a [u8], &'a [u8])) -> u64 {
         match &self.repr {
-            Repr::Listpack(pairs) => {
-                (0..pairs.len()).for_each(visit);
+            Repr::Packed(packed) => {
+                packed.iter().for_each(|(f, v)| visit(f, v));
                 0
             }
-            Repr::Table(table) => table.scan(cursor, count, &mut visit),
+            Repr::Table(t) => t.pairs.scan(cursor, count, |pos| {
+                let pair = t.pairs.get(pos);
+                visit(pair.field.as_bytes(), pair.value.as_bytes())
+            }),
         }
     }
 }
@@ -189,11 +314,25 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
+    #[test]
+    fn packed_hashes_are_compact() {
+        let limits = HashLimits { max_listpack_entries: 128, max_listpack_value: 64 };
+        let mut hash = Hash::new();
+        for i in 0..10 {
+            hash.set(format!("field{i}").as_bytes(), format!("value{i}").as_bytes(), &limits);
+        }
+        assert_eq!(hash.encoding(), "listpack");
+        assert!(hash.heap_size() <= 4 + 10 * 14, "{}", hash.heap_size());
+        let long = vec![b'x'; 300];
+        hash.set(b"f", &long, &HashLimits { max_listpack_value: 1000, ..limits });
+        assert_eq!(hash.get(b"f"), Some(&long[..]), "lengths past one LEB128 byte");
+    }
+
     proptest! {
         /// A Hash behaves like a map whatever its encoding, and converts at the thresholds.
         #[test]
-        fn behaves_like_a_map(ops in proptest::collection::vec((any::<bool>(), 0u8..40, 0usize..80), 0..300)) {
-            let limits = HashLimits { max_listpack_entries: 16, max_listpack_value: 64 };
+        fn behaves_like_a_map(ops in proptest::collection::vec((any::<bool>(), 0u8..40, 0usize..200), 0..300)) {
+            let limits = HashLimits { max_listpack_entries: 16, max_listpack_value: 150 };
             let mut hash = Hash::new();
             let mut model = BTreeMap::new();
             let mut converted = false;
@@ -201,22 +340,27 @@ mod tests {
                 let field = vec![b'f', f];
                 if set {
                     let value = vec![b'v'; len];
-                    converted |= len > 64;
+                    converted |= len > 150;
                     prop_assert_eq!(hash.set(&field, &value, &limits), model.insert(field, value).is_none());
                 } else {
                     prop_assert_eq!(hash.remove(&field), model.remove(&field).is_some());
                 }
                 converted |= model.len() > 16;
                 prop_assert_eq!(hash.encoding(), if converted { "hashtable" } else { "listpack" });
+                prop_assert_eq!(hash.len(), model.len());
             }
-            prop_assert_eq!(hash.len(), model.len());
             let got: BTreeMap<Vec<u8>, Vec<u8>> = hash.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
             prop_assert_eq!(got, model.clone());
-            let heap: usize = model.iter().map(|(f, v)| {
-                let h = |b: &Vec<u8>| if b.len() > 15 { (b.len() + 15) & !15 } else { 0 };
-                h(f) + h(v)
-            }).sum();
-            prop_assert_eq!(hash.element_heap, heap);
+            for (pos, (f, v)) in hash.iter().enumerate() {
+                prop_assert_eq!(hash.at(pos), (f, v));
+            }
+            if let Repr::Table(t) = &hash.repr {
+                let heap: usize = model.iter().map(|(f, v)| {
+                    let h = |b: &Vec<u8>| if b.len() > 15 { (b.len() + 15) & !15 } else { 0 };
+                    h(f) + h(v)
+                }).sum();
+                prop_assert_eq!(t.element_heap, heap);
+            }
         }
     }
 }

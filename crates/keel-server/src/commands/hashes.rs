@@ -299,8 +299,7 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
     let mut found = Vec::new();
-    let next = hash.scan(cursor, count, |pos| {
-        let (f, v) = hash.at(pos);
+    let next = hash.scan(cursor, count, |f, v| {
         if pattern.is_none_or(|p| glob::matches(p, f, false)) {
             found.push((f, v));
         }
