@@ -1,8 +1,8 @@
 //! keel-store: the data a database holds, with no I/O and no async.
 //!
 //! - [`CompactBytes`]: a 16-byte string that keeps up to 15 bytes inline (most keys and small values).
-//! - [`Value`]: what a key holds, 16 bytes, integers stored as integers; [`List`], [`Hash`] and [`Set`]
-//!   with Redis's compact encodings.
+//! - [`Value`]: what a key holds, 16 bytes, integers stored as integers; [`List`], [`Hash`], [`Set`] and
+//!   [`ZSet`] with Redis's compact encodings.
 //! - [`dense::DenseTable`]: the dense table with a hash index that the keyspace, hashes and sets share.
 //! - [`Db`]: one logical database: a dense entry table with a hash index, expiry, LRU/LFU metadata,
 //!   random sampling, cursor scans and memory accounting.
@@ -18,6 +18,7 @@ pub mod number;
 mod object;
 mod set;
 mod value;
+mod zset;
 
 pub use compact::CompactBytes;
 pub use hash::{Hash, HashLimits};
@@ -26,3 +27,4 @@ pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
 pub use set::Set;
 pub use value::{StrRef, Value, ValueKind};
+pub use zset::{ZSet, ZSetLimits};

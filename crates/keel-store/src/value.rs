@@ -6,6 +6,7 @@ use crate::hash::Hash;
 use crate::list::List;
 use crate::number::parse_i64;
 use crate::set::Set;
+use crate::zset::ZSet;
 
 #[derive(Debug, Clone)]
 pub enum Value {
@@ -16,6 +17,7 @@ pub enum Value {
     List(Box<List>),
     Hash(Box<Hash>),
     Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 /// The type of a value, as `TYPE` names it.
@@ -85,6 +87,7 @@ impl Value {
             Value::List(_) => ValueKind::List,
             Value::Hash(_) => ValueKind::Hash,
             Value::Set(_) => ValueKind::Set,
+            Value::ZSet(_) => ValueKind::ZSet,
         }
     }
 
@@ -98,6 +101,7 @@ impl Value {
             Value::List(_) => "quicklist",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -109,6 +113,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
         }
     }
 }

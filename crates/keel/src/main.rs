@@ -86,7 +86,22 @@ impl ServeArgs {
     }
 }
 
+/// mimalloc's `mi_option_purge_delay` (its position in mimalloc.h v2; the Rust bindings do not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc give freed memory back to the OS at once rather than after a delay measured in later
+/// allocator activity: an idle server would otherwise keep a dropped table's pages, and its RSS would
+/// overstate its data by up to half (measured with bench/run.sh: 109 vs 59 bytes per key). An operator's
+/// MIMALLOC_PURGE_DELAY still wins.
+fn return_freed_memory_promptly() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: setting a documented option to a documented value; mimalloc allows it at any time.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
 fn main() -> ExitCode {
+    return_freed_memory_promptly();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

@@ -12,6 +12,7 @@ mod server;
 mod sets;
 mod strings;
 mod table;
+mod zsets;
 
 pub mod info;
 
@@ -348,9 +349,10 @@ impl Ctx<'_> {
         slot
     }
 
-    /// Adds `key` (known absent) to numbered database `db`; a new list wakes clients blocked on the key.
+    /// Adds `key` (known absent) to numbered database `db`; a new list or sorted set wakes clients blocked
+    /// on the key.
     pub fn add_key(&mut self, db: usize, key: &[u8], value: Value, expiry: Expiry) -> usize {
-        let wakes_waiters = matches!(value, Value::List(_));
+        let wakes_waiters = matches!(value, Value::List(_) | Value::ZSet(_));
         let slot = self.ks.dbs[db].insert_new(key, value, expiry, &self.clock);
         if wakes_waiters {
             self.ks.blocking.signal_ready(db, key);

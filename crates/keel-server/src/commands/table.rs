@@ -2,7 +2,7 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, CommandSpec,
+    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, zsets, CommandSpec,
 };
 
 macro_rules! cmd {
@@ -304,6 +304,31 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("sdiff", -2, "readonly", "@set", ALLKEYS, "set", "Returns the difference of multiple sets.", sets::sdiff),
     cmd!("sdiffstore", -3, "write denyoom", "@set", ALLKEYS, "set", "Stores the difference of multiple sets in a key.", sets::sdiffstore),
     cmd!("sscan", -3, "readonly", "@set", KEY1, "set", "Iterates over members of a set.", sets::sscan),
+    // Sorted sets.
+    cmd!("zadd", -4, "write denyoom fast", "@sortedset", KEY1, "sorted_set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", zsets::zadd),
+    cmd!("zincrby", 4, "write denyoom fast", "@sortedset", KEY1, "sorted_set", "Increments the score of a member in a sorted set.", zsets::zincrby),
+    cmd!("zrem", -3, "write fast", "@sortedset", KEY1, "sorted_set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", zsets::zrem),
+    cmd!("zcard", 2, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the number of members in a sorted set.", zsets::zcard),
+    cmd!("zscore", 3, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the score of a member in a sorted set.", zsets::zscore),
+    cmd!("zmscore", -3, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the score of one or more members in a sorted set.", zsets::zmscore),
+    cmd!("zrank", 3, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the index of a member in a sorted set ordered by ascending scores.", zsets::zrank),
+    cmd!("zrevrank", 3, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the index of a member in a sorted set ordered by descending scores.", zsets::zrevrank),
+    cmd!("zrange", -4, "readonly", "@sortedset", KEY1, "sorted_set", "Returns members in a sorted set within a range of indexes.", zsets::zrange),
+    cmd!("zrevrange", -4, "readonly", "@sortedset", KEY1, "sorted_set", "Returns members in a sorted set within a range of indexes in reverse order.", zsets::zrevrange),
+    cmd!("zrangebyscore", -4, "readonly", "@sortedset", KEY1, "sorted_set", "Returns members in a sorted set within a range of scores.", zsets::zrangebyscore),
+    cmd!("zrevrangebyscore", -4, "readonly", "@sortedset", KEY1, "sorted_set", "Returns members in a sorted set within a range of scores in reverse order.", zsets::zrevrangebyscore),
+    cmd!("zrangebylex", -4, "readonly", "@sortedset", KEY1, "sorted_set", "Returns members in a sorted set within a lexicographical range.", zsets::zrangebylex),
+    cmd!("zrevrangebylex", -4, "readonly", "@sortedset", KEY1, "sorted_set", "Returns members in a sorted set within a lexicographical range in reverse order.", zsets::zrevrangebylex),
+    cmd!("zcount", 4, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the count of members in a sorted set that have scores within a range.", zsets::zcount),
+    cmd!("zlexcount", 4, "readonly fast", "@sortedset", KEY1, "sorted_set", "Returns the number of members in a sorted set within a lexicographical range.", zsets::zlexcount),
+    cmd!("zremrangebyrank", 4, "write", "@sortedset", KEY1, "sorted_set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zsets::zremrangebyrank),
+    cmd!("zremrangebyscore", 4, "write", "@sortedset", KEY1, "sorted_set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zsets::zremrangebyscore),
+    cmd!("zremrangebylex", 4, "write", "@sortedset", KEY1, "sorted_set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zsets::zremrangebylex),
+    cmd!("zpopmin", -2, "write fast", "@sortedset", KEY1, "sorted_set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmin),
+    cmd!("zpopmax", -2, "write fast", "@sortedset", KEY1, "sorted_set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmax),
+    cmd!("bzpopmin", -3, "write noscript blocking fast", "@sortedset", (1, -2, 1), "sorted_set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzpopmin),
+    cmd!("bzpopmax", -3, "write noscript blocking fast", "@sortedset", (1, -2, 1), "sorted_set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", zsets::bzpopmax),
+    cmd!("zscan", -3, "readonly", "@sortedset", KEY1, "sorted_set", "Iterates over members and scores of a sorted set.", zsets::zscan),
     // Keys.
     cmd!("del", -2, "write", "@keyspace", ALLKEYS, "generic", "Deletes one or more keys.", keys::del),
     cmd!(

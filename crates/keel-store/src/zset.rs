@@ -1,0 +1,453 @@
+//! Sorted sets (Redis's t_zset). A small sorted set is a vector ordered by (score, member) (`listpack`);
+//! past `zset-max-listpack-entries` members, or a member longer than `zset-max-listpack-value`, it becomes
+//! a member→score table plus an order-statistic tree (`skiplist` in Redis's words): a treap whose nodes
+//! know their subtree sizes, so insertion, deletion, rank and selection by rank are all O(log n).
+//! Like Redis, a sorted set never converts back.
+
+use crate::compact::CompactBytes;
+use crate::dense::{DenseTable, Keyed};
+use std::cmp::Ordering;
+
+/// The thresholds of the compact encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct ZSetLimits {
+    pub max_listpack_entries: usize,
+    pub max_listpack_value: usize,
+}
+
+/// Redis's order: by score, then by member bytes. Scores are never NaN.
+fn order(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
+    a_score.partial_cmp(&b_score).unwrap_or(Ordering::Equal).then_with(|| a_member.cmp(b_member))
+}
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone)]
+struct Node {
+    member: CompactBytes,
+    score: f64,
+    left: u32,
+    right: u32,
+    size: u32,
+    priority: u32,
+}
+
+/// A treap in an arena: nodes refer to each other by index; freed slots are reused.
+#[derive(Clone)]
+struct Tree {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    root: u32,
+    seed: u32,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        Tree { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: 0x9E37_79B9 }
+    }
+
+    fn size(&self, n: u32) -> usize {
+        if n == NIL {
+            0
+        } else {
+            self.nodes[n as usize].size as usize
+        }
+    }
+
+    fn update(&mut self, n: u32) {
+        let (l, r) = (self.nodes[n as usize].left, self.nodes[n as usize].right);
+        self.nodes[n as usize].size = (1 + self.size(l) + self.size(r)) as u32;
+    }
+
+    /// xorshift: treap priorities need only be well spread, not secret.
+    fn next_priority(&mut self) -> u32 {
+        let mut x = self.seed;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.seed = x;
+        x
+    }
+
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        if self.nodes[a as usize].priority > self.nodes[b as usize].priority {
+            let right = self.nodes[a as usize].right;
+            self.nodes[a as usize].right = self.merge(right, b);
+            self.update(a);
+            a
+        } else {
+            let left = self.nodes[b as usize].left;
+            self.nodes[b as usize].left = self.merge(a, left);
+            self.update(b);
+            b
+        }
+    }
+
+    /// Splits `t` into nodes ordered before (score, member) and the rest.
+    fn split_key(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        let node = &self.nodes[t as usize];
+        if order(node.score, node.member.as_bytes(), score, member) == Ordering::Less {
+            let right = node.right;
+            let (l, r) = self.split_key(right, score, member);
+            self.nodes[t as usize].right = l;
+            self.update(t);
+            (t, r)
+        } else {
+            let left = node.left;
+            let (l, r) = self.split_key(left, score, member);
+            self.nodes[t as usize].left = r;
+            self.update(t);
+            (l, t)
+        }
+    }
+
+    /// Splits `t` into its first `k` nodes and the rest.
+    fn split_rank(&mut self, t: u32, k: usize) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        let left = self.nodes[t as usize].left;
+        let left_size = self.size(left);
+        if k <= left_size {
+            let (l, r) = self.split_rank(left, k);
+            self.nodes[t as usize].left = r;
+            self.update(t);
+            (l, t)
+        } else {
+            let right = self.nodes[t as usize].right;
+            let (l, r) = self.split_rank(right, k - left_size - 1);
+            self.nodes[t as usize].right = l;
+            self.update(t);
+            (t, r)
+        }
+    }
+
+    fn insert(&mut self, member: CompactBytes, score: f64) {
+        let (l, r) = self.split_key(self.root, score, member.as_bytes());
+        let priority = self.next_priority();
+        let node = Node { member, score, left: NIL, right: NIL, size: 1, priority };
+        let n = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot as usize] = node;
+                slot
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        let l = self.merge(l, n);
+        self.root = self.merge(l, r);
+    }
+
+    /// Removes the node (score, member), which must be present.
+    fn remove(&mut self, score: f64, member: &[u8]) {
+        let (l, r) = self.split_key(self.root, score, member);
+        let (mid, r) = self.split_rank(r, 1);
+        if mid != NIL {
+            self.nodes[mid as usize].member = CompactBytes::EMPTY;
+            self.free.push(mid);
+        }
+        self.root = self.merge(l, r);
+        if self.root == NIL {
+            self.nodes.clear();
+            self.free.clear();
+        }
+    }
+
+    /// Number of nodes for which `before` holds; `before` must hold for a prefix of the order.
+    fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        let (mut t, mut count) = (self.root, 0);
+        while t != NIL {
+            let node = &self.nodes[t as usize];
+            if before(node.score, node.member.as_bytes()) {
+                count += self.size(node.left) + 1;
+                t = node.right;
+            } else {
+                t = node.left;
+            }
+        }
+        count
+    }
+
+    /// The node at `rank` (0-based).
+    fn select(&self, mut rank: usize) -> &Node {
+        let mut t = self.root;
+        loop {
+            let node = &self.nodes[t as usize];
+            let left = self.size(node.left);
+            match rank.cmp(&left) {
+                Ordering::Less => t = node.left,
+                Ordering::Equal => return node,
+                Ordering::Greater => {
+                    rank -= left + 1;
+                    t = node.right;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Scored {
+    member: CompactBytes,
+    score: f64,
+}
+
+impl Keyed for Scored {
+    fn key(&self) -> &[u8] {
+        self.member.as_bytes()
+    }
+}
+
+#[derive(Clone)]
+struct Big {
+    dict: DenseTable<Scored>,
+    tree: Tree,
+    /// Heap bytes of members, counted twice (table and tree each hold a copy).
+    element_heap: usize,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Listpack(Vec<Scored>),
+    Skiplist(Box<Big>),
+}
+
+#[derive(Clone)]
+pub struct ZSet {
+    repr: Repr,
+}
+
+impl std::fmt::Debug for ZSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ZSet({} members, {})", self.len(), self.encoding())
+    }
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet { repr: Repr::Listpack(Vec::new()) }
+    }
+}
+
+impl ZSet {
+    pub fn new() -> ZSet {
+        ZSet::default()
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Listpack(items) => items.len(),
+            Repr::Skiplist(big) => big.dict.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self.repr {
+            Repr::Listpack(_) => "listpack",
+            Repr::Skiplist(_) => "skiplist",
+        }
+    }
+
+    pub fn heap_size(&self) -> usize {
+        match &self.repr {
+            Repr::Listpack(items) => {
+                items.capacity() * std::mem::size_of::<Scored>()
+                    + items.iter().map(|s| s.member.heap_size()).sum::<usize>()
+            }
+            Repr::Skiplist(big) => {
+                std::mem::size_of::<Big>()
+                    + big.dict.table_bytes()
+                    + big.tree.nodes.capacity() * std::mem::size_of::<Node>()
+                    + big.tree.free.capacity() * 4
+                    + big.element_heap
+            }
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Listpack(items) => items.iter().find(|s| s.member.as_bytes() == member).map(|s| s.score),
+            Repr::Skiplist(big) => big.dict.find(member).map(|pos| big.dict.get(pos).score),
+        }
+    }
+
+    /// Sets `member`'s score, adding it if absent; returns true if it was added.
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: &ZSetLimits) -> bool {
+        if member.len() > limits.max_listpack_value {
+            self.convert_to_skiplist();
+        }
+        let old = self.score(member);
+        if old == Some(score) {
+            return false;
+        }
+        if old.is_some() {
+            self.remove(member);
+        }
+        match &mut self.repr {
+            Repr::Listpack(items) => {
+                let at =
+                    items.partition_point(|s| order(s.score, s.member.as_bytes(), score, member) == Ordering::Less);
+                items.insert(at, Scored { member: CompactBytes::new(member), score });
+            }
+            Repr::Skiplist(big) => {
+                let stored = CompactBytes::new(member);
+                big.element_heap += 2 * stored.heap_size();
+                big.tree.insert(stored.clone(), score);
+                big.dict.insert_new(Scored { member: stored, score });
+            }
+        }
+        if self.len() > limits.max_listpack_entries {
+            self.convert_to_skiplist();
+        }
+        old.is_none()
+    }
+
+    /// Removes `member`; returns true if it was present.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Listpack(items) => match items.iter().position(|s| s.member.as_bytes() == member) {
+                Some(at) => {
+                    items.remove(at);
+                    true
+                }
+                None => false,
+            },
+            Repr::Skiplist(big) => match big.dict.remove(member) {
+                Some(removed) => {
+                    big.element_heap -= 2 * removed.member.heap_size();
+                    big.tree.remove(removed.score, member);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    fn convert_to_skiplist(&mut self) {
+        if let Repr::Listpack(items) = &mut self.repr {
+            let mut big = Big { dict: DenseTable::with_capacity(items.len()), tree: Tree::new(), element_heap: 0 };
+            for item in items.drain(..) {
+                big.element_heap += 2 * item.member.heap_size();
+                big.tree.insert(item.member.clone(), item.score);
+                big.dict.insert_new(item);
+            }
+            self.repr = Repr::Skiplist(Box::new(big));
+        }
+    }
+
+    /// The member and score at `rank` (0 = lowest score), which must be below `len()`.
+    pub fn at_rank(&self, rank: usize) -> (&[u8], f64) {
+        match &self.repr {
+            Repr::Listpack(items) => (items[rank].member.as_bytes(), items[rank].score),
+            Repr::Skiplist(big) => {
+                let node = big.tree.select(rank);
+                (node.member.as_bytes(), node.score)
+            }
+        }
+    }
+
+    /// The 0-based ascending rank of `member`.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        let score = self.score(member)?;
+        Some(self.count_before(|s, m| order(s, m, score, member) == Ordering::Less))
+    }
+
+    /// How many members come before the first one for which `before` stops holding. `before` must hold
+    /// for a prefix of the order (e.g. "score < min").
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match &self.repr {
+            Repr::Listpack(items) => items.partition_point(|s| before(s.score, s.member.as_bytes())),
+            Repr::Skiplist(big) => big.tree.count_before(before),
+        }
+    }
+
+    /// ZSCAN: a listpack is returned whole (cursor 0); a table is walked with the no-skip guarantee.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(&'a [u8], f64)) -> u64 {
+        match &self.repr {
+            Repr::Listpack(items) => {
+                items.iter().for_each(|s| visit(s.member.as_bytes(), s.score));
+                0
+            }
+            Repr::Skiplist(big) => big.dict.scan(cursor, count, |pos| {
+                let s = big.dict.get(pos);
+                visit(s.member.as_bytes(), s.score)
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn model_order(model: &BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
+        let mut items: Vec<(Vec<u8>, f64)> = model.iter().map(|(m, s)| (m.clone(), *s)).collect();
+        items.sort_by(|a, b| order(a.1, &a.0, b.1, &b.0));
+        items
+    }
+
+    proptest! {
+        /// A ZSet keeps Redis's order and ranks, whatever its encoding.
+        #[test]
+        fn behaves_like_an_ordered_map(
+            ops in proptest::collection::vec((any::<bool>(), 0u8..60, -5i8..5), 0..400),
+            max_entries in prop_oneof![Just(4usize), Just(1000)],
+        ) {
+            let limits = ZSetLimits { max_listpack_entries: max_entries, max_listpack_value: 64 };
+            let mut zset = ZSet::new();
+            let mut model = BTreeMap::new();
+            for (add, m, score) in ops {
+                let member = if m % 5 == 0 { format!("a-long-member-name-{m}").into_bytes() } else { vec![m] };
+                let score = score as f64 / 2.0;
+                if add {
+                    prop_assert_eq!(zset.insert(&member, score, &limits), model.insert(member, score).is_none());
+                } else {
+                    prop_assert_eq!(zset.remove(&member), model.remove(&member).is_some());
+                }
+            }
+            prop_assert_eq!(zset.len(), model.len());
+            let expected = model_order(&model);
+            for (rank, (member, score)) in expected.iter().enumerate() {
+                let (m, s) = zset.at_rank(rank);
+                prop_assert_eq!((m, s), (member.as_slice(), *score));
+                prop_assert_eq!(zset.rank(member), Some(rank));
+                prop_assert_eq!(zset.score(member), Some(*score));
+            }
+            let below_zero = zset.count_before(|s, _| s < 0.0);
+            prop_assert_eq!(below_zero, expected.iter().filter(|(_, s)| *s < 0.0).count());
+        }
+    }
+
+    #[test]
+    fn large_sets_use_the_tree() {
+        let limits = ZSetLimits { max_listpack_entries: 128, max_listpack_value: 64 };
+        let mut zset = ZSet::new();
+        for i in 0..10_000 {
+            zset.insert(format!("m{i}").as_bytes(), (i % 100) as f64, &limits);
+        }
+        assert_eq!(zset.encoding(), "skiplist");
+        assert_eq!(zset.at_rank(0), (&b"m0"[..], 0.0));
+        assert_eq!(zset.rank(b"m9999"), Some(9999));
+        for i in 0..10_000 {
+            assert!(zset.remove(format!("m{i}").as_bytes()));
+        }
+        assert!(zset.is_empty());
+    }
+}
