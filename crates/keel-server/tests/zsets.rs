@@ -171,3 +171,68 @@ fn zscan_returns_every_member_with_scores() {
     assert_eq!(seen.len(), 300);
     assert_eq!(seen["m011"], "5");
 }
+
+#[test]
+fn algebra_with_weights_and_aggregates() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<i64>(&mut c, &["ZADD", "a", "1", "x", "2", "y", "3", "z"]);
+    run::<i64>(&mut c, &["ZADD", "b", "10", "y", "20", "z", "30", "w"]);
+    run::<i64>(&mut c, &["SADD", "plain", "z", "v"]);
+    assert_eq!(
+        run::<Vec<String>>(&mut c, &["ZUNION", "2", "a", "b", "WITHSCORES"]),
+        vec!["x", "1", "y", "12", "z", "23", "w", "30"]
+    );
+    assert_eq!(
+        run::<Vec<String>>(&mut c, &["ZINTER", "2", "a", "b", "WEIGHTS", "2", "1", "AGGREGATE", "MAX", "WITHSCORES"]),
+        vec!["y", "10", "z", "20"]
+    );
+    assert_eq!(run::<Vec<String>>(&mut c, &["ZINTER", "2", "a", "plain", "WITHSCORES"]), vec!["z", "4"]);
+    assert_eq!(run::<Vec<String>>(&mut c, &["ZDIFF", "2", "a", "b"]), vec!["x"]);
+    assert_eq!(run::<i64>(&mut c, &["ZUNIONSTORE", "dst", "2", "a", "b", "AGGREGATE", "MIN"]), 4);
+    assert_eq!(run::<String>(&mut c, &["ZSCORE", "dst", "z"]), "3");
+    assert_eq!(run::<i64>(&mut c, &["ZINTERSTORE", "dst", "2", "a", "nope"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "dst"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["ZDIFFSTORE", "dst", "2", "b", "a"]), 1);
+    assert_eq!(run::<i64>(&mut c, &["ZINTERCARD", "2", "a", "b"]), 2);
+    assert_eq!(run::<i64>(&mut c, &["ZINTERCARD", "2", "a", "b", "LIMIT", "1"]), 1);
+    assert_eq!(error_of(&mut c, &["ZUNION", "0", "a"]), "ERR at least 1 input key is needed for 'zunion' command");
+    assert_eq!(error_of(&mut c, &["ZUNION", "3", "a", "b"]), "ERR syntax error");
+    assert_eq!(error_of(&mut c, &["ZUNION", "2", "a", "b", "WEIGHTS", "x", "1"]), "ERR weight value is not a float");
+    assert_eq!(error_of(&mut c, &["ZDIFF", "2", "a", "b", "WEIGHTS", "1", "1"]), "ERR syntax error");
+    assert_eq!(error_of(&mut c, &["ZUNIONSTORE", "d", "2", "a", "b", "WITHSCORES"]), "ERR syntax error");
+    run::<String>(&mut c, &["SET", "str", "v"]);
+    assert_eq!(
+        error_of(&mut c, &["ZUNION", "2", "a", "str"]),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+}
+
+#[test]
+fn mpop_randmember_rangestore() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<i64>(&mut c, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    let popped: redis::Value = run(&mut c, &["ZMPOP", "2", "nope", "z", "MAX", "COUNT", "2"]);
+    let expected = redis::Value::Array(vec![
+        redis::Value::BulkString(b"z".to_vec()),
+        redis::Value::Array(vec![
+            redis::Value::Array(vec![redis::Value::BulkString(b"c".to_vec()), redis::Value::BulkString(b"3".to_vec())]),
+            redis::Value::Array(vec![redis::Value::BulkString(b"b".to_vec()), redis::Value::BulkString(b"2".to_vec())]),
+        ]),
+    ]);
+    assert_eq!(popped, expected);
+    assert_eq!(run::<redis::Value>(&mut c, &["ZMPOP", "1", "nope", "MIN"]), redis::Value::Nil);
+    assert_eq!(error_of(&mut c, &["ZMPOP", "0", "z", "MIN"]), "ERR numkeys should be greater than 0");
+    assert_eq!(error_of(&mut c, &["ZMPOP", "1", "z", "MIDDLE"]), "ERR syntax error");
+    assert_eq!(run::<redis::Value>(&mut c, &["BZMPOP", "0.01", "1", "nope", "MIN"]), redis::Value::Nil);
+    run::<i64>(&mut c, &["ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d"]);
+    assert_eq!(run::<Vec<String>>(&mut c, &["ZRANDMEMBER", "r", "10"]).len(), 4);
+    assert_eq!(run::<Vec<String>>(&mut c, &["ZRANDMEMBER", "r", "-10"]).len(), 10);
+    assert_eq!(run::<Vec<String>>(&mut c, &["ZRANDMEMBER", "r", "2", "WITHSCORES"]).len(), 4);
+    assert_eq!(run::<i64>(&mut c, &["ZRANGESTORE", "dst", "r", "1", "2"]), 2);
+    assert_eq!(run::<Vec<String>>(&mut c, &["ZRANGE", "dst", "0", "-1", "WITHSCORES"]), vec!["b", "2", "c", "3"]);
+    assert_eq!(run::<i64>(&mut c, &["ZRANGESTORE", "dst", "r", "(3", "+inf", "BYSCORE"]), 1);
+    assert_eq!(run::<i64>(&mut c, &["ZRANGESTORE", "dst", "nope", "0", "-1"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "dst"]), 0);
+}

@@ -12,6 +12,7 @@ mod server;
 mod sets;
 mod strings;
 mod table;
+mod zset_ops;
 mod zsets;
 
 pub mod info;

@@ -2,7 +2,8 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, zsets, CommandSpec,
+    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, zset_ops, zsets,
+    CommandSpec,
 };
 
 macro_rules! cmd {
@@ -329,6 +330,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("bzpopmin", -3, "write noscript blocking fast", "@sortedset", (1, -2, 1), "sorted_set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzpopmin),
     cmd!("bzpopmax", -3, "write noscript blocking fast", "@sortedset", (1, -2, 1), "sorted_set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", zsets::bzpopmax),
     cmd!("zscan", -3, "readonly", "@sortedset", KEY1, "sorted_set", "Iterates over members and scores of a sorted set.", zsets::zscan),
+    cmd!("zrangestore", -5, "write denyoom", "@sortedset", (1, 2, 1), "sorted_set", "Stores a range of members from sorted set in a key.", zsets::zrangestore),
+    cmd!("zmpop", -4, "write", "@sortedset", NOKEY, "sorted_set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", zsets::zmpop),
+    cmd!("bzmpop", -5, "write blocking", "@sortedset", NOKEY, "sorted_set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzmpop),
+    cmd!("zrandmember", -2, "readonly", "@sortedset", KEY1, "sorted_set", "Returns one or more random members from a sorted set.", zsets::zrandmember),
+    cmd!("zunion", -3, "readonly", "@sortedset", NOKEY, "sorted_set", "Returns the union of multiple sorted sets.", zset_ops::zunion),
+    cmd!("zinter", -3, "readonly", "@sortedset", NOKEY, "sorted_set", "Returns the intersect of multiple sorted sets.", zset_ops::zinter),
+    cmd!("zdiff", -3, "readonly", "@sortedset", NOKEY, "sorted_set", "Returns the difference between multiple sorted sets.", zset_ops::zdiff),
+    cmd!("zunionstore", -4, "write denyoom", "@sortedset", KEY1, "sorted_set", "Stores the union of multiple sorted sets in a key.", zset_ops::zunionstore),
+    cmd!("zinterstore", -4, "write denyoom", "@sortedset", KEY1, "sorted_set", "Stores the intersect of multiple sorted sets in a key.", zset_ops::zinterstore),
+    cmd!("zdiffstore", -4, "write denyoom", "@sortedset", KEY1, "sorted_set", "Stores the difference of multiple sorted sets in a key.", zset_ops::zdiffstore),
+    cmd!("zintercard", -3, "readonly", "@sortedset", NOKEY, "sorted_set", "Returns the number of members of the intersect of multiple sorted sets.", zset_ops::zintercard),
     // Keys.
     cmd!("del", -2, "write", "@keyspace", ALLKEYS, "generic", "Deletes one or more keys.", keys::del),
     cmd!(

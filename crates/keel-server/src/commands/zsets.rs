@@ -2,6 +2,8 @@
 //! index, score and lexicographic ranges, removals by range, pops (and blocking pops), ZSCAN. A sorted set
 //! emptied by any command disappears from the keyspace.
 
+use super::hashes::random_positions;
+use super::zset_ops::store_scored;
 use super::{int_arg, is, scan_args, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX, WRONGTYPE};
 use crate::blocking::parse_timeout;
 use keel_protocol::{format_double, ReplyWriter};
@@ -346,13 +348,14 @@ fn range_generic(
     mut by: Option<&str>,
     mut reverse: bool,
     allow_options: bool,
+    store: Option<&[u8]>,
 ) -> CmdResult {
     let (key, min, max) = (args[0], args[1], args[2]);
     let (mut with_scores, mut limit) = (false, None);
     let mut j = 3;
     while j < args.len() {
         let opt = args[j];
-        if is(opt, "withscores") {
+        if is(opt, "withscores") && store.is_none() {
             with_scores = true;
         } else if is(opt, "limit") && j + 2 < args.len() {
             limit = Some((int_arg(args[j + 1])?, int_arg(args[j + 2])?));
@@ -386,7 +389,10 @@ fn range_generic(
     let db = ctx.session.db;
     let slot = ctx.lookup_read(key);
     let Some(slot) = slot else {
-        ctx.out.array(0);
+        match store {
+            Some(dst) => return store_scored(ctx, dst, Vec::new()),
+            None => ctx.out.array(0),
+        }
         return Ok(());
     };
     let zset = as_zset(ctx.ks.dbs[db].value(slot))?;
@@ -402,38 +408,51 @@ fn range_generic(
     let available = end - first;
     let skip = if offset < 0 { available } else { (offset as usize).min(available) };
     let take = if count < 0 { available - skip } else { (count as usize).min(available - skip) };
-    if reverse {
+    let ranks: Box<dyn ExactSizeIterator<Item = usize>> = if reverse {
         let top = end - skip;
-        reply_ranks(ctx.out, zset, (top - take..top).rev(), with_scores);
+        Box::new((top - take..top).rev())
     } else {
         let bottom = first + skip;
-        reply_ranks(ctx.out, zset, bottom..bottom + take, with_scores);
+        Box::new(bottom..bottom + take)
+    };
+    match store {
+        Some(dst) => {
+            let items: Vec<(Vec<u8>, f64)> = ranks.map(|r| zset.at_rank(r)).map(|(m, s)| (m.to_vec(), s)).collect();
+            store_scored(ctx, dst, items)
+        }
+        None => {
+            reply_ranks(ctx.out, zset, ranks, with_scores);
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 pub fn zrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_generic(ctx, &args[1..], None, false, true)
+    range_generic(ctx, &args[1..], None, false, true, None)
+}
+
+pub fn zrangestore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    range_generic(ctx, &args[2..], None, false, true, Some(args[1]))
 }
 
 pub fn zrevrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_generic(ctx, &args[1..], None, true, false)
+    range_generic(ctx, &args[1..], None, true, false, None)
 }
 
 pub fn zrangebyscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_generic(ctx, &args[1..], Some("score"), false, false)
+    range_generic(ctx, &args[1..], Some("score"), false, false, None)
 }
 
 pub fn zrevrangebyscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_generic(ctx, &args[1..], Some("score"), true, false)
+    range_generic(ctx, &args[1..], Some("score"), true, false, None)
 }
 
 pub fn zrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_generic(ctx, &args[1..], Some("lex"), false, false)
+    range_generic(ctx, &args[1..], Some("lex"), false, false, None)
 }
 
 pub fn zrevrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    range_generic(ctx, &args[1..], Some("lex"), true, false)
+    range_generic(ctx, &args[1..], Some("lex"), true, false, None)
 }
 
 fn count_range(ctx: &mut Ctx, key: &[u8], range: Range) -> CmdResult {
@@ -570,6 +589,104 @@ pub fn bzpopmin(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn bzpopmax(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     blocking_pop(ctx, args, true)
+}
+
+/// The arguments of ZMPOP/BZMPOP from `numkeys` on: the keys, whether to pop the highest, the count.
+fn parse_mpop<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
+    let numkeys = int_arg(args[0]).ok().filter(|n| *n > 0);
+    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
+    let where_at = 1 + numkeys;
+    if where_at >= args.len() {
+        return Err(SYNTAX);
+    }
+    let max = if is(args[where_at], "max") {
+        true
+    } else if is(args[where_at], "min") {
+        false
+    } else {
+        return Err(SYNTAX);
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if is(args[j], "count") && j + 1 < args.len() && count.is_none() {
+            let n = int_arg(args[j + 1]).ok().filter(|n| *n > 0);
+            count = Some(n.ok_or_else(|| CmdError::new("ERR count should be greater than 0"))? as usize);
+            j += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    Ok((args[1..where_at].to_vec(), max, count.unwrap_or(1)))
+}
+
+/// Pops from the first non-empty sorted set among `keys`, replying `[key, [[member, score], ...]]`.
+fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: usize) -> Result<bool, CmdError> {
+    for key in keys {
+        let Some(slot) = find_zset(ctx, key)? else { continue };
+        let popped = pop_members(ctx, slot, count, max);
+        ctx.out.array(2);
+        ctx.out.bulk(key);
+        ctx.out.array(popped.len());
+        for (member, score) in popped {
+            ctx.out.array(2);
+            ctx.out.bulk(&member);
+            ctx.out.double(score);
+        }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub fn zmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (keys, max, count) = parse_mpop(&args[1..])?;
+    if !mpop_first(ctx, &keys, max, count)? {
+        ctx.out.null_array();
+    }
+    Ok(())
+}
+
+pub fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let timeout = parse_timeout(args[1])?;
+    let (keys, max, count) = parse_mpop(&args[2..])?;
+    if !mpop_first(ctx, &keys, max, count)? {
+        ctx.block(&keys, timeout);
+    }
+    Ok(())
+}
+
+pub fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let count = args.get(2).map(|a| int_arg(a)).transpose()?;
+    let with_scores = match args.get(3) {
+        Some(arg) if is(arg, "withscores") && args.len() == 4 => true,
+        Some(_) => return Err(SYNTAX),
+        None => false,
+    };
+    if count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
+        return Err(CmdError::new("ERR value is out of range"));
+    }
+    let db = ctx.session.db;
+    let slot = ctx.lookup_read(args[1]);
+    let Some(slot) = slot else {
+        match count {
+            Some(_) => ctx.out.array(0),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    };
+    let zset = as_zset(ctx.ks.dbs[db].value(slot))?;
+    let mut rng = rand::thread_rng();
+    match count {
+        None => {
+            let rank = random_positions(zset.len(), -1, &mut rng)[0];
+            ctx.out.bulk(zset.at_rank(rank).0);
+        }
+        Some(n) => {
+            let ranks = random_positions(zset.len(), n, &mut rng);
+            reply_ranks(ctx.out, zset, ranks.into_iter(), with_scores);
+        }
+    }
+    Ok(())
 }
 
 pub fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
