@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
 ROUNDS=${ROUNDS:-3}
-TESTS=${TESTS:-ping_mbulk,set,get,incr,mset,lpush,rpop,lrange_100,sadd,spop,hset}
+TESTS=${TESTS:-ping_mbulk,set,get,incr,mset,lpush,rpop,lrange_100,sadd,spop,hset,zadd,zpopmin}
 REQUESTS_P1=${REQUESTS_P1:-200000}
 REQUESTS_P16=${REQUESTS_P16:-1000000}
 
@@ -77,6 +77,12 @@ elif kind == "hash":
 elif kind == "set":
     for start in range(0, 1000000, 100):
         cmd("SADD", "bigset", *["member:%d" % i for i in range(start, start + 100)])
+elif kind == "zset":
+    for start in range(0, 1000000, 100):
+        args = ["ZADD", "bigzset"]
+        for i in range(start, start + 100):
+            args += [i, "member:%d" % i]
+        cmd(*args)
 elif kind == "small-hashes":
     for n in range(100000):
         args = ["HSET", "h:%d" % n]
@@ -85,7 +91,7 @@ elif kind == "small-hashes":
         cmd(*args)
 PY
 }
-DATASETS=(strings:1000000 hash:1000000 set:1000000 small-hashes:1000000)
+DATASETS=(strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000)
 
 # Bytes per element of one dataset: used_memory and RSS growth divided by the elements it holds.
 memory() {
@@ -144,7 +150,7 @@ print(f"|{'-'*14}|{'-'*5}|{'-'*14}|{'-'*14}|{'-'*12}|")
 for test, p in tests:
     k = statistics.median(runs[(test, p, 'keel')]); r = statistics.median(runs[(test, p, 'redis')])
     print(f"| {test:<12} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
-print("\nBytes per element (strings: DEBUG POPULATE 1000000; hash and set: 1M fields/members in one key;")
+print("\nBytes per element (strings: DEBUG POPULATE 1000000; hash, set, zset: 1M fields/members in one key;")
 print("small-hashes: 100k hashes of 10 fields, per field), growth of used_memory and of RSS")
 print(f"| {'dataset':<13} | {'keel used':>9} | {'redis used':>10} | {'ratio':>5} | {'keel RSS':>8} | {'redis RSS':>9} | {'ratio':>5} |")
 print(f"|{'-'*15}|{'-'*11}|{'-'*12}|{'-'*7}|{'-'*10}|{'-'*11}|{'-'*7}|")

@@ -244,8 +244,11 @@ pub fn zdiffstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let numkeys = int_arg(args[1]).ok().filter(|n| *n > 0);
-    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
+    let numkeys = int_arg(args[1])?;
+    if numkeys < 1 {
+        return Err(CmdError::new("ERR at least 1 input key is needed for 'zintercard' command"));
+    }
+    let numkeys = numkeys as usize;
     if numkeys > args.len() - 2 {
         return Err(SYNTAX);
     }
