@@ -43,209 +43,30 @@ const NOKEY: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     // Strings.
     cmd!("get", 2, "readonly fast", "@string", KEY1, "string", "Returns the string value of a key.", strings::get),
-    cmd!(
-        "set",
-        -3,
-        "write denyoom",
-        "@string",
-        KEY1,
-        "string",
-        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
-        strings::set
-    ),
-    cmd!(
-        "setnx",
-        3,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Set the string value of a key only when the key doesn't exist.",
-        strings::setnx
-    ),
-    cmd!(
-        "setex",
-        4,
-        "write denyoom",
-        "@string",
-        KEY1,
-        "string",
-        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
-        strings::setex
-    ),
-    cmd!(
-        "psetex",
-        4,
-        "write denyoom",
-        "@string",
-        KEY1,
-        "string",
-        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
-        strings::psetex
-    ),
-    cmd!(
-        "mget",
-        -2,
-        "readonly fast",
-        "@string",
-        ALLKEYS,
-        "string",
-        "Atomically returns the string values of one or more keys.",
-        strings::mget
-    ),
-    cmd!(
-        "mset",
-        -3,
-        "write denyoom",
-        "@string",
-        (1, -1, 2),
-        "string",
-        "Atomically creates or modifies the string values of one or more keys.",
-        strings::mset
-    ),
-    cmd!(
-        "msetnx",
-        -3,
-        "write denyoom",
-        "@string",
-        (1, -1, 2),
-        "string",
-        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
-        strings::msetnx
-    ),
-    cmd!(
-        "getset",
-        3,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Returns the previous string value of a key after setting it to a new value.",
-        strings::getset
-    ),
-    cmd!(
-        "getdel",
-        2,
-        "write fast",
-        "@string",
-        KEY1,
-        "string",
-        "Returns the string value of a key after deleting the key.",
-        strings::getdel
-    ),
-    cmd!(
-        "getex",
-        -2,
-        "write fast",
-        "@string",
-        KEY1,
-        "string",
-        "Returns the string value of a key after setting its expiration time.",
-        strings::getex
-    ),
-    cmd!(
-        "append",
-        3,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
-        strings::append
-    ),
-    cmd!(
-        "strlen",
-        2,
-        "readonly fast",
-        "@string",
-        KEY1,
-        "string",
-        "Returns the length of a string value.",
-        strings::strlen
-    ),
-    cmd!(
-        "incr",
-        2,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-        strings::incr
-    ),
-    cmd!(
-        "decr",
-        2,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-        strings::decr
-    ),
-    cmd!(
-        "incrby",
-        3,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-        strings::incrby
-    ),
-    cmd!(
-        "decrby",
-        3,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-        strings::decrby
-    ),
-    cmd!(
-        "incrbyfloat",
-        3,
-        "write denyoom fast",
-        "@string",
-        KEY1,
-        "string",
-        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-        strings::incrbyfloat
-    ),
-    cmd!(
-        "getrange",
-        4,
-        "readonly",
-        "@string",
-        KEY1,
-        "string",
-        "Returns a substring of the string stored at a key.",
-        strings::getrange
-    ),
-    cmd!(
-        "substr",
-        4,
-        "readonly",
-        "@string",
-        KEY1,
-        "string",
-        "Returns a substring from a string value.",
-        strings::getrange
-    ),
-    cmd!(
-        "setrange",
-        4,
-        "write denyoom",
-        "@string",
-        KEY1,
-        "string",
-        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
-        strings::setrange
-    ),
+    cmd!("set", -3, "write denyoom", "@string", KEY1, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", strings::set),
+    cmd!("setnx", 3, "write denyoom fast", "@string", KEY1, "string", "Set the string value of a key only when the key doesn't exist.", strings::setnx),
+    cmd!("setex", 4, "write denyoom", "@string", KEY1, "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", strings::setex),
+    cmd!("psetex", 4, "write denyoom", "@string", KEY1, "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", strings::psetex),
+    cmd!("mget", -2, "readonly fast", "@string", ALLKEYS, "string", "Atomically returns the string values of one or more keys.", strings::mget),
+    cmd!("mset", -3, "write denyoom", "@string", (1, -1, 2), "string", "Atomically creates or modifies the string values of one or more keys.", strings::mset),
+    cmd!("msetnx", -3, "write denyoom", "@string", (1, -1, 2), "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", strings::msetnx),
+    cmd!("getset", 3, "write denyoom fast", "@string", KEY1, "string", "Returns the previous string value of a key after setting it to a new value.", strings::getset),
+    cmd!("getdel", 2, "write fast", "@string", KEY1, "string", "Returns the string value of a key after deleting the key.", strings::getdel),
+    cmd!("getex", -2, "write fast", "@string", KEY1, "string", "Returns the string value of a key after setting its expiration time.", strings::getex),
+    cmd!("append", 3, "write denyoom fast", "@string", KEY1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", strings::append),
+    cmd!("strlen", 2, "readonly fast", "@string", KEY1, "string", "Returns the length of a string value.", strings::strlen),
+    cmd!("incr", 2, "write denyoom fast", "@string", KEY1, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::incr),
+    cmd!("decr", 2, "write denyoom fast", "@string", KEY1, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::decr),
+    cmd!("incrby", 3, "write denyoom fast", "@string", KEY1, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrby),
+    cmd!("decrby", 3, "write denyoom fast", "@string", KEY1, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", strings::decrby),
+    cmd!("incrbyfloat", 3, "write denyoom fast", "@string", KEY1, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrbyfloat),
+    cmd!("getrange", 4, "readonly", "@string", KEY1, "string", "Returns a substring of the string stored at a key.", strings::getrange),
+    cmd!("substr", 4, "readonly", "@string", KEY1, "string", "Returns a substring from a string value.", strings::getrange),
+    cmd!("setrange", 4, "write denyoom", "@string", KEY1, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", strings::setrange),
     cmd!("lcs", -3, "readonly", "@string", (1, 2, 1), "string", "Finds the longest common substring.", strings::lcs),
     // Lists.
     cmd!("lpush", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
@@ -343,745 +164,95 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("zintercard", -3, "readonly", "@sortedset", NOKEY, "sorted_set", "Returns the number of members of the intersect of multiple sorted sets.", zset_ops::zintercard),
     // Keys.
     cmd!("del", -2, "write", "@keyspace", ALLKEYS, "generic", "Deletes one or more keys.", keys::del),
-    cmd!(
-        "unlink",
-        -2,
-        "write fast",
-        "@keyspace",
-        ALLKEYS,
-        "generic",
-        "Asynchronously deletes one or more keys.",
-        keys::del
-    ),
-    cmd!(
-        "exists",
-        -2,
-        "readonly fast",
-        "@keyspace",
-        ALLKEYS,
-        "generic",
-        "Determines whether one or more keys exist.",
-        keys::exists
-    ),
-    cmd!(
-        "type",
-        2,
-        "readonly fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Determines the type of value stored at a key.",
-        keys::type_
-    ),
-    cmd!(
-        "rename",
-        3,
-        "write",
-        "@keyspace",
-        (1, 2, 1),
-        "generic",
-        "Renames a key and overwrites the destination.",
-        keys::rename
-    ),
-    cmd!(
-        "renamenx",
-        3,
-        "write fast",
-        "@keyspace",
-        (1, 2, 1),
-        "generic",
-        "Renames a key only when the target key name doesn't exist.",
-        keys::renamenx
-    ),
-    cmd!(
-        "copy",
-        -3,
-        "write denyoom",
-        "@keyspace",
-        (1, 2, 1),
-        "generic",
-        "Copies the value of a key to a new key.",
-        keys::copy
-    ),
+    cmd!("unlink", -2, "write fast", "@keyspace", ALLKEYS, "generic", "Asynchronously deletes one or more keys.", keys::del),
+    cmd!("exists", -2, "readonly fast", "@keyspace", ALLKEYS, "generic", "Determines whether one or more keys exist.", keys::exists),
+    cmd!("type", 2, "readonly fast", "@keyspace", KEY1, "generic", "Determines the type of value stored at a key.", keys::type_),
+    cmd!("rename", 3, "write", "@keyspace", (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename),
+    cmd!("renamenx", 3, "write fast", "@keyspace", (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
+    cmd!("copy", -3, "write denyoom", "@keyspace", (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy),
     cmd!("move", 3, "write fast", "@keyspace", KEY1, "generic", "Moves a key to another database.", keys::move_),
-    cmd!(
-        "expire",
-        -3,
-        "write fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Sets the expiration time of a key in seconds.",
-        keys::expire
-    ),
-    cmd!(
-        "pexpire",
-        -3,
-        "write fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Sets the expiration time of a key in milliseconds.",
-        keys::pexpire
-    ),
-    cmd!(
-        "expireat",
-        -3,
-        "write fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Sets the expiration time of a key to a Unix timestamp.",
-        keys::expireat
-    ),
-    cmd!(
-        "pexpireat",
-        -3,
-        "write fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-        keys::pexpireat
-    ),
-    cmd!(
-        "ttl",
-        2,
-        "readonly fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Returns the expiration time in seconds of a key.",
-        keys::ttl
-    ),
-    cmd!(
-        "pttl",
-        2,
-        "readonly fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Returns the expiration time in milliseconds of a key.",
-        keys::pttl
-    ),
-    cmd!(
-        "expiretime",
-        2,
-        "readonly fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Returns the expiration time of a key as a Unix timestamp.",
-        keys::expiretime
-    ),
-    cmd!(
-        "pexpiretime",
-        2,
-        "readonly fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
-        keys::pexpiretime
-    ),
-    cmd!(
-        "persist",
-        2,
-        "write fast",
-        "@keyspace",
-        KEY1,
-        "generic",
-        "Removes the expiration time of a key.",
-        keys::persist
-    ),
-    cmd!(
-        "keys",
-        2,
-        "readonly",
-        "@keyspace @dangerous",
-        NOKEY,
-        "generic",
-        "Returns all key names that match a pattern.",
-        keys::keys
-    ),
-    cmd!(
-        "scan",
-        -2,
-        "readonly",
-        "@keyspace",
-        NOKEY,
-        "generic",
-        "Iterates over the key names in the database.",
-        keys::scan
-    ),
-    cmd!(
-        "randomkey",
-        1,
-        "readonly",
-        "@keyspace",
-        NOKEY,
-        "generic",
-        "Returns a random key name from the database.",
-        keys::randomkey
-    ),
-    cmd!(
-        "touch",
-        -2,
-        "readonly fast",
-        "@keyspace",
-        ALLKEYS,
-        "generic",
-        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-        keys::touch
-    ),
-    container!(
-        "object",
-        -2,
-        "generic",
-        "A container for object introspection commands.",
-        None,
-        [
-            cmd!(
-                "encoding",
-                3,
-                "readonly",
-                "@keyspace",
-                (2, 2, 1),
-                "generic",
-                "Returns the internal encoding of a Redis object.",
-                keys::object_encoding
-            ),
-            cmd!(
-                "freq",
-                3,
-                "readonly",
-                "@keyspace",
-                (2, 2, 1),
-                "generic",
-                "Returns the logarithmic access frequency counter of a Redis object.",
-                keys::object_freq
-            ),
-            cmd!(
-                "idletime",
-                3,
-                "readonly",
-                "@keyspace",
-                (2, 2, 1),
-                "generic",
-                "Returns the time since the last access to a Redis object.",
-                keys::object_idletime
-            ),
-            cmd!(
-                "refcount",
-                3,
-                "readonly",
-                "@keyspace",
-                (2, 2, 1),
-                "generic",
-                "Returns the reference count of a value of a key.",
-                keys::object_refcount
-            ),
-            cmd!(
-                "help",
-                2,
-                "loading stale",
-                "@keyspace",
-                NOKEY,
-                "generic",
-                "Returns helpful text about the different subcommands.",
-                intro::object_help
-            ),
-        ]
-    ),
+    cmd!("expire", -3, "write fast", "@keyspace", KEY1, "generic", "Sets the expiration time of a key in seconds.", keys::expire),
+    cmd!("pexpire", -3, "write fast", "@keyspace", KEY1, "generic", "Sets the expiration time of a key in milliseconds.", keys::pexpire),
+    cmd!("expireat", -3, "write fast", "@keyspace", KEY1, "generic", "Sets the expiration time of a key to a Unix timestamp.", keys::expireat),
+    cmd!("pexpireat", -3, "write fast", "@keyspace", KEY1, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp.", keys::pexpireat),
+    cmd!("ttl", 2, "readonly fast", "@keyspace", KEY1, "generic", "Returns the expiration time in seconds of a key.", keys::ttl),
+    cmd!("pttl", 2, "readonly fast", "@keyspace", KEY1, "generic", "Returns the expiration time in milliseconds of a key.", keys::pttl),
+    cmd!("expiretime", 2, "readonly fast", "@keyspace", KEY1, "generic", "Returns the expiration time of a key as a Unix timestamp.", keys::expiretime),
+    cmd!("pexpiretime", 2, "readonly fast", "@keyspace", KEY1, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::pexpiretime),
+    cmd!("persist", 2, "write fast", "@keyspace", KEY1, "generic", "Removes the expiration time of a key.", keys::persist),
+    cmd!("keys", 2, "readonly", "@keyspace @dangerous", NOKEY, "generic", "Returns all key names that match a pattern.", keys::keys),
+    cmd!("scan", -2, "readonly", "@keyspace", NOKEY, "generic", "Iterates over the key names in the database.", keys::scan),
+    cmd!("randomkey", 1, "readonly", "@keyspace", NOKEY, "generic", "Returns a random key name from the database.", keys::randomkey),
+    cmd!("touch", -2, "readonly fast", "@keyspace", ALLKEYS, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", keys::touch),
+    container!("object", -2, "generic", "A container for object introspection commands.", None, [
+        cmd!("encoding", 3, "readonly", "@keyspace", (2, 2, 1), "generic", "Returns the internal encoding of a Redis object.", keys::object_encoding),
+        cmd!("freq", 3, "readonly", "@keyspace", (2, 2, 1), "generic", "Returns the logarithmic access frequency counter of a Redis object.", keys::object_freq),
+        cmd!("idletime", 3, "readonly", "@keyspace", (2, 2, 1), "generic", "Returns the time since the last access to a Redis object.", keys::object_idletime),
+        cmd!("refcount", 3, "readonly", "@keyspace", (2, 2, 1), "generic", "Returns the reference count of a value of a key.", keys::object_refcount),
+        cmd!("help", 2, "loading stale", "@keyspace", NOKEY, "generic", "Returns helpful text about the different subcommands.", intro::object_help),
+    ]),
     // Connection.
-    cmd!(
-        "ping",
-        -1,
-        "fast",
-        "@connection",
-        NOKEY,
-        "connection",
-        "Returns the server's liveliness response.",
-        conn::ping
-    ),
+    cmd!("ping", -1, "fast", "@connection", NOKEY, "connection", "Returns the server's liveliness response.", conn::ping),
     cmd!("echo", 2, "fast", "@connection", NOKEY, "connection", "Returns the given string.", conn::echo),
-    cmd!(
-        "hello",
-        -1,
-        "noscript loading stale fast no_auth",
-        "@connection",
-        NOKEY,
-        "connection",
-        "Handshakes with the Redis server.",
-        conn::hello
-    ),
-    cmd!(
-        "auth",
-        -2,
-        "noscript loading stale fast no_auth",
-        "@connection",
-        NOKEY,
-        "connection",
-        "Authenticates the connection.",
-        conn::auth
-    ),
-    cmd!(
-        "select",
-        2,
-        "loading stale fast",
-        "@connection",
-        NOKEY,
-        "connection",
-        "Changes the selected database.",
-        conn::select
-    ),
-    cmd!(
-        "quit",
-        -1,
-        "noscript loading stale fast no_auth allow_busy",
-        "@connection",
-        NOKEY,
-        "connection",
-        "Closes the connection.",
-        conn::quit
-    ),
-    cmd!(
-        "reset",
-        1,
-        "noscript loading stale fast no_auth allow_busy",
-        "@connection",
-        NOKEY,
-        "connection",
-        "Resets the connection.",
-        conn::reset
-    ),
-    container!(
-        "client",
-        -2,
-        "connection",
-        "A container for client connection commands.",
-        None,
-        [
-            cmd!(
-                "id",
-                2,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Returns the unique client ID of the connection.",
-                conn::client_id
-            ),
-            cmd!(
-                "setname",
-                3,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Sets the connection name.",
-                conn::client_setname
-            ),
-            cmd!(
-                "getname",
-                2,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Returns the name of the connection.",
-                conn::client_getname
-            ),
-            cmd!(
-                "setinfo",
-                4,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Sets information specific to the client or connection.",
-                conn::client_setinfo
-            ),
-            cmd!(
-                "list",
-                -2,
-                "admin noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Lists open connections.",
-                conn::client_list
-            ),
-            cmd!(
-                "info",
-                2,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Returns information about the connection.",
-                conn::client_info
-            ),
-            cmd!(
-                "kill",
-                -3,
-                "admin noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Terminates open connections.",
-                conn::client_kill
-            ),
-            cmd!(
-                "no-evict",
-                3,
-                "admin noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Sets the client eviction mode of the connection.",
-                conn::client_no_evict
-            ),
-            cmd!(
-                "no-touch",
-                3,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
-                conn::client_no_touch
-            ),
-            cmd!(
-                "reply",
-                3,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Instructs the server whether to reply to commands.",
-                conn::client_reply
-            ),
+    cmd!("hello", -1, "noscript loading stale fast no_auth", "@connection", NOKEY, "connection", "Handshakes with the Redis server.", conn::hello),
+    cmd!("auth", -2, "noscript loading stale fast no_auth", "@connection", NOKEY, "connection", "Authenticates the connection.", conn::auth),
+    cmd!("select", 2, "loading stale fast", "@connection", NOKEY, "connection", "Changes the selected database.", conn::select),
+    cmd!("quit", -1, "noscript loading stale fast no_auth allow_busy", "@connection", NOKEY, "connection", "Closes the connection.", conn::quit),
+    cmd!("reset", 1, "noscript loading stale fast no_auth allow_busy", "@connection", NOKEY, "connection", "Resets the connection.", conn::reset),
+    container!("client", -2, "connection", "A container for client connection commands.", None, [
+        cmd!("id", 2, "noscript loading stale", "@connection", NOKEY, "connection", "Returns the unique client ID of the connection.", conn::client_id),
+        cmd!("setname", 3, "noscript loading stale", "@connection", NOKEY, "connection", "Sets the connection name.", conn::client_setname),
+        cmd!("getname", 2, "noscript loading stale", "@connection", NOKEY, "connection", "Returns the name of the connection.", conn::client_getname),
+        cmd!("setinfo", 4, "noscript loading stale", "@connection", NOKEY, "connection", "Sets information specific to the client or connection.", conn::client_setinfo),
+        cmd!("list", -2, "admin noscript loading stale", "@connection", NOKEY, "connection", "Lists open connections.", conn::client_list),
+        cmd!("info", 2, "noscript loading stale", "@connection", NOKEY, "connection", "Returns information about the connection.", conn::client_info),
+        cmd!("kill", -3, "admin noscript loading stale", "@connection", NOKEY, "connection", "Terminates open connections.", conn::client_kill),
+        cmd!("no-evict", 3, "admin noscript loading stale", "@connection", NOKEY, "connection", "Sets the client eviction mode of the connection.", conn::client_no_evict),
+        cmd!("no-touch", 3, "noscript loading stale", "@connection", NOKEY, "connection", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", conn::client_no_touch),
+        cmd!("reply", 3, "noscript loading stale", "@connection", NOKEY, "connection", "Instructs the server whether to reply to commands.", conn::client_reply),
         cmd!("unblock", -3, "admin noscript loading stale", "@connection", NOKEY, "connection", "Unblocks a client blocked by a blocking command from a different connection.", conn::client_unblock),
-            cmd!(
-                "getredir",
-                2,
-                "noscript loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Returns the client ID to which the connection's tracking notifications are redirected.",
-                conn::client_getredir
-            ),
-            cmd!(
-                "help",
-                2,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "connection",
-                "Returns helpful text about the different subcommands.",
-                conn::client_help
-            ),
-        ]
-    ),
+        cmd!("getredir", 2, "noscript loading stale", "@connection", NOKEY, "connection", "Returns the client ID to which the connection's tracking notifications are redirected.", conn::client_getredir),
+        cmd!("help", 2, "loading stale", "@connection", NOKEY, "connection", "Returns helpful text about the different subcommands.", conn::client_help),
+    ]),
     // Server.
-    cmd!(
-        "dbsize",
-        1,
-        "readonly fast",
-        "@keyspace",
-        NOKEY,
-        "server",
-        "Returns the number of keys in the database.",
-        srv::dbsize
-    ),
-    cmd!(
-        "flushdb",
-        -1,
-        "write",
-        "@keyspace @dangerous",
-        NOKEY,
-        "server",
-        "Remove all keys from the current database.",
-        srv::flushdb
-    ),
-    cmd!(
-        "flushall",
-        -1,
-        "write",
-        "@keyspace @dangerous",
-        NOKEY,
-        "server",
-        "Removes all keys from all databases.",
-        srv::flushall
-    ),
+    cmd!("dbsize", 1, "readonly fast", "@keyspace", NOKEY, "server", "Returns the number of keys in the database.", srv::dbsize),
+    cmd!("flushdb", -1, "write", "@keyspace @dangerous", NOKEY, "server", "Remove all keys from the current database.", srv::flushdb),
+    cmd!("flushall", -1, "write", "@keyspace @dangerous", NOKEY, "server", "Removes all keys from all databases.", srv::flushall),
     cmd!("swapdb", 3, "write fast", "@keyspace @dangerous", NOKEY, "server", "Swaps two Redis databases.", srv::swapdb),
     cmd!("time", 1, "loading stale fast", "", NOKEY, "server", "Returns the server time.", srv::time),
-    cmd!(
-        "info",
-        -1,
-        "loading stale",
-        "@dangerous",
-        NOKEY,
-        "server",
-        "Returns information and statistics about the server.",
-        srv::info
-    ),
-    cmd!(
-        "debug",
-        -2,
-        "admin noscript loading stale",
-        "",
-        NOKEY,
-        "server",
-        "A container for debugging commands.",
-        srv::debug
-    ),
-    cmd!(
-        "shutdown",
-        -1,
-        "admin noscript loading stale no_multi allow_busy",
-        "",
-        NOKEY,
-        "server",
-        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
-        srv::shutdown
-    ),
-    cmd!(
-        "monitor",
-        1,
-        "admin noscript loading stale",
-        "",
-        NOKEY,
-        "server",
-        "Listens for all requests received by the server in real-time.",
-        srv::monitor
-    ),
-    container!(
-        "config",
-        -2,
-        "server",
-        "A container for server configuration commands.",
-        None,
-        [
-            cmd!(
-                "get",
-                -3,
-                "admin noscript loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Returns the effective values of configuration parameters.",
-                srv::config_get
-            ),
-            cmd!(
-                "set",
-                -4,
-                "admin noscript loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Sets configuration parameters in-flight.",
-                srv::config_set
-            ),
-            cmd!(
-                "resetstat",
-                2,
-                "admin noscript loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Resets the server's statistics.",
-                srv::config_resetstat
-            ),
-            cmd!(
-                "rewrite",
-                2,
-                "admin noscript loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Persists the effective configuration to file.",
-                srv::config_rewrite
-            ),
-            cmd!(
-                "help",
-                2,
-                "loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Returns helpful text about the different subcommands.",
-                intro::config_help
-            ),
-        ]
-    ),
-    container!(
-        "slowlog",
-        -2,
-        "server",
-        "A container for slow log commands.",
-        None,
-        [
-            cmd!(
-                "get",
-                -2,
-                "admin loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Returns the slow log's entries.",
-                srv::slowlog_get
-            ),
-            cmd!(
-                "len",
-                2,
-                "admin loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Returns the number of entries in the slow log.",
-                srv::slowlog_len
-            ),
-            cmd!(
-                "reset",
-                2,
-                "admin loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Clears all entries from the slow log.",
-                srv::slowlog_reset
-            ),
-            cmd!(
-                "help",
-                2,
-                "loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Show helpful text about the different subcommands",
-                srv::slowlog_help
-            ),
-        ]
-    ),
-    container!(
-        "command",
-        -1,
-        "server",
-        "Returns detailed information about all commands.",
-        Some(intro::command),
-        [
-            cmd!(
-                "count",
-                2,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "server",
-                "Returns a count of commands.",
-                intro::command_count
-            ),
-            cmd!(
-                "info",
-                -2,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "server",
-                "Returns information about one, multiple or all commands.",
-                intro::command_info
-            ),
-            cmd!(
-                "docs",
-                -2,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "server",
-                "Returns documentary information about one, multiple or all commands.",
-                intro::command_docs
-            ),
-            cmd!(
-                "list",
-                -2,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "server",
-                "Returns a list of command names.",
-                intro::command_list
-            ),
-            cmd!(
-                "getkeys",
-                -3,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "server",
-                "Extracts the key names from an arbitrary command.",
-                intro::command_getkeys
-            ),
-            cmd!(
-                "help",
-                2,
-                "loading stale",
-                "@connection",
-                NOKEY,
-                "server",
-                "Returns helpful text about the different subcommands.",
-                intro::command_help
-            ),
-        ]
-    ),
-    container!(
-        "function",
-        -2,
-        "scripting",
-        "A container for function commands.",
-        None,
-        [cmd!(
-            "flush",
-            -2,
-            "write noscript",
-            "@scripting",
-            NOKEY,
-            "scripting",
-            "Deletes all libraries and functions.",
-            srv::function_flush
-        ),]
-    ),
-    container!(
-        "memory",
-        -2,
-        "server",
-        "A container for memory diagnostics commands.",
-        None,
-        [
-            cmd!(
-                "usage",
-                -3,
-                "readonly",
-                "",
-                (2, 2, 1),
-                "server",
-                "Estimates the memory usage of a key.",
-                keys::memory_usage
-            ),
-            cmd!("doctor", 2, "", "", NOKEY, "server", "Outputs a memory problems report.", intro::memory_doctor),
-            cmd!("stats", 2, "", "", NOKEY, "server", "Returns details about memory usage.", intro::memory_stats),
-            cmd!("purge", 2, "", "", NOKEY, "server", "Asks the allocator to release memory.", intro::memory_purge),
-            cmd!(
-                "help",
-                2,
-                "loading stale",
-                "",
-                NOKEY,
-                "server",
-                "Returns helpful text about the different subcommands.",
-                intro::memory_help
-            ),
-        ]
-    ),
+    cmd!("info", -1, "loading stale", "@dangerous", NOKEY, "server", "Returns information and statistics about the server.", srv::info),
+    cmd!("debug", -2, "admin noscript loading stale", "", NOKEY, "server", "A container for debugging commands.", srv::debug),
+    cmd!("shutdown", -1, "admin noscript loading stale no_multi allow_busy", "", NOKEY, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", srv::shutdown),
+    cmd!("monitor", 1, "admin noscript loading stale", "", NOKEY, "server", "Listens for all requests received by the server in real-time.", srv::monitor),
+    container!("config", -2, "server", "A container for server configuration commands.", None, [
+        cmd!("get", -3, "admin noscript loading stale", "", NOKEY, "server", "Returns the effective values of configuration parameters.", srv::config_get),
+        cmd!("set", -4, "admin noscript loading stale", "", NOKEY, "server", "Sets configuration parameters in-flight.", srv::config_set),
+        cmd!("resetstat", 2, "admin noscript loading stale", "", NOKEY, "server", "Resets the server's statistics.", srv::config_resetstat),
+        cmd!("rewrite", 2, "admin noscript loading stale", "", NOKEY, "server", "Persists the effective configuration to file.", srv::config_rewrite),
+        cmd!("help", 2, "loading stale", "", NOKEY, "server", "Returns helpful text about the different subcommands.", intro::config_help),
+    ]),
+    container!("slowlog", -2, "server", "A container for slow log commands.", None, [
+        cmd!("get", -2, "admin loading stale", "", NOKEY, "server", "Returns the slow log's entries.", srv::slowlog_get),
+        cmd!("len", 2, "admin loading stale", "", NOKEY, "server", "Returns the number of entries in the slow log.", srv::slowlog_len),
+        cmd!("reset", 2, "admin loading stale", "", NOKEY, "server", "Clears all entries from the slow log.", srv::slowlog_reset),
+        cmd!("help", 2, "loading stale", "", NOKEY, "server", "Show helpful text about the different subcommands", srv::slowlog_help),
+    ]),
+    container!("command", -1, "server", "Returns detailed information about all commands.", Some(intro::command), [
+        cmd!("count", 2, "loading stale", "@connection", NOKEY, "server", "Returns a count of commands.", intro::command_count),
+        cmd!("info", -2, "loading stale", "@connection", NOKEY, "server", "Returns information about one, multiple or all commands.", intro::command_info),
+        cmd!("docs", -2, "loading stale", "@connection", NOKEY, "server", "Returns documentary information about one, multiple or all commands.", intro::command_docs),
+        cmd!("list", -2, "loading stale", "@connection", NOKEY, "server", "Returns a list of command names.", intro::command_list),
+        cmd!("getkeys", -3, "loading stale", "@connection", NOKEY, "server", "Extracts the key names from an arbitrary command.", intro::command_getkeys),
+        cmd!("help", 2, "loading stale", "@connection", NOKEY, "server", "Returns helpful text about the different subcommands.", intro::command_help),
+    ]),
+    container!("function", -2, "scripting", "A container for function commands.", None, [
+        cmd!("flush", -2, "write noscript", "@scripting", NOKEY, "scripting", "Deletes all libraries and functions.", srv::function_flush),
+    ]),
+    container!("memory", -2, "server", "A container for memory diagnostics commands.", None, [
+        cmd!("usage", -3, "readonly", "", (2, 2, 1), "server", "Estimates the memory usage of a key.", keys::memory_usage),
+        cmd!("doctor", 2, "", "", NOKEY, "server", "Outputs a memory problems report.", intro::memory_doctor),
+        cmd!("stats", 2, "", "", NOKEY, "server", "Returns details about memory usage.", intro::memory_stats),
+        cmd!("purge", 2, "", "", NOKEY, "server", "Asks the allocator to release memory.", intro::memory_purge),
+        cmd!("help", 2, "loading stale", "", NOKEY, "server", "Returns helpful text about the different subcommands.", intro::memory_help),
+    ]),
 ];
