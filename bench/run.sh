@@ -91,7 +91,8 @@ elif kind == "small-hashes":
         cmd(*args)
 PY
 }
-DATASETS=(strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000)
+# DATASETS="" skips the memory measurements.
+read -r -a DATASETS <<<"${DATASETS-strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000}"
 
 # Bytes per element of one dataset: used_memory and RSS growth divided by the elements it holds.
 memory() {
@@ -107,7 +108,7 @@ memory() {
 # Memory: fresh processes for every dataset, so that no earlier allocation colours the RSS figures.
 memory_results="$work/memory"
 : >"$memory_results"
-for entry in "${DATASETS[@]}"; do
+for entry in "${DATASETS[@]+"${DATASETS[@]}"}"; do
   kind=${entry%%:*}; elements=${entry##*:}
   start_servers
   read -r ku kr < <(memory "$keel_port" "$keel_pid" "$kind" "$elements")

@@ -93,6 +93,12 @@ impl<T: Keyed> DenseTable<T> {
         if let Ok(found) = self.index.find_entry(hash, |&i| i as usize == pos) {
             found.remove();
         }
+        self.take_out(pos)
+    }
+
+    /// Takes the item at `pos` out of the items, whose index entry is already gone, moving the last item
+    /// into its place.
+    fn take_out(&mut self, pos: usize) -> T {
         let last = self.items.len() - 1;
         if pos != last {
             let moved_hash = self.hash(self.items[last].key());
@@ -105,10 +111,13 @@ impl<T: Keyed> DenseTable<T> {
         item
     }
 
-    /// Removes the item with `key`, if present.
+    /// Removes the item with `key`, if present, hashing the key once.
     pub fn remove(&mut self, key: &[u8]) -> Option<T> {
-        let pos = self.find(key)?;
-        Some(self.remove_at(pos))
+        let hash = self.hash(key);
+        let items = &self.items;
+        let found = self.index.find_entry(hash, |&i| items[i as usize].key() == key).ok()?;
+        let (pos, _) = found.remove();
+        Some(self.take_out(pos as usize))
     }
 
     /// Gives memory back when most of the table is empty, as Redis shrinks its dicts.

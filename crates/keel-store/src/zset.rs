@@ -110,29 +110,7 @@ impl Tree {
         }
     }
 
-    /// Splits `t` into its first `k` nodes and the rest.
-    fn split_rank(&mut self, t: u32, k: usize) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        let left = self.nodes[t as usize].left;
-        let left_size = self.size(left);
-        if k <= left_size {
-            let (l, r) = self.split_rank(left, k);
-            self.nodes[t as usize].left = r;
-            self.update(t);
-            (l, t)
-        } else {
-            let right = self.nodes[t as usize].right;
-            let (l, r) = self.split_rank(right, k - left_size - 1);
-            self.nodes[t as usize].right = l;
-            self.update(t);
-            (t, r)
-        }
-    }
-
     fn insert(&mut self, member: CompactBytes, score: f64) {
-        let (l, r) = self.split_key(self.root, score, member.as_bytes());
         let priority = self.next_priority();
         let node = Node { member, score, left: NIL, right: NIL, size: 1, priority };
         let n = match self.free.pop() {
@@ -145,23 +123,108 @@ impl Tree {
                 (self.nodes.len() - 1) as u32
             }
         };
-        let l = self.merge(l, n);
-        self.root = self.merge(l, r);
+        self.root = self.insert_into(self.root, n);
     }
 
-    /// Removes the node (score, member), which must be present.
-    fn remove(&mut self, score: f64, member: &[u8]) {
-        let (l, r) = self.split_key(self.root, score, member);
-        let (mid, r) = self.split_rank(r, 1);
-        if mid != NIL {
-            self.nodes[mid as usize].member = CompactBytes::EMPTY;
-            self.free.push(mid);
+    /// Inserts node `n` into subtree `t` in one descent: it goes down by key until its priority outranks
+    /// the subtree's root, whose subtree is then split around it.
+    fn insert_into(&mut self, t: u32, n: u32) -> u32 {
+        if t == NIL {
+            return n;
         }
-        self.root = self.merge(l, r);
+        let (score, priority) = (self.nodes[n as usize].score, self.nodes[n as usize].priority);
+        if priority > self.nodes[t as usize].priority {
+            // Take the key out while splitting, so the tree can be borrowed mutably.
+            let member = std::mem::replace(&mut self.nodes[n as usize].member, CompactBytes::EMPTY);
+            let (l, r) = self.split_key(t, score, member.as_bytes());
+            let node = &mut self.nodes[n as usize];
+            node.member = member;
+            node.left = l;
+            node.right = r;
+            self.update(n);
+            return n;
+        }
+        let goes_left = {
+            let (new, here) = (&self.nodes[n as usize], &self.nodes[t as usize]);
+            order(new.score, new.member.as_bytes(), here.score, here.member.as_bytes()) == Ordering::Less
+        };
+        if goes_left {
+            let left = self.nodes[t as usize].left;
+            self.nodes[t as usize].left = self.insert_into(left, n);
+        } else {
+            let right = self.nodes[t as usize].right;
+            self.nodes[t as usize].right = self.insert_into(right, n);
+        }
+        self.update(t);
+        t
+    }
+
+    /// Removes the node (score, member) in one descent, replacing it by the merge of its children.
+    fn remove(&mut self, score: f64, member: &[u8]) {
+        self.root = self.remove_from(self.root, score, member);
         if self.root == NIL {
             self.nodes.clear();
             self.free.clear();
         }
+    }
+
+    fn remove_from(&mut self, t: u32, score: f64, member: &[u8]) -> u32 {
+        if t == NIL {
+            return NIL;
+        }
+        let node = &self.nodes[t as usize];
+        match order(score, member, node.score, node.member.as_bytes()) {
+            Ordering::Less => {
+                let left = node.left;
+                self.nodes[t as usize].left = self.remove_from(left, score, member);
+            }
+            Ordering::Greater => {
+                let right = node.right;
+                self.nodes[t as usize].right = self.remove_from(right, score, member);
+            }
+            Ordering::Equal => {
+                let (left, right) = (node.left, node.right);
+                self.nodes[t as usize].member = CompactBytes::EMPTY;
+                self.free.push(t);
+                return self.merge(left, right);
+            }
+        }
+        self.update(t);
+        t
+    }
+
+    /// Removes the first (or last) node in one walk down the edge; returns its member and score.
+    fn pop_edge(&mut self, last: bool) -> Option<(CompactBytes, f64)> {
+        if self.root == NIL {
+            return None;
+        }
+        let (root, popped) = self.pop_edge_from(self.root, last);
+        self.root = root;
+        let node = &mut self.nodes[popped as usize];
+        let taken = (std::mem::replace(&mut node.member, CompactBytes::EMPTY), node.score);
+        self.free.push(popped);
+        if self.root == NIL {
+            self.nodes.clear();
+            self.free.clear();
+        }
+        Some(taken)
+    }
+
+    /// Detaches the edge node of subtree `t`: returns the subtree's new root and the detached node.
+    fn pop_edge_from(&mut self, t: u32, last: bool) -> (u32, u32) {
+        let node = &self.nodes[t as usize];
+        let (inner, outer) = if last { (node.left, node.right) } else { (node.right, node.left) };
+        if outer == NIL {
+            return (inner, t);
+        }
+        let (new_outer, popped) = self.pop_edge_from(outer, last);
+        if last {
+            self.nodes[t as usize].right = new_outer;
+        } else {
+            self.nodes[t as usize].left = new_outer;
+        }
+        self.update(t);
+        (t, popped)
     }
 
     /// Number of nodes for which `before` holds; `before` must hold for a prefix of the order.
@@ -350,6 +413,23 @@ impl ZSet {
         }
     }
 
+    /// Removes and returns the lowest-scoring member (or the highest, with `last`).
+    pub fn pop(&mut self, last: bool) -> Option<(CompactBytes, f64)> {
+        match &mut self.repr {
+            Repr::Listpack(items) => {
+                let item = if last { items.pop()? } else { (!items.is_empty()).then(|| items.remove(0))? };
+                Some((item.member, item.score))
+            }
+            Repr::Skiplist(big) => {
+                let (member, score) = big.tree.pop_edge(last)?;
+                if let Some(removed) = big.dict.remove(member.as_bytes()) {
+                    big.element_heap -= 2 * removed.member.heap_size();
+                }
+                Some((member, score))
+            }
+        }
+    }
+
     /// The member and score at `rank` (0 = lowest score), which must be below `len()`.
     pub fn at_rank(&self, rank: usize) -> (&[u8], f64) {
         match &self.repr {
@@ -403,6 +483,11 @@ mod tests {
         items
     }
 
+    /// Pops from the high end when the model has an odd length, so both ends get exercised.
+    fn m_last(expected: &[(Vec<u8>, f64)]) -> bool {
+        expected.len() % 2 == 1
+    }
+
     proptest! {
         /// A ZSet keeps Redis's order and ranks, whatever its encoding.
         #[test]
@@ -431,6 +516,12 @@ mod tests {
                 prop_assert_eq!(zset.score(member), Some(*score));
             }
             let below_zero = zset.count_before(|s, _| s < 0.0);
+            if let Some((member, score)) = zset.pop(m_last(&expected)) {
+                let (expected_member, expected_score) = if m_last(&expected) { expected.last().unwrap() } else { &expected[0] };
+                prop_assert_eq!((member.as_bytes(), score), (expected_member.as_slice(), *expected_score));
+                prop_assert_eq!(zset.len(), expected.len() - 1);
+                prop_assert_eq!(zset.score(expected_member), None);
+            }
             prop_assert_eq!(below_zero, expected.iter().filter(|(_, s)| *s < 0.0).count());
         }
     }

@@ -513,15 +513,7 @@ pub fn zremrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// Pops up to `count` members from the low (`max` false) or high end; returns (member, score) pairs.
 fn pop_members(ctx: &mut Ctx, slot: usize, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
     let popped = modify(ctx, slot, |zset| {
-        let mut popped = Vec::new();
-        while popped.len() < count && !zset.is_empty() {
-            let rank = if max { zset.len() - 1 } else { 0 };
-            let (member, score) = zset.at_rank(rank);
-            let member = member.to_vec();
-            zset.remove(&member);
-            popped.push((member, score));
-        }
-        popped
+        (0..count).map_while(|_| zset.pop(max)).map(|(member, score)| (member.into_vec(), score)).collect::<Vec<_>>()
     });
     ctx.dirty(popped.len() as u64);
     popped
