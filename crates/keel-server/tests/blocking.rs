@@ -145,3 +145,48 @@ fn swapdb_wakes_clients_blocked_on_keys_that_now_hold_lists() {
     run::<String>(&mut c, &["SWAPDB", "0", "1"]);
     assert_eq!(blocked.read_frame(), Frame::Array(vec![bulk("k"), bulk("from-db1")]));
 }
+
+#[test]
+fn linked_and_circular_moves_are_served_in_one_write() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut first = s.raw();
+    send(&mut first, &["BLMOVE", "list1", "list2", "RIGHT", "LEFT", "0"]);
+    wait_blocked(&mut c, 1);
+    let mut second = s.raw();
+    send(&mut second, &["BLMOVE", "list2", "list3", "LEFT", "RIGHT", "0"]);
+    wait_blocked(&mut c, 2);
+    run::<i64>(&mut c, &["RPUSH", "list1", "foo"]);
+    assert_eq!(first.read_frame(), bulk("foo"));
+    assert_eq!(second.read_frame(), bulk("foo"));
+    assert!(run::<Vec<String>>(&mut c, &["LRANGE", "list1", "0", "-1"]).is_empty());
+    assert!(run::<Vec<String>>(&mut c, &["LRANGE", "list2", "0", "-1"]).is_empty());
+    assert_eq!(run::<Vec<String>>(&mut c, &["LRANGE", "list3", "0", "-1"]), vec!["foo"]);
+
+    // Two clients moving between two lists in a circle: each gets the element once.
+    let mut a = s.raw();
+    send(&mut a, &["BRPOPLPUSH", "ring1", "ring2", "0"]);
+    wait_blocked(&mut c, 1);
+    let mut b = s.raw();
+    send(&mut b, &["BRPOPLPUSH", "ring2", "ring1", "0"]);
+    wait_blocked(&mut c, 2);
+    run::<i64>(&mut c, &["RPUSH", "ring1", "x"]);
+    assert_eq!(a.read_frame(), bulk("x"));
+    assert_eq!(b.read_frame(), bulk("x"));
+    assert_eq!(run::<Vec<String>>(&mut c, &["LRANGE", "ring1", "0", "-1"]), vec!["x"]);
+}
+
+#[test]
+fn a_waiter_on_several_keys_is_served_once() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut blocked = s.raw();
+    send(&mut blocked, &["BLPOP", "k1", "k2", "0"]);
+    wait_blocked(&mut c, 1);
+    run::<String>(&mut c, &["MSET", "unrelated", "1"]);
+    run::<i64>(&mut c, &["RPUSH", "k2", "two"]);
+    assert_eq!(blocked.read_frame(), Frame::Array(vec![bulk("k2"), bulk("two")]));
+    run::<i64>(&mut c, &["RPUSH", "k1", "one"]);
+    assert_eq!(run::<Vec<String>>(&mut c, &["LRANGE", "k1", "0", "-1"]), vec!["one"], "no stale waiter remains");
+    wait_blocked(&mut c, 0);
+}
