@@ -26,5 +26,5 @@ pub use keyspace::{Db, Expiry};
 pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
 pub use set::Set;
-pub use value::{StrRef, Value, ValueKind};
+pub use value::{Collection, StrRef, Value, ValueKind};
 pub use zset::{ZSet, ZSetLimits};

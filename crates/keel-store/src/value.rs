@@ -20,6 +20,45 @@ pub enum Value {
     ZSet(Box<ZSet>),
 }
 
+/// A collection type a [`Value`] can hold, so that command code can be written once for all of them.
+pub trait Collection: Default {
+    /// The collection inside `value`, or None when the value holds another type.
+    fn of(value: &Value) -> Option<&Self>;
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    fn into_value(self) -> Value;
+    fn is_empty(&self) -> bool;
+}
+
+macro_rules! collection {
+    ($type:ty, $variant:ident) => {
+        impl Collection for $type {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(inner) => Some(inner),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(inner) => Some(inner),
+                    _ => None,
+                }
+            }
+            fn into_value(self) -> Value {
+                Value::$variant(Box::new(self))
+            }
+            fn is_empty(&self) -> bool {
+                <$type>::is_empty(self)
+            }
+        }
+    };
+}
+
+collection!(List, List);
+collection!(Hash, Hash);
+collection!(Set, Set);
+collection!(ZSet, ZSet);
+
 /// The type of a value, as `TYPE` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {

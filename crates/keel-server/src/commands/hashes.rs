@@ -1,16 +1,9 @@
 //! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
 
-use super::{float_arg, int_arg, scan_args, CmdError, CmdResult, Ctx, ScanArgs, WRONGTYPE};
+use super::{float_arg, int_arg, scan_args, typed, CmdError, CmdResult, Ctx, ScanArgs};
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
-use keel_store::{glob, Expiry, Hash, HashLimits, Value};
+use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
-
-fn as_hash(value: &Value) -> Result<&Hash, CmdError> {
-    match value {
-        Value::Hash(hash) => Ok(hash),
-        _ => Err(WRONGTYPE),
-    }
-}
 
 fn limits(ctx: &Ctx) -> HashLimits {
     let s = ctx.server.settings.read();
@@ -20,52 +13,15 @@ fn limits(ctx: &Ctx) -> HashLimits {
     }
 }
 
-/// Runs `change` on the hash at `slot` (accounting memory) and deletes the key if it became empty.
-fn modify<R>(ctx: &mut Ctx, slot: usize, change: impl FnOnce(&mut Hash) -> R) -> R {
-    let db = ctx.db();
-    let (result, empty) = db.update(slot, |value| match value {
-        Value::Hash(hash) => {
-            let result = change(hash);
-            (result, hash.is_empty())
-        }
-        _ => unreachable!("callers check the type first"),
-    });
-    if empty {
-        db.remove_slot(slot);
-    }
-    result
-}
-
-/// The slot of the hash at `key` for writing, created empty when missing.
-fn hash_for_write(ctx: &mut Ctx, key: &[u8]) -> Result<usize, CmdError> {
-    match ctx.lookup_write(key) {
-        Some(slot) => {
-            as_hash(ctx.db().value(slot))?;
-            Ok(slot)
-        }
-        None => {
-            let clock = ctx.clock;
-            Ok(ctx.db().insert_new(key, Value::Hash(Box::default()), Expiry::Clear, &clock))
-        }
-    }
-}
-
-/// The hash at `key` for reading, with hit/miss statistics.
-fn read_hash<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Hash>, CmdError> {
-    match ctx.lookup_read(key) {
-        Some(slot) => Ok(Some(as_hash(ctx.ks.dbs[ctx.session.db].value(slot))?)),
-        None => Ok(None),
-    }
-}
-
 fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) -> Result<usize, CmdError> {
     if args.len() % 2 != 0 {
         return Err(CmdError::new(format!("ERR wrong number of arguments for '{}' command", ctx.command.fullname)));
     }
     let limits = limits(ctx);
-    let slot = hash_for_write(ctx, args[1])?;
-    let created =
-        modify(ctx, slot, |hash| args[2..].chunks_exact(2).filter(|pair| hash.set(pair[0], pair[1], &limits)).count());
+    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let created = ctx.modify::<Hash, _>(slot, |hash| {
+        args[2..].chunks_exact(2).filter(|pair| hash.set(pair[0], pair[1], &limits)).count()
+    });
     ctx.dirty(((args.len() - 2) / 2) as u64);
     Ok(created)
 }
@@ -84,8 +40,8 @@ pub fn hmset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = limits(ctx);
-    let slot = hash_for_write(ctx, args[1])?;
-    let created = modify(ctx, slot, |hash| !hash.contains(args[2]) && hash.set(args[2], args[3], &limits));
+    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let created = ctx.modify::<Hash, _>(slot, |hash| !hash.contains(args[2]) && hash.set(args[2], args[3], &limits));
     if created {
         ctx.dirty(1);
     }
@@ -97,7 +53,7 @@ pub fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let value = match slot {
-        Some(slot) => as_hash(ctx.ks.dbs[db].value(slot))?.get(args[2]),
+        Some(slot) => typed::<Hash>(ctx.ks.dbs[db].value(slot))?.get(args[2]),
         None => None,
     };
     match value {
@@ -111,7 +67,7 @@ pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let hash = match slot {
-        Some(slot) => Some(as_hash(ctx.ks.dbs[db].value(slot))?),
+        Some(slot) => Some(typed::<Hash>(ctx.ks.dbs[db].value(slot))?),
         None => None,
     };
     ctx.out.array(args.len() - 2);
@@ -127,8 +83,8 @@ pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let removed = match ctx.lookup_write(args[1]) {
         Some(slot) => {
-            as_hash(ctx.db().value(slot))?;
-            modify(ctx, slot, |hash| args[2..].iter().filter(|f| hash.remove(f)).count())
+            typed::<Hash>(ctx.db().value(slot))?;
+            ctx.modify::<Hash, _>(slot, |hash| args[2..].iter().filter(|f| hash.remove(f)).count())
         }
         None => 0,
     };
@@ -138,19 +94,19 @@ pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let exists = read_hash(ctx, args[1])?.is_some_and(|h| h.contains(args[2]));
+    let exists = ctx.read_typed::<Hash>(args[1])?.is_some_and(|h| h.contains(args[2]));
     ctx.out.int(exists as i64);
     Ok(())
 }
 
 pub fn hlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_hash(ctx, args[1])?.map_or(0, Hash::len);
+    let len = ctx.read_typed::<Hash>(args[1])?.map_or(0, Hash::len);
     ctx.out.int(len as i64);
     Ok(())
 }
 
 pub fn hstrlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_hash(ctx, args[1])?.and_then(|h| h.get(args[2])).map_or(0, <[u8]>::len);
+    let len = ctx.read_typed::<Hash>(args[1])?.and_then(|h| h.get(args[2])).map_or(0, <[u8]>::len);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -167,7 +123,7 @@ fn reply_all(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> CmdResult
         }
         return Ok(());
     };
-    let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
+    let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
     if fields && values {
         ctx.out.map(hash.len());
     } else {
@@ -199,13 +155,13 @@ pub fn hvals(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let delta = int_arg(args[3])?;
     let limits = limits(ctx);
-    let slot = hash_for_write(ctx, args[1])?;
-    let current = match as_hash(ctx.db().value(slot))?.get(args[2]) {
+    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let current = match typed::<Hash>(ctx.db().value(slot))?.get(args[2]) {
         Some(v) => parse_i64(v).ok_or_else(|| CmdError::new("ERR hash value is not an integer"))?,
         None => 0,
     };
     let new = current.checked_add(delta).ok_or_else(|| CmdError::new("ERR increment or decrement would overflow"))?;
-    modify(ctx, slot, |hash| hash.set(args[2], new.to_string().as_bytes(), &limits));
+    ctx.modify::<Hash, _>(slot, |hash| hash.set(args[2], new.to_string().as_bytes(), &limits));
     ctx.dirty(1);
     ctx.out.int(new);
     Ok(())
@@ -217,8 +173,8 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR value is NaN or Infinity"));
     }
     let limits = limits(ctx);
-    let slot = hash_for_write(ctx, args[1])?;
-    let current = match as_hash(ctx.db().value(slot))?.get(args[2]) {
+    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let current = match typed::<Hash>(ctx.db().value(slot))?.get(args[2]) {
         Some(v) => parse_f64(v).ok_or_else(|| CmdError::new("ERR hash value is not a float"))?,
         None => 0.0,
     };
@@ -227,7 +183,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
     }
     let text = format_f64_human(new);
-    modify(ctx, slot, |hash| hash.set(args[2], text.as_bytes(), &limits));
+    ctx.modify::<Hash, _>(slot, |hash| hash.set(args[2], text.as_bytes(), &limits));
     ctx.dirty(1);
     ctx.out.bulk(text.as_bytes());
     Ok(())
@@ -254,7 +210,7 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         return Ok(());
     };
-    let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
+    let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
     let mut rng = rand::thread_rng();
     let Some(n) = count else {
         let pos = rng.gen_range(0..hash.len());
@@ -297,7 +253,7 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     };
-    let hash = as_hash(ctx.ks.dbs[db].value(slot))?;
+    let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
     let mut found = Vec::new();
     let next = hash.scan(cursor, count, |f, v| {
         if pattern.is_none_or(|p| glob::matches(p, f, false)) {

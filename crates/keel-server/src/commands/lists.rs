@@ -1,50 +1,15 @@
 //! List commands (Redis's t_list.c): pushes and pops at both ends, ranges, positional edits, LPOS, LMOVE
 //! and LMPOP. A list emptied by any command disappears from the keyspace.
 
-use super::{int_arg, is, CmdError, CmdResult, Ctx, NO_SUCH_KEY, SYNTAX, WRONGTYPE};
+use super::{int_arg, is, typed, CmdError, CmdResult, Ctx, NO_SUCH_KEY, SYNTAX};
 use crate::blocking::parse_timeout;
 use keel_store::{End, Expiry, List, Value};
 
 const POSITIVE: &str = "ERR value is out of range, must be positive";
 
-/// The list at `slot`, or WRONGTYPE.
-fn as_list(value: &Value) -> Result<&List, CmdError> {
-    match value {
-        Value::List(list) => Ok(list),
-        _ => Err(WRONGTYPE),
-    }
-}
-
-/// Runs `change` on the list at `slot` (accounting memory) and deletes the key if the list became empty.
-fn modify<R>(ctx: &mut Ctx, slot: usize, change: impl FnOnce(&mut List) -> R) -> R {
-    let db = ctx.db();
-    let (result, empty) = db.update(slot, |value| match value {
-        Value::List(list) => {
-            let result = change(list);
-            (result, list.is_empty())
-        }
-        _ => unreachable!("callers check the type first"),
-    });
-    if empty {
-        db.remove_slot(slot);
-    }
-    result
-}
-
-/// Looks `key` up for writing and checks it holds a list.
-fn find_list(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, CmdError> {
-    match ctx.lookup_write(key) {
-        Some(slot) => {
-            as_list(ctx.db().value(slot))?;
-            Ok(Some(slot))
-        }
-        None => Ok(None),
-    }
-}
-
 fn push(ctx: &mut Ctx, args: &[&[u8]], end: End, only_existing: bool) -> CmdResult {
     let key = args[1];
-    let slot = match find_list(ctx, key)? {
+    let slot = match ctx.find_typed::<List>(key)? {
         Some(slot) => slot,
         None if only_existing => {
             ctx.out.int(0);
@@ -55,7 +20,7 @@ fn push(ctx: &mut Ctx, args: &[&[u8]], end: End, only_existing: bool) -> CmdResu
             ctx.add_key(db, key, Value::List(Box::default()), Expiry::Clear)
         }
     };
-    let len = modify(ctx, slot, |list| {
+    let len = ctx.modify::<List, _>(slot, |list| {
         args[2..].iter().for_each(|v| list.push(end, v));
         list.len()
     });
@@ -90,7 +55,7 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         return Err(CmdError::new(format!("ERR wrong number of arguments for '{}' command", ctx.command.fullname)));
     }
     let count = args.get(2).map(|arg| positive(arg, POSITIVE)).transpose()?;
-    let Some(slot) = find_list(ctx, args[1])? else {
+    let Some(slot) = ctx.find_typed::<List>(args[1])? else {
         match count {
             Some(_) => ctx.out.null_array(),
             None => ctx.out.null(),
@@ -99,14 +64,14 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
     };
     match count {
         None => {
-            let item = modify(ctx, slot, |list| list.pop(end));
+            let item = ctx.modify::<List, _>(slot, |list| list.pop(end));
             match item {
                 Some(item) => ctx.out.bulk(item.as_bytes()),
                 None => ctx.out.null(),
             }
         }
         Some(count) => {
-            let items = modify(ctx, slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
+            let items = ctx.modify::<List, _>(slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
             ctx.out.array(items.len());
             items.iter().for_each(|item| ctx.out.bulk(item.as_bytes()));
         }
@@ -123,16 +88,8 @@ pub fn rpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     pop(ctx, args, End::Right)
 }
 
-/// The list at `key` for reading, with hit/miss statistics.
-fn read_list<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c List>, CmdError> {
-    match ctx.lookup_read(key) {
-        Some(slot) => Ok(Some(as_list(ctx.ks.dbs[ctx.session.db].value(slot))?)),
-        None => Ok(None),
-    }
-}
-
 pub fn llen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_list(ctx, args[1])?.map_or(0, List::len);
+    let len = ctx.read_typed::<List>(args[1])?.map_or(0, List::len);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -156,7 +113,7 @@ pub fn lrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     };
-    let list = as_list(ctx.ks.dbs[db].value(slot))?;
+    let list = typed::<List>(ctx.ks.dbs[db].value(slot))?;
     match clamp_range(start, stop, list.len()) {
         Some((start, stop)) => {
             ctx.out.array(stop - start + 1);
@@ -178,7 +135,7 @@ pub fn lindex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = ctx.session.db;
     match ctx.lookup_read(args[1]) {
         Some(slot) => {
-            let list = as_list(ctx.ks.dbs[db].value(slot))?;
+            let list = typed::<List>(ctx.ks.dbs[db].value(slot))?;
             match resolve_index(index, list.len()).and_then(|i| list.get(i)) {
                 Some(item) => ctx.out.bulk(item),
                 None => ctx.out.null(),
@@ -191,10 +148,10 @@ pub fn lindex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn lset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let index = int_arg(args[2])?;
-    let slot = find_list(ctx, args[1])?.ok_or(NO_SUCH_KEY)?;
-    let len = as_list(ctx.db().value(slot))?.len();
+    let slot = ctx.find_typed::<List>(args[1])?.ok_or(NO_SUCH_KEY)?;
+    let len = typed::<List>(ctx.db().value(slot))?.len();
     let index = resolve_index(index, len).ok_or_else(|| CmdError::new("ERR index out of range"))?;
-    modify(ctx, slot, |list| list.set(index, args[3]));
+    ctx.modify::<List, _>(slot, |list| list.set(index, args[3]));
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())
@@ -208,12 +165,12 @@ pub fn linsert(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         return Err(SYNTAX);
     };
-    let Some(slot) = find_list(ctx, args[1])? else {
+    let Some(slot) = ctx.find_typed::<List>(args[1])? else {
         ctx.out.int(0);
         return Ok(());
     };
     let (pivot, element) = (args[3], args[4]);
-    let len = modify(ctx, slot, |list| {
+    let len = ctx.modify::<List, _>(slot, |list| {
         let at = list.position(pivot)?;
         list.insert(if after { at + 1 } else { at }, element);
         Some(list.len())
@@ -230,11 +187,11 @@ pub fn linsert(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn lrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let count = int_arg(args[2])?;
-    let Some(slot) = find_list(ctx, args[1])? else {
+    let Some(slot) = ctx.find_typed::<List>(args[1])? else {
         ctx.out.int(0);
         return Ok(());
     };
-    let removed = modify(ctx, slot, |list| list.remove_matching(args[3], count));
+    let removed = ctx.modify::<List, _>(slot, |list| list.remove_matching(args[3], count));
     ctx.dirty(removed as u64);
     ctx.out.int(removed as i64);
     Ok(())
@@ -242,8 +199,8 @@ pub fn lrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn ltrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (start, stop) = (int_arg(args[2])?, int_arg(args[3])?);
-    if let Some(slot) = find_list(ctx, args[1])? {
-        modify(ctx, slot, |list| match clamp_range(start, stop, list.len()) {
+    if let Some(slot) = ctx.find_typed::<List>(args[1])? {
+        ctx.modify::<List, _>(slot, |list| match clamp_range(start, stop, list.len()) {
             Some((start, stop)) => list.retain_range(start, stop),
             None => list.retain_range(1, 0),
         });
@@ -290,7 +247,7 @@ pub fn lpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let matches: Vec<usize> = match slot {
         None => Vec::new(),
         Some(slot) => {
-            let list = as_list(ctx.ks.dbs[db].value(slot))?;
+            let list = typed::<List>(ctx.ks.dbs[db].value(slot))?;
             let wanted = match count {
                 Some(0) => usize::MAX,
                 Some(n) => n,
@@ -335,29 +292,23 @@ fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
 
 /// Moves one element from `src` to `dst`; replies with it, or null when `src` is missing.
 fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
-    if find_list(ctx, src)?.is_none() {
+    if ctx.find_typed::<List>(src)?.is_none() {
         ctx.out.null();
         return Ok(());
     }
     // The destination's type is checked before anything is popped. That lookup may reclaim an expired
     // destination, which moves slots, so the source is looked up again after it.
-    find_list(ctx, dst)?;
+    ctx.find_typed::<List>(dst)?;
     let Some(src_slot) = ctx.lookup_write(src) else {
         ctx.out.null();
         return Ok(());
     };
-    let Some(item) = modify(ctx, src_slot, |list| list.pop(from)) else {
+    let Some(item) = ctx.modify::<List, _>(src_slot, |list| list.pop(from)) else {
         ctx.out.null();
         return Ok(());
     };
-    let dst_slot = match find_list(ctx, dst)? {
-        Some(slot) => slot,
-        None => {
-            let db = ctx.session.db;
-            ctx.add_key(db, dst, Value::List(Box::default()), Expiry::Clear)
-        }
-    };
-    modify(ctx, dst_slot, |list| list.push(to, item.as_bytes()));
+    let dst_slot = ctx.typed_for_write::<List>(dst)?;
+    ctx.modify::<List, _>(dst_slot, |list| list.push(to, item.as_bytes()));
     ctx.dirty(2);
     ctx.out.bulk(item.as_bytes());
     Ok(())
@@ -398,8 +349,8 @@ fn parse_mpop<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, End, usize), CmdE
 /// Pops up to `count` from the first non-empty list among `keys`; false when all are empty.
 fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<bool, CmdError> {
     for key in keys {
-        let Some(slot) = find_list(ctx, key)? else { continue };
-        let items = modify(ctx, slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
+        let Some(slot) = ctx.find_typed::<List>(key)? else { continue };
+        let items = ctx.modify::<List, _>(slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
         ctx.dirty(1);
         ctx.out.array(2);
         ctx.out.bulk(key);
@@ -432,8 +383,8 @@ fn blocking_pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
     let (keys, timeout) = args[1..].split_at(args.len() - 2);
     let timeout = parse_timeout(timeout[0])?;
     for key in keys {
-        let Some(slot) = find_list(ctx, key)? else { continue };
-        if let Some(item) = modify(ctx, slot, |list| list.pop(end)) {
+        let Some(slot) = ctx.find_typed::<List>(key)? else { continue };
+        if let Some(item) = ctx.modify::<List, _>(slot, |list| list.pop(end)) {
             ctx.dirty(1);
             ctx.out.array(2);
             ctx.out.bulk(key);
@@ -456,7 +407,7 @@ pub fn brpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// BLMOVE and BRPOPLPUSH: move at once when the source has an element, else block on the source.
 fn blocking_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End, timeout: &[u8]) -> CmdResult {
     let timeout = parse_timeout(timeout)?;
-    if find_list(ctx, src)?.is_some() {
+    if ctx.find_typed::<List>(src)?.is_some() {
         return move_element(ctx, src, dst, from, to);
     }
     ctx.block(&[src], timeout);

@@ -23,7 +23,7 @@ use crate::tenant::{Keyspace, Tenant};
 use hashbrown::HashMap;
 use keel_protocol::ReplyWriter;
 use keel_store::number::{parse_f64, parse_i64};
-use keel_store::{AccessClock, Db, Expiry, Value};
+use keel_store::{AccessClock, Collection, Db, Expiry, Value};
 use std::borrow::Cow;
 
 /// A handler writes its reply through `ctx.out` and returns `Err` to reply with an error instead.
@@ -361,6 +361,63 @@ impl Ctx<'_> {
         slot
     }
 
+    /// Looks `key` up for writing and checks it holds a `T` (WRONGTYPE otherwise).
+    pub fn find_typed<T: Collection>(&mut self, key: &[u8]) -> Result<Option<usize>, CmdError> {
+        match self.lookup_write(key) {
+            Some(slot) => {
+                typed::<T>(self.db().value(slot))?;
+                Ok(Some(slot))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The `T` at `key` for reading, with hit/miss statistics (WRONGTYPE for another type).
+    pub fn read_typed<T: Collection>(&mut self, key: &[u8]) -> Result<Option<&T>, CmdError> {
+        match self.lookup_read(key) {
+            Some(slot) => Ok(Some(typed::<T>(self.ks.dbs[self.session.db].value(slot))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The slot of the `T` at `key`, created empty when missing.
+    pub fn typed_for_write<T: Collection>(&mut self, key: &[u8]) -> Result<usize, CmdError> {
+        match self.find_typed::<T>(key)? {
+            Some(slot) => Ok(slot),
+            None => {
+                let db = self.session.db;
+                Ok(self.add_key(db, key, T::default().into_value(), Expiry::Clear))
+            }
+        }
+    }
+
+    /// Runs `change` on the `T` at `slot` (memory accounting follows) and deletes the key if the collection
+    /// became empty: Redis never keeps an empty collection.
+    pub fn modify<T: Collection, R>(&mut self, slot: usize, change: impl FnOnce(&mut T) -> R) -> R {
+        let db = self.db();
+        let (result, empty) = db.update(slot, |value| {
+            let Some(collection) = T::of_mut(value) else { unreachable!("callers check the type first") };
+            let result = change(collection);
+            (result, collection.is_empty())
+        });
+        if empty {
+            db.remove_slot(slot);
+        }
+        result
+    }
+
+    /// Replaces `key` with `value`, or deletes it when `value` is None (the STORE variants).
+    pub fn replace_key(&mut self, key: &[u8], value: Option<Value>) {
+        if self.lookup_write(key).is_some() {
+            self.db().remove(key);
+        }
+        if let Some(value) = value {
+            let db = self.session.db;
+            self.add_key(db, key, value, Expiry::Clear);
+        }
+        self.dirty(1);
+    }
+
     /// Asks the connection to block this client until one of `keys` is ready or `timeout` passes.
     pub fn block(&mut self, keys: &[&[u8]], timeout: Option<std::time::Duration>) {
         let keys = keys.iter().map(|k| k.to_vec()).collect();
@@ -376,6 +433,11 @@ impl Ctx<'_> {
     pub fn max_string_len(&self) -> u64 {
         self.server.settings.read().proto_max_bulk_len
     }
+}
+
+/// The collection of type `T` in `value`, or WRONGTYPE.
+pub fn typed<T: Collection>(value: &Value) -> Result<&T, CmdError> {
+    T::of(value).ok_or(WRONGTYPE)
 }
 
 /// An integer argument, with Redis's error text.

@@ -2,47 +2,13 @@
 //! SDIFF and their STORE forms). A set emptied by any command disappears from the keyspace.
 
 use super::hashes::random_positions;
-use super::{int_arg, is, scan_args, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX, WRONGTYPE};
-use keel_store::{glob, Expiry, Set, StrRef, Value};
+use super::{int_arg, is, scan_args, typed, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX};
+use keel_store::{glob, Set, StrRef, Value};
 use rand::Rng;
 use std::collections::HashSet;
 
-fn as_set(value: &Value) -> Result<&Set, CmdError> {
-    match value {
-        Value::Set(set) => Ok(set),
-        _ => Err(WRONGTYPE),
-    }
-}
-
 fn max_intset(ctx: &Ctx) -> usize {
     ctx.server.settings.read().set_max_intset_entries as usize
-}
-
-/// Runs `change` on the set at `slot` (accounting memory) and deletes the key if it became empty.
-fn modify<R>(ctx: &mut Ctx, slot: usize, change: impl FnOnce(&mut Set) -> R) -> R {
-    let db = ctx.db();
-    let (result, empty) = db.update(slot, |value| match value {
-        Value::Set(set) => {
-            let result = change(set);
-            (result, set.is_empty())
-        }
-        _ => unreachable!("callers check the type first"),
-    });
-    if empty {
-        db.remove_slot(slot);
-    }
-    result
-}
-
-/// Looks `key` up for writing and checks it holds a set.
-fn find_set(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, CmdError> {
-    match ctx.lookup_write(key) {
-        Some(slot) => {
-            as_set(ctx.db().value(slot))?;
-            Ok(Some(slot))
-        }
-        None => Ok(None),
-    }
 }
 
 fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {
@@ -54,22 +20,16 @@ fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {
 
 pub fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let max = max_intset(ctx);
-    let slot = match find_set(ctx, args[1])? {
-        Some(slot) => slot,
-        None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(args[1], Value::Set(Box::default()), Expiry::Clear, &clock)
-        }
-    };
-    let added = modify(ctx, slot, |set| args[2..].iter().filter(|m| set.add(m, max)).count());
+    let slot = ctx.typed_for_write::<Set>(args[1])?;
+    let added = ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.add(m, max)).count());
     ctx.dirty(added as u64);
     ctx.out.int(added as i64);
     Ok(())
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let removed = match find_set(ctx, args[1])? {
-        Some(slot) => modify(ctx, slot, |set| args[2..].iter().filter(|m| set.remove(m)).count()),
+    let removed = match ctx.find_typed::<Set>(args[1])? {
+        Some(slot) => ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.remove(m)).count()),
         None => 0,
     };
     ctx.dirty(removed as u64);
@@ -77,16 +37,8 @@ pub fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// The set at `key` for reading, with hit/miss statistics.
-fn read_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Set>, CmdError> {
-    match ctx.lookup_read(key) {
-        Some(slot) => Ok(Some(as_set(ctx.ks.dbs[ctx.session.db].value(slot))?)),
-        None => Ok(None),
-    }
-}
-
 pub fn smembers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let members: Vec<Vec<u8>> = match read_set(ctx, args[1])? {
+    let members: Vec<Vec<u8>> = match ctx.read_typed::<Set>(args[1])? {
         Some(set) => set.iter().map(|m| m.to_bytes().into_owned()).collect(),
         None => Vec::new(),
     };
@@ -96,13 +48,13 @@ pub fn smembers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn sismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found = read_set(ctx, args[1])?.is_some_and(|s| s.contains(args[2]));
+    let found = ctx.read_typed::<Set>(args[1])?.is_some_and(|s| s.contains(args[2]));
     ctx.out.int(found as i64);
     Ok(())
 }
 
 pub fn smismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found: Vec<bool> = match read_set(ctx, args[1])? {
+    let found: Vec<bool> = match ctx.read_typed::<Set>(args[1])? {
         Some(set) => args[2..].iter().map(|m| set.contains(m)).collect(),
         None => vec![false; args.len() - 2],
     };
@@ -112,7 +64,7 @@ pub fn smismember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn scard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_set(ctx, args[1])?.map_or(0, Set::len);
+    let len = ctx.read_typed::<Set>(args[1])?.map_or(0, Set::len);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -130,7 +82,7 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ),
         None => None,
     };
-    let Some(slot) = find_set(ctx, args[1])? else {
+    let Some(slot) = ctx.find_typed::<Set>(args[1])? else {
         match count {
             Some(_) => ctx.out.set(0),
             None => ctx.out.null(),
@@ -138,7 +90,7 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let mut rng = rand::thread_rng();
-    let popped: Vec<Vec<u8>> = modify(ctx, slot, |set| {
+    let popped: Vec<Vec<u8>> = ctx.modify::<Set, _>(slot, |set| {
         let mut popped = Vec::new();
         for _ in 0..count.unwrap_or(1) {
             let Some(pos) = set.random(&mut rng) else { break };
@@ -176,7 +128,7 @@ pub fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         return Ok(());
     };
-    let set = as_set(ctx.ks.dbs[db].value(slot))?;
+    let set = typed::<Set>(ctx.ks.dbs[db].value(slot))?;
     let mut rng = rand::thread_rng();
     match count {
         None => {
@@ -195,35 +147,29 @@ pub fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (src, dst, member) = (args[1], args[2], args[3]);
-    if find_set(ctx, src)?.is_none() {
+    if ctx.find_typed::<Set>(src)?.is_none() {
         ctx.out.int(0);
-        find_set(ctx, dst)?;
+        ctx.find_typed::<Set>(dst)?;
         return Ok(());
     }
     // Checking the destination may reclaim an expired key and move slots: look the source up after it.
-    find_set(ctx, dst)?;
-    let Some(src_slot) = find_set(ctx, src)? else {
+    ctx.find_typed::<Set>(dst)?;
+    let Some(src_slot) = ctx.find_typed::<Set>(src)? else {
         ctx.out.int(0);
         return Ok(());
     };
     if src == dst {
-        let found = as_set(ctx.db().value(src_slot))?.contains(member);
+        let found = typed::<Set>(ctx.db().value(src_slot))?.contains(member);
         ctx.out.int(found as i64);
         return Ok(());
     }
-    if !modify(ctx, src_slot, |set| set.remove(member)) {
+    if !ctx.modify::<Set, _>(src_slot, |set| set.remove(member)) {
         ctx.out.int(0);
         return Ok(());
     }
     let max = max_intset(ctx);
-    let dst_slot = match find_set(ctx, dst)? {
-        Some(slot) => slot,
-        None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(dst, Value::Set(Box::default()), Expiry::Clear, &clock)
-        }
-    };
-    modify(ctx, dst_slot, |set| set.add(member, max));
+    let dst_slot = ctx.typed_for_write::<Set>(dst)?;
+    ctx.modify::<Set, _>(dst_slot, |set| set.add(member, max));
     ctx.dirty(2);
     ctx.out.int(1);
     Ok(())
@@ -243,13 +189,13 @@ fn compute(ctx: &mut Ctx, keys: &[&[u8]], op: Algebra, limit: usize) -> Result<V
     for key in keys {
         let slot = ctx.lookup_read(key);
         if let Some(slot) = slot {
-            as_set(ctx.ks.dbs[db].value(slot))?;
+            typed::<Set>(ctx.ks.dbs[db].value(slot))?;
         }
         sets.push(slot);
     }
     // Slots stay valid: reads do not remove anything once every key has been looked up.
     let sets: Vec<Option<&Set>> =
-        sets.iter().map(|slot| slot.and_then(|s| as_set(ctx.ks.dbs[db].value(s)).ok())).collect();
+        sets.iter().map(|slot| slot.and_then(|s| typed::<Set>(ctx.ks.dbs[db].value(s)).ok())).collect();
     let members = |set: &Set| set.iter().map(|m| m.to_bytes().into_owned()).collect::<Vec<_>>();
     let result = match op {
         Algebra::Inter => {
@@ -306,14 +252,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], members: Vec<Vec<u8>>) -> CmdResult {
         set.add(m, max);
     }
     let len = set.len();
-    if ctx.lookup_write(dst).is_some() {
-        ctx.db().remove(dst);
-    }
-    if len > 0 {
-        let clock = ctx.clock;
-        ctx.db().insert_new(dst, Value::Set(Box::new(set)), Expiry::Clear, &clock);
-    }
-    ctx.dirty(1);
+    ctx.replace_key(dst, (len > 0).then(|| Value::Set(Box::new(set))));
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -386,7 +325,7 @@ pub fn sscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     };
-    let set = as_set(ctx.ks.dbs[db].value(slot))?;
+    let set = typed::<Set>(ctx.ks.dbs[db].value(slot))?;
     let mut found = Vec::new();
     let next = set.scan(cursor, count, |pos| {
         let member = set.at(pos).to_bytes().into_owned();

@@ -3,7 +3,7 @@
 
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
 use keel_store::number::parse_f64;
-use keel_store::{Expiry, Value, ZSet, ZSetLimits};
+use keel_store::{Value, ZSet, ZSetLimits};
 use std::collections::HashMap;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -198,14 +198,7 @@ pub fn store_scored(ctx: &mut Ctx, dst: &[u8], items: Vec<(Vec<u8>, f64)>) -> Cm
         zset.insert(member, *score, &limits);
     }
     let len = zset.len();
-    if ctx.lookup_write(dst).is_some() {
-        ctx.db().remove(dst);
-    }
-    if len > 0 {
-        let db = ctx.session.db;
-        ctx.add_key(db, dst, Value::ZSet(Box::new(zset)), Expiry::Clear);
-    }
-    ctx.dirty(1);
+    ctx.replace_key(dst, (len > 0).then(|| Value::ZSet(Box::new(zset))));
     ctx.out.int(len as i64);
     Ok(())
 }

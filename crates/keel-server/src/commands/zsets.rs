@@ -4,59 +4,17 @@
 
 use super::hashes::random_positions;
 use super::zset_ops::store_scored;
-use super::{int_arg, is, scan_args, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX, WRONGTYPE};
+use super::{int_arg, is, scan_args, typed, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX};
 use crate::blocking::parse_timeout;
 use keel_protocol::{format_double, ReplyWriter};
 use keel_store::number::parse_f64;
 use keel_store::{glob, Expiry, Value, ZSet, ZSetLimits};
-
-fn as_zset(value: &Value) -> Result<&ZSet, CmdError> {
-    match value {
-        Value::ZSet(zset) => Ok(zset),
-        _ => Err(WRONGTYPE),
-    }
-}
 
 fn limits(ctx: &Ctx) -> ZSetLimits {
     let s = ctx.server.settings.read();
     ZSetLimits {
         max_listpack_entries: s.zset_max_listpack_entries as usize,
         max_listpack_value: s.zset_max_listpack_value as usize,
-    }
-}
-
-/// Runs `change` on the sorted set at `slot` (accounting memory) and deletes the key if it became empty.
-fn modify<R>(ctx: &mut Ctx, slot: usize, change: impl FnOnce(&mut ZSet) -> R) -> R {
-    let db = ctx.db();
-    let (result, empty) = db.update(slot, |value| match value {
-        Value::ZSet(zset) => {
-            let result = change(zset);
-            (result, zset.is_empty())
-        }
-        _ => unreachable!("callers check the type first"),
-    });
-    if empty {
-        db.remove_slot(slot);
-    }
-    result
-}
-
-/// Looks `key` up for writing and checks it holds a sorted set.
-fn find_zset(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, CmdError> {
-    match ctx.lookup_write(key) {
-        Some(slot) => {
-            as_zset(ctx.db().value(slot))?;
-            Ok(Some(slot))
-        }
-        None => Ok(None),
-    }
-}
-
-/// The sorted set at `key` for reading, with hit/miss statistics.
-fn read_zset<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, CmdError> {
-    match ctx.lookup_read(key) {
-        Some(slot) => Ok(Some(as_zset(ctx.ks.dbs[ctx.session.db].value(slot))?)),
-        None => Ok(None),
     }
 }
 
@@ -101,7 +59,7 @@ pub fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let scores: Vec<f64> = pairs.chunks_exact(2).map(|p| score_arg(p[0])).collect::<Result<_, _>>()?;
     let key = args[1];
-    let slot = match find_zset(ctx, key)? {
+    let slot = match ctx.find_typed::<ZSet>(key)? {
         Some(slot) => slot,
         None if xx => {
             if incr {
@@ -117,7 +75,7 @@ pub fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     let limits = limits(ctx);
-    let outcome = modify(ctx, slot, |zset| -> Result<(usize, usize, Option<f64>), CmdError> {
+    let outcome = ctx.modify::<ZSet, _>(slot, |zset| -> Result<(usize, usize, Option<f64>), CmdError> {
         let (mut added, mut updated, mut last) = (0, 0, None);
         for (pair, &score) in pairs.chunks_exact(2).zip(&scores) {
             let member = pair[1];
@@ -166,15 +124,9 @@ pub fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn zincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let increment = score_arg(args[2])?;
-    let slot = match find_zset(ctx, args[1])? {
-        Some(slot) => slot,
-        None => {
-            let db = ctx.session.db;
-            ctx.add_key(db, args[1], Value::ZSet(Box::default()), Expiry::Clear)
-        }
-    };
+    let slot = ctx.typed_for_write::<ZSet>(args[1])?;
     let limits = limits(ctx);
-    let new = modify(ctx, slot, |zset| {
+    let new = ctx.modify::<ZSet, _>(slot, |zset| {
         let new = zset.score(args[3]).unwrap_or(0.0) + increment;
         if new.is_nan() {
             return Err(CmdError::new("ERR resulting score is not a number (NaN)"));
@@ -188,8 +140,8 @@ pub fn zincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let removed = match find_zset(ctx, args[1])? {
-        Some(slot) => modify(ctx, slot, |zset| args[2..].iter().filter(|m| zset.remove(m)).count()),
+    let removed = match ctx.find_typed::<ZSet>(args[1])? {
+        Some(slot) => ctx.modify::<ZSet, _>(slot, |zset| args[2..].iter().filter(|m| zset.remove(m)).count()),
         None => 0,
     };
     ctx.dirty(removed as u64);
@@ -198,13 +150,13 @@ pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zcard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = read_zset(ctx, args[1])?.map_or(0, ZSet::len);
+    let len = ctx.read_typed::<ZSet>(args[1])?.map_or(0, ZSet::len);
     ctx.out.int(len as i64);
     Ok(())
 }
 
 pub fn zscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    match read_zset(ctx, args[1])?.and_then(|z| z.score(args[2])) {
+    match ctx.read_typed::<ZSet>(args[1])?.and_then(|z| z.score(args[2])) {
         Some(score) => ctx.out.double(score),
         None => ctx.out.null(),
     }
@@ -212,7 +164,7 @@ pub fn zscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let scores: Vec<Option<f64>> = match read_zset(ctx, args[1])? {
+    let scores: Vec<Option<f64>> = match ctx.read_typed::<ZSet>(args[1])? {
         Some(zset) => args[2..].iter().map(|m| zset.score(m)).collect(),
         None => vec![None; args.len() - 2],
     };
@@ -227,8 +179,9 @@ pub fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn rank_generic(ctx: &mut Ctx, args: &[&[u8]], reverse: bool) -> CmdResult {
-    let rank =
-        read_zset(ctx, args[1])?.and_then(|z| z.rank(args[2]).map(|r| if reverse { z.len() - 1 - r } else { r }));
+    let rank = ctx
+        .read_typed::<ZSet>(args[1])?
+        .and_then(|z| z.rank(args[2]).map(|r| if reverse { z.len() - 1 - r } else { r }));
     match rank {
         Some(rank) => ctx.out.int(rank as i64),
         None => ctx.out.null(),
@@ -395,7 +348,7 @@ fn range_generic(
         }
         return Ok(());
     };
-    let zset = as_zset(ctx.ks.dbs[db].value(slot))?;
+    let zset = typed::<ZSet>(ctx.ks.dbs[db].value(slot))?;
     let (first, end) = match (&range, reverse) {
         (Range::Rank(start, stop), true) => {
             // REV by rank counts ranks from the highest score.
@@ -456,7 +409,7 @@ pub fn zrevrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn count_range(ctx: &mut Ctx, key: &[u8], range: Range) -> CmdResult {
-    let count = match read_zset(ctx, key)? {
+    let count = match ctx.read_typed::<ZSet>(key)? {
         Some(zset) => {
             let (first, end) = resolve(zset, &range);
             end - first
@@ -478,11 +431,11 @@ pub fn zlexcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn remove_range(ctx: &mut Ctx, key: &[u8], range: Range) -> CmdResult {
-    let Some(slot) = find_zset(ctx, key)? else {
+    let Some(slot) = ctx.find_typed::<ZSet>(key)? else {
         ctx.out.int(0);
         return Ok(());
     };
-    let removed = modify(ctx, slot, |zset| {
+    let removed = ctx.modify::<ZSet, _>(slot, |zset| {
         let (first, end) = resolve(zset, &range);
         let doomed: Vec<Vec<u8>> = (first..end).map(|r| zset.at_rank(r).0.to_vec()).collect();
         doomed.iter().for_each(|m| {
@@ -512,7 +465,7 @@ pub fn zremrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// Pops up to `count` members from the low (`max` false) or high end; returns (member, score) pairs.
 fn pop_members(ctx: &mut Ctx, slot: usize, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
-    let popped = modify(ctx, slot, |zset| {
+    let popped = ctx.modify::<ZSet, _>(slot, |zset| {
         (0..count).map_while(|_| zset.pop(max)).map(|(member, score)| (member.into_vec(), score)).collect::<Vec<_>>()
     });
     ctx.dirty(popped.len() as u64);
@@ -532,7 +485,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[&[u8]], max: bool) -> CmdResult {
         ),
         None => None,
     };
-    let popped = match find_zset(ctx, args[1])? {
+    let popped = match ctx.find_typed::<ZSet>(args[1])? {
         Some(slot) => pop_members(ctx, slot, count.unwrap_or(1), max),
         None => Vec::new(),
     };
@@ -562,7 +515,7 @@ fn blocking_pop(ctx: &mut Ctx, args: &[&[u8]], max: bool) -> CmdResult {
     let (keys, timeout) = args[1..].split_at(args.len() - 2);
     let timeout = parse_timeout(timeout[0])?;
     for key in keys {
-        let Some(slot) = find_zset(ctx, key)? else { continue };
+        let Some(slot) = ctx.find_typed::<ZSet>(key)? else { continue };
         if let Some((member, score)) = pop_members(ctx, slot, 1, max).pop() {
             ctx.out.array(3);
             ctx.out.bulk(key);
@@ -615,7 +568,7 @@ fn parse_mpop<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, bool, usize), Cmd
 /// Pops from the first non-empty sorted set among `keys`, replying `[key, [[member, score], ...]]`.
 fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: usize) -> Result<bool, CmdError> {
     for key in keys {
-        let Some(slot) = find_zset(ctx, key)? else { continue };
+        let Some(slot) = ctx.find_typed::<ZSet>(key)? else { continue };
         let popped = pop_members(ctx, slot, count, max);
         ctx.out.array(2);
         ctx.out.bulk(key);
@@ -666,7 +619,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         return Ok(());
     };
-    let zset = as_zset(ctx.ks.dbs[db].value(slot))?;
+    let zset = typed::<ZSet>(ctx.ks.dbs[db].value(slot))?;
     let mut rng = rand::thread_rng();
     match count {
         None => {
@@ -691,7 +644,7 @@ pub fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     };
-    let zset = as_zset(ctx.ks.dbs[db].value(slot))?;
+    let zset = typed::<ZSet>(ctx.ks.dbs[db].value(slot))?;
     let mut found = Vec::new();
     let next = zset.scan(cursor, count, |member, score| {
         if pattern.is_none_or(|p| glob::matches(p, member, false)) {
