@@ -25,6 +25,8 @@ pub struct Server {
     pub settings: RwLock<Settings>,
     /// Databases by name. Keel starts with one, `default`.
     pub tenants: RwLock<BTreeMap<String, Arc<Tenant>>>,
+    /// The database a new connection starts in (also in `tenants`).
+    default_tenant: Arc<Tenant>,
     pub clients: ClientRegistry,
     pub commands: CommandTable,
     pub stats: ServerStats,
@@ -41,7 +43,7 @@ impl Server {
         let commands = CommandTable::build();
         let default = Arc::new(Tenant::new("default", databases, commands.len()));
         let mut tenants = BTreeMap::new();
-        tenants.insert("default".to_string(), default);
+        tenants.insert("default".to_string(), default.clone());
         let run_id: String = {
             use rand::Rng;
             let mut rng = rand::thread_rng();
@@ -51,6 +53,7 @@ impl Server {
             tcp_port: AtomicU64::new(settings.port as u64),
             settings: RwLock::new(settings),
             tenants: RwLock::new(tenants),
+            default_tenant: default,
             clients: ClientRegistry::default(),
             commands,
             stats: ServerStats::default(),
@@ -62,10 +65,7 @@ impl Server {
 
     /// The database a new connection starts in.
     pub fn default_tenant(&self) -> Arc<Tenant> {
-        // The registry always holds `default`; it is created with the server and never removed.
-        self.tenants.read().values().next().cloned().unwrap_or_else(|| {
-            Arc::new(Tenant::new("default", self.settings.read().databases as usize, self.commands.len()))
-        })
+        self.default_tenant.clone()
     }
 
     /// Asks every listener and connection to stop.
