@@ -107,6 +107,16 @@ pub fn execute(
     }
 }
 
+/// Commands that act on the transaction itself instead of being queued by MULTI.
+const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// A command rejected while a transaction is being queued makes its EXEC fail (Redis's `flagTransaction`).
+fn flag_transaction(session: &mut Session) {
+    if let Some(transaction) = &mut session.transaction {
+        transaction.aborted = true;
+    }
+}
+
 fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str) {
     if let Some(cmd) = command {
         ks.stats.commands[cmd.id].rejected += 1;
@@ -152,25 +162,43 @@ fn run(
 ) {
     let command = match env.server.commands.lookup(args) {
         Lookup::Found(cmd) => cmd,
-        Lookup::Unknown => return reject(ks, out, None, &unknown_command_error(args)),
-        Lookup::UnknownSubcommand(cmd) => {
-            let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
-            let error = format!("ERR unknown subcommand '{sub}'. Try {} HELP.", cmd.spec.name.to_ascii_uppercase());
-            return reject(ks, out, None, &error);
-        }
-        Lookup::MissingSubcommand(cmd) => {
-            let error = format!("ERR wrong number of arguments for '{}' command", cmd.fullname);
+        unresolved => {
+            flag_transaction(session);
+            let error = match unresolved {
+                Lookup::UnknownSubcommand(cmd) => {
+                    let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
+                    format!("ERR unknown subcommand '{sub}'. Try {} HELP.", cmd.spec.name.to_ascii_uppercase())
+                }
+                Lookup::MissingSubcommand(cmd) => {
+                    format!("ERR wrong number of arguments for '{}' command", cmd.fullname)
+                }
+                _ => unknown_command_error(args),
+            };
             return reject(ks, out, None, &error);
         }
     };
     let arity = command.spec.arity;
     let argc = args.len() as i32;
     if (arity > 0 && argc != arity) || argc < -arity {
+        flag_transaction(session);
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
         return reject(ks, out, Some(command), &error);
     }
     if !session.authenticated && !command.has(flags::NO_AUTH) {
+        flag_transaction(session);
         return reject(ks, out, Some(command), "NOAUTH Authentication required.");
+    }
+    if let Some(transaction) = &mut session.transaction {
+        let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
+        if !TRANSACTION_CONTROL.contains(&top_level.spec.name) {
+            if command.has(flags::NO_MULTI) {
+                transaction.aborted = true;
+                return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
+            }
+            transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
+            out.simple("QUEUED");
+            return;
+        }
     }
     let Some(handler) = command.spec.handler else {
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);

@@ -30,8 +30,18 @@ pub enum Action {
     Shutdown,
 }
 
+/// A transaction being queued between MULTI and EXEC.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    pub queued: Vec<Vec<Vec<u8>>>,
+    /// A command was rejected while queuing: EXEC will answer EXECABORT.
+    pub aborted: bool,
+}
+
 pub struct Session {
     pub info: Arc<ClientInfo>,
+    /// Set between MULTI and EXEC/DISCARD.
+    pub transaction: Option<Transaction>,
     pub db: usize,
     pub resp: Resp,
     pub authenticated: bool,
@@ -41,7 +51,15 @@ pub struct Session {
 
 impl Session {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Session {
-        Session { info, db: 0, resp: Resp::V2, authenticated, reply_mode: ReplyMode::On, action: None }
+        Session {
+            info,
+            transaction: None,
+            db: 0,
+            resp: Resp::V2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            action: None,
+        }
     }
 
     pub fn select(&mut self, db: usize) {

@@ -144,6 +144,8 @@ pub fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.session.transaction = None;
+    ctx.session.info.set_flag(flag::MULTI, false);
     ctx.session.select(0);
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);

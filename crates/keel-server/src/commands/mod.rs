@@ -12,6 +12,7 @@ mod server;
 mod sets;
 mod strings;
 mod table;
+mod transactions;
 mod zset_ops;
 mod zsets;
 

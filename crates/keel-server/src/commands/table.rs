@@ -2,8 +2,8 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, zset_ops, zsets,
-    CommandSpec,
+    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, transactions as tx,
+    zset_ops, zsets, CommandSpec,
 };
 
 macro_rules! cmd {
@@ -191,6 +191,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("refcount", 3, "readonly", "@keyspace", (2, 2, 1), "generic", "Returns the reference count of a value of a key.", keys::object_refcount),
         cmd!("help", 2, "loading stale", "@keyspace", NOKEY, "generic", "Returns helpful text about the different subcommands.", intro::object_help),
     ]),
+    // Transactions.
+    cmd!("multi", 1, "noscript loading stale fast allow_busy", "@transaction", NOKEY, "transactions", "Starts a transaction.", tx::multi),
+    cmd!("exec", 1, "noscript loading stale skip_slowlog", "@transaction", NOKEY, "transactions", "Executes all commands in a transaction.", tx::exec),
+    cmd!("discard", 1, "noscript loading stale fast allow_busy", "@transaction", NOKEY, "transactions", "Discards a transaction.", tx::discard),
     // Connection.
     cmd!("ping", -1, "fast", "@connection", NOKEY, "connection", "Returns the server's liveliness response.", conn::ping),
     cmd!("echo", 2, "fast", "@connection", NOKEY, "connection", "Returns the given string.", conn::echo),

@@ -1,0 +1,78 @@
+//! MULTI/EXEC/DISCARD over real sockets: queuing, per-command runtime errors, EXECABORT, blocking commands
+//! inside a transaction, and atomicity against a concurrent writer.
+
+mod common;
+use common::{error_of, run, TestServer};
+use keel_protocol::Frame;
+
+#[test]
+fn queue_and_execute() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    assert_eq!(raw.command(&[b"MULTI"]), Frame::Simple(b"OK".to_vec()));
+    assert_eq!(raw.command(&[b"SET", b"k", b"v"]), Frame::Simple(b"QUEUED".to_vec()));
+    assert_eq!(raw.command(&[b"LPUSH", b"k", b"x"]), Frame::Simple(b"QUEUED".to_vec()));
+    assert_eq!(raw.command(&[b"INCR", b"n"]), Frame::Simple(b"QUEUED".to_vec()));
+    assert_eq!(raw.command(&[b"BLPOP", b"empty", b"0"]), Frame::Simple(b"QUEUED".to_vec()));
+    assert_eq!(
+        raw.command(&[b"EXEC"]),
+        Frame::Array(vec![
+            Frame::Simple(b"OK".to_vec()),
+            Frame::Error(b"WRONGTYPE Operation against a key holding the wrong kind of value".to_vec()),
+            Frame::Integer(1),
+            Frame::Null,
+        ]),
+        "runtime errors stay per command; blocking commands do not block inside a transaction"
+    );
+}
+
+#[test]
+fn rejected_commands_abort_the_transaction() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut raw = s.raw();
+    raw.command(&[b"MULTI"]);
+    raw.command(&[b"SET", b"k", b"v"]);
+    assert!(matches!(raw.command(&[b"NOSUCHCOMMAND"]), Frame::Error(_)));
+    assert!(matches!(raw.command(&[b"GET"]), Frame::Error(_)));
+    assert_eq!(
+        raw.command(&[b"EXEC"]),
+        Frame::Error(b"EXECABORT Transaction discarded because of previous errors.".to_vec())
+    );
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "k"]), 0, "nothing of an aborted transaction runs");
+    assert_eq!(error_of(&mut c, &["EXEC"]), "ERR EXEC without MULTI");
+    assert_eq!(error_of(&mut c, &["DISCARD"]), "ERR DISCARD without MULTI");
+    raw.command(&[b"MULTI"]);
+    assert_eq!(raw.command(&[b"MULTI"]), Frame::Error(b"ERR MULTI calls can not be nested".to_vec()));
+    raw.command(&[b"SET", b"k", b"v"]);
+    assert_eq!(raw.command(&[b"DISCARD"]), Frame::Simple(b"OK".to_vec()));
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "k"]), 0, "DISCARD drops the queue");
+    raw.command(&[b"MULTI"]);
+    assert_eq!(raw.command(&[b"SHUTDOWN"]), Frame::Error(b"ERR Command not allowed inside a transaction".to_vec()));
+    assert!(matches!(raw.command(&[b"EXEC"]), Frame::Error(e) if e.starts_with(b"EXECABORT")));
+}
+
+#[test]
+fn exec_is_atomic_against_concurrent_writers() {
+    let s = TestServer::start();
+    let addr = s.url();
+    let writer = std::thread::spawn(move || {
+        let mut c = redis::Client::open(addr).unwrap().get_connection().unwrap();
+        for _ in 0..2000 {
+            let _: i64 = redis::cmd("INCR").arg("counter").query(&mut c).unwrap();
+        }
+    });
+    let mut c = s.client();
+    for _ in 0..20 {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for _ in 0..200 {
+            pipe.cmd("INCR").arg("counter");
+        }
+        let values: Vec<i64> = pipe.query(&mut c).unwrap();
+        // No other client's INCR may land between the commands of one EXEC.
+        assert!(values.windows(2).all(|w| w[1] == w[0] + 1), "{values:?}");
+    }
+    writer.join().unwrap();
+    assert_eq!(run::<i64>(&mut c, &["GET", "counter"]), 2000 + 20 * 200);
+}
