@@ -306,6 +306,13 @@ impl Connection {
     }
 
     fn close(self, info: &ClientInfo) {
+        {
+            let mut ks = self.tenant.data.lock();
+            if ks.watches.is_active() {
+                let ks = &mut *ks;
+                ks.watches.unwatch_all(&mut ks.dbs, info.id);
+            }
+        }
         if info.has_flag(flag::BLOCKED) {
             self.tenant.data.lock().blocking.remove(info.id);
         }

@@ -55,6 +55,10 @@ fn tick(server: &Server, period: Duration) {
                     }
                 }
                 ks.stats.expired_keys += expired as u64;
+                if ks.watches.is_active() {
+                    let ks = &mut *ks;
+                    ks.watches.propagate(&mut ks.dbs);
+                }
                 drop(ks);
                 if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
                     break;

@@ -94,6 +94,9 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
+    if ks.watches.is_active() {
+        ks.watches.propagate(&mut ks.dbs);
+    }
     if ks.blocking.has_ready() {
         crate::blocking::serve_ready(env, clock, ks);
     }

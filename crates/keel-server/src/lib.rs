@@ -15,6 +15,7 @@ pub mod server;
 pub mod session;
 pub mod slowlog;
 pub mod tenant;
+pub mod watch;
 
 pub use config::Settings;
 pub use server::Server;

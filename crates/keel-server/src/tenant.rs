@@ -80,6 +80,8 @@ pub struct Keyspace {
     pub dirty: u64,
     /// Clients blocked on keys (BLPOP and friends).
     pub blocking: crate::blocking::Blocking,
+    /// Keys clients WATCH.
+    pub watches: crate::watch::Watches,
 }
 
 impl Tenant {
@@ -93,6 +95,7 @@ impl Tenant {
                 monitors: Vec::new(),
                 dirty: 0,
                 blocking: Default::default(),
+                watches: Default::default(),
             }),
         }
     }

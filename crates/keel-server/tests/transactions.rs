@@ -76,3 +76,56 @@ fn exec_is_atomic_against_concurrent_writers() {
     writer.join().unwrap();
     assert_eq!(run::<i64>(&mut c, &["GET", "counter"]), 2000 + 20 * 200);
 }
+
+/// Runs MULTI, SET key value, EXEC on `raw` and returns EXEC's reply.
+fn exec_set(raw: &mut common::Raw, key: &[u8], value: &[u8]) -> Frame {
+    raw.command(&[b"MULTI"]);
+    raw.command(&[b"SET", key, value]);
+    raw.command(&[b"EXEC"])
+}
+
+#[test]
+fn watch_aborts_exec_when_a_watched_key_changes() {
+    let s = TestServer::start();
+    let mut other = s.client();
+    let mut raw = s.raw();
+    let committed = Frame::Array(vec![Frame::Simple(b"OK".to_vec())]);
+
+    raw.command(&[b"WATCH", b"k"]);
+    assert_eq!(exec_set(&mut raw, b"k", b"mine"), committed, "unchanged watched key: EXEC runs");
+
+    raw.command(&[b"WATCH", b"k"]);
+    run::<String>(&mut other, &["SET", "k", "theirs"]);
+    assert_eq!(exec_set(&mut raw, b"k", b"mine"), Frame::Null, "a write by another client aborts EXEC");
+    assert_eq!(run::<String>(&mut other, &["GET", "k"]), "theirs");
+    assert_eq!(exec_set(&mut raw, b"k", b"mine"), committed, "EXEC forgets the watches");
+
+    raw.command(&[b"WATCH", b"missing"]);
+    run::<i64>(&mut other, &["RPUSH", "missing", "x"]);
+    assert_eq!(exec_set(&mut raw, b"a", b"1"), Frame::Null, "creating a watched key counts");
+
+    raw.command(&[b"WATCH", b"k"]);
+    run::<String>(&mut other, &["FLUSHDB"]);
+    assert_eq!(exec_set(&mut raw, b"a", b"1"), Frame::Null, "FLUSHDB counts");
+
+    run::<String>(&mut other, &["SET", "k", "v"]);
+    raw.command(&[b"WATCH", b"k"]);
+    run::<String>(&mut other, &["SELECT", "1"]);
+    run::<String>(&mut other, &["SWAPDB", "0", "1"]);
+    assert_eq!(exec_set(&mut raw, b"a", b"1"), Frame::Null, "SWAPDB counts");
+
+    run::<String>(&mut other, &["SELECT", "0"]);
+    run::<String>(&mut other, &["SET", "t", "v", "PX", "30"]);
+    raw.command(&[b"WATCH", b"t"]);
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(exec_set(&mut raw, b"a", b"1"), Frame::Null, "expiry counts");
+
+    raw.command(&[b"WATCH", b"k"]);
+    assert_eq!(raw.command(&[b"UNWATCH"]), Frame::Simple(b"OK".to_vec()));
+    run::<String>(&mut other, &["SET", "k", "again"]);
+    assert_eq!(exec_set(&mut raw, b"k", b"mine"), committed, "UNWATCH forgets");
+
+    raw.command(&[b"MULTI"]);
+    assert_eq!(raw.command(&[b"WATCH", b"k"]), Frame::Error(b"ERR WATCH inside MULTI is not allowed".to_vec()));
+    raw.command(&[b"DISCARD"]);
+}

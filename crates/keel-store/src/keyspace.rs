@@ -47,6 +47,11 @@ pub enum Expiry {
 pub struct Db {
     entries: DenseTable<Entry>,
     volatile: Vec<u32>,
+    /// Keys clients WATCH, with how many watch each. They belong to the numbered database, not to its
+    /// data, so they stay put when SWAPDB or FLUSHDB replace the data.
+    watched: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    /// Watched keys changed since the last [`Db::take_touched`].
+    touched: Vec<Vec<u8>>,
     /// Heap bytes owned by keys and values (inline bytes are counted in ENTRY_OVERHEAD).
     heap_bytes: usize,
 }
@@ -59,7 +64,13 @@ impl Default for Db {
 
 impl Db {
     pub fn new() -> Self {
-        Db { entries: DenseTable::new(), volatile: Vec::new(), heap_bytes: 0 }
+        Db {
+            entries: DenseTable::new(),
+            volatile: Vec::new(),
+            watched: Default::default(),
+            touched: Vec::new(),
+            heap_bytes: 0,
+        }
     }
 
     /// Number of keys, including expired keys not yet reclaimed.
@@ -131,6 +142,7 @@ impl Db {
 
     /// Changes a value in place; memory accounting follows the change.
     pub fn update<R>(&mut self, slot: usize, change: impl FnOnce(&mut Value) -> R) -> R {
+        self.note_change_at(slot);
         let entry = self.entries.get_mut(slot);
         let before = entry.value.heap_size();
         let result = change(&mut entry.value);
@@ -162,6 +174,7 @@ impl Db {
 
     /// Sets or clears the key's expiry.
     pub fn set_expire(&mut self, slot: usize, at: Option<u64>) {
+        self.note_change_at(slot);
         let had = self.entries.get(slot).expire_at != 0;
         match at {
             Some(at) => {
@@ -215,6 +228,7 @@ impl Db {
     /// Adds `key`, which a lookup in the same command found absent; returns its slot. Skips a second lookup.
     pub fn insert_new(&mut self, key: &[u8], value: Value, expiry: Expiry, clock: &AccessClock) -> usize {
         debug_assert!(self.find(key).is_none());
+        self.note_change(key);
         let key = CompactBytes::new(key);
         self.heap_bytes += key.heap_size() + value.heap_size();
         let slot =
@@ -245,6 +259,7 @@ impl Db {
 
     /// Removes the entry at `slot`, returning its key, value and expiry. Invalidates other slots.
     pub fn remove_slot(&mut self, slot: usize) -> (CompactBytes, Value, Option<u64>) {
+        self.note_change_at(slot);
         if self.entries.get(slot).expire_at != 0 {
             self.unlist_volatile(slot);
         }
@@ -282,8 +297,65 @@ impl Db {
         0..self.entries.len()
     }
 
+    /// Empties the database (FLUSHDB); watched keys that existed count as changed.
     pub fn clear(&mut self) {
-        *self = Db::new();
+        self.touch_watched_present(None);
+        self.entries = DenseTable::new();
+        self.volatile = Vec::new();
+        self.heap_bytes = 0;
+    }
+
+    /// Exchanges the data of two databases (SWAPDB); their watched keys stay with their database and count
+    /// as changed when either side holds them.
+    pub fn swap_data(&mut self, other: &mut Db) {
+        self.touch_watched_present(Some(other));
+        other.touch_watched_present(Some(self));
+        std::mem::swap(&mut self.entries, &mut other.entries);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        std::mem::swap(&mut self.heap_bytes, &mut other.heap_bytes);
+    }
+
+    fn touch_watched_present(&mut self, other: Option<&Db>) {
+        let present: Vec<Vec<u8>> = self
+            .watched
+            .keys()
+            .filter(|k| self.entries.find(k).is_some() || other.is_some_and(|o| o.entries.find(k).is_some()))
+            .map(|k| k.to_vec())
+            .collect();
+        self.touched.extend(present);
+    }
+
+    /// Starts (or adds one more) WATCH of `key`.
+    pub fn watch(&mut self, key: &[u8]) {
+        *self.watched.entry(key.into()).or_insert(0) += 1;
+    }
+
+    /// Ends one WATCH of `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(count) = self.watched.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The watched keys changed since the last call.
+    pub fn take_touched(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.touched)
+    }
+
+    fn note_change(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() && self.watched.contains_key(key) {
+            self.touched.push(key.to_vec());
+        }
+    }
+
+    fn note_change_at(&mut self, slot: usize) {
+        if !self.watched.is_empty() {
+            let key = self.entries.get(slot).key.as_bytes().to_vec();
+            self.note_change(&key);
+        }
     }
 
     /// One step of active expiry (Redis's `activeExpireCycle`): samples up to `samples` keys with a TTL and

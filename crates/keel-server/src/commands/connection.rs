@@ -146,6 +146,7 @@ pub fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.transaction = None;
     ctx.session.info.set_flag(flag::MULTI, false);
+    super::transactions::unwatch_all(ctx);
     ctx.session.select(0);
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);

@@ -46,7 +46,11 @@ pub fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !(0..count).contains(&first) || !(0..count).contains(&second) {
         return Err(DB_OUT_OF_RANGE);
     }
-    ctx.ks.dbs.swap(first as usize, second as usize);
+    let (low, high) = (first.min(second) as usize, first.max(second) as usize);
+    if low != high {
+        let (left, right) = ctx.ks.dbs.split_at_mut(high);
+        left[low].swap_data(&mut right[0]);
+    }
     // Clients blocked in either database may now find a list under their key (Redis does the same).
     let now = ctx.now_ms();
     for db in [first as usize, second as usize] {

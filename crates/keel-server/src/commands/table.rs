@@ -194,6 +194,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     // Transactions.
     cmd!("multi", 1, "noscript loading stale fast allow_busy", "@transaction", NOKEY, "transactions", "Starts a transaction.", tx::multi),
     cmd!("exec", 1, "noscript loading stale skip_slowlog", "@transaction", NOKEY, "transactions", "Executes all commands in a transaction.", tx::exec),
+    cmd!("watch", -2, "noscript loading stale fast allow_busy", "@transaction", ALLKEYS, "transactions", "Monitors changes to keys to determine the execution of a transaction.", tx::watch),
+    cmd!("unwatch", 1, "noscript loading stale fast allow_busy", "@transaction", NOKEY, "transactions", "Forgets about watched keys of a transaction.", tx::unwatch),
     cmd!("discard", 1, "noscript loading stale fast allow_busy", "@transaction", NOKEY, "transactions", "Discards a transaction.", tx::discard),
     // Connection.
     cmd!("ping", -1, "fast", "@connection", NOKEY, "connection", "Returns the server's liveliness response.", conn::ping),

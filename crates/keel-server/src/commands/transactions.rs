@@ -1,5 +1,6 @@
 //! Transactions (Redis's multi.c): MULTI queues commands, EXEC runs them back to back inside the database's
-//! critical section, so no other client's command runs in between; DISCARD drops them. Queuing itself
+//! critical section, so no other client's command runs in between; DISCARD drops them; WATCH makes EXEC
+//! fail when a watched key changed before it. Queuing itself
 //! happens in dispatch, which knows which commands control the transaction.
 
 use super::{CmdError, CmdResult, Ctx};
@@ -22,6 +23,7 @@ pub fn discard(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR DISCARD without MULTI"));
     }
     ctx.session.info.set_flag(flag::MULTI, false);
+    unwatch_all(ctx);
     ctx.out.ok();
     Ok(())
 }
@@ -31,8 +33,21 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR EXEC without MULTI"));
     };
     ctx.session.info.set_flag(flag::MULTI, false);
+    // A watched key that expired since WATCH counts as changed: reclaiming it records the change.
+    let now = ctx.now_ms();
+    for (db, key) in ctx.ks.watches.keys_of(ctx.session.id()) {
+        ctx.ks.dbs[db].find_live(&key, now);
+    }
+    let ks = &mut *ctx.ks;
+    ks.watches.propagate(&mut ks.dbs);
+    let watched_changed = ks.watches.is_dirty(ctx.session.id());
+    unwatch_all(ctx);
     if transaction.aborted {
         return Err(CmdError::new("EXECABORT Transaction discarded because of previous errors."));
+    }
+    if watched_changed {
+        ctx.out.null_array();
+        return Ok(());
     }
     let env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server) };
     let mut clock = BatchClock::start();
@@ -47,4 +62,31 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         }
     }
     Ok(())
+}
+
+pub fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.session.transaction.is_some() {
+        return Err(CmdError::new("ERR WATCH inside MULTI is not allowed"));
+    }
+    let (client, db) = (ctx.session.id(), ctx.session.db);
+    for key in &args[1..] {
+        let ks = &mut *ctx.ks;
+        ks.watches.watch(&mut ks.dbs, client, db, key);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn unwatch(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    unwatch_all(ctx);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Forgets every key the client watches.
+pub fn unwatch_all(ctx: &mut Ctx) {
+    let ks = &mut *ctx.ks;
+    if ks.watches.is_active() {
+        ks.watches.unwatch_all(&mut ks.dbs, ctx.session.id());
+    }
 }
