@@ -60,6 +60,9 @@ pub struct Blocking {
     ready: Vec<(usize, Vec<u8>)>,
     /// True while [`serve_ready`] runs, so commands it re-runs do not start another round.
     serving: bool,
+    /// True while EXEC runs its queue: waiters are served once the whole transaction has run, as in Redis,
+    /// so a key made ready and emptied again inside one transaction wakes nobody.
+    held: bool,
 }
 
 impl Blocking {
@@ -107,7 +110,12 @@ impl Blocking {
     }
 
     pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty() && !self.serving
+        !self.ready.is_empty() && !self.serving && !self.held
+    }
+
+    /// Holds (or releases) serving while a transaction runs.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 }
 

@@ -129,3 +129,26 @@ fn watch_aborts_exec_when_a_watched_key_changes() {
     assert_eq!(raw.command(&[b"WATCH", b"k"]), Frame::Error(b"ERR WATCH inside MULTI is not allowed".to_vec()));
     raw.command(&[b"DISCARD"]);
 }
+
+#[test]
+fn blocked_clients_see_a_transaction_as_a_whole() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut blocked = s.raw();
+    blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nlist\r\n$1\r\n0\r\n");
+    for _ in 0..200 {
+        if run::<String>(&mut c, &["INFO", "clients"]).contains("blocked_clients:1\r\n") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("LPUSH").arg("list").arg("a").cmd("DEL").arg("list");
+    let _: redis::Value = pipe.query(&mut c).unwrap();
+    run::<i64>(&mut c, &["LPUSH", "list", "b"]);
+    assert_eq!(
+        blocked.read_frame(),
+        Frame::Array(vec![Frame::Bulk(b"list".to_vec()), Frame::Bulk(b"b".to_vec())]),
+        "an element pushed and deleted inside one transaction wakes nobody"
+    );
+}

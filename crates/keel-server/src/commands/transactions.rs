@@ -52,6 +52,8 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server) };
     let mut clock = BatchClock::start();
     ctx.out.array(transaction.queued.len());
+    // EXEC's own dispatch serves blocked clients once the whole transaction has run.
+    ctx.ks.blocking.hold(true);
     for command in &transaction.queued {
         let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         execute(&env, &mut clock, ctx.ks, ctx.session, ctx.out, &args);
@@ -61,6 +63,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             ctx.out.null_array();
         }
     }
+    ctx.ks.blocking.hold(false);
     Ok(())
 }
 
