@@ -13,6 +13,7 @@ use crate::session::{Action, Session};
 use crate::tenant::Keyspace;
 use keel_protocol::{ReplyWriter, Resp};
 use keel_store::number::parse_f64;
+use keel_store::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +148,18 @@ pub fn serve_ready(env: &Env, clock: &mut BatchClock, ks: &mut Keyspace) {
                 .unwrap_or_default();
             for id in queue {
                 let Some(waiter) = ks.blocking.waiters.get(&id) else { continue };
+                // Only a key holding what the waiter waits for serves it (Redis checks the type too): a key
+                // that became, say, a string leaves it blocked.
+                let wants_zset =
+                    waiter.args.first().is_some_and(|name| name.len() > 2 && name[..2].eq_ignore_ascii_case(b"bz"));
+                let ready = match ks.dbs[db].peek(&key, clock.now_ms()) {
+                    Some(Value::List(_)) => !wants_zset,
+                    Some(Value::ZSet(_)) => wants_zset,
+                    _ => false,
+                };
+                if !ready {
+                    continue;
+                }
                 let mut session = Session::new(waiter.client.clone(), true);
                 session.db = waiter.db;
                 session.resp = waiter.resp;

@@ -145,10 +145,30 @@ fn blocked_clients_see_a_transaction_as_a_whole() {
     let mut pipe = redis::pipe();
     pipe.atomic().cmd("LPUSH").arg("list").arg("a").cmd("DEL").arg("list");
     let _: redis::Value = pipe.query(&mut c).unwrap();
+    // A key that is a string when the transaction ends does not serve a list waiter either.
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("LPUSH").arg("list").arg("a").cmd("DEL").arg("list").cmd("SET").arg("list").arg("s");
+    let _: redis::Value = pipe.query(&mut c).unwrap();
+    run::<i64>(&mut c, &["DEL", "list"]);
     run::<i64>(&mut c, &["LPUSH", "list", "b"]);
     assert_eq!(
         blocked.read_frame(),
         Frame::Array(vec![Frame::Bulk(b"list".to_vec()), Frame::Bulk(b"b".to_vec())]),
         "an element pushed and deleted inside one transaction wakes nobody"
     );
+}
+
+#[test]
+fn an_smove_that_changes_nothing_keeps_the_watch() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<i64>(&mut c, &["SADD", "src", "a", "b"]);
+    run::<i64>(&mut c, &["SADD", "dst", "a"]);
+    let mut raw = s.raw();
+    raw.command(&[b"WATCH", b"dst"]);
+    assert_eq!(run::<i64>(&mut c, &["SMOVE", "src", "dst", "a"]), 1);
+    raw.command(&[b"MULTI"]);
+    raw.command(&[b"SADD", b"dst", b"c"]);
+    assert_eq!(raw.command(&[b"EXEC"]), Frame::Array(vec![Frame::Integer(1)]));
+    assert_eq!(run::<i64>(&mut c, &["SCARD", "dst"]), 2);
 }

@@ -132,6 +132,12 @@ impl Db {
         self.find(key).is_some_and(|slot| !self.is_expired(slot, now_ms))
     }
 
+    /// The value of a live key, without deleting, touching or recording anything.
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        let slot = self.find(key)?;
+        (!self.is_expired(slot, now_ms)).then(|| &self.entries.get(slot).value)
+    }
+
     pub fn key(&self, slot: usize) -> &[u8] {
         self.entries.get(slot).key.as_bytes()
     }

@@ -169,6 +169,12 @@ pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let max = max_intset(ctx);
     let dst_slot = ctx.typed_for_write::<Set>(dst)?;
+    // A member already in the destination leaves it unchanged (and so does not disturb a WATCH of it).
+    if typed::<Set>(ctx.db().value(dst_slot))?.contains(member) {
+        ctx.dirty(1);
+        ctx.out.int(1);
+        return Ok(());
+    }
     ctx.modify::<Set, _>(dst_slot, |set| set.add(member, max));
     ctx.dirty(2);
     ctx.out.int(1);
