@@ -1,6 +1,9 @@
 //! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
 
-use super::{float_arg, int_arg, scan_args, typed, CmdError, CmdResult, Ctx, ScanArgs};
+use super::{
+    float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, scan_args, typed, CmdError, CmdResult,
+    Ctx, ScanArgs,
+};
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
 use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
@@ -190,24 +193,16 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let count = args.get(2).map(|a| int_arg(a)).transpose()?;
+    let count = random_count(args.get(2))?;
     let with_values = match args.get(3) {
         Some(arg) if super::is(arg, "withvalues") && args.len() == 4 => true,
         Some(_) => return Err(super::SYNTAX),
         None => false,
     };
-    if let Some(n) = count {
-        if n < -(i64::MAX / 2) || n > i64::MAX / 2 {
-            return Err(CmdError::new("ERR value is out of range"));
-        }
-    }
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
-        match count {
-            Some(_) => ctx.out.array(0),
-            None => ctx.out.null(),
-        }
+        reply_missing_random(ctx.out, count);
         return Ok(());
     };
     let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
@@ -248,9 +243,7 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+        reply_empty_scan(ctx.out);
         return Ok(());
     };
     let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;

@@ -1,7 +1,7 @@
 //! List commands (Redis's t_list.c): pushes and pops at both ends, ranges, positional edits, LPOS, LMOVE
 //! and LMPOP. A list emptied by any command disappears from the keyspace.
 
-use super::{int_arg, is, typed, CmdError, CmdResult, Ctx, NO_SUCH_KEY, SYNTAX};
+use super::{int_arg, is, parse_mpop, typed, CmdError, CmdResult, Ctx, NO_SUCH_KEY, SYNTAX};
 use crate::blocking::parse_timeout;
 use keel_store::{End, Expiry, List, Value};
 
@@ -323,29 +323,6 @@ pub fn rpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     move_element(ctx, args[1], args[2], End::Right, End::Left)
 }
 
-/// The arguments of LMPOP/BLMPOP from `numkeys` on: the keys, the end to pop from and the count.
-fn parse_mpop<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, End, usize), CmdError> {
-    let numkeys = int_arg(args[0]).ok().filter(|n| *n > 0);
-    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
-    let where_at = 1 + numkeys;
-    if where_at >= args.len() {
-        return Err(SYNTAX);
-    }
-    let end = parse_end(args[where_at])?;
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if is(args[j], "count") && j + 1 < args.len() && count.is_none() {
-            let n = int_arg(args[j + 1]).ok().filter(|n| *n > 0);
-            count = Some(n.ok_or_else(|| CmdError::new("ERR count should be greater than 0"))? as usize);
-            j += 2;
-        } else {
-            return Err(SYNTAX);
-        }
-    }
-    Ok((args[1..where_at].to_vec(), end, count.unwrap_or(1)))
-}
-
 /// Pops up to `count` from the first non-empty list among `keys`; false when all are empty.
 fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<bool, CmdError> {
     for key in keys {
@@ -362,7 +339,7 @@ fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<b
 }
 
 pub fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (keys, end, count) = parse_mpop(&args[1..])?;
+    let (keys, end, count) = parse_mpop(&args[1..], parse_end)?;
     if !mpop_first(ctx, &keys, end, count)? {
         ctx.out.null_array();
     }
@@ -371,7 +348,7 @@ pub fn lmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn blmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let timeout = parse_timeout(args[1])?;
-    let (keys, end, count) = parse_mpop(&args[2..])?;
+    let (keys, end, count) = parse_mpop(&args[2..], parse_end)?;
     if !mpop_first(ctx, &keys, end, count)? {
         ctx.block(&keys, timeout);
     }

@@ -489,6 +489,56 @@ pub fn scan_args<'a>(args: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> R
     Ok(parsed)
 }
 
+/// The SCAN-family reply for a missing key: cursor 0, nothing found.
+pub fn reply_empty_scan(out: &mut keel_protocol::ReplyWriter) {
+    out.array(2);
+    out.bulk(b"0");
+    out.array(0);
+}
+
+/// The count argument of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER, with Redis's range check.
+pub fn random_count(arg: Option<&&[u8]>) -> Result<Option<i64>, CmdError> {
+    let count = arg.map(|a| int_arg(a)).transpose()?;
+    if count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
+        return Err(CmdError::new("ERR value is out of range"));
+    }
+    Ok(count)
+}
+
+/// What HRANDFIELD, SRANDMEMBER and ZRANDMEMBER answer for a missing key.
+pub fn reply_missing_random(out: &mut keel_protocol::ReplyWriter, count: Option<i64>) {
+    match count {
+        Some(_) => out.array(0),
+        None => out.null(),
+    }
+}
+
+/// The arguments of LMPOP/BLMPOP/ZMPOP/BZMPOP from `numkeys` on: `numkeys key... <where> [COUNT n]`.
+pub fn parse_mpop<'a, W>(
+    args: &[&'a [u8]],
+    parse_where: impl Fn(&[u8]) -> Result<W, CmdError>,
+) -> Result<(Vec<&'a [u8]>, W, usize), CmdError> {
+    let numkeys = int_arg(args[0]).ok().filter(|n| *n > 0);
+    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
+    let where_at = 1 + numkeys;
+    if where_at >= args.len() {
+        return Err(SYNTAX);
+    }
+    let place = parse_where(args[where_at])?;
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if is(args[j], "count") && j + 1 < args.len() && count.is_none() {
+            let n = int_arg(args[j + 1]).ok().filter(|n| *n > 0);
+            count = Some(n.ok_or_else(|| CmdError::new("ERR count should be greater than 0"))? as usize);
+            j += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    Ok((args[1..where_at].to_vec(), place, count.unwrap_or(1)))
+}
+
 /// Case-insensitive comparison of an argument with an option name.
 pub fn is(arg: &[u8], option: &str) -> bool {
     arg.eq_ignore_ascii_case(option.as_bytes())

@@ -2,7 +2,10 @@
 //! SDIFF and their STORE forms). A set emptied by any command disappears from the keyspace.
 
 use super::hashes::random_positions;
-use super::{int_arg, is, scan_args, typed, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX};
+use super::{
+    int_arg, is, random_count, reply_empty_scan, reply_missing_random, scan_args, typed, CmdError, CmdResult, Ctx,
+    ScanArgs, SYNTAX,
+};
 use keel_store::{glob, Set, StrRef, Value};
 use rand::Rng;
 use std::collections::HashSet;
@@ -115,17 +118,11 @@ pub fn srandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 3 {
         return Err(SYNTAX);
     }
-    let count = args.get(2).map(|a| int_arg(a)).transpose()?;
-    if count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
-        return Err(CmdError::new("ERR value is out of range"));
-    }
+    let count = random_count(args.get(2))?;
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
-        match count {
-            Some(_) => ctx.out.array(0),
-            None => ctx.out.null(),
-        }
+        reply_missing_random(ctx.out, count);
         return Ok(());
     };
     let set = typed::<Set>(ctx.ks.dbs[db].value(slot))?;
@@ -326,9 +323,7 @@ pub fn sscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+        reply_empty_scan(ctx.out);
         return Ok(());
     };
     let set = typed::<Set>(ctx.ks.dbs[db].value(slot))?;

@@ -4,7 +4,10 @@
 
 use super::hashes::random_positions;
 use super::zset_ops::store_scored;
-use super::{int_arg, is, scan_args, typed, CmdError, CmdResult, Ctx, ScanArgs, SYNTAX};
+use super::{
+    int_arg, is, parse_mpop, random_count, reply_empty_scan, reply_missing_random, scan_args, typed, CmdError,
+    CmdResult, Ctx, ScanArgs, SYNTAX,
+};
 use crate::blocking::parse_timeout;
 use keel_protocol::{format_double, ReplyWriter};
 use keel_store::number::parse_f64;
@@ -536,33 +539,15 @@ pub fn bzpopmax(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     blocking_pop(ctx, args, true)
 }
 
-/// The arguments of ZMPOP/BZMPOP from `numkeys` on: the keys, whether to pop the highest, the count.
-fn parse_mpop<'a>(args: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
-    let numkeys = int_arg(args[0]).ok().filter(|n| *n > 0);
-    let numkeys = numkeys.ok_or_else(|| CmdError::new("ERR numkeys should be greater than 0"))? as usize;
-    let where_at = 1 + numkeys;
-    if where_at >= args.len() {
-        return Err(SYNTAX);
-    }
-    let max = if is(args[where_at], "max") {
-        true
-    } else if is(args[where_at], "min") {
-        false
+/// MIN or MAX of ZMPOP/BZMPOP: true pops the highest scores.
+fn parse_min_max(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "max") {
+        Ok(true)
+    } else if is(arg, "min") {
+        Ok(false)
     } else {
-        return Err(SYNTAX);
-    };
-    let mut count = None;
-    let mut j = where_at + 1;
-    while j < args.len() {
-        if is(args[j], "count") && j + 1 < args.len() && count.is_none() {
-            let n = int_arg(args[j + 1]).ok().filter(|n| *n > 0);
-            count = Some(n.ok_or_else(|| CmdError::new("ERR count should be greater than 0"))? as usize);
-            j += 2;
-        } else {
-            return Err(SYNTAX);
-        }
+        Err(SYNTAX)
     }
-    Ok((args[1..where_at].to_vec(), max, count.unwrap_or(1)))
 }
 
 /// Pops from the first non-empty sorted set among `keys`, replying `[key, [[member, score], ...]]`.
@@ -584,7 +569,7 @@ fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: usize) -> Result<
 }
 
 pub fn zmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (keys, max, count) = parse_mpop(&args[1..])?;
+    let (keys, max, count) = parse_mpop(&args[1..], parse_min_max)?;
     if !mpop_first(ctx, &keys, max, count)? {
         ctx.out.null_array();
     }
@@ -593,7 +578,7 @@ pub fn zmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let timeout = parse_timeout(args[1])?;
-    let (keys, max, count) = parse_mpop(&args[2..])?;
+    let (keys, max, count) = parse_mpop(&args[2..], parse_min_max)?;
     if !mpop_first(ctx, &keys, max, count)? {
         ctx.block(&keys, timeout);
     }
@@ -601,22 +586,16 @@ pub fn bzmpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let count = args.get(2).map(|a| int_arg(a)).transpose()?;
+    let count = random_count(args.get(2))?;
     let with_scores = match args.get(3) {
         Some(arg) if is(arg, "withscores") && args.len() == 4 => true,
         Some(_) => return Err(SYNTAX),
         None => false,
     };
-    if count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
-        return Err(CmdError::new("ERR value is out of range"));
-    }
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
-        match count {
-            Some(_) => ctx.out.array(0),
-            None => ctx.out.null(),
-        }
+        reply_missing_random(ctx.out, count);
         return Ok(());
     };
     let zset = typed::<ZSet>(ctx.ks.dbs[db].value(slot))?;
@@ -639,9 +618,7 @@ pub fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+        reply_empty_scan(ctx.out);
         return Ok(());
     };
     let zset = typed::<ZSet>(ctx.ks.dbs[db].value(slot))?;
