@@ -1,8 +1,8 @@
 //! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
 
 use super::{
-    float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, scan_args, typed, CmdError, CmdResult,
-    Ctx, ScanArgs,
+    float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
+    CmdError, CmdResult, Ctx, ScanArgs,
 };
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
 use keel_store::{glob, Hash, HashLimits};
@@ -253,9 +253,7 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             found.push((f, v));
         }
     });
-    ctx.out.array(2);
-    ctx.out.bulk(next.to_string().as_bytes());
-    ctx.out.array(found.len() * 2);
+    reply_scan_page(ctx.out, next, found.len() * 2);
     for (f, v) in found {
         ctx.out.bulk(f);
         ctx.out.bulk(v);

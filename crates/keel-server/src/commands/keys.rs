@@ -2,7 +2,8 @@
 //! databases, TTLs, KEYS/SCAN/RANDOMKEY, and OBJECT introspection.
 
 use super::{
-    int_arg, is, scan_args, CmdError, CmdResult, Ctx, ScanArgs, DB_OUT_OF_RANGE, NOT_INTEGER, NO_SUCH_KEY, SYNTAX,
+    int_arg, is, reply_scan_page, scan_args, CmdError, CmdResult, Ctx, ScanArgs, DB_OUT_OF_RANGE, NOT_INTEGER,
+    NO_SUCH_KEY, SYNTAX,
 };
 use keel_store::{glob, Expiry, ValueKind};
 
@@ -308,9 +309,7 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.db().remove(key);
         ctx.ks.stats.expired_keys += 1;
     }
-    ctx.out.array(2);
-    ctx.out.bulk(next.to_string().as_bytes());
-    ctx.out.array(found.len());
+    reply_scan_page(ctx.out, next, found.len());
     for key in &found {
         ctx.out.bulk(key);
     }

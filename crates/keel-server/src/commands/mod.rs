@@ -489,11 +489,35 @@ pub fn scan_args<'a>(args: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> R
     Ok(parsed)
 }
 
+/// Starts a SCAN-family reply: the next cursor, then an array of `items` replies the caller writes.
+pub fn reply_scan_page(out: &mut keel_protocol::ReplyWriter, next: u64, items: usize) {
+    out.array(2);
+    out.bulk(next.to_string().as_bytes());
+    out.array(items);
+}
+
 /// The SCAN-family reply for a missing key: cursor 0, nothing found.
 pub fn reply_empty_scan(out: &mut keel_protocol::ReplyWriter) {
-    out.array(2);
-    out.bulk(b"0");
-    out.array(0);
+    reply_scan_page(out, 0, 0);
+}
+
+/// The `[LIMIT n]` tail of SINTERCARD and ZINTERCARD from `args[at..]`; 0 or absent means no limit.
+pub fn intercard_limit(args: &[&[u8]], at: usize) -> Result<usize, CmdError> {
+    let mut limit = usize::MAX;
+    let mut j = at;
+    while j < args.len() {
+        if is(args[j], "limit") && j + 1 < args.len() {
+            let n = int_arg(args[j + 1]).map_err(|_| CmdError::new("ERR LIMIT can't be negative"))?;
+            if n < 0 {
+                return Err(CmdError::new("ERR LIMIT can't be negative"));
+            }
+            limit = if n == 0 { usize::MAX } else { n as usize };
+            j += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    Ok(limit)
 }
 
 /// The count argument of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER, with Redis's range check.

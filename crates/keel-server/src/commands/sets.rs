@@ -3,8 +3,8 @@
 
 use super::hashes::random_positions;
 use super::{
-    int_arg, is, random_count, reply_empty_scan, reply_missing_random, scan_args, typed, CmdError, CmdResult, Ctx,
-    ScanArgs, SYNTAX,
+    int_arg, intercard_limit, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
+    CmdError, CmdResult, Ctx, ScanArgs, SYNTAX,
 };
 use keel_store::{glob, Set, StrRef, Value};
 use rand::Rng;
@@ -299,20 +299,7 @@ pub fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if 2 + numkeys > args.len() {
         return Err(CmdError::new("ERR Number of keys can't be greater than number of args"));
     }
-    let mut limit = usize::MAX;
-    let mut j = 2 + numkeys;
-    while j < args.len() {
-        if is(args[j], "limit") && j + 1 < args.len() {
-            let n = int_arg(args[j + 1]).map_err(|_| CmdError::new("ERR LIMIT can't be negative"))?;
-            if n < 0 {
-                return Err(CmdError::new("ERR LIMIT can't be negative"));
-            }
-            limit = if n == 0 { usize::MAX } else { n as usize };
-            j += 2;
-        } else {
-            return Err(SYNTAX);
-        }
-    }
+    let limit = intercard_limit(args, 2 + numkeys)?;
     let members = compute(ctx, &args[2..2 + numkeys], Algebra::Inter, limit)?;
     ctx.out.int(members.len() as i64);
     Ok(())
@@ -334,9 +321,7 @@ pub fn sscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             found.push(member);
         }
     });
-    ctx.out.array(2);
-    ctx.out.bulk(next.to_string().as_bytes());
-    ctx.out.array(found.len());
+    reply_scan_page(ctx.out, next, found.len());
     found.iter().for_each(|m| ctx.out.bulk(m));
     Ok(())
 }

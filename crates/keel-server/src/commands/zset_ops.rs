@@ -1,7 +1,7 @@
 //! Sorted-set algebra (Redis's `zunionInterDiffGenericCommand`): ZUNION, ZINTER, ZDIFF, their STORE forms
 //! and ZINTERCARD, with WEIGHTS and AGGREGATE. Inputs may be sets (every member scoring 1) or sorted sets.
 
-use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
+use super::{int_arg, intercard_limit, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
 use keel_store::number::parse_f64;
 use keel_store::{Value, ZSet, ZSetLimits};
 use std::collections::HashMap;
@@ -245,20 +245,7 @@ pub fn zintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if numkeys > args.len() - 2 {
         return Err(SYNTAX);
     }
-    let mut limit = usize::MAX;
-    let mut j = 2 + numkeys;
-    while j < args.len() {
-        if is(args[j], "limit") && j + 1 < args.len() {
-            let n = int_arg(args[j + 1]).map_err(|_| CmdError::new("ERR LIMIT can't be negative"))?;
-            if n < 0 {
-                return Err(CmdError::new("ERR LIMIT can't be negative"));
-            }
-            limit = if n == 0 { usize::MAX } else { n as usize };
-            j += 2;
-        } else {
-            return Err(SYNTAX);
-        }
-    }
+    let limit = intercard_limit(args, 2 + numkeys)?;
     let mut inter_args: Vec<&[u8]> = args[..2 + numkeys].to_vec();
     inter_args[0] = b"zinter";
     let (items, _) = compute(ctx, &inter_args, 1, Op::Inter, false)?;

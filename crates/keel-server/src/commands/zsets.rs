@@ -5,8 +5,8 @@
 use super::hashes::random_positions;
 use super::zset_ops::store_scored;
 use super::{
-    int_arg, is, parse_mpop, random_count, reply_empty_scan, reply_missing_random, scan_args, typed, CmdError,
-    CmdResult, Ctx, ScanArgs, SYNTAX,
+    int_arg, is, parse_mpop, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
+    CmdError, CmdResult, Ctx, ScanArgs, SYNTAX,
 };
 use crate::blocking::parse_timeout;
 use keel_protocol::{format_double, ReplyWriter};
@@ -628,9 +628,7 @@ pub fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             found.push((member, score));
         }
     });
-    ctx.out.array(2);
-    ctx.out.bulk(next.to_string().as_bytes());
-    ctx.out.array(found.len() * 2);
+    reply_scan_page(ctx.out, next, found.len() * 2);
     for (member, score) in found {
         ctx.out.bulk(member);
         ctx.out.bulk(format_double(score).as_bytes());
