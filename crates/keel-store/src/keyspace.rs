@@ -6,6 +6,13 @@
 //!
 //! Keys with a TTL are also listed in `volatile`, so the active expiry cycle samples only them.
 //! Positions ("slots") are valid until the next removal; look a key up again after removing anything.
+//!
+//! Snapshots never fork and never stop the world ([`Db::begin_capture`]): a walker visits the entries from
+//! the top slot down while clients keep writing, and a write to an entry the walker has not reached yet
+//! hands the entry's old contents to the snapshot first. Removal moves the last entry down into the hole;
+//! coming from the top, that entry was either visited already or is still ahead of the walker, and a bitmap
+//! of "done" slots moves with it, so every entry present when the capture began is written exactly once, as
+//! it was at that instant.
 
 use crate::compact::CompactBytes;
 use crate::dense::{DenseTable, Keyed};
@@ -44,6 +51,38 @@ pub enum Expiry {
     At(u64),
 }
 
+/// Receives the entries of a point-in-time capture (see [`Db::begin_capture`]).
+pub trait CaptureSink: Send {
+    fn capture(&mut self, key: &[u8], value: &Value, expire_at: Option<u64>);
+}
+
+/// A capture in progress: which slots are written out (or were created after it began) and where the
+/// walker is.
+struct Capture {
+    done: Vec<u64>,
+    /// Slots at and above `cursor` are done; the walker works downward from here.
+    cursor: usize,
+    sink: Box<dyn CaptureSink>,
+}
+
+impl Capture {
+    fn is_done(&self, slot: usize) -> bool {
+        self.done.get(slot / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    fn set_done(&mut self, slot: usize, done: bool) {
+        if self.done.len() <= slot / 64 {
+            self.done.resize(slot / 64 + 1, 0);
+        }
+        let bit = 1u64 << (slot % 64);
+        if done {
+            self.done[slot / 64] |= bit;
+        } else {
+            self.done[slot / 64] &= !bit;
+        }
+    }
+}
+
 pub struct Db {
     entries: DenseTable<Entry>,
     volatile: Vec<u32>,
@@ -54,6 +93,11 @@ pub struct Db {
     touched: Vec<Vec<u8>>,
     /// Heap bytes owned by keys and values (inline bytes are counted in ENTRY_OVERHEAD).
     heap_bytes: usize,
+    capture: Option<Capture>,
+    /// When set, keys deleted because they expired are listed in `expired` (the append-only log records
+    /// them as deletions, so that replaying it never depends on the clock).
+    record_expired: bool,
+    expired: Vec<CompactBytes>,
 }
 
 impl Default for Db {
@@ -70,6 +114,9 @@ impl Db {
             watched: Default::default(),
             touched: Vec::new(),
             heap_bytes: 0,
+            capture: None,
+            record_expired: false,
+            expired: Vec::new(),
         }
     }
 
@@ -112,7 +159,7 @@ impl Db {
     pub fn find_live(&mut self, key: &[u8], now_ms: u64) -> (Option<usize>, bool) {
         match self.find(key) {
             Some(slot) if self.is_expired(slot, now_ms) => {
-                self.remove_slot(slot);
+                self.remove_expired(slot);
                 (None, true)
             }
             found => (found, false),
@@ -239,6 +286,10 @@ impl Db {
         self.heap_bytes += key.heap_size() + value.heap_size();
         let slot =
             self.entries.insert_new(Entry { key, value, expire_at: 0, access: clock.initial(), volatile_pos: 0 });
+        if let Some(capture) = &mut self.capture {
+            // Created after the capture began: not part of it.
+            capture.set_done(slot, true);
+        }
         self.apply_expiry(slot, expiry);
         slot
     }
@@ -269,7 +320,14 @@ impl Db {
         if self.entries.get(slot).expire_at != 0 {
             self.unlist_volatile(slot);
         }
+        let last = self.entries.len() - 1;
         let entry = self.entries.remove_at(slot);
+        if let Some(capture) = &mut self.capture {
+            let moved_done = capture.is_done(last);
+            capture.set_done(slot, moved_done);
+            capture.set_done(last, false);
+            capture.cursor = capture.cursor.min(last);
+        }
         // The last entry moved into `slot`: repoint its volatile record.
         if slot < self.entries.len() && self.entries.get(slot).expire_at != 0 {
             self.volatile[self.entries.get(slot).volatile_pos as usize] = slot as u32;
@@ -305,6 +363,7 @@ impl Db {
 
     /// Empties the database (FLUSHDB); watched keys that existed count as changed.
     pub fn clear(&mut self) {
+        self.finish_capture_now();
         self.touch_watched_present(None);
         self.entries = DenseTable::new();
         self.volatile = Vec::new();
@@ -314,11 +373,21 @@ impl Db {
     /// Exchanges the data of two databases (SWAPDB); their watched keys stay with their database and count
     /// as changed when either side holds them.
     pub fn swap_data(&mut self, other: &mut Db) {
+        self.finish_capture_now();
+        other.finish_capture_now();
         self.touch_watched_present(Some(other));
         other.touch_watched_present(Some(self));
         std::mem::swap(&mut self.entries, &mut other.entries);
         std::mem::swap(&mut self.volatile, &mut other.volatile);
         std::mem::swap(&mut self.heap_bytes, &mut other.heap_bytes);
+        // Both sides now hold data the captures already wrote out (under the other database's number).
+        for db in [self, other] {
+            let len = db.entries.len();
+            if let Some(capture) = &mut db.capture {
+                capture.done = vec![u64::MAX; len.div_ceil(64)];
+                capture.cursor = 0;
+            }
+        }
     }
 
     fn touch_watched_present(&mut self, other: Option<&Db>) {
@@ -358,10 +427,81 @@ impl Db {
     }
 
     fn note_change_at(&mut self, slot: usize) {
+        if let Some(capture) = &mut self.capture {
+            if !capture.is_done(slot) {
+                let e = self.entries.get(slot);
+                capture.sink.capture(e.key.as_bytes(), &e.value, (e.expire_at != 0).then_some(e.expire_at));
+                capture.set_done(slot, true);
+            }
+        }
         if !self.watched.is_empty() {
             let key = self.entries.get(slot).key.as_bytes().to_vec();
             self.note_change(&key);
         }
+    }
+
+    fn remove_expired(&mut self, slot: usize) {
+        let (key, _, _) = self.remove_slot(slot);
+        if self.record_expired {
+            self.expired.push(key);
+        }
+    }
+
+    /// Starts or stops listing keys deleted by expiry (see [`Db::take_expired`]).
+    pub fn set_record_expired(&mut self, on: bool) {
+        self.record_expired = on;
+        if !on {
+            self.expired = Vec::new();
+        }
+    }
+
+    /// Keys deleted by expiry since the last call, when recording is on.
+    pub fn take_expired(&mut self) -> Vec<CompactBytes> {
+        std::mem::take(&mut self.expired)
+    }
+
+    pub fn has_expired(&self) -> bool {
+        !self.expired.is_empty()
+    }
+
+    /// Begins a point-in-time capture of this database into `sink`. Until [`Db::end_capture`], every entry
+    /// present now is handed to the sink exactly once, as it is now: by [`Db::capture_step`], or by the
+    /// write that is about to change or delete it.
+    pub fn begin_capture(&mut self, sink: Box<dyn CaptureSink>) {
+        let len = self.entries.len();
+        self.capture = Some(Capture { done: vec![0; len.div_ceil(64)], cursor: len, sink });
+    }
+
+    /// Writes out up to `budget` entries of the capture; returns true when every entry is written.
+    pub fn capture_step(&mut self, budget: usize) -> bool {
+        let Some(capture) = &mut self.capture else { return true };
+        let mut left = budget;
+        while capture.cursor > 0 && left > 0 {
+            capture.cursor -= 1;
+            let slot = capture.cursor;
+            if !capture.is_done(slot) {
+                let e = self.entries.get(slot);
+                capture.sink.capture(e.key.as_bytes(), &e.value, (e.expire_at != 0).then_some(e.expire_at));
+                capture.set_done(slot, true);
+                left -= 1;
+            }
+        }
+        capture.cursor == 0
+    }
+
+    /// Writes out everything the capture still lacks, at once (before FLUSHDB or SWAPDB replace the data).
+    fn finish_capture_now(&mut self) {
+        while !self.capture_step(usize::MAX) {}
+    }
+
+    /// Ends the capture and returns its sink.
+    pub fn end_capture(&mut self) -> Option<Box<dyn CaptureSink>> {
+        self.capture.take().map(|c| c.sink)
+    }
+
+    /// Memory the capture's bookkeeping takes (its bitmap).
+    pub fn capture_overhead(&self) -> usize {
+        self.capture.as_ref().map_or(0, |c| c.done.capacity() * 8)
     }
 
     /// One step of active expiry (Redis's `activeExpireCycle`): samples up to `samples` keys with a TTL and
@@ -379,8 +519,8 @@ impl Db {
             sampled += 1;
             let slot = self.volatile[rng.gen_range(0..self.volatile.len())] as usize;
             if self.is_expired(slot, now_ms) {
-                let (key, _, _) = self.remove_slot(slot);
-                on_expire(key.as_bytes());
+                on_expire(self.key(slot));
+                self.remove_expired(slot);
                 expired += 1;
             }
         }

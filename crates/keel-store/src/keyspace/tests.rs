@@ -160,3 +160,102 @@ proptest! {
         }
     }
 }
+
+/// What a capture hands out, shared with the test.
+#[derive(Clone, Default)]
+struct Collected(std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>>);
+
+impl CaptureSink for Collected {
+    fn capture(&mut self, key: &[u8], value: &Value, _expire_at: Option<u64>) {
+        let text = value.as_string().map(|s| s.to_bytes().into_owned()).unwrap_or_default();
+        self.0.lock().unwrap().push((key.to_vec(), text));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum CaptureOp {
+    Set(u8, u16),
+    Del(u8),
+    Step(u8),
+    Expire(u8),
+}
+
+fn capture_op() -> impl Strategy<Value = CaptureOp> {
+    prop_oneof![
+        (any::<u8>(), any::<u16>()).prop_map(|(k, v)| CaptureOp::Set(k % 64, v)),
+        any::<u8>().prop_map(|k| CaptureOp::Del(k % 64)),
+        any::<u8>().prop_map(|n| CaptureOp::Step(n % 8)),
+        any::<u8>().prop_map(|k| CaptureOp::Expire(k % 64)),
+    ]
+}
+
+proptest! {
+    /// A capture taken while writes continue holds exactly the keys and values present when it began,
+    /// each once.
+    #[test]
+    fn capture_is_point_in_time(
+        initial in proptest::collection::btree_map(0u8..64, any::<u16>(), 0..48),
+        ops in proptest::collection::vec(capture_op(), 0..200),
+    ) {
+        let c = clock(1000);
+        let mut db = Db::new();
+        for (k, v) in &initial {
+            db.insert(&[*k], Value::string(v.to_string().as_bytes()), Expiry::Clear, &c);
+        }
+        let collected = Collected::default();
+        db.begin_capture(Box::new(collected.clone()));
+        for op in ops {
+            match op {
+                CaptureOp::Set(k, v) => {
+                    db.insert(&[k], Value::string(v.to_string().as_bytes()), Expiry::Keep, &c);
+                }
+                CaptureOp::Del(k) => {
+                    db.remove(&[k]);
+                }
+                CaptureOp::Step(n) => {
+                    db.capture_step(n as usize);
+                }
+                CaptureOp::Expire(k) => {
+                    if let Some(slot) = db.lookup(&[k], &c) {
+                        db.set_expire(slot, Some(5000));
+                    }
+                }
+            }
+        }
+        while !db.capture_step(3) {}
+        db.end_capture();
+        let mut got = collected.0.lock().unwrap().clone();
+        got.sort();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> =
+            initial.iter().map(|(k, v)| (vec![*k], v.to_string().into_bytes())).collect();
+        prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn flush_during_a_capture_writes_out_the_rest_first() {
+    let c = clock(1000);
+    let mut db = Db::new();
+    for k in 0..10u8 {
+        db.insert(&[k], Value::string(b"v"), Expiry::Clear, &c);
+    }
+    let collected = Collected::default();
+    db.begin_capture(Box::new(collected.clone()));
+    db.capture_step(3);
+    db.clear();
+    db.insert(b"new", Value::string(b"v"), Expiry::Clear, &c);
+    assert!(db.capture_step(100));
+    assert_eq!(collected.0.lock().unwrap().len(), 10);
+}
+
+#[test]
+fn expired_keys_are_recorded_only_when_asked() {
+    let mut db = Db::new();
+    db.insert(b"a", Value::string(b"v"), Expiry::At(2000), &clock(1000));
+    db.insert(b"b", Value::string(b"v"), Expiry::At(2000), &clock(1000));
+    assert!(db.lookup(b"a", &clock(3000)).is_none());
+    assert!(db.take_expired().is_empty());
+    db.set_record_expired(true);
+    assert!(db.lookup(b"b", &clock(3000)).is_none());
+    assert_eq!(db.take_expired(), vec![CompactBytes::new(b"b")]);
+}
