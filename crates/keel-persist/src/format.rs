@@ -224,7 +224,7 @@ impl<R: Read> Input<R> {
         })
     }
 
-    pub fn len(&mut self) -> RdbResult<u64> {
+    pub fn length(&mut self) -> RdbResult<u64> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => self.error("expected a length, found a string encoding"),
@@ -239,8 +239,8 @@ impl<R: Read> Input<R> {
             Len::Encoded(ENC_INT16) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Encoded(ENC_INT32) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Encoded(ENC_LZF) => {
-                let packed_len = self.len()?;
-                let len = self.len()?;
+                let packed_len = self.length()?;
+                let len = self.length()?;
                 if len > self.max_string {
                     return self.error(format!("string length {len} exceeds the limit"));
                 }
@@ -288,7 +288,7 @@ mod tests {
         for len in [0u64, 63, 64, 16383, 16384, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
             let mut out = Vec::new();
             put_len(&mut out, len);
-            assert_eq!(Input::new(&out[..], u64::MAX).len().unwrap(), len);
+            assert_eq!(Input::new(&out[..], u64::MAX).length().unwrap(), len);
         }
     }
 

@@ -66,8 +66,11 @@ pub fn ziplist(blob: &[u8]) -> Result<Vec<Element<'_>>, &'static str> {
     }
 }
 
+/// A field and its value, borrowed from a blob.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// The field/value pairs of a zipmap blob.
-pub fn zipmap(blob: &[u8]) -> Result<Vec<(&[u8], &[u8])>, &'static str> {
+pub fn zipmap(blob: &[u8]) -> Result<Vec<Pair<'_>>, &'static str> {
     let get = |range: std::ops::Range<usize>| blob.get(range).ok_or("zipmap entry out of bounds");
     let read_len = |at: usize| -> Result<(usize, usize), &'static str> {
         match *blob.get(at).ok_or("zipmap entry out of bounds")? {

@@ -6,10 +6,13 @@
 //!
 //! Everything here is synchronous and does no I/O of its own beyond the `Read`/`Write` it is given.
 
+pub mod aof;
+pub mod check;
 pub mod dump;
 pub mod format;
 pub mod legacy;
 pub mod listpack;
+pub mod manifest;
 pub mod rdb;
 pub mod value;
 

@@ -164,20 +164,20 @@ pub fn load<R: Read>(
                 summary.aux.push((String::from_utf8_lossy(&name).into_owned(), value));
             }
             OPCODE_SELECTDB => {
-                let n = input.len()?;
+                let n = input.length()?;
                 if n >= databases as u64 {
                     return input.error(format!("database {n} is out of range (databases is {databases})"));
                 }
                 db = n as usize;
             }
             OPCODE_RESIZEDB => {
-                input.len()?;
-                input.len()?;
+                input.length()?;
+                input.length()?;
             }
             OPCODE_EXPIRETIME_MS => expire_ms = Some(u64::from_le_bytes(input.array()?)),
             OPCODE_EXPIRETIME => expire_ms = Some(u32::from_le_bytes(input.array()?) as u64 * 1000),
             OPCODE_IDLE => {
-                input.len()?;
+                input.length()?;
             }
             OPCODE_FREQ => {
                 input.u8()?;

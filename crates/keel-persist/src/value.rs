@@ -144,7 +144,7 @@ fn element_score(element: Element<'_>) -> Option<f64> {
 }
 
 fn pairs<R: Read>(input: &Input<R>, what: &str, items: Vec<Vec<u8>>) -> RdbResult<Vec<(Vec<u8>, Vec<u8>)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return blob_error(input, what, "odd number of elements");
     }
     let mut out = Vec::with_capacity(items.len() / 2);
@@ -191,7 +191,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
     Ok(match kind {
         TYPE_STRING => Some(Value::string_from_vec(input.string()?)),
         TYPE_LIST => {
-            let len = input.len()?;
+            let len = input.length()?;
             let mut items = Vec::new();
             for _ in 0..len {
                 items.push(input.string()?);
@@ -199,7 +199,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             build_list(items)
         }
         TYPE_SET => {
-            let len = input.len()?;
+            let len = input.length()?;
             let mut set = Set::new();
             for _ in 0..len {
                 set.add(&input.string()?, limits.set_max_intset_entries);
@@ -207,7 +207,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             (!set.is_empty()).then(|| Value::Set(Box::new(set)))
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
-            let len = input.len()?;
+            let len = input.length()?;
             let mut items = Vec::new();
             for _ in 0..len {
                 let member = input.string()?;
@@ -217,7 +217,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             build_zset(input, items, limits)?
         }
         TYPE_HASH => {
-            let len = input.len()?;
+            let len = input.length()?;
             let mut items = Vec::new();
             for _ in 0..len {
                 items.push((input.string()?, input.string()?));
@@ -256,7 +256,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             let blob = input.string()?;
             let decoded = if kind == TYPE_ZSET_ZIPLIST { legacy::ziplist(&blob) } else { listpack::decode(&blob) };
             let items = decoded.or_else(|why| blob_error(input, "sorted set blob", why))?;
-            if items.len() % 2 != 0 {
+            if !items.len().is_multiple_of(2) {
                 return blob_error(input, "sorted set blob", "odd number of elements");
             }
             let mut scored = Vec::with_capacity(items.len() / 2);
@@ -276,10 +276,10 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             build_hash(items, limits)
         }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let nodes = input.len()?;
+            let nodes = input.length()?;
             let mut items = Vec::new();
             for _ in 0..nodes {
-                let container = if kind == TYPE_LIST_QUICKLIST_2 { input.len()? } else { QUICKLIST_NODE_PACKED };
+                let container = if kind == TYPE_LIST_QUICKLIST_2 { input.length()? } else { QUICKLIST_NODE_PACKED };
                 let blob = input.string()?;
                 match container {
                     QUICKLIST_NODE_PLAIN => items.push(blob),

@@ -34,6 +34,14 @@ pub struct Settings {
     pub appendfsync: String,
     pub dbfilename: String,
     pub appendfilename: String,
+    pub appenddirname: String,
+    pub aof_load_truncated: bool,
+    pub aof_use_rdb_preamble: bool,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    pub stop_writes_on_bgsave_error: bool,
     pub list_max_listpack_size: i64,
     pub list_compress_depth: u64,
     pub hash_max_listpack_entries: u64,
@@ -101,10 +109,19 @@ impl Default for Settings {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             active_expire_enabled: true,
             save: "3600 1 300 100 60 10000".into(),
-            appendonly: false,
+            // Unlike Redis, the log is on by default: an acknowledged write survives a crash.
+            appendonly: true,
             appendfsync: "everysec".into(),
             dbfilename: "dump.rdb".into(),
             appendfilename: "appendonly.aof".into(),
+            appenddirname: "appendonlydir".into(),
+            aof_load_truncated: true,
+            aof_use_rdb_preamble: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            rdbcompression: true,
+            rdbchecksum: true,
+            stop_writes_on_bgsave_error: true,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
             hash_max_listpack_entries: 128,
@@ -235,7 +252,7 @@ mod kinds {
     pub mod save {
         pub fn parse(v: &str) -> Result<String, String> {
             let parts: Vec<&str> = v.split_whitespace().collect();
-            if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+            if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
                 return Err("Invalid save parameters".to_string());
             }
             Ok(parts.join(" "))
@@ -249,7 +266,7 @@ mod kinds {
         /// Redis's format, `<class> <hard> <soft> <seconds>` repeated; classes not named keep their limits.
         pub fn parse(v: &str, current: &OutputLimits) -> Result<OutputLimits, String> {
             let words: Vec<&str> = v.split_whitespace().collect();
-            if words.is_empty() || words.len() % 4 != 0 {
+            if words.is_empty() || !words.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".to_string());
             }
             let mut limits = *current;
@@ -294,7 +311,7 @@ pub static PARAMS: &[Param] = &[
     param!("bind" immutable, bind, string),
     param!("port" immutable, port, int(0, 65535)),
     param!("http-port" immutable, http_port, int(0, 65535)),
-    param!("dir", dir, path),
+    param!("dir" immutable, dir, path),
     param!("requirepass", requirepass, string),
     param!("maxclients", maxclients, int(1, MAX)),
     param!("timeout", timeout, int(0, MAX)),
@@ -317,6 +334,14 @@ pub static PARAMS: &[Param] = &[
     param!("appendfsync", appendfsync, choice(FSYNC)),
     param!("dbfilename", dbfilename, string),
     param!("appendfilename" immutable, appendfilename, string),
+    param!("appenddirname" immutable, appenddirname, string),
+    param!("aof-load-truncated", aof_load_truncated, boolean),
+    param!("aof-use-rdb-preamble", aof_use_rdb_preamble, boolean),
+    param!("auto-aof-rewrite-percentage", auto_aof_rewrite_percentage, int(0, MAX)),
+    param!("auto-aof-rewrite-min-size", auto_aof_rewrite_min_size, memory),
+    param!("rdbcompression", rdbcompression, boolean),
+    param!("rdbchecksum", rdbchecksum, boolean),
+    param!("stop-writes-on-bgsave-error", stop_writes_on_bgsave_error, boolean),
     param!("list-max-listpack-size" alias "list-max-ziplist-size", list_max_listpack_size, int(-5, MAX)),
     param!("list-compress-depth", list_compress_depth, int(0, MAX)),
     param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", hash_max_listpack_entries, int(0, MAX)),

@@ -124,13 +124,25 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 None => conn.unblock_timed_out().unwrap_or_else(|| reply.try_recv().unwrap_or_default()),
             };
             info.set_flag(flag::BLOCKED, false);
+            if let Some(offset) = conn.tenant.persistence.log_queued() {
+                if conn.tenant.persistence.wait_durable(offset).await.is_err() {
+                    break;
+                }
+            }
             if write_output(&mut stream, &bytes, &conn.server).await.is_err() {
                 break;
             }
             continue;
         }
-        let (result, now_ms) = conn.process_input();
+        let (result, now_ms, durable_at) = conn.process_input();
         next = result;
+        if let Some(offset) = durable_at {
+            // `appendfsync always`: nothing is acknowledged before the log holds it on disk.
+            if conn.tenant.persistence.wait_durable(offset).await.is_err() {
+                tracing::warn!(client = info.id, "closing client: its writes could not be made durable");
+                break;
+            }
+        }
         if !conn.out.is_empty() {
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
@@ -191,8 +203,9 @@ async fn write_output(stream: &mut TcpStream, output: &[u8], server: &Server) ->
 }
 
 impl Connection {
-    /// Parses and runs every complete command in the input buffer; returns what to do next and the time.
-    fn process_input(&mut self) -> (Next, u64) {
+    /// Parses and runs every complete command in the input buffer; returns what to do next, the time, and
+    /// the log offset that must be durable before the replies go out.
+    fn process_input(&mut self) -> (Next, u64, Option<u64>) {
         let env = Env { server: &self.server, tenant: &self.tenant, settings: BatchSettings::read(&self.server) };
         let mut clock = BatchClock::start();
         let max_bulk = env.settings.max_bulk_len;
@@ -288,6 +301,10 @@ impl Connection {
                 break;
             }
         }
+        let durable_at = match &mut guard {
+            Some(ks) if ks.log.enabled => self.tenant.persistence.submit(&mut ks.log),
+            _ => None,
+        };
         drop(guard);
         drop(args);
         self.input.advance(pos);
@@ -295,7 +312,7 @@ impl Connection {
             // A huge request must not pin its buffer for the life of the connection.
             self.input = BytesMut::with_capacity(16 * 1024);
         }
-        (next, clock.now_ms())
+        (next, clock.now_ms(), durable_at)
     }
 
     /// Unregisters a waiter whose wait ended unserved and returns the timeout reply; None when a writer

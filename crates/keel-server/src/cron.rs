@@ -33,7 +33,9 @@ fn tick(server: &Server, period: Duration) {
     let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
     // Redis gives active expiry up to 25% of each period.
     let cycle_budget = period / 4;
+    let now_unix = unix_ms() / 1000;
     for tenant in tenants {
+        crate::persistence::cron(server, &tenant, now_unix);
         let started = Instant::now();
         tenant.data.lock().stats.sample_ops(unix_ms());
         if !active_expire {

@@ -55,8 +55,13 @@ pub struct BatchClock {
 
 impl BatchClock {
     pub fn start() -> BatchClock {
+        Self::starting_at(unix_ms())
+    }
+
+    /// A clock whose "now" starts at `wall_ms` (0 while replaying the log: nothing expires).
+    pub fn starting_at(wall_ms: u64) -> BatchClock {
         let now = quanta::Instant::now();
-        BatchClock { wall_ms: unix_ms(), started: now, last: now }
+        BatchClock { wall_ms, started: now, last: now }
     }
 
     /// Unix milliseconds as of the end of the last command.
@@ -191,6 +196,12 @@ fn run(
         flag_transaction(session);
         return reject(ks, out, Some(command), "NOAUTH Authentication required.");
     }
+    if command.has(flags::WRITE) {
+        if let Some(refusal) = env.tenant.persistence.write_refusal() {
+            flag_transaction(session);
+            return reject(ks, out, Some(command), &refusal);
+        }
+    }
     if let Some(transaction) = &mut session.transaction {
         let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
         if !TRANSACTION_CONTROL.contains(&top_level.spec.name) {
@@ -213,10 +224,14 @@ fn run(
     session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
     clock.lap_us();
     let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
+    let dirty_before = ks.dirty;
     let result = {
         let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access };
         handler(&mut ctx, args)
     };
+    if ks.log.enabled {
+        crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
+    }
     let elapsed_us = clock.lap_us();
     let stat = &mut ks.stats.commands[command.id];
     stat.calls += 1;

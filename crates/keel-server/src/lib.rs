@@ -11,6 +11,7 @@ mod connection;
 mod cron;
 pub mod dispatch;
 mod listener;
+pub mod persistence;
 pub mod server;
 pub mod session;
 pub mod slowlog;
@@ -34,19 +35,25 @@ impl Running {
     /// Resolves when Keel has shut down (SHUTDOWN, or [`Server::begin_shutdown`] from a signal handler).
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
+        persistence::shutdown(&self.server);
     }
 }
 
-/// Binds the RESP listener and starts the background tasks. Call inside a tokio runtime.
+/// Takes the data directory, recovers the data, binds the RESP listener and starts the background tasks.
+/// Call inside a tokio runtime.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let bind = format!("{}:{}", settings.bind, settings.port);
+    let server = Server::new(settings).map_err(std::io::Error::other)?;
+    let tenant = server.default_tenant();
+    let recovered = persistence::load::recover(&server, &tenant);
+    recovered.map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
-    let server = Server::new(settings);
     server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listener::run(server.clone(), listener));
     tasks.spawn(cron::run(server.clone()));
+    tasks.spawn(persistence::run_jobs(server.clone()));
     tracing::info!(%addr, "Keel is ready to accept RESP connections");
     Ok(Running { server, addr, tasks })
 }

@@ -4,6 +4,8 @@
 use crate::clients::ClientRegistry;
 use crate::commands::CommandTable;
 use crate::config::Settings;
+use crate::persistence::snapshot::Job;
+use crate::persistence::Persistence;
 use crate::tenant::Tenant;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -35,13 +37,18 @@ pub struct Server {
     /// The RESP port actually bound (differs from the setting when it was 0).
     pub tcp_port: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// Background snapshot requests, and their receiving end until the runner takes it.
+    jobs: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, Job)>,
+    pub job_queue: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(Arc<Tenant>, Job)>>>,
 }
 
 impl Server {
-    pub fn new(settings: Settings) -> Arc<Server> {
+    /// Builds the server state and takes the data directory (refused when another Keel holds it).
+    pub fn new(settings: Settings) -> Result<Arc<Server>, String> {
         let databases = settings.databases as usize;
         let commands = CommandTable::build();
-        let default = Arc::new(Tenant::new("default", databases, commands.len()));
+        let persistence = Persistence::open(&settings.dir)?;
+        let default = Arc::new(Tenant::new("default", databases, commands.len(), persistence));
         let mut tenants = BTreeMap::new();
         tenants.insert("default".to_string(), default.clone());
         let run_id: String = {
@@ -49,7 +56,8 @@ impl Server {
             let mut rng = rand::thread_rng();
             (0..40).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
         };
-        Arc::new(Server {
+        let (jobs, job_queue) = tokio::sync::mpsc::unbounded_channel();
+        Ok(Arc::new(Server {
             tcp_port: AtomicU64::new(settings.port as u64),
             settings: RwLock::new(settings),
             tenants: RwLock::new(tenants),
@@ -60,7 +68,16 @@ impl Server {
             started: Instant::now(),
             run_id,
             shutdown: watch::channel(false).0,
-        })
+            jobs,
+            job_queue: parking_lot::Mutex::new(Some(job_queue)),
+        }))
+    }
+
+    /// Asks the background job runner to snapshot `tenant` (see `persistence::snapshot`).
+    pub fn request_job(&self, tenant: &Tenant, job: Job) {
+        if let Some(tenant) = self.tenants.read().get(&tenant.name) {
+            let _ = self.jobs.send((tenant.clone(), job));
+        }
     }
 
     /// The database a new connection starts in.

@@ -2,6 +2,7 @@
 //! numbered databases (`SELECT 0..15`), its statistics, slow log and monitors, all behind one lock: the lock
 //! is taken once per batch of pipelined commands, which makes every command, MULTI/EXEC and script atomic.
 
+use crate::persistence::{LogBuffer, Persistence};
 use crate::slowlog::SlowLog;
 use keel_store::Db;
 use parking_lot::Mutex;
@@ -10,6 +11,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub struct Tenant {
     pub name: String,
     pub data: Mutex<Keyspace>,
+    /// Its log, snapshots and data directory.
+    pub persistence: Persistence,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -82,12 +85,15 @@ pub struct Keyspace {
     pub blocking: crate::blocking::Blocking,
     /// Keys clients WATCH.
     pub watches: crate::watch::Watches,
+    /// Effective writes on their way to the append-only log.
+    pub log: LogBuffer,
 }
 
 impl Tenant {
-    pub fn new(name: &str, databases: usize, commands: usize) -> Tenant {
+    pub fn new(name: &str, databases: usize, commands: usize, persistence: Persistence) -> Tenant {
         Tenant {
             name: name.to_string(),
+            persistence,
             data: Mutex::new(Keyspace {
                 dbs: (0..databases).map(|_| Db::new()).collect(),
                 stats: TenantStats { commands: vec![CommandStat::default(); commands], ..Default::default() },
@@ -96,6 +102,7 @@ impl Tenant {
                 dirty: 0,
                 blocking: Default::default(),
                 watches: Default::default(),
+                log: LogBuffer::default(),
             }),
         }
     }

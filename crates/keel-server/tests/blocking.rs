@@ -55,7 +55,7 @@ fn waiters_are_served_in_the_order_they_blocked() {
         assert_eq!(raw.read_frame(), Frame::Array(vec![bulk("queue"), bulk(expected)]));
     }
     assert_eq!(run::<Vec<String>>(&mut writer, &["LRANGE", "queue", "0", "-1"]), vec!["d"]);
-    assert_eq!(run::<String>(&mut writer, &["INFO", "clients"]).contains("blocked_clients:0"), true);
+    assert!(run::<String>(&mut writer, &["INFO", "clients"]).contains("blocked_clients:0"));
 }
 
 #[test]

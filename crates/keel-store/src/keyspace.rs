@@ -179,6 +179,11 @@ impl Db {
         self.find(key).is_some_and(|slot| !self.is_expired(slot, now_ms))
     }
 
+    /// The slot of `key`, expired or not, without deleting or touching anything.
+    pub fn slot_of(&self, key: &[u8]) -> Option<usize> {
+        self.find(key)
+    }
+
     /// The value of a live key, without deleting, touching or recording anything.
     pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
         let slot = self.find(key)?;

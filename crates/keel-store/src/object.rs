@@ -49,6 +49,22 @@ impl AccessClock {
         }
     }
 
+    /// The LRU metadata of a key last accessed `idle` seconds ago (RESTORE IDLETIME).
+    pub fn idle_since(&self, idle: u64) -> u32 {
+        let idle = (idle.min(LRU_CLOCK_MAX as u64)) as u32;
+        let clock = self.lru_clock();
+        if clock >= idle {
+            clock - idle
+        } else {
+            LRU_CLOCK_MAX - (idle - clock)
+        }
+    }
+
+    /// The LFU metadata of a key with access counter `counter` (RESTORE FREQ).
+    pub fn with_counter(&self, counter: u8) -> u32 {
+        (self.minutes() << 8) | counter as u32
+    }
+
     /// Seconds since the last access recorded in `meta` (LRU form).
     pub fn idle_seconds(&self, meta: u32) -> u64 {
         let clock = self.lru_clock();
@@ -67,7 +83,7 @@ pub fn lfu_decay(meta: u32, now_ms: u64, decay_minutes: u32) -> u8 {
     let counter = (meta & 0xff) as u8;
     let now = ((now_ms / 60_000) as u32) & 0xffff;
     let elapsed = if now >= last { now - last } else { 65535 - last + now };
-    let periods = if decay_minutes > 0 { elapsed / decay_minutes } else { 0 };
+    let periods = elapsed.checked_div(decay_minutes).unwrap_or(0);
     counter.saturating_sub(periods.min(255) as u8)
 }
 

@@ -1,5 +1,6 @@
 //! The `keel` command line: `keel serve` runs the server; settings come from flags, `KEEL_*` environment
-//! variables and an optional `keel.toml`, in that order of precedence.
+//! variables and an optional `keel.toml`, in that order of precedence. `keel check` inspects and repairs
+//! data files.
 
 use clap::{Args, Parser, Subcommand};
 use keel_server::Settings;
@@ -19,6 +20,14 @@ struct Cli {
 enum Command {
     /// Run the server (RESP on --port).
     Serve(ServeArgs),
+    /// Check an RDB file, an append-only log or a log manifest (like redis-check-rdb and redis-check-aof).
+    Check {
+        /// The file to check.
+        file: std::path::PathBuf,
+        /// Truncate a damaged log to its last complete command.
+        #[arg(long)]
+        fix: bool,
+    },
 }
 
 /// Flags of `keel serve`. Each maps to the setting of the same name (see `CONFIG GET *`).
@@ -57,6 +66,18 @@ struct ServeArgs {
     /// Eviction policy.
     #[arg(long)]
     maxmemory_policy: Option<String>,
+    /// Keep the append-only log ("yes", the default) or not.
+    #[arg(long)]
+    appendonly: Option<String>,
+    /// When the log is fsynced: always, everysec (the default) or no.
+    #[arg(long)]
+    appendfsync: Option<String>,
+    /// Snapshot rules: "SECONDS CHANGES ..." ("" turns them off).
+    #[arg(long)]
+    save: Option<String>,
+    /// Snapshot file name, inside --dir.
+    #[arg(long)]
+    dbfilename: Option<String>,
     /// Any other setting, as NAME=VALUE (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
@@ -75,6 +96,10 @@ impl ServeArgs {
             ("protected-mode", &self.protected_mode),
             ("maxmemory", &self.maxmemory),
             ("maxmemory-policy", &self.maxmemory_policy),
+            ("appendonly", &self.appendonly),
+            ("appendfsync", &self.appendfsync),
+            ("save", &self.save),
+            ("dbfilename", &self.dbfilename),
         ];
         let mut flags: Vec<(String, String)> =
             named.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.clone()))).collect();
@@ -115,6 +140,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check { file, fix } => {
+            let report = keel_persist::check::check(&file, fix);
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 
@@ -134,7 +170,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let runtime = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let running = keel_server::start(settings).await.map_err(|e| format!("cannot listen: {e}"))?;
+        let running = keel_server::start(settings).await.map_err(|e| format!("cannot start: {e}"))?;
         let server = running.server.clone();
         tokio::spawn(async move {
             wait_for_signal().await;

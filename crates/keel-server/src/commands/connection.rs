@@ -308,7 +308,7 @@ pub fn client_info(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 
 pub fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let old_style = args.len() == 3;
-    if !old_style && (args.len() < 3 || args.len() % 2 != 0) {
+    if !old_style && (args.len() < 3 || !args.len().is_multiple_of(2)) {
         return Err(SYNTAX);
     }
     let mut clients = visible_clients(ctx);

@@ -17,7 +17,7 @@ fn limits(ctx: &Ctx) -> HashLimits {
 }
 
 fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) -> Result<usize, CmdError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::new(format!("ERR wrong number of arguments for '{}' command", ctx.command.fullname)));
     }
     let limits = limits(ctx);

@@ -142,18 +142,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "mem_allocator", &"mimalloc");
             line(out, "lazyfree_pending_objects", &0);
         }
-        "persistence" => {
-            out.push_str("# Persistence\r\n");
-            line(out, "loading", &0);
-            line(out, "async_loading", &0);
-            line(out, "rdb_changes_since_last_save", &ctx.ks.dirty);
-            line(out, "rdb_bgsave_in_progress", &0);
-            line(out, "rdb_last_bgsave_status", &"ok");
-            line(out, "aof_enabled", &(settings.appendonly as u8));
-            line(out, "aof_rewrite_in_progress", &0);
-            line(out, "aof_last_bgrewrite_status", &"ok");
-            line(out, "aof_last_write_status", &"ok");
-        }
+        "persistence" => crate::persistence::info(out, ctx.ks, &ctx.tenant.persistence, &settings),
         "stats" => {
             out.push_str("# Stats\r\n");
             let s = &server.stats;

@@ -8,6 +8,7 @@ mod hashes;
 mod introspection;
 mod keys;
 mod lists;
+mod persistence;
 mod server;
 mod sets;
 mod strings;

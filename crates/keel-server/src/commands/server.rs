@@ -99,7 +99,7 @@ pub fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::new("ERR wrong number of arguments for 'config|set' command"));
     }
     // All or nothing: apply to a copy and commit only if every pair is valid.
@@ -122,7 +122,11 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let value = std::str::from_utf8(pair[1]).map_err(|_| failed("argument must be valid UTF-8"))?;
         (param.set)(&mut settings, value).map_err(|why| failed(&why))?;
     }
-    *ctx.server.settings.write() = settings;
+    let before = std::mem::replace(&mut *ctx.server.settings.write(), settings.clone());
+    if let Err(why) = crate::persistence::apply_settings(ctx.ks, &ctx.tenant.persistence, &before, &settings) {
+        *ctx.server.settings.write() = before;
+        return Err(CmdError::new(format!("ERR CONFIG SET failed - {why}")));
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -205,6 +209,10 @@ pub fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Err(CmdError::new("ERR No shutdown in progress."));
         }
     }
+    let p = &ctx.tenant.persistence;
+    let flag = |name| args[1..].iter().any(|a| is(a, name));
+    p.skip_final_save.store(flag("nosave"), std::sync::atomic::Ordering::Relaxed);
+    p.force_final_save.store(flag("save"), std::sync::atomic::Ordering::Relaxed);
     ctx.session.action = Some(Action::Shutdown);
     Ok(())
 }
@@ -244,6 +252,10 @@ pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             idle
         );
         ctx.out.simple(&text);
+    } else if is(sub, "reload") {
+        super::persistence::debug_reload(ctx, &args[2..])?;
+    } else if is(sub, "loadaof") && args.len() == 2 {
+        super::persistence::debug_loadaof(ctx)?;
     } else if is(sub, "help") {
         super::introspection::help_reply(
             ctx,
@@ -251,6 +263,10 @@ pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             &[
                 "OBJECT <key>",
                 "    Show low level info about the key and associated value.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Options: NOSAVE, NOFLUSH.",
                 "POPULATE <count> [<prefix>] [<size>]",
                 "    Create <count> string keys named key:<num>.",
                 "SET-ACTIVE-EXPIRE <0|1>",

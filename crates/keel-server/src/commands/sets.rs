@@ -104,6 +104,12 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         popped
     });
     ctx.dirty(popped.len() as u64);
+    // The members were chosen at random: the log records which ones.
+    if !popped.is_empty() {
+        let mut srem: Vec<&[u8]> = vec![b"SREM", args[1]];
+        srem.extend(popped.iter().map(Vec::as_slice));
+        ctx.ks.log.rewrite(&srem);
+    }
     match count {
         Some(_) => {
             ctx.out.set(popped.len());

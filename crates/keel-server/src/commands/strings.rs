@@ -217,12 +217,11 @@ pub fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ctx.db().set_expire(slot, Some(at));
             ctx.dirty(1);
         }
-        (None, TtlOption::Persist) => {
-            if ctx.db().expire_at(slot).is_some() {
+        (None, TtlOption::Persist)
+            if ctx.db().expire_at(slot).is_some() => {
                 ctx.db().set_expire(slot, None);
                 ctx.dirty(1);
             }
-        }
         _ => {}
     }
     Ok(())
@@ -259,7 +258,7 @@ pub fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn check_pairs(ctx: &Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::new(format!("ERR wrong number of arguments for '{}' command", ctx.command.fullname)));
     }
     Ok(())

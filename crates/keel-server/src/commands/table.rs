@@ -2,8 +2,8 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, server as srv, sets, strings, transactions as tx,
-    zset_ops, zsets, CommandSpec,
+    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, server as srv, sets,
+    strings, transactions as tx, zset_ops, zsets, CommandSpec,
 };
 
 macro_rules! cmd {
@@ -169,6 +169,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("type", 2, "readonly fast", "@keyspace", KEY1, "generic", "Determines the type of value stored at a key.", keys::type_),
     cmd!("rename", 3, "write", "@keyspace", (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename),
     cmd!("renamenx", 3, "write fast", "@keyspace", (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
+    cmd!("dump", 2, "readonly", "@keyspace", KEY1, "generic", "Returns a serialized representation of the value stored at a key.", persist::dump),
+    cmd!("restore", -4, "write denyoom", "@keyspace @dangerous", KEY1, "generic", "Creates a key from the serialized representation of a value.", persist::restore),
     cmd!("copy", -3, "write denyoom", "@keyspace", (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy),
     cmd!("move", 3, "write fast", "@keyspace", KEY1, "generic", "Moves a key to another database.", keys::move_),
     cmd!("expire", -3, "write fast", "@keyspace", KEY1, "generic", "Sets the expiration time of a key in seconds.", keys::expire),
@@ -228,6 +230,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("time", 1, "loading stale fast", "", NOKEY, "server", "Returns the server time.", srv::time),
     cmd!("info", -1, "loading stale", "@dangerous", NOKEY, "server", "Returns information and statistics about the server.", srv::info),
     cmd!("debug", -2, "admin noscript loading stale", "", NOKEY, "server", "A container for debugging commands.", srv::debug),
+    cmd!("save", 1, "admin noscript no_multi", "", NOKEY, "server", "Synchronously saves the database(s) to disk.", persist::save),
+    cmd!("bgsave", -1, "admin noscript", "", NOKEY, "server", "Asynchronously saves the database(s) to disk.", persist::bgsave),
+    cmd!("bgrewriteaof", 1, "admin noscript", "", NOKEY, "server", "Asynchronously rewrites the append-only file to disk.", persist::bgrewriteaof),
+    cmd!("lastsave", 1, "loading stale fast", "@admin @dangerous", NOKEY, "server", "Returns the Unix timestamp of the last successful save to disk.", persist::lastsave),
     cmd!("shutdown", -1, "admin noscript loading stale no_multi allow_busy", "", NOKEY, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", srv::shutdown),
     cmd!("monitor", 1, "admin noscript loading stale", "", NOKEY, "server", "Listens for all requests received by the server in real-time.", srv::monitor),
     container!("config", -2, "server", "A container for server configuration commands.", None, [

@@ -50,10 +50,12 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server) };
-    let mut clock = BatchClock::start();
+    let mut clock = BatchClock::starting_at(ctx.now_ms());
     ctx.out.array(transaction.queued.len());
     // EXEC's own dispatch serves blocked clients once the whole transaction has run.
     ctx.ks.blocking.hold(true);
+    // The log gets the transaction's effects as one MULTI/EXEC block, which a crash cannot split.
+    let log_mark = ctx.ks.log.enabled.then(|| ctx.ks.log.begin_transaction());
     for command in &transaction.queued {
         let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         execute(&env, &mut clock, ctx.ks, ctx.session, ctx.out, &args);
@@ -62,6 +64,9 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             ctx.session.action = None;
             ctx.out.null_array();
         }
+    }
+    if let Some(mark) = log_mark {
+        ctx.ks.log.end_transaction(mark);
     }
     ctx.ks.blocking.hold(false);
     Ok(())

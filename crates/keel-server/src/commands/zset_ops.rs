@@ -6,6 +6,9 @@ use keel_store::number::parse_f64;
 use keel_store::{Value, ZSet, ZSetLimits};
 use std::collections::HashMap;
 
+/// A member with its score.
+type Scored = (Vec<u8>, f64);
+
 #[derive(Clone, Copy, PartialEq)]
 enum Op {
     Union,
@@ -39,7 +42,7 @@ impl Aggregate {
 }
 
 /// The members and scores of one input key (a set scores every member 1); None when the key is missing.
-fn input(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+fn input(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<Scored>>, CmdError> {
     let db = ctx.session.db;
     let Some(slot) = ctx.lookup_read(key) else { return Ok(None) };
     let members = match ctx.ks.dbs[db].value(slot) {
@@ -58,7 +61,7 @@ fn compute(
     at: usize,
     op: Op,
     allow_withscores: bool,
-) -> Result<(Vec<(Vec<u8>, f64)>, bool), CmdError> {
+) -> Result<(Vec<Scored>, bool), CmdError> {
     let numkeys = int_arg(args[at])?;
     if numkeys < 1 {
         return Err(CmdError::new(format!(

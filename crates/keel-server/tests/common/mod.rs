@@ -12,6 +12,30 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub server: Arc<keel_server::Server>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Resolves when the server has shut down, its log closed and its final snapshot saved.
+    stopped: Option<tokio::task::JoinHandle<()>>,
+    /// The data directory the harness made for this server, removed when it stops.
+    _dir: Option<TestDir>,
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+pub struct TestDir(pub std::path::PathBuf);
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("keel-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir(path)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl TestServer {
@@ -21,14 +45,17 @@ impl TestServer {
 
     /// Starts a server after letting `configure` adjust its settings.
     pub fn with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = TestDir::new();
         let mut settings = Settings::default();
         settings.port = 0;
+        settings.dir = dir.0.clone();
         configure(&mut settings);
+        let own_dir = (settings.dir == dir.0).then_some(dir);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let running = runtime.block_on(keel_server::start(settings)).unwrap();
         let (addr, server) = (running.addr, running.server.clone());
-        runtime.spawn(running.wait());
-        TestServer { addr, server, runtime: Some(runtime) }
+        let stopped = runtime.spawn(running.wait());
+        TestServer { addr, server, runtime: Some(runtime), stopped: Some(stopped), _dir: own_dir }
     }
 
     pub fn url(&self) -> String {
@@ -49,6 +76,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.server.begin_shutdown();
+        if let (Some(rt), Some(stopped)) = (&self.runtime, self.stopped.take()) {
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), stopped).await });
+        }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(2));
         }

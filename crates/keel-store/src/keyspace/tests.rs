@@ -78,7 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn key(k: u8) -> Vec<u8> {
     // Mix inline and heap keys.
-    if k % 3 == 0 {
+    if k.is_multiple_of(3) {
         format!("a-rather-long-key-name-{k}").into_bytes()
     } else {
         vec![k]
@@ -163,7 +163,9 @@ proptest! {
 
 /// What a capture hands out, shared with the test.
 #[derive(Clone, Default)]
-struct Collected(std::sync::Arc<std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>>>);
+struct Collected(std::sync::Arc<std::sync::Mutex<Vec<KeyAndText>>>);
+
+type KeyAndText = (Vec<u8>, Vec<u8>);
 
 impl CaptureSink for Collected {
     fn capture(&mut self, key: &[u8], value: &Value, _expire_at: Option<u64>) {

@@ -1,0 +1,301 @@
+//! Recovery at start-up, and the reloads `DEBUG RELOAD` asks for. With the log on: load the base snapshot
+//! the manifest names, then replay each log after it; a log whose last command was cut off by a crash is
+//! truncated to its last complete command (`aof-load-truncated`), anything malformed before that stops
+//! start-up with the file and byte offset. With the log off: load `dump.rdb`. The first start with the log
+//! on turns whatever was loaded into the log's first base.
+//!
+//! While loading, keys are not expired: a log replays writes made before a key's TTL passed, and the
+//! deletion that expiry caused later is in the log too.
+
+use super::snapshot::save_now;
+use super::Persistence;
+use crate::clients::ClientInfo;
+use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::server::{unix_ms, Server};
+use crate::session::Session;
+use crate::tenant::{Keyspace, Tenant};
+use keel_persist::aof::{LogEnd, LogReader, Next};
+use keel_persist::manifest::{self, Kind, Manifest, Part};
+use keel_persist::rdb;
+use keel_persist::Limits;
+use keel_protocol::{ReplyWriter, Resp};
+use keel_store::{AccessClock, Expiry, HashLimits, ZSetLimits};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The encodings values are rebuilt with, from the settings.
+pub fn limits(server: &Server) -> Limits {
+    let s = server.settings.read();
+    Limits {
+        hash: HashLimits {
+            max_listpack_entries: s.hash_max_listpack_entries as usize,
+            max_listpack_value: s.hash_max_listpack_value as usize,
+        },
+        zset: ZSetLimits {
+            max_listpack_entries: s.zset_max_listpack_entries as usize,
+            max_listpack_value: s.zset_max_listpack_value as usize,
+        },
+        set_max_intset_entries: s.set_max_intset_entries as usize,
+        max_string: s.proto_max_bulk_len,
+    }
+}
+
+/// Loads an RDB file into `ks` (whose databases should be empty). `keep_expired` keeps keys whose TTL has
+/// passed (a log base: the log may write them before their deletion). Returns the number of keys.
+pub fn load_rdb(ks: &mut Keyspace, path: &Path, limits: &Limits, keep_expired: bool) -> Result<u64, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let now = unix_ms();
+    let clock = AccessClock::lru(now);
+    let databases = ks.dbs.len();
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let summary = rdb::load(reader, limits, databases, |entry| {
+        if !keep_expired && entry.expire_ms.is_some_and(|at| at <= now) {
+            return;
+        }
+        let expiry = entry.expire_ms.map_or(Expiry::Clear, Expiry::At);
+        ks.dbs[entry.db].insert(&entry.key, entry.value, expiry, &clock);
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    if !summary.functions.is_empty() {
+        tracing::warn!(file = %path.display(), "the file holds Redis functions, which Keel does not run yet: skipped");
+    }
+    Ok(summary.keys)
+}
+
+/// Replays one log file into the tenant's keyspace `ks` (locked by the caller). Returns how many commands ran.
+fn replay(
+    server: &Server,
+    tenant: &Tenant,
+    ks: &mut Keyspace,
+    path: &Path,
+    last: bool,
+    truncate_ok: bool,
+) -> Result<u64, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = LogReader::new(file);
+    let info = Arc::new(ClientInfo::new(0, "aof-loader".into(), String::new(), -1, tenant.name.clone(), unix_ms()));
+    let mut session = Session::new(info, true);
+    let env = Env { server, tenant, settings: BatchSettings::read(server) };
+    let mut clock = BatchClock::starting_at(0);
+    let mut out = ReplyWriter::new(Resp::V2);
+    let mut commands = 0u64;
+    // Where the last MULTI without its EXEC began: a log ending inside a transaction ends before it.
+    let mut open_multi: Option<u64> = None;
+    let end = loop {
+        let at = reader.offset();
+        match reader.next_command() {
+            Next::Command(args) => {
+                let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                if !matches!(server.commands.lookup(&refs), crate::commands::Lookup::Found(_)) {
+                    return Err(format!(
+                        "unknown command '{}' reading the append only file {} at offset {at}",
+                        String::from_utf8_lossy(&args[0]),
+                        path.display()
+                    ));
+                }
+                if refs[0].eq_ignore_ascii_case(b"multi") {
+                    open_multi = Some(at);
+                } else if refs[0].eq_ignore_ascii_case(b"exec") {
+                    open_multi = None;
+                }
+                execute(&env, &mut clock, ks, &mut session, &mut out, &refs);
+                out.clear();
+                commands += 1;
+                if commands.is_multiple_of(16384) {
+                    tenant.persistence.status.lock().loading_loaded_bytes = reader.offset();
+                }
+            }
+            Next::End(end) => break end,
+        }
+    };
+    let valid = match end {
+        LogEnd::Complete => match open_multi {
+            None => return Ok(commands),
+            Some(at) => at,
+        },
+        LogEnd::Truncated { valid } => open_multi.unwrap_or(valid),
+        LogEnd::Corrupt { offset, message } => {
+            return Err(format!(
+                "bad file format reading the append only file {} at offset {offset} ({message}); \
+                 run `keel check {}` to inspect it and `keel check --fix` to repair it",
+                path.display(),
+                path.display()
+            ))
+        }
+    };
+    if session.transaction.is_some() {
+        // The cut-off transaction's queued commands never ran: drop them with it.
+        session.transaction = None;
+    }
+    if !last || !truncate_ok {
+        return Err(format!(
+            "the append only file {} ends with an incomplete command at offset {valid}; \
+             run `keel check --fix {}` or set aof-load-truncated yes",
+            path.display(),
+            path.display()
+        ));
+    }
+    let dropped = total - valid;
+    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.set_len(valid).and_then(|()| file.sync_all()).map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::warn!(file = %path.display(), dropped, "the append only file was truncated by a crash: dropped {dropped} bytes of its last command");
+    Ok(commands)
+}
+
+/// Loads a whole log into `ks`: the base, then every log after it. Returns the keys the base held.
+pub fn load_log(
+    server: &Server,
+    tenant: &Tenant,
+    ks: &mut Keyspace,
+    log_dir: &Path,
+    m: &Manifest,
+    truncate_ok: bool,
+) -> Result<u64, String> {
+    let mut keys = 0;
+    if let Some(base) = m.base() {
+        let path = log_dir.join(&base.name);
+        if base.name.ends_with(".rdb") {
+            keys = load_rdb(ks, &path, &limits(server), true)?;
+        } else {
+            replay(server, tenant, ks, &path, false, false)?;
+        }
+    }
+    let incrs: Vec<&Part> = m.incrs().collect();
+    for (i, part) in incrs.iter().enumerate() {
+        replay(server, tenant, ks, &log_dir.join(&part.name), i + 1 == incrs.len(), truncate_ok)?;
+    }
+    Ok(keys)
+}
+
+/// Loads the tenant's data at start-up and opens its log.
+pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
+    let p: &Persistence = &tenant.persistence;
+    let (dir, dbfilename, appendonly, appendfilename, appenddir, truncate_ok, fsync, compress) = {
+        let s = server.settings.read();
+        (
+            s.dir.clone(),
+            s.dbfilename.clone(),
+            s.appendonly,
+            s.appendfilename.clone(),
+            s.appenddirname.clone(),
+            s.aof_load_truncated,
+            super::fsync_policy(&s.appendfsync),
+            s.rdbcompression,
+        )
+    };
+    let limits = limits(server);
+    let started = std::time::Instant::now();
+    {
+        let mut status = p.status.lock();
+        status.loading = true;
+        status.loading_started_unix = unix_ms() / 1000;
+    }
+    let dump = dir.join(&dbfilename);
+    let log_dir = dir.join(&appenddir);
+    let existing = manifest::read(&log_dir, &appendfilename)?;
+    let mut keys = 0;
+    let result = (|| -> Result<(), String> {
+        let ks = &mut *tenant.data.lock();
+        match (&existing, appendonly) {
+            (Some(m), true) => {
+                keys = load_log(server, tenant, ks, &log_dir, m, truncate_ok)?;
+                Ok(())
+            }
+            _ => {
+                if dump.exists() {
+                    keys = load_rdb(ks, &dump, &limits, false)?;
+                }
+                Ok(())
+            }
+        }
+    })();
+    {
+        let mut status = p.status.lock();
+        status.loading = false;
+        status.rdb_last_save_unix = unix_ms() / 1000;
+        status.dirty_at_last_save = tenant.data.lock().dirty;
+    }
+    result?;
+    tracing::info!(keys, ms = started.elapsed().as_millis() as u64, "data loaded from disk");
+    if appendonly {
+        let mut ks = tenant.data.lock();
+        match existing {
+            Some(m) if m.incrs().count() > 0 => {
+                open_current_log(p, &log_dir, &m, fsync)?;
+                *p.manifest.lock() = Some(m);
+            }
+            stale => start_fresh_log(&ks, p, &log_dir, &appendfilename, stale, compress, fsync)?,
+        }
+        enable_log_buffer(&mut ks, true);
+    }
+    Ok(())
+}
+
+/// Starts a log for the data in memory (the caller holds the lock): a base snapshot of it, an empty first
+/// log and a manifest naming them, replacing the files of `previous` (a log left from an earlier run).
+pub fn start_fresh_log(
+    ks: &Keyspace,
+    p: &Persistence,
+    log_dir: &Path,
+    appendfilename: &str,
+    previous: Option<Manifest>,
+    compress: bool,
+    fsync: keel_persist::aof::Fsync,
+) -> Result<(), String> {
+    std::fs::create_dir_all(log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+    let previous = previous.unwrap_or_default();
+    let (base_seq, incr_seq) = (previous.base_seq() + 1, previous.last_incr_seq() + 1);
+    let base = manifest::base_name(appendfilename, base_seq);
+    let incr = manifest::incr_name(appendfilename, incr_seq);
+    let size = save_now(ks, &log_dir.join(&base), true, compress)?;
+    manifest::create_private(&log_dir.join(&incr)).map_err(|e| format!("{incr}: {e}"))?;
+    let m = Manifest {
+        parts: vec![
+            Part { name: base, seq: base_seq, kind: Kind::Base },
+            Part { name: incr, seq: incr_seq, kind: Kind::Incr },
+        ],
+    };
+    manifest::write(log_dir, appendfilename, &m).map_err(|e| format!("manifest: {e}"))?;
+    for old in &previous.parts {
+        let _ = std::fs::remove_file(log_dir.join(&old.name));
+    }
+    {
+        let mut status = p.status.lock();
+        status.aof_base_size = size;
+        status.aof_base_file_size = size;
+    }
+    open_current_log(p, log_dir, &m, fsync)?;
+    *p.manifest.lock() = Some(m);
+    Ok(())
+}
+
+/// Opens the last log the manifest names for appending.
+pub fn open_current_log(
+    p: &Persistence,
+    log_dir: &Path,
+    m: &Manifest,
+    fsync: keel_persist::aof::Fsync,
+) -> Result<(), String> {
+    let Some(last) = m.incrs().last() else { return Err("the manifest names no log file".into()) };
+    let path = log_dir.join(&last.name);
+    p.start_log(&path, fsync).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut status = p.status.lock();
+    if status.aof_base_size == 0 {
+        let base = m.base().and_then(|b| std::fs::metadata(log_dir.join(&b.name)).ok()).map_or(0, |md| md.len());
+        let incr = std::fs::metadata(&path).map_or(0, |md| md.len());
+        status.aof_base_size = base + incr;
+        status.aof_base_file_size = base;
+    }
+    Ok(())
+}
+
+/// Turns recording of writes (and of deletions by expiry) on or off for every database.
+pub fn enable_log_buffer(ks: &mut Keyspace, on: bool) {
+    ks.log.enabled = on;
+    ks.log.buf.clear();
+    ks.log.forget_db();
+    for db in ks.dbs.iter_mut() {
+        db.set_record_expired(on);
+    }
+}

@@ -1,0 +1,517 @@
+//! Durability for one tenant: the append-only log every effective write reaches, point-in-time snapshots
+//! (`SAVE`, `BGSAVE`, `save` rules, log compaction), recovery at start-up, and the figures `INFO
+//! persistence` reports. The formats live in `keel-persist`; this module decides when and what.
+//!
+//! Write path: dispatch appends each effective write, in the form that replays deterministically (see
+//! [`propagate`]), to the keyspace's [`LogBuffer`] under the tenant lock. At the end of its batch a
+//! connection hands the buffer to the log's writer thread ([`Persistence::submit`]) and, under
+//! `appendfsync always`, waits until the writer reports those bytes fsynced before it sends any reply:
+//! the writes of every client waiting at that moment share one fsync.
+//!
+//! On disk (`dir`): `dump.rdb` (snapshots), `appendonlydir/` (Redis 7's multi-part log: a base snapshot
+//! plus logs, named by a manifest), and `keel.lock`, held for the life of the process.
+
+pub mod load;
+pub mod propagate;
+pub mod snapshot;
+
+use crate::server::Server;
+use crate::tenant::Tenant;
+use keel_persist::aof::{encode_command, AppendLog, Fsync, Progress};
+use snapshot::Job;
+use std::sync::Arc;
+use keel_persist::manifest;
+use parking_lot::{Mutex, RwLock};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::watch;
+
+/// Commands waiting to reach the log, built under the tenant lock.
+#[derive(Default)]
+pub struct LogBuffer {
+    pub enabled: bool,
+    pub buf: Vec<u8>,
+    /// The database the log's reader will be in after `buf` (the last SELECT written).
+    db: Option<usize>,
+    /// A handler's own account of what it did, replacing its arguments in the log (SPOP's members).
+    rewritten: Option<Vec<u8>>,
+}
+
+impl LogBuffer {
+    /// Appends one command that runs in database `db` (None: any database).
+    pub fn command<A: AsRef<[u8]>>(&mut self, db: Option<usize>, args: &[A]) {
+        if let Some(db) = db {
+            if self.db != Some(db) {
+                encode_command(&mut self.buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
+                self.db = Some(db);
+            }
+        }
+        encode_command(&mut self.buf, args);
+    }
+
+    /// Records `args` as (part of) what the running command did, instead of its own arguments.
+    pub fn rewrite<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        if self.enabled {
+            encode_command(self.rewritten.get_or_insert_with(Vec::new), args);
+        }
+    }
+
+    pub fn take_rewritten(&mut self) -> Option<Vec<u8>> {
+        self.rewritten.take()
+    }
+
+    /// Appends already-encoded commands that run in `db`.
+    pub fn encoded(&mut self, db: usize, bytes: &[u8]) {
+        if self.db != Some(db) {
+            encode_command(&mut self.buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
+            self.db = Some(db);
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// A new log file starts with no database selected.
+    pub fn forget_db(&mut self) {
+        self.db = None;
+    }
+
+    /// Starts a MULTI block; returns a mark for [`LogBuffer::end_transaction`].
+    pub fn begin_transaction(&mut self) -> (usize, usize) {
+        let before = self.buf.len();
+        encode_command(&mut self.buf, &["MULTI"]);
+        (before, self.buf.len())
+    }
+
+    /// Ends a MULTI block with EXEC, or removes it when nothing was logged inside.
+    pub fn end_transaction(&mut self, (before, after): (usize, usize)) {
+        if self.buf.len() == after {
+            self.buf.truncate(before);
+        } else {
+            encode_command(&mut self.buf, &["EXEC"]);
+        }
+    }
+}
+
+/// Snapshot and log figures for `INFO persistence` and the readiness check.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub loading: bool,
+    pub loading_started_unix: u64,
+    pub loading_loaded_bytes: u64,
+    pub loading_total_bytes: u64,
+    pub rdb_in_progress: bool,
+    pub rdb_last_save_unix: u64,
+    pub rdb_last_bgsave_ok: bool,
+    pub rdb_last_error: Option<String>,
+    pub rdb_last_duration_ms: u64,
+    pub rdb_saves: u64,
+    pub rdb_bgsave_scheduled: bool,
+    /// `dirty` when the last snapshot began (what `rdb_changes_since_last_save` counts from).
+    pub dirty_at_last_save: u64,
+    /// `dirty` when the running snapshot began.
+    pub dirty_at_snapshot_start: u64,
+    pub rdb_last_cow_size: u64,
+    pub aof_rewrite_in_progress: bool,
+    pub aof_rewrite_scheduled: bool,
+    pub aof_last_rewrite_ok: bool,
+    pub aof_last_rewrite_duration_ms: u64,
+    pub aof_rewrites: u64,
+    /// Size of the log when the last compaction finished (base for `auto-aof-rewrite-percentage`).
+    pub aof_base_size: u64,
+    /// Size of the log's base snapshot file.
+    pub aof_base_file_size: u64,
+}
+
+/// One tenant's durability state.
+pub struct Persistence {
+    pub dir: PathBuf,
+    pub log: RwLock<Option<AppendLog>>,
+    pub manifest: Mutex<Option<manifest::Manifest>>,
+    progress: watch::Sender<Progress>,
+    pub status: Mutex<Status>,
+    /// The open lock file; dropping it releases the directory.
+    _lock: Mutex<Option<File>>,
+    /// Set by `SHUTDOWN NOSAVE` and `SHUTDOWN SAVE`.
+    pub skip_final_save: AtomicBool,
+    pub force_final_save: AtomicBool,
+    /// Writes are refused while the log cannot be written, or while snapshots fail and
+    /// `stop-writes-on-bgsave-error` is on (Redis's MISCONF).
+    log_failing: std::sync::Arc<AtomicBool>,
+    pub snapshot_failing: AtomicBool,
+}
+
+impl Persistence {
+    /// Takes the data directory: creates it, and refuses when another Keel holds its lock.
+    pub fn open(dir: &Path) -> Result<Persistence, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+        let lock = lock_dir(dir)?;
+        Ok(Persistence {
+            dir: dir.to_path_buf(),
+            log: RwLock::new(None),
+            manifest: Mutex::new(None),
+            progress: watch::channel(Progress::default()).0,
+            status: Mutex::new(Status { rdb_last_bgsave_ok: true, aof_last_rewrite_ok: true, ..Default::default() }),
+            _lock: Mutex::new(Some(lock)),
+            skip_final_save: AtomicBool::new(false),
+            force_final_save: AtomicBool::new(false),
+            log_failing: Default::default(),
+            snapshot_failing: AtomicBool::new(false),
+        })
+    }
+
+    /// A reporter for the log's writer thread, feeding [`Persistence::wait_durable`].
+    fn reporter(&self) -> Box<dyn Fn(Progress) + Send + Sync> {
+        let progress = self.progress.clone();
+        let failing = self.log_failing.clone();
+        Box::new(move |p| {
+            failing.store(p.failing, Ordering::Relaxed);
+            progress.send_if_modified(|current| {
+                let changed = *current != p;
+                *current = p;
+                changed
+            });
+        })
+    }
+
+    /// Opens the log's current file for appending and starts its writer.
+    pub fn start_log(&self, path: &Path, fsync: Fsync) -> std::io::Result<()> {
+        let file = manifest::open_append(path)?;
+        let size = file.metadata()?.len();
+        // A fresh writer counts from zero: so must everyone who waits on it.
+        self.progress.send_replace(Progress::default());
+        *self.log.write() = Some(AppendLog::open(file, size, fsync, self.reporter()));
+        Ok(())
+    }
+
+    /// Stops the log, writing and fsyncing what it holds.
+    pub fn stop_log(&self) {
+        if let Some(log) = self.log.write().take() {
+            log.close();
+        }
+    }
+
+    pub fn log_enabled(&self) -> bool {
+        self.log.read().is_some()
+    }
+
+    /// Hands the keyspace's buffered commands to the writer; returns the offset a client that ran them must
+    /// wait for under `always` (None when the log is off or nothing needs waiting for).
+    pub fn submit(&self, buffer: &mut LogBuffer) -> Option<u64> {
+        let log = self.log.read();
+        let log = log.as_ref()?;
+        let end = if buffer.buf.is_empty() { log.queued() } else { log.submit(&buffer.buf) };
+        if buffer.buf.capacity() > 1 << 20 {
+            buffer.buf = Vec::new();
+        } else {
+            buffer.buf.clear();
+        }
+        (log.fsync_policy() == Fsync::Always && self.progress.borrow().durable < end).then_some(end)
+    }
+
+    /// Waits until the log reports `offset` durable. Err when writes are failing: the caller must not
+    /// acknowledge anything.
+    pub async fn wait_durable(&self, offset: u64) -> Result<(), ()> {
+        let mut rx = self.progress.subscribe();
+        let outcome = rx.wait_for(|p| p.durable >= offset || p.failing).await;
+        match outcome {
+            Ok(p) if !p.failing || p.durable >= offset => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// The MISCONF error for a write command, while persistence is failing.
+    pub fn write_refusal(&self) -> Option<String> {
+        if self.log_failing.load(Ordering::Relaxed) {
+            let why = self.log.read().as_ref().and_then(|l| l.error()).unwrap_or_else(|| "unknown error".into());
+            return Some(format!("MISCONF Errors writing to the AOF file: {why}"));
+        }
+        if self.snapshot_failing.load(Ordering::Relaxed) {
+            return Some(MISCONF_RDB.to_string());
+        }
+        None
+    }
+
+    /// Blocks until the writer has written everything queued (DEBUG LOADAOF reads the files right after).
+    pub fn wait_written(&self) {
+        let log = self.log.read();
+        let Some(log) = log.as_ref() else { return };
+        let target = log.queued();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while log.written() < target && std::time::Instant::now() < deadline && !self.log_failing.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Bytes queued to the log so far (what a client must wait for to see only durable data).
+    pub fn log_queued(&self) -> Option<u64> {
+        let log = self.log.read();
+        let log = log.as_ref()?;
+        (log.fsync_policy() == Fsync::Always).then(|| log.queued())
+    }
+}
+
+const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist \
+to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors \
+during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details \
+about the RDB error.";
+
+/// Takes `dir/keel.lock` with an exclusive advisory lock, so that two Keels never share a directory.
+fn lock_dir(dir: &Path) -> Result<File, String> {
+    let path = dir.join("keel.lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    if file.try_lock().is_err() {
+        return Err(format!(
+            "data directory {} is in use by another Keel (lock file {} is held)",
+            dir.display(),
+            path.display()
+        ));
+    }
+    let _ = file.set_len(0);
+    let _ = std::io::Write::write_all(&mut &file, format!("{}\n", std::process::id()).as_bytes());
+    Ok(file)
+}
+
+/// The `appendfsync` setting as a policy (the setting is validated, so the fallback never applies).
+pub fn fsync_policy(name: &str) -> Fsync {
+    Fsync::parse(name).unwrap_or(Fsync::EverySec)
+}
+
+/// Follows `CONFIG SET appendonly` and `appendfsync` (the caller holds the tenant lock as `ks`).
+pub fn apply_settings(
+    ks: &mut crate::tenant::Keyspace,
+    p: &Persistence,
+    before: &crate::config::Settings,
+    after: &crate::config::Settings,
+) -> Result<(), String> {
+    if before.appendfsync != after.appendfsync {
+        if let Some(log) = p.log.read().as_ref() {
+            log.set_fsync(fsync_policy(&after.appendfsync));
+        }
+    }
+    if before.appendonly == after.appendonly {
+        return Ok(());
+    }
+    if after.appendonly {
+        let log_dir = after.dir.join(&after.appenddirname);
+        let previous = manifest::read(&log_dir, &after.appendfilename)?;
+        let fsync = fsync_policy(&after.appendfsync);
+        load::start_fresh_log(ks, p, &log_dir, &after.appendfilename, previous, after.rdbcompression, fsync)?;
+        load::enable_log_buffer(ks, true);
+    } else {
+        propagate::log_expired(ks);
+        p.submit(&mut ks.log);
+        load::enable_log_buffer(ks, false);
+        p.stop_log();
+    }
+    Ok(())
+}
+
+/// How asking for a background job went, for the command's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStart {
+    Started,
+    Scheduled,
+    /// The same job is already running.
+    AlreadyRunning,
+    /// The other job is running and scheduling was not asked for (BGSAVE without SCHEDULE).
+    Busy,
+}
+
+/// Starts (or schedules) a background snapshot job for `tenant`.
+pub fn start_job(server: &Server, tenant: &Tenant, job: Job, schedule: bool) -> JobStart {
+    let mut status = tenant.persistence.status.lock();
+    let (same, other) = match job {
+        Job::Rdb => (status.rdb_in_progress, status.aof_rewrite_in_progress),
+        Job::Rewrite => (status.aof_rewrite_in_progress, status.rdb_in_progress),
+    };
+    if same {
+        return JobStart::AlreadyRunning;
+    }
+    if other {
+        // Redis always schedules a rewrite behind a running save; a save waits only when asked to.
+        if job == Job::Rewrite || schedule {
+            match job {
+                Job::Rdb => status.rdb_bgsave_scheduled = true,
+                Job::Rewrite => status.aof_rewrite_scheduled = true,
+            }
+            return JobStart::Scheduled;
+        }
+        return JobStart::Busy;
+    }
+    match job {
+        Job::Rdb => status.rdb_in_progress = true,
+        Job::Rewrite => status.aof_rewrite_in_progress = true,
+    }
+    drop(status);
+    server.request_job(tenant, job);
+    JobStart::Started
+}
+
+/// Runs background jobs one at a time, for the life of the server.
+pub async fn run_jobs(server: Arc<Server>) {
+    let Some(mut queue) = server.job_queue.lock().take() else { return };
+    let mut shutdown = server.shutdown_signal();
+    loop {
+        let (tenant, job) = tokio::select! {
+            _ = shutdown.changed() => return,
+            next = queue.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        let result = snapshot::run(&server, &tenant, job).await;
+        let p = &tenant.persistence;
+        let stop_writes = {
+            let s = server.settings.read();
+            s.stop_writes_on_bgsave_error && !s.save.trim().is_empty()
+        };
+        if let Err(e) = &result {
+            tracing::error!(?job, "background snapshot failed: {e}");
+        }
+        if job == Job::Rdb {
+            p.snapshot_failing.store(result.is_err() && stop_writes, Ordering::Relaxed);
+        }
+        let next = {
+            let mut status = p.status.lock();
+            match job {
+                Job::Rdb => status.rdb_in_progress = false,
+                Job::Rewrite => status.aof_rewrite_in_progress = false,
+            }
+            if std::mem::take(&mut status.aof_rewrite_scheduled) {
+                Some(Job::Rewrite)
+            } else if std::mem::take(&mut status.rdb_bgsave_scheduled) {
+                Some(Job::Rdb)
+            } else {
+                None
+            }
+        };
+        if let Some(next) = next {
+            start_job(&server, &tenant, next, true);
+        }
+    }
+}
+
+/// Parses `save` ("3600 1 300 100"): pairs of seconds and changes.
+fn save_points(save: &str) -> Vec<(u64, u64)> {
+    let numbers: Vec<u64> = save.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    numbers.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+}
+
+/// Redis waits this long after a failed background save before the save rules try again.
+const BGSAVE_RETRY_SECS: u64 = 5;
+
+/// The periodic persistence duties of one tenant: hand expiry deletions to the log, and start snapshots
+/// the `save` rules or the log's growth (`auto-aof-rewrite-percentage`) call for.
+pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
+    {
+        let mut ks = tenant.data.lock();
+        if ks.log.enabled {
+            propagate::log_expired(&mut ks);
+            tenant.persistence.submit(&mut ks.log);
+        }
+    }
+    let (save, percentage, min_size) = {
+        let s = server.settings.read();
+        (s.save.clone(), s.auto_aof_rewrite_percentage, s.auto_aof_rewrite_min_size)
+    };
+    let p = &tenant.persistence;
+    let changes = {
+        let ks = tenant.data.lock();
+        snapshot::changes_since_save(&ks, &p.status.lock())
+    };
+    let (due_save, due_rewrite) = {
+        let status = p.status.lock();
+        if status.rdb_in_progress || status.aof_rewrite_in_progress || status.loading {
+            return;
+        }
+        let since = now_unix.saturating_sub(status.rdb_last_save_unix);
+        let may_retry = status.rdb_last_bgsave_ok || since >= BGSAVE_RETRY_SECS;
+        let due_save =
+            may_retry && save_points(&save).iter().any(|&(secs, min_changes)| changes >= min_changes && since >= secs);
+        let current = status.aof_base_file_size + p.log.read().as_ref().map_or(0, |l| l.file_size());
+        let base = status.aof_base_size.max(1);
+        let due_rewrite =
+            percentage > 0 && p.log_enabled() && current > min_size && (current * 100 / base).saturating_sub(100) >= percentage;
+        (due_save, due_rewrite)
+    };
+    if due_save {
+        tracing::info!(changes, "save rule reached: background saving started");
+        start_job(server, tenant, Job::Rdb, false);
+    } else if due_rewrite {
+        tracing::info!("the log has grown past auto-aof-rewrite-percentage: compacting it");
+        start_job(server, tenant, Job::Rewrite, false);
+    }
+}
+
+/// The last duties before the process exits: everything queued reaches the log and is fsynced, and a
+/// snapshot is saved when `save` rules are set (unless SHUTDOWN NOSAVE).
+pub fn shutdown(server: &Server) {
+    let (save_rules, dbfilename, dir, compress) = {
+        let s = server.settings.read();
+        (!s.save.trim().is_empty(), s.dbfilename.clone(), s.dir.clone(), s.rdbcompression)
+    };
+    let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
+    for tenant in tenants {
+        let p = &tenant.persistence;
+        let ks = &mut *tenant.data.lock();
+        if ks.log.enabled {
+            propagate::log_expired(ks);
+            p.submit(&mut ks.log);
+        }
+        p.stop_log();
+        let forced = p.force_final_save.load(Ordering::Relaxed);
+        if (save_rules || forced) && !p.skip_final_save.load(Ordering::Relaxed) {
+            match snapshot::save_now(ks, &dir.join(&dbfilename), false, compress) {
+                Ok(bytes) => tracing::info!(bytes, "saved the dataset on shutdown"),
+                Err(e) => tracing::error!("saving the dataset on shutdown failed: {e}"),
+            }
+        }
+    }
+}
+
+/// The `# Persistence` section of INFO, with Redis's field names.
+pub fn info(out: &mut String, ks: &crate::tenant::Keyspace, p: &Persistence, settings: &crate::config::Settings) {
+    use std::fmt::Write;
+    let status = p.status.lock().clone();
+    let now = crate::server::unix_ms();
+    let ok = |good: bool| if good { "ok" } else { "err" };
+    let log = p.log.read();
+    out.push_str("# Persistence\r\n");
+    let mut line = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(out, "{name}:{value}\r\n");
+    };
+    line("loading", &(status.loading as u8));
+    line("async_loading", &0);
+    if status.loading {
+        line("loading_start_time", &status.loading_started_unix);
+        line("loading_loaded_bytes", &status.loading_loaded_bytes);
+    }
+    line("rdb_changes_since_last_save", &snapshot::changes_since_save(ks, &status));
+    line("rdb_bgsave_in_progress", &(status.rdb_in_progress as u8));
+    line("rdb_last_save_time", &status.rdb_last_save_unix);
+    line("rdb_last_bgsave_status", &ok(status.rdb_last_bgsave_ok));
+    line("rdb_last_bgsave_time_sec", &(status.rdb_last_duration_ms / 1000));
+    line("rdb_saves", &status.rdb_saves);
+    line("rdb_last_cow_size", &status.rdb_last_cow_size);
+    line("aof_enabled", &(log.is_some() as u8));
+    line("aof_rewrite_in_progress", &(status.aof_rewrite_in_progress as u8));
+    line("aof_rewrite_scheduled", &(status.aof_rewrite_scheduled as u8));
+    line("aof_last_rewrite_time_sec", &(status.aof_last_rewrite_duration_ms / 1000));
+    line("aof_rewrites", &status.aof_rewrites);
+    line("aof_last_bgrewrite_status", &ok(status.aof_last_rewrite_ok));
+    line("aof_last_write_status", &ok(!p.log_failing.load(Ordering::Relaxed)));
+    if let Some(log) = log.as_ref() {
+        line("aof_current_size", &(status.aof_base_file_size + log.file_size()));
+        line("aof_base_size", &status.aof_base_size);
+        line("aof_buffer_length", &ks.log.buf.len());
+        line("aof_pending_bio_fsync", &((log.written() > log.synced()) as u8));
+        line("aof_delayed_fsync", &0);
+        line("keel_aof_fsync_policy", &settings.appendfsync);
+        line("keel_aof_unsynced_bytes", &log.written().saturating_sub(log.synced()));
+        line("keel_aof_fsync_lag_ms", &now.saturating_sub(log.last_fsync_ms()));
+    }
+}

@@ -1,0 +1,294 @@
+//! Snapshots in RDB format, without forking and without stopping the world. A snapshot begins under the
+//! tenant lock by starting a point-in-time capture of every database (`Db::begin_capture`); a background
+//! job then writes entries out in short steps, taking the lock for each, while a client's write to an entry
+//! not yet written hands the old entry over first. The encoder is shared by the walker and those writes.
+//!
+//! The same machinery makes `dump.rdb` (`BGSAVE`, `save` rules, shutdown) and the base of a compacted log
+//! (`BGREWRITEAOF`, automatic compaction): there, the log switches to a fresh file at the very instant the
+//! capture begins, so base plus new log is exactly the dataset.
+
+use super::{Persistence, Status};
+use crate::server::{unix_ms, Server};
+use crate::tenant::{Keyspace, Tenant};
+use keel_persist::manifest::{self, Kind, Manifest, Part};
+use keel_persist::rdb::{RdbEncoder, RdbSink};
+use keel_store::{CaptureSink, Value};
+use parking_lot::Mutex;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Entries written per step of a background snapshot (the lock is released between steps).
+const ENTRIES_PER_STEP: usize = 1024;
+/// Bytes `save_now` lets the encoder hold before they go to disk.
+const BYTES_PER_STEP: usize = 1 << 20;
+
+/// What a background job produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// `dump.rdb` (BGSAVE).
+    Rdb,
+    /// A new base for the log, which restarts in a new file (BGREWRITEAOF).
+    Rewrite,
+}
+
+/// Hands captured entries of one database to the shared encoder.
+struct Sink {
+    db: usize,
+    encoder: Arc<Mutex<RdbEncoder>>,
+}
+
+impl CaptureSink for Sink {
+    fn capture(&mut self, key: &[u8], value: &Value, expire_at: Option<u64>) {
+        self.encoder.lock().entry(self.db, key, value, expire_at);
+    }
+}
+
+fn aux_fields(ks: &Keyspace, aof_base: bool) -> Vec<(&'static str, String)> {
+    vec![
+        ("redis-ver", "7.0.15".to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", (unix_ms() / 1000).to_string()),
+        ("used-mem", ks.used_memory().to_string()),
+        ("aof-base", (aof_base as u8).to_string()),
+        ("keel-ver", env!("CARGO_PKG_VERSION").to_string()),
+    ]
+}
+
+/// A file being written under a temporary name, renamed into place only when complete and on disk.
+struct RdbFile {
+    temp: PathBuf,
+    target: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    crc: RdbSink,
+}
+
+impl RdbFile {
+    fn create(target: &Path) -> std::io::Result<RdbFile> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let temp = dir.join(format!("temp-{}-{}.rdb", std::process::id(), unix_ms()));
+        let file = manifest::create_private(&temp)?;
+        Ok(RdbFile {
+            temp,
+            target: target.to_path_buf(),
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            crc: RdbSink::default(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.crc.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    /// Appends the checksum, fsyncs, renames into place and fsyncs the directory. Returns the size.
+    fn commit(mut self) -> std::io::Result<u64> {
+        let size = self.crc.written + 8;
+        let trailer = std::mem::take(&mut self.crc).trailer();
+        self.out.write_all(&trailer)?;
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&self.temp, &self.target)?;
+        manifest::sync_dir(self.target.parent().unwrap_or(Path::new(".")))?;
+        Ok(size)
+    }
+
+    fn abandon(self) {
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+/// Writes the whole keyspace to `path` while the caller holds the lock (SAVE, shutdown, DEBUG RELOAD).
+pub fn save_now(ks: &Keyspace, path: &Path, aof_base: bool, compress: bool) -> Result<u64, String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = RdbFile::create(path).map_err(fail)?;
+    let mut enc = RdbEncoder::new(compress);
+    enc.header(&aux_fields(ks, aof_base));
+    let now = unix_ms();
+    let result = (|| {
+        for (index, db) in ks.dbs.iter().enumerate() {
+            if db.is_empty() {
+                continue;
+            }
+            enc.begin_db(index, db.len(), db.volatile_len());
+            for slot in db.slots() {
+                let expire = db.expire_at(slot);
+                // A plain snapshot leaves out what has expired; a log base keeps it (see `load`).
+                if !aof_base && expire.is_some_and(|at| at <= now) {
+                    continue;
+                }
+                enc.entry(index, db.key(slot), db.value(slot), expire);
+                if enc.buf.len() >= BYTES_PER_STEP {
+                    file.write(&enc.buf)?;
+                    enc.buf.clear();
+                }
+            }
+        }
+        enc.finish();
+        file.write(&enc.buf)
+    })();
+    match result {
+        Ok(()) => file.commit().map_err(fail),
+        Err(e) => {
+            file.abandon();
+            Err(fail(e))
+        }
+    }
+}
+
+/// Runs one background job to the end, stepping through the keyspace.
+pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result<(), String> {
+    let persistence = &tenant.persistence;
+    let started = Instant::now();
+    let (dir, dbfilename, compress, appendfilename, appenddir) = {
+        let s = server.settings.read();
+        (s.dir.clone(), s.dbfilename.clone(), s.rdbcompression, s.appendfilename.clone(), s.appenddirname.clone())
+    };
+    let log_dir = dir.join(&appenddir);
+    // For a rewrite: the next log file, named by the manifest before anything is written to it.
+    let mut next_manifest = None;
+    let target = match job {
+        Job::Rdb => dir.join(&dbfilename),
+        Job::Rewrite => {
+            let mut current = persistence.manifest.lock().clone().unwrap_or_default();
+            let incr_seq = current.last_incr_seq() + 1;
+            let incr = manifest::incr_name(&appendfilename, incr_seq);
+            let file = manifest::open_append(&log_dir.join(&incr)).map_err(|e| format!("{incr}: {e}"))?;
+            current.parts.push(Part { name: incr.clone(), seq: incr_seq, kind: Kind::Incr });
+            manifest::write(&log_dir, &appendfilename, &current).map_err(|e| format!("manifest: {e}"))?;
+            *persistence.manifest.lock() = Some(current.clone());
+            let base_seq = current.base_seq() + 1;
+            next_manifest = Some((current, incr, file, base_seq));
+            log_dir.join(manifest::base_name(&appendfilename, base_seq))
+        }
+    };
+    let mut file = RdbFile::create(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    let encoder = Arc::new(Mutex::new(RdbEncoder::new(compress)));
+    let databases = {
+        let mut ks = tenant.data.lock();
+        encoder.lock().header(&aux_fields(&ks, job == Job::Rewrite));
+        for (index, db) in ks.dbs.iter_mut().enumerate() {
+            db.begin_capture(Box::new(Sink { db: index, encoder: encoder.clone() }));
+        }
+        if let Some((_, _, log_file, _)) = &mut next_manifest {
+            let log = persistence.log.read();
+            if let (Some(log), Ok(handle)) = (log.as_ref(), log_file.try_clone()) {
+                log.switch_to(handle);
+            }
+            ks.log.forget_db();
+        }
+        persistence.status.lock().dirty_at_snapshot_start = ks.dirty;
+        ks.dbs.len()
+    };
+    let mut peak_buffer = 0usize;
+    let walked: Result<(), String> = async {
+        for index in 0..databases {
+            let mut first = true;
+            loop {
+                let done = {
+                    let mut ks = tenant.data.lock();
+                    let db = &mut ks.dbs[index];
+                    if first && !db.is_empty() {
+                        encoder.lock().begin_db(index, db.len(), db.volatile_len());
+                    }
+                    first = false;
+                    db.capture_step(ENTRIES_PER_STEP)
+                };
+                let chunk = std::mem::take(&mut encoder.lock().buf);
+                peak_buffer = peak_buffer.max(chunk.capacity());
+                file.write(&chunk).map_err(|e| format!("{}: {e}", target.display()))?;
+                if done {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let dirty_at_start = {
+        let mut ks = tenant.data.lock();
+        for db in ks.dbs.iter_mut() {
+            db.end_capture();
+        }
+        let mut enc = encoder.lock();
+        enc.finish();
+        let capture_bytes: usize = ks.dbs.iter().map(|d| d.capture_overhead()).sum();
+        persistence.status.lock().rdb_last_cow_size = (peak_buffer + capture_bytes) as u64;
+        persistence.status.lock().dirty_at_snapshot_start
+    };
+    let tail = std::mem::take(&mut encoder.lock().buf);
+    let written = walked.and_then(|()| file.write(&tail).map_err(|e| e.to_string()));
+    let committed = match written {
+        Ok(()) => file.commit().map_err(|e| format!("{}: {e}", target.display())),
+        Err(e) => {
+            file.abandon();
+            Err(e)
+        }
+    };
+    let elapsed = started.elapsed().as_millis() as u64;
+    let mut status = persistence.status.lock();
+    match job {
+        Job::Rdb => {
+            status.rdb_last_duration_ms = elapsed;
+            status.rdb_last_bgsave_ok = committed.is_ok();
+            status.rdb_last_error = committed.as_ref().err().cloned();
+            if committed.is_ok() {
+                status.rdb_last_save_unix = unix_ms() / 1000;
+                status.dirty_at_last_save = dirty_at_start;
+                status.rdb_saves += 1;
+            }
+        }
+        Job::Rewrite => {
+            status.aof_last_rewrite_duration_ms = elapsed;
+            status.aof_last_rewrite_ok = committed.is_ok();
+            if committed.is_ok() {
+                status.aof_rewrites += 1;
+            }
+        }
+    }
+    drop(status);
+    let size = committed?;
+    if let Some((old, incr, _, base_seq)) = next_manifest {
+        finish_rewrite(persistence, &log_dir, &appendfilename, old, incr, base_seq, size)?;
+    }
+    tracing::info!(?job, ms = elapsed, bytes = size, "background snapshot done");
+    Ok(())
+}
+
+/// Makes the new base and the log started with it the whole log, then deletes the files it replaces.
+fn finish_rewrite(
+    persistence: &Persistence,
+    log_dir: &Path,
+    appendfilename: &str,
+    old: Manifest,
+    incr: String,
+    base_seq: u64,
+    base_size: u64,
+) -> Result<(), String> {
+    let incr_seq = old.last_incr_seq();
+    let new = Manifest {
+        parts: vec![
+            Part { name: manifest::base_name(appendfilename, base_seq), seq: base_seq, kind: Kind::Base },
+            Part { name: incr, seq: incr_seq, kind: Kind::Incr },
+        ],
+    };
+    manifest::write(log_dir, appendfilename, &new).map_err(|e| format!("manifest: {e}"))?;
+    for part in &old.parts {
+        if !new.parts.iter().any(|p| p.name == part.name) {
+            let _ = std::fs::remove_file(log_dir.join(&part.name));
+        }
+    }
+    *persistence.manifest.lock() = Some(new);
+    let log_size = persistence.log.read().as_ref().map_or(0, |l| l.file_size());
+    let mut status = persistence.status.lock();
+    status.aof_base_size = base_size + log_size;
+    status.aof_base_file_size = base_size;
+    Ok(())
+}
+
+/// `rdb_changes_since_last_save`.
+pub fn changes_since_save(ks: &Keyspace, status: &Status) -> u64 {
+    ks.dirty.saturating_sub(status.dirty_at_last_save)
+}
