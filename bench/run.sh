@@ -5,6 +5,10 @@
 #
 #   bench/run.sh                # full run: 3 rounds
 #   ROUNDS=1 bench/run.sh       # quicker
+#
+# The throughput and memory tables run both servers without persistence; the durability table runs both
+# with `appendonly yes` and the same `appendfsync`, and the snapshot line measures what a background save
+# costs in memory while clients write.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -29,12 +33,17 @@ pids=()
 trap 'kill ${pids[*]} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # Starts Keel and redis-server pinned to the server core; sets keel_port/keel_pid/redis_port/redis_pid.
+# With an argument (always|everysec|no), both keep an append-only log with that fsync policy.
 start_servers() {
+  local fsync=${1:-}
+  local aof=(--appendonly no)
+  [ -n "$fsync" ] && aof=(--appendonly yes --appendfsync "$fsync")
   keel_port=$(free_port); redis_port=$(free_port)
-  rm -rf "$work/keel"
-  taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" --dir "$work/keel" >"$work/keel.log" 2>&1 &
+  rm -rf "$work/keel" "$work/redis"; mkdir -p "$work/redis"
+  taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" --dir "$work/keel" --save '' "${aof[@]}" \
+    >"$work/keel.log" 2>&1 &
   keel_pid=$!
-  taskset -c "$server_cpu" redis-server --port "$redis_port" --save '' --appendonly no --dir "$work" \
+  taskset -c "$server_cpu" redis-server --port "$redis_port" --save '' "${aof[@]}" --dir "$work/redis" \
     --enable-debug-command yes --daemonize no >"$work/redis.log" 2>&1 &
   redis_pid=$!
   pids=("$keel_pid" "$redis_pid")
@@ -137,9 +146,62 @@ for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS done" >&2
 done
 
-python3 - "$results" "$memory_results" "$ROUNDS" <<'PY'
+stop_servers
+
+# Durability: SET with the log on, same fsync policy on both servers.
+read -r -a DURABILITY <<<"${DURABILITY-everysec always}"
+durability_results="$work/durability"
+: >"$durability_results"
+for fsync in "${DURABILITY[@]+"${DURABILITY[@]}"}"; do
+  start_servers "$fsync"
+  for round in $(seq "$ROUNDS"); do
+    for pipeline in 1 16; do
+      requests=$REQUESTS_P1; [ "$pipeline" = 16 ] && requests=$REQUESTS_P16
+      [ "$fsync" = always ] && requests=$((requests / 4))
+      for server in keel redis; do
+        port=$keel_port; [ $server = redis ] && port=$redis_port
+        bench_one "$port" "$pipeline" "$requests" set | while read -r name rps; do
+          echo "$server $pipeline $fsync $rps" >>"$durability_results"
+        done
+      done
+    done
+  done
+  stop_servers
+done
+
+# Snapshot memory: ~1M keys, BGSAVE while SETs overwrite them; Keel's peak RSS growth during the save against Redis's
+# copy-on-write size (its forked child's private memory, which INFO reports as rdb_last_cow_size).
+snapshot_results="$work/snapshot"
+: >"$snapshot_results"
+if [ "${SNAPSHOT-1}" = 1 ]; then
+  start_servers
+  for server in keel redis; do
+    port=$keel_port; pid=$keel_pid; [ $server = redis ] && port=$redis_port && pid=$redis_pid
+    # Fill the benchmark's own key space, so that the SETs during the save overwrite rather than add.
+    taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -d 16 -n 4000000 -P 16 -t set -q \
+      >/dev/null 2>&1
+    rss_before=$(awk '/VmRSS/{print $2*1024}' "/proc/$pid/status")
+    taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -d 16 -n 2000000 -P 16 -t set -q \
+      >/dev/null 2>&1 &
+    load=$!
+    sleep 0.5
+    redis-cli -p "$port" bgsave >/dev/null
+    peak=$rss_before
+    until redis-cli -p "$port" info persistence | grep -q '^rdb_bgsave_in_progress:0'; do
+      rss=$(awk '/VmRSS/{print $2*1024}' "/proc/$pid/status"); [ "$rss" -gt "$peak" ] && peak=$rss
+      sleep 0.01
+    done
+    kill "$load" 2>/dev/null || true; wait "$load" 2>/dev/null || true
+    cow=$(redis-cli -p "$port" info persistence | awk -F: '/^rdb_last_cow_size:/{print $2}' | tr -d '\r')
+    secs=$(redis-cli -p "$port" info persistence | awk -F: '/^rdb_last_bgsave_time_sec:/{print $2}' | tr -d '\r')
+    echo "$server $((peak - rss_before)) $cow $secs" >>"$snapshot_results"
+  done
+  stop_servers
+fi
+
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -159,4 +221,21 @@ for line in open(memory_path):
     kind, ku, kr, ru, rr = line.split()
     ku, kr, ru, rr = int(ku), int(kr), int(ru), int(rr)
     print(f"| {kind:<13} | {ku:>9} | {ru:>10} | {ku / max(ru, 1):>5.2f} | {kr:>8} | {rr:>9} | {kr / max(rr, 1):>5.2f} |")
+durable = collections.defaultdict(list)
+for line in open(durability_path):
+    server, pipeline, fsync, rps = line.split()
+    durable[(fsync, int(pipeline), server)].append(float(rps))
+if durable:
+    print(f"\nSET with appendonly yes on both (median of {rounds}; -c 50 -d 16)")
+    print(f"| {'appendfsync':<11} | {'-P':>3} | {'keel ops/s':>12} | {'redis ops/s':>12} | {'keel/redis':>10} |")
+    print(f"|{'-'*13}|{'-'*5}|{'-'*14}|{'-'*14}|{'-'*12}|")
+    for fsync, p in sorted({(f, p) for f, p, _ in durable}, key=lambda x: (x[0], x[1])):
+        k = statistics.median(durable[(fsync, p, 'keel')]); r = statistics.median(durable[(fsync, p, 'redis')])
+        print(f"| {fsync:<11} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
+snap = [l.split() for l in open(snapshot_path)]
+if snap:
+    print("\nBGSAVE of ~1M keys while SET -P 16 overwrites them: extra memory the snapshot cost")
+    for server, rss_growth, cow, secs in snap:
+        print(f"  {server:<5}: peak RSS growth of the server {int(rss_growth) / 2**20:7.1f} MiB, "
+              f"rdb_last_cow_size {int(cow) / 2**20:7.1f} MiB, {secs} s")
 PY

@@ -1,10 +1,11 @@
-//! The append-only log: commands in RESP, as Redis's AOF holds them. [`AppendLog`] owns the file and a
-//! writer thread; command execution only copies bytes into its queue. The thread writes what is queued and
-//! fsyncs by the policy: `always` syncs before reporting progress, so everyone waiting on it is acknowledged
-//! by one fsync (group commit); `everysec` syncs at most once a second; `no` leaves it to the OS.
+//! The append-only log: commands in RESP, as Redis's AOF holds them. [`AppendLog`] owns the file. Bytes are
+//! written to the OS by whoever submits them, at once and in submission order (callers submit under the
+//! tenant lock, as Redis writes its AOF buffer before it replies), so a crash of the process loses nothing
+//! that was acknowledged. A sync thread makes them durable by the policy: under `always` it fsyncs whatever
+//! has been written since its last fsync and reports progress, so every client waiting at that moment is
+//! acknowledged by one fsync (group commit); under `everysec` it fsyncs once a second; under `no` never.
 //! [`LogReader`] reads a log back command by command and tells a cut-off tail from corruption.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,106 +56,182 @@ pub struct Progress {
     pub failing: bool,
 }
 
-struct State {
-    queue: Vec<u8>,
-    /// Total bytes ever queued.
-    queued: u64,
-    /// Files to switch to once the bytes before their offset are written (log compaction).
-    switches: VecDeque<(u64, File)>,
-    fsync: Fsync,
-    idle: bool,
-    stop: bool,
+/// The file and what has been written to it, behind one mutex.
+struct Output {
+    file: File,
+    /// Bytes submitted but not written because a write failed; written before anything newer.
+    carry: Vec<u8>,
+    /// Total bytes submitted.
+    submitted: u64,
+    /// Total bytes written to the OS.
+    written: u64,
+    /// Bytes in the current file.
+    file_size: u64,
     error: Option<String>,
 }
 
+struct SyncState {
+    fsync: Fsync,
+    /// The sync thread is waiting for work.
+    idle: bool,
+    stop: bool,
+}
+
 struct Shared {
-    state: Mutex<State>,
+    output: Mutex<Output>,
+    sync: Mutex<SyncState>,
     wake: Condvar,
     written: AtomicU64,
     synced: AtomicU64,
     /// Unix milliseconds of the last successful fsync.
     last_fsync_ms: AtomicU64,
-    /// Bytes in the current file.
-    file_size: AtomicU64,
     report: Box<dyn Fn(Progress) + Send + Sync>,
 }
 
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// An open log with its writer thread.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Writes as much of `bytes` as the OS takes; returns how much, and the error that stopped it.
+fn write_some(file: &mut File, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.write(&bytes[done..]) {
+            Ok(0) => return (done, Some(std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"))),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
+impl Output {
+    /// Writes the carried bytes, then `bytes`; whatever the OS refuses is carried for a later attempt.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), std::io::Error> {
+        self.submitted += bytes.len() as u64;
+        if !self.carry.is_empty() {
+            self.carry.extend_from_slice(bytes);
+            return self.retry();
+        }
+        let (n, failed) = write_some(&mut self.file, bytes);
+        self.written += n as u64;
+        self.file_size += n as u64;
+        match failed {
+            None => Ok(()),
+            Some(e) => {
+                self.carry.extend_from_slice(&bytes[n..]);
+                Err(e)
+            }
+        }
+    }
+
+    fn retry(&mut self) -> Result<(), std::io::Error> {
+        let (n, failed) = write_some(&mut self.file, &self.carry);
+        self.carry.drain(..n);
+        self.written += n as u64;
+        self.file_size += n as u64;
+        match failed {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+}
+
+/// An open log with its sync thread.
 pub struct AppendLog {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl AppendLog {
-    /// Opens `file` (positioned at its end, `size` bytes long) for appending. `report` is called from the
-    /// writer thread whenever durable progress or the failure state changes.
+    /// Opens `file` (positioned at its end, `size` bytes long) for appending. `report` is called whenever
+    /// durable progress or the failure state changes.
     pub fn open(file: File, size: u64, fsync: Fsync, report: Box<dyn Fn(Progress) + Send + Sync>) -> AppendLog {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: Vec::new(),
-                queued: 0,
-                switches: VecDeque::new(),
-                fsync,
-                idle: false,
-                stop: false,
-                error: None,
-            }),
+            output: Mutex::new(Output { file, carry: Vec::new(), submitted: 0, written: 0, file_size: size, error: None }),
+            sync: Mutex::new(SyncState { fsync, idle: false, stop: false }),
             wake: Condvar::new(),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             last_fsync_ms: AtomicU64::new(unix_ms()),
-            file_size: AtomicU64::new(size),
             report,
         });
         let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("keel-aof".into())
-            .spawn(move || writer(thread_shared, file))
-            .ok();
+        let thread =
+            std::thread::Builder::new().name("keel-aof-sync".into()).spawn(move || sync_loop(thread_shared)).ok();
         AppendLog { shared, thread }
     }
 
-    /// Queues bytes; returns the offset just past them (what a client waits for under `always`).
+    /// Writes `bytes` to the log's file; returns the offset just past them (what a client waits for under
+    /// `always`). Callers submit in the order the commands ran.
     pub fn submit(&self, bytes: &[u8]) -> u64 {
-        let mut state = lock(&self.shared.state);
-        state.queue.extend_from_slice(bytes);
-        state.queued += bytes.len() as u64;
-        if state.idle {
-            state.idle = false;
-            self.shared.wake.notify_one();
+        let (end, written, failed) = {
+            let mut out = lock(&self.shared.output);
+            let result = out.write(bytes);
+            let failed = match result {
+                Ok(()) => None,
+                Err(e) => {
+                    let text = e.to_string();
+                    if out.error.as_deref() != Some(&text) {
+                        eprintln_log(&format!("error writing to the append-only log: {text}; retrying every second"));
+                    }
+                    out.error = Some(text);
+                    Some(())
+                }
+            };
+            (out.submitted, out.written, failed)
+        };
+        self.shared.written.store(written, Ordering::Release);
+        {
+            let mut sync = lock(&self.shared.sync);
+            if sync.idle && (sync.fsync == Fsync::Always || failed.is_some()) {
+                sync.idle = false;
+                self.shared.wake.notify_one();
+            }
         }
-        state.queued
+        if failed.is_some() {
+            (self.shared.report)(Progress { durable: written, failing: true });
+        }
+        end
     }
 
-    /// Total bytes queued so far.
+    /// Total bytes submitted so far.
     pub fn queued(&self) -> u64 {
-        lock(&self.shared.state).queued
+        lock(&self.shared.output).submitted
     }
 
-    /// From the bytes queued after this call on, writes go to `file` (the next file of a compacted log).
-    pub fn switch_to(&self, file: File) {
-        let mut state = lock(&self.shared.state);
-        let at = state.queued;
-        state.switches.push_back((at, file));
-        state.idle = false;
-        self.shared.wake.notify_one();
+    /// From now on, writes go to `file` (the next file of a compacted log). The current file is fsynced
+    /// first: the manifest will stop naming it.
+    pub fn switch_to(&self, file: File) -> std::io::Result<()> {
+        let mut out = lock(&self.shared.output);
+        if !out.carry.is_empty() {
+            out.retry()?;
+        }
+        out.file.sync_data()?;
+        out.file = file;
+        out.file_size = 0;
+        Ok(())
     }
 
     pub fn set_fsync(&self, fsync: Fsync) {
-        lock(&self.shared.state).fsync = fsync;
+        let mut sync = lock(&self.shared.sync);
+        sync.fsync = fsync;
+        sync.idle = false;
+        self.shared.wake.notify_one();
     }
 
     pub fn fsync_policy(&self) -> Fsync {
-        lock(&self.shared.state).fsync
+        lock(&self.shared.sync).fsync
     }
 
     /// The last write error, while writes are failing.
     pub fn error(&self) -> Option<String> {
-        lock(&self.shared.state).error.clone()
+        lock(&self.shared.output).error.clone()
     }
 
     pub fn written(&self) -> u64 {
@@ -171,18 +248,18 @@ impl AppendLog {
 
     /// Bytes in the file currently written.
     pub fn file_size(&self) -> u64 {
-        self.shared.file_size.load(Ordering::Relaxed)
+        lock(&self.shared.output).file_size
     }
 
-    /// Writes and fsyncs everything queued, then stops the thread (shutdown).
+    /// Writes and fsyncs everything submitted, then stops the thread (shutdown).
     pub fn close(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
         {
-            let mut state = lock(&self.shared.state);
-            state.stop = true;
+            let mut sync = lock(&self.shared.sync);
+            sync.stop = true;
             self.shared.wake.notify_one();
         }
         if let Some(thread) = self.thread.take() {
@@ -197,147 +274,86 @@ impl Drop for AppendLog {
     }
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-/// Writes `bytes` fully, retrying after interruptions; returns how much was written before an error.
-fn write_fully(file: &mut File, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
-    let mut done = 0;
-    while done < bytes.len() {
-        match file.write(&bytes[done..]) {
-            Ok(0) => return (done, Some(std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing"))),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return (done, Some(e)),
-        }
-    }
-    (done, None)
-}
-
-fn writer(shared: Arc<Shared>, mut file: File) {
-    // Bytes taken from the queue and not yet written (kept across failed attempts, in order).
-    let mut carry: Vec<u8> = Vec::new();
-    // Offset (in queued bytes) of the first byte of `carry`.
-    let mut carry_at: u64 = 0;
+/// The sync thread: retries failed writes, and fsyncs by the policy.
+fn sync_loop(shared: Arc<Shared>) {
     let mut last_sync = Instant::now();
-    let mut unsynced = false;
-    let mut failing = false;
     loop {
-        let (fsync, stop, mut switches) = {
-            let mut state = lock(&shared.state);
+        let (fsync, stop) = {
+            let mut sync = lock(&shared.sync);
             loop {
-                if !state.queue.is_empty() || state.stop || !state.switches.is_empty() || failing {
+                let written = shared.written.load(Ordering::Acquire);
+                let behind = written > shared.synced.load(Ordering::Acquire);
+                let failing = lock(&shared.output).error.is_some();
+                let due = match sync.fsync {
+                    Fsync::Always => behind,
+                    Fsync::EverySec => behind && last_sync.elapsed() >= Duration::from_secs(1),
+                    Fsync::No => false,
+                };
+                if sync.stop || due || failing {
                     break;
                 }
-                if unsynced && state.fsync == Fsync::EverySec {
-                    let left = Duration::from_secs(1).saturating_sub(last_sync.elapsed());
-                    if left.is_zero() {
-                        break;
-                    }
-                    state.idle = true;
-                    state = shared.wake.wait_timeout(state, left).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
-                } else {
-                    state.idle = true;
-                    state = shared.wake.wait(state).unwrap_or_else(|p| p.into_inner());
-                }
+                let wait = match sync.fsync {
+                    Fsync::EverySec if behind => Duration::from_secs(1).saturating_sub(last_sync.elapsed()),
+                    _ => Duration::from_secs(1),
+                };
+                sync.idle = true;
+                sync = shared.wake.wait_timeout(sync, wait).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
+                sync.idle = false;
             }
-            state.idle = false;
-            carry.extend_from_slice(&state.queue);
-            state.queue.clear();
-            (state.fsync, state.stop, std::mem::take(&mut state.switches))
+            (sync.fsync, sync.stop)
         };
-        // Write the carried bytes, switching files at the offsets compaction asked for.
-        let mut error = None;
-        while !carry.is_empty() || !switches.is_empty() {
-            let boundary = switches.front().map(|(at, _)| *at);
-            let upto = match boundary {
-                Some(at) => (at.saturating_sub(carry_at) as usize).min(carry.len()),
-                None => carry.len(),
+        // Retry what a failed write left behind.
+        let (target, handle, error) = {
+            let mut out = lock(&shared.output);
+            let error = if out.carry.is_empty() && out.error.is_none() {
+                None
+            } else {
+                match out.retry() {
+                    Ok(()) => {
+                        if out.error.take().is_some() {
+                            eprintln_log("the append-only log is writable again");
+                        }
+                        None
+                    }
+                    Err(e) => {
+                        out.error = Some(e.to_string());
+                        Some(e)
+                    }
+                }
             };
-            let (n, failed) = write_fully(&mut file, &carry[..upto]);
-            carry.drain(..n);
-            carry_at += n as u64;
-            shared.file_size.fetch_add(n as u64, Ordering::Relaxed);
-            if n > 0 {
-                unsynced = true;
-            }
-            if let Some(e) = failed {
-                error = Some(e);
-                break;
-            }
-            match boundary {
-                Some(at) if carry_at >= at => {
-                    let Some((_, next)) = switches.pop_front() else { break };
-                    // The old file must be complete on disk before the manifest stops naming it.
-                    if let Err(e) = file.sync_data() {
-                        error = Some(e);
-                        switches.push_front((at, next));
-                        break;
-                    }
-                    file = next;
-                    shared.file_size.store(0, Ordering::Relaxed);
-                }
-                _ => break,
-            }
-        }
-        if error.is_none() && !switches.is_empty() {
-            // Put back switches beyond what was queued so far.
-            let mut state = lock(&shared.state);
-            while let Some(s) = switches.pop_back() {
-                state.switches.push_front(s);
-            }
-        }
-        shared.written.store(carry_at, Ordering::Release);
-        let due = match fsync {
-            Fsync::Always => unsynced,
-            Fsync::EverySec => unsynced && (last_sync.elapsed() >= Duration::from_secs(1) || stop),
-            Fsync::No => unsynced && stop,
+            shared.written.store(out.written, Ordering::Release);
+            (out.written, out.file.try_clone(), error)
         };
-        if error.is_none() && due {
-            match file.sync_data() {
+        let mut sync_error = None;
+        if target > shared.synced.load(Ordering::Acquire) && (fsync != Fsync::No || stop) {
+            // fsync through a second handle, so that writers are not held while the disk works.
+            match handle.and_then(|f| f.sync_data()) {
                 Ok(()) => {
-                    shared.synced.store(carry_at, Ordering::Release);
+                    shared.synced.store(target, Ordering::Release);
                     shared.last_fsync_ms.store(unix_ms(), Ordering::Relaxed);
                     last_sync = Instant::now();
-                    unsynced = false;
                 }
-                Err(e) => error = Some(e),
+                Err(e) => sync_error = Some(e),
             }
         }
-        let durable = if fsync == Fsync::Always { shared.synced.load(Ordering::Acquire) } else { carry_at };
-        match error {
-            Some(e) => {
-                if !failing {
-                    eprintln_log(&format!("error writing to the append-only log: {e}; retrying every second"));
-                }
-                failing = true;
-                lock(&shared.state).error = Some(e.to_string());
-                (shared.report)(Progress { durable, failing: true });
-                if stop {
-                    return;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            None => {
-                if failing {
-                    eprintln_log("the append-only log is writable again");
-                    failing = false;
-                    lock(&shared.state).error = None;
-                }
-                (shared.report)(Progress { durable, failing: false });
-                if stop {
-                    let _ = file.sync_data();
-                    return;
-                }
-            }
+        let failing = error.is_some() || sync_error.is_some();
+        if let Some(e) = &sync_error {
+            eprintln_log(&format!("error syncing the append-only log: {e}; retrying every second"));
+            lock(&shared.output).error = Some(e.to_string());
+        }
+        let durable = if fsync == Fsync::Always { shared.synced.load(Ordering::Acquire) } else { target };
+        (shared.report)(Progress { durable, failing });
+        if stop {
+            return;
+        }
+        if failing {
+            std::thread::sleep(Duration::from_secs(1));
         }
     }
 }
 
 fn eprintln_log(message: &str) {
-    // keel-persist has no logging dependency; the server's tracing subscriber does not see this thread's
-    // events otherwise, so errors go to standard error as well as to `Progress`.
+    // keel-persist has no logging dependency: errors go to standard error as well as to `Progress`.
     eprintln!("keel-aof: {message}");
 }
 

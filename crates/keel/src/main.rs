@@ -160,7 +160,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
-    create_data_dir(&settings.dir)?;
     // With one core to run on, a single-threaded scheduler does the same work without cross-thread wakeups.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut builder = if cores > 1 {
@@ -181,15 +180,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::info!("Keel is now ready to exit, bye bye...");
         Ok(())
     })
-}
-
-fn create_data_dir(dir: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))
 }
 
 async fn wait_for_signal() {

@@ -125,3 +125,29 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("maxmemory-policy"));
 }
+
+#[test]
+fn check_reports_and_fixes_a_cut_off_log_and_reads_redis_rdb_files() {
+    let dir = temp_dir("check");
+    let log = dir.join("appendonly.aof.1.incr.aof");
+    std::fs::write(&log, b"*2\r\n$3\r\nDEL\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nb").unwrap();
+    let out = keel().arg("check").arg(&log).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("cut off") && text.contains("--fix"), "{text}");
+    let out = keel().arg("check").arg("--fix").arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 20);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-server/tests/data/redis-7.0-all-types.rdb");
+    let out = keel().arg("check").arg(&fixture).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("20 keys") && text.contains("checksum OK"), "{text}");
+    let mut corrupt = std::fs::read(&fixture).unwrap();
+    corrupt[5000] ^= 0xff;
+    let bad = dir.join("bad.rdb");
+    std::fs::write(&bad, corrupt).unwrap();
+    let out = keel().arg("check").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("byte offset"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

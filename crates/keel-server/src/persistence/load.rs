@@ -143,6 +143,21 @@ fn replay(
     Ok(commands)
 }
 
+/// Deletes snapshots a killed process left half-written (`temp-<pid>-<ms>.rdb`): the directory lock says
+/// no other Keel is writing them.
+fn remove_stale_temp_files(dirs: &[&Path]) {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("temp-") && name.ends_with(".rdb") {
+                tracing::info!(file = %entry.path().display(), "removing a snapshot left unfinished by a crash");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// Loads a whole log into `ks`: the base, then every log after it. Returns the keys the base held.
 pub fn load_log(
     server: &Server,
@@ -193,6 +208,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
     }
     let dump = dir.join(&dbfilename);
     let log_dir = dir.join(&appenddir);
+    remove_stale_temp_files(&[&dir, &log_dir]);
     let existing = manifest::read(&log_dir, &appendfilename)?;
     let mut keys = 0;
     let result = (|| -> Result<(), String> {
@@ -217,7 +233,8 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         status.dirty_at_last_save = tenant.data.lock().dirty;
     }
     result?;
-    tracing::info!(keys, ms = started.elapsed().as_millis() as u64, "data loaded from disk");
+    let keys_now: usize = tenant.data.lock().dbs.iter().map(|d| d.len()).sum();
+    tracing::info!(keys = keys_now, base_keys = keys, ms = started.elapsed().as_millis() as u64, "data loaded from disk");
     if appendonly {
         let mut ks = tenant.data.lock();
         match existing {
@@ -243,7 +260,7 @@ pub fn start_fresh_log(
     compress: bool,
     fsync: keel_persist::aof::Fsync,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+    create_private_dir(log_dir)?;
     let previous = previous.unwrap_or_default();
     let (base_seq, incr_seq) = (previous.base_seq() + 1, previous.last_incr_seq() + 1);
     let base = manifest::base_name(appendfilename, base_seq);
@@ -268,6 +285,15 @@ pub fn start_fresh_log(
     open_current_log(p, log_dir, &m, fsync)?;
     *p.manifest.lock() = Some(m);
     Ok(())
+}
+
+/// Creates `dir` (and its parents) readable by the owner only.
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Opens the last log the manifest names for appending.

@@ -143,7 +143,11 @@ pub struct Persistence {
 impl Persistence {
     /// Takes the data directory: creates it, and refuses when another Keel holds its lock.
     pub fn open(dir: &Path) -> Result<Persistence, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
         let lock = lock_dir(dir)?;
         Ok(Persistence {
             dir: dir.to_path_buf(),
@@ -512,6 +516,7 @@ pub fn info(out: &mut String, ks: &crate::tenant::Keyspace, p: &Persistence, set
         line("aof_delayed_fsync", &0);
         line("keel_aof_fsync_policy", &settings.appendfsync);
         line("keel_aof_unsynced_bytes", &log.written().saturating_sub(log.synced()));
-        line("keel_aof_fsync_lag_ms", &now.saturating_sub(log.last_fsync_ms()));
+        let behind = log.written() > log.synced();
+        line("keel_aof_fsync_lag_ms", &if behind { now.saturating_sub(log.last_fsync_ms()) } else { 0 });
     }
 }

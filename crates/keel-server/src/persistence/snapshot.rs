@@ -167,16 +167,25 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
     let encoder = Arc::new(Mutex::new(RdbEncoder::new(compress)));
     let databases = {
         let mut ks = tenant.data.lock();
+        if let Some((_, _, log_file, _)) = &mut next_manifest {
+            // Everything that ran before this instant goes to the old file; everything after, to the new
+            // one, which the base written from this instant precedes.
+            super::propagate::log_expired(&mut ks);
+            persistence.submit(&mut ks.log);
+            let log = persistence.log.read();
+            if let Some(log) = log.as_ref() {
+                let switched = log_file.try_clone().and_then(|handle| log.switch_to(handle));
+                if let Err(e) = switched {
+                    // The manifest names the old logs and the new, empty one: replay still reads them all.
+                    file.abandon();
+                    return Err(format!("cannot switch the log to its next file: {e}"));
+                }
+            }
+            ks.log.forget_db();
+        }
         encoder.lock().header(&aux_fields(&ks, job == Job::Rewrite));
         for (index, db) in ks.dbs.iter_mut().enumerate() {
             db.begin_capture(Box::new(Sink { db: index, encoder: encoder.clone() }));
-        }
-        if let Some((_, _, log_file, _)) = &mut next_manifest {
-            let log = persistence.log.read();
-            if let (Some(log), Ok(handle)) = (log.as_ref(), log_file.try_clone()) {
-                log.switch_to(handle);
-            }
-            ks.log.forget_db();
         }
         persistence.status.lock().dirty_at_snapshot_start = ks.dirty;
         ks.dbs.len()
