@@ -190,9 +190,22 @@ fn write_everything(con: &mut redis::Connection) {
         &["SELECT", "5"],
         &["SET", "in5", "five"],
         &["SELECT", "0"],
+        &["RPUSH", "q1", "a", "b"],
+        &["RPUSH", "q2", "c"],
+        &["BLPOP", "empty", "q1", "q2", "0"],
+        &["BRPOP", "q2", "0"],
+        &["BLMOVE", "q1", "q3", "LEFT", "RIGHT", "0"],
+        &["ZADD", "zq", "1", "x", "2", "y"],
+        &["BZPOPMIN", "zq", "0"],
+        &["SET", "gx", "v"],
+        &["GETEX", "gx", "EX", "900"],
+        &["SET", "px", "v"],
+        &["GETEX", "px", "PERSIST"],
     ] {
         run::<redis::Value>(con, args);
     }
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("plain").query(con).unwrap();
+    let _: () = redis::cmd("RESTORE").arg("restored").arg(700_000).arg(payload).query(con).unwrap();
     run::<redis::Value>(con, &["MULTI"]);
     run::<redis::Value>(con, &["INCR", "counter"]);
     run::<redis::Value>(con, &["RPUSH", "l", "d"]);
@@ -490,4 +503,37 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
         .ok_or(())
+}
+
+#[test]
+fn a_blocked_pop_served_later_replays_as_the_pop_it_was() {
+    let dir = TestDir::new();
+    {
+        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let mut waiter = server.client();
+        let blocked = std::thread::spawn(move || run::<Vec<String>>(&mut waiter, &["BLPOP", "jobs", "0"]));
+        let mut con = server.client();
+        wait_for(|| run::<String>(&mut con, &["CLIENT", "LIST"]).contains("cmd=blpop"));
+        run::<()>(&mut con, &["RPUSH", "jobs", "first", "second"]);
+        assert_eq!(blocked.join().unwrap(), ["jobs", "first"]);
+    }
+    let server = on_dir(&dir.0, |s| s.save = String::new());
+    assert_eq!(run::<Vec<String>>(&mut server.client(), &["LRANGE", "jobs", "0", "-1"]), ["second"]);
+}
+
+#[test]
+fn shutdown_saves_a_snapshot_when_save_rules_are_set_unless_nosave() {
+    let dir = TestDir::new();
+    {
+        let server = on_dir(&dir.0, |_| {});
+        run::<()>(&mut server.client(), &["SET", "k", "v"]);
+    }
+    assert!(dir.0.join("dump.rdb").exists(), "default save rules: a snapshot on shutdown");
+    std::fs::remove_file(dir.0.join("dump.rdb")).unwrap();
+    {
+        let server = on_dir(&dir.0, |_| {});
+        let mut con = server.client();
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut con);
+    }
+    assert!(!dir.0.join("dump.rdb").exists(), "SHUTDOWN NOSAVE");
 }
