@@ -113,6 +113,8 @@ pub struct LoadSummary {
 
 /// One key read from a file.
 pub struct LoadedEntry {
+    /// Bytes of the stream read so far (for loading progress).
+    pub offset: u64,
     pub db: usize,
     pub key: Vec<u8>,
     pub value: Value,
@@ -191,7 +193,7 @@ pub fn load<R: Read>(
                 match read_value(&mut input, kind, limits)? {
                     Some(value) => {
                         summary.keys += 1;
-                        visit(LoadedEntry { db, key, value, expire_ms });
+                        visit(LoadedEntry { offset: input.offset(), db, key, value, expire_ms });
                     }
                     None => summary.skipped_empty += 1,
                 }

@@ -229,6 +229,25 @@ impl Connection {
                     break;
                 }
             };
+            if self.server.is_loading() {
+                // Recovery holds the data: answer without waiting for it, as Redis does while loading.
+                let consumed = match parsed {
+                    Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Empty { consumed } => consumed,
+                };
+                if !matches!(parsed, Parsed::Empty { .. }) {
+                    self.parser.args(&buf[pos..], &mut args);
+                    let is_info = matches!(parsed, Parsed::Command { .. })
+                        && args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"info"));
+                    if is_info {
+                        let text = crate::persistence::loading_info(&self.tenant.persistence);
+                        self.out.verbatim("txt", text.as_bytes());
+                    } else {
+                        self.out.error("LOADING Redis is loading the dataset in memory");
+                    }
+                }
+                pos += consumed;
+                continue;
+            }
             let ks = match &mut guard {
                 Some(g) if since_lock < COMMANDS_PER_LOCK => g,
                 Some(g) => {
@@ -323,6 +342,11 @@ impl Connection {
     }
 
     fn close(self, info: &ClientInfo) {
+        if self.server.is_loading() {
+            // Nothing this client did while loading touched the data (every command was refused).
+            self.server.clients.unregister(info.id);
+            return;
+        }
         {
             let mut ks = self.tenant.data.lock();
             if ks.watches.is_active() {

@@ -44,14 +44,26 @@ impl Running {
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let bind = format!("{}:{}", settings.bind, settings.port);
     let server = Server::new(settings).map_err(std::io::Error::other)?;
-    let tenant = server.default_tenant();
-    let recovered = persistence::load::recover(&server, &tenant);
-    recovered.map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
     server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
+    // Clients may connect while the data loads: they are told so (LOADING) rather than left waiting.
+    server.set_loading(true);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listener::run(server.clone(), listener));
+    let recovering = server.clone();
+    let recovered = tokio::task::spawn_blocking(move || {
+        let tenant = recovering.default_tenant();
+        persistence::load::recover(&recovering, &tenant)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    if let Err(e) = recovered {
+        server.begin_shutdown();
+        while tasks.join_next().await.is_some() {}
+        return Err(std::io::Error::other(e));
+    }
+    server.set_loading(false);
     tasks.spawn(cron::run(server.clone()));
     tasks.spawn(persistence::run_jobs(server.clone()));
     tracing::info!(%addr, "Keel is ready to accept RESP connections");

@@ -37,6 +37,7 @@ pub struct Server {
     /// The RESP port actually bound (differs from the setting when it was 0).
     pub tcp_port: AtomicU64,
     shutdown: watch::Sender<bool>,
+    loading: std::sync::atomic::AtomicBool,
     /// Background snapshot requests, and their receiving end until the runner takes it.
     jobs: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, Job)>,
     pub job_queue: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(Arc<Tenant>, Job)>>>,
@@ -68,6 +69,7 @@ impl Server {
             started: Instant::now(),
             run_id,
             shutdown: watch::channel(false).0,
+            loading: std::sync::atomic::AtomicBool::new(false),
             jobs,
             job_queue: parking_lot::Mutex::new(Some(job_queue)),
         }))
@@ -88,6 +90,15 @@ impl Server {
     /// Asks every listener and connection to stop.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// True while the data is being loaded from disk at start-up.
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    pub fn set_loading(&self, loading: bool) {
+        self.loading.store(loading, Ordering::Release);
     }
 
     pub fn is_shutting_down(&self) -> bool {

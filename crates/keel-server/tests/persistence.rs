@@ -537,3 +537,43 @@ fn shutdown_saves_a_snapshot_when_save_rules_are_set_unless_nosave() {
     }
     assert!(!dir.0.join("dump.rdb").exists(), "SHUTDOWN NOSAVE");
 }
+
+#[test]
+fn clients_are_told_loading_while_the_data_loads() {
+    let dir = TestDir::new();
+    {
+        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let mut con = server.client();
+        run::<()>(&mut con, &["DEBUG", "POPULATE", "300000", "key", "50"]);
+        run::<String>(&mut con, &["BGREWRITEAOF"]);
+        wait_for(|| info_field(&mut con, "aof_rewrites") == "1" && info_field(&mut con, "aof_rewrite_in_progress") == "0");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = dir.0.clone();
+    let starting = std::thread::spawn(move || {
+        on_dir(&path, |s| {
+            s.save = String::new();
+            s.port = port;
+        })
+    });
+    let mut saw_loading = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !starting.is_finished() && Instant::now() < deadline {
+        let Ok(mut con) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection() else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        match redis::cmd("GET").arg("key:1").query::<Option<String>>(&mut con) {
+            Err(e) if e.code() == Some("LOADING") => {
+                let info: String = redis::cmd("INFO").query(&mut con).unwrap();
+                assert!(info.contains("loading:1") && info.contains("loading_total_bytes:"), "{info}");
+                saw_loading = true;
+                break;
+            }
+            _ => break,
+        }
+    }
+    let server = starting.join().unwrap();
+    assert!(saw_loading, "a client connected during loading was told LOADING");
+    assert_eq!(run::<i64>(&mut server.client(), &["DBSIZE"]), 300000);
+}

@@ -43,12 +43,28 @@ pub fn limits(server: &Server) -> Limits {
 /// Loads an RDB file into `ks` (whose databases should be empty). `keep_expired` keeps keys whose TTL has
 /// passed (a log base: the log may write them before their deletion). Returns the number of keys.
 pub fn load_rdb(ks: &mut Keyspace, path: &Path, limits: &Limits, keep_expired: bool) -> Result<u64, String> {
+    load_rdb_reporting(ks, path, limits, keep_expired, &mut |_| {})
+}
+
+/// [`load_rdb`], calling `progress` with the bytes read every few thousand keys.
+fn load_rdb_reporting(
+    ks: &mut Keyspace,
+    path: &Path,
+    limits: &Limits,
+    keep_expired: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let now = unix_ms();
     let clock = AccessClock::lru(now);
     let databases = ks.dbs.len();
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut loaded = 0u64;
     let summary = rdb::load(reader, limits, databases, |entry| {
+        loaded += 1;
+        if loaded % 4096 == 0 {
+            progress(entry.offset);
+        }
         if !keep_expired && entry.expire_ms.is_some_and(|at| at <= now) {
             return;
         }
@@ -74,6 +90,7 @@ fn replay(
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = LogReader::new(file);
+    let loaded_before = tenant.persistence.status.lock().loading_loaded_bytes;
     let info = Arc::new(ClientInfo::new(0, "aof-loader".into(), String::new(), -1, tenant.name.clone(), unix_ms()));
     let mut session = Session::new(info, true);
     let env = Env { server, tenant, settings: BatchSettings::read(server) };
@@ -103,12 +120,13 @@ fn replay(
                 out.clear();
                 commands += 1;
                 if commands.is_multiple_of(16384) {
-                    tenant.persistence.status.lock().loading_loaded_bytes = reader.offset();
+                    tenant.persistence.status.lock().loading_loaded_bytes = loaded_before + reader.offset();
                 }
             }
             Next::End(end) => break end,
         }
     };
+    tenant.persistence.status.lock().loading_loaded_bytes = loaded_before + total;
     let valid = match end {
         LogEnd::Complete => match open_multi {
             None => return Ok(commands),
@@ -168,10 +186,14 @@ pub fn load_log(
     truncate_ok: bool,
 ) -> Result<u64, String> {
     let mut keys = 0;
+    let status = &tenant.persistence.status;
     if let Some(base) = m.base() {
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
-            keys = load_rdb(ks, &path, &limits(server), true)?;
+            keys = load_rdb_reporting(ks, &path, &limits(server), true, &mut |bytes| {
+                status.lock().loading_loaded_bytes = bytes;
+            })?;
+            status.lock().loading_loaded_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         } else {
             replay(server, tenant, ks, &path, false, false)?;
         }
@@ -210,6 +232,11 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
     let log_dir = dir.join(&appenddir);
     remove_stale_temp_files(&[&dir, &log_dir]);
     let existing = manifest::read(&log_dir, &appendfilename)?;
+    let size_of = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    p.status.lock().loading_total_bytes = match (&existing, appendonly) {
+        (Some(m), true) => manifest::paths(&log_dir, m).iter().map(|path| size_of(path)).sum(),
+        _ => size_of(&dump),
+    };
     let mut keys = 0;
     let result = (|| -> Result<(), String> {
         let ks = &mut *tenant.data.lock();
@@ -220,7 +247,9 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
             }
             _ => {
                 if dump.exists() {
-                    keys = load_rdb(ks, &dump, &limits, false)?;
+                    keys = load_rdb_reporting(ks, &dump, &limits, false, &mut |bytes| {
+                        p.status.lock().loading_loaded_bytes = bytes;
+                    })?;
                 }
                 Ok(())
             }

@@ -520,3 +520,21 @@ pub fn info(out: &mut String, ks: &crate::tenant::Keyspace, p: &Persistence, set
         line("keel_aof_fsync_lag_ms", &if behind { now.saturating_sub(log.last_fsync_ms()) } else { 0 });
     }
 }
+
+/// What INFO answers while the data loads (the keyspace is not reachable yet): the loading figures.
+pub fn loading_info(p: &Persistence) -> String {
+    let status = p.status.lock().clone();
+    let elapsed = (crate::server::unix_ms() / 1000).saturating_sub(status.loading_started_unix);
+    let total = status.loading_total_bytes.max(1);
+    let done = status.loading_loaded_bytes.min(total);
+    let eta = if done > 0 { elapsed * (total - done) / done } else { 0 };
+    format!(
+        "# Persistence\r\nloading:1\r\nasync_loading:0\r\nloading_start_time:{}\r\nloading_total_bytes:{}\r\n\
+         loading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+        status.loading_started_unix,
+        status.loading_total_bytes,
+        status.loading_loaded_bytes,
+        done as f64 * 100.0 / total as f64,
+        eta
+    )
+}
