@@ -21,6 +21,14 @@ fn on_dir(dir: &Path, configure: impl FnOnce(&mut keel_server::Settings)) -> Tes
     })
 }
 
+/// A server on `dir` with neither the log nor save rules (snapshots only on demand).
+fn without_persistence(dir: &Path) -> TestServer {
+    on_dir(dir, |s| {
+        s.save = String::new();
+        s.appendonly = false;
+    })
+}
+
 fn info_field(con: &mut redis::Connection, field: &str) -> String {
     let info: String = run(con, &["INFO", "persistence"]);
     info.lines()
@@ -292,10 +300,7 @@ fn the_log_compacts_itself_past_its_growth_factor() {
 #[test]
 fn a_background_snapshot_is_point_in_time_while_writes_continue() {
     let dir = TestDir::new();
-    let server = on_dir(&dir.0, |s| {
-        s.save = String::new();
-        s.appendonly = false;
-    });
+    let server = without_persistence(&dir.0);
     let mut con = server.client();
     // Money moves between accounts in transactions; any instant's total is the same.
     const ACCOUNTS: usize = 50_000;
@@ -416,10 +421,7 @@ fn data_files_are_private_to_their_owner() {
 #[test]
 fn writes_are_refused_with_misconf_while_the_log_cannot_be_written() {
     let dir = TestDir::new();
-    let server = on_dir(&dir.0, |s| {
-        s.save = String::new();
-        s.appendonly = false;
-    });
+    let server = without_persistence(&dir.0);
     let mut con = server.client();
     run::<()>(&mut con, &["SET", "before", "1"]);
     // The next log file is a device that is always full.

@@ -1,43 +1,11 @@
 //! The `keel` binary as a user runs it: version, settings precedence (flags over environment over the
 //! file), the data directory, bad configuration, and a graceful exit on SIGTERM/SIGINT.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
+mod common;
+
+use common::{connect, free_port, keel, temp_dir};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn keel() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("keel-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Waits until the server answers PING (with `password` if given).
-fn connect(port: u16, password: Option<&str>) -> redis::Connection {
-    let url = match password {
-        Some(pw) => format!("redis://default:{pw}@127.0.0.1:{port}/"),
-        None => format!("redis://127.0.0.1:{port}/"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(mut con) = redis::Client::open(url.as_str()).unwrap().get_connection() {
-            if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                return con;
-            }
-        }
-        assert!(Instant::now() < deadline, "keel did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
@@ -64,7 +32,7 @@ fn version_is_printed() {
 
 #[test]
 fn flags_win_over_environment_over_file_and_sigterm_exits_cleanly() {
-    let dir = temp_dir("precedence");
+    let dir = temp_dir("cli-precedence");
     let port = free_port();
     let config = dir.join("keel.toml");
     std::fs::write(
@@ -100,7 +68,7 @@ fn flags_win_over_environment_over_file_and_sigterm_exits_cleanly() {
 
 #[test]
 fn sigint_with_idle_clients_exits_cleanly() {
-    let dir = temp_dir("sigint");
+    let dir = temp_dir("cli-sigint");
     let port = free_port();
     let mut child = keel()
         .args(["serve", "--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
@@ -116,7 +84,7 @@ fn sigint_with_idle_clients_exits_cleanly() {
 
 #[test]
 fn bad_configuration_is_refused_with_a_clear_message() {
-    let dir = temp_dir("bad");
+    let dir = temp_dir("cli-bad");
     let out = keel().args(["serve", "--port", "notaport", "--dir", dir.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -128,7 +96,7 @@ fn bad_configuration_is_refused_with_a_clear_message() {
 
 #[test]
 fn check_reports_and_fixes_a_cut_off_log_and_reads_redis_rdb_files() {
-    let dir = temp_dir("check");
+    let dir = temp_dir("cli-check");
     let log = dir.join("appendonly.aof.1.incr.aof");
     std::fs::write(&log, b"*2\r\n$3\r\nDEL\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nb").unwrap();
     let out = keel().arg("check").arg(&log).output().unwrap();

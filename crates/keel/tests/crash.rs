@@ -3,19 +3,17 @@
 //! (both write to the OS before acknowledging; they differ in what a power failure, which these tests cannot
 //! cause, would lose). Rounds also kill it in the middle of a snapshot and of a log compaction.
 
+mod common;
+
+use common::{free_port, keel, temp_dir};
 use rand::{Rng, SeedableRng};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WRITERS: usize = 4;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A running Keel, killed when dropped (also when a failing assertion unwinds).
 struct Keel(Child);
@@ -27,7 +25,7 @@ impl Drop for Keel {
 }
 
 fn start(dir: &Path, port: u16, fsync: &str) -> Keel {
-    let child = Command::new(env!("CARGO_BIN_EXE_keel"))
+    let child = keel()
         .args(["serve", "--port", &port.to_string(), "--appendfsync", fsync, "--save", ""])
         .arg("--dir")
         .arg(dir)
@@ -39,22 +37,9 @@ fn start(dir: &Path, port: u16, fsync: &str) -> Keel {
     Keel(child)
 }
 
-fn connect(port: u16) -> redis::Connection {
-    let url = format!("redis://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut con) = redis::Client::open(url.as_str()).unwrap().get_connection() {
-            if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                return con;
-            }
-        }
-        assert!(Instant::now() < deadline, "keel did not come back on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn kill9(child: &mut Child) {
-    let _ = Command::new("kill").arg("-KILL").arg(child.id().to_string()).status();
+    // std sends SIGKILL; the process gets no chance to flush or clean up.
+    let _ = child.kill();
     let _ = child.wait();
 }
 
@@ -97,11 +82,11 @@ fn spawn_writers(port: u16, round: usize, stop: Arc<AtomicBool>) -> Vec<std::thr
 
 /// Runs rounds of write-then-SIGKILL-then-restart; `before_kill` may start a snapshot or a compaction.
 fn crash_rounds(name: &str, fsync: &str, rounds: usize, before_kill: Option<&str>, populate: usize) {
-    let dir = temp_dir(name);
+    let dir = temp_dir(&format!("crash-{name}"));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b65656c ^ rounds as u64);
     let port = free_port();
     let mut child = start(&dir, port, fsync);
-    let mut con = connect(port);
+    let mut con = common::connect(port, None);
     if populate > 0 {
         let _: () = redis::cmd("DEBUG").arg("POPULATE").arg(populate).query(&mut con).unwrap();
         // DEBUG POPULATE is not logged (as in Redis): compact so that the data is durable.
@@ -129,7 +114,7 @@ fn crash_rounds(name: &str, fsync: &str, rounds: usize, before_kill: Option<&str
         let acked: Vec<Acked> = writers.into_iter().map(|w| w.join().unwrap()).collect();
         acked_total += acked.iter().map(|a| a.keys.len() + a.last_incr as usize).sum::<usize>();
         child = start(&dir, port, fsync);
-        con = connect(port);
+        con = common::connect(port, None);
         for (w, a) in acked.iter().enumerate() {
             let counter: i64 = redis::cmd("GET").arg(format!("counter:{w}")).query::<Option<i64>>(&mut con).unwrap().unwrap_or(0);
             let lost = a.keys.iter().filter(|k| {
@@ -166,13 +151,6 @@ fn wait_idle(con: &mut redis::Connection) {
         assert!(Instant::now() < deadline, "background job did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("keel-crash-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

@@ -54,23 +54,20 @@ pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[
             let at = current(ks, db, args[1]).and_then(|(_, at)| at).unwrap_or(0).to_string();
             ks.log.command(Some(db), &[&b"RESTORE"[..], args[1], at.as_bytes(), args[3], b"ABSTTL", b"REPLACE"]);
         }
-        "blpop" | "brpop" => {
+        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
+            // `BLPOP k1 k2 0` took from the first non-empty key, as `LMPOP 2 k1 k2 LEFT COUNT 1` does.
+            let (pop, side): (&[u8], &[u8]) = match name {
+                "blpop" => (b"LMPOP", b"LEFT"),
+                "brpop" => (b"LMPOP", b"RIGHT"),
+                "bzpopmin" => (b"ZMPOP", b"MIN"),
+                _ => (b"ZMPOP", b"MAX"),
+            };
             let keys = &args[1..args.len() - 1];
             let numkeys = keys.len().to_string();
-            let side: &[u8] = if name == "blpop" { b"LEFT" } else { b"RIGHT" };
-            let mut lmpop: Vec<&[u8]> = vec![b"LMPOP", numkeys.as_bytes()];
-            lmpop.extend_from_slice(keys);
-            lmpop.extend_from_slice(&[side, b"COUNT", b"1"]);
-            ks.log.command(Some(db), &lmpop);
-        }
-        "bzpopmin" | "bzpopmax" => {
-            let keys = &args[1..args.len() - 1];
-            let numkeys = keys.len().to_string();
-            let side: &[u8] = if name == "bzpopmin" { b"MIN" } else { b"MAX" };
-            let mut zmpop: Vec<&[u8]> = vec![b"ZMPOP", numkeys.as_bytes()];
-            zmpop.extend_from_slice(keys);
-            zmpop.extend_from_slice(&[side, b"COUNT", b"1"]);
-            ks.log.command(Some(db), &zmpop);
+            let mut mpop: Vec<&[u8]> = vec![pop, numkeys.as_bytes()];
+            mpop.extend_from_slice(keys);
+            mpop.extend_from_slice(&[side, b"COUNT", b"1"]);
+            ks.log.command(Some(db), &mpop);
         }
         "blmove" => ks.log.command(Some(db), &[&b"LMOVE"[..], args[1], args[2], args[3], args[4]]),
         "brpoplpush" => ks.log.command(Some(db), &[&b"RPOPLPUSH"[..], args[1], args[2]]),
