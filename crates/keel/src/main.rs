@@ -169,6 +169,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let runtime = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        survive_file_size_limit();
         let running = keel_server::start(settings).await.map_err(|e| format!("cannot start: {e}"))?;
         let server = running.server.clone();
         tokio::spawn(async move {
@@ -180,6 +181,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::info!("Keel is now ready to exit, bye bye...");
         Ok(())
     })
+}
+
+/// A write past the file-size limit (RLIMIT_FSIZE) raises SIGXFSZ, whose default action kills the process.
+/// Handling it instead makes such a write fail with EFBIG, which the log treats like a full disk: writes are
+/// refused with MISCONF until the limit is raised, and no acknowledged write is lost.
+fn survive_file_size_limit() {
+    use tokio::signal::unix::{signal, SignalKind};
+    const SIGXFSZ: i32 = 25;
+    if let Ok(mut stream) = signal(SignalKind::from_raw(SIGXFSZ)) {
+        tokio::spawn(async move { while stream.recv().await.is_some() {} });
+    }
 }
 
 async fn wait_for_signal() {

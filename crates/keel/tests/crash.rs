@@ -8,7 +8,7 @@ mod common;
 use common::{free_port, keel, temp_dir};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -171,4 +171,64 @@ fn a_sigkill_during_a_snapshot_loses_nothing() {
 #[test]
 fn a_sigkill_during_log_compaction_loses_nothing() {
     crash_rounds("compaction", "always", 5, Some("BGREWRITEAOF"), 200_000);
+}
+
+/// A full disk, simulated with a file-size limit (`prlimit`): writes are refused with MISCONF while the log
+/// cannot grow, reads keep working, and once there is room again the server takes writes and nothing it
+/// acknowledged is lost.
+#[test]
+fn a_full_disk_refuses_writes_until_there_is_room_again() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("prlimit is not installed: skipping the full-disk test");
+        return;
+    }
+    let dir = temp_dir("crash-full-disk");
+    let port = free_port();
+    let child = Command::new("prlimit")
+        .arg("--fsize=400000:unlimited")
+        .arg(env!("CARGO_BIN_EXE_keel"))
+        .args(["serve", "--port", &port.to_string(), "--save", ""])
+        .arg("--dir")
+        .arg(&dir)
+        .env("KEEL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let keel_pid = child.id();
+    let server = Keel(child);
+    let mut con = common::connect(port, None);
+    let value = "v".repeat(1000);
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        let key = format!("k{}", acknowledged.len());
+        match redis::cmd("SET").arg(&key).arg(&value).query::<()>(&mut con) {
+            Ok(()) => acknowledged.push(key),
+            Err(e) => break e,
+        }
+        assert!(acknowledged.len() < 10_000, "the file-size limit never bit");
+    };
+    assert_eq!(refusal.code(), Some("MISCONF"), "{refusal}");
+    assert!(refusal.to_string().contains("Errors writing to the AOF file"), "{refusal}");
+    let read: String = redis::cmd("GET").arg("k0").query(&mut con).unwrap();
+    assert_eq!(read, value, "reads keep working");
+    let raised = Command::new("prlimit").arg(format!("--pid={keel_pid}")).arg("--fsize=unlimited:unlimited").status();
+    assert!(raised.unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match redis::cmd("SET").arg("after").arg("room").query::<()>(&mut con) {
+            Ok(()) => break,
+            Err(e) => assert!(Instant::now() < deadline && e.code() == Some("MISCONF"), "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    let restarted = start(&dir, port, "everysec");
+    let mut con = common::connect(port, None);
+    for key in &acknowledged {
+        assert!(redis::cmd("EXISTS").arg(key).query::<bool>(&mut con).unwrap(), "{key} was acknowledged");
+    }
+    assert_eq!(redis::cmd("GET").arg("after").query::<String>(&mut con).unwrap(), "room");
+    drop(restarted);
+    let _ = std::fs::remove_dir_all(&dir);
 }
