@@ -32,6 +32,8 @@ pub struct ClientInfo {
     /// Command id of the last command run, for `cmd=`.
     pub last_command: AtomicUsize,
     pub query_buffer: AtomicUsize,
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST's sub, psub, ssub).
+    pub subscriptions: [AtomicUsize; 3],
     pub output_memory: AtomicUsize,
     pub name: Mutex<Vec<u8>>,
     pub lib_name: Mutex<String>,
@@ -56,6 +58,7 @@ impl ClientInfo {
             flags: AtomicU32::new(0),
             last_command: AtomicUsize::new(usize::MAX),
             query_buffer: AtomicUsize::new(0),
+            subscriptions: Default::default(),
             output_memory: AtomicUsize::new(0),
             name: Mutex::new(Vec::new()),
             lib_name: Mutex::new(String::new()),
@@ -79,6 +82,12 @@ impl ClientInfo {
     }
 
     /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown).
+    pub fn set_subscriptions(&self, s: &crate::pubsub::Subscriptions) {
+        for (slot, n) in self.subscriptions.iter().zip([s.channels.len(), s.patterns.len(), s.shard.len()]) {
+            slot.store(n, Ordering::Relaxed);
+        }
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill.notify_one();

@@ -8,7 +8,7 @@ use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::server::Server;
 use crate::session::{Action, Session};
 use crate::tenant::{Monitor, Tenant};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
 use parking_lot::MutexGuard;
 use std::sync::atomic::AtomicUsize;
@@ -46,12 +46,13 @@ struct Connection {
     parser: RequestParser,
     input: BytesMut,
     out: ReplyWriter,
-    monitor: Option<MonitorFeed>,
+    /// The receiving end of the push feed (MONITOR lines, pub/sub messages), once the session made one.
+    feed: Option<PushFeed>,
 }
 
-/// The receiving end of a MONITOR client's feed, with the bytes queued and not yet written.
-struct MonitorFeed {
-    lines: mpsc::UnboundedReceiver<Vec<u8>>,
+/// Pushed messages waiting to be written, with their byte count.
+struct PushFeed {
+    messages: mpsc::UnboundedReceiver<Bytes>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -64,7 +65,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
         parser: RequestParser::new(),
         input: BytesMut::with_capacity(16 * 1024),
         out: ReplyWriter::new(Resp::V2),
-        monitor: None,
+        feed: None,
         server,
     };
     let mut shutdown = conn.server.shutdown_signal();
@@ -79,9 +80,14 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 biased;
                 _ = info.killed() => break,
                 _ = shutdown.changed() => break,
-                line = next_monitor_line(&mut conn.monitor) => {
-                    let Some(line) = line else { break };
-                    if write_output(&mut stream, &line, &conn.server).await.is_err() {
+                pushed = next_pushed(&mut conn.feed) => {
+                    let Some(message) = pushed else { break };
+                    // A subscriber cut off for not reading must not keep its connection while a write stalls.
+                    let written = tokio::select! {
+                        _ = info.killed() => break,
+                        written = write_output(&mut stream, &message, &conn.server) => written,
+                    };
+                    if written.is_err() {
                         break;
                     }
                     continue;
@@ -167,13 +173,13 @@ async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// The next MONITOR line, or never when the connection is not monitoring.
-async fn next_monitor_line(monitor: &mut Option<MonitorFeed>) -> Option<Vec<u8>> {
-    match monitor {
+/// The next pushed message, or never when the connection has no feed.
+async fn next_pushed(feed: &mut Option<PushFeed>) -> Option<Bytes> {
+    match feed {
         Some(feed) => {
-            let line = feed.lines.recv().await?;
-            feed.queued.fetch_sub(line.len(), Ordering::Relaxed);
-            Some(line)
+            let message = feed.messages.recv().await?;
+            feed.queued.fetch_sub(message.len(), Ordering::Relaxed);
+            Some(message)
         }
         None => std::future::pending().await,
     }
@@ -303,17 +309,14 @@ impl Connection {
                         break;
                     }
                     Action::Monitor => {
-                        let (tx, rx) = mpsc::unbounded_channel();
-                        let queued = Arc::new(AtomicUsize::new(0));
-                        ks.monitors.push(Monitor {
-                            client: self.session.info.clone(),
-                            feed: tx,
-                            queued: queued.clone(),
-                        });
-                        self.monitor = Some(MonitorFeed { lines: rx, queued });
+                        let feed = self.session.feed();
+                        ks.monitors.push(Monitor { client: self.session.info.clone(), feed });
                         self.session.info.set_flag(flag::MONITOR, true);
                     }
                 }
+            }
+            if let Some((messages, queued)) = self.session.new_feed.take() {
+                self.feed = Some(PushFeed { messages, queued });
             }
             if self.out.len() >= FLUSH_AT {
                 next = Next::Continue;
@@ -357,8 +360,11 @@ impl Connection {
         if info.has_flag(flag::BLOCKED) {
             self.tenant.data.lock().blocking.remove(info.id);
         }
-        if self.monitor.is_some() {
+        if self.session.info.has_flag(flag::MONITOR) {
             self.tenant.data.lock().monitors.retain(|m| m.client.id != info.id);
+        }
+        if !self.session.subscriptions.is_empty() {
+            self.tenant.data.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
         }
         self.server.clients.unregister(info.id);
     }

@@ -115,6 +115,10 @@ pub fn execute(
     }
 }
 
+/// What a RESP2 connection with subscriptions may still run.
+const SUBSCRIBER_MODE: &[&str] =
+    &["subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"];
+
 /// Commands that act on the transaction itself instead of being queued by MULTI.
 const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
@@ -196,6 +200,13 @@ fn run(
         flag_transaction(session);
         return reject(ks, out, Some(command), "NOAUTH Authentication required.");
     }
+    if session.in_subscriber_mode() && !SUBSCRIBER_MODE.contains(&command.spec.name) {
+        let error = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            command.fullname
+        );
+        return reject(ks, out, Some(command), &error);
+    }
     if command.has(flags::WRITE) {
         if let Some(refusal) = env.tenant.persistence.write_refusal() {
             flag_transaction(session);
@@ -275,14 +286,14 @@ fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue_lim
         line.push('"');
     }
     line.push_str("\r\n");
-    let bytes = line.into_bytes();
-    ks.monitors.retain(|m| {
-        let queued = m.queued.fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed) + bytes.len();
-        if queued > queue_limit {
+    let bytes = bytes::Bytes::from(line.into_bytes());
+    ks.monitors.retain(|m| match m.feed.push(bytes.clone()) {
+        Some(queued) if queued > queue_limit => {
             tracing::info!(client = m.client.id, "closing MONITOR client over its output buffer limit");
             m.client.kill();
-            return false;
+            false
         }
-        m.feed.send(bytes.clone()).is_ok()
+        Some(_) => true,
+        None => false,
     });
 }

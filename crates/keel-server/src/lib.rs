@@ -12,6 +12,7 @@ mod cron;
 pub mod dispatch;
 mod listener;
 pub mod persistence;
+pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod slowlog;

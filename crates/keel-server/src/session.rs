@@ -2,7 +2,10 @@
 //! authentication, reply mode, and what the connection must do after the current command.
 
 use crate::clients::ClientInfo;
+use crate::pubsub::{Feed, Subscriptions};
+use bytes::Bytes;
 use keel_protocol::Resp;
+use tokio::sync::mpsc::UnboundedReceiver;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -47,6 +50,12 @@ pub struct Session {
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
     pub action: Option<Action>,
+    /// Channels, patterns and shard channels this connection subscribes to.
+    pub subscriptions: Subscriptions,
+    /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
+    feed: Option<Feed>,
+    /// The receiving end of a feed just created, for the connection to pick up after the command.
+    pub new_feed: Option<(UnboundedReceiver<Bytes>, std::sync::Arc<std::sync::atomic::AtomicUsize>)>,
 }
 
 impl Session {
@@ -59,7 +68,28 @@ impl Session {
             authenticated,
             reply_mode: ReplyMode::On,
             action: None,
+            subscriptions: Subscriptions::default(),
+            feed: None,
+            new_feed: None,
         }
+    }
+
+    /// This connection's push feed, created on first use.
+    pub fn feed(&mut self) -> Feed {
+        if let Some(feed) = &self.feed {
+            return feed.clone();
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let feed = Feed { tx, queued: queued.clone() };
+        self.feed = Some(feed.clone());
+        self.new_feed = Some((rx, queued));
+        feed
+    }
+
+    /// In RESP2, a connection with subscriptions only takes subscription commands (Redis's subscriber mode).
+    pub fn in_subscriber_mode(&self) -> bool {
+        self.resp == Resp::V2 && !self.subscriptions.is_empty()
     }
 
     pub fn select(&mut self, db: usize) {

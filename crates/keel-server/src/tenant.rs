@@ -6,7 +6,6 @@ use crate::persistence::{LogBuffer, Persistence};
 use crate::slowlog::SlowLog;
 use keel_store::Db;
 use parking_lot::Mutex;
-use tokio::sync::mpsc::UnboundedSender;
 
 pub struct Tenant {
     pub name: String,
@@ -65,12 +64,10 @@ impl TenantStats {
     }
 }
 
-/// A connection in MONITOR mode, fed one line per command.
+/// A connection in MONITOR mode, fed one line per command (its queue is bounded by the output limit).
 pub struct Monitor {
     pub client: std::sync::Arc<crate::clients::ClientInfo>,
-    pub feed: UnboundedSender<Vec<u8>>,
-    /// Bytes queued for the client and not yet written, bounded by the output buffer limit.
-    pub queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub feed: crate::pubsub::Feed,
 }
 
 /// Everything behind the tenant's lock.
@@ -87,6 +84,8 @@ pub struct Keyspace {
     pub watches: crate::watch::Watches,
     /// Effective writes on their way to the append-only log.
     pub log: LogBuffer,
+    /// Pub/sub subscriptions and fan-out.
+    pub pubsub: crate::pubsub::Hub,
 }
 
 impl Tenant {
@@ -103,6 +102,7 @@ impl Tenant {
                 blocking: Default::default(),
                 watches: Default::default(),
                 log: LogBuffer::default(),
+                pubsub: Default::default(),
             }),
         }
     }

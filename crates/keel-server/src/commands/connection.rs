@@ -13,6 +13,13 @@ pub fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 2 {
         return Err(CmdError::new("ERR wrong number of arguments for 'ping' command"));
     }
+    if ctx.session.in_subscriber_mode() {
+        // Subscriber mode answers in the shape of a message: ["pong", message].
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     match args.get(1) {
         Some(message) => ctx.out.bulk(message),
         None => ctx.out.simple("PONG"),
@@ -147,6 +154,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.transaction = None;
     ctx.session.info.set_flag(flag::MULTI, false);
     super::transactions::unwatch_all(ctx);
+    super::pubsub::unsubscribe_all(ctx);
     ctx.session.select(0);
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);
@@ -222,7 +230,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
     let omem = c.output_memory.load(Ordering::Relaxed);
     let multi = if c.has_flag(flag::MULTI) { 0 } else { -1 };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
          qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
@@ -234,6 +242,9 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
         now.saturating_sub(c.last_active_ms.load(Ordering::Relaxed)) / 1000,
         c.flag_letters(),
         c.db.load(Ordering::Relaxed),
+        c.subscriptions[0].load(Ordering::Relaxed),
+        c.subscriptions[1].load(Ordering::Relaxed),
+        c.subscriptions[2].load(Ordering::Relaxed),
         multi,
         qbuf,
         omem,

@@ -9,6 +9,7 @@ mod introspection;
 mod keys;
 mod lists;
 mod persistence;
+mod pubsub;
 mod server;
 mod sets;
 mod strings;

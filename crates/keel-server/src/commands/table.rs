@@ -2,7 +2,7 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, server as srv, sets,
+    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub, server as srv, sets,
     strings, transactions as tx, zset_ops, zsets, CommandSpec,
 };
 
@@ -207,6 +207,23 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("select", 2, "loading stale fast", "@connection", NOKEY, "connection", "Changes the selected database.", conn::select),
     cmd!("quit", -1, "noscript loading stale fast no_auth allow_busy", "@connection", NOKEY, "connection", "Closes the connection.", conn::quit),
     cmd!("reset", 1, "noscript loading stale fast no_auth allow_busy", "@connection", NOKEY, "connection", "Resets the connection.", conn::reset),
+    // Pub/sub.
+    cmd!("subscribe", -2, "pubsub noscript loading stale", "", NOKEY, "pubsub", "Listens for messages published to channels.", pubsub::cmd_subscribe),
+    cmd!("unsubscribe", -1, "pubsub noscript loading stale", "", NOKEY, "pubsub", "Stops listening to messages posted to channels.", pubsub::cmd_unsubscribe),
+    cmd!("psubscribe", -2, "pubsub noscript loading stale", "", NOKEY, "pubsub", "Listens for messages published to channels that match one or more patterns.", pubsub::cmd_psubscribe),
+    cmd!("punsubscribe", -1, "pubsub noscript loading stale", "", NOKEY, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", pubsub::cmd_punsubscribe),
+    cmd!("ssubscribe", -2, "pubsub noscript loading stale", "", ALLKEYS, "pubsub", "Listens for messages published to shard channels.", pubsub::cmd_ssubscribe),
+    cmd!("sunsubscribe", -1, "pubsub noscript loading stale", "", ALLKEYS, "pubsub", "Stops listening to messages posted to shard channels.", pubsub::cmd_sunsubscribe),
+    cmd!("publish", 3, "pubsub loading stale fast may_replicate", "", NOKEY, "pubsub", "Posts a message to a channel.", pubsub::publish),
+    cmd!("spublish", 3, "pubsub loading stale fast may_replicate", "", KEY1, "pubsub", "Post a message to a shard channel", pubsub::spublish),
+    container!("pubsub", -2, "pubsub", "A container for Pub/Sub commands.", None, [
+        cmd!("channels", -2, "pubsub loading stale", "", NOKEY, "pubsub", "Returns the active channels.", pubsub::pubsub_channels),
+        cmd!("numpat", 2, "pubsub loading stale", "", NOKEY, "pubsub", "Returns a count of unique pattern subscriptions.", pubsub::pubsub_numpat),
+        cmd!("numsub", -2, "pubsub loading stale", "", NOKEY, "pubsub", "Returns a count of subscribers to channels.", pubsub::pubsub_numsub),
+        cmd!("shardchannels", -2, "pubsub loading stale", "", NOKEY, "pubsub", "Returns the active shard channels.", pubsub::pubsub_shardchannels),
+        cmd!("shardnumsub", -2, "pubsub loading stale", "", NOKEY, "pubsub", "Returns the count of subscribers of shard channels.", pubsub::pubsub_shardnumsub),
+        cmd!("help", 2, "loading stale", "", NOKEY, "pubsub", "Returns helpful text about the different subcommands.", pubsub::pubsub_help),
+    ]),
     container!("client", -2, "connection", "A container for client connection commands.", None, [
         cmd!("id", 2, "noscript loading stale", "@connection", NOKEY, "connection", "Returns the unique client ID of the connection.", conn::client_id),
         cmd!("setname", 3, "noscript loading stale", "@connection", NOKEY, "connection", "Sets the connection name.", conn::client_setname),
