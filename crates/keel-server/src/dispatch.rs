@@ -105,13 +105,17 @@ pub fn execute(
     if ks.blocking.has_ready() {
         crate::blocking::serve_ready(env, clock, ks);
     }
+    // Subscription notifications are pushes, which CLIENT REPLY OFF and SKIP do not silence.
+    let pushed = std::mem::take(&mut session.pushing);
     match session.reply_mode {
-        ReplyMode::Off => out.truncate(reply_start),
+        ReplyMode::Off if !pushed => out.truncate(reply_start),
         ReplyMode::Skipping => {
-            out.truncate(reply_start);
+            if !pushed {
+                out.truncate(reply_start);
+            }
             session.reply_mode = ReplyMode::On;
         }
-        ReplyMode::On | ReplyMode::SkipNext => {}
+        ReplyMode::Off | ReplyMode::On | ReplyMode::SkipNext => {}
     }
 }
 

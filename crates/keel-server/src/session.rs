@@ -52,6 +52,9 @@ pub struct Session {
     pub action: Option<Action>,
     /// Channels, patterns and shard channels this connection subscribes to.
     pub subscriptions: Subscriptions,
+    /// The running command's reply is a push (subscription notifications), which CLIENT REPLY OFF does not
+    /// silence (Redis's CLIENT_PUSHING).
+    pub pushing: bool,
     /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
     feed: Option<Feed>,
     /// The receiving end of a feed just created, for the connection to pick up after the command.
@@ -69,6 +72,7 @@ impl Session {
             reply_mode: ReplyMode::On,
             action: None,
             subscriptions: Subscriptions::default(),
+            pushing: false,
             feed: None,
             new_feed: None,
         }

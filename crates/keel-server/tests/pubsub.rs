@@ -159,3 +159,13 @@ fn a_subscriber_that_never_reads_is_cut_off_and_the_others_get_everything() {
     assert_eq!(list.lines().filter(|l| l.contains("sub=1")).count(), 1, "{list}");
     let _ = stuck.drain_until_closed();
 }
+
+#[test]
+fn subscription_notifications_are_pushes_that_client_reply_off_does_not_silence() {
+    let server = TestServer::start();
+    let mut sub = server.raw();
+    sub.send(b"CLIENT REPLY OFF\r\nSUBSCRIBE ch\r\nPING\r\n");
+    sub.expect(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    run::<i64>(&mut server.client(), &["PUBLISH", "ch", "m"]);
+    sub.expect(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+}

@@ -24,6 +24,7 @@ fn subscribe(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
     }
     ctx.session.info.set_flag(flag::PUBSUB, true);
     ctx.session.info.set_subscriptions(&ctx.session.subscriptions);
+    ctx.session.pushing = true;
     Ok(())
 }
 
@@ -59,6 +60,7 @@ fn unsubscribe(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
         ctx.session.info.set_flag(flag::PUBSUB, false);
     }
     ctx.session.info.set_subscriptions(&ctx.session.subscriptions);
+    ctx.session.pushing = true;
     Ok(())
 }
 
