@@ -7,8 +7,8 @@
 #   ROUNDS=1 bench/run.sh       # quicker
 #
 # The throughput and memory tables run both servers without persistence; the durability table runs both
-# with `appendonly yes` and the same `appendfsync`, and the snapshot line measures what a background save
-# costs in memory while clients write.
+# with `appendonly yes` and the same `appendfsync`; the fan-out table counts pub/sub messages delivered per
+# second; the snapshot line measures what a background save costs in memory while clients write.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -169,6 +169,24 @@ for fsync in "${DURABILITY[@]+"${DURABILITY[@]}"}"; do
   stop_servers
 done
 
+# PUBLISH fan-out: messages delivered per second to 1, 100 and 1000 subscribers of one channel.
+read -r -a FANOUT <<<"${FANOUT-1 100 1000}"
+fanout_results="$work/fanout"
+: >"$fanout_results"
+if [ ${#FANOUT[@]} -gt 0 ]; then
+  start_servers
+  for round in $(seq "$ROUNDS"); do
+    for subscribers in "${FANOUT[@]}"; do
+      for server in keel redis; do
+        port=$keel_port; [ $server = redis ] && port=$redis_port
+        rate=$(taskset -c "$client_cpu" python3 "$here/bench/pubsub.py" "$port" "$subscribers" 3)
+        echo "$server $subscribers $rate" >>"$fanout_results"
+      done
+    done
+  done
+  stop_servers
+fi
+
 # Snapshot memory: ~1M keys, BGSAVE while SETs overwrite them; Keel's peak RSS growth during the save against Redis's
 # copy-on-write size (its forked child's private memory, which INFO reports as rdb_last_cow_size).
 snapshot_results="$work/snapshot"
@@ -199,9 +217,9 @@ if [ "${SNAPSHOT-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" <<'PY'
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -232,6 +250,17 @@ if durable:
     for fsync, p in sorted({(f, p) for f, p, _ in durable}, key=lambda x: (x[0], x[1])):
         k = statistics.median(durable[(fsync, p, 'keel')]); r = statistics.median(durable[(fsync, p, 'redis')])
         print(f"| {fsync:<11} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
+fan = collections.defaultdict(list)
+for line in open(fanout_path):
+    server, subscribers, rate = line.split()
+    fan[(int(subscribers), server)].append(float(rate))
+if fan:
+    print(f"\nPUBLISH fan-out (bench/pubsub.py: pipelined PUBLISH of 16 bytes; messages delivered/s, median of {rounds})")
+    print(f"| {'subscribers':>11} | {'keel msg/s':>12} | {'redis msg/s':>12} | {'keel/redis':>10} |")
+    print(f"|{'-'*13}|{'-'*14}|{'-'*14}|{'-'*12}|")
+    for n in sorted({n for n, _ in fan}):
+        k = statistics.median(fan[(n, 'keel')]); r = statistics.median(fan[(n, 'redis')])
+        print(f"| {n:>11} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
 snap = [l.split() for l in open(snapshot_path)]
 if snap:
     print("\nBGSAVE of ~1M keys while SET -P 16 overwrites them: extra memory the snapshot cost")

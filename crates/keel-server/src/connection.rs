@@ -82,10 +82,12 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 _ = shutdown.changed() => break,
                 pushed = next_pushed(&mut conn.feed) => {
                     let Some(message) = pushed else { break };
+                    // Everything already queued goes out with it, in one write.
+                    let batch = conn.feed.as_mut().map_or(Batch::One(message.clone()), |f| f.drain_after(message));
                     // A subscriber cut off for not reading must not keep its connection while a write stalls.
                     let written = tokio::select! {
                         _ = info.killed() => break,
-                        written = write_output(&mut stream, &message, &conn.server) => written,
+                        written = write_output(&mut stream, batch.bytes(), &conn.server) => written,
                     };
                     if written.is_err() {
                         break;
@@ -182,6 +184,42 @@ async fn next_pushed(feed: &mut Option<PushFeed>) -> Option<Bytes> {
             Some(message)
         }
         None => std::future::pending().await,
+    }
+}
+
+/// Pushed messages to write together.
+enum Batch {
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl Batch {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Batch::One(b) => b,
+            Batch::Many(v) => v,
+        }
+    }
+}
+
+/// Bytes of pushed messages gathered into one write.
+const PUSH_BATCH: usize = 256 * 1024;
+
+impl PushFeed {
+    /// `first` plus whatever else is already queued (up to [`PUSH_BATCH`] bytes), without waiting.
+    fn drain_after(&mut self, first: Bytes) -> Batch {
+        let Ok(second) = self.messages.try_recv() else { return Batch::One(first) };
+        let mut all = Vec::with_capacity((first.len() + second.len()) * 4);
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        let mut taken = second.len();
+        while all.len() < PUSH_BATCH {
+            let Ok(next) = self.messages.try_recv() else { break };
+            taken += next.len();
+            all.extend_from_slice(&next);
+        }
+        self.queued.fetch_sub(taken, Ordering::Relaxed);
+        Batch::Many(all)
     }
 }
 
