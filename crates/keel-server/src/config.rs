@@ -49,7 +49,8 @@ pub struct Settings {
     pub set_max_intset_entries: u64,
     pub zset_max_listpack_entries: u64,
     pub zset_max_listpack_value: u64,
-    pub notify_keyspace_events: String,
+    /// `notify-keyspace-events`, as class flags (see `notify`).
+    pub notify_keyspace_events: u32,
     pub lazyfree_lazy_user_flush: bool,
     pub busy_reply_threshold: u64,
     pub loglevel: String,
@@ -129,7 +130,7 @@ impl Default for Settings {
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
-            notify_keyspace_events: String::new(),
+            notify_keyspace_events: 0,
             lazyfree_lazy_user_flush: false,
             busy_reply_threshold: 5000,
             loglevel: "notice".into(),
@@ -292,15 +293,11 @@ mod kinds {
         }
     }
     pub mod events {
-        pub fn parse(v: &str) -> Result<String, String> {
-            if v.chars().all(|c| "KEg$lshzxetmdnA".contains(c)) {
-                Ok(v.to_string())
-            } else {
-                Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())
-            }
+        pub fn parse(v: &str) -> Result<u32, String> {
+            crate::notify::parse(v)
         }
-        pub fn show(v: &String) -> String {
-            v.clone()
+        pub fn show(v: &u32) -> String {
+            crate::notify::show(*v)
         }
     }
 }

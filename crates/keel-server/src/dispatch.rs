@@ -20,6 +20,9 @@ pub struct BatchSettings {
     /// Bytes a MONITOR client may have queued: the normal class's hard limit, or the pub/sub class's when
     /// normal clients are unlimited (Redis's default), so a monitor that never reads cannot grow without end.
     pub monitor_queue_limit: usize,
+    /// `notify-keyspace-events` class flags (0: off).
+    pub notify: u32,
+    pub pubsub_limit: crate::config::ClassLimit,
 }
 
 impl BatchSettings {
@@ -31,6 +34,8 @@ impl BatchSettings {
             lfu: s.maxmemory_policy.ends_with("lfu").then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
             query_buffer_limit: s.client_query_buffer_limit as usize,
+            notify: s.notify_keyspace_events,
+            pubsub_limit: s.client_output_buffer_limit.pubsub,
             monitor_queue_limit: {
                 let limits = s.client_output_buffer_limit;
                 let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
@@ -240,12 +245,20 @@ fn run(
     clock.lap_us();
     let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
     let dirty_before = ks.dirty;
+    let notify = env.settings.notify;
+    let before = (notify != 0 && command.has(flags::WRITE))
+        .then(|| crate::notify::before(ks, session.db, command, args, access.now_ms));
     let result = {
         let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access };
         handler(&mut ctx, args)
     };
+    crate::notify::after_expiry(ks, notify, env.settings.pubsub_limit);
     if ks.log.enabled {
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
+    }
+    if let Some(before) = before.filter(|_| ks.dirty != dirty_before) {
+        let db = session.db;
+        crate::notify::after_command(ks, notify, db, command, args, &before, access.now_ms, env.settings.pubsub_limit);
     }
     let elapsed_us = clock.lap_us();
     let stat = &mut ks.stats.commands[command.id];

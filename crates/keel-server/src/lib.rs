@@ -11,6 +11,7 @@ mod connection;
 mod cron;
 pub mod dispatch;
 mod listener;
+mod notify;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;

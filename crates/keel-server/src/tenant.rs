@@ -94,7 +94,14 @@ impl Tenant {
             name: name.to_string(),
             persistence,
             data: Mutex::new(Keyspace {
-                dbs: (0..databases).map(|_| Db::new()).collect(),
+                // Deletions by expiry are listed, for the log's DELs and `expired` events.
+                dbs: (0..databases)
+                    .map(|_| {
+                        let mut db = Db::new();
+                        db.set_record_expired(true);
+                        db
+                    })
+                    .collect(),
                 stats: TenantStats { commands: vec![CommandStat::default(); commands], ..Default::default() },
                 slowlog: SlowLog::default(),
                 monitors: Vec::new(),

@@ -169,3 +169,46 @@ fn subscription_notifications_are_pushes_that_client_reply_off_does_not_silence(
     run::<i64>(&mut server.client(), &["PUBLISH", "ch", "m"]);
     sub.expect(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
 }
+
+#[test]
+fn keyspace_notifications_follow_the_enabled_classes() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    run::<()>(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    assert_eq!(run::<Vec<String>>(&mut con, &["CONFIG", "GET", "notify-keyspace-events"])[1], "AKE");
+    let mut sub = server.raw();
+    sub.send(b"PSUBSCRIBE *\r\n");
+    sub.read_frame();
+    let mut next = || match sub.read_frame() {
+        keel_protocol::Frame::Array(parts) => parts
+            .into_iter()
+            .skip(2)
+            .map(|p| match p {
+                keel_protocol::Frame::Bulk(b) => String::from_utf8(b).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => panic!("{other:?}"),
+    };
+    run::<()>(&mut con, &["SET", "foo", "bar"]);
+    assert_eq!(next(), "__keyspace@0__:foo set");
+    assert_eq!(next(), "__keyevent@0__:set foo");
+    run::<()>(&mut con, &["RPUSH", "l", "a"]);
+    run::<String>(&mut con, &["LPOP", "l"]);
+    assert_eq!(next(), "__keyspace@0__:l rpush");
+    assert_eq!(next(), "__keyevent@0__:rpush l");
+    assert_eq!(next(), "__keyspace@0__:l lpop");
+    assert_eq!(next(), "__keyevent@0__:lpop l");
+    assert_eq!(next(), "__keyspace@0__:l del", "the emptied list is deleted");
+    assert_eq!(next(), "__keyevent@0__:del l");
+    run::<()>(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Ex"]);
+    run::<()>(&mut con, &["PSETEX", "short", "50", "v"]);
+    assert_eq!(next(), "__keyevent@0__:expired short", "background expiry");
+    run::<()>(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Kh"]);
+    run::<()>(&mut con, &["HSET", "h", "f", "1"]);
+    run::<()>(&mut con, &["SET", "ignored", "x"]);
+    run::<i64>(&mut con, &["HINCRBY", "h", "f", "2"]);
+    assert_eq!(next(), "__keyspace@0__:h hset");
+    assert_eq!(next(), "__keyspace@0__:h hincrby");
+}

@@ -345,12 +345,9 @@ pub fn open_current_log(
     Ok(())
 }
 
-/// Turns recording of writes (and of deletions by expiry) on or off for every database.
+/// Turns recording of writes on or off.
 pub fn enable_log_buffer(ks: &mut Keyspace, on: bool) {
     ks.log.enabled = on;
     ks.log.buf.clear();
     ks.log.forget_db();
-    for db in ks.dbs.iter_mut() {
-        db.set_record_expired(on);
-    }
 }

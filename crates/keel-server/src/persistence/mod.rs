@@ -306,7 +306,7 @@ pub fn apply_settings(
         load::start_fresh_log(ks, p, &log_dir, &after.appendfilename, previous, after.rdbcompression, fsync)?;
         load::enable_log_buffer(ks, true);
     } else {
-        propagate::log_expired(ks);
+        crate::notify::after_expiry(ks, after.notify_keyspace_events, after.client_output_buffer_limit.pubsub);
         p.submit(&mut ks.log);
         load::enable_log_buffer(ks, false);
         p.stop_log();
@@ -414,7 +414,7 @@ pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
     {
         let mut ks = tenant.data.lock();
         if ks.log.enabled {
-            propagate::log_expired(&mut ks);
+            crate::notify::flush_expired(server, &mut ks);
             tenant.persistence.submit(&mut ks.log);
         }
     }
@@ -463,7 +463,7 @@ pub fn shutdown(server: &Server) {
         let p = &tenant.persistence;
         let ks = &mut *tenant.data.lock();
         if ks.log.enabled {
-            propagate::log_expired(ks);
+            crate::notify::flush_expired(server, ks);
             p.submit(&mut ks.log);
         }
         p.stop_log();

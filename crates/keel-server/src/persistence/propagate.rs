@@ -10,7 +10,6 @@ use keel_store::{Hash, Value};
 
 /// Records in the log what the command that just ran in `db` did (called only when the log is on).
 pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[u8]], dirty_before: u64) {
-    log_expired(ks);
     if let Some(bytes) = ks.log.take_rewritten() {
         ks.log.encoded(db, &bytes);
         return;
@@ -77,17 +76,6 @@ pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[
             ks.log.command(Some(db), &pop);
         }
         _ => ks.log.command(Some(db), args),
-    }
-}
-
-/// Records keys deleted by expiry as `DEL`s, in the databases they were in.
-pub fn log_expired(ks: &mut Keyspace) {
-    for index in 0..ks.dbs.len() {
-        if ks.dbs[index].has_expired() {
-            for key in ks.dbs[index].take_expired() {
-                ks.log.command(Some(index), &[&b"DEL"[..], key.as_bytes()]);
-            }
-        }
     }
 }
 
