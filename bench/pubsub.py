@@ -25,6 +25,21 @@ for _ in range(subscribers):
 
 pub = socket.create_connection(("127.0.0.1", port))
 batch = (b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(channel), channel, len(payload), payload)) * 50
+def drain(timeout):
+    """Reads whatever has arrived on the subscriber sockets; returns the byte count."""
+    got = 0
+    for key, _ in sel.select(timeout=timeout):
+        try:
+            while True:
+                data = key.fileobj.recv(1 << 20)
+                if not data:
+                    break
+                got += len(data)
+        except BlockingIOError:
+            pass
+    return got
+
+
 received = 0
 published = 0
 start = time.monotonic()
@@ -37,28 +52,11 @@ while time.monotonic() - start < seconds:
     while lines < 50:
         chunk = pub.recv(65536)
         lines += chunk.count(b"\r\n")
-    # Drain whatever has arrived for the subscribers.
-    for key, _ in sel.select(timeout=0):
-        try:
-            while True:
-                data = key.fileobj.recv(1 << 20)
-                if not data:
-                    break
-                received += len(data)
-        except BlockingIOError:
-            pass
+    received += drain(0)
 # Let the tail arrive.
 deadline = time.monotonic() + 5
 expected = published * subscribers * len(message)
 while received < expected and time.monotonic() < deadline:
-    for key, _ in sel.select(timeout=0.1):
-        try:
-            while True:
-                data = key.fileobj.recv(1 << 20)
-                if not data:
-                    break
-                received += len(data)
-        except BlockingIOError:
-            pass
+    received += drain(0.1)
 elapsed = time.monotonic() - start
 print(f"{received // len(message) / elapsed:.0f}")

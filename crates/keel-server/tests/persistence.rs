@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{error_of, run, TestDir, TestServer};
+use common::{error_of, run, wait_for, TestDir, TestServer};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -38,13 +38,6 @@ fn info_field(con: &mut redis::Connection, field: &str) -> String {
         .to_string()
 }
 
-fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Payloads `redis-server` 7.0.15 returned for DUMP, with the commands that made the values.
 const REDIS_DUMPS: &[(&[&str], &str)] = &[

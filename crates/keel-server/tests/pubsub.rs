@@ -4,16 +4,9 @@
 
 mod common;
 
-use common::{run, TestServer};
+use common::{run, wait_for, TestServer};
 use std::time::{Duration, Instant};
 
-fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn resp2_subscribe_publish_unsubscribe_on_the_wire() {

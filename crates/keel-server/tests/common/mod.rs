@@ -188,3 +188,12 @@ pub fn run<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str])
     }
     cmd.query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
 }
+
+/// Polls `done` until it holds (failing the test after 30 seconds).
+pub fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for a condition");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
