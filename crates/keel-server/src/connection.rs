@@ -302,6 +302,8 @@ impl Connection {
                 None => guard.insert(self.tenant.data.lock()),
             };
             since_lock += 1;
+            // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
+            self.session.info.query_buffer.store(buf.len() - pos, Ordering::Relaxed);
             match parsed {
                 Parsed::Command { consumed } => {
                     self.parser.args(&buf[pos..], &mut args);

@@ -238,9 +238,6 @@ fn run(
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
         return reject(ks, out, Some(command), &error);
     };
-    if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
-        feed_monitors(ks, session, args, env.settings.monitor_queue_limit);
-    }
     session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
     clock.lap_us();
     let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
@@ -259,6 +256,10 @@ fn run(
     if let Some(before) = before.filter(|_| ks.dirty != dirty_before) {
         let db = session.db;
         crate::notify::after_command(ks, notify, db, command, args, &before, access.now_ms, env.settings.pubsub_limit);
+    }
+    // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
+    if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
+        feed_monitors(ks, session, args, env.settings.monitor_queue_limit);
     }
     let elapsed_us = clock.lap_us();
     let stat = &mut ks.stats.commands[command.id];

@@ -199,3 +199,30 @@ fn shutdown_stops_the_server() {
     assert!(s.server.is_shutting_down());
     assert!(std::net::TcpStream::connect(s.addr).is_err(), "listener must be closed");
 }
+
+#[test]
+fn monitor_shows_a_transaction_in_the_order_it_ran_and_client_list_the_query_buffer() {
+    let s = TestServer::start();
+    let mut monitor = s.raw();
+    monitor.send(b"MONITOR\r\n");
+    monitor.expect(b"+OK\r\n");
+    let mut c = s.raw();
+    c.send(b"MULTI\r\nSET foo bar\r\nEXEC\r\n");
+    c.expect(b"+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    let mut lines = Vec::new();
+    while lines.len() < 3 {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\r\n") {
+            line.extend(monitor.read_exact_len(1));
+        }
+        lines.push(String::from_utf8(line).unwrap());
+    }
+    assert!(lines[0].ends_with("\"MULTI\"\r\n"), "{lines:?}");
+    assert!(lines[1].ends_with("\"SET\" \"foo\" \"bar\"\r\n"), "{lines:?}");
+    assert!(lines[2].ends_with("\"EXEC\"\r\n"), "{lines:?}");
+    c.send(b"*2\r\n$6\r\nclient\r\n$4\r\nlist\r\n");
+    let keel_protocol::Frame::Bulk(list) = c.read_frame() else { panic!("CLIENT LIST is a bulk string") };
+    let list = String::from_utf8(list).unwrap();
+    let own = list.lines().find(|l| l.contains("cmd=client|list")).unwrap();
+    assert!(own.contains(" qbuf=26 "), "{own}");
+}
