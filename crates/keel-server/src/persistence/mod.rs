@@ -205,13 +205,14 @@ impl Persistence {
     /// wait for under `always` (None when the log is off or nothing needs waiting for).
     pub fn submit(&self, buffer: &mut LogBuffer) -> Option<u64> {
         let log = self.log.read();
-        let log = log.as_ref()?;
-        let end = if buffer.buf.is_empty() { log.queued() } else { log.submit(&buffer.buf) };
+        let end = log.as_ref().map(|log| if buffer.buf.is_empty() { log.queued() } else { log.submit(&buffer.buf) });
         if buffer.buf.capacity() > 1 << 20 {
             buffer.buf = Vec::new();
         } else {
             buffer.buf.clear();
         }
+        let log = log.as_ref()?;
+        let end = end?;
         (log.fsync_policy() == Fsync::Always && self.progress.borrow().durable < end).then_some(end)
     }
 
