@@ -16,6 +16,8 @@ pub mod flag {
     pub const BLOCKED: u32 = 1 << 3;
     pub const NO_EVICT: u32 = 1 << 4;
     pub const CLOSE_ASAP: u32 = 1 << 5;
+    pub const TRACKING: u32 = 1 << 6;
+    pub const BCAST: u32 = 1 << 7;
 }
 
 pub struct ClientInfo {
@@ -119,6 +121,8 @@ impl ClientInfo {
             (flag::BLOCKED, 'b'),
             (flag::NO_EVICT, 'e'),
             (flag::CLOSE_ASAP, 'A'),
+            (flag::TRACKING, 't'),
+            (flag::BCAST, 'B'),
         ] {
             if flags & bit != 0 {
                 letters.push(letter);

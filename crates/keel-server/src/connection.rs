@@ -406,6 +406,9 @@ impl Connection {
         if !self.session.subscriptions.is_empty() {
             self.tenant.data.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
         }
+        if info.has_flag(flag::TRACKING) {
+            crate::commands::stop_tracking(&mut self.tenant.data.lock(), info.id);
+        }
         self.server.clients.unregister(info.id);
     }
 }

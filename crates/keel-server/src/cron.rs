@@ -64,10 +64,7 @@ fn tick(server: &Server, period: Duration) {
                         tenant.persistence.submit(&mut ks.log);
                     }
                 }
-                if ks.watches.is_active() {
-                    let ks = &mut *ks;
-                    ks.watches.propagate(&mut ks.dbs);
-                }
+                ks.dispatch_changes(0);
                 drop(ks);
                 if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
                     break;

@@ -104,9 +104,7 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
-    if ks.watches.is_active() {
-        ks.watches.propagate(&mut ks.dbs);
-    }
+    ks.dispatch_changes(session.id());
     if ks.blocking.has_ready() {
         crate::blocking::serve_ready(env, clock, ks);
     }
@@ -253,6 +251,9 @@ fn run(
     if ks.log.enabled {
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
     }
+    if ks.tracking.is_active() {
+        track(ks, session, command, args);
+    }
     if let Some(before) = before.filter(|_| ks.dirty != dirty_before) {
         let db = session.db;
         crate::notify::after_command(ks, notify, db, command, args, &before, access.now_ms, env.settings.pubsub_limit);
@@ -277,6 +278,26 @@ fn run(
         let redacted: Vec<&[u8]> = if command.has(flags::NO_AUTH) { vec![args[0]] } else { args.to_vec() };
         let client = (session.info.addr.clone(), session.info.name_string());
         ks.slowlog.record(&redacted, elapsed_us, client, env.settings.slowlog_max_len);
+    }
+}
+
+/// Client-side caching: remembers the keys a tracking client read, and tells every tracking client when
+/// a flush changed everything.
+fn track(ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
+    let name = command.spec.name;
+    if name == "flushdb" || name == "flushall" {
+        ks.tracking.flush(session.id(), &ks.pubsub);
+        return;
+    }
+    let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
+    if !command.has(flags::READONLY) {
+        return;
+    }
+    let Some(t) = ks.tracking.get(session.id()) else { return };
+    let wanted = !t.bcast && (!t.optin || caching == Some(true)) && (!t.optout || caching != Some(false));
+    if wanted {
+        let keys = command.key_positions(args.len()).into_iter().map(|i| args[i].to_vec());
+        ks.tracking.remember(session.id(), keys);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod slowlog;
+pub mod tracking;
 pub mod tenant;
 pub mod watch;
 

@@ -188,6 +188,15 @@ impl Hub {
         table.get(channel).map_or(0, Vec::len)
     }
 
+    /// The feed and protocol of `client`, if it subscribes to `channel` (a tracking redirection target).
+    pub fn subscribed_feed(&self, client: u64, channel: &[u8]) -> Option<(Feed, Resp)> {
+        let ids = self.channels.get(channel)?;
+        if !ids.contains(&client) {
+            return None;
+        }
+        self.subscribers.get(&client).map(|s| (s.feed.clone(), s.resp))
+    }
+
     /// Distinct patterns with at least one subscriber (PUBSUB NUMPAT).
     pub fn pattern_count(&self) -> usize {
         self.patterns.len()

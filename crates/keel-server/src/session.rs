@@ -55,6 +55,8 @@ pub struct Session {
     /// The running command's reply is a push (subscription notifications), which CLIENT REPLY OFF does not
     /// silence (Redis's CLIENT_PUSHING).
     pub pushing: bool,
+    /// CLIENT CACHING yes|no, for the next command of an OPTIN/OPTOUT tracking client.
+    pub caching: Option<bool>,
     /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
     feed: Option<Feed>,
     /// The receiving end of a feed just created, for the connection to pick up after the command.
@@ -73,6 +75,7 @@ impl Session {
             action: None,
             subscriptions: Subscriptions::default(),
             pushing: false,
+            caching: None,
             feed: None,
             new_feed: None,
         }

@@ -86,6 +86,8 @@ pub struct Keyspace {
     pub log: LogBuffer,
     /// Pub/sub subscriptions and fan-out.
     pub pubsub: crate::pubsub::Hub,
+    /// Clients tracking keys for client-side caching.
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Tenant {
@@ -110,12 +112,34 @@ impl Tenant {
                 watches: Default::default(),
                 log: LogBuffer::default(),
                 pubsub: Default::default(),
+                tracking: Default::default(),
             }),
         }
     }
 }
 
 impl Keyspace {
+    /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes.
+    pub fn dispatch_changes(&mut self, actor: u64) {
+        if !self.watches.is_active() && !self.tracking.is_active() {
+            return;
+        }
+        for db in 0..self.dbs.len() {
+            // One write can touch a key more than once (value, then TTL): one report each.
+            let mut touched = self.dbs[db].take_touched();
+            if touched.len() > 1 {
+                touched.sort_unstable();
+                touched.dedup();
+            }
+            for key in touched {
+                if self.tracking.is_active() {
+                    self.tracking.invalidate(&key, actor, &self.pubsub);
+                }
+                self.watches.changed(db, key);
+            }
+        }
+    }
+
     pub fn used_memory(&self) -> usize {
         self.dbs.iter().map(Db::memory).sum()
     }

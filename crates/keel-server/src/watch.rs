@@ -45,14 +45,10 @@ impl Watches {
         }
     }
 
-    /// Marks the watchers of every watched key that changed since the last call.
-    pub fn propagate(&mut self, dbs: &mut [Db]) {
-        for (index, db) in dbs.iter_mut().enumerate() {
-            for key in db.take_touched() {
-                if let Some(clients) = self.watchers.get(&(index, key)) {
-                    self.dirty.extend(clients.iter().copied());
-                }
-            }
+    /// Marks the watchers of a key that changed.
+    pub fn changed(&mut self, db: usize, key: Vec<u8>) {
+        if let Some(clients) = self.watchers.get(&(db, key)) {
+            self.dirty.extend(clients.iter().copied());
         }
     }
 

@@ -89,8 +89,10 @@ pub struct Db {
     /// Keys clients WATCH, with how many watch each. They belong to the numbered database, not to its
     /// data, so they stay put when SWAPDB or FLUSHDB replace the data.
     watched: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
-    /// Watched keys changed since the last [`Db::take_touched`].
+    /// Watched keys changed since the last [`Db::take_touched`] (every changed key when `report_all`).
     touched: Vec<Vec<u8>>,
+    /// Report every changed key, not only watched ones (client-side caching needs them all).
+    report_all: bool,
     /// Heap bytes owned by keys and values (inline bytes are counted in ENTRY_OVERHEAD).
     heap_bytes: usize,
     capture: Option<Capture>,
@@ -113,6 +115,7 @@ impl Db {
             volatile: Vec::new(),
             watched: Default::default(),
             touched: Vec::new(),
+            report_all: false,
             heap_bytes: 0,
             capture: None,
             record_expired: false,
@@ -425,8 +428,13 @@ impl Db {
         std::mem::take(&mut self.touched)
     }
 
+    /// Reports every changed key through [`Db::take_touched`], watched or not.
+    pub fn set_report_all(&mut self, on: bool) {
+        self.report_all = on;
+    }
+
     fn note_change(&mut self, key: &[u8]) {
-        if !self.watched.is_empty() && self.watched.contains_key(key) {
+        if self.report_all || (!self.watched.is_empty() && self.watched.contains_key(key)) {
             self.touched.push(key.to_vec());
         }
     }
@@ -439,7 +447,7 @@ impl Db {
                 capture.set_done(slot, true);
             }
         }
-        if !self.watched.is_empty() {
+        if self.report_all || !self.watched.is_empty() {
             let key = self.entries.get(slot).key.as_bytes().to_vec();
             self.note_change(&key);
         }

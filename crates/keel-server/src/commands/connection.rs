@@ -155,6 +155,8 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.info.set_flag(flag::MULTI, false);
     super::transactions::unwatch_all(ctx);
     super::pubsub::unsubscribe_all(ctx);
+    stop_tracking(ctx.ks, ctx.session.id());
+    ctx.session.info.set_flag(flag::TRACKING | flag::BCAST, false);
     ctx.session.select(0);
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);
@@ -458,7 +460,11 @@ pub fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn client_getredir(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    ctx.out.int(-1);
+    let redirect = match ctx.ks.tracking.get(ctx.session.id()) {
+        None => -1,
+        Some(t) => t.redirect.map_or(0, |r| r as i64),
+    };
+    ctx.out.int(redirect);
     Ok(())
 }
 
@@ -489,5 +495,182 @@ pub fn client_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "    Control the replies sent to the current connection.",
         ],
     );
+    Ok(())
+}
+
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]`
+pub fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let on = if is(args[2], "on") {
+        true
+    } else if is(args[2], "off") {
+        false
+    } else {
+        return Err(SYNTAX);
+    };
+    let (mut redirect, mut prefixes, mut bcast, mut optin, mut optout, mut noloop) = (None, Vec::new(), false, false, false, false);
+    let mut j = 3;
+    while j < args.len() {
+        let option = args[j];
+        if is(option, "redirect") && j + 1 < args.len() {
+            j += 1;
+            let id = int_arg(args[j])?;
+            if id as u64 == ctx.session.id() {
+                // Redirecting to oneself is the same as no redirection.
+            } else if !ctx.server.clients.snapshot().iter().any(|c| c.id as i64 == id) {
+                return Err(CmdError::new("ERR The client ID you want redirect to does not exist"));
+            } else {
+                redirect = Some(id as u64);
+            }
+        } else if is(option, "prefix") && j + 1 < args.len() {
+            j += 1;
+            prefixes.push(args[j].to_vec());
+        } else if is(option, "bcast") {
+            bcast = true;
+        } else if is(option, "optin") {
+            optin = true;
+        } else if is(option, "optout") {
+            optout = true;
+        } else if is(option, "noloop") {
+            noloop = true;
+        } else {
+            return Err(SYNTAX);
+        }
+        j += 1;
+    }
+    let id = ctx.session.id();
+    if !on {
+        ctx.ks.tracking.disable(id);
+        ctx.session.info.set_flag(flag::TRACKING | flag::BCAST, false);
+        report_changes(ctx);
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !bcast && !prefixes.is_empty() {
+        return Err(CmdError::new("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    if optin && optout {
+        return Err(CmdError::new("ERR You can't use OPTIN and OPTOUT at the same time"));
+    }
+    if bcast && (optin || optout) {
+        return Err(CmdError::new("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    if let Some(current) = ctx.ks.tracking.get(id) {
+        if current.bcast != bcast {
+            return Err(CmdError::new(
+                "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then \
+                 re-enabling it with a different mode.",
+            ));
+        }
+    }
+    for (i, a) in prefixes.iter().enumerate() {
+        for b in &prefixes[i + 1..] {
+            if a.starts_with(b) || b.starts_with(a) {
+                return Err(CmdError::new(format!(
+                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                    String::from_utf8_lossy(b),
+                    String::from_utf8_lossy(a)
+                )));
+            }
+        }
+    }
+    let feed = ctx.session.feed();
+    let tracker =
+        crate::tracking::Tracker { redirect, bcast, prefixes, optin, optout, noloop, feed, resp: ctx.session.resp };
+    ctx.ks.tracking.enable(id, tracker);
+    ctx.session.info.set_flag(flag::TRACKING, true);
+    ctx.session.info.set_flag(flag::BCAST, bcast);
+    report_changes(ctx);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Makes the databases report every changed key while anyone tracks (and only then: it costs a copy of each
+/// changed key).
+fn report_changes(ctx: &mut Ctx) {
+    let on = ctx.ks.tracking.is_active();
+    for db in ctx.ks.dbs.iter_mut() {
+        db.set_report_all(on);
+        if !on {
+            db.take_touched();
+        }
+    }
+}
+
+/// Ends the session's tracking (RESET, disconnect).
+pub fn stop_tracking(ks: &mut crate::tenant::Keyspace, client: u64) {
+    if ks.tracking.get(client).is_some() {
+        ks.tracking.disable(client);
+        let on = ks.tracking.is_active();
+        ks.dbs.iter_mut().for_each(|db| db.set_report_all(on));
+    }
+}
+
+/// `CLIENT CACHING YES|NO`: whether the next command's reads are tracked (OPTIN/OPTOUT modes).
+pub fn client_caching(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let Some(t) = ctx.ks.tracking.get(ctx.session.id()) else {
+        return Err(CmdError::new(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    };
+    let (optin, optout) = (t.optin, t.optout);
+    if !optin && !optout {
+        return Err(CmdError::new(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    if is(args[2], "yes") {
+        if !optin {
+            return Err(CmdError::new("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."));
+        }
+        ctx.session.caching = Some(true);
+    } else if is(args[2], "no") {
+        if !optout {
+            return Err(CmdError::new("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."));
+        }
+        ctx.session.caching = Some(false);
+    } else {
+        return Err(SYNTAX);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// `CLIENT TRACKINGINFO`
+pub fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    let t = ctx.ks.tracking.get(ctx.session.id()).cloned();
+    ctx.out.map(3);
+    ctx.out.bulk(b"flags");
+    match &t {
+        None => {
+            ctx.out.set(1);
+            ctx.out.bulk(b"off");
+        }
+        Some(t) => {
+            let mut flags: Vec<&[u8]> = vec![b"on"];
+            if t.bcast {
+                flags.push(b"bcast");
+            }
+            if t.optin {
+                flags.push(b"optin");
+            }
+            if t.optout {
+                flags.push(b"optout");
+            }
+            if t.noloop {
+                flags.push(b"noloop");
+            }
+            ctx.out.set(flags.len());
+            flags.iter().for_each(|f| ctx.out.bulk(f));
+        }
+    }
+    ctx.out.bulk(b"redirect");
+    ctx.out.int(match &t {
+        None => -1,
+        Some(t) => t.redirect.map_or(0, |r| r as i64),
+    });
+    ctx.out.bulk(b"prefixes");
+    let prefixes = t.map(|t| t.prefixes).unwrap_or_default();
+    ctx.out.array(prefixes.len());
+    prefixes.iter().for_each(|p| ctx.out.bulk(p));
     Ok(())
 }

@@ -20,6 +20,8 @@ mod zsets;
 
 pub mod info;
 
+pub use connection::stop_tracking;
+
 use crate::server::Server;
 use crate::session::Session;
 use crate::tenant::{Keyspace, Tenant};

@@ -1,0 +1,94 @@
+//! Client-side caching over real sockets: default-mode invalidations as RESP3 pushes, redirection to a RESP2
+//! subscriber of `__redis__:invalidate`, BCAST with prefixes, NOLOOP, OPTIN with CLIENT CACHING, flushes, and
+//! Redis's error texts.
+
+mod common;
+
+use common::{run, TestServer};
+
+fn tracking_client(server: &TestServer, options: &str) -> common::Raw {
+    let mut c = server.raw();
+    c.send(b"HELLO 3\r\n");
+    c.read_frame();
+    c.send(format!("CLIENT TRACKING on {options}\r\n").as_bytes());
+    c.expect(b"+OK\r\n");
+    c
+}
+
+#[test]
+fn a_read_key_is_invalidated_once_when_another_client_writes_it() {
+    let server = TestServer::start();
+    let mut cache = tracking_client(&server, "");
+    cache.send(b"GET foo\r\n");
+    cache.expect(b"_\r\n");
+    let mut writer = server.client();
+    run::<()>(&mut writer, &["SET", "foo", "1"]);
+    cache.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nfoo\r\n");
+    // Invalidated keys are forgotten until read again.
+    run::<()>(&mut writer, &["SET", "foo", "2"]);
+    cache.send(b"GET foo\r\n");
+    cache.expect(b"$1\r\n2\r\n");
+    run::<()>(&mut writer, &["DEL", "foo"]);
+    cache.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nfoo\r\n");
+}
+
+#[test]
+fn invalidations_redirect_to_a_resp2_subscriber() {
+    let server = TestServer::start();
+    let mut listener = server.raw();
+    listener.send(b"CLIENT ID\r\n");
+    let keel_protocol::Frame::Integer(listener_id) = listener.read_frame() else { panic!() };
+    listener.send(b"SUBSCRIBE __redis__:invalidate\r\n");
+    listener.read_frame();
+    let mut cache = server.raw();
+    cache.send(format!("CLIENT TRACKING on REDIRECT {listener_id}\r\nGET k\r\nCLIENT GETREDIR\r\n").as_bytes());
+    cache.expect(format!("+OK\r\n$-1\r\n:{listener_id}\r\n").as_bytes());
+    run::<()>(&mut server.client(), &["SET", "k", "v"]);
+    listener.expect(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nk\r\n");
+    run::<()>(&mut server.client(), &["FLUSHALL"]);
+    listener.expect(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*-1\r\n");
+}
+
+#[test]
+fn bcast_prefixes_noloop_and_optin() {
+    let server = TestServer::start();
+    let mut bcast = tracking_client(&server, "BCAST PREFIX user: NOLOOP");
+    let mut writer = server.client();
+    run::<()>(&mut writer, &["SET", "other:1", "x"]);
+    run::<()>(&mut writer, &["SET", "user:1", "x"]);
+    bcast.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nuser:1\r\n");
+    // NOLOOP: its own write is not reported back to it.
+    bcast.send(b"SET user:2 mine\r\nPING\r\n");
+    bcast.expect(b"+OK\r\n+PONG\r\n");
+    run::<()>(&mut writer, &["SET", "user:3", "x"]);
+    bcast.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$6\r\nuser:3\r\n");
+    let mut optin = tracking_client(&server, "OPTIN");
+    optin.send(b"GET a\r\nCLIENT CACHING yes\r\nGET b\r\n");
+    optin.expect(b"_\r\n+OK\r\n_\r\n");
+    run::<()>(&mut writer, &["MSET", "a", "1", "b", "1"]);
+    optin.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nb\r\n");
+    optin.send(b"PING\r\n");
+    optin.expect(b"+PONG\r\n");
+}
+
+#[test]
+fn tracking_options_are_checked_with_redis_texts() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    let err = |c: &mut redis::Connection, args: &[&str]| common::error_of(c, args);
+    assert_eq!(err(&mut c, &["CLIENT", "TRACKING", "on", "PREFIX", "a"]), "ERR PREFIX option requires BCAST mode to be enabled");
+    assert_eq!(err(&mut c, &["CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"]), "ERR You can't use OPTIN and OPTOUT at the same time");
+    assert_eq!(err(&mut c, &["CLIENT", "TRACKING", "on", "REDIRECT", "9999"]), "ERR The client ID you want redirect to does not exist");
+    assert_eq!(
+        err(&mut c, &["CLIENT", "CACHING", "yes"]),
+        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"
+    );
+    assert_eq!(run::<i64>(&mut c, &["CLIENT", "GETREDIR"]), -1);
+    run::<()>(&mut c, &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "a", "PREFIX", "b"]);
+    assert_eq!(run::<i64>(&mut c, &["CLIENT", "GETREDIR"]), 0);
+    assert!(err(&mut c, &["CLIENT", "TRACKING", "on"]).starts_with("ERR You can't switch BCAST mode on/off"));
+    let list: String = run(&mut c, &["CLIENT", "INFO"]);
+    assert!(list.contains("flags=tB"), "{list}");
+    run::<()>(&mut c, &["CLIENT", "TRACKING", "off"]);
+    assert_eq!(run::<i64>(&mut c, &["CLIENT", "GETREDIR"]), -1);
+}
