@@ -150,6 +150,10 @@ impl ClientRegistry {
         self.clients.lock().insert(info.id, info);
     }
 
+    pub fn contains(&self, id: u64) -> bool {
+        self.clients.lock().contains_key(&id)
+    }
+
     pub fn unregister(&self, id: u64) {
         self.clients.lock().remove(&id);
     }

@@ -363,6 +363,13 @@ impl Connection {
                 break;
             }
         }
+        if let Some(ks) = &mut guard {
+            if ks.tracking.has_pending() {
+                let ks = &mut **ks;
+                let clients = &self.server.clients;
+                ks.tracking.flush_bcast(&ks.pubsub, &|id| clients.contains(id));
+            }
+        }
         let durable_at = match &mut guard {
             Some(ks) if ks.log.enabled => self.tenant.persistence.submit(&mut ks.log),
             _ => None,

@@ -26,9 +26,9 @@ pub async fn run(server: Arc<Server>) {
 }
 
 fn tick(server: &Server, period: Duration) {
-    let (active_expire, timeout) = {
+    let (active_expire, timeout, max_tracked) = {
         let s = server.settings.read();
-        (s.active_expire_enabled, s.timeout)
+        (s.active_expire_enabled, s.timeout, s.tracking_table_max_keys as usize)
     };
     let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
     // Redis gives active expiry up to 25% of each period.
@@ -37,7 +37,14 @@ fn tick(server: &Server, period: Duration) {
     for tenant in tenants {
         crate::persistence::cron(server, &tenant, now_unix);
         let started = Instant::now();
-        tenant.data.lock().stats.sample_ops(unix_ms());
+        {
+            let mut ks = tenant.data.lock();
+            ks.stats.sample_ops(unix_ms());
+            if ks.tracking.is_active() {
+                let ks = &mut *ks;
+                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.contains(id));
+            }
+        }
         if !active_expire {
             continue;
         }
@@ -64,7 +71,11 @@ fn tick(server: &Server, period: Duration) {
                         tenant.persistence.submit(&mut ks.log);
                     }
                 }
-                ks.dispatch_changes(0);
+                ks.dispatch_changes(0, &server.clients);
+                if ks.tracking.has_pending() {
+                    let ks = &mut *ks;
+                    ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.contains(id));
+                }
                 drop(ks);
                 if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
                     break;

@@ -104,7 +104,7 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
-    ks.dispatch_changes(session.id());
+    ks.dispatch_changes(session.id(), &env.server.clients);
     if ks.blocking.has_ready() {
         crate::blocking::serve_ready(env, clock, ks);
     }
@@ -252,7 +252,7 @@ fn run(
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
     }
     if ks.tracking.is_active() {
-        track(ks, session, command, args);
+        track(env, ks, session, command, args);
     }
     if let Some(before) = before.filter(|_| ks.dirty != dirty_before) {
         let db = session.db;
@@ -283,10 +283,11 @@ fn run(
 
 /// Client-side caching: remembers the keys a tracking client read, and tells every tracking client when
 /// a flush changed everything.
-fn track(ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
+fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
     let name = command.spec.name;
     if name == "flushdb" || name == "flushall" {
-        ks.tracking.flush(session.id(), &ks.pubsub);
+        let clients = &env.server.clients;
+        ks.tracking.flush(session.id(), &ks.pubsub, &|id| clients.contains(id));
         return;
     }
     let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };

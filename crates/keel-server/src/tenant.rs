@@ -119,11 +119,13 @@ impl Tenant {
 }
 
 impl Keyspace {
-    /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes.
-    pub fn dispatch_changes(&mut self, actor: u64) {
+    /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes and
+    /// `clients` says which client ids still exist (for broken tracking redirections).
+    pub fn dispatch_changes(&mut self, actor: u64, clients: &crate::clients::ClientRegistry) {
         if !self.watches.is_active() && !self.tracking.is_active() {
             return;
         }
+        let mut changed = Vec::new();
         for db in 0..self.dbs.len() {
             // One write can touch a key more than once (value, then TTL): one report each.
             let mut touched = self.dbs[db].take_touched();
@@ -133,10 +135,13 @@ impl Keyspace {
             }
             for key in touched {
                 if self.tracking.is_active() {
-                    self.tracking.invalidate(&key, actor, &self.pubsub);
+                    changed.push(key.clone());
                 }
                 self.watches.changed(db, key);
             }
+        }
+        if !changed.is_empty() {
+            self.tracking.invalidate(&changed, actor, &self.pubsub, &|id| clients.contains(id));
         }
     }
 

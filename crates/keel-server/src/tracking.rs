@@ -31,6 +31,9 @@ pub struct Tracking {
     /// Default mode: key → clients that read it since its last invalidation.
     keys: HashMap<Vec<u8>, Vec<u64>>,
     clients: HashMap<u64, Tracker>,
+    /// BCAST keys changed during the current batch, per client and prefix, sent together at its end (Redis
+    /// sends them once per event-loop turn, one message per prefix).
+    pending: Vec<(u64, Vec<u8>, Vec<Vec<u8>>, u64)>,
 }
 
 /// An invalidation of `keys` (None: everything, after a flush), framed for `resp`.
@@ -73,6 +76,7 @@ impl Tracking {
     /// Stops tracking for `client` (CLIENT TRACKING off, RESET, disconnect).
     pub fn disable(&mut self, client: u64) {
         if self.clients.remove(&client).is_some() {
+            self.pending.retain(|(c, _, _, _)| *c != client);
             self.keys.retain(|_, ids| {
                 ids.retain(|&id| id != client);
                 !ids.is_empty()
@@ -90,29 +94,73 @@ impl Tracking {
         }
     }
 
-    /// Sends the invalidations a change to `key` by client `actor` calls for.
-    pub fn invalidate(&mut self, key: &[u8], actor: u64, hub: &Hub) {
-        let mut targets: Vec<u64> = self.keys.remove(key).unwrap_or_default();
-        for (&id, t) in &self.clients {
-            if t.bcast && (t.prefixes.is_empty() || t.prefixes.iter().any(|p| key.starts_with(p))) {
-                targets.push(id);
+    /// Sends the invalidations that changes to `keys` by client `actor` call for: one message per key to the
+    /// clients that read it, then one message per BCAST client with all its matching keys (Redis batches
+    /// those per event-loop turn; here, per command).
+    pub fn invalidate(&mut self, keys: &[Vec<u8>], actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+        for key in keys {
+            for id in self.keys.remove(key).unwrap_or_default() {
+                self.send(id, Some(&[key.as_slice()]), actor, hub, exists);
             }
         }
-        for id in targets {
-            self.send(id, Some(&[key]), actor, hub);
+        for (&id, t) in self.clients.iter().filter(|(_, t)| t.bcast) {
+            if t.noloop && id == actor {
+                continue;
+            }
+            let everything = [Vec::new()];
+            let prefixes = if t.prefixes.is_empty() { &everything[..] } else { &t.prefixes[..] };
+            for prefix in prefixes {
+                let matching = keys.iter().filter(|k| k.starts_with(prefix));
+                for key in matching {
+                    match self.pending.iter_mut().find(|(c, p, _, _)| *c == id && p == prefix) {
+                        Some((_, _, queued, _)) => {
+                            if !queued.contains(key) {
+                                queued.push(key.clone());
+                            }
+                        }
+                        None => self.pending.push((id, prefix.clone(), vec![key.clone()], actor)),
+                    }
+                }
+            }
         }
+    }
+
+    /// Keeps the table of read keys within `max` keys (`tracking-table-max-keys`, 0: no limit) by
+    /// invalidating keys now, as if they had changed.
+    pub fn limit(&mut self, max: usize, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+        if max == 0 || self.keys.len() <= max {
+            return;
+        }
+        let excess: Vec<Vec<u8>> = self.keys.keys().take(self.keys.len() - max).cloned().collect();
+        for key in excess {
+            for id in self.keys.remove(&key).unwrap_or_default() {
+                self.send(id, Some(&[key.as_slice()]), 0, hub, exists);
+            }
+        }
+    }
+
+    /// Sends the BCAST invalidations gathered during a batch (call at its end, under the lock).
+    pub fn flush_bcast(&mut self, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+        for (client, _, keys, actor) in std::mem::take(&mut self.pending) {
+            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            self.send(client, Some(&keys), actor, hub, exists);
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// Tells every tracking client that everything changed (FLUSHDB, FLUSHALL).
-    pub fn flush(&mut self, actor: u64, hub: &Hub) {
+    pub fn flush(&mut self, actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
         self.keys.clear();
         let ids: Vec<u64> = self.clients.keys().copied().collect();
         for id in ids {
-            self.send(id, None, actor, hub);
+            self.send(id, None, actor, hub, exists);
         }
     }
 
-    fn send(&self, client: u64, keys: Option<&[&[u8]]>, actor: u64, hub: &Hub) {
+    fn send(&self, client: u64, keys: Option<&[&[u8]]>, actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
         let Some(t) = self.clients.get(&client) else { return };
         if t.noloop && client == actor {
             return;
@@ -121,6 +169,17 @@ impl Tracking {
             None if t.resp == Resp::V3 => (t.feed.clone(), t.resp),
             // A RESP2 client without a redirection cannot be told anything (as in Redis).
             None => return,
+            Some(target) if !exists(target) => {
+                // The redirection target is gone: a RESP3 client hears that its redirection broke.
+                if t.resp == Resp::V3 {
+                    let mut out = ReplyWriter::with_capacity(Resp::V3, 48);
+                    out.push(2);
+                    out.bulk(b"tracking-redir-broken");
+                    out.int(target as i64);
+                    t.feed.push(Bytes::copy_from_slice(out.as_bytes()));
+                }
+                return;
+            }
             Some(target) => match self.clients.get(&target) {
                 Some(other) if other.resp == Resp::V3 => (other.feed.clone(), Resp::V3),
                 _ => match hub.subscribed_feed(target, INVALIDATE_CHANNEL) {

@@ -554,25 +554,37 @@ pub fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if bcast && (optin || optout) {
         return Err(CmdError::new("ERR OPTIN and OPTOUT are not compatible with BCAST"));
     }
-    if let Some(current) = ctx.ks.tracking.get(id) {
-        if current.bcast != bcast {
+    let existing = match ctx.ks.tracking.get(id) {
+        Some(current) if current.bcast != bcast => {
             return Err(CmdError::new(
                 "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then \
                  re-enabling it with a different mode.",
             ));
         }
-    }
-    for (i, a) in prefixes.iter().enumerate() {
-        for b in &prefixes[i + 1..] {
-            if a.starts_with(b) || b.starts_with(a) {
-                return Err(CmdError::new(format!(
-                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
-                    String::from_utf8_lossy(b),
-                    String::from_utf8_lossy(a)
-                )));
-            }
+        Some(current) => current.prefixes.clone(),
+        None => Vec::new(),
+    };
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    let show = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    for (i, new) in prefixes.iter().enumerate() {
+        if let Some(old) = existing.iter().find(|old| overlap(new, old)) {
+            return Err(CmdError::new(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                show(new),
+                show(old)
+            )));
+        }
+        if let Some(other) = prefixes[i + 1..].iter().find(|other| overlap(new, other)) {
+            return Err(CmdError::new(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not \
+                 overlap.",
+                show(new),
+                show(other)
+            )));
         }
     }
+    // Turning tracking on again adds prefixes to those already registered.
+    let prefixes: Vec<Vec<u8>> = existing.into_iter().chain(prefixes).collect();
     let feed = ctx.session.feed();
     let tracker =
         crate::tracking::Tracker { redirect, bcast, prefixes, optin, optout, noloop, feed, resp: ctx.session.resp };
@@ -652,12 +664,21 @@ pub fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             }
             if t.optin {
                 flags.push(b"optin");
+                if ctx.session.caching == Some(true) {
+                    flags.push(b"caching-yes");
+                }
             }
             if t.optout {
                 flags.push(b"optout");
+                if ctx.session.caching == Some(false) {
+                    flags.push(b"caching-no");
+                }
             }
             if t.noloop {
                 flags.push(b"noloop");
+            }
+            if t.redirect.is_some_and(|r| !ctx.server.clients.contains(r)) {
+                flags.push(b"broken_redirect");
             }
             ctx.out.set(flags.len());
             flags.iter().for_each(|f| ctx.out.bulk(f));
@@ -669,7 +690,12 @@ pub fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         Some(t) => t.redirect.map_or(0, |r| r as i64),
     });
     ctx.out.bulk(b"prefixes");
-    let prefixes = t.map(|t| t.prefixes).unwrap_or_default();
+    // BCAST without prefixes tracks the empty prefix, as Redis reports it.
+    let prefixes = match t {
+        Some(t) if t.bcast && t.prefixes.is_empty() => vec![Vec::new()],
+        Some(t) => t.prefixes,
+        None => Vec::new(),
+    };
     ctx.out.array(prefixes.len());
     prefixes.iter().for_each(|p| ctx.out.bulk(p));
     Ok(())
