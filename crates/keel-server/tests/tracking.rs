@@ -92,3 +92,30 @@ fn tracking_options_are_checked_with_redis_texts() {
     run::<()>(&mut c, &["CLIENT", "TRACKING", "off"]);
     assert_eq!(run::<i64>(&mut c, &["CLIENT", "GETREDIR"]), -1);
 }
+
+#[test]
+fn the_tracking_table_is_kept_within_its_limit_and_a_broken_redirection_is_reported() {
+    let server = TestServer::start();
+    let mut cache = tracking_client(&server, "");
+    cache.send(b"MGET k1 k2 k3\r\n");
+    cache.read_frame();
+    run::<()>(&mut server.client(), &["CONFIG", "SET", "tracking-table-max-keys", "1"]);
+    // Two of the three keys are evicted from the table, each with an invalidation.
+    for _ in 0..2 {
+        let keel_protocol::Frame::Push(parts) = cache.read_frame() else { panic!("expected a push") };
+        assert_eq!(parts[0], keel_protocol::Frame::Bulk(b"invalidate".to_vec()));
+    }
+    run::<()>(&mut server.client(), &["CONFIG", "SET", "tracking-table-max-keys", "0"]);
+    // A redirection whose target left: the client is told its redirection broke.
+    let mut target = server.raw();
+    target.send(b"CLIENT ID\r\n");
+    let keel_protocol::Frame::Integer(target_id) = target.read_frame() else { panic!() };
+    let mut redirected = server.raw();
+    redirected.send(format!("HELLO 3\r\nCLIENT TRACKING on REDIRECT {target_id}\r\nGET x\r\n").as_bytes());
+    redirected.read_frame();
+    redirected.expect(b"+OK\r\n_\r\n");
+    drop(target);
+    common::wait_for(|| !run::<String>(&mut server.client(), &["CLIENT", "LIST"]).contains(&format!("id={target_id} ")));
+    run::<()>(&mut server.client(), &["SET", "x", "1"]);
+    redirected.expect(format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{target_id}\r\n").as_bytes());
+}
