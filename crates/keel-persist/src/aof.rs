@@ -153,7 +153,14 @@ impl AppendLog {
     /// durable progress or the failure state changes.
     pub fn open(file: File, size: u64, fsync: Fsync, report: Box<dyn Fn(Progress) + Send + Sync>) -> AppendLog {
         let shared = Arc::new(Shared {
-            output: Mutex::new(Output { file, carry: Vec::new(), submitted: 0, written: 0, file_size: size, error: None }),
+            output: Mutex::new(Output {
+                file,
+                carry: Vec::new(),
+                submitted: 0,
+                written: 0,
+                file_size: size,
+                error: None,
+            }),
             sync: Mutex::new(SyncState { fsync, idle: false, stop: false }),
             wake: Condvar::new(),
             written: AtomicU64::new(0),

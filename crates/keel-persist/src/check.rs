@@ -101,7 +101,10 @@ fn check_log(path: &Path, fix: bool, mut report: Report) -> Report {
         }
     };
     if !fix {
-        return failed(report, format!("{}: {problem}; run with --fix to truncate it to {valid} bytes", path.display()));
+        return failed(
+            report,
+            format!("{}: {problem}; run with --fix to truncate it to {valid} bytes", path.display()),
+        );
     }
     let truncated = std::fs::OpenOptions::new().write(true).open(path).and_then(|f| {
         f.set_len(valid)?;

@@ -223,9 +223,8 @@ mod tests {
             lp.push(e);
         }
         let blob = lp.finish();
-        let expected: &[u8] = &[
-            0x16, 0, 0, 0, 4, 0, 0x81, b'a', 2, 0x01, 1, 0x81, b'b', 2, 0x85, b'h', b'e', b'l', b'l', b'o', 6, 0xFF,
-        ];
+        let expected: &[u8] =
+            &[0x16, 0, 0, 0, 4, 0, 0x81, b'a', 2, 0x01, 1, 0x81, b'b', 2, 0x85, b'h', b'e', b'l', b'l', b'o', 6, 0xFF];
         assert_eq!(blob, expected);
     }
 

@@ -242,8 +242,7 @@ mod tests {
             (0, b"c", Value::string(&[b'z'; 300]), None),
         ]);
         let mut seen = Vec::new();
-        let summary =
-            load(&bytes[..], &Limits::default(), 16, |e| seen.push((e.db, e.key, e.expire_ms))).unwrap();
+        let summary = load(&bytes[..], &Limits::default(), 16, |e| seen.push((e.db, e.key, e.expire_ms))).unwrap();
         assert_eq!(summary.keys, 3);
         assert_eq!(
             seen,

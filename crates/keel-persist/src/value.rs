@@ -70,7 +70,8 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value, compress: bool) {
         }
         Value::Set(set) if set.encoding() == "intset" => {
             out.push(TYPE_SET_INTSET);
-            let ints: Vec<i64> = set.iter().filter_map(|m| if let StrRef::Int(n) = m { Some(n) } else { None }).collect();
+            let ints: Vec<i64> =
+                set.iter().filter_map(|m| if let StrRef::Int(n) = m { Some(n) } else { None }).collect();
             put_string(out, &legacy::encode_intset(&ints), compress);
         }
         Value::Set(set) => {

@@ -48,6 +48,6 @@ mod tests {
         assert_eq!(format_double(0.00001), "1.0000000000000001e-05");
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
-        assert_eq!(format_double(3.14159), "3.1415899999999999");
+        assert_eq!(format_double(1.23456), "1.2345600000000001");
     }
 }

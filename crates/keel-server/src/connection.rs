@@ -276,7 +276,9 @@ impl Connection {
             if self.server.is_loading() {
                 // Recovery holds the data: answer without waiting for it, as Redis does while loading.
                 let consumed = match parsed {
-                    Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Empty { consumed } => consumed,
+                    Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Empty { consumed } => {
+                        consumed
+                    }
                 };
                 if !matches!(parsed, Parsed::Empty { .. }) {
                     self.parser.args(&buf[pos..], &mut args);

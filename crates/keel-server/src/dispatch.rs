@@ -247,7 +247,8 @@ fn run(
         let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access };
         handler(&mut ctx, args)
     };
-    crate::notify::after_expiry(ks, notify, env.settings.pubsub_limit);
+    let events = crate::notify::Events { flags: notify, limit: env.settings.pubsub_limit };
+    crate::notify::after_expiry(ks, events);
     if ks.log.enabled {
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
     }
@@ -256,7 +257,7 @@ fn run(
     }
     if let Some(before) = before.filter(|_| ks.dirty != dirty_before) {
         let db = session.db;
-        crate::notify::after_command(ks, notify, db, command, args, &before, access.now_ms, env.settings.pubsub_limit);
+        crate::notify::after_command(ks, events, db, command, args, &before, access.now_ms);
     }
     // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
     if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {

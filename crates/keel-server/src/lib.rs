@@ -17,8 +17,8 @@ pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod slowlog;
-pub mod tracking;
 pub mod tenant;
+pub mod tracking;
 pub mod watch;
 
 pub use config::Settings;

@@ -78,8 +78,16 @@ pub fn show(flags: u32) -> String {
     text
 }
 
+/// What notifications are on, and the output limit their subscribers are held to.
+#[derive(Debug, Clone, Copy)]
+pub struct Events {
+    pub flags: u32,
+    pub limit: ClassLimit,
+}
+
 /// Publishes one event, if its class is enabled.
-pub fn emit(ks: &mut Keyspace, flags: u32, class: u32, event: &str, db: usize, key: &[u8], limit: ClassLimit) {
+pub fn emit(ks: &mut Keyspace, events: Events, class: u32, event: &str, db: usize, key: &[u8]) {
+    let Events { flags, limit } = events;
     if flags & class == 0 {
         return;
     }
@@ -108,13 +116,12 @@ pub fn before(ks: &Keyspace, db: usize, command: &Command, args: &[&[u8]], now_m
 /// Publishes the events of the write that just ran in `db` (it changed the dataset).
 pub fn after_command(
     ks: &mut Keyspace,
-    flags: u32,
+    ev: Events,
     db: usize,
     command: &Command,
     args: &[&[u8]],
     before: &Before,
     now_ms: u64,
-    limit: ClassLimit,
 ) {
     if !command.has(flags::WRITE) {
         return;
@@ -158,8 +165,8 @@ pub fn after_command(
         "copy" => events.push((GENERIC, "copy_to", 2)),
         "move" => {
             let target = std::str::from_utf8(args[2]).ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(db);
-            emit(ks, flags, GENERIC, "move_from", db, args[1], limit);
-            emit(ks, flags, GENERIC, "move_to", target, args[1], limit);
+            emit(ks, ev, GENERIC, "move_from", db, args[1]);
+            emit(ks, ev, GENERIC, "move_to", target, args[1]);
         }
         "restore" => events.push((GENERIC, "restore", 1)),
         "lpush" | "lpushx" => events.push((LIST, "lpush", 1)),
@@ -197,8 +204,7 @@ pub fn after_command(
             events.push((SET, "srem", 1));
             events.push((SET, "sadd", 2));
         }
-        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore" | "zdiffstore"
-        | "zrangestore" => {
+        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore" | "zdiffstore" | "zrangestore" => {
             let class = if name.starts_with('s') { SET } else { ZSET };
             if exists(ks, args[1]) {
                 events.push((class, name, 1));
@@ -218,17 +224,17 @@ pub fn after_command(
         _ => {}
     }
     for &(class, event, at) in &events {
-        emit(ks, flags, class, event, db, args[at], limit);
+        emit(ks, ev, class, event, db, args[at]);
     }
     // A collection emptied by the command is deleted: "del" after the command's own events.
     for (n, &i) in positions.iter().enumerate() {
         let was = before.existed.get(n) == Some(&true);
         let named_del = events.iter().any(|&(_, e, at)| at == i && e == "del");
         if was && !exists(ks, args[i]) && !named_del && !matches!(name, "rename" | "renamenx" | "move") {
-            emit(ks, flags, GENERIC, "del", db, args[i], limit);
+            emit(ks, ev, GENERIC, "del", db, args[i]);
         }
         if !was && exists(ks, args[i]) {
-            emit(ks, flags, NEW, "new", db, args[i], limit);
+            emit(ks, ev, NEW, "new", db, args[i]);
         }
     }
 }
@@ -238,7 +244,8 @@ fn has_ttl(ks: &Keyspace, db: usize, key: &[u8]) -> bool {
 }
 
 fn pop_event(name: &str, args: &[&[u8]]) -> (u32, &'static str) {
-    let side = |at: usize| args.get(at).is_some_and(|a| a.eq_ignore_ascii_case(b"left") || a.eq_ignore_ascii_case(b"min"));
+    let side =
+        |at: usize| args.get(at).is_some_and(|a| a.eq_ignore_ascii_case(b"left") || a.eq_ignore_ascii_case(b"min"));
     match name {
         "blpop" => (LIST, "lpop"),
         "brpop" => (LIST, "rpop"),
@@ -261,7 +268,7 @@ fn pop_event(name: &str, args: &[&[u8]]) -> (u32, &'static str) {
 }
 
 /// What keys deleted by expiry cause: a DEL in the log (when it is on) and an `expired` event.
-pub fn after_expiry(ks: &mut Keyspace, flags: u32, limit: ClassLimit) {
+pub fn after_expiry(ks: &mut Keyspace, ev: Events) {
     for db in 0..ks.dbs.len() {
         if !ks.dbs[db].has_expired() {
             continue;
@@ -270,16 +277,16 @@ pub fn after_expiry(ks: &mut Keyspace, flags: u32, limit: ClassLimit) {
             if ks.log.enabled {
                 ks.log.command(Some(db), &[&b"DEL"[..], key.as_bytes()]);
             }
-            emit(ks, flags, EXPIRED, "expired", db, key.as_bytes(), limit);
+            emit(ks, ev, EXPIRED, "expired", db, key.as_bytes());
         }
     }
 }
 
 /// [`after_expiry`] with the current settings, for callers outside a batch (cron, compaction, shutdown).
 pub fn flush_expired(server: &crate::server::Server, ks: &mut Keyspace) {
-    let (flags, limit) = {
+    let ev = {
         let s = server.settings.read();
-        (s.notify_keyspace_events, s.client_output_buffer_limit.pubsub)
+        Events { flags: s.notify_keyspace_events, limit: s.client_output_buffer_limit.pubsub }
     };
-    after_expiry(ks, flags, limit);
+    after_expiry(ks, ev);
 }

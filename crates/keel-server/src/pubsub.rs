@@ -142,7 +142,8 @@ impl Hub {
             for &id in ids {
                 if let Some(s) = self.subscribers.get_mut(&id) {
                     let slot = &mut encoded[(s.resp == Resp::V3) as usize];
-                    let bytes = slot.get_or_insert_with(|| encode(s.resp, &[kind.message_name().as_bytes(), channel, message]));
+                    let bytes =
+                        slot.get_or_insert_with(|| encode(s.resp, &[kind.message_name().as_bytes(), channel, message]));
                     receivers += 1;
                     if !deliver(s, bytes.clone(), limit) {
                         dropped.push(id);
@@ -159,7 +160,8 @@ impl Hub {
                 for &id in ids {
                     if let Some(s) = self.subscribers.get_mut(&id) {
                         let slot = &mut per_pattern[(s.resp == Resp::V3) as usize];
-                        let bytes = slot.get_or_insert_with(|| encode(s.resp, &[b"pmessage", pattern, channel, message]));
+                        let bytes =
+                            slot.get_or_insert_with(|| encode(s.resp, &[b"pmessage", pattern, channel, message]));
                         receivers += 1;
                         if !deliver(s, bytes.clone(), limit) {
                             dropped.push(id);

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+/// Background snapshot requests waiting for the job runner.
+pub type JobQueue = tokio::sync::mpsc::UnboundedReceiver<(Arc<Tenant>, Job)>;
+
 /// Counters that belong to the process rather than to one database.
 #[derive(Default)]
 pub struct ServerStats {
@@ -40,7 +43,7 @@ pub struct Server {
     loading: std::sync::atomic::AtomicBool,
     /// Background snapshot requests, and their receiving end until the runner takes it.
     jobs: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, Job)>,
-    pub job_queue: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(Arc<Tenant>, Job)>>>,
+    pub job_queue: parking_lot::Mutex<Option<JobQueue>>,
 }
 
 impl Server {

@@ -5,9 +5,9 @@ use crate::clients::ClientInfo;
 use crate::pubsub::{Feed, Subscriptions};
 use bytes::Bytes;
 use keel_protocol::Resp;
-use tokio::sync::mpsc::UnboundedReceiver;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// CLIENT REPLY modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,7 +33,16 @@ pub struct Tracking {
     clients: HashMap<u64, Tracker>,
     /// BCAST keys changed during the current batch, per client and prefix, sent together at its end (Redis
     /// sends them once per event-loop turn, one message per prefix).
-    pending: Vec<(u64, Vec<u8>, Vec<Vec<u8>>, u64)>,
+    pending: Vec<Pending>,
+}
+
+/// BCAST keys waiting for the end of the batch: for one client and one of its prefixes.
+struct Pending {
+    client: u64,
+    prefix: Vec<u8>,
+    keys: Vec<Vec<u8>>,
+    /// Who changed them (for NOLOOP).
+    actor: u64,
 }
 
 /// An invalidation of `keys` (None: everything, after a flush), framed for `resp`.
@@ -76,7 +85,7 @@ impl Tracking {
     /// Stops tracking for `client` (CLIENT TRACKING off, RESET, disconnect).
     pub fn disable(&mut self, client: u64) {
         if self.clients.remove(&client).is_some() {
-            self.pending.retain(|(c, _, _, _)| *c != client);
+            self.pending.retain(|p| p.client != client);
             self.keys.retain(|_, ids| {
                 ids.retain(|&id| id != client);
                 !ids.is_empty()
@@ -112,13 +121,18 @@ impl Tracking {
             for prefix in prefixes {
                 let matching = keys.iter().filter(|k| k.starts_with(prefix));
                 for key in matching {
-                    match self.pending.iter_mut().find(|(c, p, _, _)| *c == id && p == prefix) {
-                        Some((_, _, queued, _)) => {
-                            if !queued.contains(key) {
-                                queued.push(key.clone());
+                    match self.pending.iter_mut().find(|p| p.client == id && p.prefix == *prefix) {
+                        Some(p) => {
+                            if !p.keys.contains(key) {
+                                p.keys.push(key.clone());
                             }
                         }
-                        None => self.pending.push((id, prefix.clone(), vec![key.clone()], actor)),
+                        None => self.pending.push(Pending {
+                            client: id,
+                            prefix: prefix.clone(),
+                            keys: vec![key.clone()],
+                            actor,
+                        }),
                     }
                 }
             }
@@ -141,9 +155,9 @@ impl Tracking {
 
     /// Sends the BCAST invalidations gathered during a batch (call at its end, under the lock).
     pub fn flush_bcast(&mut self, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
-        for (client, _, keys, actor) in std::mem::take(&mut self.pending) {
-            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-            self.send(client, Some(&keys), actor, hub, exists);
+        for p in std::mem::take(&mut self.pending) {
+            let keys: Vec<&[u8]> = p.keys.iter().map(Vec::as_slice).collect();
+            self.send(p.client, Some(&keys), p.actor, hub, exists);
         }
     }
 

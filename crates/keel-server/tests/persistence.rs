@@ -38,14 +38,16 @@ fn info_field(con: &mut redis::Connection, field: &str) -> String {
         .to_string()
 }
 
-
 /// Payloads `redis-server` 7.0.15 returned for DUMP, with the commands that made the values.
 const REDIS_DUMPS: &[(&[&str], &str)] = &[
     (&["SET", "k", "12345"], "00c139300a009d94ea2793fc08b9"),
     (&["RPUSH", "k", "a", "1", "bb"], "12010210100000000300816102010182626203ff0a00df0af310be9d9e9d"),
     (&["SADD", "k", "3", "1", "2"], "0b0e02000000030000000100020003000a00a5025ce26d6e4d1b"),
     (&["ZADD", "k", "1", "a", "2.5", "b"], "1114140000000400816102010181620283322e3504ff0a00d44c6ea4f644d9d7"),
-    (&["SET", "k", "abcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefgh"], "00c310405008616263646566676861e03c070167680a000db0c4745d888f3c"),
+    (
+        &["SET", "k", "abcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefghabcdefgh"],
+        "00c310405008616263646566676861e03c070167680a000db0c4745d888f3c",
+    ),
 ];
 
 #[test]
@@ -95,7 +97,10 @@ fn restore_follows_redis_rules() {
         error_of(&mut con, &["RESTORE", "bad", "0", "not a payload"]),
         "ERR DUMP payload version or checksum are wrong"
     );
-    assert_eq!(error_of(&mut con, &["RESTORE", "bad", "0", "x", "FREQ", "300"]), "ERR Invalid FREQ value, must be >= 0 and <= 255");
+    assert_eq!(
+        error_of(&mut con, &["RESTORE", "bad", "0", "x", "FREQ", "300"]),
+        "ERR Invalid FREQ value, must be >= 0 and <= 255"
+    );
     let missing: Option<Vec<u8>> = redis::cmd("DUMP").arg("nosuchkey").query(&mut con).unwrap();
     assert_eq!(missing, None);
 }
@@ -258,7 +263,9 @@ fn compaction_makes_a_new_base_and_the_log_restarts() {
             run::<()>(&mut con, &["SET", &format!("k{}", i % 100), &i.to_string()]);
         }
         assert_eq!(run::<String>(&mut con, &["BGREWRITEAOF"]), "Background append only file rewriting started");
-        wait_for(|| info_field(&mut con, "aof_rewrites") == "1" && info_field(&mut con, "aof_rewrite_in_progress") == "0");
+        wait_for(|| {
+            info_field(&mut con, "aof_rewrites") == "1" && info_field(&mut con, "aof_rewrite_in_progress") == "0"
+        });
         run::<()>(&mut con, &["SET", "after", "compaction"]);
         snapshot_of(&mut con)
     };
@@ -317,7 +324,14 @@ fn a_background_snapshot_is_point_in_time_while_writes_continue() {
                     for _ in 0..100 {
                         i = (i * 31 + 17) % ACCOUNTS;
                         let j = (i * 7 + 3) % ACCOUNTS;
-                        batch.atomic().cmd("DECRBY").arg(format!("acct:{i}")).arg(1).cmd("INCRBY").arg(format!("acct:{j}")).arg(1);
+                        batch
+                            .atomic()
+                            .cmd("DECRBY")
+                            .arg(format!("acct:{i}"))
+                            .arg(1)
+                            .cmd("INCRBY")
+                            .arg(format!("acct:{j}"))
+                            .arg(1);
                         let _: () = batch.query(&mut writer).unwrap();
                         batch = redis::pipe();
                         moves += 1;
@@ -405,7 +419,9 @@ fn data_files_are_private_to_their_owner() {
     run::<()>(&mut con, &["SET", "a", "1"]);
     run::<()>(&mut con, &["SAVE"]);
     let dir = server.server.settings.read().dir.clone();
-    for file in ["dump.rdb", "keel.lock", "appendonlydir/appendonly.aof.1.incr.aof", "appendonlydir/appendonly.aof.manifest"] {
+    for file in
+        ["dump.rdb", "keel.lock", "appendonlydir/appendonly.aof.1.incr.aof", "appendonlydir/appendonly.aof.manifest"]
+    {
         let mode = std::fs::metadata(dir.join(file)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file}");
     }
@@ -541,7 +557,9 @@ fn clients_are_told_loading_while_the_data_loads() {
         let mut con = server.client();
         run::<()>(&mut con, &["DEBUG", "POPULATE", "300000", "key", "50"]);
         run::<String>(&mut con, &["BGREWRITEAOF"]);
-        wait_for(|| info_field(&mut con, "aof_rewrites") == "1" && info_field(&mut con, "aof_rewrite_in_progress") == "0");
+        wait_for(|| {
+            info_field(&mut con, "aof_rewrites") == "1" && info_field(&mut con, "aof_rewrite_in_progress") == "0"
+        });
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let path = dir.0.clone();

@@ -7,7 +7,6 @@ mod common;
 use common::{run, wait_for, TestServer};
 use std::time::{Duration, Instant};
 
-
 #[test]
 fn resp2_subscribe_publish_unsubscribe_on_the_wire() {
     let server = TestServer::start();
@@ -50,7 +49,10 @@ fn patterns_and_shard_channels() {
     shard.expect(b"*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$2\r\n42\r\n");
     assert_eq!(run::<i64>(&mut publisher, &["PUBSUB", "NUMPAT"]), 1);
     assert_eq!(run::<Vec<String>>(&mut publisher, &["PUBSUB", "SHARDCHANNELS"]), ["orders"]);
-    assert_eq!(run::<Vec<String>>(&mut publisher, &["PUBSUB", "SHARDNUMSUB", "orders", "none"]), ["orders", "1", "none", "0"]);
+    assert_eq!(
+        run::<Vec<String>>(&mut publisher, &["PUBSUB", "SHARDNUMSUB", "orders", "none"]),
+        ["orders", "1", "none", "0"]
+    );
 }
 
 #[test]

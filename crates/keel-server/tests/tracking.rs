@@ -76,9 +76,18 @@ fn tracking_options_are_checked_with_redis_texts() {
     let server = TestServer::start();
     let mut c = server.client();
     let err = |c: &mut redis::Connection, args: &[&str]| common::error_of(c, args);
-    assert_eq!(err(&mut c, &["CLIENT", "TRACKING", "on", "PREFIX", "a"]), "ERR PREFIX option requires BCAST mode to be enabled");
-    assert_eq!(err(&mut c, &["CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"]), "ERR You can't use OPTIN and OPTOUT at the same time");
-    assert_eq!(err(&mut c, &["CLIENT", "TRACKING", "on", "REDIRECT", "9999"]), "ERR The client ID you want redirect to does not exist");
+    assert_eq!(
+        err(&mut c, &["CLIENT", "TRACKING", "on", "PREFIX", "a"]),
+        "ERR PREFIX option requires BCAST mode to be enabled"
+    );
+    assert_eq!(
+        err(&mut c, &["CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"]),
+        "ERR You can't use OPTIN and OPTOUT at the same time"
+    );
+    assert_eq!(
+        err(&mut c, &["CLIENT", "TRACKING", "on", "REDIRECT", "9999"]),
+        "ERR The client ID you want redirect to does not exist"
+    );
     assert_eq!(
         err(&mut c, &["CLIENT", "CACHING", "yes"]),
         "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"
@@ -115,7 +124,9 @@ fn the_tracking_table_is_kept_within_its_limit_and_a_broken_redirection_is_repor
     redirected.read_frame();
     redirected.expect(b"+OK\r\n_\r\n");
     drop(target);
-    common::wait_for(|| !run::<String>(&mut server.client(), &["CLIENT", "LIST"]).contains(&format!("id={target_id} ")));
+    common::wait_for(|| {
+        !run::<String>(&mut server.client(), &["CLIENT", "LIST"]).contains(&format!("id={target_id} "))
+    });
     run::<()>(&mut server.client(), &["SET", "x", "1"]);
     redirected.expect(format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{target_id}\r\n").as_bytes());
 }

@@ -106,7 +106,8 @@ fn check_reports_and_fixes_a_cut_off_log_and_reads_redis_rdb_files() {
     let out = keel().arg("check").arg("--fix").arg(&log).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(std::fs::metadata(&log).unwrap().len(), 20);
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-server/tests/data/redis-7.0-all-types.rdb");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-server/tests/data/redis-7.0-all-types.rdb");
     let out = keel().arg("check").arg(&fixture).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("20 keys") && text.contains("checksum OK"), "{text}");

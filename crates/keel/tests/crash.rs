@@ -116,16 +116,23 @@ fn crash_rounds(name: &str, fsync: &str, rounds: usize, before_kill: Option<&str
         child = start(&dir, port, fsync);
         con = common::connect(port, None);
         for (w, a) in acked.iter().enumerate() {
-            let counter: i64 = redis::cmd("GET").arg(format!("counter:{w}")).query::<Option<i64>>(&mut con).unwrap().unwrap_or(0);
-            let lost = a.keys.iter().filter(|k| {
-                !redis::cmd("EXISTS").arg(k).query::<bool>(&mut con).unwrap()
-            });
+            let counter: i64 =
+                redis::cmd("GET").arg(format!("counter:{w}")).query::<Option<i64>>(&mut con).unwrap().unwrap_or(0);
+            let lost = a.keys.iter().filter(|k| !redis::cmd("EXISTS").arg(k).query::<bool>(&mut con).unwrap());
             // Both policies write to the OS before acknowledging, so a killed process loses nothing; the
             // policies differ only in what a power failure could lose (up to a second under everysec).
             let lost: Vec<_> = lost.collect();
             lost_total += lost.len();
-            assert!(counter >= a.last_incr, "round {round}: counter:{w} is {counter}, {} was acknowledged", a.last_incr);
-            assert!(lost.is_empty(), "round {round}: writer {w} lost acknowledged SETs: {:?}", &lost[..lost.len().min(3)]);
+            assert!(
+                counter >= a.last_incr,
+                "round {round}: counter:{w} is {counter}, {} was acknowledged",
+                a.last_incr
+            );
+            assert!(
+                lost.is_empty(),
+                "round {round}: writer {w} lost acknowledged SETs: {:?}",
+                &lost[..lost.len().min(3)]
+            );
             assert!(counter >= counters[w], "round {round}: counter:{w} went back from {} to {counter}", counters[w]);
             counters[w] = counter;
         }

@@ -507,7 +507,8 @@ pub fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         return Err(SYNTAX);
     };
-    let (mut redirect, mut prefixes, mut bcast, mut optin, mut optout, mut noloop) = (None, Vec::new(), false, false, false, false);
+    let (mut redirect, mut prefixes, mut bcast, mut optin, mut optout, mut noloop) =
+        (None, Vec::new(), false, false, false, false);
     let mut j = 3;
     while j < args.len() {
         let option = args[j];

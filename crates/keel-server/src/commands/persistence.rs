@@ -167,7 +167,8 @@ pub(super) fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
         (s.dir.join(&s.dbfilename), s.rdbcompression)
     };
     if save {
-        save_now(ctx.ks, &path, false, compress).map_err(|e| CmdError::new(format!("ERR Error trying to save the DB: {e}")))?;
+        save_now(ctx.ks, &path, false, compress)
+            .map_err(|e| CmdError::new(format!("ERR Error trying to save the DB: {e}")))?;
     }
     if flush {
         ctx.ks.dbs.iter_mut().for_each(|db| db.clear());

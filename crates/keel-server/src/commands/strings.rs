@@ -217,11 +217,10 @@ pub fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ctx.db().set_expire(slot, Some(at));
             ctx.dirty(1);
         }
-        (None, TtlOption::Persist)
-            if ctx.db().expire_at(slot).is_some() => {
-                ctx.db().set_expire(slot, None);
-                ctx.dirty(1);
-            }
+        (None, TtlOption::Persist) if ctx.db().expire_at(slot).is_some() => {
+            ctx.db().set_expire(slot, None);
+            ctx.dirty(1);
+        }
         _ => {}
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub, server as srv, sets,
-    strings, transactions as tx, zset_ops, zsets, CommandSpec,
+    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub, server as srv,
+    sets, strings, transactions as tx, zset_ops, zsets, CommandSpec,
 };
 
 macro_rules! cmd {

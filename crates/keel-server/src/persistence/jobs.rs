@@ -132,8 +132,10 @@ pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
             may_retry && save_points(&save).iter().any(|&(secs, min_changes)| changes >= min_changes && since >= secs);
         let current = status.aof_base_file_size + p.log.read().as_ref().map_or(0, |l| l.file_size());
         let base = status.aof_base_size.max(1);
-        let due_rewrite =
-            percentage > 0 && p.log_enabled() && current > min_size && (current * 100 / base).saturating_sub(100) >= percentage;
+        let due_rewrite = percentage > 0
+            && p.log_enabled()
+            && current > min_size
+            && (current * 100 / base).saturating_sub(100) >= percentage;
         (due_save, due_rewrite)
     };
     if due_save {

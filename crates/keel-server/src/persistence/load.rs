@@ -62,7 +62,7 @@ fn load_rdb_reporting(
     let mut loaded = 0u64;
     let summary = rdb::load(reader, limits, databases, |entry| {
         loaded += 1;
-        if loaded % 4096 == 0 {
+        if loaded.is_multiple_of(4096) {
             progress(entry.offset);
         }
         if !keep_expired && entry.expire_ms.is_some_and(|at| at <= now) {
@@ -263,7 +263,12 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
     }
     result?;
     let keys_now: usize = tenant.data.lock().dbs.iter().map(|d| d.len()).sum();
-    tracing::info!(keys = keys_now, base_keys = keys, ms = started.elapsed().as_millis() as u64, "data loaded from disk");
+    tracing::info!(
+        keys = keys_now,
+        base_keys = keys,
+        ms = started.elapsed().as_millis() as u64,
+        "data loaded from disk"
+    );
     if appendonly {
         let mut ks = tenant.data.lock();
         match existing {

@@ -22,12 +22,12 @@ pub use jobs::{cron, run_jobs, start_job, JobStart};
 use crate::server::Server;
 use crate::tenant::Tenant;
 use keel_persist::aof::{encode_command, AppendLog, Fsync, Progress};
-use std::sync::Arc;
 use keel_persist::manifest;
 use parking_lot::{Mutex, RwLock};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Commands waiting to reach the log, built under the tenant lock.
@@ -245,7 +245,10 @@ impl Persistence {
         let Some(log) = log.as_ref() else { return };
         let target = log.queued();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while log.written() < target && std::time::Instant::now() < deadline && !self.log_failing.load(Ordering::Relaxed) {
+        while log.written() < target
+            && std::time::Instant::now() < deadline
+            && !self.log_failing.load(Ordering::Relaxed)
+        {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
@@ -310,7 +313,11 @@ pub fn apply_settings(
         load::start_fresh_log(ks, p, &log_dir, &after.appendfilename, previous, after.rdbcompression, fsync)?;
         load::enable_log_buffer(ks, true);
     } else {
-        crate::notify::after_expiry(ks, after.notify_keyspace_events, after.client_output_buffer_limit.pubsub);
+        let events = crate::notify::Events {
+            flags: after.notify_keyspace_events,
+            limit: after.client_output_buffer_limit.pubsub,
+        };
+        crate::notify::after_expiry(ks, events);
         p.submit(&mut ks.log);
         load::enable_log_buffer(ks, false);
         p.stop_log();
@@ -394,7 +401,7 @@ pub fn loading_info(p: &Persistence) -> String {
     let elapsed = (crate::server::unix_ms() / 1000).saturating_sub(status.loading_started_unix);
     let total = status.loading_total_bytes.max(1);
     let done = status.loading_loaded_bytes.min(total);
-    let eta = if done > 0 { elapsed * (total - done) / done } else { 0 };
+    let eta = (elapsed * (total - done)).checked_div(done).unwrap_or(0);
     format!(
         "# Persistence\r\nloading:1\r\nasync_loading:0\r\nloading_start_time:{}\r\nloading_total_bytes:{}\r\n\
          loading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",

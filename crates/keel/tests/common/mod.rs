@@ -39,4 +39,3 @@ pub fn connect(port: u16, password: Option<&str>) -> redis::Connection {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-
