@@ -115,6 +115,13 @@ impl Hub {
         true
     }
 
+    /// Follows a subscriber's HELLO: its messages are framed in its new protocol.
+    pub fn set_resp(&mut self, client: u64, resp: Resp) {
+        if let Some(s) = self.subscribers.get_mut(&client) {
+            s.resp = resp;
+        }
+    }
+
     /// Forgets a client that no longer subscribes to anything (or went away).
     pub fn forget(&mut self, client: u64) {
         self.subscribers.remove(&client);

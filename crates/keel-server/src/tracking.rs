@@ -26,6 +26,14 @@ pub struct Tracker {
     pub resp: Resp,
 }
 
+/// See [`Tracking::counts`].
+pub struct Counts {
+    pub clients: usize,
+    pub keys: usize,
+    pub items: usize,
+    pub prefixes: usize,
+}
+
 #[derive(Default)]
 pub struct Tracking {
     /// Default mode: key → clients that read it since its last invalidation.
@@ -70,12 +78,38 @@ fn message(resp: Resp, keys: Option<&[&[u8]]>) -> Bytes {
 }
 
 impl Tracking {
+    /// The figures INFO reports: clients tracking, keys in the table, (key, client) pairs, BCAST prefixes.
+    pub fn counts(&self) -> Counts {
+        let mut prefixes: Vec<&[u8]> = Vec::new();
+        for t in self.clients.values().filter(|t| t.bcast) {
+            if t.prefixes.is_empty() {
+                prefixes.push(b"");
+            }
+            prefixes.extend(t.prefixes.iter().map(Vec::as_slice));
+        }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        Counts {
+            clients: self.clients.len(),
+            keys: self.keys.len(),
+            items: self.keys.values().map(Vec::len).sum(),
+            prefixes: prefixes.len(),
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         !self.clients.is_empty()
     }
 
     pub fn get(&self, client: u64) -> Option<&Tracker> {
         self.clients.get(&client)
+    }
+
+    /// Follows a tracking client's HELLO.
+    pub fn set_resp(&mut self, client: u64, resp: Resp) {
+        if let Some(t) = self.clients.get_mut(&client) {
+            t.resp = resp;
+        }
     }
 
     pub fn enable(&mut self, client: u64, tracker: Tracker) {

@@ -207,3 +207,17 @@ fn keyspace_notifications_follow_the_enabled_classes() {
     assert_eq!(next(), "__keyspace@0__:h hset");
     assert_eq!(next(), "__keyspace@0__:h hincrby");
 }
+
+#[test]
+fn a_subscriber_that_switches_protocol_gets_messages_in_the_new_one() {
+    let server = TestServer::start();
+    let mut sub = server.raw();
+    sub.send(b"HELLO 3\r\n");
+    sub.read_frame();
+    sub.send(b"SUBSCRIBE ch\r\n");
+    sub.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    sub.send(b"HELLO 2\r\n");
+    sub.read_frame();
+    run::<i64>(&mut server.client(), &["PUBLISH", "ch", "m"]);
+    sub.expect(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+}

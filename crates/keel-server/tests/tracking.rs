@@ -130,3 +130,17 @@ fn the_tracking_table_is_kept_within_its_limit_and_a_broken_redirection_is_repor
     run::<()>(&mut server.client(), &["SET", "x", "1"]);
     redirected.expect(format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{target_id}\r\n").as_bytes());
 }
+
+#[test]
+fn info_reports_the_tracking_table() {
+    let server = TestServer::start();
+    let mut cache = tracking_client(&server, "");
+    cache.send(b"MGET a b\r\n");
+    cache.read_frame();
+    let _bcast = tracking_client(&server, "BCAST PREFIX x:");
+    let mut c = server.client();
+    let info: String = run(&mut c, &["INFO"]);
+    for field in ["tracking_clients:2", "tracking_total_keys:2", "tracking_total_items:2", "tracking_total_prefixes:1"] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+}

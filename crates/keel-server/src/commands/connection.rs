@@ -114,6 +114,9 @@ pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let resp = if v == 3 { Resp::V3 } else { Resp::V2 };
         ctx.session.set_resp(resp);
         ctx.out.set_resp(resp);
+        // Messages already on their way to this client must now be framed in the new protocol.
+        ctx.ks.pubsub.set_resp(ctx.session.id(), resp);
+        ctx.ks.tracking.set_resp(ctx.session.id(), resp);
     }
     let out = &mut *ctx.out;
     out.map(7);

@@ -120,7 +120,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "client_recent_max_input_buffer", &0);
             line(out, "client_recent_max_output_buffer", &0);
             line(out, "blocked_clients", &ctx.ks.blocking.blocked_clients());
-            line(out, "tracking_clients", &0);
+            line(out, "tracking_clients", &ctx.ks.tracking.counts().clients);
             line(out, "clients_in_timeout_table", &0);
         }
         "memory" => {
@@ -157,6 +157,10 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "evicted_keys", &stats.evicted_keys);
             line(out, "keyspace_hits", &stats.keyspace_hits);
             line(out, "keyspace_misses", &stats.keyspace_misses);
+            let tracking = ctx.ks.tracking.counts();
+            line(out, "tracking_total_keys", &tracking.keys);
+            line(out, "tracking_total_items", &tracking.items);
+            line(out, "tracking_total_prefixes", &tracking.prefixes);
             line(out, "pubsub_channels", &0);
             line(out, "pubsub_patterns", &0);
             line(out, "total_error_replies", &stats.total_error_replies);
