@@ -7,6 +7,16 @@ mod common;
 use common::{run, wait_for, TestServer};
 use std::time::{Duration, Instant};
 
+/// A RESP3 connection subscribed to `channel`, its confirmation read.
+fn resp3_subscriber(server: &TestServer, channel: &str) -> common::Raw {
+    let mut sub = server.raw();
+    sub.send(b"HELLO 3\r\n");
+    sub.read_frame();
+    sub.send(format!("SUBSCRIBE {channel}\r\n").as_bytes());
+    sub.expect(format!(">3\r\n$9\r\nsubscribe\r\n${}\r\n{channel}\r\n:1\r\n", channel.len()).as_bytes());
+    sub
+}
+
 #[test]
 fn resp2_subscribe_publish_unsubscribe_on_the_wire() {
     let server = TestServer::start();
@@ -58,11 +68,7 @@ fn patterns_and_shard_channels() {
 #[test]
 fn resp3_pushes_arrive_on_a_normal_connection() {
     let server = TestServer::start();
-    let mut sub = server.raw();
-    sub.send(b"HELLO 3\r\n");
-    sub.read_frame();
-    sub.send(b"SUBSCRIBE ch\r\n");
-    sub.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    let mut sub = resp3_subscriber(&server, "ch");
     sub.send(b"SET k v\r\nGET k\r\n");
     sub.expect(b"+OK\r\n$1\r\nv\r\n");
     run::<i64>(&mut server.client(), &["PUBLISH", "ch", "payload"]);
@@ -211,11 +217,7 @@ fn keyspace_notifications_follow_the_enabled_classes() {
 #[test]
 fn a_subscriber_that_switches_protocol_gets_messages_in_the_new_one() {
     let server = TestServer::start();
-    let mut sub = server.raw();
-    sub.send(b"HELLO 3\r\n");
-    sub.read_frame();
-    sub.send(b"SUBSCRIBE ch\r\n");
-    sub.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    let mut sub = resp3_subscriber(&server, "ch");
     sub.send(b"HELLO 2\r\n");
     sub.read_frame();
     run::<i64>(&mut server.client(), &["PUBLISH", "ch", "m"]);
