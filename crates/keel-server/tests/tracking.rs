@@ -140,7 +140,8 @@ fn info_reports_the_tracking_table() {
     let _bcast = tracking_client(&server, "BCAST PREFIX x:");
     let mut c = server.client();
     let info: String = run(&mut c, &["INFO"]);
-    for field in ["tracking_clients:2", "tracking_total_keys:2", "tracking_total_items:2", "tracking_total_prefixes:1"] {
+    for field in ["tracking_clients:2", "tracking_total_keys:2", "tracking_total_items:2", "tracking_total_prefixes:1"]
+    {
         assert!(info.contains(field), "{field} in {info}");
     }
 }
