@@ -390,6 +390,16 @@ pub fn parse_memory(text: &str) -> Option<u64> {
 }
 
 impl Settings {
+    /// Where snapshots go: `dir/dbfilename`.
+    pub fn dump_path(&self) -> PathBuf {
+        self.dir.join(&self.dbfilename)
+    }
+
+    /// Where the log's files and manifest live: `dir/appenddirname`.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join(&self.appenddirname)
+    }
+
     /// Applies one `name value` setting, as CONFIG SET, the file, the environment and flags all do.
     pub fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
         let param = find_param(name).ok_or_else(|| format!("unknown setting '{name}'"))?;

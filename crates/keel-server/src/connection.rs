@@ -83,7 +83,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 pushed = next_pushed(&mut conn.feed) => {
                     let Some(message) = pushed else { break };
                     // Everything already queued goes out with it, in one write.
-                    let batch = conn.feed.as_mut().map_or(Batch::One(message.clone()), |f| f.drain_after(message));
+                    let batch = match conn.feed.as_mut() {
+                        Some(feed) => feed.drain_after(message),
+                        None => Batch::One(message),
+                    };
                     // A subscriber cut off for not reading must not keep its connection while a write stalls.
                     let written = tokio::select! {
                         _ = info.killed() => break,

@@ -275,7 +275,7 @@ pub fn after_expiry(ks: &mut Keyspace, ev: Events) {
         }
         for key in ks.dbs[db].take_expired() {
             if ks.log.enabled {
-                ks.log.command(Some(db), &[&b"DEL"[..], key.as_bytes()]);
+                ks.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
             }
             emit(ks, ev, EXPIRED, "expired", db, key.as_bytes());
         }

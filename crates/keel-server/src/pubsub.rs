@@ -140,40 +140,19 @@ impl Hub {
     /// Delivers `message` on `channel`; returns how many clients received it (Redis counts a client once
     /// per matching subscription).
     pub fn publish(&mut self, channel: &[u8], message: &[u8], shard: bool, limit: ClassLimit) -> usize {
-        let mut encoded: [Option<Bytes>; 2] = [None, None];
         let mut receivers = 0;
         let mut dropped = Vec::new();
         let kind = if shard { Kind::Shard } else { Kind::Channel };
         let direct = if shard { self.shard_channels.get(channel) } else { self.channels.get(channel) };
         if let Some(ids) = direct {
-            for &id in ids {
-                if let Some(s) = self.subscribers.get_mut(&id) {
-                    let slot = &mut encoded[(s.resp == Resp::V3) as usize];
-                    let bytes =
-                        slot.get_or_insert_with(|| encode(s.resp, &[kind.message_name().as_bytes(), channel, message]));
-                    receivers += 1;
-                    if !deliver(s, bytes.clone(), limit) {
-                        dropped.push(id);
-                    }
-                }
-            }
+            let parts = [kind.message_name().as_bytes(), channel, message];
+            receivers += fan_out(&mut self.subscribers, ids, &parts, limit, &mut dropped);
         }
         if !shard {
             for (pattern, ids) in &self.patterns {
-                if !glob::matches(pattern, channel, false) {
-                    continue;
-                }
-                let mut per_pattern: [Option<Bytes>; 2] = [None, None];
-                for &id in ids {
-                    if let Some(s) = self.subscribers.get_mut(&id) {
-                        let slot = &mut per_pattern[(s.resp == Resp::V3) as usize];
-                        let bytes =
-                            slot.get_or_insert_with(|| encode(s.resp, &[b"pmessage", pattern, channel, message]));
-                        receivers += 1;
-                        if !deliver(s, bytes.clone(), limit) {
-                            dropped.push(id);
-                        }
-                    }
+                if glob::matches(pattern, channel, false) {
+                    let parts = [&b"pmessage"[..], pattern, channel, message];
+                    receivers += fan_out(&mut self.subscribers, ids, &parts, limit, &mut dropped);
                 }
             }
         }
@@ -210,6 +189,29 @@ impl Hub {
     pub fn pattern_count(&self) -> usize {
         self.patterns.len()
     }
+}
+
+/// Queues the message made of `parts` for each of `ids`, encoded at most once per protocol; subscribers over
+/// their output limit are added to `dropped`. Returns how many received it.
+fn fan_out(
+    subscribers: &mut HashMap<u64, Subscriber>,
+    ids: &[u64],
+    parts: &[&[u8]],
+    limit: ClassLimit,
+    dropped: &mut Vec<u64>,
+) -> usize {
+    let mut encoded: [Option<Bytes>; 2] = [None, None];
+    let mut receivers = 0;
+    for &id in ids {
+        if let Some(s) = subscribers.get_mut(&id) {
+            let bytes = encoded[(s.resp == Resp::V3) as usize].get_or_insert_with(|| encode(s.resp, parts));
+            receivers += 1;
+            if !deliver(s, bytes.clone(), limit) {
+                dropped.push(id);
+            }
+        }
+    }
+    receivers
 }
 
 /// Queues a message for one subscriber under the pub/sub output limit; false when the subscriber must go.

@@ -84,16 +84,7 @@ pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let removed = match ctx.lookup_write(args[1]) {
-        Some(slot) => {
-            typed::<Hash>(ctx.db().value(slot))?;
-            ctx.modify::<Hash, _>(slot, |hash| args[2..].iter().filter(|f| hash.remove(f)).count())
-        }
-        None => 0,
-    };
-    ctx.dirty(removed as u64);
-    ctx.out.int(removed as i64);
-    Ok(())
+    ctx.remove_members(args[1], &args[2..], Hash::remove)
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

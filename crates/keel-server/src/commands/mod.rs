@@ -411,6 +411,23 @@ impl Ctx<'_> {
         result
     }
 
+    /// Removes `members` from the `T` at `key` with `remove`, counts the removals as changes and replies with
+    /// their number (HDEL, SREM, ZREM).
+    pub fn remove_members<T: Collection>(
+        &mut self,
+        key: &[u8],
+        members: &[&[u8]],
+        remove: impl Fn(&mut T, &[u8]) -> bool,
+    ) -> CmdResult {
+        let removed = match self.find_typed::<T>(key)? {
+            Some(slot) => self.modify::<T, _>(slot, |c| members.iter().filter(|m| remove(c, m)).count()),
+            None => 0,
+        };
+        self.dirty(removed as u64);
+        self.out.int(removed as i64);
+        Ok(())
+    }
+
     /// Replaces `key` with `value`, or deletes it when `value` is None (the STORE variants).
     pub fn replace_key(&mut self, key: &[u8], value: Option<Value>) {
         if self.lookup_write(key).is_some() {

@@ -31,13 +31,7 @@ pub fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let removed = match ctx.find_typed::<Set>(args[1])? {
-        Some(slot) => ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.remove(m)).count()),
-        None => 0,
-    };
-    ctx.dirty(removed as u64);
-    ctx.out.int(removed as i64);
-    Ok(())
+    ctx.remove_members(args[1], &args[2..], Set::remove)
 }
 
 pub fn smembers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -143,13 +143,7 @@ pub fn zincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let removed = match ctx.find_typed::<ZSet>(args[1])? {
-        Some(slot) => ctx.modify::<ZSet, _>(slot, |zset| args[2..].iter().filter(|m| zset.remove(m)).count()),
-        None => 0,
-    };
-    ctx.dirty(removed as u64);
-    ctx.out.int(removed as i64);
-    Ok(())
+    ctx.remove_members(args[1], &args[2..], ZSet::remove)
 }
 
 pub fn zcard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

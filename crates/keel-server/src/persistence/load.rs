@@ -208,14 +208,14 @@ pub fn load_log(
 /// Loads the tenant's data at start-up and opens its log.
 pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
     let p: &Persistence = &tenant.persistence;
-    let (dir, dbfilename, appendonly, appendfilename, appenddir, truncate_ok, fsync, compress) = {
+    let (dir, dump, appendonly, appendfilename, log_dir, truncate_ok, fsync, compress) = {
         let s = server.settings.read();
         (
             s.dir.clone(),
-            s.dbfilename.clone(),
+            s.dump_path(),
             s.appendonly,
             s.appendfilename.clone(),
-            s.appenddirname.clone(),
+            s.log_dir(),
             s.aof_load_truncated,
             super::fsync_policy(&s.appendfsync),
             s.rdbcompression,
@@ -228,8 +228,6 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         status.loading = true;
         status.loading_started_unix = unix_ms() / 1000;
     }
-    let dump = dir.join(&dbfilename);
-    let log_dir = dir.join(&appenddir);
     remove_stale_temp_files(&[&dir, &log_dir]);
     let existing = manifest::read(&log_dir, &appendfilename)?;
     let size_of = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());

@@ -42,15 +42,18 @@ pub struct LogBuffer {
 }
 
 impl LogBuffer {
-    /// Appends one command that runs in database `db` (None: any database).
-    pub fn command<A: AsRef<[u8]>>(&mut self, db: Option<usize>, args: &[A]) {
-        if let Some(db) = db {
-            if self.db != Some(db) {
-                encode_command(&mut self.buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
-                self.db = Some(db);
-            }
-        }
+    /// Appends one command that runs in database `db`.
+    pub fn command<A: AsRef<[u8]>>(&mut self, db: usize, args: &[A]) {
+        self.select(db);
         encode_command(&mut self.buf, args);
+    }
+
+    /// Writes a SELECT when the log's reader is in another database.
+    fn select(&mut self, db: usize) {
+        if self.db != Some(db) {
+            encode_command(&mut self.buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
+            self.db = Some(db);
+        }
     }
 
     /// Records `args` as (part of) what the running command did, instead of its own arguments.
@@ -66,10 +69,7 @@ impl LogBuffer {
 
     /// Appends already-encoded commands that run in `db`.
     pub fn encoded(&mut self, db: usize, bytes: &[u8]) {
-        if self.db != Some(db) {
-            encode_command(&mut self.buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
-            self.db = Some(db);
-        }
+        self.select(db);
         self.buf.extend_from_slice(bytes);
     }
 
@@ -105,7 +105,6 @@ pub struct Status {
     pub rdb_in_progress: bool,
     pub rdb_last_save_unix: u64,
     pub rdb_last_bgsave_ok: bool,
-    pub rdb_last_error: Option<String>,
     pub rdb_last_duration_ms: u64,
     pub rdb_saves: u64,
     pub rdb_bgsave_scheduled: bool,
@@ -307,7 +306,7 @@ pub fn apply_settings(
         return Ok(());
     }
     if after.appendonly {
-        let log_dir = after.dir.join(&after.appenddirname);
+        let log_dir = after.log_dir();
         let previous = manifest::read(&log_dir, &after.appendfilename)?;
         let fsync = fsync_policy(&after.appendfsync);
         load::start_fresh_log(ks, p, &log_dir, &after.appendfilename, previous, after.rdbcompression, fsync)?;
@@ -328,9 +327,9 @@ pub fn apply_settings(
 /// The last duties before the process exits: everything queued reaches the log and is fsynced, and a
 /// snapshot is saved when `save` rules are set (unless SHUTDOWN NOSAVE).
 pub fn shutdown(server: &Server) {
-    let (save_rules, dbfilename, dir, compress) = {
+    let (save_rules, dump_path, compress) = {
         let s = server.settings.read();
-        (!s.save.trim().is_empty(), s.dbfilename.clone(), s.dir.clone(), s.rdbcompression)
+        (!s.save.trim().is_empty(), s.dump_path(), s.rdbcompression)
     };
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     for tenant in tenants {
@@ -343,7 +342,7 @@ pub fn shutdown(server: &Server) {
         p.stop_log();
         let forced = p.force_final_save.load(Ordering::Relaxed);
         if (save_rules || forced) && !p.skip_final_save.load(Ordering::Relaxed) {
-            match snapshot::save_now(ks, &dir.join(&dbfilename), false, compress) {
+            match snapshot::save_now(ks, &dump_path, false, compress) {
                 Ok(bytes) => tracing::info!(bytes, "saved the dataset on shutdown"),
                 Err(e) => tracing::error!("saving the dataset on shutdown failed: {e}"),
             }

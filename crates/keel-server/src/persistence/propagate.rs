@@ -24,20 +24,20 @@ pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[
         }
         "setex" | "psetex" => log_with_ttl(ks, db, args[1]),
         "getex" => match current(ks, db, args[1]).map(|(_, at)| at) {
-            Some(Some(at)) => ks.log.command(Some(db), &[&b"PEXPIREAT"[..], args[1], at.to_string().as_bytes()]),
-            Some(None) => ks.log.command(Some(db), &[&b"PERSIST"[..], args[1]]),
-            None => ks.log.command(Some(db), &[&b"DEL"[..], args[1]]),
+            Some(Some(at)) => ks.log.command(db, &[&b"PEXPIREAT"[..], args[1], at.to_string().as_bytes()]),
+            Some(None) => ks.log.command(db, &[&b"PERSIST"[..], args[1]]),
+            None => ks.log.command(db, &[&b"DEL"[..], args[1]]),
         },
         "expire" | "pexpire" | "expireat" | "pexpireat" => match current(ks, db, args[1]).map(|(_, at)| at) {
-            Some(Some(at)) => ks.log.command(Some(db), &[&b"PEXPIREAT"[..], args[1], at.to_string().as_bytes()]),
-            _ => ks.log.command(Some(db), &[&b"DEL"[..], args[1]]),
+            Some(Some(at)) => ks.log.command(db, &[&b"PEXPIREAT"[..], args[1], at.to_string().as_bytes()]),
+            _ => ks.log.command(db, &[&b"DEL"[..], args[1]]),
         },
         "incrbyfloat" => match current(ks, db, args[1]) {
             Some((Value::Str(s), _)) => {
                 let value = s.as_bytes().to_vec();
-                ks.log.command(Some(db), &[&b"SET"[..], args[1], &value, b"KEEPTTL"]);
+                ks.log.command(db, &[&b"SET"[..], args[1], &value, b"KEEPTTL"]);
             }
-            _ => ks.log.command(Some(db), args),
+            _ => ks.log.command(db, args),
         },
         "hincrbyfloat" => {
             let value = current(ks, db, args[1]).and_then(|(v, _)| match v {
@@ -45,13 +45,13 @@ pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[
                 _ => None,
             });
             match value {
-                Some(value) => ks.log.command(Some(db), &[&b"HSET"[..], args[1], args[2], &value]),
-                None => ks.log.command(Some(db), args),
+                Some(value) => ks.log.command(db, &[&b"HSET"[..], args[1], args[2], &value]),
+                None => ks.log.command(db, args),
             }
         }
         "restore" => {
             let at = current(ks, db, args[1]).and_then(|(_, at)| at).unwrap_or(0).to_string();
-            ks.log.command(Some(db), &[&b"RESTORE"[..], args[1], at.as_bytes(), args[3], b"ABSTTL", b"REPLACE"]);
+            ks.log.command(db, &[&b"RESTORE"[..], args[1], at.as_bytes(), args[3], b"ABSTTL", b"REPLACE"]);
         }
         "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
             // `BLPOP k1 k2 0` took from the first non-empty key, as `LMPOP 2 k1 k2 LEFT COUNT 1` does.
@@ -66,16 +66,16 @@ pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[
             let mut mpop: Vec<&[u8]> = vec![pop, numkeys.as_bytes()];
             mpop.extend_from_slice(keys);
             mpop.extend_from_slice(&[side, b"COUNT", b"1"]);
-            ks.log.command(Some(db), &mpop);
+            ks.log.command(db, &mpop);
         }
-        "blmove" => ks.log.command(Some(db), &[&b"LMOVE"[..], args[1], args[2], args[3], args[4]]),
-        "brpoplpush" => ks.log.command(Some(db), &[&b"RPOPLPUSH"[..], args[1], args[2]]),
+        "blmove" => ks.log.command(db, &[&b"LMOVE"[..], args[1], args[2], args[3], args[4]]),
+        "brpoplpush" => ks.log.command(db, &[&b"RPOPLPUSH"[..], args[1], args[2]]),
         "blmpop" | "bzmpop" => {
             let mut pop: Vec<&[u8]> = vec![if name == "blmpop" { b"LMPOP" } else { b"ZMPOP" }];
             pop.extend_from_slice(&args[2..]);
-            ks.log.command(Some(db), &pop);
+            ks.log.command(db, &pop);
         }
-        _ => ks.log.command(Some(db), args),
+        _ => ks.log.command(db, args),
     }
 }
 
@@ -92,10 +92,10 @@ fn log_with_ttl(ks: &mut Keyspace, db: usize, key: &[u8]) {
         Some((value, expire)) => {
             let value = value.as_string().map(|s| s.to_bytes().into_owned()).unwrap_or_default();
             match expire {
-                Some(at) => ks.log.command(Some(db), &[&b"SET"[..], key, &value, b"PXAT", at.to_string().as_bytes()]),
-                None => ks.log.command(Some(db), &[&b"SET"[..], key, &value]),
+                Some(at) => ks.log.command(db, &[&b"SET"[..], key, &value, b"PXAT", at.to_string().as_bytes()]),
+                None => ks.log.command(db, &[&b"SET"[..], key, &value]),
             }
         }
-        None => ks.log.command(Some(db), &[&b"DEL"[..], key]),
+        None => ks.log.command(db, &[&b"DEL"[..], key]),
     }
 }

@@ -141,15 +141,14 @@ pub fn save_now(ks: &Keyspace, path: &Path, aof_base: bool, compress: bool) -> R
 pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result<(), String> {
     let persistence = &tenant.persistence;
     let started = Instant::now();
-    let (dir, dbfilename, compress, appendfilename, appenddir) = {
+    let (dump_path, compress, appendfilename, log_dir) = {
         let s = server.settings.read();
-        (s.dir.clone(), s.dbfilename.clone(), s.rdbcompression, s.appendfilename.clone(), s.appenddirname.clone())
+        (s.dump_path(), s.rdbcompression, s.appendfilename.clone(), s.log_dir())
     };
-    let log_dir = dir.join(&appenddir);
     // For a rewrite: the next log file, named by the manifest before anything is written to it.
     let mut next_manifest = None;
     let target = match job {
-        Job::Rdb => dir.join(&dbfilename),
+        Job::Rdb => dump_path,
         Job::Rewrite => {
             let mut current = persistence.manifest.lock().clone().unwrap_or_default();
             let incr_seq = current.last_incr_seq() + 1;
@@ -242,7 +241,6 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
         Job::Rdb => {
             status.rdb_last_duration_ms = elapsed;
             status.rdb_last_bgsave_ok = committed.is_ok();
-            status.rdb_last_error = committed.as_ref().err().cloned();
             if committed.is_ok() {
                 status.rdb_last_save_unix = unix_ms() / 1000;
                 status.dirty_at_last_save = dirty_at_start;
