@@ -1,7 +1,7 @@
 //! `DUMP` payloads: one value in RDB form, then the RDB version (2 bytes, little-endian) and a CRC-64 of
 //! everything before it (8 bytes, little-endian), byte-compatible with Redis's `DUMP`/`RESTORE`.
 
-use crate::format::{Input, RdbError, CRC64, RDB_VERSION};
+use crate::format::{put_string, Input, RdbError, CRC64, OPCODE_FUNCTION2, RDB_VERSION};
 use crate::value::{read_value, write_value, Limits};
 use keel_store::Value;
 
@@ -13,6 +13,50 @@ pub fn dump(value: &Value) -> Vec<u8> {
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Serializes FUNCTION libraries as Redis's `FUNCTION DUMP` does: one function record per library.
+pub fn dump_functions<'a>(codes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(OPCODE_FUNCTION2);
+        put_string(&mut out, code, true);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Why a `FUNCTION RESTORE` payload cannot be read, with Redis's texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionsRestoreError {
+    VersionOrChecksum,
+    NotAFunction,
+    BadFormat,
+}
+
+/// The library sources of a `FUNCTION DUMP` payload.
+pub fn restore_functions(payload: &[u8], max_string: u64) -> Result<Vec<Vec<u8>>, FunctionsRestoreError> {
+    if payload.len() < 10 {
+        return Err(FunctionsRestoreError::VersionOrChecksum);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| FunctionsRestoreError::VersionOrChecksum)?);
+    if version > RDB_VERSION || CRC64.checksum(&payload[..payload.len() - 8]) != crc {
+        return Err(FunctionsRestoreError::VersionOrChecksum);
+    }
+    let mut input = Input::new(body, max_string);
+    let mut codes = Vec::new();
+    while input.offset() < body.len() as u64 {
+        let opcode = input.u8().map_err(|_| FunctionsRestoreError::BadFormat)?;
+        if opcode != OPCODE_FUNCTION2 {
+            return Err(FunctionsRestoreError::NotAFunction);
+        }
+        codes.push(input.string().map_err(|_| FunctionsRestoreError::BadFormat)?);
+    }
+    Ok(codes)
 }
 
 /// Why a payload cannot be restored, with Redis's texts.

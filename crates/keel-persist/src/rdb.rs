@@ -64,6 +64,12 @@ impl RdbEncoder {
         self.buf.splice(payload_at..payload_at, key_bytes);
     }
 
+    /// A FUNCTION library, as its source code (Redis 7's `RDB_OPCODE_FUNCTION2`).
+    pub fn function(&mut self, code: &[u8]) {
+        self.buf.push(OPCODE_FUNCTION2);
+        put_string(&mut self.buf, code, self.compress);
+    }
+
     /// The end-of-file opcode; the sink appends the checksum.
     pub fn finish(&mut self) {
         self.buf.push(OPCODE_EOF);
