@@ -5,6 +5,7 @@
 use crate::blocking::Waiter;
 use crate::clients::{flag, ClientInfo};
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::scripting::busy::{self, AfterBusy};
 use crate::server::Server;
 use crate::session::{Action, Session};
 use crate::tenant::{Monitor, Tenant};
@@ -304,7 +305,37 @@ impl Connection {
                     since_lock = 0;
                     g
                 }
-                None => guard.insert(self.tenant.data.lock()),
+                None => match self.tenant.lock_unless_busy() {
+                    Ok(g) => guard.insert(g),
+                    Err(busy) => {
+                        // Another client's script holds the database past the threshold: answer without it.
+                        let after = match &parsed {
+                            Parsed::Command { .. } => {
+                                self.parser.args(&buf[pos..], &mut args);
+                                busy::answer(&self.server, &self.tenant, &args, busy, &mut self.out)
+                            }
+                            Parsed::Inline { args: owned, .. } => {
+                                let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+                                busy::answer(&self.server, &self.tenant, &inline, busy, &mut self.out)
+                            }
+                            Parsed::Empty { .. } => AfterBusy::Continue,
+                        };
+                        pos += match parsed {
+                            Parsed::Command { consumed }
+                            | Parsed::Inline { consumed, .. }
+                            | Parsed::Empty { consumed } => consumed,
+                        };
+                        match after {
+                            AfterBusy::Continue => continue,
+                            AfterBusy::Close => next = Next::Close,
+                            AfterBusy::Shutdown => {
+                                self.server.begin_shutdown();
+                                next = Next::Close;
+                            }
+                        }
+                        break;
+                    }
+                },
             };
             since_lock += 1;
             // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
@@ -392,7 +423,7 @@ impl Connection {
     /// Unregisters a waiter whose wait ended unserved and returns the timeout reply; None when a writer
     /// (or CLIENT UNBLOCK) already completed the wait, whose reply is then waiting in the channel.
     fn unblock_timed_out(&mut self) -> Option<Vec<u8>> {
-        let mut ks = self.tenant.data.lock();
+        let mut ks = self.tenant.lock();
         ks.blocking.remove(self.session.id()).map(|_| Waiter::timeout_reply(self.session.resp))
     }
 
@@ -403,23 +434,23 @@ impl Connection {
             return;
         }
         {
-            let mut ks = self.tenant.data.lock();
+            let mut ks = self.tenant.lock();
             if ks.watches.is_active() {
                 let ks = &mut *ks;
                 ks.watches.unwatch_all(&mut ks.dbs, info.id);
             }
         }
         if info.has_flag(flag::BLOCKED) {
-            self.tenant.data.lock().blocking.remove(info.id);
+            self.tenant.lock().blocking.remove(info.id);
         }
         if self.session.info.has_flag(flag::MONITOR) {
-            self.tenant.data.lock().monitors.retain(|m| m.client.id != info.id);
+            self.tenant.lock().monitors.retain(|m| m.client.id != info.id);
         }
         if !self.session.subscriptions.is_empty() {
-            self.tenant.data.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
+            self.tenant.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
         }
         if info.has_flag(flag::TRACKING) {
-            crate::commands::stop_tracking(&mut self.tenant.data.lock(), info.id);
+            crate::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
         self.server.clients.unregister(info.id);
     }

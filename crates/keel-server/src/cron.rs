@@ -38,7 +38,7 @@ fn tick(server: &Server, period: Duration) {
         crate::persistence::cron(server, &tenant, now_unix);
         let started = Instant::now();
         {
-            let mut ks = tenant.data.lock();
+            let mut ks = tenant.lock();
             ks.stats.sample_ops(unix_ms());
             if ks.tracking.is_active() {
                 let ks = &mut *ks;
@@ -48,10 +48,10 @@ fn tick(server: &Server, period: Duration) {
         if !active_expire {
             continue;
         }
-        let databases = tenant.data.lock().dbs.len();
+        let databases = tenant.lock().dbs.len();
         for db in 0..databases {
             while started.elapsed() < cycle_budget {
-                let mut ks = tenant.data.lock();
+                let mut ks = tenant.lock();
                 let step_started = Instant::now();
                 let mut rng = rand::thread_rng();
                 let (mut sampled, mut expired) = (0, 0);

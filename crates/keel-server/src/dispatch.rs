@@ -304,9 +304,10 @@ fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command,
 }
 
 /// Sends a MONITOR line for this command to every monitoring client, dropping the ones that went away.
-fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue_limit: usize) {
+pub fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue_limit: usize) {
     let us = unix_us();
-    let mut line = format!("+{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, session.db, session.info.addr);
+    let source = if session.in_script { "lua" } else { session.info.addr.as_str() };
+    let mut line = format!("+{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, session.db, source);
     for arg in args {
         line.push_str(" \"");
         for &b in *arg {

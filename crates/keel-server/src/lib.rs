@@ -14,6 +14,7 @@ mod listener;
 mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod slowlog;

@@ -57,6 +57,8 @@ pub struct Session {
     pub pushing: bool,
     /// CLIENT CACHING yes|no, for the next command of an OPTIN/OPTOUT tracking client.
     pub caching: Option<bool>,
+    /// This is a script's client: MONITOR shows its commands as coming from `lua`.
+    pub in_script: bool,
     /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
     feed: Option<Feed>,
     /// The receiving end of a feed just created, for the connection to pick up after the command.
@@ -76,6 +78,7 @@ impl Session {
             subscriptions: Subscriptions::default(),
             pushing: false,
             caching: None,
+            in_script: false,
             feed: None,
             new_feed: None,
         }

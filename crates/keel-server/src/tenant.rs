@@ -10,6 +10,8 @@ use parking_lot::Mutex;
 pub struct Tenant {
     pub name: String,
     pub data: Mutex<Keyspace>,
+    /// The running script, as other connections see it without the lock (BUSY, SCRIPT KILL).
+    pub scripts: std::sync::Arc<crate::scripting::ScriptStatus>,
     /// Its log, snapshots and data directory.
     pub persistence: Persistence,
 }
@@ -88,6 +90,8 @@ pub struct Keyspace {
     pub pubsub: crate::pubsub::Hub,
     /// Clients tracking keys for client-side caching.
     pub tracking: crate::tracking::Tracking,
+    /// EVAL scripts and FUNCTION libraries.
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl Tenant {
@@ -95,6 +99,7 @@ impl Tenant {
         Tenant {
             name: name.to_string(),
             persistence,
+            scripts: Default::default(),
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.
                 dbs: (0..databases)
@@ -113,8 +118,39 @@ impl Tenant {
                 log: LogBuffer::default(),
                 pubsub: Default::default(),
                 tracking: Default::default(),
+                scripting: Default::default(),
             }),
         }
+    }
+}
+
+/// How long a lock attempt spins before it tells the runtime it will block.
+const LOCK_SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+impl Tenant {
+    /// The keyspace lock. Holds are normally microseconds; when the lock stays taken (a long script,
+    /// DEBUG SLEEP, a SAVE) the wait moves off the async worker with `block_in_place`, so that other
+    /// connections and other tenants keep being served.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, Keyspace> {
+        match self.data.try_lock_for(LOCK_SPIN) {
+            Some(guard) => guard,
+            None => tokio::task::block_in_place(|| self.data.lock()),
+        }
+    }
+
+    /// The keyspace lock, or the `BUSY` error when a script has held it past `busy-reply-threshold`.
+    pub fn lock_unless_busy(&self) -> Result<parking_lot::MutexGuard<'_, Keyspace>, &'static str> {
+        if let Some(guard) = self.data.try_lock_for(LOCK_SPIN) {
+            return Ok(guard);
+        }
+        tokio::task::block_in_place(|| loop {
+            if let Some(guard) = self.data.try_lock_for(std::time::Duration::from_millis(10)) {
+                return Ok(guard);
+            }
+            if let Some(busy) = self.scripts.busy_error() {
+                return Err(busy);
+            }
+        })
     }
 }
 

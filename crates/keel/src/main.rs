@@ -160,14 +160,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
-    // With one core to run on, a single-threaded scheduler does the same work without cross-thread wakeups.
+    // At least two workers even on one core: a script running past busy-reply-threshold holds one of
+    // them, and the other must still answer BUSY and take SCRIPT KILL.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = if cores > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    let runtime = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.max(2))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         survive_file_size_limit();
         let running = keel_server::start(settings).await.map_err(|e| format!("cannot start: {e}"))?;

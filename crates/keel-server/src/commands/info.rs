@@ -134,6 +134,18 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "used_memory_peak", &used);
             line(out, "used_memory_peak_human", &human_bytes(used));
             line(out, "used_memory_dataset", &used);
+            let scripting = &ctx.ks.scripting;
+            let (eval_vm, functions_vm) = (scripting.eval_memory() as u64, scripting.functions.lua_memory() as u64);
+            line(out, "used_memory_lua", &eval_vm);
+            line(out, "used_memory_vm_eval", &eval_vm);
+            line(out, "used_memory_lua_human", &human_bytes(eval_vm));
+            line(out, "used_memory_scripts_eval", &(scripting.scripts.bytes as u64));
+            line(out, "number_of_cached_scripts", &scripting.scripts.len());
+            line(out, "number_of_functions", &scripting.functions.function_count());
+            line(out, "number_of_libraries", &scripting.functions.libraries.len());
+            line(out, "used_memory_vm_functions", &functions_vm);
+            line(out, "used_memory_vm_total", &(eval_vm + functions_vm));
+            line(out, "used_memory_vm_total_human", &human_bytes(eval_vm + functions_vm));
             line(out, "maxmemory", &settings.maxmemory);
             line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
             line(out, "maxmemory_policy", &settings.maxmemory_policy);

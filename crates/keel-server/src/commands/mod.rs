@@ -10,6 +10,7 @@ mod keys;
 mod lists;
 mod persistence;
 mod pubsub;
+mod scripting;
 mod server;
 mod sets;
 mod strings;
@@ -20,7 +21,7 @@ mod zsets;
 
 pub mod info;
 
-pub use connection::stop_tracking;
+pub use connection::{stop_tracking, REDIS_VERSION};
 
 use crate::server::Server;
 use crate::session::Session;

@@ -174,7 +174,7 @@ pub(super) fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
         ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
     }
     let limits = load::limits(ctx.server);
-    load::load_rdb(ctx.ks, &path, &limits, false)
+    load::load_rdb(ctx.ks, &ctx.tenant.scripts, &path, &limits, false)
         .map_err(|e| CmdError::new(format!("ERR Error trying to load the RDB dump: {e}")))?;
     ctx.out.ok();
     Ok(())

@@ -66,14 +66,6 @@ pub fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// FUNCTION FLUSH. No function libraries exist yet (scripting is a later capability), so there is nothing
-/// to remove; the mode argument is still validated as Redis does.
-pub fn function_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    flush_mode(&args[1..])?;
-    ctx.out.ok();
-    Ok(())
-}
-
 pub fn time(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let us = crate::server::unix_us();
     ctx.out.array(2);
@@ -228,7 +220,8 @@ pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if is(sub, "sleep") && args.len() == 3 {
         // Like Redis, DEBUG SLEEP blocks the whole database: it holds the lock while it sleeps.
         let secs = float_arg(args[2])?;
-        std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+        let pause = Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
+        tokio::task::block_in_place(|| std::thread::sleep(pause));
         ctx.out.ok();
     } else if is(sub, "populate") && (3..=5).contains(&args.len()) {
         debug_populate(ctx, args)?;

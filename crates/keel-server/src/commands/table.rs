@@ -2,8 +2,8 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub, server as srv,
-    sets, strings, transactions as tx, zset_ops, zsets, CommandSpec,
+    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub, scripting,
+    server as srv, sets, strings, transactions as tx, zset_ops, zsets, CommandSpec,
 };
 
 macro_rules! cmd {
@@ -277,8 +277,31 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("getkeys", -3, "loading stale", "@connection", NOKEY, "server", "Extracts the key names from an arbitrary command.", intro::command_getkeys),
         cmd!("help", 2, "loading stale", "@connection", NOKEY, "server", "Returns helpful text about the different subcommands.", intro::command_help),
     ]),
+    // Scripting.
+    cmd!("eval", -3, "noscript skip_monitor may_replicate stale", "@scripting", NOKEY, "scripting", "Executes a server-side Lua script.", scripting::eval),
+    cmd!("evalsha", -3, "noscript skip_monitor may_replicate stale", "@scripting", NOKEY, "scripting", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    cmd!("eval_ro", -3, "readonly noscript skip_monitor stale", "@scripting", NOKEY, "scripting", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    cmd!("evalsha_ro", -3, "readonly noscript skip_monitor stale", "@scripting", NOKEY, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    cmd!("fcall", -3, "noscript skip_monitor may_replicate stale", "@scripting", NOKEY, "scripting", "Invokes a function.", scripting::fcall),
+    cmd!("fcall_ro", -3, "readonly noscript skip_monitor stale", "@scripting", NOKEY, "scripting", "Invokes a read-only function.", scripting::fcall_ro),
+    container!("script", -2, "scripting", "A container for Lua scripts management commands.", None, [
+        cmd!("load", 3, "noscript stale", "@scripting", NOKEY, "scripting", "Loads a server-side Lua script to the script cache.", scripting::script_load),
+        cmd!("exists", -3, "noscript", "@scripting", NOKEY, "scripting", "Determines whether server-side Lua scripts exist in the script cache.", scripting::script_exists),
+        cmd!("flush", -2, "noscript may_replicate", "@scripting", NOKEY, "scripting", "Removes all server-side Lua scripts from the script cache.", scripting::script_flush),
+        cmd!("kill", 2, "noscript allow_busy", "@scripting", NOKEY, "scripting", "Terminates a server-side Lua script during execution.", scripting::script_kill),
+        cmd!("debug", 3, "noscript", "@scripting", NOKEY, "scripting", "Sets the debug mode of server-side Lua scripts.", scripting::script_debug),
+        cmd!("help", 2, "loading stale", "@scripting", NOKEY, "scripting", "Returns helpful text about the different subcommands.", scripting::script_help),
+    ]),
     container!("function", -2, "scripting", "A container for function commands.", None, [
-        cmd!("flush", -2, "write noscript", "@scripting", NOKEY, "scripting", "Deletes all libraries and functions.", srv::function_flush),
+        cmd!("load", -3, "write denyoom noscript", "@scripting", NOKEY, "scripting", "Creates a library.", scripting::function_load),
+        cmd!("delete", 3, "write noscript", "@scripting", NOKEY, "scripting", "Deletes a library and its functions.", scripting::function_delete),
+        cmd!("flush", -2, "write noscript", "@scripting", NOKEY, "scripting", "Deletes all libraries and functions.", scripting::function_flush),
+        cmd!("list", -2, "noscript", "@scripting", NOKEY, "scripting", "Returns information about all libraries.", scripting::function_list),
+        cmd!("dump", 2, "noscript", "@scripting", NOKEY, "scripting", "Dumps all libraries into a serialized binary payload.", scripting::function_dump),
+        cmd!("restore", -3, "write denyoom noscript", "@scripting", NOKEY, "scripting", "Restores all libraries from a payload.", scripting::function_restore),
+        cmd!("stats", 2, "noscript allow_busy", "@scripting", NOKEY, "scripting", "Returns information about a function during execution.", scripting::function_stats),
+        cmd!("kill", 2, "noscript allow_busy", "@scripting", NOKEY, "scripting", "Terminates a function during execution.", scripting::script_kill),
+        cmd!("help", 2, "loading stale", "@scripting", NOKEY, "scripting", "Returns helpful text about the different subcommands.", scripting::function_help),
     ]),
     container!("memory", -2, "server", "A container for memory diagnostics commands.", None, [
         cmd!("usage", -3, "readonly", "", (2, 2, 1), "server", "Estimates the memory usage of a key.", keys::memory_usage),

@@ -106,7 +106,7 @@ const BGSAVE_RETRY_SECS: u64 = 5;
 /// the `save` rules or the log's growth (`auto-aof-rewrite-percentage`) call for.
 pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
     {
-        let mut ks = tenant.data.lock();
+        let mut ks = tenant.lock();
         if ks.log.enabled {
             crate::notify::flush_expired(server, &mut ks);
             tenant.persistence.submit(&mut ks.log);
@@ -118,7 +118,7 @@ pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
     };
     let p = &tenant.persistence;
     let changes = {
-        let ks = tenant.data.lock();
+        let ks = tenant.lock();
         snapshot::changes_since_save(&ks, &p.status.lock())
     };
     let (due_save, due_rewrite) = {

@@ -11,6 +11,7 @@ use super::snapshot::save_now;
 use super::Persistence;
 use crate::clients::ClientInfo;
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::scripting::ScriptStatus;
 use crate::server::{unix_ms, Server};
 use crate::session::Session;
 use crate::tenant::{Keyspace, Tenant};
@@ -40,15 +41,23 @@ pub fn limits(server: &Server) -> Limits {
     }
 }
 
-/// Loads an RDB file into `ks` (whose databases should be empty). `keep_expired` keeps keys whose TTL has
-/// passed (a log base: the log may write them before their deletion). Returns the number of keys.
-pub fn load_rdb(ks: &mut Keyspace, path: &Path, limits: &Limits, keep_expired: bool) -> Result<u64, String> {
-    load_rdb_reporting(ks, path, limits, keep_expired, &mut |_| {})
+/// Loads an RDB file into `ks` (whose databases should be empty), and its FUNCTION libraries, which replace
+/// those loaded. `keep_expired` keeps keys whose TTL has passed (a log base: the log may write them before
+/// their deletion). Returns the number of keys.
+pub fn load_rdb(
+    ks: &mut Keyspace,
+    scripts: &Arc<ScriptStatus>,
+    path: &Path,
+    limits: &Limits,
+    keep_expired: bool,
+) -> Result<u64, String> {
+    load_rdb_reporting(ks, scripts, path, limits, keep_expired, &mut |_| {})
 }
 
 /// [`load_rdb`], calling `progress` with the bytes read every few thousand keys.
 fn load_rdb_reporting(
     ks: &mut Keyspace,
+    scripts: &Arc<ScriptStatus>,
     path: &Path,
     limits: &Limits,
     keep_expired: bool,
@@ -73,7 +82,12 @@ fn load_rdb_reporting(
     })
     .map_err(|e| format!("{}: {e}", path.display()))?;
     if !summary.functions.is_empty() {
-        tracing::warn!(file = %path.display(), "the file holds Redis functions, which Keel does not run yet: skipped");
+        let functions = &mut ks.scripting.functions;
+        functions.flush();
+        for code in &summary.functions {
+            crate::scripting::functions::load(functions, scripts, code, true)
+                .map_err(|e| format!("{}: a FUNCTION library does not load: {}", path.display(), e.0))?;
+        }
     }
     Ok(summary.keys)
 }
@@ -190,7 +204,7 @@ pub fn load_log(
     if let Some(base) = m.base() {
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
-            keys = load_rdb_reporting(ks, &path, &limits(server), true, &mut |bytes| {
+            keys = load_rdb_reporting(ks, &tenant.scripts, &path, &limits(server), true, &mut |bytes| {
                 status.lock().loading_loaded_bytes = bytes;
             })?;
             status.lock().loading_loaded_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -237,7 +251,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
     };
     let mut keys = 0;
     let result = (|| -> Result<(), String> {
-        let ks = &mut *tenant.data.lock();
+        let ks = &mut *tenant.lock();
         match (&existing, appendonly) {
             (Some(m), true) => {
                 keys = load_log(server, tenant, ks, &log_dir, m, truncate_ok)?;
@@ -245,7 +259,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
             }
             _ => {
                 if dump.exists() {
-                    keys = load_rdb_reporting(ks, &dump, &limits, false, &mut |bytes| {
+                    keys = load_rdb_reporting(ks, &tenant.scripts, &dump, &limits, false, &mut |bytes| {
                         p.status.lock().loading_loaded_bytes = bytes;
                     })?;
                 }
@@ -257,10 +271,10 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         let mut status = p.status.lock();
         status.loading = false;
         status.rdb_last_save_unix = unix_ms() / 1000;
-        status.dirty_at_last_save = tenant.data.lock().dirty;
+        status.dirty_at_last_save = tenant.lock().dirty;
     }
     result?;
-    let keys_now: usize = tenant.data.lock().dbs.iter().map(|d| d.len()).sum();
+    let keys_now: usize = tenant.lock().dbs.iter().map(|d| d.len()).sum();
     tracing::info!(
         keys = keys_now,
         base_keys = keys,
@@ -268,7 +282,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         "data loaded from disk"
     );
     if appendonly {
-        let mut ks = tenant.data.lock();
+        let mut ks = tenant.lock();
         match existing {
             Some(m) if m.incrs().count() > 0 => {
                 open_current_log(p, &log_dir, &m, fsync)?;

@@ -85,6 +85,11 @@ impl LogBuffer {
         (before, self.buf.len())
     }
 
+    /// Drops a MULTI block and everything logged inside it.
+    pub fn discard_transaction(&mut self, (before, _): (usize, usize)) {
+        self.buf.truncate(before);
+    }
+
     /// Ends a MULTI block with EXEC, or removes it when nothing was logged inside.
     pub fn end_transaction(&mut self, (before, after): (usize, usize)) {
         if self.buf.len() == after {
@@ -334,7 +339,7 @@ pub fn shutdown(server: &Server) {
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     for tenant in tenants {
         let p = &tenant.persistence;
-        let ks = &mut *tenant.data.lock();
+        let ks = &mut *tenant.lock();
         if ks.log.enabled {
             crate::notify::flush_expired(server, ks);
             p.submit(&mut ks.log);

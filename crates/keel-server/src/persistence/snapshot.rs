@@ -105,6 +105,9 @@ pub fn save_now(ks: &Keyspace, path: &Path, aof_base: bool, compress: bool) -> R
     let mut file = RdbFile::create(path).map_err(fail)?;
     let mut enc = RdbEncoder::new(compress);
     enc.header(&aux_fields(ks, aof_base));
+    for code in ks.scripting.functions.codes() {
+        enc.function(&code);
+    }
     let now = unix_ms();
     let result = (|| {
         for (index, db) in ks.dbs.iter().enumerate() {
@@ -165,7 +168,7 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
     let mut file = RdbFile::create(&target).map_err(|e| format!("{}: {e}", target.display()))?;
     let encoder = Arc::new(Mutex::new(RdbEncoder::new(compress)));
     let databases = {
-        let mut ks = tenant.data.lock();
+        let mut ks = tenant.lock();
         if let Some((_, _, log_file, _)) = &mut next_manifest {
             // Everything that ran before this instant goes to the old file; everything after, to the new
             // one, which the base written from this instant precedes.
@@ -182,7 +185,13 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
             }
             ks.log.forget_db();
         }
-        encoder.lock().header(&aux_fields(&ks, job == Job::Rewrite));
+        {
+            let mut enc = encoder.lock();
+            enc.header(&aux_fields(&ks, job == Job::Rewrite));
+            for code in ks.scripting.functions.codes() {
+                enc.function(&code);
+            }
+        }
         for (index, db) in ks.dbs.iter_mut().enumerate() {
             db.begin_capture(Box::new(Sink { db: index, encoder: encoder.clone() }));
         }
@@ -195,7 +204,7 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
             let mut first = true;
             loop {
                 let done = {
-                    let mut ks = tenant.data.lock();
+                    let mut ks = tenant.lock();
                     let db = &mut ks.dbs[index];
                     if first && !db.is_empty() {
                         encoder.lock().begin_db(index, db.len(), db.volatile_len());
@@ -216,7 +225,7 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
     }
     .await;
     let dirty_at_start = {
-        let mut ks = tenant.data.lock();
+        let mut ks = tenant.lock();
         for db in ks.dbs.iter_mut() {
             db.end_capture();
         }

@@ -1,0 +1,219 @@
+//! The `redis` table's functions (script_lua.c): the ones that need no running command, and the bridge
+//! through which `redis.call`/`redis.pcall` run commands for the script on Keel's normal command path, so
+//! that each command is checked, counted, logged and notified like any other.
+
+use super::convert::frame_to_lua;
+use super::status::ScriptStatus;
+use crate::commands::{flags, Ctx, Lookup};
+use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::session::{Action, Session};
+use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
+use mlua::{Lua, MultiValue, Scope, Table, Value};
+use std::cell::RefCell;
+
+/// Redis's error table `{err = "CODE message"}` (luaPushErrorBuff): `-CODE message` keeps its code, plain
+/// text gets `ERR`.
+pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
+    let full = match text.strip_prefix('-') {
+        Some(coded) if coded.contains(' ') => coded.to_string(),
+        Some(bare) => format!("ERR {bare}"),
+        None => format!("ERR {text}"),
+    };
+    let t = lua.create_table()?;
+    t.raw_set("err", full.trim_end_matches(['\r', '\n']))?;
+    Ok(t)
+}
+
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+/// `redis.sha1hex`, `redis.error_reply`, `redis.status_reply`, the debugger stubs and the `REPL_*` flags.
+pub fn fill_static(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    redis.set(
+        "sha1hex",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(mlua::Error::RuntimeError("wrong number of arguments".into()));
+            }
+            let data = match lua.coerce_string(args.into_iter().next().unwrap_or(Value::Nil))? {
+                Some(s) => s.as_bytes().to_vec(),
+                None => Vec::new(),
+            };
+            Ok(sha1_hex(&data))
+        })?,
+    )?;
+    redis.set(
+        "error_reply",
+        lua.create_function(|lua, args: MultiValue| {
+            let text = match args.iter().next() {
+                Some(Value::String(s)) if args.len() == 1 => s.to_string_lossy(),
+                _ => return error_table(lua, "wrong number or type of arguments"),
+            };
+            let text = if text.starts_with('-') { text } else { format!("-{text}") };
+            error_table(lua, &text)
+        })?,
+    )?;
+    redis.set(
+        "status_reply",
+        lua.create_function(|lua, args: MultiValue| {
+            let t = match args.iter().next() {
+                Some(Value::String(s)) if args.len() == 1 => {
+                    let t = lua.create_table()?;
+                    t.raw_set("ok", s.clone())?;
+                    t
+                }
+                _ => error_table(lua, "wrong number or type of arguments")?,
+            };
+            Ok(t)
+        })?,
+    )?;
+    redis.set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
+    redis.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
+    for (name, value) in [("REPL_NONE", 0), ("REPL_AOF", 1), ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3)] {
+        redis.set(name, value)?;
+    }
+    Ok(())
+}
+
+/// Redis formats numbers passed to redis.call with `%.17g`.
+fn number_arg(n: f64) -> Vec<u8> {
+    super::libs::cjson::format_g(n, 17).into_bytes()
+}
+
+/// A script's run: the caller's context and the state of the script's own client.
+pub struct Call<'a, 'c> {
+    pub ctx: &'a mut Ctx<'c>,
+    /// The script's client: the caller's database at the start, RESP2 until `redis.setresp(3)`.
+    pub session: Session,
+    pub read_only: bool,
+    pub status: &'a ScriptStatus,
+    clock: BatchClock,
+    settings: BatchSettings,
+    out: ReplyWriter,
+}
+
+impl<'a, 'c> Call<'a, 'c> {
+    pub fn new(ctx: &'a mut Ctx<'c>, read_only: bool, status: &'a ScriptStatus) -> Call<'a, 'c> {
+        let mut session = Session::new(ctx.session.info.clone(), true);
+        session.db = ctx.session.db;
+        session.in_script = true;
+        let clock = BatchClock::starting_at(ctx.now_ms());
+        let settings = BatchSettings::read(ctx.server);
+        Call { ctx, session, read_only, status, clock, settings, out: ReplyWriter::new(Resp::V2) }
+    }
+
+    /// redis.call with its `n` arguments gathered in `args`.
+    fn command(&mut self, lua: &Lua, args: Table, n: i64) -> mlua::Result<(bool, Value)> {
+        let fail = |lua: &Lua, text: &str| -> mlua::Result<(bool, Value)> {
+            Ok((false, Value::Table(error_table(lua, text)?)))
+        };
+        if n <= 0 {
+            return fail(lua, "Please specify at least one argument for this redis lib call");
+        }
+        let mut owned: Vec<Vec<u8>> = Vec::with_capacity(n as usize);
+        for i in 1..=n {
+            match args.raw_get::<Value>(i)? {
+                Value::String(s) => owned.push(s.as_bytes().to_vec()),
+                Value::Integer(n) => owned.push(number_arg(n as f64)),
+                Value::Number(n) => owned.push(number_arg(n)),
+                _ => return fail(lua, "Lua redis lib command arguments must be strings or integers"),
+            }
+        }
+        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let server = self.ctx.server;
+        let command = match server.commands.lookup(&argv) {
+            Lookup::Found(command) => command,
+            _ => return fail(lua, "Unknown Redis command called from script"),
+        };
+        let arity = command.spec.arity;
+        if (arity > 0 && argv.len() as i32 != arity) || (argv.len() as i32) < -arity {
+            return fail(lua, "Wrong number of args calling Redis command from script");
+        }
+        if command.has(flags::NOSCRIPT) {
+            return fail(lua, "This Redis command is not allowed from script");
+        }
+        if self.read_only && command.has(flags::WRITE | flags::MAY_REPLICATE) {
+            return fail(lua, "Write commands are not allowed from read-only scripts.");
+        }
+        if command.has(flags::WRITE) {
+            self.status.note_write();
+        }
+        let env = Env { server, tenant: self.ctx.tenant, settings: self.settings };
+        self.out.clear();
+        self.out.set_resp(self.session.resp);
+        execute(&env, &mut self.clock, self.ctx.ks, &mut self.session, &mut self.out, &argv);
+        // A blocking command never blocks in a script: it answers as if it timed out.
+        if let Some(Action::Block(_)) = self.session.action.take() {
+            self.out.null_array();
+        }
+        let frame = match parse_frame(self.out.as_bytes()) {
+            Ok(Some((frame, _))) => frame,
+            _ => return fail(lua, "the command's reply could not be read"),
+        };
+        if let Frame::Error(text) = &frame {
+            let t = error_table(lua, &format!("-{}", String::from_utf8_lossy(text)))?;
+            t.raw_set("ignore_error_stats_update", true)?;
+            return Ok((false, Value::Table(t)));
+        }
+        Ok((true, frame_to_lua(lua, frame, self.session.resp)?))
+    }
+
+    fn set_resp(&mut self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+        if args.len() != 1 {
+            return Ok((false, Value::Table(error_table(lua, "redis.setresp() requires one argument.")?)));
+        }
+        let version = lua.coerce_number(args.into_iter().next().unwrap_or(Value::Nil))?;
+        match version.map(|v| v as i64) {
+            Some(2) => self.session.resp = Resp::V2,
+            Some(3) => self.session.resp = Resp::V3,
+            _ => return Ok((false, Value::Table(error_table(lua, "RESP version must be 2 or 3.")?))),
+        }
+        Ok((true, Value::Nil))
+    }
+
+    /// Puts the caller's database back where the script's SELECTs left the shared client record.
+    pub fn finish(self) {
+        self.ctx.session.select(self.ctx.session.db);
+    }
+}
+
+fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return Ok((false, Value::Table(error_table(lua, "redis.set_repl() requires two arguments.")?)));
+    }
+    let flags = lua.coerce_number(args.into_iter().next().unwrap_or(Value::Nil))?.unwrap_or(-1.0) as i64;
+    if !(0..=3).contains(&flags) {
+        let text = "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.";
+        return Ok((false, Value::Table(error_table(lua, text)?)));
+    }
+    // Keel has no replicas and its log must hold every effect: the flags are accepted and change nothing.
+    Ok((true, Value::Nil))
+}
+
+/// Installs the bridge functions for one run; they stop working when `scope` ends.
+pub fn bind<'s>(
+    lua: &Lua,
+    scope: &'s Scope<'s, '_>,
+    bridge: &Table,
+    call: &'s RefCell<Call<'_, '_>>,
+) -> mlua::Result<()> {
+    let command = scope.create_function(move |lua, (args, n): (Table, i64)| call.borrow_mut().command(lua, args, n))?;
+    lua.set_named_registry_value(super::engine::CALL, command)?;
+    bridge.raw_set(
+        "setresp",
+        scope.create_function(move |lua, args: MultiValue| call.borrow_mut().set_resp(lua, args))?,
+    )?;
+    bridge.raw_set("set_repl", scope.create_function(|lua, args: MultiValue| set_repl(lua, args))?)?;
+    Ok(())
+}
+
+/// Empties the bridge after a run, so that redis.call outside one answers Redis's error.
+pub fn unbind(lua: &Lua, bridge: &Table) -> mlua::Result<()> {
+    lua.unset_named_registry_value(super::engine::CALL)?;
+    for name in ["setresp", "set_repl"] {
+        bridge.raw_set(name, Value::Nil)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! What a connection answers while another client's script holds the database past `busy-reply-threshold`
+//! (Redis's processCommand in a busy script): SCRIPT KILL, FUNCTION KILL, FUNCTION STATS and SHUTDOWN
+//! NOSAVE are served without the lock, QUIT closes, and everything else gets `BUSY`.
+
+use super::status::{KillRefused, ScriptStatus};
+use crate::commands::{is, Lookup};
+use crate::server::Server;
+use crate::tenant::Tenant;
+use keel_protocol::ReplyWriter;
+
+/// What the connection does after a command answered while busy.
+pub enum AfterBusy {
+    Continue,
+    Close,
+    Shutdown,
+}
+
+const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+
+fn kill(status: &ScriptStatus, function: bool, out: &mut ReplyWriter) {
+    match status.request_kill(function) {
+        Ok(()) => out.ok(),
+        Err(KillRefused::NotBusy) => out.error("NOTBUSY No scripts in execution right now."),
+        Err(KillRefused::Wrote) => out.error(UNKILLABLE),
+        Err(KillRefused::WrongKind(busy)) => out.error(busy),
+    }
+}
+
+fn function_stats(status: &ScriptStatus, out: &mut ReplyWriter) {
+    out.map(2);
+    out.bulk(b"running_script");
+    match status.running() {
+        Some((name, command, ms)) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(name.as_bytes());
+            out.bulk(b"command");
+            out.array(command.len());
+            for arg in &command {
+                out.bulk(arg);
+            }
+            out.bulk(b"duration_ms");
+            out.int(ms as i64);
+        }
+        None => out.null(),
+    }
+    // The library counts sit behind the lock the script holds.
+    out.bulk(b"engines");
+    out.map(0);
+}
+
+/// Answers `args` while a script is busy; `busy` is the BUSY text for everything not allowed.
+pub fn answer(server: &Server, tenant: &Tenant, args: &[&[u8]], busy: &str, out: &mut ReplyWriter) -> AfterBusy {
+    let status = &tenant.scripts;
+    let Lookup::Found(command) = server.commands.lookup(args) else {
+        out.error(busy);
+        return AfterBusy::Continue;
+    };
+    match command.fullname.as_str() {
+        "script|kill" => kill(status, false, out),
+        "function|kill" => kill(status, true, out),
+        "function|stats" => function_stats(status, out),
+        "quit" => {
+            out.ok();
+            return AfterBusy::Close;
+        }
+        "shutdown" if args[1..].iter().any(|a| is(a, "nosave")) => {
+            status.force_kill();
+            let p = &tenant.persistence;
+            p.skip_final_save.store(true, std::sync::atomic::Ordering::Relaxed);
+            return AfterBusy::Shutdown;
+        }
+        _ => out.error(busy),
+    }
+    AfterBusy::Continue
+}
