@@ -243,11 +243,11 @@ fn run(
     let notify = env.settings.notify;
     let before = (notify != 0 && command.has(flags::WRITE))
         .then(|| crate::notify::before(ks, session.db, command, args, access.now_ms));
+    let events = crate::notify::Events { flags: notify, limit: env.settings.pubsub_limit };
     let result = {
-        let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access };
+        let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access, events };
         handler(&mut ctx, args)
     };
-    let events = crate::notify::Events { flags: notify, limit: env.settings.pubsub_limit };
     crate::notify::after_expiry(ks, events);
     if ks.log.enabled {
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);

@@ -212,6 +212,11 @@ fn keyspace_notifications_follow_the_enabled_classes() {
     run::<i64>(&mut con, &["HINCRBY", "h", "f", "2"]);
     assert_eq!(next(), "__keyspace@0__:h hset");
     assert_eq!(next(), "__keyspace@0__:h hincrby");
+    // `m`: reads of missing keys (not in `A`, as in Redis).
+    run::<()>(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Em"]);
+    run::<Option<String>>(&mut con, &["GET", "ignored"]);
+    run::<Option<String>>(&mut con, &["GET", "nothing-here"]);
+    assert_eq!(next(), "__keyevent@0__:keymiss nothing-here");
 }
 
 #[test]

@@ -311,6 +311,8 @@ pub struct Ctx<'a> {
     pub command: &'a Command,
     /// Access time and LFU parameters for this batch; `clock.now_ms` is the command's notion of "now".
     pub clock: AccessClock,
+    /// Keyspace notifications on for this batch (for `keymiss`, which reads raise).
+    pub events: crate::notify::Events,
 }
 
 impl Ctx<'_> {
@@ -330,6 +332,10 @@ impl Ctx<'_> {
             self.ks.stats.keyspace_hits += 1;
         } else {
             self.ks.stats.keyspace_misses += 1;
+            if self.events.flags & crate::notify::KEY_MISS != 0 {
+                let db = self.session.db;
+                crate::notify::emit(self.ks, self.events, crate::notify::KEY_MISS, "keymiss", db, key);
+            }
         }
         slot
     }
