@@ -80,7 +80,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
             tokio::select! {
                 biased;
                 _ = info.killed() => break,
-                _ = shutdown.changed() => break,
+                _ = crate::server::stopping(&mut shutdown) => break,
                 pushed = next_pushed(&mut conn.feed) => {
                     let Some(message) = pushed else { break };
                     // Everything already queued goes out with it, in one write.
@@ -118,7 +118,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
                 tokio::select! {
                     biased;
                     _ = info.killed() => break None,
-                    _ = shutdown.changed() => break None,
+                    _ = crate::server::stopping(&mut shutdown) => break None,
                     served = &mut reply => break Some(served.ok()),
                     _ = sleep_until_deadline(deadline) => break Some(None),
                     read = stream.read_buf(&mut conn.input) => match read {
@@ -312,11 +312,18 @@ impl Connection {
                         let after = match &parsed {
                             Parsed::Command { .. } => {
                                 self.parser.args(&buf[pos..], &mut args);
-                                busy::answer(&self.server, &self.tenant, &args, busy, &mut self.out)
+                                busy::answer(&self.server, &self.tenant, &mut self.session, &args, busy, &mut self.out)
                             }
                             Parsed::Inline { args: owned, .. } => {
                                 let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-                                busy::answer(&self.server, &self.tenant, &inline, busy, &mut self.out)
+                                busy::answer(
+                                    &self.server,
+                                    &self.tenant,
+                                    &mut self.session,
+                                    &inline,
+                                    busy,
+                                    &mut self.out,
+                                )
                             }
                             Parsed::Empty { .. } => AfterBusy::Continue,
                         };

@@ -18,7 +18,7 @@ pub async fn run(server: Arc<Server>) {
     loop {
         let period = Duration::from_millis(1000 / server.settings.read().hz.max(1));
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = crate::server::stopping(&mut shutdown) => return,
             _ = tokio::time::sleep(period) => {}
         }
         tick(&server, period);

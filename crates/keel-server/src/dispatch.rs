@@ -298,7 +298,7 @@ fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command,
     let Some(t) = ks.tracking.get(session.id()) else { return };
     let wanted = !t.bcast && (!t.optin || caching == Some(true)) && (!t.optout || caching != Some(false));
     if wanted {
-        let keys = command.key_positions(args.len()).into_iter().map(|i| args[i].to_vec());
+        let keys = command.key_positions(args).into_iter().map(|i| args[i].to_vec());
         ks.tracking.remember(session.id(), keys);
     }
 }

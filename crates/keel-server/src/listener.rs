@@ -19,7 +19,7 @@ pub async fn run(server: Arc<Server>, listener: TcpListener) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            _ = shutdown.changed() => break,
+            _ = crate::server::stopping(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => accept(&server, stream, peer, &mut connections).await,
                 Err(error) => {

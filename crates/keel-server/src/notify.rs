@@ -109,7 +109,7 @@ pub struct Before {
 
 /// Records which of the command's keys exist, before it runs.
 pub fn before(ks: &Keyspace, db: usize, command: &Command, args: &[&[u8]], now_ms: u64) -> Before {
-    let existed = command.key_positions(args.len()).into_iter().map(|i| ks.dbs[db].contains(args[i], now_ms)).collect();
+    let existed = command.key_positions(args).into_iter().map(|i| ks.dbs[db].contains(args[i], now_ms)).collect();
     Before { existed }
 }
 
@@ -127,7 +127,7 @@ pub fn after_command(
         return;
     }
     let name = command.fullname.as_str();
-    let positions = command.key_positions(args.len());
+    let positions = command.key_positions(args);
     let exists = |ks: &Keyspace, key: &[u8]| ks.dbs[db].contains(key, now_ms);
     let mut events: Vec<(u32, &str, usize)> = Vec::new();
     // The first key that held something: where a multi-key pop took from.

@@ -130,3 +130,9 @@ pub fn unix_ms() -> u64 {
 pub fn unix_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
+
+/// Resolves once shutdown has begun, including when it began before the receiver was made (waiting for
+/// the next change alone would miss that, and wait forever).
+pub async fn stopping(signal: &mut watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stop| *stop).await;
+}

@@ -317,11 +317,20 @@ fn a_busy_script_answers_others_with_busy_until_script_kill() {
         error_of(&mut other, &["FUNCTION", "KILL"]),
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
     );
+    // A transaction opened during the script: its refused command aborts it, and EXEC discards it.
+    let mut tx = server.raw();
+    tx.send(b"MULTI\r\nINCR n\r\nEXEC\r\nPING\r\n");
+    tx.expect(b"+OK\r\n-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
+    tx.expect(b"-EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
+    tx.expect(b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
     run::<()>(&mut other, &["SCRIPT", "KILL"]);
     let error = handle.join().unwrap();
     assert!(error.to_string().contains("Script killed by user with SCRIPT KILL..."), "{error}");
     assert_eq!(run::<String>(&mut other, &["PING"]), "PONG");
     assert_eq!(error_of(&mut other, &["SCRIPT", "KILL"]), "NOTBUSY No scripts in execution right now.");
+    // The transaction is over: the same connection runs commands again, and nothing was incremented.
+    tx.send(b"GET n\r\n");
+    tx.expect(b"$-1\r\n");
 }
 
 #[test]

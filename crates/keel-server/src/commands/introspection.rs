@@ -16,7 +16,8 @@ pub fn help_reply(ctx: &mut Ctx, command: &str, lines: &[&str]) {
 }
 
 fn write_info(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
-    let (first, last, step) = cmd.spec.keys;
+    // Commands whose keys follow a count (EVAL, FCALL) have no fixed range: Redis shows 0 0 0.
+    let (first, last, step) = if cmd.spec.keys.0 < 0 { (0, 0, 0) } else { cmd.spec.keys };
     out.array(10);
     out.bulk(cmd.fullname.as_bytes());
     out.int(cmd.spec.arity as i64);
@@ -150,7 +151,7 @@ pub fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if (arity > 0 && target.len() as i32 != arity) || (target.len() as i32) < -arity {
         return Err(CmdError::new("ERR Invalid number of arguments specified for command"));
     }
-    let positions = cmd.key_positions(target.len());
+    let positions = cmd.key_positions(target);
     if positions.is_empty() {
         return Err(CmdError::new("ERR The command has no key arguments"));
     }

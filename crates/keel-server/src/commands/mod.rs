@@ -126,7 +126,8 @@ pub struct CommandSpec {
     pub flags: &'static str,
     /// Space-separated ACL categories beyond those implied by the flags, e.g. `@string`.
     pub categories: &'static str,
-    /// First key, last key (negative counts from the end) and step, as in `COMMAND INFO`.
+    /// First key, last key (negative counts from the end) and step, as in `COMMAND INFO`; a negative
+    /// first, `(-n, 0, 1)`, means argument `n` counts the keys that follow it (EVAL, FCALL).
     pub keys: (i32, i32, i32),
     pub group: &'static str,
     pub summary: &'static str,
@@ -166,8 +167,14 @@ impl Command {
     }
 
     /// Positions of the key arguments in `args`, from the table's first/last/step.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+    pub fn key_positions(&self, args: &[&[u8]]) -> Vec<usize> {
+        let argc = args.len();
         let (first, last, step) = self.spec.keys;
+        if first < 0 {
+            let at = first.unsigned_abs() as usize;
+            let count = args.get(at).and_then(|n| keel_store::number::parse_i64(n)).unwrap_or(0).max(0) as usize;
+            return (at + 1..(at + 1 + count).min(argc)).collect();
+        }
         if first <= 0 || step <= 0 {
             return Vec::new();
         }

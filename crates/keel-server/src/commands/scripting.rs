@@ -2,7 +2,7 @@
 //! forms, SCRIPT, FCALL, FCALL_RO and FUNCTION. What they run lives in `crate::scripting`.
 
 use super::introspection::help_reply;
-use super::{is, CmdError, CmdResult, Ctx, SYNTAX};
+use super::{is, CmdError, CmdResult, Ctx};
 use crate::scripting::eval;
 use crate::scripting::functions::{self, RestorePolicy};
 
@@ -118,14 +118,16 @@ pub fn fcall_ro(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn function_load(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (replace, code) = match &args[2..] {
-        [code] => (false, *code),
-        [option, code] if is(option, "replace") => (true, *code),
-        [option, _] => {
-            return Err(CmdError::new(format!("ERR Unknown option given: {}", String::from_utf8_lossy(option))))
-        }
-        _ => return Err(CmdError::new("ERR Function code is missing")),
+    let Some((code, options)) = args[2..].split_last() else {
+        return Err(CmdError::new("ERR Function code is missing"));
     };
+    let mut replace = false;
+    for option in options {
+        if !is(option, "replace") {
+            return Err(CmdError::new(format!("ERR Unknown option given: {}", String::from_utf8_lossy(option))));
+        }
+        replace = true;
+    }
     let status = ctx.tenant.scripts.clone();
     let name = functions::load(&mut ctx.ks.scripting.functions, &status, code, replace)?;
     ctx.dirty(1);
@@ -140,7 +142,18 @@ pub fn function_delete(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Redis's reply when a FUNCTION subcommand gets more arguments than it takes.
+fn subcommand_syntax(args: &[&[u8]]) -> CmdError {
+    CmdError::new(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(args[1])
+    ))
+}
+
 pub fn function_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(subcommand_syntax(args));
+    }
     let valid = match &args[2..] {
         [] => true,
         [mode] => is(mode, "sync") || is(mode, "async"),
@@ -230,7 +243,7 @@ pub fn function_restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             ))
         }
-        _ => return Err(SYNTAX),
+        _ => return Err(subcommand_syntax(args)),
     };
     use keel_persist::dump::FunctionsRestoreError as E;
     let codes = keel_persist::dump::restore_functions(args[2], 512 * 1024 * 1024).map_err(|e| {

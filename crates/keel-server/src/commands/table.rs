@@ -278,12 +278,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("help", 2, "loading stale", "@connection", NOKEY, "server", "Returns helpful text about the different subcommands.", intro::command_help),
     ]),
     // Scripting.
-    cmd!("eval", -3, "noscript skip_monitor may_replicate stale", "@scripting", NOKEY, "scripting", "Executes a server-side Lua script.", scripting::eval),
-    cmd!("evalsha", -3, "noscript skip_monitor may_replicate stale", "@scripting", NOKEY, "scripting", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
-    cmd!("eval_ro", -3, "readonly noscript skip_monitor stale", "@scripting", NOKEY, "scripting", "Executes a read-only server-side Lua script.", scripting::eval_ro),
-    cmd!("evalsha_ro", -3, "readonly noscript skip_monitor stale", "@scripting", NOKEY, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
-    cmd!("fcall", -3, "noscript skip_monitor may_replicate stale", "@scripting", NOKEY, "scripting", "Invokes a function.", scripting::fcall),
-    cmd!("fcall_ro", -3, "readonly noscript skip_monitor stale", "@scripting", NOKEY, "scripting", "Invokes a read-only function.", scripting::fcall_ro),
+    cmd!("eval", -3, "noscript skip_monitor may_replicate stale", "@scripting", (-2, 0, 1), "scripting", "Executes a server-side Lua script.", scripting::eval),
+    cmd!("evalsha", -3, "noscript skip_monitor may_replicate stale", "@scripting", (-2, 0, 1), "scripting", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    cmd!("eval_ro", -3, "readonly noscript skip_monitor stale", "@scripting", (-2, 0, 1), "scripting", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    cmd!("evalsha_ro", -3, "readonly noscript skip_monitor stale", "@scripting", (-2, 0, 1), "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    cmd!("fcall", -3, "noscript skip_monitor may_replicate stale", "@scripting", (-2, 0, 1), "scripting", "Invokes a function.", scripting::fcall),
+    cmd!("fcall_ro", -3, "readonly noscript skip_monitor stale", "@scripting", (-2, 0, 1), "scripting", "Invokes a read-only function.", scripting::fcall_ro),
     container!("script", -2, "scripting", "A container for Lua scripts management commands.", None, [
         cmd!("load", 3, "noscript stale", "@scripting", NOKEY, "scripting", "Loads a server-side Lua script to the script cache.", scripting::script_load),
         cmd!("exists", -3, "noscript", "@scripting", NOKEY, "scripting", "Determines whether server-side Lua scripts exist in the script cache.", scripting::script_exists),

@@ -55,7 +55,7 @@ pub async fn run_jobs(server: Arc<Server>) {
     let mut shutdown = server.shutdown_signal();
     loop {
         let (tenant, job) = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = crate::server::stopping(&mut shutdown) => return,
             next = queue.recv() => match next {
                 Some(next) => next,
                 None => return,

@@ -3,8 +3,10 @@
 //! NOSAVE are served without the lock, QUIT closes, and everything else gets `BUSY`.
 
 use super::status::{KillRefused, ScriptStatus};
+use crate::clients::flag;
 use crate::commands::{is, Lookup};
 use crate::server::Server;
+use crate::session::{Session, Transaction};
 use crate::tenant::Tenant;
 use keel_protocol::ReplyWriter;
 
@@ -49,14 +51,34 @@ fn function_stats(status: &ScriptStatus, out: &mut ReplyWriter) {
     out.map(0);
 }
 
-/// Answers `args` while a script is busy; `busy` is the BUSY text for everything not allowed.
-pub fn answer(server: &Server, tenant: &Tenant, args: &[&[u8]], busy: &str, out: &mut ReplyWriter) -> AfterBusy {
+/// Answers `args` while a script is busy; `busy` is the BUSY text for everything not allowed. A refused
+/// command aborts the client's transaction, and a refused EXEC discards it (Redis's rejectCommand).
+pub fn answer(
+    server: &Server,
+    tenant: &Tenant,
+    session: &mut Session,
+    args: &[&[u8]],
+    busy: &str,
+    out: &mut ReplyWriter,
+) -> AfterBusy {
     let status = &tenant.scripts;
     let Lookup::Found(command) = server.commands.lookup(args) else {
-        out.error(busy);
+        refuse(session, false, busy, out);
         return AfterBusy::Continue;
     };
     match command.fullname.as_str() {
+        "multi" if session.transaction.is_some() => out.error("ERR MULTI calls can not be nested"),
+        "multi" => {
+            session.transaction = Some(Transaction::default());
+            session.info.set_flag(flag::MULTI, true);
+            out.ok();
+        }
+        "discard" if session.transaction.is_some() => {
+            session.transaction = None;
+            session.info.set_flag(flag::MULTI, false);
+            out.ok();
+        }
+        "exec" => refuse(session, true, busy, out),
         "script|kill" => kill(status, false, out),
         "function|kill" => kill(status, true, out),
         "function|stats" => function_stats(status, out),
@@ -70,7 +92,22 @@ pub fn answer(server: &Server, tenant: &Tenant, args: &[&[u8]], busy: &str, out:
             p.skip_final_save.store(true, std::sync::atomic::Ordering::Relaxed);
             return AfterBusy::Shutdown;
         }
-        _ => out.error(busy),
+        _ => refuse(session, false, busy, out),
     }
     AfterBusy::Continue
+}
+
+fn refuse(session: &mut Session, exec: bool, busy: &str, out: &mut ReplyWriter) {
+    match &mut session.transaction {
+        Some(_) if exec => {
+            session.transaction = None;
+            session.info.set_flag(flag::MULTI, false);
+            out.error(&format!("EXECABORT Transaction discarded because of: {busy}"));
+        }
+        Some(transaction) => {
+            transaction.aborted = true;
+            out.error(busy);
+        }
+        None => out.error(busy),
+    }
 }

@@ -37,33 +37,35 @@ impl ScriptCache {
     }
 }
 
-/// Splits a shell-like line into words, as Redis's sdssplitargs does for shebangs (quotes allowed).
-fn split_words(line: &str) -> Option<Vec<String>> {
+/// Splits a shell-like line into words as Redis's sdssplitargs does for shebangs: a quote anywhere in a
+/// word quotes up to its closing quote, which must end the word. None for unbalanced quotes.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
-        let Some(&first) = chars.peek() else { return Some(words) };
+        if chars.peek().is_none() {
+            return Some(words);
+        }
         let mut word = String::new();
-        if first == '"' || first == '\'' {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some(c) if c == first => break,
-                    Some('\\') if first == '"' => word.push(chars.next()?),
-                    Some(c) => word.push(c),
-                    None => return None,
+        while let Some(c) = chars.next() {
+            match c {
+                c if c.is_whitespace() => break,
+                '"' | '\'' => {
+                    loop {
+                        match chars.next()? {
+                            q if q == c => break,
+                            '\\' if c == '"' => word.push(chars.next()?),
+                            other => word.push(other),
+                        }
+                    }
+                    if chars.peek().is_some_and(|n| !n.is_whitespace()) {
+                        return None;
+                    }
                 }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                word.push(c);
-                chars.next();
+                other => word.push(other),
             }
         }
         words.push(word);

@@ -27,7 +27,7 @@ pub struct Library {
 pub struct Functions {
     engine: Option<Engine>,
     pub libraries: BTreeMap<String, Library>,
-    /// Function name to the library that has it.
+    /// Function name (lowercase: FCALL ignores case) to the library that has it.
     owners: HashMap<String, String>,
 }
 
@@ -48,14 +48,14 @@ impl Functions {
     fn unlink(&mut self, name: &str) -> Option<Library> {
         let library = self.libraries.remove(name)?;
         for function in library.functions.keys() {
-            self.owners.remove(function);
+            self.owners.remove(&function.to_ascii_lowercase());
         }
         Some(library)
     }
 
     fn link(&mut self, name: String, library: Library) {
         for function in library.functions.keys() {
-            self.owners.insert(function.clone(), name.clone());
+            self.owners.insert(function.to_ascii_lowercase(), name.clone());
         }
         self.libraries.insert(name, library);
     }
@@ -80,8 +80,8 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
     }
     let end = memchr::memchr(b'\n', code).ok_or("Invalid library metadata")?;
     let line = String::from_utf8_lossy(&code[..end]);
-    let parts: Vec<&str> = line.split_whitespace().collect();
-    let engine = parts.first().ok_or("Invalid library metadata")?.trim_start_matches("#!");
+    let parts = super::eval::split_words(&line).filter(|p| !p.is_empty()).ok_or("Invalid library metadata")?;
+    let engine = parts[0].trim_start_matches("#!");
     let mut name = None;
     for part in &parts[1..] {
         if part.len() >= 5 && part[..5].eq_ignore_ascii_case("name=") {
@@ -175,6 +175,11 @@ impl Registration {
                 };
                 (name.to_string_lossy(), callback.clone(), None, ScriptFlags::default())
             }
+            [_] => {
+                return fail(
+                    "calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).",
+                )
+            }
             _ => return fail("wrong number of arguments to redis.register_function"),
         };
         if !valid_name(&name) {
@@ -228,7 +233,7 @@ pub fn load(
         return Err(err("No functions registered".into()));
     }
     for function in registered.keys() {
-        if functions.owners.get(function).is_some_and(|owner| *owner != name) {
+        if functions.owners.get(&function.to_ascii_lowercase()).is_some_and(|owner| *owner != name) {
             return Err(err(format!("Function {function} already exists")));
         }
     }
@@ -243,10 +248,10 @@ pub fn fcall(ctx: &mut Ctx, args: &[&[u8]], read_only_command: bool) -> CmdResul
     let functions = &ctx.ks.scripting.functions;
     let found = functions
         .owners
-        .get(&name)
+        .get(&name.to_ascii_lowercase())
         .and_then(|lib| functions.libraries.get(lib))
-        .and_then(|lib| lib.functions.get(&name))
-        .map(|f| (f.callback.clone(), f.flags));
+        .and_then(|lib| lib.functions.iter().find(|(f, _)| f.eq_ignore_ascii_case(&name)))
+        .map(|(_, f)| (f.callback.clone(), f.flags));
     let Some((callback, flags)) = found else {
         return Err(CmdError::new("ERR Function not found"));
     };
@@ -314,8 +319,11 @@ pub fn restore(ctx: &mut Ctx, codes: Vec<Vec<u8>>, policy: RestorePolicy) -> Cmd
             return Err(CmdError::new(format!("ERR Library {name} already exists")));
         }
         for function in library.functions.keys() {
-            let clash = merged.owners.get(function).is_some_and(|owner| owner != name);
-            if clash && !(policy == RestorePolicy::Replace && merged.libraries.contains_key(name)) {
+            // A function may move between libraries only when REPLACE drops the library that had it.
+            let clash = merged.owners.get(&function.to_ascii_lowercase()).is_some_and(|owner| {
+                owner != name && !(policy == RestorePolicy::Replace && loaded.libraries.contains_key(owner))
+            });
+            if clash {
                 ctx.ks.scripting.functions = merged;
                 return Err(CmdError::new(format!("ERR Function {function} already exists")));
             }

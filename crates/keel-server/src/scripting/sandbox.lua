@@ -111,7 +111,25 @@ runtime_api.load = function(reader, name)
   return runtime_api.loadstring(G.table.concat(parts), name)
 end
 
-local load_api = setmetatable({redis = protect(load_redis)}, {__index = runtime_api})
+-- While a library loads it sees `redis` (register_function, log, version) and nothing else, and reading
+-- anything missing, even from `redis`, fails (Redis's library API).
+local function strict(t)
+  local mt = {
+    __index = function(_, name)
+      local value = t[name]
+      if value == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+      end
+      return value
+    end,
+    __newindex = deny,
+  }
+  local proxy = setmetatable({}, mt)
+  mt.__metatable = sealed_view(mt)
+  readonly[proxy] = true
+  return proxy
+end
+local load_api = {redis = strict(load_redis)}
 api = runtime_api
 
 -- Metatables of basic types are sealed as well.
