@@ -291,8 +291,18 @@ fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command,
         ks.tracking.flush(session.id(), &ks.pubsub, &|id| clients.contains(id));
         return;
     }
+    // A script's commands are not tracked one by one: the script's declared keys are, for its caller,
+    // when it ran a read command (Redis tracks EVAL's keys, not the Lua client's).
+    if session.in_script {
+        if command.has(flags::READONLY) {
+            session.script_read = true;
+        }
+        return;
+    }
     let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
-    if !command.has(flags::READONLY) {
+    let runs_scripts = command.spec.keys.0 < 0;
+    let read = if runs_scripts { std::mem::take(&mut session.script_read) } else { command.has(flags::READONLY) };
+    if !read {
         return;
     }
     let Some(t) = ks.tracking.get(session.id()) else { return };

@@ -59,6 +59,8 @@ pub struct Session {
     pub caching: Option<bool>,
     /// This is a script's client: MONITOR shows its commands as coming from `lua`.
     pub in_script: bool,
+    /// The script running for this client ran a read command (its declared keys are then tracked).
+    pub script_read: bool,
     /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
     feed: Option<Feed>,
     /// The receiving end of a feed just created, for the connection to pick up after the command.
@@ -79,6 +81,7 @@ impl Session {
             pushing: false,
             caching: None,
             in_script: false,
+            script_read: false,
             feed: None,
             new_feed: None,
         }

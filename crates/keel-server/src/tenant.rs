@@ -163,11 +163,12 @@ impl Keyspace {
         }
         let mut changed = Vec::new();
         for db in 0..self.dbs.len() {
-            // One write can touch a key more than once (value, then TTL): one report each.
+            // One write can touch a key more than once (value, then TTL): one report each, in the order
+            // the keys were first changed (invalidations follow it, as Redis's do).
             let mut touched = self.dbs[db].take_touched();
             if touched.len() > 1 {
-                touched.sort_unstable();
-                touched.dedup();
+                let mut seen = std::collections::HashSet::with_capacity(touched.len());
+                touched.retain(|key| seen.insert(key.clone()));
             }
             for key in touched {
                 if self.tracking.is_active() {

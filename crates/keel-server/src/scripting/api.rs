@@ -173,9 +173,11 @@ impl<'a, 'c> Call<'a, 'c> {
         Ok((true, Value::Nil))
     }
 
-    /// Puts the caller's database back where the script's SELECTs left the shared client record.
+    /// Puts the caller's database back where the script's SELECTs left the shared client record, and
+    /// tells the caller whether the script read anything (for client-side caching).
     pub fn finish(self) {
         self.ctx.session.select(self.ctx.session.db);
+        self.ctx.session.script_read = self.session.script_read;
     }
 }
 
