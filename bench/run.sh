@@ -62,6 +62,19 @@ bench_one() {
     -t "$test" --csv 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{sub(/ .*/, "", $1); print $1, $2}'
 }
 
+# Scripted commands, as rate limiters and queues send them: a fixed-window limiter by EVAL (its body sent
+# every time) and by EVALSHA (loaded once). Prints "NAME rps" (rps is counted from the end of the CSV
+# line: the command's name column holds the script, commas included).
+RATE_LIMIT="local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
+bench_scripts() {
+  local port=$1 pipeline=$2 requests=$3 sha
+  sha=$(redis-cli -p "$port" SCRIPT LOAD "$RATE_LIMIT")
+  taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 100000 -n "$requests" -P "$pipeline" --csv \
+    EVAL "$RATE_LIMIT" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print "eval_ratelim", $(NF-6)}'
+  taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 100000 -n "$requests" -P "$pipeline" --csv \
+    EVALSHA "$sha" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print "evalsha", $(NF-6)}'
+}
+
 # RESP for one dataset, for `redis-cli --pipe`: strings via DEBUG POPULATE, or a big hash, a big set, or
 # many small hashes.
 dataset() {
@@ -140,6 +153,12 @@ for round in $(seq "$ROUNDS"); do
         bench_one "$port" "$pipeline" "$requests" "$test" | while read -r name rps; do
           echo "$server $pipeline $name $rps" >>"$results"
         done
+      done
+    done
+    for server in keel redis; do
+      port=$keel_port; [ $server = redis ] && port=$redis_port
+      bench_scripts "$port" "$pipeline" "$((requests / 2))" | while read -r name rps; do
+        echo "$server $pipeline $name $rps" >>"$results"
       done
     done
   done

@@ -36,17 +36,18 @@ pub enum FunctionsRestoreError {
     BadFormat,
 }
 
+/// The body of a payload whose footer (RDB version, then CRC-64 of all before it) checks out.
+fn verified_body(payload: &[u8]) -> Option<&[u8]> {
+    let body_len = payload.len().checked_sub(10)?;
+    let (body, footer) = payload.split_at(body_len);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let crc = u64::from_le_bytes(footer[2..10].try_into().ok()?);
+    (version <= RDB_VERSION && CRC64.checksum(&payload[..payload.len() - 8]) == crc).then_some(body)
+}
+
 /// The library sources of a `FUNCTION DUMP` payload.
 pub fn restore_functions(payload: &[u8], max_string: u64) -> Result<Vec<Vec<u8>>, FunctionsRestoreError> {
-    if payload.len() < 10 {
-        return Err(FunctionsRestoreError::VersionOrChecksum);
-    }
-    let (body, footer) = payload.split_at(payload.len() - 10);
-    let version = u16::from_le_bytes([footer[0], footer[1]]);
-    let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| FunctionsRestoreError::VersionOrChecksum)?);
-    if version > RDB_VERSION || CRC64.checksum(&payload[..payload.len() - 8]) != crc {
-        return Err(FunctionsRestoreError::VersionOrChecksum);
-    }
+    let body = verified_body(payload).ok_or(FunctionsRestoreError::VersionOrChecksum)?;
     let mut input = Input::new(body, max_string);
     let mut codes = Vec::new();
     while input.offset() < body.len() as u64 {
@@ -79,15 +80,7 @@ impl RestoreError {
 
 /// Parses a `DUMP` payload. `None` is an empty collection, which Redis refuses too.
 pub fn restore(payload: &[u8], limits: &Limits) -> Result<Option<Value>, RestoreError> {
-    if payload.len() < 10 {
-        return Err(RestoreError::VersionOrChecksum);
-    }
-    let (body, footer) = payload.split_at(payload.len() - 10);
-    let version = u16::from_le_bytes([footer[0], footer[1]]);
-    let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| RestoreError::VersionOrChecksum)?);
-    if version > RDB_VERSION || CRC64.checksum(&payload[..payload.len() - 8]) != crc {
-        return Err(RestoreError::VersionOrChecksum);
-    }
+    let body = verified_body(payload).ok_or(RestoreError::VersionOrChecksum)?;
     let mut input = Input::new(body, limits.max_string);
     let kind = input.u8().map_err(RestoreError::BadFormat)?;
     read_value(&mut input, kind, limits).map_err(RestoreError::BadFormat)
@@ -102,6 +95,21 @@ mod tests {
         // `SET k hello` then `DUMP k` in Redis 7.0.15.
         let expected = b"\x00\x05hello\x0a\x00\x63\x72\xdf\x76\x65\x34\x20\x0a";
         assert_eq!(dump(&Value::string(b"hello")), expected.to_vec());
+    }
+
+    #[test]
+    fn function_payloads_round_trip_and_refuse_damage() {
+        let codes: [&[u8]; 2] =
+            [b"#!lua name=a\nredis.register_function('f', function() return 1 end)", b"#!lua name=b\n"];
+        let payload = dump_functions(codes);
+        assert_eq!(payload[0], OPCODE_FUNCTION2);
+        let restored = restore_functions(&payload, 1 << 20).unwrap();
+        assert_eq!(restored, codes.map(<[u8]>::to_vec));
+        let mut damaged = payload.clone();
+        damaged[3] ^= 1;
+        assert_eq!(restore_functions(&damaged, 1 << 20), Err(FunctionsRestoreError::VersionOrChecksum));
+        // A key's DUMP is not a functions payload.
+        assert_eq!(restore_functions(&dump(&Value::string(b"x")), 1 << 20), Err(FunctionsRestoreError::NotAFunction));
     }
 
     #[test]

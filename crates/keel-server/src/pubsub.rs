@@ -28,8 +28,14 @@ impl Feed {
     /// Queues `bytes`; returns the bytes now queued, or None when the connection is gone.
     pub fn push(&self, bytes: Bytes) -> Option<usize> {
         let len = bytes.len();
-        self.tx.send(bytes).ok()?;
-        Some(self.queued.fetch_add(len, Ordering::Relaxed) + len)
+        // Counted before it is sent: the connection may write it out (and subtract it) at once, and a count
+        // that went below zero would wrap and read as a full queue.
+        let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
+        if self.tx.send(bytes).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return None;
+        }
+        Some(queued)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::commands::{flags, Ctx, Lookup};
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::session::{Action, Session};
 use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
-use mlua::{Lua, MultiValue, Scope, Table, Value};
+use mlua::{Lua, MultiValue, Table, Value};
 use std::cell::RefCell;
 
 /// Redis's error table `{err = "CODE message"}` (luaPushErrorBuff): `-CODE message` keeps its code, plain
@@ -194,28 +194,85 @@ fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
     Ok((true, Value::Nil))
 }
 
-/// Installs the bridge functions for one run; they stop working when `scope` ends.
-pub fn bind<'s>(
-    lua: &Lua,
-    scope: &'s Scope<'s, '_>,
-    bridge: &Table,
-    call: &'s RefCell<Call<'_, '_>>,
-) -> mlua::Result<()> {
-    let command = scope.create_function(move |lua, (args, n): (Table, i64)| call.borrow_mut().command(lua, args, n))?;
-    lua.set_named_registry_value(super::engine::CALL, command)?;
-    bridge.raw_set(
-        "setresp",
-        scope.create_function(move |lua, args: MultiValue| call.borrow_mut().set_resp(lua, args))?,
-    )?;
-    bridge.raw_set("set_repl", scope.create_function(|lua, args: MultiValue| set_repl(lua, args))?)?;
-    Ok(())
+/// The run in progress, for the `redis.*` functions that act on it: a pointer to its `Call`, present in the
+/// Lua state's app data only while [`CallGuard`] lives. One persistent function serves every run, where
+/// creating scoped callbacks per run cost about a tenth of a short script's time.
+struct CurrentCall(*const ());
+
+// SAFETY: the pointer is only followed on the thread that runs the script, while the run is on its stack.
+unsafe impl Send for CurrentCall {}
+
+/// Makes `call` the current run until dropped.
+pub struct CallGuard<'l> {
+    lua: &'l Lua,
 }
 
-/// Empties the bridge after a run, so that redis.call outside one answers Redis's error.
-pub fn unbind(lua: &Lua, bridge: &Table) -> mlua::Result<()> {
-    lua.unset_named_registry_value(super::engine::CALL)?;
-    for name in ["setresp", "set_repl"] {
-        bridge.raw_set(name, Value::Nil)?;
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.lua.remove_app_data::<CurrentCall>();
     }
+}
+
+pub fn install<'l>(lua: &'l Lua, call: &RefCell<Call<'_, '_>>) -> CallGuard<'l> {
+    lua.set_app_data(CurrentCall(call as *const RefCell<Call<'_, '_>> as *const ()));
+    CallGuard { lua }
+}
+
+/// Runs `f` on the current run's `Call`; None outside a run (or from a nested call, which cannot happen:
+/// scripts cannot run scripts).
+fn with_current<R>(lua: &Lua, f: impl FnOnce(&mut Call) -> R) -> Option<R> {
+    let pointer = lua.app_data_ref::<CurrentCall>()?.0;
+    // SAFETY: `install` stored a pointer to a `RefCell<Call>` that outlives its guard, and the guard removes
+    // it before that `RefCell` goes away; the lifetimes erased here are those of that run.
+    let call = unsafe { &*(pointer as *const RefCell<Call<'static, 'static>>) };
+    let mut call = call.try_borrow_mut().ok()?;
+    Some(f(&mut call))
+}
+
+/// A Redis error raised in the script (what `redis.call` raises), from an error table.
+fn raise(value: Value) -> mlua::Error {
+    let text = match &value {
+        Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
+        _ => String::new(),
+    };
+    mlua::Error::external(super::engine::RedisError(text))
+}
+
+/// The functions that act on the current run: the command runner `redis.call`/`pcall` reach through the
+/// registry, `redis.setresp` and `redis.set_repl`.
+pub fn fill_run_functions(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    let command = lua.create_function(|lua, (args, n): (Table, i64)| {
+        with_current(lua, |call| call.command(lua, args, n)).unwrap_or_else(|| {
+            let text = "redis.call/pcall can only be called inside a script invocation";
+            Ok((false, Value::Table(error_table(lua, text)?)))
+        })
+    })?;
+    lua.set_named_registry_value(super::engine::CALL, command)?;
+    redis.set(
+        "setresp",
+        lua.create_function(|lua, args: MultiValue| {
+            let outcome = with_current(lua, |call| call.set_resp(lua, args)).unwrap_or_else(|| {
+                let text = "redis.setresp can only be called inside a script invocation";
+                Ok((false, Value::Table(error_table(lua, text)?)))
+            })?;
+            match outcome {
+                (true, _) => Ok(()),
+                (false, error) => Err(raise(error)),
+            }
+        })?,
+    )?;
+    redis.set(
+        "set_repl",
+        lua.create_function(|lua, args: MultiValue| {
+            if with_current(lua, |_| ()).is_none() {
+                let text = "redis.set_repl can only be called inside a script invocation";
+                return Err(raise(Value::Table(error_table(lua, text)?)));
+            }
+            match set_repl(lua, args)? {
+                (true, _) => Ok(()),
+                (false, error) => Err(raise(error)),
+            }
+        })?,
+    )?;
     Ok(())
 }

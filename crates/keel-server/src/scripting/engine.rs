@@ -15,7 +15,8 @@ pub struct Engine {
     env: Table,
     runner: Function,
     use_api: Function,
-    set_global: Function,
+    /// What scripts' globals resolve to (KEYS and ARGV are set here for each EVAL).
+    runtime_api: Table,
     /// Functions bound to the running command (redis.call, setresp, set_repl), present only during a run.
     pub bridge: Table,
     /// The `redis` table FUNCTION LOAD's code sees (register_function, log).
@@ -221,10 +222,7 @@ impl Engine {
         // SAFETY: both functions only use the Lua C API on the stack Lua hands them (see `bridge_call`).
         redis.set("call", unsafe { lua.create_c_function(redis_call)? })?;
         redis.set("pcall", unsafe { lua.create_c_function(redis_pcall)? })?;
-        let outside = "redis.setresp can only be called inside a script invocation";
-        redis.set("setresp", bridged(&lua, "setresp", true, outside)?)?;
-        let outside = "redis.set_repl can only be called inside a script invocation";
-        redis.set("set_repl", bridged(&lua, "set_repl", true, outside)?)?;
+        super::api::fill_run_functions(&lua, &redis)?;
         let outside = "redis.register_function can only be called on FUNCTION LOAD command";
         load_redis.set("register_function", bridged(&lua, "register", true, outside)?)?;
         let sandbox: Table = lua.load(include_str!("sandbox.lua")).set_name("@keel_sandbox").call((
@@ -246,7 +244,7 @@ impl Engine {
             env: sandbox.get("env")?,
             runner: sandbox.get("run")?,
             use_api: sandbox.get("use_api")?,
-            set_global: sandbox.get("set_global")?,
+            runtime_api: sandbox.get("runtime_api")?,
             bridge,
             load_redis,
             lua,
@@ -265,7 +263,7 @@ impl Engine {
 
     /// Sets a global scripts read (KEYS, ARGV).
     pub fn set_global(&self, name: &str, value: Value) -> mlua::Result<()> {
-        self.set_global.call((name, value))
+        self.runtime_api.raw_set(name, value)
     }
 
     /// Switches the sandbox between the API FUNCTION LOAD's code sees and the one scripts run with.

@@ -123,14 +123,11 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     // Blocked clients are served once the script is done, and the log gets its effects as one block.
     ctx.ks.blocking.hold(true);
     let log_mark = ctx.ks.log.enabled.then(|| ctx.ks.log.begin_transaction());
-    let bridge = engine.bridge.clone();
     let call = RefCell::new(api::Call::new(ctx, run.read_only, &status));
-    let outcome = lua.scope(|scope| {
-        api::bind(&lua, scope, &bridge, &call)?;
-        let outcome = engine.run(run.function, call_args);
-        api::unbind(&lua, &bridge)?;
-        outcome
-    });
+    let outcome = {
+        let _current = api::install(&lua, &call);
+        engine.run(run.function, call_args)
+    };
     let call = call.into_inner();
     let resp = call.session.resp;
     call.finish();

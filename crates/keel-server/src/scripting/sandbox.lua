@@ -18,12 +18,24 @@ local function sealed_view(mt)
   return view
 end
 
-local function protect(t)
-  local mt = {__index = t, __newindex = deny}
+-- A read-only view whose reads go to `lookup` (a table, or an __index function).
+local function protect(lookup)
+  local mt = {__index = lookup, __newindex = deny}
   local proxy = setmetatable({}, mt)
   mt.__metatable = sealed_view(mt)
   readonly[proxy] = true
   return proxy
+end
+
+-- A read-only view of what `get` returns, where reading a missing name fails (Redis's locked globals).
+local function strict(get)
+  return protect(function(_, name)
+    local value = get(name)
+    if value == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return value
+  end)
 end
 
 local function pack(...) return {n = select('#', ...), ...} end
@@ -40,19 +52,7 @@ local function is_kill(e)
 end
 
 local api = {}
-local env_mt = {
-  __index = function(_, name)
-    local value = api[name]
-    if value == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-    end
-    return value
-  end,
-  __newindex = deny,
-}
-local env = setmetatable({}, env_mt)
-env_mt.__metatable = sealed_view(env_mt)
-readonly[env] = true
+local env = strict(function(name) return api[name] end)
 
 local runtime_api = {
   xpcall = lua_xpcall, tostring = tostring, next = next, assert = G.assert, tonumber = G.tonumber,
@@ -113,23 +113,7 @@ end
 
 -- While a library loads it sees `redis` (register_function, log, version) and nothing else, and reading
 -- anything missing, even from `redis`, fails (Redis's library API).
-local function strict(t)
-  local mt = {
-    __index = function(_, name)
-      local value = t[name]
-      if value == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-      end
-      return value
-    end,
-    __newindex = deny,
-  }
-  local proxy = setmetatable({}, mt)
-  mt.__metatable = sealed_view(mt)
-  readonly[proxy] = true
-  return proxy
-end
-local load_api = {redis = strict(load_redis)}
+local load_api = {redis = strict(function(name) return load_redis[name] end)}
 api = runtime_api
 
 -- Metatables of basic types are sealed as well.
@@ -168,6 +152,4 @@ local function use_api(which)
   api = (which == 'load') and load_api or runtime_api
 end
 
-local function set_global(name, value) runtime_api[name] = value end
-
-return {env = env, run = run, use_api = use_api, set_global = set_global}
+return {env = env, run = run, use_api = use_api, runtime_api = runtime_api}

@@ -49,7 +49,9 @@ pub const BUSY_FUNCTION: &str =
 impl ScriptStatus {
     pub fn begin(&self, function: bool, threshold_ms: u64, name: &str, command: &[&[u8]]) {
         *self.started.lock() = Some(Instant::now());
-        *self.running.lock() = Some((name.to_string(), command.iter().map(|a| a.to_vec()).collect()));
+        // FUNCTION STATS shows a running function's command line; EVAL's hot path skips the copy.
+        let command = if function { command.iter().map(|a| a.to_vec()).collect() } else { Vec::new() };
+        *self.running.lock() = Some((name.to_string(), command));
         self.forced.store(false, Ordering::Relaxed);
         self.detached.store(false, Ordering::Relaxed);
         self.load_timeout_ms.store(0, Ordering::Relaxed);

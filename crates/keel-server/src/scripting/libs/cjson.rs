@@ -575,6 +575,18 @@ fn depth_setting(lua: &Lua, cfg: &Shared, get: fn(&mut Config) -> &mut usize) ->
     })
 }
 
+/// An on/off setter-getter like `cjson.encode_keep_buffer([on])`.
+fn flag_setting(lua: &Lua, cfg: &Shared, get: fn(&mut Config) -> &mut bool) -> Result<mlua::Function> {
+    let cfg = cfg.clone();
+    lua.create_function(move |_, on: Option<bool>| {
+        let mut c = cfg.lock();
+        if let Some(on) = on {
+            *get(&mut c) = on;
+        }
+        Ok(*get(&mut c))
+    })
+}
+
 pub fn open(lua: &Lua) -> Result<Table> {
     let cfg: Shared = Arc::new(Mutex::new(Config::default()));
     let t = lua.create_table()?;
@@ -585,17 +597,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
     t.set("encode_max_depth", depth_setting(lua, &cfg, |c| &mut c.encode_max_depth)?)?;
     t.set("decode_max_depth", depth_setting(lua, &cfg, |c| &mut c.decode_max_depth)?)?;
     t.set("encode_number_precision", depth_setting(lua, &cfg, |c| &mut c.precision)?)?;
-    let c = cfg.clone();
-    t.set(
-        "encode_keep_buffer",
-        lua.create_function(move |_, on: Option<bool>| {
-            let mut c = c.lock();
-            if let Some(on) = on {
-                c.keep_buffer = on;
-            }
-            Ok(c.keep_buffer)
-        })?,
-    )?;
+    t.set("encode_keep_buffer", flag_setting(lua, &cfg, |c| &mut c.keep_buffer)?)?;
     let c = cfg.clone();
     t.set(
         "encode_invalid_numbers",
@@ -616,17 +618,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
             })
         })?,
     )?;
-    let c = cfg.clone();
-    t.set(
-        "decode_invalid_numbers",
-        lua.create_function(move |_, on: Option<bool>| {
-            let mut c = c.lock();
-            if let Some(on) = on {
-                c.decode_invalid_numbers = on;
-            }
-            Ok(c.decode_invalid_numbers)
-        })?,
-    )?;
+    t.set("decode_invalid_numbers", flag_setting(lua, &cfg, |c| &mut c.decode_invalid_numbers)?)?;
     let c = cfg.clone();
     t.set(
         "encode_sparse_array",
@@ -648,4 +640,23 @@ pub fn open(lua: &Lua) -> Result<Table> {
     t.set("_NAME", "cjson")?;
     t.set("_VERSION", "2.1.0")?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_g;
+
+    #[test]
+    fn numbers_format_as_c_printf_g() {
+        assert_eq!(format_g(0.1, 14), "0.1");
+        assert_eq!(format_g(100.0, 14), "100");
+        assert_eq!(format_g(-5000.0, 14), "-5000");
+        assert_eq!(format_g(0.0003, 14), "0.0003");
+        assert_eq!(format_g(0.00001, 14), "1e-05");
+        assert_eq!(format_g(1e20, 14), "1e+20");
+        assert_eq!(format_g(123456789012345.0, 14), "1.2345678901234e+14");
+        assert_eq!(format_g(0.1, 17), "0.10000000000000001");
+        assert_eq!(format_g(1e17, 17), "1e+17");
+        assert_eq!(format_g(f64::INFINITY, 14), "inf");
+    }
 }
