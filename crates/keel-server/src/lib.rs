@@ -10,6 +10,7 @@ pub mod config;
 mod connection;
 mod cron;
 pub mod dispatch;
+mod http;
 mod listener;
 mod notify;
 pub mod persistence;
@@ -32,6 +33,8 @@ use tokio::net::TcpListener;
 pub struct Running {
     pub server: Arc<Server>,
     pub addr: std::net::SocketAddr,
+    /// Where the HTTP face (health, readiness) listens.
+    pub http_addr: std::net::SocketAddr,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -47,14 +50,21 @@ impl Running {
 /// Call inside a tokio runtime.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let bind = format!("{}:{}", settings.bind, settings.port);
+    let http_bind = format!("{}:{}", settings.bind, settings.http_port);
     let server = Server::new(settings).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
+    let http_listener = TcpListener::bind(&http_bind)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {http_bind}: {e}")))?;
+    let http_addr = http_listener.local_addr()?;
     server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
     // Clients may connect while the data loads: they are told so (LOADING) rather than left waiting.
     server.set_loading(true);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listener::run(server.clone(), listener));
+    // Health checks answer while the data loads: readiness says so.
+    tasks.spawn(http::run(server.clone(), http_listener));
     let recovering = server.clone();
     let recovered = tokio::task::spawn_blocking(move || {
         let tenant = recovering.default_tenant();
@@ -70,6 +80,6 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     server.set_loading(false);
     tasks.spawn(cron::run(server.clone()));
     tasks.spawn(persistence::run_jobs(server.clone()));
-    tracing::info!(%addr, "Keel is ready to accept RESP connections");
-    Ok(Running { server, addr, tasks })
+    tracing::info!(%addr, %http_addr, "Keel is ready to accept RESP connections and HTTP requests");
+    Ok(Running { server, addr, http_addr, tasks })
 }

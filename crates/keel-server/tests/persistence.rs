@@ -387,6 +387,7 @@ fn a_log_cut_off_by_a_crash_is_truncated_and_garbage_stops_start_up() {
     std::fs::write(&log, &bytes).unwrap();
     let mut settings = keel_server::Settings::default();
     settings.port = 0;
+    settings.http_port = 0;
     settings.dir = dir.0.clone();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let err = match rt.block_on(keel_server::start(settings)) {
@@ -402,6 +403,7 @@ fn a_second_keel_on_the_same_directory_is_refused() {
     let dir = first.server.settings.read().dir.clone();
     let mut settings = keel_server::Settings::default();
     settings.port = 0;
+    settings.http_port = 0;
     settings.dir = dir;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let err = match rt.block_on(keel_server::start(settings)) {

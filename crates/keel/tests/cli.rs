@@ -38,7 +38,7 @@ fn flags_win_over_environment_over_file_and_sigterm_exits_cleanly() {
     std::fs::write(
         &config,
         format!(
-            "port = {port}\nrequirepass = \"from-file\"\nmaxclients = 7\ntimeout = 40\ndir = \"{}\"\n",
+            "port = {port}\nhttp-port = 0\nrequirepass = \"from-file\"\nmaxclients = 7\ntimeout = 40\ndir = \"{}\"\n",
             dir.join("data").display()
         ),
     )
@@ -71,7 +71,7 @@ fn sigint_with_idle_clients_exits_cleanly() {
     let dir = temp_dir("cli-sigint");
     let port = free_port();
     let mut child = keel()
-        .args(["serve", "--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+        .args(["serve", "--http-port", "0", "--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -26,7 +26,7 @@ impl Drop for Keel {
 
 fn start(dir: &Path, port: u16, fsync: &str) -> Keel {
     let child = keel()
-        .args(["serve", "--port", &port.to_string(), "--appendfsync", fsync, "--save", ""])
+        .args(["serve", "--http-port", "0", "--port", &port.to_string(), "--appendfsync", fsync, "--save", ""])
         .arg("--dir")
         .arg(dir)
         .env("KEEL_LOG", "warn")
@@ -194,7 +194,7 @@ fn a_full_disk_refuses_writes_until_there_is_room_again() {
     let child = Command::new("prlimit")
         .arg("--fsize=400000:unlimited")
         .arg(env!("CARGO_BIN_EXE_keel"))
-        .args(["serve", "--port", &port.to_string(), "--save", ""])
+        .args(["serve", "--http-port", "0", "--port", &port.to_string(), "--save", ""])
         .arg("--dir")
         .arg(&dir)
         .env("KEEL_LOG", "warn")

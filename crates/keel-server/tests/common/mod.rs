@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub http_addr: SocketAddr,
     pub server: Arc<keel_server::Server>,
     runtime: Option<tokio::runtime::Runtime>,
     /// Resolves when the server has shut down, its log closed and its final snapshot saved.
@@ -48,14 +49,15 @@ impl TestServer {
         let dir = TestDir::new();
         let mut settings = Settings::default();
         settings.port = 0;
+        settings.http_port = 0;
         settings.dir = dir.0.clone();
         configure(&mut settings);
         let own_dir = (settings.dir == dir.0).then_some(dir);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let running = runtime.block_on(keel_server::start(settings)).unwrap();
-        let (addr, server) = (running.addr, running.server.clone());
+        let (addr, http_addr, server) = (running.addr, running.http_addr, running.server.clone());
         let stopped = runtime.spawn(running.wait());
-        TestServer { addr, server, runtime: Some(runtime), stopped: Some(stopped), _dir: own_dir }
+        TestServer { addr, http_addr, server, runtime: Some(runtime), stopped: Some(stopped), _dir: own_dir }
     }
 
     pub fn url(&self) -> String {
@@ -196,4 +198,17 @@ pub fn wait_for(mut done: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for a condition");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// One HTTP/1.1 request over a fresh connection: the status code and the body.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_string();
+    (status, body)
 }
