@@ -264,9 +264,7 @@ fn run(
         feed_monitors(ks, session, args, env.settings.monitor_queue_limit);
     }
     let elapsed_us = clock.lap_us();
-    let stat = &mut ks.stats.commands[command.id];
-    stat.calls += 1;
-    stat.usec += elapsed_us;
+    ks.stats.commands[command.id].record(elapsed_us);
     ks.stats.total_commands += 1;
     if let Err(CmdError(error)) = result {
         ks.stats.commands[command.id].failed += 1;

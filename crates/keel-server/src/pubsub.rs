@@ -192,6 +192,11 @@ impl Hub {
     }
 
     /// Distinct patterns with at least one subscriber (PUBSUB NUMPAT).
+    /// Channels with subscribers (shard channels included), patterns, and clients subscribed to anything.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.channels.len() + self.shard_channels.len(), self.patterns.len(), self.subscribers.len())
+    }
+
     pub fn pattern_count(&self) -> usize {
         self.patterns.len()
     }

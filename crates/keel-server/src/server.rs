@@ -35,6 +35,8 @@ pub struct Server {
     pub clients: ClientRegistry,
     pub commands: CommandTable,
     pub stats: ServerStats,
+    /// HTTP requests by route and status code, for `/metrics`.
+    pub http_requests: parking_lot::Mutex<BTreeMap<(String, u16), u64>>,
     pub started: Instant,
     pub run_id: String,
     /// The RESP port actually bound (differs from the setting when it was 0).
@@ -70,6 +72,7 @@ impl Server {
             commands,
             stats: ServerStats::default(),
             started: Instant::now(),
+            http_requests: Default::default(),
             run_id,
             shutdown: watch::channel(false).0,
             loading: std::sync::atomic::AtomicBool::new(false),

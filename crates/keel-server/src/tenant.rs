@@ -23,6 +23,22 @@ pub struct CommandStat {
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Calls by duration: `latency[i]` counts those within `LATENCY_BOUNDS_US[i]` and above the bound
+    /// before (the last bucket has no upper bound).
+    pub latency: [u64; LATENCY_BOUNDS_US.len() + 1],
+}
+
+/// Upper bounds of the command latency histogram buckets, in microseconds (`/metrics`).
+pub const LATENCY_BOUNDS_US: [u64; 13] =
+    [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000, 1_000_000];
+
+impl CommandStat {
+    pub fn record(&mut self, elapsed_us: u64) {
+        self.calls += 1;
+        self.usec += elapsed_us;
+        let bucket = LATENCY_BOUNDS_US.iter().position(|&bound| elapsed_us <= bound).unwrap_or(LATENCY_BOUNDS_US.len());
+        self.latency[bucket] += 1;
+    }
 }
 
 #[derive(Debug, Default)]

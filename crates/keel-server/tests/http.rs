@@ -56,3 +56,48 @@ fn readiness_fails_on_memory_over_maxmemory() {
     // An unknown path is a 404, not a crash.
     assert_eq!(http(server.http_addr, "GET", "/nope").0, 404);
 }
+
+#[test]
+fn metrics_are_prometheus_text_that_promtool_accepts() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    run::<()>(&mut con, &["SET", "k", "v"]);
+    run::<Option<String>>(&mut con, &["GET", "missing"]);
+    assert!(common::error_of(&mut con, &["INCR", "k"]).starts_with("ERR"));
+    http(server.http_addr, "GET", "/health");
+    let (status, body) = http(server.http_addr, "GET", "/metrics");
+    assert_eq!(status, 200);
+    for expected in [
+        "keel_commands_total{command=\"set\",result=\"ok\"} 1",
+        "keel_commands_total{command=\"incr\",result=\"error\"} 1",
+        "keel_command_duration_seconds_count{command=\"get\"} 1",
+        "keel_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"} 1",
+        "keel_keyspace_misses_total 1",
+        "keel_keys{db=\"0\"} 1",
+        "keel_connected_clients 1",
+        "keel_aof_enabled 1",
+        "keel_http_requests_total{route=\"/health\",status=\"200\"} 1",
+    ] {
+        assert!(body.contains(expected), "missing {expected}:\n{body}");
+    }
+    // `promtool check metrics` (Prometheus's own linter) when installed: `.ci/run` installs it.
+    let Ok(mut promtool) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("skipped the promtool check: promtool is not installed");
+        return;
+    };
+    use std::io::Write;
+    promtool.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let result = promtool.wait_with_output().unwrap();
+    assert!(
+        result.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}

@@ -173,8 +173,9 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "tracking_total_keys", &tracking.keys);
             line(out, "tracking_total_items", &tracking.items);
             line(out, "tracking_total_prefixes", &tracking.prefixes);
-            line(out, "pubsub_channels", &0);
-            line(out, "pubsub_patterns", &0);
+            let (channels, patterns, _) = ctx.ks.pubsub.counts();
+            line(out, "pubsub_channels", &channels);
+            line(out, "pubsub_patterns", &patterns);
             line(out, "total_error_replies", &stats.total_error_replies);
         }
         "replication" => {

@@ -1,0 +1,198 @@
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4) of what operators need before an incident:
+//! commands by name and result, command latency histograms, connections, memory, keys, expirations,
+//! evictions, hits and misses, pub/sub, persistence, and HTTP requests by route and status.
+
+use crate::server::Server;
+use crate::tenant::LATENCY_BOUNDS_US;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub async fn metrics(State(server): State<Arc<Server>>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&server))
+}
+
+/// Writes one metric family's HELP and TYPE lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {value}");
+    } else {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
+/// A single-sample family.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    sample(out, name, "", value);
+}
+
+/// Label values escaped as the exposition format wants (`\`, `"`, newline).
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn render(server: &Server) -> String {
+    let mut out = String::with_capacity(32 * 1024);
+    let tenant = server.default_tenant();
+    let (maxmemory, maxclients) = {
+        let s = server.settings.read();
+        (s.maxmemory, s.maxclients)
+    };
+    single(&mut out, "keel_up", "gauge", "1 while Keel serves.", 1);
+    single(&mut out, "keel_uptime_seconds", "gauge", "Seconds since Keel started.", server.uptime_secs());
+    single(&mut out, "keel_loading", "gauge", "1 while the dataset loads from disk.", server.is_loading() as u8);
+    let stats = &server.stats;
+    single(&mut out, "keel_connected_clients", "gauge", "Client connections open.", server.clients.count());
+    single(&mut out, "keel_max_clients", "gauge", "The maxclients setting.", maxclients);
+    single(
+        &mut out,
+        "keel_connections_received_total",
+        "counter",
+        "Client connections accepted.",
+        stats.connections_received.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "keel_rejected_connections_total",
+        "counter",
+        "Client connections refused (maxclients, protected mode).",
+        stats.rejected_connections.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "keel_net_input_bytes_total",
+        "counter",
+        "Bytes read from clients.",
+        stats.net_input_bytes.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "keel_net_output_bytes_total",
+        "counter",
+        "Bytes written to clients.",
+        stats.net_output_bytes.load(Ordering::Relaxed),
+    );
+    if !server.is_loading() {
+        database(&mut out, server, &tenant, maxmemory);
+    }
+    persistence(&mut out, &tenant.persistence);
+    http_requests(&mut out, server);
+    out
+}
+
+/// What the database's lock guards: commands, memory, keys, pub/sub.
+fn database(out: &mut String, server: &Server, tenant: &crate::tenant::Tenant, maxmemory: u64) {
+    let ks = tenant.lock();
+    family(out, "keel_commands_total", "counter", "Commands by name and result (ok, error, rejected).");
+    for command in server.commands.all() {
+        let stat = &ks.stats.commands[command.id];
+        if stat.calls == 0 && stat.rejected == 0 {
+            continue;
+        }
+        let name = label(&command.fullname);
+        sample(out, "keel_commands_total", &format!("command=\"{name}\",result=\"ok\""), stat.calls - stat.failed);
+        sample(out, "keel_commands_total", &format!("command=\"{name}\",result=\"error\""), stat.failed);
+        sample(out, "keel_commands_total", &format!("command=\"{name}\",result=\"rejected\""), stat.rejected);
+    }
+    family(out, "keel_command_duration_seconds", "histogram", "Time commands took to run, by command.");
+    for command in server.commands.all() {
+        let stat = &ks.stats.commands[command.id];
+        if stat.calls == 0 {
+            continue;
+        }
+        let name = label(&command.fullname);
+        let mut cumulative = 0;
+        for (i, bound) in LATENCY_BOUNDS_US.iter().enumerate() {
+            cumulative += stat.latency[i];
+            let labels = format!("command=\"{name}\",le=\"{}\"", *bound as f64 / 1e6);
+            sample(out, "keel_command_duration_seconds_bucket", &labels, cumulative);
+        }
+        sample(out, "keel_command_duration_seconds_bucket", &format!("command=\"{name}\",le=\"+Inf\""), stat.calls);
+        sample(out, "keel_command_duration_seconds_sum", &format!("command=\"{name}\""), stat.usec as f64 / 1e6);
+        sample(out, "keel_command_duration_seconds_count", &format!("command=\"{name}\""), stat.calls);
+    }
+    single(out, "keel_memory_used_bytes", "gauge", "Memory the dataset uses.", ks.used_memory());
+    single(out, "keel_memory_max_bytes", "gauge", "The maxmemory setting (0: no limit).", maxmemory);
+    single(out, "keel_lua_memory_bytes", "gauge", "Memory the Lua states use.", ks.scripting.eval_memory());
+    family(out, "keel_keys", "gauge", "Keys by numbered database.");
+    for (index, db) in ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+        sample(out, "keel_keys", &format!("db=\"{index}\""), db.len());
+    }
+    family(out, "keel_expiring_keys", "gauge", "Keys with a TTL by numbered database.");
+    for (index, db) in ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+        sample(out, "keel_expiring_keys", &format!("db=\"{index}\""), db.volatile_len());
+    }
+    let s = &ks.stats;
+    single(out, "keel_expired_keys_total", "counter", "Keys deleted because their TTL passed.", s.expired_keys);
+    single(out, "keel_evicted_keys_total", "counter", "Keys evicted to stay within maxmemory.", s.evicted_keys);
+    single(out, "keel_keyspace_hits_total", "counter", "Key reads that found the key.", s.keyspace_hits);
+    single(out, "keel_keyspace_misses_total", "counter", "Key reads that found nothing.", s.keyspace_misses);
+    single(out, "keel_error_replies_total", "counter", "Error replies sent.", s.total_error_replies);
+    let (channels, patterns, subscribers) = ks.pubsub.counts();
+    single(out, "keel_pubsub_channels", "gauge", "Channels with at least one subscriber.", channels);
+    single(out, "keel_pubsub_patterns", "gauge", "Patterns subscribed to.", patterns);
+    single(out, "keel_pubsub_subscribers", "gauge", "Clients subscribed to a channel or pattern.", subscribers);
+}
+
+fn persistence(out: &mut String, p: &crate::persistence::Persistence) {
+    let status = p.status.lock().clone();
+    let log = p.log.read();
+    single(out, "keel_aof_enabled", "gauge", "1 when the append-only log is on.", log.is_some() as u8);
+    if let Some(log) = log.as_ref() {
+        let behind = log.written() > log.synced();
+        let lag_ms = if behind { crate::server::unix_ms().saturating_sub(log.last_fsync_ms()) } else { 0 };
+        single(
+            out,
+            "keel_aof_fsync_lag_seconds",
+            "gauge",
+            "Age of the oldest write not yet fsynced.",
+            lag_ms as f64 / 1e3,
+        );
+        single(
+            out,
+            "keel_aof_unsynced_bytes",
+            "gauge",
+            "Log bytes written but not yet fsynced.",
+            log.written().saturating_sub(log.synced()),
+        );
+        single(out, "keel_aof_size_bytes", "gauge", "Size of the log's current file.", log.file_size());
+    }
+    single(
+        out,
+        "keel_aof_write_ok",
+        "gauge",
+        "0 while the log cannot be written (writes are refused).",
+        p.write_refusal().is_none() as u8,
+    );
+    single(
+        out,
+        "keel_rdb_last_save_timestamp_seconds",
+        "gauge",
+        "When the last snapshot completed.",
+        status.rdb_last_save_unix,
+    );
+    single(
+        out,
+        "keel_rdb_last_bgsave_ok",
+        "gauge",
+        "1 when the last background snapshot succeeded.",
+        status.rdb_last_bgsave_ok as u8,
+    );
+    single(out, "keel_rdb_saves_total", "counter", "Snapshots written.", status.rdb_saves);
+    single(out, "keel_aof_rewrites_total", "counter", "Log compactions completed.", status.aof_rewrites);
+}
+
+fn http_requests(out: &mut String, server: &Server) {
+    family(out, "keel_http_requests_total", "counter", "HTTP requests by route and status.");
+    for ((route, status), count) in server.http_requests.lock().iter() {
+        sample(out, "keel_http_requests_total", &format!("route=\"{}\",status=\"{status}\"", label(route)), count);
+    }
+}
