@@ -149,8 +149,11 @@ pub fn check_flags(ctx: &Ctx, flags: ScriptFlags, read_only_command: bool) -> Re
     Ok(())
 }
 
+/// Command arguments, as handlers receive them.
+type Args<'a> = &'a [&'a [u8]];
+
 /// Parses numkeys and splits the arguments after it into keys and args (EVAL and FCALL).
-pub fn split_keys<'a>(args: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], &'a [&'a [u8]]), CmdError> {
+pub fn split_keys<'a>(args: Args<'a>) -> Result<(Args<'a>, Args<'a>), CmdError> {
     let numkeys = keel_store::number::parse_i64(args[2]).ok_or(crate::commands::NOT_INTEGER)?;
     let rest = &args[3..];
     if numkeys > rest.len() as i64 {

@@ -196,7 +196,7 @@ fn decode_here(lua: &Lua, c: &mut Cursor, depth: usize) -> Decoded {
         0xc2 => Value::Boolean(false),
         0xca => Value::Number(f32::from_bits(c.be(4)? as u32) as f64),
         0xcb => Value::Number(f64::from_bits(c.be(8)?)),
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let len = c.be(1 << (first - 0xd9))? as usize;
             Value::String(lua.create_string(c.take(len)?).map_err(lua_err)?)
         }
