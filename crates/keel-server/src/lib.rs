@@ -58,6 +58,7 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {http_bind}: {e}")))?;
     let http_addr = http_listener.local_addr()?;
+    http::settle_rest_token(&server)?;
     server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
     // Clients may connect while the data loads: they are told so (LOADING) rather than left waiting.
     server.set_loading(true);

@@ -53,8 +53,8 @@ fn readiness_fails_on_memory_over_maxmemory() {
     let body = json(&body);
     assert_eq!(body["failing"], serde_json::json!(["memory"]));
     assert_eq!(body["components"]["memory"]["max"], 1000);
-    // An unknown path is a 404, not a crash.
-    assert_eq!(http(server.http_addr, "GET", "/nope").0, 404);
+    // Any other path is a REST command, which needs the token.
+    assert_eq!(http(server.http_addr, "GET", "/nope").0, 401);
 }
 
 #[test]
@@ -100,4 +100,94 @@ fn metrics_are_prometheus_text_that_promtool_accepts() {
         String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
+}
+
+const AUTH: &str = "Authorization: Bearer secret-token";
+
+fn rest_server() -> TestServer {
+    TestServer::with(|s| s.rest_token = "secret-token".into())
+}
+
+#[test]
+fn rest_commands_in_the_path_and_in_a_json_body() {
+    let server = rest_server();
+    let addr = server.http_addr;
+    let (status, body) = common::http_with(addr, "GET", "/set/foo/bar/EX/100", &[AUTH], b"");
+    assert_eq!((status, json(&body)), (200, serde_json::json!({"result": "OK"})));
+    let (status, body) = common::http_with(addr, "GET", "/get/foo", &[AUTH], b"");
+    assert_eq!((status, json(&body)), (200, serde_json::json!({"result": "bar"})));
+    // The body is the last argument, raw; query arguments follow it; %2F is a slash inside an argument.
+    let (status, _) = common::http_with(addr, "POST", "/set/a%2Fb?EX=100", &[AUTH], b"{\"raw\": 1}");
+    assert_eq!(status, 200);
+    assert_eq!(run::<String>(&mut server.client(), &["GET", "a/b"]), "{\"raw\": 1}");
+    assert!(run::<i64>(&mut server.client(), &["TTL", "a/b"]) > 90);
+    // JSON: numbers by their lexeme, booleans as words, explicit null results.
+    let (status, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["SET", "n", 12345678901234567890]"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(run::<String>(&mut server.client(), &["GET", "n"]), "12345678901234567890");
+    let (_, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["GET", "missing"]"#);
+    assert_eq!(body, r#"{"result":null}"#);
+    let (_, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["RPUSH", "l", "x", true]"#);
+    assert_eq!(json(&body), serde_json::json!({"result": 2}));
+    let (_, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["LRANGE", "l", 0, -1]"#);
+    assert_eq!(json(&body), serde_json::json!({"result": ["x", "true"]}));
+    // Errors: Redis's text with 400; blocking commands refused; malformed JSON.
+    let (status, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["INCR", "foo"]"#);
+    assert_eq!(
+        (status, json(&body)),
+        (400, serde_json::json!({"error": "ERR value is not an integer or out of range"}))
+    );
+    let (status, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["BLPOP", "l", 0]"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("blocking"));
+    assert_eq!(common::http_with(addr, "POST", "/", &[AUTH], b"[not json").0, 400);
+}
+
+#[test]
+fn rest_pipelines_answer_one_outcome_per_command() {
+    let server = rest_server();
+    let body = br#"[["SET", "k", "1"], ["INCR", "k"], ["HSET", "k", "f", "v"], ["GET", "k"]]"#;
+    let (status, reply) = common::http_with(server.http_addr, "POST", "/pipeline", &[AUTH], body);
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(&reply),
+        serde_json::json!([
+            {"result": "OK"},
+            {"result": 2},
+            {"error": "WRONGTYPE Operation against a key holding the wrong kind of value"},
+            {"result": "2"}
+        ])
+    );
+}
+
+#[test]
+fn rest_requires_the_token() {
+    let server = rest_server();
+    let addr = server.http_addr;
+    let unauthorized = serde_json::json!({"error": "WRONGPASS invalid or missing auth token"});
+    let (status, body) = common::http(addr, "GET", "/get/foo");
+    assert_eq!((status, json(&body)), (401, unauthorized.clone()));
+    let (status, body) = common::http_with(addr, "GET", "/get/foo", &["Authorization: Bearer wrong"], b"");
+    assert_eq!((status, json(&body)), (401, unauthorized));
+    assert_eq!(common::http(addr, "GET", "/get/foo?_token=secret-token").0, 200);
+    assert_eq!(common::http_with(addr, "GET", "/ping", &["authorization: bearer secret-token"], b"").0, 200);
+}
+
+#[test]
+fn a_rest_token_is_generated_once_and_kept() {
+    let dir = common::TestDir::new();
+    let path = dir.0.clone();
+    let first = {
+        let server = TestServer::with(|s| s.dir = path.clone());
+        let token = std::fs::read_to_string(dir.0.join("rest-token")).unwrap();
+        let auth = format!("Authorization: Bearer {token}");
+        assert_eq!(common::http_with(server.http_addr, "GET", "/ping", &[&auth], b"").0, 200);
+        token
+    };
+    let server = TestServer::with(|s| s.dir = path.clone());
+    assert_eq!(std::fs::read_to_string(dir.0.join("rest-token")).unwrap(), first);
+    assert_eq!(common::http(server.http_addr, "GET", &format!("/ping?_token={first}")).0, 200);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.0.join("rest-token")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

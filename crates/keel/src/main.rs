@@ -45,6 +45,9 @@ struct ServeArgs {
     /// HTTP port (REST API, health and metrics).
     #[arg(long)]
     http_port: Option<String>,
+    /// The default database's REST token (generated at first start when not set).
+    #[arg(long)]
+    rest_token: Option<String>,
     /// Data directory.
     #[arg(long)]
     dir: Option<String>,
@@ -89,6 +92,7 @@ impl ServeArgs {
             ("bind", &self.bind),
             ("port", &self.port),
             ("http-port", &self.http_port),
+            ("rest-token", &self.rest_token),
             ("dir", &self.dir),
             ("requirepass", &self.requirepass),
             ("maxclients", &self.maxclients),

@@ -1,15 +1,16 @@
 //! The HTTP face on `http-port`: liveness and readiness for platforms' health checks (`health.rs`) and
 //! Prometheus metrics (`metrics.rs`), served by axum on the same runtime as RESP and stopped by the same
-//! shutdown signal. (The REST API will join this router.)
+//! shutdown signal, and the REST API (`rest.rs`).
 
 mod health;
 mod metrics;
+mod rest;
 
 use crate::server::Server;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -20,6 +21,12 @@ fn router(server: Arc<Server>) -> Router {
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/", post(rest::body_command))
+        .route("/pipeline", post(rest::pipeline))
+        .route(
+            "/{*command}",
+            get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),
+        )
         .layer(axum::middleware::from_fn_with_state(server.clone(), count_request))
         .with_state(server)
 }
@@ -30,6 +37,39 @@ async fn count_request(State(server): State<Arc<Server>>, request: Request, next
     let response = next.run(request).await;
     *server.http_requests.lock().entry((route, response.status().as_u16())).or_insert(0) += 1;
     response
+}
+
+/// Where a generated REST token is kept, in the data directory.
+const TOKEN_FILE: &str = "rest-token";
+
+/// Settles the default database's REST token: the configured one (`--rest-token`, `KEEL_REST_TOKEN`,
+/// `keel.toml`), else the one generated at an earlier start, else a new random one, kept (0600) in the
+/// data directory and printed this once.
+pub fn settle_rest_token(server: &Server) -> std::io::Result<()> {
+    let dir = {
+        let settings = server.settings.read();
+        if !settings.rest_token.is_empty() {
+            return Ok(());
+        }
+        settings.dir.clone()
+    };
+    let path = dir.join(TOKEN_FILE);
+    let token = match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+        _ => {
+            let bytes: [u8; 24] = rand::random();
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::io::Write::write_all(&mut options.open(&path)?, token.as_bytes())?;
+            println!("Keel generated the REST token for the default database (kept in {}): {token}", path.display());
+            token
+        }
+    };
+    server.settings.write().rest_token = token;
+    Ok(())
 }
 
 /// Serves HTTP on `listener` until the server shuts down.

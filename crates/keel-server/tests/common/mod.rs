@@ -202,10 +202,22 @@ pub fn wait_for(mut done: impl FnMut() -> bool) {
 
 /// One HTTP/1.1 request over a fresh connection: the status code and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_with(addr, method, path, &[], b"")
+}
+
+/// [`http`] with extra headers and a body.
+pub fn http_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);

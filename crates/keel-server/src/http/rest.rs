@@ -1,0 +1,257 @@
+//! The Upstash-compatible REST API, first part (`../shared/specs/rest-api.md`): commands in the path
+//! (`/set/foo/bar`, a body as the last argument, query arguments after it), `POST /` with a JSON array and
+//! `POST /pipeline` with an array of them, authenticated by the database's REST token (`Authorization:
+//! Bearer` or `?_token=`, compared in constant time). Commands run on the same path as RESP's
+//! (`dispatch::execute`), RESP2 replies become JSON: `{"result": ...}` or `{"error": "..."}`.
+
+use crate::clients::ClientInfo;
+use crate::commands::{flags, Lookup};
+use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::server::Server;
+use crate::session::Session;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const UNAUTHORIZED: &str = "WRONGPASS invalid or missing auth token";
+
+/// Equal contents, compared without an early exit (a token must not leak through timing).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token the request carries: the `Authorization: Bearer` header first, else `?_token=`.
+fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        let value = value.trim();
+        if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(value[7..].trim().to_string());
+        }
+    }
+    let token = query?.split('&').find_map(|pair| pair.strip_prefix("_token="))?;
+    String::from_utf8(percent_decode(token.as_bytes())).ok()
+}
+
+fn authorized(server: &Server, headers: &HeaderMap, query: Option<&str>) -> bool {
+    let expected = server.settings.read().rest_token.clone();
+    match request_token(headers, query) {
+        Some(token) => !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes()),
+        None => false,
+    }
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({ "error": UNAUTHORIZED }))).into_response()
+}
+
+fn bad_request(error: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+}
+
+/// `%XX` escapes decoded to bytes (a `%` not followed by two hex digits stays as it is).
+fn percent_decode(text: &[u8]) -> Vec<u8> {
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            if let (Some(high), Some(low)) = (hex(text.get(i + 1)), hex(text.get(i + 2))) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A reply as JSON, RESP2 conventions: strings and statuses as strings, nulls as null, arrays as arrays.
+fn frame_to_json(frame: Frame) -> Value {
+    let text = |bytes: Vec<u8>| Value::String(String::from_utf8_lossy(&bytes).into_owned());
+    match frame {
+        Frame::Simple(s) | Frame::Bulk(s) | Frame::Double(s) | Frame::BigNumber(s) | Frame::Verbatim(_, s) => text(s),
+        Frame::Error(e) => text(e),
+        Frame::Integer(n) => json!(n),
+        Frame::Boolean(b) => json!(b as i64),
+        Frame::Null => Value::Null,
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            Value::Array(items.into_iter().map(frame_to_json).collect())
+        }
+        Frame::Map(pairs) => {
+            Value::Array(pairs.into_iter().flat_map(|(k, v)| [frame_to_json(k), frame_to_json(v)]).collect())
+        }
+    }
+}
+
+/// The outcome of one command: `{"result": ...}` or `{"error": "..."}`, never both.
+fn outcome(frame: Frame) -> (bool, Value) {
+    match frame {
+        Frame::Error(e) => (false, json!({ "error": String::from_utf8_lossy(&e) })),
+        other => (true, json!({ "result": frame_to_json(other) })),
+    }
+}
+
+/// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
+/// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
+async fn run(server: &Arc<Server>, commands: Vec<Vec<Vec<u8>>>) -> Vec<Frame> {
+    let tenant = server.default_tenant();
+    let info = Arc::new(ClientInfo::new(
+        server.clients.next_id(),
+        "rest".into(),
+        String::new(),
+        -1,
+        tenant.name.clone(),
+        crate::server::unix_ms(),
+    ));
+    let mut session = Session::new(info, true);
+    let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server) };
+    let mut clock = BatchClock::start();
+    let mut replies = Vec::with_capacity(commands.len());
+    let durable_at = {
+        let mut ks = tenant.lock();
+        for command in &commands {
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            let refused = match server.commands.lookup(&args) {
+                Lookup::Found(cmd) if cmd.has(flags::BLOCKING) => {
+                    Some(format!("ERR {} is a blocking command, which REST does not support", cmd.fullname))
+                }
+                Lookup::Found(cmd)
+                    if ["watch", "subscribe", "psubscribe", "ssubscribe", "monitor"].contains(&cmd.spec.name) =>
+                {
+                    Some(format!("ERR {} is not supported over REST", cmd.fullname.to_uppercase()))
+                }
+                _ => None,
+            };
+            if let Some(error) = refused {
+                replies.push(Frame::Error(error.into_bytes()));
+                continue;
+            }
+            let mut out = ReplyWriter::new(Resp::V2);
+            execute(&env, &mut clock, &mut ks, &mut session, &mut out, &args);
+            session.action = None;
+            let frame = match parse_frame(out.as_bytes()) {
+                Ok(Some((frame, _))) => frame,
+                _ => Frame::Error(b"ERR the reply could not be read".to_vec()),
+            };
+            replies.push(frame);
+        }
+        if ks.log.enabled {
+            tenant.persistence.submit(&mut ks.log)
+        } else {
+            None
+        }
+    };
+    // Acknowledged means durable under `appendfsync always`, as over RESP.
+    if let Some(offset) = durable_at {
+        if tenant.persistence.wait_durable(offset).await.is_err() {
+            return replies
+                .into_iter()
+                .map(|_| Frame::Error(b"ERR the write could not be made durable".to_vec()))
+                .collect();
+        }
+    }
+    replies
+}
+
+/// A JSON command (`["SET", "k", "v"]`) as arguments: strings as they are, numbers by their original
+/// lexeme, booleans as `true`/`false`.
+fn json_command(value: &Value) -> Option<Vec<Vec<u8>>> {
+    let items = value.as_array()?;
+    if items.is_empty() {
+        return None;
+    }
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            Value::Number(n) => Some(n.to_string().into_bytes()),
+            Value::Bool(b) => Some(b.to_string().into_bytes()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `POST /` with `["CMD", arg, ...]`.
+pub async fn body_command(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if !authorized(&server, &headers, query.as_deref()) {
+        return unauthorized();
+    }
+    let Some(command) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(json_command) else {
+        return bad_request("ERR failed to parse command");
+    };
+    single(&server, command).await
+}
+
+/// Runs one command: 200 with its result, or 400 with its error.
+async fn single(server: &Arc<Server>, command: Vec<Vec<u8>>) -> Response {
+    let frame = run(server, vec![command]).await.pop().unwrap_or(Frame::Null);
+    match outcome(frame) {
+        (true, body) => (StatusCode::OK, Json(body)).into_response(),
+        (false, body) => (StatusCode::BAD_REQUEST, Json(body)).into_response(),
+    }
+}
+
+/// `POST /pipeline` with `[["CMD", ...], ...]`: always 200, one result or error per command.
+pub async fn pipeline(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if !authorized(&server, &headers, query.as_deref()) {
+        return unauthorized();
+    }
+    let parsed = serde_json::from_slice::<Value>(&body).ok();
+    let commands: Option<Vec<Vec<Vec<u8>>>> =
+        parsed.as_ref().and_then(Value::as_array).and_then(|items| items.iter().map(json_command).collect());
+    let Some(commands) = commands.filter(|c| !c.is_empty()) else {
+        return bad_request("ERR failed to parse pipeline request");
+    };
+    let results: Vec<Value> = run(&server, commands).await.into_iter().map(|frame| outcome(frame).1).collect();
+    (StatusCode::OK, Json(Value::Array(results))).into_response()
+}
+
+/// `/cmd/arg/...`: the path's segments (split, then percent-decoded, so `%2F` is a slash inside an
+/// argument), then the body if there is one, then query arguments (`k=v` gives two, `_token` none).
+pub async fn path_command(
+    State(server): State<Arc<Server>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if !authorized(&server, &headers, query.as_deref()) {
+        return unauthorized();
+    }
+    let mut args: Vec<Vec<u8>> =
+        uri.path().split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s.as_bytes())).collect();
+    if !body.is_empty() {
+        args.push(body.to_vec());
+    }
+    for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty() && !p.starts_with("_token=")) {
+        let (key, value) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        args.push(percent_decode(key.as_bytes()));
+        if let Some(value) = value {
+            args.push(percent_decode(value.as_bytes()));
+        }
+    }
+    if args.is_empty() {
+        return bad_request("ERR empty command");
+    }
+    single(&server, args).await
+}
