@@ -191,3 +191,78 @@ fn a_rest_token_is_generated_once_and_kept() {
     let mode = std::fs::metadata(dir.0.join("rest-token")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn rest_base64_encoding_carries_exact_bytes() {
+    let server = rest_server();
+    let addr = server.http_addr;
+    let mut con = server.client();
+    let binary: &[u8] = b"\xff\x00\xfeok";
+    redis::cmd("SET").arg("bin").arg(binary).query::<()>(&mut con).unwrap();
+    let base64 = "Upstash-Encoding: base64";
+    let (status, body) = common::http_with(
+        addr,
+        "POST",
+        "/pipeline",
+        &[AUTH, base64],
+        br#"[["GET","bin"],["SET","k","v"],["PING"],["INCR","n"],["GET","nope"],["INCR","k"]]"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(&body),
+        serde_json::json!([
+            {"result": "/wD+b2s="},
+            {"result": "OK"},
+            {"result": "UE9ORw=="},
+            {"result": 1},
+            {"result": null},
+            {"error": "ERR value is not an integer or out of range"}
+        ])
+    );
+    // Without the header, invalid UTF-8 is replaced.
+    let (_, body) = common::http_with(addr, "GET", "/get/bin", &[AUTH], b"");
+    assert_eq!(json(&body), serde_json::json!({"result": "\u{fffd}\u{0}\u{fffd}ok"}));
+}
+
+#[test]
+fn rest_transactions_run_atomically_or_not_at_all() {
+    let server = rest_server();
+    let addr = server.http_addr;
+    let (status, body) = common::http_with(
+        addr,
+        "POST",
+        "/multi-exec",
+        &[AUTH],
+        br#"[["SET","a","1"],["INCR","a"],["HSET","a","f","v"]]"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body),
+        serde_json::json!([
+            {"result": "OK"},
+            {"result": 2},
+            {"error": "WRONGTYPE Operation against a key holding the wrong kind of value"}
+        ])
+    );
+    // A command refused while queuing discards the whole transaction: nothing ran.
+    let (status, body) = common::http_with(addr, "POST", "/multi-exec", &[AUTH], br#"[["SET","b","1"],["NOSUCH"]]"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().starts_with("EXECABORT"));
+    assert_eq!(run::<Option<String>>(&mut server.client(), &["GET", "b"]), None);
+    let (status, _) = common::http_with(addr, "POST", "/multi-exec", &[AUTH], br#"[["WATCH","a"]]"#);
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn rest_replies_carry_a_fresh_sync_token() {
+    let server = rest_server();
+    let mut stream = std::net::TcpStream::connect(server.http_addr).unwrap();
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: k\r\nConnection: close\r\nupstash-sync-token: anything\r\nAuthorization: Bearer secret-token\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.to_ascii_lowercase().contains("upstash-sync-token: "), "{response}");
+    assert!(response.ends_with(r#"{"result":"PONG"}"#), "{response}");
+}

@@ -23,6 +23,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/", post(rest::body_command))
         .route("/pipeline", post(rest::pipeline))
+        .route("/multi-exec", post(rest::multi_exec))
         .route(
             "/{*command}",
             get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),

@@ -14,6 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine as _;
 use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -72,30 +73,67 @@ fn percent_decode(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A reply as JSON, RESP2 conventions: strings and statuses as strings, nulls as null, arrays as arrays.
-fn frame_to_json(frame: Frame) -> Value {
-    let text = |bytes: Vec<u8>| Value::String(String::from_utf8_lossy(&bytes).into_owned());
-    match frame {
-        Frame::Simple(s) | Frame::Bulk(s) | Frame::Double(s) | Frame::BigNumber(s) | Frame::Verbatim(_, s) => text(s),
-        Frame::Error(e) => text(e),
-        Frame::Integer(n) => json!(n),
-        Frame::Boolean(b) => json!(b as i64),
-        Frame::Null => Value::Null,
-        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-            Value::Array(items.into_iter().map(frame_to_json).collect())
+/// How strings travel in results: as UTF-8 text (invalid bytes replaced), or, with `Upstash-Encoding:
+/// base64`, as the base64 of their exact bytes (every string but the `OK` status).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Text,
+    Base64,
+}
+
+impl Encoding {
+    fn of(headers: &HeaderMap) -> Encoding {
+        let base64 = headers.get("upstash-encoding").and_then(|v| v.to_str().ok());
+        if base64.is_some_and(|v| v.trim().eq_ignore_ascii_case("base64")) {
+            Encoding::Base64
+        } else {
+            Encoding::Text
         }
-        Frame::Map(pairs) => {
-            Value::Array(pairs.into_iter().flat_map(|(k, v)| [frame_to_json(k), frame_to_json(v)]).collect())
+    }
+
+    fn string(self, bytes: &[u8]) -> Value {
+        match self {
+            Encoding::Text => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+            Encoding::Base64 => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
         }
     }
 }
 
+/// A reply as JSON, RESP2 conventions: strings and statuses as strings, nulls as null, arrays as arrays
+/// (maps flattened), booleans as 0/1, doubles as strings.
+fn frame_to_json(frame: Frame, encoding: Encoding) -> Value {
+    match frame {
+        Frame::Simple(s) if s == b"OK" => Value::String("OK".into()),
+        Frame::Simple(s) | Frame::Bulk(s) | Frame::Double(s) | Frame::BigNumber(s) | Frame::Verbatim(_, s) => {
+            encoding.string(&s)
+        }
+        // An error inside an array (EXEC, EVAL) keeps its text, never encoded.
+        Frame::Error(e) => Value::String(String::from_utf8_lossy(&e).into_owned()),
+        Frame::Integer(n) => json!(n),
+        Frame::Boolean(b) => json!(b as i64),
+        Frame::Null => Value::Null,
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            Value::Array(items.into_iter().map(|item| frame_to_json(item, encoding)).collect())
+        }
+        Frame::Map(pairs) => Value::Array(
+            pairs.into_iter().flat_map(|(k, v)| [frame_to_json(k, encoding), frame_to_json(v, encoding)]).collect(),
+        ),
+    }
+}
+
 /// The outcome of one command: `{"result": ...}` or `{"error": "..."}`, never both.
-fn outcome(frame: Frame) -> (bool, Value) {
+fn outcome(frame: Frame, encoding: Encoding) -> (bool, Value) {
     match frame {
         Frame::Error(e) => (false, json!({ "error": String::from_utf8_lossy(&e) })),
-        other => (true, json!({ "result": frame_to_json(other) })),
+        other => (true, json!({ "result": frame_to_json(other, encoding) })),
     }
+}
+
+/// A JSON response with the `upstash-sync-token` header clients send back (any value is accepted: a
+/// single server is always read-your-writes consistent); a fresh one follows every reply.
+fn respond(status: StatusCode, body: Value) -> Response {
+    let token = format!("{:016x}", rand::random::<u64>());
+    (status, [("upstash-sync-token", token)], Json(body)).into_response()
 }
 
 /// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
@@ -130,6 +168,10 @@ async fn run(server: &Arc<Server>, commands: Vec<Vec<Vec<u8>>>) -> Vec<Frame> {
                 _ => None,
             };
             if let Some(error) = refused {
+                // Refused while queuing a transaction: the transaction is discarded, as Redis does.
+                if let Some(transaction) = &mut session.transaction {
+                    transaction.aborted = true;
+                }
                 replies.push(Frame::Error(error.into_bytes()));
                 continue;
             }
@@ -191,15 +233,15 @@ pub async fn body_command(
     let Some(command) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(json_command) else {
         return bad_request("ERR failed to parse command");
     };
-    single(&server, command).await
+    single(&server, command, Encoding::of(&headers)).await
 }
 
 /// Runs one command: 200 with its result, or 400 with its error.
-async fn single(server: &Arc<Server>, command: Vec<Vec<u8>>) -> Response {
+async fn single(server: &Arc<Server>, command: Vec<Vec<u8>>, encoding: Encoding) -> Response {
     let frame = run(server, vec![command]).await.pop().unwrap_or(Frame::Null);
-    match outcome(frame) {
-        (true, body) => (StatusCode::OK, Json(body)).into_response(),
-        (false, body) => (StatusCode::BAD_REQUEST, Json(body)).into_response(),
+    match outcome(frame, encoding) {
+        (true, body) => respond(StatusCode::OK, body),
+        (false, body) => respond(StatusCode::BAD_REQUEST, body),
     }
 }
 
@@ -219,8 +261,49 @@ pub async fn pipeline(
     let Some(commands) = commands.filter(|c| !c.is_empty()) else {
         return bad_request("ERR failed to parse pipeline request");
     };
-    let results: Vec<Value> = run(&server, commands).await.into_iter().map(|frame| outcome(frame).1).collect();
-    (StatusCode::OK, Json(Value::Array(results))).into_response()
+    let encoding = Encoding::of(&headers);
+    let results: Vec<Value> =
+        run(&server, commands).await.into_iter().map(|frame| outcome(frame, encoding).1).collect();
+    respond(StatusCode::OK, Value::Array(results))
+}
+
+/// `POST /multi-exec`: the commands as one transaction (MULTI, the commands, EXEC on one session), the
+/// per-command outcomes on success; a transaction discarded as a whole is one error with 400.
+pub async fn multi_exec(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if !authorized(&server, &headers, query.as_deref()) {
+        return unauthorized();
+    }
+    let parsed = serde_json::from_slice::<Value>(&body).ok();
+    let commands: Option<Vec<Vec<Vec<u8>>>> =
+        parsed.as_ref().and_then(Value::as_array).and_then(|items| items.iter().map(json_command).collect());
+    let Some(commands) = commands.filter(|c| !c.is_empty()) else {
+        return bad_request("ERR failed to parse transaction request");
+    };
+    let control = ["multi", "exec", "discard", "watch", "unwatch"];
+    if let Some(name) = commands
+        .iter()
+        .map(|c| String::from_utf8_lossy(&c[0]).to_ascii_lowercase())
+        .find(|n| control.contains(&n.as_str()))
+    {
+        return bad_request(&format!("ERR {} is not allowed in a REST transaction", name.to_uppercase()));
+    }
+    let mut transaction = Vec::with_capacity(commands.len() + 2);
+    transaction.push(vec![b"MULTI".to_vec()]);
+    transaction.extend(commands);
+    transaction.push(vec![b"EXEC".to_vec()]);
+    let encoding = Encoding::of(&headers);
+    match run(&server, transaction).await.pop() {
+        Some(Frame::Array(items)) => {
+            respond(StatusCode::OK, Value::Array(items.into_iter().map(|f| outcome(f, encoding).1).collect()))
+        }
+        Some(Frame::Error(e)) => bad_request(&String::from_utf8_lossy(&e)),
+        _ => bad_request("ERR the transaction did not run"),
+    }
 }
 
 /// `/cmd/arg/...`: the path's segments (split, then percent-decoded, so `%2F` is a slash inside an
@@ -253,5 +336,5 @@ pub async fn path_command(
     if args.is_empty() {
         return bad_request("ERR empty command");
     }
-    single(&server, args).await
+    single(&server, args, Encoding::of(&headers)).await
 }
