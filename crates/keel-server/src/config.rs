@@ -15,6 +15,8 @@ pub struct Settings {
     pub requirepass: String,
     /// The default database's REST token (generated at first start when none is set).
     pub rest_token: String,
+    /// A REST token that may run only read-only commands (none when empty).
+    pub rest_readonly_token: String,
     pub maxclients: u64,
     pub timeout: u64,
     pub tcp_keepalive: u64,
@@ -97,6 +99,7 @@ impl Default for Settings {
             dir: PathBuf::from("./keel-data"),
             requirepass: String::new(),
             rest_token: String::new(),
+            rest_readonly_token: String::new(),
             maxclients: 10000,
             timeout: 0,
             tcp_keepalive: 300,
@@ -316,6 +319,7 @@ pub static PARAMS: &[Param] = &[
     param!("dir" immutable, dir, path),
     param!("requirepass", requirepass, string),
     param!("rest-token" immutable, rest_token, string),
+    param!("rest-readonly-token" immutable, rest_readonly_token, string),
     param!("maxclients", maxclients, int(1, MAX)),
     param!("timeout", timeout, int(0, MAX)),
     param!("tcp-keepalive", tcp_keepalive, int(0, MAX)),

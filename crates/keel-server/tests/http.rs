@@ -266,3 +266,46 @@ fn rest_replies_carry_a_fresh_sync_token() {
     assert!(response.to_ascii_lowercase().contains("upstash-sync-token: "), "{response}");
     assert!(response.ends_with(r#"{"result":"PONG"}"#), "{response}");
 }
+
+#[test]
+fn rest_read_only_tokens_cors_methods_and_size() {
+    let server = TestServer::with(|s| {
+        s.rest_token = "secret-token".into();
+        s.rest_readonly_token = "reader".into();
+    });
+    let addr = server.http_addr;
+    run::<()>(&mut server.client(), &["SET", "k", "v"]);
+    let reader = "Authorization: Bearer reader";
+    assert_eq!(json(&common::http_with(addr, "GET", "/get/k", &[reader], b"").1), serde_json::json!({"result": "v"}));
+    let (status, body) = common::http_with(addr, "GET", "/set/k/x", &[reader], b"");
+    assert_eq!(status, 400);
+    assert_eq!(
+        json(&body),
+        serde_json::json!({"error": "NOPERM this user has no permissions to run the 'set' command or its subcommand"})
+    );
+    assert_eq!(run::<String>(&mut server.client(), &["GET", "k"]), "v");
+    // CORS preflight, and CORS on answers.
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::{Read, Write};
+    stream.write_all(b"OPTIONS /pipeline HTTP/1.1\r\nHost: k\r\nConnection: close\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let lower = response.to_ascii_lowercase();
+    assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+    assert!(
+        lower.contains("access-control-allow-origin: *")
+            && lower.contains("access-control-allow-headers: authorization"),
+        "{response}"
+    );
+    // Other methods: 405 with a JSON body.
+    let (status, body) = common::http_with(addr, "DELETE", "/get/k", &[AUTH], b"");
+    assert_eq!(status, 405);
+    assert!(json(&body)["error"].is_string());
+    // A body over 10 MB is refused before it is read.
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(b"POST /set/big HTTP/1.1\r\nHost: k\r\nConnection: close\r\nAuthorization: Bearer secret-token\r\nContent-Length: 20000000\r\n\r\n").unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.ends_with(r#"{"error":"ERR max request size exceeded"}"#), "{response}");
+}

@@ -28,8 +28,47 @@ fn router(server: Arc<Server>) -> Router {
             "/{*command}",
             get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),
         )
+        .layer(axum::middleware::from_fn(edge))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), count_request))
         .with_state(server)
+}
+
+/// The largest request body taken (Upstash's limit on its free and pay-as-you-go plans).
+const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+
+/// What every response shares, and what is answered before routing: CORS (browsers call the REST API
+/// directly), a JSON 405 for methods REST does not take, and Upstash's error for a request over the size
+/// limit.
+async fn edge(request: Request, next: Next) -> Response {
+    use axum::http::{header, HeaderValue, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let method = request.method().clone();
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let mut response = if method == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else if ![Method::GET, Method::POST, Method::PUT, Method::HEAD].contains(&method) {
+        let body = axum::Json(serde_json::json!({ "error": "ERR only HEAD, GET, POST and PUT methods are allowed" }));
+        (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
+    } else if declared.is_some_and(|len| len > MAX_REQUEST_BYTES) {
+        let body = axum::Json(serde_json::json!({ "error": "ERR max request size exceeded" }));
+        (StatusCode::PAYLOAD_TOO_LARGE, body).into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if method == Method::OPTIONS {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, HEAD, OPTIONS"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, content-type, upstash-encoding, upstash-response-format, upstash-sync-token, upstash-telemetry-runtime, upstash-telemetry-platform, upstash-telemetry-sdk",
+            ),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    }
+    response
 }
 
 /// Counts every request by its route (the pattern it matched, `unmatched` otherwise) and status.

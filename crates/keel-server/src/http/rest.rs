@@ -38,11 +38,30 @@ fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     String::from_utf8(percent_decode(token.as_bytes())).ok()
 }
 
-fn authorized(server: &Server, headers: &HeaderMap, query: Option<&str>) -> bool {
-    let expected = server.settings.read().rest_token.clone();
-    match request_token(headers, query) {
-        Some(token) => !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes()),
-        None => false,
+/// What a token may do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Full,
+    /// Only commands the command table flags `readonly`.
+    ReadOnly,
+}
+
+/// The access the request's token grants, or None (401).
+fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<Access> {
+    let token = request_token(headers, query)?;
+    let (full, read_only) = {
+        let s = server.settings.read();
+        (s.rest_token.clone(), s.rest_readonly_token.clone())
+    };
+    let matches = |expected: &str| !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes());
+    // Both comparisons always run, so timing does not tell which token was close.
+    let (is_full, is_read_only) = (matches(&full), matches(&read_only));
+    if is_full {
+        Some(Access::Full)
+    } else if is_read_only {
+        Some(Access::ReadOnly)
+    } else {
+        None
     }
 }
 
@@ -138,7 +157,7 @@ fn respond(status: StatusCode, body: Value) -> Response {
 
 /// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
 /// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
-async fn run(server: &Arc<Server>, commands: Vec<Vec<Vec<u8>>>) -> Vec<Frame> {
+async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) -> Vec<Frame> {
     let tenant = server.default_tenant();
     let info = Arc::new(ClientInfo::new(
         server.clients.next_id(),
@@ -157,6 +176,16 @@ async fn run(server: &Arc<Server>, commands: Vec<Vec<Vec<u8>>>) -> Vec<Frame> {
         for command in &commands {
             let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
             let refused = match server.commands.lookup(&args) {
+                Lookup::Found(cmd)
+                    if access == Access::ReadOnly
+                        && !cmd.has(flags::READONLY)
+                        && !["multi", "exec"].contains(&cmd.spec.name) =>
+                {
+                    Some(format!(
+                        "NOPERM this user has no permissions to run the '{}' command or its subcommand",
+                        cmd.fullname
+                    ))
+                }
                 Lookup::Found(cmd) if cmd.has(flags::BLOCKING) => {
                     Some(format!("ERR {} is a blocking command, which REST does not support", cmd.fullname))
                 }
@@ -227,18 +256,18 @@ pub async fn body_command(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if !authorized(&server, &headers, query.as_deref()) {
+    let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
-    }
+    };
     let Some(command) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(json_command) else {
         return bad_request("ERR failed to parse command");
     };
-    single(&server, command, Encoding::of(&headers)).await
+    single(&server, access, command, Encoding::of(&headers)).await
 }
 
 /// Runs one command: 200 with its result, or 400 with its error.
-async fn single(server: &Arc<Server>, command: Vec<Vec<u8>>, encoding: Encoding) -> Response {
-    let frame = run(server, vec![command]).await.pop().unwrap_or(Frame::Null);
+async fn single(server: &Arc<Server>, access: Access, command: Vec<Vec<u8>>, encoding: Encoding) -> Response {
+    let frame = run(server, access, vec![command]).await.pop().unwrap_or(Frame::Null);
     match outcome(frame, encoding) {
         (true, body) => respond(StatusCode::OK, body),
         (false, body) => respond(StatusCode::BAD_REQUEST, body),
@@ -252,9 +281,9 @@ pub async fn pipeline(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if !authorized(&server, &headers, query.as_deref()) {
+    let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
-    }
+    };
     let parsed = serde_json::from_slice::<Value>(&body).ok();
     let commands: Option<Vec<Vec<Vec<u8>>>> =
         parsed.as_ref().and_then(Value::as_array).and_then(|items| items.iter().map(json_command).collect());
@@ -263,7 +292,7 @@ pub async fn pipeline(
     };
     let encoding = Encoding::of(&headers);
     let results: Vec<Value> =
-        run(&server, commands).await.into_iter().map(|frame| outcome(frame, encoding).1).collect();
+        run(&server, access, commands).await.into_iter().map(|frame| outcome(frame, encoding).1).collect();
     respond(StatusCode::OK, Value::Array(results))
 }
 
@@ -275,9 +304,9 @@ pub async fn multi_exec(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if !authorized(&server, &headers, query.as_deref()) {
+    let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
-    }
+    };
     let parsed = serde_json::from_slice::<Value>(&body).ok();
     let commands: Option<Vec<Vec<Vec<u8>>>> =
         parsed.as_ref().and_then(Value::as_array).and_then(|items| items.iter().map(json_command).collect());
@@ -297,7 +326,7 @@ pub async fn multi_exec(
     transaction.extend(commands);
     transaction.push(vec![b"EXEC".to_vec()]);
     let encoding = Encoding::of(&headers);
-    match run(&server, transaction).await.pop() {
+    match run(&server, access, transaction).await.pop() {
         Some(Frame::Array(items)) => {
             respond(StatusCode::OK, Value::Array(items.into_iter().map(|f| outcome(f, encoding).1).collect()))
         }
@@ -315,9 +344,9 @@ pub async fn path_command(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if !authorized(&server, &headers, query.as_deref()) {
+    let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
-    }
+    };
     let mut args: Vec<Vec<u8>> =
         uri.path().split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s.as_bytes())).collect();
     if !body.is_empty() {
@@ -336,5 +365,5 @@ pub async fn path_command(
     if args.is_empty() {
         return bad_request("ERR empty command");
     }
-    single(&server, args, Encoding::of(&headers)).await
+    single(&server, access, args, Encoding::of(&headers)).await
 }
