@@ -309,3 +309,48 @@ fn rest_read_only_tokens_cors_methods_and_size() {
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.ends_with(r#"{"error":"ERR max request size exceeded"}"#), "{response}");
 }
+
+/// Reads from `stream` until `expected` has arrived (failing after the stream's read timeout).
+fn read_until(stream: &mut std::net::TcpStream, seen: &mut String, expected: &str) {
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    while !seen.contains(expected) {
+        let n = stream.read(&mut buf).unwrap_or_else(|e| panic!("waiting for {expected:?}: {e}; got {seen:?}"));
+        assert!(n > 0, "stream closed before {expected:?}: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[test]
+fn rest_subscriptions_stream_messages_as_server_sent_events() {
+    use std::io::Write;
+    let server = rest_server();
+    let mut stream = std::net::TcpStream::connect(server.http_addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(
+            b"POST /subscribe/chat HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer secret-token\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]",
+        )
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "data: subscribe,chat,1");
+    assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    let mut con = server.client();
+    assert_eq!(run::<i64>(&mut con, &["PUBLISH", "chat", "hello, world"]), 1);
+    read_until(&mut stream, &mut seen, "data: message,chat,hello, world");
+    // Patterns too.
+    let mut patterns = std::net::TcpStream::connect(server.http_addr).unwrap();
+    patterns.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    patterns.write_all(b"POST /psubscribe/ch* HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer secret-token\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut pattern_seen = String::new();
+    read_until(&mut patterns, &mut pattern_seen, "data: psubscribe,ch*,1");
+    run::<i64>(&mut con, &["PUBLISH", "chat", "again"]);
+    read_until(&mut patterns, &mut pattern_seen, "data: pmessage,ch*,chat,again");
+    // The client going away drops its subscription.
+    drop(stream);
+    drop(patterns);
+    common::wait_for(|| {
+        let counts: Vec<redis::Value> = run(&mut con, &["PUBSUB", "NUMSUB", "chat"]);
+        counts.get(1) == Some(&redis::Value::Int(0)) && run::<i64>(&mut con, &["PUBSUB", "NUMPAT"]) == 0
+    });
+}

@@ -5,6 +5,7 @@
 mod health;
 mod metrics;
 mod rest;
+mod sse;
 
 use crate::server::Server;
 use axum::extract::{MatchedPath, Request, State};
@@ -24,6 +25,8 @@ fn router(server: Arc<Server>) -> Router {
         .route("/", post(rest::body_command))
         .route("/pipeline", post(rest::pipeline))
         .route("/multi-exec", post(rest::multi_exec))
+        .route("/subscribe/{*channel}", post(rest::subscribe).get(rest::subscribe))
+        .route("/psubscribe/{*pattern}", post(rest::subscribe).get(rest::subscribe))
         .route(
             "/{*command}",
             get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),

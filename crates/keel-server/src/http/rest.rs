@@ -335,6 +335,26 @@ pub async fn multi_exec(
     }
 }
 
+/// `POST /subscribe/<channel>` and `POST /psubscribe/<pattern>`: an SSE stream of the subscription (the
+/// body, `[]` from the JS SDK, is ignored).
+pub async fn subscribe(
+    State(server): State<Arc<Server>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if access(&server, &headers, query.as_deref()).is_none() {
+        return unauthorized();
+    }
+    let path = uri.path().trim_start_matches('/');
+    let (kind, name) = match path.split_once('/') {
+        Some(("psubscribe", name)) => (crate::pubsub::Kind::Pattern, name),
+        Some((_, name)) => (crate::pubsub::Kind::Channel, name),
+        None => return bad_request("ERR wrong number of arguments for 'subscribe' command"),
+    };
+    super::sse::stream(&server, kind, percent_decode(name.as_bytes()))
+}
+
 /// `/cmd/arg/...`: the path's segments (split, then percent-decoded, so `%2F` is a slash inside an
 /// argument), then the body if there is one, then query arguments (`k=v` gives two, `_token` none).
 pub async fn path_command(
