@@ -38,9 +38,10 @@ start_servers() {
   local fsync=${1:-}
   local aof=(--appendonly no)
   [ -n "$fsync" ] && aof=(--appendonly yes --appendfsync "$fsync")
-  keel_port=$(free_port); redis_port=$(free_port)
+  keel_port=$(free_port); redis_port=$(free_port); keel_http_port=$(free_port)
   rm -rf "$work/keel" "$work/redis"; mkdir -p "$work/redis"
-  taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" --dir "$work/keel" --save '' "${aof[@]}" \
+  KEEL_REST_TOKEN=bench-token taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" \
+    --http-port "$keel_http_port" --dir "$work/keel" --save '' "${aof[@]}" \
     >"$work/keel.log" 2>&1 &
   keel_pid=$!
   taskset -c "$server_cpu" redis-server --port "$redis_port" --save '' "${aof[@]}" --dir "$work/redis" \
@@ -236,9 +237,28 @@ if [ "${SNAPSHOT-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" <<'PY'
+# REST: GET and SET requests per second over 50 keep-alive connections (wrk), Keel only (Redis has no HTTP
+# face); the table sets them beside Keel's RESP -P 1 figures from the same run.
+read -r -a REST <<<"${REST-get set}"
+rest_results="$work/rest"
+: >"$rest_results"
+if [ ${#REST[@]} -gt 0 ] && command -v wrk >/dev/null; then
+  start_servers
+  redis-cli -p "$keel_port" set key value >/dev/null
+  for round in $(seq "$ROUNDS"); do
+    for test in "${REST[@]}"; do
+      path=/get/key; [ "$test" = set ] && path=/set/key/value
+      rps=$(taskset -c "$client_cpu" wrk -t1 -c50 -d5s -H "Authorization: Bearer bench-token" \
+        "http://127.0.0.1:$keel_http_port$path" | awk '/Requests\/sec/{print $2}')
+      echo "$test $rps" >>"$rest_results"
+    done
+  done
+  stop_servers
+fi
+
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -286,4 +306,17 @@ if snap:
     for server, rss_growth, cow, secs in snap:
         print(f"  {server:<5}: peak RSS growth of the server {int(rss_growth) / 2**20:7.1f} MiB, "
               f"rdb_last_cow_size {int(cow) / 2**20:7.1f} MiB, {secs} s")
+rest = collections.defaultdict(list)
+for line in open(rest_path):
+    test, rps = line.split()
+    rest[test].append(float(rps))
+if rest:
+    print(f"\nREST on Keel (wrk -t1 -c50 -d5s, keep-alive; median of {rounds}) beside Keel's RESP at -P 1")
+    print(f"| {'test':<5} | {'REST req/s':>12} | {'RESP ops/s':>12} | {'REST/RESP':>9} |")
+    print(f"|{'-'*7}|{'-'*14}|{'-'*14}|{'-'*11}|")
+    for test in sorted(rest):
+        h = statistics.median(rest[test])
+        r = runs.get((test.upper(), 1, 'keel'))
+        resp = statistics.median(r) if r else float('nan')
+        print(f"| {test:<5} | {h:>12,.0f} | {resp:>12,.0f} | {h / resp:>9.2f} |")
 PY
