@@ -354,3 +354,36 @@ fn rest_subscriptions_stream_messages_as_server_sent_events() {
         counts.get(1) == Some(&redis::Value::Int(0)) && run::<i64>(&mut con, &["PUBSUB", "NUMPAT"]) == 0
     });
 }
+
+#[test]
+fn rest_resp2_format_binary_bodies_and_monitor() {
+    use std::io::Write;
+    let server = rest_server();
+    let addr = server.http_addr;
+    // A binary body stored through the path form comes back exactly, base64-encoded.
+    let binary: &[u8] = b"\x00\x01\xfe\xffbytes";
+    assert_eq!(common::http_with(addr, "POST", "/set/raw", &[AUTH], binary).0, 200);
+    let (_, body) = common::http_with(addr, "GET", "/get/raw", &[AUTH, "Upstash-Encoding: base64"], b"");
+    assert_eq!(json(&body), serde_json::json!({"result": "AAH+/2J5dGVz"}));
+    let stored: Vec<u8> = redis::cmd("GET").arg("raw").query(&mut server.client()).unwrap();
+    assert_eq!(stored, binary);
+    // RESP2 bodies on request; not together with base64; unknown formats refused.
+    let resp2 = "Upstash-Response-Format: resp2";
+    assert_eq!(common::http_with(addr, "GET", "/get/nothing", &[AUTH, resp2], b""), (200, "$-1\r\n".to_string()));
+    let (status, body) = common::http_with(addr, "POST", "/pipeline", &[AUTH, resp2], br#"[["PING"],["INCR","raw"]]"#);
+    assert_eq!((status, body.as_str()), (200, "+PONG\r\n-ERR value is not an integer or out of range\r\n"));
+    assert_eq!(common::http_with(addr, "GET", "/ping", &[AUTH, resp2, "Upstash-Encoding: base64"], b"").0, 400);
+    assert_eq!(common::http_with(addr, "GET", "/ping", &[AUTH, "Upstash-Response-Format: xml"], b"").0, 400);
+    // MONITOR over SSE: "OK" first, then each command.
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(
+            b"POST /monitor HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer secret-token\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "data: \"OK\"");
+    run::<()>(&mut server.client(), &["SET", "watched", "1"]);
+    read_until(&mut stream, &mut seen, "\"SET\" \"watched\" \"1\"");
+}

@@ -27,6 +27,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/multi-exec", post(rest::multi_exec))
         .route("/subscribe/{*channel}", post(rest::subscribe).get(rest::subscribe))
         .route("/psubscribe/{*pattern}", post(rest::subscribe).get(rest::subscribe))
+        .route("/monitor", post(rest::monitor).get(rest::monitor))
         .route(
             "/{*command}",
             get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),

@@ -155,9 +155,50 @@ fn respond(status: StatusCode, body: Value) -> Response {
     (status, [("upstash-sync-token", token)], Json(body)).into_response()
 }
 
+/// One command's reply: parsed, and as the RESP2 bytes it was (for `Upstash-Response-Format: resp2`).
+struct Reply {
+    frame: Frame,
+    raw: Vec<u8>,
+}
+
+impl Reply {
+    fn error(text: &str) -> Reply {
+        Reply { frame: Frame::Error(text.as_bytes().to_vec()), raw: format!("-{text}\r\n").into_bytes() }
+    }
+}
+
+/// How replies are sent: JSON (strings as text or base64), or the raw RESP2 bytes.
+#[derive(Clone, Copy)]
+enum Format {
+    Json(Encoding),
+    Resp2,
+}
+
+impl Format {
+    /// The format the request asks for, or the 400 its headers earn.
+    fn of(headers: &HeaderMap) -> Result<Format, Box<Response>> {
+        let encoding = Encoding::of(headers);
+        let format = headers.get("upstash-response-format").and_then(|v| v.to_str().ok()).map(str::trim);
+        match format {
+            None => Ok(Format::Json(encoding)),
+            Some(f) if f.eq_ignore_ascii_case("json") => Ok(Format::Json(encoding)),
+            Some(f) if f.eq_ignore_ascii_case("resp2") && encoding == Encoding::Base64 => {
+                Err(Box::new(bad_request("ERR base64 encoding can not be used with the resp2 response format")))
+            }
+            Some(f) if f.eq_ignore_ascii_case("resp2") => Ok(Format::Resp2),
+            Some(_) => Err(Box::new(bad_request("ERR unknown response format, expected json or resp2"))),
+        }
+    }
+}
+
+/// Raw RESP2 bytes, as `Upstash-Response-Format: resp2` wants them.
+fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
+    (status, [("content-type", "application/octet-stream")], raw).into_response()
+}
+
 /// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
 /// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
-async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) -> Vec<Frame> {
+async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) -> Vec<Reply> {
     let tenant = server.default_tenant();
     let info = Arc::new(ClientInfo::new(
         server.clients.next_id(),
@@ -201,17 +242,16 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) 
                 if let Some(transaction) = &mut session.transaction {
                     transaction.aborted = true;
                 }
-                replies.push(Frame::Error(error.into_bytes()));
+                replies.push(Reply::error(&error));
                 continue;
             }
             let mut out = ReplyWriter::new(Resp::V2);
             execute(&env, &mut clock, &mut ks, &mut session, &mut out, &args);
             session.action = None;
-            let frame = match parse_frame(out.as_bytes()) {
-                Ok(Some((frame, _))) => frame,
-                _ => Frame::Error(b"ERR the reply could not be read".to_vec()),
-            };
-            replies.push(frame);
+            replies.push(match parse_frame(out.as_bytes()) {
+                Ok(Some((frame, _))) => Reply { frame, raw: out.as_bytes().to_vec() },
+                _ => Reply::error("ERR the reply could not be read"),
+            });
         }
         if ks.log.enabled {
             tenant.persistence.submit(&mut ks.log)
@@ -222,10 +262,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) 
     // Acknowledged means durable under `appendfsync always`, as over RESP.
     if let Some(offset) = durable_at {
         if tenant.persistence.wait_durable(offset).await.is_err() {
-            return replies
-                .into_iter()
-                .map(|_| Frame::Error(b"ERR the write could not be made durable".to_vec()))
-                .collect();
+            return replies.iter().map(|_| Reply::error("ERR the write could not be made durable")).collect();
         }
     }
     replies
@@ -262,15 +299,22 @@ pub async fn body_command(
     let Some(command) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(json_command) else {
         return bad_request("ERR failed to parse command");
     };
-    single(&server, access, command, Encoding::of(&headers)).await
+    single(&server, access, command, &headers).await
 }
 
 /// Runs one command: 200 with its result, or 400 with its error.
-async fn single(server: &Arc<Server>, access: Access, command: Vec<Vec<u8>>, encoding: Encoding) -> Response {
-    let frame = run(server, access, vec![command]).await.pop().unwrap_or(Frame::Null);
-    match outcome(frame, encoding) {
-        (true, body) => respond(StatusCode::OK, body),
-        (false, body) => respond(StatusCode::BAD_REQUEST, body),
+async fn single(server: &Arc<Server>, access: Access, command: Vec<Vec<u8>>, headers: &HeaderMap) -> Response {
+    let format = match Format::of(headers) {
+        Ok(format) => format,
+        Err(response) => return *response,
+    };
+    let Some(reply) = run(server, access, vec![command]).await.pop() else {
+        return bad_request("ERR the command did not run");
+    };
+    let status = if matches!(reply.frame, Frame::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    match format {
+        Format::Resp2 => respond_resp2(status, reply.raw),
+        Format::Json(encoding) => respond(status, outcome(reply.frame, encoding).1),
     }
 }
 
@@ -290,10 +334,18 @@ pub async fn pipeline(
     let Some(commands) = commands.filter(|c| !c.is_empty()) else {
         return bad_request("ERR failed to parse pipeline request");
     };
-    let encoding = Encoding::of(&headers);
-    let results: Vec<Value> =
-        run(&server, access, commands).await.into_iter().map(|frame| outcome(frame, encoding).1).collect();
-    respond(StatusCode::OK, Value::Array(results))
+    let format = match Format::of(&headers) {
+        Ok(format) => format,
+        Err(response) => return *response,
+    };
+    let replies = run(&server, access, commands).await;
+    match format {
+        Format::Resp2 => respond_resp2(StatusCode::OK, replies.into_iter().flat_map(|r| r.raw).collect()),
+        Format::Json(encoding) => {
+            let results = replies.into_iter().map(|r| outcome(r.frame, encoding).1).collect();
+            respond(StatusCode::OK, Value::Array(results))
+        }
+    }
 }
 
 /// `POST /multi-exec`: the commands as one transaction (MULTI, the commands, EXEC on one session), the
@@ -326,7 +378,7 @@ pub async fn multi_exec(
     transaction.extend(commands);
     transaction.push(vec![b"EXEC".to_vec()]);
     let encoding = Encoding::of(&headers);
-    match run(&server, access, transaction).await.pop() {
+    match run(&server, access, transaction).await.pop().map(|reply| reply.frame) {
         Some(Frame::Array(items)) => {
             respond(StatusCode::OK, Value::Array(items.into_iter().map(|f| outcome(f, encoding).1).collect()))
         }
@@ -348,11 +400,23 @@ pub async fn subscribe(
     }
     let path = uri.path().trim_start_matches('/');
     let (kind, name) = match path.split_once('/') {
-        Some(("psubscribe", name)) => (crate::pubsub::Kind::Pattern, name),
-        Some((_, name)) => (crate::pubsub::Kind::Channel, name),
+        Some(("psubscribe", name)) => (Some(crate::pubsub::Kind::Pattern), name),
+        Some((_, name)) => (Some(crate::pubsub::Kind::Channel), name),
         None => return bad_request("ERR wrong number of arguments for 'subscribe' command"),
     };
     super::sse::stream(&server, kind, percent_decode(name.as_bytes()))
+}
+
+/// `POST /monitor`: an SSE stream of every command the database runs, as MONITOR prints them.
+pub async fn monitor(State(server): State<Arc<Server>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    match access(&server, &headers, query.as_deref()) {
+        Some(Access::Full) => super::sse::stream(&server, None, Vec::new()),
+        Some(Access::ReadOnly) => respond(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "NOPERM this user has no permissions to run the 'monitor' command or its subcommand" }),
+        ),
+        None => unauthorized(),
+    }
 }
 
 /// `/cmd/arg/...`: the path's segments (split, then percent-decoded, so `%2F` is a slash inside an
@@ -385,5 +449,5 @@ pub async fn path_command(
     if args.is_empty() {
         return bad_request("ERR empty command");
     }
-    single(&server, access, args, Encoding::of(&headers)).await
+    single(&server, access, args, &headers).await
 }

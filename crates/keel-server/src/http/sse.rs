@@ -1,7 +1,8 @@
-//! Pub/sub over Server-Sent Events (`POST /subscribe/<channel>`, `POST /psubscribe/<pattern>`): the
-//! request becomes a subscriber of the database's pub/sub hub with its own feed, and each message is
-//! sent as `data: message,<channel>,<payload>` (raw payloads, as Upstash's SDK expects), with comment
-//! heartbeats. When the client goes away the stream is dropped, and with it the subscription.
+//! Pub/sub and MONITOR over Server-Sent Events (`/subscribe/<channel>`, `/psubscribe/<pattern>`,
+//! `/monitor`): the request becomes a subscriber (or a monitor) of the database with its own feed, and
+//! each message is sent as `data: message,<channel>,<payload>` (raw payloads, as Upstash's SDK expects) or
+//! `data: <monitor line>`, with comment heartbeats. When the client goes away the stream is dropped, and
+//! with it the subscription.
 
 use crate::clients::ClientInfo;
 use crate::pubsub::{Feed, Kind};
@@ -20,11 +21,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// How often an idle stream sends a comment, so proxies keep it open and a dead client is noticed.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// A subscription held by a stream; dropping it unsubscribes.
+/// A subscription (or, without `kind`, a monitor) held by a stream; dropping it unsubscribes.
 struct Subscription {
     tenant: Arc<Tenant>,
     client: Arc<ClientInfo>,
-    kind: Kind,
+    kind: Option<Kind>,
     name: Vec<u8>,
     messages: UnboundedReceiver<Bytes>,
     queued: Arc<AtomicUsize>,
@@ -34,14 +35,24 @@ struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut ks = self.tenant.lock();
-        ks.pubsub.unsubscribe(self.client.id, self.kind, &self.name);
-        ks.pubsub.forget(self.client.id);
+        match self.kind {
+            Some(kind) => {
+                ks.pubsub.unsubscribe(self.client.id, kind, &self.name);
+                ks.pubsub.forget(self.client.id);
+            }
+            None => ks.monitors.retain(|m| m.client.id != self.client.id),
+        }
     }
 }
 
-/// One pub/sub message (a RESP2 array as the hub queues it) as the SSE line Upstash sends.
+/// One pub/sub message (a RESP2 array as the hub queues it) or MONITOR line (a status reply) as the SSE
+/// line Upstash sends.
 fn event_line(message: &[u8]) -> Option<String> {
-    let Ok(Some((Frame::Array(parts), _))) = parse_frame(message) else { return None };
+    let parts = match parse_frame(message) {
+        Ok(Some((Frame::Array(parts), _))) => parts,
+        Ok(Some((Frame::Simple(line), _))) => return Some(String::from_utf8_lossy(&line).into_owned()),
+        _ => return None,
+    };
     let texts: Vec<String> = parts
         .into_iter()
         .map(|part| match part {
@@ -53,8 +64,8 @@ fn event_line(message: &[u8]) -> Option<String> {
     Some(texts.join(","))
 }
 
-/// Streams the subscription of `kind` to `name` for a REST client.
-pub fn stream(server: &Arc<Server>, kind: Kind, name: Vec<u8>) -> Response {
+/// Streams the subscription of `kind` to `name` (or, with no kind, MONITOR) for a REST client.
+pub fn stream(server: &Arc<Server>, kind: Option<Kind>, name: Vec<u8>) -> Response {
     let tenant = server.default_tenant();
     let client = Arc::new(ClientInfo::new(
         server.clients.next_id(),
@@ -67,13 +78,24 @@ pub fn stream(server: &Arc<Server>, kind: Kind, name: Vec<u8>) -> Response {
     let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let feed = Feed { tx, queued: queued.clone() };
-    tenant.lock().pubsub.subscribe(&client, &feed, Resp::V2, kind, &name);
+    {
+        let mut ks = tenant.lock();
+        match kind {
+            Some(kind) => {
+                ks.pubsub.subscribe(&client, &feed, Resp::V2, kind, &name);
+            }
+            None => ks.monitors.push(crate::tenant::Monitor { client: client.clone(), feed }),
+        }
+    }
     let subscription = Subscription { tenant, client, kind, name, messages, queued, greeted: false };
     let events = futures_util::stream::unfold(subscription, |mut sub| async move {
         if !sub.greeted {
             sub.greeted = true;
-            let verb = if sub.kind == Kind::Pattern { "psubscribe" } else { "subscribe" };
-            let line = format!("{verb},{},1", String::from_utf8_lossy(&sub.name));
+            let line = match sub.kind {
+                Some(Kind::Pattern) => format!("psubscribe,{},1", String::from_utf8_lossy(&sub.name)),
+                Some(_) => format!("subscribe,{},1", String::from_utf8_lossy(&sub.name)),
+                None => "\"OK\"".to_string(),
+            };
             return Some((Ok::<Event, Infallible>(Event::default().data(line)), sub));
         }
         loop {
