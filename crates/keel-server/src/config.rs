@@ -17,6 +17,8 @@ pub struct Settings {
     pub rest_token: String,
     /// A REST token that may run only read-only commands (none when empty).
     pub rest_readonly_token: String,
+    /// How often an idle SSE stream sends a heartbeat comment (platform proxies close idle streams).
+    pub rest_sse_heartbeat_ms: u64,
     pub maxclients: u64,
     pub timeout: u64,
     pub tcp_keepalive: u64,
@@ -100,6 +102,7 @@ impl Default for Settings {
             requirepass: String::new(),
             rest_token: String::new(),
             rest_readonly_token: String::new(),
+            rest_sse_heartbeat_ms: 15_000,
             maxclients: 10000,
             timeout: 0,
             tcp_keepalive: 300,
@@ -320,6 +323,7 @@ pub static PARAMS: &[Param] = &[
     param!("requirepass", requirepass, string),
     param!("rest-token" immutable, rest_token, string),
     param!("rest-readonly-token" immutable, rest_readonly_token, string),
+    param!("rest-sse-heartbeat-ms", rest_sse_heartbeat_ms, int(100, MAX)),
     param!("maxclients", maxclients, int(1, MAX)),
     param!("timeout", timeout, int(0, MAX)),
     param!("tcp-keepalive", tcp_keepalive, int(0, MAX)),

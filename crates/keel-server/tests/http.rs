@@ -308,6 +308,23 @@ fn rest_read_only_tokens_cors_methods_and_size() {
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.ends_with(r#"{"error":"ERR max request size exceeded"}"#), "{response}");
+    // A chunked body (no declared length) over the limit gets the same answer once it passes 10 MB.
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(b"POST /set/big HTTP/1.1\r\nHost: k\r\nConnection: close\r\nAuthorization: Bearer secret-token\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..11 {
+        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.ends_with(r#"{"error":"ERR max request size exceeded"}"#), "{response}");
 }
 
 /// Reads from `stream` until `expected` has arrived (failing after the stream's read timeout).
@@ -324,7 +341,10 @@ fn read_until(stream: &mut std::net::TcpStream, seen: &mut String, expected: &st
 #[test]
 fn rest_subscriptions_stream_messages_as_server_sent_events() {
     use std::io::Write;
-    let server = rest_server();
+    let server = TestServer::with(|s| {
+        s.rest_token = "secret-token".into();
+        s.rest_sse_heartbeat_ms = 200;
+    });
     let mut stream = std::net::TcpStream::connect(server.http_addr).unwrap();
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     stream
@@ -338,6 +358,8 @@ fn rest_subscriptions_stream_messages_as_server_sent_events() {
     let mut con = server.client();
     assert_eq!(run::<i64>(&mut con, &["PUBLISH", "chat", "hello, world"]), 1);
     read_until(&mut stream, &mut seen, "data: message,chat,hello, world");
+    // An idle stream keeps sending heartbeat comments.
+    read_until(&mut stream, &mut seen, ": ping");
     // Patterns too.
     let mut patterns = std::net::TcpStream::connect(server.http_addr).unwrap();
     patterns.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();

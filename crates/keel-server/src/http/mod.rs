@@ -49,16 +49,23 @@ async fn edge(request: Request, next: Next) -> Response {
     use axum::response::IntoResponse;
     let method = request.method().clone();
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let too_large = || {
+        let body = axum::Json(serde_json::json!({ "error": "ERR max request size exceeded" }));
+        (StatusCode::PAYLOAD_TOO_LARGE, body).into_response()
+    };
     let mut response = if method == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
     } else if ![Method::GET, Method::POST, Method::PUT, Method::HEAD].contains(&method) {
         let body = axum::Json(serde_json::json!({ "error": "ERR only HEAD, GET, POST and PUT methods are allowed" }));
         (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
     } else if declared.is_some_and(|len| len > MAX_REQUEST_BYTES) {
-        let body = axum::Json(serde_json::json!({ "error": "ERR max request size exceeded" }));
-        (StatusCode::PAYLOAD_TOO_LARGE, body).into_response()
+        too_large()
     } else {
-        next.run(request).await
+        match next.run(request).await {
+            // A body without a declared length is cut off while it is read: the same error, in JSON.
+            response if response.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            response => response,
+        }
     };
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

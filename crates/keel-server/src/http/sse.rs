@@ -18,9 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// How often an idle stream sends a comment, so proxies keep it open and a dead client is noticed.
-const HEARTBEAT: Duration = Duration::from_secs(15);
-
 /// A subscription (or, without `kind`, a monitor) held by a stream; dropping it unsubscribes.
 struct Subscription {
     tenant: Arc<Tenant>,
@@ -110,5 +107,7 @@ pub fn stream(server: &Arc<Server>, kind: Option<Kind>, name: Vec<u8>) -> Respon
             }
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("ping")).into_response()
+    // An idle stream sends a comment now and then, so proxies keep it open and a dead client is noticed.
+    let heartbeat = Duration::from_millis(server.settings.read().rest_sse_heartbeat_ms);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat).text("ping")).into_response()
 }
