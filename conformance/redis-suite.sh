@@ -33,7 +33,7 @@ total_ok=0; total_err=0
 for unit in "${units[@]}"; do
   port=$(free_port)
   data=$(mktemp -d)
-  "$KEEL_BIN" serve --port "$port" --dir "$data" >"$data/keel.log" 2>&1 &
+  "$KEEL_BIN" serve --port "$port" --http-port 0 --dir "$data" >"$data/keel.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   log="$data/unit.log"

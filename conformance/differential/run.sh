@@ -7,7 +7,7 @@ KEEL_BIN=${KEEL_BIN:-$here/../../target/release/keel}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 keel_port=$(free_port); redis_port=$(free_port)
-"$KEEL_BIN" serve --port "$keel_port" --dir "$work/keel" >/dev/null 2>&1 &
+"$KEEL_BIN" serve --port "$keel_port" --http-port 0 --dir "$work/keel" >/dev/null 2>&1 &
 keel_pid=$!
 redis-server --port "$redis_port" --save '' --appendonly no --dir "$work" >/dev/null 2>&1 &
 redis_pid=$!
