@@ -90,6 +90,19 @@ async fn count_request(State(server): State<Arc<Server>>, request: Request, next
     response
 }
 
+/// The client record an HTTP request runs commands as (not listed by CLIENT LIST: it lives for one request).
+fn request_client(server: &Server, tenant: &crate::tenant::Tenant, addr: &str) -> Arc<crate::clients::ClientInfo> {
+    let now = crate::server::unix_ms();
+    Arc::new(crate::clients::ClientInfo::new(
+        server.clients.next_id(),
+        addr.into(),
+        String::new(),
+        -1,
+        tenant.name.clone(),
+        now,
+    ))
+}
+
 /// Where a generated REST token is kept, in the data directory.
 const TOKEN_FILE: &str = "rest-token";
 

@@ -4,7 +4,6 @@
 //! Bearer` or `?_token=`, compared in constant time). Commands run on the same path as RESP's
 //! (`dispatch::execute`), RESP2 replies become JSON: `{"result": ...}` or `{"error": "..."}`.
 
-use crate::clients::ClientInfo;
 use crate::commands::{flags, Lookup};
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::server::Server;
@@ -200,15 +199,7 @@ fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
 /// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
 async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) -> Vec<Reply> {
     let tenant = server.default_tenant();
-    let info = Arc::new(ClientInfo::new(
-        server.clients.next_id(),
-        "rest".into(),
-        String::new(),
-        -1,
-        tenant.name.clone(),
-        crate::server::unix_ms(),
-    ));
-    let mut session = Session::new(info, true);
+    let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server) };
     let mut clock = BatchClock::start();
     let mut replies = Vec::with_capacity(commands.len());
@@ -286,6 +277,13 @@ fn json_command(value: &Value) -> Option<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// A JSON array of commands (`/pipeline`, `/multi-exec`); None when malformed or empty.
+fn json_commands(body: &[u8]) -> Option<Vec<Vec<Vec<u8>>>> {
+    let parsed = serde_json::from_slice::<Value>(body).ok()?;
+    let commands: Vec<Vec<Vec<u8>>> = parsed.as_array()?.iter().map(json_command).collect::<Option<_>>()?;
+    (!commands.is_empty()).then_some(commands)
+}
+
 /// `POST /` with `["CMD", arg, ...]`.
 pub async fn body_command(
     State(server): State<Arc<Server>>,
@@ -328,10 +326,7 @@ pub async fn pipeline(
     let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
     };
-    let parsed = serde_json::from_slice::<Value>(&body).ok();
-    let commands: Option<Vec<Vec<Vec<u8>>>> =
-        parsed.as_ref().and_then(Value::as_array).and_then(|items| items.iter().map(json_command).collect());
-    let Some(commands) = commands.filter(|c| !c.is_empty()) else {
+    let Some(commands) = json_commands(&body) else {
         return bad_request("ERR failed to parse pipeline request");
     };
     let format = match Format::of(&headers) {
@@ -359,10 +354,7 @@ pub async fn multi_exec(
     let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
     };
-    let parsed = serde_json::from_slice::<Value>(&body).ok();
-    let commands: Option<Vec<Vec<Vec<u8>>>> =
-        parsed.as_ref().and_then(Value::as_array).and_then(|items| items.iter().map(json_command).collect());
-    let Some(commands) = commands.filter(|c| !c.is_empty()) else {
+    let Some(commands) = json_commands(&body) else {
         return bad_request("ERR failed to parse transaction request");
     };
     let control = ["multi", "exec", "discard", "watch", "unwatch"];

@@ -64,14 +64,7 @@ fn event_line(message: &[u8]) -> Option<String> {
 /// Streams the subscription of `kind` to `name` (or, with no kind, MONITOR) for a REST client.
 pub fn stream(server: &Arc<Server>, kind: Option<Kind>, name: Vec<u8>) -> Response {
     let tenant = server.default_tenant();
-    let client = Arc::new(ClientInfo::new(
-        server.clients.next_id(),
-        "rest-sse".into(),
-        String::new(),
-        -1,
-        tenant.name.clone(),
-        crate::server::unix_ms(),
-    ));
+    let client = super::request_client(server, &tenant, "rest-sse");
     let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let feed = Feed { tx, queued: queued.clone() };
