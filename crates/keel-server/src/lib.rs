@@ -47,7 +47,8 @@ impl Running {
 }
 
 /// Takes the data directory, recovers the data, binds the RESP listener and starts the background tasks.
-/// Call inside a tokio runtime.
+/// Call inside a multi-threaded tokio runtime: long waits for a database leave their worker with
+/// `block_in_place`, which the current-thread scheduler does not support.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let bind = format!("{}:{}", settings.bind, settings.port);
     let http_bind = format!("{}:{}", settings.bind, settings.http_port);
