@@ -253,6 +253,20 @@ impl AppendLog {
         self.shared.last_fsync_ms.load(Ordering::Relaxed)
     }
 
+    /// Bytes handed to the OS but not yet fsynced.
+    pub fn unsynced(&self) -> u64 {
+        self.written().saturating_sub(self.synced())
+    }
+
+    /// How long (at `now_ms`) writes have waited for an fsync: 0 when everything written is synced.
+    pub fn fsync_lag_ms(&self, now_ms: u64) -> u64 {
+        if self.unsynced() > 0 {
+            now_ms.saturating_sub(self.last_fsync_ms())
+        } else {
+            0
+        }
+    }
+
     /// Bytes in the file currently written.
     pub fn file_size(&self) -> u64 {
         lock(&self.shared.output).file_size

@@ -40,11 +40,7 @@ pub async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value
     let status = p.status.lock().clone();
     let refusal = p.write_refusal();
     let (synced_lag_ms, unsynced) = match p.log.read().as_ref() {
-        Some(log) => {
-            let behind = log.written() > log.synced();
-            let lag = if behind { crate::server::unix_ms().saturating_sub(log.last_fsync_ms()) } else { 0 };
-            (Some(lag), log.written().saturating_sub(log.synced()))
-        }
+        Some(log) => (Some(log.fsync_lag_ms(crate::server::unix_ms())), log.unsynced()),
         None => (None, 0),
     };
     // Memory is read without waiting behind a long command: a busy database reports what it last knew.

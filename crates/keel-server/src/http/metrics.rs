@@ -147,8 +147,7 @@ fn persistence(out: &mut String, p: &crate::persistence::Persistence) {
     let log = p.log.read();
     single(out, "keel_aof_enabled", "gauge", "1 when the append-only log is on.", log.is_some() as u8);
     if let Some(log) = log.as_ref() {
-        let behind = log.written() > log.synced();
-        let lag_ms = if behind { crate::server::unix_ms().saturating_sub(log.last_fsync_ms()) } else { 0 };
+        let lag_ms = log.fsync_lag_ms(crate::server::unix_ms());
         single(
             out,
             "keel_aof_fsync_lag_seconds",
@@ -156,13 +155,7 @@ fn persistence(out: &mut String, p: &crate::persistence::Persistence) {
             "Age of the oldest write not yet fsynced.",
             lag_ms as f64 / 1e3,
         );
-        single(
-            out,
-            "keel_aof_unsynced_bytes",
-            "gauge",
-            "Log bytes written but not yet fsynced.",
-            log.written().saturating_sub(log.synced()),
-        );
+        single(out, "keel_aof_unsynced_bytes", "gauge", "Log bytes written but not yet fsynced.", log.unsynced());
         single(out, "keel_aof_size_bytes", "gauge", "Size of the log's current file.", log.file_size());
     }
     single(

@@ -390,12 +390,11 @@ pub fn info(out: &mut String, ks: &crate::tenant::Keyspace, p: &Persistence, set
         line("aof_current_size", &(status.aof_base_file_size + log.file_size()));
         line("aof_base_size", &status.aof_base_size);
         line("aof_buffer_length", &ks.log.buf.len());
-        line("aof_pending_bio_fsync", &((log.written() > log.synced()) as u8));
+        line("aof_pending_bio_fsync", &((log.unsynced() > 0) as u8));
         line("aof_delayed_fsync", &0);
         line("keel_aof_fsync_policy", &settings.appendfsync);
-        line("keel_aof_unsynced_bytes", &log.written().saturating_sub(log.synced()));
-        let behind = log.written() > log.synced();
-        line("keel_aof_fsync_lag_ms", &if behind { now.saturating_sub(log.last_fsync_ms()) } else { 0 });
+        line("keel_aof_unsynced_bytes", &log.unsynced());
+        line("keel_aof_fsync_lag_ms", &log.fsync_lag_ms(now));
     }
 }
 
