@@ -33,6 +33,15 @@ pub enum Parsed {
     Empty { consumed: usize },
 }
 
+impl Parsed {
+    /// Bytes of input the request took.
+    pub fn consumed(&self) -> usize {
+        match self {
+            Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Empty { consumed } => *consumed,
+        }
+    }
+}
+
 /// Incremental request parser; one per connection.
 #[derive(Debug, Default)]
 pub struct RequestParser {

@@ -279,11 +279,7 @@ impl Connection {
             };
             if self.server.is_loading() {
                 // Recovery holds the data: answer without waiting for it, as Redis does while loading.
-                let consumed = match parsed {
-                    Parsed::Command { consumed } | Parsed::Inline { consumed, .. } | Parsed::Empty { consumed } => {
-                        consumed
-                    }
-                };
+                let consumed = parsed.consumed();
                 if !matches!(parsed, Parsed::Empty { .. }) {
                     self.parser.args(&buf[pos..], &mut args);
                     let is_info = matches!(parsed, Parsed::Command { .. })
@@ -327,11 +323,7 @@ impl Connection {
                             }
                             Parsed::Empty { .. } => AfterBusy::Continue,
                         };
-                        pos += match parsed {
-                            Parsed::Command { consumed }
-                            | Parsed::Inline { consumed, .. }
-                            | Parsed::Empty { consumed } => consumed,
-                        };
+                        pos += parsed.consumed();
                         match after {
                             AfterBusy::Continue => continue,
                             AfterBusy::Close => next = Next::Close,
