@@ -298,7 +298,7 @@ fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command,
         return;
     }
     let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
-    let runs_scripts = command.spec.keys.0 < 0;
+    let runs_scripts = command.category_names().any(|c| c == "scripting");
     let read = if runs_scripts { std::mem::take(&mut session.script_read) } else { command.has(flags::READONLY) };
     if !read {
         return;
