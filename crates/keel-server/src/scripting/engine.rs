@@ -98,13 +98,15 @@ fn redis_log(_lua: &Lua, args: mlua::Variadic<Value>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// The registry key of the running command's `redis.call` implementation (absent outside a run).
+/// The registry key of the Rust function behind `redis.call`/`pcall` (set once per Lua state), and the
+/// same key as the C API wants it.
 pub const CALL: &str = "keel_call";
+const CALL_KEY: &std::ffi::CStr = c"keel_call";
 
 /// `redis.call` and `redis.pcall` are C functions rather than mlua callbacks, as in Redis, for two reasons:
 /// a call can carry thousands of arguments (more than mlua's callback stack takes), and `redis.call` must
 /// raise Redis's error *table* so that the error handler reports the caller's line. The arguments are
-/// gathered into one table for the running command's Rust function, which returns `ok, value`.
+/// gathered into one table for the Rust command runner, which returns `ok, value`.
 ///
 /// Only Lua C API calls happen here and no Rust value needing a destructor is alive, so Lua's longjmp on
 /// error may cross this frame.
@@ -117,13 +119,8 @@ unsafe fn bridge_call(state: *mut mlua::lua_State, raise: bool) -> std::os::raw:
         ffi::lua_pushvalue(state, i);
         ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
     }
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"keel_call".as_ptr());
-    if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
-        ffi::lua_createtable(state, 0, 1);
-        ffi::lua_pushstring(state, c"ERR redis.call/pcall can only be called inside a script invocation".as_ptr());
-        ffi::lua_setfield(state, -2, c"err".as_ptr());
-        ffi::lua_error(state);
-    }
+    // The command runner `api::fill_run_functions` registered with the state (it answers outside a run too).
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CALL_KEY.as_ptr());
     ffi::lua_pushvalue(state, n + 1);
     ffi::lua_pushinteger(state, n as ffi::lua_Integer);
     ffi::lua_call(state, 2, 2);
