@@ -152,9 +152,10 @@ pub fn check_flags(ctx: &Ctx, flags: ScriptFlags, read_only_command: bool) -> Re
 /// Command arguments, as handlers receive them.
 type Args<'a> = &'a [&'a [u8]];
 
-/// Parses numkeys and splits the arguments after it into keys and args (EVAL and FCALL).
-pub fn split_keys<'a>(args: Args<'a>) -> Result<(Args<'a>, Args<'a>), CmdError> {
-    let numkeys = keel_store::number::parse_i64(args[2]).ok_or(crate::commands::NOT_INTEGER)?;
+/// Parses numkeys (`not_a_number` when it is not one: EVAL and FCALL word that differently) and splits
+/// the arguments after it into keys and args.
+pub fn split_keys<'a>(args: Args<'a>, not_a_number: CmdError) -> Result<(Args<'a>, Args<'a>), CmdError> {
+    let numkeys = keel_store::number::parse_i64(args[2]).ok_or(not_a_number)?;
     let rest = &args[3..];
     if numkeys > rest.len() as i64 {
         return Err(CmdError::new("ERR Number of keys can't be greater than number of args"));
@@ -167,7 +168,7 @@ pub fn split_keys<'a>(args: Args<'a>) -> Result<(Args<'a>, Args<'a>), CmdError> 
 
 /// EVAL, EVALSHA and their _RO forms.
 pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
-    let (keys, argv) = split_keys(args)?;
+    let (keys, argv) = split_keys(args, crate::commands::NOT_INTEGER)?;
     let sha = if by_sha {
         if args[1].len() != 40 {
             return Err(CmdError::new(NOSCRIPT));

@@ -242,6 +242,8 @@ pub fn load(
     Ok(name)
 }
 
+const BAD_KEY_COUNT: CmdError = CmdError(std::borrow::Cow::Borrowed("ERR Bad number of keys provided"));
+
 /// FCALL and FCALL_RO.
 pub fn fcall(ctx: &mut Ctx, args: &[&[u8]], read_only_command: bool) -> CmdResult {
     let name = String::from_utf8_lossy(args[1]).into_owned();
@@ -255,10 +257,7 @@ pub fn fcall(ctx: &mut Ctx, args: &[&[u8]], read_only_command: bool) -> CmdResul
     let Some((callback, flags)) = found else {
         return Err(CmdError::new("ERR Function not found"));
     };
-    if keel_store::number::parse_i64(args[2]).is_none() {
-        return Err(CmdError::new("ERR Bad number of keys provided"));
-    }
-    let (keys, argv) = split_keys(args)?;
+    let (keys, argv) = split_keys(args, BAD_KEY_COUNT)?;
     check_flags(ctx, flags, read_only_command)?;
     let Some(mut engine) = ctx.ks.scripting.functions.engine.take() else {
         return Err(CmdError::new("ERR Function not found"));
