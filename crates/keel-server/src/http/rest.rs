@@ -197,7 +197,7 @@ fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
 
 /// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
 /// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
-async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) -> Vec<Reply> {
+async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Vec<Reply> {
     let tenant = server.default_tenant();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server) };
@@ -261,7 +261,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Vec<Vec<u8>>>) 
 
 /// A JSON command (`["SET", "k", "v"]`) as arguments: strings as they are, numbers by their original
 /// lexeme, booleans as `true`/`false`.
-fn json_command(value: &Value) -> Option<Vec<Vec<u8>>> {
+fn json_command(value: &Value) -> Option<Command> {
     let items = value.as_array()?;
     if items.is_empty() {
         return None;
@@ -277,11 +277,32 @@ fn json_command(value: &Value) -> Option<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// One command's arguments, name first.
+type Command = Vec<Vec<u8>>;
+
 /// A JSON array of commands (`/pipeline`, `/multi-exec`); None when malformed or empty.
-fn json_commands(body: &[u8]) -> Option<Vec<Vec<Vec<u8>>>> {
+fn json_commands(body: &[u8]) -> Option<Vec<Command>> {
     let parsed = serde_json::from_slice::<Value>(body).ok()?;
-    let commands: Vec<Vec<Vec<u8>>> = parsed.as_array()?.iter().map(json_command).collect::<Option<_>>()?;
+    let commands: Vec<Command> = parsed.as_array()?.iter().map(json_command).collect::<Option<_>>()?;
     (!commands.is_empty()).then_some(commands)
+}
+
+/// The access and commands of a `/pipeline` or `/multi-exec` request (`what` names it in the parse
+/// error), or the 401/400 that refuses it.
+fn batch(
+    server: &Server,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+    what: &str,
+) -> Result<(Access, Vec<Command>), Box<Response>> {
+    let Some(access) = access(server, headers, query) else {
+        return Err(Box::new(unauthorized()));
+    };
+    match json_commands(body) {
+        Some(commands) => Ok((access, commands)),
+        None => Err(Box::new(bad_request(&format!("ERR failed to parse {what} request")))),
+    }
 }
 
 /// `POST /` with `["CMD", arg, ...]`.
@@ -301,7 +322,7 @@ pub async fn body_command(
 }
 
 /// Runs one command: 200 with its result, or 400 with its error.
-async fn single(server: &Arc<Server>, access: Access, command: Vec<Vec<u8>>, headers: &HeaderMap) -> Response {
+async fn single(server: &Arc<Server>, access: Access, command: Command, headers: &HeaderMap) -> Response {
     let format = match Format::of(headers) {
         Ok(format) => format,
         Err(response) => return *response,
@@ -323,11 +344,9 @@ pub async fn pipeline(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let Some(access) = access(&server, &headers, query.as_deref()) else {
-        return unauthorized();
-    };
-    let Some(commands) = json_commands(&body) else {
-        return bad_request("ERR failed to parse pipeline request");
+    let (access, commands) = match batch(&server, &headers, query.as_deref(), &body, "pipeline") {
+        Ok(batch) => batch,
+        Err(response) => return *response,
     };
     let format = match Format::of(&headers) {
         Ok(format) => format,
@@ -351,11 +370,9 @@ pub async fn multi_exec(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let Some(access) = access(&server, &headers, query.as_deref()) else {
-        return unauthorized();
-    };
-    let Some(commands) = json_commands(&body) else {
-        return bad_request("ERR failed to parse transaction request");
+    let (access, commands) = match batch(&server, &headers, query.as_deref(), &body, "transaction") {
+        Ok(batch) => batch,
+        Err(response) => return *response,
     };
     let control = ["multi", "exec", "discard", "watch", "unwatch"];
     if let Some(name) = commands
@@ -423,7 +440,7 @@ pub async fn path_command(
     let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
     };
-    let mut args: Vec<Vec<u8>> =
+    let mut args: Command =
         uri.path().split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s.as_bytes())).collect();
     if !body.is_empty() {
         args.push(body.to_vec());
