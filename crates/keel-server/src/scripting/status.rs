@@ -18,9 +18,8 @@ const LOAD_TIMEOUT_MS: u64 = 500;
 
 #[derive(Default)]
 pub struct ScriptStatus {
-    started: Mutex<Option<Instant>>,
-    /// The running script's name (SHA-1 or function name) and command line, for FUNCTION STATS.
-    running: Mutex<Option<(String, Vec<Vec<u8>>)>>,
+    /// The script running now, if any.
+    running: Mutex<Option<Running>>,
     /// SHUTDOWN NOSAVE stopped the script: its effects must not reach the log.
     forced: AtomicBool,
     /// The script has given its async worker's other tasks to another thread (see `check`).
@@ -32,6 +31,14 @@ pub struct ScriptStatus {
     wrote: AtomicBool,
     function: AtomicBool,
     threshold_ms: AtomicU64,
+}
+
+/// A script in progress: when it began, and its name (SHA-1 or function name) and command line for
+/// FUNCTION STATS.
+struct Running {
+    started: Instant,
+    name: String,
+    command: Vec<Vec<u8>>,
 }
 
 /// Why a kill request was refused.
@@ -48,10 +55,9 @@ pub const BUSY_FUNCTION: &str =
 
 impl ScriptStatus {
     pub fn begin(&self, function: bool, threshold_ms: u64, name: &str, command: &[&[u8]]) {
-        *self.started.lock() = Some(Instant::now());
         // FUNCTION STATS shows a running function's command line; EVAL's hot path skips the copy.
         let command = if function { command.iter().map(|a| a.to_vec()).collect() } else { Vec::new() };
-        *self.running.lock() = Some((name.to_string(), command));
+        *self.running.lock() = Some(Running { started: Instant::now(), name: name.to_string(), command });
         self.forced.store(false, Ordering::Relaxed);
         self.detached.store(false, Ordering::Relaxed);
         self.load_timeout_ms.store(0, Ordering::Relaxed);
@@ -68,7 +74,6 @@ impl ScriptStatus {
     }
 
     pub fn end(&self) {
-        *self.started.lock() = None;
         *self.running.lock() = None;
         self.busy.store(false, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);
@@ -93,7 +98,7 @@ impl ScriptStatus {
             return Some(KILLED);
         }
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
-        let started = *self.started.lock();
+        let started = self.running.lock().as_ref().map(|r| r.started);
         let elapsed = started.map_or(0, |s| s.elapsed().as_millis() as u64);
         if elapsed >= DETACH_AFTER_MS && !self.detached.swap(true, Ordering::Relaxed) {
             // A long script blocks its tokio worker, and with it whatever that worker would run next,
@@ -114,7 +119,7 @@ impl ScriptStatus {
 
     /// SCRIPT KILL (`function == false`) or FUNCTION KILL.
     pub fn request_kill(&self, function: bool) -> Result<(), KillRefused> {
-        if self.started.lock().is_none() || !self.busy.load(Ordering::Acquire) {
+        if self.running.lock().is_none() || !self.busy.load(Ordering::Acquire) {
             return Err(KillRefused::NotBusy);
         }
         if self.wrote.load(Ordering::Relaxed) {
@@ -141,8 +146,8 @@ impl ScriptStatus {
 
     /// The running script's name, command line and milliseconds run, while one runs.
     pub fn running(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
-        let started = (*self.started.lock())?;
-        let (name, command) = self.running.lock().clone()?;
-        Some((name, command, started.elapsed().as_millis() as u64))
+        let running = self.running.lock();
+        let r = running.as_ref()?;
+        Some((r.name.clone(), r.command.clone(), r.started.elapsed().as_millis() as u64))
     }
 }
