@@ -104,7 +104,7 @@ impl ScriptStatus {
             // A long script blocks its tokio worker, and with it whatever that worker would run next,
             // possibly the I/O driver: hand the worker's queue to a new thread before going on, so that
             // other clients get BUSY and SCRIPT KILL gets through. Short scripts never pay for this.
-            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+            tokio::task::block_in_place(wait_for_another_worker);
         }
         if !self.busy.load(Ordering::Relaxed) && threshold > 0 && started.is_some() && elapsed >= threshold {
             tracing::warn!(
@@ -150,4 +150,17 @@ impl ScriptStatus {
         let r = running.as_ref()?;
         Some((r.name.clone(), r.command.clone(), r.started.elapsed().as_millis() as u64))
     }
+}
+
+/// Waits (inside `block_in_place`) until some other worker runs a task. Handing the worker's core to a
+/// new thread is not enough by itself: when `block_in_place` returns before that thread claims the core
+/// (a busy machine), the script's thread takes it back, and if the only other worker sleeps on its
+/// condition variable rather than in the I/O driver, nobody reads the sockets. A task spawned from here
+/// wakes a sleeping worker, which then parks in the (free) driver.
+fn wait_for_another_worker() {
+    let (ran, waited) = std::sync::mpsc::sync_channel(1);
+    tokio::runtime::Handle::current().spawn(async move {
+        let _ = ran.send(());
+    });
+    let _ = waited.recv_timeout(std::time::Duration::from_millis(200));
 }

@@ -64,8 +64,12 @@ impl TestServer {
         format!("redis://{}/", self.addr)
     }
 
+    /// A `redis` crate connection. Its reads time out, so that a server that stops answering fails the
+    /// test instead of hanging the suite.
     pub fn client(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        let con = redis::Client::open(self.url()).unwrap().get_connection().unwrap();
+        con.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        con
     }
 
     pub fn raw(&self) -> Raw {
