@@ -6,8 +6,10 @@
 //! - [`dense::DenseTable`]: the dense table with a hash index that the keyspace, hashes and sets share.
 //! - [`Db`]: one logical database: a dense entry table with a hash index, expiry, LRU/LFU metadata,
 //!   random sampling, cursor scans and memory accounting.
+//! - [`bitmap`]: bit-level reads and writes on strings (SETBIT, BITCOUNT, BITPOS, BITFIELD).
 //! - [`glob`]: Redis's glob-style pattern matching; [`number`]: Redis's textual number rules.
 
+pub mod bitmap;
 mod compact;
 pub mod dense;
 pub mod glob;

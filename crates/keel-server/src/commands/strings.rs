@@ -321,7 +321,7 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// The bytes of a string value (which callers have type-checked), without copying long strings.
-fn into_bytes(value: Value) -> Vec<u8> {
+pub(super) fn into_bytes(value: Value) -> Vec<u8> {
     match value {
         Value::Str(s) => s.into_vec(),
         other => other.as_string().map_or_else(Vec::new, |s| s.to_bytes().into_owned()),

@@ -2,8 +2,8 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub, scripting,
-    server as srv, sets, strings, transactions as tx, zset_ops, zsets, CommandSpec,
+    bitmaps, connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub,
+    scripting, server as srv, sets, strings, transactions as tx, zset_ops, zsets, CommandSpec,
 };
 
 macro_rules! cmd {
@@ -68,6 +68,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("substr", 4, "readonly", "@string", KEY1, "string", "Returns a substring from a string value.", strings::getrange),
     cmd!("setrange", 4, "write denyoom", "@string", KEY1, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", strings::setrange),
     cmd!("lcs", -3, "readonly", "@string", (1, 2, 1), "string", "Finds the longest common substring.", strings::lcs),
+    // Bitmaps.
+    cmd!("setbit", 4, "write denyoom", "@bitmap", KEY1, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", bitmaps::setbit),
+    cmd!("getbit", 3, "readonly fast", "@bitmap", KEY1, "bitmap", "Returns a bit value by offset.", bitmaps::getbit),
+    cmd!("bitcount", -2, "readonly", "@bitmap", KEY1, "bitmap", "Counts the number of set bits (population counting) in a string.", bitmaps::bitcount),
+    cmd!("bitpos", -3, "readonly", "@bitmap", KEY1, "bitmap", "Finds the first set (1) or clear (0) bit in a string.", bitmaps::bitpos),
+    cmd!("bitop", -4, "write denyoom", "@bitmap", (2, -1, 1), "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", bitmaps::bitop),
+    cmd!("bitfield", -2, "write denyoom", "@bitmap", KEY1, "bitmap", "Performs arbitrary bitfield integer operations on strings.", bitmaps::bitfield),
+    cmd!("bitfield_ro", -2, "readonly fast", "@bitmap", KEY1, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings.", bitmaps::bitfield_ro),
     // Lists.
     cmd!("lpush", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
     cmd!("rpush", -3, "write denyoom fast", "@list", KEY1, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", lists::rpush),

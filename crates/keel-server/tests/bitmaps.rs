@@ -1,0 +1,172 @@
+//! Bitmap commands over real sockets: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO, their
+//! error texts, what counts as a change, and bitmaps surviving a restart.
+
+mod common;
+use common::{error_of, run, TestDir, TestServer};
+
+fn changes(c: &mut redis::Connection) -> i64 {
+    let info: String = run(c, &["INFO", "persistence"]);
+    let line = info.lines().find(|l| l.starts_with("rdb_changes_since_last_save:")).unwrap();
+    line.split(':').nth(1).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn setbit_getbit_and_what_counts_as_a_change() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    assert_eq!(run::<i64>(&mut c, &["SETBIT", "b", "7", "1"]), 0);
+    assert_eq!(run::<Vec<u8>>(&mut c, &["GET", "b"]), [0x01]);
+    assert_eq!(run::<i64>(&mut c, &["SETBIT", "b", "7", "1"]), 1);
+    assert_eq!(run::<i64>(&mut c, &["GETBIT", "b", "7"]), 1);
+    assert_eq!(run::<i64>(&mut c, &["GETBIT", "b", "1000"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["GETBIT", "missing", "3"]), 0);
+    // SETBIT grows the string with zero bytes; it works on integer-encoded strings too.
+    assert_eq!(run::<i64>(&mut c, &["SETBIT", "b", "23", "1"]), 0);
+    assert_eq!(run::<Vec<u8>>(&mut c, &["GET", "b"]), [0x01, 0x00, 0x01]);
+    run::<()>(&mut c, &["SET", "n", "1"]);
+    assert_eq!(run::<i64>(&mut c, &["SETBIT", "n", "6", "1"]), 0);
+    assert_eq!(run::<String>(&mut c, &["GET", "n"]), "3");
+    // Only a change is a change.
+    let before = changes(&mut c);
+    run::<i64>(&mut c, &["SETBIT", "b", "7", "1"]);
+    assert_eq!(changes(&mut c), before);
+    run::<i64>(&mut c, &["SETBIT", "b", "7", "0"]);
+    run::<i64>(&mut c, &["SETBIT", "b", "90", "0"]);
+    assert_eq!(changes(&mut c), before + 2);
+    for (args, error) in [
+        (&["SETBIT", "b", "-1", "1"][..], "ERR bit offset is not an integer or out of range"),
+        (&["SETBIT", "b", "4294967296", "1"], "ERR bit offset is not an integer or out of range"),
+        (&["SETBIT", "b", "1", "2"], "ERR bit is not an integer or out of range"),
+        (&["GETBIT", "b", "x"], "ERR bit offset is not an integer or out of range"),
+    ] {
+        assert_eq!(error_of(&mut c, args), error, "{args:?}");
+    }
+    run::<()>(&mut c, &["LPUSH", "l", "x"]);
+    assert!(error_of(&mut c, &["SETBIT", "l", "1", "1"]).starts_with("WRONGTYPE"));
+}
+
+#[test]
+fn bitcount_and_bitpos_with_byte_and_bit_ranges() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SET", "s", "foobar"]);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s"]), 26);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s", "0", "0"]), 4);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s", "1", "1"]), 6);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s", "1", "1", "BYTE"]), 6);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s", "5", "30", "BIT"]), 17);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s", "-2", "-1"]), 7);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "s", "-1", "-2"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "missing"]), 0);
+    assert_eq!(error_of(&mut c, &["BITCOUNT", "s", "0"]), "ERR syntax error");
+    assert_eq!(error_of(&mut c, &["BITCOUNT", "s", "0", "1", "WORD"]), "ERR syntax error");
+    run::<()>(&mut c, &["SET", "ff", "\u{7f}"]);
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "ff", "0"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "ff", "1"]), 1);
+    run::<i64>(&mut c, &["SETBIT", "ones", "0", "1"]);
+    run::<Vec<i64>>(&mut c, &["BITFIELD", "ones", "SET", "u8", "0", "255"]);
+    // Without an end the string continues with zeros; with one, a range without a clear bit is -1.
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "ones", "0"]), 8);
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "ones", "0", "0", "-1"]), -1);
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "ones", "1", "2", "5", "BIT"]), 2);
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "missing", "0"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["BITPOS", "missing", "1"]), -1);
+    assert_eq!(error_of(&mut c, &["BITPOS", "ones", "2"]), "ERR The bit argument must be 1 or 0.");
+    assert_eq!(error_of(&mut c, &["BITPOS", "ones", "1", "0", "1", "BIT", "x"]), "ERR syntax error");
+}
+
+#[test]
+fn bitop_combines_zero_padded_strings() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SET", "a", "\u{f}\u{f}"]);
+    run::<()>(&mut c, &["SET", "b", "\u{3c}"]);
+    assert_eq!(run::<i64>(&mut c, &["BITOP", "AND", "d", "a", "b"]), 2);
+    assert_eq!(run::<Vec<u8>>(&mut c, &["GET", "d"]), [0x0c, 0x00]);
+    assert_eq!(run::<i64>(&mut c, &["BITOP", "OR", "d", "a", "b", "missing"]), 2);
+    assert_eq!(run::<Vec<u8>>(&mut c, &["GET", "d"]), [0x3f, 0x0f]);
+    assert_eq!(run::<i64>(&mut c, &["BITOP", "XOR", "d", "a", "b"]), 2);
+    assert_eq!(run::<Vec<u8>>(&mut c, &["GET", "d"]), [0x33, 0x0f]);
+    assert_eq!(run::<i64>(&mut c, &["BITOP", "NOT", "d", "b"]), 1);
+    assert_eq!(run::<Vec<u8>>(&mut c, &["GET", "d"]), [0xc3]);
+    // An empty result deletes the destination.
+    assert_eq!(run::<i64>(&mut c, &["BITOP", "OR", "d", "missing"]), 0);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "d"]), 0);
+    assert_eq!(
+        error_of(&mut c, &["BITOP", "NOT", "d", "a", "b"]),
+        "ERR BITOP NOT must be called with a single source key."
+    );
+    assert_eq!(error_of(&mut c, &["BITOP", "NAND", "d", "a"]), "ERR syntax error");
+    run::<()>(&mut c, &["LPUSH", "l", "x"]);
+    assert!(error_of(&mut c, &["BITOP", "AND", "d", "a", "l"]).starts_with("WRONGTYPE"));
+    let keys: Vec<String> = run(&mut c, &["COMMAND", "GETKEYS", "BITOP", "AND", "d", "a", "b"]);
+    assert_eq!(keys, ["d", "a", "b"]);
+}
+
+#[test]
+fn bitfield_types_offsets_and_overflow() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let r: Vec<Option<i64>> =
+        run(&mut c, &["BITFIELD", "f", "SET", "i8", "0", "-100", "GET", "u8", "0", "GET", "i8", "0"]);
+    assert_eq!(r, [Some(0), Some(156), Some(-100)]);
+    let r: Vec<Option<i64>> =
+        run(&mut c, &["BITFIELD", "f", "SET", "u4", "#1", "15", "GET", "u4", "#1", "GET", "u8", "0"]);
+    assert_eq!(r, [Some(12), Some(15), Some(0x9f)]);
+    let r: Vec<Option<i64>> = run(
+        &mut c,
+        &[
+            "BITFIELD", "c", "INCRBY", "u2", "0", "3", "INCRBY", "u2", "0", "1", "OVERFLOW", "SAT", "INCRBY", "u2",
+            "0", "9", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "1", "INCRBY", "i64", "8", "-5",
+        ],
+    );
+    assert_eq!(r, [Some(3), Some(0), Some(3), None, Some(-5)]);
+    let r: Vec<Option<i64>> = run(&mut c, &["BITFIELD_RO", "c", "GET", "i64", "8", "GET", "u63", "100"]);
+    assert_eq!(r, [Some(-5), Some(0)]);
+    let r: Vec<Option<i64>> = run(&mut c, &["BITFIELD", "missing", "GET", "u8", "0"]);
+    assert_eq!(r, [Some(0)]);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "missing"]), 0);
+    let bad_type = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+    for (args, error) in [
+        (&["BITFIELD", "c", "GET", "u64", "0"][..], bad_type),
+        (&["BITFIELD", "c", "GET", "i65", "0"], bad_type),
+        (&["BITFIELD", "c", "GET", "x8", "0"], bad_type),
+        (&["BITFIELD", "c", "GET", "u8", "-1"], "ERR bit offset is not an integer or out of range"),
+        (&["BITFIELD", "c", "SET", "u8", "0", "x"], "ERR value is not an integer or out of range"),
+        (&["BITFIELD", "c", "OVERFLOW", "LOUD"], "ERR Invalid OVERFLOW type specified"),
+        (&["BITFIELD", "c", "FROB", "u8", "0"], "ERR syntax error"),
+        (&["BITFIELD", "c", "GET", "u8"], "ERR syntax error"),
+        (&["BITFIELD_RO", "c", "SET", "u8", "0", "1"], "ERR BITFIELD_RO only supports the GET subcommand"),
+    ] {
+        assert_eq!(error_of(&mut c, args), error, "{args:?}");
+    }
+    // A failed operation leaves the string as it was.
+    assert_eq!(run::<Vec<Option<i64>>>(&mut c, &["BITFIELD", "c", "GET", "u2", "0"]), [Some(3)]);
+}
+
+#[test]
+fn bitmaps_survive_a_restart_and_notify_setbit() {
+    let dir = TestDir::new();
+    {
+        let s = TestServer::with(|st| st.dir = dir.0.clone());
+        let mut c = s.client();
+        run::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+        let mut sub = s.client();
+        run::<()>(&mut sub, &["PSUBSCRIBE", "__keyevent@0__:*"]);
+        run::<i64>(&mut c, &["SETBIT", "b", "100", "1"]);
+        run::<Vec<Option<i64>>>(&mut c, &["BITFIELD", "b", "SET", "u8", "0", "200"]);
+        run::<i64>(&mut c, &["BITOP", "NOT", "n", "b"]);
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            let msg = sub.recv_response().unwrap();
+            let redis::Value::Array(parts) = msg else { panic!("{msg:?}") };
+            events.push(redis::from_redis_value::<String>(&parts[2]).unwrap());
+        }
+        assert_eq!(events, ["__keyevent@0__:setbit", "__keyevent@0__:setbit", "__keyevent@0__:set"]);
+    }
+    let s = TestServer::with(|st| st.dir = dir.0.clone());
+    let mut c = s.client();
+    assert_eq!(run::<i64>(&mut c, &["GETBIT", "b", "100"]), 1);
+    assert_eq!(run::<Vec<Option<i64>>>(&mut c, &["BITFIELD_RO", "b", "GET", "u8", "0"]), [Some(200)]);
+    assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "n"]), 8 * 13 - 4);
+}
