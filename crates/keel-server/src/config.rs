@@ -56,6 +56,8 @@ pub struct Settings {
     pub set_max_intset_entries: u64,
     pub zset_max_listpack_entries: u64,
     pub zset_max_listpack_value: u64,
+    /// How large a sparse HyperLogLog may grow before it turns dense.
+    pub hll_sparse_max_bytes: u64,
     /// `notify-keyspace-events`, as class flags (see `notify`).
     pub notify_keyspace_events: u32,
     pub lazyfree_lazy_user_flush: bool,
@@ -141,6 +143,7 @@ impl Default for Settings {
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            hll_sparse_max_bytes: 3000,
             notify_keyspace_events: 0,
             lazyfree_lazy_user_flush: false,
             busy_reply_threshold: 5000,
@@ -361,6 +364,7 @@ pub static PARAMS: &[Param] = &[
     param!("set-max-intset-entries", set_max_intset_entries, int(0, MAX)),
     param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", zset_max_listpack_entries, int(0, MAX)),
     param!("zset-max-listpack-value" alias "zset-max-ziplist-value", zset_max_listpack_value, int(0, MAX)),
+    param!("hll-sparse-max-bytes", hll_sparse_max_bytes, memory),
     param!("notify-keyspace-events", notify_keyspace_events, events),
     param!("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, boolean),
     param!("busy-reply-threshold" alias "lua-time-limit", busy_reply_threshold, int(0, MAX)),

@@ -139,6 +139,7 @@ pub fn after_command(
         "append" => events.push((STRING, "append", 1)),
         "setrange" => events.push((STRING, "setrange", 1)),
         "setbit" | "bitfield" => events.push((STRING, "setbit", 1)),
+        "pfadd" | "pfmerge" => events.push((STRING, "pfadd", 1)),
         "bitop" if exists(ks, args[2]) => events.push((STRING, "set", 2)),
         "incr" | "decr" | "incrby" | "decrby" => events.push((STRING, "incrby", 1)),
         "incrbyfloat" => events.push((STRING, "incrbyfloat", 1)),

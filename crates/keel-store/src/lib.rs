@@ -7,6 +7,7 @@
 //! - [`Db`]: one logical database: a dense entry table with a hash index, expiry, LRU/LFU metadata,
 //!   random sampling, cursor scans and memory accounting.
 //! - [`bitmap`]: bit-level reads and writes on strings (SETBIT, BITCOUNT, BITPOS, BITFIELD).
+//! - [`hyperloglog`]: Redis's HyperLogLog format and estimator (PFADD, PFCOUNT, PFMERGE).
 //! - [`glob`]: Redis's glob-style pattern matching; [`number`]: Redis's textual number rules.
 
 pub mod bitmap;
@@ -14,6 +15,7 @@ mod compact;
 pub mod dense;
 pub mod glob;
 mod hash;
+pub mod hyperloglog;
 mod keyspace;
 mod list;
 pub mod number;

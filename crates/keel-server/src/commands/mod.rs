@@ -6,6 +6,7 @@
 mod bitmaps;
 mod connection;
 mod hashes;
+mod hyperloglog;
 mod introspection;
 mod keys;
 mod lists;

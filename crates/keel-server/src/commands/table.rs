@@ -2,8 +2,9 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    bitmaps, connection as conn, hashes, introspection as intro, keys, lists, persistence as persist, pubsub,
-    scripting, server as srv, sets, strings, transactions as tx, zset_ops, zsets, CommandSpec,
+    bitmaps, connection as conn, hashes, hyperloglog as hll, introspection as intro, keys, lists,
+    persistence as persist, pubsub, scripting, server as srv, sets, strings, transactions as tx, zset_ops, zsets,
+    CommandSpec,
 };
 
 macro_rules! cmd {
@@ -76,6 +77,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("bitop", -4, "write denyoom", "@bitmap", (2, -1, 1), "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", bitmaps::bitop),
     cmd!("bitfield", -2, "write denyoom", "@bitmap", KEY1, "bitmap", "Performs arbitrary bitfield integer operations on strings.", bitmaps::bitfield),
     cmd!("bitfield_ro", -2, "readonly fast", "@bitmap", KEY1, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings.", bitmaps::bitfield_ro),
+    // HyperLogLog.
+    cmd!("pfadd", -2, "write denyoom fast", "@hyperloglog", KEY1, "hyperloglog", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", hll::pfadd),
+    cmd!("pfcount", -2, "readonly may_replicate", "@hyperloglog", ALLKEYS, "hyperloglog", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", hll::pfcount),
+    cmd!("pfmerge", -2, "write denyoom", "@hyperloglog", ALLKEYS, "hyperloglog", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
+    cmd!("pfdebug", 3, "write denyoom admin", "@hyperloglog", (2, 2, 1), "hyperloglog", "Internal commands for debugging HyperLogLog values.", hll::pfdebug),
+    cmd!("pfselftest", 1, "admin", "@hyperloglog", NOKEY, "hyperloglog", "An internal command for testing HyperLogLog values.", hll::pfselftest),
     // Lists.
     cmd!("lpush", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
     cmd!("rpush", -3, "write denyoom fast", "@list", KEY1, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", lists::rpush),
