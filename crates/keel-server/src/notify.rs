@@ -140,6 +140,9 @@ pub fn after_command(
         "setrange" => events.push((STRING, "setrange", 1)),
         "setbit" | "bitfield" => events.push((STRING, "setbit", 1)),
         "pfadd" | "pfmerge" => events.push((STRING, "pfadd", 1)),
+        "sort" if positions.len() > 1 && exists(ks, args[positions[1]]) => {
+            events.push((LIST, "sortstore", positions[1]))
+        }
         "bitop" if exists(ks, args[2]) => events.push((STRING, "set", 2)),
         "incr" | "decr" | "incrby" | "decrby" => events.push((STRING, "incrby", 1)),
         "incrbyfloat" => events.push((STRING, "incrbyfloat", 1)),

@@ -15,6 +15,7 @@ mod pubsub;
 mod scripting;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 mod table;
 mod transactions;
@@ -131,11 +132,20 @@ pub struct CommandSpec {
     /// First key, last key (negative counts from the end) and step, as in `COMMAND INFO`; a negative
     /// first, `(-n, 0, 1)`, means argument `n` counts the keys that follow it (EVAL, FCALL).
     pub keys: (i32, i32, i32),
+    /// Finds the keys where `keys` cannot say (Redis's getkeys_proc): SORT's STORE destination.
+    pub find_keys: Option<fn(&[&[u8]]) -> Vec<usize>>,
     pub group: &'static str,
     pub summary: &'static str,
     /// None for containers (CLIENT, CONFIG...) that only run through their subcommands.
     pub handler: Option<Handler>,
     pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// The spec with a function that finds its keys.
+    pub const fn with_find_keys(self, find_keys: fn(&[&[u8]]) -> Vec<usize>) -> CommandSpec {
+        CommandSpec { find_keys: Some(find_keys), ..self }
+    }
 }
 
 /// A command resolved at start-up: its spec plus derived facts and its id (an index for statistics).
@@ -170,6 +180,9 @@ impl Command {
 
     /// Positions of the key arguments in `args`, from the table's first/last/step.
     pub fn key_positions(&self, args: &[&[u8]]) -> Vec<usize> {
+        if let Some(find_keys) = self.spec.find_keys {
+            return find_keys(args);
+        }
         let argc = args.len();
         let (first, last, step) = self.spec.keys;
         if first < 0 {

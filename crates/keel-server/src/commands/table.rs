@@ -3,7 +3,7 @@
 
 use super::{
     bitmaps, connection as conn, hashes, hyperloglog as hll, introspection as intro, keys, lists,
-    persistence as persist, pubsub, scripting, server as srv, sets, strings, transactions as tx, zset_ops, zsets,
+    persistence as persist, pubsub, scripting, server as srv, sets, sort, strings, transactions as tx, zset_ops, zsets,
     CommandSpec,
 };
 
@@ -16,6 +16,7 @@ macro_rules! cmd {
             flags: $flags,
             categories: $cats,
             keys: $keys,
+            find_keys: None,
             group: $group,
             summary: $summary,
             handler: Some($handler),
@@ -32,6 +33,7 @@ macro_rules! container {
             flags: "",
             categories: "",
             keys: (0, 0, 0),
+            find_keys: None,
             group: $group,
             summary: $summary,
             handler: $handler,
@@ -178,6 +180,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("zdiffstore", -4, "write denyoom", "@sortedset", KEY1, "sorted_set", "Stores the difference of multiple sorted sets in a key.", zset_ops::zdiffstore),
     cmd!("zintercard", -3, "readonly", "@sortedset", NOKEY, "sorted_set", "Returns the number of members of the intersect of multiple sorted sets.", zset_ops::zintercard),
     // Keys.
+    cmd!("sort", -2, "write denyoom", "@set @sortedset @list @dangerous", KEY1, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort).with_find_keys(sort::key_positions),
+    cmd!("sort_ro", -2, "readonly", "@set @sortedset @list @dangerous", KEY1, "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro),
     cmd!("del", -2, "write", "@keyspace", ALLKEYS, "generic", "Deletes one or more keys.", keys::del),
     cmd!("unlink", -2, "write fast", "@keyspace", ALLKEYS, "generic", "Asynchronously deletes one or more keys.", keys::del),
     cmd!("exists", -2, "readonly fast", "@keyspace", ALLKEYS, "generic", "Determines whether one or more keys exist.", keys::exists),
