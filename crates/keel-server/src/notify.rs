@@ -140,6 +140,11 @@ pub fn after_command(
         "setrange" => events.push((STRING, "setrange", 1)),
         "setbit" | "bitfield" => events.push((STRING, "setbit", 1)),
         "pfadd" | "pfmerge" => events.push((STRING, "pfadd", 1)),
+        "geoadd" => events.push((ZSET, "zadd", 1)),
+        "georadius" | "georadiusbymember" if positions.len() > 1 && exists(ks, args[positions[1]]) => {
+            events.push((ZSET, "georadiusstore", positions[1]))
+        }
+        "geosearchstore" if exists(ks, args[1]) => events.push((ZSET, "geosearchstore", 1)),
         "sort" if positions.len() > 1 && exists(ks, args[positions[1]]) => {
             events.push((LIST, "sortstore", positions[1]))
         }

@@ -170,3 +170,41 @@ fn bitmaps_survive_a_restart_and_notify_setbit() {
     assert_eq!(run::<Vec<Option<i64>>>(&mut c, &["BITFIELD_RO", "b", "GET", "u8", "0"]), [Some(200)]);
     assert_eq!(run::<i64>(&mut c, &["BITCOUNT", "n"]), 8 * 13 - 4);
 }
+
+#[test]
+fn random_bit_operations_reply_as_redis_does() {
+    let Some(real) = common::RealRedis::start(&[]) else { return };
+    let server = TestServer::start();
+    let (mut keel, mut redis) = (server.client(), real.client());
+    let mut seed = 11u64;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut script = Vec::new();
+    for _ in 0..600 {
+        let key = ["a", "b", "c"][next(3) as usize];
+        let line = match next(8) {
+            0 => format!("SETBIT {key} {} {}", next(200), next(2)),
+            1 => format!(
+                "BITCOUNT {key} {} {} {}",
+                next(40) as i64 - 20,
+                next(40) as i64 - 20,
+                ["BYTE", "BIT"][next(2) as usize]
+            ),
+            2 => format!("BITPOS {key} {} {} {} BIT", next(2), next(300) as i64 - 150, next(300) as i64 - 150),
+            3 => format!("BITPOS {key} {} {}", next(2), next(30) as i64 - 15),
+            4 => {
+                let ty = format!("{}{}", ["i", "u"][next(2) as usize], 1 + next(63));
+                let overflow = ["WRAP", "SAT", "FAIL"][next(3) as usize];
+                let value = next(1 << 20) as i64 - (1 << 19);
+                format!("BITFIELD {key} OVERFLOW {overflow} INCRBY {ty} {} {value} GET {ty} #{}", next(100), next(5))
+            }
+            5 => format!("BITFIELD {key} SET i{} {} {}", 1 + next(64), next(150), next(1000) as i64 - 500),
+            6 => format!("BITOP {} d{key} a b c", ["AND", "OR", "XOR"][next(3) as usize]),
+            _ => format!("GET {key}"),
+        };
+        script.push(common::words(&line));
+    }
+    common::same_replies(&mut keel, &mut redis, &script);
+}

@@ -448,7 +448,7 @@ fn writes_are_refused_with_misconf_while_the_log_cannot_be_written() {
 
 #[test]
 fn keel_snapshots_load_into_redis_server() {
-    let Ok(redis_server) = which("redis-server") else {
+    let Some(redis_server) = common::which("redis-server") else {
         eprintln!("redis-server is not installed: skipping the interop check (CI installs it)");
         return;
     };
@@ -478,44 +478,10 @@ fn keel_snapshots_load_into_redis_server() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(&redis_server)
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb"])
-        .arg("--dir")
-        .arg(&dir.0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _stop = KillOnDrop(child);
-    let url = format!("redis://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut redis_con = loop {
-        if let Ok(mut c) = redis::Client::open(url.as_str()).unwrap().get_connection() {
-            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                break c;
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let dir_arg = dir.0.to_string_lossy();
+    let Some(redis) = common::RealRedis::start(&["--dbfilename", "dump.rdb", "--dir", &dir_arg]) else { return };
+    let mut redis_con = redis.client();
     assert_fixture_contents(&mut redis_con);
-}
-
-/// A child process that is killed when the test ends, passing or not.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(name: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
-        .ok_or(())
 }
 
 #[test]

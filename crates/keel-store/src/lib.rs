@@ -7,12 +7,14 @@
 //! - [`Db`]: one logical database: a dense entry table with a hash index, expiry, LRU/LFU metadata,
 //!   random sampling, cursor scans and memory accounting.
 //! - [`bitmap`]: bit-level reads and writes on strings (SETBIT, BITCOUNT, BITPOS, BITFIELD).
+//! - [`geohash`]: Redis's 52-bit geohash scores, search cells and distances (the GEO commands).
 //! - [`hyperloglog`]: Redis's HyperLogLog format and estimator (PFADD, PFCOUNT, PFMERGE).
 //! - [`glob`]: Redis's glob-style pattern matching; [`number`]: Redis's textual number rules.
 
 pub mod bitmap;
 mod compact;
 pub mod dense;
+pub mod geohash;
 pub mod glob;
 mod hash;
 pub mod hyperloglog;

@@ -5,6 +5,7 @@
 
 mod bitmaps;
 mod connection;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod introspection;

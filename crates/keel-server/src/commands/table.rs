@@ -2,7 +2,7 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    bitmaps, connection as conn, hashes, hyperloglog as hll, introspection as intro, keys, lists,
+    bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, keys, lists,
     persistence as persist, pubsub, scripting, server as srv, sets, sort, strings, transactions as tx, zset_ops, zsets,
     CommandSpec,
 };
@@ -85,6 +85,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("pfmerge", -2, "write denyoom", "@hyperloglog", ALLKEYS, "hyperloglog", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
     cmd!("pfdebug", 3, "write denyoom admin", "@hyperloglog", (2, 2, 1), "hyperloglog", "Internal commands for debugging HyperLogLog values.", hll::pfdebug),
     cmd!("pfselftest", 1, "admin", "@hyperloglog", NOKEY, "hyperloglog", "An internal command for testing HyperLogLog values.", hll::pfselftest),
+    // Geospatial.
+    cmd!("geoadd", -5, "write denyoom", "@geo", KEY1, "geo", "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", geo::geoadd),
+    cmd!("geopos", -2, "readonly", "@geo", KEY1, "geo", "Returns the longitude and latitude of members from a geospatial index.", geo::geopos),
+    cmd!("geohash", -2, "readonly", "@geo", KEY1, "geo", "Returns members from a geospatial index as geohash strings.", geo::geohash_cmd),
+    cmd!("geodist", -4, "readonly", "@geo", KEY1, "geo", "Returns the distance between two members of a geospatial index.", geo::geodist),
+    cmd!("georadius", -6, "write denyoom", "@geo", KEY1, "geo", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", geo::georadius).with_find_keys(geo::radius_key_positions),
+    cmd!("georadius_ro", -6, "readonly", "@geo", KEY1, "geo", "Returns members from a geospatial index that are within a distance from a coordinate.", geo::georadius_ro),
+    cmd!("georadiusbymember", -5, "write denyoom", "@geo", KEY1, "geo", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", geo::georadiusbymember).with_find_keys(geo::radius_key_positions),
+    cmd!("georadiusbymember_ro", -5, "readonly", "@geo", KEY1, "geo", "Returns members from a geospatial index that are within a distance from a member.", geo::georadiusbymember_ro),
+    cmd!("geosearch", -7, "readonly", "@geo", KEY1, "geo", "Queries a geospatial index for members inside an area of a box or a circle.", geo::geosearch),
+    cmd!("geosearchstore", -8, "write denyoom", "@geo", (1, 2, 1), "geo", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", geo::geosearchstore),
     // Lists.
     cmd!("lpush", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
     cmd!("rpush", -3, "write denyoom fast", "@list", KEY1, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", lists::rpush),

@@ -228,3 +228,79 @@ pub fn http_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str], b
     let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_string();
     (status, body)
 }
+
+/// A real `redis-server` started for a test, to compare Keel with or to load Keel's files; killed when
+/// dropped. `start` gives None when redis-server is not installed (CI installs it).
+pub struct RealRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl RealRedis {
+    /// Starts `redis-server` with `args` after Redis's defaults for tests (no snapshots, no log).
+    pub fn start(args: &[&str]) -> Option<RealRedis> {
+        let Some(binary) = which("redis-server") else {
+            eprintln!("redis-server is not installed: skipping the comparison with Redis (CI installs it)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(binary)
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let redis = RealRedis { child, port };
+        wait_for(|| {
+            redis::Client::open(redis.url())
+                .unwrap()
+                .get_connection()
+                .is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+        });
+        Some(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The full path of a program on PATH.
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
+}
+
+/// A command given as owned words.
+fn command_of(args: &[String]) -> redis::Cmd {
+    let mut cmd = redis::cmd(&args[0]);
+    args[1..].iter().for_each(|a| {
+        cmd.arg(a);
+    });
+    cmd
+}
+
+/// Runs `script` on Keel and on Redis and asserts that every reply, or error text, is the same.
+pub fn same_replies(keel: &mut redis::Connection, redis: &mut redis::Connection, script: &[Vec<String>]) {
+    for args in script {
+        let ours = command_of(args).query::<redis::Value>(keel).map_err(|e| e.to_string());
+        let theirs = command_of(args).query::<redis::Value>(redis).map_err(|e| e.to_string());
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+}
+
+/// A command line split into words.
+pub fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
