@@ -1,7 +1,7 @@
 //! keel-persist: how Keel's data reaches the disk and comes back.
 //!
 //! - [`format`]: RDB's building blocks (lengths, strings, LZF, CRC-64); [`listpack`] and [`legacy`]: the
-//!   compact blobs inside RDB values; [`value`]: one value in RDB form, both ways.
+//!   compact blobs inside RDB values; [`value`]: one value in RDB form, both ways; [`stream`]: streams' form.
 //! - [`rdb`]: whole RDB files, streaming, for snapshots and `DEBUG RELOAD`; [`dump`]: `DUMP`/`RESTORE`.
 //!
 //! Everything here is synchronous and does no I/O of its own beyond the `Read`/`Write` it is given.
@@ -14,6 +14,7 @@ pub mod legacy;
 pub mod listpack;
 pub mod manifest;
 pub mod rdb;
+pub mod stream;
 pub mod value;
 
 pub use format::RdbError;

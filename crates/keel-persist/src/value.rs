@@ -1,12 +1,13 @@
 //! One value in RDB form, both ways: what `DUMP` emits after its type byte and what a snapshot holds after
 //! each key. Keel writes Redis 7.0's encodings (listpacks for small hashes and sorted sets, intsets, quicklist
-//! nodes of listpacks) and reads every encoding Redis has written since RDB version 1, except modules and
-//! streams (streams arrive with Keel's stream type).
+//! nodes of listpacks, stream listpacks) and reads every encoding Redis has written since RDB version 1,
+//! except modules.
 
 use crate::format::*;
 use crate::legacy;
 use crate::listpack::{self, Element, ListpackBuilder};
 use keel_protocol::format_double;
+use keel_store::stream::NodeLimits;
 use keel_store::{End, Hash, HashLimits, List, Set, StrRef, Value, ZSet, ZSetLimits};
 use std::io::Read;
 
@@ -21,6 +22,7 @@ pub struct Limits {
     pub hash: HashLimits,
     pub zset: ZSetLimits,
     pub set_max_intset_entries: usize,
+    pub stream: NodeLimits,
     /// The longest string accepted, so that a corrupt length fails fast.
     pub max_string: u64,
 }
@@ -31,6 +33,7 @@ impl Default for Limits {
             hash: HashLimits { max_listpack_entries: 128, max_listpack_value: 64 },
             zset: ZSetLimits { max_listpack_entries: 128, max_listpack_value: 64 },
             set_max_intset_entries: 512,
+            stream: NodeLimits { max_bytes: 4096, max_entries: 100 },
             max_string: 512 * 1024 * 1024,
         }
     }
@@ -103,6 +106,10 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value, compress: bool) {
                 put_string(out, member, compress);
                 put_binary_double(out, score);
             }
+        }
+        Value::Stream(stream) => {
+            out.push(TYPE_STREAM_LISTPACKS_2);
+            crate::stream::write_stream(out, stream, compress);
         }
     }
 }
@@ -296,7 +303,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             build_list(items)
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
-            return input.error("streams are not supported yet");
+            Some(crate::stream::read_stream(input, kind, limits.stream)?)
         }
         other => return input.error(format!("unknown value type {other}")),
     })

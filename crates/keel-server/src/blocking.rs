@@ -1,4 +1,5 @@
-//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), served as Redis serves them.
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN..., XREAD, XREADGROUP), served as
+//! Redis serves them.
 //!
 //! A command that finds nothing to pop registers its client as a waiter on each of its keys, in arrival
 //! order. A write that creates one of those keys marks it ready; right after that write, still inside the
@@ -25,6 +26,8 @@ pub struct BlockRequest {
     pub keys: Vec<Vec<u8>>,
     /// None blocks forever (timeout 0).
     pub timeout: Option<Duration>,
+    /// The command to re-run when a key is ready, when it is not the command as given.
+    pub rerun: Option<Vec<Vec<u8>>>,
 }
 
 /// A blocked client, with the command to re-run for it.
@@ -61,6 +64,8 @@ pub struct Blocking {
     ready: Vec<(usize, Vec<u8>)>,
     /// True while [`serve_ready`] runs, so commands it re-runs do not start another round.
     serving: bool,
+    /// Waiters in XREADGROUP, whose stream vanishing must wake them.
+    group_readers: usize,
     /// True while EXEC runs its queue: waiters are served once the whole transaction has run, as in Redis,
     /// so a key made ready and emptied again inside one transaction wakes nobody.
     held: bool,
@@ -72,6 +77,9 @@ impl Blocking {
     }
 
     pub fn register(&mut self, waiter: Waiter) {
+        if Wants::of(&waiter.args) == Wants::StreamGroup {
+            self.group_readers += 1;
+        }
         for key in &waiter.keys {
             self.queues.entry(waiter.db).or_default().entry(key.clone()).or_default().push_back(waiter.client.id);
         }
@@ -81,6 +89,9 @@ impl Blocking {
     /// Removes a waiter (served, timed out, unblocked or disconnected).
     pub fn remove(&mut self, client_id: u64) -> Option<Waiter> {
         let waiter = self.waiters.remove(&client_id)?;
+        if Wants::of(&waiter.args) == Wants::StreamGroup {
+            self.group_readers -= 1;
+        }
         if let Some(queues) = self.queues.get_mut(&waiter.db) {
             for key in &waiter.keys {
                 if let Some(queue) = queues.get_mut(key) {
@@ -120,6 +131,58 @@ impl Blocking {
     }
 }
 
+/// What a blocked command waits for, from its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    List,
+    ZSet,
+    Stream,
+    StreamGroup,
+}
+
+impl Wants {
+    fn of(args: &[Vec<u8>]) -> Wants {
+        let name = args.first().map(Vec::as_slice).unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"xreadgroup") {
+            Wants::StreamGroup
+        } else if name.eq_ignore_ascii_case(b"xread") {
+            Wants::Stream
+        } else if name.len() > 2 && name[..2].eq_ignore_ascii_case(b"bz") {
+            Wants::ZSet
+        } else {
+            Wants::List
+        }
+    }
+}
+
+impl Blocking {
+    /// Wakes group readers whose stream was deleted or replaced by another type, so that they get their
+    /// error (Redis does this wherever a key is deleted or overwritten).
+    pub fn check_group_streams(&mut self, dbs: &[keel_store::Db], now_ms: u64) {
+        let mut vanished = Vec::new();
+        for waiter in self.waiters.values() {
+            if Wants::of(&waiter.args) != Wants::StreamGroup {
+                continue;
+            }
+            for key in &waiter.keys {
+                if !matches!(dbs[waiter.db].peek(key, now_ms), Some(Value::Stream(_))) {
+                    vanished.push((waiter.db, key.clone()));
+                }
+            }
+        }
+        for (db, key) in vanished {
+            if !self.ready.iter().any(|(d, k)| *d == db && *k == key) {
+                self.ready.push((db, key));
+            }
+        }
+    }
+
+    /// Whether any client waits in XREADGROUP.
+    pub fn has_group_readers(&self) -> bool {
+        self.group_readers > 0
+    }
+}
+
 /// Parses a blocking timeout in seconds (decimals allowed); 0 means forever.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     let seconds = parse_f64(arg)
@@ -149,15 +212,23 @@ pub fn serve_ready(env: &Env, clock: &mut BatchClock, ks: &mut Keyspace) {
             for id in queue {
                 let Some(waiter) = ks.blocking.waiters.get(&id) else { continue };
                 // Only a key holding what the waiter waits for serves it (Redis checks the type too): a key
-                // that became, say, a string leaves it blocked.
-                let wants_zset =
-                    waiter.args.first().is_some_and(|name| name.len() > 2 && name[..2].eq_ignore_ascii_case(b"bz"));
+                // that became, say, a string leaves it blocked. A group reader whose stream went away is
+                // told so.
+                let wants = Wants::of(&waiter.args);
                 let ready = match ks.dbs[db].peek(&key, clock.now_ms()) {
-                    Some(Value::List(_)) => !wants_zset,
-                    Some(Value::ZSet(_)) => wants_zset,
+                    Some(Value::List(_)) => wants == Wants::List,
+                    Some(Value::ZSet(_)) => wants == Wants::ZSet,
+                    Some(Value::Stream(_)) => matches!(wants, Wants::Stream | Wants::StreamGroup),
                     _ => false,
                 };
                 if !ready {
+                    if wants == Wants::StreamGroup {
+                        if let Some(waiter) = ks.blocking.remove(id) {
+                            let mut out = ReplyWriter::with_capacity(waiter.resp, 64);
+                            out.error("UNBLOCKED the stream key no longer exists");
+                            waiter.finish(out.as_bytes().to_vec());
+                        }
+                    }
                     continue;
                 }
                 let mut session = Session::new(waiter.client.clone(), true);

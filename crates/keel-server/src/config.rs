@@ -58,6 +58,8 @@ pub struct Settings {
     pub zset_max_listpack_value: u64,
     /// How large a sparse HyperLogLog may grow before it turns dense.
     pub hll_sparse_max_bytes: u64,
+    pub stream_node_max_bytes: u64,
+    pub stream_node_max_entries: u64,
     /// `notify-keyspace-events`, as class flags (see `notify`).
     pub notify_keyspace_events: u32,
     pub lazyfree_lazy_user_flush: bool,
@@ -144,6 +146,8 @@ impl Default for Settings {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             hll_sparse_max_bytes: 3000,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
             notify_keyspace_events: 0,
             lazyfree_lazy_user_flush: false,
             busy_reply_threshold: 5000,
@@ -365,6 +369,8 @@ pub static PARAMS: &[Param] = &[
     param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", zset_max_listpack_entries, int(0, MAX)),
     param!("zset-max-listpack-value" alias "zset-max-ziplist-value", zset_max_listpack_value, int(0, MAX)),
     param!("hll-sparse-max-bytes", hll_sparse_max_bytes, memory),
+    param!("stream-node-max-bytes", stream_node_max_bytes, memory),
+    param!("stream-node-max-entries", stream_node_max_entries, int(0, MAX)),
     param!("notify-keyspace-events", notify_keyspace_events, events),
     param!("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, boolean),
     param!("busy-reply-threshold" alias "lua-time-limit", busy_reply_threshold, int(0, MAX)),

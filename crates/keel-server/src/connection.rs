@@ -366,9 +366,10 @@ impl Connection {
                     }
                     Action::Block(request) => {
                         let (reply, waiting) = oneshot::channel();
-                        let owned: Vec<Vec<u8>> = match &parsed_args {
-                            Some(owned) => owned.clone(),
-                            None => args.iter().map(|a| a.to_vec()).collect(),
+                        let owned: Vec<Vec<u8>> = match (request.rerun, &parsed_args) {
+                            (Some(rerun), _) => rerun,
+                            (None, Some(owned)) => owned.clone(),
+                            (None, None) => args.iter().map(|a| a.to_vec()).collect(),
                         };
                         ks.blocking.register(Waiter {
                             client: self.session.info.clone(),

@@ -105,6 +105,9 @@ pub fn execute(
     }
     run(env, clock, ks, session, out, args);
     ks.dispatch_changes(session.id(), &env.server.clients);
+    if ks.blocking.has_group_readers() {
+        ks.blocking.check_group_streams(&ks.dbs, clock.now_ms());
+    }
     if ks.blocking.has_ready() {
         crate::blocking::serve_ready(env, clock, ks);
     }
@@ -264,7 +267,10 @@ fn run(
         feed_monitors(ks, session, args, env.settings.monitor_queue_limit);
     }
     let elapsed_us = clock.lap_us();
-    ks.stats.commands[command.id].record(elapsed_us);
+    // A command that blocked is counted when it is served (Redis's updateStatsOnUnblock), not twice.
+    if !matches!(session.action, Some(crate::session::Action::Block(_))) {
+        ks.stats.commands[command.id].record(elapsed_us);
+    }
     ks.stats.total_commands += 1;
     if let Err(CmdError(error)) = result {
         ks.stats.commands[command.id].failed += 1;

@@ -8,6 +8,7 @@
 //!   random sampling, cursor scans and memory accounting.
 //! - [`bitmap`]: bit-level reads and writes on strings (SETBIT, BITCOUNT, BITPOS, BITFIELD).
 //! - [`geohash`]: Redis's 52-bit geohash scores, search cells and distances (the GEO commands).
+//! - [`stream`] and [`stream_group`]: streams in packed nodes, and their consumer groups.
 //! - [`hyperloglog`]: Redis's HyperLogLog format and estimator (PFADD, PFCOUNT, PFMERGE).
 //! - [`glob`]: Redis's glob-style pattern matching; [`number`]: Redis's textual number rules.
 
@@ -23,6 +24,8 @@ mod list;
 pub mod number;
 mod object;
 mod set;
+pub mod stream;
+pub mod stream_group;
 mod value;
 mod zset;
 
@@ -32,5 +35,6 @@ pub use keyspace::{CaptureSink, Db, Expiry};
 pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
 pub use set::Set;
+pub use stream::{Stream, StreamId};
 pub use value::{Collection, StrRef, Value, ValueKind};
 pub use zset::{ZSet, ZSetLimits};

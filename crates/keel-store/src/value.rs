@@ -6,6 +6,7 @@ use crate::hash::Hash;
 use crate::list::List;
 use crate::number::parse_i64;
 use crate::set::Set;
+use crate::stream::Stream;
 use crate::zset::ZSet;
 
 #[derive(Debug, Clone)]
@@ -18,6 +19,7 @@ pub enum Value {
     Hash(Box<Hash>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 /// A collection type a [`Value`] can hold, so that command code can be written once for all of them.
@@ -58,6 +60,29 @@ collection!(List, List);
 collection!(Hash, Hash);
 collection!(Set, Set);
 collection!(ZSet, ZSet);
+
+/// A stream is the one collection Redis keeps when it empties (XDEL, XTRIM): it still holds its last ID
+/// and its consumer groups.
+impl Collection for Stream {
+    fn of(value: &Value) -> Option<&Self> {
+        match value {
+            Value::Stream(inner) => Some(inner),
+            _ => None,
+        }
+    }
+    fn of_mut(value: &mut Value) -> Option<&mut Self> {
+        match value {
+            Value::Stream(inner) => Some(inner),
+            _ => None,
+        }
+    }
+    fn into_value(self) -> Value {
+        Value::Stream(Box::new(self))
+    }
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
 
 /// The type of a value, as `TYPE` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +152,7 @@ impl Value {
             Value::Hash(_) => ValueKind::Hash,
             Value::Set(_) => ValueKind::Set,
             Value::ZSet(_) => ValueKind::ZSet,
+            Value::Stream(_) => ValueKind::Stream,
         }
     }
 
@@ -141,6 +167,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -153,6 +180,7 @@ impl Value {
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
+            Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
         }
     }
 }

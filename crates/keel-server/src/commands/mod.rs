@@ -17,6 +17,8 @@ mod scripting;
 mod server;
 mod sets;
 mod sort;
+mod stream_groups;
+mod streams;
 mod strings;
 mod table;
 mod transactions;
@@ -388,7 +390,7 @@ impl Ctx<'_> {
     /// Adds `key` (known absent) to numbered database `db`; a new list or sorted set wakes clients blocked
     /// on the key.
     pub fn add_key(&mut self, db: usize, key: &[u8], value: Value, expiry: Expiry) -> usize {
-        let wakes_waiters = matches!(value, Value::List(_) | Value::ZSet(_));
+        let wakes_waiters = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
         let slot = self.ks.dbs[db].insert_new(key, value, expiry, &self.clock);
         if wakes_waiters {
             self.ks.blocking.signal_ready(db, key);
@@ -473,7 +475,16 @@ impl Ctx<'_> {
     /// Asks the connection to block this client until one of `keys` is ready or `timeout` passes.
     pub fn block(&mut self, keys: &[&[u8]], timeout: Option<std::time::Duration>) {
         let keys = keys.iter().map(|k| k.to_vec()).collect();
-        self.session.action = Some(crate::session::Action::Block(crate::blocking::BlockRequest { keys, timeout }));
+        self.session.action =
+            Some(crate::session::Action::Block(crate::blocking::BlockRequest { keys, timeout, rerun: None }));
+    }
+
+    /// [`Ctx::block`], re-running `rerun` instead of the command as given when a key is ready (XREAD's `$`
+    /// is resolved to the ID it stood for when the client blocked).
+    pub fn block_rerun(&mut self, keys: &[&[u8]], timeout: Option<std::time::Duration>, rerun: Vec<Vec<u8>>) {
+        let keys = keys.iter().map(|k| k.to_vec()).collect();
+        self.session.action =
+            Some(crate::session::Action::Block(crate::blocking::BlockRequest { keys, timeout, rerun: Some(rerun) }));
     }
 
     /// Counts one change to the dataset (for persistence and `rdb_changes_since_last_save`).

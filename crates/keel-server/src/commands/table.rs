@@ -3,8 +3,8 @@
 
 use super::{
     bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, keys, lists,
-    persistence as persist, pubsub, scripting, server as srv, sets, sort, strings, transactions as tx, zset_ops, zsets,
-    CommandSpec,
+    persistence as persist, pubsub, scripting, server as srv, sets, sort, stream_groups as xg, streams, strings,
+    transactions as tx, zset_ops, zsets, CommandSpec,
 };
 
 macro_rules! cmd {
@@ -96,6 +96,34 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("georadiusbymember_ro", -5, "readonly", "@geo", KEY1, "geo", "Returns members from a geospatial index that are within a distance from a member.", geo::georadiusbymember_ro),
     cmd!("geosearch", -7, "readonly", "@geo", KEY1, "geo", "Queries a geospatial index for members inside an area of a box or a circle.", geo::geosearch),
     cmd!("geosearchstore", -8, "write denyoom", "@geo", (1, 2, 1), "geo", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", geo::geosearchstore),
+    // Streams.
+    cmd!("xadd", -5, "write denyoom fast", "@stream", KEY1, "stream", "Appends a new message to a stream. Creates the key if it doesn't exist.", streams::xadd),
+    cmd!("xrange", -4, "readonly", "@stream", KEY1, "stream", "Returns the messages from a stream within a range of IDs.", streams::xrange),
+    cmd!("xrevrange", -4, "readonly", "@stream", KEY1, "stream", "Returns the messages from a stream within a range of IDs in reverse order.", streams::xrevrange),
+    cmd!("xlen", 2, "readonly fast", "@stream", KEY1, "stream", "Return the number of messages in a stream.", streams::xlen),
+    cmd!("xread", -4, "readonly blocking", "@stream", NOKEY, "stream", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", streams::xread).with_find_keys(streams::read_key_positions),
+    cmd!("xreadgroup", -7, "write blocking", "@stream", NOKEY, "stream", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", streams::xreadgroup).with_find_keys(streams::read_key_positions),
+    cmd!("xdel", -3, "write fast", "@stream", KEY1, "stream", "Returns the number of messages after removing them from a stream.", streams::xdel),
+    cmd!("xtrim", -4, "write", "@stream", KEY1, "stream", "Deletes messages from the beginning of a stream.", streams::xtrim),
+    cmd!("xsetid", -3, "write denyoom fast", "@stream", KEY1, "stream", "An internal command for replicating stream values.", streams::xsetid),
+    cmd!("xack", -4, "write fast", "@stream", KEY1, "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", xg::xack),
+    cmd!("xpending", -3, "readonly", "@stream", KEY1, "stream", "Returns the information and entries from a stream consumer group's pending entries list.", xg::xpending),
+    cmd!("xclaim", -6, "write fast", "@stream", KEY1, "stream", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.", xg::xclaim),
+    cmd!("xautoclaim", -6, "write fast", "@stream", KEY1, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", xg::xautoclaim),
+    container!("xgroup", -2, "stream", "A container for consumer groups commands.", None, [
+        cmd!("create", -5, "write denyoom", "@stream", (2, 2, 1), "stream", "Creates a consumer group.", xg::xgroup_create),
+        cmd!("setid", -5, "write", "@stream", (2, 2, 1), "stream", "Sets the last-delivered ID of a consumer group.", xg::xgroup_setid),
+        cmd!("destroy", 4, "write", "@stream", (2, 2, 1), "stream", "Destroys a consumer group.", xg::xgroup_destroy),
+        cmd!("createconsumer", 5, "write denyoom", "@stream", (2, 2, 1), "stream", "Creates a consumer in a consumer group.", xg::xgroup_createconsumer),
+        cmd!("delconsumer", 5, "write", "@stream", (2, 2, 1), "stream", "Deletes a consumer from a consumer group.", xg::xgroup_delconsumer),
+        cmd!("help", 2, "loading stale", "@stream", NOKEY, "stream", "Returns helpful text about the different subcommands.", xg::xgroup_help),
+    ]),
+    container!("xinfo", -2, "stream", "A container for stream introspection commands.", None, [
+        cmd!("consumers", 4, "readonly", "@stream", (2, 2, 1), "stream", "Returns a list of the consumers in a consumer group.", xg::xinfo_consumers),
+        cmd!("groups", 3, "readonly", "@stream", (2, 2, 1), "stream", "Returns a list of the consumer groups of a stream.", xg::xinfo_groups),
+        cmd!("stream", -3, "readonly", "@stream", (2, 2, 1), "stream", "Returns information about a stream.", xg::xinfo_stream),
+        cmd!("help", 2, "loading stale", "@stream", NOKEY, "stream", "Returns helpful text about the different subcommands.", xg::xinfo_help),
+    ]),
     // Lists.
     cmd!("lpush", -3, "write denyoom fast", "@list", KEY1, "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
     cmd!("rpush", -3, "write denyoom fast", "@list", KEY1, "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", lists::rpush),

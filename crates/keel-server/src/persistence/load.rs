@@ -37,6 +37,10 @@ pub fn limits(server: &Server) -> Limits {
             max_listpack_value: s.zset_max_listpack_value as usize,
         },
         set_max_intset_entries: s.set_max_intset_entries as usize,
+        stream: keel_store::stream::NodeLimits {
+            max_bytes: s.stream_node_max_bytes as usize,
+            max_entries: s.stream_node_max_entries as usize,
+        },
         max_string: s.proto_max_bulk_len,
     }
 }

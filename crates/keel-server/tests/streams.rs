@@ -1,0 +1,246 @@
+//! Streams over real sockets: entries, trimming, blocking reads, consumer groups, persistence through the
+//! log and snapshots, and the same replies and RDB payloads as a real redis-server.
+
+mod common;
+use common::{error_of, run, same_replies, words, RealRedis, TestDir, TestServer};
+use redis::Value;
+use std::time::Duration;
+
+/// XREAD's reply: per stream, its name and its entries (ID, fields and values).
+type StreamReply = (String, Vec<(String, Vec<String>)>);
+
+#[test]
+fn entries_ranges_trimming_and_errors() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    assert_eq!(run::<String>(&mut c, &["XADD", "s", "1-1", "f", "a"]), "1-1");
+    assert_eq!(run::<String>(&mut c, &["XADD", "s", "1-*", "f", "b"]), "1-2");
+    let auto: String = run(&mut c, &["XADD", "s", "*", "f", "c", "g", "d"]);
+    assert!(auto.ends_with("-0") && auto.len() > 10, "{auto}");
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "s"]), 3);
+    let first: Vec<(String, Vec<String>)> = run(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "1"]);
+    assert_eq!(first, [("1-1".to_string(), vec!["f".to_string(), "a".to_string()])]);
+    let rev: Vec<(String, Vec<String>)> = run(&mut c, &["XREVRANGE", "s", "+", "(1-1"]);
+    assert_eq!(rev.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [auto.as_str(), "1-2"]);
+    assert_eq!(run::<i64>(&mut c, &["XDEL", "s", "1-2", "9-9"]), 1);
+    let too_small = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+    for (args, error) in [
+        (&["XADD", "s", "1-1", "f", "x"][..], too_small),
+        (&["XADD", "s", "0-0", "f", "x"], "ERR The ID specified in XADD must be greater than 0-0"),
+        (&["XADD", "s", "*", "f"], "ERR wrong number of arguments for 'xadd' command"),
+        (&["XADD", "s", "bad", "f", "x"], "ERR Invalid stream ID specified as stream command argument"),
+        (&["XADD", "s", "MAXLEN", "-1", "*", "f", "x"], "ERR The MAXLEN argument must be >= 0."),
+        (
+            &["XADD", "s", "MAXLEN", "1", "LIMIT", "1", "*", "f", "x"],
+            "ERR syntax error, LIMIT cannot be used without the special ~ option",
+        ),
+        (
+            &["XTRIM", "s", "LIMIT", "1"],
+            "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
+        ),
+        (&["XRANGE", "s", "(18446744073709551615-18446744073709551615", "+"], "ERR invalid start ID for the interval"),
+    ] {
+        assert_eq!(error_of(&mut c, args), error, "{args:?}");
+    }
+    assert_eq!(run::<Option<String>>(&mut c, &["XADD", "absent", "NOMKSTREAM", "*", "f", "x"]), None);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "absent"]), 0);
+    for i in 0..1000 {
+        run::<String>(&mut c, &["XADD", "big", "MAXLEN", "~", "555", "*", "item", &i.to_string()]);
+    }
+    // Approximate trimming removes whole nodes of 100 entries only.
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "big"]), 600);
+    assert_eq!(run::<i64>(&mut c, &["XTRIM", "big", "MAXLEN", "=", "10"]), 590);
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "big"]), 10);
+    // An emptied stream stays, with its last ID.
+    run::<i64>(&mut c, &["XTRIM", "big", "MAXLEN", "0"]);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "big"]), 1);
+    run::<()>(&mut c, &["SET", "str", "x"]);
+    assert!(error_of(&mut c, &["XADD", "str", "*", "f", "v"]).starts_with("WRONGTYPE"));
+    assert_eq!(run::<String>(&mut c, &["TYPE", "s"]), "stream");
+    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "s"]), "stream");
+}
+
+#[test]
+fn blocking_reads_wake_on_new_entries() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["XADD", "events", "1-0", "old", "x"]);
+    let mut reader = s.client();
+    let waiting =
+        std::thread::spawn(move || -> Value { run(&mut reader, &["XREAD", "BLOCK", "0", "STREAMS", "events", "$"]) });
+    common::wait_for(|| {
+        let info: String = run(&mut c, &["INFO", "clients"]);
+        info.contains("blocked_clients:1")
+    });
+    run::<String>(&mut c, &["XADD", "events", "2-0", "new", "y"]);
+    let got = waiting.join().unwrap();
+    let expected = Value::Array(vec![Value::Array(vec![
+        Value::BulkString(b"events".to_vec()),
+        Value::Array(vec![Value::Array(vec![
+            Value::BulkString(b"2-0".to_vec()),
+            Value::Array(vec![Value::BulkString(b"new".to_vec()), Value::BulkString(b"y".to_vec())]),
+        ])]),
+    ])]);
+    assert_eq!(got, expected);
+    // A timeout answers with a null array.
+    let timed_out: Value = run(&mut c, &["XREAD", "BLOCK", "50", "STREAMS", "events", "$"]);
+    assert_eq!(timed_out, Value::Nil);
+    // A group reader whose stream is deleted is told so.
+    run::<()>(&mut c, &["XGROUP", "CREATE", "events", "g", "$"]);
+    let mut grouped = s.client();
+    let waiting = std::thread::spawn(move || {
+        redis::cmd("XREADGROUP")
+            .arg(&["GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "events", ">"])
+            .query::<Value>(&mut grouped)
+            .unwrap_err()
+            .to_string()
+    });
+    common::wait_for(|| run::<String>(&mut c, &["INFO", "clients"]).contains("blocked_clients:1"));
+    run::<i64>(&mut c, &["DEL", "events"]);
+    assert!(waiting.join().unwrap().contains("the stream key no longer exists"));
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[test]
+fn consumer_groups_deliver_acknowledge_and_claim() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    assert_eq!(error_of(&mut c, &["XGROUP", "CREATE", "q", "workers", "$"]), "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
+    run::<()>(&mut c, &["XGROUP", "CREATE", "q", "workers", "$", "MKSTREAM"]);
+    assert_eq!(
+        error_of(&mut c, &["XGROUP", "CREATE", "q", "workers", "$"]),
+        "BUSYGROUP Consumer Group name already exists"
+    );
+    for i in 1..=4 {
+        run::<String>(&mut c, &["XADD", "q", &format!("{i}-0"), "job", &i.to_string()]);
+    }
+    let got: Vec<StreamReply> =
+        run(&mut c, &["XREADGROUP", "GROUP", "workers", "alice", "COUNT", "3", "STREAMS", "q", ">"]);
+    assert_eq!(got[0].1.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["1-0", "2-0", "3-0"]);
+    let summary: Value = run(&mut c, &["XPENDING", "q", "workers"]);
+    assert_eq!(
+        summary,
+        Value::Array(vec![
+            Value::Int(3),
+            Value::BulkString(b"1-0".to_vec()),
+            Value::BulkString(b"3-0".to_vec()),
+            Value::Array(vec![Value::Array(vec![
+                Value::BulkString(b"alice".to_vec()),
+                Value::BulkString(b"3".to_vec())
+            ])]),
+        ])
+    );
+    assert_eq!(run::<i64>(&mut c, &["XACK", "q", "workers", "1-0", "1-0", "9-0"]), 1);
+    // Alice's history: what she has not acknowledged.
+    let history: Vec<StreamReply> = run(&mut c, &["XREADGROUP", "GROUP", "workers", "alice", "STREAMS", "q", "0"]);
+    assert_eq!(history[0].1.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["2-0", "3-0"]);
+    let claimed: Vec<String> = run(&mut c, &["XCLAIM", "q", "workers", "bob", "0", "2-0", "JUSTID"]);
+    assert_eq!(claimed, ["2-0"]);
+    let auto: Value = run(&mut c, &["XAUTOCLAIM", "q", "workers", "carol", "0", "0-0", "COUNT", "10", "JUSTID"]);
+    let Value::Array(parts) = auto else { panic!() };
+    assert_eq!(parts[0], Value::BulkString(b"0-0".to_vec()));
+    let detail: Vec<(String, String, i64, i64)> = run(&mut c, &["XPENDING", "q", "workers", "-", "+", "10"]);
+    assert_eq!(
+        detail.iter().map(|(id, who, _, _)| (id.as_str(), who.as_str())).collect::<Vec<_>>(),
+        [("2-0", "carol"), ("3-0", "carol")]
+    );
+    assert_eq!(run::<i64>(&mut c, &["XGROUP", "DELCONSUMER", "q", "workers", "carol"]), 2);
+    let groups: Value = run(&mut c, &["XINFO", "GROUPS", "q"]);
+    let text = format!("{groups:?}");
+    assert!(text.contains("last-delivered-id") && text.contains("3-0"), "{text}");
+    assert!(error_of(&mut c, &["XREADGROUP", "GROUP", "nope", "x", "STREAMS", "q", ">"]).starts_with("NOGROUP"));
+    assert_eq!(
+        error_of(&mut c, &["XREADGROUP", "GROUP", "workers", "x", "STREAMS", "q", "$"]),
+        "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
+    );
+}
+
+/// `value` with Unix-millisecond timestamps (consumers' seen times, which a replay renews) blanked out.
+fn without_seen_times(value: Value) -> Value {
+    match value {
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut after_seen_time = false;
+            for item in items {
+                let item = if after_seen_time { Value::Nil } else { without_seen_times(item) };
+                after_seen_time = item == Value::BulkString(b"seen-time".to_vec());
+                out.push(item);
+            }
+            Value::Array(out)
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn streams_and_groups_survive_restarts_through_the_log_and_snapshots() {
+    let dir = TestDir::new();
+    let script = |c: &mut redis::Connection| {
+        run::<String>(c, &["XADD", "s", "*", "a", "1"]);
+        run::<String>(c, &["XADD", "s", "MAXLEN", "~", "1", "*", "b", "2"]);
+        run::<()>(c, &["XGROUP", "CREATE", "s", "g", "0"]);
+        run::<Value>(c, &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", ">"]);
+        run::<Value>(c, &["XREADGROUP", "GROUP", "g", "bob", "NOACK", "STREAMS", "s", ">"]);
+    };
+    let before = {
+        let server = TestServer::with(|st| st.dir = dir.0.clone());
+        let mut c = server.client();
+        script(&mut c);
+        without_seen_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]))
+    };
+    let after_log = {
+        let server = TestServer::with(|st| st.dir = dir.0.clone());
+        let mut c = server.client();
+        let info = without_seen_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]));
+        run::<()>(&mut c, &["BGREWRITEAOF"]);
+        common::wait_for(|| run::<String>(&mut c, &["INFO", "persistence"]).contains("aof_rewrite_in_progress:0"));
+        info
+    };
+    assert_eq!(before, after_log, "replaying the log rebuilds the same stream, PEL and consumers");
+    let server = TestServer::with(|st| st.dir = dir.0.clone());
+    let mut c = server.client();
+    let from_base = without_seen_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]));
+    assert_eq!(from_base, before, "and so does the compacted base");
+}
+
+#[test]
+fn replies_and_dump_payloads_interoperate_with_redis() {
+    let Some(real) = RealRedis::start(&[]) else { return };
+    let server = TestServer::start();
+    let (mut keel, mut redis) = (server.client(), real.client());
+    let mut script: Vec<Vec<String>> = Vec::new();
+    for i in 1..=150 {
+        let fields = if i % 10 == 0 { format!("other {i}") } else { format!("f {i} g x") };
+        script.push(words(&format!("XADD s {i}-0 {fields}")));
+    }
+    for line in [
+        "XDEL s 5-0 6-0 149-0",
+        "XRANGE s 90 (120 COUNT 5",
+        "XREVRANGE s + - COUNT 3",
+        "XLEN s",
+        "XTRIM s MINID 20",
+        "XTRIM s MAXLEN ~ 50",
+        "XLEN s",
+        "XADD s MAXLEN 100 200-5 k v",
+        "XRANGE s - + COUNT 2",
+        "XGROUP CREATE s g 0 ENTRIESREAD 0",
+        "XREADGROUP GROUP g a COUNT 2 STREAMS s >",
+        "XPENDING s g",
+        "XSETID s 300-0 ENTRIESADDED 500 MAXDELETEDID 250-0",
+        "XINFO STREAM s",
+        "XADD s 300-0 x y",
+        "XADD s 301-* x y",
+        "XINFO GROUPS s",
+        "XREAD COUNT 2 STREAMS s 250",
+        "XREAD STREAMS s missing 0 0",
+    ] {
+        script.push(words(line));
+    }
+    same_replies(&mut keel, &mut redis, &script);
+    // Payloads cross both ways.
+    let from_redis: Vec<u8> = run(&mut redis, &["DUMP", "s"]);
+    let from_keel: Vec<u8> = run(&mut keel, &["DUMP", "s"]);
+    redis::cmd("RESTORE").arg("copy").arg(0).arg(&from_redis).query::<()>(&mut keel).unwrap();
+    redis::cmd("RESTORE").arg("copy").arg(0).arg(&from_keel).query::<()>(&mut redis).unwrap();
+    same_replies(&mut keel, &mut redis, &[words("XRANGE copy - +"), words("XINFO GROUPS copy"), words("XLEN copy")]);
+}

@@ -1,0 +1,121 @@
+//! Stream consumer groups (Redis's streamCG): the last delivered ID, the read counter, the pending entries
+//! list (PEL: delivered, not yet acknowledged) and the consumers, each with its own view of the PEL.
+//! Groups and consumers are kept sorted by name, as Redis's radix trees list them.
+
+use crate::stream::StreamId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A delivered, unacknowledged entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub consumer: Box<[u8]>,
+    /// Unix ms of the last delivery.
+    pub delivery_time: u64,
+    pub delivery_count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consumer {
+    /// Unix ms the consumer last did something (its `idle` is measured from here).
+    pub seen_time: u64,
+    pub pending: BTreeSet<StreamId>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerGroup {
+    pub last_id: StreamId,
+    /// Entries the group has read, when known (Redis's `entries_read`, -1 when invalid).
+    pub entries_read: Option<u64>,
+    pub pel: BTreeMap<StreamId, Pending>,
+    pub consumers: BTreeMap<Box<[u8]>, Consumer>,
+}
+
+impl ConsumerGroup {
+    pub fn new(last_id: StreamId, entries_read: Option<u64>) -> ConsumerGroup {
+        ConsumerGroup { last_id, entries_read, ..ConsumerGroup::default() }
+    }
+
+    pub fn heap_size(&self) -> usize {
+        self.pel.values().map(|p| 48 + p.consumer.len()).sum::<usize>()
+            + self.consumers.iter().map(|(name, c)| 64 + name.len() + c.pending.len() * 24).sum::<usize>()
+    }
+
+    /// The consumer `name`, created at `now` if missing; whether it was created.
+    pub fn consumer(&mut self, name: &[u8], now: u64) -> (&mut Consumer, bool) {
+        let created = !self.consumers.contains_key(name);
+        let consumer =
+            self.consumers.entry(name.into()).or_insert_with(|| Consumer { seen_time: now, pending: BTreeSet::new() });
+        (consumer, created)
+    }
+
+    /// Records `id` as delivered to `consumer` at `now` (XREADGROUP of new entries): a new PEL entry, or
+    /// an existing one handed to this consumer.
+    pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now: u64) {
+        if let Some(previous) = self.pel.get(&id).map(|p| p.consumer.clone()) {
+            if let Some(c) = self.consumers.get_mut(&previous) {
+                c.pending.remove(&id);
+            }
+        }
+        self.pel.insert(id, Pending { consumer: consumer.into(), delivery_time: now, delivery_count: 1 });
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.pending.insert(id);
+        }
+    }
+
+    /// Acknowledges `id`; whether it was pending.
+    pub fn ack(&mut self, id: StreamId) -> bool {
+        let Some(pending) = self.pel.remove(&id) else { return false };
+        if let Some(c) = self.consumers.get_mut(&pending.consumer) {
+            c.pending.remove(&id);
+        }
+        true
+    }
+
+    /// Hands the pending `id` to `consumer` (XCLAIM), which must exist.
+    pub fn transfer(&mut self, id: StreamId, consumer: &[u8]) {
+        let Some(pending) = self.pel.get_mut(&id) else { return };
+        if &*pending.consumer != consumer {
+            let previous = std::mem::replace(&mut pending.consumer, consumer.into());
+            if let Some(c) = self.consumers.get_mut(&previous) {
+                c.pending.remove(&id);
+            }
+        }
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.pending.insert(id);
+        }
+    }
+
+    /// Deletes a consumer and its pending entries; how many were pending.
+    pub fn remove_consumer(&mut self, name: &[u8]) -> Option<usize> {
+        let consumer = self.consumers.remove(name)?;
+        for id in &consumer.pending {
+            self.pel.remove(id);
+        }
+        Some(consumer.pending.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_acks_transfers_and_removal_keep_both_views_in_step() {
+        let mut g = ConsumerGroup::new(StreamId::MIN, Some(0));
+        g.consumer(b"alice", 1);
+        g.consumer(b"bob", 1);
+        let (a, b) = (StreamId::new(1, 0), StreamId::new(2, 0));
+        g.deliver(a, b"alice", 10);
+        g.deliver(b, b"alice", 10);
+        g.transfer(b, b"bob");
+        assert_eq!(g.consumers[&b"alice"[..]].pending.len(), 1);
+        assert_eq!(g.consumers[&b"bob"[..]].pending.len(), 1);
+        assert_eq!(&*g.pel[&b].consumer, b"bob");
+        assert!(g.ack(a));
+        assert!(!g.ack(a));
+        assert_eq!(g.remove_consumer(b"bob"), Some(1));
+        assert!(g.pel.is_empty());
+        let (_, created) = g.consumer(b"alice", 5);
+        assert!(!created);
+    }
+}
