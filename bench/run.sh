@@ -76,8 +76,18 @@ bench_scripts() {
     EVALSHA "$sha" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print "evalsha", $(NF-6)}'
 }
 
-# RESP for one dataset, for `redis-cli --pipe`: strings via DEBUG POPULATE, or a big hash, a big set, or
-# many small hashes.
+# Stream appends, as event logs and job queues send them: XADD with an auto ID to one capped stream.
+# Prints "xadd rps".
+bench_streams() {
+  local port=$1 pipeline=$2 requests=$3
+  redis-cli -p "$port" del bench:stream >/dev/null
+  taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -n "$requests" -P "$pipeline" --csv \
+    XADD bench:stream MAXLEN "~" 100000 "*" event click user __rand_int__ 2>/dev/null | tail -n +2 | tr -d '"' \
+    | awk -F, '{print "xadd", $(NF-6)}'
+}
+
+# RESP for one dataset, for `redis-cli --pipe`: strings via DEBUG POPULATE, or a big hash, a big set,
+# many small hashes, or a stream of events.
 dataset() {
   python3 - "$1" <<'PY'
 import sys
@@ -106,6 +116,10 @@ elif kind == "zset":
         for i in range(start, start + 100):
             args += [i, "member:%d" % i]
         cmd(*args)
+elif kind == "stream":
+    for start in range(0, 1000000, 100):
+        for i in range(start, start + 100):
+            cmd("XADD", "events", "*", "event", "click", "user", i)
 elif kind == "small-hashes":
     for n in range(100000):
         args = ["HSET", "h:%d" % n]
@@ -115,7 +129,7 @@ elif kind == "small-hashes":
 PY
 }
 # DATASETS="" skips the memory measurements.
-read -r -a DATASETS <<<"${DATASETS-strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000}"
+read -r -a DATASETS <<<"${DATASETS-strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000 stream:1000000}"
 
 # Bytes per element of one dataset: used_memory and RSS growth divided by the elements it holds.
 memory() {
@@ -158,9 +172,10 @@ for round in $(seq "$ROUNDS"); do
     done
     for server in keel redis; do
       port=$keel_port; [ $server = redis ] && port=$redis_port
-      bench_scripts "$port" "$pipeline" "$((requests / 2))" | while read -r name rps; do
-        echo "$server $pipeline $name $rps" >>"$results"
-      done
+      { bench_scripts "$port" "$pipeline" "$((requests / 2))"; bench_streams "$port" "$pipeline" "$requests"; } |
+        while read -r name rps; do
+          echo "$server $pipeline $name $rps" >>"$results"
+        done
     done
   done
   echo "round $round of $ROUNDS done" >&2
@@ -271,7 +286,8 @@ for test, p in tests:
     k = statistics.median(runs[(test, p, 'keel')]); r = statistics.median(runs[(test, p, 'redis')])
     print(f"| {test:<12} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
 print("\nBytes per element (strings: DEBUG POPULATE 1000000; hash, set, zset: 1M fields/members in one key;")
-print("small-hashes: 100k hashes of 10 fields, per field), growth of used_memory and of RSS")
+print("small-hashes: 100k hashes of 10 fields, per field; stream: 1M XADD * of 2 fields to one stream, per entry),")
+print("growth of used_memory and of RSS")
 print(f"| {'dataset':<13} | {'keel used':>9} | {'redis used':>10} | {'ratio':>5} | {'keel RSS':>8} | {'redis RSS':>9} | {'ratio':>5} |")
 print(f"|{'-'*15}|{'-'*11}|{'-'*12}|{'-'*7}|{'-'*10}|{'-'*11}|{'-'*7}|")
 for line in open(memory_path):

@@ -1,6 +1,7 @@
-//! The official Upstash clients, unchanged, against Keel's REST API: `@upstash/redis` (npm) and
-//! `upstash-redis` (PyPI) run their smoke scripts (`tests/clients/`) against a Keel this test starts.
-//! `.ci/run` installs them into `target/npm` and `target/pypi`; without them a test says it skipped.
+//! Real clients, unchanged, against a Keel each test starts: the official Upstash clients over the REST API
+//! (`@upstash/redis` from npm, `upstash-redis` from PyPI) and BullMQ over RESP, each running its script from
+//! `tests/clients/`. `.ci/run` installs them into `target/npm` and `target/pypi`; without them a test says
+//! it skipped.
 
 mod common;
 
@@ -18,12 +19,13 @@ fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
 }
 
-/// Runs `command` with Keel's REST URL and token in its environment; it must print "ok".
+/// Runs `command` with Keel's REST URL and token and its RESP port in its environment; it must print "ok".
 fn run_against_keel(mut command: Command) {
     let server = TestServer::with(|s| s.rest_token = "smoke-token".into());
     let output = command
         .env("KEEL_URL", format!("http://{}", server.http_addr))
         .env("KEEL_TOKEN", "smoke-token")
+        .env("KEEL_PORT", server.addr.port().to_string())
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
         .output()
@@ -43,13 +45,25 @@ fn the_javascript_client_works_unchanged() {
         eprintln!("skipped: node or @upstash/redis is missing (.ci/run installs them into {})", npm.display());
         return;
     }
+    run_against_keel(node_module(&npm, "smoke-upstash-redis.mjs"));
+}
+
+/// Runs a Node ES module from `tests/clients/` with the packages in `target/npm`.
+fn node_module(npm: &Path, name: &str) -> Command {
     let mut command = Command::new("node");
     // An ES module read from stdin resolves its imports from the working directory.
+    command.args(["--input-type=module"]).current_dir(npm).stdin(std::fs::File::open(script(name)).unwrap());
     command
-        .args(["--input-type=module"])
-        .current_dir(&npm)
-        .stdin(std::fs::File::open(script("smoke-upstash-redis.mjs")).unwrap());
-    run_against_keel(command);
+}
+
+#[test]
+fn bullmq_queues_workers_and_queue_events_work_unchanged() {
+    let npm = target_dir("KEEL_NPM_DIR", "npm");
+    if !npm.join("node_modules/bullmq").exists() || Command::new("node").arg("--version").output().is_err() {
+        eprintln!("skipped: node or bullmq is missing (.ci/run installs them into {})", npm.display());
+        return;
+    }
+    run_against_keel(node_module(&npm, "bullmq-queue.mjs"));
 }
 
 #[test]
