@@ -263,6 +263,8 @@ pub struct Stream {
     /// Entries ever added (XINFO's `entries-added`).
     pub entries_added: u64,
     pub groups: BTreeMap<Vec<u8>, ConsumerGroup>,
+    /// Heap bytes of the nodes, kept as they change so that memory accounting is O(1) per write.
+    nodes_heap: usize,
 }
 
 /// Why XADD could not add an entry.
@@ -327,8 +329,13 @@ impl Stream {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.nodes.values().map(Node::heap_size).sum::<usize>()
-            + self.groups.iter().map(|(name, g)| name.len() + g.heap_size()).sum::<usize>()
+        self.nodes_heap + self.groups.iter().map(|(name, g)| name.len() + g.heap_size()).sum::<usize>()
+    }
+
+    fn remove_node(&mut self, key: StreamId) -> Option<Node> {
+        let node = self.nodes.remove(&key)?;
+        self.nodes_heap -= node.heap_size();
+        Some(node)
     }
 
     /// The ID XADD `*` generates at `now_ms` (Redis's streamNextID): never smaller than the last one,
@@ -365,10 +372,14 @@ impl Stream {
             }
         };
         if new_node {
-            self.nodes.insert(id, Node::new(id, fields));
+            let node = Node::new(id, fields);
+            self.nodes_heap += node.heap_size();
+            self.nodes.insert(id, node);
         }
         if let Some(tail) = self.nodes.values_mut().next_back() {
+            let before = tail.heap_size();
             tail.push(id, fields);
+            self.nodes_heap = self.nodes_heap + tail.heap_size() - before;
         }
         self.length += 1;
     }
@@ -431,7 +442,7 @@ impl Stream {
         };
         node.mark_deleted(offset);
         if node.live == 0 {
-            self.nodes.remove(&key);
+            self.remove_node(key);
         }
         self.length -= 1;
         if id > self.max_deleted_entry_id {
@@ -464,7 +475,7 @@ impl Stream {
                 Trim::MinId(min) => node.last_id().is_some_and(|last| last < min),
             };
             if remove_node {
-                self.nodes.remove(&key);
+                self.remove_node(key);
                 self.length -= entries;
                 removed += entries;
                 continue;
@@ -488,17 +499,20 @@ impl Stream {
                     length -= 1;
                 }
             }
-            if let Some(node) = self.nodes.get_mut(&key) {
+            let emptied = self.nodes.get_mut(&key).is_some_and(|node| {
                 doomed.iter().for_each(|&offset| node.mark_deleted(offset));
-                if node.live == 0 {
-                    self.nodes.remove(&key);
-                }
+                node.live == 0
+            });
+            if emptied {
+                self.remove_node(key);
             }
             removed += doomed.len() as u64;
             self.length = length;
             break;
         }
-        self.first_id = if self.length > 0 { self.edge_id(false).unwrap_or_default() } else { StreamId::MIN };
+        if removed > 0 {
+            self.first_id = if self.length > 0 { self.edge_id(false).unwrap_or_default() } else { StreamId::MIN };
+        }
         removed
     }
 

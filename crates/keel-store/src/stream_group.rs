@@ -35,9 +35,9 @@ impl ConsumerGroup {
         ConsumerGroup { last_id, entries_read, ..ConsumerGroup::default() }
     }
 
+    /// An estimate in O(1): pending entries in two trees plus an owner name each, and consumers.
     pub fn heap_size(&self) -> usize {
-        self.pel.values().map(|p| 48 + p.consumer.len()).sum::<usize>()
-            + self.consumers.iter().map(|(name, c)| 64 + name.len() + c.pending.len() * 24).sum::<usize>()
+        self.pel.len() * 96 + self.consumers.len() * 96
     }
 
     /// The consumer `name`, created at `now` if missing; whether it was created.

@@ -185,22 +185,28 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
     Ok(parsed)
 }
 
-/// Trims and, when trimming was approximate, records the exact trim it amounted to in `log_args`
-/// (`MAXLEN = <length>` or `MINID = <first id>`), so that replaying the log gives the same stream.
-fn trim_stream(ctx: &mut Ctx, slot: usize, key: &[u8], trim: &TrimArgs, log_args: &mut [Vec<u8>]) -> u64 {
+/// Trims the stream at `slot` (publishing `xtrim` when it removed entries); the number removed.
+fn trim_stream(ctx: &mut Ctx, slot: usize, key: &[u8], trim: &TrimArgs) -> u64 {
     let removed = with_stream(ctx, slot, |s| s.trim(trim.trim, trim.approx, trim.limit));
     if removed > 0 {
         notify_stream(ctx, "xtrim", key);
     }
+    removed
+}
+
+/// `args` as the log records them after approximate trimming: the exact trim it amounted to
+/// (`MAXLEN = <length>` or `MINID = <first id>`), so that replaying the log gives the same stream.
+fn exact_trim_args(ctx: &Ctx, slot: usize, args: &[&[u8]], trim: &TrimArgs) -> Vec<Vec<u8>> {
+    let mut logged: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
     if trim.approx {
         let s = stream_at(ctx, slot);
-        log_args[trim.arg_at - 1] = b"=".to_vec();
-        log_args[trim.arg_at] = match trim.trim {
+        logged[trim.arg_at - 1] = b"=".to_vec();
+        logged[trim.arg_at] = match trim.trim {
             Trim::MaxLen(_) => s.len().to_string().into_bytes(),
             Trim::MinId(_) => s.edge_id(false).unwrap_or(StreamId::MAX).to_string().into_bytes(),
         };
     }
-    removed
+    logged
 }
 
 pub fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -247,14 +253,18 @@ pub fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     with_stream(ctx, slot, |s| s.add(id, &fields, limits)).map_err(|_| too_small())?;
     ctx.dirty(1);
     notify_stream(ctx, "xadd", key);
-    let mut log_args: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
     if let Some(trim) = &parsed.trim {
-        trim_stream(ctx, slot, key, trim, &mut log_args);
+        trim_stream(ctx, slot, key, trim);
     }
     // The log gets the ID the entry got, and exact trimming.
-    if parsed.id.is_none_or(|(_, seq_given)| !seq_given) || parsed.trim.as_ref().is_some_and(|t| t.approx) {
-        log_args[parsed.id_at] = id.to_string().into_bytes();
-        ctx.ks.log.rewrite(&log_args);
+    let approx = parsed.trim.as_ref().is_some_and(|t| t.approx);
+    if ctx.ks.log.enabled && (parsed.id.is_none_or(|(_, seq_given)| !seq_given) || approx) {
+        let mut logged = match &parsed.trim {
+            Some(trim) => exact_trim_args(ctx, slot, args, trim),
+            None => args.iter().map(|a| a.to_vec()).collect(),
+        };
+        logged[parsed.id_at] = id.to_string().into_bytes();
+        ctx.ks.log.rewrite(&logged);
     }
     let db = ctx.session.db;
     ctx.ks.blocking.signal_ready(db, key);
@@ -269,12 +279,12 @@ pub fn xtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let mut log_args: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
-    let removed = trim_stream(ctx, slot, args[1], &trim, &mut log_args);
+    let removed = trim_stream(ctx, slot, args[1], &trim);
     if removed > 0 {
         ctx.dirty(removed);
-        if trim.approx {
-            ctx.ks.log.rewrite(&log_args);
+        if trim.approx && ctx.ks.log.enabled {
+            let logged = exact_trim_args(ctx, slot, args, &trim);
+            ctx.ks.log.rewrite(&logged);
         }
     }
     ctx.out.int(removed as i64);
