@@ -23,6 +23,7 @@ pub struct BatchSettings {
     /// `notify-keyspace-events` class flags (0: off).
     pub notify: u32,
     pub pubsub_limit: crate::config::ClassLimit,
+    pub memory: crate::eviction::MemoryLimit,
 }
 
 impl BatchSettings {
@@ -36,6 +37,12 @@ impl BatchSettings {
             query_buffer_limit: s.client_query_buffer_limit as usize,
             notify: s.notify_keyspace_events,
             pubsub_limit: s.client_output_buffer_limit.pubsub,
+            memory: crate::eviction::MemoryLimit {
+                max: s.maxmemory,
+                policy: keel_store::evict::Policy::parse(&s.maxmemory_policy)
+                    .unwrap_or(keel_store::evict::Policy::NoEviction),
+                samples: s.maxmemory_samples as usize,
+            },
             monitor_queue_limit: {
                 let limits = s.client_output_buffer_limit;
                 let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
@@ -223,6 +230,25 @@ fn run(
             return reject(ks, out, Some(command), &refusal);
         }
     }
+    // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
+    // (EXEC counts as such when it queued such a command). Commands inside EXEC were checked when queued.
+    if env.settings.memory.max > 0 && !session.in_exec {
+        let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
+        let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
+        let fits = crate::eviction::make_room(ks, &env.settings.memory, &access, events);
+        let grows = command.has(flags::DENYOOM)
+            || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
+        if !fits && grows {
+            flag_transaction(session);
+            if command.spec.name == "exec" {
+                session.transaction = None;
+                session.info.set_flag(crate::clients::flag::MULTI, false);
+                let error = format!("EXECABORT Transaction discarded because of: {}", crate::eviction::OOM);
+                return reject(ks, out, Some(command), &error);
+            }
+            return reject(ks, out, Some(command), crate::eviction::OOM);
+        }
+    }
     if let Some(transaction) = &mut session.transaction {
         let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
         if !TRANSACTION_CONTROL.contains(&top_level.spec.name) {
@@ -231,6 +257,7 @@ fn run(
                 return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
             }
             transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
+            transaction.may_grow |= command.has(flags::DENYOOM);
             out.simple("QUEUED");
             return;
         }

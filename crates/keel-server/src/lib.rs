@@ -10,6 +10,7 @@ pub mod config;
 mod connection;
 mod cron;
 pub mod dispatch;
+pub mod eviction;
 mod http;
 mod listener;
 mod notify;

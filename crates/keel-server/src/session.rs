@@ -39,6 +39,8 @@ pub struct Transaction {
     pub queued: Vec<Vec<Vec<u8>>>,
     /// A command was rejected while queuing: EXEC will answer EXECABORT.
     pub aborted: bool,
+    /// A queued command may grow the dataset (`denyoom`): EXEC is refused when memory is full.
+    pub may_grow: bool,
 }
 
 pub struct Session {
@@ -59,6 +61,8 @@ pub struct Session {
     pub caching: Option<bool>,
     /// This is a script's client: MONITOR shows its commands as coming from `lua`.
     pub in_script: bool,
+    /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
+    pub in_exec: bool,
     /// The script running for this client ran a read command (its declared keys are then tracked).
     pub script_read: bool,
     /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
@@ -81,6 +85,7 @@ impl Session {
             pushing: false,
             caching: None,
             in_script: false,
+            in_exec: false,
             script_read: false,
             feed: None,
             new_feed: None,

@@ -10,11 +10,13 @@
 //! - [`geohash`]: Redis's 52-bit geohash scores, search cells and distances (the GEO commands).
 //! - [`stream`] and [`stream_group`]: streams in packed nodes, and their consumer groups.
 //! - [`hyperloglog`]: Redis's HyperLogLog format and estimator (PFADD, PFCOUNT, PFMERGE).
+//! - [`evict`]: choosing `maxmemory` victims by Redis's sampled policies.
 //! - [`glob`]: Redis's glob-style pattern matching; [`number`]: Redis's textual number rules.
 
 pub mod bitmap;
 mod compact;
 pub mod dense;
+pub mod evict;
 pub mod geohash;
 pub mod glob;
 mod hash;

@@ -56,6 +56,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.ks.blocking.hold(true);
     // The log gets the transaction's effects as one MULTI/EXEC block, which a crash cannot split.
     let log_mark = ctx.ks.log.enabled.then(|| ctx.ks.log.begin_transaction());
+    ctx.session.in_exec = true;
     for command in &transaction.queued {
         let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         execute(&env, &mut clock, ctx.ks, ctx.session, ctx.out, &args);
@@ -65,6 +66,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             ctx.out.null_array();
         }
     }
+    ctx.session.in_exec = false;
     if let Some(mark) = log_mark {
         ctx.ks.log.end_transaction(mark);
     }

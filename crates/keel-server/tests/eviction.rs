@@ -1,0 +1,92 @@
+//! maxmemory over real sockets: every eviction policy keeps the dataset within the limit under a write load
+//! and evicts only what its policy allows; `noeviction` refuses growing commands with Redis's OOM error and
+//! keeps reads and deletions working.
+
+mod common;
+use common::{error_of, run, TestServer};
+
+const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+fn info_field(c: &mut redis::Connection, field: &str) -> u64 {
+    let info: String = run(c, &["INFO", "all"]);
+    let line = info.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("{field}"));
+    line.split(':').nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// Sets a limit 256 KiB above what the server uses now, and returns it.
+fn limit_above_current(c: &mut redis::Connection, policy: &str) -> u64 {
+    let limit = info_field(c, "used_memory") + 256 * 1024;
+    run::<()>(c, &["CONFIG", "SET", "maxmemory-policy", policy]);
+    run::<()>(c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    limit
+}
+
+#[test]
+fn every_policy_keeps_memory_within_the_limit_and_evicts_only_what_it_may() {
+    for policy in [
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
+        let s = TestServer::start();
+        let mut c = s.client();
+        // Keys without a TTL, which volatile policies must never evict.
+        for i in 0..50 {
+            run::<()>(&mut c, &["SET", &format!("keep:{i}"), "x"]);
+        }
+        let limit = limit_above_current(&mut c, policy);
+        let value = "v".repeat(200);
+        let mut pipe = redis::pipe();
+        for i in 0..6000 {
+            pipe.cmd("SET").arg(format!("k:{i}")).arg(&value).arg("EX").arg(10_000).ignore();
+            if i % 500 == 499 {
+                pipe.query::<()>(&mut c).unwrap_or_else(|e| panic!("{policy}: {e}"));
+                pipe = redis::pipe();
+                let used = info_field(&mut c, "used_memory");
+                assert!(used <= limit, "{policy}: used {used} > limit {limit}");
+            }
+        }
+        assert!(info_field(&mut c, "evicted_keys") > 1000, "{policy} evicted too little");
+        let kept = (0..50).filter(|i| run::<i64>(&mut c, &["EXISTS", &format!("keep:{i}")]) == 1).count();
+        if policy.starts_with("volatile") {
+            assert_eq!(kept, 50, "{policy} evicted keys without a TTL");
+        }
+    }
+}
+
+#[test]
+fn noeviction_refuses_writes_that_grow_and_keeps_reads_and_deletes() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SET", "first", "1"]);
+    limit_above_current(&mut c, "noeviction");
+    let value = "v".repeat(1000);
+    let mut refused_at = None;
+    for i in 0..2000 {
+        if let Err(e) = redis::cmd("SET").arg(format!("k:{i}")).arg(&value).query::<()>(&mut c) {
+            assert!(e.to_string().contains("command not allowed when used memory > 'maxmemory'"), "{e}");
+            refused_at = Some(i);
+            break;
+        }
+    }
+    assert!(refused_at.is_some(), "writes were never refused");
+    assert_eq!(error_of(&mut c, &["LPUSH", "list", "x"]), OOM);
+    assert_eq!(run::<String>(&mut c, &["GET", "first"]), "1");
+    assert_eq!(info_field(&mut c, "evicted_keys"), 0);
+    // A transaction that queued a growing command fails as a whole.
+    run::<()>(&mut c, &["MULTI"]);
+    assert_eq!(error_of(&mut c, &["SET", "t", "1"]), OOM);
+    assert_eq!(error_of(&mut c, &["EXEC"]), "EXECABORT Transaction discarded because of previous errors.");
+    // Scripts are held to it too.
+    let script_error = error_of(&mut c, &["EVAL", "return redis.call('set', 'from-script', 'x')", "0"]);
+    assert!(script_error.contains("OOM command not allowed"), "{script_error}");
+    // Deleting makes room again.
+    for i in 0..refused_at.unwrap() {
+        run::<i64>(&mut c, &["DEL", &format!("k:{i}")]);
+    }
+    run::<()>(&mut c, &["SET", "again", "1"]);
+}
