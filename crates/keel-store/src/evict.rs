@@ -69,7 +69,7 @@ pub fn best_candidate(
     }
     let mut best: Option<Candidate> = None;
     for _ in 0..samples.max(1) {
-        let Some(slot) = draw(rng) else { return None };
+        let slot = draw(rng)?;
         let meta = db.access(slot);
         let score = match policy {
             Policy::AllKeysLru | Policy::VolatileLru => clock.idle_seconds(meta),
