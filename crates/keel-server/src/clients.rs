@@ -25,7 +25,8 @@ pub struct ClientInfo {
     pub addr: String,
     pub laddr: String,
     pub fd: i64,
-    pub tenant: String,
+    /// The database the client is in (AUTH with a database's password moves it there).
+    tenant: Mutex<String>,
     pub created_ms: u64,
     pub last_active_ms: AtomicU64,
     pub db: AtomicUsize,
@@ -46,13 +47,21 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    pub fn in_tenant(&self, name: &str) -> bool {
+        *self.tenant.lock() == name
+    }
+
+    pub fn set_tenant(&self, name: &str) {
+        *self.tenant.lock() = name.to_string();
+    }
+
     pub fn new(id: u64, addr: String, laddr: String, fd: i64, tenant: String, now_ms: u64) -> ClientInfo {
         ClientInfo {
             id,
             addr,
             laddr,
             fd,
-            tenant,
+            tenant: Mutex::new(tenant),
             created_ms: now_ms,
             last_active_ms: AtomicU64::new(now_ms),
             db: AtomicUsize::new(0),
@@ -173,6 +182,6 @@ impl ClientRegistry {
 
     /// Number of connected clients of one tenant.
     pub fn count_in(&self, tenant: &str) -> usize {
-        self.clients.lock().values().filter(|c| c.tenant == tenant).count()
+        self.clients.lock().values().filter(|c| c.in_tenant(tenant)).count()
     }
 }

@@ -15,6 +15,8 @@ pub struct Settings {
     pub requirepass: String,
     /// The default database's REST token (generated at first start when none is set).
     pub rest_token: String,
+    /// Authorizes the admin API (`/v1/databases`, `keel db`); generated at first start when not set.
+    pub admin_token: String,
     /// A REST token that may run only read-only commands (none when empty).
     pub rest_readonly_token: String,
     /// How often an idle SSE stream sends a heartbeat comment (platform proxies close idle streams).
@@ -105,6 +107,7 @@ impl Default for Settings {
             dir: PathBuf::from("./keel-data"),
             requirepass: String::new(),
             rest_token: String::new(),
+            admin_token: String::new(),
             rest_readonly_token: String::new(),
             rest_sse_heartbeat_ms: 15_000,
             maxclients: 10000,
@@ -329,6 +332,7 @@ pub static PARAMS: &[Param] = &[
     param!("dir" immutable, dir, path),
     param!("requirepass", requirepass, string),
     param!("rest-token" immutable, rest_token, string),
+    param!("admin-token" immutable, admin_token, string),
     param!("rest-readonly-token" immutable, rest_readonly_token, string),
     param!("rest-sse-heartbeat-ms", rest_sse_heartbeat_ms, int(100, MAX)),
     param!("maxclients", maxclients, int(1, MAX)),

@@ -49,6 +49,8 @@ struct Connection {
     out: ReplyWriter,
     /// The receiving end of the push feed (MONITOR lines, pub/sub messages), once the session made one.
     feed: Option<PushFeed>,
+    /// The database AUTH moved this connection to, switched to before the next command.
+    switch_to: Option<Arc<Tenant>>,
 }
 
 /// Pushed messages waiting to be written, with their byte count.
@@ -67,8 +69,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientI
         input: BytesMut::with_capacity(16 * 1024),
         out: ReplyWriter::new(Resp::V2),
         feed: None,
+        switch_to: None,
         server,
     };
+    conn.tenant.admit_connection();
     let mut shutdown = conn.server.shutdown_signal();
     let mut next = Next::Read;
     loop {
@@ -254,7 +258,14 @@ impl Connection {
     /// Parses and runs every complete command in the input buffer; returns what to do next, the time, and
     /// the log offset that must be durable before the replies go out.
     fn process_input(&mut self) -> (Next, u64, Option<u64>) {
-        let env = Env { server: &self.server, tenant: &self.tenant, settings: BatchSettings::read(&self.server) };
+        if let Some(tenant) = self.switch_to.take() {
+            self.switch_tenant(tenant);
+        }
+        let env = Env {
+            server: &self.server,
+            tenant: &self.tenant,
+            settings: BatchSettings::read(&self.server, &self.tenant),
+        };
         let mut clock = BatchClock::start();
         let max_bulk = env.settings.max_bulk_len;
         let buf = &self.input[..];
@@ -384,6 +395,12 @@ impl Connection {
                         next = Next::Block(waiting, deadline);
                         break;
                     }
+                    Action::SwitchTenant(name) => {
+                        // The commands after AUTH run in the new database: stop this batch here.
+                        self.switch_to = self.server.tenants.read().get(&name).cloned();
+                        next = Next::Continue;
+                        break;
+                    }
                     Action::Monitor => {
                         let feed = self.session.feed();
                         ks.monitors.push(Monitor { client: self.session.info.clone(), feed });
@@ -427,12 +444,24 @@ impl Connection {
         ks.blocking.remove(self.session.id()).map(|_| Waiter::timeout_reply(self.session.resp))
     }
 
-    fn close(self, info: &ClientInfo) {
+    fn close(mut self, info: &ClientInfo) {
         if self.server.is_loading() {
             // Nothing this client did while loading touched the data (every command was refused).
+            self.tenant.release_connection();
             self.server.clients.unregister(info.id);
             return;
         }
+        self.leave_tenant();
+        if let Some(pending) = self.switch_to.take() {
+            pending.release_connection();
+        }
+        self.server.clients.unregister(info.id);
+    }
+
+    /// Gives up everything the connection holds in its database (watches, waits, monitor, subscriptions,
+    /// tracking) and its place in the connection count.
+    fn leave_tenant(&mut self) {
+        let info = self.session.info.clone();
         {
             let mut ks = self.tenant.lock();
             if ks.watches.is_active() {
@@ -443,8 +472,9 @@ impl Connection {
         if info.has_flag(flag::BLOCKED) {
             self.tenant.lock().blocking.remove(info.id);
         }
-        if self.session.info.has_flag(flag::MONITOR) {
+        if info.has_flag(flag::MONITOR) {
             self.tenant.lock().monitors.retain(|m| m.client.id != info.id);
+            info.set_flag(flag::MONITOR, false);
         }
         if !self.session.subscriptions.is_empty() {
             self.tenant.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
@@ -452,6 +482,16 @@ impl Connection {
         if info.has_flag(flag::TRACKING) {
             crate::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
-        self.server.clients.unregister(info.id);
+        self.tenant.release_connection();
+    }
+
+    /// Moves the connection to `tenant` (already counted in), as a fresh client of it.
+    fn switch_tenant(&mut self, tenant: Arc<Tenant>) {
+        self.leave_tenant();
+        self.session.subscriptions = Default::default();
+        self.session.transaction = None;
+        self.session.db = 0;
+        self.session.info.set_tenant(&tenant.name);
+        self.tenant = tenant;
     }
 }

@@ -40,6 +40,7 @@ fn tick(server: &Server, period: Duration) {
         {
             let mut ks = tenant.lock();
             ks.stats.sample_ops(unix_ms());
+            tenant.peak_memory.fetch_max(ks.used_memory() as u64, std::sync::atomic::Ordering::Relaxed);
             if ks.tracking.is_active() {
                 let ks = &mut *ks;
                 ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.contains(id));

@@ -27,7 +27,22 @@ pub struct BatchSettings {
 }
 
 impl BatchSettings {
-    pub fn read(server: &Server) -> BatchSettings {
+    /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit
+    /// and eviction policy.
+    pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
+        let mut settings = Self::server_wide(server);
+        if let Some(limits) = *tenant.limits.read() {
+            let s = server.settings.read();
+            settings.memory.max = limits.max_memory;
+            settings.memory.policy = limits.policy;
+            settings.lfu =
+                matches!(limits.policy, keel_store::evict::Policy::AllKeysLfu | keel_store::evict::Policy::VolatileLfu)
+                    .then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32));
+        }
+        settings
+    }
+
+    fn server_wide(server: &Server) -> BatchSettings {
         let s = server.settings.read();
         BatchSettings {
             slowlog_slower_than: s.slowlog_log_slower_than,

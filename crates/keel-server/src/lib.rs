@@ -9,12 +9,14 @@ pub mod commands;
 pub mod config;
 mod connection;
 mod cron;
+pub mod databases;
 pub mod dispatch;
 pub mod eviction;
 mod http;
 mod listener;
 mod notify;
 pub mod persistence;
+pub mod provisioning;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -61,7 +63,9 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {http_bind}: {e}")))?;
     let http_addr = http_listener.local_addr()?;
     http::settle_rest_token(&server)?;
+    http::settle_admin_token(&server)?;
     server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
+    server.http_port.store(http_addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
     // Clients may connect while the data loads: they are told so (LOADING) rather than left waiting.
     server.set_loading(true);
     let mut tasks = tokio::task::JoinSet::new();
@@ -70,8 +74,8 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     tasks.spawn(http::run(server.clone(), http_listener));
     let recovering = server.clone();
     let recovered = tokio::task::spawn_blocking(move || {
-        let tenant = recovering.default_tenant();
-        persistence::load::recover(&recovering, &tenant)
+        let tenants: Vec<_> = recovering.tenants.read().values().cloned().collect();
+        tenants.iter().try_for_each(|tenant| persistence::load::recover(&recovering, tenant))
     })
     .await
     .map_err(std::io::Error::other)?;

@@ -32,6 +32,8 @@ pub struct Server {
     pub tenants: RwLock<BTreeMap<String, Arc<Tenant>>>,
     /// The database a new connection starts in (also in `tenants`).
     default_tenant: Arc<Tenant>,
+    /// Provisioned databases' definitions (each also has its tenant in `tenants`).
+    pub databases: parking_lot::Mutex<crate::databases::Registry>,
     pub clients: ClientRegistry,
     pub commands: CommandTable,
     pub stats: ServerStats,
@@ -41,6 +43,8 @@ pub struct Server {
     pub run_id: String,
     /// The RESP port actually bound (differs from the setting when it was 0).
     pub tcp_port: AtomicU64,
+    /// The HTTP port actually bound.
+    pub http_port: AtomicU64,
     shutdown: watch::Sender<bool>,
     loading: std::sync::atomic::AtomicBool,
     /// Background snapshot requests, and their receiving end until the runner takes it.
@@ -57,6 +61,11 @@ impl Server {
         let default = Arc::new(Tenant::new("default", databases, commands.len(), persistence));
         let mut tenants = BTreeMap::new();
         tenants.insert("default".to_string(), default.clone());
+        let registry = crate::databases::Registry::load(&settings.dir)?;
+        for def in registry.list() {
+            let tenant = provisioned_tenant(&settings, def, commands.len())?;
+            tenants.insert(def.name.clone(), Arc::new(tenant));
+        }
         let run_id: String = {
             use rand::Rng;
             let mut rng = rand::thread_rng();
@@ -65,9 +74,11 @@ impl Server {
         let (jobs, job_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Server {
             tcp_port: AtomicU64::new(settings.port as u64),
+            http_port: AtomicU64::new(settings.http_port as u64),
             settings: RwLock::new(settings),
             tenants: RwLock::new(tenants),
             default_tenant: default,
+            databases: parking_lot::Mutex::new(registry),
             clients: ClientRegistry::default(),
             commands,
             stats: ServerStats::default(),
@@ -122,6 +133,31 @@ impl Server {
     pub fn port(&self) -> u16 {
         self.tcp_port.load(Ordering::Relaxed) as u16
     }
+
+    pub fn http_port(&self) -> u16 {
+        self.http_port.load(Ordering::Relaxed) as u16
+    }
+}
+
+/// The data directory of a provisioned database: `<dir>/databases/<name>`.
+pub fn database_dir(settings: &Settings, name: &str) -> std::path::PathBuf {
+    settings.dir.join("databases").join(name)
+}
+
+/// The tenant for a provisioned database: its own data directory and limits.
+pub fn provisioned_tenant(
+    settings: &Settings,
+    def: &crate::databases::DatabaseDef,
+    commands: usize,
+) -> Result<Tenant, String> {
+    let persistence = Persistence::open(&database_dir(settings, &def.name))?;
+    let tenant = Tenant::new(&def.name, settings.databases as usize, commands, persistence);
+    *tenant.limits.write() = Some(crate::tenant::TenantLimits {
+        max_memory: def.max_memory,
+        policy: def.policy(),
+        max_connections: def.max_connections,
+    });
+    Ok(tenant)
 }
 
 /// Wall-clock time in Unix milliseconds.

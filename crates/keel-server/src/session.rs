@@ -31,6 +31,8 @@ pub enum Action {
     Monitor,
     /// Shut the server down (SHUTDOWN).
     Shutdown,
+    /// Move to another database (AUTH with its password); the connection switches after this command.
+    SwitchTenant(String),
 }
 
 /// A transaction being queued between MULTI and EXEC.

@@ -14,6 +14,23 @@ pub struct Tenant {
     pub scripts: std::sync::Arc<crate::scripting::ScriptStatus>,
     /// Its log, snapshots and data directory.
     pub persistence: Persistence,
+    /// A provisioned database's own limits; None for `default`, which follows the server's settings.
+    pub limits: parking_lot::RwLock<Option<TenantLimits>>,
+    /// Connections authenticated to this database now, and the most there ever were.
+    pub connections: std::sync::atomic::AtomicU64,
+    pub peak_connections: std::sync::atomic::AtomicU64,
+    /// The most memory the dataset used, as sampled by the cron task.
+    pub peak_memory: std::sync::atomic::AtomicU64,
+}
+
+/// The limits a provisioned database was given (`keel db create/set`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantLimits {
+    /// Bytes; 0: none.
+    pub max_memory: u64,
+    pub policy: keel_store::evict::Policy,
+    /// 0: none.
+    pub max_connections: u64,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -116,6 +133,10 @@ impl Tenant {
             name: name.to_string(),
             persistence,
             scripts: Default::default(),
+            limits: parking_lot::RwLock::new(None),
+            connections: Default::default(),
+            peak_connections: Default::default(),
+            peak_memory: Default::default(),
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.
                 dbs: (0..databases)
@@ -137,6 +158,30 @@ impl Tenant {
                 scripting: Default::default(),
             }),
         }
+    }
+}
+
+impl Tenant {
+    /// Counts a connection in; false (and not counted) when the database is at its connection cap.
+    pub fn admit_connection(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let cap = self.limits.read().map_or(0, |l| l.max_connections);
+        let admitted = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (cap == 0 || n < cap).then_some(n + 1))
+            .is_ok();
+        if admitted {
+            self.peak_connections.fetch_max(self.connections.load(Ordering::Acquire), Ordering::AcqRel);
+        }
+        admitted
+    }
+
+    pub fn release_connection(&self) {
+        let _ = self.connections.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| Some(n.saturating_sub(1)),
+        );
     }
 }
 

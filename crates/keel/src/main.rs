@@ -1,6 +1,8 @@
 //! The `keel` command line: `keel serve` runs the server; settings come from flags, `KEEL_*` environment
 //! variables and an optional `keel.toml`, in that order of precedence. `keel check` inspects and repairs
-//! data files.
+//! data files; `keel db` provisions databases on a running Keel.
+
+mod db;
 
 use clap::{Args, Parser, Subcommand};
 use keel_server::Settings;
@@ -28,6 +30,11 @@ enum Command {
         #[arg(long)]
         fix: bool,
     },
+    /// Provision databases on a running Keel (through its admin API).
+    Db {
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
 }
 
 /// Flags of `keel serve`. Each maps to the setting of the same name (see `CONFIG GET *`).
@@ -48,6 +55,9 @@ struct ServeArgs {
     /// The default database's REST token (generated at first start when not set).
     #[arg(long)]
     rest_token: Option<String>,
+    /// The admin API's token (generated at first start when not set).
+    #[arg(long)]
+    admin_token: Option<String>,
     /// Data directory.
     #[arg(long)]
     dir: Option<String>,
@@ -93,6 +103,7 @@ impl ServeArgs {
             ("port", &self.port),
             ("http-port", &self.http_port),
             ("rest-token", &self.rest_token),
+            ("admin-token", &self.admin_token),
             ("dir", &self.dir),
             ("requirepass", &self.requirepass),
             ("maxclients", &self.maxclients),
@@ -141,6 +152,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("keel: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Db { command } => match db::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("keel db: {message}");
                 ExitCode::FAILURE
             }
         },

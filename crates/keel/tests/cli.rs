@@ -120,3 +120,64 @@ fn check_reports_and_fixes_a_cut_off_log_and_reads_redis_rdb_files() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("byte offset"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn keel_db_provisions_on_a_running_server_and_the_printed_url_connects() {
+    let dir = temp_dir("db-cli");
+    let (port, http_port) = (free_port(), free_port());
+    let mut server = keel()
+        .args(["serve", "--port", &port.to_string(), "--http-port", &http_port.to_string(), "--save", ""])
+        .args(["--admin-token", "cli-admin", "--requirepass", "default-pass"])
+        .arg("--dir")
+        .arg(&dir)
+        .env("KEEL_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _default = connect(port, Some("default-pass"));
+    let db = |args: &[&str]| {
+        let output = keel()
+            .arg("db")
+            .args(args)
+            .env("KEEL_ADMIN_URL", format!("http://127.0.0.1:{http_port}"))
+            .env("KEEL_ADMIN_TOKEN", "cli-admin")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "keel db {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let created: serde_json::Value = serde_json::from_str(&db(&[
+        "create",
+        "--name",
+        "summer-tree-7498",
+        "--region",
+        "dfw",
+        "--plan",
+        "payg",
+        "--eviction",
+        "noeviction",
+        "--max-memory",
+        "256mb",
+        "--max-connections",
+        "1000",
+        "--json",
+    ]))
+    .unwrap();
+    let url = created["redis_url"].as_str().unwrap();
+    assert!(url.starts_with("redis://default:") && url.ends_with(&format!("@127.0.0.1:{port}")), "{url}");
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    assert!(db(&["list"]).contains("summer-tree-7498"));
+    assert!(db(&["show", "summer-tree-7498"]).contains("\"current\":1"));
+    db(&["set", "summer-tree-7498", "--max-memory", "1mb", "--eviction", "allkeys-lru"]);
+    assert!(db(&["show", "summer-tree-7498", "--json"]).contains("\"allkeys-lru\""));
+    assert!(db(&["usage", "summer-tree-7498"]).contains("cost_usd"));
+    let rotated: serde_json::Value =
+        serde_json::from_str(&db(&["rotate-token", "summer-tree-7498", "--json"])).unwrap();
+    assert!(rotated["rest_token"].is_string());
+    db(&["delete", "summer-tree-7498"]);
+    assert!(!db(&["list"]).contains("summer-tree-7498"));
+    signal(&server, "TERM");
+    wait_exit(&mut server, Duration::from_secs(30));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -40,10 +40,37 @@ pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks credentials for the `default` user (the only user until ACLs arrive).
+/// Checks credentials for the default database's `default` user.
 fn credentials_ok(ctx: &Ctx, user: &[u8], password: &[u8]) -> bool {
     let required = ctx.server.settings.read().requirepass.clone();
     user == b"default" && (required.is_empty() || secrets_equal(password, required.as_bytes()))
+}
+
+/// Logs the client in: a provisioned database's password (as `default` or as the database's name) opens
+/// that database, the default user's password the default one. Moving to another database asks the
+/// connection to switch (after this command) and counts against that database's connection cap.
+fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
+    let provisioned = {
+        let registry = ctx.server.databases.lock();
+        registry
+            .by_password(password)
+            .filter(|d| user == b"default" || user == d.name.as_bytes())
+            .and_then(|d| ctx.server.tenants.read().get(&d.name).cloned())
+    };
+    let tenant = match provisioned {
+        Some(tenant) => tenant,
+        None if credentials_ok(ctx, user, password) => ctx.server.default_tenant(),
+        None => return Err(CmdError::new(WRONGPASS)),
+    };
+    if tenant.name != ctx.tenant.name {
+        if !tenant.admit_connection() {
+            return Err(CmdError::new("ERR max number of clients reached"));
+        }
+        ctx.session.action = Some(crate::session::Action::SwitchTenant(tenant.name.clone()));
+    }
+    ctx.session.authenticated = true;
+    *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    Ok(())
 }
 
 pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -51,7 +78,9 @@ pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(SYNTAX);
     }
     let (user, password) = if args.len() == 2 {
-        if ctx.server.settings.read().requirepass.is_empty() {
+        let nothing_to_check =
+            ctx.server.settings.read().requirepass.is_empty() && ctx.server.databases.lock().list().next().is_none();
+        if nothing_to_check {
             return Err(CmdError::new(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             ));
@@ -60,11 +89,7 @@ pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         (args[1], args[2])
     };
-    if !credentials_ok(ctx, user, password) {
-        return Err(CmdError::new(WRONGPASS));
-    }
-    ctx.session.authenticated = true;
-    *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    log_in(ctx, user, password)?;
     ctx.out.ok();
     Ok(())
 }
@@ -98,11 +123,7 @@ pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     if let Some((user, password)) = credentials {
-        if !credentials_ok(ctx, user, password) {
-            return Err(CmdError::new(WRONGPASS));
-        }
-        ctx.session.authenticated = true;
-        *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+        log_in(ctx, user, password)?;
     }
     if !ctx.session.authenticated {
         return Err(CmdError::new("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
@@ -264,7 +285,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
 
 /// The clients of the caller's own database: no client ever sees another database's clients.
 fn visible_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
-    ctx.server.clients.snapshot().into_iter().filter(|c| c.tenant == ctx.tenant.name).collect()
+    ctx.server.clients.snapshot().into_iter().filter(|c| c.in_tenant(&ctx.tenant.name)).collect()
 }
 
 fn client_type_matches(c: &ClientInfo, kind: &[u8]) -> Result<bool, CmdError> {

@@ -27,7 +27,7 @@ mod zsets;
 
 pub mod info;
 
-pub use connection::{stop_tracking, REDIS_VERSION};
+pub use connection::{secrets_equal, stop_tracking, REDIS_VERSION};
 
 use crate::server::Server;
 use crate::session::Session;

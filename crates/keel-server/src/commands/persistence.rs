@@ -13,7 +13,7 @@ pub fn save(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     }
     let (path, compress) = {
         let s = ctx.server.settings.read();
-        (s.dump_path(), s.rdbcompression)
+        (ctx.tenant.persistence.dump_path(&s), s.rdbcompression)
     };
     save_now(ctx.ks, &path, false, compress).map_err(|e| {
         tracing::error!("SAVE failed: {e}");
@@ -164,7 +164,7 @@ pub(super) fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
     }
     let (path, compress) = {
         let s = ctx.server.settings.read();
-        (s.dump_path(), s.rdbcompression)
+        (ctx.tenant.persistence.dump_path(&s), s.rdbcompression)
     };
     if save {
         save_now(ctx.ks, &path, false, compress)
@@ -194,7 +194,7 @@ pub(super) fn debug_loadaof(ctx: &mut Ctx) -> CmdResult {
     p.wait_written();
     let (log_dir, truncate_ok) = {
         let s = ctx.server.settings.read();
-        (s.log_dir(), s.aof_load_truncated)
+        (ctx.tenant.persistence.log_dir(&s), s.aof_load_truncated)
     };
     ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
     load::enable_log_buffer(ctx.ks, false);

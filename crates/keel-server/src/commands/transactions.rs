@@ -49,7 +49,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     }
-    let env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server) };
+    let env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server, ctx.tenant) };
     let mut clock = BatchClock::starting_at(ctx.now_ms());
     ctx.out.array(transaction.queued.len());
     // EXEC's own dispatch serves blocked clients once the whole transaction has run.

@@ -1,7 +1,8 @@
 //! The HTTP face on `http-port`: liveness and readiness for platforms' health checks (`health.rs`) and
 //! Prometheus metrics (`metrics.rs`), served by axum on the same runtime as RESP and stopped by the same
-//! shutdown signal, and the REST API (`rest.rs`).
+//! shutdown signal, the REST API (`rest.rs`), and the admin API that provisions databases (`admin.rs`).
 
+mod admin;
 mod health;
 mod metrics;
 mod rest;
@@ -22,6 +23,12 @@ fn router(server: Arc<Server>) -> Router {
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/openapi.json", get(admin::openapi))
+        .route("/v1/databases", get(admin::list).post(admin::create))
+        .route("/v1/databases/{name}", get(admin::show).delete(admin::delete).patch(admin::update))
+        .route("/v1/databases/{name}/rotate-password", post(admin::rotate_password))
+        .route("/v1/databases/{name}/rotate-token", post(admin::rotate_token))
+        .route("/v1/databases/{name}/usage", get(admin::usage))
         .route("/", post(rest::body_command))
         .route("/pipeline", post(rest::pipeline))
         .route("/multi-exec", post(rest::multi_exec))
@@ -55,7 +62,9 @@ async fn edge(request: Request, next: Next) -> Response {
     };
     let mut response = if method == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
-    } else if ![Method::GET, Method::POST, Method::PUT, Method::HEAD].contains(&method) {
+    } else if ![Method::GET, Method::POST, Method::PUT, Method::HEAD].contains(&method)
+        && !(request.uri().path().starts_with("/v1/") && [Method::DELETE, Method::PATCH].contains(&method))
+    {
         let body = axum::Json(serde_json::json!({ "error": "ERR only HEAD, GET, POST and PUT methods are allowed" }));
         (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
     } else if declared.is_some_and(|len| len > MAX_REQUEST_BYTES) {
@@ -105,35 +114,47 @@ fn request_client(server: &Server, tenant: &crate::tenant::Tenant, addr: &str) -
 
 /// Where a generated REST token is kept, in the data directory.
 const TOKEN_FILE: &str = "rest-token";
+const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Settles the default database's REST token: the configured one (`--rest-token`, `KEEL_REST_TOKEN`,
 /// `keel.toml`), else the one generated at an earlier start, else a new random one, kept (0600) in the
 /// data directory and printed this once.
+/// The default database's REST token: as configured, or generated at first start, kept in the data
+/// directory and printed once.
 pub fn settle_rest_token(server: &Server) -> std::io::Result<()> {
-    let dir = {
-        let settings = server.settings.read();
-        if !settings.rest_token.is_empty() {
-            return Ok(());
-        }
-        settings.dir.clone()
-    };
-    let path = dir.join(TOKEN_FILE);
-    let token = match std::fs::read_to_string(&path) {
-        Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+    let configured = server.settings.read().rest_token.clone();
+    let token = settle_token(server, &configured, TOKEN_FILE, "the REST token for the default database")?;
+    server.settings.write().rest_token = token;
+    Ok(())
+}
+
+/// The admin API's token, settled as the REST token is.
+pub fn settle_admin_token(server: &Server) -> std::io::Result<()> {
+    let configured = server.settings.read().admin_token.clone();
+    let token =
+        settle_token(server, &configured, ADMIN_TOKEN_FILE, "the admin token (KEEL_ADMIN_TOKEN for `keel db`)")?;
+    server.settings.write().admin_token = token;
+    Ok(())
+}
+
+fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> std::io::Result<String> {
+    if !configured.is_empty() {
+        return Ok(configured.to_string());
+    }
+    let path = server.settings.read().dir.join(file);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
         _ => {
-            let bytes: [u8; 24] = rand::random();
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let token = crate::databases::new_secret(24);
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             std::io::Write::write_all(&mut options.open(&path)?, token.as_bytes())?;
-            println!("Keel generated the REST token for the default database (kept in {}): {token}", path.display());
-            token
+            println!("Keel generated {what} (kept in {}): {token}", path.display());
+            Ok(token)
         }
-    };
-    server.settings.write().rest_token = token;
-    Ok(())
+    }
 }
 
 /// Serves HTTP on `listener` until the server shuts down.

@@ -8,6 +8,7 @@ use crate::commands::{flags, Lookup};
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::server::Server;
 use crate::session::Session;
+use crate::tenant::Tenant;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -37,15 +38,16 @@ fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     String::from_utf8(percent_decode(token.as_bytes())).ok()
 }
 
-/// What a token may do.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Full,
-    /// Only commands the command table flags `readonly`.
-    ReadOnly,
+/// What a token opens: a database, with full or read-only rights (only commands the command table flags
+/// `readonly`).
+#[derive(Clone)]
+struct Access {
+    read_only: bool,
+    tenant: Arc<Tenant>,
 }
 
-/// The access the request's token grants, or None (401).
+/// The access the request's token grants, or None (401): the default database's tokens from the settings,
+/// or a provisioned database's.
 fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<Access> {
     let token = request_token(headers, query)?;
     let (full, read_only) = {
@@ -55,13 +57,13 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
     let matches = |expected: &str| !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes());
     // Both comparisons always run, so timing does not tell which token was close.
     let (is_full, is_read_only) = (matches(&full), matches(&read_only));
-    if is_full {
-        Some(Access::Full)
-    } else if is_read_only {
-        Some(Access::ReadOnly)
-    } else {
-        None
+    if is_full || is_read_only {
+        return Some(Access { read_only: !is_full, tenant: server.default_tenant() });
     }
+    let registry = server.databases.lock();
+    let (def, rights) = registry.by_token(&token)?;
+    let tenant = server.tenants.read().get(&def.name).cloned()?;
+    Some(Access { read_only: rights == crate::databases::TokenAccess::ReadOnly, tenant })
 }
 
 fn unauthorized() -> Response {
@@ -198,9 +200,9 @@ fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
 /// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
 /// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
 async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Vec<Reply> {
-    let tenant = server.default_tenant();
+    let tenant = access.tenant.clone();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
-    let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server) };
+    let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server, &tenant) };
     let mut clock = BatchClock::start();
     let mut replies = Vec::with_capacity(commands.len());
     let durable_at = {
@@ -209,9 +211,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
             let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
             let refused = match server.commands.lookup(&args) {
                 Lookup::Found(cmd)
-                    if access == Access::ReadOnly
-                        && !cmd.has(flags::READONLY)
-                        && !["multi", "exec"].contains(&cmd.spec.name) =>
+                    if access.read_only && !cmd.has(flags::READONLY) && !["multi", "exec"].contains(&cmd.spec.name) =>
                 {
                     Some(format!(
                         "NOPERM this user has no permissions to run the '{}' command or its subcommand",
@@ -404,23 +404,23 @@ pub async fn subscribe(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if access(&server, &headers, query.as_deref()).is_none() {
+    let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
-    }
+    };
     let path = uri.path().trim_start_matches('/');
     let (kind, name) = match path.split_once('/') {
         Some(("psubscribe", name)) => (Some(crate::pubsub::Kind::Pattern), name),
         Some((_, name)) => (Some(crate::pubsub::Kind::Channel), name),
         None => return bad_request("ERR wrong number of arguments for 'subscribe' command"),
     };
-    super::sse::stream(&server, kind, percent_decode(name.as_bytes()))
+    super::sse::stream(&server, access.tenant, kind, percent_decode(name.as_bytes()))
 }
 
 /// `POST /monitor`: an SSE stream of every command the database runs, as MONITOR prints them.
 pub async fn monitor(State(server): State<Arc<Server>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     match access(&server, &headers, query.as_deref()) {
-        Some(Access::Full) => super::sse::stream(&server, None, Vec::new()),
-        Some(Access::ReadOnly) => respond(
+        Some(access) if !access.read_only => super::sse::stream(&server, access.tenant, None, Vec::new()),
+        Some(_) => respond(
             StatusCode::BAD_REQUEST,
             json!({ "error": "NOPERM this user has no permissions to run the 'monitor' command or its subcommand" }),
         ),

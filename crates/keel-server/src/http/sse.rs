@@ -62,8 +62,7 @@ fn event_line(message: &[u8]) -> Option<String> {
 }
 
 /// Streams the subscription of `kind` to `name` (or, with no kind, MONITOR) for a REST client.
-pub fn stream(server: &Arc<Server>, kind: Option<Kind>, name: Vec<u8>) -> Response {
-    let tenant = server.default_tenant();
+pub fn stream(server: &Arc<Server>, tenant: Arc<Tenant>, kind: Option<Kind>, name: Vec<u8>) -> Response {
     let client = super::request_client(server, &tenant, "rest-sse");
     let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));

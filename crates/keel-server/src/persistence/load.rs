@@ -111,7 +111,7 @@ fn replay(
     let loaded_before = tenant.persistence.status.lock().loading_loaded_bytes;
     let info = Arc::new(ClientInfo::new(0, "aof-loader".into(), String::new(), -1, tenant.name.clone(), unix_ms()));
     let mut session = Session::new(info, true);
-    let env = Env { server, tenant, settings: BatchSettings::read(server) };
+    let env = Env { server, tenant, settings: BatchSettings::read(server, tenant) };
     let mut clock = BatchClock::starting_at(0);
     let mut out = ReplyWriter::new(Resp::V2);
     let mut commands = 0u64;
@@ -229,11 +229,11 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
     let (dir, dump, appendonly, appendfilename, log_dir, truncate_ok, fsync, compress) = {
         let s = server.settings.read();
         (
-            s.dir.clone(),
-            s.dump_path(),
+            p.dir.clone(),
+            p.dump_path(&s),
             s.appendonly,
             s.appendfilename.clone(),
-            s.log_dir(),
+            p.log_dir(&s),
             s.aof_load_truncated,
             super::fsync_policy(&s.appendfsync),
             s.rdbcompression,

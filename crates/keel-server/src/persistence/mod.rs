@@ -148,6 +148,16 @@ pub struct Persistence {
 }
 
 impl Persistence {
+    /// This database's snapshot file: `dbfilename` in its own data directory.
+    pub fn dump_path(&self, settings: &crate::config::Settings) -> PathBuf {
+        self.dir.join(&settings.dbfilename)
+    }
+
+    /// This database's log directory: `appenddirname` in its own data directory.
+    pub fn log_dir(&self, settings: &crate::config::Settings) -> PathBuf {
+        self.dir.join(&settings.appenddirname)
+    }
+
     /// Takes the data directory: creates it, and refuses when another Keel holds its lock.
     pub fn open(dir: &Path) -> Result<Persistence, String> {
         let mut builder = std::fs::DirBuilder::new();
@@ -311,7 +321,7 @@ pub fn apply_settings(
         return Ok(());
     }
     if after.appendonly {
-        let log_dir = after.log_dir();
+        let log_dir = p.log_dir(after);
         let previous = manifest::read(&log_dir, &after.appendfilename)?;
         let fsync = fsync_policy(&after.appendfsync);
         load::start_fresh_log(ks, p, &log_dir, &after.appendfilename, previous, after.rdbcompression, fsync)?;
@@ -332,9 +342,9 @@ pub fn apply_settings(
 /// The last duties before the process exits: everything queued reaches the log and is fsynced, and a
 /// snapshot is saved when `save` rules are set (unless SHUTDOWN NOSAVE).
 pub fn shutdown(server: &Server) {
-    let (save_rules, dump_path, compress) = {
+    let (save_rules, compress) = {
         let s = server.settings.read();
-        (!s.save.trim().is_empty(), s.dump_path(), s.rdbcompression)
+        (!s.save.trim().is_empty(), s.rdbcompression)
     };
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     for tenant in tenants {
@@ -347,6 +357,7 @@ pub fn shutdown(server: &Server) {
         p.stop_log();
         let forced = p.force_final_save.load(Ordering::Relaxed);
         if (save_rules || forced) && !p.skip_final_save.load(Ordering::Relaxed) {
+            let dump_path = p.dump_path(&server.settings.read());
             match snapshot::save_now(ks, &dump_path, false, compress) {
                 Ok(bytes) => tracing::info!(bytes, "saved the dataset on shutdown"),
                 Err(e) => tracing::error!("saving the dataset on shutdown failed: {e}"),

@@ -146,7 +146,7 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
     let started = Instant::now();
     let (dump_path, compress, appendfilename, log_dir) = {
         let s = server.settings.read();
-        (s.dump_path(), s.rdbcompression, s.appendfilename.clone(), s.log_dir())
+        (persistence.dump_path(&s), s.rdbcompression, s.appendfilename.clone(), persistence.log_dir(&s))
     };
     // For a rewrite: the next log file, named by the manifest before anything is written to it.
     let mut next_manifest = None;

@@ -100,7 +100,7 @@ impl<'a, 'c> Call<'a, 'c> {
         session.db = ctx.session.db;
         session.in_script = true;
         let clock = BatchClock::starting_at(ctx.now_ms());
-        let settings = BatchSettings::read(ctx.server);
+        let settings = BatchSettings::read(ctx.server, ctx.tenant);
         Call { ctx, session, read_only, status, clock, settings, out: ReplyWriter::new(Resp::V2) }
     }
 

@@ -1,0 +1,376 @@
+//! Provisioned databases: the definitions of the tenants beyond `default`, kept durable in
+//! `<dir>/databases.json` (written whole to a temporary file, synced, then renamed), with every secret
+//! stored only as its SHA-256: a password or REST token is shown once, when made, and afterwards only
+//! verified. A password or token maps to exactly one database.
+
+use keel_store::evict::Policy;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One database as provisioned.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DatabaseDef {
+    pub name: String,
+    pub region: String,
+    pub plan: String,
+    pub eviction: String,
+    /// Bytes; 0 means no limit.
+    pub max_memory: u64,
+    /// 0 means no limit.
+    pub max_connections: u64,
+    pub created_unix: u64,
+    password_sha256: String,
+    rest_token_sha256: String,
+    readonly_token_sha256: String,
+}
+
+/// Secrets as made: shown once to whoever provisioned or rotated them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Secrets {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly_token: Option<String>,
+}
+
+/// What a create request may set; everything has a default.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub plan: Option<String>,
+    pub eviction: Option<String>,
+    pub max_memory: Option<u64>,
+    pub max_connections: Option<u64>,
+}
+
+/// A change to a database's limits (`keel db set`), applied live.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UpdateRequest {
+    pub eviction: Option<String>,
+    pub max_memory: Option<u64>,
+    pub max_connections: Option<u64>,
+}
+
+/// Which rights a REST token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAccess {
+    Full,
+    ReadOnly,
+}
+
+/// Why a provisioning request failed: the HTTP status it answers with, and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ProvisionError {
+    fn new(status: u16, message: impl Into<String>) -> ProvisionError {
+        ProvisionError { status, message: message.into() }
+    }
+}
+
+pub const PLANS: &[&str] = &["payg", "free", "fixed"];
+const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
+const DEFAULT_MAX_CONNECTIONS: u64 = 1000;
+
+/// The definitions, and the file they live in.
+pub struct Registry {
+    path: PathBuf,
+    defs: BTreeMap<String, DatabaseDef>,
+}
+
+fn sha256_hex(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A secret of `bytes` random bytes from the operating system's CSPRNG, in hex.
+pub fn new_secret(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A memorable name such as `summer-tree-7498`.
+fn generated_name() -> String {
+    const FIRST: &[&str] = &[
+        "summer", "winter", "autumn", "spring", "quiet", "bold", "amber", "silver", "lucky", "gentle", "rapid", "misty",
+    ];
+    const SECOND: &[&str] = &[
+        "tree", "river", "stone", "cloud", "meadow", "harbor", "falcon", "comet", "willow", "canyon", "ember", "reef",
+    ];
+    let mut rng = rand::rngs::OsRng;
+    let pick = |list: &[&'static str], rng: &mut rand::rngs::OsRng| list[(rng.next_u32() as usize) % list.len()];
+    let (a, b) = (pick(FIRST, &mut rng), pick(SECOND, &mut rng));
+    format!("{a}-{b}-{}", 1000 + rng.next_u32() % 9000)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name != "default"
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+}
+
+fn check_eviction(eviction: &str) -> Result<(), ProvisionError> {
+    Policy::parse(eviction).map(|_| ()).ok_or_else(|| {
+        let names: Vec<&str> = Policy::NAMES.iter().map(|(n, _)| *n).collect();
+        ProvisionError::new(400, format!("unknown eviction policy '{eviction}' (one of {})", names.join(", ")))
+    })
+}
+
+/// Compares a secret with a stored hash in constant time.
+fn matches(secret: &str, hash: &str) -> bool {
+    crate::commands::secrets_equal(sha256_hex(secret).as_bytes(), hash.as_bytes())
+}
+
+impl Registry {
+    /// Reads `<dir>/databases.json` (none yet: no databases).
+    pub fn load(dir: &Path) -> Result<Registry, String> {
+        let path = dir.join("databases.json");
+        let defs = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let list: Vec<DatabaseDef> = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{}: not a list of database definitions: {e}", path.display()))?;
+                list.into_iter().map(|d| (d.name.clone(), d)).collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(Registry { path, defs })
+    }
+
+    /// Writes the definitions durably: a crash leaves the old file or the new one, never a torn one.
+    fn save(&self) -> Result<(), ProvisionError> {
+        let fail = |e: std::io::Error| ProvisionError::new(500, format!("cannot write {}: {e}", self.path.display()));
+        let list: Vec<&DatabaseDef> = self.defs.values().collect();
+        let json = serde_json::to_vec_pretty(&list).map_err(|e| ProvisionError::new(500, e.to_string()))?;
+        let temp = self.path.with_extension("json.tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp).map_err(fail)?;
+        file.write_all(&json).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&temp, &self.path).map_err(fail)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    pub fn list(&self) -> impl Iterator<Item = &DatabaseDef> {
+        self.defs.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&DatabaseDef> {
+        self.defs.get(name)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Result<&mut DatabaseDef, ProvisionError> {
+        self.defs.get_mut(name).ok_or_else(|| ProvisionError::new(404, format!("no database named '{name}'")))
+    }
+
+    /// Provisions a database: its definition, saved, and its secrets (returned once).
+    pub fn create(&mut self, request: CreateRequest, now_unix: u64) -> Result<(DatabaseDef, Secrets), ProvisionError> {
+        let name = match request.name {
+            Some(name) if !valid_name(&name) => {
+                return Err(ProvisionError::new(
+                    400,
+                    "a database name is 1 to 63 lowercase letters, digits and dashes, and not 'default'",
+                ))
+            }
+            Some(name) => name,
+            None => loop {
+                let name = generated_name();
+                if !self.defs.contains_key(&name) {
+                    break name;
+                }
+            },
+        };
+        if self.defs.contains_key(&name) {
+            return Err(ProvisionError::new(409, format!("a database named '{name}' already exists")));
+        }
+        let plan = request.plan.unwrap_or_else(|| "payg".into());
+        if !PLANS.contains(&plan.as_str()) {
+            return Err(ProvisionError::new(400, format!("unknown plan '{plan}' (one of {})", PLANS.join(", "))));
+        }
+        let eviction = request.eviction.unwrap_or_else(|| "noeviction".into()).to_ascii_lowercase();
+        check_eviction(&eviction)?;
+        let secrets = Secrets {
+            password: Some(new_secret(24)),
+            rest_token: Some(new_secret(32)),
+            readonly_token: Some(new_secret(32)),
+        };
+        let hash = |s: &Option<String>| sha256_hex(s.as_deref().unwrap_or_default());
+        let def = DatabaseDef {
+            name: name.clone(),
+            region: request.region.unwrap_or_else(|| "local".into()),
+            plan,
+            eviction,
+            max_memory: request.max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
+            max_connections: request.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            created_unix: now_unix,
+            password_sha256: hash(&secrets.password),
+            rest_token_sha256: hash(&secrets.rest_token),
+            readonly_token_sha256: hash(&secrets.readonly_token),
+        };
+        self.defs.insert(name.clone(), def.clone());
+        if let Err(e) = self.save() {
+            self.defs.remove(&name);
+            return Err(e);
+        }
+        Ok((def, secrets))
+    }
+
+    pub fn delete(&mut self, name: &str) -> Result<DatabaseDef, ProvisionError> {
+        let def =
+            self.defs.remove(name).ok_or_else(|| ProvisionError::new(404, format!("no database named '{name}'")))?;
+        if let Err(e) = self.save() {
+            self.defs.insert(name.to_string(), def);
+            return Err(e);
+        }
+        Ok(def)
+    }
+
+    /// A new password; the old one stops working at once.
+    pub fn rotate_password(&mut self, name: &str) -> Result<Secrets, ProvisionError> {
+        let password = new_secret(24);
+        let def = self.get_mut(name)?;
+        let old = std::mem::replace(&mut def.password_sha256, sha256_hex(&password));
+        self.save().inspect_err(|_| {
+            if let Some(def) = self.defs.get_mut(name) {
+                def.password_sha256 = old.clone();
+            }
+        })?;
+        Ok(Secrets { password: Some(password), ..Secrets::default() })
+    }
+
+    /// New REST tokens (standard and read-only); the old ones stop working at once.
+    pub fn rotate_tokens(&mut self, name: &str) -> Result<Secrets, ProvisionError> {
+        let (token, readonly) = (new_secret(32), new_secret(32));
+        let def = self.get_mut(name)?;
+        let old = (def.rest_token_sha256.clone(), def.readonly_token_sha256.clone());
+        def.rest_token_sha256 = sha256_hex(&token);
+        def.readonly_token_sha256 = sha256_hex(&readonly);
+        self.save().inspect_err(|_| {
+            if let Some(def) = self.defs.get_mut(name) {
+                (def.rest_token_sha256, def.readonly_token_sha256) = old.clone();
+            }
+        })?;
+        Ok(Secrets { rest_token: Some(token), readonly_token: Some(readonly), ..Secrets::default() })
+    }
+
+    /// Changes limits; the caller applies them to the running database.
+    pub fn update(&mut self, name: &str, change: UpdateRequest) -> Result<DatabaseDef, ProvisionError> {
+        if let Some(eviction) = &change.eviction {
+            check_eviction(&eviction.to_ascii_lowercase())?;
+        }
+        let def = self.get_mut(name)?;
+        let before = def.clone();
+        if let Some(eviction) = change.eviction {
+            def.eviction = eviction.to_ascii_lowercase();
+        }
+        if let Some(max) = change.max_memory {
+            def.max_memory = max;
+        }
+        if let Some(max) = change.max_connections {
+            def.max_connections = max;
+        }
+        let after = def.clone();
+        if let Err(e) = self.save() {
+            self.defs.insert(name.to_string(), before);
+            return Err(e);
+        }
+        Ok(after)
+    }
+
+    /// The database this password opens.
+    pub fn by_password(&self, password: &[u8]) -> Option<&DatabaseDef> {
+        let password = std::str::from_utf8(password).ok()?;
+        self.defs.values().find(|d| matches(password, &d.password_sha256))
+    }
+
+    /// The database this REST token opens, and with which rights.
+    pub fn by_token(&self, token: &str) -> Option<(&DatabaseDef, TokenAccess)> {
+        self.defs.values().find_map(|d| {
+            if matches(token, &d.rest_token_sha256) {
+                Some((d, TokenAccess::Full))
+            } else if matches(token, &d.readonly_token_sha256) {
+                Some((d, TokenAccess::ReadOnly))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+impl DatabaseDef {
+    pub fn policy(&self) -> Policy {
+        Policy::parse(&self.eviction).unwrap_or(Policy::NoEviction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("keel-registry-{}", new_secret(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn secrets_are_shown_once_stored_hashed_and_map_to_one_database() {
+        let dir = temp_dir();
+        let mut registry = Registry::load(&dir).unwrap();
+        let (def, secrets) =
+            registry.create(CreateRequest { name: Some("app-1".into()), ..Default::default() }, 1).unwrap();
+        let (other, _) = registry.create(CreateRequest::default(), 1).unwrap();
+        assert_ne!(other.name, def.name);
+        let password = secrets.password.unwrap();
+        let file = std::fs::read_to_string(dir.join("databases.json")).unwrap();
+        assert!(!file.contains(&password) && file.contains(&sha256_hex(&password)));
+        assert_eq!(registry.by_password(password.as_bytes()).map(|d| d.name.as_str()), Some("app-1"));
+        assert_eq!(
+            registry.by_token(&secrets.readonly_token.unwrap()).map(|(d, a)| (d.name.as_str(), a)),
+            Some(("app-1", TokenAccess::ReadOnly))
+        );
+        let rotated = registry.rotate_password("app-1").unwrap().password.unwrap();
+        assert!(registry.by_password(password.as_bytes()).is_none());
+        // Definitions survive a reload.
+        let reloaded = Registry::load(&dir).unwrap();
+        assert_eq!(reloaded.by_password(rotated.as_bytes()).map(|d| d.name.as_str()), Some("app-1"));
+        assert_eq!(reloaded.list().count(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_a_reason() {
+        let dir = temp_dir();
+        let mut registry = Registry::load(&dir).unwrap();
+        let bad = |r: CreateRequest| Registry::load(&dir).unwrap().create(r, 0).unwrap_err().status;
+        assert_eq!(bad(CreateRequest { name: Some("Default".into()), ..Default::default() }), 400);
+        assert_eq!(bad(CreateRequest { name: Some("default".into()), ..Default::default() }), 400);
+        assert_eq!(bad(CreateRequest { eviction: Some("sometimes".into()), ..Default::default() }), 400);
+        assert_eq!(bad(CreateRequest { plan: Some("gold".into()), ..Default::default() }), 400);
+        registry.create(CreateRequest { name: Some("x".into()), ..Default::default() }, 0).unwrap();
+        assert_eq!(
+            registry.create(CreateRequest { name: Some("x".into()), ..Default::default() }, 0).unwrap_err().status,
+            409
+        );
+        assert_eq!(registry.delete("nope").unwrap_err().status, 404);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,309 @@
+//! The admin API under `/v1`: provisioning databases (create, list, show, delete, rotate secrets, change
+//! limits) and their usage, as JSON, authorized by the admin token; `/v1/openapi.json` describes it.
+//! `keel db` is a client of this API.
+
+use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
+use crate::server::Server;
+use crate::tenant::Tenant;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Price per 100,000 commands on the pay-as-you-go plan, in US dollars.
+const PAYG_PER_100K_COMMANDS: f64 = 0.20;
+
+fn error(status: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+fn failed(e: ProvisionError) -> Response {
+    error(e.status, &e.message)
+}
+
+/// The admin token in `Authorization: Bearer`, compared in constant time; the refusal otherwise.
+fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let expected = server.settings.read().admin_token.clone();
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !expected.is_empty() && crate::commands::secrets_equal(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Box::new(error(401, "missing or wrong admin token")))
+    }
+}
+
+/// Runs blocking provisioning work off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| error(500, &e.to_string()))
+}
+
+/// The host clients reach this Keel at: the admin request's own Host, without its port.
+fn public_host(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_string(),
+        _ => host.to_string(),
+    }
+}
+
+/// A database as the API shows it; with `secrets`, its connection URLs and tokens too (shown once).
+fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Secrets>) -> Value {
+    let (port, http_port) = (server.port(), server.http_port());
+    let tenant = server.tenants.read().get(&def.name).cloned();
+    let mut out = json!({
+        "name": def.name,
+        "region": def.region,
+        "plan": def.plan,
+        "eviction": def.eviction,
+        "max_memory": def.max_memory,
+        "max_connections": def.max_connections,
+        "created_unix": def.created_unix,
+        "endpoint": host,
+        "port": port,
+        "rest_url": format!("http://{host}:{http_port}"),
+    });
+    if let Some(tenant) = tenant {
+        out["memory"] = json!({ "used": tenant.data.lock().used_memory(), "max": def.max_memory });
+        out["connections"] = connections(server, &tenant);
+    }
+    if let Some(secrets) = secrets {
+        if let Some(password) = &secrets.password {
+            out["password"] = json!(password);
+            out["redis_url"] = json!(format!("redis://default:{password}@{host}:{port}"));
+        }
+        if let Some(token) = &secrets.rest_token {
+            out["rest_token"] = json!(token);
+        }
+        if let Some(token) = &secrets.readonly_token {
+            out["readonly_rest_token"] = json!(token);
+        }
+    }
+    out
+}
+
+/// Who is connected, by address and name, with ages and idle times: a leaking application shows at once.
+fn connections(server: &Server, tenant: &Tenant) -> Value {
+    let now = crate::server::unix_ms();
+    let clients: Vec<Value> = server
+        .clients
+        .snapshot()
+        .iter()
+        .filter(|c| c.in_tenant(&tenant.name))
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "addr": c.addr,
+                "name": String::from_utf8_lossy(&c.name.lock()),
+                "age_s": now.saturating_sub(c.created_ms) / 1000,
+                "idle_s": now.saturating_sub(c.last_active_ms.load(Ordering::Relaxed)) / 1000,
+            })
+        })
+        .collect();
+    json!({
+        "current": tenant.connections.load(Ordering::Relaxed),
+        "peak": tenant.peak_connections.load(Ordering::Relaxed),
+        "clients": clients,
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| Box::new(error(400, &format!("invalid JSON: {e}"))))
+}
+
+pub async fn create(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let request: CreateRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(refused) => return *refused,
+    };
+    let worker = server.clone();
+    match blocking(move || crate::provisioning::create(&worker, request)).await {
+        Ok(Ok((def, secrets))) => {
+            (StatusCode::CREATED, Json(describe(&server, &def, &public_host(&headers), Some(&secrets)))).into_response()
+        }
+        Ok(Err(e)) => failed(e),
+        Err(refused) => refused,
+    }
+}
+
+pub async fn list(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let defs: Vec<DatabaseDef> = server.databases.lock().list().cloned().collect();
+    let host = public_host(&headers);
+    Json(json!({ "databases": defs.iter().map(|d| describe(&server, d, &host, None)).collect::<Vec<_>>() }))
+        .into_response()
+}
+
+pub async fn show(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let def = server.databases.lock().get(&name).cloned();
+    match def {
+        Some(def) => Json(describe(&server, &def, &public_host(&headers), None)).into_response(),
+        None => error(404, &format!("no database named '{name}'")),
+    }
+}
+
+pub async fn delete(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let worker = server.clone();
+    match blocking(move || crate::provisioning::delete(&worker, &name)).await {
+        Ok(Ok(def)) => Json(json!({ "deleted": def.name })).into_response(),
+        Ok(Err(e)) => failed(e),
+        Err(refused) => refused,
+    }
+}
+
+pub async fn update(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let change: UpdateRequest = match parse(&body) {
+        Ok(c) => c,
+        Err(refused) => return *refused,
+    };
+    match crate::provisioning::update(&server, &name, change) {
+        Ok(def) => Json(describe(&server, &def, &public_host(&headers), None)).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn rotate_password(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    rotate(&server, &name, &headers, true)
+}
+
+pub async fn rotate_token(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    rotate(&server, &name, &headers, false)
+}
+
+fn rotate(server: &Server, name: &str, headers: &HeaderMap, password: bool) -> Response {
+    if let Err(refused) = authorize(server, headers) {
+        return *refused;
+    }
+    let rotated = {
+        let mut registry = server.databases.lock();
+        let secrets = if password { registry.rotate_password(name) } else { registry.rotate_tokens(name) };
+        secrets.map(|s| (registry.get(name).cloned(), s))
+    };
+    match rotated {
+        Ok((Some(def), secrets)) => Json(describe(server, &def, &public_host(headers), Some(&secrets))).into_response(),
+        Ok((None, _)) => error(404, &format!("no database named '{name}'")),
+        Err(e) => failed(e),
+    }
+}
+
+/// The usage meters of a database, with the cost under its plan.
+pub async fn usage(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let def = server.databases.lock().get(&name).cloned();
+    let (Some(def), Some(tenant)) = (def, server.tenants.read().get(&name).cloned()) else {
+        return error(404, &format!("no database named '{name}'"));
+    };
+    Json(usage_of(&server, &def, &tenant)).into_response()
+}
+
+fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
+    let ks = tenant.data.lock();
+    let by_command: serde_json::Map<String, Value> = ks
+        .stats
+        .commands
+        .iter()
+        .enumerate()
+        .filter(|(_, stat)| stat.calls > 0)
+        .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
+        .collect();
+    let commands = ks.stats.total_commands;
+    let cost = if def.plan == "payg" { commands as f64 / 100_000.0 * PAYG_PER_100K_COMMANDS } else { 0.0 };
+    json!({
+        "name": def.name,
+        "plan": def.plan,
+        "commands": commands,
+        "by_command": by_command,
+        "keyspace_hits": ks.stats.keyspace_hits,
+        "keyspace_misses": ks.stats.keyspace_misses,
+        "storage": { "current": ks.used_memory(), "peak": tenant.peak_memory.load(Ordering::Relaxed).max(ks.used_memory() as u64) },
+        "connections": {
+            "current": tenant.connections.load(Ordering::Relaxed),
+            "peak": tenant.peak_connections.load(Ordering::Relaxed),
+        },
+        "cost_usd": (cost * 1_000_000.0).round() / 1_000_000.0,
+    })
+}
+
+/// The OpenAPI 3 description of this API.
+pub async fn openapi() -> Response {
+    let database = json!({ "$ref": "#/components/schemas/Database" });
+    let name = json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }]);
+    let ok = |what: &str, schema: &Value| json!({ "description": what, "content": { "application/json": { "schema": schema } } });
+    Json(json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Keel admin API", "version": env!("CARGO_PKG_VERSION") },
+        "components": {
+            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Database": { "type": "object", "properties": {
+                    "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string", "enum": crate::databases::PLANS },
+                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
+                    "redis_url": { "type": "string", "description": "shown when created or rotated" },
+                    "rest_url": { "type": "string" }, "rest_token": { "type": "string" }, "readonly_rest_token": { "type": "string" }
+                } },
+                "Create": { "type": "object", "properties": {
+                    "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string" },
+                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" }
+                } },
+                "Update": { "type": "object", "properties": {
+                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" }
+                } }
+            }
+        },
+        "security": [{ "admin": [] }],
+        "paths": {
+            "/v1/databases": {
+                "get": { "summary": "List databases", "responses": { "200": ok("the databases", &json!({ "type": "object" })) } },
+                "post": { "summary": "Create a database", "requestBody": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Create" } } } },
+                          "responses": { "201": ok("the database, with its secrets", &database) } }
+            },
+            "/v1/databases/{name}": {
+                "parameters": name,
+                "get": { "summary": "Show a database and its connections", "responses": { "200": ok("the database", &database) } },
+                "patch": { "summary": "Change limits, live", "requestBody": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Update" } } } },
+                           "responses": { "200": ok("the database", &database) } },
+                "delete": { "summary": "Delete a database and its data", "responses": { "200": ok("deleted", &json!({ "type": "object" })) } }
+            },
+            "/v1/databases/{name}/rotate-password": { "parameters": name, "post": { "summary": "New password", "responses": { "200": ok("the database, with its new password", &database) } } },
+            "/v1/databases/{name}/rotate-token": { "parameters": name, "post": { "summary": "New REST tokens", "responses": { "200": ok("the database, with its new tokens", &database) } } },
+            "/v1/databases/{name}/usage": { "parameters": name, "get": { "summary": "Usage meters and cost", "responses": { "200": ok("the meters", &json!({ "type": "object" })) } } }
+        }
+    }))
+    .into_response()
+}

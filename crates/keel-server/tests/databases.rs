@@ -1,0 +1,158 @@
+//! Provisioned databases over real sockets and HTTP: the admin API creates, lists, changes, rotates and
+//! deletes them; a password or REST token leads to exactly one database; nothing of one database shows in
+//! another; limits (connections, memory) hold per database; definitions and data survive a restart.
+
+mod common;
+use common::{error_of, http_with, run, TestDir, TestServer};
+use serde_json::Value;
+
+const ADMIN: &str = "Authorization: Bearer admin-secret";
+
+fn admin(s: &TestServer, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let (status, text) =
+        http_with(s.http_addr, method, path, &[ADMIN, "Content-Type: application/json"], body.as_bytes());
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn server_on(dir: &TestDir) -> TestServer {
+    let path = dir.0.clone();
+    TestServer::with(move |s| {
+        s.dir = path;
+        s.admin_token = "admin-secret".into();
+        // With a password on the default database, a connection opens only what its password names.
+        s.requirepass = "default-pass".into();
+    })
+}
+
+fn connect(s: &TestServer, password: &str) -> redis::Connection {
+    let url = format!("redis://default:{password}@{}/", s.addr);
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+fn create(s: &TestServer, body: &str) -> Value {
+    let (status, created) = admin(s, "POST", "/v1/databases", body);
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+#[test]
+fn the_admin_api_provisions_and_refuses_without_its_token() {
+    let dir = TestDir::new();
+    let s = server_on(&dir);
+    let (status, _) = http_with(s.http_addr, "GET", "/v1/databases", &[], b"");
+    assert_eq!(status, 401);
+    let created = create(&s, r#"{"name": "orders", "eviction": "allkeys-lru", "max_memory": 1048576, "plan": "payg"}"#);
+    for field in ["password", "rest_token", "readonly_rest_token", "redis_url", "rest_url"] {
+        assert!(created[field].is_string(), "{field} missing: {created}");
+    }
+    assert_eq!(admin(&s, "POST", "/v1/databases", r#"{"name": "orders"}"#).0, 409);
+    assert_eq!(admin(&s, "POST", "/v1/databases", r#"{"eviction": "sometimes"}"#).0, 400);
+    let generated = create(&s, "{}");
+    assert!(generated["name"].as_str().unwrap().split('-').count() == 3, "{generated}");
+    let (_, list) = admin(&s, "GET", "/v1/databases", "");
+    assert_eq!(list["databases"].as_array().unwrap().len(), 2);
+    assert!(list.to_string().find("password").is_none(), "secrets are shown once, not listed");
+    let (status, changed) = admin(&s, "PATCH", "/v1/databases/orders", r#"{"max_connections": 5}"#);
+    assert_eq!((status, changed["max_connections"].as_u64()), (200, Some(5)));
+    let (status, openapi) = http_with(s.http_addr, "GET", "/v1/openapi.json", &[], b"");
+    assert_eq!(status, 200);
+    assert!(openapi.contains("/v1/databases/{name}/usage"));
+    assert_eq!(admin(&s, "GET", "/v1/databases/nope", "").0, 404);
+}
+
+#[test]
+fn credentials_lead_to_one_database_and_nothing_leaks_between_them() {
+    let dir = TestDir::new();
+    let s = server_on(&dir);
+    let a = create(&s, r#"{"name": "alpha"}"#);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    let mut ca = connect(&s, a["password"].as_str().unwrap());
+    let mut cb = connect(&s, b["password"].as_str().unwrap());
+    let mut default = connect(&s, "default-pass");
+    run::<()>(&mut ca, &["SET", "shared-name", "from-alpha"]);
+    run::<()>(&mut cb, &["SET", "shared-name", "from-beta"]);
+    run::<()>(&mut default, &["SET", "only-default", "1"]);
+    assert_eq!(run::<String>(&mut ca, &["GET", "shared-name"]), "from-alpha");
+    assert_eq!(run::<String>(&mut cb, &["GET", "shared-name"]), "from-beta");
+    assert_eq!(run::<Option<String>>(&mut default, &["GET", "shared-name"]), None);
+    assert_eq!(run::<Vec<String>>(&mut ca, &["KEYS", "*"]), ["shared-name"]);
+    assert_eq!(run::<i64>(&mut ca, &["DBSIZE"]), 1);
+    let list: String = run(&mut ca, &["CLIENT", "LIST"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    let info: String = run(&mut cb, &["INFO", "keyspace"]);
+    assert!(info.contains("db0:keys=1,"), "{info}");
+    // Pub/sub stays inside its database.
+    let mut sub = connect(&s, a["password"].as_str().unwrap());
+    run::<()>(&mut sub, &["SUBSCRIBE", "news"]);
+    assert_eq!(run::<i64>(&mut cb, &["PUBLISH", "news", "beta says hi"]), 0);
+    assert_eq!(run::<i64>(&mut ca, &["PUBLISH", "news", "alpha says hi"]), 1);
+    // Scripts too.
+    run::<()>(&mut cb, &["FUNCTION", "LOAD", "#!lua name=lib\nredis.register_function('f', function() return 1 end)"]);
+    assert!(error_of(&mut ca, &["FCALL", "f", "0"]).starts_with("ERR Function not found"));
+    // A wrong password opens nothing.
+    let mut stranger = s.client();
+    assert!(error_of(&mut stranger, &["AUTH", "default", "not-a-password"]).starts_with("WRONGPASS"));
+    // REST: the token picks the database; the read-only token cannot write.
+    let token = format!("Authorization: Bearer {}", a["rest_token"].as_str().unwrap());
+    let (status, body) = http_with(s.http_addr, "GET", "/get/shared-name", &[&token], b"");
+    assert_eq!((status, body.as_str()), (200, r#"{"result":"from-alpha"}"#));
+    let readonly = format!("Authorization: Bearer {}", b["readonly_rest_token"].as_str().unwrap());
+    let (status, body) = http_with(s.http_addr, "GET", "/get/shared-name", &[&readonly], b"");
+    assert_eq!((status, body.as_str()), (200, r#"{"result":"from-beta"}"#));
+    let (status, _) = http_with(s.http_addr, "GET", "/set/x/1", &[&readonly], b"");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn limits_hold_per_database() {
+    let dir = TestDir::new();
+    let s = server_on(&dir);
+    let small = create(&s, r#"{"name": "small", "max_connections": 2, "max_memory": 65536, "eviction": "noeviction"}"#);
+    let password = small["password"].as_str().unwrap();
+    let mut first = connect(&s, password);
+    let _second = connect(&s, password);
+    let mut third = connect(&s, "default-pass");
+    assert_eq!(error_of(&mut third, &["AUTH", "default", password]), "ERR max number of clients reached");
+    // Memory: the small database refuses writes past its limit; the default one is not affected.
+    let value = "x".repeat(4096);
+    let refused = (0..100).find_map(|i| redis::cmd("SET").arg(i).arg(&value).query::<()>(&mut first).err());
+    assert!(refused.is_some_and(|e| e.to_string().contains("command not allowed when used memory")));
+    run::<()>(&mut third, &["SET", "big", &value]);
+    // Limits change live: with an eviction policy the same writes succeed by evicting.
+    let (status, _) = admin(&s, "PATCH", "/v1/databases/small", r#"{"eviction": "allkeys-random"}"#);
+    assert_eq!(status, 200);
+    for i in 100..200 {
+        run::<()>(&mut first, &["SET", &i.to_string(), &value]);
+    }
+    let (_, usage) = admin(&s, "GET", "/v1/databases/small/usage", "");
+    assert!(usage["commands"].as_u64().unwrap() > 100, "{usage}");
+    assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{usage}");
+    assert_eq!(usage["connections"]["peak"].as_u64(), Some(2));
+}
+
+#[test]
+fn definitions_and_data_survive_restarts_and_secrets_rotate_and_deletion_ends_it() {
+    let dir = TestDir::new();
+    let password = {
+        let s = server_on(&dir);
+        let created = create(&s, r#"{"name": "durable"}"#);
+        let password = created["password"].as_str().unwrap().to_string();
+        let mut c = connect(&s, &password);
+        run::<()>(&mut c, &["SET", "kept", "yes"]);
+        password
+    };
+    let s = server_on(&dir);
+    let mut c = connect(&s, &password);
+    assert_eq!(run::<String>(&mut c, &["GET", "kept"]), "yes");
+    let (status, rotated) = admin(&s, "POST", "/v1/databases/durable/rotate-password", "");
+    assert_eq!(status, 200);
+    let mut old = s.client();
+    assert!(error_of(&mut old, &["AUTH", &password]).starts_with("WRONGPASS"));
+    let mut new = connect(&s, rotated["password"].as_str().unwrap());
+    assert_eq!(run::<String>(&mut new, &["GET", "kept"]), "yes");
+    assert_eq!(admin(&s, "DELETE", "/v1/databases/durable", "").0, 200);
+    common::wait_for(|| redis::cmd("PING").query::<String>(&mut new).is_err());
+    assert!(!dir.0.join("databases/durable").exists());
+    let mut again = s.client();
+    assert!(error_of(&mut again, &["AUTH", rotated["password"].as_str().unwrap()]).starts_with("WRONGPASS"));
+}
