@@ -17,6 +17,14 @@ pub struct Settings {
     pub rest_token: String,
     /// Authorizes the admin API (`/v1/databases`, `keel db`); generated at first start when not set.
     pub admin_token: String,
+    /// TLS: certificate chain and key (PEM); with them, RESP and HTTP speak TLS (on `tls-port` and
+    /// `tls-http-port` beside the plain ports, or instead of them when those are 0).
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// Client certificates must be signed by this CA (mutual TLS).
+    pub tls_ca_cert_file: String,
+    pub tls_port: u64,
+    pub tls_http_port: u64,
     /// A REST token that may run only read-only commands (none when empty).
     pub rest_readonly_token: String,
     /// How often an idle SSE stream sends a heartbeat comment (platform proxies close idle streams).
@@ -108,6 +116,11 @@ impl Default for Settings {
             requirepass: String::new(),
             rest_token: String::new(),
             admin_token: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_port: 0,
+            tls_http_port: 0,
             rest_readonly_token: String::new(),
             rest_sse_heartbeat_ms: 15_000,
             maxclients: 10000,
@@ -333,6 +346,11 @@ pub static PARAMS: &[Param] = &[
     param!("requirepass", requirepass, string),
     param!("rest-token" immutable, rest_token, string),
     param!("admin-token" immutable, admin_token, string),
+    param!("tls-cert-file" immutable, tls_cert_file, string),
+    param!("tls-key-file" immutable, tls_key_file, string),
+    param!("tls-ca-cert-file" immutable, tls_ca_cert_file, string),
+    param!("tls-port" immutable, tls_port, int(0, 65535)),
+    param!("tls-http-port" immutable, tls_http_port, int(0, 65535)),
     param!("rest-readonly-token" immutable, rest_readonly_token, string),
     param!("rest-sse-heartbeat-ms", rest_sse_heartbeat_ms, int(100, MAX)),
     param!("maxclients", maxclients, int(1, MAX)),

@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 /// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
@@ -59,7 +58,11 @@ struct PushFeed {
     queued: Arc<AtomicUsize>,
 }
 
-pub async fn serve(server: Arc<Server>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+/// Serves one client over `stream` (plain TCP or TLS) until it leaves or the server shuts down.
+pub async fn serve<S>(server: Arc<Server>, mut stream: S, info: Arc<ClientInfo>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let tenant = server.default_tenant();
     let authenticated = server.settings.read().requirepass.is_empty();
     let mut conn = Connection {
@@ -234,7 +237,11 @@ impl PushFeed {
 /// Writes a client's pending output under `client-output-buffer-limit normal`: over the hard limit the
 /// client is closed at once; over the soft limit the output must drain within the soft seconds; in any case
 /// a write that makes no progress for [`WRITE_STALL_LIMIT`] closes the client.
-async fn write_output(stream: &mut TcpStream, output: &[u8], server: &Server) -> Result<(), String> {
+async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    output: &[u8],
+    server: &Server,
+) -> Result<(), String> {
     let limit = server.settings.read().client_output_buffer_limit.normal;
     let pending = output.len() as u64;
     if limit.hard > 0 && pending > limit.hard {

@@ -23,6 +23,7 @@ pub mod server;
 pub mod session;
 pub mod slowlog;
 pub mod tenant;
+pub mod tls;
 pub mod tracking;
 pub mod watch;
 
@@ -38,6 +39,10 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     /// Where the HTTP face (health, readiness) listens.
     pub http_addr: std::net::SocketAddr,
+    /// Where RESP over TLS listens beside plain RESP (`tls-port`), if it does.
+    pub tls_addr: Option<std::net::SocketAddr>,
+    /// Where HTTPS listens beside plain HTTP (`tls-http-port`), if it does.
+    pub tls_http_addr: Option<std::net::SocketAddr>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -55,6 +60,27 @@ impl Running {
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let bind = format!("{}:{}", settings.bind, settings.port);
     let http_bind = format!("{}:{}", settings.bind, settings.http_port);
+    let tls = match (settings.tls_cert_file.as_str(), settings.tls_key_file.as_str()) {
+        ("", "") => None,
+        (cert, key) => {
+            let ca =
+                (!settings.tls_ca_cert_file.is_empty()).then(|| std::path::PathBuf::from(&settings.tls_ca_cert_file));
+            Some(tls::acceptor(cert.as_ref(), key.as_ref(), ca.as_deref()).map_err(std::io::Error::other)?)
+        }
+    };
+    // With TLS and no separate TLS ports, the main ports speak TLS.
+    let (tls_port, tls_http_port) = (settings.tls_port, settings.tls_http_port);
+    let main_resp_tls = tls.clone().filter(|_| tls_port == 0);
+    let main_http_tls = tls.clone().filter(|_| tls_http_port == 0);
+    let side_bind = |port: u64| format!("{}:{port}", settings.bind);
+    let tls_listener = match (&tls, tls_port) {
+        (Some(_), port) if port > 0 => Some(TcpListener::bind(side_bind(port)).await?),
+        _ => None,
+    };
+    let tls_http_listener = match (&tls, tls_http_port) {
+        (Some(_), port) if port > 0 => Some(TcpListener::bind(side_bind(port)).await?),
+        _ => None,
+    };
     let server = Server::new(settings).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
@@ -62,6 +88,8 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {http_bind}: {e}")))?;
     let http_addr = http_listener.local_addr()?;
+    let tls_addr = tls_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let tls_http_addr = tls_http_listener.as_ref().and_then(|l| l.local_addr().ok());
     http::settle_rest_token(&server)?;
     http::settle_admin_token(&server)?;
     server.tcp_port.store(addr.port() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -69,9 +97,15 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     // Clients may connect while the data loads: they are told so (LOADING) rather than left waiting.
     server.set_loading(true);
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(listener::run(server.clone(), listener));
+    tasks.spawn(listener::run(server.clone(), listener, main_resp_tls));
+    if let Some(side) = tls_listener {
+        tasks.spawn(listener::run(server.clone(), side, tls.clone()));
+    }
     // Health checks answer while the data loads: readiness says so.
-    tasks.spawn(http::run(server.clone(), http_listener));
+    tasks.spawn(http::run(server.clone(), http_listener, main_http_tls));
+    if let Some(side) = tls_http_listener {
+        tasks.spawn(http::run(server.clone(), side, tls.clone()));
+    }
     let recovering = server.clone();
     let recovered = tokio::task::spawn_blocking(move || {
         let tenants: Vec<_> = recovering.tenants.read().values().cloned().collect();
@@ -88,5 +122,5 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     tasks.spawn(cron::run(server.clone()));
     tasks.spawn(persistence::run_jobs(server.clone()));
     tracing::info!(%addr, %http_addr, "Keel is ready to accept RESP connections and HTTP requests");
-    Ok(Running { server, addr, http_addr, tasks })
+    Ok(Running { server, addr, http_addr, tls_addr, tls_http_addr, tasks })
 }

@@ -14,14 +14,15 @@ use tokio::task::JoinSet;
 const DENIED: &str = "-DENIED Keel is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. Set a password with --requirepass, or disable protected mode with --protected-mode no.\r\n";
 
 /// Accepts connections until shutdown, then waits (bounded) for open connections to finish.
-pub async fn run(server: Arc<Server>, listener: TcpListener) {
+/// With `tls`, each connection completes a TLS handshake before it is served.
+pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut shutdown = server.shutdown_signal();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = crate::server::stopping(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => accept(&server, stream, peer, &mut connections).await,
+                Ok((stream, peer)) => accept(&server, stream, peer, tls.as_ref(), &mut connections).await,
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -38,7 +39,13 @@ pub async fn run(server: Arc<Server>, listener: TcpListener) {
     }
 }
 
-async fn accept(server: &Arc<Server>, mut stream: TcpStream, peer: SocketAddr, connections: &mut JoinSet<()>) {
+async fn accept(
+    server: &Arc<Server>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+    connections: &mut JoinSet<()>,
+) {
     server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
     let (maxclients, protected, keepalive) = {
         let s = server.settings.read();
@@ -67,5 +74,21 @@ async fn accept(server: &Arc<Server>, mut stream: TcpStream, peer: SocketAddr, c
     let id = server.clients.next_id();
     let info = Arc::new(ClientInfo::new(id, peer.to_string(), local, fd, "default".to_string(), unix_ms()));
     server.clients.register(info.clone());
-    connections.spawn(crate::connection::serve(server.clone(), stream, info));
+    let server = server.clone();
+    match tls.cloned() {
+        None => {
+            connections.spawn(crate::connection::serve(server, stream, info));
+        }
+        Some(acceptor) => {
+            connections.spawn(async move {
+                match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => crate::connection::serve(server, tls, info).await,
+                    _ => {
+                        tracing::debug!(client = info.id, addr = %info.addr, "TLS handshake failed");
+                        server.clients.unregister(info.id);
+                    }
+                }
+            });
+        }
+    }
 }

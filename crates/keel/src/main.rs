@@ -35,6 +35,24 @@ enum Command {
         #[command(subcommand)]
         command: db::DbCommand,
     },
+    /// TLS helpers.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Write a self-signed certificate and key for development (cert.pem and key.pem).
+    SelfSigned {
+        /// Directory to write them into.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+        /// Host names and addresses the certificate is for (repeatable).
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+        hosts: Vec<String>,
+    },
 }
 
 /// Flags of `keel serve`. Each maps to the setting of the same name (see `CONFIG GET *`).
@@ -58,6 +76,21 @@ struct ServeArgs {
     /// The admin API's token (generated at first start when not set).
     #[arg(long)]
     admin_token: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key, RESP and HTTP speak TLS.
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    tls_key: Option<String>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    #[arg(long)]
+    tls_ca_cert: Option<String>,
+    /// Serve RESP over TLS on this port, beside plain RESP on --port.
+    #[arg(long)]
+    tls_port: Option<String>,
+    /// Serve HTTPS on this port, beside plain HTTP on --http-port.
+    #[arg(long)]
+    tls_http_port: Option<String>,
     /// Data directory.
     #[arg(long)]
     dir: Option<String>,
@@ -104,6 +137,11 @@ impl ServeArgs {
             ("http-port", &self.http_port),
             ("rest-token", &self.rest_token),
             ("admin-token", &self.admin_token),
+            ("tls-cert-file", &self.tls_cert),
+            ("tls-key-file", &self.tls_key),
+            ("tls-ca-cert-file", &self.tls_ca_cert),
+            ("tls-port", &self.tls_port),
+            ("tls-http-port", &self.tls_http_port),
             ("dir", &self.dir),
             ("requirepass", &self.requirepass),
             ("maxclients", &self.maxclients),
@@ -162,6 +200,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Tls { command: TlsCommand::SelfSigned { out, hosts } } => match self_signed(&out, &hosts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("keel tls: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { file, fix } => {
             let report = keel_persist::check::check(&file, fix);
             for line in &report.lines {
@@ -174,6 +219,33 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Writes a self-signed pair for development; the key is readable by its owner only.
+fn self_signed(out: &std::path::Path, hosts: &[String]) -> Result<(), String> {
+    let (cert, key) = keel_server::tls::self_signed(hosts)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let write = |name: &str, text: &str, mode: u32| -> Result<(), String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = out.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        file.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write("cert.pem", &cert, 0o644)?;
+    write("key.pem", &key, 0o600)?;
+    println!(
+        "wrote {0}/cert.pem and {0}/key.pem for {1}; start with: keel serve --tls-cert {0}/cert.pem --tls-key {0}/key.pem",
+        out.display(),
+        hosts.join(", ")
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

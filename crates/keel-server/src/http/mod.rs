@@ -158,11 +158,19 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
 }
 
 /// Serves HTTP on `listener` until the server shuts down.
-pub async fn run(server: Arc<Server>, listener: TcpListener) {
+/// With `tls`, HTTPS: each connection completes a TLS handshake first.
+pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut shutdown = server.shutdown_signal();
     let app = router(server.clone());
     let stopping = async move { crate::server::stopping(&mut shutdown).await };
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopping).await {
+    let served = match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(stopping).await,
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener { tcp: listener, acceptor };
+            axum::serve(listener, app).with_graceful_shutdown(stopping).await
+        }
+    };
+    if let Err(error) = served {
         tracing::warn!(%error, "the HTTP server stopped");
     }
 }

@@ -1,0 +1,103 @@
+//! TLS over real sockets: RESP over TLS with redis-cli beside plain RESP, HTTPS with a rustls client
+//! beside plain HTTP, and mutual TLS refusing clients without a certificate from the configured CA.
+
+mod common;
+use common::{run, TestDir, TestServer};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use tokio_rustls::rustls;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server with a self-signed pair in `dir`, serving TLS on its own ports beside the plain ones.
+fn tls_server(dir: &Path, mutual: bool) -> (TestServer, u16, u16) {
+    let (cert, key) = keel_server::tls::self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.join("key.pem"), key).unwrap();
+    let (tls_port, tls_http_port) = (free_port(), free_port());
+    let dir = dir.to_path_buf();
+    let server = TestServer::with(move |s| {
+        s.tls_cert_file = dir.join("cert.pem").display().to_string();
+        s.tls_key_file = dir.join("key.pem").display().to_string();
+        if mutual {
+            s.tls_ca_cert_file = dir.join("cert.pem").display().to_string();
+        }
+        s.tls_port = tls_port as u64;
+        s.tls_http_port = tls_http_port as u64;
+    });
+    (server, tls_port, tls_http_port)
+}
+
+fn redis_cli(port: u16, dir: &Path, client_cert: bool, args: &[&str]) -> Option<(bool, String)> {
+    let binary = common::which("redis-cli")?;
+    let mut command = std::process::Command::new(binary);
+    command.args(["-p", &port.to_string(), "--tls", "--cacert"]).arg(dir.join("cert.pem"));
+    if client_cert {
+        command.arg("--cert").arg(dir.join("cert.pem")).arg("--key").arg(dir.join("key.pem"));
+    }
+    let output = command.args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    Some((output.status.success() && !text.contains("Error"), text.trim().to_string()))
+}
+
+#[test]
+fn resp_over_tls_beside_plain_resp() {
+    let dir = TestDir::new();
+    let (server, tls_port, _) = tls_server(&dir.0, false);
+    let Some((ok, out)) = redis_cli(tls_port, &dir.0, false, &["SET", "secure", "yes"]) else {
+        eprintln!("redis-cli is not installed: skipping (CI installs it)");
+        return;
+    };
+    assert!(ok && out == "OK", "{out}");
+    let mut plain = server.client();
+    assert_eq!(run::<String>(&mut plain, &["GET", "secure"]), "yes");
+    // A client speaking plain RESP to the TLS port gets nothing served.
+    let mut wrong = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    wrong.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    wrong.write_all(b"PING\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = wrong.read(&mut buf).unwrap_or(0);
+    assert!(!buf[..n].starts_with(b"+PONG"));
+}
+
+#[test]
+fn https_beside_plain_http() {
+    let dir = TestDir::new();
+    let (server, _, tls_http_port) = tls_server(&dir.0, false);
+    let mut roots = rustls::RootCertStore::empty();
+    let cert = std::fs::read(dir.0.join("cert.pem")).unwrap();
+    for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&cert) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", tls_http_port)).unwrap();
+    let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""status":"ok""#), "{response}");
+    let (status, _) = common::http(server.http_addr, "GET", "/health");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
+    let dir = TestDir::new();
+    let (_server, tls_port, _) = tls_server(&dir.0, true);
+    let Some((ok, out)) = redis_cli(tls_port, &dir.0, false, &["PING"]) else { return };
+    assert!(!ok, "a client without a certificate was served: {out}");
+    let (ok, out) = redis_cli(tls_port, &dir.0, true, &["PING"]).unwrap();
+    assert!(ok && out == "PONG", "{out}");
+}
