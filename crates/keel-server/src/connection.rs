@@ -109,6 +109,7 @@ where
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         conn.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        conn.tenant.meters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                     }
                 },
             }
@@ -163,6 +164,7 @@ where
             }
         }
         if !conn.out.is_empty() {
+            conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
             if let Err(why) = written {

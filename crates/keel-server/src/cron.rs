@@ -36,6 +36,7 @@ fn tick(server: &Server, period: Duration) {
     let now_unix = unix_ms() / 1000;
     for tenant in tenants {
         crate::persistence::cron(server, &tenant, now_unix);
+        tenant.meter(false);
         let started = Instant::now();
         {
             let mut ks = tenant.lock();

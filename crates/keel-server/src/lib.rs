@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod eviction;
 mod http;
 mod listener;
+pub mod meters;
 mod notify;
 pub mod persistence;
 pub mod provisioning;
@@ -51,6 +52,8 @@ impl Running {
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
         persistence::shutdown(&self.server);
+        let tenants: Vec<_> = self.server.tenants.read().values().cloned().collect();
+        tenants.iter().for_each(|tenant| tenant.meter(true));
     }
 }
 

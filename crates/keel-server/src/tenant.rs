@@ -21,6 +21,8 @@ pub struct Tenant {
     pub peak_connections: std::sync::atomic::AtomicU64,
     /// The most memory the dataset used, as sampled by the cron task.
     pub peak_memory: std::sync::atomic::AtomicU64,
+    /// Usage by day, kept in the database's directory.
+    pub meters: crate::meters::Meters,
 }
 
 /// The limits a provisioned database was given (`keel db create/set`).
@@ -131,6 +133,7 @@ impl Tenant {
     pub fn new(name: &str, databases: usize, commands: usize, persistence: Persistence) -> Tenant {
         Tenant {
             name: name.to_string(),
+            meters: crate::meters::Meters::load(&persistence.dir),
             persistence,
             scripts: Default::default(),
             limits: parking_lot::RwLock::new(None),
@@ -162,6 +165,27 @@ impl Tenant {
 }
 
 impl Tenant {
+    /// Folds the running counters into today's meters (and saves them every few seconds, or `now`).
+    pub fn meter(&self, now: bool) {
+        let unix = crate::server::unix_ms() / 1000;
+        let sample = {
+            let ks = self.lock();
+            crate::meters::Sample {
+                commands: ks.stats.total_commands,
+                hits: ks.stats.keyspace_hits,
+                misses: ks.stats.keyspace_misses,
+                storage: ks.used_memory() as u64,
+                connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
+            }
+        };
+        self.meters.fold(&sample, unix);
+        if now {
+            self.meters.save(&self.persistence.dir);
+        } else {
+            self.meters.save_if_due(&self.persistence.dir, unix, 5);
+        }
+    }
+
     /// Counts a connection in; false (and not counted) when the database is at its connection cap.
     pub fn admit_connection(&self) -> bool {
         use std::sync::atomic::Ordering;

@@ -139,11 +139,20 @@ fn definitions_and_data_survive_restarts_and_secrets_rotate_and_deletion_ends_it
         let password = created["password"].as_str().unwrap().to_string();
         let mut c = connect(&s, &password);
         run::<()>(&mut c, &["SET", "kept", "yes"]);
+        for _ in 0..20 {
+            run::<String>(&mut c, &["PING"]);
+        }
+        let (_, usage) = admin(&s, "GET", "/v1/databases/durable/usage", "");
+        assert!(usage["commands"].as_u64().unwrap() >= 21, "{usage}");
         password
     };
     let s = server_on(&dir);
     let mut c = connect(&s, &password);
     assert_eq!(run::<String>(&mut c, &["GET", "kept"]), "yes");
+    // The meters survived the restart and keep counting.
+    let (_, usage) = admin(&s, "GET", "/v1/databases/durable/usage", "");
+    assert!(usage["commands"].as_u64().unwrap() >= 22, "{usage}");
+    assert!(usage["days"][0]["bytes_in"].as_u64().unwrap() > 0, "{usage}");
     let (status, rotated) = admin(&s, "POST", "/v1/databases/durable/rotate-password", "");
     assert_eq!(status, 200);
     let mut old = s.client();

@@ -14,9 +14,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Price per 100,000 commands on the pay-as-you-go plan, in US dollars.
-const PAYG_PER_100K_COMMANDS: f64 = 0.20;
-
 fn error(status: u16, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(json!({ "error": message }))).into_response()
@@ -233,30 +230,56 @@ pub async fn usage(State(server): State<Arc<Server>>, Path(name): Path<String>, 
 }
 
 fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
-    let ks = tenant.data.lock();
-    let by_command: serde_json::Map<String, Value> = ks
-        .stats
-        .commands
+    tenant.meter(false);
+    let by_command: serde_json::Map<String, Value> = {
+        let ks = tenant.data.lock();
+        ks.stats
+            .commands
+            .iter()
+            .enumerate()
+            .filter(|(_, stat)| stat.calls > 0)
+            .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
+            .collect()
+    };
+    let days = tenant.meters.days();
+    let total: u64 = days.iter().map(|(_, d)| d.commands).sum();
+    let today = days.last().map(|(_, d)| d.clone()).unwrap_or_default();
+    let days: Vec<Value> = days
         .iter()
-        .enumerate()
-        .filter(|(_, stat)| stat.calls > 0)
-        .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
+        .rev()
+        .map(|(day, d)| {
+            json!({
+                "day": day,
+                "commands": d.commands,
+                "bytes_in": d.bytes_in,
+                "bytes_out": d.bytes_out,
+                "keyspace_hits": d.keyspace_hits,
+                "keyspace_misses": d.keyspace_misses,
+                "peak_storage": d.peak_storage,
+                "peak_connections": d.peak_connections,
+                "cost_usd": crate::meters::cost(&def.plan, d.commands),
+            })
+        })
         .collect();
-    let commands = ks.stats.total_commands;
-    let cost = if def.plan == "payg" { commands as f64 / 100_000.0 * PAYG_PER_100K_COMMANDS } else { 0.0 };
     json!({
         "name": def.name,
         "plan": def.plan,
-        "commands": commands,
+        "commands": total,
+        "commands_today": today.commands,
         "by_command": by_command,
-        "keyspace_hits": ks.stats.keyspace_hits,
-        "keyspace_misses": ks.stats.keyspace_misses,
-        "storage": { "current": ks.used_memory(), "peak": tenant.peak_memory.load(Ordering::Relaxed).max(ks.used_memory() as u64) },
+        "keyspace_hits": today.keyspace_hits,
+        "keyspace_misses": today.keyspace_misses,
+        "bytes": { "in": today.bytes_in, "out": today.bytes_out },
+        "storage": {
+            "current": tenant.data.lock().used_memory(),
+            "peak": tenant.peak_memory.load(Ordering::Relaxed),
+        },
         "connections": {
             "current": tenant.connections.load(Ordering::Relaxed),
             "peak": tenant.peak_connections.load(Ordering::Relaxed),
         },
-        "cost_usd": (cost * 1_000_000.0).round() / 1_000_000.0,
+        "cost_usd": crate::meters::cost(&def.plan, total),
+        "days": days,
     })
 }
 
