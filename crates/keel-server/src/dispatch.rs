@@ -180,6 +180,41 @@ fn count_error(ks: &mut Keyspace, error: &str) {
     }
 }
 
+/// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.
+fn acl_denial(tenant: &Tenant, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
+    use crate::acl::Denial;
+    let user = session.acl_user.as_deref().unwrap_or("default");
+    let denial = match tenant.acl.read().users.get(user) {
+        Some(u) => u.check(command, args).err()?,
+        None => Denial::Command,
+    };
+    let (reason, object) = match &denial {
+        Denial::Command => ("command", command.fullname.clone()),
+        Denial::Key(key) => ("key", String::from_utf8_lossy(key).into_owned()),
+        Denial::Channel(channel) => ("channel", String::from_utf8_lossy(channel).into_owned()),
+    };
+    let context = if session.in_script {
+        "lua"
+    } else if session.transaction.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let now = unix_ms();
+    let client_info = format!("id={} addr={} user={user}", session.id(), session.info.addr);
+    tenant.acl.write().record(crate::acl::LogEntry {
+        count: 1,
+        reason,
+        context,
+        object,
+        username: user.to_string(),
+        created_ms: now,
+        updated_ms: now,
+        client_info,
+    });
+    Some(denial.message(command))
+}
+
 /// Redis's text for an unknown command: the name and the first arguments, each quoted.
 fn unknown_command_error(args: &[&[u8]]) -> String {
     let mut listed = String::new();
@@ -231,6 +266,13 @@ fn run(
     if !session.authenticated && !command.has(flags::NO_AUTH) {
         flag_transaction(session);
         return reject(ks, out, Some(command), "NOAUTH Authentication required.");
+    }
+    let open = session.acl_user.is_none() && env.tenant.default_unrestricted.load(std::sync::atomic::Ordering::Acquire);
+    if !open && !command.has(flags::NO_AUTH) {
+        if let Some(error) = acl_denial(env.tenant, session, command, args) {
+            flag_transaction(session);
+            return reject(ks, out, Some(command), &error);
+        }
     }
     if session.in_subscriber_mode() && !SUBSCRIBER_MODE.contains(&command.spec.name) {
         let error = format!(

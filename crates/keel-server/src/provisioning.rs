@@ -14,7 +14,7 @@ pub fn create(server: &Arc<Server>, request: CreateRequest) -> Result<(DatabaseD
         ProvisionError { status: 500, message: why }
     };
     let settings = server.settings.read().clone();
-    let tenant = Arc::new(provisioned_tenant(&settings, &def, server.commands.len()).map_err(undo)?);
+    let tenant = Arc::new(provisioned_tenant(&settings, &def, &server.commands).map_err(undo)?);
     crate::persistence::load::recover(server, &tenant).map_err(undo)?;
     server.tenants.write().insert(def.name.clone(), tenant);
     tracing::info!(database = %def.name, "provisioned a database");

@@ -58,12 +58,12 @@ impl Server {
         let databases = settings.databases as usize;
         let commands = CommandTable::build();
         let persistence = Persistence::open(&settings.dir)?;
-        let default = Arc::new(Tenant::new("default", databases, commands.len(), persistence));
+        let default = Arc::new(Tenant::new("default", databases, &commands, persistence));
         let mut tenants = BTreeMap::new();
         tenants.insert("default".to_string(), default.clone());
         let registry = crate::databases::Registry::load(&settings.dir)?;
         for def in registry.list() {
-            let tenant = provisioned_tenant(&settings, def, commands.len())?;
+            let tenant = provisioned_tenant(&settings, def, &commands)?;
             tenants.insert(def.name.clone(), Arc::new(tenant));
         }
         let run_id: String = {
@@ -148,7 +148,7 @@ pub fn database_dir(settings: &Settings, name: &str) -> std::path::PathBuf {
 pub fn provisioned_tenant(
     settings: &Settings,
     def: &crate::databases::DatabaseDef,
-    commands: usize,
+    commands: &CommandTable,
 ) -> Result<Tenant, String> {
     let persistence = Persistence::open(&database_dir(settings, &def.name))?;
     let tenant = Tenant::new(&def.name, settings.databases as usize, commands, persistence);

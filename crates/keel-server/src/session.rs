@@ -63,6 +63,8 @@ pub struct Session {
     pub caching: Option<bool>,
     /// This is a script's client: MONITOR shows its commands as coming from `lua`.
     pub in_script: bool,
+    /// The ACL user the client authenticated as, when not `default`.
+    pub acl_user: Option<String>,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
     pub in_exec: bool,
     /// The script running for this client ran a read command (its declared keys are then tracked).
@@ -87,6 +89,7 @@ impl Session {
             pushing: false,
             caching: None,
             in_script: false,
+            acl_user: None,
             in_exec: false,
             script_read: false,
             feed: None,

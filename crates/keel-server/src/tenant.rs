@@ -23,6 +23,10 @@ pub struct Tenant {
     pub peak_memory: std::sync::atomic::AtomicU64,
     /// Usage by day, kept in the database's directory.
     pub meters: crate::meters::Meters,
+    /// ACL users of this database, and the log of denials.
+    pub acl: parking_lot::RwLock<crate::acl::Acl>,
+    /// The `default` user may do everything (checked once per ACL change, not per command).
+    pub default_unrestricted: std::sync::atomic::AtomicBool,
 }
 
 /// The limits a provisioned database was given (`keel db create/set`).
@@ -130,9 +134,23 @@ pub struct Keyspace {
 }
 
 impl Tenant {
-    pub fn new(name: &str, databases: usize, commands: usize, persistence: Persistence) -> Tenant {
+    pub fn new(
+        name: &str,
+        databases: usize,
+        table: &crate::commands::CommandTable,
+        persistence: Persistence,
+    ) -> Tenant {
+        let commands = table.len();
+        let mut acl = crate::acl::Acl::new(table, None);
+        if let Err(e) = acl.load(&persistence.dir, table) {
+            tracing::warn!("{e}: starting with the default user only");
+        }
         Tenant {
             name: name.to_string(),
+            default_unrestricted: std::sync::atomic::AtomicBool::new(
+                acl.users.get("default").is_some_and(crate::acl::User::unrestricted),
+            ),
+            acl: parking_lot::RwLock::new(acl),
             meters: crate::meters::Meters::load(&persistence.dir),
             persistence,
             scripts: Default::default(),
@@ -165,6 +183,14 @@ impl Tenant {
 }
 
 impl Tenant {
+    /// Re-reads whether the default user is unrestricted (after an ACL change) and saves the users.
+    pub fn acl_changed(&self) -> Result<(), String> {
+        let acl = self.acl.read();
+        let open = acl.users.get("default").is_some_and(crate::acl::User::unrestricted);
+        self.default_unrestricted.store(open, std::sync::atomic::Ordering::Release);
+        acl.save(&self.persistence.dir)
+    }
+
     /// Folds the running counters into today's meters (and saves them every few seconds, or `now`).
     pub fn meter(&self, now: bool) {
         let unix = crate::server::unix_ms() / 1000;

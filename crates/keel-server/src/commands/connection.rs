@@ -57,10 +57,27 @@ fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
             .filter(|d| user == b"default" || user == d.name.as_bytes())
             .and_then(|d| ctx.server.tenants.read().get(&d.name).cloned())
     };
-    let tenant = match provisioned {
-        Some(tenant) => tenant,
-        None if credentials_ok(ctx, user, password) => ctx.server.default_tenant(),
-        None => return Err(CmdError::new(WRONGPASS)),
+    let (tenant, acl_user) = match provisioned {
+        Some(tenant) => (tenant, None),
+        None if credentials_ok(ctx, user, password) => (ctx.server.default_tenant(), None),
+        None => match acl_login(ctx, user, password) {
+            Some(found) => found,
+            None => {
+                let now = crate::server::unix_ms();
+                let username = String::from_utf8_lossy(user).into_owned();
+                ctx.tenant.acl.write().record(crate::acl::LogEntry {
+                    count: 1,
+                    reason: "auth",
+                    context: "toplevel",
+                    object: "AUTH".into(),
+                    username,
+                    created_ms: now,
+                    updated_ms: now,
+                    client_info: format!("id={} addr={}", ctx.session.id(), ctx.session.info.addr),
+                });
+                return Err(CmdError::new(WRONGPASS));
+            }
+        },
     };
     if tenant.name != ctx.tenant.name {
         if !tenant.admit_connection() {
@@ -68,9 +85,25 @@ fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
         }
         ctx.session.action = Some(crate::session::Action::SwitchTenant(tenant.name.clone()));
     }
+    ctx.session.acl_user = acl_user;
     ctx.session.authenticated = true;
     *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
     Ok(())
+}
+
+/// An ACL user (other than `default`) with this password: in the client's database first, then in any.
+fn acl_login(
+    ctx: &Ctx,
+    user: &[u8],
+    password: &[u8],
+) -> Option<(std::sync::Arc<crate::tenant::Tenant>, Option<String>)> {
+    let name = std::str::from_utf8(user).ok().filter(|n| *n != "default")?;
+    let current = ctx.server.tenants.read().get(&ctx.tenant.name).cloned();
+    let others: Vec<_> = ctx.server.tenants.read().values().cloned().collect();
+    current.into_iter().chain(others).find_map(|tenant| {
+        let ok = tenant.acl.read().users.get(name).is_some_and(|u| u.check_password(password));
+        ok.then(|| (tenant, Some(name.to_string())))
+    })
 }
 
 pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -3,6 +3,7 @@
 //! read-only tokens, key extraction and metering. Implementations are grouped as Redis groups them, one
 //! file per group.
 
+mod acl;
 mod bitmaps;
 mod connection;
 mod geo;

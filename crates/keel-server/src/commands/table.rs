@@ -2,7 +2,7 @@
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
 use super::{
-    bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, keys, lists,
+    acl, bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, keys, lists,
     persistence as persist, pubsub, scripting, server as srv, sets, sort, stream_groups as xg, streams, strings,
     transactions as tx, zset_ops, zsets, CommandSpec,
 };
@@ -360,6 +360,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("stats", 2, "noscript allow_busy", "@scripting", NOKEY, "scripting", "Returns information about a function during execution.", scripting::function_stats),
         cmd!("kill", 2, "noscript allow_busy", "@scripting", NOKEY, "scripting", "Terminates a function during execution.", scripting::script_kill),
         cmd!("help", 2, "loading stale", "@scripting", NOKEY, "scripting", "Returns helpful text about the different subcommands.", scripting::function_help),
+    ]),
+    container!("acl", -2, "server", "A container for Access List Control commands.", None, [
+        cmd!("setuser", -3, "admin noscript loading stale", "", NOKEY, "server", "Creates and modifies an ACL user and its rules.", acl::setuser),
+        cmd!("getuser", 3, "admin noscript loading stale", "", NOKEY, "server", "Lists the ACL rules of a user.", acl::getuser),
+        cmd!("deluser", -3, "admin noscript loading stale", "", NOKEY, "server", "Deletes ACL users, and terminates their connections.", acl::deluser),
+        cmd!("list", 2, "admin noscript loading stale", "", NOKEY, "server", "Dumps the effective rules in ACL file format.", acl::list),
+        cmd!("users", 2, "admin noscript loading stale", "", NOKEY, "server", "Lists all ACL users.", acl::users),
+        cmd!("whoami", 2, "noscript loading stale", "", NOKEY, "server", "Returns the authenticated username of the current connection.", acl::whoami),
+        cmd!("cat", -2, "noscript loading stale", "", NOKEY, "server", "Lists the ACL categories, or the commands inside a category.", acl::cat),
+        cmd!("log", -2, "admin noscript loading stale", "", NOKEY, "server", "Lists recent security events generated due to ACL rules.", acl::log),
+        cmd!("genpass", -2, "noscript loading stale", "", NOKEY, "server", "Generates a pseudorandom, secure password that can be used to identify ACL users.", acl::genpass),
+        cmd!("dryrun", -4, "admin noscript loading stale", "", NOKEY, "server", "Simulates the execution of a command by a user, without executing the command.", acl::dryrun),
+        cmd!("save", 2, "admin noscript loading stale", "", NOKEY, "server", "Saves the effective ACL rules in the configured ACL file.", acl::save),
+        cmd!("load", 2, "admin noscript loading stale", "", NOKEY, "server", "Reloads the rules from the configured ACL file.", acl::load),
+        cmd!("help", 2, "loading stale", "", NOKEY, "server", "Returns helpful text about the different subcommands.", acl::help),
     ]),
     container!("memory", -2, "server", "A container for memory diagnostics commands.", None, [
         cmd!("usage", -3, "readonly", "", (2, 2, 1), "server", "Estimates the memory usage of a key.", keys::memory_usage),

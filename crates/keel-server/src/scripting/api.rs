@@ -99,6 +99,8 @@ impl<'a, 'c> Call<'a, 'c> {
         let mut session = Session::new(ctx.session.info.clone(), true);
         session.db = ctx.session.db;
         session.in_script = true;
+        // The script runs with its caller's ACL user: what the caller may not do, its script may not either.
+        session.acl_user = ctx.session.acl_user.clone();
         let clock = BatchClock::starting_at(ctx.now_ms());
         let settings = BatchSettings::read(ctx.server, ctx.tenant);
         Call { ctx, session, read_only, status, clock, settings, out: ReplyWriter::new(Resp::V2) }

@@ -1,0 +1,411 @@
+//! Redis ACLs within one database (Redis's acl.c, without selectors): users with passwords (kept as
+//! SHA-256), allowed commands (by name, subcommand or category), key patterns readable and/or writable
+//! (`~`, `%R~`, `%W~`) and channel patterns (`&`), the rules language of ACL SETUSER, the permission check
+//! every command passes, and the ACL LOG of denials. Users are saved to `users.acl` in the database's
+//! directory, one ACL LIST line each.
+
+use crate::commands::{flags, Command, CommandTable, CATEGORIES};
+use keel_store::glob::matches as glob_match;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+
+/// Entries ACL LOG keeps (Redis's `acllog-max-len`).
+const LOG_MAX: usize = 128;
+
+pub fn sha256_hex(secret: &[u8]) -> String {
+    Sha256::digest(secret).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPattern {
+    pub pattern: Vec<u8>,
+    pub read: bool,
+    pub write: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub enabled: bool,
+    pub nopass: bool,
+    pub passwords: BTreeSet<String>,
+    /// Bit `id` set: the command (or subcommand) with that id may run.
+    allowed: Vec<bool>,
+    /// The command rules as given since the last `+@all`/`-@all`, for ACL LIST.
+    command_rules: Vec<String>,
+    all_commands_base: bool,
+    pub keys: Vec<KeyPattern>,
+    pub channels: Vec<Vec<u8>>,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    Command,
+    Key(Vec<u8>),
+    Channel(Vec<u8>),
+}
+
+impl Denial {
+    pub fn message(&self, command: &Command) -> String {
+        match self {
+            Denial::Command => {
+                format!("NOPERM this user has no permissions to run the '{}' command", command.fullname)
+            }
+            Denial::Key(_) => "NOPERM this user has no permissions to access one of the keys used as arguments".into(),
+            Denial::Channel(_) => {
+                "NOPERM this user has no permissions to access one of the channels used as arguments".into()
+            }
+        }
+    }
+}
+
+impl User {
+    fn new(name: &str, commands: usize) -> User {
+        User {
+            name: name.to_string(),
+            enabled: false,
+            nopass: false,
+            passwords: BTreeSet::new(),
+            allowed: vec![false; commands],
+            command_rules: Vec::new(),
+            all_commands_base: false,
+            keys: Vec::new(),
+            channels: Vec::new(),
+        }
+    }
+
+    /// Everything allowed: no check needed (the default user, unless restricted).
+    pub fn unrestricted(&self) -> bool {
+        self.enabled
+            && self.allowed.iter().all(|a| *a)
+            && self.keys.iter().any(|k| k.pattern == b"*" && k.read && k.write)
+            && self.channels.iter().any(|c| c == b"*")
+    }
+
+    pub fn check_password(&self, password: &[u8]) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        if self.nopass {
+            return true;
+        }
+        let hash = sha256_hex(password);
+        self.passwords.iter().any(|p| crate::commands::secrets_equal(p.as_bytes(), hash.as_bytes()))
+    }
+
+    fn set_commands(&mut self, table: &CommandTable, allow: bool, which: impl Fn(&Command) -> bool) {
+        for cmd in table.all() {
+            if which(cmd) {
+                self.allowed[cmd.id] = allow;
+            }
+        }
+    }
+
+    /// Applies one ACL SETUSER rule (Redis's ACLSetUser); the error text names the rule.
+    pub fn apply(&mut self, rule: &str, table: &CommandTable) -> Result<(), String> {
+        let fail = |why: &str| format!("Error in ACL SETUSER modifier '{rule}': {why}");
+        let lower = rule.to_ascii_lowercase();
+        match lower.as_str() {
+            "on" => self.enabled = true,
+            "off" => self.enabled = false,
+            "nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            "resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            "allkeys" => self.keys = vec![KeyPattern { pattern: b"*".to_vec(), read: true, write: true }],
+            "resetkeys" => self.keys.clear(),
+            "allchannels" => self.channels = vec![b"*".to_vec()],
+            "resetchannels" => self.channels.clear(),
+            "allcommands" => return self.apply("+@all", table),
+            "nocommands" => return self.apply("-@all", table),
+            "reset" => {
+                for r in ["resetpass", "resetkeys", "resetchannels", "off", "-@all"] {
+                    self.apply(r, table)?;
+                }
+            }
+            _ => {
+                let bytes = rule.as_bytes();
+                match bytes.first() {
+                    Some(b'>') => {
+                        self.passwords.insert(sha256_hex(&bytes[1..]));
+                        self.nopass = false;
+                    }
+                    Some(b'<') => {
+                        self.passwords.remove(&sha256_hex(&bytes[1..]));
+                    }
+                    Some(b'#') | Some(b'!') => {
+                        let hash = &rule[1..];
+                        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                            return Err(fail(
+                                "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters",
+                            ));
+                        }
+                        if bytes[0] == b'#' {
+                            self.passwords.insert(hash.to_string());
+                            self.nopass = false;
+                        } else if !self.passwords.remove(hash) {
+                            return Err(fail("no such password hash"));
+                        }
+                    }
+                    Some(b'~') => self.add_keys(&bytes[1..], true, true),
+                    Some(b'%') => {
+                        let (perms, pattern) = rule[1..].split_once('~').ok_or_else(|| fail("Syntax error"))?;
+                        let perms = perms.to_ascii_uppercase();
+                        if perms.is_empty() || !perms.chars().all(|c| c == 'R' || c == 'W') {
+                            return Err(fail("Syntax error"));
+                        }
+                        self.add_keys(pattern.as_bytes(), perms.contains('R'), perms.contains('W'));
+                    }
+                    Some(b'&') => {
+                        if !self.channels.iter().any(|c| c == b"*") {
+                            self.channels.push(bytes[1..].to_vec());
+                        }
+                    }
+                    Some(b'+') | Some(b'-') => {
+                        let allow = bytes[0] == b'+';
+                        let target = &lower[1..];
+                        if let Some(category) = target.strip_prefix('@') {
+                            if category == "all" {
+                                self.set_commands(table, allow, |_| true);
+                                self.all_commands_base = allow;
+                                self.command_rules.clear();
+                                return Ok(());
+                            }
+                            let bit = CATEGORIES
+                                .iter()
+                                .position(|c| *c == category)
+                                .ok_or_else(|| fail("Unknown category"))?;
+                            self.set_commands(table, allow, |c| c.categories & (1 << bit) != 0);
+                        } else {
+                            let (name, sub) = match target.split_once('|') {
+                                Some((n, s)) => (n, Some(s)),
+                                None => (target, None),
+                            };
+                            let cmd = table.find(name.as_bytes()).ok_or_else(|| fail("Unknown command"))?;
+                            match sub {
+                                Some(sub) => {
+                                    let subcommand = cmd
+                                        .subcommands
+                                        .iter()
+                                        .map(|&id| table.get(id))
+                                        .find(|c| c.spec.name == sub)
+                                        .ok_or_else(|| fail("Unknown command"))?;
+                                    self.allowed[subcommand.id] = allow;
+                                }
+                                None => {
+                                    self.allowed[cmd.id] = allow;
+                                    cmd.subcommands.iter().for_each(|&id| self.allowed[id] = allow);
+                                }
+                            }
+                        }
+                        self.command_rules.push(lower.clone());
+                    }
+                    _ => return Err(fail("Syntax error")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_keys(&mut self, pattern: &[u8], read: bool, write: bool) {
+        if self.keys.iter().any(|k| k.pattern == b"*" && k.read && k.write) {
+            return;
+        }
+        match self.keys.iter_mut().find(|k| k.pattern == pattern) {
+            Some(existing) => {
+                existing.read |= read;
+                existing.write |= write;
+            }
+            None => self.keys.push(KeyPattern { pattern: pattern.to_vec(), read, write }),
+        }
+    }
+
+    /// The user as one ACL LIST line.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("user {}", self.name), (if self.enabled { "on" } else { "off" }).to_string()];
+        if self.nopass {
+            parts.push("nopass".into());
+        }
+        parts.extend(self.passwords.iter().map(|p| format!("#{p}")));
+        parts.push(self.keys_text());
+        parts.push(self.channels_text());
+        parts.push(self.commands_text());
+        parts.retain(|p| !p.is_empty());
+        parts.join(" ")
+    }
+
+    pub fn keys_text(&self) -> String {
+        let all: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let pattern = String::from_utf8_lossy(&k.pattern);
+                match (k.read, k.write) {
+                    (true, true) => format!("~{pattern}"),
+                    (true, false) => format!("%R~{pattern}"),
+                    _ => format!("%W~{pattern}"),
+                }
+            })
+            .collect();
+        all.join(" ")
+    }
+
+    pub fn channels_text(&self) -> String {
+        if self.channels.is_empty() {
+            return "resetchannels".into();
+        }
+        self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))).collect::<Vec<_>>().join(" ")
+    }
+
+    pub fn commands_text(&self) -> String {
+        let mut text = if self.all_commands_base { "+@all".to_string() } else { "-@all".to_string() };
+        for rule in &self.command_rules {
+            text.push(' ');
+            text.push_str(rule);
+        }
+        text
+    }
+
+    fn key_allowed(&self, key: &[u8], read: bool, write: bool) -> bool {
+        self.keys.iter().any(|k| (!read || k.read) && (!write || k.write) && glob_match(&k.pattern, key, false))
+    }
+
+    fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
+        self.channels.iter().any(|c| {
+            if is_pattern {
+                // A pattern subscription must be granted literally (Redis's rule).
+                c == b"*" || c == channel
+            } else {
+                glob_match(c, channel, false)
+            }
+        })
+    }
+
+    /// Whether this user may run `args` as `command` (Redis's ACLCheckAllUserCommandPerm).
+    pub fn check(&self, command: &Command, args: &[&[u8]]) -> Result<(), Denial> {
+        if !self.allowed.get(command.id).copied().unwrap_or(false) {
+            return Err(Denial::Command);
+        }
+        let write = command.has(flags::WRITE);
+        for at in command.key_positions(args) {
+            let key = args[at];
+            if !self.key_allowed(key, !write, write) {
+                return Err(Denial::Key(key.to_vec()));
+            }
+        }
+        let channels: &[&[u8]] = match command.spec.name {
+            "publish" | "spublish" => &args[1..2],
+            "subscribe" | "ssubscribe" | "psubscribe" => &args[1..],
+            _ => &[],
+        };
+        let is_pattern = command.spec.name == "psubscribe";
+        if let Some(channel) = channels.iter().find(|c| !self.channel_allowed(c, is_pattern)) {
+            return Err(Denial::Channel(channel.to_vec()));
+        }
+        Ok(())
+    }
+}
+
+/// One ACL LOG entry.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub count: u64,
+    pub reason: &'static str,
+    pub context: &'static str,
+    pub object: String,
+    pub username: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub client_info: String,
+}
+
+/// A database's users and its log of denials.
+pub struct Acl {
+    pub users: BTreeMap<String, User>,
+    pub log: VecDeque<LogEntry>,
+}
+
+impl Acl {
+    /// The users a database starts with: `default`, with everything allowed, and a password when given.
+    pub fn new(table: &CommandTable, default_password: Option<&str>) -> Acl {
+        let mut default = User::new("default", table.len());
+        for rule in ["on", "allkeys", "allchannels", "+@all"] {
+            let _ = default.apply(rule, table);
+        }
+        match default_password {
+            Some(p) if !p.is_empty() => default.passwords.insert(sha256_hex(p.as_bytes())),
+            _ => {
+                default.nopass = true;
+                true
+            }
+        };
+        Acl { users: BTreeMap::from([("default".to_string(), default)]), log: VecDeque::new() }
+    }
+
+    /// ACL SETUSER: all rules apply, or none does.
+    pub fn set_user(&mut self, name: &str, rules: &[&str], table: &CommandTable) -> Result<(), String> {
+        let mut user = self.users.get(name).cloned().unwrap_or_else(|| User::new(name, table.len()));
+        for rule in rules {
+            user.apply(rule, table)?;
+        }
+        self.users.insert(name.to_string(), user);
+        Ok(())
+    }
+
+    pub fn record(&mut self, entry: LogEntry) {
+        let same = self.log.iter_mut().find(|e| {
+            e.reason == entry.reason
+                && e.context == entry.context
+                && e.object == entry.object
+                && e.username == entry.username
+        });
+        match same {
+            Some(existing) => {
+                existing.count += 1;
+                existing.updated_ms = entry.updated_ms;
+                existing.client_info = entry.client_info;
+            }
+            None => {
+                self.log.push_front(entry);
+                self.log.truncate(LOG_MAX);
+            }
+        }
+    }
+
+    /// The users as an ACL file (their ACL LIST lines).
+    pub fn file_text(&self) -> String {
+        self.users.values().map(|u| u.describe() + "\n").collect()
+    }
+
+    /// Saves the users to `<dir>/users.acl` (whole file, then rename).
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        let (path, temp) = (dir.join("users.acl"), dir.join("users.acl.tmp"));
+        std::fs::write(&temp, self.file_text())
+            .and_then(|()| std::fs::rename(&temp, &path))
+            .map_err(|e| format!("cannot save the ACL users to {}: {e}", path.display()))
+    }
+
+    /// Loads `<dir>/users.acl` when there is one (replacing the users it names).
+    pub fn load(&mut self, dir: &Path, table: &CommandTable) -> Result<(), String> {
+        let path = dir.join("users.acl");
+        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let ("user", Some(name)) = (words[0], words.get(1)) else {
+                return Err(format!("{}:{}: not a user line", path.display(), n + 1));
+            };
+            let mut user = User::new(name, table.len());
+            for rule in &words[2..] {
+                user.apply(rule, table).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+            }
+            self.users.insert(name.to_string(), user);
+        }
+        Ok(())
+    }
+}

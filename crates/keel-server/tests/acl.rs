@@ -1,0 +1,117 @@
+//! ACLs over real sockets: users made with ACL SETUSER reach only their key and channel patterns and
+//! commands, with Redis's NOPERM texts and ACL LOG entries; users survive restarts and belong to one
+//! database.
+
+mod common;
+use common::{error_of, run, TestDir, TestServer};
+
+fn as_user(s: &TestServer, user: &str, password: &str) -> redis::Connection {
+    let url = format!("redis://{user}:{password}@{}/", s.addr);
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+#[test]
+fn a_workspace_user_reaches_only_its_keys_channels_and_commands() {
+    let s = TestServer::start();
+    let mut admin = s.client();
+    run::<()>(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "ws42",
+            "on",
+            ">pw42",
+            "~ws:42:*",
+            "%R~shared:*",
+            "&ws:42:*",
+            "+@all",
+            "-flushall",
+            "-@dangerous",
+        ],
+    );
+    let mut ws = as_user(&s, "ws42", "pw42");
+    assert_eq!(run::<String>(&mut ws, &["ACL", "WHOAMI"]), "ws42");
+    run::<()>(&mut ws, &["SET", "ws:42:name", "acme"]);
+    run::<()>(&mut admin, &["SET", "shared:plan", "pro"]);
+    assert_eq!(run::<String>(&mut ws, &["GET", "shared:plan"]), "pro");
+    let no_key = "NOPERM this user has no permissions to access one of the keys used as arguments";
+    assert_eq!(error_of(&mut ws, &["SET", "shared:plan", "free"]), no_key);
+    assert_eq!(error_of(&mut ws, &["GET", "ws:43:name"]), no_key);
+    assert_eq!(error_of(&mut ws, &["MGET", "ws:42:name", "ws:43:name"]), no_key);
+    assert_eq!(error_of(&mut ws, &["FLUSHALL"]), "NOPERM this user has no permissions to run the 'flushall' command");
+    assert_eq!(
+        error_of(&mut ws, &["CONFIG", "GET", "*"]),
+        "NOPERM this user has no permissions to run the 'config|get' command"
+    );
+    let no_channel = "NOPERM this user has no permissions to access one of the channels used as arguments";
+    assert_eq!(error_of(&mut ws, &["PUBLISH", "ws:43:events", "x"]), no_channel);
+    assert_eq!(run::<i64>(&mut ws, &["PUBLISH", "ws:42:events", "x"]), 0);
+    // Transactions are checked while queued, scripts command by command.
+    let mut raw = s.raw();
+    raw.send(b"AUTH ws42 pw42\r\nMULTI\r\nGET secret\r\nEXEC\r\n");
+    raw.expect(b"+OK\r\n+OK\r\n");
+    raw.expect(format!("-{no_key}\r\n").as_bytes());
+    raw.expect(b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    let scripted = error_of(&mut ws, &["EVAL", "return redis.call('get', 'secret')", "0"]);
+    assert!(scripted.contains("no permissions to access one of the keys"), "{scripted}");
+    // ACL LOG names what was refused.
+    let log: Vec<redis::Value> = run(&mut admin, &["ACL", "LOG", "1"]);
+    let entry = format!("{:?}", log[0]);
+    assert!(entry.contains("ws42") && entry.contains("secret"), "{entry}");
+    assert_eq!(run::<String>(&mut admin, &["ACL", "DRYRUN", "ws42", "GET", "ws:42:x"]), "OK");
+    assert!(run::<String>(&mut admin, &["ACL", "DRYRUN", "ws42", "GET", "ws:1:x"]).contains("no permissions"));
+}
+
+#[test]
+fn acl_commands_answer_as_redis_does() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["ACL", "SETUSER", "alice"]);
+    let list: Vec<String> = run(&mut c, &["ACL", "LIST"]);
+    assert_eq!(list, ["user alice off resetchannels -@all", "user default on nopass ~* &* +@all"]);
+    assert_eq!(run::<Vec<String>>(&mut c, &["ACL", "USERS"]), ["alice", "default"]);
+    assert_eq!(
+        error_of(&mut c, &["ACL", "SETUSER", "alice", "+nosuch"]),
+        "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command"
+    );
+    assert_eq!(
+        error_of(&mut c, &["ACL", "SETUSER", "alice", "+@nosuch"]),
+        "ERR Error in ACL SETUSER modifier '+@nosuch': Unknown category"
+    );
+    assert_eq!(
+        error_of(&mut c, &["ACL", "SETUSER", "alice", "bogus"]),
+        "ERR Error in ACL SETUSER modifier 'bogus': Syntax error"
+    );
+    assert_eq!(error_of(&mut c, &["ACL", "DELUSER", "default"]), "ERR The 'default' user cannot be removed");
+    assert_eq!(run::<i64>(&mut c, &["ACL", "DELUSER", "alice", "nobody"]), 1);
+    assert!(run::<Vec<String>>(&mut c, &["ACL", "CAT"]).contains(&"keyspace".to_string()));
+    assert!(run::<Vec<String>>(&mut c, &["ACL", "CAT", "geo"]).contains(&"geoadd".to_string()));
+    assert_eq!(run::<String>(&mut c, &["ACL", "GENPASS"]).len(), 64);
+    assert_eq!(run::<String>(&mut c, &["ACL", "GENPASS", "5"]).len(), 2);
+    assert!(error_of(&mut c, &["AUTH", "nobody", "x"]).starts_with("WRONGPASS"));
+    let disabled = {
+        run::<()>(&mut c, &["ACL", "SETUSER", "bob", "off", ">pw", "+@all", "~*"]);
+        redis::Client::open(format!("redis://bob:pw@{}/", s.addr)).unwrap().get_connection().is_err()
+    };
+    assert!(disabled, "a user that is off cannot log in");
+}
+
+#[test]
+fn users_survive_restarts_and_belong_to_their_database() {
+    let dir = TestDir::new();
+    {
+        let s = TestServer::with(|st| st.dir = dir.0.clone());
+        let mut c = s.client();
+        run::<()>(&mut c, &["ACL", "SETUSER", "reader", "on", ">r", "%R~*", "+@read"]);
+    }
+    let s = TestServer::with(|st| st.dir = dir.0.clone());
+    let mut admin = s.client();
+    run::<()>(&mut admin, &["SET", "k", "v"]);
+    let mut reader = as_user(&s, "reader", "r");
+    assert_eq!(run::<String>(&mut reader, &["GET", "k"]), "v");
+    assert!(error_of(&mut reader, &["SET", "k", "w"]).starts_with("NOPERM"));
+    // Deleting the user disconnects it.
+    run::<i64>(&mut admin, &["ACL", "DELUSER", "reader"]);
+    common::wait_for(|| redis::cmd("PING").query::<String>(&mut reader).is_err());
+}
