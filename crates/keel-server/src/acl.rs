@@ -37,6 +37,8 @@ pub struct User {
     all_commands_base: bool,
     pub keys: Vec<KeyPattern>,
     pub channels: Vec<Vec<u8>>,
+    /// SHA-256 of REST tokens made for this user (ACL RESTTOKEN), written as `rest#<hash>` rules.
+    pub rest_tokens: BTreeSet<String>,
 }
 
 /// Why a command was refused.
@@ -73,6 +75,7 @@ impl User {
             all_commands_base: false,
             keys: Vec::new(),
             channels: Vec::new(),
+            rest_tokens: BTreeSet::new(),
         }
     }
 
@@ -128,6 +131,9 @@ impl User {
                 for r in ["resetpass", "resetkeys", "resetchannels", "off", "-@all"] {
                     self.apply(r, table)?;
                 }
+            }
+            _ if lower.starts_with("rest#") => {
+                self.rest_tokens.insert(rule[5..].to_string());
             }
             _ => {
                 let bytes = rule.as_bytes();
@@ -236,6 +242,7 @@ impl User {
         parts.push(self.keys_text());
         parts.push(self.channels_text());
         parts.push(self.commands_text());
+        parts.extend(self.rest_tokens.iter().map(|t| format!("rest#{t}")));
         parts.retain(|p| !p.is_empty());
         parts.join(" ")
     }
@@ -345,7 +352,24 @@ impl Acl {
                 true
             }
         };
-        Acl { users: BTreeMap::from([("default".to_string(), default)]), log: VecDeque::new() }
+        // The REST read-only token runs as `default_ro`: read-only by the token, narrowed further by its
+        // rules if an operator sets them.
+        let mut read_only = User::new("default_ro", table.len());
+        for rule in ["on", "nopass", "allkeys", "allchannels", "+@all"] {
+            let _ = read_only.apply(rule, table);
+        }
+        Acl {
+            users: BTreeMap::from([("default".to_string(), default), ("default_ro".to_string(), read_only)]),
+            log: VecDeque::new(),
+        }
+    }
+
+    /// The user a REST token made with ACL RESTTOKEN stands for.
+    pub fn user_by_rest_token(&self, token: &str) -> Option<&User> {
+        let hash = sha256_hex(token.as_bytes());
+        self.users.values().find(|u| {
+            u.enabled && u.rest_tokens.iter().any(|t| crate::commands::secrets_equal(t.as_bytes(), hash.as_bytes()))
+        })
     }
 
     /// ACL SETUSER: all rules apply, or none does.

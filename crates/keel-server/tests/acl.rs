@@ -69,8 +69,16 @@ fn acl_commands_answer_as_redis_does() {
     let mut c = s.client();
     run::<()>(&mut c, &["ACL", "SETUSER", "alice"]);
     let list: Vec<String> = run(&mut c, &["ACL", "LIST"]);
-    assert_eq!(list, ["user alice off resetchannels -@all", "user default on nopass ~* &* +@all"]);
-    assert_eq!(run::<Vec<String>>(&mut c, &["ACL", "USERS"]), ["alice", "default"]);
+    assert_eq!(
+        list,
+        [
+            "user alice off resetchannels -@all",
+            "user default on nopass ~* &* +@all",
+            // The REST read-only token's user.
+            "user default_ro on nopass ~* &* +@all",
+        ]
+    );
+    assert_eq!(run::<Vec<String>>(&mut c, &["ACL", "USERS"]), ["alice", "default", "default_ro"]);
     assert_eq!(
         error_of(&mut c, &["ACL", "SETUSER", "alice", "+nosuch"]),
         "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command"
@@ -114,4 +122,32 @@ fn users_survive_restarts_and_belong_to_their_database() {
     // Deleting the user disconnects it.
     run::<i64>(&mut admin, &["ACL", "DELUSER", "reader"]);
     common::wait_for(|| redis::cmd("PING").query::<String>(&mut reader).is_err());
+}
+
+#[test]
+fn rest_tokens_carry_acl_users() {
+    let s = TestServer::with(|st| {
+        st.rest_token = "full".into();
+        st.rest_readonly_token = "readonly".into();
+    });
+    let mut c = s.client();
+    run::<()>(&mut c, &["ACL", "SETUSER", "ws7", "on", ">pw7", "~ws:7:*", "+@all"]);
+    let token: String = run(&mut c, &["ACL", "RESTTOKEN", "ws7", "pw7"]);
+    assert!(error_of(&mut c, &["ACL", "RESTTOKEN", "ws7", "wrong"]).starts_with("WRONGPASS"));
+    let bearer = format!("Authorization: Bearer {token}");
+    let (status, body) = common::http_with(s.http_addr, "GET", "/set/ws:7:a/1", &[&bearer], b"");
+    assert_eq!((status, body.as_str()), (200, r#"{"result":"OK"}"#));
+    let (status, body) = common::http_with(s.http_addr, "GET", "/set/ws:8:a/1", &[&bearer], b"");
+    assert_eq!(status, 400);
+    assert!(body.contains("no permissions to access one of the keys"), "{body}");
+    let (_, body) = common::http_with(s.http_addr, "GET", "/acl/whoami", &[&bearer], b"");
+    assert_eq!(body, r#"{"result":"ws7"}"#);
+    // The read-only token runs as default_ro, whose rules narrow it further.
+    run::<()>(&mut c, &["ACL", "SETUSER", "default_ro", "resetkeys", "%R~public:*"]);
+    let readonly = ["Authorization: Bearer readonly"];
+    let (status, _) = common::http_with(s.http_addr, "GET", "/get/public:x", &readonly, b"");
+    assert_eq!(status, 200);
+    let (status, body) = common::http_with(s.http_addr, "GET", "/get/ws:7:a", &readonly, b"");
+    assert_eq!(status, 400);
+    assert!(body.contains("no permissions to access one of the keys"), "{body}");
 }

@@ -195,6 +195,23 @@ pub fn dryrun(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// ACL RESTTOKEN user password (Keel's): a REST token that carries this user's rights, shown once.
+pub fn resttoken(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let name = text(args[2]);
+    let token = crate::databases::new_secret(32);
+    {
+        let mut acl = ctx.tenant.acl.write();
+        let user = acl.users.get_mut(&name).filter(|u| u.check_password(args[3]));
+        let Some(user) = user else {
+            return Err(CmdError::new(super::connection::WRONGPASS));
+        };
+        user.rest_tokens.insert(crate::acl::sha256_hex(token.as_bytes()));
+    }
+    saved(ctx)?;
+    ctx.out.bulk(token.as_bytes());
+    Ok(())
+}
+
 pub fn save(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     saved(ctx)?;
     ctx.out.ok();
@@ -220,6 +237,8 @@ pub fn help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "DELUSER <username> [<username> ...]",
             "    Delete a list of users.",
             "DRYRUN <username> <command> [<arg> ...]",
+            "RESTTOKEN <username> <password>",
+            "    Make a REST API token that carries the user's rights (shown once).",
             "    Returns whether the user can execute the given command without executing the command.",
             "GETUSER <username>",
             "    Get the user's details.",

@@ -7,7 +7,7 @@ use keel_protocol::Resp;
 use std::sync::atomic::Ordering;
 
 pub const REDIS_VERSION: &str = "7.0.15";
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub(super) const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 pub fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 2 {

@@ -372,6 +372,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("log", -2, "admin noscript loading stale", "", NOKEY, "server", "Lists recent security events generated due to ACL rules.", acl::log),
         cmd!("genpass", -2, "noscript loading stale", "", NOKEY, "server", "Generates a pseudorandom, secure password that can be used to identify ACL users.", acl::genpass),
         cmd!("dryrun", -4, "admin noscript loading stale", "", NOKEY, "server", "Simulates the execution of a command by a user, without executing the command.", acl::dryrun),
+        cmd!("resttoken", 4, "admin noscript loading stale", "", NOKEY, "server", "Makes a REST API token with a user's rights (Keel).", acl::resttoken),
         cmd!("save", 2, "admin noscript loading stale", "", NOKEY, "server", "Saves the effective ACL rules in the configured ACL file.", acl::save),
         cmd!("load", 2, "admin noscript loading stale", "", NOKEY, "server", "Reloads the rules from the configured ACL file.", acl::load),
         cmd!("help", 2, "loading stale", "", NOKEY, "server", "Returns helpful text about the different subcommands.", acl::help),

@@ -44,6 +44,9 @@ fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 struct Access {
     read_only: bool,
     tenant: Arc<Tenant>,
+    /// The ACL user the request runs as (`default_ro` for the read-only token, the user of an ACL
+    /// RESTTOKEN); None for `default`.
+    user: Option<String>,
 }
 
 /// The access the request's token grants, or None (401): the default database's tokens from the settings,
@@ -57,13 +60,26 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
     let matches = |expected: &str| !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes());
     // Both comparisons always run, so timing does not tell which token was close.
     let (is_full, is_read_only) = (matches(&full), matches(&read_only));
+    let read_only_user = || Some("default_ro".to_string());
     if is_full || is_read_only {
-        return Some(Access { read_only: !is_full, tenant: server.default_tenant() });
+        let user = if is_full { None } else { read_only_user() };
+        return Some(Access { read_only: !is_full, tenant: server.default_tenant(), user });
     }
-    let registry = server.databases.lock();
-    let (def, rights) = registry.by_token(&token)?;
-    let tenant = server.tenants.read().get(&def.name).cloned()?;
-    Some(Access { read_only: rights == crate::databases::TokenAccess::ReadOnly, tenant })
+    let provisioned = {
+        let registry = server.databases.lock();
+        registry.by_token(&token).map(|(def, rights)| (def.name.clone(), rights))
+    };
+    if let Some((name, rights)) = provisioned {
+        let tenant = server.tenants.read().get(&name).cloned()?;
+        let read_only = rights == crate::databases::TokenAccess::ReadOnly;
+        return Some(Access { read_only, tenant, user: if read_only { read_only_user() } else { None } });
+    }
+    // A token made by ACL RESTTOKEN, in whichever database holds its user.
+    let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
+    tenants.into_iter().find_map(|tenant| {
+        let user = tenant.acl.read().user_by_rest_token(&token).map(|u| u.name.clone())?;
+        Some(Access { read_only: false, tenant, user: Some(user) })
+    })
 }
 
 fn unauthorized() -> Response {
@@ -202,6 +218,7 @@ fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
 async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Vec<Reply> {
     let tenant = access.tenant.clone();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
+    session.acl_user = access.user.clone();
     let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server, &tenant) };
     let mut clock = BatchClock::start();
     let mut replies = Vec::with_capacity(commands.len());
