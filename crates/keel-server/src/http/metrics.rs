@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text exposition (format 0.0.4) of what operators need before an incident:
 //! commands by name and result, command latency histograms, connections, memory, keys, expirations,
-//! evictions, hits and misses, pub/sub, persistence, and HTTP requests by route and status.
+//! evictions, hits and misses, pub/sub, persistence, HTTP requests by route and status, and the main
+//! figures of every database by name.
 
 use crate::server::Server;
 use crate::tenant::LATENCY_BOUNDS_US;
@@ -85,7 +86,50 @@ fn render(server: &Server) -> String {
     }
     persistence(&mut out, &tenant.persistence);
     http_requests(&mut out, server);
+    if !server.is_loading() {
+        databases(&mut out, server);
+    }
     out
+}
+
+/// Every database (the default one and those provisioned), one series each, labelled with its name.
+fn databases(out: &mut String, server: &Server) {
+    let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
+    let rows: Vec<(String, [u64; 8])> = tenants
+        .iter()
+        .map(|t| {
+            let max = t.limits.read().map_or_else(|| server.settings.read().maxmemory, |l| l.max_memory);
+            let ks = t.lock();
+            let keys: usize = ks.dbs.iter().map(|db| db.len()).sum();
+            let values = [
+                ks.stats.total_commands,
+                ks.used_memory() as u64,
+                max,
+                keys as u64,
+                t.connections.load(Ordering::Relaxed),
+                ks.stats.evicted_keys,
+                ks.stats.keyspace_hits,
+                ks.stats.keyspace_misses,
+            ];
+            (label(&t.name), values)
+        })
+        .collect();
+    let families = [
+        ("keel_database_commands_total", "counter", "Commands run, by database."),
+        ("keel_database_memory_used_bytes", "gauge", "Memory the dataset uses, by database."),
+        ("keel_database_memory_max_bytes", "gauge", "The database's memory limit (0: none)."),
+        ("keel_database_keys", "gauge", "Keys, by database."),
+        ("keel_database_connections", "gauge", "Connections authenticated to the database."),
+        ("keel_database_evicted_keys_total", "counter", "Keys evicted, by database."),
+        ("keel_database_keyspace_hits_total", "counter", "Key reads that found the key, by database."),
+        ("keel_database_keyspace_misses_total", "counter", "Key reads that found nothing, by database."),
+    ];
+    for (i, (name, kind, help)) in families.iter().enumerate() {
+        family(out, name, kind, help);
+        for (database, values) in &rows {
+            sample(out, name, &format!("database=\"{database}\""), values[i]);
+        }
+    }
 }
 
 /// What the database's lock guards: commands, memory, keys, pub/sub.
