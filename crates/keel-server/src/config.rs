@@ -17,8 +17,8 @@ pub struct Settings {
     pub rest_token: String,
     /// Authorizes the admin API (`/v1/databases`, `keel db`); generated at first start when not set.
     pub admin_token: String,
-    /// TLS: certificate chain and key (PEM); with them, RESP and HTTP speak TLS (on `tls-port` and
-    /// `tls-http-port` beside the plain ports, or instead of them when those are 0).
+    /// TLS: certificate chain and key (PEM). With them RESP speaks TLS on `tls-port` beside the plain port,
+    /// or on the main port when `tls-port` is 0; HTTPS is served on `tls-http-port` beside plain HTTP.
     pub tls_cert_file: String,
     pub tls_key_file: String,
     /// Client certificates must be signed by this CA (mutual TLS).

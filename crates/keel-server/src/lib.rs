@@ -72,10 +72,10 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
             Some(tls::acceptor(cert.as_ref(), key.as_ref(), ca.as_deref()).map_err(std::io::Error::other)?)
         }
     };
-    // With TLS and no separate TLS ports, the main ports speak TLS.
+    // RESP: with TLS and no separate `tls-port`, the main port speaks TLS. HTTP stays plain on `http-port`
+    // (platform health checks and `keel db` use it) and HTTPS is served on `tls-http-port`.
     let (tls_port, tls_http_port) = (settings.tls_port, settings.tls_http_port);
     let main_resp_tls = tls.clone().filter(|_| tls_port == 0);
-    let main_http_tls = tls.clone().filter(|_| tls_http_port == 0);
     let side_bind = |port: u64| format!("{}:{port}", settings.bind);
     let tls_listener = match (&tls, tls_port) {
         (Some(_), port) if port > 0 => Some(TcpListener::bind(side_bind(port)).await?),
@@ -106,7 +106,7 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
         tasks.spawn(listener::run(server.clone(), side, tls.clone()));
     }
     // Health checks answer while the data loads: readiness says so.
-    tasks.spawn(http::run(server.clone(), http_listener, main_http_tls));
+    tasks.spawn(http::run(server.clone(), http_listener, None));
     if let Some(side) = tls_http_listener {
         tasks.spawn(http::run(server.clone(), side, tls.clone()));
     }

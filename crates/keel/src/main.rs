@@ -76,7 +76,7 @@ struct ServeArgs {
     /// The admin API's token (generated at first start when not set).
     #[arg(long)]
     admin_token: Option<String>,
-    /// TLS certificate chain (PEM); with --tls-key, RESP and HTTP speak TLS.
+    /// TLS certificate chain (PEM); with --tls-key, RESP speaks TLS (on --tls-port, or on --port).
     #[arg(long)]
     tls_cert: Option<String>,
     /// TLS private key (PEM).

@@ -75,7 +75,18 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
     if let Some(secrets) = secrets {
         if let Some(password) = &secrets.password {
             out["password"] = json!(password);
-            out["redis_url"] = json!(format!("redis://default:{password}@{host}:{port}"));
+            // With TLS on its own port, both URLs; with TLS on the main port, only rediss://.
+            let (tls, tls_port) = {
+                let s = server.settings.read();
+                (!s.tls_cert_file.is_empty(), s.tls_port as u16)
+            };
+            if !tls || tls_port != 0 {
+                out["redis_url"] = json!(format!("redis://default:{password}@{host}:{port}"));
+            }
+            if tls {
+                let port = if tls_port != 0 { tls_port } else { port };
+                out["rediss_url"] = json!(format!("rediss://default:{password}@{host}:{port}"));
+            }
         }
         if let Some(token) = &secrets.rest_token {
             out["rest_token"] = json!(token);
