@@ -79,6 +79,10 @@ fn credentials_lead_to_one_database_and_nothing_leaks_between_them() {
     assert_eq!(run::<i64>(&mut ca, &["DBSIZE"]), 1);
     let list: String = run(&mut ca, &["CLIENT", "LIST"]);
     assert_eq!(list.lines().count(), 1, "{list}");
+    // Connections grouped by address and name, for the "too many connections" incident.
+    run::<()>(&mut ca, &["CLIENT", "SETNAME", "checkout-api"]);
+    let clients: String = run(&mut ca, &["INFO", "clients"]);
+    assert!(clients.contains("client_group_0:addr=127.0.0.1,name=checkout-api,connections=1,"), "{clients}");
     let info: String = run(&mut cb, &["INFO", "keyspace"]);
     assert!(info.contains("db0:keys=1,"), "{info}");
     // Pub/sub stays inside its database.

@@ -122,6 +122,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "blocked_clients", &ctx.ks.blocking.blocked_clients());
             line(out, "tracking_clients", &ctx.ks.tracking.counts().clients);
             line(out, "clients_in_timeout_table", &0);
+            client_groups(out, server, &ctx.tenant.name, ctx.now_ms());
         }
         "memory" => {
             out.push_str("# Memory\r\n");
@@ -226,5 +227,27 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         }
         "latencystats" => out.push_str("# Latencystats\r\n"),
         _ => {}
+    }
+}
+
+/// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with
+/// the oldest age and longest idle time, so that an application leaking connections is named in one look.
+fn client_groups(out: &mut String, server: &crate::Server, tenant: &str, now_ms: u64) {
+    let mut groups: std::collections::BTreeMap<(String, String), (usize, u64, u64)> = Default::default();
+    for client in server.clients.snapshot().iter().filter(|c| c.in_tenant(tenant)) {
+        let ip = client.addr.rsplit_once(':').map_or(client.addr.as_str(), |(ip, _)| ip).to_string();
+        let name = String::from_utf8_lossy(&client.name.lock()).into_owned();
+        let age = now_ms.saturating_sub(client.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(client.last_active_ms.load(std::sync::atomic::Ordering::Relaxed)) / 1000;
+        let entry = groups.entry((ip, name)).or_default();
+        *entry = (entry.0 + 1, entry.1.max(age), entry.2.max(idle));
+    }
+    let mut by_count: Vec<_> = groups.into_iter().collect();
+    by_count.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    for (i, ((addr, name), (count, oldest, idle))) in by_count.iter().take(20).enumerate() {
+        let _ = write!(
+            out,
+            "client_group_{i}:addr={addr},name={name},connections={count},oldest_age={oldest},max_idle={idle}\r\n"
+        );
     }
 }
