@@ -22,6 +22,9 @@ pub struct DatabaseDef {
     pub max_memory: u64,
     /// 0 means no limit.
     pub max_connections: u64,
+    /// Commands a second the database runs before refusing more (0: no limit).
+    #[serde(default)]
+    pub max_commands_per_second: u64,
     pub created_unix: u64,
     password_sha256: String,
     rest_token_sha256: String,
@@ -48,6 +51,7 @@ pub struct CreateRequest {
     pub eviction: Option<String>,
     pub max_memory: Option<u64>,
     pub max_connections: Option<u64>,
+    pub max_commands_per_second: Option<u64>,
 }
 
 /// A change to a database's limits (`keel db set`), applied live.
@@ -56,6 +60,7 @@ pub struct UpdateRequest {
     pub eviction: Option<String>,
     pub max_memory: Option<u64>,
     pub max_connections: Option<u64>,
+    pub max_commands_per_second: Option<u64>,
 }
 
 /// Which rights a REST token carries.
@@ -220,6 +225,7 @@ impl Registry {
             eviction,
             max_memory: request.max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
             max_connections: request.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_commands_per_second: request.max_commands_per_second.unwrap_or(0),
             created_unix: now_unix,
             password_sha256: hash(&secrets.password),
             rest_token_sha256: hash(&secrets.rest_token),
@@ -287,6 +293,9 @@ impl Registry {
         if let Some(max) = change.max_connections {
             def.max_connections = max;
         }
+        if let Some(max) = change.max_commands_per_second {
+            def.max_commands_per_second = max;
+        }
         let after = def.clone();
         if let Err(e) = self.save() {
             self.defs.insert(name.to_string(), before);
@@ -318,6 +327,16 @@ impl Registry {
 impl DatabaseDef {
     pub fn policy(&self) -> Policy {
         Policy::parse(&self.eviction).unwrap_or(Policy::NoEviction)
+    }
+
+    /// The limits the running database is held to.
+    pub fn limits(&self) -> crate::tenant::TenantLimits {
+        crate::tenant::TenantLimits {
+            max_memory: self.max_memory,
+            policy: self.policy(),
+            max_connections: self.max_connections,
+            max_commands_per_second: self.max_commands_per_second,
+        }
     }
 }
 

@@ -24,11 +24,13 @@ pub struct BatchSettings {
     pub notify: u32,
     pub pubsub_limit: crate::config::ClassLimit,
     pub memory: crate::eviction::MemoryLimit,
+    /// A provisioned database's commands-per-second limit (0: none).
+    pub max_commands_per_second: u64,
 }
 
 impl BatchSettings {
-    /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit
-    /// and eviction policy.
+    /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit,
+    /// eviction policy and commands-per-second limit.
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
         let mut settings = Self::server_wide(server);
         if let Some(limits) = *tenant.limits.read() {
@@ -38,6 +40,7 @@ impl BatchSettings {
             settings.lfu =
                 matches!(limits.policy, keel_store::evict::Policy::AllKeysLfu | keel_store::evict::Policy::VolatileLfu)
                     .then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32));
+            settings.max_commands_per_second = limits.max_commands_per_second;
         }
         settings
     }
@@ -58,6 +61,7 @@ impl BatchSettings {
                     .unwrap_or(keel_store::evict::Policy::NoEviction),
                 samples: s.maxmemory_samples as usize,
             },
+            max_commands_per_second: 0,
             monitor_queue_limit: {
                 let limits = s.client_output_buffer_limit;
                 let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
@@ -150,6 +154,9 @@ pub fn execute(
 /// What a RESP2 connection with subscriptions may still run.
 const SUBSCRIBER_MODE: &[&str] =
     &["subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"];
+
+/// The error past a database's `max_commands_per_second` (REST answers it with 429).
+pub const RATE_LIMITED: &str = "ERR max commands per second reached for this database, try again shortly";
 
 /// Commands that act on the transaction itself instead of being queued by MULTI.
 const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
@@ -285,6 +292,18 @@ fn run(
         if let Some(refusal) = env.tenant.persistence.write_refusal() {
             flag_transaction(session);
             return reject(ks, out, Some(command), &refusal);
+        }
+    }
+    if env.settings.max_commands_per_second > 0 && !session.in_script && !session.in_exec {
+        let second = clock.now_ms() / 1000;
+        let (window, count) = &mut ks.rate_window;
+        if *window != second {
+            (*window, *count) = (second, 0);
+        }
+        *count += 1;
+        if *count > env.settings.max_commands_per_second {
+            flag_transaction(session);
+            return reject(ks, out, Some(command), RATE_LIMITED);
         }
     }
     // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit

@@ -4,7 +4,6 @@
 
 use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
 use crate::server::{database_dir, provisioned_tenant, unix_ms, Server};
-use crate::tenant::TenantLimits;
 use std::sync::Arc;
 
 pub fn create(server: &Arc<Server>, request: CreateRequest) -> Result<(DatabaseDef, Secrets), ProvisionError> {
@@ -43,11 +42,7 @@ pub fn delete(server: &Arc<Server>, name: &str) -> Result<DatabaseDef, Provision
 pub fn update(server: &Arc<Server>, name: &str, change: UpdateRequest) -> Result<DatabaseDef, ProvisionError> {
     let def = server.databases.lock().update(name, change)?;
     if let Some(tenant) = server.tenants.read().get(name) {
-        *tenant.limits.write() = Some(TenantLimits {
-            max_memory: def.max_memory,
-            policy: def.policy(),
-            max_connections: def.max_connections,
-        });
+        *tenant.limits.write() = Some(def.limits());
     }
     Ok(def)
 }

@@ -152,11 +152,7 @@ pub fn provisioned_tenant(
 ) -> Result<Tenant, String> {
     let persistence = Persistence::open(&database_dir(settings, &def.name))?;
     let tenant = Tenant::new(&def.name, settings.databases as usize, commands, persistence);
-    *tenant.limits.write() = Some(crate::tenant::TenantLimits {
-        max_memory: def.max_memory,
-        policy: def.policy(),
-        max_connections: def.max_connections,
-    });
+    *tenant.limits.write() = Some(def.limits());
     Ok(tenant)
 }
 

@@ -37,6 +37,8 @@ pub struct TenantLimits {
     pub policy: keel_store::evict::Policy,
     /// 0: none.
     pub max_connections: u64,
+    /// 0: none.
+    pub max_commands_per_second: u64,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -131,6 +133,8 @@ pub struct Keyspace {
     pub tracking: crate::tracking::Tracking,
     /// EVAL scripts and FUNCTION libraries.
     pub scripting: crate::scripting::Scripting,
+    /// The current second and the commands run in it, for `max_commands_per_second`.
+    pub rate_window: (u64, u64),
 }
 
 impl Tenant {
@@ -177,6 +181,7 @@ impl Tenant {
                 pubsub: Default::default(),
                 tracking: Default::default(),
                 scripting: Default::default(),
+                rate_window: (0, 0),
             }),
         }
     }

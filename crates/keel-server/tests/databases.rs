@@ -134,6 +134,14 @@ fn limits_hold_per_database() {
     }
     let (_, usage) = admin(&s, "GET", "/v1/databases/small/usage", "");
     assert!(usage["commands"].as_u64().unwrap() > 100, "{usage}");
+    // A commands-per-second limit: RESP gets an error past it, REST a 429.
+    let limited = create(&s, r#"{"name": "limited", "max_commands_per_second": 5}"#);
+    let mut c = connect(&s, limited["password"].as_str().unwrap());
+    let refused = (0..50).find_map(|_| redis::cmd("PING").query::<String>(&mut c).err());
+    assert!(refused.is_some_and(|e| e.to_string().contains("max commands per second")));
+    let token = format!("Authorization: Bearer {}", limited["rest_token"].as_str().unwrap());
+    let statuses: Vec<u16> = (0..20).map(|_| http_with(s.http_addr, "GET", "/ping", &[&token], b"").0).collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
     assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{usage}");
     assert_eq!(usage["connections"]["peak"].as_u64(), Some(2));
 }

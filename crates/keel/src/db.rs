@@ -25,6 +25,9 @@ pub enum DbCommand {
         max_memory: Option<String>,
         #[arg(long)]
         max_connections: Option<u64>,
+        /// Commands a second before the database refuses more (0: no limit).
+        #[arg(long)]
+        max_commands_per_second: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -69,6 +72,8 @@ pub enum DbCommand {
         eviction: Option<String>,
         #[arg(long)]
         max_connections: Option<u64>,
+        #[arg(long)]
+        max_commands_per_second: Option<u64>,
     },
 }
 
@@ -131,10 +136,20 @@ fn print(value: &Value, as_json: bool) {
 
 pub fn run(command: DbCommand) -> Result<(), String> {
     match command {
-        DbCommand::Create { name, region, plan, eviction, max_memory, max_connections, json } => {
+        DbCommand::Create {
+            name,
+            region,
+            plan,
+            eviction,
+            max_memory,
+            max_connections,
+            max_commands_per_second,
+            json,
+        } => {
             let body = json!({
                 "name": name, "region": region, "plan": plan, "eviction": eviction,
                 "max_memory": memory(&max_memory)?, "max_connections": max_connections,
+                "max_commands_per_second": max_commands_per_second,
             });
             let created = call("POST", "/v1/databases", Some(body))?;
             print(&created, json);
@@ -176,9 +191,11 @@ pub fn run(command: DbCommand) -> Result<(), String> {
             print(&call("POST", &format!("/v1/databases/{name}/rotate-token"), None)?, json)
         }
         DbCommand::Usage { name, json } => print(&call("GET", &format!("/v1/databases/{name}/usage"), None)?, json),
-        DbCommand::Set { name, max_memory, eviction, max_connections } => {
-            let body =
-                json!({ "max_memory": memory(&max_memory)?, "eviction": eviction, "max_connections": max_connections });
+        DbCommand::Set { name, max_memory, eviction, max_connections, max_commands_per_second } => {
+            let body = json!({
+                "max_memory": memory(&max_memory)?, "eviction": eviction, "max_connections": max_connections,
+                "max_commands_per_second": max_commands_per_second,
+            });
             print(&call("PATCH", &format!("/v1/databases/{name}"), Some(body))?, false);
         }
     }

@@ -63,6 +63,7 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
         "eviction": def.eviction,
         "max_memory": def.max_memory,
         "max_connections": def.max_connections,
+        "max_commands_per_second": def.max_commands_per_second,
         "created_unix": def.created_unix,
         "endpoint": host,
         "port": port,
@@ -313,10 +314,12 @@ pub async fn openapi() -> Response {
                 } },
                 "Create": { "type": "object", "properties": {
                     "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string" },
-                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" }
+                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
+                    "max_commands_per_second": { "type": "integer" }
                 } },
                 "Update": { "type": "object", "properties": {
-                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" }
+                    "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
+                    "max_commands_per_second": { "type": "integer" }
                 } }
             }
         },

@@ -347,7 +347,14 @@ async fn single(server: &Arc<Server>, access: Access, command: Command, headers:
     let Some(reply) = run(server, access, vec![command]).await.pop() else {
         return bad_request("ERR the command did not run");
     };
-    let status = if matches!(reply.frame, Frame::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = match &reply.frame {
+        // Past the database's commands-per-second limit: 429, so clients back off.
+        Frame::Error(text) if text.starts_with(crate::dispatch::RATE_LIMITED.as_bytes()) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Frame::Error(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
     match format {
         Format::Resp2 => respond_resp2(status, reply.raw),
         Format::Json(encoding) => respond(status, outcome(reply.frame, encoding).1),
