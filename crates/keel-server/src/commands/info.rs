@@ -243,7 +243,7 @@ fn client_groups(out: &mut String, server: &crate::Server, tenant: &str, now_ms:
         *entry = (entry.0 + 1, entry.1.max(age), entry.2.max(idle));
     }
     let mut by_count: Vec<_> = groups.into_iter().collect();
-    by_count.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    by_count.sort_by_key(|(_, (count, _, _))| std::cmp::Reverse(*count));
     for (i, ((addr, name), (count, oldest, idle))) in by_count.iter().take(20).enumerate() {
         let _ = write!(
             out,
