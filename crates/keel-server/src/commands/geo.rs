@@ -4,7 +4,7 @@
 
 use super::{float_arg, int_arg, is, typed, CmdError, CmdResult, Ctx, SYNTAX};
 use keel_store::geohash::{self, Search, Shape};
-use keel_store::{Collection, Value, ZSet, ZSetLimits};
+use keel_store::{Collection, ZSet};
 
 /// Meters in one `unit`.
 fn unit(arg: &[u8]) -> Result<f64, CmdError> {
@@ -414,25 +414,13 @@ fn store_or_reply(ctx: &mut Ctx, opts: &SearchOptions, found: Vec<Found>, conver
         }
         return Ok(());
     };
-    let stored = found.len();
-    if stored > 0 {
-        let limits = {
-            let s = ctx.server.settings.read();
-            ZSetLimits {
-                max_listpack_entries: s.zset_max_listpack_entries as usize,
-                max_listpack_value: s.zset_max_listpack_value as usize,
-            }
-        };
-        let mut zset = ZSet::new();
-        for f in &found {
+    // Scores are the geohashes, or the distances in the search's unit with STOREDIST.
+    let items = found
+        .into_iter()
+        .map(|f| {
             let score = if opts.store_dist { f.distance / conversion } else { f.score };
-            zset.insert(&f.member, score, &limits);
-        }
-        ctx.replace_key(dest, Some(Value::ZSet(Box::new(zset))));
-        ctx.dirty(stored as u64 - 1);
-    } else if ctx.lookup_write(dest).is_some() {
-        ctx.replace_key(dest, None);
-    }
-    ctx.out.int(stored as i64);
-    Ok(())
+            (f.member, score)
+        })
+        .collect();
+    super::zset_ops::store_scored(ctx, dest, items)
 }
