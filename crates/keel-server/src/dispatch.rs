@@ -314,7 +314,7 @@ fn run(
         let fits = crate::eviction::make_room(ks, &env.settings.memory, &access, events);
         let grows = command.has(flags::DENYOOM)
             || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
-        if !fits && grows {
+        if !fits && grows && !session.allow_oom {
             flag_transaction(session);
             if command.spec.name == "exec" {
                 session.transaction = None;

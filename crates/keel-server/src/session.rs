@@ -63,6 +63,8 @@ pub struct Session {
     pub caching: Option<bool>,
     /// This is a script's client: MONITOR shows its commands as coming from `lua`.
     pub in_script: bool,
+    /// A script flagged allow-oom runs in this session: its writes pass a full memory.
+    pub allow_oom: bool,
     /// The ACL user the client authenticated as, when not `default`.
     pub acl_user: Option<String>,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
@@ -90,6 +92,7 @@ impl Session {
             caching: None,
             in_script: false,
             acl_user: None,
+            allow_oom: false,
             in_exec: false,
             script_read: false,
             feed: None,

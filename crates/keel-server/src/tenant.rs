@@ -298,7 +298,8 @@ impl Keyspace {
         }
     }
 
+    /// What `maxmemory` is measured against (and INFO's `used_memory`): the dataset and the Lua states.
     pub fn used_memory(&self) -> usize {
-        self.dbs.iter().map(Db::memory).sum()
+        self.dbs.iter().map(Db::memory).sum::<usize>() + self.scripting.lua_memory()
     }
 }

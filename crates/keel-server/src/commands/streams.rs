@@ -441,7 +441,8 @@ struct ReadArgs<'a> {
 }
 
 fn parse_read<'a>(ctx: &Ctx, args: &[&'a [u8]], group_command: bool) -> Result<ReadArgs<'a>, CmdError> {
-    let name = if group_command { "XREADGROUP" } else { "XREAD" };
+    // Errors name the command as the client wrote it, as Redis's do.
+    let name = String::from_utf8_lossy(args[0]);
     let mut r = ReadArgs {
         timeout: None,
         count: 0,

@@ -95,6 +95,11 @@ pub struct Call<'a, 'c> {
 }
 
 impl<'a, 'c> Call<'a, 'c> {
+    /// Lets the script's writes through while memory is full (its `allow-oom` flag).
+    pub fn allow_oom(&mut self, allow: bool) {
+        self.session.allow_oom = allow;
+    }
+
     pub fn new(ctx: &'a mut Ctx<'c>, read_only: bool, status: &'a ScriptStatus) -> Call<'a, 'c> {
         let mut session = Session::new(ctx.session.info.clone(), true);
         session.db = ctx.session.db;

@@ -146,6 +146,11 @@ pub fn check_flags(ctx: &Ctx, flags: ScriptFlags, read_only_command: bool) -> Re
     if read_only_command {
         return Err(CmdError::new("ERR Can not execute a script with write flag using *_ro command."));
     }
+    // A script that may write does not start while memory is full, unless it says allow-oom.
+    let limit = crate::dispatch::BatchSettings::read(ctx.server, ctx.tenant).memory;
+    if !flags.allow_oom && limit.max > 0 && ctx.ks.used_memory() as u64 > limit.max {
+        return Err(CmdError::new(crate::eviction::OOM));
+    }
     Ok(())
 }
 
@@ -189,7 +194,16 @@ pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool
     let result = run(
         ctx,
         &mut engine,
-        Run { function: &function, keys, args: argv, read_only, is_function: false, name: &sha, command: args },
+        Run {
+            function: &function,
+            keys,
+            args: argv,
+            read_only,
+            is_function: false,
+            name: &sha,
+            command: args,
+            allow_oom: flags.allow_oom,
+        },
     );
     ctx.ks.scripting.eval = Some(engine);
     result

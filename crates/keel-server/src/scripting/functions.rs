@@ -266,7 +266,16 @@ pub fn fcall(ctx: &mut Ctx, args: &[&[u8]], read_only_command: bool) -> CmdResul
     let result = run(
         ctx,
         &mut engine,
-        Run { function: &callback, keys, args: argv, read_only, is_function: true, name: &name, command: args },
+        Run {
+            function: &callback,
+            keys,
+            args: argv,
+            read_only,
+            is_function: true,
+            name: &name,
+            command: args,
+            allow_oom: flags.allow_oom,
+        },
     );
     ctx.ks.scripting.functions.engine = Some(engine);
     result

@@ -72,12 +72,19 @@ pub struct Scripting {
     eval: Option<Engine>,
     pub scripts: eval::ScriptCache,
     pub functions: functions::Functions,
+    /// Bytes of the Lua state a running script took out of here (it still counts toward maxmemory).
+    running_memory: usize,
 }
 
 impl Scripting {
     /// Bytes the EVAL Lua state uses (`used_memory_lua`).
     pub fn eval_memory(&self) -> usize {
         self.eval.as_ref().map_or(0, Engine::used_memory)
+    }
+
+    /// Bytes every Lua state uses, the one a running script holds included.
+    pub fn lua_memory(&self) -> usize {
+        self.eval_memory() + self.functions.lua_memory() + self.running_memory
     }
 }
 
@@ -96,6 +103,8 @@ pub struct Run<'r> {
     pub name: &'r str,
     /// The EVAL/FCALL command line, for FUNCTION STATS.
     pub command: &'r [&'r [u8]],
+    /// The script declared allow-oom: its writes are not refused when memory is full.
+    pub allow_oom: bool,
 }
 
 /// Runs a script or function for the client in `ctx` and writes its reply.
@@ -117,6 +126,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
         engine.set_global("ARGV", Value::Table(args)).map_err(engine_error)?;
         None
     };
+    ctx.ks.scripting.running_memory = engine.used_memory();
     let status = ctx.tenant.scripts.clone();
     let threshold = ctx.server.settings.read().busy_reply_threshold;
     status.begin(run.is_function, threshold, run.name, run.command);
@@ -124,6 +134,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     ctx.ks.blocking.hold(true);
     let log_mark = ctx.ks.log.enabled.then(|| ctx.ks.log.begin_transaction());
     let call = RefCell::new(api::Call::new(ctx, run.read_only, &status));
+    call.borrow_mut().allow_oom(run.allow_oom);
     let outcome = {
         let _current = api::install(&lua, &call);
         engine.run(run.function, call_args)
@@ -140,6 +151,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
         }
     }
     ctx.ks.blocking.hold(false);
+    ctx.ks.scripting.running_memory = 0;
     status.end();
     match outcome.map_err(engine_error)? {
         // An error the script returns (redis.error_reply) is the command's error, counted as such.
