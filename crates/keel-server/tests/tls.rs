@@ -65,6 +65,19 @@ fn resp_over_tls_beside_plain_resp() {
 }
 
 #[test]
+fn the_redis_crate_connects_with_a_rediss_url() {
+    let dir = TestDir::new();
+    let (_server, tls_port, _) = tls_server(&dir.0, false);
+    let certificates =
+        redis::TlsCertificates { client_tls: None, root_cert: Some(std::fs::read(dir.0.join("cert.pem")).unwrap()) };
+    let url = format!("rediss://127.0.0.1:{tls_port}/");
+    let client = redis::Client::build_with_tls(url, certificates).unwrap();
+    let mut con = client.get_connection().unwrap();
+    run::<()>(&mut con, &["SET", "over", "tls"]);
+    assert_eq!(run::<String>(&mut con, &["GET", "over"]), "tls");
+}
+
+#[test]
 fn https_beside_plain_http() {
     let dir = TestDir::new();
     let (server, _, tls_http_port) = tls_server(&dir.0, false);
