@@ -187,6 +187,19 @@ fn count_error(ks: &mut Keyspace, error: &str) {
     }
 }
 
+/// The arguments as MONITOR and SLOWLOG may show them: commands that carry secrets (AUTH, HELLO, ACL SETUSER
+/// and RESTTOKEN) keep only what names them, the rest shown as `(redacted)`, as Redis does.
+fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    let keep = if command.has(flags::NO_AUTH) {
+        1
+    } else if matches!(command.fullname.as_str(), "acl|setuser" | "acl|resttoken") {
+        3
+    } else {
+        return args.to_vec();
+    };
+    args.iter().enumerate().map(|(i, a)| if i < keep { *a } else { &b"(redacted)"[..] }).collect()
+}
+
 /// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.
 fn acl_denial(tenant: &Tenant, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
     use crate::acl::Denial;
@@ -367,7 +380,8 @@ fn run(
     }
     // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
     if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
-        feed_monitors(ks, session, args, env.settings.monitor_queue_limit);
+        let shown = redacted(command, args);
+        feed_monitors(ks, session, &shown, env.settings.monitor_queue_limit);
     }
     let elapsed_us = clock.lap_us();
     // A command that blocked is counted when it is served (Redis's updateStatsOnUnblock), not twice.
@@ -382,10 +396,8 @@ fn run(
     }
     let threshold = env.settings.slowlog_slower_than;
     if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) {
-        // AUTH and HELLO carry secrets: never log their arguments.
-        let redacted: Vec<&[u8]> = if command.has(flags::NO_AUTH) { vec![args[0]] } else { args.to_vec() };
         let client = (session.info.addr.clone(), session.info.name_string());
-        ks.slowlog.record(&redacted, elapsed_us, client, env.settings.slowlog_max_len);
+        ks.slowlog.record(&redacted(command, args), elapsed_us, client, env.settings.slowlog_max_len);
     }
 }
 

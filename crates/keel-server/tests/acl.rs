@@ -151,3 +151,22 @@ fn rest_tokens_carry_acl_users() {
     assert_eq!(status, 400);
     assert!(body.contains("no permissions to access one of the keys"), "{body}");
 }
+
+#[test]
+fn secrets_never_reach_monitor_or_the_slow_log() {
+    let s = TestServer::with(|st| st.requirepass = "top-secret".into());
+    let mut admin = as_user(&s, "default", "top-secret");
+    run::<()>(&mut admin, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    let mut monitor = s.raw();
+    monitor.send(b"AUTH top-secret\r\nMONITOR\r\n");
+    monitor.expect(b"+OK\r\n+OK\r\n");
+    let mut other = s.client();
+    run::<()>(&mut other, &["AUTH", "top-secret"]);
+    run::<()>(&mut admin, &["ACL", "SETUSER", "carol", "on", ">carols-secret"]);
+    let keel_protocol::Frame::Simple(line) = monitor.read_frame() else { panic!("not a MONITOR line") };
+    let line = String::from_utf8_lossy(&line).to_string();
+    assert!(line.contains("\"AUTH\" \"(redacted)\"") && !line.contains("top-secret"), "{line}");
+    let slowlog = format!("{:?}", run::<redis::Value>(&mut admin, &["SLOWLOG", "GET", "10"]));
+    assert!(!slowlog.contains("carols-secret") && !slowlog.contains("top-secret"), "{slowlog}");
+    assert!(slowlog.contains("(redacted)"), "{slowlog}");
+}
