@@ -158,6 +158,9 @@ const SUBSCRIBER_MODE: &[&str] =
 /// The error past a database's `max_commands_per_second` (REST answers it with 429).
 pub const RATE_LIMITED: &str = "ERR max commands per second reached for this database, try again shortly";
 
+/// Commands that change the server for every database, which provisioned databases may not run.
+const SERVER_WIDE: &[&str] = &["config|set", "config|rewrite", "config|resetstat", "shutdown", "debug"];
+
 /// Commands that act on the transaction itself instead of being queued by MULTI.
 const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
@@ -293,6 +296,15 @@ fn run(
             flag_transaction(session);
             return reject(ks, out, Some(command), &error);
         }
+    }
+    // A provisioned database shares the process: what would change the server for everyone is refused.
+    if command.has(flags::ADMIN)
+        && SERVER_WIDE.contains(&command.fullname.as_str())
+        && env.tenant.limits.read().is_some()
+    {
+        flag_transaction(session);
+        let error = format!("ERR '{}' acts on the whole server and is not available to a database", command.fullname);
+        return reject(ks, out, Some(command), &error);
     }
     if session.in_subscriber_mode() && !SUBSCRIBER_MODE.contains(&command.spec.name) {
         let error = format!(

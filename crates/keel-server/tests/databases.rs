@@ -93,6 +93,33 @@ fn credentials_lead_to_one_database_and_nothing_leaks_between_them() {
     // Scripts too.
     run::<()>(&mut cb, &["FUNCTION", "LOAD", "#!lua name=lib\nredis.register_function('f', function() return 1 end)"]);
     assert!(error_of(&mut ca, &["FCALL", "f", "0"]).starts_with("ERR Function not found"));
+    // SCAN, RANDOMKEY, keyspace events, MONITOR, SLOWLOG and the script cache stay inside too.
+    let (cursor, keys): (String, Vec<String>) = run(&mut ca, &["SCAN", "0", "COUNT", "100"]);
+    assert_eq!((cursor.as_str(), keys), ("0", vec!["shared-name".to_string()]));
+    assert_eq!(run::<String>(&mut cb, &["RANDOMKEY"]), "shared-name");
+    let sha: String = run(&mut ca, &["SCRIPT", "LOAD", "return 1"]);
+    assert_eq!(run::<Vec<i64>>(&mut cb, &["SCRIPT", "EXISTS", &sha]), [0]);
+    run::<()>(&mut default, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut watcher = connect(&s, a["password"].as_str().unwrap());
+    run::<()>(&mut watcher, &["PSUBSCRIBE", "__key*__:*"]);
+    let mut monitor = s.raw();
+    monitor.send(format!("AUTH {}\r\nMONITOR\r\n", a["password"].as_str().unwrap()).as_bytes());
+    monitor.expect(b"+OK\r\n+OK\r\n");
+    run::<()>(&mut cb, &["SET", "beta-only", "1"]);
+    run::<()>(&mut ca, &["SET", "alpha-marker", "1"]);
+    let keel_protocol::Frame::Simple(line) = monitor.read_frame() else { panic!("not a MONITOR line") };
+    assert!(String::from_utf8_lossy(&line).contains("alpha-marker"), "alpha's monitor saw another database");
+    let event = watcher.recv_response().unwrap();
+    assert!(
+        format!("{event:?}").contains("alpha-marker"),
+        "alpha's keyspace events showed another database: {event:?}"
+    );
+    // Server-wide settings are not a database's to change.
+    assert_eq!(
+        error_of(&mut ca, &["CONFIG", "SET", "maxmemory", "1"]),
+        "ERR 'config|set' acts on the whole server and is not available to a database"
+    );
+    assert!(error_of(&mut ca, &["SHUTDOWN", "NOSAVE"]).contains("not available to a database"));
     // A wrong password opens nothing.
     let mut stranger = s.client();
     assert!(error_of(&mut stranger, &["AUTH", "default", "not-a-password"]).starts_with("WRONGPASS"));
@@ -107,7 +134,7 @@ fn credentials_lead_to_one_database_and_nothing_leaks_between_them() {
     assert_eq!(status, 400);
     // Operators see every database in /metrics, by name.
     let (_, metrics) = common::http(s.http_addr, "GET", "/metrics");
-    assert!(metrics.contains(r#"keel_database_keys{database="alpha"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"keel_database_keys{database="alpha"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"keel_database_connections{database="beta"} 1"#), "{metrics}");
 }
 
