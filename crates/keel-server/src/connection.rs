@@ -113,6 +113,11 @@ where
                     }
                 },
             }
+            if let Some(max) = conn.tenant.max_request_size().filter(|max| conn.input.len() as u64 > *max) {
+                tracing::info!(client = info.id, addr = %info.addr, max, "closing client over its database's max request size");
+                let _ = write_output(&mut stream, b"-ERR max request size exceeded\r\n", &conn.server).await;
+                break;
+            }
             if conn.input.len() > conn.server.settings.read().client_query_buffer_limit as usize {
                 tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
                 break;

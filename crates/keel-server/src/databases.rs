@@ -25,6 +25,9 @@ pub struct DatabaseDef {
     /// Commands a second the database runs before refusing more (0: no limit).
     #[serde(default)]
     pub max_commands_per_second: u64,
+    /// The largest request, in bytes (0: the server's limits).
+    #[serde(default)]
+    pub max_request_size: u64,
     pub created_unix: u64,
     password_sha256: String,
     rest_token_sha256: String,
@@ -52,6 +55,7 @@ pub struct CreateRequest {
     pub max_memory: Option<u64>,
     pub max_connections: Option<u64>,
     pub max_commands_per_second: Option<u64>,
+    pub max_request_size: Option<u64>,
 }
 
 /// A change to a database's limits (`keel db set`), applied live.
@@ -61,6 +65,7 @@ pub struct UpdateRequest {
     pub max_memory: Option<u64>,
     pub max_connections: Option<u64>,
     pub max_commands_per_second: Option<u64>,
+    pub max_request_size: Option<u64>,
 }
 
 /// Which rights a REST token carries.
@@ -226,6 +231,7 @@ impl Registry {
             max_memory: request.max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
             max_connections: request.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             max_commands_per_second: request.max_commands_per_second.unwrap_or(0),
+            max_request_size: request.max_request_size.unwrap_or(0),
             created_unix: now_unix,
             password_sha256: hash(&secrets.password),
             rest_token_sha256: hash(&secrets.rest_token),
@@ -296,6 +302,9 @@ impl Registry {
         if let Some(max) = change.max_commands_per_second {
             def.max_commands_per_second = max;
         }
+        if let Some(max) = change.max_request_size {
+            def.max_request_size = max;
+        }
         let after = def.clone();
         if let Err(e) = self.save() {
             self.defs.insert(name.to_string(), before);
@@ -336,6 +345,7 @@ impl DatabaseDef {
             policy: self.policy(),
             max_connections: self.max_connections,
             max_commands_per_second: self.max_commands_per_second,
+            max_request_size: self.max_request_size,
         }
     }
 }

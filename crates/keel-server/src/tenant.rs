@@ -39,6 +39,8 @@ pub struct TenantLimits {
     pub max_connections: u64,
     /// 0: none.
     pub max_commands_per_second: u64,
+    /// Bytes; 0: the server's limits.
+    pub max_request_size: u64,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -215,6 +217,11 @@ impl Tenant {
         } else {
             self.meters.save_if_due(&self.persistence.dir, unix, 5);
         }
+    }
+
+    /// The largest request this database takes, when it has its own limit.
+    pub fn max_request_size(&self) -> Option<u64> {
+        self.limits.read().map(|l| l.max_request_size).filter(|m| *m > 0)
     }
 
     /// Counts a connection in; false (and not counted) when the database is at its connection cap.

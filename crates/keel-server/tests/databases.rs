@@ -169,6 +169,14 @@ fn limits_hold_per_database() {
     let token = format!("Authorization: Bearer {}", limited["rest_token"].as_str().unwrap());
     let statuses: Vec<u16> = (0..20).map(|_| http_with(s.http_addr, "GET", "/ping", &[&token], b"").0).collect();
     assert!(statuses.contains(&429), "{statuses:?}");
+    // A request size limit: REST answers 413, RESP closes the connection with the error.
+    let tiny = create(&s, r#"{"name": "tiny", "max_request_size": 1024}"#);
+    let token = format!("Authorization: Bearer {}", tiny["rest_token"].as_str().unwrap());
+    let (status, body) = http_with(s.http_addr, "POST", "/set/big", &[&token], &[b'x'; 2048]);
+    assert_eq!((status, body.as_str()), (413, r#"{"error":"ERR max request size exceeded"}"#));
+    let mut c = connect(&s, tiny["password"].as_str().unwrap());
+    let refused = redis::cmd("SET").arg("big").arg(vec![b'x'; 4096]).query::<()>(&mut c).unwrap_err();
+    assert!(refused.to_string().contains("max request size exceeded") || refused.is_io_error(), "{refused}");
     assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{usage}");
     assert_eq!(usage["connections"]["peak"].as_u64(), Some(2));
 }

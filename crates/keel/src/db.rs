@@ -28,6 +28,9 @@ pub enum DbCommand {
         /// Commands a second before the database refuses more (0: no limit).
         #[arg(long)]
         max_commands_per_second: Option<u64>,
+        /// The largest request, e.g. 1mb (default: the server's limits).
+        #[arg(long)]
+        max_request_size: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -74,6 +77,8 @@ pub enum DbCommand {
         max_connections: Option<u64>,
         #[arg(long)]
         max_commands_per_second: Option<u64>,
+        #[arg(long)]
+        max_request_size: Option<String>,
     },
 }
 
@@ -144,12 +149,13 @@ pub fn run(command: DbCommand) -> Result<(), String> {
             max_memory,
             max_connections,
             max_commands_per_second,
+            max_request_size,
             json,
         } => {
             let body = json!({
                 "name": name, "region": region, "plan": plan, "eviction": eviction,
                 "max_memory": memory(&max_memory)?, "max_connections": max_connections,
-                "max_commands_per_second": max_commands_per_second,
+                "max_commands_per_second": max_commands_per_second, "max_request_size": memory(&max_request_size)?,
             });
             let created = call("POST", "/v1/databases", Some(body))?;
             print(&created, json);
@@ -191,10 +197,10 @@ pub fn run(command: DbCommand) -> Result<(), String> {
             print(&call("POST", &format!("/v1/databases/{name}/rotate-token"), None)?, json)
         }
         DbCommand::Usage { name, json } => print(&call("GET", &format!("/v1/databases/{name}/usage"), None)?, json),
-        DbCommand::Set { name, max_memory, eviction, max_connections, max_commands_per_second } => {
+        DbCommand::Set { name, max_memory, eviction, max_connections, max_commands_per_second, max_request_size } => {
             let body = json!({
                 "max_memory": memory(&max_memory)?, "eviction": eviction, "max_connections": max_connections,
-                "max_commands_per_second": max_commands_per_second,
+                "max_commands_per_second": max_commands_per_second, "max_request_size": memory(&max_request_size)?,
             });
             print(&call("PATCH", &format!("/v1/databases/{name}"), Some(body))?, false);
         }

@@ -64,6 +64,7 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
         "max_memory": def.max_memory,
         "max_connections": def.max_connections,
         "max_commands_per_second": def.max_commands_per_second,
+        "max_request_size": def.max_request_size,
         "created_unix": def.created_unix,
         "endpoint": host,
         "port": port,
@@ -315,11 +316,11 @@ pub async fn openapi() -> Response {
                 "Create": { "type": "object", "properties": {
                     "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string" },
                     "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
-                    "max_commands_per_second": { "type": "integer" }
+                    "max_commands_per_second": { "type": "integer" }, "max_request_size": { "type": "integer" }
                 } },
                 "Update": { "type": "object", "properties": {
                     "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
-                    "max_commands_per_second": { "type": "integer" }
+                    "max_commands_per_second": { "type": "integer" }, "max_request_size": { "type": "integer" }
                 } }
             }
         },

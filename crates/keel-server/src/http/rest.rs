@@ -82,6 +82,14 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
     })
 }
 
+/// 413 when a request of `size` bytes is over the database's own request size limit.
+fn over_limit(access: &Access, size: usize) -> Option<Response> {
+    let max = access.tenant.max_request_size()?;
+    (size as u64 > max).then(|| {
+        (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": "ERR max request size exceeded" }))).into_response()
+    })
+}
+
 fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({ "error": UNAUTHORIZED }))).into_response()
 }
@@ -316,6 +324,9 @@ fn batch(
     let Some(access) = access(server, headers, query) else {
         return Err(Box::new(unauthorized()));
     };
+    if let Some(refused) = over_limit(&access, body.len()) {
+        return Err(Box::new(refused));
+    }
     match json_commands(body) {
         Some(commands) => Ok((access, commands)),
         None => Err(Box::new(bad_request(&format!("ERR failed to parse {what} request")))),
@@ -332,6 +343,9 @@ pub async fn body_command(
     let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
     };
+    if let Some(refused) = over_limit(&access, body.len()) {
+        return refused;
+    }
     let Some(command) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(json_command) else {
         return bad_request("ERR failed to parse command");
     };
@@ -464,6 +478,9 @@ pub async fn path_command(
     let Some(access) = access(&server, &headers, query.as_deref()) else {
         return unauthorized();
     };
+    if let Some(refused) = over_limit(&access, uri.path().len() + body.len()) {
+        return refused;
+    }
     let mut args: Command =
         uri.path().split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s.as_bytes())).collect();
     if !body.is_empty() {
