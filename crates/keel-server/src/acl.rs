@@ -263,11 +263,14 @@ impl User {
         all.join(" ")
     }
 
+    /// `&*`, or `resetchannels` followed by the channels granted (Redis's form).
     pub fn channels_text(&self) -> String {
-        if self.channels.is_empty() {
-            return "resetchannels".into();
+        if self.channels.iter().any(|c| c == b"*") {
+            return "&*".into();
         }
-        self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))).collect::<Vec<_>>().join(" ")
+        let mut parts = vec!["resetchannels".to_string()];
+        parts.extend(self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))));
+        parts.join(" ")
     }
 
     pub fn commands_text(&self) -> String {
@@ -300,7 +303,9 @@ impl User {
             return Err(Denial::Command);
         }
         let write = command.has(flags::WRITE);
-        for at in command.key_positions(args) {
+        // Shard channels sit where keys would (for cluster routing): they are channels, checked below.
+        let keys = if command.has(flags::PUBSUB) { Vec::new() } else { command.key_positions(args) };
+        for at in keys {
             let key = args[at];
             if !self.key_allowed(key, !write, write) {
                 return Err(Denial::Key(key.to_vec()));
@@ -374,6 +379,9 @@ impl Acl {
 
     /// ACL SETUSER: all rules apply, or none does.
     pub fn set_user(&mut self, name: &str, rules: &[&str], table: &CommandTable) -> Result<(), String> {
+        if name.contains(' ') || name.contains('\0') {
+            return Err("Usernames can't contain spaces or null characters".into());
+        }
         let mut user = self.users.get(name).cloned().unwrap_or_else(|| User::new(name, table.len()));
         for rule in rules {
             user.apply(rule, table)?;

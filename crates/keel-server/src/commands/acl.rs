@@ -49,8 +49,9 @@ pub fn getuser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     out.bulk(b"keys");
     out.bulk(user.keys_text().as_bytes());
     out.bulk(b"channels");
+    // GETUSER lists the channels themselves, without the reset that ACL LIST writes first.
     let channels = user.channels_text();
-    out.bulk(if channels == "resetchannels" { b"" } else { channels.as_bytes() });
+    out.bulk(channels.trim_start_matches("resetchannels").trim_start().as_bytes());
     out.bulk(b"selectors");
     out.array(0);
     Ok(())
