@@ -77,6 +77,55 @@ fn the_redis_crate_connects_with_a_rediss_url() {
     assert_eq!(run::<String>(&mut con, &["GET", "over"]), "tls");
 }
 
+/// Runs a client's smoke script against the TLS port; it must print "ok".
+fn client_over_tls(mut command: std::process::Command) {
+    let dir = TestDir::new();
+    let (_server, tls_port, _) = tls_server(&dir.0, false);
+    let output = command
+        .env("KEEL_REDISS_URL", format!("rediss://127.0.0.1:{tls_port}/"))
+        .env("KEEL_CA", dir.0.join("cert.pem"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.trim_end().ends_with("ok"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn target(dir: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target").join(dir)
+}
+
+fn script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+}
+
+#[test]
+fn ioredis_connects_over_tls() {
+    let npm = target("npm");
+    if !npm.join("node_modules/ioredis").exists() {
+        eprintln!("skipped: ioredis is missing (.ci/run installs it with bullmq into {})", npm.display());
+        return;
+    }
+    let mut node = std::process::Command::new("node");
+    node.args(["--input-type=module"]).current_dir(&npm).stdin(std::fs::File::open(script("ioredis-tls.mjs")).unwrap());
+    client_over_tls(node);
+}
+
+#[test]
+fn redis_py_connects_over_tls() {
+    let pypi = target("pypi");
+    if !pypi.join("redis").exists() {
+        eprintln!("skipped: redis-py is missing (.ci/run installs it into {})", pypi.display());
+        return;
+    }
+    let mut python = std::process::Command::new("python3");
+    python.arg(script("redis_py_tls.py")).env("PYTHONPATH", &pypi).env("PYTHONDONTWRITEBYTECODE", "1");
+    client_over_tls(python);
+}
+
 #[test]
 fn https_beside_plain_http() {
     let dir = TestDir::new();
