@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (RESP on --port).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check an RDB file, an append-only log or a log manifest (like redis-check-rdb and redis-check-aof).
     Check {
         /// The file to check.
@@ -186,7 +186,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => match serve(args) {
+        Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("keel: {message}");

@@ -124,6 +124,9 @@ pub const CATEGORIES: &[&str] = &[
     "scripting",
 ];
 
+/// A function that finds a command's key positions in its arguments.
+pub type FindKeys = fn(&[&[u8]]) -> Vec<usize>;
+
 /// A command as declared in the table.
 pub struct CommandSpec {
     pub name: &'static str,
@@ -137,7 +140,7 @@ pub struct CommandSpec {
     /// first, `(-n, 0, 1)`, means argument `n` counts the keys that follow it (EVAL, FCALL).
     pub keys: (i32, i32, i32),
     /// Finds the keys where `keys` cannot say (Redis's getkeys_proc): SORT's STORE destination.
-    pub find_keys: Option<fn(&[&[u8]]) -> Vec<usize>>,
+    pub find_keys: Option<FindKeys>,
     pub group: &'static str,
     pub summary: &'static str,
     /// None for containers (CLIENT, CONFIG...) that only run through their subcommands.
@@ -147,7 +150,7 @@ pub struct CommandSpec {
 
 impl CommandSpec {
     /// The spec with a function that finds its keys.
-    pub const fn with_find_keys(self, find_keys: fn(&[&[u8]]) -> Vec<usize>) -> CommandSpec {
+    pub const fn with_find_keys(self, find_keys: FindKeys) -> CommandSpec {
         CommandSpec { find_keys: Some(find_keys), ..self }
     }
 }

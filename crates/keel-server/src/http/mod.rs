@@ -62,8 +62,8 @@ async fn edge(request: Request, next: Next) -> Response {
     };
     let mut response = if method == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
-    } else if ![Method::GET, Method::POST, Method::PUT, Method::HEAD].contains(&method)
-        && !(request.uri().path().starts_with("/v1/") && [Method::DELETE, Method::PATCH].contains(&method))
+    } else if !([Method::GET, Method::POST, Method::PUT, Method::HEAD].contains(&method)
+        || (request.uri().path().starts_with("/v1/") && [Method::DELETE, Method::PATCH].contains(&method)))
     {
         let body = axum::Json(serde_json::json!({ "error": "ERR only HEAD, GET, POST and PUT methods are allowed" }));
         (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
