@@ -77,6 +77,8 @@ pub struct Settings {
     pub loglevel: String,
     pub latency_tracking: bool,
     pub client_output_buffer_limit: OutputLimits,
+    /// The plans provisioned databases bill under (`[plans.<name>]` in `keel.toml`).
+    pub plans: crate::meters::Plans,
 }
 
 /// `client-output-buffer-limit` for one class of clients: a hard byte limit, and a soft byte limit that may
@@ -170,6 +172,7 @@ impl Default for Settings {
             loglevel: "notice".into(),
             latency_tracking: true,
             client_output_buffer_limit: OutputLimits::default(),
+            plans: crate::meters::default_plans(),
         }
     }
 }
@@ -460,6 +463,12 @@ impl Settings {
         if let Some(text) = file {
             let table: toml::Table = text.parse().map_err(|e| format!("config file: {e}"))?;
             for (name, value) in table {
+                if name == "plans" {
+                    let plans: crate::meters::Plans =
+                        value.try_into().map_err(|e| format!("config file: 'plans': {e}"))?;
+                    settings.plans.extend(plans);
+                    continue;
+                }
                 let value = match value {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
@@ -513,6 +522,16 @@ mod tests {
         assert_eq!(s.maxclients, 6);
         assert_eq!(s.requirepass, "flag");
         assert!(s.appendonly);
+    }
+
+    #[test]
+    fn plans_come_from_the_file_over_the_defaults() {
+        let file = "[plans.payg]\nper_100k_commands = 0.4\n[plans.pro]\nper_day = 9.5\n";
+        let s = Settings::load(Some(file), vec![], &[]).unwrap();
+        assert_eq!(s.plans["payg"].per_100k_commands, 0.4);
+        assert_eq!((s.plans["pro"].per_day, s.plans["pro"].per_100k_commands), (9.5, 0.0));
+        assert!(s.plans.contains_key("free"));
+        assert!(Settings::load(Some("[plans.x]\nper_command = 1.0\n"), vec![], &[]).is_err());
     }
 
     #[test]

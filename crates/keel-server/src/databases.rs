@@ -3,6 +3,7 @@
 //! stored only as its SHA-256: a password or REST token is shown once, when made, and afterwards only
 //! verified. A password or token maps to exactly one database.
 
+use crate::meters::Plans;
 use keel_store::evict::Policy;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,6 @@ impl ProvisionError {
     }
 }
 
-pub const PLANS: &[&str] = &["payg", "free", "fixed"];
 const DEFAULT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_CONNECTIONS: u64 = 1000;
 
@@ -192,7 +192,13 @@ impl Registry {
     }
 
     /// Provisions a database: its definition, saved, and its secrets (returned once).
-    pub fn create(&mut self, request: CreateRequest, now_unix: u64) -> Result<(DatabaseDef, Secrets), ProvisionError> {
+    /// Creates a database billed under one of `plans`.
+    pub fn create(
+        &mut self,
+        request: CreateRequest,
+        plans: &Plans,
+        now_unix: u64,
+    ) -> Result<(DatabaseDef, Secrets), ProvisionError> {
         let name = match request.name {
             Some(name) if !valid_name(&name) => {
                 return Err(ProvisionError::new(
@@ -212,8 +218,9 @@ impl Registry {
             return Err(ProvisionError::new(409, format!("a database named '{name}' already exists")));
         }
         let plan = request.plan.unwrap_or_else(|| "payg".into());
-        if !PLANS.contains(&plan.as_str()) {
-            return Err(ProvisionError::new(400, format!("unknown plan '{plan}' (one of {})", PLANS.join(", "))));
+        if !plans.contains_key(&plan) {
+            let known: Vec<&str> = plans.keys().map(String::as_str).collect();
+            return Err(ProvisionError::new(400, format!("unknown plan '{plan}' (one of {})", known.join(", "))));
         }
         let eviction = request.eviction.unwrap_or_else(|| "noeviction".into()).to_ascii_lowercase();
         check_eviction(&eviction)?;
@@ -364,9 +371,10 @@ mod tests {
     fn secrets_are_shown_once_stored_hashed_and_map_to_one_database() {
         let dir = temp_dir();
         let mut registry = Registry::load(&dir).unwrap();
+        let plans = crate::meters::default_plans();
         let (def, secrets) =
-            registry.create(CreateRequest { name: Some("app-1".into()), ..Default::default() }, 1).unwrap();
-        let (other, _) = registry.create(CreateRequest::default(), 1).unwrap();
+            registry.create(CreateRequest { name: Some("app-1".into()), ..Default::default() }, &plans, 1).unwrap();
+        let (other, _) = registry.create(CreateRequest::default(), &plans, 1).unwrap();
         assert_ne!(other.name, def.name);
         let password = secrets.password.unwrap();
         let file = std::fs::read_to_string(dir.join("databases.json")).unwrap();
@@ -389,14 +397,18 @@ mod tests {
     fn bad_requests_are_refused_with_a_reason() {
         let dir = temp_dir();
         let mut registry = Registry::load(&dir).unwrap();
-        let bad = |r: CreateRequest| Registry::load(&dir).unwrap().create(r, 0).unwrap_err().status;
+        let plans = crate::meters::default_plans();
+        let bad = |r: CreateRequest| Registry::load(&dir).unwrap().create(r, &plans, 0).unwrap_err().status;
         assert_eq!(bad(CreateRequest { name: Some("Default".into()), ..Default::default() }), 400);
         assert_eq!(bad(CreateRequest { name: Some("default".into()), ..Default::default() }), 400);
         assert_eq!(bad(CreateRequest { eviction: Some("sometimes".into()), ..Default::default() }), 400);
         assert_eq!(bad(CreateRequest { plan: Some("gold".into()), ..Default::default() }), 400);
-        registry.create(CreateRequest { name: Some("x".into()), ..Default::default() }, 0).unwrap();
+        registry.create(CreateRequest { name: Some("x".into()), ..Default::default() }, &plans, 0).unwrap();
         assert_eq!(
-            registry.create(CreateRequest { name: Some("x".into()), ..Default::default() }, 0).unwrap_err().status,
+            registry
+                .create(CreateRequest { name: Some("x".into()), ..Default::default() }, &plans, 0)
+                .unwrap_err()
+                .status,
             409
         );
         assert_eq!(registry.delete("nope").unwrap_err().status, 404);

@@ -7,8 +7,27 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Price per 100,000 commands on the pay-as-you-go plan, in US dollars.
-pub const PAYG_PER_100K_COMMANDS: f64 = 0.20;
+/// A plan's prices in US dollars, from the `[plans.<name>]` tables of `keel.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Per 100,000 commands.
+    #[serde(default)]
+    pub per_100k_commands: f64,
+    /// A flat price per day the database exists (a fixed monthly plan spread over its days).
+    #[serde(default)]
+    pub per_day: f64,
+}
+
+/// Plans by name.
+pub type Plans = BTreeMap<String, Plan>;
+
+/// The plans a Keel knows without configuration: pay-as-you-go at $0.20 per 100,000 commands (Upstash's
+/// price), and a free plan. `keel.toml` may change their prices or add plans.
+pub fn default_plans() -> Plans {
+    let plan = |per_100k_commands, per_day| Plan { per_100k_commands, per_day };
+    Plans::from([("payg".to_string(), plan(0.20, 0.0)), ("free".to_string(), plan(0.0, 0.0))])
+}
 
 /// One day of one database.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -134,9 +153,10 @@ impl Meters {
     }
 }
 
-/// The cost of `commands` under `plan`, in US dollars.
-pub fn cost(plan: &str, commands: u64) -> f64 {
-    let dollars = if plan == "payg" { commands as f64 / 100_000.0 * PAYG_PER_100K_COMMANDS } else { 0.0 };
+/// The cost of `days` days with `commands` commands under `plan`, in US dollars, rounded to a millionth.
+/// A plan since removed from the configuration costs nothing rather than failing the usage report.
+pub fn cost(plan: Option<&Plan>, days: u64, commands: u64) -> f64 {
+    let dollars = plan.map_or(0.0, |p| commands as f64 / 100_000.0 * p.per_100k_commands + days as f64 * p.per_day);
     (dollars * 1_000_000.0).round() / 1_000_000.0
 }
 
@@ -169,7 +189,9 @@ mod tests {
         // A restarted process counts from zero again.
         reloaded.fold(&sample(3), 2 * 86_400);
         assert_eq!(reloaded.days()[1].1.commands, 4);
-        assert_eq!(cost("payg", 100_000), 0.2);
+        let plans = default_plans();
+        assert_eq!(cost(plans.get("payg"), 1, 100_000), 0.2);
+        assert_eq!(cost(Some(&Plan { per_100k_commands: 0.0, per_day: 0.5 }), 2, 100_000), 1.0);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -7,7 +7,8 @@ use crate::server::{database_dir, provisioned_tenant, unix_ms, Server};
 use std::sync::Arc;
 
 pub fn create(server: &Arc<Server>, request: CreateRequest) -> Result<(DatabaseDef, Secrets), ProvisionError> {
-    let (def, secrets) = server.databases.lock().create(request, unix_ms() / 1000)?;
+    let plans = server.settings.read().plans.clone();
+    let (def, secrets) = server.databases.lock().create(request, &plans, unix_ms() / 1000)?;
     let undo = |why: String| {
         let _ = server.databases.lock().delete(&def.name);
         ProvisionError { status: 500, message: why }

@@ -125,9 +125,14 @@ fn check_reports_and_fixes_a_cut_off_log_and_reads_redis_rdb_files() {
 fn keel_db_provisions_on_a_running_server_and_the_printed_url_connects() {
     let dir = temp_dir("db-cli");
     let (port, http_port) = (free_port(), free_port());
+    // The admin token and a plans table come from keel.toml.
+    let config = dir.join("keel.toml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&config, "admin-token = \"cli-admin\"\n[plans.team]\nper_day = 2.5\n").unwrap();
     let mut server = keel()
         .args(["serve", "--port", &port.to_string(), "--http-port", &http_port.to_string(), "--save", ""])
-        .args(["--admin-token", "cli-admin", "--requirepass", "default-pass"])
+        .args(["--requirepass", "default-pass", "--config"])
+        .arg(&config)
         .arg("--dir")
         .arg(&dir)
         .env("KEEL_LOG", "warn")
@@ -172,6 +177,9 @@ fn keel_db_provisions_on_a_running_server_and_the_printed_url_connects() {
     db(&["set", "summer-tree-7498", "--max-memory", "1mb", "--eviction", "allkeys-lru"]);
     assert!(db(&["show", "summer-tree-7498", "--json"]).contains("\"allkeys-lru\""));
     assert!(db(&["usage", "summer-tree-7498"]).contains("cost_usd"));
+    db(&["create", "--name", "team-db", "--plan", "team"]);
+    let usage: serde_json::Value = serde_json::from_str(&db(&["usage", "team-db", "--json"])).unwrap();
+    assert_eq!(usage["cost_usd"].as_f64(), Some(2.5), "{usage}");
     let rotated: serde_json::Value =
         serde_json::from_str(&db(&["rotate-token", "summer-tree-7498", "--json"])).unwrap();
     assert!(rotated["rest_token"].is_string());

@@ -254,6 +254,7 @@ fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
             .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
             .collect()
     };
+    let plan = server.settings.read().plans.get(&def.plan).copied();
     let days = tenant.meters.days();
     let total: u64 = days.iter().map(|(_, d)| d.commands).sum();
     let today = days.last().map(|(_, d)| d.clone()).unwrap_or_default();
@@ -270,7 +271,7 @@ fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
                 "keyspace_misses": d.keyspace_misses,
                 "peak_storage": d.peak_storage,
                 "peak_connections": d.peak_connections,
-                "cost_usd": crate::meters::cost(&def.plan, d.commands),
+                "cost_usd": crate::meters::cost(plan.as_ref(), 1, d.commands),
             })
         })
         .collect();
@@ -291,7 +292,7 @@ fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
             "current": tenant.connections.load(Ordering::Relaxed),
             "peak": tenant.peak_connections.load(Ordering::Relaxed),
         },
-        "cost_usd": crate::meters::cost(&def.plan, total),
+        "cost_usd": crate::meters::cost(plan.as_ref(), days.len() as u64, total),
         "days": days,
     })
 }
@@ -308,7 +309,7 @@ pub async fn openapi() -> Response {
             "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } },
             "schemas": {
                 "Database": { "type": "object", "properties": {
-                    "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string", "enum": crate::databases::PLANS },
+                    "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string", "description": "a plan of the server's plans table (payg and free unless keel.toml adds more)" },
                     "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
                     "redis_url": { "type": "string", "description": "shown when created or rotated" },
                     "rest_url": { "type": "string" }, "rest_token": { "type": "string" }, "readonly_rest_token": { "type": "string" }
