@@ -10,9 +10,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
-/// Entries ACL LOG keeps (Redis's `acllog-max-len`).
-const LOG_MAX: usize = 128;
-
 pub fn sha256_hex(secret: &[u8]) -> String {
     Sha256::digest(secret).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -32,8 +29,10 @@ pub struct User {
     pub passwords: BTreeSet<String>,
     /// Bit `id` set: the command (or subcommand) with that id may run.
     allowed: Vec<bool>,
-    /// The command rules as given since the last `+@all`/`-@all`, for ACL LIST.
-    command_rules: Vec<String>,
+    /// First arguments that let an otherwise denied command run (`+select|0`), by command id.
+    first_args: BTreeMap<usize, Vec<String>>,
+    /// Set by `+@all`, cleared by `-@all`: commands added in later versions would be allowed too (Redis's
+    /// reserved command bit). ACL LIST starts from it.
     all_commands_base: bool,
     pub keys: Vec<KeyPattern>,
     pub channels: Vec<Vec<u8>>,
@@ -71,7 +70,7 @@ impl User {
             nopass: false,
             passwords: BTreeSet::new(),
             allowed: vec![false; commands],
-            command_rules: Vec::new(),
+            first_args: BTreeMap::new(),
             all_commands_base: false,
             keys: Vec::new(),
             channels: Vec::new(),
@@ -98,12 +97,72 @@ impl User {
         self.passwords.iter().any(|p| crate::commands::secrets_equal(p.as_bytes(), hash.as_bytes()))
     }
 
-    fn set_commands(&mut self, table: &CommandTable, allow: bool, which: impl Fn(&Command) -> bool) {
+    /// Allows or denies one command, and with a container all its subcommands (Redis's ACLChangeSelectorPerm).
+    fn change(&mut self, table: &CommandTable, cmd: &Command, allow: bool) {
+        self.allowed[cmd.id] = allow;
+        self.first_args.remove(&cmd.id);
+        for &sub in &cmd.subcommands {
+            self.allowed[sub] = allow;
+        }
+        debug_assert!(cmd.subcommands.iter().all(|&s| table.get(s).parent == Some(cmd.id)));
+    }
+
+    /// `+@category`/`-@category`: every command of it, a container with all its subcommands.
+    fn change_category(&mut self, table: &CommandTable, bit: usize, allow: bool) {
         for cmd in table.all() {
-            if which(cmd) {
-                self.allowed[cmd.id] = allow;
+            if cmd.categories & (1 << bit) != 0 {
+                self.change(table, cmd, allow);
             }
         }
+    }
+
+    /// One `+...`/`-...` rule (`target` lowercased, without its sign), as Redis's ACLSetSelector reads it.
+    fn apply_command_rule(
+        &mut self,
+        allow: bool,
+        target: &str,
+        table: &CommandTable,
+        fail: impl Fn(&str) -> String,
+    ) -> Result<(), String> {
+        let unknown = || fail("Unknown command or category name in ACL");
+        if let Some(category) = target.strip_prefix('@') {
+            if category == "all" {
+                self.allowed.iter_mut().for_each(|a| *a = allow);
+                self.first_args.clear();
+                self.all_commands_base = allow;
+                return Ok(());
+            }
+            let bit = CATEGORIES.iter().position(|c| *c == category).ok_or_else(unknown)?;
+            self.change_category(table, bit, allow);
+            return Ok(());
+        }
+        match target.rsplit_once('|') {
+            // `+cmd|sub` allows a subcommand; on a command without subcommands (`+select|0`) it allows that
+            // first argument only.
+            Some((base, first_arg)) if allow => {
+                let cmd = lookup(table, base).ok_or_else(unknown)?;
+                if cmd.parent.is_some() {
+                    return Err(fail("Allowing first-arg of a subcommand is not supported"));
+                }
+                if first_arg.is_empty() {
+                    return Err(fail("Syntax error"));
+                }
+                if cmd.is_container() {
+                    let sub = lookup(table, target).ok_or_else(unknown)?;
+                    self.change(table, sub, true);
+                } else if !self.allowed[cmd.id] {
+                    let args = self.first_args.entry(cmd.id).or_default();
+                    if !args.iter().any(|a| a == first_arg) {
+                        args.push(first_arg.to_string());
+                    }
+                }
+            }
+            _ => {
+                let cmd = lookup(table, target).ok_or_else(unknown)?;
+                self.change(table, cmd, allow);
+            }
+        }
+        Ok(())
     }
 
     /// Applies one ACL SETUSER rule (Redis's ACLSetUser); the error text names the rule.
@@ -173,45 +232,7 @@ impl User {
                             self.channels.push(bytes[1..].to_vec());
                         }
                     }
-                    Some(b'+') | Some(b'-') => {
-                        let allow = bytes[0] == b'+';
-                        let target = &lower[1..];
-                        if let Some(category) = target.strip_prefix('@') {
-                            if category == "all" {
-                                self.set_commands(table, allow, |_| true);
-                                self.all_commands_base = allow;
-                                self.command_rules.clear();
-                                return Ok(());
-                            }
-                            let bit = CATEGORIES
-                                .iter()
-                                .position(|c| *c == category)
-                                .ok_or_else(|| fail("Unknown category"))?;
-                            self.set_commands(table, allow, |c| c.categories & (1 << bit) != 0);
-                        } else {
-                            let (name, sub) = match target.split_once('|') {
-                                Some((n, s)) => (n, Some(s)),
-                                None => (target, None),
-                            };
-                            let cmd = table.find(name.as_bytes()).ok_or_else(|| fail("Unknown command"))?;
-                            match sub {
-                                Some(sub) => {
-                                    let subcommand = cmd
-                                        .subcommands
-                                        .iter()
-                                        .map(|&id| table.get(id))
-                                        .find(|c| c.spec.name == sub)
-                                        .ok_or_else(|| fail("Unknown command"))?;
-                                    self.allowed[subcommand.id] = allow;
-                                }
-                                None => {
-                                    self.allowed[cmd.id] = allow;
-                                    cmd.subcommands.iter().for_each(|&id| self.allowed[id] = allow);
-                                }
-                            }
-                        }
-                        self.command_rules.push(lower.clone());
-                    }
+                    Some(b'+') | Some(b'-') => self.apply_command_rule(bytes[0] == b'+', &lower[1..], table, fail)?,
                     _ => return Err(fail("Syntax error")),
                 }
             }
@@ -233,7 +254,7 @@ impl User {
     }
 
     /// The user as one ACL LIST line.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, table: &CommandTable) -> String {
         let mut parts = vec![format!("user {}", self.name), (if self.enabled { "on" } else { "off" }).to_string()];
         if self.nopass {
             parts.push("nopass".into());
@@ -241,7 +262,7 @@ impl User {
         parts.extend(self.passwords.iter().map(|p| format!("#{p}")));
         parts.push(self.keys_text());
         parts.push(self.channels_text());
-        parts.push(self.commands_text());
+        parts.push(self.commands_text(table));
         parts.extend(self.rest_tokens.iter().map(|t| format!("rest#{t}")));
         parts.retain(|p| !p.is_empty());
         parts.join(" ")
@@ -273,20 +294,71 @@ impl User {
         parts.join(" ")
     }
 
-    pub fn commands_text(&self) -> String {
-        let mut text = if self.all_commands_base { "+@all".to_string() } else { "-@all".to_string() };
-        for rule in &self.command_rules {
-            text.push(' ');
-            text.push_str(rule);
+    /// The command rules that rebuild this user's permissions, as Redis 7.0 derives them from its bitmap
+    /// (ACLDescribeSelectorCommandRules): `+@all` or `-@all`, then the categories that fit best, then single
+    /// commands and first arguments for what is still different.
+    pub fn commands_text(&self, table: &CommandTable) -> String {
+        let additive = !self.all_commands_base;
+        let mut rules = vec![if additive { "-@all" } else { "+@all" }.to_string()];
+        let mut fake = User::new("", table.len());
+        fake.allowed.iter_mut().for_each(|a| *a = !additive);
+        // The commands still to account for: categories are applied to it in reverse as they are chosen.
+        let mut remaining = self.clone();
+        let mut applied = vec![false; CATEGORIES.len()];
+        loop {
+            let mut best: Option<(usize, usize, usize)> = None;
+            for bit in (0..CATEGORIES.len()).filter(|&b| !applied[b]) {
+                let (mut on, mut off) = (0, 0);
+                for cmd in table.all().filter(|c| c.categories & (1 << bit) != 0) {
+                    if remaining.allowed[cmd.id] {
+                        on += 1;
+                    } else {
+                        off += 1;
+                    }
+                }
+                let (diff, same) = if additive { (off, on) } else { (on, off) };
+                let better = match best {
+                    None => true,
+                    Some((_, min_diff, max_same)) => diff < min_diff || (diff == min_diff && same > max_same),
+                };
+                if same > diff && better {
+                    best = Some((bit, diff, same));
+                }
+            }
+            let Some((bit, _, _)) = best else { break };
+            rules.push(format!("{}@{}", if additive { '+' } else { '-' }, CATEGORIES[bit]));
+            fake.change_category(table, bit, additive);
+            remaining.change_category(table, bit, !additive);
+            applied[bit] = true;
         }
-        text
+        for top in table.top_level() {
+            for cmd in std::iter::once(top).chain(top.subcommands.iter().map(|&id| table.get(id))) {
+                let allowed = self.allowed[cmd.id];
+                if allowed != fake.allowed[cmd.id] {
+                    rules.push(format!("{}{}", if allowed { '+' } else { '-' }, cmd.fullname));
+                    fake.change(table, cmd, allowed);
+                }
+                if !allowed {
+                    for arg in self.first_args.get(&cmd.id).into_iter().flatten() {
+                        rules.push(format!("+{}|{arg}", cmd.fullname));
+                    }
+                }
+            }
+        }
+        rules.join(" ")
+    }
+
+    /// Whether every channel `before` granted is still granted (so no subscriber needs to go).
+    pub fn keeps_channels_of(&self, before: &User) -> bool {
+        self.channels.iter().any(|c| c == b"*")
+            || (!before.channels.iter().any(|c| c == b"*") && before.channels.iter().all(|c| self.channels.contains(c)))
     }
 
     fn key_allowed(&self, key: &[u8], read: bool, write: bool) -> bool {
         self.keys.iter().any(|k| (!read || k.read) && (!write || k.write) && glob_match(&k.pattern, key, false))
     }
 
-    fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
+    pub fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
         self.channels.iter().any(|c| {
             if is_pattern {
                 // A pattern subscription must be granted literally (Redis's rule).
@@ -300,7 +372,13 @@ impl User {
     /// Whether this user may run `args` as `command` (Redis's ACLCheckAllUserCommandPerm).
     pub fn check(&self, command: &Command, args: &[&[u8]]) -> Result<(), Denial> {
         if !self.allowed.get(command.id).copied().unwrap_or(false) {
-            return Err(Denial::Command);
+            let first_arg_allowed = match (self.first_args.get(&command.id), args.get(1)) {
+                (Some(allowed), Some(arg)) => allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(arg)),
+                _ => false,
+            };
+            if !first_arg_allowed {
+                return Err(Denial::Command);
+            }
         }
         let write = command.has(flags::WRITE);
         // Shard channels sit where keys would (for cluster routing): they are channels, checked below.
@@ -321,6 +399,16 @@ impl User {
             return Err(Denial::Channel(channel.to_vec()));
         }
         Ok(())
+    }
+}
+
+/// A command or subcommand by its ACL name (`get`, `config|get`); None for anything else.
+fn lookup<'t>(table: &'t CommandTable, name: &str) -> Option<&'t Command> {
+    match name.split_once('|') {
+        None => table.find(name.as_bytes()),
+        Some((base, sub)) => {
+            table.find(base.as_bytes())?.subcommands.iter().map(|&id| table.get(id)).find(|c| c.spec.name == sub)
+        }
     }
 }
 
@@ -390,7 +478,8 @@ impl Acl {
         Ok(())
     }
 
-    pub fn record(&mut self, entry: LogEntry) {
+    /// Adds a denial to the log (or counts it again), keeping at most `max_len` entries (`acllog-max-len`).
+    pub fn record(&mut self, entry: LogEntry, max_len: usize) {
         let same = self.log.iter_mut().find(|e| {
             e.reason == entry.reason
                 && e.context == entry.context
@@ -405,20 +494,20 @@ impl Acl {
             }
             None => {
                 self.log.push_front(entry);
-                self.log.truncate(LOG_MAX);
+                self.log.truncate(max_len);
             }
         }
     }
 
     /// The users as an ACL file (their ACL LIST lines).
-    pub fn file_text(&self) -> String {
-        self.users.values().map(|u| u.describe() + "\n").collect()
+    pub fn file_text(&self, table: &CommandTable) -> String {
+        self.users.values().map(|u| u.describe(table) + "\n").collect()
     }
 
     /// Saves the users to `<dir>/users.acl` (whole file, then rename).
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
+    pub fn save(&self, dir: &Path, table: &CommandTable) -> Result<(), String> {
         let (path, temp) = (dir.join("users.acl"), dir.join("users.acl.tmp"));
-        std::fs::write(&temp, self.file_text())
+        std::fs::write(&temp, self.file_text(table))
             .and_then(|()| std::fs::rename(&temp, &path))
             .map_err(|e| format!("cannot save the ACL users to {}: {e}", path.display()))
     }

@@ -42,6 +42,8 @@ pub struct Settings {
     pub lfu_decay_time: u64,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
+    /// Entries ACL LOG keeps per database.
+    pub acllog_max_len: u64,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
     pub active_expire_enabled: bool,
@@ -138,6 +140,7 @@ impl Default for Settings {
             lfu_decay_time: 1,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
+            acllog_max_len: 128,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             active_expire_enabled: true,
@@ -261,8 +264,8 @@ mod kinds {
         pub fn parse(v: &str) -> Result<String, String> {
             Ok(v.to_string())
         }
-        pub fn show(v: &String) -> String {
-            v.clone()
+        pub fn show(v: &str) -> String {
+            v.to_string()
         }
     }
     pub mod path {
@@ -270,7 +273,7 @@ mod kinds {
         pub fn parse(v: &str) -> Result<PathBuf, String> {
             Ok(PathBuf::from(v))
         }
-        pub fn show(v: &PathBuf) -> String {
+        pub fn show(v: &std::path::Path) -> String {
             v.display().to_string()
         }
     }
@@ -283,8 +286,8 @@ mod kinds {
                 Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
             }
         }
-        pub fn show(v: &String) -> String {
-            v.clone()
+        pub fn show(v: &str) -> String {
+            v.to_string()
         }
     }
     pub mod save {
@@ -295,8 +298,8 @@ mod kinds {
             }
             Ok(parts.join(" "))
         }
-        pub fn show(v: &String) -> String {
-            v.clone()
+        pub fn show(v: &str) -> String {
+            v.to_string()
         }
     }
     pub mod output_limits {
@@ -369,6 +372,7 @@ pub static PARAMS: &[Param] = &[
     param!("lfu-decay-time", lfu_decay_time, int(0, MAX)),
     param!("slowlog-log-slower-than", slowlog_log_slower_than, int(-1, MAX)),
     param!("slowlog-max-len", slowlog_max_len, int(0, MAX)),
+    param!("acllog-max-len", acllog_max_len, int(0, MAX)),
     param!("proto-max-bulk-len", proto_max_bulk_len, int(1024 * 1024, MAX)),
     param!("client-query-buffer-limit", client_query_buffer_limit, int(1024 * 1024, MAX)),
     param!("active-expire-enabled", active_expire_enabled, boolean),

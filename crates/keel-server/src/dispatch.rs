@@ -204,7 +204,8 @@ fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
 }
 
 /// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.
-fn acl_denial(tenant: &Tenant, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
+fn acl_denial(env: &Env, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
+    let tenant = env.tenant;
     use crate::acl::Denial;
     let user = session.acl_user.as_deref().unwrap_or("default");
     let denial = match tenant.acl.read().users.get(user) {
@@ -218,14 +219,15 @@ fn acl_denial(tenant: &Tenant, session: &Session, command: &Command, args: &[&[u
     };
     let context = if session.in_script {
         "lua"
-    } else if session.transaction.is_some() {
+    } else if session.transaction.is_some() || session.in_exec {
         "multi"
     } else {
         "toplevel"
     };
     let now = unix_ms();
     let client_info = format!("id={} addr={} user={user}", session.id(), session.info.addr);
-    tenant.acl.write().record(crate::acl::LogEntry {
+    let max_len = env.server.settings.read().acllog_max_len as usize;
+    let entry = crate::acl::LogEntry {
         count: 1,
         reason,
         context,
@@ -234,7 +236,8 @@ fn acl_denial(tenant: &Tenant, session: &Session, command: &Command, args: &[&[u
         created_ms: now,
         updated_ms: now,
         client_info,
-    });
+    };
+    tenant.acl.write().record(entry, max_len);
     Some(denial.message(command))
 }
 
@@ -292,7 +295,7 @@ fn run(
     }
     let open = session.acl_user.is_none() && env.tenant.default_unrestricted.load(std::sync::atomic::Ordering::Acquire);
     if !open && !command.has(flags::NO_AUTH) {
-        if let Some(error) = acl_denial(env.tenant, session, command, args) {
+        if let Some(error) = acl_denial(env, session, command, args) {
             flag_transaction(session);
             return reject(ks, out, Some(command), &error);
         }

@@ -128,6 +128,13 @@ impl Hub {
         }
     }
 
+    /// Every subscription: its namespace, its channel or pattern, and the ids of the clients holding it.
+    pub fn subscriptions(&self) -> impl Iterator<Item = (Kind, &[u8], &[u64])> {
+        [(Kind::Channel, &self.channels), (Kind::Pattern, &self.patterns), (Kind::Shard, &self.shard_channels)]
+            .into_iter()
+            .flat_map(|(kind, table)| table.iter().map(move |(name, ids)| (kind, name.as_slice(), ids.as_slice())))
+    }
+
     /// Forgets a client that no longer subscribes to anything (or went away).
     pub fn forget(&mut self, client: u64) {
         self.subscribers.remove(&client);

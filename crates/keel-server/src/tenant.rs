@@ -190,12 +190,22 @@ impl Tenant {
 }
 
 impl Tenant {
+    /// Whether the `default` user may log in (`ACL SETUSER default off` locks it out).
+    pub fn default_user_enabled(&self) -> bool {
+        self.acl.read().users.get("default").is_some_and(|u| u.enabled)
+    }
+
+    /// Whether a new connection starts logged in as `default`: it is enabled and needs no password.
+    pub fn default_user_open(&self) -> bool {
+        self.acl.read().users.get("default").is_some_and(|u| u.enabled && u.nopass)
+    }
+
     /// Re-reads whether the default user is unrestricted (after an ACL change) and saves the users.
-    pub fn acl_changed(&self) -> Result<(), String> {
+    pub fn acl_changed(&self, table: &crate::commands::CommandTable) -> Result<(), String> {
         let acl = self.acl.read();
         let open = acl.users.get("default").is_some_and(crate::acl::User::unrestricted);
         self.default_unrestricted.store(open, std::sync::atomic::Ordering::Release);
-        acl.save(&self.persistence.dir)
+        acl.save(&self.persistence.dir, table)
     }
 
     /// Folds the running counters into today's meters (and saves them every few seconds, or `now`).

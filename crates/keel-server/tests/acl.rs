@@ -81,12 +81,38 @@ fn acl_commands_answer_as_redis_does() {
     assert_eq!(run::<Vec<String>>(&mut c, &["ACL", "USERS"]), ["alice", "default", "default_ro"]);
     assert_eq!(
         error_of(&mut c, &["ACL", "SETUSER", "alice", "+nosuch"]),
-        "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command"
+        "ERR Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"
     );
     assert_eq!(
         error_of(&mut c, &["ACL", "SETUSER", "alice", "+@nosuch"]),
-        "ERR Error in ACL SETUSER modifier '+@nosuch': Unknown category"
+        "ERR Error in ACL SETUSER modifier '+@nosuch': Unknown command or category name in ACL"
     );
+    assert_eq!(
+        error_of(&mut c, &["ACL", "SETUSER", "alice", "+config|get|appendonly"]),
+        "ERR Error in ACL SETUSER modifier '+config|get|appendonly': Allowing first-arg of a subcommand is not supported"
+    );
+    assert!(error_of(&mut c, &["ACL", "SETUSER", "alice", "-get|key1"])
+        .ends_with("Unknown command or category name in ACL"));
+    // Permissions read back as Redis 7.0 derives them: the categories that fit, then single commands and
+    // first arguments.
+    let commands = |c: &mut redis::Connection, user: &str| {
+        let fields: std::collections::HashMap<String, redis::Value> = run(c, &["ACL", "GETUSER", user]);
+        redis::from_redis_value::<String>(&fields["commands"]).unwrap()
+    };
+    run::<()>(&mut c, &["ACL", "SETUSER", "carol", "reset", "+@all", "-@string", "+incr", "-debug", "+debug|digest"]);
+    assert_eq!(commands(&mut c, "carol"), "+@all -@string +incr -debug +debug|digest");
+    run::<()>(&mut c, &["ACL", "SETUSER", "carol", "reset", "+memory|doctor"]);
+    assert_eq!(commands(&mut c, "carol"), "-@all +memory|doctor");
+    run::<()>(&mut c, &["ACL", "SETUSER", "carol", "+memory"]);
+    assert_eq!(commands(&mut c, "carol"), "-@all +memory");
+    run::<()>(&mut c, &["ACL", "SETUSER", "carol", "+@all", "+client|id"]);
+    assert_eq!(commands(&mut c, "carol"), "+@all");
+    // A first argument lets an otherwise denied command run with it only.
+    run::<()>(&mut c, &["ACL", "SETUSER", "dave", "on", ">pw", "~*", "-@all", "+select|0", "+ping"]);
+    assert_eq!(commands(&mut c, "dave"), "-@all +ping +select|0");
+    let mut dave = redis::Client::open(format!("redis://dave:pw@{}/", s.addr)).unwrap().get_connection().unwrap();
+    run::<()>(&mut dave, &["SELECT", "0"]);
+    assert!(error_of(&mut dave, &["SELECT", "1"]).starts_with("NOPERM"));
     assert_eq!(
         error_of(&mut c, &["ACL", "SETUSER", "alice", "bogus"]),
         "ERR Error in ACL SETUSER modifier 'bogus': Syntax error"
@@ -169,4 +195,64 @@ fn secrets_never_reach_monitor_or_the_slow_log() {
     let slowlog = format!("{:?}", run::<redis::Value>(&mut admin, &["SLOWLOG", "GET", "10"]));
     assert!(!slowlog.contains("carols-secret") && !slowlog.contains("top-secret"), "{slowlog}");
     assert!(slowlog.contains("(redacted)"), "{slowlog}");
+}
+
+#[test]
+fn revoking_a_user_disconnects_what_it_no_longer_grants() {
+    let s = TestServer::start();
+    let mut admin = s.client();
+    let client_names = |admin: &mut redis::Connection| run::<String>(admin, &["CLIENT", "LIST"]);
+    // A subscriber whose channel is revoked is disconnected at once (gone from CLIENT LIST).
+    run::<()>(&mut admin, &["ACL", "SETUSER", "ps", "on", ">pw", "resetchannels", "&news:*", "+@all"]);
+    let mut subscriber = s.raw();
+    for command in
+        [&[&b"AUTH"[..], b"ps", b"pw"][..], &[b"CLIENT", b"SETNAME", b"deathrow"], &[b"PSUBSCRIBE", b"news:*"]]
+    {
+        let reply = subscriber.command(command);
+        assert!(!matches!(reply, keel_protocol::Frame::Error(_)), "{reply:?}");
+    }
+    run::<()>(&mut admin, &["ACL", "SETUSER", "ps", "&other"]);
+    assert!(client_names(&mut admin).contains("deathrow"), "a grant that still covers it keeps it");
+    run::<()>(&mut admin, &["ACL", "SETUSER", "ps", "resetchannels", "&other"]);
+    assert!(!client_names(&mut admin).contains("deathrow"));
+    assert!(subscriber.is_closed());
+    // Deleting the user a client runs as closes that client, after its reply.
+    run::<()>(&mut admin, &["ACL", "SETUSER", "temp", "on", ">pw", "+acl"]);
+    let mut temp = as_user(&s, "temp", "pw");
+    assert_eq!(run::<i64>(&mut temp, &["ACL", "DELUSER", "temp"]), 1);
+    assert!(redis::cmd("PING").query::<String>(&mut temp).is_err());
+    // With the default user off, a new connection is not logged in.
+    run::<()>(&mut admin, &["ACL", "SETUSER", "default", "off"]);
+    let mut fresh = s.raw();
+    let reply = fresh.command(&[b"PING"]);
+    assert!(matches!(&reply, keel_protocol::Frame::Error(e) if e.starts_with(b"NOAUTH")), "{reply:?}");
+    run::<()>(&mut admin, &["ACL", "SETUSER", "default", "on"]);
+}
+
+#[test]
+fn the_acl_log_is_bounded_and_names_the_transaction_context() {
+    let s = TestServer::start();
+    let mut admin = s.client();
+    run::<()>(&mut admin, &["CONFIG", "SET", "acllog-max-len", "3"]);
+    run::<()>(&mut admin, &["ACL", "SETUSER", "ant", "on", ">pw", "~ok:*", "+set", "+incr", "+multi", "+exec"]);
+    let mut ant = as_user(&s, "ant", "pw");
+    for i in 0..6 {
+        assert!(error_of(&mut ant, &["SET", &format!("k{i}"), "v"]).starts_with("NOPERM"));
+    }
+    let log: Vec<redis::Value> = run(&mut admin, &["ACL", "LOG"]);
+    assert_eq!(log.len(), 3);
+    // Revoked between MULTI and EXEC: the denial is logged in the `multi` context.
+    run::<()>(&mut admin, &["ACL", "LOG", "RESET"]);
+    run::<()>(&mut ant, &["MULTI"]);
+    run::<()>(&mut ant, &["INCR", "ok:n"]);
+    run::<()>(&mut admin, &["ACL", "SETUSER", "ant", "-incr"]);
+    let _ = redis::cmd("EXEC").query::<redis::Value>(&mut ant);
+    let log: Vec<std::collections::HashMap<String, redis::Value>> = run(&mut admin, &["ACL", "LOG"]);
+    assert_eq!(redis::from_redis_value::<String>(&log[0]["context"]).unwrap(), "multi");
+    assert_eq!(redis::from_redis_value::<String>(&log[0]["object"]).unwrap(), "incr");
+    assert_eq!(
+        error_of(&mut admin, &["ACL", "CAT", "a", "b"]),
+        "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP."
+    );
+    assert_eq!(error_of(&mut admin, &["READONLY"]), "ERR This instance has cluster support disabled");
 }

@@ -385,10 +385,7 @@ fn a_log_cut_off_by_a_crash_is_truncated_and_garbage_stops_start_up() {
     let at = bytes.len();
     bytes.extend_from_slice(b"+garbage\r\n*1\r\n$4\r\nPING\r\n");
     std::fs::write(&log, &bytes).unwrap();
-    let mut settings = keel_server::Settings::default();
-    settings.port = 0;
-    settings.http_port = 0;
-    settings.dir = dir.0.clone();
+    let settings = keel_server::Settings { port: 0, http_port: 0, dir: dir.0.clone(), ..Default::default() };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let err = match rt.block_on(keel_server::start(settings)) {
         Ok(_) => panic!("started on a corrupt log"),
@@ -401,10 +398,7 @@ fn a_log_cut_off_by_a_crash_is_truncated_and_garbage_stops_start_up() {
 fn a_second_keel_on_the_same_directory_is_refused() {
     let first = TestServer::start();
     let dir = first.server.settings.read().dir.clone();
-    let mut settings = keel_server::Settings::default();
-    settings.port = 0;
-    settings.http_port = 0;
-    settings.dir = dir;
+    let settings = keel_server::Settings { port: 0, http_port: 0, dir, ..Default::default() };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let err = match rt.block_on(keel_server::start(settings)) {
         Ok(_) => panic!("two servers on one directory"),

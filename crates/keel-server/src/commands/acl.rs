@@ -9,21 +9,47 @@ fn text(arg: &[u8]) -> String {
 }
 
 fn saved(ctx: &Ctx) -> CmdResult {
-    ctx.tenant.acl_changed().map_err(|e| CmdError::new(format!("ERR {e}")))
+    ctx.tenant.acl_changed(&ctx.server.commands).map_err(|e| CmdError::new(format!("ERR {e}")))
 }
 
 pub fn setuser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let name = text(args[2]);
     let rules: Vec<String> = args[3..].iter().map(|a| text(a)).collect();
     let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
-    ctx.tenant
-        .acl
-        .write()
-        .set_user(&name, &rules, &ctx.server.commands)
-        .map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    let (before, after) = {
+        let mut acl = ctx.tenant.acl.write();
+        let before = acl.users.get(&name).cloned();
+        acl.set_user(&name, &rules, &ctx.server.commands).map_err(|e| CmdError::new(format!("ERR {e}")))?;
+        (before, acl.users.get(&name).cloned())
+    };
+    if let (Some(before), Some(after)) = (before, after) {
+        if !after.keeps_channels_of(&before) {
+            kill_revoked_subscribers(ctx, &after);
+        }
+    }
     saved(ctx)?;
     ctx.out.ok();
     Ok(())
+}
+
+/// Disconnects the clients logged in as `user` that hold a subscription its channels no longer grant
+/// (Redis's ACLKillPubsubClientsIfNeeded); this client after its reply.
+fn kill_revoked_subscribers(ctx: &mut Ctx, user: &crate::acl::User) {
+    let mut refused: Vec<u64> = Vec::new();
+    for (kind, name, ids) in ctx.ks.pubsub.subscriptions() {
+        if !user.channel_allowed(name, kind == crate::pubsub::Kind::Pattern) {
+            refused.extend(ids);
+        }
+    }
+    for client in ctx.server.clients.snapshot() {
+        if refused.contains(&client.id) && client.in_tenant(&ctx.tenant.name) && *client.user.lock() == user.name {
+            if client.id == ctx.session.id() {
+                ctx.session.action = Some(crate::session::Action::Close);
+            } else {
+                client.kill();
+            }
+        }
+    }
 }
 
 pub fn getuser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -45,7 +71,7 @@ pub fn getuser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     out.array(user.passwords.len());
     user.passwords.iter().for_each(|p| out.bulk(p.as_bytes()));
     out.bulk(b"commands");
-    out.bulk(user.commands_text().as_bytes());
+    out.bulk(user.commands_text(&ctx.server.commands).as_bytes());
     out.bulk(b"keys");
     out.bulk(user.keys_text().as_bytes());
     out.bulk(b"channels");
@@ -66,11 +92,14 @@ pub fn deluser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let mut acl = ctx.tenant.acl.write();
         names.into_iter().filter(|n| acl.users.remove(n).is_some()).collect()
     };
-    // Clients authenticated as a removed user are disconnected, as in Redis.
+    // Clients authenticated as a removed user are disconnected, as in Redis; this one after its reply.
     for client in ctx.server.clients.snapshot() {
-        if client.in_tenant(&ctx.tenant.name) && removed.contains(&client.user.lock()) && client.id != ctx.session.id()
-        {
-            client.kill();
+        if client.in_tenant(&ctx.tenant.name) && removed.contains(&client.user.lock()) {
+            if client.id == ctx.session.id() {
+                ctx.session.action = Some(crate::session::Action::Close);
+            } else {
+                client.kill();
+            }
         }
     }
     saved(ctx)?;
@@ -79,7 +108,7 @@ pub fn deluser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn list(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    let lines: Vec<String> = ctx.tenant.acl.read().users.values().map(|u| u.describe()).collect();
+    let lines: Vec<String> = ctx.tenant.acl.read().users.values().map(|u| u.describe(&ctx.server.commands)).collect();
     ctx.out.array(lines.len());
     lines.iter().for_each(|l| ctx.out.bulk(l.as_bytes()));
     Ok(())
@@ -99,6 +128,12 @@ pub fn whoami(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn cat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::new(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            text(args[1])
+        )));
+    }
     let Some(category) = args.get(2) else {
         ctx.out.array(CATEGORIES.len());
         CATEGORIES.iter().for_each(|c| ctx.out.bulk(c.as_bytes()));
@@ -238,8 +273,6 @@ pub fn help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "DELUSER <username> [<username> ...]",
             "    Delete a list of users.",
             "DRYRUN <username> <command> [<arg> ...]",
-            "RESTTOKEN <username> <password>",
-            "    Make a REST API token that carries the user's rights (shown once).",
             "    Returns whether the user can execute the given command without executing the command.",
             "GETUSER <username>",
             "    Get the user's details.",
@@ -252,6 +285,8 @@ pub fn help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "    Reload users from the ACL file.",
             "LOG [<count> | RESET]",
             "    Show the ACL log entries.",
+            "RESTTOKEN <username> <password>",
+            "    Make a REST API token that carries the user's rights (shown once).",
             "SAVE",
             "    Save the current config to the ACL file.",
             "SETUSER <username> <attribute> [<attribute> ...]",

@@ -27,6 +27,12 @@ pub fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// READONLY and READWRITE: they only mean something to a cluster, which Keel is not (Redis's reply when
+/// cluster support is off).
+pub fn cluster_only(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    Err(CmdError::new("ERR This instance has cluster support disabled"))
+}
+
 pub fn echo(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.out.bulk(args[1]);
     Ok(())
@@ -40,10 +46,19 @@ pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks credentials for the default database's `default` user.
+/// Checks credentials for the default database's `default` user: `requirepass` when set, else the user's
+/// own passwords (none with `nopass`); never while the user is off.
 fn credentials_ok(ctx: &Ctx, user: &[u8], password: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
     let required = ctx.server.settings.read().requirepass.clone();
-    user == b"default" && (required.is_empty() || secrets_equal(password, required.as_bytes()))
+    let tenant = ctx.server.default_tenant();
+    if !required.is_empty() {
+        return tenant.default_user_enabled() && secrets_equal(password, required.as_bytes());
+    }
+    let ok = tenant.acl.read().users.get("default").is_some_and(|u| u.check_password(password));
+    ok
 }
 
 /// Logs the client in: a provisioned database's password (as `default` or as the database's name) opens
@@ -56,6 +71,7 @@ fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
             .by_password(password)
             .filter(|d| user == b"default" || user == d.name.as_bytes())
             .and_then(|d| ctx.server.tenants.read().get(&d.name).cloned())
+            .filter(|tenant| tenant.default_user_enabled())
     };
     let (tenant, acl_user) = match provisioned {
         Some(tenant) => (tenant, None),
@@ -65,7 +81,8 @@ fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
             None => {
                 let now = crate::server::unix_ms();
                 let username = String::from_utf8_lossy(user).into_owned();
-                ctx.tenant.acl.write().record(crate::acl::LogEntry {
+                let max_len = ctx.server.settings.read().acllog_max_len as usize;
+                let entry = crate::acl::LogEntry {
                     count: 1,
                     reason: "auth",
                     context: "toplevel",
@@ -74,7 +91,8 @@ fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
                     created_ms: now,
                     updated_ms: now,
                     client_info: format!("id={} addr={}", ctx.session.id(), ctx.session.info.addr),
-                });
+                };
+                ctx.tenant.acl.write().record(entry, max_len);
                 return Err(CmdError::new(WRONGPASS));
             }
         },
@@ -111,8 +129,10 @@ pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(SYNTAX);
     }
     let (user, password) = if args.len() == 2 {
-        let nothing_to_check =
-            ctx.server.settings.read().requirepass.is_empty() && ctx.server.databases.lock().list().next().is_none();
+        let default_nopass = ctx.server.default_tenant().acl.read().users.get("default").is_some_and(|u| u.nopass);
+        let nothing_to_check = ctx.server.settings.read().requirepass.is_empty()
+            && default_nopass
+            && ctx.server.databases.lock().list().next().is_none();
         if nothing_to_check {
             return Err(CmdError::new(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -218,7 +238,8 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);
     ctx.session.reply_mode = ReplyMode::On;
-    ctx.session.authenticated = ctx.server.settings.read().requirepass.is_empty();
+    ctx.session.authenticated =
+        ctx.server.settings.read().requirepass.is_empty() && ctx.server.default_tenant().default_user_open();
     let info = &ctx.session.info;
     info.name.lock().clear();
     info.set_flag(flag::NO_EVICT | flag::MONITOR, false);
@@ -317,8 +338,10 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
 }
 
 /// The clients of the caller's own database: no client ever sees another database's clients.
+/// The clients of this database, without those killed and not yet gone (Redis frees them at once).
 fn visible_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
-    ctx.server.clients.snapshot().into_iter().filter(|c| c.in_tenant(&ctx.tenant.name)).collect()
+    let clients = ctx.server.clients.snapshot().into_iter();
+    clients.filter(|c| c.in_tenant(&ctx.tenant.name) && !c.is_killed()).collect()
 }
 
 fn client_type_matches(c: &ClientInfo, kind: &[u8]) -> Result<bool, CmdError> {

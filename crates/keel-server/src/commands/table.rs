@@ -265,6 +265,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("select", 2, "loading stale fast", "@connection", NOKEY, "connection", "Changes the selected database.", conn::select),
     cmd!("quit", -1, "noscript loading stale fast no_auth allow_busy", "@connection", NOKEY, "connection", "Closes the connection.", conn::quit),
     cmd!("reset", 1, "noscript loading stale fast no_auth allow_busy", "@connection", NOKEY, "connection", "Resets the connection.", conn::reset),
+    cmd!("readonly", 1, "loading stale fast", "@connection", NOKEY, "cluster", "Enables read-only queries for a connection to a Redis Cluster replica node.", conn::cluster_only),
+    cmd!("readwrite", 1, "loading stale fast", "@connection", NOKEY, "cluster", "Enables read-write queries for a connection to a Redis Cluster replica node.", conn::cluster_only),
     // Pub/sub.
     cmd!("subscribe", -2, "pubsub noscript loading stale", "", NOKEY, "pubsub", "Listens for messages published to channels.", pubsub::cmd_subscribe),
     cmd!("unsubscribe", -1, "pubsub noscript loading stale", "", NOKEY, "pubsub", "Stops listening to messages posted to channels.", pubsub::cmd_unsubscribe),

@@ -47,10 +47,7 @@ impl TestServer {
     /// Starts a server after letting `configure` adjust its settings.
     pub fn with(configure: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = TestDir::new();
-        let mut settings = Settings::default();
-        settings.port = 0;
-        settings.http_port = 0;
-        settings.dir = dir.0.clone();
+        let mut settings = Settings { port: 0, http_port: 0, dir: dir.0.clone(), ..Settings::default() };
         configure(&mut settings);
         let own_dir = (settings.dir == dir.0).then_some(dir);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
