@@ -38,6 +38,8 @@ pub struct Settings {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub maxmemory_samples: u64,
+    /// Accepted for Redis's clients and tests; Keel evicts until memory fits, however long that takes.
+    pub maxmemory_eviction_tenacity: u64,
     pub lfu_log_factor: u64,
     pub lfu_decay_time: u64,
     pub slowlog_log_slower_than: i64,
@@ -136,6 +138,7 @@ impl Default for Settings {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             slowlog_log_slower_than: 10000,
@@ -368,6 +371,7 @@ pub static PARAMS: &[Param] = &[
     param!("maxmemory", maxmemory, memory),
     param!("maxmemory-policy", maxmemory_policy, choice(POLICIES)),
     param!("maxmemory-samples", maxmemory_samples, int(1, 64)),
+    param!("maxmemory-eviction-tenacity", maxmemory_eviction_tenacity, int(0, 100)),
     param!("lfu-log-factor", lfu_log_factor, int(0, MAX)),
     param!("lfu-decay-time", lfu_decay_time, int(0, MAX)),
     param!("slowlog-log-slower-than", slowlog_log_slower_than, int(-1, MAX)),
@@ -574,7 +578,7 @@ mod tests {
         let s = Settings::default();
         let got = s.matching(&[b"maxmemory*"]);
         let names: Vec<_> = got.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, vec!["maxmemory", "maxmemory-policy", "maxmemory-samples"]);
+        assert_eq!(names, vec!["maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"]);
         assert_eq!(s.matching(&[b"list-max-ziplist-size"])[0].1, "-2");
     }
 }

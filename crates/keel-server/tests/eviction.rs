@@ -90,3 +90,27 @@ fn noeviction_refuses_writes_that_grow_and_keeps_reads_and_deletes() {
     }
     run::<()>(&mut c, &["SET", "again", "1"]);
 }
+
+/// Regression: the key table's memory was counted by capacity, so when it doubled at the limit used memory
+/// jumped by half the table and a write evicted thousands of keys for room nothing needed.
+#[test]
+fn the_key_table_growing_at_the_limit_does_not_evict() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut pipe = redis::pipe();
+    for i in 0..4096 {
+        pipe.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let limit = info_field(&mut c, "used_memory") + 10 * 1024;
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    run::<()>(&mut c, &["SET", "k1", "v1"]);
+    run::<()>(&mut c, &["SET", "k2", "v2"]);
+    assert_eq!(run::<u64>(&mut c, &["DBSIZE"]), 4098);
+    assert_eq!(info_field(&mut c, "evicted_keys"), 0);
+    // Small integers are shared objects in Redis, except under LRU or LFU, where each keeps its access time.
+    assert!(run::<i64>(&mut c, &["OBJECT", "REFCOUNT", "key:7"]) > 1);
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    assert_eq!(run::<i64>(&mut c, &["OBJECT", "REFCOUNT", "key:7"]), 1);
+}

@@ -54,6 +54,17 @@ impl<T: Keyed> DenseTable<T> {
         self.items.capacity() * std::mem::size_of::<T>() + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
+    /// Bytes of the table that hold something: the items and index slots in use, and the index's control
+    /// bytes (which the index writes in full). Spare capacity is left out: a grown buffer's unused tail is
+    /// address space nothing has written yet, so it is not resident; and counting it would make memory jump
+    /// by half the table when it doubles, which near `maxmemory` evicts keys by the thousand for nothing
+    /// (Redis avoids the same jump by not rehashing past maxmemory).
+    pub fn live_bytes(&self) -> usize {
+        self.items.len() * std::mem::size_of::<T>()
+            + self.index.len() * std::mem::size_of::<u32>()
+            + self.index.capacity()
+    }
+
     pub fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }

@@ -137,9 +137,9 @@ impl Db {
         self.volatile.len()
     }
 
-    /// Approximate bytes used by this database: table capacity plus the heap bytes of keys and values.
+    /// Approximate bytes used by this database: the table in use plus the heap bytes of keys and values.
     pub fn memory(&self) -> usize {
-        self.entries.table_bytes() + self.volatile.capacity() * std::mem::size_of::<u32>() + self.heap_bytes
+        self.entries.live_bytes() + self.volatile.len() * std::mem::size_of::<u32>() + self.heap_bytes
     }
 
     /// Bytes attributed to one key, as MEMORY USAGE reports it.
