@@ -179,6 +179,14 @@ fn limits_hold_per_database() {
     assert!(refused.to_string().contains("max request size exceeded") || refused.is_io_error(), "{refused}");
     assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{usage}");
     assert_eq!(usage["connections"]["peak"].as_u64(), Some(2));
+    // REST traffic is metered as RESP's is: the commands' bytes in, the replies' bytes out.
+    let rest_only = create(&s, r#"{"name": "rest-only"}"#);
+    let token = format!("Authorization: Bearer {}", rest_only["rest_token"].as_str().unwrap());
+    assert_eq!(http_with(s.http_addr, "POST", "/set/big", &[&token], &[b'x'; 1000]).0, 200);
+    assert_eq!(http_with(s.http_addr, "GET", "/get/big", &[&token], b"").0, 200);
+    let (_, usage) = admin(&s, "GET", "/v1/databases/rest-only/usage", "");
+    assert!(usage["bytes"]["in"].as_u64().unwrap() >= 1000, "{usage}");
+    assert!(usage["bytes"]["out"].as_u64().unwrap() >= 1000, "{usage}");
 }
 
 #[test]

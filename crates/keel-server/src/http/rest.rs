@@ -275,6 +275,11 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
             None
         }
     };
+    // Metered as the same commands over RESP would be: the arguments in, the replies out.
+    let bytes_in: usize = commands.iter().flatten().map(Vec::len).sum();
+    let bytes_out: usize = replies.iter().map(|r| r.raw.len()).sum();
+    tenant.meters.bytes_in.fetch_add(bytes_in as u64, std::sync::atomic::Ordering::Relaxed);
+    tenant.meters.bytes_out.fetch_add(bytes_out as u64, std::sync::atomic::Ordering::Relaxed);
     // Acknowledged means durable under `appendfsync always`, as over RESP.
     if let Some(offset) = durable_at {
         if tenant.persistence.wait_durable(offset).await.is_err() {
