@@ -39,6 +39,15 @@ fn a_workspace_user_reaches_only_its_keys_channels_and_commands() {
     assert_eq!(error_of(&mut ws, &["SET", "shared:plan", "free"]), no_key);
     assert_eq!(error_of(&mut ws, &["GET", "ws:43:name"]), no_key);
     assert_eq!(error_of(&mut ws, &["MGET", "ws:42:name", "ws:43:name"]), no_key);
+    // Commands whose keys follow a count are checked key by key too.
+    assert_eq!(error_of(&mut ws, &["ZUNION", "2", "ws:42:z", "ws:43:z"]), no_key);
+    assert_eq!(error_of(&mut ws, &["ZUNIONSTORE", "ws:42:z", "2", "ws:42:a", "ws:43:z"]), no_key);
+    assert_eq!(error_of(&mut ws, &["LMPOP", "2", "ws:42:l", "ws:43:l", "LEFT"]), no_key);
+    assert_eq!(error_of(&mut ws, &["SINTERCARD", "1", "ws:43:s"]), no_key);
+    assert_eq!(run::<Vec<String>>(&mut ws, &["ZUNION", "1", "ws:42:z"]), Vec::<String>::new());
+    let keys: Vec<String> =
+        run(&mut admin, &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"]);
+    assert_eq!(keys, ["d", "a", "b"]);
     assert_eq!(error_of(&mut ws, &["FLUSHALL"]), "NOPERM this user has no permissions to run the 'flushall' command");
     assert_eq!(
         error_of(&mut ws, &["CONFIG", "GET", "*"]),

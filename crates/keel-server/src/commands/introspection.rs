@@ -21,7 +21,10 @@ fn write_info(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
     out.array(10);
     out.bulk(cmd.fullname.as_bytes());
     out.int(cmd.spec.arity as i64);
-    let flags: Vec<_> = cmd.flag_names().collect();
+    let mut flags: Vec<_> = cmd.flag_names().collect();
+    if cmd.has_movable_keys() {
+        flags.push("movablekeys");
+    }
     out.set(flags.len());
     flags.iter().for_each(|f| out.simple(f));
     out.int(first as i64);
@@ -152,7 +155,7 @@ pub fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR Invalid number of arguments specified for command"));
     }
     let positions = cmd.key_positions(target);
-    if positions.is_empty() {
+    if positions.is_empty() && !cmd.has_movable_keys() {
         return Err(CmdError::new("ERR The command has no key arguments"));
     }
     ctx.out.array(positions.len());

@@ -185,6 +185,12 @@ impl Command {
         flags::NAMES.iter().filter(move |(bit, _)| self.flags & bit != 0).map(|(_, n)| *n)
     }
 
+    /// Whether where the keys are depends on the arguments (a key count, or options that name keys): Redis's
+    /// `movablekeys`.
+    pub fn has_movable_keys(&self) -> bool {
+        self.spec.keys.0 < 0 || self.spec.find_keys.is_some()
+    }
+
     /// Positions of the key arguments in `args`, from the table's first/last/step.
     pub fn key_positions(&self, args: &[&[u8]]) -> Vec<usize> {
         if let Some(find_keys) = self.spec.find_keys {
