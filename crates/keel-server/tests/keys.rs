@@ -199,3 +199,24 @@ fn randomkey_object_memory() {
     assert_eq!(run::<Option<i64>>(&mut c, &["MEMORY", "USAGE", "zz"]), None);
     assert_eq!(error_of(&mut c, &["OBJECT", "NOPE", "x"]), "ERR unknown subcommand 'NOPE'. Try OBJECT HELP.");
 }
+
+/// Regression: TTL and EXISTS counted as accesses, so checking on a key kept it from being evicted.
+#[test]
+fn ttl_and_exists_leave_the_access_record_alone() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    // Under LFU with log factor 0 every access raises the counter, so any touch shows.
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+    run::<()>(&mut c, &["CONFIG", "SET", "lfu-log-factor", "0"]);
+    run::<()>(&mut c, &["SET", "foo", "bar"]);
+    let before: i64 = run(&mut c, &["OBJECT", "FREQ", "foo"]);
+    for _ in 0..5 {
+        run::<i64>(&mut c, &["TTL", "foo"]);
+        run::<i64>(&mut c, &["PTTL", "foo"]);
+        run::<i64>(&mut c, &["EXISTS", "foo"]);
+        run::<String>(&mut c, &["TYPE", "foo"]);
+    }
+    assert_eq!(run::<i64>(&mut c, &["OBJECT", "FREQ", "foo"]), before);
+    run::<String>(&mut c, &["GET", "foo"]);
+    assert!(run::<i64>(&mut c, &["OBJECT", "FREQ", "foo"]) > before);
+}

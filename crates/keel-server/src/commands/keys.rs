@@ -20,7 +20,7 @@ pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let count = args[1..].iter().filter(|key| ctx.lookup_read(key).is_some()).count();
+    let count = args[1..].iter().filter(|key| ctx.lookup_read_untouched(key).is_some()).count();
     ctx.out.int(count as i64);
     Ok(())
 }
@@ -226,7 +226,7 @@ pub fn pexpireat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 /// TTL, PTTL, EXPIRETIME, PEXPIRETIME (Redis's `ttlGenericCommand`).
 fn ttl_generic(ctx: &mut Ctx, args: &[&[u8]], in_ms: bool, absolute: bool) -> CmdResult {
-    let Some(slot) = ctx.lookup_read(args[1]) else {
+    let Some(slot) = ctx.lookup_read_untouched(args[1]) else {
         ctx.out.int(-2);
         return Ok(());
     };

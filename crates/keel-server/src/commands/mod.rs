@@ -363,6 +363,17 @@ impl Ctx<'_> {
     /// Looks a key up for reading: lazy expiry, access tracking, and hit/miss statistics.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<usize> {
         let slot = self.lookup_write(key);
+        self.count_lookup(key, slot)
+    }
+
+    /// A read that counts as a hit or miss but leaves the key's access time alone (TTL, EXISTS: Redis's
+    /// LOOKUP_NOTOUCH), so that checking on a key does not keep it from being evicted.
+    pub fn lookup_read_untouched(&mut self, key: &[u8]) -> Option<usize> {
+        let slot = self.lookup_peek(key);
+        self.count_lookup(key, slot)
+    }
+
+    fn count_lookup(&mut self, key: &[u8], slot: Option<usize>) -> Option<usize> {
         if slot.is_some() {
             self.ks.stats.keyspace_hits += 1;
         } else {

@@ -220,7 +220,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("zintercard", -3, "readonly", "@sortedset", (-1, 0, 1), "sorted_set", "Returns the number of members of the intersect of multiple sorted sets.", zset_ops::zintercard),
     // Keys.
     cmd!("sort", -2, "write denyoom", "@set @sortedset @list @dangerous", KEY1, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort).with_find_keys(sort::key_positions),
-    cmd!("sort_ro", -2, "readonly", "@set @sortedset @list @dangerous", KEY1, "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro),
+    cmd!("sort_ro", -2, "readonly", "@set @sortedset @list @dangerous", KEY1, "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro).with_find_keys(sort::key_positions),
     cmd!("del", -2, "write", "@keyspace", ALLKEYS, "generic", "Deletes one or more keys.", keys::del),
     cmd!("unlink", -2, "write fast", "@keyspace", ALLKEYS, "generic", "Asynchronously deletes one or more keys.", keys::del),
     cmd!("exists", -2, "readonly fast", "@keyspace", ALLKEYS, "generic", "Determines whether one or more keys exist.", keys::exists),
