@@ -64,6 +64,11 @@ fn a_workspace_user_reaches_only_its_keys_channels_and_commands() {
     raw.expect(b"-EXECABORT Transaction discarded because of previous errors.\r\n");
     let scripted = error_of(&mut ws, &["EVAL", "return redis.call('get', 'secret')", "0"]);
     assert!(scripted.contains("no permissions to access one of the keys"), "{scripted}");
+    // A script can ask what its user may do.
+    let check = "return {redis.acl_check_cmd('set', 'ws:42:a', 1) and 1 or 0, redis.acl_check_cmd('set', 'ws:43:a', 1) and 1 or 0, redis.acl_check_cmd('flushall') and 1 or 0}";
+    assert_eq!(run::<Vec<i64>>(&mut ws, &["EVAL", check, "0"]), [1, 0, 0]);
+    let invalid = error_of(&mut ws, &["EVAL", "return redis.acl_check_cmd('nosuch')", "0"]);
+    assert!(invalid.starts_with("ERR Invalid command passed to redis.acl_check_cmd()"), "{invalid}");
     // ACL LOG names what was refused.
     let log: Vec<redis::Value> = run(&mut admin, &["ACL", "LOG", "1"]);
     let entry = format!("{:?}", log[0]);

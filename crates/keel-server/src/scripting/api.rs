@@ -180,6 +180,30 @@ impl<'a, 'c> Call<'a, 'c> {
         Ok((true, Value::Nil))
     }
 
+    /// redis.acl_check_cmd: whether the script's user may run this command with these arguments.
+    fn acl_check(&mut self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+        let fail = |text: &str| -> mlua::Result<(bool, Value)> { Ok((false, Value::Table(error_table(lua, text)?))) };
+        let mut owned: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+        for arg in args {
+            match arg {
+                Value::String(s) => owned.push(s.as_bytes().to_vec()),
+                Value::Integer(n) => owned.push(number_arg(n as f64)),
+                Value::Number(n) => owned.push(number_arg(n)),
+                _ => return fail("Lua redis lib command arguments must be strings or integers"),
+            }
+        }
+        if owned.is_empty() {
+            return fail("Please specify at least one argument for this redis lib call");
+        }
+        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let Lookup::Found(command) = self.ctx.server.commands.lookup(&argv) else {
+            return fail("Invalid command passed to redis.acl_check_cmd()");
+        };
+        let user = self.session.acl_user.as_deref().unwrap_or("default");
+        let allowed = self.ctx.tenant.acl.read().users.get(user).is_some_and(|u| u.check(command, &argv).is_ok());
+        Ok((true, Value::Boolean(allowed)))
+    }
+
     /// Puts the caller's database back where the script's SELECTs left the shared client record, and
     /// tells the caller whether the script read anything (for client-side caching).
     pub fn finish(self) {
@@ -246,7 +270,7 @@ fn raise(value: Value) -> mlua::Error {
 }
 
 /// The functions that act on the current run: the command runner `redis.call`/`pcall` reach through the
-/// registry, `redis.setresp` and `redis.set_repl`.
+/// registry, `redis.setresp`, `redis.set_repl` and `redis.acl_check_cmd`.
 pub fn fill_run_functions(lua: &Lua, redis: &Table) -> mlua::Result<()> {
     let command = lua.create_function(|lua, (args, n): (Table, i64)| {
         with_current(lua, |call| call.command(lua, args, n)).unwrap_or_else(|| {
@@ -264,6 +288,19 @@ pub fn fill_run_functions(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             })?;
             match outcome {
                 (true, _) => Ok(()),
+                (false, error) => Err(raise(error)),
+            }
+        })?,
+    )?;
+    redis.set(
+        "acl_check_cmd",
+        lua.create_function(|lua, args: MultiValue| {
+            let outcome = with_current(lua, |call| call.acl_check(lua, args)).unwrap_or_else(|| {
+                let text = "redis.acl_check_cmd can only be called inside a script invocation";
+                Ok((false, Value::Table(error_table(lua, text)?)))
+            })?;
+            match outcome {
+                (true, allowed) => Ok(allowed),
                 (false, error) => Err(raise(error)),
             }
         })?,

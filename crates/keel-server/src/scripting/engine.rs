@@ -17,7 +17,7 @@ pub struct Engine {
     use_api: Function,
     /// What scripts' globals resolve to (KEYS and ARGV are set here for each EVAL).
     runtime_api: Table,
-    /// Functions bound to the running command (redis.call, setresp, set_repl), present only during a run.
+    /// Functions bound to the running command (redis.call, setresp, set_repl, acl_check_cmd), present only during a run.
     pub bridge: Table,
     /// The `redis` table FUNCTION LOAD's code sees (register_function, log).
     pub load_redis: Table,
