@@ -30,12 +30,7 @@ fn run_against_keel(mut command: Command) {
         .stdout(Stdio::piped())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.trim_end().ends_with("ok"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_printed_ok(&output);
 }
 
 #[test]

@@ -86,12 +86,7 @@ fn client_over_tls(mut command: std::process::Command) {
         .env("KEEL_CA", dir.0.join("cert.pem"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.trim_end().ends_with("ok"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_printed_ok(&output);
 }
 
 fn target(dir: &str) -> std::path::PathBuf {

@@ -2,8 +2,39 @@
 //! `KEEL_ADMIN_URL` (default `http://127.0.0.1:8080`) and authorized with `KEEL_ADMIN_TOKEN` (or the
 //! `admin-token` file a local Keel keeps in its data directory).
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+
+/// The limits a database is created with, or changed to.
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Eviction policy (noeviction, allkeys-lru, ...).
+    #[arg(long)]
+    eviction: Option<String>,
+    /// Memory limit, e.g. 256mb.
+    #[arg(long)]
+    max_memory: Option<String>,
+    /// Connections it accepts at once (default 1000).
+    #[arg(long)]
+    max_connections: Option<u64>,
+    /// Commands a second before the database refuses more (0: no limit).
+    #[arg(long)]
+    max_commands_per_second: Option<u64>,
+    /// The largest request, e.g. 1mb (default: the server's limits).
+    #[arg(long)]
+    max_request_size: Option<String>,
+}
+
+impl LimitArgs {
+    /// The limits as the admin API takes them (sizes in bytes; absent ones null, which leaves them as is).
+    fn to_json(&self) -> Result<Value, String> {
+        Ok(json!({
+            "eviction": self.eviction, "max_memory": memory(&self.max_memory)?,
+            "max_connections": self.max_connections, "max_commands_per_second": self.max_commands_per_second,
+            "max_request_size": memory(&self.max_request_size)?,
+        }))
+    }
+}
 
 #[derive(Subcommand)]
 pub enum DbCommand {
@@ -12,25 +43,14 @@ pub enum DbCommand {
         /// Name (generated when omitted, like summer-tree-7498).
         #[arg(long)]
         name: Option<String>,
+        /// Where it is said to run (a label shown in listings; default local).
         #[arg(long)]
         region: Option<String>,
-        /// payg, free or fixed.
+        /// A plan of the server's plans table (payg and free unless keel.toml adds more).
         #[arg(long)]
         plan: Option<String>,
-        /// Eviction policy (noeviction, allkeys-lru, ...).
-        #[arg(long)]
-        eviction: Option<String>,
-        /// Memory limit, e.g. 256mb.
-        #[arg(long)]
-        max_memory: Option<String>,
-        #[arg(long)]
-        max_connections: Option<u64>,
-        /// Commands a second before the database refuses more (0: no limit).
-        #[arg(long)]
-        max_commands_per_second: Option<u64>,
-        /// The largest request, e.g. 1mb (default: the server's limits).
-        #[arg(long)]
-        max_request_size: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -69,16 +89,8 @@ pub enum DbCommand {
     /// Change a database's limits, live.
     Set {
         name: String,
-        #[arg(long)]
-        max_memory: Option<String>,
-        #[arg(long)]
-        eviction: Option<String>,
-        #[arg(long)]
-        max_connections: Option<u64>,
-        #[arg(long)]
-        max_commands_per_second: Option<u64>,
-        #[arg(long)]
-        max_request_size: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 
@@ -141,22 +153,11 @@ fn print(value: &Value, as_json: bool) {
 
 pub fn run(command: DbCommand) -> Result<(), String> {
     match command {
-        DbCommand::Create {
-            name,
-            region,
-            plan,
-            eviction,
-            max_memory,
-            max_connections,
-            max_commands_per_second,
-            max_request_size,
-            json,
-        } => {
-            let body = json!({
-                "name": name, "region": region, "plan": plan, "eviction": eviction,
-                "max_memory": memory(&max_memory)?, "max_connections": max_connections,
-                "max_commands_per_second": max_commands_per_second, "max_request_size": memory(&max_request_size)?,
-            });
+        DbCommand::Create { name, region, plan, limits, json } => {
+            let mut body = limits.to_json()?;
+            body["name"] = json!(name);
+            body["region"] = json!(region);
+            body["plan"] = json!(plan);
             let created = call("POST", "/v1/databases", Some(body))?;
             print(&created, json);
             if !json {
@@ -197,11 +198,8 @@ pub fn run(command: DbCommand) -> Result<(), String> {
             print(&call("POST", &format!("/v1/databases/{name}/rotate-token"), None)?, json)
         }
         DbCommand::Usage { name, json } => print(&call("GET", &format!("/v1/databases/{name}/usage"), None)?, json),
-        DbCommand::Set { name, max_memory, eviction, max_connections, max_commands_per_second, max_request_size } => {
-            let body = json!({
-                "max_memory": memory(&max_memory)?, "eviction": eviction, "max_connections": max_connections,
-                "max_commands_per_second": max_commands_per_second, "max_request_size": memory(&max_request_size)?,
-            });
+        DbCommand::Set { name, limits } => {
+            let body = limits.to_json()?;
             print(&call("PATCH", &format!("/v1/databases/{name}"), Some(body))?, false);
         }
     }

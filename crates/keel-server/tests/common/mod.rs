@@ -274,6 +274,16 @@ impl Drop for RealRedis {
     }
 }
 
+/// Asserts that a client smoke script succeeded and printed "ok" last, showing what it printed if not.
+pub fn assert_printed_ok(output: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.trim_end().ends_with("ok"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The full path of a program on PATH.
 pub fn which(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
