@@ -3,6 +3,7 @@
 # pass/fail counts per unit (see ../shared/specs/conformance.md for the method).
 #
 #   conformance/redis-suite.sh [UNIT ...]     e.g. conformance/redis-suite.sh unit/keyspace unit/type/string
+#   conformance/redis-suite.sh unit/keel-acl unit/keel-maxmemory   (see below)
 #
 # Needs: Debian's redis source (fetched once into $REDIS_SRC), redis-tools, tclsh, a built Keel
 # (KEEL_BIN, default target/release/keel).
@@ -27,6 +28,13 @@ src="$REDIS_SRC/redis-src"
 mkdir -p "$src/src"
 ln -sf "$(command -v redis-cli)" "$src/src/redis-cli"
 ln -sf "$(command -v redis-benchmark)" "$src/src/redis-benchmark" 2>/dev/null || true
+
+# unit/acl and unit/maxmemory are tagged external:skip throughout. `unit/keel-acl` (acl.tcl's first block)
+# and `unit/keel-maxmemory` (maxmemory.tcl without the replica-buffer tests, which start replicas) are copies
+# of the parts that need no server of their own, with the tag removed, so that they run against Keel.
+sed -n '1,745p' "$src/tests/unit/acl.tcl" | sed 's/"acl external:skip"/"acl"/' >"$src/tests/unit/keel-acl.tcl"
+awk 'NR < 302 || NR >= 417' "$src/tests/unit/maxmemory.tcl" \
+  | sed 's/ "external:skip"//; s/maxmemory external:skip/maxmemory/' >"$src/tests/unit/keel-maxmemory.tcl"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 total_ok=0; total_err=0
