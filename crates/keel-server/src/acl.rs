@@ -98,20 +98,19 @@ impl User {
     }
 
     /// Allows or denies one command, and with a container all its subcommands (Redis's ACLChangeSelectorPerm).
-    fn change(&mut self, table: &CommandTable, cmd: &Command, allow: bool) {
+    fn change(&mut self, cmd: &Command, allow: bool) {
         self.allowed[cmd.id] = allow;
         self.first_args.remove(&cmd.id);
         for &sub in &cmd.subcommands {
             self.allowed[sub] = allow;
         }
-        debug_assert!(cmd.subcommands.iter().all(|&s| table.get(s).parent == Some(cmd.id)));
     }
 
     /// `+@category`/`-@category`: every command of it, a container with all its subcommands.
     fn change_category(&mut self, table: &CommandTable, bit: usize, allow: bool) {
         for cmd in table.all() {
             if cmd.categories & (1 << bit) != 0 {
-                self.change(table, cmd, allow);
+                self.change(cmd, allow);
             }
         }
     }
@@ -149,7 +148,7 @@ impl User {
                 }
                 if cmd.is_container() {
                     let sub = lookup(table, target).ok_or_else(unknown)?;
-                    self.change(table, sub, true);
+                    self.change(sub, true);
                 } else if !self.allowed[cmd.id] {
                     let args = self.first_args.entry(cmd.id).or_default();
                     if !args.iter().any(|a| a == first_arg) {
@@ -159,7 +158,7 @@ impl User {
             }
             _ => {
                 let cmd = lookup(table, target).ok_or_else(unknown)?;
-                self.change(table, cmd, allow);
+                self.change(cmd, allow);
             }
         }
         Ok(())
@@ -336,7 +335,7 @@ impl User {
                 let allowed = self.allowed[cmd.id];
                 if allowed != fake.allowed[cmd.id] {
                     rules.push(format!("{}{}", if allowed { '+' } else { '-' }, cmd.fullname));
-                    fake.change(table, cmd, allowed);
+                    fake.change(cmd, allowed);
                 }
                 if !allowed {
                     for arg in self.first_args.get(&cmd.id).into_iter().flatten() {
@@ -425,6 +424,20 @@ pub struct LogEntry {
     pub client_info: String,
 }
 
+impl LogEntry {
+    /// A first denial, now.
+    pub fn new(
+        reason: &'static str,
+        context: &'static str,
+        object: String,
+        username: String,
+        client_info: String,
+    ) -> LogEntry {
+        let now = crate::server::unix_ms();
+        LogEntry { count: 1, reason, context, object, username, created_ms: now, updated_ms: now, client_info }
+    }
+}
+
 /// A database's users and its log of denials.
 pub struct Acl {
     pub users: BTreeMap<String, User>,
@@ -457,11 +470,12 @@ impl Acl {
         }
     }
 
-    /// The user a REST token made with ACL RESTTOKEN stands for.
-    pub fn user_by_rest_token(&self, token: &str) -> Option<&User> {
-        let hash = sha256_hex(token.as_bytes());
+    /// The user a REST token made with ACL RESTTOKEN stands for, by the token's SHA-256 (hashed once by the
+    /// caller, which asks every database).
+    pub fn user_by_rest_token(&self, token_sha256: &str) -> Option<&User> {
         self.users.values().find(|u| {
-            u.enabled && u.rest_tokens.iter().any(|t| crate::commands::secrets_equal(t.as_bytes(), hash.as_bytes()))
+            u.enabled
+                && u.rest_tokens.iter().any(|t| crate::commands::secrets_equal(t.as_bytes(), token_sha256.as_bytes()))
         })
     }
 

@@ -64,7 +64,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let tenant = server.default_tenant();
-    let authenticated = server.settings.read().requirepass.is_empty() && tenant.default_user_open();
+    let authenticated = server.opens_without_auth();
     let mut conn = Connection {
         tenant,
         session: Session::new(info.clone(), authenticated),

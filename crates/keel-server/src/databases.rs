@@ -7,7 +7,6 @@ use crate::meters::Plans;
 use keel_store::evict::Policy;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -99,7 +98,7 @@ pub struct Registry {
 }
 
 fn sha256_hex(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::acl::sha256_hex(secret.as_bytes())
 }
 
 /// A secret of `bytes` random bytes from the operating system's CSPRNG, in hex.
@@ -139,8 +138,9 @@ fn check_eviction(eviction: &str) -> Result<(), ProvisionError> {
 }
 
 /// Compares a secret with a stored hash in constant time.
-fn matches(secret: &str, hash: &str) -> bool {
-    crate::commands::secrets_equal(sha256_hex(secret).as_bytes(), hash.as_bytes())
+/// Whether two SHA-256 hex digests are equal, in constant time.
+fn same_hash(a: &str, b: &str) -> bool {
+    crate::commands::secrets_equal(a.as_bytes(), b.as_bytes())
 }
 
 impl Registry {
@@ -322,16 +322,17 @@ impl Registry {
 
     /// The database this password opens.
     pub fn by_password(&self, password: &[u8]) -> Option<&DatabaseDef> {
-        let password = std::str::from_utf8(password).ok()?;
-        self.defs.values().find(|d| matches(password, &d.password_sha256))
+        let hash = sha256_hex(std::str::from_utf8(password).ok()?);
+        self.defs.values().find(|d| same_hash(&hash, &d.password_sha256))
     }
 
     /// The database this REST token opens, and with which rights.
     pub fn by_token(&self, token: &str) -> Option<(&DatabaseDef, TokenAccess)> {
+        let hash = sha256_hex(token);
         self.defs.values().find_map(|d| {
-            if matches(token, &d.rest_token_sha256) {
+            if same_hash(&hash, &d.rest_token_sha256) {
                 Some((d, TokenAccess::Full))
-            } else if matches(token, &d.readonly_token_sha256) {
+            } else if same_hash(&hash, &d.readonly_token_sha256) {
                 Some((d, TokenAccess::ReadOnly))
             } else {
                 None

@@ -32,36 +32,31 @@ impl BatchSettings {
     /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit,
     /// eviction policy and commands-per-second limit.
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
-        let mut settings = Self::server_wide(server);
-        if let Some(limits) = *tenant.limits.read() {
-            let s = server.settings.read();
-            settings.memory.max = limits.max_memory;
-            settings.memory.policy = limits.policy;
-            settings.lfu =
-                matches!(limits.policy, keel_store::evict::Policy::AllKeysLfu | keel_store::evict::Policy::VolatileLfu)
-                    .then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32));
-            settings.max_commands_per_second = limits.max_commands_per_second;
-        }
-        settings
-    }
-
-    fn server_wide(server: &Server) -> BatchSettings {
+        // Copied out first, so that no two of these locks are ever held together.
+        let limits = *tenant.limits.read();
         let s = server.settings.read();
+        let mut memory = crate::eviction::MemoryLimit {
+            max: s.maxmemory,
+            policy: keel_store::evict::Policy::parse(&s.maxmemory_policy)
+                .unwrap_or(keel_store::evict::Policy::NoEviction),
+            samples: s.maxmemory_samples as usize,
+        };
+        let mut max_commands_per_second = 0;
+        if let Some(limits) = limits {
+            memory.max = limits.max_memory;
+            memory.policy = limits.policy;
+            max_commands_per_second = limits.max_commands_per_second;
+        }
         BatchSettings {
             slowlog_slower_than: s.slowlog_log_slower_than,
             slowlog_max_len: s.slowlog_max_len as usize,
-            lfu: s.maxmemory_policy.ends_with("lfu").then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
+            lfu: memory.policy.is_lfu().then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
             query_buffer_limit: s.client_query_buffer_limit as usize,
             notify: s.notify_keyspace_events,
             pubsub_limit: s.client_output_buffer_limit.pubsub,
-            memory: crate::eviction::MemoryLimit {
-                max: s.maxmemory,
-                policy: keel_store::evict::Policy::parse(&s.maxmemory_policy)
-                    .unwrap_or(keel_store::evict::Policy::NoEviction),
-                samples: s.maxmemory_samples as usize,
-            },
-            max_commands_per_second: 0,
+            memory,
+            max_commands_per_second,
             monitor_queue_limit: {
                 let limits = s.client_output_buffer_limit;
                 let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
@@ -205,8 +200,8 @@ fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
 
 /// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.
 fn acl_denial(env: &Env, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
-    let tenant = env.tenant;
     use crate::acl::Denial;
+    let tenant = env.tenant;
     let user = session.acl_user.as_deref().unwrap_or("default");
     let denial = match tenant.acl.read().users.get(user) {
         Some(u) => u.check(command, args).err()?,
@@ -224,19 +219,9 @@ fn acl_denial(env: &Env, session: &Session, command: &Command, args: &[&[u8]]) -
     } else {
         "toplevel"
     };
-    let now = unix_ms();
     let client_info = format!("id={} addr={} user={user}", session.id(), session.info.addr);
+    let entry = crate::acl::LogEntry::new(reason, context, object, user.to_string(), client_info);
     let max_len = env.server.settings.read().acllog_max_len as usize;
-    let entry = crate::acl::LogEntry {
-        count: 1,
-        reason,
-        context,
-        object,
-        username: user.to_string(),
-        created_ms: now,
-        updated_ms: now,
-        client_info,
-    };
     tenant.acl.write().record(entry, max_len);
     Some(denial.message(command))
 }

@@ -104,6 +104,12 @@ impl Server {
         self.default_tenant.clone()
     }
 
+    /// Whether a new (or RESET) connection starts logged in: no `requirepass`, and the default database's
+    /// `default` user enabled without a password.
+    pub fn opens_without_auth(&self) -> bool {
+        self.settings.read().requirepass.is_empty() && self.default_tenant.default_user_open()
+    }
+
     /// Asks every listener and connection to stop.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);

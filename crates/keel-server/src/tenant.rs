@@ -187,9 +187,7 @@ impl Tenant {
             }),
         }
     }
-}
 
-impl Tenant {
     /// Whether the `default` user may log in (`ACL SETUSER default off` locks it out).
     pub fn default_user_enabled(&self) -> bool {
         self.acl.read().users.get("default").is_some_and(|u| u.enabled)
@@ -240,12 +238,14 @@ impl Tenant {
         let cap = self.limits.read().map_or(0, |l| l.max_connections);
         let admitted = self
             .connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (cap == 0 || n < cap).then_some(n + 1))
-            .is_ok();
-        if admitted {
-            self.peak_connections.fetch_max(self.connections.load(Ordering::Acquire), Ordering::AcqRel);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (cap == 0 || n < cap).then_some(n + 1));
+        match admitted {
+            Ok(before) => {
+                self.peak_connections.fetch_max(before + 1, Ordering::AcqRel);
+                true
+            }
+            Err(_) => false,
         }
-        admitted
     }
 
     pub fn release_connection(&self) {

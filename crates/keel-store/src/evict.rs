@@ -39,6 +39,17 @@ impl Policy {
         Policy::NAMES.iter().find(|(_, p)| *p == self).map_or("noeviction", |(n, _)| n)
     }
 
+    /// The policy ranks keys by access frequency: keys keep an LFU counter instead of an access time.
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
+    /// The policy ranks keys by their own access record (LRU or LFU), so values cannot be shared objects
+    /// (Redis's MAXMEMORY_FLAG_NO_SHARED_INTEGERS).
+    pub fn ranks_by_access(self) -> bool {
+        self.is_lfu() || matches!(self, Policy::AllKeysLru | Policy::VolatileLru)
+    }
+
     /// The policy only considers keys with a TTL.
     pub fn volatile_only(self) -> bool {
         matches!(self, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl)

@@ -43,11 +43,7 @@ fn kill_revoked_subscribers(ctx: &mut Ctx, user: &crate::acl::User) {
     }
     for client in ctx.server.clients.snapshot() {
         if refused.contains(&client.id) && client.in_tenant(&ctx.tenant.name) && *client.user.lock() == user.name {
-            if client.id == ctx.session.id() {
-                ctx.session.action = Some(crate::session::Action::Close);
-            } else {
-                client.kill();
-            }
+            super::connection::disconnect(ctx, &client);
         }
     }
 }
@@ -95,11 +91,7 @@ pub fn deluser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // Clients authenticated as a removed user are disconnected, as in Redis; this one after its reply.
     for client in ctx.server.clients.snapshot() {
         if client.in_tenant(&ctx.tenant.name) && removed.contains(&client.user.lock()) {
-            if client.id == ctx.session.id() {
-                ctx.session.action = Some(crate::session::Action::Close);
-            } else {
-                client.kill();
-            }
+            super::connection::disconnect(ctx, &client);
         }
     }
     saved(ctx)?;

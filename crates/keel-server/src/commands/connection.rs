@@ -79,19 +79,10 @@ fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
         None => match acl_login(ctx, user, password) {
             Some(found) => found,
             None => {
-                let now = crate::server::unix_ms();
                 let username = String::from_utf8_lossy(user).into_owned();
+                let client_info = format!("id={} addr={}", ctx.session.id(), ctx.session.info.addr);
+                let entry = crate::acl::LogEntry::new("auth", "toplevel", "AUTH".into(), username, client_info);
                 let max_len = ctx.server.settings.read().acllog_max_len as usize;
-                let entry = crate::acl::LogEntry {
-                    count: 1,
-                    reason: "auth",
-                    context: "toplevel",
-                    object: "AUTH".into(),
-                    username,
-                    created_ms: now,
-                    updated_ms: now,
-                    client_info: format!("id={} addr={}", ctx.session.id(), ctx.session.info.addr),
-                };
                 ctx.tenant.acl.write().record(entry, max_len);
                 return Err(CmdError::new(WRONGPASS));
             }
@@ -116,9 +107,9 @@ fn acl_login(
     password: &[u8],
 ) -> Option<(std::sync::Arc<crate::tenant::Tenant>, Option<String>)> {
     let name = std::str::from_utf8(user).ok().filter(|n| *n != "default")?;
-    let current = ctx.server.tenants.read().get(&ctx.tenant.name).cloned();
-    let others: Vec<_> = ctx.server.tenants.read().values().cloned().collect();
-    current.into_iter().chain(others).find_map(|tenant| {
+    let mut tenants: Vec<_> = ctx.server.tenants.read().values().cloned().collect();
+    tenants.sort_by_key(|t| t.name != ctx.tenant.name);
+    tenants.into_iter().find_map(|tenant| {
         let ok = tenant.acl.read().users.get(name).is_some_and(|u| u.check_password(password));
         ok.then(|| (tenant, Some(name.to_string())))
     })
@@ -238,8 +229,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);
     ctx.session.reply_mode = ReplyMode::On;
-    ctx.session.authenticated =
-        ctx.server.settings.read().requirepass.is_empty() && ctx.server.default_tenant().default_user_open();
+    ctx.session.authenticated = ctx.server.opens_without_auth();
     let info = &ctx.session.info;
     info.name.lock().clear();
     info.set_flag(flag::NO_EVICT | flag::MONITOR, false);
@@ -337,8 +327,8 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
     )
 }
 
-/// The clients of the caller's own database: no client ever sees another database's clients.
-/// The clients of this database, without those killed and not yet gone (Redis frees them at once).
+/// The clients of the caller's own database (no client ever sees another database's clients), without
+/// those killed and not yet gone (Redis frees them at once).
 fn visible_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
     let clients = ctx.server.clients.snapshot().into_iter();
     clients.filter(|c| c.in_tenant(&ctx.tenant.name) && !c.is_killed()).collect()
@@ -399,6 +389,15 @@ pub fn client_info(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Disconnects a client: another one at once, this one after its reply (as Redis closes the caller).
+pub(super) fn disconnect(ctx: &mut Ctx, client: &ClientInfo) {
+    if client.id == ctx.session.id() {
+        ctx.session.action = Some(Action::Close);
+    } else {
+        client.kill();
+    }
+}
+
 pub fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let old_style = args.len() == 3;
     if !old_style && (args.len() < 3 || !args.len().is_multiple_of(2)) {
@@ -454,14 +453,10 @@ pub fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let me = ctx.session.id();
     let mut killed = 0;
     for c in clients {
-        if c.id == me {
-            if skip_me {
-                continue;
-            }
-            ctx.session.action = Some(Action::Close);
-        } else {
-            c.kill();
+        if c.id == me && skip_me {
+            continue;
         }
+        disconnect(ctx, &c);
         killed += 1;
     }
     if old_style {

@@ -356,13 +356,8 @@ pub fn object_refcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Some(slot) => {
             // Redis shares the objects of small integers and reports them with an "infinite" refcount, except
             // under an LRU or LFU limit, where each value carries its own access time.
-            use keel_store::evict::Policy;
             let memory = crate::dispatch::BatchSettings::read(ctx.server, ctx.tenant).memory;
-            let per_value_access = memory.max > 0
-                && matches!(
-                    memory.policy,
-                    Policy::AllKeysLru | Policy::VolatileLru | Policy::AllKeysLfu | Policy::VolatileLfu
-                );
+            let per_value_access = memory.max > 0 && memory.policy.ranks_by_access();
             let small_int = matches!(ctx.db().value(slot), keel_store::Value::Int(n) if (0..10000).contains(n));
             let shared = small_int && !per_value_access;
             ctx.out.int(if shared { i32::MAX as i64 } else { 1 });

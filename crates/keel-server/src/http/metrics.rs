@@ -98,7 +98,8 @@ fn databases(out: &mut String, server: &Server) {
     let rows: Vec<(String, [u64; 8])> = tenants
         .iter()
         .map(|t| {
-            let max = t.limits.read().map_or_else(|| server.settings.read().maxmemory, |l| l.max_memory);
+            let limits = *t.limits.read();
+            let max = limits.map_or_else(|| server.settings.read().maxmemory, |l| l.max_memory);
             let ks = t.lock();
             let keys: usize = ks.dbs.iter().map(|db| db.len()).sum();
             let values = [

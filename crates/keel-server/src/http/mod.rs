@@ -119,8 +119,6 @@ const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// Settles the default database's REST token: the configured one (`--rest-token`, `KEEL_REST_TOKEN`,
 /// `keel.toml`), else the one generated at an earlier start, else a new random one, kept (0600) in the
 /// data directory and printed this once.
-/// The default database's REST token: as configured, or generated at first start, kept in the data
-/// directory and printed once.
 pub fn settle_rest_token(server: &Server) -> std::io::Result<()> {
     let configured = server.settings.read().rest_token.clone();
     let token = settle_token(server, &configured, TOKEN_FILE, "the REST token for the default database")?;

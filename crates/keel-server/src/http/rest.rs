@@ -75,9 +75,10 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
         return Some(Access { read_only, tenant, user: if read_only { read_only_user() } else { None } });
     }
     // A token made by ACL RESTTOKEN, in whichever database holds its user.
+    let hash = crate::acl::sha256_hex(token.as_bytes());
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     tenants.into_iter().find_map(|tenant| {
-        let user = tenant.acl.read().user_by_rest_token(&token).map(|u| u.name.clone())?;
+        let user = tenant.acl.read().user_by_rest_token(&hash).map(|u| u.name.clone())?;
         Some(Access { read_only: false, tenant, user: Some(user) })
     })
 }
@@ -221,7 +222,7 @@ fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
     (status, [("content-type", "application/octet-stream")], raw).into_response()
 }
 
-/// Runs `commands` for a REST request on the default database, in order, under one lock; each reply is
+/// Runs `commands` for a REST request on the token's database, in order, under one lock; each reply is
 /// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
 async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Vec<Reply> {
     let tenant = access.tenant.clone();
