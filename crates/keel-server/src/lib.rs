@@ -76,15 +76,8 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     // (platform health checks and `keel db` use it) and HTTPS is served on `tls-http-port`.
     let (tls_port, tls_http_port) = (settings.tls_port, settings.tls_http_port);
     let main_resp_tls = tls.clone().filter(|_| tls_port == 0);
-    let side_bind = |port: u64| format!("{}:{port}", settings.bind);
-    let tls_listener = match (&tls, tls_port) {
-        (Some(_), port) if port > 0 => Some(TcpListener::bind(side_bind(port)).await?),
-        _ => None,
-    };
-    let tls_http_listener = match (&tls, tls_http_port) {
-        (Some(_), port) if port > 0 => Some(TcpListener::bind(side_bind(port)).await?),
-        _ => None,
-    };
+    let tls_listener = tls_side_listener(&settings.bind, tls_port, tls.is_some()).await?;
+    let tls_http_listener = tls_side_listener(&settings.bind, tls_http_port, tls.is_some()).await?;
     let server = Server::new(settings).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
@@ -127,4 +120,12 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     tasks.spawn(persistence::run_jobs(server.clone()));
     tracing::info!(%addr, %http_addr, "Keel is ready to accept RESP connections and HTTP requests");
     Ok(Running { server, addr, http_addr, tls_addr, tls_http_addr, tasks })
+}
+
+/// A TLS listener beside a plain one (`tls-port`, `tls-http-port`): bound when TLS is on and the port set.
+async fn tls_side_listener(bind: &str, port: u64, tls: bool) -> std::io::Result<Option<TcpListener>> {
+    if !tls || port == 0 {
+        return Ok(None);
+    }
+    Ok(Some(TcpListener::bind(format!("{bind}:{port}")).await?))
 }

@@ -285,48 +285,37 @@ fn estimate_steps(mut range_meters: f64, latitude: f64) -> u8 {
     step.clamp(1, 26) as u8
 }
 
-fn move_x(cell: &mut Cell, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let shift = 64 - cell.step as u32 * 2;
-    let mut x = cell.bits & 0xaaaaaaaaaaaaaaaa;
-    let y = cell.bits & 0x5555555555555555;
-    let zz = 0x5555555555555555u64 >> shift;
-    if d > 0 {
-        x = x.wrapping_add(zz + 1);
-    } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
-    }
-    x &= 0xaaaaaaaaaaaaaaaau64 >> shift;
-    cell.bits = x | y;
-}
+/// Interleaved bits of longitude (x, the odd bits) and latitude (y, the even bits).
+const X_BITS: u64 = 0xaaaaaaaaaaaaaaaa;
+const Y_BITS: u64 = 0x5555555555555555;
 
-fn move_y(cell: &mut Cell, d: i8) {
+/// Moves `cell` one step along the axis whose bits are `axis` (`other` are the other axis's): Redis's
+/// geohash_move_x/geohash_move_y, which add or subtract one in the interleaved bits by filling the other
+/// axis's positions so that carries run through them.
+fn move_along(cell: &mut Cell, d: i8, axis: u64, other: u64) {
     if d == 0 {
         return;
     }
     let shift = 64 - cell.step as u32 * 2;
-    let x = cell.bits & 0xaaaaaaaaaaaaaaaa;
-    let mut y = cell.bits & 0x5555555555555555;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> shift;
+    let mut v = cell.bits & axis;
+    let kept = cell.bits & other;
+    let zz = other >> shift;
     if d > 0 {
-        y = y.wrapping_add(zz + 1);
+        v = v.wrapping_add(zz + 1);
     } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
+        v |= zz;
+        v = v.wrapping_sub(zz + 1);
     }
-    y &= 0x5555555555555555u64 >> shift;
-    cell.bits = x | y;
+    v &= axis >> shift;
+    cell.bits = v | kept;
 }
 
 /// The eight neighbours: north, south, east, west, north-east, north-west, south-east, south-west.
 fn neighbours(cell: Cell) -> [Cell; 8] {
     let moved = |dx: i8, dy: i8| {
         let mut c = cell;
-        move_x(&mut c, dx);
-        move_y(&mut c, dy);
+        move_along(&mut c, dx, X_BITS, Y_BITS);
+        move_along(&mut c, dy, Y_BITS, X_BITS);
         c
     };
     [moved(0, 1), moved(0, -1), moved(1, 0), moved(-1, 0), moved(1, 1), moved(-1, 1), moved(1, -1), moved(-1, -1)]
