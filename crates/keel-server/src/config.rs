@@ -183,11 +183,35 @@ impl Default for Settings {
     }
 }
 
-/// One parameter: its Redis name, an alias, whether it can change at runtime, and how to read and write it.
+/// Who may read and change a parameter. The server's administrator is a client of the `default` database;
+/// a provisioned database sees the server through [`Scope`] only: its own limits, its own settings, and the
+/// harmless server-wide values, never a secret or a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Server-wide and harmless to show: every database reads it, only the administrator changes it.
+    Shared,
+    /// Each provisioned database has its own value, which it reads and changes (keyspace events, slow
+    /// log, ACL log).
+    PerDatabase,
+    /// A provisioned database reads its own limit here (its quota, its eviction, its connection cap), set
+    /// by whoever provisioned it; only the administrator changes the server's value.
+    Limit,
+    /// How the server is laid out (addresses, files): the administrator's alone.
+    Server,
+    /// A password the administrator reads back over RESP (as Redis shows `requirepass`), never over REST
+    /// and never to a database.
+    Password,
+    /// Never read back by anyone (tokens, key files): set only in the configuration.
+    Secret,
+}
+
+/// One parameter: its Redis name, an alias, whether it can change at runtime, who sees it, and how to read
+/// and write it.
 pub struct Param {
     pub name: &'static str,
     pub alias: Option<&'static str>,
     pub mutable: bool,
+    pub scope: Scope,
     pub get: fn(&Settings) -> String,
     pub set: fn(&mut Settings, &str) -> Result<(), String>,
 }
@@ -206,20 +230,21 @@ const FSYNC: &[&str] = &["always", "everysec", "no"];
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 
 macro_rules! param {
-    ($name:literal, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
-        param!(@make $name, None, true, $field, $kind $(($($arg),*))?)
+    ($name:literal, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, None, true, $scope, $field, $kind $(($($arg),*))?)
     };
-    ($name:literal alias $alias:literal, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
-        param!(@make $name, Some($alias), true, $field, $kind $(($($arg),*))?)
+    ($name:literal alias $alias:literal, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, Some($alias), true, $scope, $field, $kind $(($($arg),*))?)
     };
-    ($name:literal immutable, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
-        param!(@make $name, None, false, $field, $kind $(($($arg),*))?)
+    ($name:literal immutable, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, None, false, $scope, $field, $kind $(($($arg),*))?)
     };
-    (@make $name:expr, $alias:expr, $mutable:expr, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+    (@make $name:expr, $alias:expr, $mutable:expr, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
         Param {
             name: $name,
             alias: $alias,
             mutable: $mutable,
+            scope: Scope::$scope,
             get: |s| kinds::$kind::show(&s.$field),
             set: |s, v| {
                 s.$field = kinds::$kind::parse(v $(, $($arg),*)?)?;
@@ -348,71 +373,72 @@ mod kinds {
 const MAX: i128 = i64::MAX as i128;
 
 pub static PARAMS: &[Param] = &[
-    param!("bind" immutable, bind, string),
-    param!("port" immutable, port, int(0, 65535)),
-    param!("http-port" immutable, http_port, int(0, 65535)),
-    param!("dir" immutable, dir, path),
-    param!("requirepass", requirepass, string),
-    param!("rest-token" immutable, rest_token, string),
-    param!("admin-token" immutable, admin_token, string),
-    param!("tls-cert-file" immutable, tls_cert_file, string),
-    param!("tls-key-file" immutable, tls_key_file, string),
-    param!("tls-ca-cert-file" immutable, tls_ca_cert_file, string),
-    param!("tls-port" immutable, tls_port, int(0, 65535)),
-    param!("tls-http-port" immutable, tls_http_port, int(0, 65535)),
-    param!("rest-readonly-token" immutable, rest_readonly_token, string),
-    param!("rest-sse-heartbeat-ms", rest_sse_heartbeat_ms, int(100, MAX)),
-    param!("maxclients", maxclients, int(1, MAX)),
-    param!("timeout", timeout, int(0, MAX)),
-    param!("tcp-keepalive", tcp_keepalive, int(0, MAX)),
-    param!("protected-mode", protected_mode, boolean),
-    param!("databases" immutable, databases, int(1, 1024)),
-    param!("hz", hz, int(1, 500)),
-    param!("maxmemory", maxmemory, memory),
-    param!("maxmemory-policy", maxmemory_policy, choice(POLICIES)),
-    param!("maxmemory-samples", maxmemory_samples, int(1, 64)),
-    param!("maxmemory-eviction-tenacity", maxmemory_eviction_tenacity, int(0, 100)),
-    param!("lfu-log-factor", lfu_log_factor, int(0, MAX)),
-    param!("lfu-decay-time", lfu_decay_time, int(0, MAX)),
-    param!("slowlog-log-slower-than", slowlog_log_slower_than, int(-1, MAX)),
-    param!("slowlog-max-len", slowlog_max_len, int(0, MAX)),
-    param!("acllog-max-len", acllog_max_len, int(0, MAX)),
-    param!("proto-max-bulk-len", proto_max_bulk_len, int(1024 * 1024, MAX)),
-    param!("client-query-buffer-limit", client_query_buffer_limit, int(1024 * 1024, MAX)),
-    param!("active-expire-enabled", active_expire_enabled, boolean),
-    param!("save", save, save),
-    param!("appendonly", appendonly, boolean),
-    param!("appendfsync", appendfsync, choice(FSYNC)),
-    param!("dbfilename", dbfilename, string),
-    param!("appendfilename" immutable, appendfilename, string),
-    param!("appenddirname" immutable, appenddirname, string),
-    param!("aof-load-truncated", aof_load_truncated, boolean),
-    param!("aof-use-rdb-preamble", aof_use_rdb_preamble, boolean),
-    param!("auto-aof-rewrite-percentage", auto_aof_rewrite_percentage, int(0, MAX)),
-    param!("auto-aof-rewrite-min-size", auto_aof_rewrite_min_size, memory),
-    param!("rdbcompression", rdbcompression, boolean),
-    param!("rdbchecksum", rdbchecksum, boolean),
-    param!("stop-writes-on-bgsave-error", stop_writes_on_bgsave_error, boolean),
-    param!("tracking-table-max-keys", tracking_table_max_keys, int(0, MAX)),
-    param!("list-max-listpack-size" alias "list-max-ziplist-size", list_max_listpack_size, int(-5, MAX)),
-    param!("list-compress-depth", list_compress_depth, int(0, MAX)),
-    param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", hash_max_listpack_entries, int(0, MAX)),
-    param!("hash-max-listpack-value" alias "hash-max-ziplist-value", hash_max_listpack_value, int(0, MAX)),
-    param!("set-max-intset-entries", set_max_intset_entries, int(0, MAX)),
-    param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", zset_max_listpack_entries, int(0, MAX)),
-    param!("zset-max-listpack-value" alias "zset-max-ziplist-value", zset_max_listpack_value, int(0, MAX)),
-    param!("hll-sparse-max-bytes", hll_sparse_max_bytes, memory),
-    param!("stream-node-max-bytes", stream_node_max_bytes, memory),
-    param!("stream-node-max-entries", stream_node_max_entries, int(0, MAX)),
-    param!("notify-keyspace-events", notify_keyspace_events, events),
-    param!("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, boolean),
-    param!("busy-reply-threshold" alias "lua-time-limit", busy_reply_threshold, int(0, MAX)),
-    param!("loglevel", loglevel, choice(LOGLEVELS)),
-    param!("latency-tracking", latency_tracking, boolean),
+    param!("bind" immutable, Server, bind, string),
+    param!("port" immutable, Shared, port, int(0, 65535)),
+    param!("http-port" immutable, Shared, http_port, int(0, 65535)),
+    param!("dir" immutable, Server, dir, path),
+    param!("requirepass", Password, requirepass, string),
+    param!("rest-token" immutable, Secret, rest_token, string),
+    param!("admin-token" immutable, Secret, admin_token, string),
+    param!("tls-cert-file" immutable, Server, tls_cert_file, string),
+    param!("tls-key-file" immutable, Secret, tls_key_file, string),
+    param!("tls-ca-cert-file" immutable, Server, tls_ca_cert_file, string),
+    param!("tls-port" immutable, Shared, tls_port, int(0, 65535)),
+    param!("tls-http-port" immutable, Shared, tls_http_port, int(0, 65535)),
+    param!("rest-readonly-token" immutable, Secret, rest_readonly_token, string),
+    param!("rest-sse-heartbeat-ms", Shared, rest_sse_heartbeat_ms, int(100, MAX)),
+    param!("maxclients", Limit, maxclients, int(1, MAX)),
+    param!("timeout", Shared, timeout, int(0, MAX)),
+    param!("tcp-keepalive", Shared, tcp_keepalive, int(0, MAX)),
+    param!("protected-mode", Shared, protected_mode, boolean),
+    param!("databases" immutable, Shared, databases, int(1, 1024)),
+    param!("hz", Shared, hz, int(1, 500)),
+    param!("maxmemory", Limit, maxmemory, memory),
+    param!("maxmemory-policy", Limit, maxmemory_policy, choice(POLICIES)),
+    param!("maxmemory-samples", Shared, maxmemory_samples, int(1, 64)),
+    param!("maxmemory-eviction-tenacity", Shared, maxmemory_eviction_tenacity, int(0, 100)),
+    param!("lfu-log-factor", Shared, lfu_log_factor, int(0, MAX)),
+    param!("lfu-decay-time", Shared, lfu_decay_time, int(0, MAX)),
+    param!("slowlog-log-slower-than", PerDatabase, slowlog_log_slower_than, int(-1, MAX)),
+    param!("slowlog-max-len", PerDatabase, slowlog_max_len, int(0, MAX)),
+    param!("acllog-max-len", PerDatabase, acllog_max_len, int(0, MAX)),
+    param!("proto-max-bulk-len", Shared, proto_max_bulk_len, int(1024 * 1024, MAX)),
+    param!("client-query-buffer-limit", Shared, client_query_buffer_limit, int(1024 * 1024, MAX)),
+    param!("active-expire-enabled", Shared, active_expire_enabled, boolean),
+    param!("save", Shared, save, save),
+    param!("appendonly", Shared, appendonly, boolean),
+    param!("appendfsync", Shared, appendfsync, choice(FSYNC)),
+    param!("dbfilename", Shared, dbfilename, string),
+    param!("appendfilename" immutable, Shared, appendfilename, string),
+    param!("appenddirname" immutable, Shared, appenddirname, string),
+    param!("aof-load-truncated", Shared, aof_load_truncated, boolean),
+    param!("aof-use-rdb-preamble", Shared, aof_use_rdb_preamble, boolean),
+    param!("auto-aof-rewrite-percentage", Shared, auto_aof_rewrite_percentage, int(0, MAX)),
+    param!("auto-aof-rewrite-min-size", Shared, auto_aof_rewrite_min_size, memory),
+    param!("rdbcompression", Shared, rdbcompression, boolean),
+    param!("rdbchecksum", Shared, rdbchecksum, boolean),
+    param!("stop-writes-on-bgsave-error", Shared, stop_writes_on_bgsave_error, boolean),
+    param!("tracking-table-max-keys", Shared, tracking_table_max_keys, int(0, MAX)),
+    param!("list-max-listpack-size" alias "list-max-ziplist-size", Shared, list_max_listpack_size, int(-5, MAX)),
+    param!("list-compress-depth", Shared, list_compress_depth, int(0, MAX)),
+    param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", Shared, hash_max_listpack_entries, int(0, MAX)),
+    param!("hash-max-listpack-value" alias "hash-max-ziplist-value", Shared, hash_max_listpack_value, int(0, MAX)),
+    param!("set-max-intset-entries", Shared, set_max_intset_entries, int(0, MAX)),
+    param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", Shared, zset_max_listpack_entries, int(0, MAX)),
+    param!("zset-max-listpack-value" alias "zset-max-ziplist-value", Shared, zset_max_listpack_value, int(0, MAX)),
+    param!("hll-sparse-max-bytes", Shared, hll_sparse_max_bytes, memory),
+    param!("stream-node-max-bytes", Shared, stream_node_max_bytes, memory),
+    param!("stream-node-max-entries", Shared, stream_node_max_entries, int(0, MAX)),
+    param!("notify-keyspace-events", PerDatabase, notify_keyspace_events, events),
+    param!("lazyfree-lazy-user-flush", Shared, lazyfree_lazy_user_flush, boolean),
+    param!("busy-reply-threshold" alias "lua-time-limit", Shared, busy_reply_threshold, int(0, MAX)),
+    param!("loglevel", Shared, loglevel, choice(LOGLEVELS)),
+    param!("latency-tracking", Shared, latency_tracking, boolean),
     Param {
         name: "client-output-buffer-limit",
         alias: None,
         mutable: true,
+        scope: Scope::Shared,
         get: |s| kinds::output_limits::show(&s.client_output_buffer_limit),
         set: |s, v| {
             s.client_output_buffer_limit = kinds::output_limits::parse(v, &s.client_output_buffer_limit)?;
@@ -501,10 +527,11 @@ impl Settings {
         Ok(settings)
     }
 
-    /// `(name, value)` of every parameter whose name matches one of the glob `patterns`, as CONFIG GET.
-    pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
+    /// `(name, value)` of every parameter whose name matches one of the glob `patterns` and that `reader`
+    /// may see, as CONFIG GET.
+    pub fn matching(&self, patterns: &[&[u8]], reader: Reader) -> Vec<(&'static str, String)> {
         let mut found = Vec::new();
-        for param in PARAMS {
+        for param in PARAMS.iter().filter(|p| p.scope.readable_by(reader)) {
             for name in std::iter::once(param.name).chain(param.alias) {
                 let hit = patterns.iter().any(|p| *p == b"*" || glob::matches(p, name.as_bytes(), true));
                 if hit && !found.iter().any(|(n, _)| *n == name) {
@@ -513,6 +540,76 @@ impl Settings {
             }
         }
         found
+    }
+}
+
+/// Who reads or changes the settings: the server's administrator (a client of the `default` database),
+/// over RESP or over REST, or a provisioned database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Administrator { over_rest: bool },
+    Database,
+}
+
+impl Scope {
+    pub fn readable_by(self, reader: Reader) -> bool {
+        match (self, reader) {
+            (Scope::Secret, _) => false,
+            (Scope::Password, Reader::Administrator { over_rest }) => !over_rest,
+            (Scope::Shared | Scope::PerDatabase | Scope::Limit, _) => true,
+            (Scope::Server, Reader::Administrator { .. }) => true,
+            (Scope::Password | Scope::Server, Reader::Database) => false,
+        }
+    }
+
+    /// Whether `reader` may CONFIG SET a parameter of this scope (mutability aside).
+    pub fn settable_by(self, reader: Reader) -> bool {
+        match reader {
+            Reader::Administrator { .. } => self != Scope::Secret,
+            Reader::Database => self == Scope::PerDatabase,
+        }
+    }
+}
+
+/// A provisioned database's own values of the [`Scope::PerDatabase`] parameters (the server's are the
+/// `default` database's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub notify_keyspace_events: u32,
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    pub acllog_max_len: u64,
+}
+
+impl DatabaseSettings {
+    /// A new database starts from the defaults, not from whatever the server's administrator set.
+    pub fn new() -> DatabaseSettings {
+        DatabaseSettings::from(&Settings::default())
+    }
+
+    /// Puts these values into `settings` (the database's view of the server).
+    pub fn apply_to(&self, settings: &mut Settings) {
+        settings.notify_keyspace_events = self.notify_keyspace_events;
+        settings.slowlog_log_slower_than = self.slowlog_log_slower_than;
+        settings.slowlog_max_len = self.slowlog_max_len;
+        settings.acllog_max_len = self.acllog_max_len;
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings::new()
+    }
+}
+
+impl From<&Settings> for DatabaseSettings {
+    fn from(s: &Settings) -> Self {
+        DatabaseSettings {
+            notify_keyspace_events: s.notify_keyspace_events,
+            slowlog_log_slower_than: s.slowlog_log_slower_than,
+            slowlog_max_len: s.slowlog_max_len,
+            acllog_max_len: s.acllog_max_len,
+        }
     }
 }
 
@@ -576,9 +673,37 @@ mod tests {
     #[test]
     fn config_get_globs_names_and_aliases() {
         let s = Settings::default();
-        let got = s.matching(&[b"maxmemory*"]);
+        let admin = Reader::Administrator { over_rest: false };
+        let got = s.matching(&[b"maxmemory*"], admin);
         let names: Vec<_> = got.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, vec!["maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"]);
-        assert_eq!(s.matching(&[b"list-max-ziplist-size"])[0].1, "-2");
+        assert_eq!(s.matching(&[b"list-max-ziplist-size"], admin)[0].1, "-2");
+    }
+
+    #[test]
+    fn secrets_are_never_read_back_and_databases_see_no_server_layout() {
+        let mut s = Settings::default();
+        s.requirepass = "hunter2".into();
+        s.admin_token = "admin-secret".into();
+        s.rest_token = "rest-secret".into();
+        s.tls_key_file = "/etc/keel/key.pem".into();
+        let values = |reader| s.matching(&[b"*"], reader).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+        for reader in [Reader::Administrator { over_rest: false }, Reader::Administrator { over_rest: true }, Reader::Database] {
+            let seen = values(reader);
+            for secret in ["admin-secret", "rest-secret", "/etc/keel/key.pem"] {
+                assert!(!seen.iter().any(|v| v == secret), "{secret} shown to {reader:?}");
+            }
+            let password_shown = seen.iter().any(|v| v == "hunter2");
+            assert_eq!(password_shown, reader == Reader::Administrator { over_rest: false });
+        }
+        let database = s.matching(&[b"*"], Reader::Database);
+        assert!(!database.iter().any(|(n, _)| *n == "dir" || *n == "bind"));
+        assert!(database.iter().any(|(n, _)| *n == "maxmemory"));
+        // Every secret-bearing parameter is one nobody can read.
+        for name in ["requirepass", "admin-token", "rest-token", "rest-readonly-token", "tls-key-file"] {
+            assert!(!find_param(name).unwrap().scope.readable_by(Reader::Database), "{name}");
+        }
+        assert!(Scope::PerDatabase.settable_by(Reader::Database));
+        assert!(!Scope::Limit.settable_by(Reader::Database) && !Scope::Shared.settable_by(Reader::Database));
     }
 }

@@ -5,6 +5,7 @@
 use crate::blocking::Waiter;
 use crate::clients::{flag, ClientInfo};
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::admission::ServerState;
 use crate::scripting::busy::{self, AfterBusy};
 use crate::server::Server;
 use crate::session::{Action, Session};
@@ -302,65 +303,74 @@ impl Connection {
                     break;
                 }
             };
-            if self.server.is_loading() {
-                // Recovery holds the data: answer without waiting for it, as Redis does while loading.
-                let consumed = parsed.consumed();
-                if !matches!(parsed, Parsed::Empty { .. }) {
-                    self.parser.args(&buf[pos..], &mut args);
-                    let is_info = matches!(parsed, Parsed::Command { .. })
-                        && args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"info"));
-                    if is_info {
-                        let text = crate::persistence::loading_info(&self.tenant.persistence);
-                        self.out.verbatim("txt", text.as_bytes());
-                    } else {
-                        self.out.error("LOADING Redis is loading the dataset in memory");
+            let consumed = parsed.consumed();
+            let state = if self.server.is_loading() {
+                ServerState::Loading
+            } else if guard.is_some() {
+                ServerState::Ready
+            } else {
+                match self.tenant.lock_unless_busy() {
+                    Ok(g) => {
+                        guard = Some(g);
+                        ServerState::Ready
                     }
+                    Err(busy) => ServerState::Busy(busy),
                 }
-                pos += consumed;
-                continue;
-            }
-            let ks = match &mut guard {
-                Some(g) if since_lock < COMMANDS_PER_LOCK => g,
-                Some(g) => {
-                    MutexGuard::bump(g);
-                    since_lock = 0;
-                    g
-                }
-                None => match self.tenant.lock_unless_busy() {
-                    Ok(g) => guard.insert(g),
-                    Err(busy) => {
-                        // Another client's script holds the database past the threshold: answer without it.
-                        let after = match &parsed {
-                            Parsed::Command { .. } => {
-                                self.parser.args(&buf[pos..], &mut args);
-                                busy::answer(&self.server, &self.tenant, &mut self.session, &args, busy, &mut self.out)
-                            }
-                            Parsed::Inline { args: owned, .. } => {
-                                let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-                                busy::answer(
-                                    &self.server,
-                                    &self.tenant,
-                                    &mut self.session,
-                                    &inline,
-                                    busy,
-                                    &mut self.out,
-                                )
-                            }
-                            Parsed::Empty { .. } => AfterBusy::Continue,
-                        };
-                        pos += parsed.consumed();
-                        match after {
-                            AfterBusy::Continue => continue,
-                            AfterBusy::Close => next = Next::Close,
-                            AfterBusy::Shutdown => {
-                                self.server.begin_shutdown();
-                                next = Next::Close;
-                            }
-                        }
-                        break;
-                    }
-                },
             };
+            if state != ServerState::Ready {
+                // Recovery or another client's script holds the data: the gate decides, and what it admits
+                // is answered without the data, as Redis answers while loading or busy.
+                let inline: Vec<&[u8]>;
+                let command_args: &[&[u8]] = match &parsed {
+                    Parsed::Empty { .. } => {
+                        pos += consumed;
+                        continue;
+                    }
+                    Parsed::Command { .. } => {
+                        self.parser.args(&buf[pos..], &mut args);
+                        &args
+                    }
+                    Parsed::Inline { args: owned, .. } => {
+                        inline = owned.iter().map(Vec::as_slice).collect();
+                        &inline
+                    }
+                };
+                pos += consumed;
+                let after = match crate::admission::admit(&env, &mut self.session, command_args, state) {
+                    Err(refusal) => {
+                        crate::admission::answer_refusal(&mut self.session, &refusal, &mut self.out);
+                        AfterBusy::Continue
+                    }
+                    Ok(command) => match state {
+                        ServerState::Busy(busy) => {
+                            busy::answer(&self.tenant, &mut self.session, command, command_args, busy, &mut self.out)
+                        }
+                        _ if command.spec.name == "info" => {
+                            let text = crate::persistence::loading_info(&self.tenant.persistence);
+                            self.out.verbatim("txt", text.as_bytes());
+                            AfterBusy::Continue
+                        }
+                        _ => {
+                            self.out.error("LOADING Redis is loading the dataset in memory");
+                            AfterBusy::Continue
+                        }
+                    },
+                };
+                match after {
+                    AfterBusy::Continue => continue,
+                    AfterBusy::Close => next = Next::Close,
+                    AfterBusy::Shutdown => {
+                        self.server.begin_shutdown();
+                        next = Next::Close;
+                    }
+                }
+                break;
+            }
+            let Some(ks) = guard.as_mut() else { break };
+            if since_lock >= COMMANDS_PER_LOCK {
+                MutexGuard::bump(ks);
+                since_lock = 0;
+            }
             since_lock += 1;
             // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
             self.session.info.query_buffer.store(buf.len() - pos, Ordering::Relaxed);

@@ -68,7 +68,7 @@ fn tick(server: &Server, period: Duration) {
                 ks.stats.expired_keys += expired as u64;
                 if expired > 0 {
                     // The deletions reach the log and `expired` subscribers now, not at the next command.
-                    crate::notify::flush_expired(server, &mut ks);
+                    crate::notify::flush_expired(server, &tenant, &mut ks);
                     if ks.log.enabled {
                         tenant.persistence.submit(&mut ks.log);
                     }

@@ -1,7 +1,8 @@
 //! Running one command: lookup in the table, arity and authentication checks, the handler, and what every
 //! command feeds (statistics, slow log, monitors). Every transport runs commands through [`execute`].
 
-use crate::commands::{flags, CmdError, Command, Ctx, Lookup};
+use crate::admission::ServerState;
+use crate::commands::{cat, flags, CmdError, Command, Ctx};
 use crate::server::{unix_ms, unix_us, Server};
 use crate::session::{ReplyMode, Session};
 use crate::tenant::{Keyspace, Tenant};
@@ -14,6 +15,7 @@ use std::fmt::Write;
 pub struct BatchSettings {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: usize,
+    pub acllog_max_len: usize,
     pub lfu: Option<(u32, u32)>,
     pub max_bulk_len: usize,
     pub query_buffer_limit: usize,
@@ -34,6 +36,7 @@ impl BatchSettings {
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
         // Copied out first, so that no two of these locks are ever held together.
         let limits = *tenant.limits.read();
+        let own = tenant.is_provisioned().then(|| *tenant.settings.read());
         let s = server.settings.read();
         let mut memory = crate::eviction::MemoryLimit {
             max: s.maxmemory,
@@ -47,13 +50,15 @@ impl BatchSettings {
             memory.policy = limits.policy;
             max_commands_per_second = limits.max_commands_per_second;
         }
+        let per_database = own.unwrap_or_else(|| crate::config::DatabaseSettings::from(&*s));
         BatchSettings {
-            slowlog_slower_than: s.slowlog_log_slower_than,
-            slowlog_max_len: s.slowlog_max_len as usize,
+            slowlog_slower_than: per_database.slowlog_log_slower_than,
+            slowlog_max_len: per_database.slowlog_max_len as usize,
+            acllog_max_len: per_database.acllog_max_len as usize,
             lfu: memory.policy.is_lfu().then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
             query_buffer_limit: s.client_query_buffer_limit as usize,
-            notify: s.notify_keyspace_events,
+            notify: per_database.notify_keyspace_events,
             pubsub_limit: s.client_output_buffer_limit.pubsub,
             memory,
             max_commands_per_second,
@@ -146,18 +151,8 @@ pub fn execute(
     }
 }
 
-/// What a RESP2 connection with subscriptions may still run.
-const SUBSCRIBER_MODE: &[&str] =
-    &["subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"];
-
 /// The error past a database's `max_commands_per_second` (REST answers it with 429).
 pub const RATE_LIMITED: &str = "ERR max commands per second reached for this database, try again shortly";
-
-/// Commands that change the server for every database, which provisioned databases may not run.
-const SERVER_WIDE: &[&str] = &["config|set", "config|rewrite", "config|resetstat", "shutdown", "debug"];
-
-/// Commands that act on the transaction itself instead of being queued by MULTI.
-const TRANSACTION_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
 /// A command rejected while a transaction is being queued makes its EXEC fail (Redis's `flagTransaction`).
 fn flag_transaction(session: &mut Session) {
@@ -198,50 +193,6 @@ fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
     args.iter().enumerate().map(|(i, a)| if i < keep { *a } else { &b"(redacted)"[..] }).collect()
 }
 
-/// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.
-fn acl_denial(env: &Env, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
-    use crate::acl::Denial;
-    let tenant = env.tenant;
-    let user = session.acl_user.as_deref().unwrap_or("default");
-    let denial = match tenant.acl.read().users.get(user) {
-        Some(u) => u.check(command, args).err()?,
-        None => Denial::Command,
-    };
-    let (reason, object) = match &denial {
-        Denial::Command => ("command", command.fullname.clone()),
-        Denial::Key(key) => ("key", String::from_utf8_lossy(key).into_owned()),
-        Denial::Channel(channel) => ("channel", String::from_utf8_lossy(channel).into_owned()),
-    };
-    let context = if session.in_script {
-        "lua"
-    } else if session.transaction.is_some() || session.in_exec {
-        "multi"
-    } else {
-        "toplevel"
-    };
-    let client_info = format!("id={} addr={} user={user}", session.id(), session.info.addr);
-    let entry = crate::acl::LogEntry::new(reason, context, object, user.to_string(), client_info);
-    let max_len = env.server.settings.read().acllog_max_len as usize;
-    tenant.acl.write().record(entry, max_len);
-    Some(denial.message(command))
-}
-
-/// Redis's text for an unknown command: the name and the first arguments, each quoted.
-fn unknown_command_error(args: &[&[u8]]) -> String {
-    let mut listed = String::new();
-    for arg in &args[1..] {
-        if listed.len() >= 128 {
-            break;
-        }
-        let room = 128 - listed.len();
-        let text = String::from_utf8_lossy(arg);
-        let shown: String = text.chars().take(room).collect();
-        let _ = write!(listed, "'{shown}' ");
-    }
-    let name: String = String::from_utf8_lossy(args[0]).chars().take(128).collect();
-    format!("ERR unknown command '{name}', with args beginning with: {listed}")
-}
-
 fn run(
     env: &Env,
     clock: &mut BatchClock,
@@ -250,57 +201,10 @@ fn run(
     out: &mut ReplyWriter,
     args: &[&[u8]],
 ) {
-    let command = match env.server.commands.lookup(args) {
-        Lookup::Found(cmd) => cmd,
-        unresolved => {
-            flag_transaction(session);
-            let error = match unresolved {
-                Lookup::UnknownSubcommand(cmd) => {
-                    let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
-                    format!("ERR unknown subcommand '{sub}'. Try {} HELP.", cmd.spec.name.to_ascii_uppercase())
-                }
-                Lookup::MissingSubcommand(cmd) => {
-                    format!("ERR wrong number of arguments for '{}' command", cmd.fullname)
-                }
-                _ => unknown_command_error(args),
-            };
-            return reject(ks, out, None, &error);
-        }
+    let command = match crate::admission::admit(env, session, args, ServerState::Ready) {
+        Ok(command) => command,
+        Err(refusal) => return reject(ks, out, refusal.command, &refusal.error),
     };
-    let arity = command.spec.arity;
-    let argc = args.len() as i32;
-    if (arity > 0 && argc != arity) || argc < -arity {
-        flag_transaction(session);
-        let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
-        return reject(ks, out, Some(command), &error);
-    }
-    if !session.authenticated && !command.has(flags::NO_AUTH) {
-        flag_transaction(session);
-        return reject(ks, out, Some(command), "NOAUTH Authentication required.");
-    }
-    let open = session.acl_user.is_none() && env.tenant.default_unrestricted.load(std::sync::atomic::Ordering::Acquire);
-    if !open && !command.has(flags::NO_AUTH) {
-        if let Some(error) = acl_denial(env, session, command, args) {
-            flag_transaction(session);
-            return reject(ks, out, Some(command), &error);
-        }
-    }
-    // A provisioned database shares the process: what would change the server for everyone is refused.
-    if command.has(flags::ADMIN)
-        && SERVER_WIDE.contains(&command.fullname.as_str())
-        && env.tenant.limits.read().is_some()
-    {
-        flag_transaction(session);
-        let error = format!("ERR '{}' acts on the whole server and is not available to a database", command.fullname);
-        return reject(ks, out, Some(command), &error);
-    }
-    if session.in_subscriber_mode() && !SUBSCRIBER_MODE.contains(&command.spec.name) {
-        let error = format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            command.fullname
-        );
-        return reject(ks, out, Some(command), &error);
-    }
     if command.has(flags::WRITE) {
         if let Some(refusal) = env.tenant.persistence.write_refusal() {
             flag_transaction(session);
@@ -340,7 +244,7 @@ fn run(
     }
     if let Some(transaction) = &mut session.transaction {
         let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
-        if !TRANSACTION_CONTROL.contains(&top_level.spec.name) {
+        if !top_level.has(flags::NOT_QUEUED) {
             if command.has(flags::NO_MULTI) {
                 transaction.aborted = true;
                 return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
@@ -419,7 +323,7 @@ fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command,
         return;
     }
     let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
-    let runs_scripts = command.category_names().any(|c| c == "scripting");
+    let runs_scripts = command.categories & cat::SCRIPTING != 0;
     let read = if runs_scripts { std::mem::take(&mut session.script_read) } else { command.has(flags::READONLY) };
     if !read {
         return;

@@ -4,6 +4,7 @@
 //! [`start`] binds the listeners and runs Keel until shutdown.
 
 pub mod acl;
+pub mod admission;
 pub mod blocking;
 pub mod clients;
 pub mod commands;

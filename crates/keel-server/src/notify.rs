@@ -293,11 +293,9 @@ pub fn after_expiry(ks: &mut Keyspace, ev: Events) {
     }
 }
 
-/// [`after_expiry`] with the current settings, for callers outside a batch (cron, compaction, shutdown).
-pub fn flush_expired(server: &crate::server::Server, ks: &mut Keyspace) {
-    let ev = {
-        let s = server.settings.read();
-        Events { flags: s.notify_keyspace_events, limit: s.client_output_buffer_limit.pubsub }
-    };
-    after_expiry(ks, ev);
+/// [`after_expiry`] with the database's current settings, for callers outside a batch (cron, compaction,
+/// shutdown).
+pub fn flush_expired(server: &crate::server::Server, tenant: &crate::tenant::Tenant, ks: &mut Keyspace) {
+    let settings = crate::dispatch::BatchSettings::read(server, tenant);
+    after_expiry(ks, Events { flags: settings.notify, limit: settings.pubsub_limit });
 }

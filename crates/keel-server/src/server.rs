@@ -58,7 +58,7 @@ impl Server {
         let databases = settings.databases as usize;
         let commands = CommandTable::build();
         let persistence = Persistence::open(&settings.dir)?;
-        let default = Arc::new(Tenant::new("default", databases, &commands, persistence));
+        let default = Arc::new(Tenant::new("default", databases, &commands, persistence, None));
         let mut tenants = BTreeMap::new();
         tenants.insert("default".to_string(), default.clone());
         let registry = crate::databases::Registry::load(&settings.dir)?;
@@ -157,9 +157,7 @@ pub fn provisioned_tenant(
     commands: &CommandTable,
 ) -> Result<Tenant, String> {
     let persistence = Persistence::open(&database_dir(settings, &def.name))?;
-    let tenant = Tenant::new(&def.name, settings.databases as usize, commands, persistence);
-    *tenant.limits.write() = Some(def.limits());
-    Ok(tenant)
+    Ok(Tenant::new(&def.name, settings.databases as usize, commands, persistence, Some(def.limits())))
 }
 
 /// Wall-clock time in Unix milliseconds.

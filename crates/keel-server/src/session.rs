@@ -67,6 +67,8 @@ pub struct Session {
     pub allow_oom: bool,
     /// The ACL user the client authenticated as, when not `default`.
     pub acl_user: Option<String>,
+    /// The commands come from a REST request (which never reads back a secret).
+    pub over_rest: bool,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
     pub in_exec: bool,
     /// The script running for this client ran a read command (its declared keys are then tracked).
@@ -94,6 +96,7 @@ impl Session {
             acl_user: None,
             allow_oom: false,
             in_exec: false,
+            over_rest: false,
             script_read: false,
             feed: None,
             new_feed: None,

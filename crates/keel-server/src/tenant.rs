@@ -9,6 +9,9 @@ use parking_lot::Mutex;
 
 pub struct Tenant {
     pub name: String,
+    /// A database provisioned for a customer (with its own limits), not the server's own `default`, whose
+    /// clients administer the server.
+    provisioned: bool,
     pub data: Mutex<Keyspace>,
     /// The running script, as other connections see it without the lock (BUSY, SCRIPT KILL).
     pub scripts: std::sync::Arc<crate::scripting::ScriptStatus>,
@@ -16,6 +19,8 @@ pub struct Tenant {
     pub persistence: Persistence,
     /// A provisioned database's own limits; None for `default`, which follows the server's settings.
     pub limits: parking_lot::RwLock<Option<TenantLimits>>,
+    /// A provisioned database's own keyspace-event, slow-log and ACL-log settings (CONFIG SET in it).
+    pub settings: parking_lot::RwLock<crate::config::DatabaseSettings>,
     /// Connections authenticated to this database now, and the most there ever were.
     pub connections: std::sync::atomic::AtomicU64,
     pub peak_connections: std::sync::atomic::AtomicU64,
@@ -41,6 +46,16 @@ pub struct TenantLimits {
     pub max_commands_per_second: u64,
     /// Bytes; 0: the server's limits.
     pub max_request_size: u64,
+}
+
+impl TenantLimits {
+    /// Puts these limits where a database reads the server's: its quota as `maxmemory`, its eviction as
+    /// `maxmemory-policy`, its connection cap as `maxclients`.
+    pub fn apply_to(&self, settings: &mut crate::config::Settings) {
+        settings.maxmemory = self.max_memory;
+        settings.maxmemory_policy = self.policy.name().to_string();
+        settings.maxclients = self.max_connections;
+    }
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -145,6 +160,7 @@ impl Tenant {
         databases: usize,
         table: &crate::commands::CommandTable,
         persistence: Persistence,
+        limits: Option<TenantLimits>,
     ) -> Tenant {
         let commands = table.len();
         let mut acl = crate::acl::Acl::new(table, None);
@@ -153,6 +169,7 @@ impl Tenant {
         }
         Tenant {
             name: name.to_string(),
+            provisioned: limits.is_some(),
             default_unrestricted: std::sync::atomic::AtomicBool::new(
                 acl.users.get("default").is_some_and(crate::acl::User::unrestricted),
             ),
@@ -160,7 +177,8 @@ impl Tenant {
             meters: crate::meters::Meters::load(&persistence.dir),
             persistence,
             scripts: Default::default(),
-            limits: parking_lot::RwLock::new(None),
+            limits: parking_lot::RwLock::new(limits),
+            settings: Default::default(),
             connections: Default::default(),
             peak_connections: Default::default(),
             peak_memory: Default::default(),
@@ -185,6 +203,34 @@ impl Tenant {
                 scripting: Default::default(),
                 rate_window: (0, 0),
             }),
+        }
+    }
+
+    /// Whether this is a provisioned database rather than the server's own.
+    pub fn is_provisioned(&self) -> bool {
+        self.provisioned
+    }
+
+    /// The server's settings as this database sees them: a provisioned database's own limits and settings
+    /// stand where the server's would.
+    pub fn settings_view(&self, server: &crate::config::Settings) -> crate::config::Settings {
+        let mut view = server.clone();
+        if self.provisioned {
+            self.settings.read().apply_to(&mut view);
+            if let Some(limits) = *self.limits.read() {
+                limits.apply_to(&mut view);
+            }
+        }
+        view
+    }
+
+    /// Who reads and changes settings from this database: a provisioned database, or the server's
+    /// administrator (over RESP or REST).
+    pub fn config_reader(&self, over_rest: bool) -> crate::config::Reader {
+        if self.provisioned {
+            crate::config::Reader::Database
+        } else {
+            crate::config::Reader::Administrator { over_rest }
         }
     }
 

@@ -61,25 +61,39 @@ pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid
 pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
 pub const DB_OUT_OF_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
 
-/// Command flags, named as `COMMAND INFO` prints them.
+/// Command flags. Redis's flags are named as `COMMAND INFO` prints them; Keel's own (after [`flags::NAMES`])
+/// say where a command may run and are never shown to clients. Typed constants: a misspelt flag does not
+/// compile.
 pub mod flags {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const SKIP_MONITOR: u32 = 1 << 9;
-    pub const SKIP_SLOWLOG: u32 = 1 << 10;
-    pub const FAST: u32 = 1 << 11;
-    pub const NO_AUTH: u32 = 1 << 12;
-    pub const MAY_REPLICATE: u32 = 1 << 13;
-    pub const NO_MULTI: u32 = 1 << 14;
-    pub const ALLOW_BUSY: u32 = 1 << 15;
-    pub const NAMES: &[(u32, &str)] = &[
+    pub type Flags = u32;
+    pub const NONE: Flags = 0;
+    pub const WRITE: Flags = 1 << 0;
+    pub const READONLY: Flags = 1 << 1;
+    pub const DENYOOM: Flags = 1 << 2;
+    pub const ADMIN: Flags = 1 << 3;
+    pub const PUBSUB: Flags = 1 << 4;
+    pub const NOSCRIPT: Flags = 1 << 5;
+    pub const BLOCKING: Flags = 1 << 6;
+    pub const LOADING: Flags = 1 << 7;
+    pub const STALE: Flags = 1 << 8;
+    pub const SKIP_MONITOR: Flags = 1 << 9;
+    pub const SKIP_SLOWLOG: Flags = 1 << 10;
+    pub const FAST: Flags = 1 << 11;
+    pub const NO_AUTH: Flags = 1 << 12;
+    pub const MAY_REPLICATE: Flags = 1 << 13;
+    pub const NO_MULTI: Flags = 1 << 14;
+    pub const ALLOW_BUSY: Flags = 1 << 15;
+    /// Keel: acts on the whole server (every database), so only the server's own administrator, a client
+    /// of the `default` database, may run it; provisioned databases are refused.
+    pub const SERVER_ONLY: Flags = 1 << 16;
+    /// Keel: may run in RESP2 subscriber mode (Redis's list in processCommand).
+    pub const SUBSCRIBER_CONTEXT: Flags = 1 << 17;
+    /// Keel: acts on the transaction or the connection itself, so MULTI runs it instead of queuing it.
+    pub const NOT_QUEUED: Flags = 1 << 18;
+    /// Keel: needs a connection that outlives one request (subscriptions, MONITOR, WATCH, SHUTDOWN), which
+    /// a REST request is not.
+    pub const NO_REST: Flags = 1 << 19;
+    pub const NAMES: &[(Flags, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -99,7 +113,8 @@ pub mod flags {
     ];
 }
 
-/// ACL categories, named as `ACL CAT` lists them (without the `@`).
+/// ACL categories, named as `ACL CAT` lists them (without the `@`); bit `i` of a command's categories is
+/// `CATEGORIES[i]`, and [`cat`] names each bit.
 pub const CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
@@ -124,6 +139,33 @@ pub const CATEGORIES: &[&str] = &[
     "scripting",
 ];
 
+/// ACL categories as typed bits, in the order of [`CATEGORIES`].
+pub mod cat {
+    pub type Categories = u32;
+    pub const NONE: Categories = 0;
+    pub const KEYSPACE: Categories = 1 << 0;
+    pub const READ: Categories = 1 << 1;
+    pub const WRITE: Categories = 1 << 2;
+    pub const SET: Categories = 1 << 3;
+    pub const SORTEDSET: Categories = 1 << 4;
+    pub const LIST: Categories = 1 << 5;
+    pub const HASH: Categories = 1 << 6;
+    pub const STRING: Categories = 1 << 7;
+    pub const BITMAP: Categories = 1 << 8;
+    pub const HYPERLOGLOG: Categories = 1 << 9;
+    pub const GEO: Categories = 1 << 10;
+    pub const STREAM: Categories = 1 << 11;
+    pub const PUBSUB: Categories = 1 << 12;
+    pub const ADMIN: Categories = 1 << 13;
+    pub const FAST: Categories = 1 << 14;
+    pub const SLOW: Categories = 1 << 15;
+    pub const BLOCKING: Categories = 1 << 16;
+    pub const DANGEROUS: Categories = 1 << 17;
+    pub const CONNECTION: Categories = 1 << 18;
+    pub const TRANSACTION: Categories = 1 << 19;
+    pub const SCRIPTING: Categories = 1 << 20;
+}
+
 /// A function that finds a command's key positions in its arguments.
 pub type FindKeys = fn(&[&[u8]]) -> Vec<usize>;
 
@@ -132,10 +174,9 @@ pub struct CommandSpec {
     pub name: &'static str,
     /// Redis's arity: exact argument count including the name, or `-n` for "at least n".
     pub arity: i32,
-    /// Space-separated flag names (see [`flags::NAMES`]).
-    pub flags: &'static str,
-    /// Space-separated ACL categories beyond those implied by the flags, e.g. `@string`.
-    pub categories: &'static str,
+    pub flags: flags::Flags,
+    /// ACL categories beyond those implied by the flags.
+    pub categories: cat::Categories,
     /// First key, last key (negative counts from the end) and step, as in `COMMAND INFO`; a negative
     /// first, `(-n, 0, 1)`, means argument `n` counts the keys that follow it (EVAL, FCALL).
     pub keys: (i32, i32, i32),
@@ -161,15 +202,15 @@ pub struct Command {
     pub spec: &'static CommandSpec,
     /// `get`, or `client|list` for a subcommand.
     pub fullname: String,
-    pub flags: u32,
+    pub flags: flags::Flags,
     /// Bit `i` set means category `CATEGORIES[i]`.
-    pub categories: u32,
+    pub categories: cat::Categories,
     pub subcommands: Vec<usize>,
     pub parent: Option<usize>,
 }
 
 impl Command {
-    pub fn has(&self, flag: u32) -> bool {
+    pub fn has(&self, flag: flags::Flags) -> bool {
         self.flags & flag != 0
     }
 
@@ -243,40 +284,21 @@ impl CommandTable {
             Some(p) => format!("{}|{}", self.commands[p].spec.name, spec.name),
             None => spec.name.to_string(),
         };
-        let flags = spec
-            .flags
-            .split_whitespace()
-            .map(|name| flags::NAMES.iter().find(|(_, n)| *n == name).map_or(0, |(bit, _)| *bit))
-            .fold(0, |acc, bit| acc | bit);
-        let mut categories = 0u32;
-        let mut add_cat = |name: &str| {
-            if let Some(i) = CATEGORIES.iter().position(|c| *c == name) {
-                categories |= 1 << i;
-            }
-        };
-        spec.categories.split_whitespace().for_each(|c| add_cat(c.trim_start_matches('@')));
+        let flags = spec.flags;
         // Redis's setImplicitACLCategories.
-        if flags & flags::WRITE != 0 {
-            add_cat("write");
-        }
-        if flags & flags::READONLY != 0 && !spec.categories.contains("@scripting") {
-            add_cat("read");
-        }
-        if flags & flags::ADMIN != 0 {
-            add_cat("admin");
-            add_cat("dangerous");
-        }
-        if flags & flags::PUBSUB != 0 {
-            add_cat("pubsub");
-        }
-        if flags & flags::FAST != 0 {
-            add_cat("fast");
-        }
-        if flags & flags::BLOCKING != 0 {
-            add_cat("blocking");
+        let implied = [
+            (flags::WRITE, cat::WRITE),
+            (flags::ADMIN, cat::ADMIN | cat::DANGEROUS),
+            (flags::PUBSUB, cat::PUBSUB),
+            (flags::FAST, cat::FAST),
+            (flags::BLOCKING, cat::BLOCKING),
+        ];
+        let mut categories = implied.iter().filter(|(f, _)| flags & f != 0).fold(spec.categories, |a, (_, c)| a | c);
+        if flags & flags::READONLY != 0 && spec.categories & cat::SCRIPTING == 0 {
+            categories |= cat::READ;
         }
         if flags & flags::FAST == 0 {
-            add_cat("slow");
+            categories |= cat::SLOW;
         }
         self.commands.push(Command { id, spec, fullname, flags, categories, subcommands: Vec::new(), parent });
         for sub in spec.subcommands {

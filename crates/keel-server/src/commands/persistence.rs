@@ -189,7 +189,7 @@ pub(super) fn debug_loadaof(ctx: &mut Ctx) -> CmdResult {
     if !p.log_enabled() {
         return Err(CmdError::new("ERR Append only file is not enabled"));
     }
-    crate::notify::flush_expired(ctx.server, ctx.ks);
+    crate::notify::flush_expired(ctx.server, ctx.tenant, ctx.ks);
     p.submit(&mut ctx.ks.log);
     p.wait_written();
     let (log_dir, truncate_ok) = {

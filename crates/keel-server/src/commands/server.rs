@@ -81,7 +81,9 @@ pub fn info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let found = ctx.server.settings.read().matching(&args[2..]);
+    let reader = ctx.tenant.config_reader(ctx.session.over_rest);
+    let view = ctx.tenant.settings_view(&ctx.server.settings.read());
+    let found = view.matching(&args[2..], reader);
     ctx.out.map(found.len());
     for (name, value) in found {
         ctx.out.bulk(name.as_bytes());
@@ -90,22 +92,28 @@ pub fn config_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG SET: all pairs or none. The administrator changes the server's settings; a provisioned database
+/// changes only its own (`Scope::PerDatabase`) and sees the server's layout as if it did not exist.
 pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::new("ERR wrong number of arguments for 'config|set' command"));
     }
-    // All or nothing: apply to a copy and commit only if every pair is valid.
-    let mut settings = ctx.server.settings.read().clone();
+    let reader = ctx.tenant.config_reader(ctx.session.over_rest);
+    // Applied to a copy, committed only if every pair is valid.
+    let mut settings = ctx.tenant.settings_view(&ctx.server.settings.read());
     let mut seen: Vec<&'static str> = Vec::new();
     for pair in args[2..].chunks_exact(2) {
         let name = String::from_utf8_lossy(pair[0]);
         let failed =
             |why: &str| CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
-        let param = find_param(&name).ok_or_else(|| {
-            CmdError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))
-        })?;
+        let unknown = || CmdError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+        let param = find_param(&name).filter(|p| p.scope.readable_by(reader) || p.scope.settable_by(reader));
+        let param = param.ok_or_else(unknown)?;
         if !param.mutable {
             return Err(failed("can't set immutable config"));
+        }
+        if !param.scope.settable_by(reader) {
+            return Err(failed("can't set protected config"));
         }
         if seen.contains(&param.name) {
             return Err(failed("duplicate parameter"));
@@ -113,6 +121,11 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         seen.push(param.name);
         let value = std::str::from_utf8(pair[1]).map_err(|_| failed("argument must be valid UTF-8"))?;
         (param.set)(&mut settings, value).map_err(|why| failed(&why))?;
+    }
+    if reader == crate::config::Reader::Database {
+        *ctx.tenant.settings.write() = crate::config::DatabaseSettings::from(&settings);
+        ctx.out.ok();
+        return Ok(());
     }
     let before = std::mem::replace(&mut *ctx.server.settings.write(), settings.clone());
     if let Err(why) = crate::persistence::apply_settings(ctx.ks, &ctx.tenant.persistence, &before, &settings) {

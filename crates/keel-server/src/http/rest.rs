@@ -228,6 +228,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
     let tenant = access.tenant.clone();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     session.acl_user = access.user.clone();
+    session.over_rest = true;
     let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server, &tenant) };
     let mut clock = BatchClock::start();
     let mut replies = Vec::with_capacity(commands.len());
@@ -247,9 +248,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
                 Lookup::Found(cmd) if cmd.has(flags::BLOCKING) => {
                     Some(format!("ERR {} is a blocking command, which REST does not support", cmd.fullname))
                 }
-                Lookup::Found(cmd)
-                    if ["watch", "subscribe", "psubscribe", "ssubscribe", "monitor"].contains(&cmd.spec.name) =>
-                {
+                Lookup::Found(cmd) if cmd.has(flags::NO_REST) => {
                     Some(format!("ERR {} is not supported over REST", cmd.fullname.to_uppercase()))
                 }
                 _ => None,

@@ -108,7 +108,7 @@ pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
     {
         let mut ks = tenant.lock();
         if ks.log.enabled {
-            crate::notify::flush_expired(server, &mut ks);
+            crate::notify::flush_expired(server, tenant, &mut ks);
             tenant.persistence.submit(&mut ks.log);
         }
     }

@@ -351,7 +351,7 @@ pub fn shutdown(server: &Server) {
         let p = &tenant.persistence;
         let ks = &mut *tenant.lock();
         if ks.log.enabled {
-            crate::notify::flush_expired(server, ks);
+            crate::notify::flush_expired(server, &tenant, ks);
             p.submit(&mut ks.log);
         }
         p.stop_log();

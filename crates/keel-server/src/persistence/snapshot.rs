@@ -172,7 +172,7 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
         if let Some((_, _, log_file, _)) = &mut next_manifest {
             // Everything that ran before this instant goes to the old file; everything after, to the new
             // one, which the base written from this instant precedes.
-            crate::notify::flush_expired(server, &mut ks);
+            crate::notify::flush_expired(server, tenant, &mut ks);
             persistence.submit(&mut ks.log);
             let log = persistence.log.read();
             if let Some(log) = log.as_ref() {

@@ -1,11 +1,11 @@
 //! What a connection answers while another client's script holds the database past `busy-reply-threshold`
-//! (Redis's processCommand in a busy script): SCRIPT KILL, FUNCTION KILL, FUNCTION STATS and SHUTDOWN
-//! NOSAVE are served without the lock, QUIT closes, and everything else gets `BUSY`.
+//! (Redis's processCommand in a busy script): once the gate (`admission`) has admitted an `allow_busy`
+//! command, SCRIPT KILL, FUNCTION KILL, FUNCTION STATS and SHUTDOWN NOSAVE are served without the lock,
+//! MULTI and DISCARD keep the transaction's state, QUIT closes, and everything else gets `BUSY`.
 
 use super::status::{KillRefused, ScriptStatus};
 use crate::clients::flag;
-use crate::commands::{is, Lookup};
-use crate::server::Server;
+use crate::commands::{is, Command};
 use crate::session::{Session, Transaction};
 use crate::tenant::Tenant;
 use keel_protocol::ReplyWriter;
@@ -51,21 +51,17 @@ fn function_stats(status: &ScriptStatus, out: &mut ReplyWriter) {
     out.map(0);
 }
 
-/// Answers `args` while a script is busy; `busy` is the BUSY text for everything not allowed. A refused
-/// command aborts the client's transaction, and a refused EXEC discards it (Redis's rejectCommand).
+/// Answers an admitted `allow_busy` command while a script is busy, without the lock the script holds;
+/// `busy` is the BUSY text for what cannot be served this way.
 pub fn answer(
-    server: &Server,
     tenant: &Tenant,
     session: &mut Session,
+    command: &Command,
     args: &[&[u8]],
     busy: &str,
     out: &mut ReplyWriter,
 ) -> AfterBusy {
     let status = &tenant.scripts;
-    let Lookup::Found(command) = server.commands.lookup(args) else {
-        refuse(session, false, busy, out);
-        return AfterBusy::Continue;
-    };
     match command.fullname.as_str() {
         "multi" if session.transaction.is_some() => out.error("ERR MULTI calls can not be nested"),
         "multi" => {
@@ -78,7 +74,6 @@ pub fn answer(
             session.info.set_flag(flag::MULTI, false);
             out.ok();
         }
-        "exec" => refuse(session, true, busy, out),
         "script|kill" => kill(status, false, out),
         "function|kill" => kill(status, true, out),
         "function|stats" => function_stats(status, out),
@@ -92,18 +87,13 @@ pub fn answer(
             p.skip_final_save.store(true, std::sync::atomic::Ordering::Relaxed);
             return AfterBusy::Shutdown;
         }
-        _ => refuse(session, false, busy, out),
+        _ => refuse(session, busy, out),
     }
     AfterBusy::Continue
 }
 
-fn refuse(session: &mut Session, exec: bool, busy: &str, out: &mut ReplyWriter) {
+fn refuse(session: &mut Session, busy: &str, out: &mut ReplyWriter) {
     match &mut session.transaction {
-        Some(_) if exec => {
-            session.transaction = None;
-            session.info.set_flag(flag::MULTI, false);
-            out.error(&format!("EXECABORT Transaction discarded because of: {busy}"));
-        }
         Some(transaction) => {
             transaction.aborted = true;
             out.error(busy);
