@@ -342,9 +342,15 @@ impl Connection {
                         AfterBusy::Continue
                     }
                     Ok(command) => match state {
-                        ServerState::Busy(busy) => {
-                            busy::answer(&self.tenant, &mut self.session, command, command_args, busy, &mut self.out)
-                        }
+                        ServerState::Busy(busy) => busy::answer(
+                            &self.server,
+                            &self.tenant,
+                            &mut self.session,
+                            command,
+                            command_args,
+                            busy,
+                            &mut self.out,
+                        ),
                         _ if command.spec.name == "info" => {
                             let text = crate::persistence::loading_info(&self.tenant.persistence);
                             self.out.verbatim("txt", text.as_bytes());
@@ -356,6 +362,12 @@ impl Connection {
                         }
                     },
                 };
+                if let Some(Action::SwitchTenant(name)) = self.session.action.take() {
+                    // AUTH moved the client: the commands after it run in the new database.
+                    self.switch_to = self.server.tenants.read().get(&name).cloned();
+                    next = Next::Continue;
+                    break;
+                }
                 match after {
                     AfterBusy::Continue => continue,
                     AfterBusy::Close => next = Next::Close,

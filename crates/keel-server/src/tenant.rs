@@ -24,6 +24,8 @@ pub struct Tenant {
     /// Connections authenticated to this database now, and the most there ever were.
     pub connections: std::sync::atomic::AtomicU64,
     pub peak_connections: std::sync::atomic::AtomicU64,
+    /// Logins refused because the database was at its connection cap.
+    pub refused_logins: std::sync::atomic::AtomicU64,
     /// The most memory the dataset used, as sampled by the cron task.
     pub peak_memory: std::sync::atomic::AtomicU64,
     /// Usage by day, kept in the database's directory.
@@ -181,6 +183,7 @@ impl Tenant {
             settings: Default::default(),
             connections: Default::default(),
             peak_connections: Default::default(),
+            refused_logins: Default::default(),
             peak_memory: Default::default(),
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.

@@ -151,6 +151,9 @@ fn limits_hold_per_database() {
     let _second = connect(&s, password);
     let mut third = connect(&s, "default-pass");
     assert_eq!(error_of(&mut third, &["AUTH", "default", password]), "ERR max number of clients reached");
+    // Refused at the cap, the client is logged out, not left in the database it came from.
+    assert_eq!(error_of(&mut third, &["INFO", "clients"]), "NOAUTH Authentication required.");
+    run::<()>(&mut third, &["AUTH", "default-pass"]);
     // Memory: the small database refuses writes past its limit; the default one is not affected.
     let value = "x".repeat(4096);
     let refused = (0..100).find_map(|i| redis::cmd("SET").arg(i).arg(&value).query::<()>(&mut first).err());

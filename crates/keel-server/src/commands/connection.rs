@@ -2,8 +2,10 @@
 
 use super::{int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, SYNTAX};
 use crate::clients::{flag, ClientInfo};
-use crate::session::{Action, ReplyMode};
-use keel_protocol::Resp;
+use crate::server::Server;
+use crate::session::{Action, ReplyMode, Session};
+use crate::tenant::Tenant;
+use keel_protocol::{ReplyWriter, Resp};
 use std::sync::atomic::Ordering;
 
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -48,12 +50,9 @@ pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
 
 /// Checks credentials for the default database's `default` user: `requirepass` when set, else the user's
 /// own passwords (none with `nopass`); never while the user is off.
-fn credentials_ok(ctx: &Ctx, user: &[u8], password: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    let required = ctx.server.settings.read().requirepass.clone();
-    let tenant = ctx.server.default_tenant();
+fn credentials_ok(server: &Server, password: &[u8]) -> bool {
+    let required = server.settings.read().requirepass.clone();
+    let tenant = server.default_tenant();
     if !required.is_empty() {
         return tenant.default_user_enabled() && secrets_equal(password, required.as_bytes());
     }
@@ -61,69 +60,104 @@ fn credentials_ok(ctx: &Ctx, user: &[u8], password: &[u8]) -> bool {
     ok
 }
 
-/// Logs the client in: a provisioned database's password (as `default` or as the database's name) opens
-/// that database, the default user's password the default one. Moving to another database asks the
-/// connection to switch (after this command) and counts against that database's connection cap.
-fn log_in(ctx: &mut Ctx, user: &[u8], password: &[u8]) -> CmdResult {
+/// Where a login leads: a database, and the ACL user there (None for `default`).
+type Login = (std::sync::Arc<crate::tenant::Tenant>, Option<String>);
+
+/// Finds the one database a login opens, by a secret only that database's owner holds (Keel's login rule,
+/// stated in the README):
+/// - `default` (or the database's own name) with a provisioned database's password opens that database;
+///   with `requirepass` (or the default user's password), the server's own `default` database.
+/// - Any other user name opens the database of the client's current login when that database has the
+///   user (Redis's AUTH, switching users), and otherwise the one database whose user of that name has
+///   that password. A `nopass` user is never found from outside its database, and a name and password
+///   that two databases both answer to open neither: no database can capture another's logins.
+fn resolve_login(server: &Server, current: &Tenant, session: &Session, user: &[u8], password: &[u8]) -> Option<Login> {
     let provisioned = {
-        let registry = ctx.server.databases.lock();
+        let registry = server.databases.lock();
         registry
             .by_password(password)
             .filter(|d| user == b"default" || user == d.name.as_bytes())
-            .and_then(|d| ctx.server.tenants.read().get(&d.name).cloned())
+            .and_then(|d| server.tenants.read().get(&d.name).cloned())
             .filter(|tenant| tenant.default_user_enabled())
     };
-    let (tenant, acl_user) = match provisioned {
-        Some(tenant) => (tenant, None),
-        None if credentials_ok(ctx, user, password) => (ctx.server.default_tenant(), None),
-        None => match acl_login(ctx, user, password) {
-            Some(found) => found,
-            None => {
-                let username = String::from_utf8_lossy(user).into_owned();
-                let client_info = format!("id={} addr={}", ctx.session.id(), ctx.session.info.addr);
-                let entry = crate::acl::LogEntry::new("auth", "toplevel", "AUTH".into(), username, client_info);
-                let max_len = ctx.server.settings.read().acllog_max_len as usize;
-                ctx.tenant.acl.write().record(entry, max_len);
-                return Err(CmdError::new(WRONGPASS));
-            }
-        },
+    if let Some(tenant) = provisioned {
+        return Some((tenant, None));
+    }
+    if user == b"default" {
+        return credentials_ok(server, password).then(|| (server.default_tenant(), None));
+    }
+    let name = std::str::from_utf8(user).ok()?;
+    if session.authenticated {
+        let known = current.acl.read().users.get(name).map(|u| u.check_password(password));
+        if let Some(ok) = known {
+            let tenant = server.tenants.read().get(&current.name).cloned()?;
+            return ok.then(|| (tenant, Some(name.to_string())));
+        }
+    }
+    let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
+    let mut found = tenants.into_iter().filter(|tenant| {
+        let acl = tenant.acl.read();
+        acl.users.get(name).is_some_and(|u| !u.nopass && u.check_password(password))
+    });
+    let first = found.next()?;
+    if let Some(second) = found.next() {
+        tracing::warn!(
+            user = name,
+            databases = %format!("{}, {}", first.name, second.name),
+            "refused a login that more than one database answers to"
+        );
+        return None;
+    }
+    Some((first, Some(name.to_string())))
+}
+
+/// Logs the client in where [`resolve_login`] leads. Moving to another database asks the connection to
+/// switch (after this command) and counts against that database's connection cap; refused there, the
+/// client is left logged out. Needs no database lock: AUTH is served while a script is busy.
+pub fn log_in(server: &Server, current: &Tenant, session: &mut Session, user: &[u8], password: &[u8]) -> CmdResult {
+    let Some((tenant, acl_user)) = resolve_login(server, current, session, user, password) else {
+        let username = String::from_utf8_lossy(user).into_owned();
+        let client_info = format!("id={} addr={}", session.id(), session.info.addr);
+        let entry = crate::acl::LogEntry::new("auth", "toplevel", "AUTH".into(), username, client_info);
+        let max_len = server.settings.read().acllog_max_len as usize;
+        current.acl.write().record(entry, max_len);
+        return Err(CmdError::new(WRONGPASS));
     };
-    if tenant.name != ctx.tenant.name {
+    if tenant.name != current.name {
         if !tenant.admit_connection() {
+            tenant.refused_logins.fetch_add(1, Ordering::Relaxed);
+            session.authenticated = false;
+            session.acl_user = None;
             return Err(CmdError::new("ERR max number of clients reached"));
         }
-        ctx.session.action = Some(crate::session::Action::SwitchTenant(tenant.name.clone()));
+        session.action = Some(crate::session::Action::SwitchTenant(tenant.name.clone()));
     }
-    ctx.session.acl_user = acl_user;
-    ctx.session.authenticated = true;
-    *ctx.session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
+    session.acl_user = acl_user;
+    session.authenticated = true;
+    *session.info.user.lock() = String::from_utf8_lossy(user).into_owned();
     Ok(())
 }
 
-/// An ACL user (other than `default`) with this password: in the client's database first, then in any.
-fn acl_login(
-    ctx: &Ctx,
-    user: &[u8],
-    password: &[u8],
-) -> Option<(std::sync::Arc<crate::tenant::Tenant>, Option<String>)> {
-    let name = std::str::from_utf8(user).ok().filter(|n| *n != "default")?;
-    let mut tenants: Vec<_> = ctx.server.tenants.read().values().cloned().collect();
-    tenants.sort_by_key(|t| t.name != ctx.tenant.name);
-    tenants.into_iter().find_map(|tenant| {
-        let ok = tenant.acl.read().users.get(name).is_some_and(|u| u.check_password(password));
-        ok.then(|| (tenant, Some(name.to_string())))
-    })
+pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    auth_unlocked(ctx.server, ctx.tenant, ctx.session, args, ctx.out)
 }
 
-pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+/// AUTH without the database's lock (also while a script holds it).
+pub fn auth_unlocked(
+    server: &Server,
+    tenant: &Tenant,
+    session: &mut Session,
+    args: &[&[u8]],
+    out: &mut ReplyWriter,
+) -> CmdResult {
     if args.len() > 3 {
         return Err(SYNTAX);
     }
     let (user, password) = if args.len() == 2 {
-        let default_nopass = ctx.server.default_tenant().acl.read().users.get("default").is_some_and(|u| u.nopass);
-        let nothing_to_check = ctx.server.settings.read().requirepass.is_empty()
+        let default_nopass = server.default_tenant().acl.read().users.get("default").is_some_and(|u| u.nopass);
+        let nothing_to_check = server.settings.read().requirepass.is_empty()
             && default_nopass
-            && ctx.server.databases.lock().list().next().is_none();
+            && server.databases.lock().list().next().is_none();
         if nothing_to_check {
             return Err(CmdError::new(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -133,12 +167,29 @@ pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         (args[1], args[2])
     };
-    log_in(ctx, user, password)?;
-    ctx.out.ok();
+    log_in(server, tenant, session, user, password)?;
+    out.ok();
     Ok(())
 }
 
 pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if let Some(resp) = hello_unlocked(ctx.server, ctx.tenant, ctx.session, args)? {
+        // Messages already on their way to this client must now be framed in the new protocol.
+        ctx.ks.pubsub.set_resp(ctx.session.id(), resp);
+        ctx.ks.tracking.set_resp(ctx.session.id(), resp);
+    }
+    hello_reply(ctx.session, ctx.out);
+    Ok(())
+}
+
+/// HELLO's handshake without the database's lock: authentication, name and protocol version. Returns the
+/// new protocol when it changed, for the caller to reframe what is on its way to the client.
+pub fn hello_unlocked(
+    server: &Server,
+    tenant: &Tenant,
+    session: &mut Session,
+    args: &[&[u8]],
+) -> Result<Option<Resp>, CmdError> {
     let mut version = None;
     let mut j = 1;
     if let Some(arg) = args.get(1) {
@@ -167,39 +218,40 @@ pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     if let Some((user, password)) = credentials {
-        log_in(ctx, user, password)?;
+        log_in(server, tenant, session, user, password)?;
     }
-    if !ctx.session.authenticated {
+    if !session.authenticated {
         return Err(CmdError::new("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(name) = name {
-        set_client_name(&ctx.session.info, name)?;
+        set_client_name(&session.info, name)?;
     }
-    if let Some(v) = version {
-        let resp = if v == 3 { Resp::V3 } else { Resp::V2 };
-        ctx.session.set_resp(resp);
-        ctx.out.set_resp(resp);
-        // Messages already on their way to this client must now be framed in the new protocol.
-        ctx.ks.pubsub.set_resp(ctx.session.id(), resp);
-        ctx.ks.tracking.set_resp(ctx.session.id(), resp);
+    let resp = version.map(|v| if v == 3 { Resp::V3 } else { Resp::V2 });
+    let changed = resp.filter(|r| *r != session.resp);
+    if let Some(resp) = resp {
+        session.set_resp(resp);
     }
-    let out = &mut *ctx.out;
+    Ok(changed)
+}
+
+/// HELLO's reply: what the server is and how the connection now speaks.
+pub fn hello_reply(session: &Session, out: &mut ReplyWriter) {
+    out.set_resp(session.resp);
     out.map(7);
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
     out.bulk(REDIS_VERSION.as_bytes());
     out.bulk(b"proto");
-    out.int(if ctx.session.resp == Resp::V3 { 3 } else { 2 });
+    out.int(if session.resp == Resp::V3 { 3 } else { 2 });
     out.bulk(b"id");
-    out.int(ctx.session.id() as i64);
+    out.int(session.id() as i64);
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
     out.bulk(b"master");
     out.bulk(b"modules");
     out.array(0);
-    Ok(())
 }
 
 pub fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -28,7 +28,7 @@ mod zsets;
 
 pub mod info;
 
-pub use connection::{secrets_equal, stop_tracking, REDIS_VERSION};
+pub use connection::{auth_unlocked, hello_reply, hello_unlocked, secrets_equal, stop_tracking, REDIS_VERSION};
 
 use crate::server::Server;
 use crate::session::Session;

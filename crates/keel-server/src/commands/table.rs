@@ -265,8 +265,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     // Connection.
     cmd!("ping", -1, FAST | SUBSCRIBER_CONTEXT, cat::CONNECTION, NOKEY, "connection", "Returns the server's liveliness response.", conn::ping),
     cmd!("echo", 2, FAST, cat::CONNECTION, NOKEY, "connection", "Returns the given string.", conn::echo),
-    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, cat::CONNECTION, NOKEY, "connection", "Handshakes with the Redis server.", conn::hello),
-    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, cat::CONNECTION, NOKEY, "connection", "Authenticates the connection.", conn::auth),
+    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, cat::CONNECTION, NOKEY, "connection", "Handshakes with the Redis server.", conn::hello),
+    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, cat::CONNECTION, NOKEY, "connection", "Authenticates the connection.", conn::auth),
     cmd!("select", 2, LOADING | STALE | FAST, cat::CONNECTION, NOKEY, "connection", "Changes the selected database.", conn::select),
     cmd!("quit", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED, cat::CONNECTION, NOKEY, "connection", "Closes the connection.", conn::quit),
     cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED, cat::CONNECTION, NOKEY, "connection", "Resets the connection.", conn::reset),

@@ -1,7 +1,8 @@
 //! What a connection answers while another client's script holds the database past `busy-reply-threshold`
 //! (Redis's processCommand in a busy script): once the gate (`admission`) has admitted an `allow_busy`
 //! command, SCRIPT KILL, FUNCTION KILL, FUNCTION STATS and SHUTDOWN NOSAVE are served without the lock,
-//! MULTI and DISCARD keep the transaction's state, QUIT closes, and everything else gets `BUSY`.
+//! AUTH and HELLO log in, MULTI and DISCARD keep the transaction's state, QUIT closes, and everything else
+//! gets `BUSY`.
 
 use super::status::{KillRefused, ScriptStatus};
 use crate::clients::flag;
@@ -54,6 +55,7 @@ fn function_stats(status: &ScriptStatus, out: &mut ReplyWriter) {
 /// Answers an admitted `allow_busy` command while a script is busy, without the lock the script holds;
 /// `busy` is the BUSY text for what cannot be served this way.
 pub fn answer(
+    server: &crate::server::Server,
     tenant: &Tenant,
     session: &mut Session,
     command: &Command,
@@ -74,6 +76,19 @@ pub fn answer(
             session.info.set_flag(flag::MULTI, false);
             out.ok();
         }
+        "auth" => {
+            if let Err(e) = crate::commands::auth_unlocked(server, tenant, session, args, out) {
+                out.error(&e.0);
+            }
+        }
+        // Messages on their way to a subscriber or tracker would need reframing, which needs the lock.
+        "hello" if !session.subscriptions.is_empty() || session.info.has_flag(flag::TRACKING) => {
+            refuse(session, busy, out)
+        }
+        "hello" => match crate::commands::hello_unlocked(server, tenant, session, args) {
+            Ok(_) => crate::commands::hello_reply(session, out),
+            Err(e) => out.error(&e.0),
+        },
         "script|kill" => kill(status, false, out),
         "function|kill" => kill(status, true, out),
         "function|stats" => function_stats(status, out),

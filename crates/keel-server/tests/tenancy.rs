@@ -1,0 +1,182 @@
+//! Tenancy as a hard boundary, tried the way an attacker holding one database's password and REST token
+//! would: nothing of another database or of the server is seen, changed or stopped, whatever state the
+//! server is in. Each test names the hole it closes (issue 13's reproductions).
+
+mod common;
+use common::{error_of, http_with, run, TestDir, TestServer};
+use serde_json::Value;
+use std::time::Duration;
+
+const ADMIN: &str = "Authorization: Bearer admin-secret";
+
+fn admin(s: &TestServer, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let (status, text) =
+        http_with(s.http_addr, method, path, &[ADMIN, "Content-Type: application/json"], body.as_bytes());
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn server_on(dir: &TestDir, configure: impl FnOnce(&mut keel_server::Settings)) -> TestServer {
+    let path = dir.0.clone();
+    TestServer::with(move |s| {
+        s.dir = path;
+        s.admin_token = "admin-secret".into();
+        s.rest_token = "default-rest-token".into();
+        s.requirepass = "default-pass".into();
+        configure(s);
+    })
+}
+
+fn connect(s: &TestServer, password: &str) -> redis::Connection {
+    let url = format!("redis://default:{password}@{}/", s.addr);
+    let con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    con
+}
+
+fn create(s: &TestServer, body: &str) -> Value {
+    let (status, created) = admin(s, "POST", "/v1/databases", body);
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+fn password(db: &Value) -> &str {
+    db["password"].as_str().unwrap()
+}
+
+fn bearer(db: &Value) -> String {
+    format!("Authorization: Bearer {}", db["rest_token"].as_str().unwrap())
+}
+
+#[test]
+fn config_get_never_shows_a_secret_and_a_database_sees_its_own_limits() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |s| s.tls_key_file = String::new());
+    let a = create(&s, r#"{"name": "alpha", "max_memory": 1048576, "max_connections": 7, "eviction": "allkeys-lru"}"#);
+    let mut ca = connect(&s, password(&a));
+    let secrets = ["admin-secret", "default-rest-token", "default-pass"];
+    let all: Vec<String> = run(&mut ca, &["CONFIG", "GET", "*"]);
+    for secret in secrets {
+        assert!(!all.iter().any(|v| v == secret), "a database read the secret {secret}");
+    }
+    for hidden in ["admin-token", "requirepass", "rest-token", "rest-readonly-token", "tls-key-file", "dir", "bind"] {
+        assert!(!all.iter().any(|v| v == hidden), "a database sees the setting {hidden}");
+    }
+    let own: std::collections::BTreeMap<String, String> =
+        run(&mut ca, &["CONFIG", "GET", "maxmemory", "maxmemory-policy", "maxclients"]);
+    let expected = [("maxclients", "7"), ("maxmemory", "1048576"), ("maxmemory-policy", "allkeys-lru")];
+    assert_eq!(own, expected.map(|(k, v)| (k.to_string(), v.to_string())).into());
+    // Over REST, with the database's token.
+    let (status, body) = http_with(s.http_addr, "GET", "/config/get/*", &[&bearer(&a)], b"");
+    assert_eq!(status, 200);
+    for secret in secrets {
+        assert!(!body.contains(secret), "REST showed the secret {secret}: {body}");
+    }
+    // The administrator reads requirepass back over RESP (as Redis does), tokens never, and over REST
+    // not even the password.
+    let mut default = connect(&s, "default-pass");
+    let admin_view: Vec<String> = run(&mut default, &["CONFIG", "GET", "*"]);
+    assert!(admin_view.iter().any(|v| v == "default-pass"));
+    assert!(!admin_view.iter().any(|v| v == "admin-secret" || v == "default-rest-token"));
+    let rest = "Authorization: Bearer default-rest-token";
+    let (_, body) = http_with(s.http_addr, "GET", "/config/get/*", &[rest], b"");
+    for secret in secrets {
+        assert!(!body.contains(secret), "REST showed the administrator the secret {secret}");
+    }
+    // A database changes only its own settings.
+    let protected = "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - can't set protected config";
+    assert_eq!(error_of(&mut ca, &["CONFIG", "SET", "maxmemory", "0"]), protected);
+    assert!(error_of(&mut ca, &["CONFIG", "SET", "timeout", "1"]).contains("can't set protected config"));
+    assert!(error_of(&mut ca, &["CONFIG", "SET", "requirepass", "x"]).starts_with("ERR Unknown option"));
+    assert!(error_of(&mut ca, &["CONFIG", "SET", "dir", "/tmp"]).starts_with("ERR Unknown option"));
+    run::<()>(&mut ca, &["CONFIG", "SET", "slowlog-max-len", "3"]);
+    let server_value: Vec<String> = run(&mut default, &["CONFIG", "GET", "slowlog-max-len"]);
+    assert_eq!(server_value, ["slowlog-max-len", "128"]);
+    assert!(error_of(&mut ca, &["CONFIG", "REWRITE"]).contains("not available to a database"));
+}
+
+#[test]
+fn a_busy_script_does_not_open_shutdown_to_anyone() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |s| s.busy_reply_threshold = 50);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    // A long script in beta, and one in the default database.
+    let busy_loop = "local i = 0 while true do i = i + 1 end";
+    let start_script = |password: &str| {
+        let mut con = connect(&s, password);
+        let script = busy_loop.to_string();
+        std::thread::spawn(move || redis::cmd("EVAL").arg(&script).arg(0).query::<redis::Value>(&mut con))
+    };
+    let beta_script = start_script(password(&b));
+    let default_script = start_script("default-pass");
+    let mut beta = connect(&s, password(&b));
+    common::wait_for(|| error_of(&mut beta, &["PING"]).starts_with("BUSY"));
+    // Beta's own client: SHUTDOWN is the server administrator's, BUSY or not.
+    assert!(error_of(&mut beta, &["SHUTDOWN", "NOSAVE"]).contains("not available to a database"));
+    // A client that never logged in, while the default database is busy: NOAUTH, not a shutdown.
+    let mut stranger = s.raw();
+    common::wait_for(|| {
+        matches!(stranger.command(&[b"PING"]), keel_protocol::Frame::Error(e) if e.starts_with(b"NOAUTH"))
+    });
+    assert!(
+        matches!(stranger.command(&[b"SHUTDOWN", b"NOSAVE"]), keel_protocol::Frame::Error(e) if e.starts_with(b"NOAUTH"))
+    );
+    // An ACL user of the default database limited to GET: NOPERM.
+    let mut default = connect(&s, "default-pass");
+    common::wait_for(|| error_of(&mut default, &["PING"]).starts_with("BUSY"));
+    s.server.default_tenant().acl.write().set_user("reader", &["on", ">pw", "+get", "~*"], &s.server.commands).unwrap();
+    let mut reader = s.raw();
+    assert_eq!(reader.command(&[b"AUTH", b"reader", b"pw"]), keel_protocol::Frame::Simple(b"OK".to_vec()));
+    let refused = reader.command(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(matches!(&refused, keel_protocol::Frame::Error(e) if e.starts_with(b"NOPERM")), "{refused:?}");
+    // Beta's SCRIPT KILL stops beta's script only.
+    run::<()>(&mut beta, &["SCRIPT", "KILL"]);
+    assert!(beta_script.join().unwrap().is_err());
+    assert!(error_of(&mut default, &["PING"]).starts_with("BUSY"), "beta's SCRIPT KILL reached the default database");
+    run::<()>(&mut default, &["SCRIPT", "KILL"]);
+    assert!(default_script.join().unwrap().is_err());
+    assert_eq!(run::<String>(&mut default, &["PING"]), "PONG");
+}
+
+#[test]
+fn a_database_cannot_capture_another_databases_logins() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |_| {});
+    let a = create(&s, r#"{"name": "alpha"}"#);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    let (mut ca, mut cb) = (connect(&s, password(&a)), connect(&s, password(&b)));
+    run::<()>(&mut cb, &["SET", "owner", "beta"]);
+    run::<()>(&mut ca, &["SET", "owner", "alpha"]);
+    // Alpha makes a user that takes any password, and one named like beta's.
+    run::<()>(&mut ca, &["ACL", "SETUSER", "app", "on", "nopass", "+@all", "~*"]);
+    run::<()>(&mut cb, &["ACL", "SETUSER", "worker", "on", ">beta-worker-pass", "+@all", "~*"]);
+    run::<()>(&mut ca, &["ACL", "SETUSER", "worker", "on", ">guess", "+@all", "~*"]);
+    for _ in 0..20 {
+        // Beta's password under alpha's nopass user's name opens nothing.
+        let mut victim = s.client();
+        assert!(error_of(&mut victim, &["AUTH", "app", password(&b)]).starts_with("WRONGPASS"));
+        // Beta's user with beta's password lands in beta, whatever alpha named its users.
+        run::<()>(&mut victim, &["AUTH", "worker", "beta-worker-pass"]);
+        assert_eq!(run::<String>(&mut victim, &["GET", "owner"]), "beta");
+    }
+    // A name and password two databases answer to open neither.
+    run::<()>(&mut ca, &["ACL", "SETUSER", "worker", "on", ">beta-worker-pass"]);
+    let mut victim = s.client();
+    assert!(error_of(&mut victim, &["AUTH", "worker", "beta-worker-pass"]).starts_with("WRONGPASS"));
+    // Inside its own database, a client still switches to a nopass user, as in Redis.
+    run::<()>(&mut ca, &["AUTH", "app", "anything"]);
+    assert_eq!(run::<String>(&mut ca, &["ACL", "WHOAMI"]), "app");
+    assert_eq!(run::<String>(&mut ca, &["GET", "owner"]), "alpha");
+}
+
+#[test]
+fn a_login_refused_at_the_connection_cap_leaves_the_client_logged_out() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |_| {});
+    let small = create(&s, r#"{"name": "small", "max_connections": 1}"#);
+    let _only = connect(&s, password(&small));
+    let mut late = connect(&s, "default-pass");
+    assert_eq!(error_of(&mut late, &["AUTH", password(&small)]), "ERR max number of clients reached");
+    assert_eq!(error_of(&mut late, &["INFO"]), "NOAUTH Authentication required.");
+    assert_eq!(error_of(&mut late, &["GET", "k"]), "NOAUTH Authentication required.");
+}
+
