@@ -3,8 +3,7 @@
 //! to the old one, fsyncing it, renaming it over the old one and fsyncing the directory, so a crash at any
 //! instant leaves one complete manifest naming complete files.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,45 +114,7 @@ pub fn read(dir: &Path, name: &str) -> Result<Option<Manifest>, String> {
 
 /// Replaces `dir`'s manifest atomically.
 pub fn write(dir: &Path, name: &str, manifest: &Manifest) -> std::io::Result<()> {
-    let temp = dir.join(format!("temp-{}", manifest_name(name)));
-    write_file_durably(&temp, manifest.render().as_bytes())?;
-    fs::rename(&temp, dir.join(manifest_name(name)))?;
-    sync_dir(dir)
-}
-
-/// Creates (or truncates) `path` with owner-only permissions: data files hold secrets too.
-pub fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Opens `path` for appending, creating it owner-only if needed.
-pub fn open_append(path: &Path) -> std::io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-fn write_file_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = create_private(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// Makes renames and creations in `dir` durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    crate::private_file::replace(&dir.join(manifest_name(name)), manifest.render().as_bytes())
 }
 
 /// Paths of the parts, for deleting the files a new manifest no longer names.

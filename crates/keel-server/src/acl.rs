@@ -520,9 +520,8 @@ impl Acl {
 
     /// Saves the users to `<dir>/users.acl` (whole file, then rename).
     pub fn save(&self, dir: &Path, table: &CommandTable) -> Result<(), String> {
-        let (path, temp) = (dir.join("users.acl"), dir.join("users.acl.tmp"));
-        std::fs::write(&temp, self.file_text(table))
-            .and_then(|()| std::fs::rename(&temp, &path))
+        let path = dir.join("users.acl");
+        keel_persist::private_file::replace(&path, self.file_text(table).as_bytes())
             .map_err(|e| format!("cannot save the ACL users to {}: {e}", path.display()))
     }
 

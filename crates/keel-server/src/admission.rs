@@ -64,12 +64,7 @@ pub fn admit<'t>(
     checked
 }
 
-fn check<'t>(
-    env: &Env<'t>,
-    session: &Session,
-    args: &[&[u8]],
-    state: ServerState,
-) -> Result<&'t Command, Refusal<'t>> {
+fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerState) -> Result<&'t Command, Refusal<'t>> {
     let command = match env.server.commands.lookup(args) {
         Lookup::Found(command) => command,
         Lookup::UnknownSubcommand(cmd) => {
@@ -92,8 +87,8 @@ fn check<'t>(
         if !session.authenticated {
             return Err(Refusal::new(Some(command), "NOAUTH Authentication required."));
         }
-        let open = session.acl_user.is_none()
-            && env.tenant.default_unrestricted.load(std::sync::atomic::Ordering::Acquire);
+        let open =
+            session.acl_user.is_none() && env.tenant.default_unrestricted.load(std::sync::atomic::Ordering::Acquire);
         if !open {
             if let Some(error) = acl_denial(env, session, command, args) {
                 return Err(Refusal::new(Some(command), error));

@@ -159,8 +159,10 @@ impl ClientRegistry {
         self.clients.lock().insert(info.id, info);
     }
 
-    pub fn contains(&self, id: u64) -> bool {
-        self.clients.lock().contains_key(&id)
+    /// Whether `id` is a connected client of the database `tenant`: to a database, another database's
+    /// clients do not exist.
+    pub fn is_in(&self, id: u64, tenant: &str) -> bool {
+        self.clients.lock().get(&id).is_some_and(|c| c.in_tenant(tenant))
     }
 
     pub fn unregister(&self, id: u64) {

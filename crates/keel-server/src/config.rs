@@ -688,7 +688,9 @@ mod tests {
         s.rest_token = "rest-secret".into();
         s.tls_key_file = "/etc/keel/key.pem".into();
         let values = |reader| s.matching(&[b"*"], reader).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
-        for reader in [Reader::Administrator { over_rest: false }, Reader::Administrator { over_rest: true }, Reader::Database] {
+        for reader in
+            [Reader::Administrator { over_rest: false }, Reader::Administrator { over_rest: true }, Reader::Database]
+        {
             let seen = values(reader);
             for secret in ["admin-secret", "rest-secret", "/etc/keel/key.pem"] {
                 assert!(!seen.iter().any(|v| v == secret), "{secret} shown to {reader:?}");

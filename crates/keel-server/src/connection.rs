@@ -2,17 +2,15 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
+use crate::batch::{Batch, Ran};
 use crate::blocking::Waiter;
 use crate::clients::{flag, ClientInfo};
-use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
-use crate::admission::ServerState;
-use crate::scripting::busy::{self, AfterBusy};
+use crate::scripting::busy::AfterBusy;
 use crate::server::Server;
 use crate::session::{Action, Session};
 use crate::tenant::{Monitor, Tenant};
 use bytes::{Buf, Bytes, BytesMut};
 use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
-use parking_lot::MutexGuard;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,8 +21,6 @@ use tokio::sync::{mpsc, oneshot};
 /// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
 /// cannot make the server buffer without bound.
 const FLUSH_AT: usize = 64 * 1024;
-/// The lock is offered to other clients after this many commands of one batch.
-const COMMANDS_PER_LOCK: usize = 64;
 /// A connection whose output makes no progress for this long is closed, whatever the configured limits:
 /// a peer that never reads must not hold a connection (and its buffers) forever.
 const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
@@ -94,7 +90,7 @@ where
                     // Everything already queued goes out with it, in one write.
                     let batch = match conn.feed.as_mut() {
                         Some(feed) => feed.drain_after(message),
-                        None => Batch::One(message),
+                        None => Pushed::One(message),
                     };
                     // A subscriber cut off for not reading must not keep its connection while a write stalls.
                     let written = tokio::select! {
@@ -207,16 +203,16 @@ async fn next_pushed(feed: &mut Option<PushFeed>) -> Option<Bytes> {
 }
 
 /// Pushed messages to write together.
-enum Batch {
+enum Pushed {
     One(Bytes),
     Many(Vec<u8>),
 }
 
-impl Batch {
+impl Pushed {
     fn bytes(&self) -> &[u8] {
         match self {
-            Batch::One(b) => b,
-            Batch::Many(v) => v,
+            Pushed::One(b) => b,
+            Pushed::Many(v) => v,
         }
     }
 }
@@ -226,8 +222,8 @@ const PUSH_BATCH: usize = 256 * 1024;
 
 impl PushFeed {
     /// `first` plus whatever else is already queued (up to [`PUSH_BATCH`] bytes), without waiting.
-    fn drain_after(&mut self, first: Bytes) -> Batch {
-        let Ok(second) = self.messages.try_recv() else { return Batch::One(first) };
+    fn drain_after(&mut self, first: Bytes) -> Pushed {
+        let Ok(second) = self.messages.try_recv() else { return Pushed::One(first) };
         let mut all = Vec::with_capacity((first.len() + second.len()) * 4);
         all.extend_from_slice(&first);
         all.extend_from_slice(&second);
@@ -238,7 +234,7 @@ impl PushFeed {
             all.extend_from_slice(&next);
         }
         self.queued.fetch_sub(taken, Ordering::Relaxed);
-        Batch::Many(all)
+        Pushed::Many(all)
     }
 }
 
@@ -276,23 +272,13 @@ impl Connection {
         if let Some(tenant) = self.switch_to.take() {
             self.switch_tenant(tenant);
         }
-        let env = Env {
-            server: &self.server,
-            tenant: &self.tenant,
-            settings: BatchSettings::read(&self.server, &self.tenant),
-        };
-        let mut clock = BatchClock::start();
-        let max_bulk = env.settings.max_bulk_len;
+        let mut batch = Batch::new(&self.server, &self.tenant);
+        let max_bulk = batch.env.settings.max_bulk_len;
         let buf = &self.input[..];
         let mut pos = 0;
         let mut next = Next::Read;
-        let mut guard: Option<MutexGuard<'_, crate::tenant::Keyspace>> = None;
-        let mut since_lock = 0;
         let mut args: Vec<&[u8]> = Vec::new();
-        // The arguments of an inline command (owned, since quotes were resolved), for a waiter to keep.
-        let mut parsed_args: Option<Vec<Vec<u8>>>;
         loop {
-            parsed_args = None;
             let parsed = match self.parser.parse(&buf[pos..], max_bulk, self.session.authenticated) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,
@@ -303,145 +289,44 @@ impl Connection {
                     break;
                 }
             };
-            let consumed = parsed.consumed();
-            let state = if self.server.is_loading() {
-                ServerState::Loading
-            } else if guard.is_some() {
-                ServerState::Ready
-            } else {
-                match self.tenant.lock_unless_busy() {
-                    Ok(g) => {
-                        guard = Some(g);
-                        ServerState::Ready
-                    }
-                    Err(busy) => ServerState::Busy(busy),
+            // The arguments of an inline command are owned (quotes were resolved).
+            let inline: Vec<&[u8]>;
+            let command: &[&[u8]] = match &parsed {
+                Parsed::Empty { consumed } => {
+                    pos += consumed;
+                    continue;
+                }
+                Parsed::Command { .. } => {
+                    self.parser.args(&buf[pos..], &mut args);
+                    &args
+                }
+                Parsed::Inline { args: owned, .. } => {
+                    inline = owned.iter().map(Vec::as_slice).collect();
+                    &inline
                 }
             };
-            if state != ServerState::Ready {
-                // Recovery or another client's script holds the data: the gate decides, and what it admits
-                // is answered without the data, as Redis answers while loading or busy.
-                let inline: Vec<&[u8]>;
-                let command_args: &[&[u8]] = match &parsed {
-                    Parsed::Empty { .. } => {
-                        pos += consumed;
-                        continue;
-                    }
-                    Parsed::Command { .. } => {
-                        self.parser.args(&buf[pos..], &mut args);
-                        &args
-                    }
-                    Parsed::Inline { args: owned, .. } => {
-                        inline = owned.iter().map(Vec::as_slice).collect();
-                        &inline
-                    }
-                };
-                pos += consumed;
-                let after = match crate::admission::admit(&env, &mut self.session, command_args, state) {
-                    Err(refusal) => {
-                        crate::admission::answer_refusal(&mut self.session, &refusal, &mut self.out);
-                        AfterBusy::Continue
-                    }
-                    Ok(command) => match state {
-                        ServerState::Busy(busy) => busy::answer(
-                            &self.server,
-                            &self.tenant,
-                            &mut self.session,
-                            command,
-                            command_args,
-                            busy,
-                            &mut self.out,
-                        ),
-                        _ if command.spec.name == "info" => {
-                            let text = crate::persistence::loading_info(&self.tenant.persistence);
-                            self.out.verbatim("txt", text.as_bytes());
-                            AfterBusy::Continue
-                        }
-                        _ => {
-                            self.out.error("LOADING Redis is loading the dataset in memory");
-                            AfterBusy::Continue
-                        }
-                    },
-                };
-                if let Some(Action::SwitchTenant(name)) = self.session.action.take() {
-                    // AUTH moved the client: the commands after it run in the new database.
-                    self.switch_to = self.server.tenants.read().get(&name).cloned();
-                    next = Next::Continue;
+            pos += parsed.consumed();
+            // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
+            self.session.info.query_buffer.store(buf.len() - pos + parsed.consumed(), Ordering::Relaxed);
+            let ran = batch.run(&mut self.session, command, &mut self.out);
+            if let Some(action) = self.session.action.take() {
+                if let Some(stop) =
+                    act(&self.server, &mut self.session, &mut self.switch_to, &mut batch, action, command)
+                {
+                    next = stop;
                     break;
                 }
-                match after {
-                    AfterBusy::Continue => continue,
-                    AfterBusy::Close => next = Next::Close,
-                    AfterBusy::Shutdown => {
-                        self.server.begin_shutdown();
-                        next = Next::Close;
-                    }
-                }
-                break;
             }
-            let Some(ks) = guard.as_mut() else { break };
-            if since_lock >= COMMANDS_PER_LOCK {
-                MutexGuard::bump(ks);
-                since_lock = 0;
-            }
-            since_lock += 1;
-            // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
-            self.session.info.query_buffer.store(buf.len() - pos, Ordering::Relaxed);
-            match parsed {
-                Parsed::Command { consumed } => {
-                    self.parser.args(&buf[pos..], &mut args);
-                    execute(&env, &mut clock, ks, &mut self.session, &mut self.out, &args);
-                    pos += consumed;
+            match ran {
+                Ran::Executed | Ran::Answered(AfterBusy::Continue) => {}
+                Ran::Answered(AfterBusy::Close) => {
+                    next = Next::Close;
+                    break;
                 }
-                Parsed::Inline { args: owned, consumed } => {
-                    let inline: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-                    execute(&env, &mut clock, ks, &mut self.session, &mut self.out, &inline);
-                    parsed_args = Some(owned);
-                    pos += consumed;
-                }
-                Parsed::Empty { consumed } => pos += consumed,
-            }
-            if let Some(action) = self.session.action.take() {
-                match action {
-                    Action::Close => {
-                        next = Next::Close;
-                        break;
-                    }
-                    Action::Shutdown => {
-                        self.server.begin_shutdown();
-                        next = Next::Close;
-                        break;
-                    }
-                    Action::Block(request) => {
-                        let (reply, waiting) = oneshot::channel();
-                        let owned: Vec<Vec<u8>> = match (request.rerun, &parsed_args) {
-                            (Some(rerun), _) => rerun,
-                            (None, Some(owned)) => owned.clone(),
-                            (None, None) => args.iter().map(|a| a.to_vec()).collect(),
-                        };
-                        ks.blocking.register(Waiter {
-                            client: self.session.info.clone(),
-                            db: self.session.db,
-                            resp: self.session.resp,
-                            args: owned,
-                            keys: request.keys,
-                            reply,
-                        });
-                        self.session.info.set_flag(flag::BLOCKED, true);
-                        let deadline = request.timeout.map(|t| tokio::time::Instant::now() + t);
-                        next = Next::Block(waiting, deadline);
-                        break;
-                    }
-                    Action::SwitchTenant(name) => {
-                        // The commands after AUTH run in the new database: stop this batch here.
-                        self.switch_to = self.server.tenants.read().get(&name).cloned();
-                        next = Next::Continue;
-                        break;
-                    }
-                    Action::Monitor => {
-                        let feed = self.session.feed();
-                        ks.monitors.push(Monitor { client: self.session.info.clone(), feed });
-                        self.session.info.set_flag(flag::MONITOR, true);
-                    }
+                Ran::Answered(AfterBusy::Shutdown) => {
+                    self.server.begin_shutdown();
+                    next = Next::Close;
+                    break;
                 }
             }
             if let Some((messages, queued)) = self.session.new_feed.take() {
@@ -452,25 +337,15 @@ impl Connection {
                 break;
             }
         }
-        if let Some(ks) = &mut guard {
-            if ks.tracking.has_pending() {
-                let ks = &mut **ks;
-                let clients = &self.server.clients;
-                ks.tracking.flush_bcast(&ks.pubsub, &|id| clients.contains(id));
-            }
-        }
-        let durable_at = match &mut guard {
-            Some(ks) if ks.log.enabled => self.tenant.persistence.submit(&mut ks.log),
-            _ => None,
-        };
-        drop(guard);
+        let now_ms = batch.now_ms();
+        let durable_at = batch.finish();
         drop(args);
         self.input.advance(pos);
         if self.input.is_empty() && self.input.capacity() > 1024 * 1024 {
             // A huge request must not pin its buffer for the life of the connection.
             self.input = BytesMut::with_capacity(16 * 1024);
         }
-        (next, clock.now_ms(), durable_at)
+        (next, now_ms, durable_at)
     }
 
     /// Unregisters a waiter whose wait ended unserved and returns the timeout reply; None when a writer
@@ -529,5 +404,51 @@ impl Connection {
         self.session.db = 0;
         self.session.info.set_tenant(&tenant.name);
         self.tenant = tenant;
+    }
+}
+
+/// Carries out what a command asked of the connection; Some when the batch must stop here.
+fn act(
+    server: &Server,
+    session: &mut Session,
+    switch_to: &mut Option<Arc<Tenant>>,
+    batch: &mut Batch,
+    action: Action,
+    args: &[&[u8]],
+) -> Option<Next> {
+    match action {
+        Action::Close => Some(Next::Close),
+        Action::Shutdown => {
+            server.begin_shutdown();
+            Some(Next::Close)
+        }
+        Action::Block(request) => {
+            let ks = batch.keyspace()?;
+            let (reply, waiting) = oneshot::channel();
+            let owned = request.rerun.unwrap_or_else(|| args.iter().map(|a| a.to_vec()).collect());
+            ks.blocking.register(Waiter {
+                client: session.info.clone(),
+                db: session.db,
+                resp: session.resp,
+                args: owned,
+                keys: request.keys,
+                reply,
+            });
+            session.info.set_flag(flag::BLOCKED, true);
+            let deadline = request.timeout.map(|t| tokio::time::Instant::now() + t);
+            Some(Next::Block(waiting, deadline))
+        }
+        Action::SwitchTenant(name) => {
+            // The commands after AUTH run in the new database: stop this batch here.
+            *switch_to = server.tenants.read().get(&name).cloned();
+            Some(Next::Continue)
+        }
+        Action::Monitor => {
+            let feed = session.feed();
+            let ks = batch.keyspace()?;
+            ks.monitors.push(Monitor { client: session.info.clone(), feed });
+            session.info.set_flag(flag::MONITOR, true);
+            None
+        }
     }
 }

@@ -1,8 +1,11 @@
-//! The periodic task (Redis's `serverCron`), `hz` times a second: active expiry in short, time-bounded
-//! steps, ops/sec sampling, and closing clients idle longer than `timeout`.
+//! The periodic task (Redis's `serverCron`), `hz` times a second on a thread of its own: active expiry in
+//! short, time-bounded steps, ops/sec sampling, published figures and meters, snapshot rules, and closing
+//! clients idle longer than `timeout`. It never waits for a database's lock for more than [`LOCK_WAIT`]:
+//! a database that is busy gets its turn at the next tick, and the others theirs now.
 
 use crate::clients::flag;
 use crate::server::{unix_ms, Server};
+use crate::tenant::Tenant;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,14 +16,15 @@ const REPEAT_IF_EXPIRED_PERCENT: usize = 10;
 /// The lock is held for at most this long per step, so clients wait at most that long for it.
 const STEP_BUDGET: Duration = Duration::from_millis(1);
 
-pub async fn run(server: Arc<Server>) {
-    let mut shutdown = server.shutdown_signal();
-    loop {
+/// How long the cron waits for a database's lock before leaving that database for the next tick: a
+/// database held by a long script or a SAVE must not hold up the others' expiry, meters and snapshots.
+const LOCK_WAIT: Duration = Duration::from_millis(2);
+
+/// Runs on a thread of its own (not an async worker), until shutdown.
+pub fn run(server: Arc<Server>) {
+    while !server.is_shutting_down() {
         let period = Duration::from_millis(1000 / server.settings.read().hz.max(1));
-        tokio::select! {
-            _ = crate::server::stopping(&mut shutdown) => return,
-            _ = tokio::time::sleep(period) => {}
-        }
+        std::thread::sleep(period);
         tick(&server, period);
     }
 }
@@ -35,54 +39,21 @@ fn tick(server: &Server, period: Duration) {
     let cycle_budget = period / 4;
     let now_unix = unix_ms() / 1000;
     for tenant in tenants {
-        crate::persistence::cron(server, &tenant, now_unix);
-        tenant.meter(false);
         let started = Instant::now();
         {
-            let mut ks = tenant.lock();
+            let Some(mut ks) = tenant.data.try_lock_for(LOCK_WAIT) else { continue };
             ks.stats.sample_ops(unix_ms());
-            tenant.peak_memory.fetch_max(ks.used_memory() as u64, std::sync::atomic::Ordering::Relaxed);
+            let figures = tenant.publish(&ks);
+            tenant.peak_memory.fetch_max(figures.used_memory, Ordering::Relaxed);
             if ks.tracking.is_active() {
                 let ks = &mut *ks;
-                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.contains(id));
+                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));
             }
+            crate::persistence::cron(server, &tenant, &mut ks, now_unix);
         }
-        if !active_expire {
-            continue;
-        }
-        let databases = tenant.lock().dbs.len();
-        for db in 0..databases {
-            while started.elapsed() < cycle_budget {
-                let mut ks = tenant.lock();
-                let step_started = Instant::now();
-                let mut rng = rand::thread_rng();
-                let (mut sampled, mut expired) = (0, 0);
-                while step_started.elapsed() < STEP_BUDGET {
-                    let (s, e) = ks.dbs[db].expire_sample(unix_ms(), SAMPLES_PER_STEP, &mut rng, |_| {});
-                    sampled += s;
-                    expired += e;
-                    if s == 0 || e * 100 <= s * REPEAT_IF_EXPIRED_PERCENT {
-                        break;
-                    }
-                }
-                ks.stats.expired_keys += expired as u64;
-                if expired > 0 {
-                    // The deletions reach the log and `expired` subscribers now, not at the next command.
-                    crate::notify::flush_expired(server, &tenant, &mut ks);
-                    if ks.log.enabled {
-                        tenant.persistence.submit(&mut ks.log);
-                    }
-                }
-                ks.dispatch_changes(0, &server.clients);
-                if ks.tracking.has_pending() {
-                    let ks = &mut *ks;
-                    ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.contains(id));
-                }
-                drop(ks);
-                if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
-                    break;
-                }
-            }
+        tenant.meter(false);
+        if active_expire {
+            expire_cycle(server, &tenant, started, cycle_budget);
         }
     }
     if timeout > 0 {
@@ -92,6 +63,48 @@ fn tick(server: &Server, period: Duration) {
             let exempt = client.has_flag(flag::PUBSUB | flag::MONITOR | flag::BLOCKED);
             if idle > timeout && !exempt {
                 client.kill();
+            }
+        }
+    }
+}
+
+/// Active expiry for one database: sampled steps of at most [`STEP_BUDGET`] each, the lock released
+/// between them, until `budget` is spent or too few sampled keys were expired to go on.
+fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Duration) {
+    let databases = match tenant.data.try_lock_for(LOCK_WAIT) {
+        Some(ks) => ks.dbs.len(),
+        None => return,
+    };
+    for db in 0..databases {
+        while started.elapsed() < budget {
+            let Some(mut ks) = tenant.data.try_lock_for(LOCK_WAIT) else { return };
+            let step_started = Instant::now();
+            let mut rng = rand::thread_rng();
+            let (mut sampled, mut expired) = (0, 0);
+            while step_started.elapsed() < STEP_BUDGET {
+                let (s, e) = ks.dbs[db].expire_sample(unix_ms(), SAMPLES_PER_STEP, &mut rng, |_| {});
+                sampled += s;
+                expired += e;
+                if s == 0 || e * 100 <= s * REPEAT_IF_EXPIRED_PERCENT {
+                    break;
+                }
+            }
+            ks.stats.expired_keys += expired as u64;
+            if expired > 0 {
+                // The deletions reach the log and `expired` subscribers now, not at the next command.
+                crate::notify::flush_expired(server, tenant, &mut ks);
+                if ks.log.enabled {
+                    tenant.persistence.submit(&mut ks.log);
+                }
+            }
+            ks.dispatch_changes(0, &|id| server.clients.is_in(id, &tenant.name));
+            if ks.tracking.has_pending() {
+                let ks = &mut *ks;
+                ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));
+            }
+            drop(ks);
+            if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
+                break;
             }
         }
     }

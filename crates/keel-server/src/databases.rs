@@ -8,7 +8,6 @@ use keel_store::evict::Policy;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One database as provisioned.
@@ -161,22 +160,10 @@ impl Registry {
 
     /// Writes the definitions durably: a crash leaves the old file or the new one, never a torn one.
     fn save(&self) -> Result<(), ProvisionError> {
-        let fail = |e: std::io::Error| ProvisionError::new(500, format!("cannot write {}: {e}", self.path.display()));
         let list: Vec<&DatabaseDef> = self.defs.values().collect();
         let json = serde_json::to_vec_pretty(&list).map_err(|e| ProvisionError::new(500, e.to_string()))?;
-        let temp = self.path.with_extension("json.tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temp).map_err(fail)?;
-        file.write_all(&json).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-        std::fs::rename(&temp, &self.path).map_err(fail)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-        }
-        Ok(())
+        keel_persist::private_file::replace(&self.path, &json)
+            .map_err(|e| ProvisionError::new(500, format!("cannot write {}: {e}", self.path.display())))
     }
 
     pub fn list(&self) -> impl Iterator<Item = &DatabaseDef> {

@@ -130,7 +130,7 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
-    ks.dispatch_changes(session.id(), &env.server.clients);
+    ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name));
     if ks.blocking.has_group_readers() {
         ks.blocking.check_group_streams(&ks.dbs, clock.now_ms());
     }
@@ -311,7 +311,7 @@ fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command,
     let name = command.spec.name;
     if name == "flushdb" || name == "flushall" {
         let clients = &env.server.clients;
-        ks.tracking.flush(session.id(), &ks.pubsub, &|id| clients.contains(id));
+        ks.tracking.flush(session.id(), &ks.pubsub, &|id| clients.is_in(id, &env.tenant.name));
         return;
     }
     // A script's commands are not tracked one by one: the script's declared keys are, for its caller,

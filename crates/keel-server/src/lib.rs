@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod admission;
+pub mod batch;
 pub mod blocking;
 pub mod clients;
 pub mod commands;
@@ -14,6 +15,7 @@ mod cron;
 pub mod databases;
 pub mod dispatch;
 pub mod eviction;
+pub mod figures;
 mod http;
 mod listener;
 pub mod meters;
@@ -117,7 +119,8 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
         return Err(std::io::Error::other(e));
     }
     server.set_loading(false);
-    tasks.spawn(cron::run(server.clone()));
+    let cron_server = server.clone();
+    tasks.spawn_blocking(move || cron::run(cron_server));
     tasks.spawn(persistence::run_jobs(server.clone()));
     tracing::info!(%addr, %http_addr, "Keel is ready to accept RESP connections and HTTP requests");
     Ok(Running { server, addr, http_addr, tls_addr, tls_http_addr, tasks })

@@ -41,11 +41,14 @@ pub struct Day {
     pub peak_connections: u64,
 }
 
-/// The running counters connections add to without a lock, and the days they were folded into.
+/// The running counters connections add to without a lock (totals since start, which INFO shows), and the
+/// days they were folded into.
 #[derive(Default)]
 pub struct Meters {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Connections that logged in to the database since start.
+    pub connections_received: AtomicU64,
     state: parking_lot::Mutex<State>,
 }
 
@@ -56,6 +59,8 @@ struct State {
     folded_commands: u64,
     folded_hits: u64,
     folded_misses: u64,
+    folded_bytes_in: u64,
+    folded_bytes_out: u64,
     changed: bool,
     last_save_unix: u64,
 }
@@ -107,8 +112,10 @@ impl Meters {
         day.commands += delta(sample.commands, state.folded_commands);
         day.keyspace_hits += delta(sample.hits, state.folded_hits);
         day.keyspace_misses += delta(sample.misses, state.folded_misses);
-        day.bytes_in += self.bytes_in.swap(0, Ordering::Relaxed);
-        day.bytes_out += self.bytes_out.swap(0, Ordering::Relaxed);
+        let (bytes_in, bytes_out) = (self.bytes_in.load(Ordering::Relaxed), self.bytes_out.load(Ordering::Relaxed));
+        day.bytes_in += bytes_in - state.folded_bytes_in;
+        day.bytes_out += bytes_out - state.folded_bytes_out;
+        (state.folded_bytes_in, state.folded_bytes_out) = (bytes_in, bytes_out);
         day.peak_storage = day.peak_storage.max(sample.storage);
         day.peak_connections = day.peak_connections.max(sample.connections);
         state.folded_commands = sample.commands;
@@ -140,9 +147,8 @@ impl Meters {
             state.changed = false;
             serde_json::to_vec(&state.days).unwrap_or_default()
         };
-        let (path, temp) = (file(dir), dir.join("usage.json.tmp"));
-        let written = std::fs::write(&temp, json).and_then(|()| std::fs::rename(&temp, &path));
-        if let Err(e) = written {
+        let path = file(dir);
+        if let Err(e) = keel_persist::private_file::replace(&path, &json) {
             tracing::warn!("cannot save the usage meters to {}: {e}", path.display());
         }
     }

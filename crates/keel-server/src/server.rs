@@ -110,9 +110,17 @@ impl Server {
         self.settings.read().requirepass.is_empty() && self.default_tenant.default_user_open()
     }
 
-    /// Asks every listener and connection to stop.
+    /// Asks every listener and connection to stop. A script still running is stopped as SHUTDOWN NOSAVE
+    /// stops one (its effects never reach the log), and its database skips the final snapshot, which
+    /// would otherwise keep half a script: what was acknowledged is in the log already.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+        for tenant in self.tenants.read().values() {
+            if tenant.scripts.running().is_some() {
+                tenant.scripts.force_kill();
+                tenant.persistence.skip_final_save.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// True while the data is being loaded from disk at start-up.

@@ -28,6 +28,8 @@ pub struct Tenant {
     pub refused_logins: std::sync::atomic::AtomicU64,
     /// The most memory the dataset used, as sampled by the cron task.
     pub peak_memory: std::sync::atomic::AtomicU64,
+    /// Its figures as last taken, for readers that must not wait for its lock.
+    pub published: crate::figures::Published,
     /// Usage by day, kept in the database's directory.
     pub meters: crate::meters::Meters,
     /// ACL users of this database, and the log of denials.
@@ -177,6 +179,7 @@ impl Tenant {
             ),
             acl: parking_lot::RwLock::new(acl),
             meters: crate::meters::Meters::load(&persistence.dir),
+            published: Default::default(),
             persistence,
             scripts: Default::default(),
             limits: parking_lot::RwLock::new(limits),
@@ -255,18 +258,17 @@ impl Tenant {
         acl.save(&self.persistence.dir, table)
     }
 
-    /// Folds the running counters into today's meters (and saves them every few seconds, or `now`).
+    /// Folds the running counters into today's meters (and saves them every few seconds, or `now`),
+    /// from its figures: never waits for the database's lock.
     pub fn meter(&self, now: bool) {
         let unix = crate::server::unix_ms() / 1000;
-        let sample = {
-            let ks = self.lock();
-            crate::meters::Sample {
-                commands: ks.stats.total_commands,
-                hits: ks.stats.keyspace_hits,
-                misses: ks.stats.keyspace_misses,
-                storage: ks.used_memory() as u64,
-                connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
-            }
+        let figures = self.figures();
+        let sample = crate::meters::Sample {
+            commands: figures.total_commands,
+            hits: figures.keyspace_hits,
+            misses: figures.keyspace_misses,
+            storage: figures.used_memory,
+            connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
         };
         self.meters.fold(&sample, unix);
         if now {
@@ -291,6 +293,7 @@ impl Tenant {
         match admitted {
             Ok(before) => {
                 self.peak_connections.fetch_max(before + 1, Ordering::AcqRel);
+                self.meters.connections_received.fetch_add(1, Ordering::Relaxed);
                 true
             }
             Err(_) => false,
@@ -338,8 +341,8 @@ impl Tenant {
 
 impl Keyspace {
     /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes and
-    /// `clients` says which client ids still exist (for broken tracking redirections).
-    pub fn dispatch_changes(&mut self, actor: u64, clients: &crate::clients::ClientRegistry) {
+    /// `exists` says which client ids still exist in this database (for broken tracking redirections).
+    pub fn dispatch_changes(&mut self, actor: u64, exists: &dyn Fn(u64) -> bool) {
         if !self.watches.is_active() && !self.tracking.is_active() {
             return;
         }
@@ -360,7 +363,7 @@ impl Keyspace {
             }
         }
         if !changed.is_empty() {
-            self.tracking.invalidate(&changed, actor, &self.pubsub, &|id| clients.contains(id));
+            self.tracking.invalidate(&changed, actor, &self.pubsub, exists);
         }
     }
 

@@ -114,9 +114,9 @@ fn a_busy_script_does_not_open_shutdown_to_anyone() {
     assert!(error_of(&mut beta, &["SHUTDOWN", "NOSAVE"]).contains("not available to a database"));
     // A client that never logged in, while the default database is busy: NOAUTH, not a shutdown.
     let mut stranger = s.raw();
-    common::wait_for(|| {
-        matches!(stranger.command(&[b"PING"]), keel_protocol::Frame::Error(e) if e.starts_with(b"NOAUTH"))
-    });
+    common::wait_for(
+        || matches!(stranger.command(&[b"PING"]), keel_protocol::Frame::Error(e) if e.starts_with(b"NOAUTH")),
+    );
     assert!(
         matches!(stranger.command(&[b"SHUTDOWN", b"NOSAVE"]), keel_protocol::Frame::Error(e) if e.starts_with(b"NOAUTH"))
     );
@@ -180,3 +180,79 @@ fn a_login_refused_at_the_connection_cap_leaves_the_client_logged_out() {
     assert_eq!(error_of(&mut late, &["GET", "k"]), "NOAUTH Authentication required.");
 }
 
+#[test]
+fn info_and_client_ids_stay_inside_the_database() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |_| {});
+    let a = create(&s, r#"{"name": "alpha", "max_memory": 2097152, "max_connections": 9}"#);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    let (mut ca, mut cb) = (connect(&s, password(&a)), connect(&s, password(&b)));
+    let mut default = connect(&s, "default-pass");
+    for i in 0..50 {
+        run::<()>(&mut default, &["SET", &format!("k{i}"), "server-only"]);
+    }
+    let info: String = run(&mut ca, &["INFO", "everything"]);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .to_string()
+    };
+    assert_eq!(field("maxmemory"), "2097152");
+    assert_eq!(field("maxclients"), "9");
+    assert_eq!(field("connected_clients"), "1");
+    assert_eq!(field("total_connections_received"), "1");
+    assert_eq!(field("executable"), "");
+    assert!(field("total_commands_processed").parse::<u64>().unwrap() < 10, "the server's commands counted");
+    assert_eq!(field("used_memory_rss"), field("used_memory"), "the process's memory shown to a database");
+    assert!(!info.contains("cmdstat_set:"), "another database's command statistics: {info}");
+    // Another database's client ids do not exist here.
+    let beta_id: i64 = run(&mut cb, &["CLIENT", "ID"]);
+    let redirect = error_of(&mut ca, &["CLIENT", "TRACKING", "on", "REDIRECT", &beta_id.to_string()]);
+    assert_eq!(redirect, "ERR The client ID you want redirect to does not exist");
+    assert_eq!(run::<i64>(&mut ca, &["CLIENT", "KILL", "ID", &beta_id.to_string()]), 0);
+    assert_eq!(run::<i64>(&mut ca, &["CLIENT", "UNBLOCK", &beta_id.to_string()]), 0);
+    let listed: String = run(&mut ca, &["CLIENT", "LIST", "ID", &beta_id.to_string()]);
+    assert_eq!(listed, "");
+    assert_eq!(run::<String>(&mut cb, &["PING"]), "PONG");
+    // Readiness names no paths.
+    let (_, ready) = http_with(s.http_addr, "GET", "/health/ready", &[], b"");
+    assert!(!ready.contains(&dir.0.display().to_string()), "{ready}");
+}
+
+#[test]
+fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |s| s.busy_reply_threshold = 100);
+    let a = create(&s, r#"{"name": "alpha"}"#);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    let mut script_client = connect(&s, password(&a));
+    let script = std::thread::spawn(move || {
+        redis::cmd("EVAL").arg("while true do end").arg(0).query::<redis::Value>(&mut script_client)
+    });
+    let mut ca = connect(&s, password(&a));
+    common::wait_for(|| error_of(&mut ca, &["PING"]).starts_with("BUSY"));
+    // Each of these would wait for alpha's lock, the script's to hold until it is killed: they answer
+    // while it still runs (a wait would time out the test's read).
+    let (status, list) = admin(&s, "GET", "/v1/databases", "");
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(admin(&s, "GET", "/v1/databases/alpha/usage", "").0, 200);
+    assert_eq!(http_with(s.http_addr, "GET", "/metrics", &[ADMIN], b"").0, 200);
+    assert_eq!(http_with(s.http_addr, "GET", "/health/ready", &[], b"").0, 200);
+    let mut cb = connect(&s, password(&b));
+    let mut worst = Duration::ZERO;
+    for i in 0..200 {
+        let started = std::time::Instant::now();
+        run::<()>(&mut cb, &["SET", &format!("k{i}"), "v"]);
+        worst = worst.max(started.elapsed());
+    }
+    let (status, _) = http_with(s.http_addr, "GET", "/get/k1", &[&bearer(&b)], b"");
+    assert_eq!(status, 200);
+    // Over REST, alpha answers BUSY like RESP does, instead of holding a worker.
+    let (status, body) = http_with(s.http_addr, "GET", "/get/k1", &[&bearer(&a)], b"");
+    assert_eq!((status, body.contains("BUSY")), (400, true), "{body}");
+    assert!(error_of(&mut ca, &["PING"]).starts_with("BUSY"), "the script ended before the checks did");
+    eprintln!("beta's slowest SET while alpha's script ran: {worst:?}");
+    run::<()>(&mut ca, &["SCRIPT", "KILL"]);
+    assert!(script.join().unwrap().is_err());
+}

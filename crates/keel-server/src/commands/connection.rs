@@ -644,7 +644,7 @@ pub fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             let id = int_arg(args[j])?;
             if id as u64 == ctx.session.id() {
                 // Redirecting to oneself is the same as no redirection.
-            } else if !ctx.server.clients.snapshot().iter().any(|c| c.id as i64 == id) {
+            } else if id <= 0 || !ctx.server.clients.is_in(id as u64, &ctx.tenant.name) {
                 return Err(CmdError::new("ERR The client ID you want redirect to does not exist"));
             } else {
                 redirect = Some(id as u64);
@@ -805,7 +805,7 @@ pub fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             if t.noloop {
                 flags.push(b"noloop");
             }
-            if t.redirect.is_some_and(|r| !ctx.server.clients.contains(r)) {
+            if t.redirect.is_some_and(|r| !ctx.server.clients.is_in(r, &ctx.tenant.name)) {
                 flags.push(b"broken_redirect");
             }
             ctx.out.set(flags.len());

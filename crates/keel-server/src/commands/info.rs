@@ -1,4 +1,6 @@
-//! INFO: Redis's sections, reporting the caller's own database (tenant) and the process's truths.
+//! INFO: Redis's sections, reporting the caller's own database (tenant). The server's administrator also
+//! sees the process's figures (RSS, CPU, connections and bytes of every database); a provisioned database
+//! sees its own in their place, and its own limits as `maxmemory` and `maxclients`.
 //! `redis_version` says 7.0.15 because clients gate features on it; `keel_version` says what this really is.
 
 use super::connection::REDIS_VERSION;
@@ -81,7 +83,9 @@ fn cpu_seconds() -> (f64, f64) {
 
 fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
     let server = ctx.server;
-    let settings = server.settings.read();
+    // A provisioned database sees its own limits, counters and memory, never the process's.
+    let settings = ctx.tenant.settings_view(&server.settings.read());
+    let own = ctx.tenant.is_provisioned();
     let stats = &ctx.ks.stats;
     let line = |out: &mut String, key: &str, value: &dyn std::fmt::Display| {
         let _ = write!(out, "{key}:{value}\r\n");
@@ -108,7 +112,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "hz", &settings.hz);
             line(out, "configured_hz", &settings.hz);
             line(out, "lru_clock", &((ctx.now_ms() / 1000) & 0xff_ffff));
-            line(out, "executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+            line(out, "executable", if own { &"" } else { &executable });
             line(out, "config_file", &"");
             line(out, "io_threads_active", &0);
         }
@@ -127,7 +132,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "memory" => {
             out.push_str("# Memory\r\n");
             let used = ctx.ks.used_memory() as u64;
-            let rss = rss_bytes();
+            let rss = if own { used } else { rss_bytes() };
             line(out, "used_memory", &used);
             line(out, "used_memory_human", &human_bytes(used));
             line(out, "used_memory_rss", &rss);
@@ -158,14 +163,19 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "persistence" => crate::persistence::info(out, ctx.ks, &ctx.tenant.persistence, &settings),
         "stats" => {
             out.push_str("# Stats\r\n");
-            let s = &server.stats;
+            let (s, m) = (&server.stats, &ctx.tenant.meters);
             let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            line(out, "total_connections_received", &load(&s.connections_received));
+            let (received, input, output, rejected) = if own {
+                (&m.connections_received, &m.bytes_in, &m.bytes_out, &ctx.tenant.refused_logins)
+            } else {
+                (&s.connections_received, &s.net_input_bytes, &s.net_output_bytes, &s.rejected_connections)
+            };
+            line(out, "total_connections_received", &load(received));
             line(out, "total_commands_processed", &stats.total_commands);
             line(out, "instantaneous_ops_per_sec", &stats.instantaneous_ops());
-            line(out, "total_net_input_bytes", &load(&s.net_input_bytes));
-            line(out, "total_net_output_bytes", &load(&s.net_output_bytes));
-            line(out, "rejected_connections", &load(&s.rejected_connections));
+            line(out, "total_net_input_bytes", &load(input));
+            line(out, "total_net_output_bytes", &load(output));
+            line(out, "rejected_connections", &load(rejected));
             line(out, "expired_keys", &stats.expired_keys);
             line(out, "evicted_keys", &stats.evicted_keys);
             line(out, "keyspace_hits", &stats.keyspace_hits);
@@ -189,7 +199,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         }
         "cpu" => {
             out.push_str("# CPU\r\n");
-            let (user, sys) = cpu_seconds();
+            // The process's CPU time is every database's: a provisioned one is not shown it.
+            let (user, sys) = if own { (0.0, 0.0) } else { cpu_seconds() };
             line(out, "used_cpu_sys", &format!("{sys:.6}"));
             line(out, "used_cpu_user", &format!("{user:.6}"));
         }

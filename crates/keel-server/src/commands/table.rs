@@ -1,15 +1,15 @@
 //! The command table: every command Keel serves, declared once (Redis's commands.def in spirit).
 //! Arity, flags and key positions follow Redis 7.0's `COMMAND INFO`.
 
+use super::cat;
+use super::flags::{
+    ADMIN, ALLOW_BUSY, BLOCKING, DENYOOM, FAST, LOADING, MAY_REPLICATE, NONE, NOSCRIPT, NOT_QUEUED, NO_AUTH, NO_MULTI,
+    NO_REST, PUBSUB, READONLY, SERVER_ONLY, SKIP_MONITOR, SKIP_SLOWLOG, STALE, SUBSCRIBER_CONTEXT, WRITE,
+};
 use super::{
     acl, bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, keys, lists,
     persistence as persist, pubsub, scripting, server as srv, sets, sort, stream_groups as xg, streams, strings,
     transactions as tx, zset_ops, zsets, CommandSpec,
-};
-use super::cat;
-use super::flags::{
-    ADMIN, ALLOW_BUSY, BLOCKING, DENYOOM, FAST, LOADING, MAY_REPLICATE, NOSCRIPT, NOT_QUEUED, NO_AUTH, NO_MULTI, NO_REST,
-    NONE, PUBSUB, READONLY, SERVER_ONLY, SKIP_MONITOR, SKIP_SLOWLOG, STALE, SUBSCRIBER_CONTEXT, WRITE,
 };
 
 macro_rules! cmd {
@@ -265,11 +265,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     // Connection.
     cmd!("ping", -1, FAST | SUBSCRIBER_CONTEXT, cat::CONNECTION, NOKEY, "connection", "Returns the server's liveliness response.", conn::ping),
     cmd!("echo", 2, FAST, cat::CONNECTION, NOKEY, "connection", "Returns the given string.", conn::echo),
-    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, cat::CONNECTION, NOKEY, "connection", "Handshakes with the Redis server.", conn::hello),
-    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, cat::CONNECTION, NOKEY, "connection", "Authenticates the connection.", conn::auth),
+    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NO_REST, cat::CONNECTION, NOKEY, "connection", "Handshakes with the Redis server.", conn::hello),
+    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NO_REST, cat::CONNECTION, NOKEY, "connection", "Authenticates the connection.", conn::auth),
     cmd!("select", 2, LOADING | STALE | FAST, cat::CONNECTION, NOKEY, "connection", "Changes the selected database.", conn::select),
-    cmd!("quit", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED, cat::CONNECTION, NOKEY, "connection", "Closes the connection.", conn::quit),
-    cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED, cat::CONNECTION, NOKEY, "connection", "Resets the connection.", conn::reset),
+    cmd!("quit", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED | NO_REST, cat::CONNECTION, NOKEY, "connection", "Closes the connection.", conn::quit),
+    cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED | NO_REST, cat::CONNECTION, NOKEY, "connection", "Resets the connection.", conn::reset),
     cmd!("readonly", 1, LOADING | STALE | FAST, cat::CONNECTION, NOKEY, "cluster", "Enables read-only queries for a connection to a Redis Cluster replica node.", conn::cluster_only),
     cmd!("readwrite", 1, LOADING | STALE | FAST, cat::CONNECTION, NOKEY, "cluster", "Enables read-write queries for a connection to a Redis Cluster replica node.", conn::cluster_only),
     // Pub/sub.

@@ -71,7 +71,7 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
         "rest_url": format!("http://{host}:{http_port}"),
     });
     if let Some(tenant) = tenant {
-        out["memory"] = json!({ "used": tenant.data.lock().used_memory(), "max": def.max_memory });
+        out["memory"] = json!({ "used": tenant.figures().used_memory, "max": def.max_memory });
         out["connections"] = connections(server, &tenant);
     }
     if let Some(secrets) = secrets {
@@ -244,16 +244,14 @@ pub async fn usage(State(server): State<Arc<Server>>, Path(name): Path<String>, 
 
 fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
     tenant.meter(false);
-    let by_command: serde_json::Map<String, Value> = {
-        let ks = tenant.data.lock();
-        ks.stats
-            .commands
-            .iter()
-            .enumerate()
-            .filter(|(_, stat)| stat.calls > 0)
-            .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
-            .collect()
-    };
+    let figures = tenant.figures();
+    let by_command: serde_json::Map<String, Value> = figures
+        .commands
+        .iter()
+        .enumerate()
+        .filter(|(_, stat)| stat.calls > 0)
+        .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
+        .collect();
     let plan = server.settings.read().plans.get(&def.plan).copied();
     let days = tenant.meters.days();
     let total: u64 = days.iter().map(|(_, d)| d.commands).sum();
@@ -285,7 +283,7 @@ fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
         "keyspace_misses": today.keyspace_misses,
         "bytes": { "in": today.bytes_in, "out": today.bytes_out },
         "storage": {
-            "current": tenant.data.lock().used_memory(),
+            "current": figures.used_memory,
             "peak": tenant.peak_memory.load(Ordering::Relaxed),
         },
         "connections": {

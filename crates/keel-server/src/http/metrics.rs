@@ -100,17 +100,16 @@ fn databases(out: &mut String, server: &Server) {
         .map(|t| {
             let limits = *t.limits.read();
             let max = limits.map_or_else(|| server.settings.read().maxmemory, |l| l.max_memory);
-            let ks = t.lock();
-            let keys: usize = ks.dbs.iter().map(|db| db.len()).sum();
+            let f = t.figures();
             let values = [
-                ks.stats.total_commands,
-                ks.used_memory() as u64,
+                f.total_commands,
+                f.used_memory,
                 max,
-                keys as u64,
+                f.total_keys(),
                 t.connections.load(Ordering::Relaxed),
-                ks.stats.evicted_keys,
-                ks.stats.keyspace_hits,
-                ks.stats.keyspace_misses,
+                f.evicted_keys,
+                f.keyspace_hits,
+                f.keyspace_misses,
             ];
             (label(&t.name), values)
         })
@@ -133,12 +132,12 @@ fn databases(out: &mut String, server: &Server) {
     }
 }
 
-/// What the database's lock guards: commands, memory, keys, pub/sub.
+/// One database's commands, memory, keys and pub/sub, from its figures (never waiting for its lock).
 fn database(out: &mut String, server: &Server, tenant: &crate::tenant::Tenant, maxmemory: u64) {
-    let ks = tenant.lock();
+    let f = tenant.figures();
     family(out, "keel_commands_total", "counter", "Commands by name and result (ok, error, rejected).");
     for command in server.commands.all() {
-        let stat = &ks.stats.commands[command.id];
+        let stat = &f.commands[command.id];
         if stat.calls == 0 && stat.rejected == 0 {
             continue;
         }
@@ -149,7 +148,7 @@ fn database(out: &mut String, server: &Server, tenant: &crate::tenant::Tenant, m
     }
     family(out, "keel_command_duration_seconds", "histogram", "Time commands took to run, by command.");
     for command in server.commands.all() {
-        let stat = &ks.stats.commands[command.id];
+        let stat = &f.commands[command.id];
         if stat.calls == 0 {
             continue;
         }
@@ -164,24 +163,23 @@ fn database(out: &mut String, server: &Server, tenant: &crate::tenant::Tenant, m
         sample(out, "keel_command_duration_seconds_sum", &format!("command=\"{name}\""), stat.usec as f64 / 1e6);
         sample(out, "keel_command_duration_seconds_count", &format!("command=\"{name}\""), stat.calls);
     }
-    single(out, "keel_memory_used_bytes", "gauge", "Memory the dataset uses.", ks.used_memory());
+    single(out, "keel_memory_used_bytes", "gauge", "Memory the dataset uses.", f.used_memory);
     single(out, "keel_memory_max_bytes", "gauge", "The maxmemory setting (0: no limit).", maxmemory);
-    single(out, "keel_lua_memory_bytes", "gauge", "Memory the Lua states use.", ks.scripting.eval_memory());
+    single(out, "keel_lua_memory_bytes", "gauge", "Memory the Lua states use.", f.lua_memory);
     family(out, "keel_keys", "gauge", "Keys by numbered database.");
-    for (index, db) in ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
-        sample(out, "keel_keys", &format!("db=\"{index}\""), db.len());
+    for (index, keys, _) in &f.keys {
+        sample(out, "keel_keys", &format!("db=\"{index}\""), keys);
     }
     family(out, "keel_expiring_keys", "gauge", "Keys with a TTL by numbered database.");
-    for (index, db) in ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
-        sample(out, "keel_expiring_keys", &format!("db=\"{index}\""), db.volatile_len());
+    for (index, _, volatile) in &f.keys {
+        sample(out, "keel_expiring_keys", &format!("db=\"{index}\""), volatile);
     }
-    let s = &ks.stats;
-    single(out, "keel_expired_keys_total", "counter", "Keys deleted because their TTL passed.", s.expired_keys);
-    single(out, "keel_evicted_keys_total", "counter", "Keys evicted to stay within maxmemory.", s.evicted_keys);
-    single(out, "keel_keyspace_hits_total", "counter", "Key reads that found the key.", s.keyspace_hits);
-    single(out, "keel_keyspace_misses_total", "counter", "Key reads that found nothing.", s.keyspace_misses);
-    single(out, "keel_error_replies_total", "counter", "Error replies sent.", s.total_error_replies);
-    let (channels, patterns, subscribers) = ks.pubsub.counts();
+    single(out, "keel_expired_keys_total", "counter", "Keys deleted because their TTL passed.", f.expired_keys);
+    single(out, "keel_evicted_keys_total", "counter", "Keys evicted to stay within maxmemory.", f.evicted_keys);
+    single(out, "keel_keyspace_hits_total", "counter", "Key reads that found the key.", f.keyspace_hits);
+    single(out, "keel_keyspace_misses_total", "counter", "Key reads that found nothing.", f.keyspace_misses);
+    single(out, "keel_error_replies_total", "counter", "Error replies sent.", f.total_error_replies);
+    let (channels, patterns, subscribers) = f.pubsub;
     single(out, "keel_pubsub_channels", "gauge", "Channels with at least one subscriber.", channels);
     single(out, "keel_pubsub_patterns", "gauge", "Patterns subscribed to.", patterns);
     single(out, "keel_pubsub_subscribers", "gauge", "Clients subscribed to a channel or pattern.", subscribers);

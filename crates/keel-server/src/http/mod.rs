@@ -144,11 +144,7 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
         _ => {
             let token = crate::databases::new_secret(24);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            std::io::Write::write_all(&mut options.open(&path)?, token.as_bytes())?;
+            keel_persist::private_file::replace(&path, token.as_bytes())?;
             println!("Keel generated {what} (kept in {}): {token}", path.display());
             Ok(token)
         }

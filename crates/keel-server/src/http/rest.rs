@@ -4,10 +4,10 @@
 //! Bearer` or `?_token=`, compared in constant time). Commands run on the same path as RESP's
 //! (`dispatch::execute`), RESP2 replies become JSON: `{"result": ...}` or `{"error": "..."}`.
 
+use crate::batch::Batch;
 use crate::commands::{flags, Lookup};
-use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::server::Server;
-use crate::session::Session;
+use crate::session::{Action, Session};
 use crate::tenant::Tenant;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -222,38 +222,21 @@ fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
     (status, [("content-type", "application/octet-stream")], raw).into_response()
 }
 
-/// Runs `commands` for a REST request on the token's database, in order, under one lock; each reply is
-/// returned as a frame. Blocking commands and WATCH are refused (a request cannot wait or span requests).
+/// Runs `commands` for a REST request on the token's database, in order, as one batch: the same gate,
+/// lock, fairness and durability as a RESP pipeline (`batch`). Each reply is returned as a frame. What a
+/// request cannot do is refused: commands that need a connection (`no_rest`), and a blocking command that
+/// would have to wait.
 async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Vec<Reply> {
     let tenant = access.tenant.clone();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     session.acl_user = access.user.clone();
     session.over_rest = true;
-    let env = Env { server, tenant: &tenant, settings: BatchSettings::read(server, &tenant) };
-    let mut clock = BatchClock::start();
     let mut replies = Vec::with_capacity(commands.len());
     let durable_at = {
-        let mut ks = tenant.lock();
+        let mut batch = Batch::new(server, &tenant);
         for command in &commands {
             let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-            let refused = match server.commands.lookup(&args) {
-                Lookup::Found(cmd)
-                    if access.read_only && !cmd.has(flags::READONLY) && !["multi", "exec"].contains(&cmd.spec.name) =>
-                {
-                    Some(format!(
-                        "NOPERM this user has no permissions to run the '{}' command or its subcommand",
-                        cmd.fullname
-                    ))
-                }
-                Lookup::Found(cmd) if cmd.has(flags::BLOCKING) => {
-                    Some(format!("ERR {} is a blocking command, which REST does not support", cmd.fullname))
-                }
-                Lookup::Found(cmd) if cmd.has(flags::NO_REST) => {
-                    Some(format!("ERR {} is not supported over REST", cmd.fullname.to_uppercase()))
-                }
-                _ => None,
-            };
-            if let Some(error) = refused {
+            if let Some(error) = refused_over_rest(server, &access, &args) {
                 // Refused while queuing a transaction: the transaction is discarded, as Redis does.
                 if let Some(transaction) = &mut session.transaction {
                     transaction.aborted = true;
@@ -262,18 +245,18 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
                 continue;
             }
             let mut out = ReplyWriter::new(Resp::V2);
-            execute(&env, &mut clock, &mut ks, &mut session, &mut out, &args);
-            session.action = None;
+            batch.run(&mut session, &args, &mut out);
+            if let Some(Action::Block(_)) = session.action.take() {
+                let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+                replies.push(Reply::error(&format!("ERR {name} would block, which REST does not support")));
+                continue;
+            }
             replies.push(match parse_frame(out.as_bytes()) {
                 Ok(Some((frame, _))) => Reply { frame, raw: out.as_bytes().to_vec() },
                 _ => Reply::error("ERR the reply could not be read"),
             });
         }
-        if ks.log.enabled {
-            tenant.persistence.submit(&mut ks.log)
-        } else {
-            None
-        }
+        batch.finish()
     };
     // Metered as the same commands over RESP would be: the arguments in, the replies out.
     let bytes_in: usize = commands.iter().flatten().map(Vec::len).sum();
@@ -287,6 +270,19 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
         }
     }
     replies
+}
+
+/// Why REST does not run `args` for `access`, if it does not: the read-only token runs only `readonly`
+/// commands, and nothing that needs a connection (`no_rest`) runs over a request.
+fn refused_over_rest(server: &Server, access: &Access, args: &[&[u8]]) -> Option<String> {
+    let Lookup::Found(cmd) = server.commands.lookup(args) else { return None };
+    if access.read_only && !cmd.has(flags::READONLY) && !["multi", "exec"].contains(&cmd.spec.name) {
+        return Some(format!(
+            "NOPERM this user has no permissions to run the '{}' command or its subcommand",
+            cmd.fullname
+        ));
+    }
+    cmd.has(flags::NO_REST).then(|| format!("ERR {} is not supported over REST", cmd.fullname.to_uppercase()))
 }
 
 /// A JSON command (`["SET", "k", "v"]`) as arguments: strings as they are, numbers by their original
@@ -456,13 +452,13 @@ pub async fn subscribe(
         Some((_, name)) => (Some(crate::pubsub::Kind::Channel), name),
         None => return bad_request("ERR wrong number of arguments for 'subscribe' command"),
     };
-    super::sse::stream(&server, access.tenant, kind, percent_decode(name.as_bytes()))
+    super::sse::stream(&server, access.tenant, access.user, kind, percent_decode(name.as_bytes()))
 }
 
 /// `POST /monitor`: an SSE stream of every command the database runs, as MONITOR prints them.
 pub async fn monitor(State(server): State<Arc<Server>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     match access(&server, &headers, query.as_deref()) {
-        Some(access) if !access.read_only => super::sse::stream(&server, access.tenant, None, Vec::new()),
+        Some(access) if !access.read_only => super::sse::stream(&server, access.tenant, access.user, None, Vec::new()),
         Some(_) => respond(
             StatusCode::BAD_REQUEST,
             json!({ "error": "NOPERM this user has no permissions to run the 'monitor' command or its subcommand" }),

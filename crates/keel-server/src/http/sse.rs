@@ -30,15 +30,20 @@ struct Subscription {
 }
 
 impl Drop for Subscription {
+    /// Unsubscribes on a blocking thread: the database's lock may be held by a long script, and an async
+    /// worker must not wait for it.
     fn drop(&mut self) {
-        let mut ks = self.tenant.lock();
-        match self.kind {
-            Some(kind) => {
-                ks.pubsub.unsubscribe(self.client.id, kind, &self.name);
-                ks.pubsub.forget(self.client.id);
+        let (tenant, id, kind, name) = (self.tenant.clone(), self.client.id, self.kind, std::mem::take(&mut self.name));
+        tokio::task::spawn_blocking(move || {
+            let mut ks = tenant.data.lock();
+            match kind {
+                Some(kind) => {
+                    ks.pubsub.unsubscribe(id, kind, &name);
+                    ks.pubsub.forget(id);
+                }
+                None => ks.monitors.retain(|m| m.client.id != id),
             }
-            None => ks.monitors.retain(|m| m.client.id != self.client.id),
-        }
+        });
     }
 }
 
@@ -61,14 +66,49 @@ fn event_line(message: &[u8]) -> Option<String> {
     Some(texts.join(","))
 }
 
-/// Streams the subscription of `kind` to `name` (or, with no kind, MONITOR) for a REST client.
-pub fn stream(server: &Arc<Server>, tenant: Arc<Tenant>, kind: Option<Kind>, name: Vec<u8>) -> Response {
+/// The 400 a refused subscription answers with.
+fn refused(error: &str) -> Response {
+    let body = axum::Json(serde_json::json!({ "error": error }));
+    (axum::http::StatusCode::BAD_REQUEST, body).into_response()
+}
+
+/// Streams the subscription of `kind` to `name` (or, with no kind, MONITOR) for a REST client running as
+/// the ACL user `user` (None: `default`), once the gate admits it as it would SUBSCRIBE, PSUBSCRIBE or
+/// MONITOR over RESP.
+pub fn stream(
+    server: &Arc<Server>,
+    tenant: Arc<Tenant>,
+    user: Option<String>,
+    kind: Option<Kind>,
+    name: Vec<u8>,
+) -> Response {
     let client = super::request_client(server, &tenant, "rest-sse");
+    let command: &[u8] = match kind {
+        Some(Kind::Pattern) => b"PSUBSCRIBE",
+        Some(_) => b"SUBSCRIBE",
+        None => b"MONITOR",
+    };
+    let args: Vec<&[u8]> = if kind.is_some() { vec![command, &name] } else { vec![command] };
+    let mut session = crate::session::Session::new(client.clone(), true);
+    session.acl_user = user;
+    session.over_rest = true;
+    let env = crate::dispatch::Env {
+        server,
+        tenant: &tenant,
+        settings: crate::dispatch::BatchSettings::read(server, &tenant),
+    };
+    let state = crate::admission::ServerState::Ready;
+    if let Err(refusal) = crate::admission::admit(&env, &mut session, &args, state) {
+        return refused(&refusal.error);
+    }
     let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let feed = Feed { tx, queued: queued.clone() };
     {
-        let mut ks = tenant.lock();
+        let mut ks = match tenant.lock_unless_busy() {
+            Ok(ks) => ks,
+            Err(busy) => return refused(busy),
+        };
         match kind {
             Some(kind) => {
                 ks.pubsub.subscribe(&client, &feed, Resp::V2, kind, &name);

@@ -1,10 +1,10 @@
 //! When snapshots run: `BGSAVE`/`BGREWRITEAOF` requests (started, scheduled behind the other job, or refused
-//! with Redis's texts), the runner that executes them one at a time, and the periodic check of the `save`
-//! rules and of the log's growth.
+//! with Redis's texts), the runner that executes them (one at a time per database), and the periodic check
+//! of the `save` rules and of the log's growth.
 
 use super::snapshot::{self, Job};
 use crate::server::Server;
-use crate::tenant::Tenant;
+use crate::tenant::{Keyspace, Tenant};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -49,47 +49,58 @@ pub fn start_job(server: &Server, tenant: &Tenant, job: Job, schedule: bool) -> 
     JobStart::Started
 }
 
-/// Runs background jobs one at a time, for the life of the server.
+/// Runs background jobs for the life of the server: each database's one at a time (its status says which
+/// runs), different databases' side by side, so that one database's snapshot (or its wait for a lock a
+/// long script holds) never delays another's. Jobs running at shutdown are finished first.
 pub async fn run_jobs(server: Arc<Server>) {
     let Some(mut queue) = server.job_queue.lock().take() else { return };
     let mut shutdown = server.shutdown_signal();
+    let mut running = tokio::task::JoinSet::new();
     loop {
-        let (tenant, job) = tokio::select! {
-            _ = crate::server::stopping(&mut shutdown) => return,
+        tokio::select! {
+            _ = crate::server::stopping(&mut shutdown) => break,
+            Some(_) = running.join_next(), if !running.is_empty() => {}
             next = queue.recv() => match next {
-                Some(next) => next,
-                None => return,
+                Some((tenant, job)) => {
+                    running.spawn(run_job(server.clone(), tenant, job));
+                }
+                None => break,
             },
-        };
-        let result = snapshot::run(&server, &tenant, job).await;
-        let p = &tenant.persistence;
-        let stop_writes = {
-            let s = server.settings.read();
-            s.stop_writes_on_bgsave_error && !s.save.trim().is_empty()
-        };
-        if let Err(e) = &result {
-            tracing::error!(?job, "background snapshot failed: {e}");
         }
-        if job == Job::Rdb {
-            p.snapshot_failing.store(result.is_err() && stop_writes, Ordering::Relaxed);
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Runs one job, records how it went, and starts the job scheduled behind it.
+async fn run_job(server: Arc<Server>, tenant: Arc<Tenant>, job: Job) {
+    let result = snapshot::run(&server, &tenant, job).await;
+    let p = &tenant.persistence;
+    let stop_writes = {
+        let s = server.settings.read();
+        s.stop_writes_on_bgsave_error && !s.save.trim().is_empty()
+    };
+    if let Err(e) = &result {
+        tracing::error!(?job, database = %tenant.name, "background snapshot failed: {e}");
+    }
+    if job == Job::Rdb {
+        p.snapshot_failing.store(result.is_err() && stop_writes, Ordering::Relaxed);
+    }
+    let next = {
+        let mut status = p.status.lock();
+        match job {
+            Job::Rdb => status.rdb_in_progress = false,
+            Job::Rewrite => status.aof_rewrite_in_progress = false,
         }
-        let next = {
-            let mut status = p.status.lock();
-            match job {
-                Job::Rdb => status.rdb_in_progress = false,
-                Job::Rewrite => status.aof_rewrite_in_progress = false,
-            }
-            if std::mem::take(&mut status.aof_rewrite_scheduled) {
-                Some(Job::Rewrite)
-            } else if std::mem::take(&mut status.rdb_bgsave_scheduled) {
-                Some(Job::Rdb)
-            } else {
-                None
-            }
-        };
-        if let Some(next) = next {
-            start_job(&server, &tenant, next, true);
+        if std::mem::take(&mut status.aof_rewrite_scheduled) {
+            Some(Job::Rewrite)
+        } else if std::mem::take(&mut status.rdb_bgsave_scheduled) {
+            Some(Job::Rdb)
+        } else {
+            None
         }
+    };
+    if let Some(next) = next {
+        start_job(&server, &tenant, next, true);
     }
 }
 
@@ -104,23 +115,17 @@ const BGSAVE_RETRY_SECS: u64 = 5;
 
 /// The periodic persistence duties of one tenant: hand expiry deletions to the log, and start snapshots
 /// the `save` rules or the log's growth (`auto-aof-rewrite-percentage`) call for.
-pub fn cron(server: &Server, tenant: &Tenant, now_unix: u64) {
-    {
-        let mut ks = tenant.lock();
-        if ks.log.enabled {
-            crate::notify::flush_expired(server, tenant, &mut ks);
-            tenant.persistence.submit(&mut ks.log);
-        }
+pub fn cron(server: &Server, tenant: &Tenant, ks: &mut Keyspace, now_unix: u64) {
+    if ks.log.enabled {
+        crate::notify::flush_expired(server, tenant, ks);
+        tenant.persistence.submit(&mut ks.log);
     }
     let (save, percentage, min_size) = {
         let s = server.settings.read();
         (s.save.clone(), s.auto_aof_rewrite_percentage, s.auto_aof_rewrite_min_size)
     };
     let p = &tenant.persistence;
-    let changes = {
-        let ks = tenant.lock();
-        snapshot::changes_since_save(&ks, &p.status.lock())
-    };
+    let changes = snapshot::changes_since_save(ks, &p.status.lock());
     let (due_save, due_rewrite) = {
         let status = p.status.lock();
         if status.rdb_in_progress || status.aof_rewrite_in_progress || status.loading {

@@ -316,7 +316,7 @@ pub fn start_fresh_log(
     let base = manifest::base_name(appendfilename, base_seq);
     let incr = manifest::incr_name(appendfilename, incr_seq);
     let size = save_now(ks, &log_dir.join(&base), true, compress)?;
-    manifest::create_private(&log_dir.join(&incr)).map_err(|e| format!("{incr}: {e}"))?;
+    keel_persist::private_file::create(&log_dir.join(&incr)).map_err(|e| format!("{incr}: {e}"))?;
     let m = Manifest {
         parts: vec![
             Part { name: base, seq: base_seq, kind: Kind::Base },

@@ -196,7 +196,7 @@ impl Persistence {
 
     /// Opens the log's current file for appending and starts its writer.
     pub fn start_log(&self, path: &Path, fsync: Fsync) -> std::io::Result<()> {
-        let file = manifest::open_append(path)?;
+        let file = keel_persist::private_file::open_append(path)?;
         let size = file.metadata()?.len();
         // A fresh writer counts from zero: so must everyone who waits on it.
         self.progress.send_replace(Progress::default());

@@ -68,7 +68,7 @@ impl RdbFile {
     fn create(target: &Path) -> std::io::Result<RdbFile> {
         let dir = target.parent().unwrap_or(Path::new("."));
         let temp = dir.join(format!("temp-{}-{}.rdb", std::process::id(), unix_ms()));
-        let file = manifest::create_private(&temp)?;
+        let file = keel_persist::private_file::create(&temp)?;
         Ok(RdbFile {
             temp,
             target: target.to_path_buf(),
@@ -90,7 +90,7 @@ impl RdbFile {
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&self.temp, &self.target)?;
-        manifest::sync_dir(self.target.parent().unwrap_or(Path::new(".")))?;
+        keel_persist::private_file::sync_dir(self.target.parent().unwrap_or(Path::new(".")))?;
         Ok(size)
     }
 
@@ -156,7 +156,8 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
             let mut current = persistence.manifest.lock().clone().unwrap_or_default();
             let incr_seq = current.last_incr_seq() + 1;
             let incr = manifest::incr_name(&appendfilename, incr_seq);
-            let file = manifest::open_append(&log_dir.join(&incr)).map_err(|e| format!("{incr}: {e}"))?;
+            let file =
+                keel_persist::private_file::open_append(&log_dir.join(&incr)).map_err(|e| format!("{incr}: {e}"))?;
             current.parts.push(Part { name: incr.clone(), seq: incr_seq, kind: Kind::Incr });
             manifest::write(&log_dir, &appendfilename, &current).map_err(|e| format!("manifest: {e}"))?;
             *persistence.manifest.lock() = Some(current.clone());

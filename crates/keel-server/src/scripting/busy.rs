@@ -12,6 +12,7 @@ use crate::tenant::Tenant;
 use keel_protocol::ReplyWriter;
 
 /// What the connection does after a command answered while busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterBusy {
     Continue,
     Close,

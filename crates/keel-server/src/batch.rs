@@ -1,0 +1,129 @@
+//! A batch: the commands one transport hands over at once (what a RESP connection read, a REST pipeline),
+//! run for one session on one database. Every transport drives the same type, so a command is admitted,
+//! locked, run and made durable the same way whoever sent it:
+//! - the server's state is read per command: while the dataset loads or another client's script holds the
+//!   database past its threshold, the gate (`admission`) still decides, and what it admits is answered
+//!   without the data (`scripting::busy`);
+//! - otherwise the database's lock is taken once and kept for the batch, offered to other clients every
+//!   [`COMMANDS_PER_LOCK`] commands (fairness), and each command runs through `dispatch::execute`;
+//! - [`Batch::finish`] hands the batch's writes to the log and says which offset must be durable before
+//!   any reply is sent (`appendfsync always`).
+
+use crate::admission::ServerState;
+use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::scripting::busy::{self, AfterBusy};
+use crate::server::Server;
+use crate::session::Session;
+use crate::tenant::{Keyspace, Tenant};
+use keel_protocol::ReplyWriter;
+use parking_lot::MutexGuard;
+
+/// The lock is offered to other clients after this many commands of one batch.
+pub const COMMANDS_PER_LOCK: usize = 64;
+
+/// How one command went, for the transport to act on (besides `session.action`, which a command that ran
+/// may have set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// It ran on the database.
+    Executed,
+    /// It was answered without the data (loading, or a busy script); the transport then does this.
+    Answered(AfterBusy),
+}
+
+pub struct Batch<'a> {
+    pub env: Env<'a>,
+    pub clock: BatchClock,
+    guard: Option<MutexGuard<'a, Keyspace>>,
+    since_lock: usize,
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(server: &'a Server, tenant: &'a Tenant) -> Batch<'a> {
+        let env = Env { server, tenant, settings: BatchSettings::read(server, tenant) };
+        Batch { env, clock: BatchClock::start(), guard: None, since_lock: 0 }
+    }
+
+    /// Runs one command for `session`, its reply into `out`.
+    pub fn run(&mut self, session: &mut Session, args: &[&[u8]], out: &mut ReplyWriter) -> Ran {
+        let state = self.state();
+        if state != ServerState::Ready {
+            return Ran::Answered(self.answer_without_data(session, args, out, state));
+        }
+        let Some(ks) = self.guard.as_mut() else { return Ran::Answered(AfterBusy::Continue) };
+        if self.since_lock >= COMMANDS_PER_LOCK {
+            MutexGuard::bump(ks);
+            self.since_lock = 0;
+        }
+        self.since_lock += 1;
+        execute(&self.env, &mut self.clock, ks, session, out, args);
+        Ran::Executed
+    }
+
+    /// Loading, busy, or ready (with the lock then held).
+    fn state(&mut self) -> ServerState {
+        if self.env.server.is_loading() {
+            return ServerState::Loading;
+        }
+        if self.guard.is_some() {
+            return ServerState::Ready;
+        }
+        match self.env.tenant.lock_unless_busy() {
+            Ok(guard) => {
+                self.guard = Some(guard);
+                ServerState::Ready
+            }
+            Err(busy) => ServerState::Busy(busy),
+        }
+    }
+
+    /// The gate decides; what it admits is served without the data, as Redis serves while loading or busy.
+    fn answer_without_data(
+        &self,
+        session: &mut Session,
+        args: &[&[u8]],
+        out: &mut ReplyWriter,
+        state: ServerState,
+    ) -> AfterBusy {
+        let (server, tenant) = (self.env.server, self.env.tenant);
+        let command = match crate::admission::admit(&self.env, session, args, state) {
+            Ok(command) => command,
+            Err(refusal) => {
+                crate::admission::answer_refusal(session, &refusal, out);
+                return AfterBusy::Continue;
+            }
+        };
+        match state {
+            ServerState::Busy(busy) => busy::answer(server, tenant, session, command, args, busy, out),
+            _ if command.spec.name == "info" => {
+                out.verbatim("txt", crate::persistence::loading_info(&tenant.persistence).as_bytes());
+                AfterBusy::Continue
+            }
+            _ => {
+                out.error("LOADING Redis is loading the dataset in memory");
+                AfterBusy::Continue
+            }
+        }
+    }
+
+    /// The locked keyspace, when the batch holds it (to register a waiter or a monitor after a command).
+    pub fn keyspace(&mut self) -> Option<&mut Keyspace> {
+        self.guard.as_deref_mut()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Ends the batch: broadcast invalidations gathered during it go out, its writes go to the log, and
+    /// the lock is released. Returns the log offset that must be durable before any reply is sent.
+    pub fn finish(mut self) -> Option<u64> {
+        let mut guard = self.guard.take()?;
+        let ks = &mut *guard;
+        if ks.tracking.has_pending() {
+            let (clients, tenant) = (&self.env.server.clients, &self.env.tenant.name);
+            ks.tracking.flush_bcast(&ks.pubsub, &|id| clients.is_in(id, tenant));
+        }
+        ks.log.enabled.then(|| self.env.tenant.persistence.submit(&mut ks.log)).flatten()
+    }
+}
