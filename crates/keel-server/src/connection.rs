@@ -373,12 +373,12 @@ impl Connection {
     /// tracking) and its place in the connection count.
     fn leave_tenant(&mut self) {
         let info = self.session.info.clone();
-        {
+        // Only what the client holds in its database needs the database's lock (a client that merely logs
+        // in elsewhere must not wait for a script running here).
+        if std::mem::take(&mut self.session.watching) {
             let mut ks = self.tenant.lock();
-            if ks.watches.is_active() {
-                let ks = &mut *ks;
-                ks.watches.unwatch_all(&mut ks.dbs, info.id);
-            }
+            let ks = &mut *ks;
+            ks.watches.unwatch_all(&mut ks.dbs, info.id);
         }
         if info.has_flag(flag::BLOCKED) {
             self.tenant.lock().blocking.remove(info.id);

@@ -67,6 +67,8 @@ pub struct Session {
     pub allow_oom: bool,
     /// The ACL user the client authenticated as, when not `default`.
     pub acl_user: Option<String>,
+    /// The client WATCHes keys (its database must forget them when it leaves).
+    pub watching: bool,
     /// The commands come from a REST request (which never reads back a secret).
     pub over_rest: bool,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
@@ -97,6 +99,7 @@ impl Session {
             allow_oom: false,
             in_exec: false,
             over_rest: false,
+            watching: false,
             script_read: false,
             feed: None,
             new_feed: None,

@@ -83,6 +83,7 @@ pub fn watch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let ks = &mut *ctx.ks;
         ks.watches.watch(&mut ks.dbs, client, db, key);
     }
+    ctx.session.watching = true;
     ctx.out.ok();
     Ok(())
 }
@@ -96,7 +97,7 @@ pub fn unwatch(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 /// Forgets every key the client watches.
 pub fn unwatch_all(ctx: &mut Ctx) {
     let ks = &mut *ctx.ks;
-    if ks.watches.is_active() {
+    if std::mem::take(&mut ctx.session.watching) {
         ks.watches.unwatch_all(&mut ks.dbs, ctx.session.id());
     }
 }
