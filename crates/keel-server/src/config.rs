@@ -78,6 +78,9 @@ pub struct Settings {
     pub notify_keyspace_events: u32,
     pub lazyfree_lazy_user_flush: bool,
     pub busy_reply_threshold: u64,
+    /// Keel: bytes a database's Lua states may take (a provisioned database: at most its quota too); past it
+    /// the allocation fails and the script ends with Lua's "not enough memory".
+    pub lua_memory_limit: u64,
     pub loglevel: String,
     pub latency_tracking: bool,
     pub client_output_buffer_limit: OutputLimits,
@@ -175,6 +178,7 @@ impl Default for Settings {
             notify_keyspace_events: 0,
             lazyfree_lazy_user_flush: false,
             busy_reply_threshold: 5000,
+            lua_memory_limit: 256 * 1024 * 1024,
             loglevel: "notice".into(),
             latency_tracking: true,
             client_output_buffer_limit: OutputLimits::default(),
@@ -432,6 +436,7 @@ pub static PARAMS: &[Param] = &[
     param!("notify-keyspace-events", PerDatabase, notify_keyspace_events, events),
     param!("lazyfree-lazy-user-flush", Shared, lazyfree_lazy_user_flush, boolean),
     param!("busy-reply-threshold" alias "lua-time-limit", Shared, busy_reply_threshold, int(0, MAX)),
+    param!("lua-memory-limit", Limit, lua_memory_limit, memory),
     param!("loglevel", Shared, loglevel, choice(LOGLEVELS)),
     param!("latency-tracking", Shared, latency_tracking, boolean),
     Param {

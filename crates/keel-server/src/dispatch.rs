@@ -211,7 +211,8 @@ fn run(
             return reject(ks, out, Some(command), &refusal);
         }
     }
-    if env.settings.max_commands_per_second > 0 && !session.in_script && !session.in_exec {
+    // Commands a script runs count too; a transaction's were counted as they were queued.
+    if env.settings.max_commands_per_second > 0 && !session.in_exec {
         let second = clock.now_ms() / 1000;
         let (window, count) = &mut ks.rate_window;
         if *window != second {
@@ -224,8 +225,14 @@ fn run(
         }
     }
     // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
-    // (EXEC counts as such when it queued such a command). Commands inside EXEC were checked when queued.
-    if env.settings.memory.max > 0 && !session.in_exec {
+    // (EXEC counts as such when it queued such a command). Redis checks a transaction's commands only as
+    // they are queued; a provisioned database also checks them as EXEC runs them, so that one transaction
+    // cannot take it past its quota: the first write that does not fit and everything after it get the
+    // OOM error (Keel's one deliberate difference from Redis's transactions).
+    if session.exec_over_quota {
+        return reject(ks, out, Some(command), crate::eviction::OOM);
+    }
+    if env.settings.memory.max > 0 && (!session.in_exec || env.tenant.is_provisioned()) {
         let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
         let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
         let fits = crate::eviction::make_room(ks, &env.settings.memory, &access, events);
@@ -239,6 +246,7 @@ fn run(
                 let error = format!("EXECABORT Transaction discarded because of: {}", crate::eviction::OOM);
                 return reject(ks, out, Some(command), &error);
             }
+            session.exec_over_quota = session.in_exec;
             return reject(ks, out, Some(command), crate::eviction::OOM);
         }
     }

@@ -67,6 +67,9 @@ pub struct Session {
     pub allow_oom: bool,
     /// The ACL user the client authenticated as, when not `default`.
     pub acl_user: Option<String>,
+    /// EXEC in a provisioned database met a write over the quota: it and the rest of the transaction are
+    /// refused.
+    pub exec_over_quota: bool,
     /// The client WATCHes keys (its database must forget them when it leaves).
     pub watching: bool,
     /// The commands come from a REST request (which never reads back a secret).
@@ -100,6 +103,7 @@ impl Session {
             in_exec: false,
             over_rest: false,
             watching: false,
+            exec_over_quota: false,
             script_read: false,
             feed: None,
             new_feed: None,

@@ -59,6 +59,9 @@ impl TenantLimits {
         settings.maxmemory = self.max_memory;
         settings.maxmemory_policy = self.policy.name().to_string();
         settings.maxclients = self.max_connections;
+        if self.max_memory > 0 {
+            settings.lua_memory_limit = settings.lua_memory_limit.min(self.max_memory);
+        }
     }
 }
 
@@ -228,6 +231,16 @@ impl Tenant {
             }
         }
         view
+    }
+
+    /// Bytes this database's Lua states may take: `lua-memory-limit`, and a provisioned database's quota.
+    pub fn lua_memory_limit(&self, server: &crate::config::Settings) -> usize {
+        let quota = self.limits.read().map_or(0, |l| l.max_memory);
+        let limit = match quota {
+            0 => server.lua_memory_limit,
+            quota => server.lua_memory_limit.min(quota),
+        };
+        limit as usize
     }
 
     /// Who reads and changes settings from this database: a provisioned database, or the server's

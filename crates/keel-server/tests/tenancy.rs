@@ -4,6 +4,7 @@
 
 mod common;
 use common::{error_of, http_with, run, TestDir, TestServer};
+use keel_protocol::Frame;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -260,4 +261,43 @@ fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
     eprintln!("beta's slowest SET while alpha's script ran: {worst:?}");
     run::<()>(&mut ca, &["SCRIPT", "KILL"]);
     assert!(script.join().unwrap().is_err());
+}
+
+#[test]
+fn quotas_hold_against_transactions_scripts_and_lua_memory() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |_| {});
+    let quota = 10 * 1024 * 1024;
+    let small = create(&s, &format!(r#"{{"name": "small", "max_memory": {quota}, "max_commands_per_second": 50}}"#));
+    let mut c = connect(&s, password(&small));
+    // One transaction of 100 x 1 MB stops at the quota: the first write that does not fit and the rest
+    // answer OOM.
+    let value = vec![b'x'; 1024 * 1024];
+    let mut raw = s.raw();
+    assert_eq!(raw.command(&[b"AUTH", password(&small).as_bytes()]), Frame::Simple(b"OK".to_vec()));
+    assert_eq!(raw.command(&[b"MULTI"]), Frame::Simple(b"OK".to_vec()));
+    for i in 0..30 {
+        assert_eq!(raw.command(&[b"SET", format!("big{i}").as_bytes(), &value]), Frame::Simple(b"QUEUED".to_vec()));
+    }
+    let Frame::Array(results) = raw.command(&[b"EXEC"]) else { panic!("EXEC did not answer an array") };
+    let refused = results.iter().position(|r| matches!(r, Frame::Error(_))).expect("no write refused");
+    let oom = |r: &Frame| matches!(r, Frame::Error(e) if e.starts_with(b"OOM"));
+    assert!(refused > 0 && results[refused..].iter().all(oom), "{:?}", &results[refused..]);
+    let used: u64 = s.server.tenants.read()["small"].figures().used_memory;
+    assert!(used <= quota + 2 * 1024 * 1024, "a transaction took the database to {used} bytes past its quota");
+    run::<()>(&mut c, &["FLUSHALL"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    // A script's Lua memory is capped by the quota.
+    let hog = "local t = {} for i = 1, 50000000 do t[i] = i end return #t";
+    let error = error_of(&mut c, &["EVAL", hog, "0"]);
+    assert!(error.contains("not enough memory"), "{error}");
+    assert_eq!(run::<String>(&mut c, &["PING"]), "PONG");
+    std::thread::sleep(Duration::from_millis(1100));
+    // Commands a script runs count against the commands-per-second limit.
+    let many = "for i = 1, 200 do redis.call('INCR', 'n') end return 1";
+    let error = error_of(&mut c, &["EVAL", many, "0"]);
+    assert!(error.contains("max commands per second"), "{error}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let n: i64 = run(&mut c, &["GET", "n"]);
+    assert!(n < 60, "a script ran {n} commands past a limit of 50 a second");
 }

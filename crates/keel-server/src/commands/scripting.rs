@@ -129,7 +129,8 @@ pub fn function_load(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         replace = true;
     }
     let status = ctx.tenant.scripts.clone();
-    let name = functions::load(&mut ctx.ks.scripting.functions, &status, code, replace)?;
+    let limit = ctx.tenant.lua_memory_limit(&ctx.server.settings.read());
+    let name = functions::load(&mut ctx.ks.scripting.functions, &status, code, replace, limit)?;
     ctx.dirty(1);
     ctx.out.bulk(name.as_bytes());
     Ok(())

@@ -67,6 +67,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.session.in_exec = false;
+    ctx.session.exec_over_quota = false;
     if let Some(mark) = log_mark {
         ctx.ks.log.end_transaction(mark);
     }

@@ -89,7 +89,7 @@ fn load_rdb_reporting(
         let functions = &mut ks.scripting.functions;
         functions.flush();
         for code in &summary.functions {
-            crate::scripting::functions::load(functions, scripts, code, true)
+            crate::scripting::functions::load(functions, scripts, code, true, 0)
                 .map_err(|e| format!("{}: a FUNCTION library does not load: {}", path.display(), e.0))?;
         }
     }

@@ -291,6 +291,14 @@ impl Engine {
         }
     }
 
+    /// Caps what the Lua state may allocate (0: no cap); an allocation past it fails with Lua's "not enough
+    /// memory", which ends the script.
+    pub fn limit_memory(&self, bytes: usize) {
+        if let Err(e) = self.lua.set_memory_limit(bytes) {
+            tracing::warn!("cannot limit a Lua state's memory: {e}");
+        }
+    }
+
     /// Bytes of memory the Lua state uses.
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()

@@ -194,11 +194,13 @@ impl Registration {
 }
 
 /// Loads (or with `replace`, replaces) a library; its name on success.
+/// `memory_limit` caps what the library's code may allocate while it loads (0: no cap).
 pub fn load(
     functions: &mut Functions,
     status: &std::sync::Arc<super::ScriptStatus>,
     code: &[u8],
     replace: bool,
+    memory_limit: usize,
 ) -> Result<String, CmdError> {
     let err = |text: String| CmdError::new(format!("ERR {text}"));
     let (name, body_at) = metadata(code).map_err(err)?;
@@ -206,6 +208,7 @@ pub fn load(
         return Err(err(format!("Library '{name}' already exists")));
     }
     let engine = engine_in(&mut functions.engine, status)?;
+    engine.limit_memory(memory_limit);
     let chunk = engine
         .compile(&code[body_at..], "@user_function")
         .map_err(|e| err(format!("Error compiling function: {e}")))?;
@@ -301,13 +304,14 @@ pub enum RestorePolicy {
 /// Loads every library of a FUNCTION DUMP payload, all or nothing.
 pub fn restore(ctx: &mut Ctx, codes: Vec<Vec<u8>>, policy: RestorePolicy) -> CmdResult {
     let status = ctx.tenant.scripts.clone();
+    let limit = ctx.tenant.lua_memory_limit(&ctx.server.settings.read());
     let saved = std::mem::take(&mut ctx.ks.scripting.functions);
     let (engine, libraries, owners) = (saved.engine, saved.libraries, saved.owners);
     // Load into an empty set of libraries, then merge: a failure leaves the old ones untouched.
     let mut loaded = Functions { engine, ..Functions::default() };
     let mut result = Ok(());
     for code in &codes {
-        if let Err(e) = load(&mut loaded, &status, code, false) {
+        if let Err(e) = load(&mut loaded, &status, code, false, limit) {
             result = Err(e);
             break;
         }

@@ -127,6 +127,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
         None
     };
     ctx.ks.scripting.running_memory = engine.used_memory();
+    engine.limit_memory(ctx.tenant.lua_memory_limit(&ctx.server.settings.read()));
     let status = ctx.tenant.scripts.clone();
     let threshold = ctx.server.settings.read().busy_reply_threshold;
     status.begin(run.is_function, threshold, run.name, run.command);
