@@ -27,6 +27,11 @@ pub struct Settings {
     pub tls_http_port: u64,
     /// A REST token that may run only read-only commands (none when empty).
     pub rest_readonly_token: String,
+    /// HTTP connections served at once; more are answered 503 and closed.
+    pub http_max_connections: u64,
+    /// Seconds an HTTP connection may take to send a request's headers (or sit idle between requests), and
+    /// a request its body and handler.
+    pub http_timeout: u64,
     /// How often an idle SSE stream sends a heartbeat comment (platform proxies close idle streams).
     pub rest_sse_heartbeat_ms: u64,
     pub maxclients: u64,
@@ -132,6 +137,8 @@ impl Default for Settings {
             tls_http_port: 0,
             rest_readonly_token: String::new(),
             rest_sse_heartbeat_ms: 15_000,
+            http_max_connections: 1024,
+            http_timeout: 30,
             maxclients: 10000,
             timeout: 0,
             tcp_keepalive: 300,
@@ -391,6 +398,8 @@ pub static PARAMS: &[Param] = &[
     param!("tls-http-port" immutable, Shared, tls_http_port, int(0, 65535)),
     param!("rest-readonly-token" immutable, Secret, rest_readonly_token, string),
     param!("rest-sse-heartbeat-ms", Shared, rest_sse_heartbeat_ms, int(100, MAX)),
+    param!("http-max-connections" immutable, Shared, http_max_connections, int(1, 1_000_000)),
+    param!("http-timeout" immutable, Shared, http_timeout, int(1, 3600)),
     param!("maxclients", Limit, maxclients, int(1, MAX)),
     param!("timeout", Shared, timeout, int(0, MAX)),
     param!("tcp-keepalive", Shared, tcp_keepalive, int(0, MAX)),

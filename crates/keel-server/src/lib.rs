@@ -82,6 +82,8 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let tls_listener = tls_side_listener(&settings.bind, tls_port, tls.is_some()).await?;
     let tls_http_listener = tls_side_listener(&settings.bind, tls_http_port, tls.is_some()).await?;
     let server = Server::new(settings).map_err(std::io::Error::other)?;
+    let databases = server.tenants.read().len();
+    listener::fit_open_files_limit(&mut server.settings.write(), databases).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&bind).await?;
     let addr = listener.local_addr()?;
     let http_listener = TcpListener::bind(&http_bind)

@@ -13,18 +13,103 @@ use tokio::task::JoinSet;
 
 const DENIED: &str = "-DENIED Keel is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. Set a password with --requirepass, or disable protected mode with --protected-mode no.\r\n";
 
+/// File descriptors Keel keeps for itself beside its clients' (Redis's `CONFIG_MIN_RESERVED_FDS`), and per
+/// database (its log, its directory lock, a snapshot being written).
+const RESERVED_FDS: u64 = 32;
+const FDS_PER_DATABASE: u64 = 4;
+
+/// Raises the open-files limit as far as `maxclients`, the HTTP connection cap and `databases` need, and
+/// where the system does not allow that, lowers both caps to what fits (HTTP keeps at most a quarter) with
+/// Redis's log line (`adjustOpenFilesLimit`), so that a client past the limit is told `max number of
+/// clients reached` instead of waiting in the listen queue forever. Err when not even one client fits.
+pub fn fit_open_files_limit(settings: &mut crate::config::Settings, databases: usize) -> Result<(), String> {
+    let reserved = RESERVED_FDS + FDS_PER_DATABASE * databases as u64;
+    let needed = settings.maxclients + settings.http_max_connections + reserved;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct it is given, which lives for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    let current = limit.rlim_cur as u64;
+    if current >= needed {
+        return Ok(());
+    }
+    // Try what is needed, then less, 16 at a time, down to what there already is.
+    let mut candidate = needed;
+    let mut error = None;
+    let granted = loop {
+        if candidate <= current {
+            break current;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: candidate as libc::rlim_t,
+            rlim_max: limit.rlim_max.max(candidate as libc::rlim_t),
+        };
+        // SAFETY: setrlimit reads the struct it is given, which lives for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
+            break candidate;
+        }
+        error.get_or_insert_with(std::io::Error::last_os_error);
+        candidate = candidate.saturating_sub(16);
+    };
+    if granted >= needed {
+        tracing::info!(limit = granted, "increased maximum number of open files");
+        return Ok(());
+    }
+    let available = granted.saturating_sub(reserved);
+    let http = settings.http_max_connections.min(available / 4).max(1);
+    let fitting = available.saturating_sub(http).min(settings.maxclients);
+    if fitting < 1 {
+        return Err(format!(
+            "the open-files limit of {granted} is not enough for Keel to start (it keeps {reserved} for itself): raise 'ulimit -n'"
+        ));
+    }
+    let why = error.map_or_else(String::new, |e| format!(" because of OS error: {e}"));
+    tracing::warn!(
+        "You requested maxclients of {} requiring at least {needed} max file descriptors. Server can't set maximum open files to {needed}{why}. Current maximum open files is {granted}. maxclients has been reduced to {fitting} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+        settings.maxclients
+    );
+    if http < settings.http_max_connections {
+        tracing::warn!("http-max-connections has been reduced to {http} to compensate for low ulimit");
+    }
+    settings.maxclients = fitting;
+    settings.http_max_connections = http;
+    Ok(())
+}
+
+/// Failed accepts (out of file descriptors, mostly), logged at most once a second with how many there were:
+/// a flood of them must not flood the log too.
+#[derive(Default)]
+pub struct AcceptErrors {
+    last_logged: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    pub fn failed(&mut self, listener: &str, error: &std::io::Error) {
+        self.unlogged += 1;
+        if self.last_logged.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        tracing::warn!(%error, failures = self.unlogged, "{listener} accept failed");
+        self.last_logged = Some(std::time::Instant::now());
+        self.unlogged = 0;
+    }
+}
+
 /// Accepts connections until shutdown, then waits (bounded) for open connections to finish.
 /// With `tls`, each connection completes a TLS handshake before it is served.
 pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut shutdown = server.shutdown_signal();
     let mut connections = JoinSet::new();
+    let mut accept_errors = AcceptErrors::default();
     loop {
         tokio::select! {
             _ = crate::server::stopping(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => accept(&server, stream, peer, tls.as_ref(), &mut connections).await,
                 Err(error) => {
-                    tracing::warn!(%error, "accept failed");
+                    accept_errors.failed("RESP", &error);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },

@@ -1,16 +1,13 @@
 //! TLS for the RESP and HTTP listeners, with rustls: the server configuration from PEM files (optionally
-//! requiring client certificates signed by a given CA: mutual TLS), an axum listener that completes the
-//! handshake before HTTP starts, and self-signed pairs for development (`keel tls self-signed`).
+//! requiring client certificates signed by a given CA: mutual TLS), and self-signed pairs for development
+//! (`keel tls self-signed`). The listeners complete each handshake on the connection's own task.
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to complete its handshake.
@@ -58,40 +55,6 @@ pub fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Tls
 pub fn self_signed(hosts: &[String]) -> Result<(String, String), String> {
     let certified = rcgen::generate_simple_self_signed(hosts.to_vec()).map_err(|e| e.to_string())?;
     Ok((certified.cert.pem(), certified.key_pair.serialize_pem()))
-}
-
-/// A listener that hands axum TLS streams: each accepted connection completes its handshake first (one
-/// that fails or takes too long is dropped).
-pub struct TlsListener {
-    pub tcp: TcpListener,
-    pub acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, addr) = match self.tcp.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "HTTPS accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
 }
 
 #[cfg(test)]

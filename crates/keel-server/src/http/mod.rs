@@ -151,20 +151,105 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
     }
 }
 
-/// Serves HTTP on `listener` until the server shuts down.
-/// With `tls`, HTTPS: each connection completes a TLS handshake first.
+/// Serves HTTP on `listener` until the server shuts down; with `tls`, HTTPS. Each connection is served on
+/// its own task (a slow TLS handshake holds up nobody else), at most `http-max-connections` at once (the
+/// next ones are answered 503 and closed), and a connection that does not send a request's headers within
+/// `http-timeout` seconds, whether slowly or not at all between requests, is closed. A request's body and
+/// handler get the same time to produce a response (a stream, once started, is not cut).
 pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut shutdown = server.shutdown_signal();
     let app = router(server.clone());
-    let stopping = async move { crate::server::stopping(&mut shutdown).await };
-    let served = match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(stopping).await,
-        Some(acceptor) => {
-            let listener = crate::tls::TlsListener { tcp: listener, acceptor };
-            axum::serve(listener, app).with_graceful_shutdown(stopping).await
-        }
+    let (cap, timeout) = {
+        let s = server.settings.read();
+        (s.http_max_connections as usize, std::time::Duration::from_secs(s.http_timeout.max(1)))
     };
-    if let Err(error) = served {
-        tracing::warn!(%error, "the HTTP server stopped");
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let mut connections = tokio::task::JoinSet::new();
+    let mut accept_errors = crate::listener::AcceptErrors::default();
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = crate::server::stopping(&mut shutdown) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_errors.failed("HTTP", &error);
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            connections.spawn(refuse_busy(stream));
+            continue;
+        };
+        let (app, tls, shutdown) = (app.clone(), tls.clone(), server.shutdown_signal());
+        connections.spawn(async move {
+            let _slot = slot;
+            match tls {
+                None => serve_connection(stream, app, timeout, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, app, timeout, shutdown).await,
+                        _ => tracing::debug!("TLS handshake failed or timed out"),
+                    }
+                }
+            }
+        });
     }
+    // Requests in flight finish (bounded); streams (SSE) end with the server.
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
+        connections.abort_all();
+    }
+}
+
+/// Over the connection cap: a 503 and the connection closed, without reading the request.
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"{"error":"ERR too many HTTP connections, try again shortly"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
+
+/// Serves one HTTP/1.1 connection until it closes, times out, or the server shuts down.
+async fn serve_connection<S>(
+    stream: S,
+    app: Router,
+    timeout: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
+        let mut app = app.clone();
+        async move {
+            let handled = tower_service::Service::call(&mut app, request.map(axum::body::Body::new));
+            match tokio::time::timeout(timeout, handled).await {
+                Ok(response) => response,
+                Err(_) => Ok(timed_out()),
+            }
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(timeout).keep_alive(true);
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = crate::server::stopping(&mut shutdown) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connection).await;
+        }
+    }
+}
+
+/// A request whose body or handler took longer than `http-timeout`.
+fn timed_out() -> Response {
+    use axum::response::IntoResponse;
+    let body = axum::Json(serde_json::json!({ "error": "ERR the request took too long" }));
+    (axum::http::StatusCode::REQUEST_TIMEOUT, body).into_response()
 }
