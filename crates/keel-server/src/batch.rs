@@ -116,14 +116,27 @@ impl<'a> Batch<'a> {
     }
 
     /// Ends the batch: broadcast invalidations gathered during it go out, its writes go to the log, and
-    /// the lock is released. Returns the log offset that must be durable before any reply is sent.
-    pub fn finish(mut self) -> Option<u64> {
-        let mut guard = self.guard.take()?;
+    /// the lock is released. Says which log offset must be durable before any reply is sent.
+    pub fn finish(mut self) -> Durability {
+        let Some(mut guard) = self.guard.take() else { return Durability::default() };
         let ks = &mut *guard;
         if ks.tracking.has_pending() {
             let (clients, tenant) = (&self.env.server.clients, &self.env.tenant.name);
             ks.tracking.flush_bcast(&ks.pubsub, &|id| clients.is_in(id, tenant));
         }
-        ks.log.enabled.then(|| self.env.tenant.persistence.submit(&mut ks.log)).flatten()
+        if !ks.log.enabled {
+            return Durability::default();
+        }
+        let wrote = !ks.log.buf.is_empty();
+        Durability { offset: self.env.tenant.persistence.submit(&mut ks.log), wrote }
     }
+}
+
+/// What must be durable before a batch's replies go out (`appendfsync always`): the log's offset, and
+/// whether the batch itself wrote. Replies that only read may go out while the log cannot be written (a
+/// full disk): they show nothing that was acknowledged and then lost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Durability {
+    pub offset: Option<u64>,
+    pub wrote: bool,
 }

@@ -36,6 +36,19 @@ enum Next {
     Close,
 }
 
+/// What processing the input buffer did.
+struct Processed {
+    next: Next,
+    /// The time as of the last command.
+    now_ms: u64,
+    durability: crate::batch::Durability,
+    /// Commands that wrote a reply.
+    replies: usize,
+}
+
+/// The refusal when the log's own error is not known.
+const MISCONF: &str = "MISCONF Errors writing to the AOF file: the write could not be made durable";
+
 struct Connection {
     server: Arc<Server>,
     tenant: Arc<Tenant>,
@@ -156,13 +169,16 @@ where
             }
             continue;
         }
-        let (result, now_ms, durable_at) = conn.process_input();
-        next = result;
-        if let Some(offset) = durable_at {
-            // `appendfsync always`: nothing is acknowledged before the log holds it on disk.
-            if conn.tenant.persistence.wait_durable(offset).await.is_err() {
-                tracing::warn!(client = info.id, "closing client: its writes could not be made durable");
-                break;
+        let processed = conn.process_input();
+        next = processed.next;
+        if let Some(offset) = processed.durability.offset {
+            // `appendfsync always`: nothing is acknowledged before the log holds it on disk. When it cannot
+            // be written, a batch that wrote answers MISCONF in place of every reply (its writes stay
+            // queued for when there is room); one that only read answers as usual.
+            if conn.tenant.persistence.wait_durable(offset).await.is_err() && processed.durability.wrote {
+                let refusal = conn.tenant.persistence.write_refusal().unwrap_or_else(|| MISCONF.into());
+                conn.out.clear();
+                (0..processed.replies).for_each(|_| conn.out.error(&refusal));
             }
         }
         if !conn.out.is_empty() {
@@ -174,7 +190,7 @@ where
                 break;
             }
         }
-        info.last_active_ms.store(now_ms, Ordering::Relaxed);
+        info.last_active_ms.store(processed.now_ms, Ordering::Relaxed);
         info.query_buffer.store(conn.input.len(), Ordering::Relaxed);
         if let Next::Close = next {
             break;
@@ -266,9 +282,8 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
 }
 
 impl Connection {
-    /// Parses and runs every complete command in the input buffer; returns what to do next, the time, and
-    /// the log offset that must be durable before the replies go out.
-    fn process_input(&mut self) -> (Next, u64, Option<u64>) {
+    /// Parses and runs every complete command in the input buffer.
+    fn process_input(&mut self) -> Processed {
         if let Some(tenant) = self.switch_to.take() {
             self.switch_tenant(tenant);
         }
@@ -278,6 +293,7 @@ impl Connection {
         let mut pos = 0;
         let mut next = Next::Read;
         let mut args: Vec<&[u8]> = Vec::new();
+        let mut replies = 0;
         loop {
             let parsed = match self.parser.parse(&buf[pos..], max_bulk, self.session.authenticated) {
                 Ok(Some(parsed)) => parsed,
@@ -308,7 +324,9 @@ impl Connection {
             pos += parsed.consumed();
             // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
             self.session.info.query_buffer.store(buf.len() - pos + parsed.consumed(), Ordering::Relaxed);
+            let before = self.out.len();
             let ran = batch.run(&mut self.session, command, &mut self.out);
+            replies += (self.out.len() > before) as usize;
             if let Some(action) = self.session.action.take() {
                 if let Some(stop) =
                     act(&self.server, &mut self.session, &mut self.switch_to, &mut batch, action, command)
@@ -338,14 +356,14 @@ impl Connection {
             }
         }
         let now_ms = batch.now_ms();
-        let durable_at = batch.finish();
+        let durability = batch.finish();
         drop(args);
         self.input.advance(pos);
         if self.input.is_empty() && self.input.capacity() > 1024 * 1024 {
             // A huge request must not pin its buffer for the life of the connection.
             self.input = BytesMut::with_capacity(16 * 1024);
         }
-        (next, now_ms, durable_at)
+        Processed { next, now_ms, durability, replies }
     }
 
     /// Unregisters a waiter whose wait ended unserved and returns the timeout reply; None when a writer

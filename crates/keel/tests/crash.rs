@@ -181,20 +181,27 @@ fn a_sigkill_during_log_compaction_loses_nothing() {
 }
 
 /// A full disk, simulated with a file-size limit (`prlimit`): writes are refused with MISCONF while the log
-/// cannot grow, reads keep working, and once there is room again the server takes writes and nothing it
-/// acknowledged is lost.
+/// cannot grow, reads, PING and INFO keep working, and once there is room again the server takes writes and
+/// nothing it acknowledged is lost.
 #[test]
 fn a_full_disk_refuses_writes_until_there_is_room_again() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("prlimit is not installed: skipping the full-disk test");
-        return;
-    }
-    let dir = temp_dir("crash-full-disk");
+    full_disk("everysec");
+}
+
+/// The same under `appendfsync always`, where the write that meets the full disk waits for durability
+/// that cannot come: it answers MISCONF too, and the connection stays.
+#[test]
+fn a_full_disk_under_appendfsync_always_answers_misconf_and_keeps_reads() {
+    full_disk("always");
+}
+
+fn full_disk(fsync: &str) {
+    let dir = temp_dir(&format!("crash-full-disk-{fsync}"));
     let port = free_port();
     let child = Command::new("prlimit")
         .arg("--fsize=400000:unlimited")
         .arg(env!("CARGO_BIN_EXE_keel"))
-        .args(["serve", "--http-port", "0", "--port", &port.to_string(), "--save", ""])
+        .args(["serve", "--http-port", "0", "--port", &port.to_string(), "--save", "", "--appendfsync", fsync])
         .arg("--dir")
         .arg(&dir)
         .env("KEEL_LOG", "warn")
@@ -219,6 +226,11 @@ fn a_full_disk_refuses_writes_until_there_is_room_again() {
     assert!(refusal.to_string().contains("Errors writing to the AOF file"), "{refusal}");
     let read: String = redis::cmd("GET").arg("k0").query(&mut con).unwrap();
     assert_eq!(read, value, "reads keep working");
+    assert_eq!(redis::cmd("PING").query::<String>(&mut con).unwrap(), "PONG");
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut con).unwrap();
+    assert!(info.contains("aof_last_write_status:err"), "{info}");
+    let again = redis::cmd("SET").arg("refused").arg("x").query::<()>(&mut con).unwrap_err();
+    assert_eq!(again.code(), Some("MISCONF"), "{again}");
     let raised = Command::new("prlimit").arg(format!("--pid={keel_pid}")).arg("--fsize=unlimited:unlimited").status();
     assert!(raised.unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -232,7 +232,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
     session.acl_user = access.user.clone();
     session.over_rest = true;
     let mut replies = Vec::with_capacity(commands.len());
-    let durable_at = {
+    let durability = {
         let mut batch = Batch::new(server, &tenant);
         for command in &commands {
             let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
@@ -263,10 +263,13 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
     let bytes_out: usize = replies.iter().map(|r| r.raw.len()).sum();
     tenant.meters.bytes_in.fetch_add(bytes_in as u64, std::sync::atomic::Ordering::Relaxed);
     tenant.meters.bytes_out.fetch_add(bytes_out as u64, std::sync::atomic::Ordering::Relaxed);
-    // Acknowledged means durable under `appendfsync always`, as over RESP.
-    if let Some(offset) = durable_at {
-        if tenant.persistence.wait_durable(offset).await.is_err() {
-            return replies.iter().map(|_| Reply::error("ERR the write could not be made durable")).collect();
+    // Acknowledged means durable under `appendfsync always`, as over RESP: a request that wrote while the
+    // log cannot be written answers MISCONF throughout.
+    if let Some(offset) = durability.offset {
+        if tenant.persistence.wait_durable(offset).await.is_err() && durability.wrote {
+            let refusal = tenant.persistence.write_refusal();
+            let refusal = refusal.as_deref().unwrap_or("MISCONF Errors writing to the AOF file");
+            return replies.iter().map(|_| Reply::error(refusal)).collect();
         }
     }
     replies
