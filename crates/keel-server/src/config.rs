@@ -9,12 +9,19 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: String,
+    /// The host name or address clients reach this Keel at, for the URLs it hands out (empty: the bound
+    /// address, or the machine's name when bound to every interface).
+    pub advertise: String,
     pub port: u16,
     pub http_port: u16,
     pub dir: PathBuf,
     pub requirepass: String,
     /// The default database's REST token (generated at first start when none is set).
     pub rest_token: String,
+    /// Authorizes `/metrics` besides the admin token (none when empty).
+    pub metrics_token: String,
+    /// `/metrics` answers anyone (for a scraper on a private network); off by default.
+    pub metrics_public: bool,
     /// Authorizes the admin API (`/v1/databases`, `keel db`); generated at first start when not set.
     pub admin_token: String,
     /// TLS: certificate chain and key (PEM). With them RESP speaks TLS on `tls-port` beside the plain port,
@@ -124,11 +131,14 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             bind: "127.0.0.1".into(),
+            advertise: String::new(),
             port: 6379,
             http_port: 8080,
             dir: PathBuf::from("./keel-data"),
             requirepass: String::new(),
             rest_token: String::new(),
+            metrics_token: String::new(),
+            metrics_public: false,
             admin_token: String::new(),
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
@@ -385,11 +395,14 @@ const MAX: i128 = i64::MAX as i128;
 
 pub static PARAMS: &[Param] = &[
     param!("bind" immutable, Server, bind, string),
+    param!("advertise" immutable, Shared, advertise, string),
     param!("port" immutable, Shared, port, int(0, 65535)),
     param!("http-port" immutable, Shared, http_port, int(0, 65535)),
     param!("dir" immutable, Server, dir, path),
     param!("requirepass", Password, requirepass, string),
     param!("rest-token" immutable, Secret, rest_token, string),
+    param!("metrics-token" immutable, Secret, metrics_token, string),
+    param!("metrics-public" immutable, Shared, metrics_public, boolean),
     param!("admin-token" immutable, Secret, admin_token, string),
     param!("tls-cert-file" immutable, Server, tls_cert_file, string),
     param!("tls-key-file" immutable, Secret, tls_key_file, string),

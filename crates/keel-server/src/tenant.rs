@@ -39,7 +39,7 @@ pub struct Tenant {
 }
 
 /// The limits a provisioned database was given (`keel db create/set`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TenantLimits {
     /// Bytes; 0: none.
     pub max_memory: u64,

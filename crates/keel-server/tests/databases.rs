@@ -135,8 +135,9 @@ fn credentials_lead_to_one_database_and_nothing_leaks_between_them() {
     assert_eq!((status, body.as_str()), (200, r#"{"result":"from-beta"}"#));
     let (status, _) = http_with(s.http_addr, "GET", "/set/x/1", &[&readonly], b"");
     assert_eq!(status, 400);
-    // Operators see every database in /metrics, by name.
-    let (_, metrics) = common::http(s.http_addr, "GET", "/metrics");
+    // Operators see every database in /metrics, by name; the databases' tokens do not open it.
+    assert_eq!(http_with(s.http_addr, "GET", "/metrics", &[&token], b"").0, 401);
+    let (_, metrics) = http_with(s.http_addr, "GET", "/metrics", &[ADMIN], b"");
     assert!(metrics.contains(r#"keel_database_keys{database="alpha"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"keel_database_connections{database="beta"} 1"#), "{metrics}");
 }

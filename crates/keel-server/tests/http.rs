@@ -65,7 +65,9 @@ fn metrics_are_prometheus_text_that_promtool_accepts() {
     run::<Option<String>>(&mut con, &["GET", "missing"]);
     assert!(common::error_of(&mut con, &["INCR", "k"]).starts_with("ERR"));
     http(server.http_addr, "GET", "/health");
-    let (status, body) = http(server.http_addr, "GET", "/metrics");
+    assert_eq!(http(server.http_addr, "GET", "/metrics").0, 401, "metrics need a token");
+    let admin = format!("Authorization: bearer {}", server.server.settings.read().admin_token);
+    let (status, body) = common::http_with(server.http_addr, "GET", "/metrics", &[&admin], b"");
     assert_eq!(status, 200);
     for expected in [
         "keel_commands_total{command=\"set\",result=\"ok\"} 1",

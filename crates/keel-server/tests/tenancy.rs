@@ -301,3 +301,61 @@ fn quotas_hold_against_transactions_scripts_and_lua_memory() {
     let n: i64 = run(&mut c, &["GET", "n"]);
     assert!(n < 60, "a script ran {n} commands past a limit of 50 a second");
 }
+
+#[test]
+fn smaller_holes_stay_closed() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |s| s.advertise = "db.example.net".into());
+    let a = create(&s, r#"{"name": "alpha"}"#);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    // Each database scrapes its own metrics with its own token, and only its own.
+    let (status, text) = http_with(s.http_addr, "GET", "/v1/databases/alpha/metrics", &[&bearer(&a)], b"");
+    assert_eq!(status, 200);
+    assert!(text.contains("keel_max_clients") && !text.contains("beta"), "{text}");
+    assert_eq!(http_with(s.http_addr, "GET", "/v1/databases/alpha/metrics", &[&bearer(&b)], b"").0, 401);
+    assert_eq!(http_with(s.http_addr, "GET", "/metrics", &[&bearer(&a)], b"").0, 401);
+    // The admin API answers no cross-origin request; REST does.
+    let origin = "Origin: https://evil.example";
+    let (admin_headers, _) = raw_response(&s, "GET", "/v1/databases", &[ADMIN, origin]);
+    assert!(!admin_headers.to_ascii_lowercase().contains("access-control-allow-origin"), "{admin_headers}");
+    let (rest_headers, _) = raw_response(&s, "GET", "/ping", &[&bearer(&a), origin]);
+    assert!(rest_headers.to_ascii_lowercase().contains("access-control-allow-origin: *"), "{rest_headers}");
+    // Returned URLs name the advertised host, not whatever Host a request claims; Bearer in any case.
+    let lower_admin = "authorization: bearer admin-secret";
+    let (_, body) = raw_response(&s, "POST", "/v1/databases", &[lower_admin, "Host: attacker.example"]);
+    assert!(body.contains("db.example.net") && !body.contains("attacker.example"), "{body}");
+    // JSON numbers keep their digits.
+    let command = br#"["SET", "big", 12345678901234567890123]"#;
+    assert_eq!(http_with(s.http_addr, "POST", "/", &[&bearer(&a)], command).0, 200);
+    let mut ca = connect(&s, password(&a));
+    assert_eq!(run::<String>(&mut ca, &["GET", "big"]), "12345678901234567890123");
+    // Files with secrets are private.
+    run::<()>(&mut ca, &["ACL", "SETUSER", "someone", "on", ">pw"]);
+    s.server.tenants.read()["alpha"].meter(true);
+    for file in ["databases.json", "databases/alpha/users.acl", "databases/alpha/usage.json"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.0.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+}
+
+/// One HTTP request; the response's head and body.
+fn raw_response(s: &TestServer, method: &str, path: &str, headers: &[&str]) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(s.http_addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n");
+    if !headers.iter().any(|h| h.to_ascii_lowercase().starts_with("host:")) {
+        request.push_str("Host: keel\r\n");
+    }
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.to_string(), body.to_string())
+}

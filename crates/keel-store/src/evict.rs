@@ -7,8 +7,9 @@ use crate::object::{lfu_decay, AccessClock};
 use rand::Rng;
 
 /// `maxmemory-policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
+    #[default]
     NoEviction,
     AllKeysLru,
     VolatileLru,

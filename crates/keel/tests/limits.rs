@@ -50,7 +50,8 @@ fn a_low_open_files_limit_lowers_maxclients_and_the_client_past_it_is_told() {
         reduced.clear();
         assert!(stderr.read_line(&mut reduced).unwrap() > 0, "keel exited without lowering maxclients");
     }
-    let maxclients: usize = reduced.split("reduced to ").nth(1).and_then(|r| r.split(' ').next()?.parse().ok()).unwrap();
+    let maxclients: usize =
+        reduced.split("reduced to ").nth(1).and_then(|r| r.split(' ').next()?.parse().ok()).unwrap();
     assert!(maxclients > 100 && maxclients < 1024, "{reduced}");
     let _first = common::connect(port, None);
     // Every client up to the cap is served; the next ones are told, not left waiting.

@@ -7,7 +7,7 @@ use crate::server::Server;
 use crate::tenant::Tenant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -23,15 +23,15 @@ fn failed(e: ProvisionError) -> Response {
     error(e.status, &e.message)
 }
 
-/// The admin token in `Authorization: Bearer`, compared in constant time; the refusal otherwise.
-fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), Box<Response>> {
+/// Whether the request carries the admin token (`Authorization: Bearer`, compared in constant time).
+pub(super) fn is_admin(server: &Server, headers: &HeaderMap) -> bool {
     let expected = server.settings.read().admin_token.clone();
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !expected.is_empty() && crate::commands::secrets_equal(given.as_bytes(), expected.as_bytes()) {
+    super::bearer_token(headers).is_some_and(|given| super::token_matches(given, &expected))
+}
+
+/// The admin token, or the refusal.
+fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    if is_admin(server, headers) {
         Ok(())
     } else {
         Err(Box::new(error(401, "missing or wrong admin token")))
@@ -41,15 +41,6 @@ fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), Box<Response>> 
 /// Runs blocking provisioning work off the async workers.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
     tokio::task::spawn_blocking(work).await.map_err(|e| error(500, &e.to_string()))
-}
-
-/// The host clients reach this Keel at: the admin request's own Host, without its port.
-fn public_host(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_string(),
-        _ => host.to_string(),
-    }
 }
 
 /// A database as the API shows it; with `secrets`, its connection URLs and tokens too (shown once).
@@ -143,7 +134,8 @@ pub async fn create(State(server): State<Arc<Server>>, headers: HeaderMap, body:
     let worker = server.clone();
     match blocking(move || crate::provisioning::create(&worker, request)).await {
         Ok(Ok((def, secrets))) => {
-            (StatusCode::CREATED, Json(describe(&server, &def, &public_host(&headers), Some(&secrets)))).into_response()
+            (StatusCode::CREATED, Json(describe(&server, &def, &super::advertised_host(&server), Some(&secrets))))
+                .into_response()
         }
         Ok(Err(e)) => failed(e),
         Err(refused) => refused,
@@ -155,7 +147,7 @@ pub async fn list(State(server): State<Arc<Server>>, headers: HeaderMap) -> Resp
         return *refused;
     }
     let defs: Vec<DatabaseDef> = server.databases.lock().list().cloned().collect();
-    let host = public_host(&headers);
+    let host = super::advertised_host(&server);
     Json(json!({ "databases": defs.iter().map(|d| describe(&server, d, &host, None)).collect::<Vec<_>>() }))
         .into_response()
 }
@@ -166,7 +158,7 @@ pub async fn show(State(server): State<Arc<Server>>, Path(name): Path<String>, h
     }
     let def = server.databases.lock().get(&name).cloned();
     match def {
-        Some(def) => Json(describe(&server, &def, &public_host(&headers), None)).into_response(),
+        Some(def) => Json(describe(&server, &def, &super::advertised_host(&server), None)).into_response(),
         None => error(404, &format!("no database named '{name}'")),
     }
 }
@@ -197,7 +189,7 @@ pub async fn update(
         Err(refused) => return *refused,
     };
     match crate::provisioning::update(&server, &name, change) {
-        Ok(def) => Json(describe(&server, &def, &public_host(&headers), None)).into_response(),
+        Ok(def) => Json(describe(&server, &def, &super::advertised_host(&server), None)).into_response(),
         Err(e) => failed(e),
     }
 }
@@ -224,7 +216,9 @@ fn rotate(server: &Server, name: &str, headers: &HeaderMap, password: bool) -> R
         secrets.map(|s| (registry.get(name).cloned(), s))
     };
     match rotated {
-        Ok((Some(def), secrets)) => Json(describe(server, &def, &public_host(headers), Some(&secrets))).into_response(),
+        Ok((Some(def), secrets)) => {
+            Json(describe(server, &def, &super::advertised_host(&server), Some(&secrets))).into_response()
+        }
         Ok((None, _)) => error(404, &format!("no database named '{name}'")),
         Err(e) => failed(e),
     }

@@ -5,15 +5,62 @@
 
 use crate::server::Server;
 use crate::tenant::LATENCY_BOUNDS_US;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub async fn metrics(State(server): State<Arc<Server>>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&server))
+/// `GET /metrics`, for the admin token or the metrics token (`metrics-public yes` opens it to anyone).
+pub async fn metrics(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    let (public, token) = {
+        let s = server.settings.read();
+        (s.metrics_public, s.metrics_token.clone())
+    };
+    let metrics_token = super::bearer_token(&headers).is_some_and(|given| super::token_matches(given, &token));
+    if !(public || metrics_token || super::admin::is_admin(&server, &headers)) {
+        return unauthorized();
+    }
+    ([(CONTENT_TYPE, TEXT_FORMAT)], render(&server)).into_response()
+}
+
+/// `GET /v1/databases/<name>/metrics`: one database's series, for its own REST tokens (or the admin's and
+/// the metrics token), so a database's owner can scrape it without seeing any other.
+pub async fn database_metrics(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let token = super::bearer_token(&headers).unwrap_or_default().to_string();
+    let metrics_token = server.settings.read().metrics_token.clone();
+    let owner = server.databases.lock().by_token(&token).is_some_and(|(def, _)| def.name == name);
+    if !(owner || super::token_matches(&token, &metrics_token) || super::admin::is_admin(&server, &headers)) {
+        return unauthorized();
+    }
+    let Some(tenant) = server.tenants.read().get(&name).cloned().filter(|t| t.is_provisioned()) else {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no database named '{name}'") })))
+            .into_response();
+    };
+    let limits = tenant.limits.read().unwrap_or_default();
+    let mut out = String::with_capacity(16 * 1024);
+    database(&mut out, &server, &tenant, limits.max_memory);
+    let connections = tenant.connections.load(Ordering::Relaxed);
+    single(&mut out, "keel_connected_clients", "gauge", "Connections open to the database.", connections);
+    single(&mut out, "keel_max_clients", "gauge", "The database's connection cap (0: none).", limits.max_connections);
+    let refused = tenant.refused_logins.load(Ordering::Relaxed);
+    single(&mut out, "keel_refused_logins_total", "counter", "Logins refused at the connection cap.", refused);
+    ([(CONTENT_TYPE, TEXT_FORMAT)], out).into_response()
+}
+
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn unauthorized() -> Response {
+    let body = Json(json!({ "error": "missing or wrong token: /metrics takes the admin token or metrics-token" }));
+    (StatusCode::UNAUTHORIZED, body).into_response()
 }
 
 /// Writes one metric family's HELP and TYPE lines.

@@ -23,6 +23,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/databases/{name}/metrics", get(metrics::database_metrics))
         .route("/v1/openapi.json", get(admin::openapi))
         .route("/v1/databases", get(admin::list).post(admin::create))
         .route("/v1/databases/{name}", get(admin::show).delete(admin::delete).patch(admin::update))
@@ -55,6 +56,7 @@ async fn edge(request: Request, next: Next) -> Response {
     use axum::http::{header, HeaderValue, Method, StatusCode};
     use axum::response::IntoResponse;
     let method = request.method().clone();
+    let path = request.uri().path().to_string();
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let too_large = || {
         let body = axum::Json(serde_json::json!({ "error": "ERR max request size exceeded" }));
@@ -76,6 +78,11 @@ async fn edge(request: Request, next: Next) -> Response {
             response => response,
         }
     };
+    // Browsers call the REST API directly; the admin API, metrics and health are for operators' tools, which
+    // a web page on another origin must not reach with a visitor's credentials.
+    if operator_route(&path) {
+        return response;
+    }
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     if method == Method::OPTIONS {
@@ -89,6 +96,50 @@ async fn edge(request: Request, next: Next) -> Response {
         headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     }
     response
+}
+
+/// Routes for operators (admin API, metrics, health), which answer no cross-origin request.
+fn operator_route(path: &str) -> bool {
+    path.starts_with("/v1/") || path == "/metrics" || path.starts_with("/health")
+}
+
+/// The token in `Authorization: Bearer <token>` (the scheme in any case), if there is one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Whether `given` is `expected` (a configured, non-empty secret), compared in constant time.
+pub(crate) fn token_matches(given: &str, expected: &str) -> bool {
+    !expected.is_empty() && crate::commands::secrets_equal(given.as_bytes(), expected.as_bytes())
+}
+
+/// The host clients reach this Keel at, for the URLs it hands out: `advertise` when set, else the bound
+/// address when it is one, else the machine's host name. Never a request's own `Host` header, which the
+/// requester chooses.
+pub(crate) fn advertised_host(server: &Server) -> String {
+    let (advertise, bind) = {
+        let s = server.settings.read();
+        (s.advertise.clone(), s.bind.clone())
+    };
+    if !advertise.is_empty() {
+        return advertise;
+    }
+    let unspecified = bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified());
+    if !unspecified {
+        return bind;
+    }
+    host_name().unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// The machine's host name.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`, which lives for the call.
+    let status = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0)?;
+    (status == 0 && end > 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 /// Counts every request by its route (the pattern it matched, `unmatched` otherwise) and status.

@@ -21,18 +21,10 @@ use std::sync::Arc;
 
 const UNAUTHORIZED: &str = "WRONGPASS invalid or missing auth token";
 
-/// Equal contents, compared without an early exit (a token must not leak through timing).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The token the request carries: the `Authorization: Bearer` header first, else `?_token=`.
-fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        let value = value.trim();
-        if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") {
-            return Some(value[7..].trim().to_string());
-        }
+pub(super) fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(token) = super::bearer_token(headers) {
+        return Some(token.to_string());
     }
     let token = query?.split('&').find_map(|pair| pair.strip_prefix("_token="))?;
     String::from_utf8(percent_decode(token.as_bytes())).ok()
@@ -57,7 +49,7 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
         let s = server.settings.read();
         (s.rest_token.clone(), s.rest_readonly_token.clone())
     };
-    let matches = |expected: &str| !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes());
+    let matches = |expected: &str| super::token_matches(&token, expected);
     // Both comparisons always run, so timing does not tell which token was close.
     let (is_full, is_read_only) = (matches(&full), matches(&read_only));
     let read_only_user = || Some("default_ro".to_string());
