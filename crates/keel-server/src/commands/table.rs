@@ -89,7 +89,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("pfcount", -2, READONLY | MAY_REPLICATE, cat::HYPERLOGLOG, ALLKEYS, "hyperloglog", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", hll::pfcount),
     cmd!("pfmerge", -2, WRITE | DENYOOM, cat::HYPERLOGLOG, ALLKEYS, "hyperloglog", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
     cmd!("pfdebug", 3, WRITE | DENYOOM | ADMIN, cat::HYPERLOGLOG, (2, 2, 1), "hyperloglog", "Internal commands for debugging HyperLogLog values.", hll::pfdebug),
-    cmd!("pfselftest", 1, ADMIN, cat::HYPERLOGLOG, NOKEY, "hyperloglog", "An internal command for testing HyperLogLog values.", hll::pfselftest),
+    cmd!("pfselftest", 1, ADMIN | SERVER_ONLY, cat::HYPERLOGLOG, NOKEY, "hyperloglog", "An internal command for testing HyperLogLog values.", hll::pfselftest),
     // Geospatial.
     cmd!("geoadd", -5, WRITE | DENYOOM, cat::GEO, KEY1, "geo", "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", geo::geoadd),
     cmd!("geopos", -2, READONLY, cat::GEO, KEY1, "geo", "Returns the longitude and latitude of members from a geospatial index.", geo::geopos),
