@@ -4,7 +4,7 @@
 //! every command passes, and the ACL LOG of denials. Users are saved to `users.acl` in the database's
 //! directory, one ACL LIST line each.
 
-use crate::commands::{flags, Command, CommandTable, CATEGORIES};
+use crate::commands::{key, Channels, Command, CommandTable, CATEGORIES};
 use keel_store::glob::matches as glob_match;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -379,21 +379,25 @@ impl User {
                 return Err(Denial::Command);
             }
         }
-        let write = command.has(flags::WRITE);
-        // Shard channels sit where keys would (for cluster routing): they are channels, checked below.
-        let keys = if command.has(flags::PUBSUB) { Vec::new() } else { command.key_positions(args) };
-        for at in keys {
-            let key = args[at];
-            if !self.key_allowed(key, !write, write) {
-                return Err(Denial::Key(key.to_vec()));
+        // Each key needs what the command does to it: reading it (%R~), changing it (%W~), or, for a key
+        // only looked at (EXISTS, TYPE), any pattern that names it. Shard channels sit where keys would:
+        // they are channels, checked below.
+        for (at, flags) in command.keys(args) {
+            if flags & key::NOT_KEY != 0 {
+                continue;
+            }
+            let read = flags & key::ACCESS != 0;
+            let write = flags & (key::INSERT | key::DELETE | key::UPDATE) != 0;
+            if !self.key_allowed(args[at], read, write) {
+                return Err(Denial::Key(args[at].to_vec()));
             }
         }
-        let channels: &[&[u8]] = match command.spec.name {
-            "publish" | "spublish" => &args[1..2],
-            "subscribe" | "ssubscribe" | "psubscribe" => &args[1..],
-            _ => &[],
+        let channels = match command.spec.channels {
+            Channels::None => &[][..],
+            Channels::First => &args[1..2],
+            Channels::All | Channels::AllPatterns => &args[1..],
         };
-        let is_pattern = command.spec.name == "psubscribe";
+        let is_pattern = command.spec.channels == Channels::AllPatterns;
         if let Some(channel) = channels.iter().find(|c| !self.channel_allowed(c, is_pattern)) {
             return Err(Denial::Channel(channel.to_vec()));
         }

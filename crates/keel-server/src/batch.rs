@@ -2,16 +2,16 @@
 //! run for one session on one database. Every transport drives the same type, so a command is admitted,
 //! locked, run and made durable the same way whoever sent it:
 //! - the server's state is read per command: while the dataset loads or another client's script holds the
-//!   database past its threshold, the gate (`admission`) still decides, and what it admits is answered
-//!   without the data (`scripting::busy`);
+//!   database past its threshold, the gate (`admission`) still decides, and what it admits is served by the
+//!   command's unlocked handler (`commands::unlocked`);
 //! - otherwise the database's lock is taken once and kept for the batch, offered to other clients every
 //!   [`COMMANDS_PER_LOCK`] commands (fairness), and each command runs through `dispatch::execute`;
 //! - [`Batch::finish`] hands the batch's writes to the log and says which offset must be durable before
 //!   any reply is sent (`appendfsync always`).
 
 use crate::admission::ServerState;
+use crate::commands::unlocked::Unlocked;
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
-use crate::scripting::busy::{self, AfterBusy};
 use crate::server::Server;
 use crate::session::Session;
 use crate::tenant::{Keyspace, Tenant};
@@ -20,16 +20,6 @@ use parking_lot::MutexGuard;
 
 /// The lock is offered to other clients after this many commands of one batch.
 pub const COMMANDS_PER_LOCK: usize = 64;
-
-/// How one command went, for the transport to act on (besides `session.action`, which a command that ran
-/// may have set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ran {
-    /// It ran on the database.
-    Executed,
-    /// It was answered without the data (loading, or a busy script); the transport then does this.
-    Answered(AfterBusy),
-}
 
 pub struct Batch<'a> {
     pub env: Env<'a>,
@@ -44,20 +34,20 @@ impl<'a> Batch<'a> {
         Batch { env, clock: BatchClock::start(), guard: None, since_lock: 0 }
     }
 
-    /// Runs one command for `session`, its reply into `out`.
-    pub fn run(&mut self, session: &mut Session, args: &[&[u8]], out: &mut ReplyWriter) -> Ran {
+    /// Runs one command for `session`, its reply into `out`; what it asks of the transport (close, block,
+    /// switch database...) is left in `session.action`.
+    pub fn run(&mut self, session: &mut Session, args: &[&[u8]], out: &mut ReplyWriter) {
         let state = self.state();
         if state != ServerState::Ready {
-            return Ran::Answered(self.answer_without_data(session, args, out, state));
+            return self.serve_unlocked(session, args, out, state);
         }
-        let Some(ks) = self.guard.as_mut() else { return Ran::Answered(AfterBusy::Continue) };
+        let Some(ks) = self.guard.as_mut() else { return };
         if self.since_lock >= COMMANDS_PER_LOCK {
             MutexGuard::bump(ks);
             self.since_lock = 0;
         }
         self.since_lock += 1;
         execute(&self.env, &mut self.clock, ks, session, out, args);
-        Ran::Executed
     }
 
     /// Loading, busy, or ready (with the lock then held).
@@ -77,32 +67,25 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// The gate decides; what it admits is served without the data, as Redis serves while loading or busy.
-    fn answer_without_data(
-        &self,
-        session: &mut Session,
-        args: &[&[u8]],
-        out: &mut ReplyWriter,
-        state: ServerState,
-    ) -> AfterBusy {
-        let (server, tenant) = (self.env.server, self.env.tenant);
+    /// The gate decides; what it admits is served by the command's unlocked handler, as Redis serves while
+    /// loading or busy, and answered with the state's error when it has none.
+    fn serve_unlocked(&self, session: &mut Session, args: &[&[u8]], out: &mut ReplyWriter, state: ServerState) {
         let command = match crate::admission::admit(&self.env, session, args, state) {
             Ok(command) => command,
-            Err(refusal) => {
-                crate::admission::answer_refusal(session, &refusal, out);
-                return AfterBusy::Continue;
+            Err(refusal) => return crate::admission::answer_refusal(session, &refusal, out),
+        };
+        let mut unlocked = Unlocked { server: self.env.server, tenant: self.env.tenant, session, out, state };
+        let outcome = match command.spec.unlocked {
+            Some(handler) => handler(&mut unlocked, args),
+            None => {
+                if let Some(transaction) = &mut unlocked.session.transaction {
+                    transaction.aborted = true;
+                }
+                Err(unlocked.state_error())
             }
         };
-        match state {
-            ServerState::Busy(busy) => busy::answer(server, tenant, session, command, args, busy, out),
-            _ if command.spec.name == "info" => {
-                out.verbatim("txt", crate::persistence::loading_info(&tenant.persistence).as_bytes());
-                AfterBusy::Continue
-            }
-            _ => {
-                out.error("LOADING Redis is loading the dataset in memory");
-                AfterBusy::Continue
-            }
+        if let Err(error) = outcome {
+            unlocked.out.error(&error.0);
         }
     }
 

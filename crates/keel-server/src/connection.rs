@@ -2,10 +2,9 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
-use crate::batch::{Batch, Ran};
+use crate::batch::Batch;
 use crate::blocking::Waiter;
 use crate::clients::{flag, ClientInfo};
-use crate::scripting::busy::AfterBusy;
 use crate::server::Server;
 use crate::session::{Action, Session};
 use crate::tenant::{Monitor, Tenant};
@@ -325,25 +324,13 @@ impl Connection {
             // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
             self.session.info.query_buffer.store(buf.len() - pos + parsed.consumed(), Ordering::Relaxed);
             let before = self.out.len();
-            let ran = batch.run(&mut self.session, command, &mut self.out);
+            batch.run(&mut self.session, command, &mut self.out);
             replies += (self.out.len() > before) as usize;
             if let Some(action) = self.session.action.take() {
                 if let Some(stop) =
                     act(&self.server, &mut self.session, &mut self.switch_to, &mut batch, action, command)
                 {
                     next = stop;
-                    break;
-                }
-            }
-            match ran {
-                Ran::Executed | Ran::Answered(AfterBusy::Continue) => {}
-                Ran::Answered(AfterBusy::Close) => {
-                    next = Next::Close;
-                    break;
-                }
-                Ran::Answered(AfterBusy::Shutdown) => {
-                    self.server.begin_shutdown();
-                    next = Next::Close;
                     break;
                 }
             }

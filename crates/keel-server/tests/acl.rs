@@ -270,3 +270,35 @@ fn the_acl_log_is_bounded_and_names_the_transaction_context() {
     );
     assert_eq!(error_of(&mut admin, &["READONLY"]), "ERR This instance has cluster support disabled");
 }
+
+/// Key permissions follow each key's spec, as Redis 7's do: a user who may read `src*` and write `dst*`
+/// may store a union of sources into a destination or copy a source, but may not read a destination
+/// (SET ... GET reads it). The same script runs on redis-server and every reply must match.
+#[test]
+fn read_and_write_key_permissions_follow_each_key_spec() {
+    let Some(redis) = common::RealRedis::start(&[]) else { return };
+    let keel = TestServer::start();
+    let setup = ["ACL SETUSER split on >pw +@all %R~src* %W~dst* resetchannels", "SADD src:a 1 2", "SET src:s hello"];
+    let attempts = [
+        "AUTH split pw",
+        "SUNIONSTORE dst:u src:a",
+        "SINTERSTORE dst:i src:a src:a",
+        "COPY src:s dst:copy",
+        "SET dst:x 1",
+        "SET dst:x 1 GET",
+        "GET src:s",
+        "GET dst:x",
+        "LMOVE src:l dst:l LEFT RIGHT",
+        "BITFIELD dst:b GET u8 0",
+        "BITFIELD dst:b SET u8 0 1",
+        "EXISTS dst:x src:s",
+        "RENAME src:s dst:renamed",
+    ];
+    let (mut k, mut r) = (keel.client(), redis.client());
+    for line in setup {
+        run::<redis::Value>(&mut k, &common::words(line).iter().map(String::as_str).collect::<Vec<_>>());
+        run::<redis::Value>(&mut r, &common::words(line).iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let script: Vec<Vec<String>> = attempts.iter().map(|l| common::words(l)).collect();
+    common::same_replies(&mut k, &mut r, &script);
+}

@@ -37,7 +37,10 @@ fn run_against_keel(mut command: Command) {
 fn the_javascript_client_works_unchanged() {
     let npm = target_dir("KEEL_NPM_DIR", "npm");
     if !npm.join("node_modules/@upstash/redis").exists() || Command::new("node").arg("--version").output().is_err() {
-        eprintln!("skipped: node or @upstash/redis is missing (.ci/run installs them into {})", npm.display());
+        common::skip_without(&format!(
+            "node or @upstash/redis is missing (.ci/run installs them into {})",
+            npm.display()
+        ));
         return;
     }
     run_against_keel(node_module(&npm, "smoke-upstash-redis.mjs"));
@@ -55,7 +58,7 @@ fn node_module(npm: &Path, name: &str) -> Command {
 fn bullmq_queues_workers_and_queue_events_work_unchanged() {
     let npm = target_dir("KEEL_NPM_DIR", "npm");
     if !npm.join("node_modules/bullmq").exists() || Command::new("node").arg("--version").output().is_err() {
-        eprintln!("skipped: node or bullmq is missing (.ci/run installs them into {})", npm.display());
+        common::skip_without(&format!("node or bullmq is missing (.ci/run installs them into {})", npm.display()));
         return;
     }
     run_against_keel(node_module(&npm, "bullmq-queue.mjs"));
@@ -65,7 +68,7 @@ fn bullmq_queues_workers_and_queue_events_work_unchanged() {
 fn the_python_client_works_unchanged() {
     let pypi = target_dir("KEEL_PYPI_DIR", "pypi");
     if !pypi.join("upstash_redis").exists() {
-        eprintln!("skipped: upstash-redis is missing (.ci/run installs it into {})", pypi.display());
+        common::skip_without(&format!("upstash-redis is missing (.ci/run installs it into {})", pypi.display()));
         return;
     }
     let mut command = Command::new("python3");

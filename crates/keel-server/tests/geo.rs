@@ -97,5 +97,5 @@ fn errors_have_redis_s_texts() {
     assert_eq!(run::<Vec<String>>(&mut c, &["GEORADIUSBYMEMBER", "missing", "a", "1", "km"]), Vec::<String>::new());
     let keys: Vec<String> =
         run(&mut c, &["COMMAND", "GETKEYS", "GEORADIUS", "g", "1", "1", "1", "km", "STORE", "a", "STOREDIST", "b"]);
-    assert_eq!(keys, ["g", "b"]);
+    assert_eq!(keys, ["g", "a", "b"], "as Redis 7.0.15 finds them: both STORE and STOREDIST");
 }

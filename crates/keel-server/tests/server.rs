@@ -122,8 +122,14 @@ fn command_introspection_comes_from_the_table() {
     assert_eq!(info[1], Value::Nil);
     let keys: Vec<String> = run(&mut c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]);
     assert_eq!(keys, vec!["a", "b"]);
-    assert_eq!(error_of(&mut c, &["COMMAND", "GETKEYS", "PING"]), "ERR The command has no key arguments");
-    assert_eq!(error_of(&mut c, &["COMMAND", "GETKEYS", "NOPE"]), "ERR Invalid command specified");
+    assert_eq!(error_of(&mut c, &["COMMAND", "GETKEYS", "PING", "x"]), "ERR The command has no key arguments");
+    assert_eq!(error_of(&mut c, &["COMMAND", "GETKEYS", "NOPE", "x"]), "ERR Invalid command specified");
+    // Redis 7.0.15's replies, read off a running redis-server.
+    let flagged: Vec<(String, Vec<String>)> =
+        run(&mut c, &["COMMAND", "GETKEYSANDFLAGS", "LMOVE", "a", "b", "LEFT", "RIGHT"]);
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let expected = vec![("a".to_string(), words(&["RW", "access", "delete"])), ("b".into(), words(&["RW", "insert"]))];
+    assert_eq!(flagged, expected);
     let list: Vec<String> = run(&mut c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "string"]);
     assert!(list.contains(&"get".to_string()) && !list.contains(&"del".to_string()));
     let docs: Value = run(&mut c, &["COMMAND", "DOCS", "set"]);

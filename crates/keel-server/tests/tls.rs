@@ -49,7 +49,7 @@ fn resp_over_tls_beside_plain_resp() {
     let dir = TestDir::new();
     let (server, tls_port, _) = tls_server(&dir.0, false);
     let Some((ok, out)) = redis_cli(tls_port, &dir.0, false, &["SET", "secure", "yes"]) else {
-        eprintln!("redis-cli is not installed: skipping (CI installs it)");
+        common::skip_without("redis-cli is not installed (CI installs it)");
         return;
     };
     assert!(ok && out == "OK", "{out}");
@@ -101,7 +101,7 @@ fn script(name: &str) -> std::path::PathBuf {
 fn ioredis_connects_over_tls() {
     let npm = target("npm");
     if !npm.join("node_modules/ioredis").exists() {
-        eprintln!("skipped: ioredis is missing (.ci/run installs it with bullmq into {})", npm.display());
+        common::skip_without(&format!("ioredis is missing (.ci/run installs it with bullmq into {})", npm.display()));
         return;
     }
     let mut node = std::process::Command::new("node");
@@ -113,7 +113,7 @@ fn ioredis_connects_over_tls() {
 fn redis_py_connects_over_tls() {
     let pypi = target("pypi");
     if !pypi.join("redis").exists() {
-        eprintln!("skipped: redis-py is missing (.ci/run installs it into {})", pypi.display());
+        common::skip_without(&format!("redis-py is missing (.ci/run installs it into {})", pypi.display()));
         return;
     }
     let mut python = std::process::Command::new("python3");

@@ -1,6 +1,7 @@
 //! Bitmap commands (Redis's bitops.c): SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO, on the
 //! same string values as the string commands. The bit arithmetic lives in `keel_store::bitmap`.
 
+use super::key::{self, KeyFlags};
 use super::strings::into_bytes;
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
 use keel_protocol::ReplyWriter;
@@ -394,4 +395,23 @@ fn apply_field(bytes: &mut [u8], op: &FieldOp) -> FieldReply {
         }
         None => FieldReply::Failed,
     }
+}
+
+/// BITFIELD's key and what it does to it (Redis's bitfieldGetKeys): only GETs read it; a SET, an INCRBY or
+/// anything unreadable may write it.
+pub fn bitfield_keys(args: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
+    let mut i = 2;
+    let mut read_only = true;
+    while i < args.len() {
+        let remaining = args.len() - i - 1;
+        if is(args[i], "get") && remaining >= 2 {
+            i += 3;
+        } else if is(args[i], "overflow") && remaining >= 1 {
+            i += 2;
+        } else {
+            read_only = false;
+            break;
+        }
+    }
+    vec![(1, if read_only { key::RO | key::ACCESS } else { key::RW | key::ACCESS | key::UPDATE })]
 }

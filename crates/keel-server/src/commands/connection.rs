@@ -1,5 +1,6 @@
 //! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and the CLIENT family.
 
+use super::unlocked::Unlocked;
 use super::{int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, SYNTAX};
 use crate::clients::{flag, ClientInfo};
 use crate::server::Server;
@@ -139,17 +140,12 @@ pub fn log_in(server: &Server, current: &Tenant, session: &mut Session, user: &[
 }
 
 pub fn auth(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    auth_unlocked(ctx.server, ctx.tenant, ctx.session, args, ctx.out)
+    auth_unlocked(&mut ctx.unlocked(), args)
 }
 
-/// AUTH without the database's lock (also while a script holds it).
-pub fn auth_unlocked(
-    server: &Server,
-    tenant: &Tenant,
-    session: &mut Session,
-    args: &[&[u8]],
-    out: &mut ReplyWriter,
-) -> CmdResult {
+/// AUTH needs no data: it is served while the dataset loads or a script is busy too.
+pub fn auth_unlocked(u: &mut Unlocked, args: &[&[u8]]) -> CmdResult {
+    let (server, tenant) = (u.server, u.tenant);
     if args.len() > 3 {
         return Err(SYNTAX);
     }
@@ -167,13 +163,13 @@ pub fn auth_unlocked(
     } else {
         (args[1], args[2])
     };
-    log_in(server, tenant, session, user, password)?;
-    out.ok();
+    log_in(server, tenant, u.session, user, password)?;
+    u.out.ok();
     Ok(())
 }
 
 pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if let Some(resp) = hello_unlocked(ctx.server, ctx.tenant, ctx.session, args)? {
+    if let Some(resp) = handshake(ctx.server, ctx.tenant, ctx.session, args)? {
         // Messages already on their way to this client must now be framed in the new protocol.
         ctx.ks.pubsub.set_resp(ctx.session.id(), resp);
         ctx.ks.tracking.set_resp(ctx.session.id(), resp);
@@ -182,9 +178,20 @@ pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// HELLO's handshake without the database's lock: authentication, name and protocol version. Returns the
-/// new protocol when it changed, for the caller to reframe what is on its way to the client.
-pub fn hello_unlocked(
+/// HELLO while the dataset loads or a script is busy: served unless messages on their way to a subscriber
+/// or tracker would need reframing, which needs the lock.
+pub fn hello_unlocked(u: &mut Unlocked, args: &[&[u8]]) -> CmdResult {
+    if !u.session.subscriptions.is_empty() || u.session.info.has_flag(flag::TRACKING) {
+        return Err(u.state_error());
+    }
+    handshake(u.server, u.tenant, u.session, args)?;
+    hello_reply(u.session, u.out);
+    Ok(())
+}
+
+/// HELLO's handshake: authentication, name and protocol version. Returns the new protocol when it changed,
+/// for the caller to reframe what is on its way to the client.
+fn handshake(
     server: &Server,
     tenant: &Tenant,
     session: &mut Session,
@@ -235,7 +242,7 @@ pub fn hello_unlocked(
 }
 
 /// HELLO's reply: what the server is and how the connection now speaks.
-pub fn hello_reply(session: &Session, out: &mut ReplyWriter) {
+fn hello_reply(session: &Session, out: &mut ReplyWriter) {
     out.set_resp(session.resp);
     out.map(7);
     out.bulk(b"server");
@@ -264,9 +271,13 @@ pub fn select(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-pub fn quit(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    ctx.out.ok();
-    ctx.session.action = Some(Action::Close);
+pub fn quit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    quit_unlocked(&mut ctx.unlocked(), args)
+}
+
+pub fn quit_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    u.out.ok();
+    u.session.action = Some(Action::Close);
     Ok(())
 }
 

@@ -73,21 +73,6 @@ fn read_zset<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, CmdEr
     ctx.read_typed::<ZSet>(key)
 }
 
-/// Where GEORADIUS and GEORADIUSBYMEMBER keep their keys: the source, and the last STORE or STOREDIST
-/// destination (Redis's georadiusGetKeys).
-pub fn radius_key_positions(args: &[&[u8]]) -> Vec<usize> {
-    let mut store = None;
-    let mut i = 5;
-    while i < args.len() {
-        if (is(args[i], "store") || is(args[i], "storedist")) && i + 1 < args.len() {
-            store = Some(i + 1);
-            i += 1;
-        }
-        i += 1;
-    }
-    std::iter::once(1).chain(store).collect()
-}
-
 pub fn geopos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let positions: Vec<Option<(f64, f64)>> = {
         let zset = read_zset(ctx, args[1])?;

@@ -1,6 +1,6 @@
 //! COMMAND and its subcommands, generated from the one command table, and the shared HELP reply format.
 
-use super::{is, CmdError, CmdResult, Command, CommandTable, Ctx, Lookup, SYNTAX};
+use super::{is, key, Begin, CmdError, CmdResult, Command, CommandTable, Ctx, Find, KeySpec, Lookup, SYNTAX};
 use keel_protocol::ReplyWriter;
 use keel_store::glob;
 
@@ -16,15 +16,11 @@ pub fn help_reply(ctx: &mut Ctx, command: &str, lines: &[&str]) {
 }
 
 fn write_info(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
-    // Commands whose keys follow a count (EVAL, FCALL) have no fixed range: Redis shows 0 0 0.
-    let (first, last, step) = if cmd.spec.keys.0 < 0 { (0, 0, 0) } else { cmd.spec.keys };
+    let (first, last, step) = cmd.legacy_range;
     out.array(10);
     out.bulk(cmd.fullname.as_bytes());
     out.int(cmd.spec.arity as i64);
-    let mut flags: Vec<_> = cmd.flag_names().collect();
-    if cmd.has_movable_keys() {
-        flags.push("movablekeys");
-    }
+    let flags = cmd.flag_names();
     out.set(flags.len());
     flags.iter().for_each(|f| out.simple(f));
     out.int(first as i64);
@@ -33,11 +29,77 @@ fn write_info(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
     let cats: Vec<_> = cmd.category_names().collect();
     out.set(cats.len());
     cats.iter().for_each(|c| out.simple(&format!("@{c}")));
-    out.set(0);
-    out.array(0);
+    out.set(cmd.spec.tips.len());
+    cmd.spec.tips.iter().for_each(|t| out.bulk(t.as_bytes()));
+    write_key_specs(out, cmd.spec.keys);
     out.array(cmd.subcommands.len());
     for &sub in &cmd.subcommands {
         write_info(out, table, table.get(sub));
+    }
+}
+
+/// The key specs as `COMMAND INFO` shows them (Redis's addReplyCommandKeySpecs).
+fn write_key_specs(out: &mut ReplyWriter, specs: &[KeySpec]) {
+    out.set(specs.len());
+    for spec in specs {
+        out.map(3 + spec.notes.is_some() as usize);
+        if let Some(notes) = spec.notes {
+            out.bulk(b"notes");
+            out.bulk(notes.as_bytes());
+        }
+        out.bulk(b"flags");
+        let flags: Vec<&str> = key::NAMES.iter().filter(|(bit, _)| spec.flags & bit != 0).map(|(_, n)| *n).collect();
+        out.set(flags.len());
+        flags.iter().for_each(|f| out.simple(f));
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        match spec.begin {
+            Begin::Index(index) => {
+                out.bulk(b"index");
+                out.bulk(b"spec");
+                out.map(1);
+                out.bulk(b"index");
+                out.int(index as i64);
+            }
+            Begin::Keyword(word, from) => {
+                out.bulk(b"keyword");
+                out.bulk(b"spec");
+                out.map(2);
+                out.bulk(b"keyword");
+                out.bulk(word.as_bytes());
+                out.bulk(b"startfrom");
+                out.int(from as i64);
+            }
+            Begin::Unknown => {
+                out.bulk(b"unknown");
+                out.bulk(b"spec");
+                out.map(0);
+            }
+        }
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        let fields: &[(&str, i32)] = match spec.find {
+            Find::Range { last, step, limit } => {
+                out.bulk(b"range");
+                &[("lastkey", last), ("keystep", step), ("limit", limit)]
+            }
+            Find::Keynum { index, first, step } => {
+                out.bulk(b"keynum");
+                &[("keynumidx", index), ("firstkey", first), ("keystep", step)]
+            }
+            Find::Unknown => {
+                out.bulk(b"unknown");
+                &[]
+            }
+        };
+        out.bulk(b"spec");
+        out.map(fields.len());
+        for (name, value) in fields {
+            out.bulk(name.as_bytes());
+            out.int(*value as i64);
+        }
     }
 }
 
@@ -144,23 +206,44 @@ pub fn command_list(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn command_getkeys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    getkeys(ctx, args, false)
+}
+
+pub fn command_getkeysandflags(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    getkeys(ctx, args, true)
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS (Redis's getKeysSubcommandImpl, in its order of checks).
+fn getkeys(ctx: &mut Ctx, args: &[&[u8]], with_flags: bool) -> CmdResult {
     let table = &ctx.server.commands;
     let target = &args[2..];
     let cmd = match table.lookup(target) {
         Lookup::Found(cmd) => cmd,
         _ => return Err(CmdError::new("ERR Invalid command specified")),
     };
+    let has_keys = cmd.spec.find_keys.is_some() || cmd.spec.keys.iter().any(|s| s.flags & key::NOT_KEY == 0);
+    if !has_keys {
+        return Err(CmdError::new("ERR The command has no key arguments"));
+    }
     let arity = cmd.spec.arity;
     if (arity > 0 && target.len() as i32 != arity) || (target.len() as i32) < -arity {
         return Err(CmdError::new("ERR Invalid number of arguments specified for command"));
     }
-    let positions = cmd.key_positions(target);
-    if positions.is_empty() && !cmd.has_movable_keys() {
-        return Err(CmdError::new("ERR The command has no key arguments"));
+    let keys = cmd.keys(target);
+    if keys.is_empty() && !cmd.has(super::flags::NO_MANDATORY_KEYS) {
+        return Err(CmdError::new("ERR Invalid arguments specified for command"));
     }
-    ctx.out.array(positions.len());
-    for i in positions {
-        ctx.out.bulk(target[i]);
+    ctx.out.array(keys.len());
+    for (at, flags) in keys {
+        if with_flags {
+            ctx.out.array(2);
+            ctx.out.bulk(target[at]);
+            let names: Vec<&str> = key::NAMES.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| *n).collect();
+            ctx.out.set(names.len());
+            names.iter().for_each(|n| ctx.out.simple(n));
+        } else {
+            ctx.out.bulk(target[at]);
+        }
     }
     Ok(())
 }

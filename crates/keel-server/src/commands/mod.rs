@@ -5,6 +5,7 @@
 
 mod acl;
 mod bitmaps;
+mod command_table;
 mod connection;
 mod geo;
 mod hashes;
@@ -18,29 +19,31 @@ mod scripting;
 mod server;
 mod sets;
 mod sort;
+mod spec;
 mod stream_groups;
 mod streams;
 mod strings;
 mod table;
 mod transactions;
+pub mod unlocked;
 mod zset_ops;
 mod zsets;
 
 pub mod info;
 
-pub use connection::{auth_unlocked, hello_reply, hello_unlocked, secrets_equal, stop_tracking, REDIS_VERSION};
+pub use command_table::{Command, CommandTable, Lookup};
+pub use spec::{cat, flags, key, Begin, Channels, CommandSpec, Find, FindKeys, Handler, KeySpec, CATEGORIES};
+
+pub use connection::{secrets_equal, stop_tracking, REDIS_VERSION};
 
 use crate::server::Server;
 use crate::session::Session;
 use crate::tenant::{Keyspace, Tenant};
-use hashbrown::HashMap;
 use keel_protocol::ReplyWriter;
 use keel_store::number::{parse_f64, parse_i64};
 use keel_store::{AccessClock, Collection, Db, Expiry, Value};
 use std::borrow::Cow;
 
-/// A handler writes its reply through `ctx.out` and returns `Err` to reply with an error instead.
-pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
 pub type CmdResult = Result<(), CmdError>;
 
 /// An error reply, with its code (`ERR`, `WRONGTYPE`, ...) at the start.
@@ -60,303 +63,6 @@ pub const NOT_INTEGER: CmdError = CmdError(Cow::Borrowed("ERR value is not an in
 pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid float"));
 pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
 pub const DB_OUT_OF_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
-
-/// Command flags. Redis's flags are named as `COMMAND INFO` prints them; Keel's own (after [`flags::NAMES`])
-/// say where a command may run and are never shown to clients. Typed constants: a misspelt flag does not
-/// compile.
-pub mod flags {
-    pub type Flags = u32;
-    pub const NONE: Flags = 0;
-    pub const WRITE: Flags = 1 << 0;
-    pub const READONLY: Flags = 1 << 1;
-    pub const DENYOOM: Flags = 1 << 2;
-    pub const ADMIN: Flags = 1 << 3;
-    pub const PUBSUB: Flags = 1 << 4;
-    pub const NOSCRIPT: Flags = 1 << 5;
-    pub const BLOCKING: Flags = 1 << 6;
-    pub const LOADING: Flags = 1 << 7;
-    pub const STALE: Flags = 1 << 8;
-    pub const SKIP_MONITOR: Flags = 1 << 9;
-    pub const SKIP_SLOWLOG: Flags = 1 << 10;
-    pub const FAST: Flags = 1 << 11;
-    pub const NO_AUTH: Flags = 1 << 12;
-    pub const MAY_REPLICATE: Flags = 1 << 13;
-    pub const NO_MULTI: Flags = 1 << 14;
-    pub const ALLOW_BUSY: Flags = 1 << 15;
-    /// Keel: acts on the whole server (every database), so only the server's own administrator, a client
-    /// of the `default` database, may run it; provisioned databases are refused.
-    pub const SERVER_ONLY: Flags = 1 << 16;
-    /// Keel: may run in RESP2 subscriber mode (Redis's list in processCommand).
-    pub const SUBSCRIBER_CONTEXT: Flags = 1 << 17;
-    /// Keel: acts on the transaction or the connection itself, so MULTI runs it instead of queuing it.
-    pub const NOT_QUEUED: Flags = 1 << 18;
-    /// Keel: needs a connection that outlives one request (subscriptions, MONITOR, WATCH, SHUTDOWN), which
-    /// a REST request is not.
-    pub const NO_REST: Flags = 1 << 19;
-    pub const NAMES: &[(Flags, &str)] = &[
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (ADMIN, "admin"),
-        (PUBSUB, "pubsub"),
-        (NOSCRIPT, "noscript"),
-        (BLOCKING, "blocking"),
-        (LOADING, "loading"),
-        (STALE, "stale"),
-        (SKIP_MONITOR, "skip_monitor"),
-        (SKIP_SLOWLOG, "skip_slowlog"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
-        (NO_MULTI, "no_multi"),
-        (ALLOW_BUSY, "allow_busy"),
-    ];
-}
-
-/// ACL categories, named as `ACL CAT` lists them (without the `@`); bit `i` of a command's categories is
-/// `CATEGORIES[i]`, and [`cat`] names each bit.
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
-/// ACL categories as typed bits, in the order of [`CATEGORIES`].
-pub mod cat {
-    pub type Categories = u32;
-    pub const NONE: Categories = 0;
-    pub const KEYSPACE: Categories = 1 << 0;
-    pub const READ: Categories = 1 << 1;
-    pub const WRITE: Categories = 1 << 2;
-    pub const SET: Categories = 1 << 3;
-    pub const SORTEDSET: Categories = 1 << 4;
-    pub const LIST: Categories = 1 << 5;
-    pub const HASH: Categories = 1 << 6;
-    pub const STRING: Categories = 1 << 7;
-    pub const BITMAP: Categories = 1 << 8;
-    pub const HYPERLOGLOG: Categories = 1 << 9;
-    pub const GEO: Categories = 1 << 10;
-    pub const STREAM: Categories = 1 << 11;
-    pub const PUBSUB: Categories = 1 << 12;
-    pub const ADMIN: Categories = 1 << 13;
-    pub const FAST: Categories = 1 << 14;
-    pub const SLOW: Categories = 1 << 15;
-    pub const BLOCKING: Categories = 1 << 16;
-    pub const DANGEROUS: Categories = 1 << 17;
-    pub const CONNECTION: Categories = 1 << 18;
-    pub const TRANSACTION: Categories = 1 << 19;
-    pub const SCRIPTING: Categories = 1 << 20;
-}
-
-/// A function that finds a command's key positions in its arguments.
-pub type FindKeys = fn(&[&[u8]]) -> Vec<usize>;
-
-/// A command as declared in the table.
-pub struct CommandSpec {
-    pub name: &'static str,
-    /// Redis's arity: exact argument count including the name, or `-n` for "at least n".
-    pub arity: i32,
-    pub flags: flags::Flags,
-    /// ACL categories beyond those implied by the flags.
-    pub categories: cat::Categories,
-    /// First key, last key (negative counts from the end) and step, as in `COMMAND INFO`; a negative
-    /// first, `(-n, 0, 1)`, means argument `n` counts the keys that follow it (EVAL, FCALL).
-    pub keys: (i32, i32, i32),
-    /// Finds the keys where `keys` cannot say (Redis's getkeys_proc): SORT's STORE destination.
-    pub find_keys: Option<FindKeys>,
-    pub group: &'static str,
-    pub summary: &'static str,
-    /// None for containers (CLIENT, CONFIG...) that only run through their subcommands.
-    pub handler: Option<Handler>,
-    pub subcommands: &'static [CommandSpec],
-}
-
-impl CommandSpec {
-    /// The spec with a function that finds its keys.
-    pub const fn with_find_keys(self, find_keys: FindKeys) -> CommandSpec {
-        CommandSpec { find_keys: Some(find_keys), ..self }
-    }
-}
-
-/// A command resolved at start-up: its spec plus derived facts and its id (an index for statistics).
-pub struct Command {
-    pub id: usize,
-    pub spec: &'static CommandSpec,
-    /// `get`, or `client|list` for a subcommand.
-    pub fullname: String,
-    pub flags: flags::Flags,
-    /// Bit `i` set means category `CATEGORIES[i]`.
-    pub categories: cat::Categories,
-    pub subcommands: Vec<usize>,
-    pub parent: Option<usize>,
-}
-
-impl Command {
-    pub fn has(&self, flag: flags::Flags) -> bool {
-        self.flags & flag != 0
-    }
-
-    pub fn is_container(&self) -> bool {
-        !self.subcommands.is_empty()
-    }
-
-    pub fn category_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        CATEGORIES.iter().enumerate().filter(move |(i, _)| self.categories & (1 << i) != 0).map(|(_, n)| *n)
-    }
-
-    pub fn flag_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        flags::NAMES.iter().filter(move |(bit, _)| self.flags & bit != 0).map(|(_, n)| *n)
-    }
-
-    /// Whether where the keys are depends on the arguments (a key count, or options that name keys): Redis's
-    /// `movablekeys`.
-    pub fn has_movable_keys(&self) -> bool {
-        self.spec.keys.0 < 0 || self.spec.find_keys.is_some()
-    }
-
-    /// Positions of the key arguments in `args`, from the table's first/last/step.
-    pub fn key_positions(&self, args: &[&[u8]]) -> Vec<usize> {
-        if let Some(find_keys) = self.spec.find_keys {
-            return find_keys(args);
-        }
-        let argc = args.len();
-        let (first, last, step) = self.spec.keys;
-        if first < 0 {
-            let at = first.unsigned_abs() as usize;
-            let count = args.get(at).and_then(|n| keel_store::number::parse_i64(n)).unwrap_or(0).max(0) as usize;
-            return (at + 1..(at + 1 + count).min(argc)).collect();
-        }
-        if first <= 0 || step <= 0 {
-            return Vec::new();
-        }
-        let last = if last < 0 { argc as i32 + last } else { last };
-        (first..=last.min(argc as i32 - 1)).step_by(step as usize).map(|i| i as usize).collect()
-    }
-}
-
-/// What looking a command up found.
-pub enum Lookup<'t> {
-    Found(&'t Command),
-    /// No such command.
-    Unknown,
-    /// A container command (`CLIENT`) with an unknown subcommand.
-    UnknownSubcommand(&'t Command),
-    /// A container command without its subcommand.
-    MissingSubcommand(&'t Command),
-}
-
-pub struct CommandTable {
-    commands: Vec<Command>,
-    by_name: HashMap<&'static [u8], usize, foldhash::fast::RandomState>,
-}
-
-impl CommandTable {
-    pub fn build() -> CommandTable {
-        let mut table = CommandTable { commands: Vec::new(), by_name: HashMap::default() };
-        for spec in table::COMMANDS {
-            let id = table.add(spec, None);
-            table.by_name.insert(spec.name.as_bytes(), id);
-        }
-        table
-    }
-
-    fn add(&mut self, spec: &'static CommandSpec, parent: Option<usize>) -> usize {
-        let id = self.commands.len();
-        let fullname = match parent {
-            Some(p) => format!("{}|{}", self.commands[p].spec.name, spec.name),
-            None => spec.name.to_string(),
-        };
-        let flags = spec.flags;
-        // Redis's setImplicitACLCategories.
-        let implied = [
-            (flags::WRITE, cat::WRITE),
-            (flags::ADMIN, cat::ADMIN | cat::DANGEROUS),
-            (flags::PUBSUB, cat::PUBSUB),
-            (flags::FAST, cat::FAST),
-            (flags::BLOCKING, cat::BLOCKING),
-        ];
-        let mut categories = implied.iter().filter(|(f, _)| flags & f != 0).fold(spec.categories, |a, (_, c)| a | c);
-        if flags & flags::READONLY != 0 && spec.categories & cat::SCRIPTING == 0 {
-            categories |= cat::READ;
-        }
-        if flags & flags::FAST == 0 {
-            categories |= cat::SLOW;
-        }
-        self.commands.push(Command { id, spec, fullname, flags, categories, subcommands: Vec::new(), parent });
-        for sub in spec.subcommands {
-            let sub_id = self.add(sub, Some(id));
-            self.commands[id].subcommands.push(sub_id);
-        }
-        id
-    }
-
-    pub fn len(&self) -> usize {
-        self.commands.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
-    }
-
-    pub fn get(&self, id: usize) -> &Command {
-        &self.commands[id]
-    }
-
-    /// Top-level commands, in table order.
-    pub fn top_level(&self) -> impl Iterator<Item = &Command> {
-        self.commands.iter().filter(|c| c.parent.is_none())
-    }
-
-    pub fn all(&self) -> impl Iterator<Item = &Command> {
-        self.commands.iter()
-    }
-
-    /// Finds a top-level command by name, case-insensitively, without allocating.
-    pub fn find(&self, name: &[u8]) -> Option<&Command> {
-        let mut lower = [0u8; 32];
-        let lower = lower.get_mut(..name.len())?;
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        self.by_name.get(&*lower).map(|&id| &self.commands[id])
-    }
-
-    /// Resolves `args` to a command, descending into subcommands of container commands.
-    pub fn lookup(&self, args: &[&[u8]]) -> Lookup<'_> {
-        let Some(cmd) = args.first().and_then(|name| self.find(name)) else {
-            return Lookup::Unknown;
-        };
-        if !cmd.is_container() {
-            return Lookup::Found(cmd);
-        }
-        let Some(sub) = args.get(1) else {
-            // A container with arity -1 (COMMAND) also runs on its own.
-            return if cmd.spec.arity == -1 { Lookup::Found(cmd) } else { Lookup::MissingSubcommand(cmd) };
-        };
-        cmd.subcommands
-            .iter()
-            .map(|&id| &self.commands[id])
-            .find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(sub))
-            .map_or(Lookup::UnknownSubcommand(cmd), Lookup::Found)
-    }
-}
 
 /// What a handler works with: the locked keyspace of the client's database, its session and its output.
 pub struct Ctx<'a> {

@@ -2,9 +2,11 @@
 //! forms, SCRIPT, FCALL, FCALL_RO and FUNCTION. What they run lives in `crate::scripting`.
 
 use super::introspection::help_reply;
+use super::unlocked::Unlocked;
 use super::{is, CmdError, CmdResult, Ctx};
 use crate::scripting::eval;
 use crate::scripting::functions::{self, RestorePolicy};
+use crate::scripting::status::KillRefused;
 
 const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
 
@@ -66,10 +68,59 @@ pub fn script_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// SCRIPT KILL and FUNCTION KILL reach here only when no script holds the database: a running script's
-/// kill is served by the connection without the lock (see `Connection::serve_while_busy`).
+/// SCRIPT KILL and FUNCTION KILL with the lock: no script holds the database.
 pub fn script_kill(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     Err(CmdError::new(NOTBUSY))
+}
+
+const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+
+/// SCRIPT KILL (`function` false) or FUNCTION KILL of the caller's own database's script, served without
+/// the lock the script holds.
+fn kill(u: &mut Unlocked, function: bool) -> CmdResult {
+    match u.tenant.scripts.request_kill(function) {
+        Ok(()) => {
+            u.out.ok();
+            Ok(())
+        }
+        Err(KillRefused::NotBusy) => Err(CmdError::new(NOTBUSY)),
+        Err(KillRefused::Wrote) => Err(CmdError::new(UNKILLABLE)),
+        Err(KillRefused::WrongKind(busy)) => Err(CmdError::new(busy)),
+    }
+}
+
+pub fn script_kill_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    kill(u, false)
+}
+
+pub fn function_kill_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    kill(u, true)
+}
+
+/// FUNCTION STATS while a function runs: its name, command line and duration (the library counts sit
+/// behind the lock it holds).
+pub fn function_stats_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    let out = &mut *u.out;
+    out.map(2);
+    out.bulk(b"running_script");
+    match u.tenant.scripts.running() {
+        Some((name, command, ms)) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(name.as_bytes());
+            out.bulk(b"command");
+            out.array(command.len());
+            for arg in &command {
+                out.bulk(arg);
+            }
+            out.bulk(b"duration_ms");
+            out.int(ms as i64);
+        }
+        None => out.null(),
+    }
+    out.bulk(b"engines");
+    out.map(0);
+    Ok(())
 }
 
 pub fn script_debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -1,6 +1,8 @@
 //! Server commands: DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, TIME, CONFIG, SLOWLOG, DEBUG, SHUTDOWN, MONITOR, INFO.
 
+use super::unlocked::Unlocked;
 use super::{float_arg, info, int_arg, is, CmdError, CmdResult, Ctx, DB_OUT_OF_RANGE, SYNTAX};
+use crate::admission::ServerState;
 use crate::config::find_param;
 use crate::session::Action;
 use keel_store::{Expiry, Value};
@@ -206,6 +208,12 @@ pub fn slowlog_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    shutdown_unlocked(&mut ctx.unlocked(), args)
+}
+
+/// SHUTDOWN, with or without the lock. While a script is busy only SHUTDOWN NOSAVE is served (Redis's
+/// rule), and it stops the script first.
+pub fn shutdown_unlocked(u: &mut Unlocked, args: &[&[u8]]) -> CmdResult {
     for arg in &args[1..] {
         if !["nosave", "save", "now", "force", "abort"].iter().any(|o| is(arg, o)) {
             return Err(SYNTAX);
@@ -214,11 +222,26 @@ pub fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Err(CmdError::new("ERR No shutdown in progress."));
         }
     }
-    let p = &ctx.tenant.persistence;
     let flag = |name| args[1..].iter().any(|a| is(a, name));
+    if let ServerState::Busy(_) = u.state {
+        if !flag("nosave") {
+            return Err(u.state_error());
+        }
+        u.tenant.scripts.force_kill();
+    }
+    let p = &u.tenant.persistence;
     p.skip_final_save.store(flag("nosave"), std::sync::atomic::Ordering::Relaxed);
     p.force_final_save.store(flag("save"), std::sync::atomic::Ordering::Relaxed);
-    ctx.session.action = Some(Action::Shutdown);
+    u.session.action = Some(Action::Shutdown);
+    Ok(())
+}
+
+/// INFO while the dataset loads: how far loading has come.
+pub fn info_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    if u.state != ServerState::Loading {
+        return Err(u.state_error());
+    }
+    u.out.verbatim("txt", crate::persistence::loading_info(&u.tenant.persistence).as_bytes());
     Ok(())
 }
 

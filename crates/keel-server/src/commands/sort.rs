@@ -1,6 +1,7 @@
 //! SORT and SORT_RO (Redis's sort.c): sorting lists, sets and sorted sets by their elements or by keys
 //! named after them (`BY weight_*`, `BY h_*->field`), with LIMIT, GET, ASC/DESC, ALPHA and STORE.
 
+use super::key::{self, KeyFlags};
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
 use keel_store::{End, Expiry, List, Value};
 use std::cmp::Ordering;
@@ -46,10 +47,10 @@ fn parse<'a>(args: &[&'a [u8]], read_only: bool) -> Result<SortOptions<'a>, CmdE
     Ok(o)
 }
 
-/// Where SORT's keys are: the key sorted, and the STORE destination (for COMMAND GETKEYS, notifications
-/// and tracking), found as Redis's sortGetKeys finds them.
-pub fn key_positions(args: &[&[u8]]) -> Vec<usize> {
-    let mut positions = vec![1];
+/// Where SORT's keys are: the key sorted (read), and the STORE destination (overwritten), found as Redis's
+/// sortGetKeys finds them.
+pub fn find_keys(args: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
+    let mut positions = vec![(1, key::RO | key::ACCESS)];
     let mut j = 2;
     while j < args.len() {
         let arg = args[j];
@@ -60,7 +61,7 @@ pub fn key_positions(args: &[&[u8]]) -> Vec<usize> {
         } else if is(arg, "store") && j + 1 < args.len() {
             // The last STORE is the one SORT obeys.
             positions.truncate(1);
-            positions.push(j + 1);
+            positions.push((j + 1, key::OW | key::UPDATE));
         }
         j += 1;
     }

@@ -404,30 +404,6 @@ pub fn xsetid(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// XREAD and XREADGROUP's keys: those after STREAMS (Redis's xreadGetKeys).
-pub fn read_key_positions(args: &[&[u8]]) -> Vec<usize> {
-    let mut i = 1;
-    while i < args.len() {
-        let arg = args[i];
-        if is(arg, "block") || is(arg, "count") {
-            i += 2;
-        } else if is(arg, "group") {
-            i += 3;
-        } else if is(arg, "noack") {
-            i += 1;
-        } else if is(arg, "streams") {
-            let n = args.len() - i - 1;
-            if n == 0 || !n.is_multiple_of(2) {
-                return Vec::new();
-            }
-            return (i + 1..i + 1 + n / 2).collect();
-        } else {
-            break;
-        }
-    }
-    Vec::new()
-}
-
 /// What XREAD / XREADGROUP was asked.
 struct ReadArgs<'a> {
     timeout: Option<Option<Duration>>,

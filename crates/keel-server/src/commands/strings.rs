@@ -1,5 +1,6 @@
 //! String commands (Redis's t_string.c): GET/SET and their variants, counters, ranges and LCS.
 
+use super::key::{self, KeyFlags};
 use super::{float_arg, int_arg, is, CmdError, CmdResult, Ctx, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
 use keel_store::{Expiry, StrRef, Value};
@@ -612,4 +613,11 @@ pub fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.out.bulk(b"len");
     ctx.out.int(total as i64);
     Ok(())
+}
+
+/// SET's key and what SET does to it (Redis's setGetKeys): with GET it reads the old value, without it
+/// only overwrites.
+pub fn set_keys(args: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
+    let reads = args.iter().skip(3).any(|a| is(a, "get"));
+    vec![(1, if reads { key::RW | key::ACCESS | key::UPDATE } else { key::OW | key::UPDATE })]
 }

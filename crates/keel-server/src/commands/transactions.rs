@@ -3,18 +3,37 @@
 //! fail when a watched key changed before it. Queuing itself
 //! happens in dispatch, which knows which commands control the transaction.
 
+use super::unlocked::Unlocked;
 use super::{CmdError, CmdResult, Ctx};
 use crate::clients::flag;
 use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::session::{Action, Transaction};
 
-pub fn multi(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    if ctx.session.transaction.is_some() {
+pub fn multi(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    multi_unlocked(&mut ctx.unlocked(), args)
+}
+
+/// MULTI needs no data: it is served while a script is busy too.
+pub fn multi_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    if u.session.transaction.is_some() {
         return Err(CmdError::new("ERR MULTI calls can not be nested"));
     }
-    ctx.session.transaction = Some(Transaction::default());
-    ctx.session.info.set_flag(flag::MULTI, true);
-    ctx.out.ok();
+    u.session.transaction = Some(Transaction::default());
+    u.session.info.set_flag(flag::MULTI, true);
+    u.out.ok();
+    Ok(())
+}
+
+/// DISCARD while a script is busy: served unless the client watches keys, which only the lock can forget.
+pub fn discard_unlocked(u: &mut Unlocked, _args: &[&[u8]]) -> CmdResult {
+    if u.session.watching {
+        return Err(u.state_error());
+    }
+    if u.session.transaction.take().is_none() {
+        return Err(CmdError::new("ERR DISCARD without MULTI"));
+    }
+    u.session.info.set_flag(flag::MULTI, false);
+    u.out.ok();
     Ok(())
 }
 

@@ -224,12 +224,6 @@ pub fn zdiff(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Key positions of ZUNIONSTORE, ZINTERSTORE and ZDIFFSTORE: the destination, then `numkeys` sources.
-pub fn store_key_positions(args: &[&[u8]]) -> Vec<usize> {
-    let count = args.get(2).and_then(|n| keel_store::number::parse_i64(n)).unwrap_or(0).max(0) as usize;
-    std::iter::once(1).chain(3..(3 + count).min(args.len())).filter(|&i| i < args.len()).collect()
-}
-
 pub fn zunionstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (items, _) = compute(ctx, args, 2, Op::Union, false)?;
     store_scored(ctx, args[1], items)

@@ -4,7 +4,6 @@
 //! MULTI/EXEC block), and an instruction hook lets other clients see `BUSY` and SCRIPT KILL stop it.
 
 mod api;
-pub mod busy;
 pub(crate) mod convert;
 mod engine;
 pub mod eval;
