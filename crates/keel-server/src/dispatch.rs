@@ -271,24 +271,18 @@ fn run(
     clock.lap_us();
     let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
     let dirty_before = ks.dirty;
-    let notify = env.settings.notify;
-    let before = (notify != 0 && command.has(flags::WRITE))
-        .then(|| crate::notify::before(ks, session.db, command, args, access.now_ms));
-    let events = crate::notify::Events { flags: notify, limit: env.settings.pubsub_limit };
+    let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
     let result = {
         let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access, events };
         handler(&mut ctx, args)
     };
+    // Keys found expired while the command ran are deleted: their DELs reach the log before the command.
     crate::notify::after_expiry(ks, events);
     if ks.log.enabled {
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
     }
     if ks.tracking.is_active() {
         track(env, ks, session, command, args);
-    }
-    if let Some(before) = before.filter(|_| ks.dirty != dirty_before) {
-        let db = session.db;
-        crate::notify::after_command(ks, events, db, command, args, &before, access.now_ms);
     }
     // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
     if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {

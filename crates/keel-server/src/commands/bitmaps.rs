@@ -4,6 +4,7 @@
 use super::key::{self, KeyFlags};
 use super::strings::into_bytes;
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
+use crate::notify;
 use keel_protocol::ReplyWriter;
 use keel_store::bitmap::{self, Overflow};
 use keel_store::{CompactBytes, Db, Expiry, StrRef, Value};
@@ -94,6 +95,7 @@ pub fn setbit(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // Only a change counts as one (for persistence and notifications).
     if grew || old != on {
         ctx.dirty(1);
+        ctx.notify(notify::STRING, "setbit", args[1]);
     }
     ctx.out.int(old as i64);
     Ok(())
@@ -231,7 +233,7 @@ pub fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     let value = (len > 0).then(|| Value::Str(CompactBytes::from_vec(result)));
-    ctx.replace_key(args[2], value);
+    ctx.replace_key(args[2], value, (notify::STRING, "set"));
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -337,6 +339,9 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult
     // A write counts as a change when it changed the field or the string had to grow.
     let changes = replies.iter().filter(|r| matches!(r, FieldReply::Wrote(_, changed) if *changed || grew)).count();
     ctx.dirty(changes as u64);
+    if changes > 0 {
+        ctx.notify(notify::STRING, "setbit", args[1]);
+    }
     ctx.out.array(replies.len());
     for reply in replies {
         match reply {

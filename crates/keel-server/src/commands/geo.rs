@@ -325,7 +325,7 @@ fn search(ctx: &mut Ctx, args: &[&[u8]], variant: Variant) -> CmdResult {
     }
     let (Some((longitude, latitude)), Some((shape, conversion)), true) = (centre, shape, has_source(ctx)) else {
         // No source key.
-        return store_or_reply(ctx, &opts, Vec::new(), 1.0);
+        return store_or_reply(ctx, &opts, Vec::new(), 1.0, store_event(variant));
     };
     // COUNT picks the nearest: sort ascending unless told otherwise (ANY takes the first found).
     if opts.count != 0 && opts.ascending.is_none() && !opts.any {
@@ -371,12 +371,21 @@ fn search(ctx: &mut Ctx, args: &[&[u8]], variant: Variant) -> CmdResult {
     if opts.count != 0 {
         found.truncate(opts.count);
     }
-    store_or_reply(ctx, &opts, found, conversion)
+    store_or_reply(ctx, &opts, found, conversion, store_event(variant))
+}
+
+/// The event a stored search publishes: GEOSEARCHSTORE's own, or GEORADIUS's older name for it.
+fn store_event(variant: Variant) -> &'static str {
+    if variant == Variant::SearchStore {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    }
 }
 
 /// Replies with the results, or stores them as a sorted set (scores or distances) and replies with their
 /// number.
-fn store_or_reply(ctx: &mut Ctx, opts: &SearchOptions, found: Vec<Found>, conversion: f64) -> CmdResult {
+fn store_or_reply(ctx: &mut Ctx, opts: &SearchOptions, found: Vec<Found>, conversion: f64, event: &str) -> CmdResult {
     let Some(dest) = opts.store else {
         let extras = opts.with_dist as usize + opts.with_hash as usize + opts.with_coord as usize;
         ctx.out.array(found.len());
@@ -407,5 +416,5 @@ fn store_or_reply(ctx: &mut Ctx, opts: &SearchOptions, found: Vec<Found>, conver
             (f.member, score)
         })
         .collect();
-    super::zset_ops::store_scored(ctx, dest, items)
+    super::zset_ops::store_scored(ctx, dest, items, event)
 }

@@ -4,6 +4,7 @@ use super::{
     float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
     CmdError, CmdResult, Ctx, ScanArgs,
 };
+use crate::notify;
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
 use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
@@ -26,6 +27,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) -> Result<usize, CmdError> {
         args[2..].chunks_exact(2).filter(|pair| hash.set(pair[0], pair[1], &limits)).count()
     });
     ctx.dirty(((args.len() - 2) / 2) as u64);
+    ctx.notify(notify::HASH, "hset", args[1]);
     Ok(created)
 }
 
@@ -47,6 +49,7 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let created = ctx.modify::<Hash, _>(slot, |hash| !hash.contains(args[2]) && hash.set(args[2], args[3], &limits));
     if created {
         ctx.dirty(1);
+        ctx.notify(notify::HASH, "hset", args[1]);
     }
     ctx.out.int(created as i64);
     Ok(())
@@ -84,7 +87,7 @@ pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ctx.remove_members(args[1], &args[2..], Hash::remove)
+    ctx.remove_members(args[1], &args[2..], Hash::remove, (notify::HASH, "hdel"))
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -157,6 +160,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let new = current.checked_add(delta).ok_or_else(|| CmdError::new("ERR increment or decrement would overflow"))?;
     ctx.modify::<Hash, _>(slot, |hash| hash.set(args[2], new.to_string().as_bytes(), &limits));
     ctx.dirty(1);
+    ctx.notify(notify::HASH, "hincrby", args[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -179,6 +183,9 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let text = format_f64_human(new);
     ctx.modify::<Hash, _>(slot, |hash| hash.set(args[2], text.as_bytes(), &limits));
     ctx.dirty(1);
+    ctx.notify(notify::HASH, "hincrbyfloat", args[1]);
+    // Float arithmetic replayed elsewhere could print another result: the log gets the value it produced.
+    ctx.propagate(&[b"HSET", args[1], args[2], text.as_bytes()]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

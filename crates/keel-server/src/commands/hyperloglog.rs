@@ -53,6 +53,7 @@ pub fn pfadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
         }
         ctx.dirty(updated);
+        ctx.notify(crate::notify::STRING, "pfadd", args[1]);
     }
     ctx.out.int((updated > 0) as i64);
     Ok(())
@@ -114,6 +115,7 @@ pub fn pfmerge(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.dirty(1);
+    ctx.notify(crate::notify::STRING, "pfadd", args[1]);
     ctx.out.ok();
     Ok(())
 }

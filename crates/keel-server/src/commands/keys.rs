@@ -5,6 +5,7 @@ use super::{
     int_arg, is, reply_scan_page, scan_args, CmdError, CmdResult, Ctx, ScanArgs, DB_OUT_OF_RANGE, NOT_INTEGER,
     NO_SUCH_KEY, SYNTAX,
 };
+use crate::notify;
 use keel_store::{glob, Expiry, ValueKind};
 
 pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -12,6 +13,7 @@ pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     for key in &args[1..] {
         if ctx.lookup_peek(key).is_some() && ctx.db().remove(key).is_some() {
             removed += 1;
+            ctx.notify(notify::GENERIC, "del", key);
         }
     }
     ctx.dirty(removed);
@@ -65,6 +67,8 @@ fn rename_generic(ctx: &mut Ctx, args: &[&[u8]], nx: bool) -> CmdResult {
     let db = ctx.session.db;
     ctx.add_key(db, dst, value, expire.map_or(Expiry::Clear, Expiry::At));
     ctx.dirty(1);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -126,6 +130,7 @@ pub fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     ctx.add_key(target, dst, value, expire.map_or(Expiry::Clear, Expiry::At));
     ctx.dirty(1);
+    ctx.notify_in(target, notify::GENERIC, "copy_to", dst);
     ctx.out.int(1);
     Ok(())
 }
@@ -151,6 +156,8 @@ pub fn move_(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     ctx.add_key(target, key, value, expire.map_or(Expiry::Clear, Expiry::At));
     ctx.dirty(1);
+    ctx.notify(notify::GENERIC, "move_from", key);
+    ctx.notify_in(target, notify::GENERIC, "move_to", key);
     ctx.out.int(1);
     Ok(())
 }
@@ -198,10 +205,15 @@ fn expire_generic(ctx: &mut Ctx, args: &[&[u8]], millis_factor: i64, absolute: b
         ctx.out.int(0);
         return Ok(());
     }
+    // A relative TTL would mean another moment when replayed: the log gets the absolute one.
     if when <= ctx.now_ms() as i64 {
         ctx.db().remove_slot(slot);
+        ctx.notify(notify::GENERIC, "del", args[1]);
+        ctx.propagate(&[b"DEL", args[1]]);
     } else {
         ctx.db().set_expire(slot, Some(when as u64));
+        ctx.notify(notify::GENERIC, "expire", args[1]);
+        ctx.propagate(&[b"PEXPIREAT", args[1], when.to_string().as_bytes()]);
     }
     ctx.dirty(1);
     ctx.out.int(1);
@@ -260,6 +272,7 @@ pub fn persist(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Some(slot) if ctx.db().expire_at(slot).is_some() => {
             ctx.db().set_expire(slot, None);
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "persist", args[1]);
             1
         }
         _ => 0,

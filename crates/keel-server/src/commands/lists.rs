@@ -3,6 +3,7 @@
 
 use super::{int_arg, is, parse_mpop, typed, CmdError, CmdResult, Ctx, NO_SUCH_KEY, SYNTAX};
 use crate::blocking::parse_timeout;
+use crate::notify;
 use keel_store::{End, Expiry, List, Value};
 
 const POSITIVE: &str = "ERR value is out of range, must be positive";
@@ -25,6 +26,7 @@ fn push(ctx: &mut Ctx, args: &[&[u8]], end: End, only_existing: bool) -> CmdResu
         list.len()
     });
     ctx.dirty((args.len() - 2) as u64);
+    ctx.notify(notify::LIST, if end == End::Left { "lpush" } else { "rpush" }, key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -62,22 +64,42 @@ fn pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         }
         return Ok(());
     };
-    match count {
+    let popped = match count {
         None => {
             let item = ctx.modify::<List, _>(slot, |list| list.pop(end));
-            match item {
+            match &item {
                 Some(item) => ctx.out.bulk(item.as_bytes()),
                 None => ctx.out.null(),
             }
+            item.is_some()
         }
         Some(count) => {
             let items = ctx.modify::<List, _>(slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
             ctx.out.array(items.len());
             items.iter().for_each(|item| ctx.out.bulk(item.as_bytes()));
+            !items.is_empty()
         }
+    };
+    if popped {
+        ctx.dirty(1);
+        notify_popped(ctx, args[1], end);
     }
-    ctx.dirty(1);
     Ok(())
+}
+
+/// `lpop`/`rpop` for `key`, and `del` when that emptied it.
+fn notify_popped(ctx: &mut Ctx, key: &[u8], end: End) {
+    ctx.notify(notify::LIST, if end == End::Left { "lpop" } else { "rpop" }, key);
+    ctx.notify_if_gone(key);
+}
+
+/// What a blocking or multi-key pop amounted to, as Redis logs and replicates it: `LPOP key [count]`.
+fn propagate_pop(ctx: &mut Ctx, key: &[u8], end: End, count: Option<usize>) {
+    let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
+    match count {
+        Some(count) => ctx.propagate(&[name, key, count.to_string().as_bytes()]),
+        None => ctx.propagate(&[name, key]),
+    }
 }
 
 pub fn lpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -153,6 +175,7 @@ pub fn lset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let index = resolve_index(index, len).ok_or_else(|| CmdError::new("ERR index out of range"))?;
     ctx.modify::<List, _>(slot, |list| list.set(index, args[3]));
     ctx.dirty(1);
+    ctx.notify(notify::LIST, "lset", args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -178,6 +201,7 @@ pub fn linsert(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     match len {
         Some(len) => {
             ctx.dirty(1);
+            ctx.notify(notify::LIST, "linsert", args[1]);
             ctx.out.int(len as i64);
         }
         None => ctx.out.int(-1),
@@ -193,6 +217,10 @@ pub fn lrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let removed = ctx.modify::<List, _>(slot, |list| list.remove_matching(args[3], count));
     ctx.dirty(removed as u64);
+    if removed > 0 {
+        ctx.notify(notify::LIST, "lrem", args[1]);
+        ctx.notify_if_gone(args[1]);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -205,6 +233,8 @@ pub fn ltrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             None => list.retain_range(1, 0),
         });
         ctx.dirty(1);
+        ctx.notify(notify::LIST, "ltrim", args[1]);
+        ctx.notify_if_gone(args[1]);
     }
     ctx.out.ok();
     Ok(())
@@ -290,8 +320,16 @@ fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
     }
 }
 
-/// Moves one element from `src` to `dst`; replies with it, or null when `src` is missing.
-fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+/// Moves one element from `src` to `dst`; replies with it, or null when `src` is missing. Events follow
+/// Redis's order: the push, the pop, then `del` if the source went. A blocking move is logged as
+/// `propagate_as`, the non-blocking move it amounted to.
+fn move_element(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    (from, to): (End, End),
+    propagate_as: Option<&[&[u8]]>,
+) -> CmdResult {
     if ctx.find_typed::<List>(src)?.is_none() {
         ctx.out.null();
         return Ok(());
@@ -310,17 +348,22 @@ fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
     let dst_slot = ctx.typed_for_write::<List>(dst)?;
     ctx.modify::<List, _>(dst_slot, |list| list.push(to, item.as_bytes()));
     ctx.dirty(2);
+    ctx.notify(notify::LIST, if to == End::Left { "lpush" } else { "rpush" }, dst);
+    notify_popped(ctx, src, from);
+    if let Some(args) = propagate_as {
+        ctx.propagate(args);
+    }
     ctx.out.bulk(item.as_bytes());
     Ok(())
 }
 
 pub fn lmove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (from, to) = (parse_end(args[3])?, parse_end(args[4])?);
-    move_element(ctx, args[1], args[2], from, to)
+    move_element(ctx, args[1], args[2], (from, to), None)
 }
 
 pub fn rpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    move_element(ctx, args[1], args[2], End::Right, End::Left)
+    move_element(ctx, args[1], args[2], (End::Right, End::Left), None)
 }
 
 /// Pops up to `count` from the first non-empty list among `keys`; false when all are empty.
@@ -329,6 +372,8 @@ fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<b
         let Some(slot) = ctx.find_typed::<List>(key)? else { continue };
         let items = ctx.modify::<List, _>(slot, |list| (0..count).map_while(|_| list.pop(end)).collect::<Vec<_>>());
         ctx.dirty(1);
+        notify_popped(ctx, key, end);
+        propagate_pop(ctx, key, end, Some(items.len()));
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(items.len());
@@ -363,6 +408,8 @@ fn blocking_pop(ctx: &mut Ctx, args: &[&[u8]], end: End) -> CmdResult {
         let Some(slot) = ctx.find_typed::<List>(key)? else { continue };
         if let Some(item) = ctx.modify::<List, _>(slot, |list| list.pop(end)) {
             ctx.dirty(1);
+            notify_popped(ctx, key, end);
+            propagate_pop(ctx, key, end, None);
             ctx.out.array(2);
             ctx.out.bulk(key);
             ctx.out.bulk(item.as_bytes());
@@ -381,21 +428,23 @@ pub fn brpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     blocking_pop(ctx, args, End::Right)
 }
 
-/// BLMOVE and BRPOPLPUSH: move at once when the source has an element, else block on the source.
-fn blocking_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End, timeout: &[u8]) -> CmdResult {
+/// BLMOVE and BRPOPLPUSH: move at once when the source has an element (logged as `non_blocking`), else
+/// block on the source.
+fn blocking_move(ctx: &mut Ctx, args: &[&[u8]], ends: (End, End), timeout: &[u8], non_blocking: &[&[u8]]) -> CmdResult {
     let timeout = parse_timeout(timeout)?;
+    let (src, dst) = (args[1], args[2]);
     if ctx.find_typed::<List>(src)?.is_some() {
-        return move_element(ctx, src, dst, from, to);
+        return move_element(ctx, src, dst, ends, Some(non_blocking));
     }
     ctx.block(&[src], timeout);
     Ok(())
 }
 
 pub fn blmove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (from, to) = (parse_end(args[3])?, parse_end(args[4])?);
-    blocking_move(ctx, args[1], args[2], from, to, args[5])
+    let ends = (parse_end(args[3])?, parse_end(args[4])?);
+    blocking_move(ctx, args, ends, args[5], &[b"LMOVE", args[1], args[2], args[3], args[4]])
 }
 
 pub fn brpoplpush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    blocking_move(ctx, args[1], args[2], End::Right, End::Left, args[3])
+    blocking_move(ctx, args, (End::Right, End::Left), args[3], &[b"RPOPLPUSH", args[1], args[2]])
 }

@@ -36,6 +36,7 @@ pub use spec::{cat, flags, key, Begin, Channels, CommandSpec, Find, FindKeys, Ha
 
 pub use connection::{secrets_equal, stop_tracking, REDIS_VERSION};
 
+use crate::notify;
 use crate::server::Server;
 use crate::session::Session;
 use crate::tenant::{Keyspace, Tenant};
@@ -144,7 +145,39 @@ impl Ctx<'_> {
         if wakes_waiters {
             self.ks.blocking.signal_ready(db, key);
         }
+        self.notify_in(db, notify::NEW, "new", key);
         slot
+    }
+
+    /// Publishes `event` of `class` for `key` in the selected database, where the change happens (Redis's
+    /// `notifyKeyspaceEvent`); free when that class is off.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.session.db;
+        self.notify_in(db, class, event, key);
+    }
+
+    /// [`Ctx::notify`] for a key in numbered database `db`.
+    #[inline]
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if self.events.flags & class != 0 {
+            notify::emit(self.ks, self.events, class, event, db, key);
+        }
+    }
+
+    /// `del` for `key` when the command just emptied it away: Redis never keeps an empty collection, and
+    /// says so after the command's own event.
+    pub fn notify_if_gone(&mut self, key: &[u8]) {
+        if self.events.flags & notify::GENERIC != 0 && self.lookup_peek(key).is_none() {
+            self.notify(notify::GENERIC, "del", key);
+        }
+    }
+
+    /// Logs and replicates `args` for what this command did, instead of its own arguments: what replaying
+    /// gives the same result whenever it is replayed (Redis's `rewriteClientCommandVector` and
+    /// `alsoPropagate`). Called several times, every form is kept, in order.
+    pub fn propagate(&mut self, args: &[&[u8]]) {
+        self.ks.log.rewrite(args);
     }
 
     /// Looks `key` up for writing and checks it holds a `T` (WRONGTYPE otherwise).
@@ -178,7 +211,8 @@ impl Ctx<'_> {
     }
 
     /// Runs `change` on the `T` at `slot` (memory accounting follows) and deletes the key if the collection
-    /// became empty: Redis never keeps an empty collection.
+    /// became empty: Redis never keeps an empty collection (the caller tells, with [`Ctx::notify_if_gone`]
+    /// after its own event).
     pub fn modify<T: Collection, R>(&mut self, slot: usize, change: impl FnOnce(&mut T) -> R) -> R {
         let db = self.db();
         let (result, empty) = db.update(slot, |value| {
@@ -193,31 +227,54 @@ impl Ctx<'_> {
     }
 
     /// Removes `members` from the `T` at `key` with `remove`, counts the removals as changes and replies with
-    /// their number (HDEL, SREM, ZREM).
+    /// their number (HDEL, SREM, ZREM), publishing `event` of `class` (and `del` when the key went).
     pub fn remove_members<T: Collection>(
         &mut self,
         key: &[u8],
         members: &[&[u8]],
         remove: impl Fn(&mut T, &[u8]) -> bool,
+        (class, event): (u32, &str),
     ) -> CmdResult {
         let removed = match self.find_typed::<T>(key)? {
             Some(slot) => self.modify::<T, _>(slot, |c| members.iter().filter(|m| remove(c, m)).count()),
             None => 0,
         };
+        if removed > 0 {
+            self.notify(class, event, key);
+            self.notify_if_gone(key);
+        }
         self.dirty(removed as u64);
         self.out.int(removed as i64);
         Ok(())
     }
 
-    /// Replaces `key` with `value`, or deletes it when `value` is None (the STORE variants).
-    pub fn replace_key(&mut self, key: &[u8], value: Option<Value>) {
-        if self.lookup_write(key).is_some() {
-            self.db().remove(key);
+    /// The STORE variants (Redis's setKey or dbDelete): replaces `key` with `value` and publishes `event`
+    /// of `class`, or, with no value, deletes the key if it was there and publishes `del`.
+    pub fn replace_key(&mut self, key: &[u8], value: Option<Value>, (class, event): (u32, &str)) {
+        let existed = self.lookup_write(key).is_some();
+        match value {
+            Some(value) if existed => {
+                let db = self.session.db;
+                let wakes_waiters = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
+                self.db().remove(key);
+                self.ks.dbs[db].insert_new(key, value, Expiry::Clear, &self.clock);
+                if wakes_waiters {
+                    self.ks.blocking.signal_ready(db, key);
+                }
+            }
+            Some(value) => {
+                let db = self.session.db;
+                self.add_key(db, key, value, Expiry::Clear);
+            }
+            None if existed => {
+                self.db().remove(key);
+                self.notify(notify::GENERIC, "del", key);
+                self.dirty(1);
+                return;
+            }
+            None => return,
         }
-        if let Some(value) = value {
-            let db = self.session.db;
-            self.add_key(db, key, value, Expiry::Clear);
-        }
+        self.notify(class, event, key);
         self.dirty(1);
     }
 

@@ -132,6 +132,8 @@ pub fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         // Already expired: the key is gone (deleted, when it was replaced).
         if exists {
             ctx.dirty(1);
+            ctx.notify(crate::notify::GENERIC, "del", key);
+            ctx.propagate(&[b"DEL", key]);
         }
         ctx.out.ok();
         return Ok(());
@@ -146,6 +148,10 @@ pub fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.db().set_access(slot, meta);
     }
     ctx.dirty(1);
+    ctx.notify(crate::notify::GENERIC, "restore", key);
+    // The TTL is logged absolute, so that replaying does not extend it.
+    let at = expire_at.unwrap_or(0).to_string();
+    ctx.propagate(&[b"RESTORE", key, at.as_bytes(), payload, b"ABSTTL", b"REPLACE"]);
     ctx.out.ok();
     Ok(())
 }

@@ -6,6 +6,7 @@ use super::{
     int_arg, intercard_limit, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
     CmdError, CmdResult, Ctx, ScanArgs, SYNTAX,
 };
+use crate::notify;
 use keel_store::{glob, Set, StrRef, Value};
 use rand::Rng;
 use std::collections::HashSet;
@@ -26,12 +27,15 @@ pub fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let slot = ctx.typed_for_write::<Set>(args[1])?;
     let added = ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.add(m, max)).count());
     ctx.dirty(added as u64);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", args[1]);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
 
 pub fn srem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ctx.remove_members(args[1], &args[2..], Set::remove)
+    ctx.remove_members(args[1], &args[2..], Set::remove, (notify::SET, "srem"))
 }
 
 pub fn smembers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -100,9 +104,11 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.dirty(popped.len() as u64);
     // The members were chosen at random: the log records which ones.
     if !popped.is_empty() {
+        ctx.notify(notify::SET, "spop", args[1]);
+        ctx.notify_if_gone(args[1]);
         let mut srem: Vec<&[u8]> = vec![b"SREM", args[1]];
         srem.extend(popped.iter().map(Vec::as_slice));
-        ctx.ks.log.rewrite(&srem);
+        ctx.propagate(&srem);
     }
     match count {
         Some(_) => {
@@ -164,6 +170,8 @@ pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
+    ctx.notify(notify::SET, "srem", src);
+    ctx.notify_if_gone(src);
     let max = max_intset(ctx);
     let dst_slot = ctx.typed_for_write::<Set>(dst)?;
     // A member already in the destination leaves it unchanged (and so does not disturb a WATCH of it).
@@ -174,6 +182,7 @@ pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     ctx.modify::<Set, _>(dst_slot, |set| set.add(member, max));
     ctx.dirty(2);
+    ctx.notify(notify::SET, "sadd", dst);
     ctx.out.int(1);
     Ok(())
 }
@@ -248,14 +257,14 @@ fn reply_members(ctx: &mut Ctx, members: &[Vec<u8>]) {
 }
 
 /// Replaces `dst` with a set of `members` (deleting it when empty); replies with the size.
-fn store(ctx: &mut Ctx, dst: &[u8], members: Vec<Vec<u8>>) -> CmdResult {
+fn store(ctx: &mut Ctx, dst: &[u8], members: Vec<Vec<u8>>, event: &str) -> CmdResult {
     let max = max_intset(ctx);
     let mut set = Set::new();
     for m in &members {
         set.add(m, max);
     }
     let len = set.len();
-    ctx.replace_key(dst, (len > 0).then(|| Value::Set(Box::new(set))));
+    ctx.replace_key(dst, (len > 0).then(|| Value::Set(Box::new(set))), (notify::SET, event));
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -280,17 +289,17 @@ pub fn sdiff(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn sinterstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let members = compute(ctx, &args[2..], Algebra::Inter, usize::MAX)?;
-    store(ctx, args[1], members)
+    store(ctx, args[1], members, "sinterstore")
 }
 
 pub fn sunionstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let members = compute(ctx, &args[2..], Algebra::Union, usize::MAX)?;
-    store(ctx, args[1], members)
+    store(ctx, args[1], members, "sunionstore")
 }
 
 pub fn sdiffstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let members = compute(ctx, &args[2..], Algebra::Diff, usize::MAX)?;
-    store(ctx, args[1], members)
+    store(ctx, args[1], members, "sdiffstore")
 }
 
 pub fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -3,7 +3,7 @@
 
 use super::key::{self, KeyFlags};
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
-use keel_store::{End, Expiry, List, Value};
+use keel_store::{End, List, Value};
 use std::cmp::Ordering;
 
 struct SortOptions<'a> {
@@ -216,19 +216,12 @@ fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
         }
         Some(dest) => {
             let stored = output.len();
-            if stored > 0 {
+            let list = (stored > 0).then(|| {
                 let mut list = List::new();
                 output.iter().for_each(|v| list.push(End::Right, v.as_deref().unwrap_or_default()));
-                if ctx.lookup_write(dest).is_some() {
-                    ctx.db().remove(dest);
-                }
-                let db = ctx.session.db;
-                ctx.add_key(db, dest, Value::List(Box::new(list)), Expiry::Clear);
-                ctx.dirty(stored as u64);
-            } else if ctx.lookup_write(dest).is_some() {
-                ctx.db().remove(dest);
-                ctx.dirty(1);
-            }
+                Value::List(Box::new(list))
+            });
+            ctx.replace_key(dest, list, (crate::notify::LIST, "sortstore"));
             ctx.out.int(stored as i64);
         }
     }

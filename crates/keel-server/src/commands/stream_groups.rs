@@ -3,10 +3,10 @@
 //! delivery time and count), so that replaying the log rebuilds the same pending entries.
 
 use super::streams::{
-    bulk_id, claim_log, find_stream, group_clock, notify_stream, parse_bound, parse_id, reply_entry, setid_log,
-    stream_at, with_stream,
+    bulk_id, claim_log, find_stream, group_clock, parse_bound, parse_id, reply_entry, setid_log, stream_at, with_stream,
 };
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX};
+use crate::notify;
 use keel_protocol::ReplyWriter;
 use keel_store::stream_group::{ConsumerGroup, Pending};
 use keel_store::{Expiry, Stream, StreamId, Value};
@@ -125,7 +125,7 @@ pub fn xgroup_create(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     with_stream(ctx, slot, |s| s.groups.insert(group.to_vec(), ConsumerGroup::new(id, entries_read)));
     ctx.dirty(1);
-    notify_stream(ctx, "xgroup-create", key);
+    ctx.notify(notify::STREAM, "xgroup-create", key);
     ctx.out.ok();
     Ok(())
 }
@@ -142,7 +142,7 @@ pub fn xgroup_setid(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         g.entries_read = entries_read;
     });
     ctx.dirty(1);
-    notify_stream(ctx, "xgroup-setid", args[2]);
+    ctx.notify(notify::STREAM, "xgroup-setid", args[2]);
     ctx.out.ok();
     Ok(())
 }
@@ -152,7 +152,7 @@ pub fn xgroup_destroy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let removed = with_stream(ctx, slot, |s| s.groups.remove(args[3]).is_some());
     if removed {
         ctx.dirty(1);
-        notify_stream(ctx, "xgroup-destroy", args[2]);
+        ctx.notify(notify::STREAM, "xgroup-destroy", args[2]);
         // Clients blocked reading the group get NOGROUP.
         let db = ctx.session.db;
         ctx.ks.blocking.signal_ready(db, args[2]);
@@ -167,7 +167,7 @@ pub fn xgroup_createconsumer(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let created = with_group(ctx, slot, args[3], |g, _| g.consumer(args[4], now).1);
     if created {
         ctx.dirty(1);
-        notify_stream(ctx, "xgroup-createconsumer", args[2]);
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", args[2]);
     }
     ctx.out.int(created as i64);
     Ok(())
@@ -178,7 +178,7 @@ pub fn xgroup_delconsumer(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let pending = with_group(ctx, slot, args[3], |g, _| g.remove_consumer(args[4]));
     if pending.is_some() {
         ctx.dirty(1);
-        notify_stream(ctx, "xgroup-delconsumer", args[2]);
+        ctx.notify(notify::STREAM, "xgroup-delconsumer", args[2]);
     }
     ctx.out.int(pending.unwrap_or(0) as i64);
     Ok(())
@@ -416,7 +416,7 @@ pub fn xclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         propagate_last
     });
     if consumer_created {
-        notify_stream(ctx, "xgroup-createconsumer", key);
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     ctx.dirty(log.len() as u64 + propagate_last as u64);
     log.iter().for_each(|command| ctx.ks.log.rewrite(command));
@@ -497,7 +497,7 @@ pub fn xautoclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         next
     });
     if consumer_created {
-        notify_stream(ctx, "xgroup-createconsumer", key);
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     ctx.dirty(log.len() as u64);
     log.iter().for_each(|command| ctx.ks.log.rewrite(command));

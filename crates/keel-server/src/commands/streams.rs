@@ -82,12 +82,6 @@ pub(super) fn node_limits(ctx: &Ctx) -> NodeLimits {
     NodeLimits { max_bytes: s.stream_node_max_bytes as usize, max_entries: s.stream_node_max_entries as usize }
 }
 
-/// Publishes a stream event about `key`.
-pub(super) fn notify_stream(ctx: &mut Ctx, event: &str, key: &[u8]) {
-    let db = ctx.session.db;
-    notify::emit(ctx.ks, ctx.events, notify::STREAM, event, db, key);
-}
-
 /// The trimming part of XADD and XTRIM.
 struct TrimArgs {
     trim: Trim,
@@ -189,7 +183,7 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
 fn trim_stream(ctx: &mut Ctx, slot: usize, key: &[u8], trim: &TrimArgs) -> u64 {
     let removed = with_stream(ctx, slot, |s| s.trim(trim.trim, trim.approx, trim.limit));
     if removed > 0 {
-        notify_stream(ctx, "xtrim", key);
+        ctx.notify(notify::STREAM, "xtrim", key);
     }
     removed
 }
@@ -252,7 +246,7 @@ pub fn xadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = node_limits(ctx);
     with_stream(ctx, slot, |s| s.add(id, &fields, limits)).map_err(|_| too_small())?;
     ctx.dirty(1);
-    notify_stream(ctx, "xadd", key);
+    ctx.notify(notify::STREAM, "xadd", key);
     if let Some(trim) = &parsed.trim {
         trim_stream(ctx, slot, key, trim);
     }
@@ -347,7 +341,7 @@ pub fn xdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let deleted = with_stream(ctx, slot, |s| ids.iter().filter(|id| s.delete(**id)).count());
     if deleted > 0 {
         ctx.dirty(deleted as u64);
-        notify_stream(ctx, "xdel", args[1]);
+        ctx.notify(notify::STREAM, "xdel", args[1]);
     }
     ctx.out.int(deleted as i64);
     Ok(())
@@ -399,7 +393,7 @@ pub fn xsetid(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     });
     ctx.dirty(1);
-    notify_stream(ctx, "xsetid", args[1]);
+    ctx.notify(notify::STREAM, "xsetid", args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -636,7 +630,7 @@ fn read_group(
         created
     });
     if created {
-        notify_stream(ctx, "xgroup-createconsumer", key);
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
         if noack {
             log.push(vec![
                 b"XGROUP".to_vec(),

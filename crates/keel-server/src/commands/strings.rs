@@ -2,6 +2,7 @@
 
 use super::key::{self, KeyFlags};
 use super::{float_arg, int_arg, is, CmdError, CmdResult, Ctx, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use crate::notify;
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
 use keel_store::{Expiry, StrRef, Value};
 
@@ -168,10 +169,17 @@ fn set_generic(
     match found {
         Some(slot) => ctx.db().overwrite(slot, Value::string(value), expiry, &clock),
         None => {
-            ctx.db().insert_new(key, Value::string(value), expiry, &clock);
+            let db = ctx.session.db;
+            ctx.add_key(db, key, Value::string(value), expiry);
         }
     }
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "set", key);
+    if let Some(at) = expire {
+        ctx.notify(notify::GENERIC, "expire", key);
+        // A relative TTL would mean another moment when replayed: the log gets the absolute one.
+        ctx.propagate(&[b"SET", key, value, b"PXAT", at.to_string().as_bytes()]);
+    }
     if !get {
         ctx.out.ok();
     }
@@ -183,9 +191,10 @@ pub fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let clock = ctx.clock;
-    ctx.db().insert_new(args[1], Value::string(args[2]), Expiry::Clear, &clock);
+    let db = ctx.session.db;
+    ctx.add_key(db, args[1], Value::string(args[2]), Expiry::Clear);
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "set", args[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -209,18 +218,25 @@ pub fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     reply_string(ctx, slot)?;
     let now = ctx.now_ms();
+    let key = args[1];
     match (expire, o.ttl) {
         (Some(at), _) if at <= now => {
             ctx.db().remove_slot(slot);
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "del", key);
+            ctx.propagate(&[b"DEL", key]);
         }
         (Some(at), _) => {
             ctx.db().set_expire(slot, Some(at));
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "expire", key);
+            ctx.propagate(&[b"PEXPIREAT", key, at.to_string().as_bytes()]);
         }
         (None, TtlOption::Persist) if ctx.db().expire_at(slot).is_some() => {
             ctx.db().set_expire(slot, None);
             ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "persist", key);
+            ctx.propagate(&[b"PERSIST", key]);
         }
         _ => {}
     }
@@ -235,6 +251,7 @@ pub fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     reply_string(ctx, slot)?;
     ctx.db().remove_slot(slot);
     ctx.dirty(1);
+    ctx.notify(notify::GENERIC, "del", args[1]);
     Ok(())
 }
 
@@ -285,9 +302,15 @@ pub fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) {
-    let clock = ctx.clock;
+    let (clock, db) = (ctx.clock, ctx.session.db);
     for pair in args[1..].chunks_exact(2) {
-        ctx.db().insert(pair[0], Value::string(pair[1]), Expiry::Clear, &clock);
+        match ctx.lookup_write(pair[0]) {
+            Some(slot) => ctx.db().overwrite(slot, Value::string(pair[1]), Expiry::Clear, &clock),
+            None => {
+                ctx.add_key(db, pair[0], Value::string(pair[1]), Expiry::Clear);
+            }
+        }
+        ctx.notify(notify::STRING, "set", pair[0]);
     }
     ctx.dirty((args.len() / 2) as u64);
 }
@@ -297,8 +320,8 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let max = ctx.max_string_len();
     let new_len = match ctx.lookup_write(key) {
         None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(key, Value::string(suffix), Expiry::Clear, &clock);
+            let db = ctx.session.db;
+            ctx.add_key(db, key, Value::string(suffix), Expiry::Clear);
             suffix.len()
         }
         Some(slot) => {
@@ -317,6 +340,7 @@ pub fn append(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     };
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "append", key);
     ctx.out.int(new_len as i64);
     Ok(())
 }
@@ -353,11 +377,12 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
             ctx.db().replace(slot, Value::Int(new));
         }
         None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(key, Value::Int(new), Expiry::Clear, &clock);
+            let db = ctx.session.db;
+            ctx.add_key(db, key, Value::Int(new), Expiry::Clear);
         }
     }
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -406,11 +431,14 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ctx.db().replace(slot, value);
         }
         None => {
-            let clock = ctx.clock;
-            ctx.db().insert_new(key, value, Expiry::Clear, &clock);
+            let db = ctx.session.db;
+            ctx.add_key(db, key, value, Expiry::Clear);
         }
     }
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "incrbyfloat", key);
+    // Float arithmetic replayed elsewhere could print another result: the log gets the value it produced.
+    ctx.propagate(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
@@ -485,12 +513,13 @@ pub fn setrange(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         None => {
             let mut bytes = Vec::new();
             let len = write(&mut bytes);
-            let clock = ctx.clock;
-            ctx.db().insert_new(key, Value::Str(keel_store::CompactBytes::from_vec(bytes)), Expiry::Clear, &clock);
+            let db = ctx.session.db;
+            ctx.add_key(db, key, Value::Str(keel_store::CompactBytes::from_vec(bytes)), Expiry::Clear);
             len
         }
     };
     ctx.dirty(1);
+    ctx.notify(notify::STRING, "setrange", key);
     ctx.out.int(new_len as i64);
     Ok(())
 }

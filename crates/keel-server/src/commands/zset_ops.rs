@@ -187,8 +187,9 @@ pub fn reply_scored(ctx: &mut Ctx, items: &[(Vec<u8>, f64)], with_scores: bool) 
     }
 }
 
-/// Replaces `dst` with a sorted set of `items` (deleting it when empty) and replies with its size.
-pub fn store_scored(ctx: &mut Ctx, dst: &[u8], items: Vec<(Vec<u8>, f64)>) -> CmdResult {
+/// Replaces `dst` with a sorted set of `items` (deleting it when empty), publishes `event`, and replies
+/// with its size.
+pub fn store_scored(ctx: &mut Ctx, dst: &[u8], items: Vec<(Vec<u8>, f64)>, event: &str) -> CmdResult {
     let limits = {
         let s = ctx.server.settings.read();
         ZSetLimits {
@@ -201,7 +202,7 @@ pub fn store_scored(ctx: &mut Ctx, dst: &[u8], items: Vec<(Vec<u8>, f64)>) -> Cm
         zset.insert(member, *score, &limits);
     }
     let len = zset.len();
-    ctx.replace_key(dst, (len > 0).then(|| Value::ZSet(Box::new(zset))));
+    ctx.replace_key(dst, (len > 0).then(|| Value::ZSet(Box::new(zset))), (crate::notify::ZSET, event));
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -226,17 +227,17 @@ pub fn zdiff(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn zunionstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (items, _) = compute(ctx, args, 2, Op::Union, false)?;
-    store_scored(ctx, args[1], items)
+    store_scored(ctx, args[1], items, "zunionstore")
 }
 
 pub fn zinterstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (items, _) = compute(ctx, args, 2, Op::Inter, false)?;
-    store_scored(ctx, args[1], items)
+    store_scored(ctx, args[1], items, "zinterstore")
 }
 
 pub fn zdiffstore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (items, _) = compute(ctx, args, 2, Op::Diff, false)?;
-    store_scored(ctx, args[1], items)
+    store_scored(ctx, args[1], items, "zdiffstore")
 }
 
 pub fn zintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

@@ -9,6 +9,7 @@ use super::{
     CmdError, CmdResult, Ctx, ScanArgs, SYNTAX,
 };
 use crate::blocking::parse_timeout;
+use crate::notify;
 use keel_protocol::{format_double, ReplyWriter};
 use keel_store::number::parse_f64;
 use keel_store::{glob, Expiry, Value, ZSet, ZSetLimits};
@@ -114,6 +115,9 @@ pub fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     });
     let (added, updated, last) = outcome?;
     ctx.dirty((added + updated) as u64);
+    if added + updated > 0 {
+        ctx.notify(notify::ZSET, if incr { "zincr" } else { "zadd" }, args[1]);
+    }
     if incr {
         match last {
             Some(score) => ctx.out.double(score),
@@ -138,12 +142,13 @@ pub fn zincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Ok(new)
     })?;
     ctx.dirty(1);
+    ctx.notify(notify::ZSET, "zincr", args[1]);
     ctx.out.double(new);
     Ok(())
 }
 
 pub fn zrem(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    ctx.remove_members(args[1], &args[2..], ZSet::remove)
+    ctx.remove_members(args[1], &args[2..], ZSet::remove, (notify::ZSET, "zrem"))
 }
 
 pub fn zcard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -340,7 +345,7 @@ fn range_generic(
     let slot = ctx.lookup_read(key);
     let Some(slot) = slot else {
         match store {
-            Some(dst) => return store_scored(ctx, dst, Vec::new()),
+            Some(dst) => return store_scored(ctx, dst, Vec::new(), "zrangestore"),
             None => ctx.out.array(0),
         }
         return Ok(());
@@ -368,7 +373,7 @@ fn range_generic(
     match store {
         Some(dst) => {
             let items: Vec<(Vec<u8>, f64)> = ranks.map(|r| zset.at_rank(r)).map(|(m, s)| (m.to_vec(), s)).collect();
-            store_scored(ctx, dst, items)
+            store_scored(ctx, dst, items, "zrangestore")
         }
         None => {
             reply_ranks(ctx.out, zset, ranks, with_scores);
@@ -427,7 +432,7 @@ pub fn zlexcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     count_range(ctx, args[1], range)
 }
 
-fn remove_range(ctx: &mut Ctx, key: &[u8], range: Range) -> CmdResult {
+fn remove_range(ctx: &mut Ctx, key: &[u8], range: Range, event: &str) -> CmdResult {
     let Some(slot) = ctx.find_typed::<ZSet>(key)? else {
         ctx.out.int(0);
         return Ok(());
@@ -441,31 +446,54 @@ fn remove_range(ctx: &mut Ctx, key: &[u8], range: Range) -> CmdResult {
         doomed.len()
     });
     ctx.dirty(removed as u64);
+    if removed > 0 {
+        ctx.notify(notify::ZSET, event, key);
+        ctx.notify_if_gone(key);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = Range::Rank(int_arg(args[2])?, int_arg(args[3])?);
-    remove_range(ctx, args[1], range)
+    remove_range(ctx, args[1], range, "zremrangebyrank")
 }
 
 pub fn zremrangebyscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = Range::Score(score_bound(args[2])?, score_bound(args[3])?);
-    remove_range(ctx, args[1], range)
+    remove_range(ctx, args[1], range, "zremrangebyscore")
 }
 
 pub fn zremrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let range = Range::Lex(lex_bound(args[2])?, lex_bound(args[3])?);
-    remove_range(ctx, args[1], range)
+    remove_range(ctx, args[1], range, "zremrangebylex")
 }
 
-/// Pops up to `count` members from the low (`max` false) or high end; returns (member, score) pairs.
-fn pop_members(ctx: &mut Ctx, slot: usize, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
+/// Pops up to `count` members from the low (`max` false) or high end of the sorted set at `key` (in
+/// `slot`); returns (member, score) pairs. What it popped is published and, when `propagate_count` says
+/// so, logged as the ZPOPMIN/ZPOPMAX it amounted to (Redis's form for the blocking and multi-key pops).
+fn pop_members(
+    ctx: &mut Ctx,
+    key: &[u8],
+    slot: usize,
+    count: usize,
+    max: bool,
+    propagate_count: Option<usize>,
+) -> Vec<(Vec<u8>, f64)> {
     let popped = ctx.modify::<ZSet, _>(slot, |zset| {
         (0..count).map_while(|_| zset.pop(max)).map(|(member, score)| (member.into_vec(), score)).collect::<Vec<_>>()
     });
     ctx.dirty(popped.len() as u64);
+    if !popped.is_empty() {
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        ctx.notify_if_gone(key);
+        match propagate_count {
+            Some(1) => ctx.propagate(&[name, key]),
+            Some(n) => ctx.propagate(&[name, key, n.to_string().as_bytes()]),
+            None => {}
+        }
+    }
     popped
 }
 
@@ -483,7 +511,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[&[u8]], max: bool) -> CmdResult {
         None => None,
     };
     let popped = match ctx.find_typed::<ZSet>(args[1])? {
-        Some(slot) => pop_members(ctx, slot, count.unwrap_or(1), max),
+        Some(slot) => pop_members(ctx, args[1], slot, count.unwrap_or(1), max, None),
         None => Vec::new(),
     };
     // RESP3 nests each pair when a count was given, as Redis does.
@@ -513,7 +541,7 @@ fn blocking_pop(ctx: &mut Ctx, args: &[&[u8]], max: bool) -> CmdResult {
     let timeout = parse_timeout(timeout[0])?;
     for key in keys {
         let Some(slot) = ctx.find_typed::<ZSet>(key)? else { continue };
-        if let Some((member, score)) = pop_members(ctx, slot, 1, max).pop() {
+        if let Some((member, score)) = pop_members(ctx, key, slot, 1, max, Some(1)).pop() {
             ctx.out.array(3);
             ctx.out.bulk(key);
             ctx.out.bulk(&member);
@@ -548,7 +576,7 @@ fn parse_min_max(arg: &[u8]) -> Result<bool, CmdError> {
 fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: usize) -> Result<bool, CmdError> {
     for key in keys {
         let Some(slot) = ctx.find_typed::<ZSet>(key)? else { continue };
-        let popped = pop_members(ctx, slot, count, max);
+        let popped = pop_members(ctx, key, slot, count, max, Some(count));
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());
