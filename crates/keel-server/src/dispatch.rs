@@ -180,17 +180,11 @@ fn count_error(ks: &mut Keyspace, error: &str) {
     }
 }
 
-/// The arguments as MONITOR and SLOWLOG may show them: commands that carry secrets (AUTH, HELLO, ACL SETUSER
-/// and RESTTOKEN) keep only what names them, the rest shown as `(redacted)`, as Redis does.
+/// The arguments as MONITOR and SLOWLOG may show them: from where a command's table entry says its secrets
+/// begin (AUTH's password, ACL SETUSER's rules), `(redacted)`, as Redis does.
 fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
-    let keep = if command.has(flags::NO_AUTH) {
-        1
-    } else if matches!(command.fullname.as_str(), "acl|setuser" | "acl|resttoken") {
-        3
-    } else {
-        return args.to_vec();
-    };
-    args.iter().enumerate().map(|(i, a)| if i < keep { *a } else { &b"(redacted)"[..] }).collect()
+    let Some(from) = command.spec.secrets_from else { return args.to_vec() };
+    args.iter().enumerate().map(|(i, a)| if i < from { *a } else { &b"(redacted)"[..] }).collect()
 }
 
 fn run(
@@ -282,7 +276,7 @@ fn run(
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
     }
     if ks.tracking.is_active() {
-        track(env, ks, session, command, args);
+        track(ks, session, command, args);
     }
     // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
     if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
@@ -307,15 +301,8 @@ fn run(
     }
 }
 
-/// Client-side caching: remembers the keys a tracking client read, and tells every tracking client when
-/// a flush changed everything.
-fn track(env: &Env, ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
-    let name = command.spec.name;
-    if name == "flushdb" || name == "flushall" {
-        let clients = &env.server.clients;
-        ks.tracking.flush(session.id(), &ks.pubsub, &|id| clients.is_in(id, &env.tenant.name));
-        return;
-    }
+/// Client-side caching: remembers the keys a tracking client read (flushes tell every tracker themselves).
+fn track(ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
     // A script's commands are not tracked one by one: the script's declared keys are, for its caller,
     // when it ran a read command (Redis tracks EVAL's keys, not the Lua client's).
     if session.in_script {

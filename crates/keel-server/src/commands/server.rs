@@ -28,8 +28,17 @@ pub fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let removed = ctx.db().len() as u64;
     ctx.db().clear();
     ctx.dirty(removed.max(1));
+    invalidate_tracked(ctx);
     ctx.out.ok();
     Ok(())
+}
+
+/// A flush changed everything: every tracking client hears so (Redis's trackingInvalidateKeysOnFlush).
+fn invalidate_tracked(ctx: &mut Ctx) {
+    if ctx.ks.tracking.is_active() {
+        let (clients, tenant, me) = (&ctx.server.clients, &ctx.tenant.name, ctx.session.id());
+        ctx.ks.tracking.flush(me, &ctx.ks.pubsub, &|id| clients.is_in(id, tenant));
+    }
 }
 
 pub fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -37,6 +46,7 @@ pub fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let removed: u64 = ctx.ks.dbs.iter().map(|db| db.len() as u64).sum();
     ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
     ctx.dirty(removed.max(1));
+    invalidate_tracked(ctx);
     ctx.out.ok();
     Ok(())
 }

@@ -324,6 +324,9 @@ pub struct CommandSpec {
     pub handler: Option<Handler>,
     /// Serves the command without the database's lock while the dataset loads or a script is busy.
     pub unlocked: Option<super::unlocked::UnlockedHandler>,
+    /// Arguments from this one on are secrets (passwords, ACL rules): MONITOR and the slow log show them
+    /// as `(redacted)`.
+    pub secrets_from: Option<usize>,
     pub subcommands: &'static [CommandSpec],
 }
 
@@ -336,6 +339,11 @@ impl CommandSpec {
     /// The spec with the handler that serves it without the lock (loading, busy).
     pub const fn with_unlocked(self, unlocked: super::unlocked::UnlockedHandler) -> CommandSpec {
         CommandSpec { unlocked: Some(unlocked), ..self }
+    }
+
+    /// The spec with the argument its secrets begin at.
+    pub const fn with_secrets_from(self, at: usize) -> CommandSpec {
+        CommandSpec { secrets_from: Some(at), ..self }
     }
 
     /// The spec with its tips.

@@ -5,7 +5,7 @@
 //! (`dispatch::execute`), RESP2 replies become JSON: `{"result": ...}` or `{"error": "..."}`.
 
 use crate::batch::Batch;
-use crate::commands::{flags, Lookup};
+use crate::commands::{cat, flags, Lookup};
 use crate::server::Server;
 use crate::session::{Action, Session};
 use crate::tenant::Tenant;
@@ -271,7 +271,9 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Ve
 /// commands, and nothing that needs a connection (`no_rest`) runs over a request.
 fn refused_over_rest(server: &Server, access: &Access, args: &[&[u8]]) -> Option<String> {
     let Lookup::Found(cmd) = server.commands.lookup(args) else { return None };
-    if access.read_only && !cmd.has(flags::READONLY) && !["multi", "exec"].contains(&cmd.spec.name) {
+    // MULTI and EXEC frame what the read-only token may run; they run nothing themselves.
+    let framing = cmd.categories & cat::TRANSACTION != 0 && !cmd.has(flags::NO_REST);
+    if access.read_only && !cmd.has(flags::READONLY) && !framing {
         return Some(format!(
             "NOPERM this user has no permissions to run the '{}' command or its subcommand",
             cmd.fullname
@@ -408,13 +410,13 @@ pub async fn multi_exec(
         Ok(batch) => batch,
         Err(response) => return *response,
     };
-    let control = ["multi", "exec", "discard", "watch", "unwatch"];
-    if let Some(name) = commands
-        .iter()
-        .map(|c| String::from_utf8_lossy(&c[0]).to_ascii_lowercase())
-        .find(|n| control.contains(&n.as_str()))
-    {
-        return bad_request(&format!("ERR {} is not allowed in a REST transaction", name.to_uppercase()));
+    // The request is the transaction: nothing inside it may control one.
+    let control = commands.iter().find_map(|c| match server.commands.find(&c[0]) {
+        Some(cmd) if cmd.categories & cat::TRANSACTION != 0 => Some(cmd.spec.name.to_ascii_uppercase()),
+        _ => None,
+    });
+    if let Some(name) = control {
+        return bad_request(&format!("ERR {name} is not allowed in a REST transaction"));
     }
     let mut transaction = Vec::with_capacity(commands.len() + 2);
     transaction.push(vec![b"MULTI".to_vec()]);
