@@ -2,13 +2,13 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
-use crate::batch::Batch;
-use crate::blocking::Waiter;
-use crate::clients::{flag, ClientInfo};
-use crate::server::Server;
-use crate::session::{Action, Session};
-use crate::tenant::{Monitor, Tenant};
 use bytes::{Buf, Bytes, BytesMut};
+use keel_engine::batch::Batch;
+use keel_engine::blocking::Waiter;
+use keel_engine::clients::{flag, ClientInfo};
+use keel_engine::server::Server;
+use keel_engine::session::{Action, Session};
+use keel_engine::tenant::{Monitor, Tenant};
 use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
@@ -40,7 +40,7 @@ struct Processed {
     next: Next,
     /// The time as of the last command.
     now_ms: u64,
-    durability: crate::batch::Durability,
+    durability: keel_engine::batch::Durability,
     /// Commands that wrote a reply.
     replies: usize,
 }
@@ -96,7 +96,7 @@ where
             tokio::select! {
                 biased;
                 _ = info.killed() => break,
-                _ = crate::server::stopping(&mut shutdown) => break,
+                _ = keel_engine::server::stopping(&mut shutdown) => break,
                 pushed = next_pushed(&mut conn.feed) => {
                     let Some(message) = pushed else { break };
                     // Everything already queued goes out with it, in one write.
@@ -140,7 +140,7 @@ where
                 tokio::select! {
                     biased;
                     _ = info.killed() => break None,
-                    _ = crate::server::stopping(&mut shutdown) => break None,
+                    _ = keel_engine::server::stopping(&mut shutdown) => break None,
                     served = &mut reply => break Some(served.ok()),
                     _ = sleep_until_deadline(deadline) => break Some(None),
                     read = stream.read_buf(&mut conn.input) => match read {
@@ -396,7 +396,7 @@ impl Connection {
             self.tenant.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
         }
         if info.has_flag(flag::TRACKING) {
-            crate::commands::stop_tracking(&mut self.tenant.lock(), info.id);
+            keel_engine::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
         self.tenant.release_connection();
     }

@@ -1,39 +1,16 @@
-//! keel-server: everything between the socket and the keyspace: listeners, connections, databases
-//! (tenants), the command table and command implementations, configuration and background tasks.
+//! keel-server: Keel's network face. RESP listeners and connections (plain and TLS) and the HTTP server
+//! (health, readiness, metrics, the REST and admin APIs) turn bytes into commands for `keel-engine`'s
+//! batches and its replies back into bytes.
 //!
-//! [`start`] binds the listeners and runs Keel until shutdown.
+//! [`start`] takes the data directory, binds the listeners and runs Keel until shutdown.
 
-pub mod acl;
-pub mod admission;
-pub mod batch;
-pub mod blocking;
-pub mod clients;
-pub mod commands;
-pub mod config;
 mod connection;
-mod cron;
-pub mod databases;
-pub mod dispatch;
-pub mod eviction;
-pub mod figures;
 mod http;
 mod listener;
-pub mod meters;
-mod notify;
-pub mod persistence;
-pub mod provisioning;
-pub mod pubsub;
-pub mod scripting;
-pub mod server;
-pub mod session;
-pub mod slowlog;
-pub mod tenant;
 pub mod tls;
-pub mod tracking;
-pub mod watch;
 
-pub use config::Settings;
-pub use server::Server;
+pub use keel_engine::{config, provisioning, Server, Settings};
+use keel_engine::{cron, persistence};
 
 use std::sync::Arc;
 use tokio::net::TcpListener;

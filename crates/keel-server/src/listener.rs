@@ -1,8 +1,8 @@
 //! Accepting RESP connections: enforces `maxclients` and protected mode, sets socket options, registers the
 //! client and starts its task.
 
-use crate::clients::ClientInfo;
-use crate::server::{unix_ms, Server};
+use keel_engine::clients::ClientInfo;
+use keel_engine::server::{unix_ms, Server};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ const FDS_PER_DATABASE: u64 = 4;
 /// where the system does not allow that, lowers both caps to what fits (HTTP keeps at most a quarter) with
 /// Redis's log line (`adjustOpenFilesLimit`), so that a client past the limit is told `max number of
 /// clients reached` instead of waiting in the listen queue forever. Err when not even one client fits.
-pub fn fit_open_files_limit(settings: &mut crate::config::Settings, databases: usize) -> Result<(), String> {
+pub fn fit_open_files_limit(settings: &mut keel_engine::config::Settings, databases: usize) -> Result<(), String> {
     let reserved = RESERVED_FDS + FDS_PER_DATABASE * databases as u64;
     let needed = settings.maxclients + settings.http_max_connections + reserved;
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -30,7 +30,7 @@ pub fn fit_open_files_limit(settings: &mut crate::config::Settings, databases: u
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Ok(());
     }
-    let current = limit.rlim_cur as u64;
+    let current = limit.rlim_cur;
     if current >= needed {
         return Ok(());
     }
@@ -105,7 +105,7 @@ pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_r
     let mut accept_errors = AcceptErrors::default();
     loop {
         tokio::select! {
-            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = keel_engine::server::stopping(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => accept(&server, stream, peer, tls.as_ref(), &mut connections).await,
                 Err(error) => {

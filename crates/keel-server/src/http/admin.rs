@@ -2,14 +2,14 @@
 //! limits) and their usage, as JSON, authorized by the admin token; `/v1/openapi.json` describes it.
 //! `keel db` is a client of this API.
 
-use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
-use crate::server::Server;
-use crate::tenant::Tenant;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use keel_engine::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
+use keel_engine::server::Server;
+use keel_engine::tenant::Tenant;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
 
 /// Who is connected, by address and name, with ages and idle times: a leaking application shows at once.
 fn connections(server: &Server, tenant: &Tenant) -> Value {
-    let now = crate::server::unix_ms();
+    let now = keel_engine::server::unix_ms();
     let clients: Vec<Value> = server
         .clients
         .snapshot()
@@ -132,7 +132,7 @@ pub async fn create(State(server): State<Arc<Server>>, headers: HeaderMap, body:
         Err(refused) => return *refused,
     };
     let worker = server.clone();
-    match blocking(move || crate::provisioning::create(&worker, request)).await {
+    match blocking(move || keel_engine::provisioning::create(&worker, request)).await {
         Ok(Ok((def, secrets))) => {
             (StatusCode::CREATED, Json(describe(&server, &def, &super::advertised_host(&server), Some(&secrets))))
                 .into_response()
@@ -168,7 +168,7 @@ pub async fn delete(State(server): State<Arc<Server>>, Path(name): Path<String>,
         return *refused;
     }
     let worker = server.clone();
-    match blocking(move || crate::provisioning::delete(&worker, &name)).await {
+    match blocking(move || keel_engine::provisioning::delete(&worker, &name)).await {
         Ok(Ok(def)) => Json(json!({ "deleted": def.name })).into_response(),
         Ok(Err(e)) => failed(e),
         Err(refused) => refused,
@@ -188,7 +188,7 @@ pub async fn update(
         Ok(c) => c,
         Err(refused) => return *refused,
     };
-    match crate::provisioning::update(&server, &name, change) {
+    match keel_engine::provisioning::update(&server, &name, change) {
         Ok(def) => Json(describe(&server, &def, &super::advertised_host(&server), None)).into_response(),
         Err(e) => failed(e),
     }
@@ -217,7 +217,7 @@ fn rotate(server: &Server, name: &str, headers: &HeaderMap, password: bool) -> R
     };
     match rotated {
         Ok((Some(def), secrets)) => {
-            Json(describe(server, &def, &super::advertised_host(&server), Some(&secrets))).into_response()
+            Json(describe(server, &def, &super::advertised_host(server), Some(&secrets))).into_response()
         }
         Ok((None, _)) => error(404, &format!("no database named '{name}'")),
         Err(e) => failed(e),
@@ -263,7 +263,7 @@ fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
                 "keyspace_misses": d.keyspace_misses,
                 "peak_storage": d.peak_storage,
                 "peak_connections": d.peak_connections,
-                "cost_usd": crate::meters::cost(plan.as_ref(), 1, d.commands),
+                "cost_usd": keel_engine::meters::cost(plan.as_ref(), 1, d.commands),
             })
         })
         .collect();
@@ -284,7 +284,7 @@ fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
             "current": tenant.connections.load(Ordering::Relaxed),
             "peak": tenant.peak_connections.load(Ordering::Relaxed),
         },
-        "cost_usd": crate::meters::cost(plan.as_ref(), days.len() as u64, total),
+        "cost_usd": keel_engine::meters::cost(plan.as_ref(), days.len() as u64, total),
         "days": days,
     })
 }

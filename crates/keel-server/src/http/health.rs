@@ -2,10 +2,10 @@
 //! storage, persistence, loading, connections, memory), so that a platform's health check and a person
 //! both see which part is failing and why.
 
-use crate::server::Server;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use keel_engine::server::Server;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -40,7 +40,7 @@ pub async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value
     let status = p.status.lock().clone();
     let refusal = p.write_refusal();
     let (synced_lag_ms, unsynced) = match p.log.read().as_ref() {
-        Some(log) => (Some(log.fsync_lag_ms(crate::server::unix_ms())), log.unsynced()),
+        Some(log) => (Some(log.fsync_lag_ms(keel_engine::server::unix_ms())), log.unsynced()),
         None => (None, 0),
     };
     // Memory is read without waiting behind a long command: a busy database reports what it last knew.

@@ -3,13 +3,13 @@
 //! evictions, hits and misses, pub/sub, persistence, HTTP requests by route and status, and the main
 //! figures of every database by name.
 
-use crate::server::Server;
-use crate::tenant::LATENCY_BOUNDS_US;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use keel_engine::server::Server;
+use keel_engine::tenant::LATENCY_BOUNDS_US;
 use serde_json::json;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -180,7 +180,7 @@ fn databases(out: &mut String, server: &Server) {
 }
 
 /// One database's commands, memory, keys and pub/sub, from its figures (never waiting for its lock).
-fn database(out: &mut String, server: &Server, tenant: &crate::tenant::Tenant, maxmemory: u64) {
+fn database(out: &mut String, server: &Server, tenant: &keel_engine::tenant::Tenant, maxmemory: u64) {
     let f = tenant.figures();
     family(out, "keel_commands_total", "counter", "Commands by name and result (ok, error, rejected).");
     for command in server.commands.all() {
@@ -232,12 +232,12 @@ fn database(out: &mut String, server: &Server, tenant: &crate::tenant::Tenant, m
     single(out, "keel_pubsub_subscribers", "gauge", "Clients subscribed to a channel or pattern.", subscribers);
 }
 
-fn persistence(out: &mut String, p: &crate::persistence::Persistence) {
+fn persistence(out: &mut String, p: &keel_engine::persistence::Persistence) {
     let status = p.status.lock().clone();
     let log = p.log.read();
     single(out, "keel_aof_enabled", "gauge", "1 when the append-only log is on.", log.is_some() as u8);
     if let Some(log) = log.as_ref() {
-        let lag_ms = log.fsync_lag_ms(crate::server::unix_ms());
+        let lag_ms = log.fsync_lag_ms(keel_engine::server::unix_ms());
         single(
             out,
             "keel_aof_fsync_lag_seconds",

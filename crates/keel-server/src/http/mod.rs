@@ -8,12 +8,12 @@ mod metrics;
 mod rest;
 mod sse;
 
-use crate::server::Server;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use keel_engine::server::Server;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -112,7 +112,7 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// Whether `given` is `expected` (a configured, non-empty secret), compared in constant time.
 pub(crate) fn token_matches(given: &str, expected: &str) -> bool {
-    !expected.is_empty() && crate::commands::secrets_equal(given.as_bytes(), expected.as_bytes())
+    !expected.is_empty() && keel_engine::commands::secrets_equal(given.as_bytes(), expected.as_bytes())
 }
 
 /// The host clients reach this Keel at, for the URLs it hands out: `advertise` when set, else the bound
@@ -151,9 +151,13 @@ async fn count_request(State(server): State<Arc<Server>>, request: Request, next
 }
 
 /// The client record an HTTP request runs commands as (not listed by CLIENT LIST: it lives for one request).
-fn request_client(server: &Server, tenant: &crate::tenant::Tenant, addr: &str) -> Arc<crate::clients::ClientInfo> {
-    let now = crate::server::unix_ms();
-    Arc::new(crate::clients::ClientInfo::new(
+fn request_client(
+    server: &Server,
+    tenant: &keel_engine::tenant::Tenant,
+    addr: &str,
+) -> Arc<keel_engine::clients::ClientInfo> {
+    let now = keel_engine::server::unix_ms();
+    Arc::new(keel_engine::clients::ClientInfo::new(
         server.clients.next_id(),
         addr.into(),
         String::new(),
@@ -194,7 +198,7 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
         _ => {
-            let token = crate::databases::new_secret(24);
+            let token = keel_engine::databases::new_secret(24);
             keel_persist::private_file::replace(&path, token.as_bytes())?;
             println!("Keel generated {what} (kept in {}): {token}", path.display());
             Ok(token)
@@ -219,7 +223,7 @@ pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_r
     let mut accept_errors = crate::listener::AcceptErrors::default();
     loop {
         let (stream, _) = tokio::select! {
-            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = keel_engine::server::stopping(&mut shutdown) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -291,7 +295,7 @@ async fn serve_connection<S>(
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
-        _ = crate::server::stopping(&mut shutdown) => {
+        _ = keel_engine::server::stopping(&mut shutdown) => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connection).await;
         }

@@ -163,6 +163,10 @@ pub mod key {
     ];
 }
 
+/// Arguments that do not fit a key spec (or a spec only the command's own key finder can follow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotFitting;
+
 /// Where a key spec's keys begin.
 #[derive(Debug, Clone, Copy)]
 pub enum Begin {
@@ -231,7 +235,7 @@ impl KeySpec {
 
     /// Where this spec's keys are in `args`, appended to `found` with the spec's flags; Err when the
     /// arguments do not fit the spec (Redis's `invalid_spec`: a syntax error the command reports itself).
-    pub fn resolve(&self, args: &[&[u8]], found: &mut Vec<(usize, key::KeyFlags)>) -> Result<(), ()> {
+    pub fn resolve(&self, args: &[&[u8]], found: &mut Vec<(usize, key::KeyFlags)>) -> Result<(), NotFitting> {
         let argc = args.len() as i64;
         let first = match self.begin {
             Begin::Index(index) => index as i64,
@@ -251,7 +255,7 @@ impl KeySpec {
                 first
             }
             // Only the command's own key finder knows.
-            Begin::Unknown => return Err(()),
+            Begin::Unknown => return Err(NotFitting),
         };
         let (first, last, step) = match self.find {
             Find::Range { last, step, limit } => {
@@ -267,14 +271,14 @@ impl KeySpec {
             Find::Keynum { index, first: after, step } => {
                 let count_at = first + index as i64;
                 let count = args.get(count_at as usize).and_then(|n| keel_store::number::parse_i64(n));
-                let count = count.filter(|n| *n >= 0).ok_or(())?;
+                let count = count.filter(|n| *n >= 0).ok_or(NotFitting)?;
                 let first = first + after as i64;
                 (first, first + count - 1, step as i64)
             }
-            Find::Unknown => return Err(()),
+            Find::Unknown => return Err(NotFitting),
         };
         if last >= argc || last < first || first >= argc {
-            return Err(());
+            return Err(NotFitting);
         }
         let mut i = first;
         while i <= last {

@@ -709,11 +709,13 @@ mod tests {
 
     #[test]
     fn secrets_are_never_read_back_and_databases_see_no_server_layout() {
-        let mut s = Settings::default();
-        s.requirepass = "hunter2".into();
-        s.admin_token = "admin-secret".into();
-        s.rest_token = "rest-secret".into();
-        s.tls_key_file = "/etc/keel/key.pem".into();
+        let s = Settings {
+            requirepass: "hunter2".into(),
+            admin_token: "admin-secret".into(),
+            rest_token: "rest-secret".into(),
+            tls_key_file: "/etc/keel/key.pem".into(),
+            ..Settings::default()
+        };
         let values = |reader| s.matching(&[b"*"], reader).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
         for reader in
             [Reader::Administrator { over_rest: false }, Reader::Administrator { over_rest: true }, Reader::Database]
