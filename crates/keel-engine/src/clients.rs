@@ -93,8 +93,8 @@ impl ClientInfo {
     }
 
     /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown).
-    pub fn set_subscriptions(&self, s: &crate::pubsub::Subscriptions) {
-        for (slot, n) in self.subscriptions.iter().zip([s.channels.len(), s.patterns.len(), s.shard.len()]) {
+    pub fn set_subscriptions(&self, channels: usize, patterns: usize, shard_channels: usize) {
+        for (slot, n) in self.subscriptions.iter().zip([channels, patterns, shard_channels]) {
             slot.store(n, Ordering::Relaxed);
         }
     }

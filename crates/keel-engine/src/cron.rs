@@ -4,8 +4,9 @@
 //! a database that is busy gets its turn at the next tick, and the others theirs now.
 
 use crate::clients::flag;
-use crate::server::{unix_ms, Server};
-use crate::tenant::Tenant;
+use crate::clock::unix_ms;
+use crate::server::Server;
+use crate::state::tenant::Tenant;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +93,7 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
             ks.stats.expired_keys += expired as u64;
             if expired > 0 {
                 // The deletions reach the log and `expired` subscribers now, not at the next command.
-                crate::notify::flush_expired(server, tenant, &mut ks);
+                tenant.flush_expired(server, &mut ks);
                 if ks.log.enabled {
                     tenant.persistence.submit(&mut ks.log);
                 }

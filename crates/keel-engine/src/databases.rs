@@ -4,6 +4,7 @@
 //! verified. A password or token maps to exactly one database.
 
 use crate::meters::Plans;
+use crate::secrets::new_secret;
 use keel_store::evict::Policy;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -97,14 +98,7 @@ pub struct Registry {
 }
 
 fn sha256_hex(secret: &str) -> String {
-    crate::acl::sha256_hex(secret.as_bytes())
-}
-
-/// A secret of `bytes` random bytes from the operating system's CSPRNG, in hex.
-pub fn new_secret(bytes: usize) -> String {
-    let mut raw = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secrets::sha256_hex(secret.as_bytes())
 }
 
 /// A memorable name such as `summer-tree-7498`.
@@ -139,7 +133,7 @@ fn check_eviction(eviction: &str) -> Result<(), ProvisionError> {
 /// Compares a secret with a stored hash in constant time.
 /// Whether two SHA-256 hex digests are equal, in constant time.
 fn same_hash(a: &str, b: &str) -> bool {
-    crate::commands::secrets_equal(a.as_bytes(), b.as_bytes())
+    crate::secrets::secrets_equal(a.as_bytes(), b.as_bytes())
 }
 
 impl Registry {
@@ -328,14 +322,41 @@ impl Registry {
     }
 }
 
+/// The limits a provisioned database was given (`keel db create/set`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantLimits {
+    /// Bytes; 0: none.
+    pub max_memory: u64,
+    pub policy: keel_store::evict::Policy,
+    /// 0: none.
+    pub max_connections: u64,
+    /// 0: none.
+    pub max_commands_per_second: u64,
+    /// Bytes; 0: the server's limits.
+    pub max_request_size: u64,
+}
+
+impl TenantLimits {
+    /// Puts these limits where a database reads the server's: its quota as `maxmemory`, its eviction as
+    /// `maxmemory-policy`, its connection cap as `maxclients`.
+    pub fn apply_to(&self, settings: &mut crate::config::Settings) {
+        settings.maxmemory = self.max_memory;
+        settings.maxmemory_policy = self.policy.name().to_string();
+        settings.maxclients = self.max_connections;
+        if self.max_memory > 0 {
+            settings.lua_memory_limit = settings.lua_memory_limit.min(self.max_memory);
+        }
+    }
+}
+
 impl DatabaseDef {
     pub fn policy(&self) -> Policy {
         Policy::parse(&self.eviction).unwrap_or(Policy::NoEviction)
     }
 
     /// The limits the running database is held to.
-    pub fn limits(&self) -> crate::tenant::TenantLimits {
-        crate::tenant::TenantLimits {
+    pub fn limits(&self) -> TenantLimits {
+        TenantLimits {
             max_memory: self.max_memory,
             policy: self.policy(),
             max_connections: self.max_connections,

@@ -1,11 +1,9 @@
-//! Keyspace notifications (Redis's notify.c): what a write did, published on `__keyspace@<db>__:<key>` (the
-//! event as message) and `__keyevent@<db>__:<event>` (the key as message) for the classes
-//! `notify-keyspace-events` enables. Each handler publishes its events where it makes the change, in
-//! Redis's order, through `Ctx::notify` (as Redis's `notifyKeyspaceEvent` is called); here are the classes,
-//! the setting's letters, publishing, and what expiry causes.
+//! Keyspace notifications' classes (Redis's notify.c): which kinds of event `notify-keyspace-events` turns
+//! on, its letters, and what a batch publishes with. Each handler publishes its events where it makes the
+//! change, in Redis's order, through `Ctx::notify` (as Redis's `notifyKeyspaceEvent` is called); the
+//! keyspace publishes them on `__keyspace@<db>__:<key>` and `__keyevent@<db>__:<event>` (`Keyspace::emit`).
 
 use crate::config::ClassLimit;
-use crate::tenant::Keyspace;
 
 /// Event classes, as Redis numbers them.
 pub const KEYSPACE: u32 = 1 << 0;
@@ -83,43 +81,4 @@ pub fn show(flags: u32) -> String {
 pub struct Events {
     pub flags: u32,
     pub limit: ClassLimit,
-}
-
-/// Publishes one event, if its class is enabled.
-pub fn emit(ks: &mut Keyspace, events: Events, class: u32, event: &str, db: usize, key: &[u8]) {
-    let Events { flags, limit } = events;
-    if flags & class == 0 {
-        return;
-    }
-    if flags & KEYSPACE != 0 {
-        let mut channel = format!("__keyspace@{db}__:").into_bytes();
-        channel.extend_from_slice(key);
-        ks.pubsub.publish(&channel, event.as_bytes(), false, limit);
-    }
-    if flags & KEYEVENT != 0 {
-        let channel = format!("__keyevent@{db}__:{event}");
-        ks.pubsub.publish(channel.as_bytes(), key, false, limit);
-    }
-}
-
-/// What keys deleted by expiry cause: a DEL in the log (when it is on) and an `expired` event.
-pub fn after_expiry(ks: &mut Keyspace, ev: Events) {
-    for db in 0..ks.dbs.len() {
-        if !ks.dbs[db].has_expired() {
-            continue;
-        }
-        for key in ks.dbs[db].take_expired() {
-            if ks.log.enabled {
-                ks.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
-            }
-            emit(ks, ev, EXPIRED, "expired", db, key.as_bytes());
-        }
-    }
-}
-
-/// [`after_expiry`] with the database's current settings, for callers outside a batch (cron, compaction,
-/// shutdown).
-pub fn flush_expired(server: &crate::server::Server, tenant: &crate::tenant::Tenant, ks: &mut Keyspace) {
-    let settings = crate::dispatch::BatchSettings::read(server, tenant);
-    after_expiry(ks, Events { flags: settings.notify, limit: settings.pubsub_limit });
 }

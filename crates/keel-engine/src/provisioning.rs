@@ -2,8 +2,9 @@
 //! gets its definition saved, its own data directory and log, and a tenant that serves it at once; a
 //! deleted one loses its clients, its log and its files; changed limits apply live.
 
+use crate::clock::unix_ms;
 use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
-use crate::server::{database_dir, provisioned_tenant, unix_ms, Server};
+use crate::server::{database_dir, provisioned_tenant, Server};
 use std::sync::Arc;
 
 pub fn create(server: &Arc<Server>, request: CreateRequest) -> Result<(DatabaseDef, Secrets), ProvisionError> {

@@ -2,16 +2,16 @@
 //! (tenants), the client registry, the command table, process-wide counters and the shutdown signal.
 
 use crate::clients::ClientRegistry;
-use crate::commands::CommandTable;
 use crate::config::Settings;
+use crate::exec::commands::CommandTable;
 use crate::persistence::snapshot::Job;
 use crate::persistence::Persistence;
-use crate::tenant::Tenant;
+use crate::state::tenant::Tenant;
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// Background snapshot requests waiting for the job runner.
@@ -166,16 +166,6 @@ pub fn provisioned_tenant(
 ) -> Result<Tenant, String> {
     let persistence = Persistence::open(&database_dir(settings, &def.name))?;
     Ok(Tenant::new(&def.name, settings.databases as usize, commands, persistence, Some(def.limits())))
-}
-
-/// Wall-clock time in Unix milliseconds.
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-/// Wall-clock time in Unix microseconds.
-pub fn unix_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// Resolves once shutdown has begun, including when it began before the receiver was made (waiting for

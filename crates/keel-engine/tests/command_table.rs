@@ -2,7 +2,7 @@
 //! promise (a handler or subcommands, an unlocked handler a state admits, keys a blocking command waits on,
 //! key specs that say how each key is touched and never name an argument that is not there).
 
-use keel_engine::commands::{flags, key, Channels, CommandTable, Lookup};
+use keel_engine::exec::commands::{flags, key, Channels, CommandTable, Lookup};
 
 #[test]
 fn every_command_has_what_its_flags_promise() {

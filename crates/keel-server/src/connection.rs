@@ -3,12 +3,12 @@
 //! write. A protocol error answers that client and closes only its connection.
 
 use bytes::{Buf, Bytes, BytesMut};
-use keel_engine::batch::Batch;
-use keel_engine::blocking::Waiter;
 use keel_engine::clients::{flag, ClientInfo};
+use keel_engine::exec::batch::Batch;
+use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
-use keel_engine::session::{Action, Session};
-use keel_engine::tenant::{Monitor, Tenant};
+use keel_engine::state::blocking::Waiter;
+use keel_engine::state::tenant::{Monitor, Tenant};
 use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
@@ -40,7 +40,7 @@ struct Processed {
     next: Next,
     /// The time as of the last command.
     now_ms: u64,
-    durability: keel_engine::batch::Durability,
+    durability: keel_engine::exec::batch::Durability,
     /// Commands that wrote a reply.
     replies: usize,
 }
@@ -396,7 +396,7 @@ impl Connection {
             self.tenant.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
         }
         if info.has_flag(flag::TRACKING) {
-            keel_engine::commands::stop_tracking(&mut self.tenant.lock(), info.id);
+            keel_engine::exec::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
         self.tenant.release_connection();
     }

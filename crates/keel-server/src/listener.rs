@@ -2,7 +2,8 @@
 //! client and starts its task.
 
 use keel_engine::clients::ClientInfo;
-use keel_engine::server::{unix_ms, Server};
+use keel_engine::clock::unix_ms;
+use keel_engine::server::Server;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

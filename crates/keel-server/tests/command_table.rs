@@ -4,7 +4,7 @@
 
 mod common;
 use common::{RealRedis, TestServer};
-use keel_engine::commands::CommandTable;
+use keel_engine::exec::commands::CommandTable;
 
 #[test]
 fn command_info_is_redis_s_byte_for_byte() {

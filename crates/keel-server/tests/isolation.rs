@@ -9,7 +9,7 @@
 
 mod common;
 use common::{http_with, run, TestDir, TestServer};
-use keel_engine::commands::flags;
+use keel_engine::exec::commands::flags;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -4,7 +4,7 @@
 
 use super::snapshot::{self, Job};
 use crate::server::Server;
-use crate::tenant::{Keyspace, Tenant};
+use crate::state::tenant::{Keyspace, Tenant};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -117,7 +117,7 @@ const BGSAVE_RETRY_SECS: u64 = 5;
 /// the `save` rules or the log's growth (`auto-aof-rewrite-percentage`) call for.
 pub fn cron(server: &Server, tenant: &Tenant, ks: &mut Keyspace, now_unix: u64) {
     if ks.log.enabled {
-        crate::notify::flush_expired(server, tenant, ks);
+        tenant.flush_expired(server, ks);
         tenant.persistence.submit(&mut ks.log);
     }
     let (save, percentage, min_size) = {

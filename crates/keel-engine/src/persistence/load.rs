@@ -10,11 +10,12 @@
 use super::snapshot::save_now;
 use super::Persistence;
 use crate::clients::ClientInfo;
-use crate::dispatch::{execute, BatchClock, BatchSettings, Env};
-use crate::scripting::ScriptStatus;
-use crate::server::{unix_ms, Server};
-use crate::session::Session;
-use crate::tenant::{Keyspace, Tenant};
+use crate::clock::unix_ms;
+use crate::exec::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::exec::scripting::ScriptStatus;
+use crate::exec::session::Session;
+use crate::server::Server;
+use crate::state::tenant::{Keyspace, Tenant};
 use keel_persist::aof::{LogEnd, LogReader, Next};
 use keel_persist::manifest::{self, Kind, Manifest, Part};
 use keel_persist::rdb;
@@ -89,7 +90,7 @@ fn load_rdb_reporting(
         let functions = &mut ks.scripting.functions;
         functions.flush();
         for code in &summary.functions {
-            crate::scripting::functions::load(functions, scripts, code, true, 0)
+            crate::exec::scripting::functions::load(functions, scripts, code, true, 0)
                 .map_err(|e| format!("{}: a FUNCTION library does not load: {}", path.display(), e.0))?;
         }
     }
@@ -122,7 +123,7 @@ fn replay(
         match reader.next_command() {
             Next::Command(args) => {
                 let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-                if !matches!(server.commands.lookup(&refs), crate::commands::Lookup::Found(_)) {
+                if !matches!(server.commands.lookup(&refs), crate::exec::commands::Lookup::Found(_)) {
                     return Err(format!(
                         "unknown command '{}' reading the append only file {} at offset {at}",
                         String::from_utf8_lossy(&args[0]),

@@ -20,7 +20,7 @@ pub mod snapshot;
 pub use jobs::{cron, run_jobs, start_job, JobStart};
 
 use crate::server::Server;
-use crate::tenant::Tenant;
+use crate::state::tenant::Tenant;
 use keel_persist::aof::{encode_command, AppendLog, Fsync, Progress};
 use keel_persist::manifest;
 use parking_lot::{Mutex, RwLock};
@@ -307,7 +307,7 @@ pub fn fsync_policy(name: &str) -> Fsync {
 
 /// Follows `CONFIG SET appendonly` and `appendfsync` (the caller holds the tenant lock as `ks`).
 pub fn apply_settings(
-    ks: &mut crate::tenant::Keyspace,
+    ks: &mut crate::state::tenant::Keyspace,
     p: &Persistence,
     before: &crate::config::Settings,
     after: &crate::config::Settings,
@@ -331,7 +331,7 @@ pub fn apply_settings(
             flags: after.notify_keyspace_events,
             limit: after.client_output_buffer_limit.pubsub,
         };
-        crate::notify::after_expiry(ks, events);
+        ks.after_expiry(events);
         p.submit(&mut ks.log);
         load::enable_log_buffer(ks, false);
         p.stop_log();
@@ -351,7 +351,7 @@ pub fn shutdown(server: &Server) {
         let p = &tenant.persistence;
         let ks = &mut *tenant.lock();
         if ks.log.enabled {
-            crate::notify::flush_expired(server, &tenant, ks);
+            tenant.flush_expired(server, ks);
             p.submit(&mut ks.log);
         }
         p.stop_log();
@@ -367,10 +367,15 @@ pub fn shutdown(server: &Server) {
 }
 
 /// The `# Persistence` section of INFO, with Redis's field names.
-pub fn info(out: &mut String, ks: &crate::tenant::Keyspace, p: &Persistence, settings: &crate::config::Settings) {
+pub fn info(
+    out: &mut String,
+    ks: &crate::state::tenant::Keyspace,
+    p: &Persistence,
+    settings: &crate::config::Settings,
+) {
     use std::fmt::Write;
     let status = p.status.lock().clone();
-    let now = crate::server::unix_ms();
+    let now = crate::clock::unix_ms();
     let ok = |good: bool| if good { "ok" } else { "err" };
     let log = p.log.read();
     out.push_str("# Persistence\r\n");
@@ -412,7 +417,7 @@ pub fn info(out: &mut String, ks: &crate::tenant::Keyspace, p: &Persistence, set
 /// What INFO answers while the data loads (the keyspace is not reachable yet): the loading figures.
 pub fn loading_info(p: &Persistence) -> String {
     let status = p.status.lock().clone();
-    let elapsed = (crate::server::unix_ms() / 1000).saturating_sub(status.loading_started_unix);
+    let elapsed = (crate::clock::unix_ms() / 1000).saturating_sub(status.loading_started_unix);
     let total = status.loading_total_bytes.max(1);
     let done = status.loading_loaded_bytes.min(total);
     let eta = (elapsed * (total - done)).checked_div(done).unwrap_or(0);

@@ -4,8 +4,8 @@
 //! picked), or else its own arguments, when replaying them gives the same result whenever they are
 //! replayed. Nothing here knows a command by name.
 
-use crate::commands::{flags, Command};
-use crate::tenant::Keyspace;
+use crate::exec::commands::{flags, Command};
+use crate::state::tenant::Keyspace;
 
 /// Records in the log what the command that just ran in `db` did (called only when the log is on).
 pub fn after_command(ks: &mut Keyspace, db: usize, command: &Command, args: &[&[u8]], dirty_before: u64) {

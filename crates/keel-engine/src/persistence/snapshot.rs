@@ -8,8 +8,9 @@
 //! capture begins, so base plus new log is exactly the dataset.
 
 use super::{Persistence, Status};
-use crate::server::{unix_ms, Server};
-use crate::tenant::{Keyspace, Tenant};
+use crate::clock::unix_ms;
+use crate::server::Server;
+use crate::state::tenant::{Keyspace, Tenant};
 use keel_persist::manifest::{self, Kind, Manifest, Part};
 use keel_persist::rdb::{RdbEncoder, RdbSink};
 use keel_store::{CaptureSink, Value};
@@ -173,7 +174,7 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
         if let Some((_, _, log_file, _)) = &mut next_manifest {
             // Everything that ran before this instant goes to the old file; everything after, to the new
             // one, which the base written from this instant precedes.
-            crate::notify::flush_expired(server, tenant, &mut ks);
+            tenant.flush_expired(server, &mut ks);
             persistence.submit(&mut ks.log);
             let log = persistence.log.read();
             if let Some(log) = log.as_ref() {

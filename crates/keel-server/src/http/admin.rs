@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_engine::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
 use keel_engine::server::Server;
-use keel_engine::tenant::Tenant;
+use keel_engine::state::tenant::Tenant;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
 
 /// Who is connected, by address and name, with ages and idle times: a leaking application shows at once.
 fn connections(server: &Server, tenant: &Tenant) -> Value {
-    let now = keel_engine::server::unix_ms();
+    let now = keel_engine::clock::unix_ms();
     let clients: Vec<Value> = server
         .clients
         .snapshot()

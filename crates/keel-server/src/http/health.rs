@@ -40,7 +40,7 @@ pub async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value
     let status = p.status.lock().clone();
     let refusal = p.write_refusal();
     let (synced_lag_ms, unsynced) = match p.log.read().as_ref() {
-        Some(log) => (Some(log.fsync_lag_ms(keel_engine::server::unix_ms())), log.unsynced()),
+        Some(log) => (Some(log.fsync_lag_ms(keel_engine::clock::unix_ms())), log.unsynced()),
         None => (None, 0),
     };
     // Memory is read without waiting behind a long command: a busy database reports what it last knew.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_engine::server::Server;
-use keel_engine::tenant::LATENCY_BOUNDS_US;
+use keel_engine::state::tenant::LATENCY_BOUNDS_US;
 use serde_json::json;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -180,7 +180,7 @@ fn databases(out: &mut String, server: &Server) {
 }
 
 /// One database's commands, memory, keys and pub/sub, from its figures (never waiting for its lock).
-fn database(out: &mut String, server: &Server, tenant: &keel_engine::tenant::Tenant, maxmemory: u64) {
+fn database(out: &mut String, server: &Server, tenant: &keel_engine::state::tenant::Tenant, maxmemory: u64) {
     let f = tenant.figures();
     family(out, "keel_commands_total", "counter", "Commands by name and result (ok, error, rejected).");
     for command in server.commands.all() {
@@ -237,7 +237,7 @@ fn persistence(out: &mut String, p: &keel_engine::persistence::Persistence) {
     let log = p.log.read();
     single(out, "keel_aof_enabled", "gauge", "1 when the append-only log is on.", log.is_some() as u8);
     if let Some(log) = log.as_ref() {
-        let lag_ms = log.fsync_lag_ms(keel_engine::server::unix_ms());
+        let lag_ms = log.fsync_lag_ms(keel_engine::clock::unix_ms());
         single(
             out,
             "keel_aof_fsync_lag_seconds",

@@ -112,7 +112,7 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// Whether `given` is `expected` (a configured, non-empty secret), compared in constant time.
 pub(crate) fn token_matches(given: &str, expected: &str) -> bool {
-    !expected.is_empty() && keel_engine::commands::secrets_equal(given.as_bytes(), expected.as_bytes())
+    !expected.is_empty() && keel_engine::secrets::secrets_equal(given.as_bytes(), expected.as_bytes())
 }
 
 /// The host clients reach this Keel at, for the URLs it hands out: `advertise` when set, else the bound
@@ -153,10 +153,10 @@ async fn count_request(State(server): State<Arc<Server>>, request: Request, next
 /// The client record an HTTP request runs commands as (not listed by CLIENT LIST: it lives for one request).
 fn request_client(
     server: &Server,
-    tenant: &keel_engine::tenant::Tenant,
+    tenant: &keel_engine::state::tenant::Tenant,
     addr: &str,
 ) -> Arc<keel_engine::clients::ClientInfo> {
-    let now = keel_engine::server::unix_ms();
+    let now = keel_engine::clock::unix_ms();
     Arc::new(keel_engine::clients::ClientInfo::new(
         server.clients.next_id(),
         addr.into(),
@@ -198,7 +198,7 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
         _ => {
-            let token = keel_engine::databases::new_secret(24);
+            let token = keel_engine::secrets::new_secret(24);
             keel_persist::private_file::replace(&path, token.as_bytes())?;
             println!("Keel generated {what} (kept in {}): {token}", path.display());
             Ok(token)

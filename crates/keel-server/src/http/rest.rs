@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use keel_engine::batch::Batch;
-use keel_engine::commands::{cat, flags, Lookup};
+use keel_engine::exec::batch::Batch;
+use keel_engine::exec::commands::{cat, flags, Lookup};
+use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
-use keel_engine::session::{Action, Session};
-use keel_engine::tenant::Tenant;
+use keel_engine::state::tenant::Tenant;
 use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -67,7 +67,7 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
         return Some(Access { read_only, tenant, user: if read_only { read_only_user() } else { None } });
     }
     // A token made by ACL RESTTOKEN, in whichever database holds its user.
-    let hash = keel_engine::acl::sha256_hex(token.as_bytes());
+    let hash = keel_engine::secrets::sha256_hex(token.as_bytes());
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     tenants.into_iter().find_map(|tenant| {
         let user = tenant.acl.read().user_by_rest_token(&hash).map(|u| u.name.clone())?;
@@ -361,7 +361,7 @@ async fn single(server: &Arc<Server>, access: Access, command: Command, headers:
     };
     let status = match &reply.frame {
         // Past the database's commands-per-second limit: 429, so clients back off.
-        Frame::Error(text) if text.starts_with(keel_engine::dispatch::RATE_LIMITED.as_bytes()) => {
+        Frame::Error(text) if text.starts_with(keel_engine::exec::dispatch::RATE_LIMITED.as_bytes()) => {
             StatusCode::TOO_MANY_REQUESTS
         }
         Frame::Error(_) => StatusCode::BAD_REQUEST,
@@ -445,8 +445,8 @@ pub async fn subscribe(
     };
     let path = uri.path().trim_start_matches('/');
     let (kind, name) = match path.split_once('/') {
-        Some(("psubscribe", name)) => (Some(keel_engine::pubsub::Kind::Pattern), name),
-        Some((_, name)) => (Some(keel_engine::pubsub::Kind::Channel), name),
+        Some(("psubscribe", name)) => (Some(keel_engine::state::pubsub::Kind::Pattern), name),
+        Some((_, name)) => (Some(keel_engine::state::pubsub::Kind::Channel), name),
         None => return bad_request("ERR wrong number of arguments for 'subscribe' command"),
     };
     super::sse::stream(&server, access.tenant, access.user, kind, percent_decode(name.as_bytes()))

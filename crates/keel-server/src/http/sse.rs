@@ -8,9 +8,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use keel_engine::clients::ClientInfo;
-use keel_engine::pubsub::{Feed, Kind};
 use keel_engine::server::Server;
-use keel_engine::tenant::Tenant;
+use keel_engine::state::pubsub::{Feed, Kind};
+use keel_engine::state::tenant::Tenant;
 use keel_protocol::{parse_frame, Frame, Resp};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,16 +89,16 @@ pub fn stream(
         None => b"MONITOR",
     };
     let args: Vec<&[u8]> = if kind.is_some() { vec![command, &name] } else { vec![command] };
-    let mut session = keel_engine::session::Session::new(client.clone(), true);
+    let mut session = keel_engine::exec::session::Session::new(client.clone(), true);
     session.acl_user = user;
     session.over_rest = true;
-    let env = keel_engine::dispatch::Env {
+    let env = keel_engine::exec::dispatch::Env {
         server,
         tenant: &tenant,
-        settings: keel_engine::dispatch::BatchSettings::read(server, &tenant),
+        settings: keel_engine::exec::dispatch::BatchSettings::read(server, &tenant),
     };
-    let state = keel_engine::admission::ServerState::Ready;
-    if let Err(refusal) = keel_engine::admission::admit(&env, &mut session, &args, state) {
+    let state = keel_engine::exec::admission::ServerState::Ready;
+    if let Err(refusal) = keel_engine::exec::admission::admit(&env, &mut session, &args, state) {
         return refused(&refusal.error);
     }
     let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
@@ -113,7 +113,7 @@ pub fn stream(
             Some(kind) => {
                 ks.pubsub.subscribe(&client, &feed, Resp::V2, kind, &name);
             }
-            None => ks.monitors.push(keel_engine::tenant::Monitor { client: client.clone(), feed }),
+            None => ks.monitors.push(keel_engine::state::tenant::Monitor { client: client.clone(), feed }),
         }
     }
     let subscription = Subscription { tenant, client, kind, name, messages, queued, greeted: false };

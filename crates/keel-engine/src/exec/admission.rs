@@ -1,0 +1,159 @@
+//! The one gate every command passes before it runs, whatever brought it (a RESP connection, a REST request,
+//! EXEC, a script) and whatever state the server is in (loading, a script busy past its threshold): the
+//! command must exist with the right arity, the client must be authenticated, its ACL user must be allowed
+//! the command with these keys and channels, the command must be one its database may run, and only then
+//! does the server's state decide (Redis's `processCommand`, in its order). Nothing here needs the
+//! database's lock, so a refusal costs a client nothing while another client's script holds that lock.
+
+use crate::exec::commands::{flags, Command, Lookup};
+use crate::exec::dispatch::Env;
+use crate::exec::session::Session;
+use std::fmt::Write;
+
+/// Answers a refusal: its error, or for EXEC inside a transaction, the transaction discarded with the
+/// reason (Redis's `rejectCommand` and `execCommandAbort`).
+pub fn answer_refusal(session: &mut Session, refusal: &Refusal, out: &mut keel_protocol::ReplyWriter) {
+    let exec = refusal.command.is_some_and(|c| c.spec.name == "exec");
+    if exec && session.transaction.is_some() {
+        session.transaction = None;
+        session.info.set_flag(crate::clients::flag::MULTI, false);
+        out.error(&format!("EXECABORT Transaction discarded because of: {}", refusal.error));
+    } else {
+        out.error(&refusal.error);
+    }
+}
+
+/// What the server is doing, as far as admitting a command is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    Ready,
+    /// The dataset is loading from disk: only `loading` commands are admitted.
+    Loading,
+    /// A script has held the database past `busy-reply-threshold`: only `allow_busy` commands are
+    /// admitted, and this is the `BUSY` text for the rest.
+    Busy(&'static str),
+}
+
+/// A command turned away, with the error to answer and the command when it was found (for its
+/// rejected-calls count).
+pub struct Refusal<'t> {
+    pub command: Option<&'t Command>,
+    pub error: String,
+}
+
+impl<'t> Refusal<'t> {
+    fn new(command: Option<&'t Command>, error: impl Into<String>) -> Refusal<'t> {
+        Refusal { command, error: error.into() }
+    }
+}
+
+/// Admits `args` for `session` in `state`, or says why not. A refusal while a transaction is queued makes
+/// its EXEC fail (Redis's `flagTransaction`).
+pub fn admit<'t>(
+    env: &Env<'t>,
+    session: &mut Session,
+    args: &[&[u8]],
+    state: ServerState,
+) -> Result<&'t Command, Refusal<'t>> {
+    let checked = check(env, session, args, state);
+    if checked.is_err() {
+        if let Some(transaction) = &mut session.transaction {
+            transaction.aborted = true;
+        }
+    }
+    checked
+}
+
+fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerState) -> Result<&'t Command, Refusal<'t>> {
+    let command = match env.server.commands.lookup(args) {
+        Lookup::Found(command) => command,
+        Lookup::UnknownSubcommand(cmd) => {
+            let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
+            let help = cmd.spec.name.to_ascii_uppercase();
+            return Err(Refusal::new(None, format!("ERR unknown subcommand '{sub}'. Try {help} HELP.")));
+        }
+        Lookup::MissingSubcommand(cmd) => {
+            return Err(Refusal::new(None, format!("ERR wrong number of arguments for '{}' command", cmd.fullname)))
+        }
+        Lookup::Unknown => return Err(Refusal::new(None, unknown_command_error(args))),
+    };
+    let arity = command.spec.arity;
+    let argc = args.len() as i32;
+    if (arity > 0 && argc != arity) || argc < -arity {
+        let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
+        return Err(Refusal::new(Some(command), error));
+    }
+    if !command.has(flags::NO_AUTH) {
+        if !session.authenticated {
+            return Err(Refusal::new(Some(command), "NOAUTH Authentication required."));
+        }
+        let open =
+            session.acl_user.is_none() && env.tenant.default_unrestricted.load(std::sync::atomic::Ordering::Acquire);
+        if !open {
+            if let Some(error) = acl_denial(env, session, command, args) {
+                return Err(Refusal::new(Some(command), error));
+            }
+        }
+    }
+    if command.has(flags::SERVER_ONLY) && env.tenant.is_provisioned() {
+        let error = format!("ERR '{}' acts on the whole server and is not available to a database", command.fullname);
+        return Err(Refusal::new(Some(command), error));
+    }
+    if session.in_subscriber_mode() && !command.has(flags::SUBSCRIBER_CONTEXT) {
+        let error = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            command.fullname
+        );
+        return Err(Refusal::new(Some(command), error));
+    }
+    match state {
+        ServerState::Loading if !command.has(flags::LOADING) => {
+            Err(Refusal::new(Some(command), "LOADING Redis is loading the dataset in memory"))
+        }
+        ServerState::Busy(busy) if !command.has(flags::ALLOW_BUSY) => Err(Refusal::new(Some(command), busy)),
+        _ => Ok(command),
+    }
+}
+
+/// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.
+fn acl_denial(env: &Env, session: &Session, command: &Command, args: &[&[u8]]) -> Option<String> {
+    use crate::state::acl::Denial;
+    let tenant = env.tenant;
+    let user = session.acl_user.as_deref().unwrap_or("default");
+    let denial = match tenant.acl.read().users.get(user) {
+        Some(u) => u.check(command, args).err()?,
+        None => Denial::Command,
+    };
+    let (reason, object) = match &denial {
+        Denial::Command => ("command", command.fullname.clone()),
+        Denial::Key(key) => ("key", String::from_utf8_lossy(key).into_owned()),
+        Denial::Channel(channel) => ("channel", String::from_utf8_lossy(channel).into_owned()),
+    };
+    let context = if session.in_script {
+        "lua"
+    } else if session.transaction.is_some() || session.in_exec {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let client_info = format!("id={} addr={} user={user}", session.id(), session.info.addr);
+    let entry = crate::state::acl::LogEntry::new(reason, context, object, user.to_string(), client_info);
+    tenant.acl.write().record(entry, env.settings.acllog_max_len);
+    Some(denial.message(command))
+}
+
+/// Redis's text for an unknown command: the name and the first arguments, each quoted.
+fn unknown_command_error(args: &[&[u8]]) -> String {
+    let mut listed = String::new();
+    for arg in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let text = String::from_utf8_lossy(arg);
+        let shown: String = text.chars().take(room).collect();
+        let _ = write!(listed, "'{shown}' ");
+    }
+    let name: String = String::from_utf8_lossy(args[0]).chars().take(128).collect();
+    format!("ERR unknown command '{name}', with args beginning with: {listed}")
+}

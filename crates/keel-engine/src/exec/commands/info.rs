@@ -1,0 +1,264 @@
+//! INFO: Redis's sections, reporting the caller's own database (tenant). The server's administrator also
+//! sees the process's figures (RSS, CPU, connections and bytes of every database); a provisioned database
+//! sees its own in their place, and its own limits as `maxmemory` and `maxclients`.
+//! `redis_version` says 7.0.15 because clients gate features on it; `keel_version` says what this really is.
+
+use super::connection::REDIS_VERSION;
+use super::Ctx;
+use std::fmt::Write;
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Renders the sections asked for (`default`, `all`, `everything` or names), as INFO's text.
+pub fn render(ctx: &Ctx, args: &[&[u8]]) -> String {
+    let mut wanted: Vec<String> = Vec::new();
+    if args.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    for arg in args {
+        let name = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        match name.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => {
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                wanted.push("commandstats".into());
+                wanted.push("latencystats".into());
+            }
+            _ => wanted.push(name),
+        }
+    }
+    let mut out = String::new();
+    let order = DEFAULT_SECTIONS.iter().copied().chain(["commandstats", "latencystats"]);
+    for section in order.filter(|s| wanted.iter().any(|w| w == s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        section_text(ctx, section, &mut out);
+    }
+    out
+}
+
+fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{n}B")
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Resident set size in bytes, from /proc (0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds of the process, from /proc (zeros where unavailable).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces and ends with ')').
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
+
+fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
+    let server = ctx.server;
+    // A provisioned database sees its own limits, counters and memory, never the process's.
+    let settings = ctx.tenant.settings_view(&server.settings.read());
+    let own = ctx.tenant.is_provisioned();
+    let stats = &ctx.ks.stats;
+    let line = |out: &mut String, key: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(out, "{key}:{value}\r\n");
+    };
+    match section {
+        "server" => {
+            out.push_str("# Server\r\n");
+            line(out, "redis_version", &REDIS_VERSION);
+            line(out, "keel_version", &env!("CARGO_PKG_VERSION"));
+            line(out, "redis_git_sha1", &"00000000");
+            line(out, "redis_git_dirty", &0);
+            line(out, "redis_build_id", &"0");
+            line(out, "redis_mode", &"standalone");
+            line(out, "os", &std::env::consts::OS);
+            line(out, "arch_bits", &64);
+            line(out, "multiplexing_api", &"epoll");
+            line(out, "process_id", &std::process::id());
+            line(out, "process_supervised", &"no");
+            line(out, "run_id", &server.run_id);
+            line(out, "tcp_port", &server.port());
+            line(out, "server_time_usec", &crate::clock::unix_us());
+            line(out, "uptime_in_seconds", &server.uptime_secs());
+            line(out, "uptime_in_days", &(server.uptime_secs() / 86400));
+            line(out, "hz", &settings.hz);
+            line(out, "configured_hz", &settings.hz);
+            line(out, "lru_clock", &((ctx.now_ms() / 1000) & 0xff_ffff));
+            let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+            line(out, "executable", if own { &"" } else { &executable });
+            line(out, "config_file", &"");
+            line(out, "io_threads_active", &0);
+        }
+        "clients" => {
+            out.push_str("# Clients\r\n");
+            line(out, "connected_clients", &server.clients.count_in(&ctx.tenant.name));
+            line(out, "cluster_connections", &0);
+            line(out, "maxclients", &settings.maxclients);
+            line(out, "client_recent_max_input_buffer", &0);
+            line(out, "client_recent_max_output_buffer", &0);
+            line(out, "blocked_clients", &ctx.ks.blocking.blocked_clients());
+            line(out, "tracking_clients", &ctx.ks.tracking.counts().clients);
+            line(out, "clients_in_timeout_table", &0);
+            client_groups(out, server, &ctx.tenant.name, ctx.now_ms());
+        }
+        "memory" => {
+            out.push_str("# Memory\r\n");
+            let used = ctx.ks.used_memory() as u64;
+            let rss = if own { used } else { rss_bytes() };
+            line(out, "used_memory", &used);
+            line(out, "used_memory_human", &human_bytes(used));
+            line(out, "used_memory_rss", &rss);
+            line(out, "used_memory_rss_human", &human_bytes(rss));
+            line(out, "used_memory_peak", &used);
+            line(out, "used_memory_peak_human", &human_bytes(used));
+            line(out, "used_memory_dataset", &used);
+            let scripting = &ctx.ks.scripting;
+            let (eval_vm, functions_vm) = (scripting.eval_memory() as u64, scripting.functions.lua_memory() as u64);
+            line(out, "used_memory_lua", &eval_vm);
+            line(out, "used_memory_vm_eval", &eval_vm);
+            line(out, "used_memory_lua_human", &human_bytes(eval_vm));
+            line(out, "used_memory_scripts_eval", &(scripting.scripts.bytes as u64));
+            line(out, "number_of_cached_scripts", &scripting.scripts.len());
+            line(out, "number_of_functions", &scripting.functions.function_count());
+            line(out, "number_of_libraries", &scripting.functions.libraries.len());
+            line(out, "used_memory_vm_functions", &functions_vm);
+            line(out, "used_memory_vm_total", &(eval_vm + functions_vm));
+            line(out, "used_memory_vm_total_human", &human_bytes(eval_vm + functions_vm));
+            line(out, "maxmemory", &settings.maxmemory);
+            line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
+            line(out, "maxmemory_policy", &settings.maxmemory_policy);
+            let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
+            line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
+            line(out, "mem_allocator", &"mimalloc");
+            line(out, "lazyfree_pending_objects", &0);
+        }
+        "persistence" => crate::persistence::info(out, ctx.ks, &ctx.tenant.persistence, &settings),
+        "stats" => {
+            out.push_str("# Stats\r\n");
+            let (s, m) = (&server.stats, &ctx.tenant.meters);
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            let (received, input, output, rejected) = if own {
+                (&m.connections_received, &m.bytes_in, &m.bytes_out, &ctx.tenant.refused_logins)
+            } else {
+                (&s.connections_received, &s.net_input_bytes, &s.net_output_bytes, &s.rejected_connections)
+            };
+            line(out, "total_connections_received", &load(received));
+            line(out, "total_commands_processed", &stats.total_commands);
+            line(out, "instantaneous_ops_per_sec", &stats.instantaneous_ops());
+            line(out, "total_net_input_bytes", &load(input));
+            line(out, "total_net_output_bytes", &load(output));
+            line(out, "rejected_connections", &load(rejected));
+            line(out, "expired_keys", &stats.expired_keys);
+            line(out, "evicted_keys", &stats.evicted_keys);
+            line(out, "keyspace_hits", &stats.keyspace_hits);
+            line(out, "keyspace_misses", &stats.keyspace_misses);
+            let tracking = ctx.ks.tracking.counts();
+            line(out, "tracking_total_keys", &tracking.keys);
+            line(out, "tracking_total_items", &tracking.items);
+            line(out, "tracking_total_prefixes", &tracking.prefixes);
+            let (channels, patterns, _) = ctx.ks.pubsub.counts();
+            line(out, "pubsub_channels", &channels);
+            line(out, "pubsub_patterns", &patterns);
+            line(out, "total_error_replies", &stats.total_error_replies);
+        }
+        "replication" => {
+            out.push_str("# Replication\r\n");
+            line(out, "role", &"master");
+            line(out, "connected_slaves", &0);
+            line(out, "master_failover_state", &"no-failover");
+            line(out, "master_replid", &server.run_id);
+            line(out, "master_repl_offset", &0);
+        }
+        "cpu" => {
+            out.push_str("# CPU\r\n");
+            // The process's CPU time is every database's: a provisioned one is not shown it.
+            let (user, sys) = if own { (0.0, 0.0) } else { cpu_seconds() };
+            line(out, "used_cpu_sys", &format!("{sys:.6}"));
+            line(out, "used_cpu_user", &format!("{user:.6}"));
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (code, count) in &stats.errors {
+                let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+            }
+        }
+        "cluster" => {
+            out.push_str("# Cluster\r\n");
+            line(out, "cluster_enabled", &0);
+        }
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            for (i, db) in ctx.ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+                let _ = write!(out, "db{i}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len());
+            }
+        }
+        "commandstats" => {
+            out.push_str("# Commandstats\r\n");
+            for cmd in server.commands.all() {
+                let s = stats.commands[cmd.id];
+                if s.calls == 0 && s.rejected == 0 && s.failed == 0 {
+                    continue;
+                }
+                let per_call = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+                let _ = write!(
+                    out,
+                    "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+                    cmd.fullname, s.calls, s.usec, per_call, s.rejected, s.failed
+                );
+            }
+        }
+        "latencystats" => out.push_str("# Latencystats\r\n"),
+        _ => {}
+    }
+}
+
+/// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with
+/// the oldest age and longest idle time, so that an application leaking connections is named in one look.
+fn client_groups(out: &mut String, server: &crate::Server, tenant: &str, now_ms: u64) {
+    let mut groups: std::collections::BTreeMap<(String, String), (usize, u64, u64)> = Default::default();
+    for client in server.clients.snapshot().iter().filter(|c| c.in_tenant(tenant)) {
+        let ip = client.addr.rsplit_once(':').map_or(client.addr.as_str(), |(ip, _)| ip).to_string();
+        let name = String::from_utf8_lossy(&client.name.lock()).into_owned();
+        let age = now_ms.saturating_sub(client.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(client.last_active_ms.load(std::sync::atomic::Ordering::Relaxed)) / 1000;
+        let entry = groups.entry((ip, name)).or_default();
+        *entry = (entry.0 + 1, entry.1.max(age), entry.2.max(idle));
+    }
+    let mut by_count: Vec<_> = groups.into_iter().collect();
+    by_count.sort_by_key(|(_, (count, _, _))| std::cmp::Reverse(*count));
+    for (i, ((addr, name), (count, oldest, idle))) in by_count.iter().take(20).enumerate() {
+        let _ = write!(
+            out,
+            "client_group_{i}:addr={addr},name={name},connections={count},oldest_age={oldest},max_idle={idle}\r\n"
+        );
+    }
+}

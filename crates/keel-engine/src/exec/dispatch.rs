@@ -1,0 +1,364 @@
+//! Running one command: lookup in the table, arity and authentication checks, the handler, and what every
+//! command feeds (statistics, slow log, monitors). Every transport runs commands through [`execute`].
+
+use crate::clock::{unix_ms, unix_us};
+use crate::exec::admission::ServerState;
+use crate::exec::commands::{cat, flags, CmdError, Command, Ctx};
+use crate::exec::session::{ReplyMode, Session};
+use crate::server::Server;
+use crate::state::tenant::{Keyspace, Tenant};
+use keel_protocol::ReplyWriter;
+use keel_store::AccessClock;
+use std::fmt::Write;
+
+/// Settings read once per batch, so the per-command path takes no settings lock.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSettings {
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub acllog_max_len: usize,
+    pub lfu: Option<(u32, u32)>,
+    pub max_bulk_len: usize,
+    pub query_buffer_limit: usize,
+    /// Bytes a MONITOR client may have queued: the normal class's hard limit, or the pub/sub class's when
+    /// normal clients are unlimited (Redis's default), so a monitor that never reads cannot grow without end.
+    pub monitor_queue_limit: usize,
+    /// `notify-keyspace-events` class flags (0: off).
+    pub notify: u32,
+    pub pubsub_limit: crate::config::ClassLimit,
+    pub memory: crate::state::eviction::MemoryLimit,
+    /// A provisioned database's commands-per-second limit (0: none).
+    pub max_commands_per_second: u64,
+}
+
+impl BatchSettings {
+    /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit,
+    /// eviction policy and commands-per-second limit.
+    pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
+        // Copied out first, so that no two of these locks are ever held together.
+        let limits = *tenant.limits.read();
+        let own = tenant.is_provisioned().then(|| *tenant.settings.read());
+        let s = server.settings.read();
+        let mut memory = crate::state::eviction::MemoryLimit {
+            max: s.maxmemory,
+            policy: keel_store::evict::Policy::parse(&s.maxmemory_policy)
+                .unwrap_or(keel_store::evict::Policy::NoEviction),
+            samples: s.maxmemory_samples as usize,
+        };
+        let mut max_commands_per_second = 0;
+        if let Some(limits) = limits {
+            memory.max = limits.max_memory;
+            memory.policy = limits.policy;
+            max_commands_per_second = limits.max_commands_per_second;
+        }
+        let per_database = own.unwrap_or_else(|| crate::config::DatabaseSettings::from(&*s));
+        BatchSettings {
+            slowlog_slower_than: per_database.slowlog_log_slower_than,
+            slowlog_max_len: per_database.slowlog_max_len as usize,
+            acllog_max_len: per_database.acllog_max_len as usize,
+            lfu: memory.policy.is_lfu().then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
+            max_bulk_len: s.proto_max_bulk_len as usize,
+            query_buffer_limit: s.client_query_buffer_limit as usize,
+            notify: per_database.notify_keyspace_events,
+            pubsub_limit: s.client_output_buffer_limit.pubsub,
+            memory,
+            max_commands_per_second,
+            monitor_queue_limit: {
+                let limits = s.client_output_buffer_limit;
+                let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
+                if cap == 0 {
+                    usize::MAX
+                } else {
+                    cap as usize
+                }
+            },
+        }
+    }
+}
+
+/// Time for a batch of commands. Reading the wall clock is costly on virtual machines (it was 12% of a
+/// GET benchmark's CPU), so it is read once per batch; command durations come from the TSC-based `quanta`
+/// clock, one read per command, and "now" advances by what those durations add up to.
+pub struct BatchClock {
+    wall_ms: u64,
+    started: quanta::Instant,
+    last: quanta::Instant,
+}
+
+impl BatchClock {
+    pub fn start() -> BatchClock {
+        Self::starting_at(unix_ms())
+    }
+
+    /// A clock whose "now" starts at `wall_ms` (0 while replaying the log: nothing expires).
+    pub fn starting_at(wall_ms: u64) -> BatchClock {
+        let now = quanta::Instant::now();
+        BatchClock { wall_ms, started: now, last: now }
+    }
+
+    /// Unix milliseconds as of the end of the last command.
+    pub fn now_ms(&self) -> u64 {
+        self.wall_ms + (self.last - self.started).as_millis() as u64
+    }
+
+    /// Microseconds since the previous lap (or the start), and starts the next lap.
+    fn lap_us(&mut self) -> u64 {
+        let now = quanta::Instant::now();
+        let elapsed = (now - self.last).as_micros() as u64;
+        self.last = now;
+        elapsed
+    }
+}
+
+/// The shared pieces a command runs against.
+pub struct Env<'a> {
+    pub server: &'a Server,
+    pub tenant: &'a Tenant,
+    pub settings: BatchSettings,
+}
+
+/// Runs one command and writes its reply (unless CLIENT REPLY suppresses it).
+pub fn execute(
+    env: &Env,
+    clock: &mut BatchClock,
+    ks: &mut Keyspace,
+    session: &mut Session,
+    out: &mut ReplyWriter,
+    args: &[&[u8]],
+) {
+    let reply_start = out.len();
+    if session.reply_mode == ReplyMode::SkipNext {
+        session.reply_mode = ReplyMode::Skipping;
+    }
+    run(env, clock, ks, session, out, args);
+    ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name));
+    if ks.blocking.has_group_readers() {
+        ks.blocking.check_group_streams(&ks.dbs, clock.now_ms());
+    }
+    if ks.blocking.has_ready() {
+        crate::state::blocking::serve_ready(env, clock, ks);
+    }
+    // Subscription notifications are pushes, which CLIENT REPLY OFF and SKIP do not silence.
+    let pushed = std::mem::take(&mut session.pushing);
+    match session.reply_mode {
+        ReplyMode::Off if !pushed => out.truncate(reply_start),
+        ReplyMode::Skipping => {
+            if !pushed {
+                out.truncate(reply_start);
+            }
+            session.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::Off | ReplyMode::On | ReplyMode::SkipNext => {}
+    }
+}
+
+/// The error past a database's `max_commands_per_second` (REST answers it with 429).
+pub const RATE_LIMITED: &str = "ERR max commands per second reached for this database, try again shortly";
+
+/// A command rejected while a transaction is being queued makes its EXEC fail (Redis's `flagTransaction`).
+fn flag_transaction(session: &mut Session) {
+    if let Some(transaction) = &mut session.transaction {
+        transaction.aborted = true;
+    }
+}
+
+fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str) {
+    if let Some(cmd) = command {
+        ks.stats.commands[cmd.id].rejected += 1;
+    }
+    count_error(ks, error);
+    out.error(error);
+}
+
+fn count_error(ks: &mut Keyspace, error: &str) {
+    ks.stats.total_error_replies += 1;
+    let code = error.split(' ').next().unwrap_or("ERR");
+    match ks.stats.errors.get_mut(code) {
+        Some(count) => *count += 1,
+        None => {
+            ks.stats.errors.insert(code.to_string(), 1);
+        }
+    }
+}
+
+/// The arguments as MONITOR and SLOWLOG may show them: from where a command's table entry says its secrets
+/// begin (AUTH's password, ACL SETUSER's rules), `(redacted)`, as Redis does.
+fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    let Some(from) = command.spec.secrets_from else { return args.to_vec() };
+    args.iter().enumerate().map(|(i, a)| if i < from { *a } else { &b"(redacted)"[..] }).collect()
+}
+
+fn run(
+    env: &Env,
+    clock: &mut BatchClock,
+    ks: &mut Keyspace,
+    session: &mut Session,
+    out: &mut ReplyWriter,
+    args: &[&[u8]],
+) {
+    let command = match crate::exec::admission::admit(env, session, args, ServerState::Ready) {
+        Ok(command) => command,
+        Err(refusal) => return reject(ks, out, refusal.command, &refusal.error),
+    };
+    if command.has(flags::WRITE) {
+        if let Some(refusal) = env.tenant.persistence.write_refusal() {
+            flag_transaction(session);
+            return reject(ks, out, Some(command), &refusal);
+        }
+    }
+    // Commands a script runs count too; a transaction's were counted as they were queued.
+    if env.settings.max_commands_per_second > 0 && !session.in_exec {
+        let second = clock.now_ms() / 1000;
+        let (window, count) = &mut ks.rate_window;
+        if *window != second {
+            (*window, *count) = (second, 0);
+        }
+        *count += 1;
+        if *count > env.settings.max_commands_per_second {
+            flag_transaction(session);
+            return reject(ks, out, Some(command), RATE_LIMITED);
+        }
+    }
+    // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
+    // (EXEC counts as such when it queued such a command). Redis checks a transaction's commands only as
+    // they are queued; a provisioned database also checks them as EXEC runs them, so that one transaction
+    // cannot take it past its quota: the first write that does not fit and everything after it get the
+    // OOM error (Keel's one deliberate difference from Redis's transactions).
+    if session.exec_over_quota {
+        return reject(ks, out, Some(command), crate::state::eviction::OOM);
+    }
+    if env.settings.memory.max > 0 && (!session.in_exec || env.tenant.is_provisioned()) {
+        let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
+        let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
+        let fits = crate::state::eviction::make_room(ks, &env.settings.memory, &access, events);
+        let grows = command.has(flags::DENYOOM)
+            || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
+        if !fits && grows && !session.allow_oom {
+            flag_transaction(session);
+            if command.spec.name == "exec" {
+                session.transaction = None;
+                session.info.set_flag(crate::clients::flag::MULTI, false);
+                let error = format!("EXECABORT Transaction discarded because of: {}", crate::state::eviction::OOM);
+                return reject(ks, out, Some(command), &error);
+            }
+            session.exec_over_quota = session.in_exec;
+            return reject(ks, out, Some(command), crate::state::eviction::OOM);
+        }
+    }
+    if let Some(transaction) = &mut session.transaction {
+        let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
+        if !top_level.has(flags::NOT_QUEUED) {
+            if command.has(flags::NO_MULTI) {
+                transaction.aborted = true;
+                return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
+            }
+            transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
+            transaction.may_grow |= command.has(flags::DENYOOM);
+            out.simple("QUEUED");
+            return;
+        }
+    }
+    let Some(handler) = command.spec.handler else {
+        let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
+        return reject(ks, out, Some(command), &error);
+    };
+    session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
+    clock.lap_us();
+    let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
+    let dirty_before = ks.dirty;
+    let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
+    let result = {
+        let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access, events };
+        handler(&mut ctx, args)
+    };
+    // Keys found expired while the command ran are deleted: their DELs reach the log before the command.
+    ks.after_expiry(events);
+    if ks.log.enabled {
+        crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
+    }
+    if ks.tracking.is_active() {
+        track(ks, session, command, args);
+    }
+    // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
+    if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
+        let shown = redacted(command, args);
+        feed_monitors(ks, session, &shown, env.settings.monitor_queue_limit);
+    }
+    let elapsed_us = clock.lap_us();
+    // A command that blocked is counted when it is served (Redis's updateStatsOnUnblock), not twice.
+    if !matches!(session.action, Some(crate::exec::session::Action::Block(_))) {
+        ks.stats.commands[command.id].record(elapsed_us);
+    }
+    ks.stats.total_commands += 1;
+    if let Err(CmdError(error)) = result {
+        ks.stats.commands[command.id].failed += 1;
+        count_error(ks, &error);
+        out.error(&error);
+    }
+    let threshold = env.settings.slowlog_slower_than;
+    if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) {
+        let client = (session.info.addr.clone(), session.info.name_string());
+        ks.slowlog.record(&redacted(command, args), elapsed_us, client, env.settings.slowlog_max_len);
+    }
+}
+
+/// Client-side caching: remembers the keys a tracking client read (flushes tell every tracker themselves).
+fn track(ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
+    // A script's commands are not tracked one by one: the script's declared keys are, for its caller,
+    // when it ran a read command (Redis tracks EVAL's keys, not the Lua client's).
+    if session.in_script {
+        if command.has(flags::READONLY) {
+            session.script_read = true;
+        }
+        return;
+    }
+    let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
+    let runs_scripts = command.categories & cat::SCRIPTING != 0;
+    let read = if runs_scripts { std::mem::take(&mut session.script_read) } else { command.has(flags::READONLY) };
+    if !read {
+        return;
+    }
+    let Some(t) = ks.tracking.get(session.id()) else { return };
+    let wanted = !t.bcast && (!t.optin || caching == Some(true)) && (!t.optout || caching != Some(false));
+    if wanted {
+        let keys = command.key_positions(args).into_iter().map(|i| args[i].to_vec());
+        ks.tracking.remember(session.id(), keys);
+    }
+}
+
+/// Sends a MONITOR line for this command to every monitoring client, dropping the ones that went away.
+pub fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue_limit: usize) {
+    let us = unix_us();
+    let source = if session.in_script { "lua" } else { session.info.addr.as_str() };
+    let mut line = format!("+{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, session.db, source);
+    for arg in args {
+        line.push_str(" \"");
+        for &b in *arg {
+            match b {
+                b'\\' => line.push_str("\\\\"),
+                b'"' => line.push_str("\\\""),
+                b'\n' => line.push_str("\\n"),
+                b'\r' => line.push_str("\\r"),
+                b'\t' => line.push_str("\\t"),
+                0x07 => line.push_str("\\a"),
+                0x08 => line.push_str("\\b"),
+                0x20..=0x7e => line.push(b as char),
+                _ => {
+                    let _ = write!(line, "\\x{b:02x}");
+                }
+            }
+        }
+        line.push('"');
+    }
+    line.push_str("\r\n");
+    let bytes = bytes::Bytes::from(line.into_bytes());
+    ks.monitors.retain(|m| match m.feed.push(bytes.clone()) {
+        Some(queued) if queued > queue_limit => {
+            tracing::info!(client = m.client.id, "closing MONITOR client over its output buffer limit");
+            m.client.kill();
+            false
+        }
+        Some(_) => true,
+        None => false,
+    });
+}

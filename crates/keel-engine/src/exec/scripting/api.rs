@@ -1,0 +1,322 @@
+//! The `redis` table's functions (script_lua.c): the ones that need no running command, and the bridge
+//! through which `redis.call`/`redis.pcall` run commands for the script on Keel's normal command path, so
+//! that each command is checked, counted, logged and notified like any other.
+
+use super::convert::frame_to_lua;
+use super::status::ScriptStatus;
+use crate::exec::commands::{flags, Ctx, Lookup};
+use crate::exec::dispatch::{execute, BatchClock, BatchSettings, Env};
+use crate::exec::session::{Action, Session};
+use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
+use mlua::{Lua, MultiValue, Table, Value};
+use std::cell::RefCell;
+
+/// Redis's error table `{err = "CODE message"}` (luaPushErrorBuff): `-CODE message` keeps its code, plain
+/// text gets `ERR`.
+pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
+    let full = match text.strip_prefix('-') {
+        Some(coded) if coded.contains(' ') => coded.to_string(),
+        Some(bare) => format!("ERR {bare}"),
+        None => format!("ERR {text}"),
+    };
+    let t = lua.create_table()?;
+    t.raw_set("err", full.trim_end_matches(['\r', '\n']))?;
+    Ok(t)
+}
+
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+/// `redis.sha1hex`, `redis.error_reply`, `redis.status_reply`, the debugger stubs and the `REPL_*` flags.
+pub fn fill_static(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    redis.set(
+        "sha1hex",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(mlua::Error::RuntimeError("wrong number of arguments".into()));
+            }
+            let data = match lua.coerce_string(args.into_iter().next().unwrap_or(Value::Nil))? {
+                Some(s) => s.as_bytes().to_vec(),
+                None => Vec::new(),
+            };
+            Ok(sha1_hex(&data))
+        })?,
+    )?;
+    redis.set(
+        "error_reply",
+        lua.create_function(|lua, args: MultiValue| {
+            let text = match args.iter().next() {
+                Some(Value::String(s)) if args.len() == 1 => s.to_string_lossy(),
+                _ => return error_table(lua, "wrong number or type of arguments"),
+            };
+            let text = if text.starts_with('-') { text } else { format!("-{text}") };
+            error_table(lua, &text)
+        })?,
+    )?;
+    redis.set(
+        "status_reply",
+        lua.create_function(|lua, args: MultiValue| {
+            let t = match args.iter().next() {
+                Some(Value::String(s)) if args.len() == 1 => {
+                    let t = lua.create_table()?;
+                    t.raw_set("ok", s.clone())?;
+                    t
+                }
+                _ => error_table(lua, "wrong number or type of arguments")?,
+            };
+            Ok(t)
+        })?,
+    )?;
+    redis.set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
+    redis.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
+    for (name, value) in [("REPL_NONE", 0), ("REPL_AOF", 1), ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3)] {
+        redis.set(name, value)?;
+    }
+    Ok(())
+}
+
+/// Redis formats numbers passed to redis.call with `%.17g`.
+fn number_arg(n: f64) -> Vec<u8> {
+    super::libs::cjson::format_g(n, 17).into_bytes()
+}
+
+/// A script's run: the caller's context and the state of the script's own client.
+pub struct Call<'a, 'c> {
+    pub ctx: &'a mut Ctx<'c>,
+    /// The script's client: the caller's database at the start, RESP2 until `redis.setresp(3)`.
+    pub session: Session,
+    pub read_only: bool,
+    pub status: &'a ScriptStatus,
+    clock: BatchClock,
+    settings: BatchSettings,
+    out: ReplyWriter,
+}
+
+impl<'a, 'c> Call<'a, 'c> {
+    /// Lets the script's writes through while memory is full (its `allow-oom` flag).
+    pub fn allow_oom(&mut self, allow: bool) {
+        self.session.allow_oom = allow;
+    }
+
+    pub fn new(ctx: &'a mut Ctx<'c>, read_only: bool, status: &'a ScriptStatus) -> Call<'a, 'c> {
+        let mut session = Session::new(ctx.session.info.clone(), true);
+        session.db = ctx.session.db;
+        session.in_script = true;
+        // The script runs with its caller's ACL user: what the caller may not do, its script may not either.
+        session.acl_user = ctx.session.acl_user.clone();
+        let clock = BatchClock::starting_at(ctx.now_ms());
+        let settings = BatchSettings::read(ctx.server, ctx.tenant);
+        Call { ctx, session, read_only, status, clock, settings, out: ReplyWriter::new(Resp::V2) }
+    }
+
+    /// redis.call with its `n` arguments gathered in `args`.
+    fn command(&mut self, lua: &Lua, args: Table, n: i64) -> mlua::Result<(bool, Value)> {
+        let fail = |lua: &Lua, text: &str| -> mlua::Result<(bool, Value)> {
+            Ok((false, Value::Table(error_table(lua, text)?)))
+        };
+        if n <= 0 {
+            return fail(lua, "Please specify at least one argument for this redis lib call");
+        }
+        let mut owned: Vec<Vec<u8>> = Vec::with_capacity(n as usize);
+        for i in 1..=n {
+            match args.raw_get::<Value>(i)? {
+                Value::String(s) => owned.push(s.as_bytes().to_vec()),
+                Value::Integer(n) => owned.push(number_arg(n as f64)),
+                Value::Number(n) => owned.push(number_arg(n)),
+                _ => return fail(lua, "Lua redis lib command arguments must be strings or integers"),
+            }
+        }
+        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let server = self.ctx.server;
+        let command = match server.commands.lookup(&argv) {
+            Lookup::Found(command) => command,
+            _ => return fail(lua, "Unknown Redis command called from script"),
+        };
+        let arity = command.spec.arity;
+        if (arity > 0 && argv.len() as i32 != arity) || (argv.len() as i32) < -arity {
+            return fail(lua, "Wrong number of args calling Redis command from script");
+        }
+        if command.has(flags::NOSCRIPT) {
+            return fail(lua, "This Redis command is not allowed from script");
+        }
+        if self.read_only && command.has(flags::WRITE | flags::MAY_REPLICATE) {
+            return fail(lua, "Write commands are not allowed from read-only scripts.");
+        }
+        if command.has(flags::WRITE) {
+            self.status.note_write();
+        }
+        let env = Env { server, tenant: self.ctx.tenant, settings: self.settings };
+        self.out.clear();
+        self.out.set_resp(self.session.resp);
+        execute(&env, &mut self.clock, self.ctx.ks, &mut self.session, &mut self.out, &argv);
+        // A blocking command never blocks in a script: it answers as if it timed out.
+        if let Some(Action::Block(_)) = self.session.action.take() {
+            self.out.null_array();
+        }
+        let frame = match parse_frame(self.out.as_bytes()) {
+            Ok(Some((frame, _))) => frame,
+            _ => return fail(lua, "the command's reply could not be read"),
+        };
+        if let Frame::Error(text) = &frame {
+            let t = error_table(lua, &format!("-{}", String::from_utf8_lossy(text)))?;
+            t.raw_set("ignore_error_stats_update", true)?;
+            return Ok((false, Value::Table(t)));
+        }
+        Ok((true, frame_to_lua(lua, frame, self.session.resp)?))
+    }
+
+    fn set_resp(&mut self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+        if args.len() != 1 {
+            return Ok((false, Value::Table(error_table(lua, "redis.setresp() requires one argument.")?)));
+        }
+        let version = lua.coerce_number(args.into_iter().next().unwrap_or(Value::Nil))?;
+        match version.map(|v| v as i64) {
+            Some(2) => self.session.resp = Resp::V2,
+            Some(3) => self.session.resp = Resp::V3,
+            _ => return Ok((false, Value::Table(error_table(lua, "RESP version must be 2 or 3.")?))),
+        }
+        Ok((true, Value::Nil))
+    }
+
+    /// redis.acl_check_cmd: whether the script's user may run this command with these arguments.
+    fn acl_check(&mut self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+        let fail = |text: &str| -> mlua::Result<(bool, Value)> { Ok((false, Value::Table(error_table(lua, text)?))) };
+        let mut owned: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+        for arg in args {
+            match arg {
+                Value::String(s) => owned.push(s.as_bytes().to_vec()),
+                Value::Integer(n) => owned.push(number_arg(n as f64)),
+                Value::Number(n) => owned.push(number_arg(n)),
+                _ => return fail("Lua redis lib command arguments must be strings or integers"),
+            }
+        }
+        if owned.is_empty() {
+            return fail("Please specify at least one argument for this redis lib call");
+        }
+        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let Lookup::Found(command) = self.ctx.server.commands.lookup(&argv) else {
+            return fail("Invalid command passed to redis.acl_check_cmd()");
+        };
+        let user = self.session.acl_user.as_deref().unwrap_or("default");
+        let allowed = self.ctx.tenant.acl.read().users.get(user).is_some_and(|u| u.check(command, &argv).is_ok());
+        Ok((true, Value::Boolean(allowed)))
+    }
+
+    /// Puts the caller's database back where the script's SELECTs left the shared client record, and
+    /// tells the caller whether the script read anything (for client-side caching).
+    pub fn finish(self) {
+        self.ctx.session.select(self.ctx.session.db);
+        self.ctx.session.script_read = self.session.script_read;
+    }
+}
+
+fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return Ok((false, Value::Table(error_table(lua, "redis.set_repl() requires two arguments.")?)));
+    }
+    let flags = lua.coerce_number(args.into_iter().next().unwrap_or(Value::Nil))?.unwrap_or(-1.0) as i64;
+    if !(0..=3).contains(&flags) {
+        let text = "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.";
+        return Ok((false, Value::Table(error_table(lua, text)?)));
+    }
+    // Keel has no replicas and its log must hold every effect: the flags are accepted and change nothing.
+    Ok((true, Value::Nil))
+}
+
+/// The run in progress, for the `redis.*` functions that act on it: a pointer to its `Call`, present in the
+/// Lua state's app data only while [`CallGuard`] lives. One persistent function serves every run, where
+/// creating scoped callbacks per run cost about a tenth of a short script's time.
+struct CurrentCall(*const ());
+
+// SAFETY: the pointer is only followed on the thread that runs the script, while the run is on its stack.
+unsafe impl Send for CurrentCall {}
+
+/// Makes `call` the current run until dropped.
+pub struct CallGuard<'l> {
+    lua: &'l Lua,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.lua.remove_app_data::<CurrentCall>();
+    }
+}
+
+pub fn install<'l>(lua: &'l Lua, call: &RefCell<Call<'_, '_>>) -> CallGuard<'l> {
+    lua.set_app_data(CurrentCall(call as *const RefCell<Call<'_, '_>> as *const ()));
+    CallGuard { lua }
+}
+
+/// Runs `f` on the current run's `Call`; None outside a run (or from a nested call, which cannot happen:
+/// scripts cannot run scripts).
+fn with_current<R>(lua: &Lua, f: impl FnOnce(&mut Call) -> R) -> Option<R> {
+    let pointer = lua.app_data_ref::<CurrentCall>()?.0;
+    // SAFETY: `install` stored a pointer to a `RefCell<Call>` that outlives its guard, and the guard removes
+    // it before that `RefCell` goes away; the lifetimes erased here are those of that run.
+    let call = unsafe { &*(pointer as *const RefCell<Call<'static, 'static>>) };
+    let mut call = call.try_borrow_mut().ok()?;
+    Some(f(&mut call))
+}
+
+/// A Redis error raised in the script (what `redis.call` raises), from an error table.
+fn raise(value: Value) -> mlua::Error {
+    let text = match &value {
+        Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
+        _ => String::new(),
+    };
+    mlua::Error::external(super::engine::RedisError(text))
+}
+
+/// The functions that act on the current run: the command runner `redis.call`/`pcall` reach through the
+/// registry, `redis.setresp`, `redis.set_repl` and `redis.acl_check_cmd`.
+pub fn fill_run_functions(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    let command = lua.create_function(|lua, (args, n): (Table, i64)| {
+        with_current(lua, |call| call.command(lua, args, n)).unwrap_or_else(|| {
+            let text = "redis.call/pcall can only be called inside a script invocation";
+            Ok((false, Value::Table(error_table(lua, text)?)))
+        })
+    })?;
+    lua.set_named_registry_value(super::engine::CALL, command)?;
+    redis.set(
+        "setresp",
+        lua.create_function(|lua, args: MultiValue| {
+            let outcome = with_current(lua, |call| call.set_resp(lua, args)).unwrap_or_else(|| {
+                let text = "redis.setresp can only be called inside a script invocation";
+                Ok((false, Value::Table(error_table(lua, text)?)))
+            })?;
+            match outcome {
+                (true, _) => Ok(()),
+                (false, error) => Err(raise(error)),
+            }
+        })?,
+    )?;
+    redis.set(
+        "acl_check_cmd",
+        lua.create_function(|lua, args: MultiValue| {
+            let outcome = with_current(lua, |call| call.acl_check(lua, args)).unwrap_or_else(|| {
+                let text = "redis.acl_check_cmd can only be called inside a script invocation";
+                Ok((false, Value::Table(error_table(lua, text)?)))
+            })?;
+            match outcome {
+                (true, allowed) => Ok(allowed),
+                (false, error) => Err(raise(error)),
+            }
+        })?,
+    )?;
+    redis.set(
+        "set_repl",
+        lua.create_function(|lua, args: MultiValue| {
+            if with_current(lua, |_| ()).is_none() {
+                let text = "redis.set_repl can only be called inside a script invocation";
+                return Err(raise(Value::Table(error_table(lua, text)?)));
+            }
+            match set_repl(lua, args)? {
+                (true, _) => Ok(()),
+                (false, error) => Err(raise(error)),
+            }
+        })?,
+    )?;
+    Ok(())
+}

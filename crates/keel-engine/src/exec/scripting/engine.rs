@@ -1,0 +1,306 @@
+//! One Lua 5.1 state with Keel's sandbox (`sandbox.lua`), the libraries scripts expect (`cjson`, `cmsgpack`,
+//! `bit`, `struct`) and the `redis` table; it compiles chunks into the sandbox and runs them under Redis's
+//! error handler. EVAL scripts and FUNCTION libraries each get an engine, as in Redis.
+
+use super::libs;
+use super::status::{ScriptStatus, KILLED};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::sync::Arc;
+
+/// How often (in VM instructions) a running script checks for SCRIPT KILL and the busy threshold.
+const HOOK_EVERY: u32 = 100_000;
+
+pub struct Engine {
+    pub lua: Lua,
+    env: Table,
+    runner: Function,
+    use_api: Function,
+    /// What scripts' globals resolve to (KEYS and ARGV are set here for each EVAL).
+    runtime_api: Table,
+    /// Functions bound to the running command (redis.call, setresp, set_repl, acl_check_cmd), present only during a run.
+    pub bridge: Table,
+    /// The `redis` table FUNCTION LOAD's code sees (register_function, log).
+    pub load_redis: Table,
+    runs: u32,
+}
+
+/// A finished run: the value the script returned, or Redis's error table (`err`, `source`, `line`).
+pub enum Outcome {
+    Returned(Value),
+    Failed(Table),
+}
+
+/// The registry key of the table holding the functions bound to the running command.
+const BRIDGE: &str = "keel_bridge";
+
+/// A Redis error reply raised in a script (by `redis.call`): the handler turns it back into `{err = ...}`.
+#[derive(Debug)]
+pub struct RedisError(pub String);
+
+impl std::fmt::Display for RedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedisError {}
+
+/// The Redis error inside an `mlua` error, if it carries one.
+fn redis_error(error: &mlua::Error) -> Option<&RedisError> {
+    match error {
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => redis_error(cause),
+        mlua::Error::ExternalError(e) => e.downcast_ref::<RedisError>(),
+        _ => None,
+    }
+}
+
+/// The text of an error raised by Rust code (an `mlua` error).
+fn error_text(error: &mlua::Error) -> String {
+    if let Some(RedisError(text)) = redis_error(error) {
+        return text.clone();
+    }
+    match error {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::WithContext { cause, .. } => error_text(cause),
+        mlua::Error::BadArgument { pos, name, cause, .. } => {
+            let name = name.as_deref().unwrap_or("?");
+            format!("bad argument #{pos} to '{name}' ({})", error_text(cause))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn redis_log(_lua: &Lua, args: mlua::Variadic<Value>) -> mlua::Result<()> {
+    let mut parts = args.into_iter();
+    let level = match parts.next() {
+        Some(Value::Integer(n)) => n,
+        Some(Value::Number(n)) => n as i64,
+        _ => return Err(mlua::Error::RuntimeError("First argument must be a number (log level).".into())),
+    };
+    if !(0..=3).contains(&level) {
+        return Err(mlua::Error::RuntimeError("Invalid debug level.".into()));
+    }
+    let text: Vec<String> = parts
+        .filter_map(|v| match v {
+            Value::String(s) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+            Value::Integer(n) => Some(n.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let text = text.join(" ");
+    match level {
+        0 => tracing::debug!(target: "script", "{text}"),
+        1 | 2 => tracing::info!(target: "script", "{text}"),
+        _ => tracing::warn!(target: "script", "{text}"),
+    }
+    Ok(())
+}
+
+/// The registry key of the Rust function behind `redis.call`/`pcall` (set once per Lua state), and the
+/// same key as the C API wants it.
+pub const CALL: &str = "keel_call";
+const CALL_KEY: &std::ffi::CStr = c"keel_call";
+
+/// `redis.call` and `redis.pcall` are C functions rather than mlua callbacks, as in Redis, for two reasons:
+/// a call can carry thousands of arguments (more than mlua's callback stack takes), and `redis.call` must
+/// raise Redis's error *table* so that the error handler reports the caller's line. The arguments are
+/// gathered into one table for the Rust command runner, which returns `ok, value`.
+///
+/// Only Lua C API calls happen here and no Rust value needing a destructor is alive, so Lua's longjmp on
+/// error may cross this frame.
+unsafe fn bridge_call(state: *mut mlua::lua_State, raise: bool) -> std::os::raw::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(state);
+    // Lua guarantees LUA_MINSTACK (20) free slots to a C function: enough for what is pushed below.
+    ffi::lua_createtable(state, n, 0);
+    for i in 1..=n {
+        ffi::lua_pushvalue(state, i);
+        ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
+    }
+    // The command runner `api::fill_run_functions` registered with the state (it answers outside a run too).
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CALL_KEY.as_ptr());
+    ffi::lua_pushvalue(state, n + 1);
+    ffi::lua_pushinteger(state, n as ffi::lua_Integer);
+    ffi::lua_call(state, 2, 2);
+    if raise && ffi::lua_toboolean(state, -2) == 0 {
+        ffi::lua_error(state);
+    }
+    1
+}
+
+unsafe extern "C-unwind" fn redis_call(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+    bridge_call(state, true)
+}
+
+unsafe extern "C-unwind" fn redis_pcall(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+    bridge_call(state, false)
+}
+
+/// A `redis.*` function that runs the bridge function `name` of the current run. Bridge functions return
+/// `ok, value`; with `raise`, a failure is raised as a Redis error (redis.call), else returned (redis.pcall).
+fn bridged(lua: &Lua, name: &'static str, raise: bool, outside: &'static str) -> mlua::Result<Function> {
+    lua.create_function(move |lua, args: mlua::MultiValue| {
+        let bridge: Table = lua.named_registry_value(BRIDGE)?;
+        let Some(f) = bridge.raw_get::<Option<Function>>(name)? else {
+            return Err(mlua::Error::external(RedisError(format!("ERR {outside}"))));
+        };
+        let (ok, value): (bool, Value) = f.call(args)?;
+        if !ok && raise {
+            let text = match &value {
+                Value::Table(t) => t.raw_get::<Option<String>>("err")?.unwrap_or_default(),
+                _ => String::new(),
+            };
+            return Err(mlua::Error::external(RedisError(text)));
+        }
+        Ok(value)
+    })
+}
+
+/// Fills the parts of the `redis` table that need no running command.
+fn fill_redis_table(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    redis.set(
+        "log",
+        lua.create_function(|lua, args: mlua::Variadic<Value>| {
+            if args.len() < 2 {
+                return Err(mlua::Error::RuntimeError("redis.log() requires two arguments or more.".into()));
+            }
+            redis_log(lua, args)
+        })?,
+    )?;
+    for (name, level) in [("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2), ("LOG_WARNING", 3)] {
+        redis.set(name, level)?;
+    }
+    let version = crate::exec::commands::REDIS_VERSION;
+    let number = version.split('.').filter_map(|p| p.parse::<i64>().ok()).fold(0, |acc, p| (acc << 8) | p);
+    redis.set("REDIS_VERSION", version)?;
+    redis.set("REDIS_VERSION_NUM", number)?;
+    Ok(())
+}
+
+impl Engine {
+    pub fn new(status: Arc<ScriptStatus>) -> mlua::Result<Engine> {
+        // DEBUG is loaded for the error handler only: the sandbox keeps it from scripts.
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+        // SAFETY: `unsafe_new_with` only permits loading the debug library, which scripts never reach.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
+        let globals = lua.globals();
+        globals.set("cjson", libs::cjson::open(&lua)?)?;
+        globals.set("cmsgpack", libs::cmsgpack::open(&lua)?)?;
+        globals.set("bit", libs::bit::open(&lua)?)?;
+        globals.set("struct", libs::structlib::open(&lua)?)?;
+
+        let redis = lua.create_table()?;
+        fill_redis_table(&lua, &redis)?;
+        super::api::fill_static(&lua, &redis)?;
+        let load_redis = lua.create_table()?;
+        fill_redis_table(&lua, &load_redis)?;
+        let bridge = lua.create_table()?;
+
+        // What an error raised by Rust is, for the sandbox: its text and "redis", "kill" or "plain".
+        let error_text_fn = lua.create_function(|_, value: Value| {
+            Ok(match value {
+                Value::Error(error) => {
+                    let text = error_text(&error);
+                    let kind = if redis_error(&error).is_some() {
+                        "redis"
+                    } else if text == KILLED {
+                        "kill"
+                    } else {
+                        "plain"
+                    };
+                    (text, kind)
+                }
+                other => (format!("{other:?}"), "plain"),
+            })
+        })?;
+        lua.set_named_registry_value(BRIDGE, bridge.clone())?;
+        // SAFETY: both functions only use the Lua C API on the stack Lua hands them (see `bridge_call`).
+        redis.set("call", unsafe { lua.create_c_function(redis_call)? })?;
+        redis.set("pcall", unsafe { lua.create_c_function(redis_pcall)? })?;
+        super::api::fill_run_functions(&lua, &redis)?;
+        let outside = "redis.register_function can only be called on FUNCTION LOAD command";
+        load_redis.set("register_function", bridged(&lua, "register", true, outside)?)?;
+        let sandbox: Table = lua.load(include_str!("sandbox.lua")).set_name("@keel_sandbox").call((
+            globals,
+            error_text_fn,
+            redis,
+            load_redis.clone(),
+        ))?;
+
+        let hook_status = status;
+        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_lua, _debug| {
+            if let Some(error) = hook_status.check() {
+                return Err(mlua::Error::RuntimeError(error.into()));
+            }
+            Ok(VmState::Continue)
+        })?;
+
+        Ok(Engine {
+            env: sandbox.get("env")?,
+            runner: sandbox.get("run")?,
+            use_api: sandbox.get("use_api")?,
+            runtime_api: sandbox.get("runtime_api")?,
+            bridge,
+            load_redis,
+            lua,
+            runs: 0,
+        })
+    }
+
+    /// Compiles `code` into the sandbox; the error is Lua's message.
+    pub fn compile(&self, code: &[u8], chunk_name: &str) -> Result<Function, String> {
+        let chunk = self.lua.load(code).set_name(chunk_name).set_mode(mlua::chunk::ChunkMode::Text);
+        chunk.set_environment(self.env.clone()).into_function().map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => error_text(&other),
+        })
+    }
+
+    /// Sets a global scripts read (KEYS, ARGV).
+    pub fn set_global(&self, name: &str, value: Value) -> mlua::Result<()> {
+        self.runtime_api.raw_set(name, value)
+    }
+
+    /// Switches the sandbox between the API FUNCTION LOAD's code sees and the one scripts run with.
+    pub fn use_load_api(&self, load: bool) -> mlua::Result<()> {
+        self.use_api.call(if load { "load" } else { "runtime" })
+    }
+
+    /// Runs `f` (with `keys` and `args` as its arguments for functions) under Redis's error handler.
+    pub fn run(&mut self, f: &Function, call_args: Option<(Table, Table)>) -> mlua::Result<Outcome> {
+        let (ok, value): (bool, Value) = match call_args {
+            Some((keys, args)) => self.runner.call((f.clone(), keys, args))?,
+            None => self.runner.call((f.clone(), Value::Nil, Value::Nil))?,
+        };
+        // A GC step every 50 runs, as Redis does, rather than letting a full cycle land on one script.
+        self.runs += 1;
+        if self.runs == 50 {
+            self.runs = 0;
+            let _ = self.lua.gc_step();
+        }
+        match (ok, value) {
+            (true, value) => Ok(Outcome::Returned(value)),
+            (false, Value::Table(t)) => Ok(Outcome::Failed(t)),
+            (false, other) => {
+                let t = self.lua.create_table()?;
+                t.set("err", format!("ERR {other:?}"))?;
+                Ok(Outcome::Failed(t))
+            }
+        }
+    }
+
+    /// Caps what the Lua state may allocate (0: no cap); an allocation past it fails with Lua's "not enough
+    /// memory", which ends the script.
+    pub fn limit_memory(&self, bytes: usize) {
+        if let Err(e) = self.lua.set_memory_limit(bytes) {
+            tracing::warn!("cannot limit a Lua state's memory: {e}");
+        }
+    }
+
+    /// Bytes of memory the Lua state uses.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+}

@@ -1,0 +1,144 @@
+//! `Session`: the state of one connection that only that connection touches: selected database, protocol,
+//! authentication, reply mode, and what the connection must do after the current command.
+
+use crate::clients::ClientInfo;
+use crate::state::pubsub::{Feed, Subscriptions};
+use bytes::Bytes;
+use keel_protocol::Resp;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// CLIENT REPLY modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    SkipNext,
+    /// Suppressing the reply of the command now running.
+    Skipping,
+}
+
+/// What the connection does once the current command's reply is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Wait for one of the keys to become ready (a blocking command found nothing).
+    Block(crate::state::blocking::BlockRequest),
+    /// Close the connection (QUIT, protocol errors).
+    Close,
+    /// Enter MONITOR mode.
+    Monitor,
+    /// Shut the server down (SHUTDOWN).
+    Shutdown,
+    /// Move to another database (AUTH with its password); the connection switches after this command.
+    SwitchTenant(String),
+}
+
+/// A transaction being queued between MULTI and EXEC.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    pub queued: Vec<Vec<Vec<u8>>>,
+    /// A command was rejected while queuing: EXEC will answer EXECABORT.
+    pub aborted: bool,
+    /// A queued command may grow the dataset (`denyoom`): EXEC is refused when memory is full.
+    pub may_grow: bool,
+}
+
+pub struct Session {
+    pub info: Arc<ClientInfo>,
+    /// Set between MULTI and EXEC/DISCARD.
+    pub transaction: Option<Transaction>,
+    pub db: usize,
+    pub resp: Resp,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    pub action: Option<Action>,
+    /// Channels, patterns and shard channels this connection subscribes to.
+    pub subscriptions: Subscriptions,
+    /// The running command's reply is a push (subscription notifications), which CLIENT REPLY OFF does not
+    /// silence (Redis's CLIENT_PUSHING).
+    pub pushing: bool,
+    /// CLIENT CACHING yes|no, for the next command of an OPTIN/OPTOUT tracking client.
+    pub caching: Option<bool>,
+    /// This is a script's client: MONITOR shows its commands as coming from `lua`.
+    pub in_script: bool,
+    /// A script flagged allow-oom runs in this session: its writes pass a full memory.
+    pub allow_oom: bool,
+    /// The ACL user the client authenticated as, when not `default`.
+    pub acl_user: Option<String>,
+    /// EXEC in a provisioned database met a write over the quota: it and the rest of the transaction are
+    /// refused.
+    pub exec_over_quota: bool,
+    /// The client WATCHes keys (its database must forget them when it leaves).
+    pub watching: bool,
+    /// The commands come from a REST request (which never reads back a secret).
+    pub over_rest: bool,
+    /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
+    pub in_exec: bool,
+    /// The script running for this client ran a read command (its declared keys are then tracked).
+    pub script_read: bool,
+    /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
+    feed: Option<Feed>,
+    /// The receiving end of a feed just created, for the connection to pick up after the command.
+    pub new_feed: Option<(UnboundedReceiver<Bytes>, std::sync::Arc<std::sync::atomic::AtomicUsize>)>,
+}
+
+impl Session {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Session {
+        Session {
+            info,
+            transaction: None,
+            db: 0,
+            resp: Resp::V2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            action: None,
+            subscriptions: Subscriptions::default(),
+            pushing: false,
+            caching: None,
+            in_script: false,
+            acl_user: None,
+            allow_oom: false,
+            in_exec: false,
+            over_rest: false,
+            watching: false,
+            exec_over_quota: false,
+            script_read: false,
+            feed: None,
+            new_feed: None,
+        }
+    }
+
+    /// This connection's push feed, created on first use.
+    pub fn feed(&mut self) -> Feed {
+        if let Some(feed) = &self.feed {
+            return feed.clone();
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let feed = Feed { tx, queued: queued.clone() };
+        self.feed = Some(feed.clone());
+        self.new_feed = Some((rx, queued));
+        feed
+    }
+
+    /// In RESP2, a connection with subscriptions only takes subscription commands (Redis's subscriber mode).
+    pub fn in_subscriber_mode(&self) -> bool {
+        self.resp == Resp::V2 && !self.subscriptions.is_empty()
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_resp(&mut self, resp: Resp) {
+        self.resp = resp;
+        self.info.resp.store(if resp == Resp::V3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+}

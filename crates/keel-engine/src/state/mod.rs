@@ -1,0 +1,13 @@
+//! What a database holds and others read: the tenant and its keyspace behind one lock (numbered databases,
+//! statistics, the log buffer), its ACL users, the clients blocked on its keys, WATCHed keys, client-side
+//! caching, pub/sub subscriptions, the slow log, eviction, and the figures published for lock-free readers.
+
+pub mod acl;
+pub mod blocking;
+pub mod eviction;
+pub mod figures;
+pub mod pubsub;
+pub mod slowlog;
+pub mod tenant;
+pub mod tracking;
+pub mod watch;

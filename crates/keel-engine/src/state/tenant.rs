@@ -1,0 +1,402 @@
+//! A tenant is one of the databases Keel hosts (what a user provisions and connects to). It owns Redis's
+//! numbered databases (`SELECT 0..15`), its statistics, slow log and monitors, all behind one lock: the lock
+//! is taken once per batch of pipelined commands, which makes every command, MULTI/EXEC and script atomic.
+
+use crate::databases::TenantLimits;
+use crate::notify::{self, Events};
+use crate::persistence::{LogBuffer, Persistence};
+use crate::state::slowlog::SlowLog;
+use keel_store::Db;
+use parking_lot::Mutex;
+
+pub struct Tenant {
+    pub name: String,
+    /// A database provisioned for a customer (with its own limits), not the server's own `default`, whose
+    /// clients administer the server.
+    provisioned: bool,
+    pub data: Mutex<Keyspace>,
+    /// The running script, as other connections see it without the lock (BUSY, SCRIPT KILL).
+    pub scripts: std::sync::Arc<crate::exec::scripting::ScriptStatus>,
+    /// Its log, snapshots and data directory.
+    pub persistence: Persistence,
+    /// A provisioned database's own limits; None for `default`, which follows the server's settings.
+    pub limits: parking_lot::RwLock<Option<TenantLimits>>,
+    /// A provisioned database's own keyspace-event, slow-log and ACL-log settings (CONFIG SET in it).
+    pub settings: parking_lot::RwLock<crate::config::DatabaseSettings>,
+    /// Connections authenticated to this database now, and the most there ever were.
+    pub connections: std::sync::atomic::AtomicU64,
+    pub peak_connections: std::sync::atomic::AtomicU64,
+    /// Logins refused because the database was at its connection cap.
+    pub refused_logins: std::sync::atomic::AtomicU64,
+    /// The most memory the dataset used, as sampled by the cron task.
+    pub peak_memory: std::sync::atomic::AtomicU64,
+    /// Its figures as last taken, for readers that must not wait for its lock.
+    pub published: crate::state::figures::Published,
+    /// Usage by day, kept in the database's directory.
+    pub meters: crate::meters::Meters,
+    /// ACL users of this database, and the log of denials.
+    pub acl: parking_lot::RwLock<crate::state::acl::Acl>,
+    /// The `default` user may do everything (checked once per ACL change, not per command).
+    pub default_unrestricted: std::sync::atomic::AtomicBool,
+}
+
+/// Calls, time and errors of one command, as `INFO commandstats` reports them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    /// Calls by duration: `latency[i]` counts those within `LATENCY_BOUNDS_US[i]` and above the bound
+    /// before (the last bucket has no upper bound).
+    pub latency: [u64; LATENCY_BOUNDS_US.len() + 1],
+}
+
+/// Upper bounds of the command latency histogram buckets, in microseconds (`/metrics`).
+pub const LATENCY_BOUNDS_US: [u64; 13] =
+    [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000, 1_000_000];
+
+impl CommandStat {
+    pub fn record(&mut self, elapsed_us: u64) {
+        self.calls += 1;
+        self.usec += elapsed_us;
+        let bucket = LATENCY_BOUNDS_US.iter().position(|&bound| elapsed_us <= bound).unwrap_or(LATENCY_BOUNDS_US.len());
+        self.latency[bucket] += 1;
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct TenantStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub total_commands: u64,
+    pub total_error_replies: u64,
+    /// Indexed by command id.
+    pub commands: Vec<CommandStat>,
+    /// Error replies by their code (`ERR`, `WRONGTYPE`...), for `INFO errorstats`.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Recent ops/sec samples, taken by the cron task, for `instantaneous_ops_per_sec`.
+    pub ops_samples: [u64; 16],
+    pub ops_sample_index: usize,
+    pub last_sample_commands: u64,
+    pub last_sample_ms: u64,
+}
+
+impl TenantStats {
+    pub fn instantaneous_ops(&self) -> u64 {
+        self.ops_samples.iter().sum::<u64>() / self.ops_samples.len() as u64
+    }
+
+    /// Records one ops/sec sample (Redis's `trackInstantaneousMetric`).
+    pub fn sample_ops(&mut self, now_ms: u64) {
+        if self.last_sample_ms != 0 && now_ms > self.last_sample_ms {
+            let ops = self.total_commands - self.last_sample_commands;
+            self.ops_samples[self.ops_sample_index] = ops * 1000 / (now_ms - self.last_sample_ms);
+            self.ops_sample_index = (self.ops_sample_index + 1) % self.ops_samples.len();
+        }
+        self.last_sample_ms = now_ms;
+        self.last_sample_commands = self.total_commands;
+    }
+
+    pub fn reset(&mut self) {
+        let commands = self.commands.len();
+        *self = TenantStats { commands: vec![CommandStat::default(); commands], ..TenantStats::default() };
+    }
+}
+
+/// A connection in MONITOR mode, fed one line per command (its queue is bounded by the output limit).
+pub struct Monitor {
+    pub client: std::sync::Arc<crate::clients::ClientInfo>,
+    pub feed: crate::state::pubsub::Feed,
+}
+
+/// Everything behind the tenant's lock.
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+    pub stats: TenantStats,
+    pub slowlog: SlowLog,
+    pub monitors: Vec<Monitor>,
+    /// Changes to the dataset since start (Redis's `server.dirty`).
+    pub dirty: u64,
+    /// Clients blocked on keys (BLPOP and friends).
+    pub blocking: crate::state::blocking::Blocking,
+    /// Keys clients WATCH.
+    pub watches: crate::state::watch::Watches,
+    /// Effective writes on their way to the append-only log.
+    pub log: LogBuffer,
+    /// Pub/sub subscriptions and fan-out.
+    pub pubsub: crate::state::pubsub::Hub,
+    /// Clients tracking keys for client-side caching.
+    pub tracking: crate::state::tracking::Tracking,
+    /// EVAL scripts and FUNCTION libraries.
+    pub scripting: crate::exec::scripting::Scripting,
+    /// The current second and the commands run in it, for `max_commands_per_second`.
+    pub rate_window: (u64, u64),
+}
+
+impl Tenant {
+    pub fn new(
+        name: &str,
+        databases: usize,
+        table: &crate::exec::commands::CommandTable,
+        persistence: Persistence,
+        limits: Option<TenantLimits>,
+    ) -> Tenant {
+        let commands = table.len();
+        let mut acl = crate::state::acl::Acl::new(table, None);
+        if let Err(e) = acl.load(&persistence.dir, table) {
+            tracing::warn!("{e}: starting with the default user only");
+        }
+        Tenant {
+            name: name.to_string(),
+            provisioned: limits.is_some(),
+            default_unrestricted: std::sync::atomic::AtomicBool::new(
+                acl.users.get("default").is_some_and(crate::state::acl::User::unrestricted),
+            ),
+            acl: parking_lot::RwLock::new(acl),
+            meters: crate::meters::Meters::load(&persistence.dir),
+            published: Default::default(),
+            persistence,
+            scripts: Default::default(),
+            limits: parking_lot::RwLock::new(limits),
+            settings: Default::default(),
+            connections: Default::default(),
+            peak_connections: Default::default(),
+            refused_logins: Default::default(),
+            peak_memory: Default::default(),
+            data: Mutex::new(Keyspace {
+                // Deletions by expiry are listed, for the log's DELs and `expired` events.
+                dbs: (0..databases)
+                    .map(|_| {
+                        let mut db = Db::new();
+                        db.set_record_expired(true);
+                        db
+                    })
+                    .collect(),
+                stats: TenantStats { commands: vec![CommandStat::default(); commands], ..Default::default() },
+                slowlog: SlowLog::default(),
+                monitors: Vec::new(),
+                dirty: 0,
+                blocking: Default::default(),
+                watches: Default::default(),
+                log: LogBuffer::default(),
+                pubsub: Default::default(),
+                tracking: Default::default(),
+                scripting: Default::default(),
+                rate_window: (0, 0),
+            }),
+        }
+    }
+
+    /// Whether this is a provisioned database rather than the server's own.
+    pub fn is_provisioned(&self) -> bool {
+        self.provisioned
+    }
+
+    /// The server's settings as this database sees them: a provisioned database's own limits and settings
+    /// stand where the server's would.
+    pub fn settings_view(&self, server: &crate::config::Settings) -> crate::config::Settings {
+        let mut view = server.clone();
+        if self.provisioned {
+            self.settings.read().apply_to(&mut view);
+            if let Some(limits) = *self.limits.read() {
+                limits.apply_to(&mut view);
+            }
+        }
+        view
+    }
+
+    /// Bytes this database's Lua states may take: `lua-memory-limit`, and a provisioned database's quota.
+    pub fn lua_memory_limit(&self, server: &crate::config::Settings) -> usize {
+        let quota = self.limits.read().map_or(0, |l| l.max_memory);
+        let limit = match quota {
+            0 => server.lua_memory_limit,
+            quota => server.lua_memory_limit.min(quota),
+        };
+        limit as usize
+    }
+
+    /// Who reads and changes settings from this database: a provisioned database, or the server's
+    /// administrator (over RESP or REST).
+    pub fn config_reader(&self, over_rest: bool) -> crate::config::Reader {
+        if self.provisioned {
+            crate::config::Reader::Database
+        } else {
+            crate::config::Reader::Administrator { over_rest }
+        }
+    }
+
+    /// [`Keyspace::after_expiry`] with this database's current settings, for callers outside a batch (cron,
+    /// compaction, shutdown).
+    pub fn flush_expired(&self, server: &crate::server::Server, ks: &mut Keyspace) {
+        let settings = crate::exec::dispatch::BatchSettings::read(server, self);
+        ks.after_expiry(Events { flags: settings.notify, limit: settings.pubsub_limit });
+    }
+
+    /// Whether the `default` user may log in (`ACL SETUSER default off` locks it out).
+    pub fn default_user_enabled(&self) -> bool {
+        self.acl.read().users.get("default").is_some_and(|u| u.enabled)
+    }
+
+    /// Whether a new connection starts logged in as `default`: it is enabled and needs no password.
+    pub fn default_user_open(&self) -> bool {
+        self.acl.read().users.get("default").is_some_and(|u| u.enabled && u.nopass)
+    }
+
+    /// Re-reads whether the default user is unrestricted (after an ACL change) and saves the users.
+    pub fn acl_changed(&self, table: &crate::exec::commands::CommandTable) -> Result<(), String> {
+        let acl = self.acl.read();
+        let open = acl.users.get("default").is_some_and(crate::state::acl::User::unrestricted);
+        self.default_unrestricted.store(open, std::sync::atomic::Ordering::Release);
+        acl.save(&self.persistence.dir, table)
+    }
+
+    /// Folds the running counters into today's meters (and saves them every few seconds, or `now`),
+    /// from its figures: never waits for the database's lock.
+    pub fn meter(&self, now: bool) {
+        let unix = crate::clock::unix_ms() / 1000;
+        let figures = self.figures();
+        let sample = crate::meters::Sample {
+            commands: figures.total_commands,
+            hits: figures.keyspace_hits,
+            misses: figures.keyspace_misses,
+            storage: figures.used_memory,
+            connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
+        };
+        self.meters.fold(&sample, unix);
+        if now {
+            self.meters.save(&self.persistence.dir);
+        } else {
+            self.meters.save_if_due(&self.persistence.dir, unix, 5);
+        }
+    }
+
+    /// The largest request this database takes, when it has its own limit.
+    pub fn max_request_size(&self) -> Option<u64> {
+        self.limits.read().map(|l| l.max_request_size).filter(|m| *m > 0)
+    }
+
+    /// Counts a connection in; false (and not counted) when the database is at its connection cap.
+    pub fn admit_connection(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let cap = self.limits.read().map_or(0, |l| l.max_connections);
+        let admitted = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (cap == 0 || n < cap).then_some(n + 1));
+        match admitted {
+            Ok(before) => {
+                self.peak_connections.fetch_max(before + 1, Ordering::AcqRel);
+                self.meters.connections_received.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn release_connection(&self) {
+        let _ = self.connections.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| Some(n.saturating_sub(1)),
+        );
+    }
+}
+
+/// How long a lock attempt spins before it tells the runtime it will block.
+const LOCK_SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+impl Tenant {
+    /// The keyspace lock. Holds are normally microseconds; when the lock stays taken (a long script,
+    /// DEBUG SLEEP, a SAVE) the wait moves off the async worker with `block_in_place`, so that other
+    /// connections and other tenants keep being served.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, Keyspace> {
+        match self.data.try_lock_for(LOCK_SPIN) {
+            Some(guard) => guard,
+            None => tokio::task::block_in_place(|| self.data.lock()),
+        }
+    }
+
+    /// The keyspace lock, or the `BUSY` error when a script has held it past `busy-reply-threshold`.
+    pub fn lock_unless_busy(&self) -> Result<parking_lot::MutexGuard<'_, Keyspace>, &'static str> {
+        if let Some(guard) = self.data.try_lock_for(LOCK_SPIN) {
+            return Ok(guard);
+        }
+        tokio::task::block_in_place(|| loop {
+            if let Some(guard) = self.data.try_lock_for(std::time::Duration::from_millis(10)) {
+                return Ok(guard);
+            }
+            if let Some(busy) = self.scripts.busy_error() {
+                return Err(busy);
+            }
+        })
+    }
+}
+
+impl Keyspace {
+    /// Publishes one keyspace event, if its class is enabled: the event on `__keyspace@<db>__:<key>`, the
+    /// key on `__keyevent@<db>__:<event>`.
+    pub fn emit(&mut self, events: Events, class: u32, event: &str, db: usize, key: &[u8]) {
+        let Events { flags, limit } = events;
+        if flags & class == 0 {
+            return;
+        }
+        if flags & notify::KEYSPACE != 0 {
+            let mut channel = format!("__keyspace@{db}__:").into_bytes();
+            channel.extend_from_slice(key);
+            self.pubsub.publish(&channel, event.as_bytes(), false, limit);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let channel = format!("__keyevent@{db}__:{event}");
+            self.pubsub.publish(channel.as_bytes(), key, false, limit);
+        }
+    }
+
+    /// What keys deleted by expiry cause: a DEL in the log (when it is on) and an `expired` event.
+    pub fn after_expiry(&mut self, events: Events) {
+        for db in 0..self.dbs.len() {
+            if !self.dbs[db].has_expired() {
+                continue;
+            }
+            for key in self.dbs[db].take_expired() {
+                if self.log.enabled {
+                    self.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
+                }
+                self.emit(events, notify::EXPIRED, "expired", db, key.as_bytes());
+            }
+        }
+    }
+
+    /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes and
+    /// `exists` says which client ids still exist in this database (for broken tracking redirections).
+    pub fn dispatch_changes(&mut self, actor: u64, exists: &dyn Fn(u64) -> bool) {
+        if !self.watches.is_active() && !self.tracking.is_active() {
+            return;
+        }
+        let mut changed = Vec::new();
+        for db in 0..self.dbs.len() {
+            // One write can touch a key more than once (value, then TTL): one report each, in the order
+            // the keys were first changed (invalidations follow it, as Redis's do).
+            let mut touched = self.dbs[db].take_touched();
+            if touched.len() > 1 {
+                let mut seen = std::collections::HashSet::with_capacity(touched.len());
+                touched.retain(|key| seen.insert(key.clone()));
+            }
+            for key in touched {
+                if self.tracking.is_active() {
+                    changed.push(key.clone());
+                }
+                self.watches.changed(db, key);
+            }
+        }
+        if !changed.is_empty() {
+            self.tracking.invalidate(&changed, actor, &self.pubsub, exists);
+        }
+    }
+
+    /// What `maxmemory` is measured against (and INFO's `used_memory`): the dataset and the Lua states.
+    pub fn used_memory(&self) -> usize {
+        self.dbs.iter().map(Db::memory).sum::<usize>() + self.scripting.lua_memory()
+    }
+}
