@@ -194,7 +194,7 @@ impl Registration {
 }
 
 /// Loads (or with `replace`, replaces) a library; its name on success.
-/// `memory_limit` caps what the library's code may allocate while it loads (0: no cap).
+/// `memory_limit` caps what the library's code may allocate while it runs to register (0: no cap).
 pub fn load(
     functions: &mut Functions,
     status: &std::sync::Arc<super::ScriptStatus>,
@@ -208,7 +208,6 @@ pub fn load(
         return Err(err(format!("Library '{name}' already exists")));
     }
     let engine = engine_in(&mut functions.engine, status)?;
-    engine.limit_memory(memory_limit);
     let chunk = engine
         .compile(&code[body_at..], "@user_function")
         .map_err(|e| err(format!("Error compiling function: {e}")))?;
@@ -220,7 +219,9 @@ pub fn load(
     let outcome = lua.scope(|scope| {
         let collect = scope.create_function(|lua, args: MultiValue| registration.borrow_mut().register(lua, args))?;
         bridge.raw_set("register", collect)?;
+        engine.limit_memory(memory_limit);
         let outcome = engine.run(&chunk, None);
+        engine.limit_memory(0);
         bridge.raw_set("register", Value::Nil)?;
         outcome
     });

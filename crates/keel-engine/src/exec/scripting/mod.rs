@@ -126,7 +126,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
         None
     };
     ctx.ks.scripting.running_memory = engine.used_memory();
-    engine.limit_memory(ctx.tenant.lua_memory_limit(&ctx.server.settings.read()));
+    let memory_limit = ctx.tenant.lua_memory_limit(&ctx.server.settings.read());
     let status = ctx.tenant.scripts.clone();
     let threshold = ctx.server.settings.read().busy_reply_threshold;
     status.begin(run.is_function, threshold, run.name, run.command);
@@ -135,9 +135,14 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     let log_mark = ctx.ks.log.enabled.then(|| ctx.ks.log.begin_transaction());
     let call = RefCell::new(api::Call::new(ctx, run.read_only, &status));
     call.borrow_mut().allow_oom(run.allow_oom);
+    // The cap holds while the script's own code runs. Outside it mlua needs no protected calls (each costs a
+    // closure and a pcall): what Keel itself allocates there (KEYS, ARGV) is bounded by the request size.
     let outcome = {
         let _current = api::install(&lua, &call);
-        engine.run(run.function, call_args)
+        engine.limit_memory(memory_limit);
+        let outcome = engine.run(run.function, call_args);
+        engine.limit_memory(0);
+        outcome
     };
     let call = call.into_inner();
     let resp = call.session.resp;
