@@ -8,7 +8,8 @@
 #
 # The throughput and memory tables run both servers without persistence; the durability table runs both
 # with `appendonly yes` and the same `appendfsync`; the fan-out table counts pub/sub messages delivered per
-# second; the snapshot line measures what a background save costs in memory while clients write.
+# second; the snapshot line measures what a background save costs in memory while clients write; the
+# neighbour table measures one database's latency while another in the same Keel is busy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -40,7 +41,7 @@ start_servers() {
   [ -n "$fsync" ] && aof=(--appendonly yes --appendfsync "$fsync")
   keel_port=$(free_port); redis_port=$(free_port); keel_http_port=$(free_port)
   rm -rf "$work/keel" "$work/redis"; mkdir -p "$work/redis"
-  KEEL_REST_TOKEN=bench-token taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" \
+  KEEL_REST_TOKEN=bench-token KEEL_ADMIN_TOKEN=bench-admin taskset -c "$server_cpu" "$KEEL_BIN" serve --port "$keel_port" \
     --http-port "$keel_http_port" --dir "$work/keel" --save '' "${aof[@]}" \
     >"$work/keel.log" 2>&1 &
   keel_pid=$!
@@ -271,9 +272,20 @@ if [ ${#REST[@]} -gt 0 ] && command -v wrk >/dev/null; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" <<'PY'
+# Noisy neighbours (Keel only: Redis has no databases that share a process): database B's PING latency while
+# database A is quiet, runs a long script, takes pipelined writes, scans its keys, or the admin API is polled.
+neighbour_results="$work/neighbour"
+: >"$neighbour_results"
+if [ "${NEIGHBOUR-1}" = 1 ]; then
+  start_servers
+  taskset -c "$client_cpu" python3 "$here/bench/neighbour.py" "$keel_port" "$keel_http_port" bench-admin 3 \
+    >"$neighbour_results"
+  stop_servers
+fi
+
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -335,4 +347,11 @@ if rest:
         r = runs.get((test.upper(), 1, 'keel'))
         resp = statistics.median(r) if r else float('nan')
         print(f"| {test:<5} | {h:>12,.0f} | {resp:>12,.0f} | {h / resp:>9.2f} |")
+neighbours = [l.split() for l in open(neighbour_path)]
+if neighbours:
+    print("\nNoisy neighbours: database B's PING round trip (ms) while database A is busy (bench/neighbour.py, 3 s each)")
+    print(f"| {'A is doing':<18} | {'p50':>7} | {'p99':>7} | {'max':>7} | {'samples':>8} |")
+    print(f"|{'-'*20}|{'-'*9}|{'-'*9}|{'-'*9}|{'-'*10}|")
+    for name, p50, p99, top, n in neighbours:
+        print(f"| {name:<18} | {float(p50):>7.3f} | {float(p99):>7.3f} | {float(top):>7.3f} | {int(n):>8} |")
 PY
