@@ -259,7 +259,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // the others keep being served and can get BUSY and send SCRIPT KILL.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
+        .worker_threads(cores.max(2))
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
