@@ -1,5 +1,6 @@
-//! Reading replies back into a tree: the REST API turns a command's encoded reply into JSON, scripts turn it
-//! into Lua values, and tests check what the encoder wrote. Both RESP2 and RESP3 types are understood.
+//! Reading replies back into a tree: scripts turn a command's encoded reply into Lua values, REST's event
+//! stream reads pub/sub messages, and tests check what the encoder wrote. Both RESP2 and RESP3 types are
+//! understood.
 
 use memchr::memchr;
 

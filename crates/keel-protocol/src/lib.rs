@@ -4,15 +4,18 @@
 //!   where it stopped when a command arrives in pieces, with Redis's exact protocol error texts.
 //! - [`ReplyWriter`] encodes replies straight into an output buffer as RESP2 or RESP3, so a command never
 //!   builds an intermediate reply value on the hot path.
-//! - [`Frame`] and [`parse_frame`] read replies back (for the REST API, scripting and tests).
+//! - [`ReplyWriter::json`] writes the same reply calls as Upstash's JSON ([`JsonStrings`]), for REST.
+//! - [`Frame`] and [`parse_frame`] read replies back (for scripting, REST's event stream and tests).
 //! - [`format_double`] is Redis's `%.17g` rendering of doubles.
 
 mod double;
 mod frame;
+mod json;
 mod request;
 mod writer;
 
 pub use double::format_double;
 pub use frame::{parse_frame, Frame, FrameError};
+pub use json::JsonStrings;
 pub use request::{Parsed, ProtocolError, RequestParser, INLINE_MAX_SIZE};
 pub use writer::{ReplyWriter, Resp};

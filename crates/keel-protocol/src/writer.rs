@@ -1,9 +1,12 @@
 //! Encoding replies. Commands write their reply through [`ReplyWriter`] straight into the connection's
 //! output buffer, in the protocol the client chose (RESP2, or RESP3 after `HELLO 3`). RESP3-only shapes
 //! degrade to their RESP2 forms exactly as Redis does: maps become flat arrays, doubles bulk strings,
-//! booleans integers, nulls `$-1`/`*-1`.
+//! booleans integers, nulls `$-1`/`*-1`. A writer made with [`ReplyWriter::json`] writes the same calls as
+//! Upstash's JSON instead (see `json.rs`), for the REST API.
 
 use crate::double::format_double;
+use crate::json::{JsonShape, JsonStrings};
+use crate::{parse_frame, Frame};
 
 /// The protocol version a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub enum Resp {
 pub struct ReplyWriter {
     buf: Vec<u8>,
     resp: Resp,
+    /// Set when the replies are written as JSON rather than RESP.
+    json: Option<Box<JsonShape>>,
 }
 
 impl ReplyWriter {
@@ -25,15 +30,28 @@ impl ReplyWriter {
     }
 
     pub fn with_capacity(resp: Resp, capacity: usize) -> Self {
-        ReplyWriter { buf: Vec::with_capacity(capacity), resp }
+        ReplyWriter { buf: Vec::with_capacity(capacity), resp, json: None }
+    }
+
+    /// A writer of Upstash JSON: commands see a RESP2 client; `outcome_depth` is where each value is one
+    /// command's outcome (`{"result": ...}` or `{"error": ...}`): 0 for commands, 1 inside EXEC's array.
+    pub fn json(strings: JsonStrings, outcome_depth: usize) -> Self {
+        ReplyWriter {
+            buf: Vec::with_capacity(1024),
+            resp: Resp::V2,
+            json: Some(Box::new(JsonShape::new(strings, outcome_depth))),
+        }
     }
 
     pub fn resp(&self) -> Resp {
         self.resp
     }
 
+    /// Changes the protocol (after `HELLO`); a JSON writer keeps RESP2's shapes.
     pub fn set_resp(&mut self, resp: Resp) {
-        self.resp = resp;
+        if self.json.is_none() {
+            self.resp = resp;
+        }
     }
 
     pub fn is_resp3(&self) -> bool {
@@ -53,13 +71,20 @@ impl ReplyWriter {
         self.buf.is_empty()
     }
 
-    /// Forgets everything written after `len` (used to drop a reply that must not be sent).
+    /// Forgets everything written after `len`, a boundary between whole replies (used to drop a reply that
+    /// must not be sent).
     pub fn truncate(&mut self, len: usize) {
         self.buf.truncate(len);
+        if let Some(json) = &mut self.json {
+            json.reset();
+        }
     }
 
     pub fn clear(&mut self) {
         self.buf.clear();
+        if let Some(json) = &mut self.json {
+            json.reset();
+        }
         // A huge reply must not pin its memory for the life of the connection.
         if self.buf.capacity() > 1024 * 1024 {
             self.buf = Vec::with_capacity(16 * 1024);
@@ -68,16 +93,25 @@ impl ReplyWriter {
 
     /// `+OK`-style status reply. `text` must not contain CR or LF.
     pub fn simple(&mut self, text: &str) {
+        if let Some(json) = &mut self.json {
+            return json.status(&mut self.buf, text.as_bytes());
+        }
         self.line(b'+', text.as_bytes());
     }
 
     pub fn ok(&mut self) {
+        if let Some(json) = &mut self.json {
+            return json.status(&mut self.buf, b"OK");
+        }
         self.buf.extend_from_slice(b"+OK\r\n");
     }
 
     /// Error reply; `text` carries its code (`ERR ...`, `WRONGTYPE ...`). Newlines are replaced by spaces,
     /// as Redis does, so that an error can never break the framing.
     pub fn error(&mut self, text: &str) {
+        if let Some(json) = &mut self.json {
+            return json.error(&mut self.buf, text.as_bytes());
+        }
         self.buf.push(b'-');
         let start = self.buf.len();
         self.buf.extend_from_slice(text.as_bytes());
@@ -91,10 +125,16 @@ impl ReplyWriter {
 
     pub fn int(&mut self, value: i64) {
         let digits = itoa_buf(value);
+        if let Some(json) = &mut self.json {
+            return json.int(&mut self.buf, digits.as_str());
+        }
         self.line(b':', digits.as_str());
     }
 
     pub fn bulk(&mut self, value: &[u8]) {
+        if let Some(json) = &mut self.json {
+            return json.string(&mut self.buf, value);
+        }
         self.header(b'$', value.len() as i64);
         self.buf.extend_from_slice(value);
         self.buf.extend_from_slice(b"\r\n");
@@ -108,6 +148,9 @@ impl ReplyWriter {
 
     /// The null reply: `$-1` in RESP2, `_` in RESP3.
     pub fn null(&mut self) {
+        if let Some(json) = &mut self.json {
+            return json.null(&mut self.buf);
+        }
         match self.resp {
             Resp::V2 => self.buf.extend_from_slice(b"$-1\r\n"),
             Resp::V3 => self.buf.extend_from_slice(b"_\r\n"),
@@ -116,6 +159,9 @@ impl ReplyWriter {
 
     /// The null array: `*-1` in RESP2, `_` in RESP3.
     pub fn null_array(&mut self) {
+        if let Some(json) = &mut self.json {
+            return json.null(&mut self.buf);
+        }
         match self.resp {
             Resp::V2 => self.buf.extend_from_slice(b"*-1\r\n"),
             Resp::V3 => self.buf.extend_from_slice(b"_\r\n"),
@@ -123,6 +169,9 @@ impl ReplyWriter {
     }
 
     pub fn array(&mut self, len: usize) {
+        if let Some(json) = &mut self.json {
+            return json.array(&mut self.buf, len);
+        }
         self.header(b'*', len as i64);
     }
 
@@ -184,18 +233,60 @@ impl ReplyWriter {
 
     /// Appends bytes that are already a complete encoded reply.
     pub fn raw(&mut self, encoded: &[u8]) {
-        self.buf.extend_from_slice(encoded);
+        if self.json.is_none() {
+            return self.buf.extend_from_slice(encoded);
+        }
+        let mut rest = encoded;
+        while let Ok(Some((frame, used))) = parse_frame(rest) {
+            self.frame(&frame);
+            rest = &rest[used..];
+        }
+    }
+
+    /// Writes a decoded reply back through the reply calls (how a JSON writer takes pre-encoded bytes).
+    fn frame(&mut self, frame: &Frame) {
+        match frame {
+            Frame::Simple(text) => match &mut self.json {
+                Some(json) => json.status(&mut self.buf, text),
+                None => self.line(b'+', text),
+            },
+            Frame::Error(text) => self.error(&String::from_utf8_lossy(text)),
+            Frame::Integer(n) => self.int(*n),
+            Frame::Bulk(bytes) | Frame::Double(bytes) | Frame::BigNumber(bytes) | Frame::Verbatim(_, bytes) => {
+                self.bulk(bytes)
+            }
+            Frame::Null => self.null(),
+            Frame::Boolean(value) => self.boolean(*value),
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                self.array(items.len());
+                items.iter().for_each(|item| self.frame(item));
+            }
+            Frame::Map(pairs) => {
+                self.map(pairs.len());
+                for (key, value) in pairs {
+                    self.frame(key);
+                    self.frame(value);
+                }
+            }
+        }
     }
 
     /// Starts an array whose length is not known yet; finish it with [`ReplyWriter::end_array`].
     pub fn begin_array(&mut self) -> DeferredLen {
         let at = self.buf.len();
+        if let Some(json) = &mut self.json {
+            json.begin_deferred(&mut self.buf);
+            return DeferredLen { at };
+        }
         // Room for the largest header we may write, patched (and compacted) at the end.
         self.buf.extend_from_slice(&[0; DEFERRED_ROOM]);
         DeferredLen { at }
     }
 
     pub fn end_array(&mut self, deferred: DeferredLen, len: usize) {
+        if let Some(json) = &mut self.json {
+            return json.end_deferred(&mut self.buf);
+        }
         let mut header = Vec::with_capacity(DEFERRED_ROOM);
         header.push(b'*');
         header.extend_from_slice(itoa_buf(len as i64).as_str().as_bytes());
@@ -204,6 +295,10 @@ impl ReplyWriter {
     }
 
     fn header(&mut self, kind: u8, len: i64) {
+        // A JSON writer shapes replies as RESP2 does, so every aggregate (map, set, push) arrives as `*`.
+        if let (Some(json), b'*') = (&mut self.json, kind) {
+            return json.array(&mut self.buf, usize::try_from(len).unwrap_or(0));
+        }
         let digits = itoa_buf(len);
         self.line(kind, digits.as_str());
     }

@@ -414,3 +414,59 @@ fn rest_resp2_format_binary_bodies_and_monitor() {
     run::<()>(&mut server.client(), &["SET", "watched", "1"]);
     read_until(&mut stream, &mut seen, "\"SET\" \"watched\" \"1\"");
 }
+
+/// A RESP2 reply as Upstash's JSON gives it: strings as strings, maps flattened, nulls null.
+fn resp_as_json(value: redis::Value) -> serde_json::Value {
+    use redis::Value;
+    match value {
+        Value::Nil => serde_json::Value::Null,
+        Value::Int(n) => n.into(),
+        Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned().into(),
+        Value::SimpleString(text) => text.into(),
+        Value::Okay => "OK".into(),
+        Value::Array(items) | Value::Set(items) => items.into_iter().map(resp_as_json).collect(),
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [resp_as_json(k), resp_as_json(v)]).collect(),
+        other => panic!("a RESP2 client got {other:?}"),
+    }
+}
+
+#[test]
+fn rest_json_is_what_resp_answers_for_nested_replies() {
+    let server = rest_server();
+    let mut client = server.client();
+    for setup in [
+        "HSET h a 1 b 2",
+        "ZADD z 1.5 a 2 b",
+        "XADD s 1-1 f v g w",
+        "XADD s 2-1 f x",
+        "RPUSH l a b c",
+        "SADD st x",
+        "GEOADD g 13.361389 38.115556 Palermo",
+    ] {
+        let args: Vec<&str> = setup.split(' ').collect();
+        run::<redis::Value>(&mut client, &args);
+    }
+    let corpus = [
+        "HGETALL h",
+        "ZRANGE z 0 -1 WITHSCORES",
+        "XRANGE s - +",
+        "XREAD STREAMS s 0",
+        "XINFO STREAM s",
+        "LPOS l b COUNT 0",
+        "SMEMBERS st",
+        "GEOPOS g Palermo nowhere",
+        "EVAL return{1,{2,'x'},'y'} 0",
+        "ZMSCORE z a nothing",
+        "ZRANDMEMBER nothing 2",
+        "MGET h nothing l",
+        "SCAN 0",
+    ];
+    for command in corpus {
+        let args: Vec<&str> = command.split(' ').collect();
+        let over_resp = resp_as_json(run::<redis::Value>(&mut client, &args));
+        let body = serde_json::to_vec(&args).unwrap();
+        let (status, reply) = common::http_with(server.http_addr, "POST", "/", &[AUTH], &body);
+        assert_eq!(status, 200, "{command}: {reply}");
+        assert_eq!(json(&reply), serde_json::json!({ "result": over_resp }), "{command}");
+    }
+}

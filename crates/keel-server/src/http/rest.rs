@@ -2,20 +2,20 @@
 //! (`/set/foo/bar`, a body as the last argument, query arguments after it), `POST /` with a JSON array and
 //! `POST /pipeline` with an array of them, authenticated by the database's REST token (`Authorization:
 //! Bearer` or `?_token=`, compared in constant time). Commands run on the same path as RESP's
-//! (`dispatch::execute`), RESP2 replies become JSON: `{"result": ...}` or `{"error": "..."}`.
+//! (`dispatch::execute`), and handlers write their replies straight as JSON (`{"result": ...}` or `{"error":
+//! "..."}`, keel-protocol's JSON writer) or, when asked, as RESP2 bytes.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
 use keel_engine::exec::batch::Batch;
 use keel_engine::exec::commands::{cat, flags, Lookup};
 use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
 use keel_engine::state::tenant::Tenant;
-use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
+use keel_protocol::{JsonStrings, ReplyWriter, Resp};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -110,158 +110,150 @@ fn percent_decode(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// How strings travel in results: as UTF-8 text (invalid bytes replaced), or, with `Upstash-Encoding:
-/// base64`, as the base64 of their exact bytes (every string but the `OK` status).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Text,
-    Base64,
-}
-
-impl Encoding {
-    fn of(headers: &HeaderMap) -> Encoding {
-        let base64 = headers.get("upstash-encoding").and_then(|v| v.to_str().ok());
-        if base64.is_some_and(|v| v.trim().eq_ignore_ascii_case("base64")) {
-            Encoding::Base64
-        } else {
-            Encoding::Text
-        }
-    }
-
-    fn string(self, bytes: &[u8]) -> Value {
-        match self {
-            Encoding::Text => Value::String(String::from_utf8_lossy(bytes).into_owned()),
-            Encoding::Base64 => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        }
-    }
-}
-
-/// A reply as JSON, RESP2 conventions: strings and statuses as strings, nulls as null, arrays as arrays
-/// (maps flattened), booleans as 0/1, doubles as strings.
-fn frame_to_json(frame: Frame, encoding: Encoding) -> Value {
-    match frame {
-        Frame::Simple(s) if s == b"OK" => Value::String("OK".into()),
-        Frame::Simple(s) | Frame::Bulk(s) | Frame::Double(s) | Frame::BigNumber(s) | Frame::Verbatim(_, s) => {
-            encoding.string(&s)
-        }
-        // An error inside an array (EXEC, EVAL) keeps its text, never encoded.
-        Frame::Error(e) => Value::String(String::from_utf8_lossy(&e).into_owned()),
-        Frame::Integer(n) => json!(n),
-        Frame::Boolean(b) => json!(b as i64),
-        Frame::Null => Value::Null,
-        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-            Value::Array(items.into_iter().map(|item| frame_to_json(item, encoding)).collect())
-        }
-        Frame::Map(pairs) => Value::Array(
-            pairs.into_iter().flat_map(|(k, v)| [frame_to_json(k, encoding), frame_to_json(v, encoding)]).collect(),
-        ),
-    }
-}
-
-/// The outcome of one command: `{"result": ...}` or `{"error": "..."}`, never both.
-fn outcome(frame: Frame, encoding: Encoding) -> (bool, Value) {
-    match frame {
-        Frame::Error(e) => (false, json!({ "error": String::from_utf8_lossy(&e) })),
-        other => (true, json!({ "result": frame_to_json(other, encoding) })),
-    }
-}
-
-/// A JSON response with the `upstash-sync-token` header clients send back (any value is accepted: a
-/// single server is always read-your-writes consistent); a fresh one follows every reply.
-fn respond(status: StatusCode, body: Value) -> Response {
-    let token = format!("{:016x}", rand::random::<u64>());
-    (status, [("upstash-sync-token", token)], Json(body)).into_response()
-}
-
-/// One command's reply: parsed, and as the RESP2 bytes it was (for `Upstash-Response-Format: resp2`).
-struct Reply {
-    frame: Frame,
-    raw: Vec<u8>,
-}
-
-impl Reply {
-    fn error(text: &str) -> Reply {
-        Reply { frame: Frame::Error(text.as_bytes().to_vec()), raw: format!("-{text}\r\n").into_bytes() }
-    }
-}
-
-/// How replies are sent: JSON (strings as text or base64), or the raw RESP2 bytes.
+/// How the request wants its replies: Upstash JSON (strings as text, or as base64 with `Upstash-Encoding:
+/// base64`), or the raw RESP2 bytes (`Upstash-Response-Format: resp2`).
 #[derive(Clone, Copy)]
 enum Format {
-    Json(Encoding),
+    Json(JsonStrings),
     Resp2,
 }
 
 impl Format {
     /// The format the request asks for, or the 400 its headers earn.
     fn of(headers: &HeaderMap) -> Result<Format, Box<Response>> {
-        let encoding = Encoding::of(headers);
+        let base64 = headers.get("upstash-encoding").and_then(|v| v.to_str().ok());
+        let strings = match base64 {
+            Some(v) if v.trim().eq_ignore_ascii_case("base64") => JsonStrings::Base64,
+            _ => JsonStrings::Text,
+        };
         let format = headers.get("upstash-response-format").and_then(|v| v.to_str().ok()).map(str::trim);
         match format {
-            None => Ok(Format::Json(encoding)),
-            Some(f) if f.eq_ignore_ascii_case("json") => Ok(Format::Json(encoding)),
-            Some(f) if f.eq_ignore_ascii_case("resp2") && encoding == Encoding::Base64 => {
+            None => Ok(Format::Json(strings)),
+            Some(f) if f.eq_ignore_ascii_case("json") => Ok(Format::Json(strings)),
+            Some(f) if f.eq_ignore_ascii_case("resp2") && strings == JsonStrings::Base64 => {
                 Err(Box::new(bad_request("ERR base64 encoding can not be used with the resp2 response format")))
             }
             Some(f) if f.eq_ignore_ascii_case("resp2") => Ok(Format::Resp2),
             Some(_) => Err(Box::new(bad_request("ERR unknown response format, expected json or resp2"))),
         }
     }
+
+    /// The writer for a request's replies; in JSON each command's reply is its outcome.
+    fn writer(self) -> ReplyWriter {
+        match self {
+            Format::Json(strings) => ReplyWriter::json(strings, 0),
+            Format::Resp2 => ReplyWriter::with_capacity(Resp::V2, 1024),
+        }
+    }
+
+    /// The HTTP status of one command's reply: 200, 400 for an error, 429 past the commands-per-second limit
+    /// (so clients back off).
+    fn status(self, reply: &[u8]) -> StatusCode {
+        let error = match self {
+            Format::Json(_) => reply.strip_prefix(br#"{"error":""#),
+            Format::Resp2 => reply.strip_prefix(b"-"),
+        };
+        match error {
+            Some(text) if text.starts_with(keel_engine::exec::dispatch::RATE_LIMITED.as_bytes()) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Some(_) => StatusCode::BAD_REQUEST,
+            None => StatusCode::OK,
+        }
+    }
+
+    fn respond(self, status: StatusCode, body: Vec<u8>) -> Response {
+        match self {
+            Format::Json(_) => respond_json(status, body),
+            Format::Resp2 => (status, [("content-type", "application/octet-stream")], body).into_response(),
+        }
+    }
 }
 
-/// Raw RESP2 bytes, as `Upstash-Response-Format: resp2` wants them.
-fn respond_resp2(status: StatusCode, raw: Vec<u8>) -> Response {
-    (status, [("content-type", "application/octet-stream")], raw).into_response()
+/// A JSON response with the `upstash-sync-token` header clients send back (any value is accepted: a
+/// single server is always read-your-writes consistent); a fresh one follows every reply.
+fn respond_json(status: StatusCode, body: Vec<u8>) -> Response {
+    let token = format!("{:016x}", rand::random::<u64>());
+    (status, [("upstash-sync-token", token.as_str()), ("content-type", "application/json")], body).into_response()
+}
+
+/// What a request's commands wrote, in its format: one reply per command, back to back in one buffer.
+struct Replies {
+    out: ReplyWriter,
+    ends: Vec<usize>,
+}
+
+impl Replies {
+    fn each(&self) -> impl Iterator<Item = &[u8]> {
+        let bytes = self.out.as_bytes();
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(move |(start, end)| &bytes[start..end])
+    }
+
+    fn last(&self) -> &[u8] {
+        self.each().last().unwrap_or_default()
+    }
+
+    /// Ends the reply that began at `start`; a command that wrote nothing gets an error in its place, so
+    /// that every command has exactly one reply.
+    fn end(&mut self, start: usize) {
+        if self.out.len() == start {
+            self.out.error("ERR the command sent no reply");
+        }
+        self.ends.push(self.out.len());
+    }
 }
 
 /// Runs `commands` for a REST request on the token's database, in order, as one batch: the same gate,
-/// lock, fairness and durability as a RESP pipeline (`batch`). Each reply is returned as a frame. What a
-/// request cannot do is refused: commands that need a connection (`no_rest`), and a blocking command that
-/// would have to wait.
-async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>) -> Vec<Reply> {
+/// lock, fairness and durability as a RESP pipeline (`batch`), each reply written by the handler straight
+/// into `out` in the request's format. What a request cannot do is refused: commands that need a
+/// connection (`no_rest`), and a blocking command that would have to wait.
+async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>, out: ReplyWriter) -> Replies {
     let tenant = access.tenant.clone();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     session.acl_user = access.user.clone();
     session.over_rest = true;
-    let mut replies = Vec::with_capacity(commands.len());
+    let mut replies = Replies { out, ends: Vec::with_capacity(commands.len()) };
     let durability = {
         let mut batch = Batch::new(server, &tenant);
         for command in &commands {
+            let start = replies.out.len();
             let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
             if let Some(error) = refused_over_rest(server, &access, &args) {
                 // Refused while queuing a transaction: the transaction is discarded, as Redis does.
                 if let Some(transaction) = &mut session.transaction {
                     transaction.aborted = true;
                 }
-                replies.push(Reply::error(&error));
+                replies.out.error(&error);
+                replies.end(start);
                 continue;
             }
-            let mut out = ReplyWriter::new(Resp::V2);
-            batch.run(&mut session, &args, &mut out);
+            batch.run(&mut session, &args, &mut replies.out);
             if let Some(Action::Block(_)) = session.action.take() {
                 let name = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
-                replies.push(Reply::error(&format!("ERR {name} would block, which REST does not support")));
-                continue;
+                replies.out.truncate(start);
+                replies.out.error(&format!("ERR {name} would block, which REST does not support"));
             }
-            replies.push(match parse_frame(out.as_bytes()) {
-                Ok(Some((frame, _))) => Reply { frame, raw: out.as_bytes().to_vec() },
-                _ => Reply::error("ERR the reply could not be read"),
-            });
+            replies.end(start);
         }
         batch.finish()
     };
     // Metered as the same commands over RESP would be: the arguments in, the replies out.
     let bytes_in: usize = commands.iter().flatten().map(Vec::len).sum();
-    let bytes_out: usize = replies.iter().map(|r| r.raw.len()).sum();
     tenant.meters.bytes_in.fetch_add(bytes_in as u64, std::sync::atomic::Ordering::Relaxed);
-    tenant.meters.bytes_out.fetch_add(bytes_out as u64, std::sync::atomic::Ordering::Relaxed);
+    tenant.meters.bytes_out.fetch_add(replies.out.len() as u64, std::sync::atomic::Ordering::Relaxed);
     // Acknowledged means durable under `appendfsync always`, as over RESP: a request that wrote while the
     // log cannot be written answers MISCONF throughout.
     if let Some(offset) = durability.offset {
         if tenant.persistence.wait_durable(offset).await.is_err() && durability.wrote {
             let refusal = tenant.persistence.write_refusal();
             let refusal = refusal.as_deref().unwrap_or("MISCONF Errors writing to the AOF file");
-            return replies.iter().map(|_| Reply::error(refusal)).collect();
+            replies.out.clear();
+            replies.ends.clear();
+            for _ in &commands {
+                replies.out.error(refusal);
+                replies.ends.push(replies.out.len());
+            }
         }
     }
     replies
@@ -356,21 +348,9 @@ async fn single(server: &Arc<Server>, access: Access, command: Command, headers:
         Ok(format) => format,
         Err(response) => return *response,
     };
-    let Some(reply) = run(server, access, vec![command]).await.pop() else {
-        return bad_request("ERR the command did not run");
-    };
-    let status = match &reply.frame {
-        // Past the database's commands-per-second limit: 429, so clients back off.
-        Frame::Error(text) if text.starts_with(keel_engine::exec::dispatch::RATE_LIMITED.as_bytes()) => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        Frame::Error(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::OK,
-    };
-    match format {
-        Format::Resp2 => respond_resp2(status, reply.raw),
-        Format::Json(encoding) => respond(status, outcome(reply.frame, encoding).1),
-    }
+    let replies = run(server, access, vec![command], format.writer()).await;
+    let reply = replies.last();
+    format.respond(format.status(reply), reply.to_vec())
 }
 
 /// `POST /pipeline` with `[["CMD", ...], ...]`: always 200, one result or error per command.
@@ -388,14 +368,23 @@ pub async fn pipeline(
         Ok(format) => format,
         Err(response) => return *response,
     };
-    let replies = run(&server, access, commands).await;
-    match format {
-        Format::Resp2 => respond_resp2(StatusCode::OK, replies.into_iter().flat_map(|r| r.raw).collect()),
-        Format::Json(encoding) => {
-            let results = replies.into_iter().map(|r| outcome(r.frame, encoding).1).collect();
-            respond(StatusCode::OK, Value::Array(results))
+    let replies = run(&server, access, commands, format.writer()).await;
+    let body = match format {
+        Format::Resp2 => replies.out.as_bytes().to_vec(),
+        Format::Json(_) => {
+            let mut body = Vec::with_capacity(replies.out.len() + replies.ends.len() + 2);
+            body.push(b'[');
+            for (i, reply) in replies.each().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(reply);
+            }
+            body.push(b']');
+            body
         }
-    }
+    };
+    format.respond(StatusCode::OK, body)
 }
 
 /// `POST /multi-exec`: the commands as one transaction (MULTI, the commands, EXEC on one session), the
@@ -418,17 +407,23 @@ pub async fn multi_exec(
     if let Some(name) = control {
         return bad_request(&format!("ERR {name} is not allowed in a REST transaction"));
     }
+    let strings = match Format::of(&headers) {
+        Ok(Format::Json(strings)) => strings,
+        Ok(Format::Resp2) | Err(_) => JsonStrings::Text,
+    };
     let mut transaction = Vec::with_capacity(commands.len() + 2);
     transaction.push(vec![b"MULTI".to_vec()]);
     transaction.extend(commands);
     transaction.push(vec![b"EXEC".to_vec()]);
-    let encoding = Encoding::of(&headers);
-    match run(&server, access, transaction).await.pop().map(|reply| reply.frame) {
-        Some(Frame::Array(items)) => {
-            respond(StatusCode::OK, Value::Array(items.into_iter().map(|f| outcome(f, encoding).1).collect()))
-        }
-        Some(Frame::Error(e)) => bad_request(&String::from_utf8_lossy(&e)),
-        _ => bad_request("ERR the transaction did not run"),
+    // EXEC's array holds the outcomes, one per command.
+    let replies = run(&server, access, transaction, ReplyWriter::json(strings, 1)).await;
+    let exec = replies.last();
+    if exec.starts_with(b"[") {
+        respond_json(StatusCode::OK, exec.to_vec())
+    } else if exec.starts_with(br#"{"error":"#) {
+        respond_json(StatusCode::BAD_REQUEST, exec.to_vec())
+    } else {
+        bad_request("ERR the transaction did not run")
     }
 }
 
@@ -456,10 +451,7 @@ pub async fn subscribe(
 pub async fn monitor(State(server): State<Arc<Server>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     match access(&server, &headers, query.as_deref()) {
         Some(access) if !access.read_only => super::sse::stream(&server, access.tenant, access.user, None, Vec::new()),
-        Some(_) => respond(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "NOPERM this user has no permissions to run the 'monitor' command or its subcommand" }),
-        ),
+        Some(_) => bad_request("NOPERM this user has no permissions to run the 'monitor' command or its subcommand"),
         None => unauthorized(),
     }
 }
