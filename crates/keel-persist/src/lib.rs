@@ -13,6 +13,7 @@ pub mod format;
 pub mod legacy;
 pub mod listpack;
 pub mod manifest;
+pub mod module;
 pub mod private_file;
 pub mod rdb;
 pub mod stream;

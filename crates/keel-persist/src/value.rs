@@ -1,7 +1,7 @@
 //! One value in RDB form, both ways: what `DUMP` emits after its type byte and what a snapshot holds after
 //! each key. Keel writes Redis 7.0's encodings (listpacks for small hashes and sorted sets, intsets, quicklist
 //! nodes of listpacks, stream listpacks) and reads every encoding Redis has written since RDB version 1,
-//! except modules.
+//! and the JSON module type (`module.rs`).
 
 use crate::format::*;
 use crate::legacy;
@@ -111,6 +111,7 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value, compress: bool) {
             out.push(TYPE_STREAM_LISTPACKS_2);
             crate::stream::write_stream(out, stream, compress);
         }
+        Value::Json(json) => crate::module::write_json(out, json),
     }
 }
 
@@ -305,6 +306,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
             Some(crate::stream::read_stream(input, kind, limits.stream)?)
         }
+        crate::module::TYPE_MODULE_2 => Some(crate::module::read_module(input)?),
         other => return input.error(format!("unknown value type {other}")),
     })
 }

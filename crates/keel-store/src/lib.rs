@@ -21,6 +21,7 @@ pub mod geohash;
 pub mod glob;
 mod hash;
 pub mod hyperloglog;
+pub mod json;
 mod keyspace;
 mod list;
 pub mod number;

@@ -3,6 +3,7 @@
 
 use crate::compact::CompactBytes;
 use crate::hash::Hash;
+use crate::json::Json;
 use crate::list::List;
 use crate::number::parse_i64;
 use crate::set::Set;
@@ -20,6 +21,8 @@ pub enum Value {
     Set(Box<Set>),
     ZSet(Box<ZSet>),
     Stream(Box<Stream>),
+    /// A JSON document (RedisJSON's `ReJSON-RL` module type).
+    Json(Box<Json>),
 }
 
 /// A collection type a [`Value`] can hold, so that command code can be written once for all of them.
@@ -84,6 +87,28 @@ impl Collection for Stream {
     }
 }
 
+/// A JSON document is not dropped when it holds nothing (`{}`, `[]`): `JSON.DEL` decides when its key goes.
+impl Collection for Json {
+    fn of(value: &Value) -> Option<&Self> {
+        match value {
+            Value::Json(inner) => Some(inner),
+            _ => None,
+        }
+    }
+    fn of_mut(value: &mut Value) -> Option<&mut Self> {
+        match value {
+            Value::Json(inner) => Some(inner),
+            _ => None,
+        }
+    }
+    fn into_value(self) -> Value {
+        Value::Json(Box::new(self))
+    }
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 /// The type of a value, as `TYPE` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -93,6 +118,7 @@ pub enum ValueKind {
     ZSet,
     Hash,
     Stream,
+    Json,
 }
 
 impl ValueKind {
@@ -104,14 +130,23 @@ impl ValueKind {
             ValueKind::ZSet => "zset",
             ValueKind::Hash => "hash",
             ValueKind::Stream => "stream",
+            ValueKind::Json => "ReJSON-RL",
         }
     }
 
     /// The kind `TYPE` would report for `name`, case-insensitively.
     pub fn from_name(name: &[u8]) -> Option<ValueKind> {
-        [ValueKind::String, ValueKind::List, ValueKind::Set, ValueKind::ZSet, ValueKind::Hash, ValueKind::Stream]
-            .into_iter()
-            .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
+        [
+            ValueKind::String,
+            ValueKind::List,
+            ValueKind::Set,
+            ValueKind::ZSet,
+            ValueKind::Hash,
+            ValueKind::Stream,
+            ValueKind::Json,
+        ]
+        .into_iter()
+        .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
     }
 }
 
@@ -153,6 +188,7 @@ impl Value {
             Value::Set(_) => ValueKind::Set,
             Value::ZSet(_) => ValueKind::ZSet,
             Value::Stream(_) => ValueKind::Stream,
+            Value::Json(_) => ValueKind::Json,
         }
     }
 
@@ -168,6 +204,8 @@ impl Value {
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
             Value::Stream(_) => "stream",
+            // A module type's object is `raw` to OBJECT ENCODING.
+            Value::Json(_) => "raw",
         }
     }
 
@@ -181,6 +219,7 @@ impl Value {
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
             Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
+            Value::Json(j) => j.memory(),
         }
     }
 }
