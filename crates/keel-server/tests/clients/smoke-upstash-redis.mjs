@@ -48,4 +48,12 @@ const received = new Promise((resolve, reject) => {
   }, 300);
 });
 check("subscribe", await received, { channel: "news", message: "fresh" });
+// JSON documents through the SDK's json commands.
+check("json.set", await redis.json.set("doc", "$", { name: "keel", tags: ["a"], n: 1 }), "OK");
+check("json.get", await redis.json.get("doc", "$.name"), ["keel"]);
+check("json.arrappend", await redis.json.arrappend("doc", "$.tags", JSON.stringify("b")), [2]);
+check("json.numincrby", await redis.json.numincrby("doc", "$.n", 2), [3]);
+check("json.get whole", await redis.json.get("doc"), { name: "keel", tags: ["a", "b"], n: 3 });
+check("json.type", await redis.json.type("doc", "$.tags"), ["array"]);
+check("json.del", await redis.json.del("doc", "$.tags"), 1);
 console.log("ok");

@@ -35,4 +35,11 @@ check("eval", redis.eval(script, keys=["greeting"], args=[" world"]), "hello wor
 sha = redis.script_load(script)
 check("evalsha", redis.evalsha(sha, keys=["greeting"], args=["!"]), "hello!")
 check("publish", redis.publish("news", "fresh"), 0)
+# JSON documents through the SDK's json commands.
+check("json.set", redis.json.set("doc", "$", {"name": "keel", "tags": ["a"], "n": 1}), True)
+check("json.get", redis.json.get("doc", "$.name"), ["keel"])
+check("json.arrappend", redis.json.arrappend("doc", "$.tags", "b"), [2])
+check("json.numincrby", redis.json.numincrby("doc", "$.n", 2), [3])
+check("json.type", redis.json.type("doc", "$.tags"), ["array"])
+check("json.del", redis.json.delete("doc", "$.tags"), 1)
 print("ok")

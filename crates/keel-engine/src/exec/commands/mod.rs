@@ -11,6 +11,8 @@ mod geo;
 mod hashes;
 mod hyperloglog;
 mod introspection;
+mod json;
+mod json_ops;
 mod keys;
 mod lists;
 mod persistence;

@@ -93,6 +93,7 @@ pub const CATEGORIES: &[&str] = &[
     "connection",
     "transaction",
     "scripting",
+    "json",
 ];
 
 /// ACL categories as typed bits, in the order of [`CATEGORIES`].
@@ -120,6 +121,7 @@ pub mod cat {
     pub const CONNECTION: Categories = 1 << 18;
     pub const TRANSACTION: Categories = 1 << 19;
     pub const SCRIPTING: Categories = 1 << 20;
+    pub const JSON: Categories = 1 << 21;
 }
 
 /// What a command does to one key (Redis 7's key-spec flags): RO, RW, OW, RM say how it touches the

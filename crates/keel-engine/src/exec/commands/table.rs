@@ -10,9 +10,9 @@ use super::flags::{
 };
 use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
-    acl, bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, keys, lists,
-    persistence as persist, pubsub, scripting, server as srv, sets, sort, stream_groups as xg, streams, strings,
-    transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
+    acl, bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, json, json_ops as jo,
+    keys, lists, persistence as persist, pubsub, scripting, server as srv, sets, sort, stream_groups as xg, streams,
+    strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
 };
 
 macro_rules! cmd {
@@ -398,5 +398,33 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("stats", 2, NONE, cat::NONE, &[], "server", "Show memory usage details", intro::memory_stats).with_tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
         cmd!("purge", 2, NONE, cat::NONE, &[], "server", "Ask the allocator to release memory", intro::memory_purge).with_tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
         cmd!("help", 2, LOADING | STALE, cat::NONE, &[], "server", "Show helpful text about the different subcommands", intro::memory_help),
+    ]),
+    // JSON (RedisJSON's commands, as Redis 8 serves them).
+    cmd!("json.set", -4, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Sets or updates the JSON value at a path", json::json_set),
+    cmd!("json.get", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Gets the value at one or more paths in JSON serialized form", json::json_get),
+    cmd!("json.mget", -3, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::range(1, -2, 1, RO | ACCESS)], "json", "Returns the values at a path from one or more keys", json::json_mget),
+    cmd!("json.mset", -4, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::range(1, -1, 3, RW | UPDATE)], "json", "Sets or updates the JSON value of one or more keys", json::json_mset),
+    cmd!("json.merge", -4, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Merges a given JSON value into matching paths", json::json_merge),
+    cmd!("json.del", -2, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | DELETE)], "json", "Deletes a value", json::json_del),
+    cmd!("json.forget", -2, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | DELETE)], "json", "Deletes a value", json::json_del),
+    cmd!("json.type", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the type of the JSON value at path", json::json_type),
+    cmd!("json.resp", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the JSON value at path in Redis Serialization Protocol (RESP)", json::json_resp),
+    cmd!("json.numincrby", 4, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Increments the numeric value at path by a value", jo::json_numincrby),
+    cmd!("json.nummultby", 4, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Multiplies the numeric value at path by a value", jo::json_nummultby),
+    cmd!("json.strappend", -3, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Appends a string to a JSON string value at path", jo::json_strappend),
+    cmd!("json.strlen", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the length of the JSON String at path in key", jo::json_strlen),
+    cmd!("json.arrappend", -4, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | INSERT)], "json", "Append one or more JSON values into the array at path after the last element in it", jo::json_arrappend),
+    cmd!("json.arrinsert", -5, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | INSERT)], "json", "Inserts the JSON scalar(s) value at the specified index in the array at path", jo::json_arrinsert),
+    cmd!("json.arrindex", -4, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the index of the first occurrence of a JSON scalar value in the array at path", jo::json_arrindex),
+    cmd!("json.arrlen", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the length of the array at path", jo::json_arrlen),
+    cmd!("json.arrpop", -2, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | ACCESS | DELETE)], "json", "Removes and returns the element at the specified index in the array at path", jo::json_arrpop),
+    cmd!("json.arrtrim", 5, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | DELETE)], "json", "Trims the array at path to contain only the specified inclusive range of indices from start to stop", jo::json_arrtrim),
+    cmd!("json.objkeys", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the JSON keys of the object at path", jo::json_objkeys),
+    cmd!("json.objlen", -2, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(1, RO | ACCESS)], "json", "Returns the number of keys of the object at path", jo::json_objlen),
+    cmd!("json.clear", -2, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Clears all values from an array or an object and sets numeric values to `0`", jo::json_clear),
+    cmd!("json.toggle", 3, WRITE, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Toggles a boolean value", jo::json_toggle),
+    container!("json.debug", -2, "json", "Debugging container command", None, [
+        cmd!("memory", -3, READONLY, cat::JSON | cat::READ | cat::SLOW, &[KeySpec::at(2, RO)], "json", "Reports the size in bytes of a key", json::json_debug_memory),
+        cmd!("help", 2, NONE, cat::JSON | cat::SLOW, &[], "json", "Shows helpful information", json::json_debug_help),
     ]),
 ];
