@@ -7,7 +7,7 @@
 //! item behind an opcode (`STRING`, `UINT`, ...), and `EOF`.
 
 use crate::format::{put_len, put_string, Input, RdbResult};
-use keel_store::json::Json;
+use keel_store::json::{Document, Json};
 use keel_store::Value;
 use std::io::Read;
 
@@ -29,11 +29,11 @@ fn type_id(name: &[u8; 9], version: u64) -> u64 {
 }
 
 /// Appends a JSON document as RedisJSON's value (type byte included).
-pub fn write_json(out: &mut Vec<u8>, json: &Json) {
+pub fn write_json(out: &mut Vec<u8>, json: &Document) {
     out.push(TYPE_MODULE_2);
     put_len(out, type_id(JSON_TYPE_NAME, JSON_ENCODING_VERSION));
     put_len(out, OPCODE_STRING);
-    put_string(out, &json.to_text(), false);
+    put_string(out, &json.root().to_text(), false);
     put_len(out, OPCODE_EOF);
 }
 
@@ -68,7 +68,7 @@ pub fn read_module<R: Read>(input: &mut Input<R>) -> RdbResult<Value> {
         return input.error("a JSON value with more than its text");
     }
     match Json::parse(&text) {
-        Ok(json) => Ok(Value::Json(Box::new(json))),
+        Ok(json) => Ok(Value::Json(Box::new(Document::new(json)))),
         Err(e) => input.error(format!("a JSON value that does not parse: {e}")),
     }
 }

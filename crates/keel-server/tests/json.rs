@@ -118,6 +118,12 @@ fn setting_and_reading_documents() {
 fn per_type_operations_answer_per_match_or_for_the_one_value() {
     let server = TestServer::start();
     let mut con = server.client();
+    // MEMORY USAGE counts the size each edit tracked; JSON.DEBUG MEMORY measures the document afresh.
+    let untracked = |con: &mut redis::Connection| {
+        run::<i64>(con, &["MEMORY", "USAGE", "d"]) - run::<i64>(con, &["JSON.DEBUG", "MEMORY", "d"])
+    };
+    run::<()>(&mut con, &["JSON.SET", "d", "$", "{}"]);
+    let overhead = untracked(&mut con);
     check(
         &mut con,
         &[
@@ -168,6 +174,11 @@ fn per_type_operations_answer_per_match_or_for_the_one_value() {
             ("JSON.TOGGLE d .n", "!ERR Path does not exist or not a bool"),
             ("JSON.CLEAR d $.*", "3"),
             ("JSON.GET d", r#"{"n":0,"m":{},"s":"abcde","arr":[],"t":true,"o":{}}"#),
+            ("JSON.ARRAPPEND d $.arr 1 2 3 '[4,{\"k\":\"v\"}]'", "[4]"),
+            ("JSON.ARRTRIM d .arr 1 -1", "3"),
+            ("JSON.SET d $.o.z '\"new\"'", "OK"),
+            ("JSON.DEL d $.o.z", "1"),
+            ("JSON.MERGE d $.o '{\"w\":[1,2]}'", "OK"),
             ("JSON.CLEAR d", "1"),
             ("JSON.GET d", "{}"),
             ("JSON.DEBUG MEMORY missing", "0"),
@@ -176,6 +187,7 @@ fn per_type_operations_answer_per_match_or_for_the_one_value() {
     );
     let memory: i64 = run(&mut con, &["JSON.DEBUG", "MEMORY", "d"]);
     assert!(memory > 0);
+    assert_eq!(untracked(&mut con), overhead, "the tracked size drifted from the document's");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::compact::CompactBytes;
 use crate::hash::Hash;
-use crate::json::Json;
+use crate::json::Document;
 use crate::list::List;
 use crate::number::parse_i64;
 use crate::set::Set;
@@ -22,7 +22,7 @@ pub enum Value {
     ZSet(Box<ZSet>),
     Stream(Box<Stream>),
     /// A JSON document (RedisJSON's `ReJSON-RL` module type).
-    Json(Box<Json>),
+    Json(Box<Document>),
 }
 
 /// A collection type a [`Value`] can hold, so that command code can be written once for all of them.
@@ -88,7 +88,7 @@ impl Collection for Stream {
 }
 
 /// A JSON document is not dropped when it holds nothing (`{}`, `[]`): `JSON.DEL` decides when its key goes.
-impl Collection for Json {
+impl Collection for Document {
     fn of(value: &Value) -> Option<&Self> {
         match value {
             Value::Json(inner) => Some(inner),
@@ -219,7 +219,7 @@ impl Value {
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
             Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
-            Value::Json(j) => j.memory(),
+            Value::Json(j) => j.bytes(),
         }
     }
 }

@@ -38,19 +38,6 @@ pub fn outermost(locs: &mut Vec<Vec<Loc>>) {
 }
 
 impl Json {
-    /// Removes the value at `loc` (not the root); true when it was there.
-    pub fn remove_at(&mut self, loc: &[Loc]) -> bool {
-        let Some((last, parent)) = loc.split_last() else { return false };
-        match (self.at_mut(parent), last) {
-            (Some(Json::Object(members)), Loc::Key(key)) => members.shift_remove(key).is_some(),
-            (Some(Json::Array(items)), Loc::Index(i)) if *i < items.len() => {
-                items.remove(*i);
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Applies an RFC 7396 merge patch: an object patch sets its members recursively and removes those it
     /// sets to null; any other patch replaces the value.
     pub fn merge_patch(&mut self, patch: Json) {

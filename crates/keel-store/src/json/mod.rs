@@ -5,13 +5,16 @@
 //!   their members in insertion order, as RedisJSON does.
 //! - [`Json::parse`] reads JSON text (serde_json's parser and its error texts); [`Json::write`] prints it
 //!   compactly or with RedisJSON's `INDENT`/`NEWLINE`/`SPACE` layout, floats as RedisJSON prints them.
+//! - [`Document`]: what a key holds, a value and its size kept up to date by each edit.
 //! - [`path`]: the legacy dot paths and JSONPath (`$..a`, `[*]`, slices, filters), evaluated to the
 //!   locations they select, so that updates can address each match.
 
+mod document;
 mod edit;
 pub mod path;
 mod select;
 
+pub use document::{heap, Document};
 pub use edit::{outermost, write_list};
 pub use select::Loc;
 

@@ -1,7 +1,7 @@
 //! The JSON value, its text and its paths, on the examples RedisJSON and Goessner's JSONPath article use.
 
 use super::path::Path;
-use super::{outermost, Json, Layout};
+use super::{outermost, Document, Json, Layout};
 use proptest::prelude::*;
 
 const STORE: &str = r#"{"store":{"book":[
@@ -88,20 +88,20 @@ fn legacy_paths_are_dot_paths_from_the_root() {
 
 #[test]
 fn outermost_keeps_one_location_per_nesting_and_removes_safely() {
-    let mut document = doc(r#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#);
-    let mut locs = Path::parse(b"$..a").unwrap().locate(&document);
+    let mut document = Document::new(doc(r#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#));
+    let mut locs = Path::parse(b"$..a").unwrap().locate(document.root());
     assert_eq!(locs.len(), 4);
     outermost(&mut locs);
     assert_eq!(locs.len(), 3, "the inner a goes with the outer");
     for loc in &locs {
-        assert!(document.remove_at(loc));
+        assert!(document.remove(loc));
     }
-    assert_eq!(document, doc(r#"{"b":[{},{}]}"#));
-    let mut array = doc("[0,1,2,3]");
-    let mut locs = Path::parse(b"$[0,2,3]").unwrap().locate(&array);
+    assert_eq!(document.root(), &doc(r#"{"b":[{},{}]}"#));
+    let mut array = Document::new(doc("[0,1,2,3]"));
+    let mut locs = Path::parse(b"$[0,2,3]").unwrap().locate(array.root());
     outermost(&mut locs);
-    locs.iter().for_each(|loc| assert!(array.remove_at(loc)));
-    assert_eq!(array, doc("[1]"));
+    locs.iter().for_each(|loc| assert!(array.remove(loc)));
+    assert_eq!(array.root(), &doc("[1]"));
 }
 
 #[test]
@@ -131,7 +131,41 @@ fn json() -> impl Strategy<Value = Json> {
     })
 }
 
+/// Edits whose sizes the document tracks, as the JSON commands make them.
+#[derive(Debug, Clone)]
+enum Edit {
+    Set(usize, Json),
+    Remove(usize),
+    Insert(usize, String, Json),
+    Rebuild(usize, Json),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), json()).prop_map(|(at, v)| Edit::Set(at, v)),
+        any::<usize>().prop_map(Edit::Remove),
+        (any::<usize>(), "[a-z]{1,3}", json()).prop_map(|(at, k, v)| Edit::Insert(at, k, v)),
+        (any::<usize>(), json()).prop_map(|(at, v)| Edit::Rebuild(at, v)),
+    ]
+}
+
 proptest! {
+    #[test]
+    fn a_documents_tracked_size_follows_its_edits(root in json(), edits in proptest::collection::vec(edit(), 0..12)) {
+        let mut document = Document::new(root);
+        for edit in edits {
+            let locs = Path::parse(b"$..*").unwrap().locate(document.root());
+            let pick = |at: usize| locs.get(at % locs.len().max(1)).cloned().unwrap_or_default();
+            match edit {
+                Edit::Set(at, v) => { document.set(&pick(at), v); }
+                Edit::Remove(at) => { document.remove(&pick(at)); }
+                Edit::Insert(at, k, v) => { document.insert_member(&pick(at), &k, v); }
+                Edit::Rebuild(at, v) => { document.rebuild(&pick(at), |place| place.merge_patch(v)); }
+            }
+            prop_assert_eq!(document.bytes(), document.root().memory());
+        }
+    }
+
     #[test]
     fn text_parses_back_to_the_same_value(value in json()) {
         let text = value.to_text();

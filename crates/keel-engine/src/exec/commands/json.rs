@@ -6,7 +6,7 @@
 use super::{typed, CmdError, CmdResult, Ctx, SYNTAX};
 use crate::notify;
 use keel_store::json::path::{Last, Path};
-use keel_store::json::{outermost, write_list, Json, Layout, Loc, Object};
+use keel_store::json::{outermost, write_list, Document, Json, Layout, Loc, Object};
 use keel_store::{Expiry, Value};
 use std::borrow::Cow;
 
@@ -33,7 +33,7 @@ pub(super) fn optional_path(args: &[&[u8]], at: usize) -> Result<Path, CmdError>
 pub(super) fn read_doc<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Json>, CmdError> {
     let db = ctx.session.db;
     match ctx.lookup_read(key) {
-        Some(slot) => Ok(Some(typed::<Json>(ctx.ks.dbs[db].value(slot))?)),
+        Some(slot) => Ok(Some(typed::<Document>(ctx.ks.dbs[db].value(slot))?.root())),
         None => Ok(None),
     }
 }
@@ -43,7 +43,7 @@ macro_rules! doc_for_read {
     ($ctx:expr, $key:expr) => {{
         let db = $ctx.session.db;
         match $ctx.lookup_read($key) {
-            Some(slot) => Some(super::typed::<keel_store::json::Json>($ctx.ks.dbs[db].value(slot))?),
+            Some(slot) => Some(super::typed::<keel_store::json::Document>($ctx.ks.dbs[db].value(slot))?.root()),
             None => None,
         }
     }};
@@ -86,7 +86,7 @@ pub fn json_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// Sets `value` at `path` in the document at `key` (creating it at the root); true when every place was
 /// set. `(nx, xx)`: only where nothing is, only where something is.
 fn set_at(ctx: &mut Ctx, key: &[u8], path: &Path, value: Json, (nx, xx): (bool, bool)) -> Result<bool, CmdError> {
-    let Some(slot) = ctx.find_typed::<Json>(key)? else {
+    let Some(slot) = ctx.find_typed::<Document>(key)? else {
         if xx {
             return Ok(false);
         }
@@ -94,25 +94,23 @@ fn set_at(ctx: &mut Ctx, key: &[u8], path: &Path, value: Json, (nx, xx): (bool, 
             return Err(NOT_AT_ROOT);
         }
         let db = ctx.session.db;
-        ctx.add_key(db, key, Value::Json(Box::new(value)), Expiry::Clear);
+        ctx.add_key(db, key, Value::Json(Box::new(Document::new(value))), Expiry::Clear);
         return Ok(true);
     };
     if path.is_root() {
         if nx {
             return Ok(false);
         }
-        ctx.modify::<Json, _>(slot, |doc| *doc = value);
+        ctx.modify::<Document, _>(slot, |doc| doc.replace(value));
         return Ok(true);
     }
-    let doc = typed::<Json>(ctx.db().value(slot))?;
+    let doc = typed::<Document>(ctx.db().value(slot))?.root();
     let mut existing = if nx { Vec::new() } else { path.locate(doc) };
     if !existing.is_empty() {
         outermost(&mut existing);
-        ctx.modify::<Json, _>(slot, |doc| {
+        ctx.modify::<Document, _>(slot, |doc| {
             for loc in &existing {
-                if let Some(place) = doc.at_mut(loc) {
-                    *place = value.clone();
-                }
+                doc.set(loc, value.clone());
             }
         });
         return Ok(true);
@@ -125,17 +123,8 @@ fn set_at(ctx: &mut Ctx, key: &[u8], path: &Path, value: Json, (nx, xx): (bool, 
         return Ok(false);
     }
     let (_, Last::Key(name)) = path.split_last().ok_or(NO_PATH)? else { return Ok(false) };
-    let added = ctx.modify::<Json, _>(slot, |doc| {
-        parents
-            .iter()
-            .map(|loc| match doc.at_mut(loc) {
-                Some(Json::Object(members)) if !members.contains_key(&name) => {
-                    members.insert(name.clone(), value.clone());
-                    true
-                }
-                _ => false,
-            })
-            .collect::<Vec<bool>>()
+    let added = ctx.modify::<Document, _>(slot, |doc| {
+        parents.iter().map(|loc| doc.insert_member(loc, &name, value.clone())).collect::<Vec<bool>>()
     });
     Ok(added.iter().all(|&a| a))
 }
@@ -254,7 +243,7 @@ pub fn json_mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     for triplet in args[1..].chunks_exact(3) {
         let path = path_arg(triplet[1])?;
         let value = json_arg(triplet[2])?;
-        if ctx.find_typed::<Json>(triplet[0])?.is_none() && !path.is_root() {
+        if ctx.find_typed::<Document>(triplet[0])?.is_none() && !path.is_root() {
             return Err(NOT_AT_ROOT);
         }
         triplets.push((triplet[0], path, value));
@@ -280,39 +269,30 @@ pub fn json_mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn json_merge(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let path = path_arg(args[2])?;
     let patch = json_arg(args[3])?;
-    let Some(slot) = ctx.find_typed::<Json>(args[1])? else {
+    let Some(slot) = ctx.find_typed::<Document>(args[1])? else {
         if !path.is_root() {
             return Err(NOT_AT_ROOT);
         }
         let db = ctx.session.db;
-        ctx.add_key(db, args[1], Value::Json(Box::new(patch)), Expiry::Clear);
+        ctx.add_key(db, args[1], Value::Json(Box::new(Document::new(patch))), Expiry::Clear);
         changed(ctx, "json.merge", args[1]);
         ctx.out.ok();
         return Ok(());
     };
-    let doc = typed::<Json>(ctx.db().value(slot))?;
+    let doc = typed::<Document>(ctx.db().value(slot))?.root();
     let existing = path.locate(doc);
     let merged = if !existing.is_empty() {
-        ctx.modify::<Json, _>(slot, |doc| {
+        ctx.modify::<Document, _>(slot, |doc| {
             for loc in &existing {
-                if let Some(place) = doc.at_mut(loc) {
-                    place.merge_patch(patch.clone());
-                }
+                doc.rebuild(loc, |place| place.merge_patch(patch.clone()));
             }
         });
         true
     } else {
         let parents = new_member_parents(doc, &path)?;
         match path.split_last() {
-            Some((_, Last::Key(name))) if !parents.is_empty() => ctx.modify::<Json, _>(slot, |doc| {
-                let mut any = false;
-                for loc in &parents {
-                    if let Some(Json::Object(members)) = doc.at_mut(loc) {
-                        members.insert(name.clone(), patch.clone());
-                        any = true;
-                    }
-                }
-                any
+            Some((_, Last::Key(name))) if !parents.is_empty() => ctx.modify::<Document, _>(slot, |doc| {
+                parents.iter().filter(|loc| doc.insert_member(loc, &name, patch.clone())).count() > 0
             }),
             _ => false,
         }
@@ -330,7 +310,7 @@ pub fn json_merge(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// object or array, deletes the key.
 pub fn json_del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let path = optional_path(args, 2)?;
-    let Some(slot) = ctx.find_typed::<Json>(args[1])? else {
+    let Some(slot) = ctx.find_typed::<Document>(args[1])? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -338,11 +318,11 @@ pub fn json_del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.db().remove_slot(slot);
         1
     } else {
-        let mut locs = path.locate(typed::<Json>(ctx.db().value(slot))?);
+        let mut locs = path.locate(typed::<Document>(ctx.db().value(slot))?.root());
         outermost(&mut locs);
-        let (deleted, emptied) = ctx.modify::<Json, _>(slot, |doc| {
-            let deleted = locs.iter().filter(|loc| doc.remove_at(loc)).count();
-            let emptied = match doc {
+        let (deleted, emptied) = ctx.modify::<Document, _>(slot, |doc| {
+            let deleted = locs.iter().filter(|loc| doc.remove(loc)).count();
+            let emptied = match doc.root() {
                 Json::Object(members) => members.is_empty(),
                 Json::Array(items) => items.is_empty(),
                 _ => false,

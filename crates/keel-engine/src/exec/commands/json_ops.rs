@@ -7,27 +7,34 @@
 use super::json::{changed, doc_for_read, json_arg, optional_path, path_arg, text, NO_KEY, NO_PATH};
 use super::{int_arg, typed, CmdError, CmdResult, Ctx};
 use keel_store::json::path::Path;
-use keel_store::json::{Json, MAX_DEPTH};
+use keel_store::json::{heap, Document, Json, MAX_DEPTH};
 
 /// Runs `op` on every value `path` selects in the document at `key` that `fits`: one result per match,
-/// None where the value does not fit. The key must exist. Publishes `event` when anything changed.
+/// None where the value does not fit. `op` also says how many bytes its change added (negative: freed),
+/// so the document's size follows without walking it. The key must exist. Publishes `event` when
+/// anything changed.
 fn update_each<R>(
     ctx: &mut Ctx,
     key: &[u8],
     path: &Path,
     event: &str,
     fits: impl Fn(&Json) -> bool,
-    mut op: impl FnMut(&mut Json) -> Result<R, CmdError>,
+    mut op: impl FnMut(&mut Json) -> Result<(R, isize), CmdError>,
 ) -> Result<Vec<Option<R>>, CmdError> {
-    let slot = ctx.find_typed::<Json>(key)?.ok_or(NO_KEY)?;
-    let doc = typed::<Json>(ctx.db().value(slot))?;
+    let slot = ctx.find_typed::<Document>(key)?.ok_or(NO_KEY)?;
+    let doc = typed::<Document>(ctx.db().value(slot))?.root();
     let targets: Vec<_> =
         path.locate(doc).into_iter().map(|loc| doc.at(&loc).is_some_and(&fits).then_some(loc)).collect();
-    let results = ctx.modify::<Json, _>(slot, |doc| {
+    let results = ctx.modify::<Document, _>(slot, |doc| {
         let mut results = Vec::with_capacity(targets.len());
         for target in &targets {
-            let place = target.as_ref().and_then(|loc| doc.at_mut(loc));
-            results.push(place.map(&mut op));
+            let result = target.as_ref().and_then(|loc| {
+                doc.edit(loc, |value| match op(value) {
+                    Ok((result, added)) => (Ok(result), added),
+                    Err(e) => (Err(e), 0),
+                })
+            });
+            results.push(result);
         }
         results
     });
@@ -47,6 +54,13 @@ fn update_each<R>(
         changed(ctx, event, key);
     }
     outcome.map(|()| done)
+}
+
+/// The bytes an array grew by when `added` went in and its capacity went from `before` to what it is
+/// (the copies are measured, not the arguments: a copy's capacity is its length).
+fn grown(before: usize, after: usize, added: &[Json]) -> isize {
+    let slots = (after - before) * std::mem::size_of::<Json>();
+    (slots + added.iter().map(heap).sum::<usize>()) as isize
 }
 
 /// The legacy answer: the last match's result, or `ERR Path does not exist or <why>`.
@@ -112,7 +126,7 @@ fn number_op(
     let by = json_arg(args[3])?;
     let results = update_each(ctx, args[1], &path, event, is_number, |value| {
         *value = arithmetic(value, &by, ints, floats)?;
-        Ok(value.clone())
+        Ok((value.clone(), 0))
     })?;
     if path.is_legacy() {
         let last = last_or(results, "does not contains a number")?;
@@ -150,9 +164,10 @@ pub fn json_strappend(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         "json.strappend",
         |v| matches!(v, Json::Str(_)),
         |value| {
-            let Json::Str(s) = value else { return Ok(0) };
+            let Json::Str(s) = value else { return Ok((0, 0)) };
+            let before = s.capacity();
             s.push_str(&suffix);
-            Ok(s.len() as i64)
+            Ok((s.len() as i64, s.capacity() as isize - before as isize))
         },
     )?;
     reply_lengths(ctx, &path, results, "not a string")
@@ -265,9 +280,10 @@ pub fn json_arrappend(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let path = path_arg(args[2])?;
     let values = values_arg(&args[3..])?;
     let results = update_each(ctx, args[1], &path, "json.arrappend", is_array, |value| {
-        let Json::Array(items) = value else { return Ok(0) };
+        let Json::Array(items) = value else { return Ok((0, 0)) };
+        let (at, before) = (items.len(), items.capacity());
         items.extend(values.iter().cloned());
-        Ok(items.len() as i64)
+        Ok((items.len() as i64, grown(before, items.capacity(), &items[at..])))
     })?;
     reply_lengths(ctx, &path, results, "not an array")
 }
@@ -278,15 +294,15 @@ pub fn json_arrinsert(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let index = int_arg(args[3])?;
     let values = values_arg(&args[4..])?;
     let results = update_each(ctx, args[1], &path, "json.arrinsert", is_array, |value| {
-        let Json::Array(items) = value else { return Ok(0) };
+        let Json::Array(items) = value else { return Ok((0, 0)) };
         let len = items.len() as i64;
         let at = if index < 0 { len + index } else { index };
         if !(0..=len).contains(&at) {
             return Err(CmdError::new("ERR index out of bounds"));
         }
-        let at = at as usize;
+        let (at, before) = (at as usize, items.capacity());
         items.splice(at..at, values.iter().cloned());
-        Ok(items.len() as i64)
+        Ok((items.len() as i64, grown(before, items.capacity(), &items[at..at + values.len()])))
     })?;
     reply_lengths(ctx, &path, results, "not an array")
 }
@@ -350,12 +366,13 @@ pub fn json_arrpop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let path = optional_path(args, 2)?;
     let index = args.get(3).map_or(Ok(-1), |a| int_arg(a))?;
     let results = update_each(ctx, args[1], &path, "json.arrpop", is_array, |value| {
-        let Json::Array(items) = value else { return Ok(None) };
+        let Json::Array(items) = value else { return Ok((None, 0)) };
         if items.is_empty() {
-            return Ok(None);
+            return Ok((None, 0));
         }
-        let at = clamp_index(index, items.len() as i64) as usize;
-        Ok(Some(items.remove(at)))
+        let popped = items.remove(clamp_index(index, items.len() as i64) as usize);
+        let freed = heap(&popped) as isize;
+        Ok((Some(popped), -freed))
     })?;
     if path.is_legacy() {
         match last_or(results, "not an array")? {
@@ -380,7 +397,7 @@ pub fn json_arrtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let start = int_arg(args[3])?;
     let stop = int_arg(args[4])?;
     let results = update_each(ctx, args[1], &path, "json.arrtrim", is_array, |value| {
-        let Json::Array(items) = value else { return Ok(0) };
+        let Json::Array(items) = value else { return Ok((0, 0)) };
         let len = items.len() as i64;
         let normalize = |i: i64| {
             if i < 0 {
@@ -393,13 +410,11 @@ pub fn json_arrtrim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         };
         let stop = normalize(stop);
         let start = if start < 0 || start < len { normalize(start) } else { stop + 1 };
-        if start > stop || len == 0 {
-            items.clear();
-        } else {
-            items.truncate(stop as usize + 1);
-            items.drain(..start as usize);
-        }
-        Ok(items.len() as i64)
+        let keep = if start > stop || len == 0 { 0..0 } else { start as usize..stop as usize + 1 };
+        let freed: usize = items[keep.end..].iter().chain(&items[..keep.start]).map(heap).sum();
+        items.truncate(keep.end);
+        items.drain(..keep.start);
+        Ok((items.len() as i64, -(freed as isize)))
     })?;
     reply_lengths(ctx, &path, results, "not an array")
 }
@@ -414,7 +429,11 @@ pub fn json_clear(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Json::Float(f) => *f != 0.0,
         _ => false,
     };
-    let results = update_each(ctx, args[1], &path, "json.clear", clearable, |value| Ok(value.clear()))?;
+    let results = update_each(ctx, args[1], &path, "json.clear", clearable, |value| {
+        let before = heap(value) as isize;
+        let cleared = value.clear();
+        Ok((cleared, heap(value) as isize - before))
+    })?;
     ctx.out.int(results.iter().flatten().count() as i64);
     Ok(())
 }
@@ -429,9 +448,9 @@ pub fn json_toggle(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         "json.toggle",
         |v| matches!(v, Json::Bool(_)),
         |value| {
-            let Json::Bool(b) = value else { return Ok(false) };
+            let Json::Bool(b) = value else { return Ok((false, 0)) };
             *b = !*b;
-            Ok(*b)
+            Ok((*b, 0))
         },
     )?;
     if path.is_legacy() {
