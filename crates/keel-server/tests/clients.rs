@@ -1,6 +1,6 @@
 //! Real clients, unchanged, against a Keel each test starts: the official Upstash clients over the REST API
-//! (`@upstash/redis` from npm, `upstash-redis` from PyPI) and BullMQ over RESP, each running its script from
-//! `tests/clients/`. `.ci/run` installs them into `target/npm` and `target/pypi`; without them a test says
+//! (`@upstash/redis` from npm, `upstash-redis` from PyPI), BullMQ and the JSON commands of node-redis and
+//! redis-py over RESP, each running its script from `tests/clients/`. `.ci/run` installs them into `target/npm` and `target/pypi`; without them a test says
 //! it skipped.
 
 mod common;
@@ -52,6 +52,28 @@ fn node_module(npm: &Path, name: &str) -> Command {
     // An ES module read from stdin resolves its imports from the working directory.
     command.args(["--input-type=module"]).current_dir(npm).stdin(std::fs::File::open(script(name)).unwrap());
     command
+}
+
+#[test]
+fn node_redis_json_commands_work_unchanged() {
+    let npm = target_dir("KEEL_NPM_DIR", "npm");
+    if !npm.join("node_modules/@redis/json").exists() || Command::new("node").arg("--version").output().is_err() {
+        common::skip_without(&format!("node or redis is missing (.ci/run installs them into {})", npm.display()));
+        return;
+    }
+    run_against_keel(node_module(&npm, "node-redis-json.mjs"));
+}
+
+#[test]
+fn redis_py_json_commands_work_unchanged() {
+    let pypi = target_dir("KEEL_PYPI_DIR", "pypi");
+    if !pypi.join("redis").exists() {
+        common::skip_without(&format!("redis-py is missing (.ci/run installs it into {})", pypi.display()));
+        return;
+    }
+    let mut command = Command::new("python3");
+    command.arg(script("redis_py_json.py")).env("PYTHONPATH", &pypi).env("PYTHONDONTWRITEBYTECODE", "1");
+    run_against_keel(command);
 }
 
 #[test]

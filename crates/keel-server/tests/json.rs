@@ -191,6 +191,23 @@ fn per_type_operations_answer_per_match_or_for_the_one_value() {
 }
 
 #[test]
+fn bad_input_gets_redisjsons_errors_and_changes_nothing() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    run::<()>(&mut con, &["JSON.SET", "k", "$", r#"{"a":[1]}"#]);
+    let deep = format!("{}1{}", "[".repeat(129), "]".repeat(129));
+    assert!(error_of(&mut con, &["JSON.SET", "k", "$", &deep]).contains("recursion limit exceeded"));
+    let deep_enough = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+    assert_eq!(error_of(&mut con, &["JSON.ARRAPPEND", "k", "$.a", &deep_enough]), "ERR recursion limit exceeded");
+    assert_eq!(error_of(&mut con, &["JSON.SET", "k", "$", "[1,]"]), "trailing comma at line 1 column 4");
+    assert_eq!(error_of(&mut con, &["JSON.SET", "k", "$.a[", "1"]), "Error at position 4: parsing error");
+    assert_eq!(error_of(&mut con, &["JSON.SET", "k", "$", "1e999"]), "number out of range at line 1 column 5");
+    let max = i64::MAX.to_string();
+    assert_eq!(error_of(&mut con, &["JSON.NUMINCRBY", "k", "$.a[0]", &max]), "ERR numeric overflow");
+    assert_eq!(run::<String>(&mut con, &["JSON.GET", "k"]), r#"{"a":[1]}"#, "nothing changed");
+}
+
+#[test]
 fn changes_publish_json_keyspace_events() {
     let server = TestServer::start();
     let mut con = server.client();
