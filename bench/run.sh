@@ -9,7 +9,8 @@
 # The throughput and memory tables run both servers without persistence; the durability table runs both
 # with `appendonly yes` and the same `appendfsync`; the fan-out table counts pub/sub messages delivered per
 # second; the snapshot line measures what a background save costs in memory while clients write; the
-# neighbour table measures one database's latency while another in the same Keel is busy.
+# neighbour table measures one database's latency while another in the same Keel is busy; the JSON tables run
+# JSON commands on Keel beside strings on both, and measure bytes per document.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -121,6 +122,13 @@ elif kind == "stream":
     for start in range(0, 1000000, 100):
         for i in range(start, start + 100):
             cmd("XADD", "events", "*", "event", "click", "user", i)
+elif kind in ("json-docs", "json-text"):
+    doc = '{"user":"u%d","visits":12,"tags":["a","b"],"active":true}'
+    for n in range(1000000):
+        if kind == "json-docs":
+            cmd("JSON.SET", "doc:%d" % n, "$", doc % n)
+        else:
+            cmd("SET", "doc:%d" % n, doc % n)
 elif kind == "small-hashes":
     for n in range(100000):
         args = ["HSET", "h:%d" % n]
@@ -272,6 +280,50 @@ if [ ${#REST[@]} -gt 0 ] && command -v wrk >/dev/null; then
   stop_servers
 fi
 
+# JSON documents (Keel only: Debian's redis-server has no JSON module): JSON.SET, JSON.GET and JSON.NUMINCRBY
+# beside SET and GET of the same document as a string on both servers, and bytes per small document
+# (1M documents as JSON in Keel, and as strings in Keel and in Redis). JSON=0 skips it.
+json_results="$work/json"
+: >"$json_results"
+if [ "${JSON-1}" = 1 ]; then
+  doc='{"user":"u123","visits":12,"tags":["a","b"],"active":true}'
+  # One redis-benchmark run of a command: "NAME PIPELINE rps" (rps counted from the end of the CSV line,
+  # whose first column holds the command with its commas).
+  one() { # port pipeline requests name args...
+    local port=$1 pipeline=$2 requests=$3 name=$4; shift 4
+    local rps; rps=$(taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -n "$requests" \
+      -P "$pipeline" --csv "$@" 2>/dev/null | tail -1 | tr -d '"' | awk -F, '{print $(NF-6)}')
+    echo "$name $pipeline $rps"
+  }
+  start_servers
+  redis-cli -p "$keel_port" JSON.SET jdoc '$' "$doc" >/dev/null
+  for server in keel redis; do
+    port=$keel_port; [ $server = redis ] && port=$redis_port
+    redis-cli -p "$port" SET sdoc "$doc" >/dev/null
+  done
+  for round in $(seq "$ROUNDS"); do
+    for pipeline in 1 16; do
+      requests=$REQUESTS_P1; [ "$pipeline" = 16 ] && requests=$REQUESTS_P16
+      for server in keel redis; do
+        port=$keel_port; [ $server = redis ] && port=$redis_port
+        { one "$port" "$pipeline" "$requests" set-text SET "sdoc:__rand_int__" "$doc"
+          one "$port" "$pipeline" "$requests" get-text GET sdoc; } | sed "s/^/$server /" >>"$json_results"
+      done
+      { one "$keel_port" "$pipeline" "$requests" json.set JSON.SET "jdoc:__rand_int__" '$' "$doc"
+        one "$keel_port" "$pipeline" "$requests" json.get JSON.GET jdoc '$.tags'
+        one "$keel_port" "$pipeline" "$requests" json.numincrby JSON.NUMINCRBY jdoc '$.visits' 1; } |
+        sed "s/^/keel /" >>"$json_results"
+    done
+  done
+  stop_servers
+  start_servers
+  read -r ju jr < <(memory "$keel_port" "$keel_pid" json-docs 1000000)
+  read -r ku kr < <(memory "$keel_port" "$keel_pid" json-text 1000000)
+  read -r ru rr < <(memory "$redis_port" "$redis_pid" json-text 1000000)
+  stop_servers
+  echo "memory $ju $jr $ku $kr $ru $rr" >>"$json_results"
+fi
+
 # Noisy neighbours (Keel only: Redis has no databases that share a process): database B's PING latency while
 # database A is quiet, runs a long script, takes pipelined writes, scans its keys, or the admin API is polled.
 neighbour_results="$work/neighbour"
@@ -283,9 +335,9 @@ if [ "${NEIGHBOUR-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" <<'PY'
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -354,4 +406,30 @@ if neighbours:
     print(f"|{'-'*20}|{'-'*9}|{'-'*9}|{'-'*9}|{'-'*10}|")
     for name, p50, p99, top, n in neighbours:
         print(f"| {name:<18} | {float(p50):>7.3f} | {float(p99):>7.3f} | {float(top):>7.3f} | {int(n):>8} |")
+json_runs = collections.defaultdict(list)
+json_memory = None
+for line in open(json_path):
+    fields = line.split()
+    if fields[0] == "memory":
+        json_memory = [int(x) for x in fields[1:]]
+    elif len(fields) == 4 and fields[3]:
+        json_runs[(fields[0], fields[1], int(fields[2]))].append(float(fields[3]))
+if json_runs:
+    print(f"\nJSON documents (Keel only: Debian's redis-server has no JSON), a 60-byte document; median of {rounds}")
+    print(f"| {'test':<15} | {'-P':>3} | {'keel ops/s':>12} | {'redis ops/s':>12} | {'keel/redis':>10} |")
+    print(f"|{'-'*17}|{'-'*5}|{'-'*14}|{'-'*14}|{'-'*12}|")
+    for name, p in sorted({(n, p) for _, n, p in json_runs}, key=lambda x: (x[1], x[0])):
+        k = statistics.median(json_runs[("keel", name, p)])
+        r = json_runs.get(("redis", name, p))
+        r = statistics.median(r) if r else None
+        ratio = f"{k / r:>10.2f}" if r else f"{'-':>10}"
+        redis = f"{r:>12,.0f}" if r else f"{'-':>12}"
+        print(f"| {name:<15} | {p:>3} | {k:>12,.0f} | {redis} | {ratio} |")
+if json_memory:
+    ju, jr, ku, kr, ru, rr = json_memory
+    print("\nBytes per document, 1M documents of about 60 bytes (used_memory growth / RSS growth)")
+    print(f"| {'stored as':<22} | {'used':>6} | {'rss':>6} |")
+    print(f"|{'-'*24}|{'-'*8}|{'-'*8}|")
+    for name, u, r in (("JSON in Keel", ju, jr), ("a string in Keel", ku, kr), ("a string in Redis", ru, rr)):
+        print(f"| {name:<22} | {u:>6} | {r:>6} |")
 PY

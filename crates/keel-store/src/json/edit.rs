@@ -46,10 +46,10 @@ impl Json {
             return;
         };
         if !matches!(self, Json::Object(_)) {
-            *self = Json::Object(super::Object::new());
+            *self = Json::Object(Box::default());
         }
         let Json::Object(members) = self else { return };
-        for (key, value) in patch {
+        for (key, value) in *patch {
             if value == Json::Null {
                 members.shift_remove(&key);
             } else {

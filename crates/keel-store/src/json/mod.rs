@@ -35,7 +35,8 @@ pub enum Json {
     Float(f64),
     Str(String),
     Array(Vec<Json>),
-    Object(Object),
+    /// Boxed, so that every value is as small as a string or an array (32 bytes, not 72).
+    Object(Box<Object>),
 }
 
 /// How [`Json::write`] lays out text: what goes before each nested line (per level), at each line break and
@@ -223,6 +224,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
         while let Some(item) = seq.next_element::<Json>()? {
             items.push(item);
         }
+        items.shrink_to_fit();
         Ok(Json::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
@@ -235,7 +237,8 @@ impl<'de> Visitor<'de> for JsonVisitor {
             let value: Json = map.next_value()?;
             members.insert(key, value);
         }
-        Ok(Json::Object(members))
+        members.shrink_to_fit();
+        Ok(Json::Object(Box::new(members)))
     }
 }
 

@@ -126,7 +126,7 @@ fn json() -> impl Strategy<Value = Json> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
             proptest::collection::vec(("[a-z]{0,4}", inner), 0..6)
-                .prop_map(|members| Json::Object(members.into_iter().collect())),
+                .prop_map(|members| Json::Object(Box::new(members.into_iter().collect()))),
         ]
     })
 }
@@ -196,4 +196,9 @@ proptest! {
         let located: Vec<&Json> = path.locate(&document).iter().map(|loc| document.at(loc).unwrap()).collect();
         prop_assert_eq!(selected, located);
     }
+}
+
+#[test]
+fn a_value_is_as_small_as_a_string() {
+    assert_eq!(std::mem::size_of::<Json>(), 32);
 }

@@ -198,7 +198,7 @@ pub fn json_get(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 };
                 members.insert(String::from_utf8_lossy(name).into_owned(), value);
             }
-            Json::Object(members).write(&mut text, &layout);
+            Json::Object(Box::new(members)).write(&mut text, &layout);
         }
     }
     ctx.out.bulk(&text);
@@ -395,7 +395,7 @@ fn write_resp(out: &mut keel_protocol::ReplyWriter, value: &Json) {
         Json::Object(members) => {
             out.array(2 * members.len() + 1);
             out.simple("{");
-            for (key, value) in members {
+            for (key, value) in members.iter() {
                 out.bulk(key.as_bytes());
                 write_resp(out, value);
             }
