@@ -66,6 +66,17 @@ fn replaying_the_log_gives_the_dataset_clients_saw() {
         let mut pipe = redis::pipe();
         pipe.atomic().cmd("RPUSH").arg("tx").arg("1").cmd("SPOP").arg("random").cmd("EXPIRE").arg("tx").arg("500");
         pipe.query::<redis::Value>(&mut con).unwrap();
+        // JSON documents: their commands replay as they are.
+        for command in [
+            &["JSON.SET", "json", "$", r#"{"a":[1,2],"n":1.5,"o":{"k":"v"}}"#][..],
+            &["JSON.ARRAPPEND", "json", "$.a", "3", r#"{"x":null}"#],
+            &["JSON.NUMMULTBY", "json", "$.n", "3"],
+            &["JSON.ARRPOP", "json", "$.a", "0"],
+            &["JSON.MERGE", "json", "$.o", r#"{"k":null,"j":[true]}"#],
+            &["JSON.DEL", "json", "$..x"],
+        ] {
+            run::<redis::Value>(&mut con, command);
+        }
         // A pop that blocks, served by a later push.
         let url = keel.url();
         let waiter = std::thread::spawn(move || {
