@@ -117,14 +117,14 @@ pub fn put_string(out: &mut Vec<u8>, bytes: &[u8], compress: bool) {
         }
     }
     if compress && bytes.len() > 20 {
-        if let Ok(packed) = lzf::compress(bytes) {
-            if packed.len() <= bytes.len() - 4 {
-                out.push(0xC0 | ENC_LZF);
-                put_len(out, packed.len() as u64);
-                put_len(out, bytes.len() as u64);
-                out.extend_from_slice(&packed);
-                return;
-            }
+        let written = crate::compression::with_compressed(bytes, bytes.len() - 4, |packed| {
+            out.push(0xC0 | ENC_LZF);
+            put_len(out, packed.len() as u64);
+            put_len(out, bytes.len() as u64);
+            out.extend_from_slice(packed);
+        });
+        if written.is_some() {
+            return;
         }
     }
     put_len(out, bytes.len() as u64);

@@ -8,6 +8,7 @@
 
 pub mod aof;
 pub mod check;
+mod compression;
 pub mod dump;
 pub mod format;
 pub mod legacy;

@@ -552,3 +552,50 @@ fn clients_are_told_loading_while_the_data_loads() {
     assert!(saw_loading, "a client connected during loading was told LOADING");
     assert_eq!(run::<i64>(&mut server.client(), &["DBSIZE"]), 300000);
 }
+
+/// Keel's own LZF encoder (one hash table per thread, never cleared) writes strings that Redis's
+/// decompressor reads back exactly, for every shape: runs, repeats at every distance, and noise.
+#[test]
+fn redis_reads_every_compressed_string_keel_writes() {
+    if common::which("redis-server").is_none() {
+        return common::skip_without("redis-server is not installed (CI installs it)");
+    }
+    let dir = TestDir::new();
+    let mut expected = Vec::new();
+    {
+        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let mut con = server.client();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for n in 0..400usize {
+            let mut value = Vec::new();
+            while value.len() < 21 + n * 13 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                match seed % 4 {
+                    0 => value.extend(std::iter::repeat_n(b'a' + (seed % 26) as u8, (seed % 300) as usize)),
+                    1 if value.len() > 8 => {
+                        let from = (seed as usize / 7) % value.len();
+                        let piece = value[from..(from + 40).min(value.len())].to_vec();
+                        value.extend(piece);
+                    }
+                    _ => value.extend((0..(seed % 50)).map(|i| (seed >> (i % 56)) as u8)),
+                }
+            }
+            let key = format!("k{n}");
+            let _: () = redis::cmd("SET").arg(&key).arg(&value).query(&mut con).unwrap();
+            expected.push((key, value));
+        }
+        run::<()>(&mut con, &["SAVE"]);
+    }
+    let raw: usize = expected.iter().map(|(_, v)| v.len()).sum();
+    let saved = std::fs::metadata(dir.0.join("dump.rdb")).unwrap().len() as usize;
+    assert!(saved < raw * 3 / 4, "the strings were compressed: {saved} bytes for {raw}");
+    let dir_arg = dir.0.to_string_lossy();
+    let Some(redis) = common::RealRedis::start(&["--dbfilename", "dump.rdb", "--dir", &dir_arg]) else { return };
+    let mut con = redis.client();
+    for (key, value) in expected {
+        let got: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+        assert_eq!(got, value, "{key}");
+    }
+}
