@@ -1,14 +1,25 @@
-//! `DenseTable<T>`: items stored densely in a `Vec`, found by key through a hash index of 4-byte positions.
-//! The keyspace and large hashes and sets are built on it.
+//! `DenseTable<T>`: items stored densely, found by key through a hash index of 4-byte positions. The
+//! keyspace and large hashes and sets are built on it.
 //!
 //! Deleting moves the last item into the hole, so items only ever move towards the front. Cursor scans walk
 //! positions from the back to the front; an item present for the whole scan can therefore never be skipped
 //! (it may be returned twice), which is the guarantee Redis gives for SCAN, HSCAN and SSCAN.
+//!
+//! Nothing grows all at once, so that no insert stalls other clients in proportion to the table's size:
+//! - items live in chunks: the first grows like a `Vec` up to [`CHUNK`] items, then further items go into
+//!   new chunks of exactly [`CHUNK`], so growing copies at most one chunk and never the whole table;
+//! - the index is [`SHARDS`] hash tables, chosen by bits of the key's hash that the tables themselves do not
+//!   use to place or tag entries; one shard resizing rehashes a sixty-fourth of the keys.
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use rand::Rng;
 use std::hash::BuildHasher;
+
+/// Items per chunk once the table has outgrown its first chunk.
+pub const CHUNK: usize = 1 << 12;
+/// Index shards.
+pub const SHARDS: usize = 64;
 
 /// An item that has a key.
 pub trait Keyed {
@@ -17,15 +28,27 @@ pub trait Keyed {
 
 #[derive(Clone)]
 pub struct DenseTable<T> {
-    items: Vec<T>,
-    index: HashTable<u32>,
+    chunks: Vec<Vec<T>>,
+    len: usize,
+    /// Empty until the first insert, so that an empty table costs no allocation.
+    shards: Vec<HashTable<u32>>,
     hasher: RandomState,
 }
 
 impl<T> Default for DenseTable<T> {
     fn default() -> Self {
-        DenseTable { items: Vec::new(), index: HashTable::new(), hasher: RandomState::default() }
+        DenseTable { chunks: Vec::new(), len: 0, shards: Vec::new(), hasher: RandomState::default() }
     }
+}
+
+/// The shard a hash belongs to: bits 40..46, clear of hashbrown's bucket bits (the lowest) and its tag
+/// (the top seven).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 40) as usize & (SHARDS - 1)
+}
+
+fn item<T>(chunks: &[Vec<T>], pos: usize) -> &T {
+    &chunks[pos / CHUNK][pos % CHUNK]
 }
 
 impl<T: Keyed> DenseTable<T> {
@@ -34,35 +57,36 @@ impl<T: Keyed> DenseTable<T> {
     }
 
     pub fn with_capacity(capacity: usize) -> Self {
-        DenseTable {
-            items: Vec::with_capacity(capacity),
-            index: HashTable::with_capacity(capacity),
-            hasher: RandomState::default(),
-        }
+        let mut table = Self::default();
+        table.chunks.push(Vec::with_capacity(capacity.min(CHUNK)));
+        table
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len == 0
+    }
+
+    fn index_capacity(&self) -> usize {
+        self.shards.iter().map(HashTable::capacity).sum()
     }
 
     /// Bytes held by the table itself (items and index), not by what items point to.
     pub fn table_bytes(&self) -> usize {
-        self.items.capacity() * std::mem::size_of::<T>() + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+        let items: usize = self.chunks.iter().map(Vec::capacity).sum();
+        items * std::mem::size_of::<T>() + self.index_capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
     /// Bytes of the table that hold something: the items and index slots in use, and the index's control
     /// bytes (which the index writes in full). Spare capacity is left out: a grown buffer's unused tail is
     /// address space nothing has written yet, so it is not resident; and counting it would make memory jump
-    /// by half the table when it doubles, which near `maxmemory` evicts keys by the thousand for nothing
-    /// (Redis avoids the same jump by not rehashing past maxmemory).
+    /// when the table grows, which near `maxmemory` evicts keys by the thousand for nothing (Redis avoids
+    /// the same jump by not rehashing past maxmemory).
     pub fn live_bytes(&self) -> usize {
-        self.items.len() * std::mem::size_of::<T>()
-            + self.index.len() * std::mem::size_of::<u32>()
-            + self.index.capacity()
+        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u32>() + self.index_capacity()
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
@@ -72,83 +96,113 @@ impl<T: Keyed> DenseTable<T> {
     /// The position of `key`, if present.
     pub fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hash(key);
-        self.index.find(hash, |&i| self.items[i as usize].key() == key).map(|&i| i as usize)
+        let shard = self.shards.get(shard_of(hash))?;
+        shard.find(hash, |&i| item(&self.chunks, i as usize).key() == key).map(|&i| i as usize)
     }
 
     pub fn get(&self, pos: usize) -> &T {
-        &self.items[pos]
+        item(&self.chunks, pos)
     }
 
     /// Mutable access to an item; its key must not change.
     pub fn get_mut(&mut self, pos: usize) -> &mut T {
-        &mut self.items[pos]
+        &mut self.chunks[pos / CHUNK][pos % CHUNK]
     }
 
-    pub fn items(&self) -> &[T] {
-        &self.items
+    /// The items, in position order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
     }
 
     /// Adds an item whose key is not present; returns its position.
-    pub fn insert_new(&mut self, item: T) -> usize {
-        let pos = self.items.len();
-        let hash = self.hash(item.key());
-        self.items.push(item);
-        let (items, hasher) = (&self.items, &self.hasher);
-        self.index.insert_unique(hash, pos as u32, |&i| hasher.hash_one(items[i as usize].key()));
+    pub fn insert_new(&mut self, item_to_add: T) -> usize {
+        let pos = self.len;
+        let hash = self.hash(item_to_add.key());
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(item_to_add),
+            _ => {
+                // The first chunk grows as a Vec does; later ones are made at their full size once.
+                let capacity = if self.chunks.is_empty() { 4 } else { CHUNK };
+                let mut chunk = Vec::with_capacity(capacity);
+                chunk.push(item_to_add);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+        if self.shards.is_empty() {
+            self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
+        }
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.shards[shard_of(hash)]
+            .insert_unique(hash, pos as u32, |&i| hasher.hash_one(item(chunks, i as usize).key()));
         pos
     }
 
     /// Removes the item at `pos`; the last item moves into `pos` (when `pos` was not last).
     pub fn remove_at(&mut self, pos: usize) -> T {
-        let hash = self.hash(self.items[pos].key());
-        if let Ok(found) = self.index.find_entry(hash, |&i| i as usize == pos) {
+        let hash = self.hash(self.get(pos).key());
+        if let Ok(found) = self.shards[shard_of(hash)].find_entry(hash, |&i| i as usize == pos) {
             found.remove();
         }
-        self.take_out(pos)
+        self.take_out(pos, hash)
     }
 
-    /// Takes the item at `pos` out of the items, whose index entry is already gone, moving the last item
-    /// into its place.
-    fn take_out(&mut self, pos: usize) -> T {
-        let last = self.items.len() - 1;
+    /// Takes the item at `pos` out of the items, whose index entry (under `hash`) is already gone, moving
+    /// the last item into its place.
+    fn take_out(&mut self, pos: usize, hash: u64) -> T {
+        let last = self.len - 1;
         if pos != last {
-            let moved_hash = self.hash(self.items[last].key());
-            if let Some(i) = self.index.find_mut(moved_hash, |&i| i as usize == last) {
+            let moved_hash = self.hash(self.get(last).key());
+            if let Some(i) = self.shards[shard_of(moved_hash)].find_mut(moved_hash, |&i| i as usize == last) {
                 *i = pos as u32;
             }
         }
-        let item = self.items.swap_remove(pos);
-        self.shrink_if_sparse();
-        item
+        let Some(tail) = self.chunks.last_mut() else { unreachable!("a table with items has a chunk") };
+        let Some(mut taken) = tail.pop() else { unreachable!("the last chunk is never empty") };
+        if tail.is_empty() && self.chunks.len() > 1 {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        if pos != last {
+            std::mem::swap(self.get_mut(pos), &mut taken);
+        }
+        self.shrink_if_sparse(shard_of(hash));
+        taken
     }
 
     /// Removes the item with `key`, if present, hashing the key once.
     pub fn remove(&mut self, key: &[u8]) -> Option<T> {
         let hash = self.hash(key);
-        let items = &self.items;
-        let found = self.index.find_entry(hash, |&i| items[i as usize].key() == key).ok()?;
+        let chunks = &self.chunks;
+        let shard = self.shards.get_mut(shard_of(hash))?;
+        let found = shard.find_entry(hash, |&i| item(chunks, i as usize).key() == key).ok()?;
         let (pos, _) = found.remove();
-        Some(self.take_out(pos as usize))
+        Some(self.take_out(pos as usize, hash))
     }
 
-    /// Gives memory back when most of the table is empty, as Redis shrinks its dicts.
-    fn shrink_if_sparse(&mut self) {
-        let cap = self.items.capacity();
-        if cap > 64 && self.items.len() * 8 < cap {
-            self.items.shrink_to(self.items.len() * 2);
-            let (items, hasher) = (&self.items, &self.hasher);
-            self.index.shrink_to(items.len() * 2, |&i| hasher.hash_one(items[i as usize].key()));
+    /// Gives memory back when most of a part is empty, as Redis shrinks its dicts: the first chunk while
+    /// it is the only one, and the shard an item just left.
+    fn shrink_if_sparse(&mut self, shard: usize) {
+        if let [only] = self.chunks.as_mut_slice() {
+            if only.capacity() > 64 && only.len() * 8 < only.capacity() {
+                only.shrink_to(only.len() * 2);
+            }
+        }
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let index = &mut self.shards[shard];
+        if index.capacity() > 64 && index.len() * 8 < index.capacity() {
+            index.shrink_to(index.len() * 2, |&i| hasher.hash_one(item(chunks, i as usize).key()));
         }
     }
 
     /// A uniformly random position, or None when empty.
     pub fn random(&self, rng: &mut impl Rng) -> Option<usize> {
-        (!self.items.is_empty()).then(|| rng.gen_range(0..self.items.len()))
+        (self.len > 0).then(|| rng.gen_range(0..self.len))
     }
 
     /// Visits up to `count` positions from `cursor` (0 starts) and returns the next cursor (0 when done).
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(usize)) -> u64 {
-        let len = self.items.len() as u64;
+        let len = self.len as u64;
         let mut next = if cursor == 0 { len } else { cursor.min(len) };
         let mut visited = 0;
         while next > 0 && visited < count.max(1) {
@@ -160,14 +214,14 @@ impl<T: Keyed> DenseTable<T> {
     }
 
     pub fn clear(&mut self) {
-        self.items = Vec::new();
-        self.index = HashTable::new();
+        *self = DenseTable { hasher: self.hasher, ..DenseTable::default() };
     }
 
     /// Takes all items out, leaving the table empty.
     pub fn drain(&mut self) -> Vec<T> {
-        self.index = HashTable::new();
-        std::mem::take(&mut self.items)
+        let chunks = std::mem::take(&mut self.chunks);
+        self.clear();
+        chunks.into_iter().flatten().collect()
     }
 }
 
@@ -181,6 +235,36 @@ mod tests {
         fn key(&self) -> &[u8] {
             self
         }
+    }
+
+    #[test]
+    fn many_chunks_find_remove_and_scan_like_one() {
+        let mut table: DenseTable<Vec<u8>> = DenseTable::new();
+        let n = CHUNK * 3 + 17;
+        for i in 0..n {
+            table.insert_new((i as u32).to_be_bytes().to_vec());
+        }
+        assert_eq!(table.len(), n);
+        for i in (0..n).step_by(3) {
+            assert!(table.remove(&(i as u32).to_be_bytes()).is_some());
+        }
+        for i in 0..n {
+            let key = (i as u32).to_be_bytes();
+            assert_eq!(table.find(&key).is_some(), i % 3 != 0, "{i}");
+            if let Some(pos) = table.find(&key) {
+                assert_eq!(table.get(pos).as_slice(), key);
+            }
+        }
+        let mut seen = 0;
+        let mut cursor = 0;
+        loop {
+            cursor = table.scan(cursor, 100, |_| seen += 1);
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!((seen, table.iter().count()), (table.len(), table.len()));
+        assert!(table.table_bytes() < n * 2 * (std::mem::size_of::<Vec<u8>>() + 5) + SHARDS * 64);
     }
 
     proptest! {

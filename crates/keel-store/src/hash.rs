@@ -289,7 +289,7 @@ impl Hash {
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.repr {
             Repr::Packed(packed) => Box::new(packed.iter()),
-            Repr::Table(t) => Box::new(t.pairs.items().iter().map(|p| (p.field.as_bytes(), p.value.as_bytes()))),
+            Repr::Table(t) => Box::new(t.pairs.iter().map(|p| (p.field.as_bytes(), p.value.as_bytes()))),
         }
     }
 
