@@ -9,7 +9,9 @@
 //! - items live in chunks: the first grows like a `Vec` up to [`CHUNK`] items, then further items go into
 //!   new chunks of exactly [`CHUNK`], so growing copies at most one chunk and never the whole table;
 //! - the index is [`SHARDS`] hash tables, chosen by bits of the key's hash that the tables themselves do not
-//!   use to place or tag entries; one shard resizing rehashes a sixty-fourth of the keys.
+//!   use; one shard resizing moves a sixty-fourth of the keys, and each index entry carries 32 bits of its
+//!   key's hash beside the position, so that moving it reads no item (and a lookup compares keys only when
+//!   those bits agree).
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
@@ -30,8 +32,9 @@ pub trait Keyed {
 pub struct DenseTable<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
-    /// Empty until the first insert, so that an empty table costs no allocation.
-    shards: Vec<HashTable<u32>>,
+    /// Empty until the first insert, so that an empty table costs no allocation. Entries are a position
+    /// (low half) and the low 32 bits of its key's hash (high half).
+    shards: Vec<HashTable<u64>>,
     hasher: RandomState,
 }
 
@@ -41,10 +44,30 @@ impl<T> Default for DenseTable<T> {
     }
 }
 
-/// The shard a hash belongs to: bits 40..46, clear of hashbrown's bucket bits (the lowest) and its tag
-/// (the top seven).
+/// The shard a hash belongs to: bits 40..46, which the index's own hash (made of the low 32 bits) does not
+/// contain.
 fn shard_of(hash: u64) -> usize {
     (hash >> 40) as usize & (SHARDS - 1)
+}
+
+/// What the shards hash by: the key hash's low 32 bits, in both halves (hashbrown places by the low bits
+/// and tags by the top seven).
+fn index_hash(hash: u64) -> u64 {
+    let low = hash & 0xffff_ffff;
+    (low << 32) | low
+}
+
+fn entry(hash: u64, pos: usize) -> u64 {
+    (hash << 32) | pos as u64
+}
+
+fn entry_pos(entry: u64) -> usize {
+    entry as u32 as usize
+}
+
+/// An entry's own index hash, rebuilt from the bits it carries (no item is read).
+fn rehash(&entry: &u64) -> u64 {
+    index_hash(entry >> 32)
 }
 
 fn item<T>(chunks: &[Vec<T>], pos: usize) -> &T {
@@ -77,7 +100,7 @@ impl<T: Keyed> DenseTable<T> {
     /// Bytes held by the table itself (items and index), not by what items point to.
     pub fn table_bytes(&self) -> usize {
         let items: usize = self.chunks.iter().map(Vec::capacity).sum();
-        items * std::mem::size_of::<T>() + self.index_capacity() * (std::mem::size_of::<u32>() + 1)
+        items * std::mem::size_of::<T>() + self.index_capacity() * (std::mem::size_of::<u64>() + 1)
     }
 
     /// Bytes of the table that hold something: the items and index slots in use, and the index's control
@@ -86,7 +109,7 @@ impl<T: Keyed> DenseTable<T> {
     /// when the table grows, which near `maxmemory` evicts keys by the thousand for nothing (Redis avoids
     /// the same jump by not rehashing past maxmemory).
     pub fn live_bytes(&self) -> usize {
-        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u32>() + self.index_capacity()
+        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u64>() + self.index_capacity()
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
@@ -97,7 +120,10 @@ impl<T: Keyed> DenseTable<T> {
     pub fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hash(key);
         let shard = self.shards.get(shard_of(hash))?;
-        shard.find(hash, |&i| item(&self.chunks, i as usize).key() == key).map(|&i| i as usize)
+        let low = hash & 0xffff_ffff;
+        shard
+            .find(index_hash(hash), |&e| e >> 32 == low && item(&self.chunks, entry_pos(e)).key() == key)
+            .map(|&e| entry_pos(e))
     }
 
     pub fn get(&self, pos: usize) -> &T {
@@ -132,16 +158,14 @@ impl<T: Keyed> DenseTable<T> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
         }
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        self.shards[shard_of(hash)]
-            .insert_unique(hash, pos as u32, |&i| hasher.hash_one(item(chunks, i as usize).key()));
+        self.shards[shard_of(hash)].insert_unique(index_hash(hash), entry(hash & 0xffff_ffff, pos), rehash);
         pos
     }
 
     /// Removes the item at `pos`; the last item moves into `pos` (when `pos` was not last).
     pub fn remove_at(&mut self, pos: usize) -> T {
         let hash = self.hash(self.get(pos).key());
-        if let Ok(found) = self.shards[shard_of(hash)].find_entry(hash, |&i| i as usize == pos) {
+        if let Ok(found) = self.shards[shard_of(hash)].find_entry(index_hash(hash), |&e| entry_pos(e) == pos) {
             found.remove();
         }
         self.take_out(pos, hash)
@@ -153,8 +177,9 @@ impl<T: Keyed> DenseTable<T> {
         let last = self.len - 1;
         if pos != last {
             let moved_hash = self.hash(self.get(last).key());
-            if let Some(i) = self.shards[shard_of(moved_hash)].find_mut(moved_hash, |&i| i as usize == last) {
-                *i = pos as u32;
+            let shard = &mut self.shards[shard_of(moved_hash)];
+            if let Some(e) = shard.find_mut(index_hash(moved_hash), |&e| entry_pos(e) == last) {
+                *e = entry(*e >> 32, pos);
             }
         }
         let Some(tail) = self.chunks.last_mut() else { unreachable!("a table with items has a chunk") };
@@ -173,11 +198,12 @@ impl<T: Keyed> DenseTable<T> {
     /// Removes the item with `key`, if present, hashing the key once.
     pub fn remove(&mut self, key: &[u8]) -> Option<T> {
         let hash = self.hash(key);
-        let chunks = &self.chunks;
+        let (chunks, low) = (&self.chunks, hash & 0xffff_ffff);
         let shard = self.shards.get_mut(shard_of(hash))?;
-        let found = shard.find_entry(hash, |&i| item(chunks, i as usize).key() == key).ok()?;
-        let (pos, _) = found.remove();
-        Some(self.take_out(pos as usize, hash))
+        let found =
+            shard.find_entry(index_hash(hash), |&e| e >> 32 == low && item(chunks, entry_pos(e)).key() == key).ok()?;
+        let (removed, _) = found.remove();
+        Some(self.take_out(entry_pos(removed), hash))
     }
 
     /// Gives memory back when most of a part is empty, as Redis shrinks its dicts: the first chunk while
@@ -188,10 +214,9 @@ impl<T: Keyed> DenseTable<T> {
                 only.shrink_to(only.len() * 2);
             }
         }
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
         let index = &mut self.shards[shard];
         if index.capacity() > 64 && index.len() * 8 < index.capacity() {
-            index.shrink_to(index.len() * 2, |&i| hasher.hash_one(item(chunks, i as usize).key()));
+            index.shrink_to(index.len() * 2, rehash);
         }
     }
 
