@@ -10,7 +10,8 @@
 # with `appendonly yes` and the same `appendfsync`; the fan-out table counts pub/sub messages delivered per
 # second; the snapshot line measures what a background save costs in memory while clients write; the
 # neighbour table measures one database's latency while another in the same Keel is busy; the JSON tables run
-# JSON commands on Keel beside strings on both, and measure bytes per document.
+# JSON commands on Keel beside strings on both, and measure bytes per document; the growth table gives SET
+# latency while the keyspace grows to 2M keys.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -280,6 +281,26 @@ if [ ${#REST[@]} -gt 0 ] && command -v wrk >/dev/null; then
   stop_servers
 fi
 
+# Growth: SETs of new keys (-P 1, 50 clients, keys drawn from 10^9) until the keyspace holds about GROWTH
+# keys: the latency percentiles and the worst request, when tables resize. GROWTH=0 skips it.
+GROWTH=${GROWTH-2000000}
+growth_results="$work/growth"
+: >"$growth_results"
+if [ "$GROWTH" -gt 0 ]; then
+  for server in keel redis; do
+    start_servers
+    port=$keel_port; [ $server = redis ] && port=$redis_port
+    taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -n "$GROWTH" -r 1000000000 -P 1 -t set -d 16 2>/dev/null |
+      tr '\r' '\n' | awk -v server=$server '
+        /Latency by percentile distribution/ {on = 1; next}
+        on && /%/ { p = $1; sub("%", "", p); p += 0; v = $3 + 0
+                    if (p >= 99 && !p99) p99 = v; if (p >= 99.9 && !p999) p999 = v; top = v }
+        /Cumulative distribution/ {on = 0}
+        END {print server, p99, p999, top}' >>"$growth_results"
+    stop_servers
+  done
+fi
+
 # JSON documents (Keel only: Debian's redis-server has no JSON module): JSON.SET, JSON.GET and JSON.NUMINCRBY
 # beside SET and GET of the same document as a string on both servers, and bytes per small document
 # (1M documents as JSON in Keel, and as strings in Keel and in Redis). JSON=0 skips it.
@@ -335,9 +356,9 @@ if [ "${NEIGHBOUR-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" <<'PY'
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -432,4 +453,12 @@ if json_memory:
     print(f"|{'-'*24}|{'-'*8}|{'-'*8}|")
     for name, u, r in (("JSON in Keel", ju, jr), ("a string in Keel", ku, kr), ("a string in Redis", ru, rr)):
         print(f"| {name:<22} | {u:>6} | {r:>6} |")
+growth = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(growth_path) if len(l.split()) == 4}
+if "keel" in growth and "redis" in growth:
+    print("\nGrowth: SET latency (ms) while the keyspace grows from empty by GROWTH new keys (default 2M; -P 1, 50 clients)")
+    print(f"| {'':<6} | {'keel':>8} | {'redis':>8} | {'keel/redis':>10} |")
+    print(f"|{'-'*8}|{'-'*10}|{'-'*10}|{'-'*12}|")
+    for i, name in enumerate(("p99", "p99.9", "max")):
+        k, r = growth["keel"][i], growth["redis"][i]
+        print(f"| {name:<6} | {k:>8.2f} | {r:>8.2f} | {k / r:>10.2f} |")
 PY
