@@ -17,6 +17,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+/// What a connection's input and output buffers start with (and its input returns to after a huge
+/// request): 4 KiB each. They grow with what a client sends and receives.
+const IDLE_BUFFER: usize = 4 * 1024;
+
 /// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
 /// cannot make the server buffer without bound.
 const FLUSH_AT: usize = 64 * 1024;
@@ -78,8 +82,9 @@ where
         tenant,
         session: Session::new(info.clone(), authenticated),
         parser: RequestParser::new(),
-        input: BytesMut::with_capacity(16 * 1024),
-        out: ReplyWriter::new(Resp::V2),
+        // Small to start: an idle connection holds only these, and they grow with what the client sends.
+        input: BytesMut::with_capacity(IDLE_BUFFER),
+        out: ReplyWriter::with_capacity(Resp::V2, IDLE_BUFFER),
         feed: None,
         switch_to: None,
         server,
@@ -89,7 +94,7 @@ where
     let mut next = Next::Read;
     loop {
         if let Next::Read = next {
-            if conn.input.capacity() - conn.input.len() < 4096 {
+            if conn.input.capacity() - conn.input.len() < IDLE_BUFFER / 2 {
                 let missing = conn.parser.bulk_bytes_missing(conn.input.len());
                 conn.input.reserve(missing.clamp(16 * 1024, 64 * 1024 * 1024));
             }
@@ -348,7 +353,7 @@ impl Connection {
         self.input.advance(pos);
         if self.input.is_empty() && self.input.capacity() > 1024 * 1024 {
             // A huge request must not pin its buffer for the life of the connection.
-            self.input = BytesMut::with_capacity(16 * 1024);
+            self.input = BytesMut::with_capacity(IDLE_BUFFER);
         }
         Processed { next, now_ms, durability, replies }
     }
