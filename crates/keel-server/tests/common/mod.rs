@@ -295,7 +295,7 @@ pub fn assert_printed_ok(output: &std::process::Output) {
 /// runs) a missing tool fails the test instead, so a CI machine without it cannot pass by checking nothing.
 pub fn skip_without(what: &str) {
     assert!(std::env::var_os("CI").is_none(), "{what}, and CI is set: .ci/run should have installed it");
-    eprintln!("skipped: {what}");
+    eprintln!("not run here: {what}");
 }
 
 /// The full path of a program on PATH.

@@ -43,7 +43,7 @@ fn kill_revoked_subscribers(ctx: &mut Ctx, user: &crate::state::acl::User) {
     }
     for client in ctx.server.clients.snapshot() {
         if refused.contains(&client.id) && client.in_tenant(&ctx.tenant.name) && *client.user.lock() == user.name {
-            super::connection::disconnect(ctx, &client);
+            super::client::disconnect(ctx, &client);
         }
     }
 }
@@ -91,7 +91,7 @@ pub fn deluser(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     // Clients authenticated as a removed user are disconnected, as in Redis; this one after its reply.
     for client in ctx.server.clients.snapshot() {
         if client.in_tenant(&ctx.tenant.name) && removed.contains(&client.user.lock()) {
-            super::connection::disconnect(ctx, &client);
+            super::client::disconnect(ctx, &client);
         }
     }
     saved(ctx)?;

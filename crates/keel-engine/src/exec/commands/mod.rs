@@ -5,6 +5,7 @@
 
 mod acl;
 mod bitmaps;
+mod client;
 mod command_table;
 mod connection;
 mod geo;
@@ -36,7 +37,8 @@ pub mod info;
 pub use command_table::{Command, CommandTable, Lookup};
 pub use spec::{cat, flags, key, Begin, Channels, CommandSpec, Find, FindKeys, Handler, KeySpec, CATEGORIES};
 
-pub use connection::{stop_tracking, REDIS_VERSION};
+pub use client::stop_tracking;
+pub use connection::REDIS_VERSION;
 
 use crate::exec::session::Session;
 use crate::notify;

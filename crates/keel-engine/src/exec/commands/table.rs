@@ -10,9 +10,10 @@ use super::flags::{
 };
 use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
-    acl, bitmaps, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, json, json_ops as jo,
-    keys, lists, persistence as persist, pubsub, scripting, server as srv, sets, sort, stream_groups as xg, streams,
-    strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
+    acl, bitmaps, client, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, json,
+    json_ops as jo, keys, lists, persistence as persist, pubsub, scripting, server as srv, sets, sort,
+    stream_groups as xg, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find,
+    KeySpec,
 };
 
 macro_rules! cmd {
@@ -297,22 +298,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("help", 2, LOADING | STALE, cat::NONE, &[], "pubsub", "Show helpful text about the different subcommands", pubsub::pubsub_help),
     ]),
     container!("client", -2, "connection", "A container for client connection commands.", None, [
-        cmd!("id", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Returns the client ID for the current connection", conn::client_id),
-        cmd!("setname", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Set the current connection name", conn::client_setname),
-        cmd!("getname", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Get the current connection name", conn::client_getname),
-        cmd!("setinfo", 4, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Sets information specific to the client or connection.", conn::client_setinfo),
-        cmd!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Get the list of client connections", conn::client_list).with_tips(&["nondeterministic_output"]),
-        cmd!("info", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Returns information about the current client connection.", conn::client_info).with_tips(&["nondeterministic_output"]),
-        cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Kill the connection of a client", conn::client_kill),
-        cmd!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Set client eviction mode for the current connection", conn::client_no_evict),
-        cmd!("no-touch", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", conn::client_no_touch),
-        cmd!("reply", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Instruct the server whether to reply to commands", conn::client_reply),
-        cmd!("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Unblock a client blocked in a blocking command from a different connection", conn::client_unblock),
-        cmd!("tracking", -3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Enable or disable server assisted client side caching support", conn::client_tracking),
-        cmd!("caching", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Instruct the server about tracking or not keys in the next request", conn::client_caching),
-        cmd!("trackinginfo", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Return information about server assisted client side caching for the current connection", conn::client_trackinginfo),
-        cmd!("getredir", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Get tracking notifications redirection client ID if any", conn::client_getredir),
-        cmd!("help", 2, LOADING | STALE, cat::CONNECTION, &[], "connection", "Show helpful text about the different subcommands", conn::client_help),
+        cmd!("id", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Returns the client ID for the current connection", client::client_id),
+        cmd!("setname", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Set the current connection name", client::client_setname),
+        cmd!("getname", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Get the current connection name", client::client_getname),
+        cmd!("setinfo", 4, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Sets information specific to the client or connection.", client::client_setinfo),
+        cmd!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Get the list of client connections", client::client_list).with_tips(&["nondeterministic_output"]),
+        cmd!("info", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Returns information about the current client connection.", client::client_info).with_tips(&["nondeterministic_output"]),
+        cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Kill the connection of a client", client::client_kill),
+        cmd!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Set client eviction mode for the current connection", client::client_no_evict),
+        cmd!("no-touch", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", client::client_no_touch),
+        cmd!("reply", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Instruct the server whether to reply to commands", client::client_reply),
+        cmd!("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Unblock a client blocked in a blocking command from a different connection", client::client_unblock),
+        cmd!("tracking", -3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Enable or disable server assisted client side caching support", client::client_tracking),
+        cmd!("caching", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Instruct the server about tracking or not keys in the next request", client::client_caching),
+        cmd!("trackinginfo", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Return information about server assisted client side caching for the current connection", client::client_trackinginfo),
+        cmd!("getredir", 2, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Get tracking notifications redirection client ID if any", client::client_getredir),
+        cmd!("help", 2, LOADING | STALE, cat::CONNECTION, &[], "connection", "Show helpful text about the different subcommands", client::client_help),
     ]),
     // Server.
     cmd!("dbsize", 1, READONLY | FAST, cat::KEYSPACE, &[], "server", "Return the number of keys in the selected database", srv::dbsize).with_tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
