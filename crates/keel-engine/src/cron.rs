@@ -53,7 +53,7 @@ fn tick(server: &Server, period: Duration) {
             crate::persistence::cron(server, &tenant, &mut ks, now_unix);
         }
         tenant.meter(false);
-        if active_expire {
+        if active_expire && tenant.pause.active().is_none() {
             expire_cycle(server, &tenant, started, cycle_budget);
         }
     }

@@ -36,6 +36,8 @@ enum Next {
     Continue,
     /// A blocking command is waiting; its reply arrives on the channel (or the deadline passes).
     Block(oneshot::Receiver<Vec<u8>>, Option<tokio::time::Instant>),
+    /// CLIENT PAUSE holds the next command, still in the input: run it when the pause ends.
+    Paused,
     Close,
 }
 
@@ -199,6 +201,21 @@ where
         if let Next::Close = next {
             break;
         }
+        if let Next::Paused = next {
+            // Counted as blocked while the pause holds its command, as Redis counts postponed clients.
+            info.set_flag(flag::BLOCKED, true);
+            let ended = tokio::select! {
+                biased;
+                _ = info.killed() => false,
+                _ = keel_engine::server::stopping(&mut shutdown) => false,
+                _ = conn.tenant.pause.wait() => true,
+            };
+            info.set_flag(flag::BLOCKED, false);
+            if !ended {
+                break;
+            }
+            next = Next::Continue;
+        }
     }
     conn.close(&info);
 }
@@ -331,6 +348,13 @@ impl Connection {
             let before = self.out.len();
             batch.run(&mut self.session, command, &mut self.out);
             replies += (self.out.len() > before) as usize;
+            if let Some(Action::Paused) = self.session.action {
+                // The command stays in the input, to run when the pause ends.
+                self.session.action = None;
+                pos -= parsed.consumed();
+                next = Next::Paused;
+                break;
+            }
             if let Some(action) = self.session.action.take() {
                 if let Some(stop) =
                     act(&self.server, &mut self.session, &mut self.switch_to, &mut batch, action, command)
@@ -428,6 +452,7 @@ fn act(
 ) -> Option<Next> {
     match action {
         Action::Close => Some(Next::Close),
+        Action::Paused => Some(Next::Paused),
         Action::Shutdown => {
             server.begin_shutdown();
             Some(Next::Close)

@@ -100,6 +100,8 @@ pub struct Db {
     /// them as deletions, so that replaying it never depends on the clock).
     record_expired: bool,
     expired: Vec<CompactBytes>,
+    /// While set (CLIENT PAUSE), keys past their TTL read as missing but are not deleted.
+    keep_expired: bool,
 }
 
 impl Default for Db {
@@ -120,6 +122,7 @@ impl Db {
             capture: None,
             record_expired: false,
             expired: Vec::new(),
+            keep_expired: false,
         }
     }
 
@@ -161,12 +164,18 @@ impl Db {
     /// Returns the slot, and whether an expired key was deleted on the way.
     pub fn find_live(&mut self, key: &[u8], now_ms: u64) -> (Option<usize>, bool) {
         match self.find(key) {
+            Some(slot) if self.keep_expired && self.is_expired(slot, now_ms) => (None, false),
             Some(slot) if self.is_expired(slot, now_ms) => {
                 self.remove_expired(slot);
                 (None, true)
             }
             found => (found, false),
         }
+    }
+
+    /// Keeps keys past their TTL in place (they read as missing) while `keep` holds: CLIENT PAUSE.
+    pub fn keep_expired(&mut self, keep: bool) {
+        self.keep_expired = keep;
     }
 
     /// Finds a live key and records the access (LRU time or LFU counter).

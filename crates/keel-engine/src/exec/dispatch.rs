@@ -6,6 +6,7 @@ use crate::exec::admission::ServerState;
 use crate::exec::commands::{cat, flags, CmdError, Command, Ctx};
 use crate::exec::session::{ReplyMode, Session};
 use crate::server::Server;
+use crate::state::pause::PauseMode;
 use crate::state::tenant::{Keyspace, Tenant};
 use keel_protocol::ReplyWriter;
 use keel_store::AccessClock;
@@ -152,6 +153,14 @@ pub fn execute(
     }
 }
 
+/// Keys past their TTL stay (reading as missing) while the database is paused, and go again after.
+fn hold_expired_keys(ks: &mut Keyspace, paused: bool) {
+    if ks.expiry_held != paused {
+        ks.expiry_held = paused;
+        ks.dbs.iter_mut().for_each(|db| db.keep_expired(paused));
+    }
+}
+
 /// The error past a database's `max_commands_per_second` (REST answers it with 429).
 pub const RATE_LIMITED: &str = "ERR max commands per second reached for this database, try again shortly";
 
@@ -200,6 +209,14 @@ fn run(
         Ok(command) => command,
         Err(refusal) => return reject(ks, out, refusal.command, &refusal.error),
     };
+    let paused = if session.in_exec || session.in_script { None } else { env.tenant.pause.active() };
+    hold_expired_keys(ks, paused.is_some());
+    if let Some(mode) = paused {
+        if mode == PauseMode::All || crate::exec::pausing::may_write(env.server, ks, session, command, args) {
+            session.action = Some(crate::exec::session::Action::Paused);
+            return;
+        }
+    }
     if command.has(flags::WRITE) {
         if let Some(refusal) = env.tenant.persistence.write_refusal() {
             flag_transaction(session);

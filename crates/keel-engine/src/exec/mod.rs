@@ -7,5 +7,6 @@ pub mod admission;
 pub mod batch;
 pub mod commands;
 pub mod dispatch;
+pub mod pausing;
 pub mod scripting;
 pub mod session;

@@ -33,6 +33,8 @@ pub enum Action {
     Shutdown,
     /// Move to another database (AUTH with its password); the connection switches after this command.
     SwitchTenant(String),
+    /// CLIENT PAUSE holds this command: it did not run, and runs again when the pause ends.
+    Paused,
 }
 
 /// A transaction being queued between MULTI and EXEC.

@@ -38,6 +38,8 @@ pub struct Tenant {
     pub acl: parking_lot::RwLock<crate::state::acl::Acl>,
     /// The `default` user may do everything (checked once per ACL change, not per command).
     pub default_unrestricted: std::sync::atomic::AtomicBool,
+    /// CLIENT PAUSE in force for this database.
+    pub pause: crate::state::pause::Pause,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -134,6 +136,8 @@ pub struct Keyspace {
     pub scripting: crate::exec::scripting::Scripting,
     /// The current second and the commands run in it, for `max_commands_per_second`.
     pub rate_window: (u64, u64),
+    /// Keys past their TTL are kept in place (CLIENT PAUSE).
+    pub expiry_held: bool,
 }
 
 impl Tenant {
@@ -156,6 +160,7 @@ impl Tenant {
                 acl.users.get("default").is_some_and(crate::state::acl::User::unrestricted),
             ),
             acl: parking_lot::RwLock::new(acl),
+            pause: Default::default(),
             meters: crate::meters::Meters::load(&persistence.dir),
             published: Default::default(),
             persistence,
@@ -186,6 +191,7 @@ impl Tenant {
                 tracking: Default::default(),
                 scripting: Default::default(),
                 rate_window: (0, 0),
+                expiry_held: false,
             }),
         }
     }

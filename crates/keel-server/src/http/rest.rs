@@ -214,30 +214,18 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>, out: 
     session.acl_user = access.user.clone();
     session.over_rest = true;
     let mut replies = Replies { out, ends: Vec::with_capacity(commands.len()) };
-    let durability = {
-        let mut batch = Batch::new(server, &tenant);
-        for command in &commands {
-            let start = replies.out.len();
-            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-            if let Some(error) = refused_over_rest(server, &access, &args) {
-                // Refused while queuing a transaction: the transaction is discarded, as Redis does.
-                if let Some(transaction) = &mut session.transaction {
-                    transaction.aborted = true;
-                }
-                replies.out.error(&error);
-                replies.end(start);
-                continue;
-            }
-            batch.run(&mut session, &args, &mut replies.out);
-            if let Some(Action::Block(_)) = session.action.take() {
-                let name = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
-                replies.out.truncate(start);
-                replies.out.error(&format!("ERR {name} would block, which REST does not support"));
-            }
-            replies.end(start);
+    let mut durability = keel_engine::exec::batch::Durability::default();
+    let mut next = 0;
+    while next < commands.len() {
+        let (done, batch_durability) = run_batch(server, &access, &mut session, &commands[next..], &mut replies);
+        next += done;
+        durability.offset = durability.offset.max(batch_durability.offset);
+        durability.wrote |= batch_durability.wrote;
+        if next < commands.len() {
+            // CLIENT PAUSE holds the next command: wait, outside the lock, and go on from it.
+            tenant.pause.wait().await;
         }
-        batch.finish()
-    };
+    }
     // Metered as the same commands over RESP would be: the arguments in, the replies out.
     let bytes_in: usize = commands.iter().flatten().map(Vec::len).sum();
     tenant.meters.bytes_in.fetch_add(bytes_in as u64, std::sync::atomic::Ordering::Relaxed);
@@ -257,6 +245,42 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>, out: 
         }
     }
     replies
+}
+
+/// Runs `commands` as one batch until CLIENT PAUSE holds one; returns how many ran, and what must be durable.
+fn run_batch(
+    server: &Arc<Server>,
+    access: &Access,
+    session: &mut Session,
+    commands: &[Command],
+    replies: &mut Replies,
+) -> (usize, keel_engine::exec::batch::Durability) {
+    let mut batch = Batch::new(server, &access.tenant);
+    for (done, command) in commands.iter().enumerate() {
+        let start = replies.out.len();
+        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        if let Some(error) = refused_over_rest(server, access, &args) {
+            // Refused while queuing a transaction: the transaction is discarded, as Redis does.
+            if let Some(transaction) = &mut session.transaction {
+                transaction.aborted = true;
+            }
+            replies.out.error(&error);
+            replies.end(start);
+            continue;
+        }
+        batch.run(session, &args, &mut replies.out);
+        match session.action.take() {
+            Some(Action::Paused) => return (done, batch.finish()),
+            Some(Action::Block(_)) => {
+                let name = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
+                replies.out.truncate(start);
+                replies.out.error(&format!("ERR {name} would block, which REST does not support"));
+            }
+            _ => {}
+        }
+        replies.end(start);
+    }
+    (commands.len(), batch.finish())
 }
 
 /// Why REST does not run `args` for `access`, if it does not: the read-only token runs only `readonly`

@@ -5,6 +5,7 @@
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX};
 use crate::clients::{flag, ClientInfo};
 use crate::exec::session::{Action, ReplyMode};
+use crate::state::pause::PauseMode;
 use std::sync::atomic::Ordering;
 
 /// Client names and library attributes may only hold printable characters other than space.
@@ -552,5 +553,37 @@ pub fn client_trackinginfo(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     };
     ctx.out.array(prefixes.len());
     prefixes.iter().for_each(|p| ctx.out.bulk(p));
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE | ALL]: holds this database's clients' commands (those that may write, or
+/// all) for `timeout` milliseconds or until CLIENT UNPAUSE.
+pub fn client_pause(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let timeout = std::str::from_utf8(args[2])
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| CmdError::new("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::new("ERR timeout is negative"));
+    }
+    let mode = match args.get(3).map(|m| m.to_ascii_lowercase()) {
+        None => PauseMode::All,
+        Some(m) if m == b"all" => PauseMode::All,
+        Some(m) if m == b"write" => PauseMode::Write,
+        Some(_) => return Err(CmdError::new("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    if args.len() > 4 {
+        return Err(SYNTAX);
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64);
+    ctx.tenant.pause.start(until, mode);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+pub fn client_unpause(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.tenant.pause.stop();
+    ctx.out.ok();
     Ok(())
 }

@@ -124,7 +124,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "maxclients", &settings.maxclients);
             line(out, "client_recent_max_input_buffer", &0);
             line(out, "client_recent_max_output_buffer", &0);
-            line(out, "blocked_clients", &ctx.ks.blocking.blocked_clients());
+            line(out, "blocked_clients", &(ctx.ks.blocking.blocked_clients() + ctx.tenant.pause.holding()));
             line(out, "tracking_clients", &ctx.ks.tracking.counts().clients);
             line(out, "clients_in_timeout_table", &0);
             client_groups(out, server, &ctx.tenant.name, ctx.now_ms());

@@ -307,6 +307,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Kill the connection of a client", client::client_kill),
         cmd!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Set client eviction mode for the current connection", client::client_no_evict),
         cmd!("no-touch", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", client::client_no_touch),
+        cmd!("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Suspend all the Redis clients for the specified amount of time", client::client_pause),
+        cmd!("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Resume processing of clients that were paused", client::client_unpause),
         cmd!("reply", 3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Instruct the server whether to reply to commands", client::client_reply),
         cmd!("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Unblock a client blocked in a blocking command from a different connection", client::client_unblock),
         cmd!("tracking", -3, NOSCRIPT | LOADING | STALE, cat::CONNECTION, &[], "connection", "Enable or disable server assisted client side caching support", client::client_tracking),

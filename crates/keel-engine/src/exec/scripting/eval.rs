@@ -24,6 +24,11 @@ pub struct ScriptCache {
 }
 
 impl ScriptCache {
+    /// Whether the cached script `sha` declared `no-writes` (None when it is not cached).
+    pub fn declares_no_writes(&self, sha: &str) -> Option<bool> {
+        self.scripts.get(&sha.to_ascii_lowercase()).map(|script| script.flags.no_writes)
+    }
+
     pub fn contains(&self, sha: &str) -> bool {
         self.scripts.contains_key(sha)
     }

@@ -32,6 +32,12 @@ pub struct Functions {
 }
 
 impl Functions {
+    /// Whether function `name` declared `no-writes` (None when there is no such function).
+    pub fn declares_no_writes(&self, name: &str) -> Option<bool> {
+        let library = self.libraries.get(self.owners.get(&name.to_ascii_lowercase())?)?;
+        library.functions.iter().find(|(f, _)| f.eq_ignore_ascii_case(name)).map(|(_, f)| f.flags.no_writes)
+    }
+
     pub fn lua_memory(&self) -> usize {
         self.engine.as_ref().map_or(0, Engine::used_memory)
     }
