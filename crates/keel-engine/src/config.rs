@@ -56,6 +56,8 @@ pub struct Settings {
     pub lfu_decay_time: u64,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
+    /// Milliseconds from which a command or an expiry cycle is a latency event (0: off).
+    pub latency_monitor_threshold: u64,
     /// Entries ACL LOG keeps per database.
     pub acllog_max_len: u64,
     pub proto_max_bulk_len: u64,
@@ -163,6 +165,7 @@ impl Default for Settings {
             lfu_decay_time: 1,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             acllog_max_len: 128,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
@@ -427,6 +430,7 @@ pub static PARAMS: &[Param] = &[
     param!("lfu-decay-time", Shared, lfu_decay_time, int(0, MAX)),
     param!("slowlog-log-slower-than", PerDatabase, slowlog_log_slower_than, int(-1, MAX)),
     param!("slowlog-max-len", PerDatabase, slowlog_max_len, int(0, MAX)),
+    param!("latency-monitor-threshold", PerDatabase, latency_monitor_threshold, int(0, MAX)),
     param!("acllog-max-len", PerDatabase, acllog_max_len, int(0, MAX)),
     param!("proto-max-bulk-len", Shared, proto_max_bulk_len, int(1024 * 1024, MAX)),
     param!("client-query-buffer-limit", Shared, client_query_buffer_limit, int(1024 * 1024, MAX)),
@@ -605,6 +609,7 @@ pub struct DatabaseSettings {
     pub notify_keyspace_events: u32,
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
+    pub latency_monitor_threshold: u64,
     pub acllog_max_len: u64,
 }
 
@@ -619,6 +624,7 @@ impl DatabaseSettings {
         settings.notify_keyspace_events = self.notify_keyspace_events;
         settings.slowlog_log_slower_than = self.slowlog_log_slower_than;
         settings.slowlog_max_len = self.slowlog_max_len;
+        settings.latency_monitor_threshold = self.latency_monitor_threshold;
         settings.acllog_max_len = self.acllog_max_len;
     }
 }
@@ -635,6 +641,7 @@ impl From<&Settings> for DatabaseSettings {
             notify_keyspace_events: s.notify_keyspace_events,
             slowlog_log_slower_than: s.slowlog_log_slower_than,
             slowlog_max_len: s.slowlog_max_len,
+            latency_monitor_threshold: s.latency_monitor_threshold,
             acllog_max_len: s.acllog_max_len,
         }
     }

@@ -72,6 +72,11 @@ fn tick(server: &Server, period: Duration) {
 /// Active expiry for one database: sampled steps of at most [`STEP_BUDGET`] each, the lock released
 /// between them, until `budget` is spent or too few sampled keys were expired to go on.
 fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Duration) {
+    // Read before any lock is taken: a cycle step slower than this is a latency event.
+    let threshold = match tenant.is_provisioned() {
+        true => tenant.settings.read().latency_monitor_threshold,
+        false => server.settings.read().latency_monitor_threshold,
+    };
     let databases = match tenant.data.try_lock_for(LOCK_WAIT) {
         Some(ks) => ks.dbs.len(),
         None => return,
@@ -91,6 +96,10 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
                 }
             }
             ks.stats.expired_keys += expired as u64;
+            let took_ms = step_started.elapsed().as_millis() as u64;
+            if threshold > 0 && took_ms >= threshold {
+                ks.latency.add("expire-cycle", took_ms, unix_ms() / 1000);
+            }
             if expired > 0 {
                 // The deletions reach the log and `expired` subscribers now, not at the next command.
                 tenant.flush_expired(server, &mut ks);

@@ -17,6 +17,8 @@ use std::fmt::Write;
 pub struct BatchSettings {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: usize,
+    /// Milliseconds from which a command is a latency event (0: off).
+    pub latency_threshold_ms: u64,
     pub acllog_max_len: usize,
     pub lfu: Option<(u32, u32)>,
     pub max_bulk_len: usize,
@@ -56,6 +58,7 @@ impl BatchSettings {
         BatchSettings {
             slowlog_slower_than: per_database.slowlog_log_slower_than,
             slowlog_max_len: per_database.slowlog_max_len as usize,
+            latency_threshold_ms: per_database.latency_monitor_threshold,
             acllog_max_len: per_database.acllog_max_len as usize,
             lfu: memory.policy.is_lfu().then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
@@ -305,6 +308,11 @@ fn run(
     // A command that blocked is counted when it is served (Redis's updateStatsOnUnblock), not twice.
     if !matches!(session.action, Some(crate::exec::session::Action::Block(_))) {
         ks.stats.commands[command.id].record(elapsed_us);
+        let threshold = env.settings.latency_threshold_ms;
+        if threshold > 0 && elapsed_us / 1000 >= threshold {
+            let event = if command.has(flags::FAST) { "fast-command" } else { "command" };
+            ks.latency.add(event, elapsed_us / 1000, unix_ms() / 1000);
+        }
     }
     ks.stats.total_commands += 1;
     if let Err(CmdError(error)) = result {

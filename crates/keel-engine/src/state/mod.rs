@@ -6,6 +6,7 @@ pub mod acl;
 pub mod blocking;
 pub mod eviction;
 pub mod figures;
+pub mod latency;
 pub mod pause;
 pub mod pubsub;
 pub mod slowlog;

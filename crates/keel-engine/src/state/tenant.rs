@@ -138,6 +138,8 @@ pub struct Keyspace {
     pub rate_window: (u64, u64),
     /// Keys past their TTL are kept in place (CLIENT PAUSE).
     pub expiry_held: bool,
+    /// Latency events (LATENCY LATEST, HISTORY).
+    pub latency: crate::state::latency::Latency,
 }
 
 impl Tenant {
@@ -192,6 +194,7 @@ impl Tenant {
                 scripting: Default::default(),
                 rate_window: (0, 0),
                 expiry_held: false,
+                latency: Default::default(),
             }),
         }
     }

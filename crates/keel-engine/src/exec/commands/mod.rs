@@ -15,6 +15,7 @@ mod introspection;
 mod json;
 mod json_ops;
 mod keys;
+mod latency;
 mod lists;
 mod persistence;
 mod pubsub;

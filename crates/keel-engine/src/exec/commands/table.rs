@@ -11,7 +11,7 @@ use super::flags::{
 use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
     acl, bitmaps, client, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, json,
-    json_ops as jo, keys, lists, persistence as persist, pubsub, scripting, server as srv, sets, sort,
+    json_ops as jo, keys, latency, lists, persistence as persist, pubsub, scripting, server as srv, sets, sort,
     stream_groups as xg, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find,
     KeySpec,
 };
@@ -257,6 +257,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("scan", -2, READONLY, cat::KEYSPACE, &[], "generic", "Incrementally iterate the keys space", keys::scan).with_tips(&["nondeterministic_output", "request_policy:special"]),
     cmd!("randomkey", 1, READONLY, cat::KEYSPACE, &[], "generic", "Return a random key from the keyspace", keys::randomkey).with_tips(&["request_policy:all_shards", "nondeterministic_output"]),
     cmd!("touch", -2, READONLY | FAST, cat::KEYSPACE, &[KeySpec::range(1, -1, 1, RO)], "generic", "Alters the last access time of a key(s). Returns the number of existing keys specified.", keys::touch).with_tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
+    container!("latency", -2, "server", "A container for latency diagnostics commands", None, [
+        cmd!("latest", 2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Return the latest latency samples for all events.", latency::latest).with_tips(&["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+        cmd!("history", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Return timestamp-latency samples for the event.", latency::history).with_tips(&["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+        cmd!("reset", -2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Reset latency data for one or more events.", latency::reset).with_tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd!("graph", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Return a latency graph for the event.", latency::graph).with_tips(&["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+        cmd!("doctor", 2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Return a human readable latency analysis report.", latency::doctor).with_tips(&["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+        cmd!("histogram", -2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Return the cumulative distribution of latencies of a subset of commands or all commands.", latency::histogram).with_tips(&["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+        cmd!("help", 2, LOADING | STALE, cat::NONE, &[], "server", "Show helpful text about the different subcommands.", latency::help),
+    ]),
     container!("object", -2, "generic", "A container for object introspection commands.", None, [
         cmd!("encoding", 3, READONLY, cat::KEYSPACE, &[KeySpec::at(2, RO)], "generic", "Inspect the internal encoding of a Redis object", keys::object_encoding).with_tips(&["nondeterministic_output"]),
         cmd!("freq", 3, READONLY, cat::KEYSPACE, &[KeySpec::at(2, RO)], "generic", "Get the logarithmic access frequency counter of a Redis object", keys::object_freq).with_tips(&["nondeterministic_output"]),
