@@ -86,12 +86,41 @@ impl Slots<'_> {
     }
 }
 
+/// The literal run being written: each starts with a length byte, patched when the run ends.
+struct LiteralRun {
+    at: usize,
+    len: usize,
+}
+
+impl LiteralRun {
+    fn open(out: &mut Vec<u8>) -> LiteralRun {
+        out.push(0);
+        LiteralRun { at: out.len() - 1, len: 0 }
+    }
+
+    /// Adds one literal byte, starting a new run when this one is full.
+    fn push(&mut self, out: &mut Vec<u8>, byte: u8) {
+        self.len += 1;
+        out.push(byte);
+        if self.len == MAX_LIT {
+            out[self.at] = (MAX_LIT - 1) as u8;
+            *self = LiteralRun::open(out);
+        }
+    }
+
+    /// Ends the run: patches its length byte, or drops the byte when the run is empty.
+    fn close(self, out: &mut Vec<u8>) {
+        if self.len > 0 {
+            out[self.at] = (self.len - 1) as u8;
+        } else {
+            out.pop();
+        }
+    }
+}
+
 fn encode(data: &[u8], out: &mut Vec<u8>, end: usize, table: &mut Slots) -> bool {
     let len = data.len();
-    // Each literal run starts with a length byte, patched when the run ends.
-    let mut run_at = out.len();
-    out.push(0);
-    let mut lit = 0usize;
+    let mut run = LiteralRun::open(out);
     let mut at = 0usize;
     let mut seq = (u32::from(data[0]) << 8) | u32::from(data[1]);
     while at + 2 < len {
@@ -104,15 +133,8 @@ fn encode(data: &[u8], out: &mut Vec<u8>, end: usize, table: &mut Slots) -> bool
             from > 0 && from < at && at - from - 1 < MAX_OFF && at + 4 < len && data[from..from + 3] == data[at..at + 3]
         });
         if !matched {
-            lit += 1;
-            out.push(data[at]);
+            run.push(out, data[at]);
             at += 1;
-            if lit == MAX_LIT {
-                out[run_at] = (MAX_LIT - 1) as u8;
-                lit = 0;
-                run_at = out.len();
-                out.push(0);
-            }
             if out.len() > end + 1 {
                 return false;
             }
@@ -125,12 +147,7 @@ fn encode(data: &[u8], out: &mut Vec<u8>, end: usize, table: &mut Slots) -> bool
         while matched_len < max && data[from + matched_len] == data[at + matched_len] {
             matched_len += 1;
         }
-        // Close the literal run (or drop its length byte when it is empty).
-        if lit > 0 {
-            out[run_at] = (lit - 1) as u8;
-        } else {
-            out.pop();
-        }
+        run.close(out);
         let code = matched_len - 2;
         if code < 7 {
             out.push(((off >> 8) + (code << 5)) as u8);
@@ -142,9 +159,7 @@ fn encode(data: &[u8], out: &mut Vec<u8>, end: usize, table: &mut Slots) -> bool
         if out.len() > end + 1 {
             return false;
         }
-        lit = 0;
-        run_at = out.len();
-        out.push(0);
+        run = LiteralRun::open(out);
         // Hash the two positions before where the match ends, as liblzf does (at + matched_len <= len - 2).
         let p = at + matched_len - 2;
         let mut rolling = (u32::from(data[p]) << 16) | (u32::from(data[p + 1]) << 8) | u32::from(data[p + 2]);
@@ -155,21 +170,10 @@ fn encode(data: &[u8], out: &mut Vec<u8>, end: usize, table: &mut Slots) -> bool
         seq = rolling;
     }
     while at < len {
-        lit += 1;
-        out.push(data[at]);
+        run.push(out, data[at]);
         at += 1;
-        if lit == MAX_LIT {
-            out[run_at] = (MAX_LIT - 1) as u8;
-            lit = 0;
-            run_at = out.len();
-            out.push(0);
-        }
     }
-    if lit > 0 {
-        out[run_at] = (lit - 1) as u8;
-    } else {
-        out.pop();
-    }
+    run.close(out);
     out.len() <= end
 }
 

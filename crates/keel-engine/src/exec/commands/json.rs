@@ -342,42 +342,42 @@ pub fn json_del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// JSON.TYPE key [path]
-pub fn json_type(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+/// A read that writes each match: null for a missing key; a legacy path answers its first match (null
+/// where it leads nowhere, or `NO_PATH` when `nowhere_is_an_error`), a JSONPath an array of them all.
+fn write_matches(
+    ctx: &mut Ctx,
+    args: &[&[u8]],
+    nowhere_is_an_error: bool,
+    write: fn(&mut keel_protocol::ReplyWriter, &Json),
+) -> CmdResult {
     let path = optional_path(args, 2)?;
     let Some(doc) = doc_for_read!(ctx, args[1]) else {
         ctx.out.null();
         return Ok(());
     };
     let found = path.select(doc);
-    if path.is_legacy() {
-        match found.first() {
-            Some(value) => ctx.out.simple(value.type_name()),
-            None => ctx.out.null(),
-        }
-    } else {
+    if !path.is_legacy() {
         ctx.out.array(found.len());
-        found.iter().for_each(|value| ctx.out.simple(value.type_name()));
+        found.iter().for_each(|value| write(ctx.out, value));
+        return Ok(());
+    }
+    match found.first() {
+        Some(value) => write(ctx.out, value),
+        None if nowhere_is_an_error => return Err(NO_PATH),
+        None => ctx.out.null(),
     }
     Ok(())
+}
+
+/// JSON.TYPE key [path]
+pub fn json_type(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    write_matches(ctx, args, false, |out, value| out.simple(value.type_name()))
 }
 
 /// JSON.RESP key [path]: the value in RESP's own types (arrays as `[` then the elements, objects as `{`
 /// then keys and values).
 pub fn json_resp(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let path = optional_path(args, 2)?;
-    let Some(doc) = doc_for_read!(ctx, args[1]) else {
-        ctx.out.null();
-        return Ok(());
-    };
-    let found = path.select(doc);
-    if path.is_legacy() {
-        write_resp(ctx.out, found.first().ok_or(NO_PATH)?);
-    } else {
-        ctx.out.array(found.len());
-        found.iter().for_each(|value| write_resp(ctx.out, value));
-    }
-    Ok(())
+    write_matches(ctx, args, true, write_resp)
 }
 
 fn write_resp(out: &mut keel_protocol::ReplyWriter, value: &Json) {
