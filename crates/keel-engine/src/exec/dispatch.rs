@@ -212,9 +212,10 @@ fn run(
         Ok(command) => command,
         Err(refusal) => return reject(ks, out, refusal.command, &refusal.error),
     };
-    let paused = if session.in_exec || session.in_script { None } else { env.tenant.pause.active() };
+    let paused = env.tenant.pause.active();
     hold_expired_keys(ks, paused.is_some());
-    if let Some(mode) = paused {
+    // Nothing inside EXEC or a script waits: a pause begins when they end.
+    if let Some(mode) = paused.filter(|_| !session.in_exec && !session.in_script) {
         if mode == PauseMode::All || crate::exec::pausing::may_write(env.server, ks, session, command, args) {
             session.action = Some(crate::exec::session::Action::Paused);
             return;
