@@ -204,10 +204,11 @@ impl Replies {
     }
 }
 
-/// Runs `commands` for a REST request on the token's database, in order, as one batch: the same gate,
-/// lock, fairness and durability as a RESP pipeline (`batch`), each reply written by the handler straight
-/// into `out` in the request's format. What a request cannot do is refused: commands that need a
-/// connection (`no_rest`), and a blocking command that would have to wait.
+/// Runs `commands` for a REST request on the token's database, in order, as one batch (or, when CLIENT
+/// PAUSE holds a command, one batch before the pause and another after it): the same gate, lock, fairness
+/// and durability as a RESP pipeline (`batch`), each reply written by the handler straight into `out` in
+/// the request's format. What a request cannot do is refused: commands that need a connection
+/// (`no_rest`), and a blocking command that would have to wait.
 async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>, out: ReplyWriter) -> Replies {
     let tenant = access.tenant.clone();
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
