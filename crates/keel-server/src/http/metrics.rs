@@ -142,7 +142,7 @@ fn render(server: &Server) -> String {
 /// Every database (the default one and those provisioned), one series each, labelled with its name.
 fn databases(out: &mut String, server: &Server) {
     let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
-    let rows: Vec<(String, [u64; 8])> = tenants
+    let rows: Vec<(String, [u64; 9])> = tenants
         .iter()
         .map(|t| {
             let limits = *t.limits.read();
@@ -154,6 +154,8 @@ fn databases(out: &mut String, server: &Server) {
                 max,
                 f.total_keys(),
                 t.connections.load(Ordering::Relaxed),
+                // The default database's cap is the server's maxclients.
+                limits.map_or_else(|| server.settings.read().maxclients, |l| l.max_connections),
                 f.evicted_keys,
                 f.keyspace_hits,
                 f.keyspace_misses,
@@ -167,6 +169,7 @@ fn databases(out: &mut String, server: &Server) {
         ("keel_database_memory_max_bytes", "gauge", "The database's memory limit (0: none)."),
         ("keel_database_keys", "gauge", "Keys, by database."),
         ("keel_database_connections", "gauge", "Connections authenticated to the database."),
+        ("keel_database_max_connections", "gauge", "The database's connection cap (0: none)."),
         ("keel_database_evicted_keys_total", "counter", "Keys evicted, by database."),
         ("keel_database_keyspace_hits_total", "counter", "Key reads that found the key, by database."),
         ("keel_database_keyspace_misses_total", "counter", "Key reads that found nothing, by database."),
