@@ -470,3 +470,18 @@ fn rest_json_is_what_resp_answers_for_nested_replies() {
         assert_eq!(json(&reply), serde_json::json!({ "result": over_resp }), "{command}");
     }
 }
+
+#[test]
+fn the_front_page_links_health_metrics_and_the_apis_and_names_no_secret() {
+    let server = rest_server();
+    let (status, body) = common::http(server.http_addr, "GET", "/");
+    assert_eq!(status, 200);
+    for link in ["href=\"/health\"", "href=\"/health/ready\"", "href=\"/metrics\"", "href=\"/v1/openapi.json\""] {
+        assert!(body.contains(link), "{link}: {body}");
+    }
+    assert!(body.contains(env!("CARGO_PKG_VERSION")));
+    assert!(!body.contains("secret-token"));
+    // POST / is still the REST API.
+    let (status, reply) = common::http_with(server.http_addr, "POST", "/", &[AUTH], br#"["PING"]"#);
+    assert_eq!((status, reply.as_str()), (200, r#"{"result":"PONG"}"#));
+}

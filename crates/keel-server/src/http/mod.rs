@@ -4,6 +4,7 @@
 
 mod admin;
 mod health;
+mod index;
 mod metrics;
 mod rest;
 mod sse;
@@ -30,7 +31,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/v1/databases/{name}/rotate-password", post(admin::rotate_password))
         .route("/v1/databases/{name}/rotate-token", post(admin::rotate_token))
         .route("/v1/databases/{name}/usage", get(admin::usage))
-        .route("/", post(rest::body_command))
+        .route("/", get(index::index).post(rest::body_command))
         .route("/pipeline", post(rest::pipeline))
         .route("/multi-exec", post(rest::multi_exec))
         .route("/subscribe/{*channel}", post(rest::subscribe).get(rest::subscribe))
