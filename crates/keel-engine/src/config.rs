@@ -91,6 +91,8 @@ pub struct Settings {
     /// `notify-keyspace-events`, as class flags (see `notify`).
     pub notify_keyspace_events: u32,
     pub lazyfree_lazy_user_flush: bool,
+    /// DEL frees large values in the background, as UNLINK does.
+    pub lazyfree_lazy_user_del: bool,
     pub busy_reply_threshold: u64,
     /// Keel: bytes a database's Lua states may take (a provisioned database: at most its quota too); past it
     /// the allocation fails and the script ends with Lua's "not enough memory".
@@ -197,6 +199,7 @@ impl Default for Settings {
             stream_node_max_entries: 100,
             notify_keyspace_events: 0,
             lazyfree_lazy_user_flush: false,
+            lazyfree_lazy_user_del: false,
             busy_reply_threshold: 5000,
             lua_memory_limit: 256 * 1024 * 1024,
             loglevel: "notice".into(),
@@ -461,6 +464,7 @@ pub static PARAMS: &[Param] = &[
     param!("stream-node-max-entries", Shared, stream_node_max_entries, int(0, MAX)),
     param!("notify-keyspace-events", PerDatabase, notify_keyspace_events, events),
     param!("lazyfree-lazy-user-flush", Shared, lazyfree_lazy_user_flush, boolean),
+    param!("lazyfree-lazy-user-del", Shared, lazyfree_lazy_user_del, boolean),
     param!("busy-reply-threshold" alias "lua-time-limit", Shared, busy_reply_threshold, int(0, MAX)),
     param!("lua-memory-limit", Limit, lua_memory_limit, memory),
     param!("loglevel", Shared, loglevel, choice(LOGLEVELS)),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod cron;
 pub mod databases;
 pub mod exec;
+pub mod lazyfree;
 pub mod meters;
 pub mod notify;
 pub mod persistence;

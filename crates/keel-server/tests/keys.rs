@@ -220,3 +220,32 @@ fn ttl_and_exists_leave_the_access_record_alone() {
     run::<String>(&mut c, &["GET", "foo"]);
     assert!(run::<i64>(&mut c, &["OBJECT", "FREQ", "foo"]) > before);
 }
+
+fn memory_field(con: &mut redis::Connection, field: &str) -> i64 {
+    let info: String = run(con, &["INFO", "memory"]);
+    let prefix = format!("{field}:");
+    info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{field}")).trim().parse().unwrap()
+}
+
+#[test]
+fn unlink_frees_large_values_in_the_background_and_small_ones_at_once() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let members: Vec<String> = (0..100_000).map(|i| format!("m{i}")).collect();
+    let _: () = redis::cmd("SADD").arg("big").arg(&members).query(&mut con).unwrap();
+    run::<()>(&mut con, &["SET", "small", "v"]);
+    assert_eq!(run::<i64>(&mut con, &["UNLINK", "big", "small", "missing"]), 2);
+    common::wait_for(|| memory_field(&mut con, "lazyfree_pending_objects") == 0);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1, "only the large set went to the background");
+    // DEL frees in place, unless lazyfree-lazy-user-del asks it to act as UNLINK.
+    let _: () = redis::cmd("SADD").arg("big").arg(&members).query(&mut con).unwrap();
+    run::<i64>(&mut con, &["DEL", "big"]);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1);
+    run::<()>(&mut con, &["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]);
+    let _: () = redis::cmd("SADD").arg("big").arg(&members).query(&mut con).unwrap();
+    run::<i64>(&mut con, &["DEL", "big"]);
+    common::wait_for(|| memory_field(&mut con, "lazyfreed_objects") == 2);
+    run::<()>(&mut con, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 0);
+    assert_eq!(run::<i64>(&mut con, &["EXISTS", "big"]), 0);
+}

@@ -40,6 +40,8 @@ pub struct Tenant {
     pub default_unrestricted: std::sync::atomic::AtomicBool,
     /// CLIENT PAUSE in force for this database.
     pub pause: crate::state::pause::Pause,
+    /// Values being freed in the background, and how many were (UNLINK).
+    pub lazyfree: std::sync::Arc<crate::lazyfree::LazyFreeStats>,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -163,6 +165,7 @@ impl Tenant {
             ),
             acl: parking_lot::RwLock::new(acl),
             pause: Default::default(),
+            lazyfree: Default::default(),
             meters: crate::meters::Meters::load(&persistence.dir),
             published: Default::default(),
             persistence,

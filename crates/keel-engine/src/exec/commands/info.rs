@@ -158,7 +158,9 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
             line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
             line(out, "mem_allocator", &"mimalloc");
-            line(out, "lazyfree_pending_objects", &0);
+            let lazyfree = &ctx.tenant.lazyfree;
+            line(out, "lazyfree_pending_objects", &lazyfree.pending.load(std::sync::atomic::Ordering::Relaxed));
+            line(out, "lazyfreed_objects", &lazyfree.freed.load(std::sync::atomic::Ordering::Relaxed));
         }
         "persistence" => crate::persistence::info(out, ctx.ks, &ctx.tenant.persistence, &settings),
         "stats" => {

@@ -8,13 +8,29 @@ use super::{
 use crate::notify;
 use keel_store::{glob, Expiry, ValueKind};
 
+/// DEL: frees values in place, or in the background as UNLINK does under `lazyfree-lazy-user-del`.
 pub fn del(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let lazy = ctx.server.settings.read().lazyfree_lazy_user_del;
+    remove_keys(ctx, args, lazy)
+}
+
+/// UNLINK: large values are freed by a background thread (`lazyfree`).
+pub fn unlink(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    remove_keys(ctx, args, true)
+}
+
+fn remove_keys(ctx: &mut Ctx, args: &[&[u8]], lazy: bool) -> CmdResult {
     let mut removed = 0;
     for key in &args[1..] {
-        if ctx.lookup_peek(key).is_some() && ctx.db().remove(key).is_some() {
-            removed += 1;
-            ctx.notify(notify::GENERIC, "del", key);
+        if ctx.lookup_peek(key).is_none() {
+            continue;
         }
+        let Some(value) = ctx.db().remove(key) else { continue };
+        if lazy {
+            crate::lazyfree::free(value, &ctx.tenant.lazyfree);
+        }
+        removed += 1;
+        ctx.notify(notify::GENERIC, "del", key);
     }
     ctx.dirty(removed);
     ctx.out.int(removed as i64);

@@ -150,6 +150,7 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.ks.stats.reset();
+    ctx.tenant.lazyfree.freed.store(0, std::sync::atomic::Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }
