@@ -18,6 +18,9 @@ pub mod flag {
     pub const CLOSE_ASAP: u32 = 1 << 5;
     pub const TRACKING: u32 = 1 << 6;
     pub const BCAST: u32 = 1 << 7;
+    /// Connected from another machine while protected mode keeps the passwordless default database to
+    /// loopback clients: it may log in to a provisioned database, never to the default one.
+    pub const PROTECTED: u32 = 1 << 8;
 }
 
 pub struct ClientInfo {

@@ -79,7 +79,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let tenant = server.default_tenant();
-    let authenticated = server.opens_without_auth();
+    let authenticated = server.opens_without_auth() && !info.has_flag(flag::PROTECTED);
     let mut conn = Connection {
         tenant,
         session: Session::new(info.clone(), authenticated),

@@ -12,8 +12,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-const DENIED: &str = "-DENIED Keel is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. Set a password with --requirepass, or disable protected mode with --protected-mode no.\r\n";
-
 /// File descriptors Keel keeps for itself beside its clients' (Redis's `CONFIG_MIN_RESERVED_FDS`), and per
 /// database (its log, its directory lock, a snapshot being written).
 const RESERVED_FDS: u64 = 32;
@@ -133,18 +131,17 @@ async fn accept(
     connections: &mut JoinSet<()>,
 ) {
     server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
-    let (maxclients, protected, keepalive) = {
+    let (maxclients, protected_mode, keepalive) = {
         let s = server.settings.read();
-        (s.maxclients as usize, s.protected_mode && s.requirepass.is_empty(), s.tcp_keepalive)
+        (s.maxclients as usize, s.protected_mode, s.tcp_keepalive)
     };
+    // Protected mode keeps a passwordless default database to loopback clients; a client from elsewhere
+    // is still served, to log in to a provisioned database with its password (the gate answers DENIED
+    // to anything else it sends).
+    let protected = protected_mode && server.opens_without_auth() && !peer.ip().is_loopback();
     if server.clients.count() >= maxclients {
         server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-        return;
-    }
-    if protected && !peer.ip().is_loopback() {
-        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(DENIED.as_bytes()).await;
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -159,6 +156,7 @@ async fn accept(
     };
     let id = server.clients.next_id();
     let info = Arc::new(ClientInfo::new(id, peer.to_string(), local, fd, "default".to_string(), unix_ms()));
+    info.set_flag(keel_engine::clients::flag::PROTECTED, protected);
     server.clients.register(info.clone());
     let server = server.clone();
     match tls.cloned() {

@@ -359,3 +359,42 @@ fn raw_response(s: &TestServer, method: &str, path: &str, headers: &[&str]) -> (
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     (head.to_string(), body.to_string())
 }
+
+/// This machine's address on a network interface (not loopback), if it has one.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect("10.255.255.255:1").ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn protected_mode_lets_another_machine_reach_a_provisioned_database_and_nothing_else() {
+    let Some(ip) = non_loopback_address() else {
+        assert!(std::env::var_os("CI").is_none(), "no network interface besides loopback, and CI is set");
+        return;
+    };
+    let dir = TestDir::new();
+    let path = dir.0.clone();
+    let s = TestServer::with(move |s| {
+        s.dir = path;
+        s.bind = "0.0.0.0".into();
+        s.protected_mode = true;
+        s.admin_token = "admin-secret".into();
+    });
+    let app = create(&s, r#"{"name": "app"}"#);
+    let port = s.addr.port();
+    // From another machine, with the database's own URL: served.
+    let url = format!("redis://default:{}@{ip}:{port}/", password(&app));
+    let mut remote = redis::Client::open(url).unwrap().get_connection().unwrap();
+    run::<()>(&mut remote, &["SET", "k", "v"]);
+    assert_eq!(run::<String>(&mut remote, &["GET", "k"]), "v");
+    // Without a database's password, or into the passwordless default database: DENIED, as Redis answers.
+    let mut anonymous = redis::Client::open(format!("redis://{ip}:{port}/")).unwrap().get_connection().unwrap();
+    assert!(error_of(&mut anonymous, &["PING"]).starts_with("DENIED"));
+    assert!(error_of(&mut anonymous, &["AUTH", "default", "anything"]).starts_with("DENIED"));
+    assert!(error_of(&mut anonymous, &["GET", "k"]).starts_with("DENIED"));
+    // From loopback the default database stays open, as before.
+    let mut local = s.client();
+    assert_eq!(run::<String>(&mut local, &["PING"]), "PONG");
+}

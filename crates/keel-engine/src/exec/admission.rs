@@ -10,6 +10,10 @@ use crate::exec::dispatch::Env;
 use crate::exec::session::Session;
 use std::fmt::Write;
 
+/// Redis's protected-mode refusal, answered to a client from another machine that has not logged in to a
+/// provisioned database while the default database has no password.
+pub const DENIED: &str = "DENIED Keel is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. Set a password with --requirepass, or disable protected mode with --protected-mode no. A provisioned database is reached from anywhere with its own password.";
+
 /// Answers a refusal: its error, or for EXEC inside a transaction, the transaction discarded with the
 /// reason (Redis's `rejectCommand` and `execCommandAbort`).
 pub fn answer_refusal(session: &mut Session, refusal: &Refusal, out: &mut keel_protocol::ReplyWriter) {
@@ -84,6 +88,9 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
         return Err(Refusal::new(Some(command), error));
     }
     if !command.has(flags::NO_AUTH) {
+        if !session.authenticated && session.info.has_flag(crate::clients::flag::PROTECTED) {
+            return Err(Refusal::new(Some(command), DENIED));
+        }
         if !session.authenticated {
             return Err(Refusal::new(Some(command), "NOAUTH Authentication required."));
         }

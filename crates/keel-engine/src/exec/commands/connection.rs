@@ -118,6 +118,9 @@ pub fn log_in(server: &Server, current: &Tenant, session: &mut Session, user: &[
         current.acl.write().record(entry, max_len);
         return Err(CmdError::new(WRONGPASS));
     };
+    if session.info.has_flag(flag::PROTECTED) && !tenant.is_provisioned() {
+        return Err(CmdError::new(crate::exec::admission::DENIED));
+    }
     if tenant.name != current.name {
         if !tenant.admit_connection() {
             tenant.refused_logins.fetch_add(1, Ordering::Relaxed);
@@ -286,7 +289,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);
     ctx.session.reply_mode = ReplyMode::On;
-    ctx.session.authenticated = ctx.server.opens_without_auth();
+    ctx.session.authenticated = ctx.server.opens_without_auth() && !ctx.session.info.has_flag(flag::PROTECTED);
     let info = &ctx.session.info;
     info.name.lock().clear();
     info.set_flag(flag::NO_EVICT | flag::MONITOR, false);
