@@ -189,3 +189,31 @@ fn keel_db_provisions_on_a_running_server_and_the_printed_url_connects() {
     wait_exit(&mut server, Duration::from_secs(30));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn json_logs_and_generated_tokens_stay_out_of_the_log() {
+    let (port, http_port) = (free_port(), free_port());
+    let dir = temp_dir("json-logs");
+    let child = keel()
+        .args(["--log-format", "json", "serve", "--port", &port.to_string(), "--http-port", &http_port.to_string()])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--save", ""])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    connect(port, None);
+    signal(&child, "TERM");
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let token = std::fs::read_to_string(dir.join("admin-token")).unwrap();
+    assert!(!stdout.contains(token.trim()) && !stderr.contains(token.trim()), "the token reached the log: {stdout}");
+    assert!(stdout.contains("admin-token"), "where the token is: {stdout}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(parsed["level"].is_string() && parsed["fields"]["message"].is_string(), "{line}");
+    }
+}

@@ -201,7 +201,12 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
         _ => {
             let token = keel_engine::secrets::new_secret(24);
             keel_persist::private_file::replace(&path, token.as_bytes())?;
-            println!("Keel generated {what} (kept in {}): {token}", path.display());
+            // The token itself only to a person at a terminal: a platform's log is read by many.
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                println!("Keel generated {what} (kept in {}): {token}", path.display());
+            } else {
+                println!("Keel generated {what}: it is in {} (readable by Keel's user only)", path.display());
+            }
             Ok(token)
         }
     }
