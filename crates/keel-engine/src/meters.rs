@@ -128,6 +128,15 @@ impl Meters {
         }
     }
 
+    /// Takes `sample`'s counters as already counted, without billing them: what replaying the log at start
+    /// ran again was billed when clients first ran it.
+    pub fn baseline(&self, sample: &Sample) {
+        let mut state = self.state.lock();
+        state.folded_commands = sample.commands;
+        state.folded_hits = sample.hits;
+        state.folded_misses = sample.misses;
+    }
+
     /// [`Meters::save`], at most once every `every_secs`.
     pub fn save_if_due(&self, dir: &Path, now_unix: u64, every_secs: u64) {
         let due = now_unix >= self.state.lock().last_save_unix + every_secs;

@@ -279,6 +279,17 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         status.dirty_at_last_save = tenant.lock().dirty;
     }
     result?;
+    {
+        // The commands the log replayed ran through dispatch and were counted; they are not billed again.
+        let ks = tenant.lock();
+        tenant.meters.baseline(&crate::meters::Sample {
+            commands: ks.stats.total_commands,
+            hits: ks.stats.keyspace_hits,
+            misses: ks.stats.keyspace_misses,
+            storage: 0,
+            connections: 0,
+        });
+    }
     let keys_now: usize = tenant.lock().dbs.iter().map(|d| d.len()).sum();
     tracing::info!(
         keys = keys_now,
