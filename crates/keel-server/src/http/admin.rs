@@ -46,6 +46,15 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 /// A database as the API shows it; with `secrets`, its connection URLs and tokens too (shown once).
 fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Secrets>) -> Value {
     let (port, http_port) = (server.port(), server.http_port());
+    // With HTTPS on its own port, REST URLs name it: a client given an http:// URL would send its token in
+    // the clear.
+    let rest_url = {
+        let s = server.settings.read();
+        match (s.tls_cert_file.is_empty(), s.tls_http_port) {
+            (false, tls_http_port) if tls_http_port > 0 => format!("https://{host}:{tls_http_port}"),
+            _ => format!("http://{host}:{http_port}"),
+        }
+    };
     let tenant = server.tenants.read().get(&def.name).cloned();
     let mut out = json!({
         "name": def.name,
@@ -59,7 +68,7 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
         "created_unix": def.created_unix,
         "endpoint": host,
         "port": port,
-        "rest_url": format!("http://{host}:{http_port}"),
+        "rest_url": rest_url,
     });
     if let Some(tenant) = tenant {
         out["memory"] = json!({ "used": tenant.figures().used_memory, "max": def.max_memory });
