@@ -61,7 +61,9 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let server = Server::new(settings).map_err(std::io::Error::other)?;
     let databases = server.tenants.read().len();
     listener::fit_open_files_limit(&mut server.settings.write(), databases).map_err(std::io::Error::other)?;
-    let listener = TcpListener::bind(&bind).await?;
+    let listener = TcpListener::bind(&bind)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for RESP on {bind}: {e}")))?;
     let addr = listener.local_addr()?;
     let http_listener = TcpListener::bind(&http_bind)
         .await
@@ -110,5 +112,9 @@ async fn tls_side_listener(bind: &str, port: u64, tls: bool) -> std::io::Result<
     if !tls || port == 0 {
         return Ok(None);
     }
-    Ok(Some(TcpListener::bind(format!("{bind}:{port}")).await?))
+    let address = format!("{bind}:{port}");
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for TLS on {address}: {e}")))?;
+    Ok(Some(listener))
 }

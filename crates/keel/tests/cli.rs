@@ -92,6 +92,14 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     let out = keel().args(["serve", "--set", "maxmemory-policy=sometimes"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("maxmemory-policy"));
+    // A port in use: the error names what could not listen, and where.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out =
+        keel().args(["serve", "--port", &port, "--http-port", "0", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("cannot listen for RESP on 127.0.0.1:{port}")), "{stderr}");
 }
 
 #[test]
