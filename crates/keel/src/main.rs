@@ -81,67 +81,67 @@ struct ServeArgs {
     /// A keel.toml file with settings named as in CONFIG GET (port = 6380, requirepass = "...").
     #[arg(long)]
     config: Option<String>,
-    /// Address to listen on.
+    /// Address to listen on. [env: KEEL_BIND] [default: 127.0.0.1]
     #[arg(long)]
     bind: Option<String>,
-    /// RESP port.
+    /// RESP port. [env: KEEL_PORT] [default: 6379]
     #[arg(long)]
     port: Option<String>,
-    /// HTTP port (REST API, health and metrics).
+    /// HTTP port (REST API, health and metrics). [env: KEEL_HTTP_PORT] [default: 8080]
     #[arg(long)]
     http_port: Option<String>,
-    /// The default database's REST token (generated at first start when not set).
+    /// The default database's REST token (generated at first start when not set). [env: KEEL_REST_TOKEN]
     #[arg(long)]
     rest_token: Option<String>,
-    /// The admin API's token (generated at first start when not set).
+    /// The admin API's token (generated at first start when not set). [env: KEEL_ADMIN_TOKEN]
     #[arg(long)]
     admin_token: Option<String>,
-    /// TLS certificate chain (PEM); with --tls-key, RESP speaks TLS (on --tls-port, or on --port).
+    /// TLS certificate chain (PEM); with --tls-key, RESP speaks TLS (on --tls-port, or on --port). [env: KEEL_TLS_CERT_FILE]
     #[arg(long)]
     tls_cert: Option<String>,
-    /// TLS private key (PEM).
+    /// TLS private key (PEM). [env: KEEL_TLS_KEY_FILE]
     #[arg(long)]
     tls_key: Option<String>,
-    /// Require client certificates signed by this CA (mutual TLS).
+    /// Require client certificates signed by this CA (mutual TLS). [env: KEEL_TLS_CA_CERT_FILE]
     #[arg(long)]
     tls_ca_cert: Option<String>,
-    /// Serve RESP over TLS on this port, beside plain RESP on --port.
+    /// Serve RESP over TLS on this port, beside plain RESP on --port. [env: KEEL_TLS_PORT] [default: 0: none]
     #[arg(long)]
     tls_port: Option<String>,
-    /// Serve HTTPS on this port, beside plain HTTP on --http-port.
+    /// Serve HTTPS on this port, beside plain HTTP on --http-port. [env: KEEL_TLS_HTTP_PORT] [default: 0: none]
     #[arg(long)]
     tls_http_port: Option<String>,
-    /// Data directory.
+    /// Data directory. [env: KEEL_DIR] [default: ./keel-data]
     #[arg(long)]
     dir: Option<String>,
-    /// Password of the default user.
+    /// Password of the default user. [env: KEEL_REQUIREPASS] [default: none]
     #[arg(long)]
     requirepass: Option<String>,
-    /// Maximum number of connected clients.
+    /// Maximum number of connected clients. [env: KEEL_MAXCLIENTS] [default: 10000]
     #[arg(long)]
     maxclients: Option<String>,
-    /// Close clients idle for this many seconds (0: never).
+    /// Close clients idle for this many seconds (0: never). [env: KEEL_TIMEOUT] [default: 0]
     #[arg(long)]
     timeout: Option<String>,
-    /// Accept non-loopback clients without a password ("no") or not ("yes").
+    /// Accept non-loopback clients without a password ("no") or not ("yes"). [env: KEEL_PROTECTED_MODE] [default: yes]
     #[arg(long)]
     protected_mode: Option<String>,
-    /// Memory limit (e.g. 256mb).
+    /// Memory limit (e.g. 256mb). [env: KEEL_MAXMEMORY] [default: 0: no limit]
     #[arg(long)]
     maxmemory: Option<String>,
-    /// Eviction policy.
+    /// Eviction policy. [env: KEEL_MAXMEMORY_POLICY] [default: noeviction]
     #[arg(long)]
     maxmemory_policy: Option<String>,
-    /// Keep the append-only log ("yes", the default) or not.
+    /// Keep the append-only log ("yes", the default) or not. [env: KEEL_APPENDONLY] [default: yes]
     #[arg(long)]
     appendonly: Option<String>,
-    /// When the log is fsynced: always, everysec (the default) or no.
+    /// When the log is fsynced: always, everysec (the default) or no. [env: KEEL_APPENDFSYNC] [default: everysec]
     #[arg(long)]
     appendfsync: Option<String>,
-    /// Snapshot rules: "SECONDS CHANGES ..." ("" turns them off).
+    /// Snapshot rules: "SECONDS CHANGES ..." ("" turns them off). [env: KEEL_SAVE] [default: 3600 1 300 100 60 10000]
     #[arg(long)]
     save: Option<String>,
-    /// Snapshot file name, inside --dir.
+    /// Snapshot file name, inside --dir. [env: KEEL_DBFILENAME] [default: dump.rdb]
     #[arg(long)]
     dbfilename: Option<String>,
     /// Any other setting, as NAME=VALUE (repeatable).

@@ -225,3 +225,35 @@ fn json_logs_and_generated_tokens_stay_out_of_the_log() {
         assert!(parsed["level"].is_string() && parsed["fields"]["message"].is_string(), "{line}");
     }
 }
+
+#[test]
+fn serve_help_names_each_flags_environment_variable_and_each_is_a_setting() {
+    let help = String::from_utf8(keel().args(["serve", "--help"]).output().unwrap().stdout).unwrap();
+    let names: Vec<String> = help
+        .split("[env: KEEL_")
+        .skip(1)
+        .filter_map(|rest| rest.split(']').next())
+        .map(|name| name.trim_end_matches('=').to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    assert!(names.len() >= 20, "{help}");
+    assert!(help.contains("[default: 6379]"));
+    let port = free_port();
+    let dir = temp_dir("cli-help");
+    let mut child = keel()
+        .args(["serve", "--port", &port.to_string(), "--http-port", "0", "--save", ""])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut con = connect(port, None);
+    // Secrets are settings CONFIG never shows (not even that they exist); log-format is the command line's.
+    let unseen = ["rest-token", "admin-token", "tls-key-file", "log-format"];
+    for name in names.iter().filter(|n| !unseen.contains(&n.as_str())) {
+        let found: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(&mut con).unwrap();
+        assert!(!found.is_empty(), "KEEL_{} in --help is not a setting", name.to_uppercase().replace('-', "_"));
+    }
+    signal(&child, "TERM");
+    let _ = child.wait();
+}
