@@ -30,9 +30,7 @@ fn connect(s: &TestServer, password: &str) -> redis::Connection {
 }
 
 fn create(s: &TestServer, body: &str) -> Value {
-    let (status, created) = admin(s, "POST", "/v1/databases", body);
-    assert_eq!(status, 201, "{created}");
-    created
+    common::create_database(s, "admin-secret", body)
 }
 
 #[test]

@@ -120,15 +120,7 @@ fn a_pause_holds_rest_requests_and_stays_inside_its_database() {
         s.rest_token = "rest-token".into();
     });
     let mut con = server.client();
-    let (status, body) = http_with(
-        server.http_addr,
-        "POST",
-        "/v1/databases",
-        &["Authorization: Bearer admin-secret", "Content-Type: application/json"],
-        br#"{"name": "other"}"#,
-    );
-    assert_eq!(status, 201, "{body}");
-    let other: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let other = common::create_database(&server, "admin-secret", r#"{"name": "other"}"#);
     run::<()>(&mut con, &["CLIENT", "PAUSE", "60000", "WRITE"]);
     // Another database writes as usual.
     let url = format!("redis://default:{}@{}/", other["password"].as_str().unwrap(), server.addr);

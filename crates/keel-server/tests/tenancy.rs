@@ -35,9 +35,7 @@ fn connect(s: &TestServer, password: &str) -> redis::Connection {
 }
 
 fn create(s: &TestServer, body: &str) -> Value {
-    let (status, created) = admin(s, "POST", "/v1/databases", body);
-    assert_eq!(status, 201, "{created}");
-    created
+    common::create_database(s, "admin-secret", body)
 }
 
 /// Whether the connection's database answers BUSY (a script holds it past the threshold).

@@ -164,15 +164,7 @@ fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
 fn a_databases_rest_url_names_https_when_https_is_served() {
     let dir = TestDir::new();
     let (server, _, tls_http_port) = tls_server(&dir.0, false);
-    let (status, body) = common::http_with(
-        server.http_addr,
-        "POST",
-        "/v1/databases",
-        &["Authorization: Bearer admin-secret", "Content-Type: application/json"],
-        br#"{"name": "secure"}"#,
-    );
-    assert_eq!(status, 201, "{body}");
-    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let created = common::create_database(&server, "admin-secret", r#"{"name": "secure"}"#);
     let rest_url = created["rest_url"].as_str().unwrap();
     assert!(rest_url.starts_with("https://") && rest_url.ends_with(&format!(":{tls_http_port}")), "{rest_url}");
 }

@@ -233,6 +233,20 @@ pub fn http_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str], b
     (status, body)
 }
 
+/// Provisions a database (`body`: the admin API's JSON) with `admin_token`; its definition, secrets included.
+pub fn create_database(server: &TestServer, admin_token: &str, body: &str) -> serde_json::Value {
+    let auth = format!("Authorization: Bearer {admin_token}");
+    let (status, reply) = http_with(
+        server.http_addr,
+        "POST",
+        "/v1/databases",
+        &[&auth, "Content-Type: application/json"],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 201, "{reply}");
+    serde_json::from_str(&reply).unwrap()
+}
+
 /// A real `redis-server` started for a test, to compare Keel with or to load Keel's files; killed when
 /// dropped. `start` gives None when redis-server is not installed (CI installs it).
 pub struct RealRedis {
