@@ -51,9 +51,11 @@ fn tick(server: &Server, period: Duration) {
                 ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));
             }
             crate::persistence::cron(server, &tenant, &mut ks, now_unix);
+            replication_tick(server, &tenant, &mut ks);
         }
         tenant.meter(false);
-        if active_expire && tenant.pause.active().is_none() {
+        // A replica's keys expire when its primary's DELs arrive (reads hide them meanwhile).
+        if active_expire && tenant.pause.active().is_none() && !tenant.replication.is_replica() {
             expire_cycle(server, &tenant, started, cycle_budget);
         }
     }
@@ -67,6 +69,32 @@ fn tick(server: &Server, period: Duration) {
             }
         }
     }
+}
+
+/// The stream's periodic duties: PING the replicas every `repl-ping-replica-period` (through the stream,
+/// so they count it in their offsets), trim the backlog to `repl-backlog-size` while keeping what an
+/// attached replica has not been sent (up to the replica output limit), and drop the backlog once no
+/// replica has been attached for `repl-backlog-ttl`.
+fn replication_tick(server: &Server, tenant: &Tenant, ks: &mut crate::state::tenant::Keyspace) {
+    let stream = &tenant.persistence.stream;
+    if !stream.is_active() {
+        return;
+    }
+    let (size, ttl, ping_secs, hard) = {
+        let s = server.settings.read();
+        let hard = s.client_output_buffer_limit.replica.hard;
+        (s.repl_backlog_size, s.repl_backlog_ttl, s.repl_ping_replica_period, if hard == 0 { u64::MAX } else { hard })
+    };
+    let repl = &tenant.replication;
+    let now = unix_ms();
+    let slowest = repl.slowest_sent();
+    if slowest.is_some() && !repl.is_replica() && repl.ping_due(now, ping_secs) {
+        tenant.persistence.submit(&mut ks.log);
+        stream.append(b"*1\r\n$4\r\nPING\r\n");
+    }
+    stream.trim(size as usize, slowest, usize::try_from(hard).unwrap_or(usize::MAX));
+    stream.note_idle(if slowest.is_some() { 0 } else { now }, ttl);
+    ks.log.set_replicas(stream.takes_writes());
 }
 
 /// Active expiry for one database: sampled steps of at most [`STEP_BUDGET`] each, the lock released

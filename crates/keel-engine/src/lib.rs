@@ -16,6 +16,7 @@ pub mod meters;
 pub mod notify;
 pub mod persistence;
 pub mod provisioning;
+pub mod replication;
 pub mod secrets;
 pub mod server;
 pub mod state;

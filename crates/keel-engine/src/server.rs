@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// Databases told to follow a primary (REPLICAOF), with the link's generation, for the server crate's
+/// link runner.
+pub type LinkQueue = tokio::sync::mpsc::UnboundedReceiver<(Arc<Tenant>, u64)>;
+
 /// Background snapshot requests waiting for the job runner.
 pub type JobQueue = tokio::sync::mpsc::UnboundedReceiver<(Arc<Tenant>, Job)>;
 
@@ -50,6 +54,9 @@ pub struct Server {
     /// Background snapshot requests, and their receiving end until the runner takes it.
     jobs: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, Job)>,
     pub job_queue: parking_lot::Mutex<Option<JobQueue>>,
+    /// Replication links to start, and their receiving end until the link runner takes it.
+    links: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, u64)>,
+    pub link_queue: parking_lot::Mutex<Option<LinkQueue>>,
 }
 
 impl Server {
@@ -72,6 +79,7 @@ impl Server {
             (0..40).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
         };
         let (jobs, job_queue) = tokio::sync::mpsc::unbounded_channel();
+        let (links, link_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Server {
             tcp_port: AtomicU64::new(settings.port as u64),
             http_port: AtomicU64::new(settings.http_port as u64),
@@ -89,6 +97,8 @@ impl Server {
             loading: std::sync::atomic::AtomicBool::new(false),
             jobs,
             job_queue: parking_lot::Mutex::new(Some(job_queue)),
+            links,
+            link_queue: parking_lot::Mutex::new(Some(link_queue)),
         }))
     }
 
@@ -96,6 +106,13 @@ impl Server {
     pub fn request_job(&self, tenant: &Tenant, job: Job) {
         if let Some(tenant) = self.tenants.read().get(&tenant.name) {
             let _ = self.jobs.send((tenant.clone(), job));
+        }
+    }
+
+    /// Asks the link runner to connect `tenant` to the primary it now follows (link `generation`).
+    pub fn start_link(&self, tenant: &Tenant, generation: u64) {
+        if let Some(tenant) = self.tenants.read().get(&tenant.name) {
+            let _ = self.links.send((tenant.clone(), generation));
         }
     }
 

@@ -46,13 +46,13 @@ impl Engine {
         let tenant = self.server.default_tenant();
         let env = Env { server: &self.server, tenant: &tenant, settings: BatchSettings::read(&self.server, &tenant) };
         let mut ks = tenant.lock();
-        ks.log.enabled = true;
+        ks.log.set_log(true);
         let mut out = ReplyWriter::new(Resp::V2);
         let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         execute(&env, &mut BatchClock::start(), &mut ks, session, &mut out, &args);
         let logged = String::from_utf8_lossy(&ks.log.buf).into_owned();
         ks.log.buf.clear();
-        ks.log.enabled = false;
+        ks.log.set_log(false);
         logged
     }
 }

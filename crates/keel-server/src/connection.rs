@@ -38,6 +38,14 @@ enum Next {
     Block(oneshot::Receiver<Vec<u8>>, Option<tokio::time::Instant>),
     /// CLIENT PAUSE holds the next command, still in the input: run it when the pause ends.
     Paused,
+    /// SYNC/PSYNC: the connection becomes a replica's feed.
+    Replicate(keel_engine::exec::session::ReplicaRequest),
+    /// WAIT: answer once enough replicas acknowledged the offset, or at the deadline.
+    Wait {
+        offset: u64,
+        replicas: u64,
+        deadline: Option<tokio::time::Instant>,
+    },
     Close,
 }
 
@@ -201,6 +209,28 @@ where
         if let Next::Close = next {
             break;
         }
+        if let Next::Replicate(request) = next {
+            let input = std::mem::take(&mut conn.input);
+            let (server, tenant) = (conn.server.clone(), conn.tenant.clone());
+            crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input).await;
+            conn.close(&info);
+            return;
+        }
+        if let Next::Wait { offset, replicas, deadline } = next {
+            next = Next::Continue;
+            let acked = tokio::select! {
+                biased;
+                _ = info.killed() => break,
+                _ = keel_engine::server::stopping(&mut shutdown) => break,
+                acked = wait_for_replicas(&conn.tenant, offset, replicas, deadline) => acked,
+            };
+            conn.out.int(acked as i64);
+            let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
+            conn.out.clear();
+            if written.is_err() {
+                break;
+            }
+        }
         if let Next::Paused = next {
             // Counted as blocked while the pause holds its command, as Redis counts postponed clients.
             info.set_flag(flag::BLOCKED, true);
@@ -218,6 +248,32 @@ where
         }
     }
     conn.close(&info);
+}
+
+/// Asks the replicas for acknowledgements and waits until `replicas` of them acknowledged `offset` or the
+/// deadline passes; returns how many did.
+async fn wait_for_replicas(
+    tenant: &Tenant,
+    offset: u64,
+    replicas: u64,
+    deadline: Option<tokio::time::Instant>,
+) -> usize {
+    let repl = &tenant.replication;
+    tenant.persistence.stream.append(keel_engine::replication::GETACK);
+    let mut waiting = std::pin::pin!(sleep_until_deadline(deadline));
+    loop {
+        let acked = repl.acknowledged(offset);
+        if acked as u64 >= replicas {
+            return acked;
+        }
+        let notified = repl.acks.notified();
+        tokio::select! {
+            _ = notified => {}
+            _ = &mut waiting => return repl.acknowledged(offset),
+            // An acknowledgement may land between the count and the wait: look again now and then.
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
 }
 
 async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
@@ -453,6 +509,11 @@ fn act(
     match action {
         Action::Close => Some(Next::Close),
         Action::Paused => Some(Next::Paused),
+        Action::Replicate(request) => Some(Next::Replicate(request)),
+        Action::Wait { offset, replicas, timeout } => {
+            let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+            Some(Next::Wait { offset, replicas, deadline })
+        }
         Action::Shutdown => {
             server.begin_shutdown();
             Some(Next::Close)

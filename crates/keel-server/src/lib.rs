@@ -7,6 +7,7 @@
 mod connection;
 mod http;
 mod listener;
+mod replication;
 pub mod tls;
 
 pub use keel_engine::{config, provisioning, Server, Settings};
@@ -103,6 +104,12 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let cron_server = server.clone();
     tasks.spawn_blocking(move || cron::run(cron_server));
     tasks.spawn(persistence::run_jobs(server.clone()));
+    tasks.spawn(replication::link::run_links(server.clone()));
+    if let Err(e) = replication::follow_configured(&server) {
+        server.begin_shutdown();
+        while tasks.join_next().await.is_some() {}
+        return Err(std::io::Error::other(e));
+    }
     tracing::info!(%addr, %http_addr, "Keel is ready to accept RESP connections and HTTP requests");
     Ok(Running { server, addr, http_addr, tls_addr, tls_http_addr, tasks })
 }

@@ -144,6 +144,12 @@ struct ServeArgs {
     /// Snapshot file name, inside --dir. [env: KEEL_DBFILENAME] [default: dump.rdb]
     #[arg(long)]
     dbfilename: Option<String>,
+    /// Follow this primary (HOST:PORT, or "HOST PORT"): the default database replicates it. [env: KEEL_REPLICAOF] [default: none]
+    #[arg(long)]
+    replicaof: Option<String>,
+    /// Password this replica logs in to its primary with. [env: KEEL_MASTERAUTH] [default: none]
+    #[arg(long)]
+    masterauth: Option<String>,
     /// Any other setting, as NAME=VALUE (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
@@ -173,6 +179,8 @@ impl ServeArgs {
             ("appendfsync", &self.appendfsync),
             ("save", &self.save),
             ("dbfilename", &self.dbfilename),
+            ("replicaof", &self.replicaof),
+            ("masterauth", &self.masterauth),
         ];
         let mut flags: Vec<(String, String)> =
             named.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.clone()))).collect();

@@ -87,7 +87,7 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
         return Err(Refusal::new(Some(command), error));
     }
-    if !command.has(flags::NO_AUTH) {
+    if !command.has(flags::NO_AUTH) && !session.master {
         if !session.authenticated && session.info.has_flag(crate::clients::flag::PROTECTED) {
             return Err(Refusal::new(Some(command), DENIED));
         }
@@ -106,6 +106,9 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
         let error = format!("ERR '{}' acts on the whole server and is not available to a database", command.fullname);
         return Err(Refusal::new(Some(command), error));
     }
+    if let Some(error) = replication_refusal(env, session, command) {
+        return Err(Refusal::new(Some(command), error));
+    }
     if session.in_subscriber_mode() && !command.has(flags::SUBSCRIBER_CONTEXT) {
         let error = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -120,6 +123,31 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
         ServerState::Busy(busy) if !command.has(flags::ALLOW_BUSY) => Err(Refusal::new(Some(command), busy)),
         _ => Ok(command),
     }
+}
+
+/// What replication refuses, in Redis's order: writes while too few replicas are in sync
+/// (`min-replicas-to-write`), writes to a read-only replica, and everything but `stale` commands while a
+/// replica's link is down and `replica-serve-stale-data` is off. The primary's own link is never refused.
+fn replication_refusal(env: &Env, session: &Session, command: &Command) -> Option<&'static str> {
+    use crate::replication::{MASTERDOWN, NOREPLICAS, READONLY};
+    if session.master {
+        return None;
+    }
+    let repl = &env.tenant.replication;
+    let replica = repl.is_replica();
+    if command.has(flags::WRITE) && !replica && env.settings.min_replicas_to_write > 0 {
+        let good = repl.good_replicas(crate::clock::unix_ms(), env.settings.min_replicas_max_lag);
+        if (good as u64) < env.settings.min_replicas_to_write {
+            return Some(NOREPLICAS);
+        }
+    }
+    if replica && env.settings.replica_read_only && command.has(flags::WRITE) {
+        return Some(READONLY);
+    }
+    if replica && !env.settings.serve_stale_data && !command.has(flags::STALE) && repl.link_down() {
+        return Some(MASTERDOWN);
+    }
+    None
 }
 
 /// The NOPERM error when the session's ACL user may not run `args`; the denial goes to ACL LOG.

@@ -32,6 +32,11 @@ pub struct BatchSettings {
     pub memory: crate::state::eviction::MemoryLimit,
     /// A provisioned database's commands-per-second limit (0: none).
     pub max_commands_per_second: u64,
+    /// `replica-read-only`, `replica-serve-stale-data`, `min-replicas-to-write`, `min-replicas-max-lag`.
+    pub replica_read_only: bool,
+    pub serve_stale_data: bool,
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
 }
 
 impl BatchSettings {
@@ -67,6 +72,10 @@ impl BatchSettings {
             pubsub_limit: s.client_output_buffer_limit.pubsub,
             memory,
             max_commands_per_second,
+            replica_read_only: s.replica_read_only,
+            serve_stale_data: s.replica_serve_stale_data,
+            min_replicas_to_write: s.min_replicas_to_write,
+            min_replicas_max_lag: s.min_replicas_max_lag,
             monitor_queue_limit: {
                 let limits = s.client_output_buffer_limit;
                 let cap = if limits.normal.hard > 0 { limits.normal.hard } else { limits.pubsub.hard };
@@ -215,7 +224,7 @@ fn run(
     let paused = env.tenant.pause.active();
     hold_expired_keys(ks, paused.is_some());
     // Nothing inside EXEC or a script waits: a pause begins when they end.
-    if let Some(mode) = paused.filter(|_| !session.in_exec && !session.in_script) {
+    if let Some(mode) = paused.filter(|_| !session.in_exec && !session.in_script && !session.master) {
         if mode == PauseMode::All || crate::exec::pausing::may_write(env.server, ks, session, command, args) {
             session.action = Some(crate::exec::session::Action::Paused);
             return;
@@ -228,7 +237,7 @@ fn run(
         }
     }
     // Commands a script runs count too; a transaction's were counted as they were queued.
-    if env.settings.max_commands_per_second > 0 && !session.in_exec {
+    if env.settings.max_commands_per_second > 0 && !session.in_exec && !session.master {
         let second = clock.now_ms() / 1000;
         let (window, count) = &mut ks.rate_window;
         if *window != second {
@@ -254,7 +263,7 @@ fn run(
         let fits = crate::state::eviction::make_room(ks, &env.settings.memory, &access, events);
         let grows = command.has(flags::DENYOOM)
             || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
-        if !fits && grows && !session.allow_oom {
+        if !fits && grows && !session.allow_oom && !session.master {
             flag_transaction(session);
             if command.spec.name == "exec" {
                 session.transaction = None;

@@ -35,6 +35,22 @@ pub enum Action {
     SwitchTenant(String),
     /// CLIENT PAUSE holds this command: it did not run, and runs again when the pause ends.
     Paused,
+    /// SYNC or PSYNC: the connection becomes a replica of its database, fed the stream from here on.
+    Replicate(ReplicaRequest),
+    /// WAIT: reply once `replicas` replicas acknowledged `offset`, or the timeout passes.
+    Wait { offset: u64, replicas: u64, timeout: Option<std::time::Duration> },
+}
+
+/// What a replica asked for with SYNC or PSYNC, and what it said of itself before (REPLCONF).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplicaRequest {
+    /// `PSYNC replid offset` (None: the old SYNC, which wants a full copy and no `+FULLRESYNC` line).
+    pub psync: Option<(String, u64)>,
+    /// It reads a full copy in the `$EOF:` form (`REPLCONF capa eof`).
+    pub capa_eof: bool,
+    /// The port it listens on (`REPLCONF listening-port`), and the address it names (`ip-address`).
+    pub port: u16,
+    pub ip: Option<String>,
 }
 
 /// A transaction being queued between MULTI and EXEC.
@@ -80,6 +96,11 @@ pub struct Session {
     pub in_exec: bool,
     /// The script running for this client ran a read command (its declared keys are then tracked).
     pub script_read: bool,
+    /// What the client said of itself as a replica (REPLCONF), before its SYNC or PSYNC.
+    pub replica: ReplicaRequest,
+    /// This is the link to the primary this database follows: its writes pass where clients' may not
+    /// (a read-only replica, a full memory) and it is never refused for its ACL.
+    pub master: bool,
     /// The sending end of this connection's push feed (MONITOR lines, pub/sub messages), once it has one.
     feed: Option<Feed>,
     /// The receiving end of a feed just created, for the connection to pick up after the command.
@@ -107,6 +128,8 @@ impl Session {
             watching: false,
             exec_over_quota: false,
             script_read: false,
+            replica: ReplicaRequest::default(),
+            master: false,
             feed: None,
             new_feed: None,
         }

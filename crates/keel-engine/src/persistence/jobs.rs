@@ -91,16 +91,34 @@ async fn run_job(server: Arc<Server>, tenant: Arc<Tenant>, job: Job) {
             Job::Rdb => status.rdb_in_progress = false,
             Job::Rewrite => status.aof_rewrite_in_progress = false,
         }
-        if std::mem::take(&mut status.aof_rewrite_scheduled) {
-            Some(Job::Rewrite)
-        } else if std::mem::take(&mut status.rdb_bgsave_scheduled) {
-            Some(Job::Rdb)
-        } else {
-            None
-        }
+        take_scheduled(&mut status)
     };
     if let Some(next) = next {
         start_job(&server, &tenant, next, true);
+    }
+}
+
+/// The job scheduled behind the one that just ended, if any.
+fn take_scheduled(status: &mut super::Status) -> Option<Job> {
+    if std::mem::take(&mut status.aof_rewrite_scheduled) {
+        Some(Job::Rewrite)
+    } else if std::mem::take(&mut status.rdb_bgsave_scheduled) {
+        Some(Job::Rdb)
+    } else {
+        None
+    }
+}
+
+/// Ends a capture that held the snapshot slot outside the job runner (a full copy for a replica), and
+/// starts the job scheduled behind it.
+pub fn release_rdb_slot(server: &Server, tenant: &Tenant) {
+    let next = {
+        let mut status = tenant.persistence.status.lock();
+        status.rdb_in_progress = false;
+        take_scheduled(&mut status)
+    };
+    if let Some(next) = next {
+        start_job(server, tenant, next, true);
     }
 }
 

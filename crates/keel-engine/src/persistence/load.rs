@@ -97,6 +97,31 @@ fn load_rdb_reporting(
     Ok(summary.keys)
 }
 
+/// Replaces the database's whole dataset with a full copy received from its primary (an RDB file in its
+/// directory), under the lock, as a replica does after `+FULLRESYNC`: every key, and the FUNCTION libraries.
+/// Clients tracking keys hear that everything changed. With the log on, a compaction follows so that the
+/// log's base is the copy. Returns the number of keys loaded.
+pub fn replace_with_copy(server: &Server, tenant: &Tenant, path: &Path) -> Result<u64, String> {
+    let limits = limits(server);
+    let mut ks = tenant.lock();
+    let ks = &mut *ks;
+    ks.dbs.iter_mut().for_each(|db| db.clear());
+    ks.scripting.functions.flush();
+    let loaded = load_rdb(ks, &tenant.scripts, path, &limits, false);
+    ks.dirty += 1;
+    if ks.tracking.is_active() {
+        let (clients, name) = (&server.clients, &tenant.name);
+        ks.tracking.flush(0, &ks.pubsub, &|id| clients.is_in(id, name));
+    }
+    // What the log holds describes the old dataset; its next base is the copy.
+    ks.log.buf.clear();
+    ks.log.forget_db();
+    if tenant.persistence.log_enabled() {
+        super::start_job(server, tenant, super::snapshot::Job::Rewrite, true);
+    }
+    loaded
+}
+
 /// Replays one log file into the tenant's keyspace `ks` (locked by the caller). Returns how many commands ran.
 fn replay(
     server: &Server,
@@ -380,7 +405,9 @@ pub fn open_current_log(
 
 /// Turns recording of writes on or off.
 pub fn enable_log_buffer(ks: &mut Keyspace, on: bool) {
-    ks.log.enabled = on;
-    ks.log.buf.clear();
+    ks.log.set_log(on);
+    if !ks.log.enabled {
+        ks.log.buf.clear();
+    }
     ks.log.forget_db();
 }

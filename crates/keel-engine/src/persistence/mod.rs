@@ -33,7 +33,11 @@ use tokio::sync::watch;
 /// Commands waiting to reach the log, built under the tenant lock.
 #[derive(Default)]
 pub struct LogBuffer {
+    /// Writes are recorded: for the log, for replicas, or both.
     pub enabled: bool,
+    to_log: bool,
+    /// The buffer also feeds the replication stream (a primary with a backlog).
+    pub to_replicas: bool,
     pub buf: Vec<u8>,
     /// The database the log's reader will be in after `buf` (the last SELECT written).
     db: Option<usize>,
@@ -42,6 +46,18 @@ pub struct LogBuffer {
 }
 
 impl LogBuffer {
+    /// Records writes for the append-only log, or stops (the stream may still want them).
+    pub fn set_log(&mut self, on: bool) {
+        self.to_log = on;
+        self.enabled = self.to_log || self.to_replicas;
+    }
+
+    /// Records writes for the replication stream, or stops.
+    pub fn set_replicas(&mut self, on: bool) {
+        self.to_replicas = on;
+        self.enabled = self.to_log || self.to_replicas;
+    }
+
     /// Appends one command that runs in database `db`.
     pub fn command<A: AsRef<[u8]>>(&mut self, db: usize, args: &[A]) {
         self.select(db);
@@ -145,6 +161,8 @@ pub struct Persistence {
     /// `stop-writes-on-bgsave-error` is on (Redis's MISCONF).
     log_failing: std::sync::Arc<AtomicBool>,
     pub snapshot_failing: AtomicBool,
+    /// The replication stream: the same writes the log receives, for replicas (see `replication`).
+    pub stream: crate::replication::Stream,
 }
 
 impl Persistence {
@@ -177,6 +195,7 @@ impl Persistence {
             force_final_save: AtomicBool::new(false),
             log_failing: Default::default(),
             snapshot_failing: AtomicBool::new(false),
+            stream: crate::replication::Stream::new(),
         })
     }
 
@@ -218,6 +237,9 @@ impl Persistence {
     /// Hands the keyspace's buffered commands to the writer; returns the offset a client that ran them must
     /// wait for under `always` (None when the log is off or nothing needs waiting for).
     pub fn submit(&self, buffer: &mut LogBuffer) -> Option<u64> {
+        if buffer.to_replicas {
+            self.stream.append(&buffer.buf);
+        }
         let log = self.log.read();
         let end = log.as_ref().map(|log| if buffer.buf.is_empty() { log.queued() } else { log.submit(&buffer.buf) });
         if buffer.buf.capacity() > 1 << 20 {

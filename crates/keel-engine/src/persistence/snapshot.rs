@@ -187,58 +187,15 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
             }
             ks.log.forget_db();
         }
-        {
-            let mut enc = encoder.lock();
-            enc.header(&aux_fields(&ks, job == Job::Rewrite));
-            for code in ks.scripting.functions.codes() {
-                enc.function(&code);
-            }
-        }
-        for (index, db) in ks.dbs.iter_mut().enumerate() {
-            db.begin_capture(Box::new(Sink { db: index, encoder: encoder.clone() }));
-        }
+        let aux = aux_fields(&ks, job == Job::Rewrite);
+        begin_capture(&mut ks, &encoder, &aux);
         persistence.status.lock().dirty_at_snapshot_start = ks.dirty;
         ks.dbs.len()
     };
-    let mut peak_buffer = 0usize;
-    let walked: Result<(), String> = async {
-        for index in 0..databases {
-            let mut first = true;
-            loop {
-                let done = {
-                    let mut ks = tenant.lock();
-                    let db = &mut ks.dbs[index];
-                    if first && !db.is_empty() {
-                        encoder.lock().begin_db(index, db.len(), db.volatile_len());
-                    }
-                    first = false;
-                    db.capture_step(ENTRIES_PER_STEP)
-                };
-                let chunk = std::mem::take(&mut encoder.lock().buf);
-                peak_buffer = peak_buffer.max(chunk.capacity());
-                file.write(&chunk).map_err(|e| format!("{}: {e}", target.display()))?;
-                if done {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-        }
-        Ok(())
-    }
-    .await;
-    let dirty_at_start = {
-        let mut ks = tenant.lock();
-        for db in ks.dbs.iter_mut() {
-            db.end_capture();
-        }
-        let mut enc = encoder.lock();
-        enc.finish();
-        let capture_bytes: usize = ks.dbs.iter().map(|d| d.capture_overhead()).sum();
-        persistence.status.lock().rdb_last_cow_size = (peak_buffer + capture_bytes) as u64;
-        persistence.status.lock().dirty_at_snapshot_start
-    };
-    let tail = std::mem::take(&mut encoder.lock().buf);
-    let written = walked.and_then(|()| file.write(&tail).map_err(|e| e.to_string()));
+    let walked = walk(tenant, &encoder, databases, &mut file).await.map_err(|e| format!("{}: {e}", target.display()));
+    let tail = end_capture(tenant, &encoder, walked.as_ref().copied().unwrap_or(0));
+    let dirty_at_start = persistence.status.lock().dirty_at_snapshot_start;
+    let written = walked.and_then(|_| file.write(&tail).map_err(|e| e.to_string()));
     let committed = match written {
         Ok(()) => file.commit().map_err(|e| format!("{}: {e}", target.display())),
         Err(e) => {
@@ -273,6 +230,162 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
     }
     tracing::info!(?job, ms = elapsed, bytes = size, "background snapshot done");
     Ok(())
+}
+
+/// Starts a point-in-time capture of every database of `ks` into `encoder`, after the RDB header and the
+/// FUNCTION libraries.
+fn begin_capture(ks: &mut Keyspace, encoder: &Arc<Mutex<RdbEncoder>>, aux: &[(&'static str, String)]) {
+    {
+        let mut enc = encoder.lock();
+        enc.header(aux);
+        for code in ks.scripting.functions.codes() {
+            enc.function(&code);
+        }
+    }
+    for (index, db) in ks.dbs.iter_mut().enumerate() {
+        db.begin_capture(Box::new(Sink { db: index, encoder: encoder.clone() }));
+    }
+}
+
+/// Where a background snapshot's bytes go: a file, or a replica being sent a full copy.
+trait Output: Send {
+    fn write_chunk(&mut self, chunk: Vec<u8>) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+impl Output for RdbFile {
+    async fn write_chunk(&mut self, chunk: Vec<u8>) -> Result<(), String> {
+        self.write(&chunk).map_err(|e| e.to_string())
+    }
+}
+
+/// Walks the capture of each database in steps (the lock is taken per step and offered between them),
+/// handing each encoded piece to `out`. Returns the largest piece's capacity.
+async fn walk(
+    tenant: &Tenant,
+    encoder: &Arc<Mutex<RdbEncoder>>,
+    databases: usize,
+    out: &mut impl Output,
+) -> Result<usize, String> {
+    let mut peak_buffer = 0usize;
+    for index in 0..databases {
+        let mut first = true;
+        loop {
+            let done = {
+                let mut ks = tenant.lock();
+                let db = &mut ks.dbs[index];
+                if first && !db.is_empty() {
+                    encoder.lock().begin_db(index, db.len(), db.volatile_len());
+                }
+                first = false;
+                db.capture_step(ENTRIES_PER_STEP)
+            };
+            let chunk = std::mem::take(&mut encoder.lock().buf);
+            peak_buffer = peak_buffer.max(chunk.capacity());
+            out.write_chunk(chunk).await?;
+            if done {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(peak_buffer)
+}
+
+/// Ends the capture of every database and returns the RDB's last bytes (its end marker, before the
+/// checksum the writer adds).
+fn end_capture(tenant: &Tenant, encoder: &Arc<Mutex<RdbEncoder>>, peak_buffer: usize) -> Vec<u8> {
+    let mut ks = tenant.lock();
+    for db in ks.dbs.iter_mut() {
+        db.end_capture();
+    }
+    let mut enc = encoder.lock();
+    enc.finish();
+    let capture_bytes: usize = ks.dbs.iter().map(|d| d.capture_overhead()).sum();
+    tenant.persistence.status.lock().rdb_last_cow_size = (peak_buffer + capture_bytes) as u64;
+    std::mem::take(&mut enc.buf)
+}
+
+/// What a full copy for a replica hands its feeder: first where the replication stream stands at the
+/// copy's instant (what `+FULLRESYNC` announces), then the RDB's bytes, in order.
+pub enum CopyPart {
+    Start { replid: String, offset: u64 },
+    Bytes(Vec<u8>),
+}
+
+/// A full copy on its way to a replica's feeder (which may go away: the copy then stops).
+struct ToReplica {
+    parts: tokio::sync::mpsc::Sender<CopyPart>,
+    crc: RdbSink,
+}
+
+impl Output for ToReplica {
+    async fn write_chunk(&mut self, chunk: Vec<u8>) -> Result<(), String> {
+        self.crc.update(&chunk);
+        self.parts.send(CopyPart::Bytes(chunk)).await.map_err(|_| "the replica went away".to_string())
+    }
+}
+
+/// Makes a point-in-time RDB copy of the database for a replica, without stopping it: the copy's instant is
+/// a point of the replication stream, and the replica is fed the stream from there once it has loaded the
+/// copy. Waits for a running snapshot first (one capture at a time), and holds the snapshot slot meanwhile,
+/// as Redis's replication child does (`rdb_bgsave_in_progress`).
+pub async fn copy_for_replica(
+    server: &Server,
+    tenant: &Tenant,
+    parts: tokio::sync::mpsc::Sender<CopyPart>,
+) -> Result<(), String> {
+    let p = &tenant.persistence;
+    loop {
+        {
+            let mut status = p.status.lock();
+            if !status.rdb_in_progress && !status.aof_rewrite_in_progress && !status.loading {
+                status.rdb_in_progress = true;
+                break;
+            }
+        }
+        if parts.is_closed() {
+            return Err("the replica went away".into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let result = copy_holding_slot(server, tenant, parts).await;
+    super::jobs::release_rdb_slot(server, tenant);
+    result
+}
+
+async fn copy_holding_slot(
+    server: &Server,
+    tenant: &Tenant,
+    parts: tokio::sync::mpsc::Sender<CopyPart>,
+) -> Result<(), String> {
+    let p = &tenant.persistence;
+    let encoder = Arc::new(Mutex::new(RdbEncoder::new(server.settings.read().rdbcompression)));
+    let (start, databases) = {
+        let mut ks = tenant.lock();
+        tenant.flush_expired(server, &mut ks);
+        p.stream.activate();
+        ks.log.set_replicas(true);
+        p.submit(&mut ks.log);
+        // The replica starts with no database selected: the stream names the next one.
+        ks.log.forget_db();
+        let (replid, offset) = p.stream.position();
+        let mut aux = aux_fields(&ks, false);
+        aux.push(("repl-id", replid.clone()));
+        aux.push(("repl-offset", offset.to_string()));
+        begin_capture(&mut ks, &encoder, &aux);
+        (CopyPart::Start { replid, offset }, ks.dbs.len())
+    };
+    let mut out = ToReplica { parts, crc: RdbSink::default() };
+    let sent = out.parts.send(start).await.map_err(|_| "the replica went away".to_string());
+    let walked = match sent {
+        Ok(()) => walk(tenant, &encoder, databases, &mut out).await,
+        Err(e) => Err(e),
+    };
+    let mut tail = end_capture(tenant, &encoder, walked.as_ref().copied().unwrap_or(0));
+    walked?;
+    out.crc.update(&tail);
+    tail.extend_from_slice(&std::mem::take(&mut out.crc).trailer());
+    out.parts.send(CopyPart::Bytes(tail)).await.map_err(|_| "the replica went away".to_string())
 }
 
 /// Makes the new base and the log started with it the whole log, then deletes the files it replaces.

@@ -42,6 +42,8 @@ pub struct Tenant {
     pub pause: crate::state::pause::Pause,
     /// Values being freed in the background, and how many were (UNLINK).
     pub lazyfree: std::sync::Arc<crate::lazyfree::LazyFreeStats>,
+    /// Its role (primary, or replica of whom) and the replicas attached to it.
+    pub replication: crate::replication::Replication,
 }
 
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
@@ -166,6 +168,7 @@ impl Tenant {
             acl: parking_lot::RwLock::new(acl),
             pause: Default::default(),
             lazyfree: Default::default(),
+            replication: Default::default(),
             meters: crate::meters::Meters::load(&persistence.dir),
             published: Default::default(),
             persistence,

@@ -193,11 +193,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         }
         "replication" => {
             out.push_str("# Replication\r\n");
-            line(out, "role", &"master");
-            line(out, "connected_slaves", &0);
-            line(out, "master_failover_state", &"no-failover");
-            line(out, "master_replid", &server.run_id);
-            line(out, "master_repl_offset", &0);
+            let backlog_size = server.settings.read().repl_backlog_size;
+            super::replication::info_section(out, ctx.tenant, backlog_size);
         }
         "cpu" => {
             out.push_str("# CPU\r\n");

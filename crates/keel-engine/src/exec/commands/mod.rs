@@ -19,6 +19,7 @@ mod latency;
 mod lists;
 mod persistence;
 mod pubsub;
+pub mod replication;
 mod scripting;
 mod server;
 mod sets;

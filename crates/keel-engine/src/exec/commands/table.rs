@@ -11,9 +11,9 @@ use super::flags::{
 use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
     acl, bitmaps, client, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, json,
-    json_ops as jo, keys, latency, lists, persistence as persist, pubsub, scripting, server as srv, sets, sort,
-    stream_groups as xg, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find,
-    KeySpec,
+    json_ops as jo, keys, latency, lists, persistence as persist, pubsub, replication as repl, scripting,
+    server as srv, sets, sort, stream_groups as xg, streams, strings, transactions as tx, zset_ops, zsets, Begin,
+    Channels, CommandSpec, Find, KeySpec,
 };
 
 macro_rules! cmd {
@@ -340,6 +340,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("lastsave", 1, LOADING | STALE | FAST, cat::ADMIN | cat::DANGEROUS, &[], "server", "Get the UNIX time stamp of the last successful save to disk", persist::lastsave).with_tips(&["nondeterministic_output"]),
     cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Synchronously save the dataset to disk and then shut down the server", srv::shutdown).with_unlocked(srv::shutdown_unlocked),
     cmd!("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE | NO_REST, cat::NONE, &[], "server", "Listen for all requests received by the server in real time", srv::monitor),
+    cmd!("sync", 1, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT | NO_REST, cat::NONE, &[], "server", "Internal command used for replication", repl::sync),
+    cmd!("psync", -3, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT | NO_REST, cat::NONE, &[], "server", "Internal command used for replication", repl::psync),
+    cmd!("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY | NO_REST, cat::NONE, &[], "server", "An internal command for configuring the replication stream", repl::replconf),
+    cmd!("wait", 3, NOSCRIPT | NO_REST, cat::CONNECTION, &[], "generic", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", repl::wait).with_tips(&["request_policy:all_shards", "response_policy:agg_min"]),
+    cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, cat::ADMIN | cat::DANGEROUS, &[], "server", "Return the role of the instance in the context of replication", repl::role),
+    cmd!("replicaof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
+    cmd!("slaveof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
     container!("config", -2, "server", "A container for server configuration commands.", None, [
         cmd!("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Get the values of configuration parameters", srv::config_get),
         cmd!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Set configuration parameters to the given values", srv::config_set).with_tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),

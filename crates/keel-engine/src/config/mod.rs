@@ -100,6 +100,35 @@ pub struct Settings {
     pub loglevel: String,
     pub latency_tracking: bool,
     pub client_output_buffer_limit: OutputLimits,
+    /// The primary this server follows from start-up, `host port` (empty: none; REPLICAOF changes it).
+    pub replicaof: String,
+    /// The password (and user) a replica logs in to its primary with.
+    pub masterauth: String,
+    pub masteruser: String,
+    /// Bytes of the replication stream kept for replicas that reconnect (partial resynchronisation).
+    pub repl_backlog_size: u64,
+    /// Seconds a primary keeps its backlog once no replica is connected.
+    pub repl_backlog_ttl: u64,
+    /// Seconds between the PINGs a primary sends its replicas.
+    pub repl_ping_replica_period: u64,
+    /// Seconds without traffic after which a replication link is considered lost.
+    pub repl_timeout: u64,
+    /// A replica refuses clients' writes (`READONLY`).
+    pub replica_read_only: bool,
+    /// A replica whose link is down still answers reads (else `MASTERDOWN`).
+    pub replica_serve_stale_data: bool,
+    /// Writes are refused unless this many replicas acknowledged within `min-replicas-max-lag` seconds.
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    /// Accepted for Redis's tools: Keel always streams full synchronisations without touching its disk,
+    /// at once (no delay gathering replicas).
+    pub repl_diskless_sync: bool,
+    pub repl_diskless_sync_delay: u64,
+    pub repl_diskless_load: String,
+    pub replica_priority: u64,
+    pub replica_announce_ip: String,
+    /// Milliseconds a REST read carrying a sync token waits on a replica for the token's offset.
+    pub repl_sync_token_timeout: u64,
     /// The plans provisioned databases bill under (`[plans.<name>]` in `keel.toml`).
     pub plans: crate::meters::Plans,
 }
@@ -205,6 +234,23 @@ impl Default for Settings {
             loglevel: "notice".into(),
             latency_tracking: true,
             client_output_buffer_limit: OutputLimits::default(),
+            replicaof: String::new(),
+            masterauth: String::new(),
+            masteruser: String::new(),
+            repl_backlog_size: 1024 * 1024,
+            repl_backlog_ttl: 3600,
+            repl_ping_replica_period: 10,
+            repl_timeout: 60,
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay: 5,
+            repl_diskless_load: "disabled".into(),
+            replica_priority: 100,
+            replica_announce_ip: String::new(),
+            repl_sync_token_timeout: 1000,
             plans: crate::meters::default_plans(),
         }
     }
@@ -254,6 +300,7 @@ const POLICIES: &[&str] = &[
     "volatile-ttl",
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
+const DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 
 macro_rules! param {
@@ -262,6 +309,9 @@ macro_rules! param {
     };
     ($name:literal alias $alias:literal, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
         param!(@make $name, Some($alias), true, $scope, $field, $kind $(($($arg),*))?)
+    };
+    ($name:literal alias $alias:literal immutable, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
+        param!(@make $name, Some($alias), false, $scope, $field, $kind $(($($arg),*))?)
     };
     ($name:literal immutable, $scope:ident, $field:ident, $kind:ident $(($($arg:expr),*))?) => {
         param!(@make $name, None, false, $scope, $field, $kind $(($($arg),*))?)
@@ -281,121 +331,7 @@ macro_rules! param {
     };
 }
 
-/// Parsers and printers per kind of value, with Redis's CONFIG SET error texts.
-mod kinds {
-    pub mod int {
-        pub fn parse<T: TryFrom<i128>>(v: &str, min: i128, max: i128) -> Result<T, String> {
-            let n: i128 = v.trim().parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-            if n < min || n > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
-            }
-            T::try_from(n).map_err(|_| "argument couldn't be parsed into an integer".to_string())
-        }
-        pub fn show<T: ToString>(v: &T) -> String {
-            v.to_string()
-        }
-    }
-    pub mod memory {
-        pub fn parse(v: &str) -> Result<u64, String> {
-            super::super::parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
-        }
-        pub fn show(v: &u64) -> String {
-            v.to_string()
-        }
-    }
-    pub mod boolean {
-        pub fn parse(v: &str) -> Result<bool, String> {
-            match v.to_ascii_lowercase().as_str() {
-                "yes" => Ok(true),
-                "no" => Ok(false),
-                _ => Err("argument must be 'yes' or 'no'".to_string()),
-            }
-        }
-        pub fn show(v: &bool) -> String {
-            if *v { "yes" } else { "no" }.to_string()
-        }
-    }
-    pub mod string {
-        pub fn parse(v: &str) -> Result<String, String> {
-            Ok(v.to_string())
-        }
-        pub fn show(v: &str) -> String {
-            v.to_string()
-        }
-    }
-    pub mod path {
-        use std::path::PathBuf;
-        pub fn parse(v: &str) -> Result<PathBuf, String> {
-            Ok(PathBuf::from(v))
-        }
-        pub fn show(v: &std::path::Path) -> String {
-            v.display().to_string()
-        }
-    }
-    pub mod choice {
-        pub fn parse(v: &str, allowed: &[&str]) -> Result<String, String> {
-            let lower = v.to_ascii_lowercase();
-            if allowed.contains(&lower.as_str()) {
-                Ok(lower)
-            } else {
-                Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
-            }
-        }
-        pub fn show(v: &str) -> String {
-            v.to_string()
-        }
-    }
-    pub mod save {
-        pub fn parse(v: &str) -> Result<String, String> {
-            let parts: Vec<&str> = v.split_whitespace().collect();
-            if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
-                return Err("Invalid save parameters".to_string());
-            }
-            Ok(parts.join(" "))
-        }
-        pub fn show(v: &str) -> String {
-            v.to_string()
-        }
-    }
-    pub mod output_limits {
-        use super::super::{parse_memory, ClassLimit, OutputLimits};
-        /// Redis's format, `<class> <hard> <soft> <seconds>` repeated; classes not named keep their limits.
-        pub fn parse(v: &str, current: &OutputLimits) -> Result<OutputLimits, String> {
-            let words: Vec<&str> = v.split_whitespace().collect();
-            if words.is_empty() || !words.len().is_multiple_of(4) {
-                return Err("Wrong number of arguments in buffer limit configuration.".to_string());
-            }
-            let mut limits = *current;
-            for group in words.chunks_exact(4) {
-                let (hard, soft) = (parse_memory(group[1]), parse_memory(group[2]));
-                let seconds = group[3].parse::<u64>().ok();
-                let (Some(hard), Some(soft), Some(soft_seconds)) = (hard, soft, seconds) else {
-                    return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into());
-                };
-                let limit = ClassLimit { hard, soft, soft_seconds };
-                match group[0].to_ascii_lowercase().as_str() {
-                    "normal" => limits.normal = limit,
-                    "replica" | "slave" => limits.replica = limit,
-                    "pubsub" => limits.pubsub = limit,
-                    _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
-                }
-            }
-            Ok(limits)
-        }
-        pub fn show(v: &OutputLimits) -> String {
-            let class = |name: &str, l: &ClassLimit| format!("{name} {} {} {}", l.hard, l.soft, l.soft_seconds);
-            [class("normal", &v.normal), class("slave", &v.replica), class("pubsub", &v.pubsub)].join(" ")
-        }
-    }
-    pub mod events {
-        pub fn parse(v: &str) -> Result<u32, String> {
-            crate::notify::parse(v)
-        }
-        pub fn show(v: &u32) -> String {
-            crate::notify::show(*v)
-        }
-    }
-}
+mod kinds;
 
 const MAX: i128 = i64::MAX as i128;
 
@@ -469,6 +405,23 @@ pub static PARAMS: &[Param] = &[
     param!("lua-memory-limit", Limit, lua_memory_limit, memory),
     param!("loglevel", Shared, loglevel, choice(LOGLEVELS)),
     param!("latency-tracking", Shared, latency_tracking, boolean),
+    param!("replicaof" alias "slaveof" immutable, Server, replicaof, string),
+    param!("masterauth", Password, masterauth, string),
+    param!("masteruser", Server, masteruser, string),
+    param!("repl-backlog-size", Shared, repl_backlog_size, memory),
+    param!("repl-backlog-ttl", Shared, repl_backlog_ttl, int(0, MAX)),
+    param!("repl-ping-replica-period" alias "repl-ping-slave-period", Shared, repl_ping_replica_period, int(1, MAX)),
+    param!("repl-timeout", Shared, repl_timeout, int(1, MAX)),
+    param!("replica-read-only" alias "slave-read-only", Shared, replica_read_only, boolean),
+    param!("replica-serve-stale-data" alias "slave-serve-stale-data", Shared, replica_serve_stale_data, boolean),
+    param!("min-replicas-to-write" alias "min-slaves-to-write", Shared, min_replicas_to_write, int(0, MAX)),
+    param!("min-replicas-max-lag" alias "min-slaves-max-lag", Shared, min_replicas_max_lag, int(0, MAX)),
+    param!("repl-diskless-sync", Shared, repl_diskless_sync, boolean),
+    param!("repl-diskless-sync-delay", Shared, repl_diskless_sync_delay, int(0, MAX)),
+    param!("repl-diskless-load", Shared, repl_diskless_load, choice(DISKLESS_LOAD)),
+    param!("replica-priority" alias "slave-priority", Shared, replica_priority, int(0, MAX)),
+    param!("replica-announce-ip" alias "slave-announce-ip", Server, replica_announce_ip, string),
+    param!("repl-sync-token-timeout", Shared, repl_sync_token_timeout, int(0, 60_000)),
     Param {
         name: "client-output-buffer-limit",
         alias: None,

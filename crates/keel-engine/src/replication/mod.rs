@@ -1,0 +1,234 @@
+//! Replication, per database, over Redis's own protocol (PSYNC2). Each database is its own replication
+//! stream with its own ID and offset ([`stream`]): a client logged in to a database that sends `SYNC` or
+//! `PSYNC` becomes one of its replicas, and a database told `REPLICAOF host port` follows a primary.
+//!
+//! This module holds what both sides share without the database's lock: the role (primary, or replica of
+//! whom and how its link is doing) and the replicas attached, with the offsets they acknowledged (`WAIT`,
+//! `INFO replication`, `min-replicas-to-write`). The sockets are the server crate's: it feeds replicas
+//! (full copy from a point-in-time capture, then the stream) and runs the link to a primary.
+//!
+//! Where the stream comes from: every effective write reaches the database's log buffer in the form that
+//! replays the same (`persistence::propagate`); at the end of each batch the buffer goes to the append-only
+//! log and to the stream. A replica applies its primary's stream through the same batch and admission as
+//! any client (as the master client, which may write where clients may not) and mirrors the bytes into its
+//! own stream, so a chain of replicas carries the primary's offsets.
+
+pub mod stream;
+
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use stream::Stream;
+
+/// The `READONLY` error a replica answers clients' writes with.
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+/// The error a replica answers while its link is down and `replica-serve-stale-data` is off.
+pub const MASTERDOWN: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+/// The error writes get when too few replicas are in sync (`min-replicas-to-write`).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// `REPLCONF GETACK *`, written into the stream (so that every replica counts it in its offset) when WAIT
+/// wants fresh acknowledgements.
+pub const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+
+/// The link of a replica to its primary, as `INFO replication` and `ROLE` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not connected, about to try.
+    Connect,
+    Connecting,
+    /// Connected, loading the primary's full copy.
+    Sync,
+    Connected,
+}
+
+impl LinkState {
+    /// ROLE's name for the state.
+    pub fn role_name(self) -> &'static str {
+        match self {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Sync => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+/// The primary a replica follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    /// Unix ms of the last byte from the primary.
+    pub last_io_ms: u64,
+    /// Unix ms when the link went down (0: never up or up now).
+    pub down_since_ms: u64,
+    /// Which link this is: REPLICAOF makes a new one, and an old link task stops when it sees it changed.
+    pub generation: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Replica(Upstream),
+}
+
+/// One replica attached to this database.
+pub struct Attached {
+    pub client_id: u64,
+    pub ip: String,
+    /// The port it says it listens on (`REPLCONF listening-port`).
+    pub port: u16,
+    /// `wait_bgsave`, `send_bulk` or `online`, as INFO shows.
+    pub state: Mutex<&'static str>,
+    /// The offset it last acknowledged (`REPLCONF ACK`), and when (unix ms).
+    pub ack_offset: AtomicU64,
+    pub ack_ms: AtomicU64,
+    /// The offset of the last stream byte its feeder wrote (the backlog keeps what comes after).
+    pub sent: AtomicU64,
+}
+
+/// A database's replication state outside its lock.
+pub struct Replication {
+    role: RwLock<Role>,
+    /// Cached `role != Primary`, read on every write.
+    replica: AtomicBool,
+    pub attached: Mutex<Vec<Arc<Attached>>>,
+    /// Woken by every acknowledgement (WAIT waits on it).
+    pub acks: tokio::sync::Notify,
+    generation: AtomicU64,
+    /// When the primary last PINGed its replicas through the stream (unix ms).
+    last_ping_ms: AtomicU64,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication {
+            role: RwLock::new(Role::Primary),
+            replica: AtomicBool::new(false),
+            attached: Mutex::new(Vec::new()),
+            acks: tokio::sync::Notify::new(),
+            generation: AtomicU64::new(0),
+            last_ping_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Replication {
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    pub fn role(&self) -> Role {
+        self.role.read().clone()
+    }
+
+    /// Follows `host:port` from now on; returns the link's generation (the link task's ticket).
+    pub fn follow(&self, host: &str, port: u16) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        *self.role.write() = Role::Replica(Upstream {
+            host: host.to_string(),
+            port,
+            state: LinkState::Connect,
+            last_io_ms: 0,
+            down_since_ms: crate::clock::unix_ms(),
+            generation,
+        });
+        self.replica.store(true, Ordering::Relaxed);
+        generation
+    }
+
+    /// Becomes a primary (REPLICAOF NO ONE); false when it already was one.
+    pub fn become_primary(&self) -> bool {
+        let mut role = self.role.write();
+        if *role == Role::Primary {
+            return false;
+        }
+        *role = Role::Primary;
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.replica.store(false, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether the link task of `generation` is still the one wanted.
+    pub fn is_current(&self, generation: u64) -> bool {
+        matches!(&*self.role.read(), Role::Replica(up) if up.generation == generation)
+    }
+
+    /// Updates the link's state, when `generation` is still current.
+    pub fn set_link(&self, generation: u64, state: LinkState) {
+        if let Role::Replica(up) = &mut *self.role.write() {
+            if up.generation == generation {
+                let now = crate::clock::unix_ms();
+                if state == LinkState::Connected {
+                    up.down_since_ms = 0;
+                } else if up.state == LinkState::Connected {
+                    up.down_since_ms = now;
+                }
+                up.state = state;
+                up.last_io_ms = now;
+            }
+        }
+    }
+
+    /// Notes traffic from the primary.
+    pub fn touch_link(&self, generation: u64) {
+        if let Role::Replica(up) = &mut *self.role.write() {
+            if up.generation == generation {
+                up.last_io_ms = crate::clock::unix_ms();
+            }
+        }
+    }
+
+    /// A replica whose link is not up (reads may be refused: `replica-serve-stale-data no`).
+    pub fn link_down(&self) -> bool {
+        matches!(&*self.role.read(), Role::Replica(up) if up.state != LinkState::Connected)
+    }
+
+    pub fn attach(&self, replica: Arc<Attached>) {
+        self.attached.lock().push(replica);
+    }
+
+    pub fn detach(&self, client_id: u64) {
+        self.attached.lock().retain(|r| r.client_id != client_id);
+        self.acks.notify_waiters();
+    }
+
+    /// Replicas online that acknowledged at least `offset`.
+    pub fn acknowledged(&self, offset: u64) -> usize {
+        self.attached
+            .lock()
+            .iter()
+            .filter(|r| *r.state.lock() == "online" && r.ack_offset.load(Ordering::Relaxed) >= offset)
+            .count()
+    }
+
+    /// Replicas online whose last acknowledgement is at most `max_lag_secs` old (`min-replicas-max-lag`).
+    pub fn good_replicas(&self, now_ms: u64, max_lag_secs: u64) -> usize {
+        self.attached
+            .lock()
+            .iter()
+            .filter(|r| {
+                *r.state.lock() == "online"
+                    && now_ms.saturating_sub(r.ack_ms.load(Ordering::Relaxed)) <= max_lag_secs * 1000
+            })
+            .count()
+    }
+
+    /// The least offset an attached replica has been sent, for trimming the backlog.
+    pub fn slowest_sent(&self) -> Option<u64> {
+        self.attached.lock().iter().map(|r| r.sent.load(Ordering::Relaxed)).min()
+    }
+
+    /// Whether `period_secs` have passed since the last PING to the replicas (and if so, notes one now).
+    pub fn ping_due(&self, now_ms: u64, period_secs: u64) -> bool {
+        let last = self.last_ping_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < period_secs * 1000 {
+            return false;
+        }
+        self.last_ping_ms.store(now_ms, Ordering::Relaxed);
+        true
+    }
+}
