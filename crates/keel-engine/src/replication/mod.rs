@@ -101,6 +101,11 @@ pub struct Replication {
     generation: AtomicU64,
     /// When the primary last PINGed its replicas through the stream (unix ms).
     last_ping_ms: AtomicU64,
+    /// Full copies sent, and continuations accepted and refused (INFO's `sync_full`, `sync_partial_ok`,
+    /// `sync_partial_err`).
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
 }
 
 impl Default for Replication {
@@ -112,6 +117,9 @@ impl Default for Replication {
             acks: tokio::sync::Notify::new(),
             generation: AtomicU64::new(0),
             last_ping_ms: AtomicU64::new(0),
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
         }
     }
 }

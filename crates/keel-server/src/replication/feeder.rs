@@ -68,6 +68,15 @@ where
         Some((replid, offset)) => stream.can_continue(replid, *offset),
         None => Continue::Full,
     };
+    let repl = &tenant.replication;
+    match (&wanted, &request.psync) {
+        (Continue::From { .. }, _) => repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed),
+        (Continue::Full, Some((replid, _))) if replid != "?" => {
+            repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+            repl.sync_full.fetch_add(1, Ordering::Relaxed)
+        }
+        (Continue::Full, _) => repl.sync_full.fetch_add(1, Ordering::Relaxed),
+    };
     let mut sent = match wanted {
         Continue::From { replid, from } => {
             write(socket, format!("+CONTINUE {replid}\r\n").as_bytes()).await?;

@@ -178,6 +178,10 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "total_net_input_bytes", &load(input));
             line(out, "total_net_output_bytes", &load(output));
             line(out, "rejected_connections", &load(rejected));
+            let repl = &ctx.tenant.replication;
+            line(out, "sync_full", &load(&repl.sync_full));
+            line(out, "sync_partial_ok", &load(&repl.sync_partial_ok));
+            line(out, "sync_partial_err", &load(&repl.sync_partial_err));
             line(out, "expired_keys", &stats.expired_keys);
             line(out, "evicted_keys", &stats.evicted_keys);
             line(out, "keyspace_hits", &stats.keyspace_hits);

@@ -1,0 +1,206 @@
+//! Replication over real sockets, both ways with Debian's redis-server and between Keels: a full copy then
+//! the stream, a continuation after a broken link, a provisioned database replicated on its own with its
+//! password, WAIT, ROLE, INFO replication, and the refusals a replica and a primary answer.
+
+mod common;
+use common::{error_of, run, wait_for, RealRedis, TestServer};
+
+fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = run(con, &["INFO", section]);
+    info.lines().find_map(|line| line.strip_prefix(&format!("{field}:"))).unwrap_or_default().to_string()
+}
+
+/// Writes of several types, with the forms propagation rewrites (relative TTLs, float increments,
+/// random pops, a transaction).
+fn write_workload(con: &mut redis::Connection, tag: &str) {
+    run::<()>(con, &["SET", &format!("{tag}:s"), "v"]);
+    run::<()>(con, &["SET", &format!("{tag}:ttl"), "v", "EX", "1000"]);
+    run::<()>(con, &["RPUSH", &format!("{tag}:l"), "a", "b", "c"]);
+    run::<()>(con, &["HSET", &format!("{tag}:h"), "f", "1", "g", "2"]);
+    run::<()>(con, &["ZADD", &format!("{tag}:z"), "1", "x", "2", "y"]);
+    run::<()>(con, &["SADD", &format!("{tag}:set"), "p", "q", "r"]);
+    run::<String>(con, &["INCRBYFLOAT", &format!("{tag}:f"), "1.5"]);
+    run::<Option<String>>(con, &["SPOP", &format!("{tag}:set")]);
+    run::<()>(con, &["MULTI"]);
+    run::<()>(con, &["INCR", &format!("{tag}:n")]);
+    run::<()>(con, &["LPOP", &format!("{tag}:l")]);
+    run::<()>(con, &["EXEC"]);
+}
+
+/// The dataset as comparable text: every key with its type, value and whether it has a TTL.
+fn dataset(con: &mut redis::Connection) -> Vec<String> {
+    let mut keys: Vec<String> = run(con, &["KEYS", "*"]);
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let kind: String = run(con, &["TYPE", &key]);
+            let value = match kind.as_str() {
+                "string" => run::<String>(con, &["GET", &key]),
+                "list" => run::<Vec<String>>(con, &["LRANGE", &key, "0", "-1"]).join(","),
+                "hash" => {
+                    let mut pairs: Vec<String> = run(con, &["HGETALL", &key]);
+                    pairs.sort();
+                    pairs.join(",")
+                }
+                "set" => {
+                    let mut members: Vec<String> = run(con, &["SMEMBERS", &key]);
+                    members.sort();
+                    members.join(",")
+                }
+                "zset" => run::<Vec<String>>(con, &["ZRANGE", &key, "0", "-1", "WITHSCORES"]).join(","),
+                other => other.to_string(),
+            };
+            let ttl: i64 = run(con, &["TTL", &key]);
+            format!("{key} {kind} {value} ttl={}", ttl > 0)
+        })
+        .collect()
+}
+
+fn wait_until_in_sync(primary: &mut redis::Connection, replica: &mut redis::Connection) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dataset(primary) != dataset(replica) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(dataset(primary), dataset(replica));
+}
+
+#[test]
+fn redis_server_replicates_keel_and_continues_after_a_broken_link() {
+    let keel = TestServer::start();
+    let mut primary = keel.client();
+    write_workload(&mut primary, "before");
+    let port = keel.addr.port().to_string();
+    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let mut replica = redis.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    write_workload(&mut primary, "after");
+    wait_until_in_sync(&mut primary, &mut replica);
+    assert_eq!(run::<i64>(&mut primary, &["WAIT", "1", "5000"]), 1);
+    assert!(info_field(&mut primary, "replication", "slave0").contains("state=online"));
+    assert_eq!(info_field(&mut primary, "stats", "sync_full"), "1");
+
+    // The replica loses its link and continues from its offset: no second copy.
+    run::<()>(&mut replica, &["CLIENT", "KILL", "TYPE", "master"]);
+    write_workload(&mut primary, "while-away");
+    wait_until_in_sync(&mut primary, &mut replica);
+    assert_eq!(info_field(&mut primary, "stats", "sync_partial_ok"), "1");
+    assert_eq!(info_field(&mut primary, "stats", "sync_full"), "1");
+    let offset = info_field(&mut primary, "replication", "master_repl_offset");
+    wait_for(|| info_field(&mut replica, "replication", "slave_repl_offset") == offset);
+}
+
+#[test]
+fn keel_follows_redis_server_read_only_until_promoted() {
+    let Some(redis) = RealRedis::start(&["--repl-diskless-sync-delay", "0"]) else { return };
+    let mut primary = redis.client();
+    run::<()>(&mut primary, &["CONFIG", "SET", "requirepass", "upstream-secret"]);
+    write_workload(&mut primary, "before");
+    let port = redis.port;
+    let keel = TestServer::with(move |s| {
+        s.replicaof = format!("127.0.0.1 {port}");
+        s.masterauth = "upstream-secret".into();
+    });
+    let mut replica = keel.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    write_workload(&mut primary, "after");
+    wait_until_in_sync(&mut primary, &mut replica);
+    assert_eq!(error_of(&mut replica, &["SET", "k", "v"]), "READONLY You can't write against a read only replica.");
+    assert!(error_of(&mut replica, &["EVAL", "return redis.call('SET', 'k', 'v')", "0"]).contains("READONLY"));
+    let role: redis::Value = run(&mut replica, &["ROLE"]);
+    assert!(format!("{role:?}").contains("connected"), "{role:?}");
+    assert!(error_of(&mut replica, &["WAIT", "0", "0"]).starts_with("ERR WAIT cannot be used with replica instances"));
+
+    run::<()>(&mut replica, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(info_field(&mut replica, "replication", "role"), "master");
+    run::<()>(&mut replica, &["SET", "k", "v"]);
+    assert_eq!(run::<String>(&mut replica, &["GET", "before:s"]), "v");
+}
+
+#[test]
+fn a_keel_replica_continues_after_its_link_breaks_and_after_its_primary_moves() {
+    let primary_server = TestServer::with(|s| s.requirepass = "secret".into());
+    let url = format!("redis://:secret@{}/", primary_server.addr);
+    let mut primary = redis::Client::open(url).unwrap().get_connection().unwrap();
+    write_workload(&mut primary, "before");
+    let port = primary_server.addr.port();
+    let keel = TestServer::with(move |s| {
+        s.replicaof = format!("127.0.0.1:{port}");
+        s.masterauth = "secret".into();
+    });
+    let mut replica = keel.client();
+    wait_until_in_sync(&mut primary, &mut replica);
+
+    // Drop the replica's connection on the primary: it reconnects and continues.
+    let clients: String = run(&mut primary, &["CLIENT", "LIST"]);
+    let replica_id = clients
+        .lines()
+        .find(|line| line.contains("cmd=psync"))
+        .and_then(|line| line.split_whitespace().find_map(|w| w.strip_prefix("id=")).map(str::to_string))
+        .unwrap_or_else(|| panic!("the replica's connection is not listed: {clients}"));
+    run::<()>(&mut primary, &["CLIENT", "KILL", "ID", &replica_id]);
+    write_workload(&mut primary, "while-away");
+    wait_until_in_sync(&mut primary, &mut replica);
+    wait_for(|| info_field(&mut primary, "stats", "sync_partial_ok") == "1");
+    assert_eq!(info_field(&mut primary, "stats", "sync_full"), "1");
+
+    // Promoted, the replica keeps the old history as its second ID.
+    let old_id = info_field(&mut primary, "replication", "master_replid");
+    run::<()>(&mut replica, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(info_field(&mut replica, "replication", "master_replid2"), old_id);
+}
+
+#[test]
+fn a_provisioned_database_is_its_own_stream() {
+    let keel = TestServer::with(|s| s.admin_token = "admin-secret".into());
+    let db = common::create_database(&keel, "admin-secret", r#"{"name":"tenant-a"}"#);
+    let password = db["password"].as_str().unwrap().to_string();
+    let mut default = keel.client();
+    run::<()>(&mut default, &["SET", "server-secret", "x"]);
+    let url = format!("redis://default:{password}@{}/", keel.addr);
+    let mut tenant = redis::Client::open(url).unwrap().get_connection().unwrap();
+    write_workload(&mut tenant, "tenant");
+    assert!(error_of(&mut tenant, &["REPLICAOF", "127.0.0.1", "1"]).contains("not available to a database"));
+    let port = keel.addr.port().to_string();
+    let Some(redis) = RealRedis::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--masterauth",
+        &password,
+        "--repl-diskless-sync-delay",
+        "0",
+    ]) else {
+        return;
+    };
+    let mut replica = redis.client();
+    wait_until_in_sync(&mut tenant, &mut replica);
+    run::<()>(&mut default, &["SET", "server-later", "y"]);
+    write_workload(&mut tenant, "later");
+    wait_until_in_sync(&mut tenant, &mut replica);
+    let keys: Vec<String> = run(&mut replica, &["KEYS", "server-*"]);
+    assert!(keys.is_empty(), "the default database's keys reached a tenant's replica: {keys:?}");
+    assert_eq!(info_field(&mut default, "replication", "connected_slaves"), "0");
+    assert_eq!(info_field(&mut tenant, "replication", "connected_slaves"), "1");
+}
+
+#[test]
+fn wait_and_min_replicas_answer_as_redis_does() {
+    let keel = TestServer::start();
+    let mut con = keel.client();
+    run::<()>(&mut con, &["SET", "k", "v"]);
+    assert_eq!(run::<i64>(&mut con, &["WAIT", "0", "0"]), 0);
+    assert_eq!(run::<i64>(&mut con, &["WAIT", "1", "50"]), 0);
+    assert_eq!(error_of(&mut con, &["WAIT", "1", "-1"]), "ERR timeout is negative");
+    assert_eq!(error_of(&mut con, &["WAIT", "1", "x"]), "ERR timeout is not an integer or out of range");
+    assert_eq!(error_of(&mut con, &["WAIT", "x", "0"]), "ERR value is not an integer or out of range");
+    assert_eq!(error_of(&mut con, &["REPLICAOF", "localhost", "70000"]), "ERR Invalid master port");
+    assert_eq!(error_of(&mut con, &["REPLCONF", "nonsense", "1"]), "ERR Unrecognized REPLCONF option: nonsense");
+    run::<()>(&mut con, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(error_of(&mut con, &["SET", "k", "v"]), "NOREPLICAS Not enough good replicas to write.");
+    assert_eq!(run::<String>(&mut con, &["GET", "k"]), "v");
+    run::<()>(&mut con, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    let role: Vec<redis::Value> = run(&mut con, &["ROLE"]);
+    assert_eq!(role.len(), 3);
+}
