@@ -233,6 +233,26 @@ impl Registry {
         Ok((def, secrets))
     }
 
+    /// Takes a definition as the primary this server follows has it (a replica's databases are its
+    /// primary's, hashed secrets and limits included). Returns whether it is new here.
+    pub fn adopt(&mut self, def: DatabaseDef) -> Result<bool, ProvisionError> {
+        if !valid_name(&def.name) {
+            return Err(ProvisionError::new(400, format!("the primary sent an invalid database name '{}'", def.name)));
+        }
+        let previous = self.defs.insert(def.name.clone(), def.clone());
+        if previous.as_ref() == Some(&def) {
+            return Ok(false);
+        }
+        if let Err(e) = self.save() {
+            match &previous {
+                Some(old) => self.defs.insert(def.name.clone(), old.clone()),
+                None => self.defs.remove(&def.name),
+            };
+            return Err(e);
+        }
+        Ok(previous.is_none())
+    }
+
     pub fn delete(&mut self, name: &str) -> Result<DatabaseDef, ProvisionError> {
         let def =
             self.defs.remove(name).ok_or_else(|| ProvisionError::new(404, format!("no database named '{name}'")))?;

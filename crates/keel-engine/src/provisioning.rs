@@ -14,12 +14,41 @@ pub fn create(server: &Arc<Server>, request: CreateRequest) -> Result<(DatabaseD
         let _ = server.databases.lock().delete(&def.name);
         ProvisionError { status: 500, message: why }
     };
-    let settings = server.settings.read().clone();
-    let tenant = Arc::new(provisioned_tenant(&settings, &def, &server.commands).map_err(undo)?);
-    crate::persistence::load::recover(server, &tenant).map_err(undo)?;
-    server.tenants.write().insert(def.name.clone(), tenant);
+    open_tenant(server, &def).map_err(undo)?;
     tracing::info!(database = %def.name, "provisioned a database");
     Ok((def, secrets))
+}
+
+/// Makes a tenant for a defined database: its directory, its data recovered, serving at once.
+fn open_tenant(server: &Server, def: &DatabaseDef) -> Result<Arc<crate::state::tenant::Tenant>, String> {
+    let settings = server.settings.read().clone();
+    let tenant = Arc::new(provisioned_tenant(&settings, def, &server.commands)?);
+    crate::persistence::load::recover(server, &tenant)?;
+    server.tenants.write().insert(def.name.clone(), tenant.clone());
+    Ok(tenant)
+}
+
+/// Makes this server's provisioned databases those of the primary it follows (`defs`, from its
+/// `REPLCONF keel-databases`): new ones are opened with the primary's hashed secrets and limits, changed
+/// limits apply at once, and those the primary no longer has are deleted. Returns the databases opened.
+pub fn adopt(server: &Arc<Server>, defs: Vec<DatabaseDef>) -> Result<Vec<Arc<crate::state::tenant::Tenant>>, String> {
+    let names: std::collections::BTreeSet<String> = defs.iter().map(|d| d.name.clone()).collect();
+    let gone: Vec<String> =
+        server.databases.lock().list().map(|d| d.name.clone()).filter(|name| !names.contains(name)).collect();
+    for name in gone {
+        delete(server, &name).map_err(|e| e.message)?;
+    }
+    let mut opened = Vec::new();
+    for def in defs {
+        let new = server.databases.lock().adopt(def.clone()).map_err(|e| e.message)?;
+        if new {
+            opened.push(open_tenant(server, &def)?);
+            tracing::info!(database = %def.name, "opened a database the primary has");
+        } else if let Some(tenant) = server.tenants.read().get(&def.name) {
+            *tenant.limits.write() = Some(def.limits());
+        }
+    }
+    Ok(opened)
 }
 
 pub fn delete(server: &Arc<Server>, name: &str) -> Result<DatabaseDef, ProvisionError> {

@@ -211,7 +211,10 @@ where
         }
         if let Next::Replicate(request) = next {
             let input = std::mem::take(&mut conn.input);
-            let (server, tenant) = (conn.server.clone(), conn.tenant.clone());
+            let server = conn.server.clone();
+            // The administrator may ask for a provisioned database's stream (REPLCONF database).
+            let named = request.database.as_ref().and_then(|name| server.tenants.read().get(name).cloned());
+            let tenant = named.unwrap_or_else(|| conn.tenant.clone());
             crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input).await;
             conn.close(&info);
             return;

@@ -204,3 +204,53 @@ fn wait_and_min_replicas_answer_as_redis_does() {
     let role: Vec<redis::Value> = run(&mut con, &["ROLE"]);
     assert_eq!(role.len(), 3);
 }
+
+#[test]
+fn a_keel_replica_follows_every_database_of_its_primary() {
+    let primary_server = TestServer::with(|s| {
+        s.admin_token = "admin-secret".into();
+        s.requirepass = "server-secret".into();
+    });
+    let first = common::create_database(&primary_server, "admin-secret", r#"{"name":"first","max_memory":1048576}"#);
+    let connect = |server: &TestServer, password: &str| {
+        let url = format!("redis://default:{password}@{}/", server.addr);
+        redis::Client::open(url).unwrap().get_connection().unwrap()
+    };
+    let first_password = first["password"].as_str().unwrap().to_string();
+    let mut first_primary = connect(&primary_server, &first_password);
+    write_workload(&mut first_primary, "first");
+    let port = primary_server.addr.port();
+    let replica_server = TestServer::with(move |s| {
+        s.replicaof = format!("127.0.0.1:{port}");
+        s.masterauth = "server-secret".into();
+    });
+    // The database appears on the replica with the primary's password, data and limits.
+    wait_for(|| replica_server.server.tenants.read().contains_key("first"));
+    let mut first_replica = connect(&replica_server, &first_password);
+    wait_until_in_sync(&mut first_primary, &mut first_replica);
+    assert_eq!(info_field(&mut first_replica, "replication", "role"), "slave");
+    assert_eq!(info_field(&mut first_replica, "memory", "maxmemory"), "1048576");
+    assert!(error_of(&mut first_replica, &["SET", "k", "v"]).starts_with("READONLY"));
+    write_workload(&mut first_primary, "later");
+    wait_until_in_sync(&mut first_primary, &mut first_replica);
+
+    // Databases provisioned and deleted on the primary are provisioned and deleted on the replica.
+    let second = common::create_database(&primary_server, "admin-secret", r#"{"name":"second"}"#);
+    let second_password = second["password"].as_str().unwrap().to_string();
+    let mut second_primary = connect(&primary_server, &second_password);
+    run::<()>(&mut second_primary, &["SET", "in-second", "1"]);
+    wait_for(|| replica_server.server.tenants.read().contains_key("second"));
+    let mut second_replica = connect(&replica_server, &second_password);
+    wait_until_in_sync(&mut second_primary, &mut second_replica);
+    let auth = "Authorization: Bearer admin-secret";
+    let (status, _) = common::http_with(primary_server.http_addr, "DELETE", "/v1/databases/second", &[auth], b"");
+    assert_eq!(status, 200);
+    wait_for(|| !replica_server.server.tenants.read().contains_key("second"));
+
+    // Promoting the replica's server promotes its databases.
+    let url = format!("redis://:server-secret@{}/", replica_server.addr);
+    let mut admin = redis::Client::open(url).unwrap().get_connection().unwrap();
+    run::<()>(&mut admin, &["REPLICAOF", "NO", "ONE"]);
+    wait_for(|| info_field(&mut first_replica, "replication", "role") == "master");
+    run::<()>(&mut first_replica, &["SET", "k", "v"]);
+}

@@ -51,6 +51,9 @@ pub struct ReplicaRequest {
     /// The port it listens on (`REPLCONF listening-port`), and the address it names (`ip-address`).
     pub port: u16,
     pub ip: Option<String>,
+    /// The provisioned database whose stream the server's administrator asks for (`REPLCONF database`):
+    /// how a Keel replica follows every database of its primary.
+    pub database: Option<String>,
 }
 
 /// A transaction being queued between MULTI and EXEC.

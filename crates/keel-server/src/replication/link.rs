@@ -27,6 +27,9 @@ pub(crate) async fn run_links(server: Arc<Server>) {
             _ = keel_engine::server::stopping(&mut shutdown) => break,
             next = queue.recv() => match next {
                 Some((tenant, generation)) => {
+                    if !tenant.is_provisioned() {
+                        tokio::spawn(follow_databases(server.clone(), generation));
+                    }
                     tokio::spawn(follow(server.clone(), tenant, generation));
                 }
                 None => break,
@@ -46,6 +49,87 @@ async fn follow(server: Arc<Server>, tenant: Arc<Tenant>, generation: u64) {
         }
         repl.set_link(generation, LinkState::Connect);
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// While the default database follows a Keel, its provisioned databases are the primary's: every second
+/// the definitions are fetched (`REPLCONF keel-databases *`), new databases opened and set to follow their
+/// own streams, and those the primary dropped deleted. A primary that does not know the option (a
+/// redis-server) has none to follow. When the default database stops following (REPLICAOF NO ONE), so do
+/// they.
+async fn follow_databases(server: Arc<Server>, generation: u64) {
+    let default = server.default_tenant();
+    let timeout = Duration::from_secs(server.settings.read().repl_timeout.max(1));
+    let mut link: Option<Reader> = None;
+    while default.replication.is_current(generation) && !server.is_shutting_down() {
+        let Some((host, port)) = upstream(&default) else { break };
+        if link.is_none() {
+            link = connect(&server, &host, port, timeout).await.ok();
+        }
+        if let Some(connection) = link.as_mut() {
+            match fetch_databases(connection, timeout).await {
+                Ok(Some(defs)) => adopt(&server, defs, &host, port),
+                Ok(None) => return,
+                Err(why) => {
+                    tracing::debug!("fetching the primary's databases failed: {why}");
+                    link = None;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for tenant in server.tenants.read().values().filter(|t| t.is_provisioned()) {
+        if tenant.replication.become_primary() {
+            let mut ks = tenant.lock();
+            keel_engine::exec::commands::replication::promote(tenant, &mut ks);
+        }
+    }
+}
+
+async fn connect(server: &Server, host: &str, port: u16, timeout: Duration) -> Result<Reader, String> {
+    let socket = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "connecting timed out".to_string())?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let mut link = BufReader::with_capacity(64 * 1024, socket);
+    handshake(server, &mut link, timeout, None).await?;
+    Ok(link)
+}
+
+/// The primary's database definitions; None when it is not a Keel.
+async fn fetch_databases(
+    link: &mut Reader,
+    timeout: Duration,
+) -> Result<Option<Vec<keel_engine::databases::DatabaseDef>>, String> {
+    send(link, &["REPLCONF", "keel-databases", "*"]).await?;
+    let header = read_line(link, timeout).await?;
+    if header.starts_with("-ERR Unrecognized REPLCONF option") {
+        return Ok(None);
+    }
+    let Some(len) = header.strip_prefix('$').and_then(|l| l.parse::<usize>().ok()) else {
+        return Err(format!("the primary answered {header}"));
+    };
+    let mut body = vec![0u8; len + 2];
+    tokio::time::timeout(timeout, link.read_exact(&mut body))
+        .await
+        .map_err(|_| "the primary stopped sending".to_string())?
+        .map_err(|e| format!("read failed: {e}"))?;
+    body.truncate(len);
+    serde_json::from_slice(&body).map(Some).map_err(|e| format!("the primary's definitions: {e}"))
+}
+
+/// Opens what the primary has and sets every provisioned database to follow its stream there.
+fn adopt(server: &Arc<Server>, defs: Vec<keel_engine::databases::DatabaseDef>, host: &str, port: u16) {
+    if let Err(why) = keel_engine::provisioning::adopt(server, defs) {
+        tracing::warn!("following the primary's databases: {why}");
+    }
+    let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().filter(|t| t.is_provisioned()).cloned().collect();
+    for tenant in tenants {
+        let following = matches!(tenant.replication.role(), keel_engine::replication::Role::Replica(up) if up.host == host && up.port == port);
+        if !following {
+            let generation = keel_engine::exec::commands::replication::follow(&tenant, &mut tenant.lock(), host, port);
+            server.start_link(&tenant, generation);
+        }
     }
 }
 
@@ -74,7 +158,8 @@ async fn sync_and_stream(
         .map_err(|e| format!("cannot connect: {e}"))?;
     let _ = socket.set_nodelay(true);
     let mut link = BufReader::with_capacity(64 * 1024, socket);
-    handshake(server, &mut link, timeout).await?;
+    let database = tenant.is_provisioned().then_some(tenant.name.as_str());
+    handshake(server, &mut link, timeout, database).await?;
     let stream = &tenant.persistence.stream;
     let (replid, offset) = stream.position();
     let ask = if stream.is_active() { replid.clone() } else { "?".into() };
@@ -110,8 +195,14 @@ async fn sync_and_stream(
     apply_stream(server, tenant, generation, link, timeout).await
 }
 
-/// PING, AUTH with `masterauth`, and REPLCONF: each answered before the next is sent.
-async fn handshake(server: &Server, link: &mut Reader, timeout: Duration) -> Result<(), String> {
+/// PING, AUTH with `masterauth`, and REPLCONF (with the provisioned database to follow, if any): each
+/// answered before the next is sent.
+async fn handshake(
+    server: &Server,
+    link: &mut Reader,
+    timeout: Duration,
+    database: Option<&str>,
+) -> Result<(), String> {
     let (user, password, my_port) = {
         let s = server.settings.read();
         (s.masteruser.clone(), s.masterauth.clone(), server.port())
@@ -132,7 +223,12 @@ async fn handshake(server: &Server, link: &mut Reader, timeout: Duration) -> Res
     send(link, &["REPLCONF", "listening-port", &my_port.to_string()]).await?;
     expect_ok(link, timeout, "REPLCONF listening-port").await?;
     send(link, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
-    expect_ok(link, timeout, "REPLCONF capa").await
+    expect_ok(link, timeout, "REPLCONF capa").await?;
+    if let Some(name) = database {
+        send(link, &["REPLCONF", "database", name]).await?;
+        expect_ok(link, timeout, "REPLCONF database").await?;
+    }
+    Ok(())
 }
 
 async fn expect_ok(link: &mut Reader, timeout: Duration, what: &str) -> Result<(), String> {

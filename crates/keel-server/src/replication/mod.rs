@@ -25,13 +25,7 @@ pub(crate) fn follow_configured(server: &Arc<Server>) -> Result<(), String> {
     let host = host.trim_matches(['[', ']']);
     let port: u16 = port.parse().map_err(|_| format!("replicaof: '{port}' is not a port"))?;
     let tenant = server.default_tenant();
-    {
-        let mut ks = tenant.lock();
-        tenant.persistence.submit(&mut ks.log);
-        ks.log.set_replicas(false);
-    }
-    tenant.persistence.stream.start_mirroring();
-    let generation = tenant.replication.follow(host, port);
+    let generation = keel_engine::exec::commands::replication::follow(&tenant, &mut tenant.lock(), host, port);
     server.start_link(&tenant, generation);
     Ok(())
 }

@@ -6,6 +6,7 @@
 use super::{is, CmdError, CmdResult, Ctx};
 use crate::exec::session::{Action, ReplicaRequest};
 use crate::replication::{Role, Upstream};
+use crate::state::tenant::{Keyspace, Tenant};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -53,6 +54,18 @@ pub fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         } else if is(option, "ack") || is(option, "getack") || is(option, "fack") {
             // Meaningful only on a replication link, whose feeder reads them: no reply here, as in Redis.
             return Ok(());
+        } else if is(option, "database") || is(option, "keel-databases") {
+            if ctx.tenant.is_provisioned() {
+                return Err(CmdError::new("ERR only the server's administrator follows other databases"));
+            }
+            if is(option, "keel-databases") {
+                return list_databases(ctx);
+            }
+            let name = String::from_utf8_lossy(value).into_owned();
+            if !ctx.server.tenants.read().contains_key(&name) || name == "default" {
+                return Err(CmdError::new(format!("ERR no database named '{name}'")));
+            }
+            ctx.session.replica.database = Some(name);
         } else if is(option, "rdb-only") || is(option, "rdb-filter-only") {
             // Accepted; Keel always streams the whole copy and then the stream.
         } else {
@@ -61,6 +74,15 @@ pub fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// `REPLCONF keel-databases *`: the provisioned databases' definitions (hashed secrets, limits), as JSON,
+/// for a Keel replica of this server, which opens the same databases and follows each one's stream.
+fn list_databases(ctx: &mut Ctx) -> CmdResult {
+    let defs: Vec<crate::databases::DatabaseDef> = ctx.server.databases.lock().list().cloned().collect();
+    let json = serde_json::to_vec(&defs).map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    ctx.out.bulk(&json);
     Ok(())
 }
 
@@ -132,13 +154,9 @@ pub fn role(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 /// (replicas of it continue).
 pub fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let repl = &ctx.tenant.replication;
-    let p = &ctx.tenant.persistence;
     if is(args[1], "no") && is(args[2], "one") {
         if repl.become_primary() {
-            p.submit(&mut ctx.ks.log);
-            p.stream.promote();
-            ctx.ks.log.set_replicas(p.stream.is_active());
-            ctx.ks.log.forget_db();
+            promote(ctx.tenant, ctx.ks);
             tracing::info!(database = %ctx.tenant.name, "MASTER MODE enabled (user request)");
         }
         ctx.out.ok();
@@ -155,10 +173,7 @@ pub fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             return Ok(());
         }
     }
-    p.submit(&mut ctx.ks.log);
-    ctx.ks.log.set_replicas(false);
-    p.stream.start_mirroring();
-    let generation = repl.follow(&host, port);
+    let generation = follow(ctx.tenant, ctx.ks, &host, port);
     // Replicas of this database follow its new history: they reconnect and continue or copy again.
     for replica in repl.attached.lock().iter() {
         if let Some(client) = ctx.server.clients.get(replica.client_id) {
@@ -171,8 +186,27 @@ pub fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Makes `tenant` (locked by the caller as `ks`) a primary of its own stream again, after its role was
+/// set so: it takes a new ID, keeps the old one valid up to here, and feeds its replicas its own writes.
+pub fn promote(tenant: &Tenant, ks: &mut Keyspace) {
+    let p = &tenant.persistence;
+    p.submit(&mut ks.log);
+    p.stream.promote();
+    ks.log.set_replicas(p.stream.is_active());
+    ks.log.forget_db();
+}
+
+/// Sets `tenant` (locked by the caller as `ks`) to follow `host:port`: from now on its stream mirrors the
+/// primary's. Returns the generation of the link the caller must start.
+pub fn follow(tenant: &Tenant, ks: &mut Keyspace, host: &str, port: u16) -> u64 {
+    tenant.persistence.submit(&mut ks.log);
+    ks.log.set_replicas(false);
+    tenant.persistence.stream.start_mirroring();
+    tenant.replication.follow(host, port)
+}
+
 /// The `# Replication` section of INFO for this database.
-pub fn info_section(out: &mut String, tenant: &crate::state::tenant::Tenant, backlog_size: u64) {
+pub fn info_section(out: &mut String, tenant: &Tenant, backlog_size: u64) {
     let repl = &tenant.replication;
     let stream = &tenant.persistence.stream;
     let (replid, offset) = stream.position();
