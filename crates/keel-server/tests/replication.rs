@@ -254,3 +254,47 @@ fn a_keel_replica_follows_every_database_of_its_primary() {
     wait_for(|| info_field(&mut first_replica, "replication", "role") == "master");
     run::<()>(&mut first_replica, &["SET", "k", "v"]);
 }
+
+#[test]
+fn replicas_continue_across_a_graceful_restart_of_either_side() {
+    let (primary_dir, replica_dir) = (common::TestDir::new(), common::TestDir::new());
+    let start_primary = |port: u16| {
+        let dir = primary_dir.0.clone();
+        TestServer::with(move |s| {
+            s.dir = dir;
+            s.port = port;
+        })
+    };
+    let start_replica = |primary_port: u16| {
+        let dir = replica_dir.0.clone();
+        TestServer::with(move |s| {
+            s.dir = dir;
+            s.replicaof = format!("127.0.0.1:{primary_port}");
+        })
+    };
+    let primary_server = start_primary(0);
+    let port = primary_server.addr.port();
+    let mut primary = primary_server.client();
+    write_workload(&mut primary, "before");
+    let replica_server = start_replica(port);
+    wait_until_in_sync(&mut primary, &mut replica_server.client());
+
+    // The replica restarts: it continues from the offset it saved with its data.
+    drop(replica_server);
+    write_workload(&mut primary, "replica-away");
+    let replica_server = start_replica(port);
+    wait_until_in_sync(&mut primary, &mut replica_server.client());
+    assert_eq!(info_field(&mut primary, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut primary, "stats", "sync_partial_ok"), "1");
+
+    // The primary restarts on its port: its replica continues from it.
+    drop(primary);
+    drop(primary_server);
+    let primary_server = start_primary(port);
+    let mut primary = primary_server.client();
+    let mut replica = replica_server.client();
+    wait_for(|| info_field(&mut primary, "stats", "sync_partial_ok") == "1");
+    assert_eq!(info_field(&mut primary, "stats", "sync_full"), "0");
+    write_workload(&mut primary, "after-restart");
+    wait_until_in_sync(&mut primary, &mut replica);
+}

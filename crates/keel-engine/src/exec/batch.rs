@@ -26,12 +26,21 @@ pub struct Batch<'a> {
     pub clock: BatchClock,
     guard: Option<MutexGuard<'a, Keyspace>>,
     since_lock: usize,
+    /// The batch waits for a busy script instead of answering BUSY (the primary's stream on a replica:
+    /// none of it may be refused).
+    patient: bool,
 }
 
 impl<'a> Batch<'a> {
     pub fn new(server: &'a Server, tenant: &'a Tenant) -> Batch<'a> {
         let env = Env { server, tenant, settings: BatchSettings::read(server, tenant) };
-        Batch { env, clock: BatchClock::start(), guard: None, since_lock: 0 }
+        Batch { env, clock: BatchClock::start(), guard: None, since_lock: 0, patient: false }
+    }
+
+    /// A batch of the primary's stream on a replica: it waits for the lock whatever holds it. Call where
+    /// blocking is allowed (`block_in_place`).
+    pub fn from_primary(server: &'a Server, tenant: &'a Tenant) -> Batch<'a> {
+        Batch { patient: true, ..Batch::new(server, tenant) }
     }
 
     /// Runs one command for `session`, its reply into `out`; what it asks of the transport (close, block,
@@ -56,6 +65,10 @@ impl<'a> Batch<'a> {
             return ServerState::Loading;
         }
         if self.guard.is_some() {
+            return ServerState::Ready;
+        }
+        if self.patient {
+            self.guard = Some(self.env.tenant.lock());
             return ServerState::Ready;
         }
         match self.env.tenant.lock_unless_busy() {

@@ -333,6 +333,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         }
         enable_log_buffer(&mut ks, true);
     }
+    super::stream_state::restore(p, &mut tenant.lock());
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod load;
 pub mod propagate;
 pub mod snapshot;
+pub mod stream_state;
 
 pub use jobs::{cron, run_jobs, start_job, JobStart};
 
@@ -376,14 +377,21 @@ pub fn shutdown(server: &Server) {
             tenant.flush_expired(server, ks);
             p.submit(&mut ks.log);
         }
+        let mut durable = p.log_enabled() && !p.log_failing.load(Ordering::Relaxed);
         p.stop_log();
         let forced = p.force_final_save.load(Ordering::Relaxed);
         if (save_rules || forced) && !p.skip_final_save.load(Ordering::Relaxed) {
             let dump_path = p.dump_path(&server.settings.read());
             match snapshot::save_now(ks, &dump_path, false, compress) {
-                Ok(bytes) => tracing::info!(bytes, "saved the dataset on shutdown"),
+                Ok(bytes) => {
+                    durable = true;
+                    tracing::info!(bytes, "saved the dataset on shutdown");
+                }
                 Err(e) => tracing::error!("saving the dataset on shutdown failed: {e}"),
             }
+        }
+        if durable {
+            stream_state::save(p);
         }
     }
 }

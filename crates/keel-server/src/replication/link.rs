@@ -336,11 +336,10 @@ async fn apply_stream(
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     let mut last_io = tokio::time::Instant::now();
     loop {
-        let (consumed, ack_now) = apply_buffered(server, tenant, &mut session, &mut parser, &input, &mut out)?;
-        if consumed > 0 {
-            stream.append(&input[..consumed]);
-            input.advance(consumed);
-        }
+        let (consumed, ack_now) = tokio::task::block_in_place(|| {
+            apply_buffered(server, tenant, &mut session, &mut parser, &input, &mut out)
+        })?;
+        input.advance(consumed);
         if ack_now {
             send_ack(&mut socket, stream.offset()).await?;
         }
@@ -366,8 +365,10 @@ async fn apply_stream(
     }
 }
 
-/// Runs every complete command in `input` in one batch. Returns the bytes consumed and whether the
-/// primary asked for an acknowledgement (REPLCONF GETACK).
+/// Runs every complete command in `input` in one batch, each mirrored into the database's stream right
+/// after it ran, under the same lock (so that the stream's offset always names the data: a shutdown saves
+/// the two together). Returns the bytes consumed and whether the primary asked for an acknowledgement
+/// (REPLCONF GETACK).
 fn apply_buffered(
     server: &Server,
     tenant: &Tenant,
@@ -376,7 +377,7 @@ fn apply_buffered(
     input: &[u8],
     out: &mut ReplyWriter,
 ) -> Result<(usize, bool), String> {
-    let mut batch = Batch::new(server, tenant);
+    let mut batch = Batch::from_primary(server, tenant);
     let max_bulk = batch.env.settings.max_bulk_len;
     let mut pos = 0;
     let mut ack = false;
@@ -399,6 +400,7 @@ fn apply_buffered(
                 out.clear();
             }
         }
+        tenant.persistence.stream.append(&input[pos..pos + parsed.consumed()]);
         pos += parsed.consumed();
     }
     drop(args);
