@@ -298,3 +298,80 @@ fn replicas_continue_across_a_graceful_restart_of_either_side() {
     write_workload(&mut primary, "after-restart");
     wait_until_in_sync(&mut primary, &mut replica);
 }
+
+/// A link that delivers what the primary sends `delay` late (a slow network between two machines).
+fn delaying_proxy(upstream: std::net::SocketAddr, delay: std::time::Duration) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = std::net::TcpStream::connect(upstream) else { return };
+            let (mut client_in, mut server_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = server_in.read(&mut buf) {
+                    if n == 0 || client_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(delay);
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A REST command: the status, the body and the `upstash-sync-token` of the response.
+fn rest(addr: std::net::SocketAddr, token: &str, command: &str, sync: Option<&str>) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let sync = sync.map(|s| format!("Upstash-Sync-Token: {s}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: keel\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n{sync}\
+         Content-Length: {}\r\n\r\n{command}",
+        command.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    let token = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("upstash-sync-token: ").map(str::to_string))
+        .unwrap_or_default();
+    (status, body.to_string(), token)
+}
+
+#[test]
+fn rest_reads_on_a_replica_wait_for_the_writes_their_sync_token_names() {
+    let primary_server = TestServer::with(|s| s.rest_token = "rest-secret".into());
+    let delay = std::time::Duration::from_millis(300);
+    let proxy = delaying_proxy(primary_server.addr, delay);
+    let replica_server = TestServer::with(move |s| {
+        s.rest_token = "rest-secret".into();
+        s.replicaof = format!("127.0.0.1:{proxy}");
+    });
+    let mut replica = replica_server.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    let (_, _, token) = rest(primary_server.http_addr, "rest-secret", r#"["SET","k","first"]"#, None);
+    wait_for(|| run::<Option<String>>(&mut replica, &["GET", "k"]).is_some());
+
+    let (status, _, token) = rest(primary_server.http_addr, "rest-secret", r#"["SET","k","second"]"#, Some(&token));
+    assert_eq!(status, 200);
+    // Without the token a replica answers what it has (the write is still on its way)...
+    let (_, body, _) = rest(replica_server.http_addr, "rest-secret", r#"["GET","k"]"#, None);
+    assert_eq!(body, r#"{"result":"first"}"#);
+    // ...with it, the read waits for the write; a token of another history is ignored.
+    let (_, body, _) = rest(replica_server.http_addr, "rest-secret", r#"["GET","k"]"#, Some(&token));
+    assert_eq!(body, r#"{"result":"second"}"#);
+    let forged = format!("{}-999999999", "0".repeat(40));
+    let (status, _, _) = rest(replica_server.http_addr, "rest-secret", r#"["GET","k"]"#, Some(&forged));
+    assert_eq!(status, 200);
+    let (status, body, _) = rest(replica_server.http_addr, "rest-secret", r#"["SET","k","x"]"#, None);
+    assert_eq!((status, body.as_str()), (400, r#"{"error":"READONLY You can't write against a read only replica."}"#));
+}

@@ -162,25 +162,50 @@ impl Format {
         }
     }
 
-    fn respond(self, status: StatusCode, body: Vec<u8>) -> Response {
+    fn respond(self, status: StatusCode, body: Vec<u8>, token: &str) -> Response {
         match self {
-            Format::Json(_) => respond_json(status, body),
+            Format::Json(_) => respond_json(status, body, token),
             Format::Resp2 => (status, [("content-type", "application/octet-stream")], body).into_response(),
         }
     }
 }
 
-/// A JSON response with the `upstash-sync-token` header clients send back (any value is accepted: a
-/// single server is always read-your-writes consistent); a fresh one follows every reply.
-fn respond_json(status: StatusCode, body: Vec<u8>) -> Response {
-    let token = format!("{:016x}", rand::random::<u64>());
-    (status, [("upstash-sync-token", token.as_str()), ("content-type", "application/json")], body).into_response()
+/// A JSON response with the `upstash-sync-token` header clients send back with their next request.
+fn respond_json(status: StatusCode, body: Vec<u8>, token: &str) -> Response {
+    (status, [("upstash-sync-token", token), ("content-type", "application/json")], body).into_response()
+}
+
+/// The `upstash-sync-token` a reply carries: the database's replication stream, ID and offset, as the
+/// request left it. A later request that sends it back to a replica reads at least what this one saw.
+fn sync_token(tenant: &Tenant) -> String {
+    let (replid, offset) = tenant.persistence.stream.position();
+    format!("{replid}-{offset}")
+}
+
+/// On a replica, waits (at most `repl-sync-token-timeout`) until its stream has applied the offset of the
+/// token the request carries, so a client reads its own writes wherever it lands (Upstash's promise). A
+/// token of another stream (another database, another history) or one that is no token is ignored.
+async fn wait_for_sync_token(server: &Server, tenant: &Tenant, headers: &HeaderMap) {
+    if !tenant.replication.is_replica() {
+        return;
+    }
+    let token = headers.get("upstash-sync-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some((replid, offset)) = token.trim().split_once('-') else { return };
+    let Ok(offset) = offset.parse::<u64>() else { return };
+    let stream = &tenant.persistence.stream;
+    if stream.position().0 != replid || stream.offset() >= offset {
+        return;
+    }
+    let limit = std::time::Duration::from_millis(server.settings.read().repl_sync_token_timeout);
+    let _ = tokio::time::timeout(limit, stream.wait_past(offset - 1)).await;
 }
 
 /// What a request's commands wrote, in its format: one reply per command, back to back in one buffer.
 struct Replies {
     out: ReplyWriter,
     ends: Vec<usize>,
+    /// The sync token the response carries.
+    token: String,
 }
 
 impl Replies {
@@ -209,12 +234,19 @@ impl Replies {
 /// and durability as a RESP pipeline (`batch`), each reply written by the handler straight into `out` in
 /// the request's format. What a request cannot do is refused: commands that need a connection
 /// (`no_rest`), and a blocking command that would have to wait.
-async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>, out: ReplyWriter) -> Replies {
+async fn run(
+    server: &Arc<Server>,
+    access: Access,
+    commands: Vec<Command>,
+    out: ReplyWriter,
+    headers: &HeaderMap,
+) -> Replies {
     let tenant = access.tenant.clone();
+    wait_for_sync_token(server, &tenant, headers).await;
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     session.acl_user = access.user.clone();
     session.over_rest = true;
-    let mut replies = Replies { out, ends: Vec::with_capacity(commands.len()) };
+    let mut replies = Replies { out, ends: Vec::with_capacity(commands.len()), token: String::new() };
     let mut durability = keel_engine::exec::batch::Durability::default();
     let mut next = 0;
     while next < commands.len() {
@@ -245,6 +277,7 @@ async fn run(server: &Arc<Server>, access: Access, commands: Vec<Command>, out: 
             }
         }
     }
+    replies.token = sync_token(&tenant);
     replies
 }
 
@@ -373,9 +406,9 @@ async fn single(server: &Arc<Server>, access: Access, command: Command, headers:
         Ok(format) => format,
         Err(response) => return *response,
     };
-    let replies = run(server, access, vec![command], format.writer()).await;
+    let replies = run(server, access, vec![command], format.writer(), headers).await;
     let reply = replies.last();
-    format.respond(format.status(reply), reply.to_vec())
+    format.respond(format.status(reply), reply.to_vec(), &replies.token)
 }
 
 /// `POST /pipeline` with `[["CMD", ...], ...]`: always 200, one result or error per command.
@@ -393,7 +426,7 @@ pub async fn pipeline(
         Ok(format) => format,
         Err(response) => return *response,
     };
-    let replies = run(&server, access, commands, format.writer()).await;
+    let replies = run(&server, access, commands, format.writer(), &headers).await;
     let body = match format {
         Format::Resp2 => replies.out.as_bytes().to_vec(),
         Format::Json(_) => {
@@ -409,7 +442,7 @@ pub async fn pipeline(
             body
         }
     };
-    format.respond(StatusCode::OK, body)
+    format.respond(StatusCode::OK, body, &replies.token)
 }
 
 /// `POST /multi-exec`: the commands as one transaction (MULTI, the commands, EXEC on one session), the
@@ -441,12 +474,12 @@ pub async fn multi_exec(
     transaction.extend(commands);
     transaction.push(vec![b"EXEC".to_vec()]);
     // EXEC's array holds the outcomes, one per command.
-    let replies = run(&server, access, transaction, ReplyWriter::json(strings, 1)).await;
+    let replies = run(&server, access, transaction, ReplyWriter::json(strings, 1), &headers).await;
     let exec = replies.last();
     if exec.starts_with(b"[") {
-        respond_json(StatusCode::OK, exec.to_vec())
+        respond_json(StatusCode::OK, exec.to_vec(), &replies.token)
     } else if exec.starts_with(br#"{"error":"#) {
-        respond_json(StatusCode::BAD_REQUEST, exec.to_vec())
+        respond_json(StatusCode::BAD_REQUEST, exec.to_vec(), &replies.token)
     } else {
         bad_request("ERR the transaction did not run")
     }

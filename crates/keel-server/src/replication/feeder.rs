@@ -69,6 +69,7 @@ where
         None => Continue::Full,
     };
     let repl = &tenant.replication;
+    let wanted_full = wanted == Continue::Full;
     match (&wanted, &request.psync) {
         (Continue::From { .. }, _) => repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed),
         (Continue::Full, Some((replid, _))) if replid != "?" => {
@@ -85,8 +86,14 @@ where
         }
         Continue::Full => send_copy(server, tenant, socket, request, attached).await?,
     };
-    *attached.state.lock() = "online";
     attached.sent.store(sent, Ordering::Relaxed);
+    if request.psync.is_some() && request.capa_eof && wanted_full {
+        // After a copy in the `$EOF:` form the stream waits for the replica's first acknowledgement, as
+        // Redis's does: a replica looks for the end mark in the last bytes it read, which stream bytes
+        // arriving right behind the mark would hide.
+        wait_first_ack(socket, &mut input, tenant, attached, info, server).await?;
+    }
+    *attached.state.lock() = "online";
     attached.ack_ms.store(keel_engine::clock::unix_ms(), Ordering::Relaxed);
     let mut parser = RequestParser::new();
     let mut shutdown = server.shutdown_signal();
@@ -119,6 +126,37 @@ where
                     return Err("no acknowledgement within repl-timeout".into());
                 }
             }
+        }
+    }
+}
+
+/// Reads what the replica sends until its first `REPLCONF ACK`.
+async fn wait_first_ack<S>(
+    socket: &mut S,
+    input: &mut BytesMut,
+    tenant: &Tenant,
+    attached: &Attached,
+    info: &ClientInfo,
+    server: &Server,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let mut parser = RequestParser::new();
+    let timeout = Duration::from_secs(server.settings.read().repl_timeout.max(1));
+    let started = attached.ack_ms.load(Ordering::Relaxed);
+    loop {
+        read_acks(&mut parser, input, tenant, attached)?;
+        if attached.ack_ms.load(Ordering::Relaxed) != started {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = info.killed() => return Err("killed".into()),
+            read = tokio::time::timeout(timeout, socket.read_buf(input)) => match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return Err("the replica left before acknowledging its copy".into()),
+                Ok(Ok(_)) => {}
+                Err(_) => return Err("the replica did not acknowledge its copy within repl-timeout".into()),
+            },
         }
     }
 }

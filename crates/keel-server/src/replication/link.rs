@@ -166,13 +166,15 @@ async fn sync_and_stream(
     let from = if stream.is_active() { (offset + 1).to_string() } else { "-1".into() };
     send(&mut link, &["PSYNC", &ask, &from]).await?;
     let answer = read_line(&mut link, timeout).await?;
+    let mut early = Vec::new();
     let mut words = answer.split_whitespace();
     match words.next() {
         Some("+FULLRESYNC") => {
             let replid = words.next().ok_or("FULLRESYNC without an ID")?.to_string();
             let offset: u64 = words.next().and_then(|o| o.parse().ok()).ok_or("FULLRESYNC without an offset")?;
             repl.set_link(generation, LinkState::Sync);
-            let path = receive_copy(&mut link, tenant, timeout).await?;
+            let (path, behind) = receive_copy(&mut link, tenant, timeout).await?;
+            early = behind;
             let loaded = tokio::task::block_in_place(|| {
                 keel_engine::persistence::load::replace_with_copy(server, tenant, &path)
             });
@@ -192,7 +194,7 @@ async fn sync_and_stream(
         return Ok(());
     }
     repl.set_link(generation, LinkState::Connected);
-    apply_stream(server, tenant, generation, link, timeout).await
+    apply_stream(server, tenant, generation, link, early, timeout).await
 }
 
 /// PING, AUTH with `masterauth`, and REPLCONF (with the provisioned database to follow, if any): each
@@ -266,7 +268,13 @@ async fn read_line(link: &mut Reader, timeout: Duration) -> Result<String, Strin
 }
 
 /// Receives the primary's RDB (`$<len>` or `$EOF:<mark>` form) into a file in the database's directory.
-async fn receive_copy(link: &mut Reader, tenant: &Tenant, timeout: Duration) -> Result<std::path::PathBuf, String> {
+/// Returns the file, and the stream bytes that arrived behind the copy.
+async fn receive_copy(
+    link: &mut Reader,
+    tenant: &Tenant,
+    timeout: Duration,
+) -> Result<(std::path::PathBuf, Vec<u8>), String> {
+    let mut leftover = Vec::new();
     let header = read_line(link, timeout).await?;
     let Some(size) = header.strip_prefix('$') else {
         return Err(format!("expected the copy, the primary sent {header}"));
@@ -283,9 +291,10 @@ async fn receive_copy(link: &mut Reader, tenant: &Tenant, timeout: Duration) -> 
         loop {
             let n = read_some(link, &mut chunk, timeout).await?;
             held.extend_from_slice(&chunk[..n]);
-            if held.ends_with(mark) {
-                held.truncate(held.len() - mark.len());
-                std::io::Write::write_all(&mut file, &held).map_err(fail)?;
+            if let Some(at) = held.windows(mark.len()).position(|w| w == mark) {
+                std::io::Write::write_all(&mut file, &held[..at]).map_err(fail)?;
+                // Whatever came behind the mark is the stream's beginning.
+                leftover = held.split_off(at + mark.len());
                 break;
             }
             let keep = held.len().saturating_sub(mark.len());
@@ -302,7 +311,7 @@ async fn receive_copy(link: &mut Reader, tenant: &Tenant, timeout: Duration) -> 
         }
     }
     file.sync_all().map_err(fail)?;
-    Ok(path)
+    Ok((path, leftover))
 }
 
 async fn read_some(link: &mut Reader, buf: &mut [u8], timeout: Duration) -> Result<usize, String> {
@@ -321,12 +330,14 @@ async fn apply_stream(
     tenant: &Tenant,
     generation: u64,
     link: Reader,
+    early: Vec<u8>,
     timeout: Duration,
 ) -> Result<(), String> {
     let stream = &tenant.persistence.stream;
     let buffered = link.buffer().to_vec();
     let mut socket = link.into_inner();
     let mut input = BytesMut::with_capacity(64 * 1024);
+    input.extend_from_slice(&early);
     input.extend_from_slice(&buffered);
     let info = Arc::new(ClientInfo::new(0, "master".into(), String::new(), -1, tenant.name.clone(), 0));
     let mut session = Session::new(info, true);
