@@ -64,7 +64,7 @@ async fn follow_databases(server: Arc<Server>, generation: u64) {
     while default.replication.is_current(generation) && !server.is_shutting_down() {
         let Some((host, port)) = upstream(&default) else { break };
         if link.is_none() {
-            link = connect(&server, &host, port, timeout).await.ok();
+            link = connect(&server, &host, port, timeout, None).await.ok();
         }
         if let Some(connection) = link.as_mut() {
             match fetch_databases(connection, timeout).await {
@@ -86,13 +86,21 @@ async fn follow_databases(server: Arc<Server>, generation: u64) {
     }
 }
 
-async fn connect(server: &Server, host: &str, port: u16, timeout: Duration) -> Result<Reader, String> {
+/// Connects to the primary and completes the handshake (for `database`'s stream, when given).
+async fn connect(
+    server: &Server,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    database: Option<&str>,
+) -> Result<Reader, String> {
     let socket = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
         .await
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|e| format!("cannot connect: {e}"))?;
+    let _ = socket.set_nodelay(true);
     let mut link = BufReader::with_capacity(64 * 1024, socket);
-    handshake(server, &mut link, timeout, None).await?;
+    handshake(server, &mut link, timeout, database).await?;
     Ok(link)
 }
 
@@ -152,14 +160,8 @@ async fn sync_and_stream(
     let repl = &tenant.replication;
     repl.set_link(generation, LinkState::Connecting);
     let timeout = Duration::from_secs(server.settings.read().repl_timeout.max(1));
-    let socket = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| "connecting timed out".to_string())?
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let _ = socket.set_nodelay(true);
-    let mut link = BufReader::with_capacity(64 * 1024, socket);
     let database = tenant.is_provisioned().then_some(tenant.name.as_str());
-    handshake(server, &mut link, timeout, database).await?;
+    let mut link = connect(server, host, port, timeout, database).await?;
     let stream = &tenant.persistence.stream;
     let (replid, offset) = stream.position();
     let ask = if stream.is_active() { replid.clone() } else { "?".into() };
