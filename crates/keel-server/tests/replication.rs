@@ -375,3 +375,25 @@ fn rest_reads_on_a_replica_wait_for_the_writes_their_sync_token_names() {
     let (status, body, _) = rest(replica_server.http_addr, "rest-secret", r#"["SET","k","x"]"#, None);
     assert_eq!((status, body.as_str()), (400, r#"{"error":"READONLY You can't write against a read only replica."}"#));
 }
+
+#[test]
+fn a_replica_leaves_expiry_to_its_primary() {
+    let primary_server = TestServer::start();
+    let mut primary = primary_server.client();
+    run::<()>(&mut primary, &["CONFIG", "SET", "active-expire-enabled", "no"]);
+    let port = primary_server.addr.port();
+    let replica_server = TestServer::with(move |s| s.replicaof = format!("127.0.0.1:{port}"));
+    let mut replica = replica_server.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    run::<()>(&mut primary, &["SET", "short", "v", "PX", "100"]);
+    run::<()>(&mut primary, &["SET", "kept", "v"]);
+    wait_for(|| run::<i64>(&mut replica, &["DBSIZE"]) == 2);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    // Past its TTL the key reads as missing on the replica, which does not delete it...
+    assert_eq!(run::<Option<String>>(&mut replica, &["GET", "short"]), None);
+    assert_eq!(run::<i64>(&mut replica, &["EXISTS", "short"]), 0);
+    assert_eq!(run::<i64>(&mut replica, &["DBSIZE"]), 2);
+    // ...until the primary expires it and its DEL arrives.
+    assert_eq!(run::<Option<String>>(&mut primary, &["GET", "short"]), None);
+    wait_for(|| run::<i64>(&mut replica, &["DBSIZE"]) == 1);
+}

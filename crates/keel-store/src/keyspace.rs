@@ -83,6 +83,18 @@ impl Capture {
     }
 }
 
+/// What reading a key past its TTL does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiredKeys {
+    /// It is deleted, and reads as missing (lazy expiry).
+    Delete,
+    /// It stays in place and reads as missing: while CLIENT PAUSE holds expiry, and on a replica, whose
+    /// keys expire when its primary's DEL arrives.
+    Hide,
+    /// It reads as live: a replica applying its primary's stream, which decides when keys expire.
+    Live,
+}
+
 pub struct Db {
     entries: DenseTable<Entry>,
     volatile: Vec<u32>,
@@ -101,7 +113,7 @@ pub struct Db {
     record_expired: bool,
     expired: Vec<CompactBytes>,
     /// While set (CLIENT PAUSE), keys past their TTL read as missing but are not deleted.
-    keep_expired: bool,
+    expired_keys: ExpiredKeys,
 }
 
 impl Default for Db {
@@ -122,7 +134,7 @@ impl Db {
             capture: None,
             record_expired: false,
             expired: Vec::new(),
-            keep_expired: false,
+            expired_keys: ExpiredKeys::Delete,
         }
     }
 
@@ -157,14 +169,14 @@ impl Db {
 
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
         let at = self.entries.get(slot).expire_at;
-        at != 0 && at <= now_ms
+        at != 0 && at <= now_ms && self.expired_keys != ExpiredKeys::Live
     }
 
     /// Finds a live key, deleting it first if it has expired (lazy expiry), without touching access time.
     /// Returns the slot, and whether an expired key was deleted on the way.
     pub fn find_live(&mut self, key: &[u8], now_ms: u64) -> (Option<usize>, bool) {
         match self.find(key) {
-            Some(slot) if self.keep_expired && self.is_expired(slot, now_ms) => (None, false),
+            Some(slot) if self.expired_keys == ExpiredKeys::Hide && self.is_expired(slot, now_ms) => (None, false),
             Some(slot) if self.is_expired(slot, now_ms) => {
                 self.remove_expired(slot);
                 (None, true)
@@ -173,9 +185,9 @@ impl Db {
         }
     }
 
-    /// Keeps keys past their TTL in place (they read as missing) while `keep` holds: CLIENT PAUSE.
-    pub fn keep_expired(&mut self, keep: bool) {
-        self.keep_expired = keep;
+    /// What reading a key past its TTL does from now on (see [`ExpiredKeys`]).
+    pub fn expired_keys(&mut self, mode: ExpiredKeys) {
+        self.expired_keys = mode;
     }
 
     /// Finds a live key and records the access (LRU time or LFU counter).

@@ -34,7 +34,7 @@ mod zset;
 
 pub use compact::CompactBytes;
 pub use hash::{Hash, HashLimits};
-pub use keyspace::{CaptureSink, Db, Expiry};
+pub use keyspace::{CaptureSink, Db, ExpiredKeys, Expiry};
 pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
 pub use set::Set;

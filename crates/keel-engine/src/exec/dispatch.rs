@@ -165,11 +165,24 @@ pub fn execute(
     }
 }
 
-/// Keys past their TTL stay (reading as missing) while the database is paused, and go again after.
-fn hold_expired_keys(ks: &mut Keyspace, paused: bool) {
-    if ks.expiry_held != paused {
-        ks.expiry_held = paused;
-        ks.dbs.iter_mut().for_each(|db| db.keep_expired(paused));
+/// What a key past its TTL does for this command: on a replica the primary decides when keys expire (its
+/// stream reads them as live, clients read them as missing, nobody deletes them); while the database is
+/// paused they stay and read as missing; otherwise reading deletes them.
+fn expiry_mode(env: &Env, session: &Session, paused: bool) -> keel_store::ExpiredKeys {
+    use keel_store::ExpiredKeys;
+    if session.master {
+        ExpiredKeys::Live
+    } else if paused || env.tenant.replication.is_replica() {
+        ExpiredKeys::Hide
+    } else {
+        ExpiredKeys::Delete
+    }
+}
+
+fn hold_expired_keys(ks: &mut Keyspace, mode: keel_store::ExpiredKeys) {
+    if ks.expired_keys != mode {
+        ks.expired_keys = mode;
+        ks.dbs.iter_mut().for_each(|db| db.expired_keys(mode));
     }
 }
 
@@ -222,7 +235,7 @@ fn run(
         Err(refusal) => return reject(ks, out, refusal.command, &refusal.error),
     };
     let paused = env.tenant.pause.active();
-    hold_expired_keys(ks, paused.is_some());
+    hold_expired_keys(ks, expiry_mode(env, session, paused.is_some()));
     // Nothing inside EXEC or a script waits: a pause begins when they end.
     if let Some(mode) = paused.filter(|_| !session.in_exec && !session.in_script && !session.master) {
         if mode == PauseMode::All || crate::exec::pausing::may_write(env.server, ks, session, command, args) {

@@ -107,7 +107,8 @@ pub fn replace_with_copy(server: &Server, tenant: &Tenant, path: &Path) -> Resul
     let ks = &mut *ks;
     ks.dbs.iter_mut().for_each(|db| db.clear());
     ks.scripting.functions.flush();
-    let loaded = load_rdb(ks, &tenant.scripts, path, &limits, false);
+    // Keys past their TTL are kept: the primary's DEL for them follows in the stream.
+    let loaded = load_rdb(ks, &tenant.scripts, path, &limits, true);
     ks.dirty += 1;
     if ks.tracking.is_active() {
         let (clients, name) = (&server.clients, &tenant.name);

@@ -140,8 +140,8 @@ pub struct Keyspace {
     pub scripting: crate::exec::scripting::Scripting,
     /// The current second and the commands run in it, for `max_commands_per_second`.
     pub rate_window: (u64, u64),
-    /// Keys past their TTL are kept in place (CLIENT PAUSE).
-    pub expiry_held: bool,
+    /// What reading a key past its TTL does now (CLIENT PAUSE, a replica: see `dispatch`).
+    pub expired_keys: keel_store::ExpiredKeys,
     /// Latency events (LATENCY LATEST, HISTORY).
     pub latency: crate::state::latency::Latency,
 }
@@ -199,7 +199,7 @@ impl Tenant {
                 tracking: Default::default(),
                 scripting: Default::default(),
                 rate_window: (0, 0),
-                expiry_held: false,
+                expired_keys: keel_store::ExpiredKeys::Delete,
                 latency: Default::default(),
             }),
         }
