@@ -130,21 +130,25 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
 /// replica's link is down and `replica-serve-stale-data` is off. The primary's own link is never refused.
 fn replication_refusal(env: &Env, session: &Session, command: &Command) -> Option<&'static str> {
     use crate::replication::{MASTERDOWN, NOREPLICAS, READONLY};
-    if session.master {
+    // EXEC's queued commands were judged with EXEC, as Redis judges them.
+    if session.master || session.in_exec {
         return None;
     }
     let repl = &env.tenant.replication;
     let replica = repl.is_replica();
-    if command.has(flags::WRITE) && !replica && env.settings.min_replicas_to_write > 0 {
+    let queued = session.transaction.as_ref().filter(|_| command.spec.name == "exec");
+    let writes = command.has(flags::WRITE) || queued.is_some_and(|t| t.writes);
+    let needs_fresh = !command.has(flags::STALE) || queued.is_some_and(|t| t.needs_fresh);
+    if writes && !replica && env.settings.min_replicas_to_write > 0 {
         let good = repl.good_replicas(crate::clock::unix_ms(), env.settings.min_replicas_max_lag);
         if (good as u64) < env.settings.min_replicas_to_write {
             return Some(NOREPLICAS);
         }
     }
-    if replica && env.settings.replica_read_only && command.has(flags::WRITE) {
+    if replica && env.settings.replica_read_only && writes {
         return Some(READONLY);
     }
-    if replica && !env.settings.serve_stale_data && !command.has(flags::STALE) && repl.link_down() {
+    if replica && !env.settings.serve_stale_data && needs_fresh && repl.link_down() {
         return Some(MASTERDOWN);
     }
     None

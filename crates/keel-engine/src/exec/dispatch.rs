@@ -232,7 +232,18 @@ fn run(
 ) {
     let command = match crate::exec::admission::admit(env, session, args, ServerState::Ready) {
         Ok(command) => command,
-        Err(refusal) => return reject(ks, out, refusal.command, &refusal.error),
+        Err(refusal) => {
+            // EXEC refused discards its transaction (Redis's execCommandAbort).
+            let aborts = refusal.command.is_some_and(|c| c.spec.name == "exec") && session.transaction.is_some();
+            if !aborts {
+                return reject(ks, out, refusal.command, &refusal.error);
+            }
+            crate::exec::admission::answer_refusal(session, &refusal, out);
+            if let Some(cmd) = refusal.command {
+                ks.stats.commands[cmd.id].rejected += 1;
+            }
+            return count_error(ks, "EXECABORT");
+        }
     };
     let paused = env.tenant.pause.active();
     hold_expired_keys(ks, expiry_mode(env, session, paused.is_some()));
@@ -297,6 +308,8 @@ fn run(
             }
             transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
             transaction.may_grow |= command.has(flags::DENYOOM);
+            transaction.writes |= command.has(flags::WRITE);
+            transaction.needs_fresh |= !command.has(flags::STALE);
             out.simple("QUEUED");
             return;
         }

@@ -64,6 +64,11 @@ pub struct Transaction {
     pub aborted: bool,
     /// A queued command may grow the dataset (`denyoom`): EXEC is refused when memory is full.
     pub may_grow: bool,
+    /// A queued command writes: EXEC is refused where writes are (a read-only replica, too few replicas).
+    pub writes: bool,
+    /// A queued command may not run on stale data: EXEC is refused while a replica's link is down
+    /// (`replica-serve-stale-data no`).
+    pub needs_fresh: bool,
 }
 
 pub struct Session {

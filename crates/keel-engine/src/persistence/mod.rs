@@ -44,6 +44,30 @@ pub struct LogBuffer {
     db: Option<usize>,
     /// A handler's own account of what it did, replacing its arguments in the log (SPOP's members).
     rewritten: Option<Vec<u8>>,
+    /// The MULTI block open (EXEC, a script), as Redis propagates one: nothing when nothing was written
+    /// inside, the one command alone when one was, and MULTI (before the first command, after the SELECT
+    /// it needed) ... EXEC around two or more. Nested blocks (a script inside EXEC) belong to the outer one.
+    transaction: Option<OpenTransaction>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenTransaction {
+    /// Commands written inside so far.
+    commands: u32,
+    /// Where the first of them begins (where MULTI goes when a second one comes).
+    first_at: usize,
+}
+
+/// A MULTI block as propagated.
+const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
+
+/// Where a MULTI block (or a block nested in one) began, to end or drop it.
+#[derive(Debug, Clone, Copy)]
+pub struct TransactionMark {
+    len: usize,
+    db: Option<usize>,
+    outer: bool,
+    open: OpenTransaction,
 }
 
 impl LogBuffer {
@@ -61,8 +85,28 @@ impl LogBuffer {
 
     /// Appends one command that runs in database `db`.
     pub fn command<A: AsRef<[u8]>>(&mut self, db: usize, args: &[A]) {
-        self.select(db);
+        self.before_write(db);
         encode_command(&mut self.buf, args);
+    }
+
+    /// Selects `db` for what follows; inside a block, counts the command and writes MULTI when the second
+    /// one comes.
+    fn before_write(&mut self, db: usize) {
+        let Some(open) = self.transaction else { return self.select(db) };
+        match open.commands {
+            0 => {
+                self.select(db);
+                let first_at = self.buf.len();
+                self.transaction = Some(OpenTransaction { commands: 1, first_at });
+                return;
+            }
+            1 => {
+                self.buf.splice(open.first_at..open.first_at, MULTI.iter().copied());
+                self.select(db);
+            }
+            _ => self.select(db),
+        }
+        self.transaction = Some(OpenTransaction { commands: open.commands + 1, ..open });
     }
 
     /// Writes a SELECT when the log's reader is in another database.
@@ -86,7 +130,7 @@ impl LogBuffer {
 
     /// Appends already-encoded commands that run in `db`.
     pub fn encoded(&mut self, db: usize, bytes: &[u8]) {
-        self.select(db);
+        self.before_write(db);
         self.buf.extend_from_slice(bytes);
     }
 
@@ -95,23 +139,30 @@ impl LogBuffer {
         self.db = None;
     }
 
-    /// Starts a MULTI block; returns a mark for [`LogBuffer::end_transaction`].
-    pub fn begin_transaction(&mut self) -> (usize, usize) {
-        let before = self.buf.len();
-        encode_command(&mut self.buf, &["MULTI"]);
-        (before, self.buf.len())
+    /// Starts a MULTI block (or a block inside the open one); returns a mark for
+    /// [`LogBuffer::end_transaction`] or [`LogBuffer::discard_transaction`].
+    pub fn begin_transaction(&mut self) -> TransactionMark {
+        let outer = self.transaction.is_none();
+        let open = *self.transaction.get_or_insert(OpenTransaction { commands: 0, first_at: 0 });
+        TransactionMark { len: self.buf.len(), db: self.db, outer, open }
     }
 
-    /// Drops a MULTI block and everything logged inside it.
-    pub fn discard_transaction(&mut self, (before, _): (usize, usize)) {
-        self.buf.truncate(before);
-    }
-
-    /// Ends a MULTI block with EXEC, or removes it when nothing was logged inside.
-    pub fn end_transaction(&mut self, (before, after): (usize, usize)) {
-        if self.buf.len() == after {
-            self.buf.truncate(before);
+    /// Drops a block and everything logged inside it (with the MULTI a second command inside it wrote).
+    pub fn discard_transaction(&mut self, mark: TransactionMark) {
+        let multi_inside = self.transaction.is_some_and(|t| t.commands >= 2) && mark.open.commands == 1;
+        if multi_inside && !mark.outer {
+            self.buf.truncate(mark.len + MULTI.len());
+            self.buf.drain(mark.open.first_at..mark.open.first_at + MULTI.len());
         } else {
+            self.buf.truncate(mark.len);
+        }
+        self.db = mark.db;
+        self.transaction = (!mark.outer).then_some(mark.open);
+    }
+
+    /// Ends a block: the outer one with EXEC when it wrote MULTI.
+    pub fn end_transaction(&mut self, mark: TransactionMark) {
+        if mark.outer && self.transaction.take().is_some_and(|t| t.commands >= 2) {
             encode_command(&mut self.buf, &["EXEC"]);
         }
     }
@@ -460,4 +511,53 @@ pub fn loading_info(p: &Persistence) -> String {
         done as f64 * 100.0 / total as f64,
         eta
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged(buffer: &LogBuffer) -> String {
+        String::from_utf8_lossy(&buffer.buf).replace("\r\n", " ")
+    }
+
+    #[test]
+    fn a_block_propagates_as_redis_does() {
+        let mut log = LogBuffer::default();
+        let mark = log.begin_transaction();
+        log.end_transaction(mark);
+        assert_eq!(logged(&log), "", "nothing written: nothing logged");
+
+        let mark = log.begin_transaction();
+        log.command(0, &["SET", "a", "1"]);
+        log.end_transaction(mark);
+        assert_eq!(logged(&log), "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 ", "one command: no MULTI");
+
+        log.buf.clear();
+        let mark = log.begin_transaction();
+        log.command(1, &["SET", "b", "2"]);
+        log.command(2, &["SET", "c", "3"]);
+        log.end_transaction(mark);
+        assert_eq!(
+            logged(&log),
+            "*2 $6 SELECT $1 1 *1 $5 MULTI *3 $3 SET $1 b $1 2 *2 $6 SELECT $1 2 *3 $3 SET $1 c $1 3 *1 $4 EXEC ",
+            "SELECT before MULTI, then inside"
+        );
+    }
+
+    #[test]
+    fn a_nested_block_belongs_to_the_outer_one_and_drops_cleanly() {
+        let mut log = LogBuffer::default();
+        let outer = log.begin_transaction();
+        log.command(0, &["SET", "a", "1"]);
+        let inner = log.begin_transaction();
+        log.command(0, &["SET", "b", "2"]);
+        log.discard_transaction(inner);
+        assert_eq!(logged(&log), "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 ", "the MULTI the inner block wrote goes too");
+        let inner = log.begin_transaction();
+        log.command(0, &["SET", "c", "3"]);
+        log.end_transaction(inner);
+        log.end_transaction(outer);
+        assert_eq!(logged(&log), "*2 $6 SELECT $1 0 *1 $5 MULTI *3 $3 SET $1 a $1 1 *3 $3 SET $1 c $1 3 *1 $4 EXEC ");
+    }
 }

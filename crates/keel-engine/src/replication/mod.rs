@@ -195,8 +195,13 @@ impl Replication {
         matches!(&*self.role.read(), Role::Replica(up) if up.state != LinkState::Connected)
     }
 
+    /// Adds a replica; the first one starts the PING period (Redis counts it from its cron, never at once).
     pub fn attach(&self, replica: Arc<Attached>) {
-        self.attached.lock().push(replica);
+        let mut attached = self.attached.lock();
+        if attached.is_empty() {
+            self.last_ping_ms.store(crate::clock::unix_ms(), Ordering::Relaxed);
+        }
+        attached.push(replica);
     }
 
     pub fn detach(&self, client_id: u64) {

@@ -149,9 +149,15 @@ pub fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     ctx.dirty(1);
     ctx.notify(crate::notify::GENERIC, "restore", key);
-    // The TTL is logged absolute, so that replaying does not extend it.
-    let at = expire_at.unwrap_or(0).to_string();
-    ctx.propagate(&[b"RESTORE", key, at.as_bytes(), payload, b"ABSTTL", b"REPLACE"]);
+    // A relative TTL is logged absolute (ABSTTL added), so that replaying does not extend it; the other
+    // arguments go as given (Redis's form).
+    if let (Some(at), false) = (expire_at, absttl) {
+        let at = at.to_string();
+        let mut logged: Vec<&[u8]> = args.to_vec();
+        logged[2] = at.as_bytes();
+        logged.push(b"ABSTTL");
+        ctx.propagate(&logged);
+    }
     ctx.out.ok();
     Ok(())
 }

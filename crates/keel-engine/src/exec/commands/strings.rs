@@ -252,6 +252,7 @@ pub fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.db().remove_slot(slot);
     ctx.dirty(1);
     ctx.notify(notify::GENERIC, "del", args[1]);
+    ctx.propagate(&[&b"DEL"[..], args[1]]);
     Ok(())
 }
 

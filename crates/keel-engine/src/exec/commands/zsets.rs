@@ -470,15 +470,16 @@ pub fn zremrangebylex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// Pops up to `count` members from the low (`max` false) or high end of the sorted set at `key` (in
-/// `slot`); returns (member, score) pairs. What it popped is published and, when `propagate_count` says
-/// so, logged as the ZPOPMIN/ZPOPMAX it amounted to (Redis's form for the blocking and multi-key pops).
+/// `slot`); returns (member, score) pairs. What it popped is published and, when `propagate` says so,
+/// logged as the ZPOPMIN/ZPOPMAX it amounted to (Redis's form for the blocking and multi-key pops): with
+/// the number popped (`Some(true)`, ZMPOP's form) or without (`Some(false)`, BZPOPMIN's).
 fn pop_members(
     ctx: &mut Ctx,
     key: &[u8],
     slot: usize,
     count: usize,
     max: bool,
-    propagate_count: Option<usize>,
+    propagate: Option<bool>,
 ) -> Vec<(Vec<u8>, f64)> {
     let popped = ctx.modify::<ZSet, _>(slot, |zset| {
         (0..count).map_while(|_| zset.pop(max)).map(|(member, score)| (member.into_vec(), score)).collect::<Vec<_>>()
@@ -488,9 +489,9 @@ fn pop_members(
         let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
         ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
         ctx.notify_if_gone(key);
-        match propagate_count {
-            Some(1) => ctx.propagate(&[name, key]),
-            Some(n) => ctx.propagate(&[name, key, n.to_string().as_bytes()]),
+        match propagate {
+            Some(false) => ctx.propagate(&[name, key]),
+            Some(true) => ctx.propagate(&[name, key, popped.len().to_string().as_bytes()]),
             None => {}
         }
     }
@@ -541,7 +542,7 @@ fn blocking_pop(ctx: &mut Ctx, args: &[&[u8]], max: bool) -> CmdResult {
     let timeout = parse_timeout(timeout[0])?;
     for key in keys {
         let Some(slot) = ctx.find_typed::<ZSet>(key)? else { continue };
-        if let Some((member, score)) = pop_members(ctx, key, slot, 1, max, Some(1)).pop() {
+        if let Some((member, score)) = pop_members(ctx, key, slot, 1, max, Some(false)).pop() {
             ctx.out.array(3);
             ctx.out.bulk(key);
             ctx.out.bulk(&member);
@@ -576,7 +577,7 @@ fn parse_min_max(arg: &[u8]) -> Result<bool, CmdError> {
 fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: usize) -> Result<bool, CmdError> {
     for key in keys {
         let Some(slot) = ctx.find_typed::<ZSet>(key)? else { continue };
-        let popped = pop_members(ctx, key, slot, count, max, Some(count));
+        let popped = pop_members(ctx, key, slot, count, max, Some(true));
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());

@@ -151,8 +151,19 @@ pub fn check_flags(ctx: &Ctx, flags: ScriptFlags, read_only_command: bool) -> Re
     if read_only_command {
         return Err(CmdError::new("ERR Can not execute a script with write flag using *_ro command."));
     }
+    let settings = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant);
+    let repl = &ctx.tenant.replication;
+    if !ctx.session.master && repl.is_replica() && settings.replica_read_only {
+        return Err(CmdError::new(crate::replication::READONLY));
+    }
+    if !ctx.session.master && !repl.is_replica() && settings.min_replicas_to_write > 0 {
+        let good = repl.good_replicas(crate::clock::unix_ms(), settings.min_replicas_max_lag) as u64;
+        if good < settings.min_replicas_to_write {
+            return Err(CmdError::new(crate::replication::NOREPLICAS));
+        }
+    }
     // A script that may write does not start while memory is full, unless it says allow-oom.
-    let limit = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant).memory;
+    let limit = settings.memory;
     if !flags.allow_oom && limit.max > 0 && ctx.ks.used_memory() as u64 > limit.max {
         return Err(CmdError::new(crate::state::eviction::OOM));
     }
