@@ -252,6 +252,8 @@ pub fn create_database(server: &TestServer, admin_token: &str, body: &str) -> se
 pub struct RealRedis {
     child: std::process::Child,
     pub port: u16,
+    /// Its working directory (a replica writes the copy it receives there).
+    _dir: TestDir,
 }
 
 impl RealRedis {
@@ -262,14 +264,17 @@ impl RealRedis {
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = TestDir::new();
         let child = std::process::Command::new(binary)
             .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir.0)
             .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let redis = RealRedis { child, port };
+        let redis = RealRedis { child, port, _dir: dir };
         wait_for(|| {
             redis::Client::open(redis.url())
                 .unwrap()
