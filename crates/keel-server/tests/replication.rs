@@ -397,3 +397,60 @@ fn a_replica_leaves_expiry_to_its_primary() {
     assert_eq!(run::<Option<String>>(&mut primary, &["GET", "short"]), None);
     wait_for(|| run::<i64>(&mut replica, &["DBSIZE"]) == 1);
 }
+
+/// Writes from another thread until `stop` is set: counters, lists and hashes over a few hundred keys.
+fn write_until(url: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut n = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let key = n % 300;
+            let mut pipe = redis::pipe();
+            pipe.cmd("INCR").arg(format!("counter:{key}")).ignore();
+            pipe.cmd("RPUSH").arg(format!("list:{}", key % 50)).arg(n).ignore();
+            pipe.cmd("HSET").arg(format!("hash:{}", key % 20)).arg(key).arg(n).ignore();
+            pipe.cmd("SET").arg(format!("ttl:{key}")).arg(n).arg("EX").arg(1000).ignore();
+            pipe.query::<()>(&mut con).unwrap();
+            n += 1;
+        }
+        n
+    })
+}
+
+#[test]
+fn replicas_that_attach_and_reconnect_under_writes_end_with_the_same_data() {
+    let primary_server = TestServer::start();
+    let mut primary = primary_server.client();
+    write_workload(&mut primary, "before");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = write_until(primary_server.url(), stop.clone());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let port = primary_server.addr.port();
+    let keel = TestServer::with(move |s| s.replicaof = format!("127.0.0.1:{port}"));
+    let mut keel_replica = keel.client();
+    let redis = RealRedis::start(&["--replicaof", "127.0.0.1", &port.to_string(), "--repl-diskless-sync-delay", "0"]);
+    wait_for(|| info_field(&mut keel_replica, "replication", "master_link_status") == "up");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Break the Keel replica's link while writes go on: it continues from the backlog.
+    run::<()>(&mut primary, &["CONFIG", "SET", "repl-backlog-size", "64mb"]);
+    let clients: String = run(&mut primary, &["CLIENT", "LIST"]);
+    for id in clients
+        .lines()
+        .filter(|l| l.contains("cmd=psync"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("id=")))
+    {
+        run::<()>(&mut primary, &["CLIENT", "KILL", "ID", id]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 100, "the writer wrote too little to test anything");
+    let offset = info_field(&mut primary, "replication", "master_repl_offset");
+    wait_for(|| info_field(&mut keel_replica, "replication", "slave_repl_offset") == offset);
+    assert_eq!(dataset(&mut primary), dataset(&mut keel_replica));
+    if let Some(redis) = redis {
+        let mut redis_replica = redis.client();
+        wait_for(|| info_field(&mut redis_replica, "replication", "slave_repl_offset") == offset);
+        assert_eq!(dataset(&mut primary), dataset(&mut redis_replica));
+    }
+    assert!(info_field(&mut primary, "stats", "sync_partial_ok").parse::<u64>().unwrap() >= 1);
+}
