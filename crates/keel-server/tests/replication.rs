@@ -454,3 +454,65 @@ fn replicas_that_attach_and_reconnect_under_writes_end_with_the_same_data() {
     }
     assert!(info_field(&mut primary, "stats", "sync_partial_ok").parse::<u64>().unwrap() >= 1);
 }
+
+/// A primary that answers the handshake and then sends a broken copy: cut off mid-transfer on the first
+/// connection, whole but corrupt on the next ones. Returns its port and how many copies it sent.
+fn broken_primary() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let copies = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sent = copies.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            let copies = sent.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = socket.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let request = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                    if request.contains("keel-databases") {
+                        let _ = socket.write_all(b"-ERR Unrecognized REPLCONF option: keel-databases\r\n");
+                    } else if request.contains("psync") {
+                        let rdb = b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfe\x00\xfb\x01\x00\x00\x01k\x01v\xff";
+                        let first = copies.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+                        let mut reply =
+                            format!("+FULLRESYNC {} 0\r\n${}\r\n", "a".repeat(40), rdb.len() + 8).into_bytes();
+                        reply.extend_from_slice(if first { &rdb[..10] } else { &rdb[..] });
+                        if !first {
+                            reply.extend_from_slice(b"BADCRC!!");
+                        }
+                        let _ = socket.write_all(&reply);
+                        return;
+                    } else {
+                        let _ = socket.write_all(b"+OK\r\n");
+                    }
+                }
+            });
+        }
+    });
+    (port, copies)
+}
+
+#[test]
+fn a_copy_cut_off_or_corrupt_leaves_the_replica_as_it_was() {
+    let keel = TestServer::start();
+    let mut con = keel.client();
+    write_workload(&mut con, "mine");
+    let before = dataset(&mut con);
+    let (port, copies) = broken_primary();
+    run::<()>(&mut con, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    wait_for(|| copies.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    assert_eq!(dataset(&mut con), before, "a broken copy changed the replica's data");
+    assert_eq!(info_field(&mut con, "replication", "master_link_status"), "down");
+    let leftovers: Vec<_> = std::fs::read_dir(&keel.server.settings.read().dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-replica"))
+        .collect();
+    assert!(leftovers.is_empty(), "a broken copy left {leftovers:?}");
+    run::<()>(&mut con, &["REPLICAOF", "NO", "ONE"]);
+}

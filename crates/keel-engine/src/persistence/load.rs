@@ -99,16 +99,37 @@ fn load_rdb_reporting(
 
 /// Replaces the database's whole dataset with a full copy received from its primary (an RDB file in its
 /// directory), under the lock, as a replica does after `+FULLRESYNC`: every key, and the FUNCTION libraries.
-/// Clients tracking keys hear that everything changed. With the log on, a compaction follows so that the
-/// log's base is the copy. Returns the number of keys loaded.
+/// A copy that does not load leaves the dataset as it was (a replica never serves half a copy). Clients
+/// tracking keys hear that everything changed. With the log on, a compaction follows so that the log's
+/// base is the copy. Returns the number of keys loaded.
 pub fn replace_with_copy(server: &Server, tenant: &Tenant, path: &Path) -> Result<u64, String> {
     let limits = limits(server);
     let mut ks = tenant.lock();
     let ks = &mut *ks;
-    ks.dbs.iter_mut().for_each(|db| db.clear());
+    let mode = ks.expired_keys;
+    let fresh = (0..ks.dbs.len())
+        .map(|_| {
+            let mut db = crate::state::tenant::new_db();
+            db.expired_keys(mode);
+            db
+        })
+        .collect();
+    let previous = std::mem::replace(&mut ks.dbs, fresh);
+    let functions = ks.scripting.functions.codes();
     ks.scripting.functions.flush();
     // Keys past their TTL are kept: the primary's DEL for them follows in the stream.
     let loaded = load_rdb(ks, &tenant.scripts, path, &limits, true);
+    if loaded.is_err() {
+        ks.dbs = previous;
+        ks.scripting.functions.flush();
+        for code in &functions {
+            let _ =
+                crate::exec::scripting::functions::load(&mut ks.scripting.functions, &tenant.scripts, code, true, 0);
+        }
+        return loaded;
+    }
+    // The old dataset may be large: it is freed on a thread of its own, not under the lock.
+    let _ = std::thread::Builder::new().name("keel-free-old-copy".into()).spawn(move || drop(previous));
     ks.dirty += 1;
     if ks.tracking.is_active() {
         let (clients, name) = (&server.clients, &tenant.name);

@@ -46,6 +46,14 @@ pub struct Tenant {
     pub replication: crate::replication::Replication,
 }
 
+/// An empty numbered database as a tenant keeps them: deletions by expiry are listed, for the log's DELs
+/// and `expired` events.
+pub fn new_db() -> Db {
+    let mut db = Db::new();
+    db.set_record_expired(true);
+    db
+}
+
 /// Calls, time and errors of one command, as `INFO commandstats` reports them.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandStat {
@@ -181,13 +189,7 @@ impl Tenant {
             peak_memory: Default::default(),
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.
-                dbs: (0..databases)
-                    .map(|_| {
-                        let mut db = Db::new();
-                        db.set_record_expired(true);
-                        db
-                    })
-                    .collect(),
+                dbs: (0..databases).map(|_| new_db()).collect(),
                 stats: TenantStats { commands: vec![CommandStat::default(); commands], ..Default::default() },
                 slowlog: SlowLog::default(),
                 monitors: Vec::new(),

@@ -276,7 +276,6 @@ async fn receive_copy(
     tenant: &Tenant,
     timeout: Duration,
 ) -> Result<(std::path::PathBuf, Vec<u8>), String> {
-    let mut leftover = Vec::new();
     let header = read_line(link, timeout).await?;
     let Some(size) = header.strip_prefix('$') else {
         return Err(format!("expected the copy, the primary sent {header}"));
@@ -284,6 +283,25 @@ async fn receive_copy(
     let path = tenant.persistence.dir.join(format!("temp-replica-{}.rdb", std::process::id()));
     // Written as it arrives (a local file, in pieces of at most 64 KiB), readable only by Keel.
     let mut file = keel_persist::private_file::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match receive_into(link, &mut file, size, timeout).await {
+        Ok(leftover) => Ok((path, leftover)),
+        Err(e) => {
+            // A copy cut off (the primary gone mid-transfer, a truncated stream) leaves nothing behind.
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// Writes the copy's bytes (`size` is what followed `$`: a length, or `EOF:<mark>`) into `file`; returns
+/// the stream bytes that arrived behind it.
+async fn receive_into(
+    link: &mut Reader,
+    file: &mut std::fs::File,
+    size: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let mut leftover = Vec::new();
     let fail = |e: std::io::Error| format!("receiving the copy: {e}");
     let mut chunk = vec![0u8; 64 * 1024];
     if let Some(mark) = size.strip_prefix("EOF:") {
@@ -294,13 +312,13 @@ async fn receive_copy(
             let n = read_some(link, &mut chunk, timeout).await?;
             held.extend_from_slice(&chunk[..n]);
             if let Some(at) = held.windows(mark.len()).position(|w| w == mark) {
-                std::io::Write::write_all(&mut file, &held[..at]).map_err(fail)?;
+                std::io::Write::write_all(file, &held[..at]).map_err(fail)?;
                 // Whatever came behind the mark is the stream's beginning.
                 leftover = held.split_off(at + mark.len());
                 break;
             }
             let keep = held.len().saturating_sub(mark.len());
-            std::io::Write::write_all(&mut file, &held[..keep]).map_err(fail)?;
+            std::io::Write::write_all(file, &held[..keep]).map_err(fail)?;
             held.drain(..keep);
         }
     } else {
@@ -308,12 +326,12 @@ async fn receive_copy(
         while left > 0 {
             let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             let n = read_some(link, &mut chunk[..want], timeout).await?;
-            std::io::Write::write_all(&mut file, &chunk[..n]).map_err(fail)?;
+            std::io::Write::write_all(file, &chunk[..n]).map_err(fail)?;
             left -= n as u64;
         }
     }
     file.sync_all().map_err(fail)?;
-    Ok((path, leftover))
+    Ok(leftover)
 }
 
 async fn read_some(link: &mut Reader, buf: &mut [u8], timeout: Duration) -> Result<usize, String> {
