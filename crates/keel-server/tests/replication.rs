@@ -516,3 +516,34 @@ fn a_copy_cut_off_or_corrupt_leaves_the_replica_as_it_was() {
     assert!(leftovers.is_empty(), "a broken copy left {leftovers:?}");
     run::<()>(&mut con, &["REPLICAOF", "NO", "ONE"]);
 }
+
+#[test]
+fn readiness_and_metrics_tell_a_replicas_link() {
+    let primary_server = TestServer::with(|s| s.admin_token = "admin-secret".into());
+    let port = primary_server.addr.port();
+    let replica_server = TestServer::with(move |s| {
+        s.admin_token = "admin-secret".into();
+        s.replicaof = format!("127.0.0.1:{port}");
+    });
+    let mut replica = replica_server.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    let (status, body) = common::http(replica_server.http_addr, "GET", "/health/ready");
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["components"]["replication"]["link"], "ok", "{body}");
+    assert!(!body.contains(&port.to_string()), "readiness names the primary's address: {body}");
+    let auth = "Authorization: Bearer admin-secret";
+    let (_, metrics) = common::http_with(primary_server.http_addr, "GET", "/metrics", &[auth], b"");
+    assert!(metrics.contains("keel_database_connected_replicas{database=\"default\"} 1"), "{metrics}");
+    let (_, metrics) = common::http_with(replica_server.http_addr, "GET", "/metrics", &[auth], b"");
+    assert!(metrics.contains("keel_database_replica{database=\"default\"} 1"));
+    assert!(metrics.contains("keel_database_replication_link_up{database=\"default\"} 1"));
+
+    // The primary goes away: the link is reported down, and readiness fails after repl-timeout.
+    run::<()>(&mut replica, &["CONFIG", "SET", "repl-timeout", "1"]);
+    drop(primary_server);
+    wait_for(|| {
+        let (status, body) = common::http(replica_server.http_addr, "GET", "/health/ready");
+        status == 503 && body.contains("down (since")
+    });
+}

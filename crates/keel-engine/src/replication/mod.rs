@@ -67,6 +67,8 @@ pub struct Upstream {
     pub down_since_ms: u64,
     /// Which link this is: REPLICAOF makes a new one, and an old link task stops when it sees it changed.
     pub generation: u64,
+    /// The link has completed a sync since REPLICAOF (the data is the primary's, if maybe stale).
+    pub synced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,7 @@ impl Replication {
             last_io_ms: 0,
             down_since_ms: crate::clock::unix_ms(),
             generation,
+            synced: false,
         });
         self.replica.store(true, Ordering::Relaxed);
         generation
@@ -172,6 +175,7 @@ impl Replication {
                 let now = crate::clock::unix_ms();
                 if state == LinkState::Connected {
                     up.down_since_ms = 0;
+                    up.synced = true;
                 } else if up.state == LinkState::Connected {
                     up.down_since_ms = now;
                 }
@@ -193,6 +197,32 @@ impl Replication {
     /// A replica whose link is not up (reads may be refused: `replica-serve-stale-data no`).
     pub fn link_down(&self) -> bool {
         matches!(&*self.role.read(), Role::Replica(up) if up.state != LinkState::Connected)
+    }
+
+    /// How far behind replication is, in seconds: on a primary, the oldest last acknowledgement of an
+    /// attached replica; on a replica, how long since its primary was last heard.
+    pub fn lag_secs(&self, now_ms: u64) -> u64 {
+        match &*self.role.read() {
+            Role::Replica(up) => now_ms.saturating_sub(up.last_io_ms) / 1000,
+            Role::Primary => {
+                let attached = self.attached.lock();
+                let oldest = attached.iter().map(|r| r.ack_ms.load(Ordering::Relaxed)).min();
+                oldest.map_or(0, |ack| now_ms.saturating_sub(ack) / 1000)
+            }
+        }
+    }
+
+    /// Readiness of a replica's link: None on a primary; else its state, whether it ever completed a
+    /// sync, and seconds since it went down (0 while up).
+    pub fn link_health(&self, now_ms: u64) -> Option<(LinkState, bool, u64)> {
+        match &*self.role.read() {
+            Role::Primary => None,
+            Role::Replica(up) => {
+                let down =
+                    if up.state == LinkState::Connected { 0 } else { now_ms.saturating_sub(up.down_since_ms) / 1000 };
+                Some((up.state, up.synced, down))
+            }
+        }
     }
 
     /// Adds a replica; the first one starts the PING period (Redis counts it from its cron, never at once).

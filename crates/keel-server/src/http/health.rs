@@ -103,6 +103,25 @@ pub async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value
             }),
         ),
     );
+    if let Some((state, synced, down_secs)) = tenant.replication.link_health(keel_engine::clock::unix_ms()) {
+        // A replica is ready once it holds its primary's data, and while its link has not been down longer
+        // than repl-timeout (it then serves reads that may be stale, as Redis's replicas do).
+        let repl_timeout = server.settings.read().repl_timeout;
+        let link = match state {
+            keel_engine::replication::LinkState::Connected => "ok".to_string(),
+            keel_engine::replication::LinkState::Sync => "syncing".to_string(),
+            _ => format!("down (since {down_secs} s)"),
+        };
+        let problem = if !synced {
+            Some("the replica has not loaded its primary's data yet".to_string())
+        } else if down_secs > repl_timeout {
+            Some(format!("the link to the primary has been down for {down_secs} s"))
+        } else {
+            None
+        };
+        let offset = p.stream.offset();
+        add("replication", component(problem, json!({ "role": "replica", "link": link, "offset": offset })));
+    }
     let ready = failing.is_empty();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },

@@ -142,9 +142,12 @@ fn render(server: &Server) -> String {
 /// Every database (the default one and those provisioned), one series each, labelled with its name.
 fn databases(out: &mut String, server: &Server) {
     let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
-    let rows: Vec<(String, [u64; 9])> = tenants
+    let now = keel_engine::clock::unix_ms();
+    let rows: Vec<(String, [u64; 14])> = tenants
         .iter()
         .map(|t| {
+            let repl = &t.replication;
+            let replicas = repl.attached.lock().len() as u64;
             let limits = *t.limits.read();
             let max = limits.map_or_else(|| server.settings.read().maxmemory, |l| l.max_memory);
             let f = t.figures();
@@ -159,6 +162,11 @@ fn databases(out: &mut String, server: &Server) {
                 f.evicted_keys,
                 f.keyspace_hits,
                 f.keyspace_misses,
+                repl.is_replica() as u64,
+                (!repl.link_down()) as u64,
+                t.persistence.stream.offset(),
+                replicas,
+                repl.lag_secs(now),
             ];
             (label(&t.name), values)
         })
@@ -173,6 +181,15 @@ fn databases(out: &mut String, server: &Server) {
         ("keel_database_evicted_keys_total", "counter", "Keys evicted, by database."),
         ("keel_database_keyspace_hits_total", "counter", "Key reads that found the key, by database."),
         ("keel_database_keyspace_misses_total", "counter", "Key reads that found nothing, by database."),
+        ("keel_database_replica", "gauge", "1 when the database is a replica of another server."),
+        ("keel_database_replication_link_up", "gauge", "0 while a replica's link to its primary is down."),
+        ("keel_database_replication_offset_bytes", "counter", "The database's replication stream offset."),
+        ("keel_database_connected_replicas", "gauge", "Replicas attached to the database."),
+        (
+            "keel_database_replication_lag_seconds",
+            "gauge",
+            "Seconds since the slowest replica acknowledged (primary), or the primary was heard (replica).",
+        ),
     ];
     for (i, (name, kind, help)) in families.iter().enumerate() {
         family(out, name, kind, help);
