@@ -99,10 +99,16 @@ fn load_rdb_reporting(
 
 /// Replaces the database's whole dataset with a full copy received from its primary (an RDB file in its
 /// directory), under the lock, as a replica does after `+FULLRESYNC`: every key, and the FUNCTION libraries.
-/// A copy that does not load leaves the dataset as it was (a replica never serves half a copy). Clients
+/// A copy that does not load leaves the dataset as it was (a replica never serves half a copy); one that
+/// does puts the stream at the copy's position (`replid`, `offset`). Clients
 /// tracking keys hear that everything changed. With the log on, a compaction follows so that the log's
 /// base is the copy. Returns the number of keys loaded.
-pub fn replace_with_copy(server: &Server, tenant: &Tenant, path: &Path) -> Result<u64, String> {
+pub fn replace_with_copy(
+    server: &Server,
+    tenant: &Tenant,
+    path: &Path,
+    (replid, offset): (&str, u64),
+) -> Result<u64, String> {
     let limits = limits(server);
     let mut ks = tenant.lock();
     let ks = &mut *ks;
@@ -135,9 +141,12 @@ pub fn replace_with_copy(server: &Server, tenant: &Tenant, path: &Path) -> Resul
         let (clients, name) = (&server.clients, &tenant.name);
         ks.tracking.flush(0, &ks.pubsub, &|id| clients.is_in(id, name));
     }
-    // What the log holds describes the old dataset; its next base is the copy.
+    // What the log holds describes the old dataset; its next base is the copy, and until then its
+    // markers would vouch for the wrong data.
     ks.log.buf.clear();
     ks.log.forget_db();
+    tenant.persistence.stream.follow(replid, offset);
+    tenant.persistence.markers_valid.store(false, std::sync::atomic::Ordering::Relaxed);
     if tenant.persistence.log_enabled() {
         super::start_job(server, tenant, super::snapshot::Job::Rewrite, true);
     }
@@ -152,6 +161,7 @@ fn replay(
     path: &Path,
     last: bool,
     truncate_ok: bool,
+    markers: &mut super::stream_state::MarkerTrack,
 ) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -182,6 +192,7 @@ fn replay(
                 } else if refs[0].eq_ignore_ascii_case(b"exec") {
                     open_multi = None;
                 }
+                markers.see(&refs);
                 execute(&env, &mut clock, ks, &mut session, &mut out, &refs);
                 out.clear();
                 commands += 1;
@@ -253,6 +264,7 @@ pub fn load_log(
 ) -> Result<u64, String> {
     let mut keys = 0;
     let status = &tenant.persistence.status;
+    let mut markers = super::stream_state::MarkerTrack::default();
     if let Some(base) = m.base() {
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
@@ -261,13 +273,15 @@ pub fn load_log(
             })?;
             status.lock().loading_loaded_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         } else {
-            replay(server, tenant, ks, &path, false, false)?;
+            replay(server, tenant, ks, &path, false, false, &mut markers)?;
         }
     }
     let incrs: Vec<&Part> = m.incrs().collect();
     for (i, part) in incrs.iter().enumerate() {
-        replay(server, tenant, ks, &log_dir.join(&part.name), i + 1 == incrs.len(), truncate_ok)?;
+        let last = i + 1 == incrs.len();
+        replay(server, tenant, ks, &log_dir.join(&part.name), last, truncate_ok, &mut markers)?;
     }
+    *tenant.persistence.recovered_marker.lock() = markers.position();
     Ok(keys)
 }
 

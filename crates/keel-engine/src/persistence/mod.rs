@@ -117,6 +117,12 @@ impl LogBuffer {
         }
     }
 
+    /// Marks the log with the replication stream position its content is at (a replica's, see
+    /// `stream_state`); no SELECT and no transaction around it.
+    pub fn mark_position(&mut self, replid: &str, offset: u64) {
+        encode_command(&mut self.buf, &["PING", &stream_state::marker(replid, offset)]);
+    }
+
     /// Records `args` as (part of) what the running command did, instead of its own arguments.
     pub fn rewrite<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         if self.enabled {
@@ -215,6 +221,11 @@ pub struct Persistence {
     pub snapshot_failing: AtomicBool,
     /// The replication stream: the same writes the log receives, for replicas (see `replication`).
     pub stream: crate::replication::Stream,
+    /// The stream position the log's last marker vouched for at recovery (see `stream_state`).
+    pub recovered_marker: Mutex<Option<(String, u64)>>,
+    /// A replica may mark its log with its stream position (false from a full copy until the log's base
+    /// is that copy).
+    pub markers_valid: AtomicBool,
 }
 
 impl Persistence {
@@ -248,6 +259,8 @@ impl Persistence {
             log_failing: Default::default(),
             snapshot_failing: AtomicBool::new(false),
             stream: crate::replication::Stream::new(),
+            recovered_marker: Mutex::new(None),
+            markers_valid: AtomicBool::new(true),
         })
     }
 

@@ -186,6 +186,12 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
                 }
             }
             ks.log.forget_db();
+            // A replica's new log starts at the stream position of this instant, which the base holds.
+            if persistence.stream.is_mirroring() {
+                let (replid, offset) = persistence.stream.position();
+                ks.log.mark_position(&replid, offset);
+                persistence.markers_valid.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         let aux = aux_fields(&ks, job == Job::Rewrite);
         begin_capture(&mut ks, &encoder, &aux);

@@ -87,6 +87,11 @@ impl Stream {
         inner.active && !inner.mirroring
     }
 
+    /// This database mirrors a primary's stream (it is a replica).
+    pub fn is_mirroring(&self) -> bool {
+        self.inner.lock().mirroring
+    }
+
     pub fn is_active(&self) -> bool {
         self.inner.lock().active
     }

@@ -178,11 +178,10 @@ async fn sync_and_stream(
             let (path, behind) = receive_copy(&mut link, tenant, timeout).await?;
             early = behind;
             let loaded = tokio::task::block_in_place(|| {
-                keel_engine::persistence::load::replace_with_copy(server, tenant, &path)
+                keel_engine::persistence::load::replace_with_copy(server, tenant, &path, (&replid, offset))
             });
             let _ = std::fs::remove_file(&path);
             let keys = loaded?;
-            stream.follow(&replid, offset);
             tracing::info!(database = %tenant.name, keys, offset, "loaded the primary's copy");
         }
         Some("+CONTINUE") => {
@@ -435,6 +434,14 @@ fn apply_buffered(
         pos += parsed.consumed();
     }
     drop(args);
+    // What this batch changed reaches the log with the stream position it brings the data to.
+    if let Some(ks) = batch.keyspace() {
+        let p = &tenant.persistence;
+        if !ks.log.buf.is_empty() && p.log_enabled() && p.markers_valid.load(std::sync::atomic::Ordering::Relaxed) {
+            let (replid, offset) = p.stream.position();
+            ks.log.mark_position(&replid, offset);
+        }
+    }
     batch.finish();
     Ok((pos, ack))
 }
