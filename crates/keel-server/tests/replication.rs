@@ -547,3 +547,79 @@ fn readiness_and_metrics_tell_a_replicas_link() {
         status == 503 && body.contains("down (since")
     });
 }
+
+/// A link that can be partitioned: while `cut` is set nothing passes either way (connections stall, new
+/// ones wait), as when a network drops packets; nothing is lost or reordered.
+fn partitionable_proxy(upstream: std::net::SocketAddr, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pump = |mut from: std::net::TcpStream,
+                mut to: std::net::TcpStream,
+                cut: std::sync::Arc<std::sync::atomic::AtomicBool>| {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            loop {
+                while cut.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        while cut.load(Ordering::Relaxed) {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = to.shutdown(std::net::Shutdown::Both);
+        });
+    };
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            while cut.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let Ok(server) = std::net::TcpStream::connect(upstream) else { continue };
+            pump(client.try_clone().unwrap(), server.try_clone().unwrap(), cut.clone());
+            pump(server, client, cut.clone());
+        }
+    });
+    port
+}
+
+#[test]
+fn a_partition_ends_in_a_continuation_not_a_different_dataset() {
+    let primary_server = TestServer::with(|s| {
+        s.repl_timeout = 2;
+        s.repl_ping_replica_period = 1;
+    });
+    let mut primary = primary_server.client();
+    write_workload(&mut primary, "before");
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = partitionable_proxy(primary_server.addr, cut.clone());
+    let replica_server = TestServer::with(move |s| {
+        s.repl_timeout = 2;
+        s.replicaof = format!("127.0.0.1:{proxy}");
+    });
+    let mut replica = replica_server.client();
+    wait_until_in_sync(&mut primary, &mut replica);
+
+    cut.store(true, std::sync::atomic::Ordering::Relaxed);
+    write_workload(&mut primary, "during");
+    // Both sides give up on the silent link.
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "down");
+    wait_for(|| info_field(&mut primary, "replication", "connected_slaves") == "0");
+    write_workload(&mut primary, "still-during");
+    cut.store(false, std::sync::atomic::Ordering::Relaxed);
+    wait_until_in_sync(&mut primary, &mut replica);
+    let offset = info_field(&mut primary, "replication", "master_repl_offset");
+    wait_for(|| info_field(&mut replica, "replication", "slave_repl_offset") == offset);
+    assert_eq!(info_field(&mut primary, "stats", "sync_full"), "1");
+    assert!(info_field(&mut primary, "stats", "sync_partial_ok").parse::<u64>().unwrap() >= 1);
+}
