@@ -11,7 +11,8 @@
 # second; the snapshot line measures what a background save costs in memory while clients write; the
 # neighbour table measures one database's latency while another in the same Keel is busy; the JSON tables run
 # JSON commands on Keel beside strings on both, and measure bytes per document; the growth table gives SET
-# latency while the keyspace grows to 2M keys.
+# latency while the keyspace grows to 2M keys; the replication table gives a replica's lag and the primary's
+# throughput with it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -356,9 +357,34 @@ if [ "${NEIGHBOUR-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" <<'PY'
+# Replication (REPLICATION=0 skips it): each server kind with a replica of its own kind (pinned to the client
+# core, beside the load generator): the replica's lag under about 100k SETs a second, and the primary's SET
+# -P 16 throughput with the replica attached against without it.
+replication_results="$work/replication"
+: >"$replication_results"
+if [ "${REPLICATION-1}" = 1 ]; then
+  start_servers
+  keel_replica_port=$(free_port); redis_replica_port=$(free_port)
+  taskset -c "$client_cpu" "$KEEL_BIN" serve --port "$keel_replica_port" --http-port 0 --dir "$work/keel-replica" \
+    --save '' --appendonly no >"$work/keel-replica.log" 2>&1 &
+  keel_replica_pid=$!
+  mkdir -p "$work/redis-replica"
+  taskset -c "$client_cpu" redis-server --port "$redis_replica_port" --save '' \
+    --appendonly no --dir "$work/redis-replica" --daemonize no >"$work/redis-replica.log" 2>&1 &
+  redis_replica_pid=$!
+  pids+=("$keel_replica_pid" "$redis_replica_pid")
+  wait_ready "$keel_replica_port"; wait_ready "$redis_replica_port"
+  redis-cli -p "$redis_port" CONFIG SET repl-diskless-sync-delay 0 >/dev/null
+  python3 "$here/bench/replication.py" keel "$keel_port" "$keel_replica_port" "$client_cpu" >>"$replication_results"
+  python3 "$here/bench/replication.py" redis "$redis_port" "$redis_replica_port" "$client_cpu" >>"$replication_results"
+  kill "$keel_replica_pid" "$redis_replica_pid" 2>/dev/null || true
+  wait "$keel_replica_pid" "$redis_replica_pid" 2>/dev/null || true
+  stop_servers
+fi
+
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" "$replication_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -461,4 +487,12 @@ if "keel" in growth and "redis" in growth:
     for i, name in enumerate(("p99", "p99.9", "max")):
         k, r = growth["keel"][i], growth["redis"][i]
         print(f"| {name:<6} | {k:>8.2f} | {r:>8.2f} | {k / r:>10.2f} |")
+replication = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(replication_path) if len(l.split()) == 5}
+if "keel" in replication and "redis" in replication:
+    print("\nReplication (bench/replication.py): replica lag (ms) under ~100k SET/s, and SET -P 16 ops/s on the primary")
+    print(f"| {'':<8} | {'lag p50':>8} | {'lag p99':>8} | {'no replica':>11} | {'1 replica':>11} | {'with/without':>12} |")
+    print(f"|{'-'*10}|{'-'*10}|{'-'*10}|{'-'*13}|{'-'*13}|{'-'*14}|")
+    for name in ("keel", "redis"):
+        p50, p99, without, with_replica = replication[name]
+        print(f"| {name:<8} | {p50:>8.3f} | {p99:>8.3f} | {without:>11,.0f} | {with_replica:>11,.0f} | {with_replica / without:>12.2f} |")
 PY

@@ -104,10 +104,14 @@ where
             _ = info.killed() => return Ok(()),
             _ = keel_engine::server::stopping(&mut shutdown) => return Ok(()),
             _ = stream.wait_past(sent) => {
+                // Let the batches running now land too: one wake-up and one write for all of them.
+                tokio::task::yield_now().await;
                 match stream.pending(sent) {
                     Pending::Bytes(chunks, end) => {
-                        for chunk in chunks {
-                            write(socket, &chunk).await?;
+                        // One write for everything pending (each chunk is one batch of one client).
+                        match chunks.as_slice() {
+                            [one] => write(socket, one).await?,
+                            many => write(socket, &many.concat()).await?,
                         }
                         sent = end;
                         attached.sent.store(sent, Ordering::Relaxed);

@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BytesMut};
 use keel_engine::clients::ClientInfo;
-use keel_engine::exec::batch::Batch;
+use keel_engine::exec::batch::{Batch, COMMANDS_PER_LOCK};
 use keel_engine::exec::session::Session;
 use keel_engine::replication::LinkState;
 use keel_engine::server::Server;
@@ -395,9 +395,11 @@ async fn apply_stream(
     }
 }
 
-/// Runs every complete command in `input` in one batch, each mirrored into the database's stream right
-/// after it ran, under the same lock (so that the stream's offset always names the data: a shutdown saves
-/// the two together). Returns the bytes consumed and whether the primary asked for an acknowledgement
+/// Runs every complete command in `input`, in batches short enough never to offer the lock to others
+/// midway ([`COMMANDS_PER_LOCK`]): each batch's bytes are mirrored into the database's stream, and its
+/// changes marked in the log with the position they bring the data to, under the lock that applied them
+/// (so the stream's offset always names the data: a shutdown saves the two together, a crash recovers
+/// them together). Returns the bytes consumed and whether the primary asked for an acknowledgement
 /// (REPLCONF GETACK).
 fn apply_buffered(
     server: &Server,
@@ -407,12 +409,38 @@ fn apply_buffered(
     input: &[u8],
     out: &mut ReplyWriter,
 ) -> Result<(usize, bool), String> {
-    let mut batch = Batch::from_primary(server, tenant);
-    let max_bulk = batch.env.settings.max_bulk_len;
     let mut pos = 0;
     let mut ack = false;
+    loop {
+        let (end, more, asked) = apply_batch(server, tenant, session, parser, input, pos, out)?;
+        pos = end;
+        ack |= asked;
+        if !more {
+            return Ok((pos, ack));
+        }
+    }
+}
+
+/// One batch of [`apply_buffered`], from `start`: the end of what it applied, whether complete commands
+/// remain, and whether one was a GETACK.
+fn apply_batch(
+    server: &Server,
+    tenant: &Tenant,
+    session: &mut Session,
+    parser: &mut RequestParser,
+    input: &[u8],
+    start: usize,
+    out: &mut ReplyWriter,
+) -> Result<(usize, bool, bool), String> {
+    let mut batch = Batch::from_primary(server, tenant);
+    let max_bulk = batch.env.settings.max_bulk_len;
+    let (mut pos, mut ack, mut commands, mut more) = (start, false, 0, false);
     let mut args = Vec::new();
     loop {
+        if commands == COMMANDS_PER_LOCK - 1 {
+            more = true;
+            break;
+        }
         let parsed = match parser.parse(&input[pos..], max_bulk, true) {
             Ok(Some(parsed)) => parsed,
             Ok(None) => break,
@@ -430,20 +458,20 @@ fn apply_buffered(
                 out.clear();
             }
         }
-        tenant.persistence.stream.append(&input[pos..pos + parsed.consumed()]);
         pos += parsed.consumed();
+        commands += 1;
     }
     drop(args);
-    // What this batch changed reaches the log with the stream position it brings the data to.
+    let p = &tenant.persistence;
+    p.stream.append(&input[start..pos]);
     if let Some(ks) = batch.keyspace() {
-        let p = &tenant.persistence;
         if !ks.log.buf.is_empty() && p.log_enabled() && p.markers_valid.load(std::sync::atomic::Ordering::Relaxed) {
             let (replid, offset) = p.stream.position();
             ks.log.mark_position(&replid, offset);
         }
     }
     batch.finish();
-    Ok((pos, ack))
+    Ok((pos, more, ack))
 }
 
 async fn send_ack(socket: &mut TcpStream, offset: u64) -> Result<(), String> {

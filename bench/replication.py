@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Replication under load, one server kind at a time: how far a replica trails its primary while
+redis-benchmark writes to the primary, and what the primary's write throughput is with the replica attached
+against without it. A probe SETs a fresh value on the primary and polls the replica until it reads it back;
+the time between is one lag sample. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with.
+
+Usage: replication.py NAME PRIMARY_PORT REPLICA_PORT CLIENT_CPU"""
+import socket, statistics, subprocess, sys, threading, time
+
+name, primary, replica, client_cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+
+
+def command(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.file = self.sock.makefile("rb")
+
+    def call(self, *args):
+        self.sock.sendall(command(*args))
+        line = self.file.readline()
+        if line[:1] == b"$":
+            n = int(line[1:])
+            return None if n < 0 else self.file.read(n + 2)[:-2]
+        return line.strip()
+
+
+def benchmark(port, requests, pipeline, clients):
+    out = subprocess.run(["taskset", "-c", client_cpu, "redis-benchmark", "-p", str(port), "-t", "set", "-n",
+                          str(requests), "-P", str(pipeline), "-c", str(clients), "-r", "1000000", "-d", "16",
+                          "--csv"], capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
+
+
+def replicate(on):
+    target = f"127.0.0.1 {primary}".split() if on else ["NO", "ONE"]
+    Client(replica).call("REPLICAOF", *target)
+    if on:
+        while b"master_link_status:up" not in (Client(replica).call("INFO", "replication") or b""):
+            time.sleep(0.05)
+
+
+replicate(False)
+without = benchmark(primary, 1_000_000, 16, 50)
+replicate(True)
+with_replica = benchmark(primary, 1_000_000, 16, 50)
+
+# Lag: a write load of about 100k ops/s (-P 1, 10 clients) while the probe measures.
+load = threading.Thread(target=benchmark, args=(primary, 1_500_000, 1, 10))
+load.start()
+time.sleep(0.5)
+writer, reader = Client(primary), Client(replica)
+lags = []
+i = 0
+while load.is_alive() and len(lags) < 2000:
+    value = b"%d" % i
+    writer.call("SET", "lag-probe", value)
+    started = time.perf_counter()
+    while reader.call("GET", "lag-probe") != value:
+        pass
+    lags.append((time.perf_counter() - started) * 1000)
+    i += 1
+    time.sleep(0.002)
+load.join()
+lags.sort()
+p50 = statistics.median(lags)
+p99 = lags[int(len(lags) * 0.99) - 1]
+print(name, f"{p50:.3f}", f"{p99:.3f}", f"{without:.0f}", f"{with_replica:.0f}")
