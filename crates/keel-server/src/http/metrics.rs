@@ -183,7 +183,7 @@ fn databases(out: &mut String, server: &Server) {
         ("keel_database_keyspace_misses_total", "counter", "Key reads that found nothing, by database."),
         ("keel_database_replica", "gauge", "1 when the database is a replica of another server."),
         ("keel_database_replication_link_up", "gauge", "0 while a replica's link to its primary is down."),
-        ("keel_database_replication_offset_bytes", "counter", "The database's replication stream offset."),
+        ("keel_database_replication_offset_bytes", "gauge", "The database's replication stream offset."),
         ("keel_database_connected_replicas", "gauge", "Replicas attached to the database."),
         (
             "keel_database_replication_lag_seconds",
