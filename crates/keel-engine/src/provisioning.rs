@@ -28,24 +28,55 @@ fn open_tenant(server: &Server, def: &DatabaseDef) -> Result<Arc<crate::state::t
     Ok(tenant)
 }
 
-/// Makes this server's provisioned databases those of the primary it follows (`defs`, from its
-/// `REPLCONF keel-databases`): new ones are opened with the primary's hashed secrets and limits, changed
-/// limits apply at once, and those the primary no longer has are deleted. Returns the databases opened.
-pub fn adopt(server: &Arc<Server>, defs: Vec<DatabaseDef>) -> Result<Vec<Arc<crate::state::tenant::Tenant>>, String> {
-    let names: std::collections::BTreeSet<String> = defs.iter().map(|d| d.name.clone()).collect();
+/// A provisioned database as its primary describes it to a Keel replica (`REPLCONF keel-databases`): its
+/// definition (hashed secrets, limits) and its ACL users (an ACL file's text, passwords hashed).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DatabaseCopy {
+    pub definition: DatabaseDef,
+    pub users: String,
+}
+
+/// Every provisioned database, for a replica of this server.
+pub fn describe_all(server: &Server) -> Vec<DatabaseCopy> {
+    let defs: Vec<DatabaseDef> = server.databases.lock().list().cloned().collect();
+    let tenants = server.tenants.read();
+    defs.into_iter()
+        .map(|definition| {
+            let users = tenants.get(&definition.name).map(|t| t.acl.read().file_text(&server.commands));
+            DatabaseCopy { definition, users: users.unwrap_or_default() }
+        })
+        .collect()
+}
+
+/// Makes this server's provisioned databases those of the primary it follows (from its `REPLCONF
+/// keel-databases`): new ones are opened with the primary's hashed secrets and limits, changed limits and
+/// ACL users apply at once, and those the primary no longer has are deleted. Returns the databases opened.
+pub fn adopt(
+    server: &Arc<Server>,
+    copies: Vec<DatabaseCopy>,
+) -> Result<Vec<Arc<crate::state::tenant::Tenant>>, String> {
+    let names: std::collections::BTreeSet<String> = copies.iter().map(|c| c.definition.name.clone()).collect();
     let gone: Vec<String> =
         server.databases.lock().list().map(|d| d.name.clone()).filter(|name| !names.contains(name)).collect();
     for name in gone {
         delete(server, &name).map_err(|e| e.message)?;
     }
     let mut opened = Vec::new();
-    for def in defs {
+    for DatabaseCopy { definition: def, users } in copies {
         let new = server.databases.lock().adopt(def.clone()).map_err(|e| e.message)?;
-        if new {
-            opened.push(open_tenant(server, &def)?);
+        let tenant = if new {
+            let tenant = open_tenant(server, &def)?;
             tracing::info!(database = %def.name, "opened a database the primary has");
-        } else if let Some(tenant) = server.tenants.read().get(&def.name) {
+            opened.push(tenant.clone());
+            tenant
+        } else {
+            let Some(tenant) = server.tenants.read().get(&def.name).cloned() else { continue };
             *tenant.limits.write() = Some(def.limits());
+            tenant
+        };
+        if tenant.acl.read().file_text(&server.commands) != users {
+            tenant.acl.write().replace_all(&users, &server.commands)?;
+            tenant.acl_changed(&server.commands)?;
         }
     }
     Ok(opened)

@@ -219,6 +219,7 @@ fn a_keel_replica_follows_every_database_of_its_primary() {
     let first_password = first["password"].as_str().unwrap().to_string();
     let mut first_primary = connect(&primary_server, &first_password);
     write_workload(&mut first_primary, "first");
+    run::<()>(&mut first_primary, &["ACL", "SETUSER", "reader", "on", ">reader-pass", "~*", "+get"]);
     let port = primary_server.addr.port();
     let replica_server = TestServer::with(move |s| {
         s.replicaof = format!("127.0.0.1:{port}");
@@ -231,6 +232,12 @@ fn a_keel_replica_follows_every_database_of_its_primary() {
     assert_eq!(info_field(&mut first_replica, "replication", "role"), "slave");
     assert_eq!(info_field(&mut first_replica, "memory", "maxmemory"), "1048576");
     assert!(error_of(&mut first_replica, &["SET", "k", "v"]).starts_with("READONLY"));
+    // Its ACL users too.
+    let reader_url = format!("redis://reader:reader-pass@{}/", replica_server.addr);
+    wait_for(|| redis::Client::open(reader_url.as_str()).unwrap().get_connection().is_ok());
+    let mut reader = redis::Client::open(reader_url.as_str()).unwrap().get_connection().unwrap();
+    assert_eq!(run::<String>(&mut reader, &["GET", "first:s"]), "v");
+    assert!(error_of(&mut reader, &["DBSIZE"]).starts_with("NOPERM"));
     write_workload(&mut first_primary, "later");
     wait_until_in_sync(&mut first_primary, &mut first_replica);
 
@@ -622,4 +629,26 @@ fn a_partition_ends_in_a_continuation_not_a_different_dataset() {
     wait_for(|| info_field(&mut replica, "replication", "slave_repl_offset") == offset);
     assert_eq!(info_field(&mut primary, "stats", "sync_full"), "1");
     assert!(info_field(&mut primary, "stats", "sync_partial_ok").parse::<u64>().unwrap() >= 1);
+}
+
+#[test]
+fn a_replica_does_not_evict_what_its_primary_keeps() {
+    let primary_server = TestServer::start();
+    let mut primary = primary_server.client();
+    let port = primary_server.addr.port();
+    let replica_server = TestServer::with(move |s| {
+        s.replicaof = format!("127.0.0.1:{port}");
+        s.maxmemory = 1 << 20;
+        s.maxmemory_policy = "allkeys-lru".into();
+    });
+    let mut replica = replica_server.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    let value = "x".repeat(1000);
+    for i in 0..3000 {
+        run::<()>(&mut primary, &["SET", &format!("big:{i}"), &value]);
+    }
+    let offset = info_field(&mut primary, "replication", "master_repl_offset");
+    wait_for(|| info_field(&mut replica, "replication", "slave_repl_offset") == offset);
+    assert_eq!(run::<i64>(&mut replica, &["DBSIZE"]), 3000);
+    assert_eq!(info_field(&mut replica, "stats", "evicted_keys"), "0");
 }

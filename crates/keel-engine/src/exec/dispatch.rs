@@ -281,7 +281,9 @@ fn run(
     if session.exec_over_quota {
         return reject(ks, out, Some(command), crate::state::eviction::OOM);
     }
-    if env.settings.memory.max > 0 && (!session.in_exec || env.tenant.is_provisioned()) {
+    // A replica never evicts (Redis's replica-ignore-maxmemory): its keys go when its primary's DELs say.
+    let evicts = !env.tenant.replication.is_replica();
+    if env.settings.memory.max > 0 && evicts && (!session.in_exec || env.tenant.is_provisioned()) {
         let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
         let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
         let fits = crate::state::eviction::make_room(ks, &env.settings.memory, &access, events);

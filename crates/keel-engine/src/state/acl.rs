@@ -529,17 +529,32 @@ impl Acl {
     pub fn load(&mut self, dir: &Path, table: &CommandTable) -> Result<(), String> {
         let path = dir.join("users.acl");
         let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let ("user", Some(name)) = (words[0], words.get(1)) else {
-                return Err(format!("{}:{}: not a user line", path.display(), n + 1));
-            };
-            let mut user = User::new(name, table.len());
-            for rule in &words[2..] {
-                user.apply(rule, table).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-            }
-            self.users.insert(name.to_string(), user);
-        }
+        let users = parse_users(&text, &path.display().to_string(), table)?;
+        self.users.extend(users);
         Ok(())
     }
+
+    /// Makes the users exactly those of an ACL file's text (a replica taking its primary's); on a bad line
+    /// nothing changes.
+    pub fn replace_all(&mut self, text: &str, table: &CommandTable) -> Result<(), String> {
+        self.users = parse_users(text, "the primary's users", table)?;
+        Ok(())
+    }
+}
+
+/// The users an ACL file's text declares (`origin` names it in errors).
+fn parse_users(text: &str, origin: &str, table: &CommandTable) -> Result<BTreeMap<String, User>, String> {
+    let mut users = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ("user", Some(name)) = (words[0], words.get(1)) else {
+            return Err(format!("{origin}:{}: not a user line", n + 1));
+        };
+        let mut user = User::new(name, table.len());
+        for rule in &words[2..] {
+            user.apply(rule, table).map_err(|e| format!("{origin}:{}: {e}", n + 1))?;
+        }
+        users.insert(name.to_string(), user);
+    }
+    Ok(users)
 }

@@ -77,11 +77,12 @@ pub fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// `REPLCONF keel-databases *`: the provisioned databases' definitions (hashed secrets, limits), as JSON,
-/// for a Keel replica of this server, which opens the same databases and follows each one's stream.
+/// `REPLCONF keel-databases *`: the provisioned databases' definitions (hashed secrets, limits) and ACL
+/// users, as JSON, for a Keel replica of this server, which opens the same databases and follows each
+/// one's stream.
 fn list_databases(ctx: &mut Ctx) -> CmdResult {
-    let defs: Vec<crate::databases::DatabaseDef> = ctx.server.databases.lock().list().cloned().collect();
-    let json = serde_json::to_vec(&defs).map_err(|e| CmdError::new(format!("ERR {e}")))?;
+    let copies = crate::provisioning::describe_all(ctx.server);
+    let json = serde_json::to_vec(&copies).map_err(|e| CmdError::new(format!("ERR {e}")))?;
     ctx.out.bulk(&json);
     Ok(())
 }
