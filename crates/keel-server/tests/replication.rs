@@ -652,3 +652,34 @@ fn a_replica_does_not_evict_what_its_primary_keeps() {
     assert_eq!(run::<i64>(&mut replica, &["DBSIZE"]), 3000);
     assert_eq!(info_field(&mut replica, "stats", "evicted_keys"), "0");
 }
+
+#[test]
+fn a_publish_on_the_primary_reaches_subscribers_of_its_replicas_and_not_its_log() {
+    let primary_server = TestServer::start();
+    let mut primary = primary_server.client();
+    let port = primary_server.addr.port();
+    let replica_server = TestServer::with(move |s| s.replicaof = format!("127.0.0.1:{port}"));
+    let mut replica = replica_server.client();
+    wait_for(|| info_field(&mut replica, "replication", "master_link_status") == "up");
+    let mut subscriber = replica_server.client();
+    subscriber.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("news").unwrap();
+    run::<i64>(&mut primary, &["PUBLISH", "news", "hello replicas"]);
+    let message = pubsub.get_message().unwrap();
+    assert_eq!(message.get_payload::<String>().unwrap(), "hello replicas");
+    drop(pubsub);
+    // The primary's log has the stream's writes but not the publish.
+    run::<()>(&mut primary, &["SET", "after", "1"]);
+    let log_dir = primary_server.server.settings.read().dir.join("appendonlydir");
+    wait_for(|| {
+        let logged: Vec<u8> = std::fs::read_dir(&log_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+            .flat_map(|e| std::fs::read(e.path()).unwrap())
+            .collect();
+        let text = String::from_utf8_lossy(&logged).to_string();
+        text.contains("after") && !text.contains("hello replicas")
+    });
+}

@@ -44,6 +44,8 @@ pub struct LogBuffer {
     db: Option<usize>,
     /// A handler's own account of what it did, replacing its arguments in the log (SPOP's members).
     rewritten: Option<Vec<u8>>,
+    /// The buffer holds PUBLISH commands, which go to replicas and not to the log.
+    has_publishes: bool,
     /// The MULTI block open (EXEC, a script), as Redis propagates one: nothing when nothing was written
     /// inside, the one command alone when one was, and MULTI (before the first command, after the SELECT
     /// it needed) ... EXEC around two or more. Nested blocks (a script inside EXEC) belong to the outer one.
@@ -114,6 +116,16 @@ impl LogBuffer {
         if self.db != Some(db) {
             encode_command(&mut self.buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
             self.db = Some(db);
+        }
+    }
+
+    /// Propagates a PUBLISH (or SPUBLISH) to replicas, whose subscribers hear it too, as Redis does; the
+    /// log leaves it out (replaying a publish at start-up would reach nobody).
+    pub fn publish(&mut self, db: usize, args: &[&[u8]]) {
+        if self.to_replicas {
+            self.before_write(db);
+            encode_command(&mut self.buf, args);
+            self.has_publishes = true;
         }
     }
 
@@ -305,8 +317,10 @@ impl Persistence {
         if buffer.to_replicas {
             self.stream.append(&buffer.buf);
         }
+        let without_publishes = std::mem::take(&mut buffer.has_publishes).then(|| without_publishes(&buffer.buf));
+        let logged = without_publishes.as_deref().unwrap_or(&buffer.buf);
         let log = self.log.read();
-        let end = log.as_ref().map(|log| if buffer.buf.is_empty() { log.queued() } else { log.submit(&buffer.buf) });
+        let end = log.as_ref().map(|log| if logged.is_empty() { log.queued() } else { log.submit(logged) });
         if buffer.buf.capacity() > 1 << 20 {
             buffer.buf = Vec::new();
         } else {
@@ -360,6 +374,37 @@ impl Persistence {
         let log = log.as_ref()?;
         (log.fsync_policy() == Fsync::Always).then(|| log.queued())
     }
+}
+
+/// The commands of `buf` (well-formed RESP arrays, as the log buffer holds) but PUBLISH and SPUBLISH.
+fn without_publishes(buf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(buf.len());
+    let mut pos = 0;
+    while pos < buf.len() {
+        let start = pos;
+        let (count, next) = resp_header(buf, pos + 1);
+        pos = next;
+        let mut first: &[u8] = &[];
+        for i in 0..count {
+            let (len, data) = resp_header(buf, pos + 1);
+            if i == 0 {
+                first = &buf[data..(data + len).min(buf.len())];
+            }
+            pos = data + len + 2;
+        }
+        let publish = first.eq_ignore_ascii_case(b"publish") || first.eq_ignore_ascii_case(b"spublish");
+        if !publish {
+            out.extend_from_slice(&buf[start..pos.min(buf.len())]);
+        }
+    }
+    out
+}
+
+/// Reads the number after a RESP type byte at `from`; returns it and where the line after it begins.
+fn resp_header(buf: &[u8], from: usize) -> (usize, usize) {
+    let end = buf[from.min(buf.len())..].iter().position(|&b| b == b'\r').map_or(buf.len(), |i| from + i);
+    let number = std::str::from_utf8(&buf[from.min(end)..end]).ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    (number, end + 2)
 }
 
 const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist \
@@ -556,6 +601,20 @@ mod tests {
             "*2 $6 SELECT $1 1 *1 $5 MULTI *3 $3 SET $1 b $1 2 *2 $6 SELECT $1 2 *3 $3 SET $1 c $1 3 *1 $4 EXEC ",
             "SELECT before MULTI, then inside"
         );
+    }
+
+    #[test]
+    fn publishes_reach_replicas_and_not_the_log() {
+        let mut log = LogBuffer::default();
+        log.publish(0, &[b"PUBLISH", b"ch", b"hi"]);
+        assert!(log.buf.is_empty(), "no replicas: nothing");
+        log.set_replicas(true);
+        log.command(0, &["SET", "a", "1"]);
+        log.publish(0, &[b"PUBLISH", b"ch", b"hi"]);
+        log.command(0, &["SET", "b", "22"]);
+        assert!(logged(&log).contains("PUBLISH"));
+        let kept = String::from_utf8(without_publishes(&log.buf)).unwrap().replace("\r\n", " ");
+        assert_eq!(kept, "*2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 *3 $3 SET $1 b $2 22 ");
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub fn cmd_sunsubscribe(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn publish_to(ctx: &mut Ctx, args: &[&[u8]], shard: bool) -> CmdResult {
     let limit = ctx.server.settings.read().client_output_buffer_limit.pubsub;
     let receivers = ctx.ks.pubsub.publish(args[1], args[2], shard, limit);
+    ctx.ks.log.publish(ctx.session.db, args);
     ctx.out.int(receivers as i64);
     Ok(())
 }
