@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Replication under load, one server kind at a time: how far a replica trails its primary while
 redis-benchmark writes to the primary, and what the primary's write throughput is with the replica attached
-against without it. A probe SETs a fresh value on the primary and polls the replica until it reads it back;
-the time between is one lag sample. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with.
+against without it, and the primary's own CPU time per SET both ways (on this 2-core machine the replica shares
+the load generator's core, so throughput also measures that contention; CPU time per SET is the primary's own
+cost). A probe SETs a fresh value on the primary and polls the replica until it reads it back; the time
+between is one lag sample. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with cpu_us_without cpu_us_with.
 
 Usage: replication.py NAME PRIMARY_PORT REPLICA_PORT CLIENT_CPU"""
-import socket, statistics, subprocess, sys, threading, time
+import os, socket, statistics, subprocess, sys, threading, time
 
 name, primary, replica, client_cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
@@ -40,6 +42,20 @@ def benchmark(port, requests, pipeline, clients):
     return float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
 
 
+def cpu_seconds(port):
+    info = Client(port).call("INFO", "server")
+    pid = next(l.split(b":")[1] for l in info.split(b"\r\n") if l.startswith(b"process_id:")).decode()
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(requests):
+    """Throughput of `requests` pipelined SETs, and the primary's CPU microseconds per SET."""
+    before = cpu_seconds(primary)
+    rps = benchmark(primary, requests, 16, 50)
+    return rps, (cpu_seconds(primary) - before) * 1e6 / requests
+
+
 def replicate(on):
     target = f"127.0.0.1 {primary}".split() if on else ["NO", "ONE"]
     Client(replica).call("REPLICAOF", *target)
@@ -49,9 +65,9 @@ def replicate(on):
 
 
 replicate(False)
-without = benchmark(primary, 1_000_000, 16, 50)
+without, cpu_without = measured(1_000_000)
 replicate(True)
-with_replica = benchmark(primary, 1_000_000, 16, 50)
+with_replica, cpu_with = measured(1_000_000)
 
 # Lag: a write load of about 100k ops/s (-P 1, 10 clients) while the probe measures.
 load = threading.Thread(target=benchmark, args=(primary, 1_500_000, 1, 10))
@@ -73,4 +89,4 @@ load.join()
 lags.sort()
 p50 = statistics.median(lags)
 p99 = lags[int(len(lags) * 0.99) - 1]
-print(name, f"{p50:.3f}", f"{p99:.3f}", f"{without:.0f}", f"{with_replica:.0f}")
+print(name, f"{p50:.3f}", f"{p99:.3f}", f"{without:.0f}", f"{with_replica:.0f}", f"{cpu_without:.3f}", f"{cpu_with:.3f}")

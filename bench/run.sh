@@ -487,12 +487,13 @@ if "keel" in growth and "redis" in growth:
     for i, name in enumerate(("p99", "p99.9", "max")):
         k, r = growth["keel"][i], growth["redis"][i]
         print(f"| {name:<6} | {k:>8.2f} | {r:>8.2f} | {k / r:>10.2f} |")
-replication = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(replication_path) if len(l.split()) == 5}
+replication = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(replication_path) if len(l.split()) == 7}
 if "keel" in replication and "redis" in replication:
-    print("\nReplication (bench/replication.py): replica lag (ms) under ~100k SET/s, and SET -P 16 ops/s on the primary")
-    print(f"| {'':<8} | {'lag p50':>8} | {'lag p99':>8} | {'no replica':>11} | {'1 replica':>11} | {'with/without':>12} |")
-    print(f"|{'-'*10}|{'-'*10}|{'-'*10}|{'-'*13}|{'-'*13}|{'-'*14}|")
+    print("\nReplication (bench/replication.py): replica lag (ms) under ~100k SET/s; SET -P 16 on the primary, ops/s and")
+    print("the primary's CPU microseconds per SET, without and with one replica (which shares the load generator's core)")
+    print(f"| {'':<6} | {'lag p50':>8} | {'lag p99':>8} | {'ops/s none':>11} | {'ops/s one':>11} | {'ratio':>5} | {'cpu us none':>11} | {'cpu us one':>10} |")
+    print(f"|{'-'*8}|{'-'*10}|{'-'*10}|{'-'*13}|{'-'*13}|{'-'*7}|{'-'*13}|{'-'*12}|")
     for name in ("keel", "redis"):
-        p50, p99, without, with_replica = replication[name]
-        print(f"| {name:<8} | {p50:>8.3f} | {p99:>8.3f} | {without:>11,.0f} | {with_replica:>11,.0f} | {with_replica / without:>12.2f} |")
+        p50, p99, without, with_replica, cpu_without, cpu_with = replication[name]
+        print(f"| {name:<6} | {p50:>8.3f} | {p99:>8.3f} | {without:>11,.0f} | {with_replica:>11,.0f} | {with_replica / without:>5.2f} | {cpu_without:>11.3f} | {cpu_with:>10.3f} |")
 PY
