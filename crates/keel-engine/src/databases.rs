@@ -34,6 +34,14 @@ pub struct DatabaseDef {
     readonly_token_sha256: String,
 }
 
+/// A provisioned database as its primary describes it to a Keel replica (`REPLCONF keel-databases`): its
+/// definition (hashed secrets, limits) and its ACL users (an ACL file's text, passwords hashed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseCopy {
+    pub definition: DatabaseDef,
+    pub users: String,
+}
+
 /// Secrets as made: shown once to whoever provisioned or rotated them.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Secrets {

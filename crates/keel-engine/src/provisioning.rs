@@ -3,7 +3,7 @@
 //! deleted one loses its clients, its log and its files; changed limits apply live.
 
 use crate::clock::unix_ms;
-use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
+use crate::databases::{CreateRequest, DatabaseCopy, DatabaseDef, ProvisionError, Secrets, UpdateRequest};
 use crate::server::{database_dir, provisioned_tenant, Server};
 use std::sync::Arc;
 
@@ -26,26 +26,6 @@ fn open_tenant(server: &Server, def: &DatabaseDef) -> Result<Arc<crate::state::t
     crate::persistence::load::recover(server, &tenant)?;
     server.tenants.write().insert(def.name.clone(), tenant.clone());
     Ok(tenant)
-}
-
-/// A provisioned database as its primary describes it to a Keel replica (`REPLCONF keel-databases`): its
-/// definition (hashed secrets, limits) and its ACL users (an ACL file's text, passwords hashed).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DatabaseCopy {
-    pub definition: DatabaseDef,
-    pub users: String,
-}
-
-/// Every provisioned database, for a replica of this server.
-pub fn describe_all(server: &Server) -> Vec<DatabaseCopy> {
-    let defs: Vec<DatabaseDef> = server.databases.lock().list().cloned().collect();
-    let tenants = server.tenants.read();
-    defs.into_iter()
-        .map(|definition| {
-            let users = tenants.get(&definition.name).map(|t| t.acl.read().file_text(&server.commands));
-            DatabaseCopy { definition, users: users.unwrap_or_default() }
-        })
-        .collect()
 }
 
 /// Makes this server's provisioned databases those of the primary it follows (from its `REPLCONF

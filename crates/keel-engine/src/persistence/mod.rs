@@ -388,7 +388,7 @@ fn without_publishes(buf: &[u8]) -> Vec<u8> {
         for i in 0..count {
             let (len, data) = resp_header(buf, pos + 1);
             if i == 0 {
-                first = &buf[data..(data + len).min(buf.len())];
+                first = buf.get(data..(data + len).min(buf.len())).unwrap_or_default();
             }
             pos = data + len + 2;
         }

@@ -108,7 +108,7 @@ async fn connect(
 async fn fetch_databases(
     link: &mut Reader,
     timeout: Duration,
-) -> Result<Option<Vec<keel_engine::provisioning::DatabaseCopy>>, String> {
+) -> Result<Option<Vec<keel_engine::databases::DatabaseCopy>>, String> {
     send(link, &["REPLCONF", "keel-databases", "*"]).await?;
     let header = read_line(link, timeout).await?;
     if header.starts_with("-ERR Unrecognized REPLCONF option") {
@@ -127,7 +127,7 @@ async fn fetch_databases(
 }
 
 /// Opens what the primary has and sets every provisioned database to follow its stream there.
-fn adopt(server: &Arc<Server>, defs: Vec<keel_engine::provisioning::DatabaseCopy>, host: &str, port: u16) {
+fn adopt(server: &Arc<Server>, defs: Vec<keel_engine::databases::DatabaseCopy>, host: &str, port: u16) {
     if let Err(why) = keel_engine::provisioning::adopt(server, defs) {
         tracing::warn!("following the primary's databases: {why}");
     }

@@ -81,7 +81,15 @@ pub fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// users, as JSON, for a Keel replica of this server, which opens the same databases and follows each
 /// one's stream.
 fn list_databases(ctx: &mut Ctx) -> CmdResult {
-    let copies = crate::provisioning::describe_all(ctx.server);
+    let defs: Vec<crate::databases::DatabaseDef> = ctx.server.databases.lock().list().cloned().collect();
+    let copies: Vec<crate::databases::DatabaseCopy> = defs
+        .into_iter()
+        .map(|definition| {
+            let tenant = ctx.server.tenants.read().get(&definition.name).cloned();
+            let users = tenant.map(|t| t.acl.read().file_text(&ctx.server.commands)).unwrap_or_default();
+            crate::databases::DatabaseCopy { definition, users }
+        })
+        .collect();
     let json = serde_json::to_vec(&copies).map_err(|e| CmdError::new(format!("ERR {e}")))?;
     ctx.out.bulk(&json);
     Ok(())
