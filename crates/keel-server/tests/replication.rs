@@ -683,3 +683,23 @@ fn a_publish_on_the_primary_reaches_subscribers_of_its_replicas_and_not_its_log(
         text.contains("after") && !text.contains("hello replicas")
     });
 }
+
+#[test]
+fn a_sync_reader_that_never_acknowledges_keeps_its_stream() {
+    let keel = TestServer::start();
+    let mut con = keel.client();
+    run::<()>(&mut con, &["CONFIG", "SET", "repl-timeout", "1"]);
+    let mut raw = keel.raw();
+    raw.send(b"SYNC\r\n");
+    // The copy comes with its length (the old protocol), then the stream.
+    let mut header = Vec::new();
+    while !header.ends_with(b"\r\n") {
+        header.extend(raw.read_exact_len(1));
+    }
+    let length: usize = String::from_utf8_lossy(&header[1..header.len() - 2]).parse().unwrap();
+    raw.read_exact_len(length);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    run::<()>(&mut con, &["SET", "late", "1"]);
+    let expected = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$4\r\nlate\r\n$1\r\n1\r\n";
+    assert_eq!(raw.read_exact_len(expected.len()), expected.to_vec());
+}

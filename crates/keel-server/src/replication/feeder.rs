@@ -124,9 +124,10 @@ where
                 Ok(n) => { server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
             },
             _ = check.tick() => {
+                // A replica of the old SYNC protocol never acknowledges (Redis exempts it too).
                 let timeout_ms = server.settings.read().repl_timeout * 1000;
                 let last = attached.ack_ms.load(Ordering::Relaxed);
-                if keel_engine::clock::unix_ms().saturating_sub(last) > timeout_ms {
+                if request.psync.is_some() && keel_engine::clock::unix_ms().saturating_sub(last) > timeout_ms {
                     return Err("no acknowledgement within repl-timeout".into());
                 }
             }
