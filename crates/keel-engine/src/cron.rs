@@ -46,6 +46,17 @@ fn tick(server: &Server, period: Duration) {
             ks.stats.sample_ops(unix_ms());
             let figures = tenant.publish(&ks);
             tenant.peak_memory.fetch_max(figures.used_memory, Ordering::Relaxed);
+            tenant.history.lock().record(
+                now_unix,
+                crate::state::rates::Counters {
+                    commands: figures.total_commands,
+                    hits: figures.keyspace_hits,
+                    misses: figures.keyspace_misses,
+                    evicted: figures.evicted_keys,
+                    bytes_in: tenant.meters.bytes_in.load(Ordering::Relaxed),
+                    bytes_out: tenant.meters.bytes_out.load(Ordering::Relaxed),
+                },
+            );
             if ks.tracking.is_active() {
                 let ks = &mut *ks;
                 ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));

@@ -55,6 +55,7 @@ fn the_admin_api_provisions_and_refuses_without_its_token() {
     let (status, openapi) = http_with(s.http_addr, "GET", "/v1/openapi.json", &[], b"");
     assert_eq!(status, 200);
     assert!(openapi.contains("/v1/databases/{name}/usage"));
+    assert!(openapi.contains("/v1/databases/{name}/stats"));
     assert_eq!(admin(&s, "GET", "/v1/databases/nope", "").0, 404);
 }
 
@@ -238,4 +239,45 @@ fn definitions_and_data_survive_restarts_and_secrets_rotate_and_deletion_ends_it
     assert!(!dir.0.join("databases/durable").exists());
     let mut again = s.client();
     assert!(error_of(&mut again, &["AUTH", rotated["password"].as_str().unwrap()]).starts_with("WRONGPASS"));
+}
+
+#[test]
+fn the_stats_endpoint_gives_a_databases_rates_and_limits_to_its_owner_and_the_admin() {
+    let dir = TestDir::new();
+    let s = server_on(&dir);
+    let a = create(&s, r#"{"name":"stats-a","max_connections":4,"max_memory":10485760}"#);
+    let b = create(&s, r#"{"name":"stats-b"}"#);
+    let mut con = connect(&s, a["password"].as_str().unwrap());
+    // Traffic over more than a second, so that two samples bracket it.
+    for round in 0..3 {
+        for i in 0..100 {
+            run::<()>(&mut con, &["SET", &format!("k{i}"), "v"]);
+            run::<Option<String>>(&mut con, &["GET", if i % 4 == 0 { "missing" } else { "k1" }]);
+        }
+        if round < 2 {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+        }
+    }
+    let mut stats = Value::Null;
+    common::wait_for(|| {
+        stats = admin(&s, "GET", "/v1/databases/stats-a/stats", "").1;
+        stats["rates"]["1m"]["commands_per_sec"].as_f64().is_some_and(|r| r > 0.0)
+    });
+    assert_eq!(stats["name"], "stats-a");
+    let hit_rate = stats["rates"]["1m"]["hit_rate"].as_f64().unwrap();
+    assert!(hit_rate > 0.5 && hit_rate < 1.0, "{stats}");
+    assert_eq!(stats["connections"]["current"], 1);
+    assert_eq!(stats["connections"]["max"], 4);
+    assert_eq!(stats["connections"]["percent"], 25.0);
+    assert_eq!(stats["memory"]["max"], 10485760);
+    assert_eq!(stats["keys"], 100);
+    assert!(stats["latency_us"]["p99"].as_u64().is_some(), "{stats}");
+    assert_eq!(stats["replication"]["role"], "primary");
+    // The database's own REST token reads it; another database's does not.
+    let own = format!("Authorization: Bearer {}", a["rest_token"].as_str().unwrap());
+    assert_eq!(http_with(s.http_addr, "GET", "/v1/databases/stats-a/stats", &[&own], b"").0, 200);
+    let other = format!("Authorization: Bearer {}", b["rest_token"].as_str().unwrap());
+    assert_eq!(http_with(s.http_addr, "GET", "/v1/databases/stats-a/stats", &[&other], b"").0, 401);
+    assert_eq!(http_with(s.http_addr, "GET", "/v1/databases/stats-a/stats", &[], b"").0, 401);
+    assert_eq!(admin(&s, "GET", "/v1/databases/nope/stats", "").0, 404);
 }

@@ -199,6 +199,11 @@ impl Replication {
         matches!(&*self.role.read(), Role::Replica(up) if up.state != LinkState::Connected)
     }
 
+    /// Replicas attached now.
+    pub fn replica_count(&self) -> usize {
+        self.attached.lock().len()
+    }
+
     /// How far behind replication is, in seconds: on a primary, the oldest last acknowledgement of an
     /// attached replica; on a replica, how long since its primary was last heard.
     pub fn lag_secs(&self, now_ms: u64) -> u64 {

@@ -9,6 +9,7 @@ pub mod figures;
 pub mod latency;
 pub mod pause;
 pub mod pubsub;
+pub mod rates;
 pub mod slowlog;
 pub mod tenant;
 pub mod tracking;

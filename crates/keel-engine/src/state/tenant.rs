@@ -44,6 +44,8 @@ pub struct Tenant {
     pub lazyfree: std::sync::Arc<crate::lazyfree::LazyFreeStats>,
     /// Its role (primary, or replica of whom) and the replicas attached to it.
     pub replication: crate::replication::Replication,
+    /// Its recent rates, sampled by the cron task (the stats endpoint).
+    pub history: parking_lot::Mutex<crate::state::rates::History>,
 }
 
 /// An empty numbered database as a tenant keeps them: deletions by expiry are listed, for the log's DELs
@@ -177,6 +179,7 @@ impl Tenant {
             pause: Default::default(),
             lazyfree: Default::default(),
             replication: Default::default(),
+            history: Default::default(),
             meters: crate::meters::Meters::load(&persistence.dir),
             published: Default::default(),
             persistence,

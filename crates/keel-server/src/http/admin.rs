@@ -342,7 +342,8 @@ pub async fn openapi() -> Response {
             },
             "/v1/databases/{name}/rotate-password": { "parameters": name, "post": { "summary": "New password", "responses": { "200": ok("the database, with its new password", &database) } } },
             "/v1/databases/{name}/rotate-token": { "parameters": name, "post": { "summary": "New REST tokens", "responses": { "200": ok("the database, with its new tokens", &database) } } },
-            "/v1/databases/{name}/usage": { "parameters": name, "get": { "summary": "Usage meters and cost", "responses": { "200": ok("the meters", &json!({ "type": "object" })) } } }
+            "/v1/databases/{name}/usage": { "parameters": name, "get": { "summary": "Usage meters and cost", "responses": { "200": ok("the meters", &json!({ "type": "object" })) } } },
+            "/v1/databases/{name}/stats": { "parameters": name, "get": { "summary": "Rates over 1 s, 1 min and 1 h, latency, memory, connections, replication and today's cost (also with the database's REST token)", "responses": { "200": ok("the figures", &json!({ "type": "object" })) } } }
         }
     }))
     .into_response()

@@ -147,7 +147,7 @@ fn databases(out: &mut String, server: &Server) {
         .iter()
         .map(|t| {
             let repl = &t.replication;
-            let replicas = repl.attached.lock().len() as u64;
+            let replicas = repl.replica_count() as u64;
             let limits = *t.limits.read();
             let max = limits.map_or_else(|| server.settings.read().maxmemory, |l| l.max_memory);
             let f = t.figures();

@@ -8,6 +8,7 @@ mod index;
 mod metrics;
 mod rest;
 mod sse;
+mod stats;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -31,6 +32,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/v1/databases/{name}/rotate-password", post(admin::rotate_password))
         .route("/v1/databases/{name}/rotate-token", post(admin::rotate_token))
         .route("/v1/databases/{name}/usage", get(admin::usage))
+        .route("/v1/databases/{name}/stats", get(stats::database_stats))
         .route("/", get(index::index).post(rest::body_command))
         .route("/pipeline", post(rest::pipeline))
         .route("/multi-exec", post(rest::multi_exec))
