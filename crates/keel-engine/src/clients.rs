@@ -54,6 +54,11 @@ impl ClientInfo {
         *self.tenant.lock() == name
     }
 
+    /// The database the client is in now.
+    pub fn tenant_name(&self) -> String {
+        self.tenant.lock().clone()
+    }
+
     pub fn set_tenant(&self, name: &str) {
         *self.tenant.lock() = name.to_string();
     }

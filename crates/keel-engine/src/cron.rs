@@ -40,6 +40,7 @@ fn tick(server: &Server, period: Duration) {
     let cycle_budget = period / 4;
     let now_unix = unix_ms() / 1000;
     for tenant in tenants {
+        let _span = tenant.span().entered();
         let started = Instant::now();
         {
             let Some(mut ks) = tenant.data.try_lock_for(LOCK_WAIT) else { continue };

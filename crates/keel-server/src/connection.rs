@@ -138,12 +138,12 @@ where
                 },
             }
             if let Some(max) = conn.tenant.max_request_size().filter(|max| conn.input.len() as u64 > *max) {
-                tracing::info!(client = info.id, addr = %info.addr, max, "closing client over its database's max request size");
+                tracing::info!(client = info.id, addr = %info.addr, database = %conn.tenant.name, max, "closing client over its database's max request size");
                 let _ = write_output(&mut stream, b"-ERR max request size exceeded\r\n", &conn.server).await;
                 break;
             }
             if conn.input.len() > conn.server.settings.read().client_query_buffer_limit as usize {
-                tracing::warn!(client = info.id, addr = %info.addr, "closing client that reached max query buffer length");
+                tracing::warn!(client = info.id, addr = %info.addr, database = %conn.tenant.name, "closing client that reached max query buffer length");
                 break;
             }
         }
@@ -200,7 +200,7 @@ where
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
             if let Err(why) = written {
-                tracing::info!(client = info.id, addr = %info.addr, "closing client: {why}");
+                tracing::info!(client = info.id, addr = %info.addr, database = %conn.tenant.name, "closing client: {why}");
                 break;
             }
         }

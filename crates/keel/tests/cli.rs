@@ -211,10 +211,21 @@ fn json_logs_and_generated_tokens_stay_out_of_the_log() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    connect(port, None);
+    let mut con = connect(port, None);
+    let _: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !redis::cmd("INFO").arg("persistence").query::<String>(&mut con).unwrap().contains("rdb_saves:1") {
+        assert!(std::time::Instant::now() < deadline, "BGSAVE did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     signal(&child, "TERM");
     let output = child.wait_with_output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    // A line about a database names it: the snapshot's, and loading it at start.
+    for about in ["background snapshot done", "data loaded from disk"] {
+        let line = stderr.lines().find(|l| l.contains(about)).unwrap_or_else(|| panic!("no '{about}' in {stderr}"));
+        assert!(line.contains(r#""database":"default""#), "{line}");
+    }
     let token = std::fs::read_to_string(dir.join("admin-token")).unwrap();
     assert!(!stdout.contains(token.trim()) && !stderr.contains(token.trim()), "the token reached the log: {stdout}");
     assert!(stdout.contains("admin-token"), "where the token is: {stdout}");

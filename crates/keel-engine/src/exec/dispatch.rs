@@ -417,7 +417,8 @@ pub fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue
     let bytes = bytes::Bytes::from(line.into_bytes());
     ks.monitors.retain(|m| match m.feed.push(bytes.clone()) {
         Some(queued) if queued > queue_limit => {
-            tracing::info!(client = m.client.id, "closing MONITOR client over its output buffer limit");
+            let database = m.client.tenant_name();
+            tracing::info!(client = m.client.id, database, "closing MONITOR client over its output buffer limit");
             m.client.kill();
             false
         }

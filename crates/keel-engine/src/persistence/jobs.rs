@@ -62,7 +62,8 @@ pub async fn run_jobs(server: Arc<Server>) {
             Some(_) = running.join_next(), if !running.is_empty() => {}
             next = queue.recv() => match next {
                 Some((tenant, job)) => {
-                    running.spawn(run_job(server.clone(), tenant, job));
+                    let span = tenant.span();
+                    running.spawn(tracing::Instrument::instrument(run_job(server.clone(), tenant, job), span));
                 }
                 None => break,
             },
@@ -80,7 +81,7 @@ async fn run_job(server: Arc<Server>, tenant: Arc<Tenant>, job: Job) {
         s.stop_writes_on_bgsave_error && !s.save.trim().is_empty()
     };
     if let Err(e) = &result {
-        tracing::error!(?job, database = %tenant.name, "background snapshot failed: {e}");
+        tracing::error!(?job, "background snapshot failed: {e}");
     }
     if job == Job::Rdb {
         p.snapshot_failing.store(result.is_err() && stop_writes, Ordering::Relaxed);

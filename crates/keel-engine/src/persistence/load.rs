@@ -287,6 +287,7 @@ pub fn load_log(
 
 /// Loads the tenant's data at start-up and opens its log.
 pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
+    let _span = tenant.span().entered();
     let p: &Persistence = &tenant.persistence;
     let (dir, dump, appendonly, appendfilename, log_dir, truncate_ok, fsync, compress) = {
         let s = server.settings.read();

@@ -480,6 +480,7 @@ pub fn shutdown(server: &Server) {
     };
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     for tenant in tenants {
+        let _span = tenant.span().entered();
         let p = &tenant.persistence;
         let ks = &mut *tenant.lock();
         if ks.log.enabled {

@@ -171,7 +171,8 @@ impl Hub {
         }
         for id in dropped {
             if let Some(s) = self.subscribers.remove(&id) {
-                tracing::info!(client = id, addr = %s.client.addr, "closing pub/sub client over its output buffer limit");
+                let database = s.client.tenant_name();
+                tracing::info!(client = id, addr = %s.client.addr, database, "closing pub/sub client over its output buffer limit");
                 s.client.kill();
             }
         }

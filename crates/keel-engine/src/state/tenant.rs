@@ -255,6 +255,12 @@ impl Tenant {
         ks.after_expiry(Events { flags: settings.notify, limit: settings.pubsub_limit });
     }
 
+    /// A span naming this database, for every log line about it (work done for it outside a client's
+    /// command: recovery, snapshots, the periodic duties, shutdown, replication).
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("db", database = %self.name)
+    }
+
     /// Whether the `default` user may log in (`ACL SETUSER default off` locks it out).
     pub fn default_user_enabled(&self) -> bool {
         self.acl.read().users.get("default").is_some_and(|u| u.enabled)

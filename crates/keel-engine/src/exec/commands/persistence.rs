@@ -16,7 +16,7 @@ pub fn save(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         (ctx.tenant.persistence.dump_path(&s), s.rdbcompression)
     };
     save_now(ctx.ks, &path, false, compress).map_err(|e| {
-        tracing::error!("SAVE failed: {e}");
+        tracing::error!(database = %ctx.tenant.name, "SAVE failed: {e}");
         CmdError::new("ERR")
     })?;
     let mut status = p.status.lock();
