@@ -197,7 +197,7 @@ fn replay(
                 out.clear();
                 commands += 1;
                 if commands.is_multiple_of(16384) {
-                    tenant.persistence.status.lock().loading_loaded_bytes = loaded_before + reader.offset();
+                    tenant.persistence.note_loaded(loaded_before + reader.offset());
                 }
             }
             Next::End(end) => break end,
@@ -269,7 +269,7 @@ pub fn load_log(
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
             keys = load_rdb_reporting(ks, &tenant.scripts, &path, &limits(server), true, &mut |bytes| {
-                status.lock().loading_loaded_bytes = bytes;
+                tenant.persistence.note_loaded(bytes);
             })?;
             status.lock().loading_loaded_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         } else {
@@ -308,6 +308,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
         let mut status = p.status.lock();
         status.loading = true;
         status.loading_started_unix = unix_ms() / 1000;
+        status.progress_logged_ms = unix_ms();
     }
     remove_stale_temp_files(&[&dir, &log_dir]);
     let existing = manifest::read(&log_dir, &appendfilename)?;
@@ -327,7 +328,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
             _ => {
                 if dump.exists() {
                     keys = load_rdb_reporting(ks, &tenant.scripts, &dump, &limits, false, &mut |bytes| {
-                        p.status.lock().loading_loaded_bytes = bytes;
+                        p.note_loaded(bytes);
                     })?;
                 }
                 Ok(())

@@ -213,6 +213,22 @@ pub struct Status {
     pub aof_base_size: u64,
     /// Size of the log's base snapshot file.
     pub aof_base_file_size: u64,
+    /// When loading progress was last logged (unix ms).
+    pub progress_logged_ms: u64,
+}
+
+/// Loading progress is logged this often.
+const PROGRESS_EVERY_MS: u64 = 2000;
+
+impl Status {
+    /// How far loading is: percent done, and the seconds it should still take at the pace so far.
+    fn loading_progress(&self, now_secs: u64) -> (f64, u64) {
+        let elapsed = now_secs.saturating_sub(self.loading_started_unix);
+        let total = self.loading_total_bytes.max(1);
+        let done = self.loading_loaded_bytes.min(total);
+        let eta = (elapsed * (total - done)).checked_div(done).unwrap_or(0);
+        (done as f64 * 100.0 / total as f64, eta)
+    }
 }
 
 /// One tenant's durability state.
@@ -557,19 +573,36 @@ pub fn info(
 /// What INFO answers while the data loads (the keyspace is not reachable yet): the loading figures.
 pub fn loading_info(p: &Persistence) -> String {
     let status = p.status.lock().clone();
-    let elapsed = (crate::clock::unix_ms() / 1000).saturating_sub(status.loading_started_unix);
-    let total = status.loading_total_bytes.max(1);
-    let done = status.loading_loaded_bytes.min(total);
-    let eta = (elapsed * (total - done)).checked_div(done).unwrap_or(0);
+    let (percent, eta) = status.loading_progress(crate::clock::unix_ms() / 1000);
     format!(
         "# Persistence\r\nloading:1\r\nasync_loading:0\r\nloading_start_time:{}\r\nloading_total_bytes:{}\r\n\
          loading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
-        status.loading_started_unix,
-        status.loading_total_bytes,
-        status.loading_loaded_bytes,
-        done as f64 * 100.0 / total as f64,
-        eta
+        status.loading_started_unix, status.loading_total_bytes, status.loading_loaded_bytes, percent, eta
     )
+}
+
+impl Persistence {
+    /// Notes how much of the data has loaded, and logs the progress (percent, ETA) every two seconds, so
+    /// that a long start-up shows where it is.
+    pub fn note_loaded(&self, bytes: u64) {
+        let now = crate::clock::unix_ms();
+        let mut status = self.status.lock();
+        status.loading_loaded_bytes = bytes;
+        if now.saturating_sub(status.progress_logged_ms) < PROGRESS_EVERY_MS {
+            return;
+        }
+        status.progress_logged_ms = now;
+        let (percent, eta_seconds) = status.loading_progress(now / 1000);
+        let total = status.loading_total_bytes;
+        drop(status);
+        tracing::info!(
+            percent = format!("{percent:.1}"),
+            loaded_bytes = bytes,
+            total_bytes = total,
+            eta_seconds,
+            "loading"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -578,6 +611,18 @@ mod tests {
 
     fn logged(buffer: &LogBuffer) -> String {
         String::from_utf8_lossy(&buffer.buf).replace("\r\n", " ")
+    }
+
+    #[test]
+    fn loading_progress_is_a_percent_and_an_eta_at_the_pace_so_far() {
+        let status = Status {
+            loading_started_unix: 100,
+            loading_total_bytes: 1000,
+            loading_loaded_bytes: 250,
+            ..Status::default()
+        };
+        assert_eq!(status.loading_progress(110), (25.0, 30));
+        assert_eq!(Status::default().loading_progress(5), (0.0, 0));
     }
 
     #[test]
