@@ -183,7 +183,7 @@ impl Tenant {
             meters: crate::meters::Meters::load(&persistence.dir),
             published: Default::default(),
             persistence,
-            scripts: Default::default(),
+            scripts: std::sync::Arc::new(crate::exec::scripting::ScriptStatus::for_database(name)),
             limits: parking_lot::RwLock::new(limits),
             settings: Default::default(),
             connections: Default::default(),

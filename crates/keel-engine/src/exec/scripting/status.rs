@@ -31,6 +31,8 @@ pub struct ScriptStatus {
     wrote: AtomicBool,
     function: AtomicBool,
     threshold_ms: AtomicU64,
+    /// The database the scripts run in, for the log.
+    database: String,
 }
 
 /// A script in progress: when it began, and its name (SHA-1 or function name) and command line for
@@ -54,6 +56,11 @@ pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 impl ScriptStatus {
+    /// The status of the scripts of database `database`.
+    pub fn for_database(database: &str) -> ScriptStatus {
+        ScriptStatus { database: database.to_string(), ..ScriptStatus::default() }
+    }
+
     pub fn begin(&self, function: bool, threshold_ms: u64, name: &str, command: &[&[u8]]) {
         // FUNCTION STATS shows a running function's command line; EVAL's hot path skips the copy.
         let command = if function { command.iter().map(|a| a.to_vec()).collect() } else { Vec::new() };
@@ -108,6 +115,7 @@ impl ScriptStatus {
         }
         if !self.busy.load(Ordering::Relaxed) && threshold > 0 && started.is_some() && elapsed >= threshold {
             tracing::warn!(
+                database = %self.database,
                 elapsed_ms = elapsed,
                 "slow script detected: still in execution; you can try killing it with SCRIPT KILL"
             );
