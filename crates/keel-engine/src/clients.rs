@@ -194,4 +194,38 @@ impl ClientRegistry {
     pub fn count_in(&self, tenant: &str) -> usize {
         self.clients.lock().values().filter(|c| c.in_tenant(tenant)).count()
     }
+
+    /// One tenant's clients grouped by address (without the port) and name, largest groups first: the
+    /// view that shows which application leaks connections (INFO clients and the dashboard).
+    pub fn groups(&self, tenant: &str, now_ms: u64) -> Vec<ClientGroup> {
+        let mut groups: BTreeMap<(String, String), ClientGroup> = BTreeMap::new();
+        for client in self.snapshot().iter().filter(|c| c.in_tenant(tenant)) {
+            let ip = client.addr.rsplit_once(':').map_or(client.addr.as_str(), |(ip, _)| ip).to_string();
+            let name = client.name_string();
+            let age = now_ms.saturating_sub(client.created_ms) / 1000;
+            let idle = now_ms.saturating_sub(client.last_active_ms.load(Ordering::Relaxed)) / 1000;
+            let group = groups.entry((ip.clone(), name.clone())).or_insert_with(|| ClientGroup {
+                addr: ip,
+                name,
+                connections: 0,
+                oldest_age_secs: 0,
+                max_idle_secs: 0,
+            });
+            group.connections += 1;
+            group.oldest_age_secs = group.oldest_age_secs.max(age);
+            group.max_idle_secs = group.max_idle_secs.max(idle);
+        }
+        let mut by_count: Vec<ClientGroup> = groups.into_values().collect();
+        by_count.sort_by_key(|g| std::cmp::Reverse(g.connections));
+        by_count
+    }
+}
+
+/// Connections from one address with one name.
+pub struct ClientGroup {
+    pub addr: String,
+    pub name: String,
+    pub connections: usize,
+    pub oldest_age_secs: u64,
+    pub max_idle_secs: u64,
 }

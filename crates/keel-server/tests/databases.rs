@@ -159,6 +159,18 @@ fn limits_hold_per_database() {
     let refused = (0..100).find_map(|i| redis::cmd("SET").arg(i).arg(&value).query::<()>(&mut first).err());
     assert!(refused.is_some_and(|e| e.to_string().contains("command not allowed when used memory")));
     run::<()>(&mut third, &["SET", "big", &value]);
+    // A database at its cap or quota degrades the server's readiness, named, without failing it.
+    let (status, ready) = http_with(s.http_addr, "GET", "/health/ready", &[], b"");
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(
+        (status, ready["status"].as_str(), &ready["degraded"]),
+        (200, Some("degraded"), &serde_json::json!(["small"]))
+    );
+    let reasons = ready["components"]["databases"]["degraded"][0]["reasons"].to_string();
+    assert!(reasons.contains("at its connection cap (2 of 2)") && reasons.contains("at its memory quota"), "{reasons}");
+    let (_, stats) = admin(&s, "GET", "/v1/databases/small/stats", "");
+    assert_eq!(stats["refused"]["logins"].as_u64(), Some(1), "{stats}");
+    assert!(stats["refused"]["over_quota"].as_u64() >= Some(1), "{stats}");
     // Limits change live: with an eviction policy the same writes succeed by evicting.
     let (status, _) = admin(&s, "PATCH", "/v1/databases/small", r#"{"eviction": "allkeys-random"}"#);
     assert_eq!(status, 200);
@@ -175,6 +187,9 @@ fn limits_hold_per_database() {
     let token = format!("Authorization: Bearer {}", limited["rest_token"].as_str().unwrap());
     let statuses: Vec<u16> = (0..20).map(|_| http_with(s.http_addr, "GET", "/ping", &[&token], b"").0).collect();
     assert!(statuses.contains(&429), "{statuses:?}");
+    let refused_429s = statuses.iter().filter(|&&status| status == 429).count() as u64;
+    let (_, stats) = admin(&s, "GET", "/v1/databases/limited/stats", "");
+    assert!(stats["refused"]["rate_limited"].as_u64() > Some(refused_429s), "RESP's and REST's refusals: {stats}");
     // A request size limit: REST answers 413, RESP closes the connection with the error.
     let tiny = create(&s, r#"{"name": "tiny", "max_request_size": 1024}"#);
     let token = format!("Authorization: Bearer {}", tiny["rest_token"].as_str().unwrap());

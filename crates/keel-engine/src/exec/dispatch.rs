@@ -207,6 +207,9 @@ fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, e
 fn count_error(ks: &mut Keyspace, error: &str) {
     ks.stats.total_error_replies += 1;
     let code = error.split(' ').next().unwrap_or("ERR");
+    if code == "OOM" || error.ends_with(crate::state::eviction::OOM) {
+        ks.stats.quota_refused += 1;
+    }
     match ks.stats.errors.get_mut(code) {
         Some(count) => *count += 1,
         None => {
@@ -270,6 +273,7 @@ fn run(
         *count += 1;
         if *count > env.settings.max_commands_per_second {
             flag_transaction(session);
+            ks.stats.rate_limited += 1;
             return reject(ks, out, Some(command), RATE_LIMITED);
         }
     }

@@ -23,6 +23,8 @@ pub struct Figures {
     pub expired_keys: u64,
     pub evicted_keys: u64,
     pub total_error_replies: u64,
+    pub rate_limited: u64,
+    pub quota_refused: u64,
     /// By command id.
     pub commands: Vec<CommandStat>,
     /// Channels, patterns and subscribed clients.
@@ -49,6 +51,8 @@ impl Figures {
             expired_keys: s.expired_keys,
             evicted_keys: s.evicted_keys,
             total_error_replies: s.total_error_replies,
+            rate_limited: s.rate_limited,
+            quota_refused: s.quota_refused,
             commands: s.commands.clone(),
             pubsub: ks.pubsub.counts(),
         }

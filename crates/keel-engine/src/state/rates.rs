@@ -57,17 +57,29 @@ impl History {
         let samples = if window_secs > 60 { &self.minutes } else { &self.seconds };
         let Some(&(end_at, end)) = samples.back() else { return Rates::default() };
         let start = samples.iter().find(|(at, _)| end_at - at <= window_secs).filter(|(at, _)| *at < end_at);
-        let Some(&(start_at, start)) = start.or_else(|| samples.iter().rev().nth(1)) else { return Rates::default() };
-        let secs = (end_at - start_at).max(1) as f64;
-        let per_sec = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
-        let (hits, misses) = (end.hits.saturating_sub(start.hits), end.misses.saturating_sub(start.misses));
-        Rates {
-            commands: per_sec(start.commands, end.commands),
-            evicted: per_sec(start.evicted, end.evicted),
-            bytes_in: per_sec(start.bytes_in, end.bytes_in),
-            bytes_out: per_sec(start.bytes_out, end.bytes_out),
-            hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
-        }
+        let Some(&start) = start.or_else(|| samples.iter().rev().nth(1)) else { return Rates::default() };
+        between(start, (end_at, end))
+    }
+
+    /// The rates of each second of the last minute that has a sample before it, oldest first, as (the
+    /// second it ended at, rates): what a chart opened now starts with.
+    pub fn per_second(&self) -> Vec<(u64, Rates)> {
+        let pairs = self.seconds.iter().zip(self.seconds.iter().skip(1));
+        pairs.map(|(&start, &end)| (end.0, between(start, end))).collect()
+    }
+}
+
+/// The rates between two samples (a second apart at least).
+fn between((start_at, start): (u64, Counters), (end_at, end): (u64, Counters)) -> Rates {
+    let secs = end_at.saturating_sub(start_at).max(1) as f64;
+    let per_sec = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
+    let (hits, misses) = (end.hits.saturating_sub(start.hits), end.misses.saturating_sub(start.misses));
+    Rates {
+        commands: per_sec(start.commands, end.commands),
+        evicted: per_sec(start.evicted, end.evicted),
+        bytes_in: per_sec(start.bytes_in, end.bytes_in),
+        bytes_out: per_sec(start.bytes_out, end.bytes_out),
+        hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
     }
 }
 
@@ -96,5 +108,9 @@ mod tests {
         assert_eq!(history.rates(1).commands, 1000.0, "the last second's burst");
         assert!(history.rates(60).commands < 120.0, "diluted over the minute");
         assert_eq!(history.rates(1).hit_rate, None, "nothing read in the last second");
+        let recent = history.per_second();
+        assert_eq!(recent.len(), 60, "the last minute, one rate a second");
+        assert_eq!(recent.last().map(|(at, r)| (*at, r.commands)), Some((7200, 1000.0)));
+        assert!(recent[..59].iter().all(|(_, r)| r.commands == 100.0));
     }
 }

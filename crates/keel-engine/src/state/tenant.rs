@@ -89,6 +89,10 @@ pub struct TenantStats {
     pub evicted_keys: u64,
     pub total_commands: u64,
     pub total_error_replies: u64,
+    /// Commands refused past the database's commands-per-second limit (REST's 429s).
+    pub rate_limited: u64,
+    /// Commands refused because the dataset is at its memory limit (OOM errors).
+    pub quota_refused: u64,
     /// Indexed by command id.
     pub commands: Vec<CommandStat>,
     /// Error replies by their code (`ERR`, `WRONGTYPE`...), for `INFO errorstats`.

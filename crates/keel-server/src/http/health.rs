@@ -1,6 +1,7 @@
 //! `GET /health` (liveness: the process serves) and `GET /health/ready` (readiness, per component:
-//! storage, persistence, loading, connections, memory), so that a platform's health check and a person
-//! both see which part is failing and why.
+//! storage, persistence, loading, connections, memory, replication), so that a platform's health check and
+//! a person both see which part is failing and why; provisioned databases at their own limits are named as
+//! degrading the server without failing it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,7 +30,16 @@ fn component(problem: Option<String>, mut figures: Value) -> (bool, Value) {
     (ok, figures)
 }
 
+/// Ready (200) or not (503), with each component's verdict; a server whose only trouble is a database at
+/// its own cap or quota is ready but `degraded`, naming those databases.
 pub async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value>) {
+    let report = readiness(&server);
+    let ready = report["status"] != "not_ready";
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(report))
+}
+
+/// The readiness report `/health/ready` answers and the dashboard shows.
+pub(super) fn readiness(server: &Server) -> Value {
     let tenant = server.default_tenant();
     let p = &tenant.persistence;
     let (maxclients, maxmemory) = {
@@ -122,11 +132,41 @@ pub async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value
         let offset = p.stream.offset();
         add("replication", component(problem, json!({ "role": "replica", "link": link, "offset": offset })));
     }
-    let ready = failing.is_empty();
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
+    let degraded = databases_at_limits(server);
+    let names: Vec<&Value> = degraded.iter().map(|d| &d["name"]).collect();
+    let status = match (failing.is_empty(), degraded.is_empty()) {
+        (false, _) => "not_ready",
+        (true, false) => "degraded",
+        (true, true) => "ready",
+    };
+    components.insert("databases".into(), json!({ "ok": true, "degraded": degraded }));
+    json!({
+        "status": status,
         "failing": failing,
+        "degraded": names,
         "components": components,
-    });
-    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    })
+}
+
+/// Provisioned databases at their connection cap or memory quota: each refuses its own clients (logins,
+/// writes) while the server serves every other, so they degrade it without making it unready.
+fn databases_at_limits(server: &Server) -> Vec<Value> {
+    let tenants: Vec<_> = server.tenants.read().values().filter(|t| t.is_provisioned()).cloned().collect();
+    let mut degraded = Vec::new();
+    for tenant in tenants {
+        let Some(limits) = *tenant.limits.read() else { continue };
+        let connections = tenant.connections.load(std::sync::atomic::Ordering::Relaxed);
+        let used = tenant.figures().used_memory;
+        let mut reasons = Vec::new();
+        if limits.max_connections > 0 && connections >= limits.max_connections {
+            reasons.push(format!("at its connection cap ({connections} of {})", limits.max_connections));
+        }
+        if limits.max_memory > 0 && used >= limits.max_memory {
+            reasons.push(format!("at its memory quota ({used} of {} bytes)", limits.max_memory));
+        }
+        if !reasons.is_empty() {
+            degraded.push(json!({ "name": tenant.name, "reasons": reasons }));
+        }
+    }
+    degraded
 }

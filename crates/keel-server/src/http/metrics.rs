@@ -143,7 +143,7 @@ fn render(server: &Server) -> String {
 fn databases(out: &mut String, server: &Server) {
     let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
     let now = keel_engine::clock::unix_ms();
-    let rows: Vec<(String, [u64; 14])> = tenants
+    let rows: Vec<(String, [u64; 17])> = tenants
         .iter()
         .map(|t| {
             let repl = &t.replication;
@@ -167,6 +167,9 @@ fn databases(out: &mut String, server: &Server) {
                 t.persistence.stream.offset(),
                 replicas,
                 repl.lag_secs(now),
+                t.refused_logins.load(Ordering::Relaxed),
+                f.rate_limited,
+                f.quota_refused,
             ];
             (label(&t.name), values)
         })
@@ -190,6 +193,13 @@ fn databases(out: &mut String, server: &Server) {
             "gauge",
             "Seconds since the slowest replica acknowledged (primary), or the primary was heard (replica).",
         ),
+        ("keel_database_refused_logins_total", "counter", "Logins refused at the database's connection cap."),
+        (
+            "keel_database_rate_limited_total",
+            "counter",
+            "Commands refused past the database's commands-per-second limit (REST: 429).",
+        ),
+        ("keel_database_quota_refused_total", "counter", "Commands refused at the database's memory limit (OOM)."),
     ];
     for (i, (name, kind, help)) in families.iter().enumerate() {
         family(out, name, kind, help);

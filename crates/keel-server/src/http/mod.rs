@@ -1,8 +1,10 @@
 //! The HTTP face on `http-port`: liveness and readiness for platforms' health checks (`health.rs`) and
 //! Prometheus metrics (`metrics.rs`), served by axum on the same runtime as RESP and stopped by the same
-//! shutdown signal, the REST API (`rest.rs`), and the admin API that provisions databases (`admin.rs`).
+//! shutdown signal, the REST API (`rest.rs`), the admin API that provisions databases (`admin.rs`), and the
+//! live dashboard (`dashboard/`).
 
 mod admin;
+mod dashboard;
 mod health;
 mod index;
 mod metrics;
@@ -33,6 +35,13 @@ fn router(server: Arc<Server>) -> Router {
         .route("/v1/databases/{name}/rotate-token", post(admin::rotate_token))
         .route("/v1/databases/{name}/usage", get(admin::usage))
         .route("/v1/databases/{name}/stats", get(stats::database_stats))
+        .route("/v1/dashboard/snapshot", get(dashboard::snapshot))
+        .route("/v1/dashboard/stream", get(dashboard::stream))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/dashboard.js", get(dashboard::script))
+        .route("/dashboard/dashboard.css", get(dashboard::style))
+        .route("/dashboard/uPlot.iife.min.js", get(dashboard::uplot_script))
+        .route("/dashboard/uPlot.min.css", get(dashboard::uplot_style))
         .route("/", get(index::index).post(rest::body_command))
         .route("/pipeline", post(rest::pipeline))
         .route("/multi-exec", post(rest::multi_exec))
@@ -101,9 +110,9 @@ async fn edge(request: Request, next: Next) -> Response {
     response
 }
 
-/// Routes for operators (admin API, metrics, health), which answer no cross-origin request.
+/// Routes for operators (admin API, metrics, health, the dashboard), which answer no cross-origin request.
 fn operator_route(path: &str) -> bool {
-    path.starts_with("/v1/") || path == "/metrics" || path.starts_with("/health")
+    path.starts_with("/v1/") || path == "/metrics" || path.starts_with("/health") || path.starts_with("/dashboard")
 }
 
 /// The token in `Authorization: Bearer <token>` (the scheme in any case), if there is one.

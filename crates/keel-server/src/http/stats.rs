@@ -1,6 +1,7 @@
 //! `GET /v1/databases/<name>/stats`: one database's figures as JSON, for a dashboard or a script: its rates
 //! (commands, hit rate, evictions, bandwidth) over the last second, minute and hour, command latency, memory
-//! against its quota, connections against its cap, replication, and today's cost under its plan. The
+//! against its quota, connections against its cap, what was refused (logins at the cap, commands past the
+//! rate limit or the memory quota), replication, and today's cost under its plan. The
 //! administrator and the database's own REST token may read it; nothing waits for the database's lock.
 
 use axum::extract::{Path, State};
@@ -25,17 +26,23 @@ pub async fn database_stats(
         let body = json!({ "error": "WRONGPASS invalid or missing auth token" });
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
-    let def = server.databases.lock().get(&name).cloned();
-    let (Some(def), Some(tenant)) = (def, server.tenants.read().get(&name).cloned()) else {
+    let provisioned = server.databases.lock().get(&name).is_some();
+    let Some(tenant) = server.tenants.read().get(&name).cloned().filter(|_| provisioned) else {
         return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no database named '{name}'") })))
             .into_response();
     };
-    let plan = server.settings.read().plans.get(&def.plan).copied();
+    Json(database(&server, &tenant)).into_response()
+}
+
+/// One database's figures with its name and today's cost under its plan (none for the default database).
+pub(super) fn database(server: &Server, tenant: &Tenant) -> Value {
+    let plan_name = server.databases.lock().get(&tenant.name).map(|def| def.plan.clone());
+    let plan = plan_name.and_then(|plan| server.settings.read().plans.get(&plan).copied());
     let today = tenant.meters.days().last().map(|(_, d)| d.commands).unwrap_or(0);
-    let mut stats = figures(&tenant);
-    stats["name"] = json!(name);
+    let mut stats = figures(tenant);
+    stats["name"] = json!(tenant.name);
     stats["cost_today_usd"] = json!(keel_engine::meters::cost(plan.as_ref(), 1, today));
-    Json(stats).into_response()
+    stats
 }
 
 /// The figures of one database (without its name and cost).
@@ -69,6 +76,11 @@ fn figures(tenant: &Tenant) -> Value {
             "max": limits.max_connections,
             "percent": percent(connections, limits.max_connections),
             "refused_logins": tenant.refused_logins.load(Ordering::Relaxed),
+        },
+        "refused": {
+            "logins": tenant.refused_logins.load(Ordering::Relaxed),
+            "rate_limited": f.rate_limited,
+            "over_quota": f.quota_refused,
         },
         "replication": {
             "role": if repl.is_replica() { "replica" } else { "primary" },

@@ -247,21 +247,11 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
 /// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with
 /// the oldest age and longest idle time, so that an application leaking connections is named in one look.
 fn client_groups(out: &mut String, server: &crate::Server, tenant: &str, now_ms: u64) {
-    let mut groups: std::collections::BTreeMap<(String, String), (usize, u64, u64)> = Default::default();
-    for client in server.clients.snapshot().iter().filter(|c| c.in_tenant(tenant)) {
-        let ip = client.addr.rsplit_once(':').map_or(client.addr.as_str(), |(ip, _)| ip).to_string();
-        let name = String::from_utf8_lossy(&client.name.lock()).into_owned();
-        let age = now_ms.saturating_sub(client.created_ms) / 1000;
-        let idle = now_ms.saturating_sub(client.last_active_ms.load(std::sync::atomic::Ordering::Relaxed)) / 1000;
-        let entry = groups.entry((ip, name)).or_default();
-        *entry = (entry.0 + 1, entry.1.max(age), entry.2.max(idle));
-    }
-    let mut by_count: Vec<_> = groups.into_iter().collect();
-    by_count.sort_by_key(|(_, (count, _, _))| std::cmp::Reverse(*count));
-    for (i, ((addr, name), (count, oldest, idle))) in by_count.iter().take(20).enumerate() {
+    for (i, g) in server.clients.groups(tenant, now_ms).iter().take(20).enumerate() {
         let _ = write!(
             out,
-            "client_group_{i}:addr={addr},name={name},connections={count},oldest_age={oldest},max_idle={idle}\r\n"
+            "client_group_{i}:addr={},name={},connections={},oldest_age={},max_idle={}\r\n",
+            g.addr, g.name, g.connections, g.oldest_age_secs, g.max_idle_secs
         );
     }
 }
