@@ -29,6 +29,11 @@ pub struct DatabaseDef {
     #[serde(default)]
     pub max_request_size: u64,
     pub created_unix: u64,
+    /// Seconds between scheduled backups (0: none) and how many of them are kept.
+    #[serde(default)]
+    pub backup_every_secs: u64,
+    #[serde(default = "default_backup_keep")]
+    pub backup_keep: u64,
     password_sha256: String,
     rest_token_sha256: String,
     readonly_token_sha256: String,
@@ -64,6 +69,9 @@ pub struct CreateRequest {
     pub max_connections: Option<u64>,
     pub max_commands_per_second: Option<u64>,
     pub max_request_size: Option<u64>,
+    /// Scheduled backups: `hourly`, `daily`, `none`, or a period such as `30m`, `6h`, `90s`.
+    pub backup: Option<String>,
+    pub backup_keep: Option<u64>,
 }
 
 /// A change to a database's limits (`keel db set`), applied live.
@@ -74,6 +82,43 @@ pub struct UpdateRequest {
     pub max_connections: Option<u64>,
     pub max_commands_per_second: Option<u64>,
     pub max_request_size: Option<u64>,
+    pub backup: Option<String>,
+    pub backup_keep: Option<u64>,
+}
+
+/// Backups kept when a schedule does not say.
+const DEFAULT_BACKUP_KEEP: u64 = 7;
+
+fn default_backup_keep() -> u64 {
+    DEFAULT_BACKUP_KEEP
+}
+
+/// The period of a backup schedule, in seconds (0: none).
+fn backup_period(schedule: &str) -> Result<u64, ProvisionError> {
+    let bad = || {
+        ProvisionError::new(
+            400,
+            format!("backup '{schedule}': expected hourly, daily, none or a period such as 6h, 30m, 90s"),
+        )
+    };
+    match schedule.to_ascii_lowercase().as_str() {
+        "none" | "off" | "" => Ok(0),
+        "hourly" => Ok(3600),
+        "daily" => Ok(86_400),
+        other => {
+            let split = other.len().checked_sub(1).ok_or_else(bad)?;
+            let (number, unit) = other.split_at(split);
+            let number: u64 = number.parse().map_err(|_| bad())?;
+            let unit = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86_400,
+                _ => return Err(bad()),
+            };
+            number.checked_mul(unit).filter(|&secs| secs > 0).ok_or_else(bad)
+        }
+    }
 }
 
 /// Which rights a REST token carries.
@@ -213,6 +258,7 @@ impl Registry {
         }
         let eviction = request.eviction.unwrap_or_else(|| "noeviction".into()).to_ascii_lowercase();
         check_eviction(&eviction)?;
+        let backup_every_secs = backup_period(request.backup.as_deref().unwrap_or("none"))?;
         let secrets = Secrets {
             password: Some(new_secret(24)),
             rest_token: Some(new_secret(32)),
@@ -229,6 +275,8 @@ impl Registry {
             max_commands_per_second: request.max_commands_per_second.unwrap_or(0),
             max_request_size: request.max_request_size.unwrap_or(0),
             created_unix: now_unix,
+            backup_every_secs,
+            backup_keep: request.backup_keep.unwrap_or(DEFAULT_BACKUP_KEEP).max(1),
             password_sha256: hash(&secrets.password),
             rest_token_sha256: hash(&secrets.rest_token),
             readonly_token_sha256: hash(&secrets.readonly_token),
@@ -304,6 +352,7 @@ impl Registry {
         if let Some(eviction) = &change.eviction {
             check_eviction(&eviction.to_ascii_lowercase())?;
         }
+        let backup_every_secs = change.backup.as_deref().map(backup_period).transpose()?;
         let def = self.get_mut(name)?;
         let before = def.clone();
         if let Some(eviction) = change.eviction {
@@ -320,6 +369,12 @@ impl Registry {
         }
         if let Some(max) = change.max_request_size {
             def.max_request_size = max;
+        }
+        if let Some(secs) = backup_every_secs {
+            def.backup_every_secs = secs;
+        }
+        if let Some(keep) = change.backup_keep {
+            def.backup_keep = keep.max(1);
         }
         let after = def.clone();
         if let Err(e) = self.save() {

@@ -18,6 +18,12 @@ pub struct Report {
 
 /// Checks `path` (an RDB file, a log, or a manifest); with `fix`, truncates a damaged log.
 pub fn check(path: &Path, fix: bool) -> Report {
+    check_reporting(path, fix, &mut |_, _, _| {})
+}
+
+/// [`check`], calling `progress` with the file being read, the bytes read and its size every few thousand
+/// entries (for a terminal's progress line).
+pub fn check_reporting(path: &Path, fix: bool, progress: &mut dyn FnMut(&Path, u64, u64)) -> Report {
     let mut report = Report { lines: Vec::new(), ok: true };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if name.ends_with(".manifest") {
@@ -32,7 +38,7 @@ pub fn check(path: &Path, fix: bool) -> Report {
         report.lines.push(format!("{}: manifest names {} files", path.display(), m.parts.len()));
         let dir = path.parent().unwrap_or(Path::new("."));
         for part_path in manifest::paths(dir, &m) {
-            let part = check(&part_path, fix);
+            let part = check_reporting(&part_path, fix, progress);
             report.ok &= part.ok;
             report.lines.extend(part.lines);
         }
@@ -40,10 +46,12 @@ pub fn check(path: &Path, fix: bool) -> Report {
     }
     let mut magic = [0u8; 5];
     let is_rdb = File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"REDIS";
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut read = |done: u64| progress(path, done, size);
     if is_rdb {
-        check_rdb(path, report)
+        check_rdb(path, report, &mut read)
     } else {
-        check_log(path, fix, report)
+        check_log(path, fix, report, &mut read)
     }
 }
 
@@ -53,13 +61,23 @@ fn failed(mut report: Report, line: String) -> Report {
     report
 }
 
-fn check_rdb(path: &Path, mut report: Report) -> Report {
+/// Entries between two progress reports.
+const PROGRESS_EVERY: u64 = 4096;
+
+fn check_rdb(path: &Path, mut report: Report, progress: &mut dyn FnMut(u64)) -> Report {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return failed(report, format!("{}: {e}", path.display())),
     };
     let limits = Limits { max_string: u64::MAX >> 1, ..Limits::default() };
-    match rdb::load(BufReader::new(file), &limits, usize::MAX, |_| {}) {
+    let mut entries = 0u64;
+    let loaded = rdb::load(BufReader::new(file), &limits, usize::MAX, |entry| {
+        entries += 1;
+        if entries.is_multiple_of(PROGRESS_EVERY) {
+            progress(entry.offset);
+        }
+    });
+    match loaded {
         Ok(summary) => {
             report.lines.push(format!(
                 "{}: RDB version {}, {} keys, {} bytes, checksum OK",
@@ -74,7 +92,7 @@ fn check_rdb(path: &Path, mut report: Report) -> Report {
     }
 }
 
-fn check_log(path: &Path, fix: bool, mut report: Report) -> Report {
+fn check_log(path: &Path, fix: bool, mut report: Report, progress: &mut dyn FnMut(u64)) -> Report {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return failed(report, format!("{}: {e}", path.display())),
@@ -84,7 +102,12 @@ fn check_log(path: &Path, fix: bool, mut report: Report) -> Report {
     let mut commands = 0u64;
     let end = loop {
         match reader.next_command() {
-            Next::Command(_) => commands += 1,
+            Next::Command(_) => {
+                commands += 1;
+                if commands.is_multiple_of(PROGRESS_EVERY) {
+                    progress(reader.offset());
+                }
+            }
             Next::End(end) => break end,
         }
     };
@@ -143,6 +166,25 @@ mod tests {
         assert!(fixed.ok, "{:?}", fixed.lines);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good as u64);
         assert!(check(&path, false).ok);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn progress_is_reported_while_a_long_log_is_read() {
+        let dir = std::env::temp_dir().join(format!("keel-check-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("long.aof");
+        let mut bytes = Vec::new();
+        for i in 0..3 * PROGRESS_EVERY {
+            encode_command(&mut bytes, &["SET", &i.to_string(), "v"]);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let mut seen = Vec::new();
+        let report = check_reporting(&path, false, &mut |_, done, size| seen.push((done, size)));
+        assert!(report.ok, "{:?}", report.lines);
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0) && seen.iter().all(|&(done, size)| done <= size));
+        assert_eq!(seen[2], (bytes.len() as u64, bytes.len() as u64));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,9 +1,11 @@
 //! keel-server: Keel's network face. RESP listeners and connections (plain and TLS) and the HTTP server
-//! (health, readiness, metrics, the REST and admin APIs) turn bytes into commands for `keel-engine`'s
-//! batches and its replies back into bytes.
+//! (health, readiness, metrics, the REST and admin APIs, the dashboard) turn bytes into commands for
+//! `keel-engine`'s batches and its replies back into bytes; `backups` takes and restores databases'
+//! backups.
 //!
 //! [`start`] takes the data directory, binds the listeners and runs Keel until shutdown.
 
+mod backups;
 mod connection;
 mod http;
 mod listener;
@@ -105,6 +107,7 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     tasks.spawn_blocking(move || cron::run(cron_server));
     tasks.spawn(persistence::run_jobs(server.clone()));
     tasks.spawn(replication::link::run_links(server.clone()));
+    tasks.spawn(backups::schedule(server.clone()));
     if let Err(e) = replication::follow_configured(&server) {
         server.begin_shutdown();
         while tasks.join_next().await.is_some() {}

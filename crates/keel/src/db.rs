@@ -23,6 +23,12 @@ pub struct LimitArgs {
     /// The largest request, e.g. 1mb (default: the server's limits).
     #[arg(long)]
     max_request_size: Option<String>,
+    /// Scheduled backups: hourly, daily, none, or a period such as 6h.
+    #[arg(long)]
+    backup: Option<String>,
+    /// How many scheduled backups are kept (default 7).
+    #[arg(long)]
+    backup_keep: Option<u64>,
 }
 
 impl LimitArgs {
@@ -32,6 +38,7 @@ impl LimitArgs {
             "eviction": self.eviction, "max_memory": memory(&self.max_memory)?,
             "max_connections": self.max_connections, "max_commands_per_second": self.max_commands_per_second,
             "max_request_size": memory(&self.max_request_size)?,
+            "backup": self.backup, "backup_keep": self.backup_keep,
         }))
     }
 }
@@ -91,6 +98,27 @@ pub enum DbCommand {
         name: String,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Take a backup of a database now, into the server's backup directory.
+    Backup {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a database's backups, newest first (also of a deleted database).
+    Backups {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a database's data with a backup: its newest by default, or --from ID, --from OTHER (another
+    /// database's newest) or --from OTHER/ID. Clients are served throughout; the data switches at once.
+    Restore {
+        name: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -202,6 +230,66 @@ pub fn run(command: DbCommand) -> Result<(), String> {
             let body = limits.to_json()?;
             print(&call("PATCH", &format!("/v1/databases/{name}"), Some(body))?, false);
         }
+        DbCommand::Backup { name, json } => {
+            let answer = call("POST", &format!("/v1/databases/{name}/backups"), Some(json!({})))?;
+            let backup = follow(&name, answer)?;
+            print(&backup, json);
+        }
+        DbCommand::Backups { name, json } => {
+            let listed = call("GET", &format!("/v1/databases/{name}/backups"), None)?;
+            if json {
+                print(&listed, true);
+            } else {
+                println!("{:<22} {:<10} {:>14}", "ID", "TRIGGER", "BYTES");
+                for b in listed["backups"].as_array().into_iter().flatten() {
+                    let (id, trigger) =
+                        (b["id"].as_str().unwrap_or_default(), b["trigger"].as_str().unwrap_or_default());
+                    println!("{id:<22} {trigger:<10} {:>14}", b["bytes"]);
+                }
+            }
+        }
+        DbCommand::Restore { name, from, json } => {
+            let answer = call("POST", &format!("/v1/databases/{name}/restore"), Some(json!({ "from": from })))?;
+            let restored = follow(&name, answer)?;
+            print(&restored, json);
+        }
     }
     Ok(())
+}
+
+/// A backup or restore the server answered 202 for: follows it on `/operation` until it ends, drawing a
+/// progress line on a terminal, and returns what it ended with.
+fn follow(name: &str, answer: Value) -> Result<Value, String> {
+    use std::io::{IsTerminal, Write};
+    if answer["state"] != "running" {
+        return Ok(answer);
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let operation = call("GET", &format!("/v1/databases/{name}/operation"), None)?;
+        match operation["state"].as_str() {
+            Some("running") if terminal => {
+                let percent = operation["percent"].as_f64();
+                let eta = percent.filter(|p| *p > 0.0).map(|p| started.elapsed().as_secs_f64() * (100.0 - p) / p);
+                let line = match (percent, eta) {
+                    (Some(p), Some(eta)) => {
+                        format!("{} {}: {p:.1}%, about {eta:.0} s left", operation["kind"], operation["backup"])
+                    }
+                    _ => format!("{} {}: {} s", operation["kind"], operation["backup"], started.elapsed().as_secs()),
+                };
+                eprint!("\r{line:<72}");
+                let _ = std::io::stderr().flush();
+            }
+            Some("running") => {}
+            Some("failed") => return Err(operation["error"].as_str().unwrap_or("failed").to_string()),
+            _ => {
+                if terminal {
+                    eprintln!();
+                }
+                return Ok(operation);
+            }
+        }
+    }
 }

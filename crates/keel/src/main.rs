@@ -114,6 +114,9 @@ struct ServeArgs {
     /// Data directory. [env: KEEL_DIR] [default: ./keel-data]
     #[arg(long)]
     dir: Option<String>,
+    /// Where database backups go (a volume of its own in production). [env: KEEL_BACKUP_DIR] [default: <dir>/backups]
+    #[arg(long)]
+    backup_dir: Option<String>,
     /// Password of the default user. [env: KEEL_REQUIREPASS] [default: none]
     #[arg(long)]
     requirepass: Option<String>,
@@ -169,6 +172,7 @@ impl ServeArgs {
             ("tls-port", &self.tls_port),
             ("tls-http-port", &self.tls_http_port),
             ("dir", &self.dir),
+            ("backup-dir", &self.backup_dir),
             ("requirepass", &self.requirepass),
             ("maxclients", &self.maxclients),
             ("timeout", &self.timeout),
@@ -233,7 +237,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Check { file, fix } => {
-            let report = keel_persist::check::check(&file, fix);
+            let report = keel_persist::check::check_reporting(&file, fix, &mut check_progress());
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprint!("\r\x1b[K");
+            }
             for line in &report.lines {
                 println!("{line}");
             }
@@ -242,6 +249,21 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// A progress line for `keel check` on a terminal (nothing otherwise), at most a few times a second.
+fn check_progress() -> impl FnMut(&std::path::Path, u64, u64) {
+    use std::io::{IsTerminal, Write};
+    let terminal = std::io::stderr().is_terminal();
+    let mut last = std::time::Instant::now();
+    move |path, done, size| {
+        if terminal && size > 0 && last.elapsed() >= std::time::Duration::from_millis(200) {
+            last = std::time::Instant::now();
+            let percent = done as f64 * 100.0 / size as f64;
+            eprint!("\rchecking {}: {percent:.0}% of {size} bytes\x1b[K", path.display());
+            let _ = std::io::stderr().flush();
         }
     }
 }

@@ -191,8 +191,20 @@ fn keel_db_provisions_on_a_running_server_and_the_printed_url_connects() {
     let rotated: serde_json::Value =
         serde_json::from_str(&db(&["rotate-token", "summer-tree-7498", "--json"])).unwrap();
     assert!(rotated["rest_token"].is_string());
+    // A backup on demand, restored over a change; then, once its database is gone, into another one.
+    let backup: serde_json::Value = serde_json::from_str(&db(&["backup", "summer-tree-7498", "--json"])).unwrap();
+    let id = backup["id"].as_str().unwrap();
+    assert!(db(&["backups", "summer-tree-7498"]).contains(id));
+    let _: () = redis::cmd("SET").arg("k").arg("changed").query(&mut con).unwrap();
+    let restored: serde_json::Value = serde_json::from_str(&db(&["restore", "summer-tree-7498", "--json"])).unwrap();
+    assert_eq!(restored["restored_from"]["id"].as_str(), Some(id), "{restored}");
+    assert_eq!(redis::cmd("GET").arg("k").query::<String>(&mut con).unwrap(), "v");
     db(&["delete", "summer-tree-7498"]);
     assert!(!db(&["list"]).contains("summer-tree-7498"));
+    db(&["restore", "team-db", "--from", &format!("summer-tree-7498/{id}")]);
+    let team: serde_json::Value = serde_json::from_str(&db(&["rotate-password", "team-db", "--json"])).unwrap();
+    let mut team_con = redis::Client::open(team["redis_url"].as_str().unwrap()).unwrap().get_connection().unwrap();
+    assert_eq!(redis::cmd("GET").arg("k").query::<String>(&mut team_con).unwrap(), "v");
     signal(&server, "TERM");
     wait_exit(&mut server, Duration::from_secs(30));
     let _ = std::fs::remove_dir_all(dir);

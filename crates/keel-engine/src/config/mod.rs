@@ -15,6 +15,8 @@ pub struct Settings {
     pub port: u16,
     pub http_port: u16,
     pub dir: PathBuf,
+    /// Where database backups go (empty: `<dir>/backups`); a volume of its own in production.
+    pub backup_dir: PathBuf,
     pub requirepass: String,
     /// The default database's REST token (generated at first start when none is set).
     pub rest_token: String,
@@ -168,6 +170,7 @@ impl Default for Settings {
             port: 6379,
             http_port: 8080,
             dir: PathBuf::from("./keel-data"),
+            backup_dir: PathBuf::new(),
             requirepass: String::new(),
             rest_token: String::new(),
             metrics_token: String::new(),
@@ -341,6 +344,7 @@ pub static PARAMS: &[Param] = &[
     param!("port" immutable, Shared, port, int(0, 65535)),
     param!("http-port" immutable, Shared, http_port, int(0, 65535)),
     param!("dir" immutable, Server, dir, path),
+    param!("backup-dir" immutable, Server, backup_dir, path),
     param!("requirepass", Password, requirepass, string),
     param!("rest-token" immutable, Secret, rest_token, string),
     param!("metrics-token" immutable, Secret, metrics_token, string),

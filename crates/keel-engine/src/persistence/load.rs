@@ -56,12 +56,14 @@ pub fn load_rdb(
     limits: &Limits,
     keep_expired: bool,
 ) -> Result<u64, String> {
-    load_rdb_reporting(ks, scripts, path, limits, keep_expired, &mut |_| {})
+    load_rdb_into(&mut ks.dbs, &mut ks.scripting.functions, scripts, path, limits, keep_expired, &mut |_| {})
 }
 
-/// [`load_rdb`], calling `progress` with the bytes read every few thousand keys.
-fn load_rdb_reporting(
-    ks: &mut Keyspace,
+/// [`load_rdb`] into databases and a function registry of the caller's (a keyspace's, or fresh ones off
+/// the lock for a restore), calling `progress` with the bytes read every few thousand keys.
+pub(crate) fn load_rdb_into(
+    dbs: &mut [keel_store::Db],
+    functions: &mut crate::exec::scripting::functions::Functions,
     scripts: &Arc<ScriptStatus>,
     path: &Path,
     limits: &Limits,
@@ -71,7 +73,7 @@ fn load_rdb_reporting(
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let now = unix_ms();
     let clock = AccessClock::lru(now);
-    let databases = ks.dbs.len();
+    let databases = dbs.len();
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut loaded = 0u64;
     let summary = rdb::load(reader, limits, databases, |entry| {
@@ -83,11 +85,10 @@ fn load_rdb_reporting(
             return;
         }
         let expiry = entry.expire_ms.map_or(Expiry::Clear, Expiry::At);
-        ks.dbs[entry.db].insert(&entry.key, entry.value, expiry, &clock);
+        dbs[entry.db].insert(&entry.key, entry.value, expiry, &clock);
     })
     .map_err(|e| format!("{}: {e}", path.display()))?;
     if !summary.functions.is_empty() {
-        let functions = &mut ks.scripting.functions;
         functions.flush();
         for code in &summary.functions {
             crate::exec::scripting::functions::load(functions, scripts, code, true, 0)
@@ -268,7 +269,8 @@ pub fn load_log(
     if let Some(base) = m.base() {
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
-            keys = load_rdb_reporting(ks, &tenant.scripts, &path, &limits(server), true, &mut |bytes| {
+            let (dbs, functions) = (&mut ks.dbs, &mut ks.scripting.functions);
+            keys = load_rdb_into(dbs, functions, &tenant.scripts, &path, &limits(server), true, &mut |bytes| {
                 tenant.persistence.note_loaded(bytes);
             })?;
             status.lock().loading_loaded_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -327,7 +329,8 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
             }
             _ => {
                 if dump.exists() {
-                    keys = load_rdb_reporting(ks, &tenant.scripts, &dump, &limits, false, &mut |bytes| {
+                    let (dbs, functions) = (&mut ks.dbs, &mut ks.scripting.functions);
+                    keys = load_rdb_into(dbs, functions, &tenant.scripts, &dump, &limits, false, &mut |bytes| {
                         p.note_loaded(bytes);
                     })?;
                 }

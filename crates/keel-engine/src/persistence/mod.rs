@@ -14,7 +14,9 @@
 
 pub mod jobs;
 pub mod load;
+pub mod operation;
 pub mod propagate;
+pub mod restore;
 pub mod snapshot;
 pub mod stream_state;
 
@@ -254,6 +256,8 @@ pub struct Persistence {
     /// A replica may mark its log with its stream position (false from a full copy until the log's base
     /// is that copy).
     pub markers_valid: AtomicBool,
+    /// The database's backup or restore in progress, or the last one.
+    pub operation: operation::Operations,
 }
 
 impl Persistence {
@@ -289,6 +293,7 @@ impl Persistence {
             stream: crate::replication::Stream::new(),
             recovered_marker: Mutex::new(None),
             markers_valid: AtomicBool::new(true),
+            operation: Default::default(),
         })
     }
 

@@ -340,23 +340,65 @@ pub async fn copy_for_replica(
     tenant: &Tenant,
     parts: tokio::sync::mpsc::Sender<CopyPart>,
 ) -> Result<(), String> {
-    let p = &tenant.persistence;
-    loop {
-        {
-            let mut status = p.status.lock();
-            if !status.rdb_in_progress && !status.aof_rewrite_in_progress && !status.loading {
-                status.rdb_in_progress = true;
-                break;
-            }
-        }
-        if parts.is_closed() {
-            return Err("the replica went away".into());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    if !claim_slot(tenant, || parts.is_closed()).await {
+        return Err("the replica went away".into());
     }
     let result = copy_holding_slot(server, tenant, parts).await;
     super::jobs::release_rdb_slot(server, tenant);
     result
+}
+
+/// Waits until no snapshot, compaction or load runs, and claims the snapshot slot (one capture at a
+/// time); false when `gone` says the one waiting went away first.
+pub async fn claim_slot(tenant: &Tenant, gone: impl Fn() -> bool) -> bool {
+    loop {
+        if try_claim_slot(tenant) {
+            return true;
+        }
+        if gone() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Claims the snapshot slot if no snapshot, compaction or load runs.
+pub fn try_claim_slot(tenant: &Tenant) -> bool {
+    let mut status = tenant.persistence.status.lock();
+    let free = !status.rdb_in_progress && !status.aof_rewrite_in_progress && !status.loading;
+    status.rdb_in_progress |= free;
+    free
+}
+
+/// Writes a point-in-time RDB copy of the database to `target` (a backup), as BGSAVE writes `dump.rdb`:
+/// without stopping clients, atomically (a temporary file, fsynced and renamed), one capture at a time.
+/// Returns the file's size.
+pub async fn backup(server: &Server, tenant: &Tenant, target: &Path) -> Result<u64, String> {
+    claim_slot(tenant, || false).await;
+    let result = backup_holding_slot(server, tenant, target).await;
+    super::jobs::release_rdb_slot(server, tenant);
+    result
+}
+
+async fn backup_holding_slot(server: &Server, tenant: &Tenant, target: &Path) -> Result<u64, String> {
+    let fail = |e: String| format!("{}: {e}", target.display());
+    let mut file = RdbFile::create(target).map_err(|e| fail(e.to_string()))?;
+    let encoder = Arc::new(Mutex::new(RdbEncoder::new(server.settings.read().rdbcompression)));
+    let databases = {
+        let mut ks = tenant.lock();
+        let aux = aux_fields(&ks, false);
+        begin_capture(&mut ks, &encoder, &aux);
+        ks.dbs.len()
+    };
+    let walked = walk(tenant, &encoder, databases, &mut file).await;
+    let tail = end_capture(tenant, &encoder, walked.as_ref().copied().unwrap_or(0));
+    match walked.and_then(|_| file.write(&tail).map_err(|e| e.to_string())) {
+        Ok(()) => file.commit().map_err(|e| fail(e.to_string())),
+        Err(e) => {
+            file.abandon();
+            Err(fail(e))
+        }
+    }
 }
 
 async fn copy_holding_slot(

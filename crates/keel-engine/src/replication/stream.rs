@@ -232,6 +232,17 @@ impl Stream {
         inner.mirroring = false;
     }
 
+    /// Starts a new history (a restore replaced the dataset): a new ID and no second one, so that no
+    /// replica continues from the old data; each must load a full copy.
+    pub fn new_history(&self) {
+        let mut inner = self.inner.lock();
+        inner.replid = new_replid();
+        inner.replid2 = "0".repeat(40);
+        inner.second_offset = -1;
+        inner.chunks.clear();
+        inner.held = 0;
+    }
+
     /// Starts mirroring a new primary; until the first sync the stream keeps its position (a replica of a
     /// replica may still continue from it).
     pub fn start_mirroring(&self) {

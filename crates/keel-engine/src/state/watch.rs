@@ -52,6 +52,17 @@ impl Watches {
         }
     }
 
+    /// The whole dataset was replaced by `dbs` (a restore): every watcher saw its keys change, and the
+    /// new databases learn which keys are watched.
+    pub fn replaced(&mut self, dbs: &mut [Db]) {
+        for ((db, key), clients) in &self.watchers {
+            for _ in clients {
+                dbs[*db].watch(key);
+            }
+            self.dirty.extend(clients.iter().copied());
+        }
+    }
+
     /// The keys `client` watches.
     pub fn keys_of(&self, client: u64) -> Vec<(usize, Vec<u8>)> {
         self.by_client.get(&client).cloned().unwrap_or_default()

@@ -30,7 +30,7 @@ pub(super) fn is_admin(server: &Server, headers: &HeaderMap) -> bool {
 }
 
 /// The admin token, or the refusal.
-fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(super) fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if is_admin(server, headers) {
         Ok(())
     } else {
@@ -65,6 +65,8 @@ fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Sec
         "max_connections": def.max_connections,
         "max_commands_per_second": def.max_commands_per_second,
         "max_request_size": def.max_request_size,
+        "backup_every_secs": def.backup_every_secs,
+        "backup_keep": def.backup_keep,
         "created_unix": def.created_unix,
         "endpoint": host,
         "port": port,
@@ -318,11 +320,18 @@ pub async fn openapi() -> Response {
                 "Create": { "type": "object", "properties": {
                     "name": { "type": "string" }, "region": { "type": "string" }, "plan": { "type": "string" },
                     "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
-                    "max_commands_per_second": { "type": "integer" }, "max_request_size": { "type": "integer" }
+                    "max_commands_per_second": { "type": "integer" }, "max_request_size": { "type": "integer" },
+                    "backup": { "type": "string", "description": "scheduled backups: hourly, daily, none, or a period such as 6h" },
+                    "backup_keep": { "type": "integer", "description": "scheduled backups kept (default 7)" }
                 } },
                 "Update": { "type": "object", "properties": {
                     "eviction": { "type": "string" }, "max_memory": { "type": "integer" }, "max_connections": { "type": "integer" },
-                    "max_commands_per_second": { "type": "integer" }, "max_request_size": { "type": "integer" }
+                    "max_commands_per_second": { "type": "integer" }, "max_request_size": { "type": "integer" },
+                    "backup": { "type": "string" }, "backup_keep": { "type": "integer" }
+                } },
+                "Backup": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "database": { "type": "string" }, "created_unix_ms": { "type": "integer" },
+                    "bytes": { "type": "integer" }, "trigger": { "type": "string", "description": "manual or scheduled" }
                 } }
             }
         },
@@ -343,6 +352,15 @@ pub async fn openapi() -> Response {
             "/v1/databases/{name}/rotate-password": { "parameters": name, "post": { "summary": "New password", "responses": { "200": ok("the database, with its new password", &database) } } },
             "/v1/databases/{name}/rotate-token": { "parameters": name, "post": { "summary": "New REST tokens", "responses": { "200": ok("the database, with its new tokens", &database) } } },
             "/v1/databases/{name}/usage": { "parameters": name, "get": { "summary": "Usage meters and cost", "responses": { "200": ok("the meters", &json!({ "type": "object" })) } } },
+            "/v1/databases/{name}/backups": { "parameters": name,
+                "get": { "summary": "Backups, newest first (also of a deleted database)", "responses": { "200": ok("the backups", &json!({ "type": "object" })) } },
+                "post": { "summary": "Take a backup now (202 while it runs past 10 s: follow /operation)", "responses": { "201": ok("the backup", &json!({ "$ref": "#/components/schemas/Backup" })) } } },
+            "/v1/databases/{name}/backups/{id}": { "parameters": [name[0], { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "delete": { "summary": "Delete a backup", "responses": { "200": ok("deleted", &json!({ "type": "object" })) } } },
+            "/v1/databases/{name}/restore": { "parameters": name,
+                "post": { "summary": "Restore from a backup: {\"from\": ID | DATABASE | DATABASE/ID}, default the newest (202 while it runs past 10 s)", "responses": { "200": ok("the backup restored and the keys", &json!({ "type": "object" })) } } },
+            "/v1/databases/{name}/operation": { "parameters": name,
+                "get": { "summary": "The backup or restore running, or the last one, with its progress", "responses": { "200": ok("the operation", &json!({ "type": "object" })) } } },
             "/v1/databases/{name}/stats": { "parameters": name, "get": { "summary": "Rates over 1 s, 1 min and 1 h, latency, memory, connections, replication and today's cost (also with the database's REST token)", "responses": { "200": ok("the figures", &json!({ "type": "object" })) } } }
         }
     }))

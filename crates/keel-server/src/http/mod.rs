@@ -1,9 +1,10 @@
 //! The HTTP face on `http-port`: liveness and readiness for platforms' health checks (`health.rs`) and
 //! Prometheus metrics (`metrics.rs`), served by axum on the same runtime as RESP and stopped by the same
-//! shutdown signal, the REST API (`rest.rs`), the admin API that provisions databases (`admin.rs`), and the
-//! live dashboard (`dashboard/`).
+//! shutdown signal, the REST API (`rest.rs`), the admin API that provisions databases (`admin.rs`) and
+//! backs them up (`backups.rs`), and the live dashboard (`dashboard/`).
 
 mod admin;
+mod backups;
 mod dashboard;
 mod health;
 mod index;
@@ -35,6 +36,10 @@ fn router(server: Arc<Server>) -> Router {
         .route("/v1/databases/{name}/rotate-token", post(admin::rotate_token))
         .route("/v1/databases/{name}/usage", get(admin::usage))
         .route("/v1/databases/{name}/stats", get(stats::database_stats))
+        .route("/v1/databases/{name}/backups", get(backups::list).post(backups::take))
+        .route("/v1/databases/{name}/backups/{id}", axum::routing::delete(backups::delete))
+        .route("/v1/databases/{name}/restore", post(backups::restore))
+        .route("/v1/databases/{name}/operation", get(backups::operation))
         .route("/v1/dashboard/snapshot", get(dashboard::snapshot))
         .route("/v1/dashboard/stream", get(dashboard::stream))
         .route("/dashboard", get(dashboard::page))
