@@ -260,6 +260,11 @@ pub(crate) async fn schedule(server: Arc<Server>) {
             let registry = server.databases.lock();
             let scheduled: Vec<_> = registry.list().filter(|d| d.backup_every_secs > 0).cloned().collect();
             drop(registry);
+            // A database being provisioned is defined before it serves: its first backup waits for it
+            // (taking it now would fail and be retried only a minute later).
+            let serving = server.tenants.read();
+            let scheduled: Vec<_> = scheduled.into_iter().filter(|d| serving.contains_key(&d.name)).collect();
+            drop(serving);
             scheduled
                 .into_iter()
                 .filter(|def| failed_at.get(&def.name).is_none_or(|at| now.saturating_sub(*at) >= 60_000))

@@ -192,6 +192,9 @@ fn scheduled_backups_are_taken_and_pruned_and_manual_ones_stay() {
     let (count, all) = scheduled(&s);
     assert_eq!(count, 2, "{all:?}");
     assert!(all.iter().any(|b| b["id"] == manual_id.as_str()), "{all:?}");
+    // A daily schedule takes its first backup once the database serves, not a day later.
+    common::create_database(&s, "backup-admin", r#"{"name": "daily", "backup": "daily"}"#);
+    common::wait_for(|| admin(&s, "GET", "/v1/databases/daily/backups", "").1["backups"][0]["trigger"] == "scheduled");
     let (status, def) = admin(&s, "PATCH", "/v1/databases/nightly", r#"{"backup": "none"}"#);
     assert_eq!((status, def["backup_every_secs"].as_u64()), (200, Some(0)));
     assert_eq!(admin(&s, "PATCH", "/v1/databases/nightly", r#"{"backup": "sometimes"}"#).0, 400);
