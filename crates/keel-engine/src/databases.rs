@@ -39,6 +39,34 @@ pub struct DatabaseDef {
     readonly_token_sha256: String,
 }
 
+/// A secret (password or token) hashed once, to be compared with many definitions' stored hashes.
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// None for a secret that is not UTF-8 (no database has one).
+    pub fn of(secret: &[u8]) -> Option<SecretHash> {
+        Some(SecretHash(sha256_hex(std::str::from_utf8(secret).ok()?)))
+    }
+}
+
+impl DatabaseDef {
+    /// Whether the hashed secret is this database's password (compared in constant time).
+    pub fn opened_by_password(&self, hash: &SecretHash) -> bool {
+        same_hash(&hash.0, &self.password_sha256)
+    }
+
+    /// The rights the hashed secret has as one of this database's REST tokens.
+    pub fn token_access(&self, hash: &SecretHash) -> Option<TokenAccess> {
+        if same_hash(&hash.0, &self.rest_token_sha256) {
+            Some(TokenAccess::Full)
+        } else if same_hash(&hash.0, &self.readonly_token_sha256) {
+            Some(TokenAccess::ReadOnly)
+        } else {
+            None
+        }
+    }
+}
+
 /// A provisioned database as its primary describes it to a Keel replica (`REPLCONF keel-databases`): its
 /// definition (hashed secrets, limits) and its ACL users (an ACL file's text, passwords hashed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +217,65 @@ fn same_hash(a: &str, b: &str) -> bool {
     crate::secrets::secrets_equal(a.as_bytes(), b.as_bytes())
 }
 
+/// A new database's definition and secrets from a create request, validated (`taken` says whether a name is
+/// in use): what `Registry::create` stores here and a cluster's catalog stores in etcd.
+pub fn define(
+    request: CreateRequest,
+    plans: &Plans,
+    now_unix: u64,
+    taken: &dyn Fn(&str) -> bool,
+) -> Result<(DatabaseDef, Secrets), ProvisionError> {
+    let name = match request.name {
+        Some(name) if !valid_name(&name) => {
+            return Err(ProvisionError::new(
+                400,
+                "a database name is 1 to 63 lowercase letters, digits and dashes, and not 'default'",
+            ))
+        }
+        Some(name) => name,
+        None => loop {
+            let name = generated_name();
+            if !taken(&name) {
+                break name;
+            }
+        },
+    };
+    if taken(&name) {
+        return Err(ProvisionError::new(409, format!("a database named '{name}' already exists")));
+    }
+    let plan = request.plan.unwrap_or_else(|| "payg".into());
+    if !plans.contains_key(&plan) {
+        let known: Vec<&str> = plans.keys().map(String::as_str).collect();
+        return Err(ProvisionError::new(400, format!("unknown plan '{plan}' (one of {})", known.join(", "))));
+    }
+    let eviction = request.eviction.unwrap_or_else(|| "noeviction".into()).to_ascii_lowercase();
+    check_eviction(&eviction)?;
+    let backup_every_secs = backup_period(request.backup.as_deref().unwrap_or("none"))?;
+    let secrets = Secrets {
+        password: Some(new_secret(24)),
+        rest_token: Some(new_secret(32)),
+        readonly_token: Some(new_secret(32)),
+    };
+    let hash = |s: &Option<String>| sha256_hex(s.as_deref().unwrap_or_default());
+    let def = DatabaseDef {
+        name: name.clone(),
+        region: request.region.unwrap_or_else(|| "local".into()),
+        plan,
+        eviction,
+        max_memory: request.max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
+        max_connections: request.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        max_commands_per_second: request.max_commands_per_second.unwrap_or(0),
+        max_request_size: request.max_request_size.unwrap_or(0),
+        created_unix: now_unix,
+        backup_every_secs,
+        backup_keep: request.backup_keep.unwrap_or(DEFAULT_BACKUP_KEEP).max(1),
+        password_sha256: hash(&secrets.password),
+        rest_token_sha256: hash(&secrets.rest_token),
+        readonly_token_sha256: hash(&secrets.readonly_token),
+    };
+    Ok((def, secrets))
+}
+
 impl Registry {
     /// Reads `<dir>/databases.json` (none yet: no databases).
     pub fn load(dir: &Path) -> Result<Registry, String> {
@@ -233,54 +320,8 @@ impl Registry {
         plans: &Plans,
         now_unix: u64,
     ) -> Result<(DatabaseDef, Secrets), ProvisionError> {
-        let name = match request.name {
-            Some(name) if !valid_name(&name) => {
-                return Err(ProvisionError::new(
-                    400,
-                    "a database name is 1 to 63 lowercase letters, digits and dashes, and not 'default'",
-                ))
-            }
-            Some(name) => name,
-            None => loop {
-                let name = generated_name();
-                if !self.defs.contains_key(&name) {
-                    break name;
-                }
-            },
-        };
-        if self.defs.contains_key(&name) {
-            return Err(ProvisionError::new(409, format!("a database named '{name}' already exists")));
-        }
-        let plan = request.plan.unwrap_or_else(|| "payg".into());
-        if !plans.contains_key(&plan) {
-            let known: Vec<&str> = plans.keys().map(String::as_str).collect();
-            return Err(ProvisionError::new(400, format!("unknown plan '{plan}' (one of {})", known.join(", "))));
-        }
-        let eviction = request.eviction.unwrap_or_else(|| "noeviction".into()).to_ascii_lowercase();
-        check_eviction(&eviction)?;
-        let backup_every_secs = backup_period(request.backup.as_deref().unwrap_or("none"))?;
-        let secrets = Secrets {
-            password: Some(new_secret(24)),
-            rest_token: Some(new_secret(32)),
-            readonly_token: Some(new_secret(32)),
-        };
-        let hash = |s: &Option<String>| sha256_hex(s.as_deref().unwrap_or_default());
-        let def = DatabaseDef {
-            name: name.clone(),
-            region: request.region.unwrap_or_else(|| "local".into()),
-            plan,
-            eviction,
-            max_memory: request.max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
-            max_connections: request.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
-            max_commands_per_second: request.max_commands_per_second.unwrap_or(0),
-            max_request_size: request.max_request_size.unwrap_or(0),
-            created_unix: now_unix,
-            backup_every_secs,
-            backup_keep: request.backup_keep.unwrap_or(DEFAULT_BACKUP_KEEP).max(1),
-            password_sha256: hash(&secrets.password),
-            rest_token_sha256: hash(&secrets.rest_token),
-            readonly_token_sha256: hash(&secrets.readonly_token),
-        };
+        let (def, secrets) = define(request, plans, now_unix, &|name| self.defs.contains_key(name))?;
+        let name = def.name.clone();
         self.defs.insert(name.clone(), def.clone());
         if let Err(e) = self.save() {
             self.defs.remove(&name);
@@ -386,22 +427,14 @@ impl Registry {
 
     /// The database this password opens.
     pub fn by_password(&self, password: &[u8]) -> Option<&DatabaseDef> {
-        let hash = sha256_hex(std::str::from_utf8(password).ok()?);
-        self.defs.values().find(|d| same_hash(&hash, &d.password_sha256))
+        let hash = SecretHash::of(password)?;
+        self.defs.values().find(|d| d.opened_by_password(&hash))
     }
 
     /// The database this REST token opens, and with which rights.
     pub fn by_token(&self, token: &str) -> Option<(&DatabaseDef, TokenAccess)> {
-        let hash = sha256_hex(token);
-        self.defs.values().find_map(|d| {
-            if same_hash(&hash, &d.rest_token_sha256) {
-                Some((d, TokenAccess::Full))
-            } else if same_hash(&hash, &d.readonly_token_sha256) {
-                Some((d, TokenAccess::ReadOnly))
-            } else {
-                None
-            }
-        })
+        let hash = SecretHash::of(token.as_bytes())?;
+        self.defs.values().find_map(|d| Some((d, d.token_access(&hash)?)))
     }
 }
 

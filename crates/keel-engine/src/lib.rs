@@ -8,6 +8,7 @@
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod coordination;
 pub mod cron;
 pub mod databases;
 pub mod exec;

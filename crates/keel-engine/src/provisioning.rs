@@ -43,23 +43,33 @@ pub fn adopt(
     }
     let mut opened = Vec::new();
     for DatabaseCopy { definition: def, users } in copies {
-        let new = server.databases.lock().adopt(def.clone()).map_err(|e| e.message)?;
-        let tenant = if new {
-            let tenant = open_tenant(server, &def)?;
+        let Some((tenant, new)) = host(server, &def)? else { continue };
+        if new {
             tracing::info!(database = %def.name, "opened a database the primary has");
             opened.push(tenant.clone());
-            tenant
-        } else {
-            let Some(tenant) = server.tenants.read().get(&def.name).cloned() else { continue };
-            *tenant.limits.write() = Some(def.limits());
-            tenant
-        };
+        }
         if tenant.acl.read().file_text(&server.commands) != users {
             tenant.acl.write().replace_all(&users, &server.commands)?;
             tenant.acl_changed(&server.commands)?;
         }
     }
     Ok(opened)
+}
+
+/// Serves a database defined elsewhere (by a primary, or by the cluster's catalog) here: a new one is
+/// opened with the definition's hashed secrets and limits; a known one takes its limits. Returns its tenant
+/// and whether it is new (None when it is defined but not open here).
+pub fn host(
+    server: &Arc<Server>,
+    def: &DatabaseDef,
+) -> Result<Option<(Arc<crate::state::tenant::Tenant>, bool)>, String> {
+    let new = server.databases.lock().adopt(def.clone()).map_err(|e| e.message)?;
+    if new {
+        return open_tenant(server, def).map(|tenant| Some((tenant, true)));
+    }
+    let Some(tenant) = server.tenants.read().get(&def.name).cloned() else { return Ok(None) };
+    *tenant.limits.write() = Some(def.limits());
+    Ok(Some((tenant, false)))
 }
 
 pub fn delete(server: &Arc<Server>, name: &str) -> Result<DatabaseDef, ProvisionError> {

@@ -57,6 +57,8 @@ pub struct Server {
     /// Replication links to start, and their receiving end until the link runner takes it.
     links: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, u64)>,
     pub link_queue: parking_lot::Mutex<Option<LinkQueue>>,
+    /// The cluster's coordinator, on a node started with `--cluster` (set once, at start).
+    pub coordinator: std::sync::OnceLock<Arc<dyn crate::coordination::Coordinator>>,
 }
 
 impl Server {
@@ -99,6 +101,7 @@ impl Server {
             job_queue: parking_lot::Mutex::new(Some(job_queue)),
             links,
             link_queue: parking_lot::Mutex::new(Some(link_queue)),
+            coordinator: std::sync::OnceLock::new(),
         }))
     }
 

@@ -40,6 +40,9 @@ enum Next {
     Paused,
     /// SYNC/PSYNC: the connection becomes a replica's feed.
     Replicate(keel_engine::exec::session::ReplicaRequest),
+    /// AUTH for a database another node serves: the connection becomes a relay to it, starting with the
+    /// command (its arguments here).
+    Relay(keel_engine::coordination::Remote, Vec<Vec<u8>>),
     /// WAIT: answer once enough replicas acknowledged the offset, or at the deadline.
     Wait {
         offset: u64,
@@ -218,6 +221,24 @@ where
             crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input).await;
             conn.close(&info);
             return;
+        }
+        if let Next::Relay(remote, command) = next {
+            match crate::relay::connect(&remote).await {
+                Ok(upstream) => {
+                    let input = std::mem::take(&mut conn.input);
+                    conn.close(&info);
+                    crate::relay::serve(stream, upstream, &command, input, info.clone(), shutdown).await;
+                    return;
+                }
+                Err(refusal) => {
+                    conn.out.error(&refusal);
+                    if write_output(&mut stream, conn.out.as_bytes(), &conn.server).await.is_err() {
+                        break;
+                    }
+                    conn.out.clear();
+                    next = Next::Continue;
+                }
+            }
         }
         if let Next::Wait { offset, replicas, deadline } = next {
             next = Next::Continue;
@@ -513,6 +534,7 @@ fn act(
         Action::Close => Some(Next::Close),
         Action::Paused => Some(Next::Paused),
         Action::Replicate(request) => Some(Next::Replicate(request)),
+        Action::Relay(remote) => Some(Next::Relay(remote, args.iter().map(|a| a.to_vec()).collect())),
         Action::Wait { offset, replicas, timeout } => {
             let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
             Some(Next::Wait { offset, replicas, deadline })

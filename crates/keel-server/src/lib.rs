@@ -9,6 +9,7 @@ mod backups;
 mod connection;
 mod http;
 mod listener;
+mod relay;
 mod replication;
 pub mod tls;
 
@@ -108,6 +109,17 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     tasks.spawn(persistence::run_jobs(server.clone()));
     tasks.spawn(replication::link::run_links(server.clone()));
     tasks.spawn(backups::schedule(server.clone()));
+    if !server.settings.read().cluster.is_empty() {
+        let host = http::advertised_host(&server);
+        let (resp, http) = (format!("{host}:{}", addr.port()), format!("{host}:{}", http_addr.port()));
+        let joining = server.clone();
+        let joined = tokio::task::spawn_blocking(move || keel_cluster::join(joining, resp, http)).await;
+        if let Err(e) = joined.map_err(|e| e.to_string()).and_then(|r| r.map(|_| ())) {
+            server.begin_shutdown();
+            while tasks.join_next().await.is_some() {}
+            return Err(std::io::Error::other(format!("cannot join the cluster: {e}")));
+        }
+    }
     if let Err(e) = replication::follow_configured(&server) {
         server.begin_shutdown();
         while tasks.join_next().await.is_some() {}

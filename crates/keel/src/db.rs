@@ -198,18 +198,19 @@ pub fn run(command: DbCommand) -> Result<(), String> {
                 print(&listed, true);
             } else {
                 println!(
-                    "{:<32} {:<8} {:<8} {:<16} {:>12} {:>8}",
+                    "{:<32} {:<8} {:<8} {:<16} {:>12} {:>8}  NODE",
                     "NAME", "REGION", "PLAN", "EVICTION", "MAX MEMORY", "CLIENTS"
                 );
                 for db in listed["databases"].as_array().into_iter().flatten() {
                     println!(
-                        "{:<32} {:<8} {:<8} {:<16} {:>12} {:>8}",
+                        "{:<32} {:<8} {:<8} {:<16} {:>12} {:>8}  {}",
                         db["name"].as_str().unwrap_or_default(),
                         db["region"].as_str().unwrap_or_default(),
                         db["plan"].as_str().unwrap_or_default(),
                         db["eviction"].as_str().unwrap_or_default(),
                         db["max_memory"].to_string(),
                         db["connections"]["current"].to_string(),
+                        db["node"].as_str().unwrap_or("this node"),
                     );
                 }
             }
@@ -253,6 +254,40 @@ pub fn run(command: DbCommand) -> Result<(), String> {
             let restored = follow(&name, answer)?;
             print(&restored, json);
         }
+    }
+    Ok(())
+}
+
+/// `keel cluster status`: the nodes of the cluster the admin API's node belongs to.
+pub fn cluster_status(as_json: bool) -> Result<(), String> {
+    let status = call("GET", "/v1/cluster", None)?;
+    if as_json {
+        print(&status, true);
+        return Ok(());
+    }
+    let etcd = &status["etcd"];
+    let seen = etcd["problem"].as_str().map_or("reachable".to_string(), String::from);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    println!(
+        "node {} (region {}); etcd {}: {seen}",
+        text(&status["node"]),
+        text(&status["region"]),
+        text(&etcd["endpoint"])
+    );
+    println!("{:<16} {:<8} {:<22} {:<22} {:>12}  DATABASES", "NODE", "REGION", "RESP", "HTTP", "MEMORY");
+    for node in status["nodes"].as_array().into_iter().flatten() {
+        let text = |field: &str| node[field].as_str().unwrap_or_default().to_string();
+        let databases: Vec<&str> =
+            node["databases"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        println!(
+            "{:<16} {:<8} {:<22} {:<22} {:>12}  {}",
+            text("name"),
+            text("region"),
+            text("resp"),
+            text("http"),
+            node["used_memory"].to_string(),
+            databases.join(",")
+        );
     }
     Ok(())
 }

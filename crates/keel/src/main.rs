@@ -55,10 +55,24 @@ enum Command {
         #[command(subcommand)]
         command: db::DbCommand,
     },
+    /// A cluster of nodes coordinated by etcd, seen from one of them (through its admin API).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// TLS helpers.
     Tls {
         #[command(subcommand)]
         command: TlsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// The nodes: region, addresses, the databases each serves, memory; and etcd as this node sees it.
+    Status {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -114,6 +128,15 @@ struct ServeArgs {
     /// Data directory. [env: KEEL_DIR] [default: ./keel-data]
     #[arg(long)]
     dir: Option<String>,
+    /// Join the cluster coordinated by this etcd (etcd://host:port). [env: KEEL_CLUSTER] [default: none]
+    #[arg(long)]
+    cluster: Option<String>,
+    /// This node's name in the cluster. [env: KEEL_NODE_NAME] [default: the host name]
+    #[arg(long)]
+    node_name: Option<String>,
+    /// This node's region, for placement (--region on keel db create). [env: KEEL_REGION] [default: local]
+    #[arg(long)]
+    region: Option<String>,
     /// Where database backups go (a volume of its own in production). [env: KEEL_BACKUP_DIR] [default: <dir>/backups]
     #[arg(long)]
     backup_dir: Option<String>,
@@ -173,6 +196,9 @@ impl ServeArgs {
             ("tls-http-port", &self.tls_http_port),
             ("dir", &self.dir),
             ("backup-dir", &self.backup_dir),
+            ("cluster", &self.cluster),
+            ("node-name", &self.node_name),
+            ("region", &self.region),
             ("requirepass", &self.requirepass),
             ("maxclients", &self.maxclients),
             ("timeout", &self.timeout),
@@ -226,6 +252,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("keel db: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Cluster { command: ClusterCommand::Status { json } } => match db::cluster_status(json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("keel cluster: {message}");
                 ExitCode::FAILURE
             }
         },

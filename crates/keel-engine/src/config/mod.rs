@@ -12,6 +12,13 @@ pub struct Settings {
     /// The host name or address clients reach this Keel at, for the URLs it hands out (empty: the bound
     /// address, or the machine's name when bound to every interface).
     pub advertise: String,
+    /// The etcd this node coordinates through (`etcd://host:port`; empty: not clustered).
+    pub cluster: String,
+    /// This node's name in the cluster (default: the host name) and its region (a placement label).
+    pub node_name: String,
+    pub region: String,
+    /// Seconds a node's and a primary's etcd lease lasts without renewal.
+    pub cluster_lease: u64,
     pub port: u16,
     pub http_port: u16,
     pub dir: PathBuf,
@@ -167,6 +174,10 @@ impl Default for Settings {
         Settings {
             bind: "127.0.0.1".into(),
             advertise: String::new(),
+            cluster: String::new(),
+            node_name: String::new(),
+            region: "local".into(),
+            cluster_lease: 5,
             port: 6379,
             http_port: 8080,
             dir: PathBuf::from("./keel-data"),
@@ -341,6 +352,10 @@ const MAX: i128 = i64::MAX as i128;
 pub static PARAMS: &[Param] = &[
     param!("bind" immutable, Server, bind, string),
     param!("advertise" immutable, Shared, advertise, string),
+    param!("cluster" immutable, Server, cluster, string),
+    param!("node-name" immutable, Server, node_name, string),
+    param!("region" immutable, Shared, region, string),
+    param!("cluster-lease" immutable, Server, cluster_lease, int(1, 3600)),
     param!("port" immutable, Shared, port, int(0, 65535)),
     param!("http-port" immutable, Shared, http_port, int(0, 65535)),
     param!("dir" immutable, Server, dir, path),

@@ -33,6 +33,9 @@ pub enum Action {
     Shutdown,
     /// Move to another database (AUTH with its password); the connection switches after this command.
     SwitchTenant(String),
+    /// The database AUTH (or HELLO AUTH) named is served by another node of the cluster: the connection
+    /// becomes a byte relay to it, starting with this very command, which had no reply here.
+    Relay(crate::coordination::Remote),
     /// CLIENT PAUSE holds this command: it did not run, and runs again when the pause ends.
     Paused,
     /// SYNC or PSYNC: the connection becomes a replica of its database, fed the stream from here on.

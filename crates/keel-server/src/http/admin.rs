@@ -44,7 +44,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 /// A database as the API shows it; with `secrets`, its connection URLs and tokens too (shown once).
-fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Secrets>) -> Value {
+pub(super) fn describe(server: &Server, def: &DatabaseDef, host: &str, secrets: Option<&Secrets>) -> Value {
     let (port, http_port) = (server.port(), server.http_port());
     // With HTTPS on its own port, REST URLs name it: a client given an http:// URL would send its token in
     // the clear.
@@ -142,6 +142,9 @@ pub async fn create(State(server): State<Arc<Server>>, headers: HeaderMap, body:
         Ok(r) => r,
         Err(refused) => return *refused,
     };
+    if let Some(cluster) = super::cluster::coordinator(&server) {
+        return super::cluster::create(server, cluster, request).await;
+    }
     let worker = server.clone();
     match blocking(move || keel_engine::provisioning::create(&worker, request)).await {
         Ok(Ok((def, secrets))) => {
@@ -157,6 +160,9 @@ pub async fn list(State(server): State<Arc<Server>>, headers: HeaderMap) -> Resp
     if let Err(refused) = authorize(&server, &headers) {
         return *refused;
     }
+    if let Some(cluster) = super::cluster::coordinator(&server) {
+        return super::cluster::list(server, cluster, None).await;
+    }
     let defs: Vec<DatabaseDef> = server.databases.lock().list().cloned().collect();
     let host = super::advertised_host(&server);
     Json(json!({ "databases": defs.iter().map(|d| describe(&server, d, &host, None)).collect::<Vec<_>>() }))
@@ -166,6 +172,9 @@ pub async fn list(State(server): State<Arc<Server>>, headers: HeaderMap) -> Resp
 pub async fn show(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorize(&server, &headers) {
         return *refused;
+    }
+    if let Some(cluster) = super::cluster::coordinator(&server) {
+        return super::cluster::list(server, cluster, Some(name)).await;
     }
     let def = server.databases.lock().get(&name).cloned();
     match def {
@@ -177,6 +186,9 @@ pub async fn show(State(server): State<Arc<Server>>, Path(name): Path<String>, h
 pub async fn delete(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorize(&server, &headers) {
         return *refused;
+    }
+    if let Some(cluster) = super::cluster::coordinator(&server) {
+        return super::cluster::delete(cluster, name).await;
     }
     let worker = server.clone();
     match blocking(move || keel_engine::provisioning::delete(&worker, &name)).await {
@@ -194,6 +206,9 @@ pub async fn update(
 ) -> Response {
     if let Err(refused) = authorize(&server, &headers) {
         return *refused;
+    }
+    if super::cluster::coordinator(&server).is_some() {
+        return super::cluster::not_yet("changing a database's limits");
     }
     let change: UpdateRequest = match parse(&body) {
         Ok(c) => c,
@@ -220,6 +235,9 @@ pub async fn rotate_token(State(server): State<Arc<Server>>, Path(name): Path<St
 fn rotate(server: &Server, name: &str, headers: &HeaderMap, password: bool) -> Response {
     if let Err(refused) = authorize(server, headers) {
         return *refused;
+    }
+    if super::cluster::coordinator(server).is_some() {
+        return super::cluster::not_yet("rotating a database's secrets");
     }
     let rotated = {
         let mut registry = server.databases.lock();

@@ -133,8 +133,17 @@ pub(super) fn readiness(server: &Server) -> Value {
         add("replication", component(problem, json!({ "role": "replica", "link": link, "offset": offset })));
     }
     let degraded = databases_at_limits(server);
-    let names: Vec<&Value> = degraded.iter().map(|d| &d["name"]).collect();
-    let status = match (failing.is_empty(), degraded.is_empty()) {
+    let mut names: Vec<Value> = degraded.iter().map(|d| d["name"].clone()).collect();
+    // A clustered node keeps serving what it holds while etcd is away; the cluster itself is degraded.
+    if let Some(cluster) = server.coordinator.get() {
+        let problem = cluster.problem();
+        let state = problem.as_ref().map_or("ok".to_string(), |p| format!("degraded ({p})"));
+        if problem.is_some() {
+            names.push(json!("cluster"));
+        }
+        components.insert("cluster".into(), json!({ "ok": true, "node": cluster.node_name(), "status": state }));
+    }
+    let status = match (failing.is_empty(), names.is_empty()) {
         (false, _) => "not_ready",
         (true, false) => "degraded",
         (true, true) => "ready",

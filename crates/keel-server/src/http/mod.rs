@@ -5,7 +5,9 @@
 
 mod admin;
 mod backups;
+mod cluster;
 mod dashboard;
+mod forward;
 mod health;
 mod index;
 mod metrics;
@@ -30,6 +32,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/v1/databases/{name}/metrics", get(metrics::database_metrics))
         .route("/v1/openapi.json", get(admin::openapi))
+        .route("/v1/cluster", get(cluster::status))
         .route("/v1/databases", get(admin::list).post(admin::create))
         .route("/v1/databases/{name}", get(admin::show).delete(admin::delete).patch(admin::update))
         .route("/v1/databases/{name}/rotate-password", post(admin::rotate_password))
@@ -57,6 +60,7 @@ fn router(server: Arc<Server>) -> Router {
             "/{*command}",
             get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),
         )
+        .layer(axum::middleware::from_fn_with_state(server.clone(), forward::forward_remote))
         .layer(axum::middleware::from_fn(edge))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), count_request))
@@ -64,7 +68,7 @@ fn router(server: Arc<Server>) -> Router {
 }
 
 /// The largest request body taken (Upstash's limit on its free and pay-as-you-go plans).
-const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+pub(super) const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
 /// What every response shares, and what is answered before routing: CORS (browsers call the REST API
 /// directly), a JSON 405 for methods REST does not take, and Upstash's error for a request over the size
@@ -116,7 +120,7 @@ async fn edge(request: Request, next: Next) -> Response {
 }
 
 /// Routes for operators (admin API, metrics, health, the dashboard), which answer no cross-origin request.
-fn operator_route(path: &str) -> bool {
+pub(super) fn operator_route(path: &str) -> bool {
     path.starts_with("/v1/") || path == "/metrics" || path.starts_with("/health") || path.starts_with("/dashboard")
 }
 

@@ -106,10 +106,25 @@ fn resolve_login(server: &Server, current: &Tenant, session: &Session, user: &[u
     Some((first, Some(name.to_string())))
 }
 
+/// The database of the cluster, served by another node, that a login names (`default` or the database's
+/// name, with its password), when no database here answers to that password: the connection is relayed.
+fn remote_login(server: &Server, user: &[u8], password: &[u8]) -> Option<crate::coordination::Remote> {
+    let cluster = server.coordinator.get()?;
+    if server.databases.lock().by_password(password).is_some() {
+        return None;
+    }
+    let remote = cluster.locate_by_password(password)?;
+    (user == b"default" || user == remote.database.as_bytes()).then_some(remote)
+}
+
 /// Logs the client in where [`resolve_login`] leads. Moving to another database asks the connection to
 /// switch (after this command) and counts against that database's connection cap; refused there, the
 /// client is left logged out. Needs no database lock: AUTH is served while a script is busy.
 pub fn log_in(server: &Server, current: &Tenant, session: &mut Session, user: &[u8], password: &[u8]) -> CmdResult {
+    if let Some(remote) = remote_login(server, user, password) {
+        session.action = Some(Action::Relay(remote));
+        return Ok(());
+    }
     let Some((tenant, acl_user)) = resolve_login(server, current, session, user, password) else {
         let username = String::from_utf8_lossy(user).into_owned();
         let client_info = format!("id={} addr={}", session.id(), session.info.addr);
@@ -150,7 +165,8 @@ pub fn auth_unlocked(u: &mut Unlocked, args: &[&[u8]]) -> CmdResult {
         let default_nopass = server.default_tenant().acl.read().users.get("default").is_some_and(|u| u.nopass);
         let nothing_to_check = server.settings.read().requirepass.is_empty()
             && default_nopass
-            && server.databases.lock().list().next().is_none();
+            && server.databases.lock().list().next().is_none()
+            && server.coordinator.get().is_none();
         if nothing_to_check {
             return Err(CmdError::new(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
@@ -161,12 +177,23 @@ pub fn auth_unlocked(u: &mut Unlocked, args: &[&[u8]]) -> CmdResult {
         (args[1], args[2])
     };
     log_in(server, tenant, u.session, user, password)?;
-    u.out.ok();
+    if !relayed(u.session) {
+        u.out.ok();
+    }
     Ok(())
 }
 
+/// Whether the login is being relayed to another node (which answers it).
+fn relayed(session: &Session) -> bool {
+    matches!(session.action, Some(Action::Relay(_)))
+}
+
 pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if let Some(resp) = handshake(ctx.server, ctx.tenant, ctx.session, args)? {
+    let handshaken = handshake(ctx.server, ctx.tenant, ctx.session, args)?;
+    if relayed(ctx.session) {
+        return Ok(());
+    }
+    if let Some(resp) = handshaken {
         // Messages already on their way to this client must now be framed in the new protocol.
         ctx.ks.pubsub.set_resp(ctx.session.id(), resp);
         ctx.ks.tracking.set_resp(ctx.session.id(), resp);
@@ -223,6 +250,9 @@ fn handshake(
     }
     if let Some((user, password)) = credentials {
         log_in(server, tenant, session, user, password)?;
+        if relayed(session) {
+            return Ok(None);
+        }
     }
     if !session.authenticated {
         return Err(CmdError::new("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));

@@ -1,0 +1,118 @@
+//! The cluster's databases in etcd: `/keel/databases/<name>` holds a database's definition (hashed secrets,
+//! limits, plan) and the node placed to serve it, with an epoch; `/keel/serving/<name>` names the node that
+//! serves it now, under that node's lease. Every node watches `/keel/` and keeps a [`View`] of the nodes and
+//! databases; [`reconcile`] then makes the databases this node serves exactly those placed on it.
+
+use crate::etcd::{Event, KeyValue};
+use crate::membership::{NodeRecord, NODES};
+use keel_engine::databases::DatabaseDef;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DATABASES: &str = "/keel/databases/";
+pub const SERVING: &str = "/keel/serving/";
+
+/// A database as the catalog holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub definition: DatabaseDef,
+    /// The node placed to serve it.
+    pub node: String,
+    /// Bumped each time the database changes node.
+    pub epoch: u64,
+}
+
+pub fn database_key(name: &str) -> String {
+    format!("{DATABASES}{name}")
+}
+
+pub fn serving_key(name: &str) -> String {
+    format!("{SERVING}{name}")
+}
+
+/// What this node last saw of the cluster.
+#[derive(Debug, Default)]
+pub struct View {
+    pub nodes: BTreeMap<String, NodeRecord>,
+    pub databases: BTreeMap<String, Entry>,
+    /// Database name to the node serving it now.
+    pub serving: BTreeMap<String, String>,
+}
+
+impl View {
+    /// The view from a full listing of `/keel/`.
+    pub fn from_listing(kvs: &[KeyValue]) -> View {
+        let mut view = View::default();
+        for kv in kvs {
+            view.put(kv);
+        }
+        view
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Put(kv) => self.put(kv),
+            Event::Delete(key) => {
+                if let Some(name) = key.strip_prefix(NODES) {
+                    self.nodes.remove(name);
+                } else if let Some(name) = key.strip_prefix(DATABASES) {
+                    self.databases.remove(name);
+                } else if let Some(name) = key.strip_prefix(SERVING) {
+                    self.serving.remove(name);
+                }
+            }
+        }
+    }
+
+    fn put(&mut self, kv: &KeyValue) {
+        if let Some(name) = kv.key.strip_prefix(NODES) {
+            if let Ok(record) = serde_json::from_slice(&kv.value) {
+                self.nodes.insert(name.to_string(), record);
+            }
+        } else if let Some(name) = kv.key.strip_prefix(DATABASES) {
+            if let Ok(entry) = serde_json::from_slice(&kv.value) {
+                self.databases.insert(name.to_string(), entry);
+            }
+        } else if let Some(name) = kv.key.strip_prefix(SERVING) {
+            self.serving.insert(name.to_string(), String::from_utf8_lossy(&kv.value).into_owned());
+        }
+    }
+
+    /// The databases placed on `node`.
+    pub fn placed_on(&self, node: &str) -> Vec<DatabaseDef> {
+        self.databases.values().filter(|e| e.node == node).map(|e| e.definition.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: &[u8]) -> KeyValue {
+        KeyValue { key: key.into(), value: value.to_vec(), mod_revision: 1, lease: 0 }
+    }
+
+    #[test]
+    fn the_view_follows_puts_and_deletes_and_ignores_what_it_cannot_read() {
+        let node = NodeRecord {
+            name: "n1".into(),
+            region: "dfw".into(),
+            resp: "127.0.0.1:1".into(),
+            http: "127.0.0.1:2".into(),
+            databases: 0,
+            used_memory: 0,
+            max_memory: 0,
+            started_unix: 0,
+        };
+        let mut view = View::from_listing(&[
+            kv("/keel/nodes/n1", &serde_json::to_vec(&node).unwrap()),
+            kv("/keel/nodes/broken", b"not json"),
+            kv("/keel/serving/orders", b"n1"),
+        ]);
+        assert_eq!(view.nodes.keys().collect::<Vec<_>>(), ["n1"]);
+        assert_eq!(view.serving.get("orders").map(String::as_str), Some("n1"));
+        view.apply(&Event::Delete("/keel/serving/orders".into()));
+        view.apply(&Event::Delete("/keel/nodes/n1".into()));
+        assert!(view.serving.is_empty() && view.nodes.is_empty());
+    }
+}

@@ -1,0 +1,97 @@
+//! REST requests for a database another node of the cluster serves: a clustered node that finds no
+//! database of its own for a request's token, but finds one in the cluster, forwards the request (method,
+//! path and query, the headers REST reads, the body) to that node's HTTP address and answers with its
+//! reply (status, content type, `upstash-sync-token`, body). So a database's `rest_url` works through any
+//! node. Streams (`/subscribe`, `/psubscribe`, `/monitor`) are not forwarded yet: they are answered with a
+//! redirect-free error naming the node that serves them.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use keel_engine::coordination::Remote;
+use keel_engine::server::Server;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Request headers the REST API reads, passed on as they came.
+const PASSED: &[&str] =
+    &["authorization", "content-type", "upstash-encoding", "upstash-response-format", "upstash-sync-token"];
+
+/// How long the serving node may take to answer a forwarded request.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Forwards a REST request whose token opens a database served elsewhere; runs everything else here.
+pub async fn forward_remote(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
+    let Some(remote) = remote_for(&server, &request) else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path().to_string();
+    if path.starts_with("/subscribe/") || path.starts_with("/psubscribe/") || path.starts_with("/monitor") {
+        let body = axum::Json(serde_json::json!({ "error": format!(
+            "ERR database '{}' is served by node '{}' ({}): open streams there",
+            remote.database, remote.node, remote.http
+        ) }));
+        return (StatusCode::MISDIRECTED_REQUEST, body).into_response();
+    }
+    let method = request.method().to_string();
+    let target = format!("http://{}{}", remote.http, request.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let headers: Vec<(String, String)> = PASSED
+        .iter()
+        .filter_map(|name| Some((name.to_string(), request.headers().get(*name)?.to_str().ok()?.to_string())))
+        .collect();
+    let body = match axum::body::to_bytes(request.into_body(), super::MAX_REQUEST_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "ERR max request size exceeded").into_response(),
+    };
+    let answered = tokio::task::spawn_blocking(move || send(&method, &target, &headers, &body)).await;
+    match answered {
+        Ok(Ok(response)) => response,
+        _ => {
+            let body = axum::Json(serde_json::json!({ "error": format!(
+                "TRYAGAIN database '{}' is served by node '{}', which cannot be reached from here now",
+                remote.database, remote.node
+            ) }));
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+        }
+    }
+}
+
+/// The remote database the request's REST token opens, when no database here answers to it.
+fn remote_for(server: &Server, request: &Request) -> Option<Remote> {
+    let cluster = server.coordinator.get()?;
+    if super::operator_route(request.uri().path()) {
+        return None;
+    }
+    let token = super::rest::request_token(request.headers(), request.uri().query())?;
+    if super::rest::opens_here(server, request.headers(), request.uri().query()) {
+        return None;
+    }
+    cluster.locate_by_token(&token).map(|(remote, _)| remote)
+}
+
+fn send(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<Response, String> {
+    let mut forwarded = ureq::request(method, url).timeout(FORWARD_TIMEOUT);
+    for (name, value) in headers {
+        forwarded = forwarded.set(name, value);
+    }
+    let reply = match forwarded.send_bytes(body) {
+        Ok(reply) | Err(ureq::Error::Status(_, reply)) => reply,
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let kept: Vec<(&str, String)> = ["content-type", "upstash-sync-token"]
+        .iter()
+        .filter_map(|name| Some((*name, reply.header(name)?.to_string())))
+        .collect();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut reply.into_reader(), &mut bytes).map_err(|e| e.to_string())?;
+    let mut response = Response::builder().status(status).body(Body::from(bytes)).map_err(|e| e.to_string())?;
+    for (name, value) in kept {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
