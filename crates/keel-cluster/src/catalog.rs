@@ -16,8 +16,11 @@ pub const SERVING: &str = "/keel/serving/";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub definition: DatabaseDef,
-    /// The node placed to serve it.
+    /// The node placed to serve it (its primary).
     pub node: String,
+    /// Nodes that keep a replica of it, the first candidates when its node is lost.
+    #[serde(default)]
+    pub replicas: Vec<String>,
     /// Bumped each time the database changes node.
     pub epoch: u64,
 }
@@ -37,6 +40,8 @@ pub struct View {
     pub databases: BTreeMap<String, Entry>,
     /// Database name to the node serving it now.
     pub serving: BTreeMap<String, String>,
+    /// Each catalog entry's last revision (a failover's transaction compares it).
+    pub revisions: BTreeMap<String, i64>,
 }
 
 impl View {
@@ -57,6 +62,7 @@ impl View {
                     self.nodes.remove(name);
                 } else if let Some(name) = key.strip_prefix(DATABASES) {
                     self.databases.remove(name);
+                    self.revisions.remove(name);
                 } else if let Some(name) = key.strip_prefix(SERVING) {
                     self.serving.remove(name);
                 }
@@ -72,15 +78,21 @@ impl View {
         } else if let Some(name) = kv.key.strip_prefix(DATABASES) {
             if let Ok(entry) = serde_json::from_slice(&kv.value) {
                 self.databases.insert(name.to_string(), entry);
+                self.revisions.insert(name.to_string(), kv.mod_revision);
             }
         } else if let Some(name) = kv.key.strip_prefix(SERVING) {
             self.serving.insert(name.to_string(), String::from_utf8_lossy(&kv.value).into_owned());
         }
     }
 
-    /// The databases placed on `node`.
-    pub fn placed_on(&self, node: &str) -> Vec<DatabaseDef> {
-        self.databases.values().filter(|e| e.node == node).map(|e| e.definition.clone()).collect()
+    /// The databases `node` serves or keeps a replica of.
+    pub fn hosted_by(&self, node: &str) -> Vec<Entry> {
+        self.databases.values().filter(|e| e.node == node || e.replicas.iter().any(|r| r == node)).cloned().collect()
+    }
+
+    /// A replica's applied offset of `database`, as its node last published it (0: unknown).
+    pub fn replica_offset(&self, node: &str, database: &str) -> u64 {
+        self.nodes.get(node).and_then(|n| n.replica_offsets.get(database)).copied().unwrap_or(0)
     }
 }
 
@@ -103,6 +115,7 @@ mod tests {
             used_memory: 0,
             max_memory: 0,
             started_unix: 0,
+            replica_offsets: Default::default(),
         };
         let mut view = View::from_listing(&[
             kv("/keel/nodes/n1", &serde_json::to_vec(&node).unwrap()),

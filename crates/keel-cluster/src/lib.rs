@@ -7,14 +7,16 @@
 //! databases there.
 
 pub mod catalog;
+mod coordinator;
 pub mod etcd;
 pub mod membership;
 pub mod placement;
+mod roles;
 
 use catalog::{Entry, View};
 use etcd::Etcd;
-use keel_engine::coordination::{Coordinator, Placed, Remote};
-use keel_engine::databases::{CreateRequest, DatabaseDef, ProvisionError, SecretHash, Secrets, TokenAccess};
+use keel_engine::coordination::{Coordinator, Remote};
+use keel_engine::databases::{DatabaseDef, ProvisionError};
 use keel_engine::server::Server;
 use membership::NodeRecord;
 use parking_lot::{Mutex, RwLock};
@@ -37,8 +39,13 @@ pub struct Cluster {
     last_answer_ms: AtomicU64,
     failing: std::sync::atomic::AtomicBool,
     view: RwLock<View>,
-    /// The databases this node serves because the catalog placed them here.
+    /// The databases this node holds because the catalog placed them here (as primary or replica), and
+    /// those it is the primary of (announced in `/keel/serving/`).
     hosting: Mutex<BTreeSet<String>>,
+    serving: Mutex<BTreeSet<String>>,
+    /// When the node's lease was last renewed (unix ms): a primary is fenced once that is half a lease ago.
+    renewed_ms: AtomicU64,
+    ttl_ms: u64,
 }
 
 fn unavailable(e: String) -> ProvisionError {
@@ -56,7 +63,17 @@ pub fn join(server: Arc<Server>, resp: String, http: String) -> Result<Arc<Clust
     };
     let etcd = Etcd::new(&endpoint)?;
     let started_unix = keel_engine::clock::unix_ms() / 1000;
-    let blank = NodeRecord { name, region, resp, http, databases: 0, used_memory: 0, max_memory: 0, started_unix };
+    let blank = NodeRecord {
+        name,
+        region,
+        resp,
+        http,
+        databases: 0,
+        used_memory: 0,
+        max_memory: 0,
+        started_unix,
+        replica_offsets: Default::default(),
+    };
     let me = blank.refreshed(&server);
     let lease = membership::register(&etcd, &me, ttl)?;
     let cluster = Arc::new(Cluster {
@@ -69,13 +86,17 @@ pub fn join(server: Arc<Server>, resp: String, http: String) -> Result<Arc<Clust
         failing: std::sync::atomic::AtomicBool::new(false),
         view: RwLock::new(View::default()),
         hosting: Mutex::new(BTreeSet::new()),
+        serving: Mutex::new(BTreeSet::new()),
+        renewed_ms: AtomicU64::new(keel_engine::clock::unix_ms()),
+        ttl_ms: ttl * 1000,
     });
     cluster.adopt_local_databases()?;
     let coordinator: Arc<dyn Coordinator> = cluster.clone();
     let _ = server.coordinator.set(coordinator);
-    let (renewing, watching) = (cluster.clone(), cluster.clone());
+    let (renewing, watching, guarding) = (cluster.clone(), cluster.clone(), cluster.clone());
     spawn("keel-membership", move || renewing.keep_membership(ttl));
     spawn("keel-catalog", move || watching.follow_catalog());
+    spawn("keel-fence", move || guarding.guard_lease());
     tracing::info!(node = %cluster.me.name, region = %cluster.me.region, etcd = %cluster.endpoint, "joined the cluster");
     Ok(cluster)
 }
@@ -114,7 +135,7 @@ impl Cluster {
                 continue;
             }
             let name = def.name.clone();
-            let entry = Entry { definition: def, node: self.me.name.clone(), epoch: 1 };
+            let entry = Entry { definition: def, node: self.me.name.clone(), replicas: Vec::new(), epoch: 1 };
             let value = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
             if self.etcd.create(&catalog::database_key(&name), &value, 0)? {
                 tracing::info!(database = %name, "a database of this node joined the cluster's catalog");
@@ -133,12 +154,25 @@ impl Cluster {
             let lease = self.lease.load(Ordering::Relaxed);
             let renewed = self.etcd.keep_alive(lease);
             self.reachable(renewed.is_ok());
+            if matches!(renewed, Ok(ttl) if ttl > 0) {
+                self.renewed_ms.store(keel_engine::clock::unix_ms(), Ordering::Relaxed);
+            }
             let record = self.me.refreshed(&self.server);
             match renewed {
                 Ok(0) => match membership::register(&self.etcd, &record, ttl) {
                     Ok(lease) => {
                         self.lease.store(lease, Ordering::Relaxed);
-                        self.hosting.lock().iter().for_each(|name| self.announce(name));
+                        self.renewed_ms.store(keel_engine::clock::unix_ms(), Ordering::Relaxed);
+                        // The catalog may have moved this node's databases meanwhile: reconcile with a
+                        // fresh listing (never a view from before the lease ended), announcing again.
+                        self.serving.lock().clear();
+                        match self.etcd.list("/keel/") {
+                            Ok((kvs, _)) => {
+                                *self.view.write() = View::from_listing(&kvs);
+                                self.reconcile();
+                            }
+                            Err(e) => tracing::warn!("cannot read the catalog after registering again: {e}"),
+                        }
                         tracing::warn!(node = %self.me.name, "the node's lease had expired: registered again");
                     }
                     Err(e) => tracing::warn!("cannot register the node again: {e}"),
@@ -171,9 +205,12 @@ impl Cluster {
             *self.view.write() = View::from_listing(&kvs);
             self.reconcile();
             let watched = self.etcd.watch("/keel/", revision, |event| {
+                // Catalog changes, and a node's departure (its databases may need a new primary).
                 let ours = match &event {
                     etcd::Event::Put(kv) => kv.key.starts_with(catalog::DATABASES),
-                    etcd::Event::Delete(key) => key.starts_with(catalog::DATABASES),
+                    etcd::Event::Delete(key) => {
+                        key.starts_with(catalog::DATABASES) || key.starts_with(membership::NODES)
+                    }
                 };
                 self.view.write().apply(&event);
                 if ours {
@@ -185,40 +222,6 @@ impl Cluster {
                 tracing::debug!("the cluster watch ended: {e}");
                 std::thread::sleep(Duration::from_millis(200));
             }
-        }
-    }
-
-    /// Serves exactly the databases placed on this node: opens new ones (and announces them), takes new
-    /// limits, and deletes those removed from the catalog or placed elsewhere.
-    fn reconcile(&self) {
-        let mine = self.view.read().placed_on(&self.me.name);
-        let names: BTreeSet<String> = mine.iter().map(|d| d.name.clone()).collect();
-        for def in &mine {
-            match keel_engine::provisioning::host(&self.server, def) {
-                Ok(Some(_)) => {
-                    if self.hosting.lock().insert(def.name.clone()) {
-                        self.announce(&def.name);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(database = %def.name, "cannot serve a database placed here: {e}"),
-            }
-        }
-        let gone: Vec<String> = self.hosting.lock().iter().filter(|n| !names.contains(*n)).cloned().collect();
-        for name in gone {
-            self.hosting.lock().remove(&name);
-            if let Err(e) = keel_engine::provisioning::delete(&self.server, &name) {
-                tracing::warn!(database = %name, "cannot remove a database: {}", e.message);
-            }
-            let _ = self.etcd.delete(&catalog::serving_key(&name));
-        }
-    }
-
-    /// Says in etcd that this node serves `name` (under its lease: it goes with the node).
-    fn announce(&self, name: &str) {
-        let lease = self.lease.load(Ordering::Relaxed);
-        if let Err(e) = self.etcd.put(&catalog::serving_key(name), self.me.name.as_bytes(), lease) {
-            tracing::warn!(database = name, "cannot announce a database: {e}");
         }
     }
 
@@ -249,102 +252,5 @@ impl Cluster {
         }
         let (resp, http) = view.nodes.get(&entry.node).map(|n| (n.resp.clone(), n.http.clone())).unwrap_or_default();
         Some(Remote { database: entry.definition.name.clone(), node: entry.node.clone(), resp, http })
-    }
-}
-
-impl Coordinator for Cluster {
-    fn node_name(&self) -> String {
-        self.me.name.clone()
-    }
-
-    fn status(&self) -> Result<serde_json::Value, ProvisionError> {
-        let nodes = membership::nodes(&self.etcd);
-        self.reachable(nodes.is_ok());
-        let nodes = nodes.unwrap_or_else(|_| self.view.read().nodes.values().cloned().collect());
-        let view = self.view.read();
-        let listed: Vec<serde_json::Value> = nodes
-            .iter()
-            .map(|n| {
-                let serving: Vec<&String> =
-                    view.serving.iter().filter(|(_, node)| **node == n.name).map(|(db, _)| db).collect();
-                serde_json::json!({
-                    "name": n.name, "region": n.region, "resp": n.resp, "http": n.http,
-                    "databases": serving, "used_memory": n.used_memory, "max_memory": n.max_memory,
-                    "started_unix": n.started_unix,
-                })
-            })
-            .collect();
-        Ok(serde_json::json!({
-            "node": self.me.name,
-            "region": self.me.region,
-            "etcd": { "endpoint": self.endpoint, "reachable": self.problem().is_none(), "problem": self.problem() },
-            "nodes": listed,
-        }))
-    }
-
-    fn problem(&self) -> Option<String> {
-        let secs = keel_engine::clock::unix_ms().saturating_sub(self.last_answer_ms.load(Ordering::Relaxed)) / 1000;
-        self.failing.load(Ordering::Relaxed).then(|| format!("etcd unreachable since {secs} s"))
-    }
-
-    fn create(&self, request: CreateRequest) -> Result<(DatabaseDef, Secrets, String), ProvisionError> {
-        let region = request.region.clone();
-        let nodes = membership::nodes(&self.etcd).map_err(unavailable)?;
-        let node = placement::choose(&nodes, region.as_deref()).ok_or_else(|| ProvisionError {
-            status: 503,
-            message: match &region {
-                Some(region) => format!("no live node in region '{region}'"),
-                None => "no live node".into(),
-            },
-        })?;
-        let plans = self.server.settings.read().plans.clone();
-        let taken = |name: &str| self.view.read().databases.contains_key(name);
-        let (mut def, secrets) =
-            keel_engine::databases::define(request, &plans, keel_engine::clock::unix_ms() / 1000, &taken)?;
-        def.region = node.region.clone();
-        let entry = Entry { definition: def.clone(), node: node.name.clone(), epoch: 1 };
-        let value = serde_json::to_vec(&entry).map_err(|e| unavailable(e.to_string()))?;
-        if !self.etcd.create(&catalog::database_key(&def.name), &value, 0).map_err(unavailable)? {
-            return Err(ProvisionError {
-                status: 409,
-                message: format!("a database named '{}' already exists", def.name),
-            });
-        }
-        self.wait_serving(&def.name, Some(&node.name)).map_err(|e| ProvisionError { status: 504, message: e })?;
-        tracing::info!(database = %def.name, node = %node.name, "placed a database");
-        Ok((def, secrets, node.name.clone()))
-    }
-
-    fn list(&self) -> Result<Vec<Placed>, ProvisionError> {
-        let (kvs, _) = self.etcd.list(catalog::DATABASES).map_err(unavailable)?;
-        Ok(kvs
-            .iter()
-            .filter_map(|kv| serde_json::from_slice::<Entry>(&kv.value).ok())
-            .map(|e| Placed { definition: e.definition, node: e.node })
-            .collect())
-    }
-
-    fn delete(&self, name: &str) -> Result<DatabaseDef, ProvisionError> {
-        let key = catalog::database_key(name);
-        let Some(kv) = self.etcd.get(&key).map_err(unavailable)? else {
-            return Err(ProvisionError { status: 404, message: format!("no database named '{name}'") });
-        };
-        let entry: Entry = serde_json::from_slice(&kv.value).map_err(|e| unavailable(e.to_string()))?;
-        self.etcd.delete(&key).map_err(unavailable)?;
-        self.wait_serving(name, None).map_err(|e| ProvisionError { status: 504, message: e })?;
-        Ok(entry.definition)
-    }
-
-    fn locate_by_password(&self, password: &[u8]) -> Option<Remote> {
-        let hash = SecretHash::of(password)?;
-        let view = self.view.read();
-        let entry = view.databases.values().find(|e| e.definition.opened_by_password(&hash))?;
-        self.remote(&view, entry)
-    }
-
-    fn locate_by_token(&self, token: &str) -> Option<(Remote, TokenAccess)> {
-        let hash = SecretHash::of(token.as_bytes())?;
-        let view = self.view.read();
-        view.databases.values().find_map(|e| Some((self.remote(&view, e)?, e.definition.token_access(&hash)?)))
     }
 }

@@ -23,6 +23,9 @@ pub struct NodeRecord {
     /// The node's maxmemory (0: no limit).
     pub max_memory: u64,
     pub started_unix: u64,
+    /// The offset each database this node keeps a replica of has applied (failover picks the freshest).
+    #[serde(default)]
+    pub replica_offsets: std::collections::BTreeMap<String, u64>,
 }
 
 impl NodeRecord {
@@ -42,6 +45,11 @@ impl NodeRecord {
             databases: tenants.iter().filter(|t| t.is_provisioned()).count() as u64,
             used_memory: tenants.iter().map(|t| t.figures().used_memory).sum(),
             max_memory: server.settings.read().maxmemory,
+            replica_offsets: tenants
+                .iter()
+                .filter(|t| t.is_provisioned() && t.replication.is_replica())
+                .map(|t| (t.name.clone(), t.persistence.stream.offset()))
+                .collect(),
             ..self.clone()
         }
     }

@@ -12,6 +12,14 @@ pub fn choose<'a>(nodes: &'a [NodeRecord], region: Option<&str>) -> Option<&'a N
         .min_by_key(|n| (n.databases, std::cmp::Reverse(n.free_memory()), n.name.clone()))
 }
 
+/// The nodes for `count` replicas of a database whose primary is on `primary`: other live nodes, least
+/// loaded first; fewer when there are not enough.
+pub fn choose_replicas(nodes: &[NodeRecord], primary: &str, count: usize) -> Vec<String> {
+    let mut others: Vec<&NodeRecord> = nodes.iter().filter(|n| n.name != primary).collect();
+    others.sort_by_key(|n| (n.databases, std::cmp::Reverse(n.free_memory()), n.name.clone()));
+    others.into_iter().take(count).map(|n| n.name.clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,6 +34,7 @@ mod tests {
             used_memory: used,
             max_memory: 1000,
             started_unix: 0,
+            replica_offsets: Default::default(),
         }
     }
 
@@ -39,5 +48,7 @@ mod tests {
         assert!(choose(&nodes, Some("fra")).is_none());
         let tied = [node("b", "x", 0, 0), node("a", "x", 0, 0)];
         assert_eq!(choose(&tied, None).map(|n| n.name.as_str()), Some("a"));
+        assert_eq!(choose_replicas(&nodes, "n4", 2), ["n3", "n2"]);
+        assert_eq!(choose_replicas(&nodes, "n1", 9).len(), 3, "as many as there are other nodes");
     }
 }

@@ -21,6 +21,8 @@ pub struct Remote {
 pub struct Placed {
     pub definition: DatabaseDef,
     pub node: String,
+    /// The nodes keeping its replicas.
+    pub replicas: Vec<String>,
 }
 
 pub trait Coordinator: Send + Sync {

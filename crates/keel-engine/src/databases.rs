@@ -100,6 +100,8 @@ pub struct CreateRequest {
     /// Scheduled backups: `hourly`, `daily`, `none`, or a period such as `30m`, `6h`, `90s`.
     pub backup: Option<String>,
     pub backup_keep: Option<u64>,
+    /// Replicas on other nodes of a cluster (a node without `--cluster` has none to place).
+    pub replicas: Option<u64>,
 }
 
 /// A change to a database's limits (`keel db set`), applied live.

@@ -24,7 +24,7 @@ pub async fn connect(remote: &Remote) -> Result<TcpStream, String> {
             Ok(stream)
         }
         _ => {
-            tracing::warn!(database = %remote.database, node = %remote.node, addr = %remote.resp, "cannot reach the node serving a database");
+            tracing::debug!(database = %remote.database, node = %remote.node, addr = %remote.resp, "cannot reach the node serving a database");
             Err(format!(
                 "TRYAGAIN database '{}' is served by node '{}', which cannot be reached from here now",
                 remote.database, remote.node

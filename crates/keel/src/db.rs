@@ -56,6 +56,9 @@ pub enum DbCommand {
         /// A plan of the server's plans table (payg and free unless keel.toml adds more).
         #[arg(long)]
         plan: Option<String>,
+        /// Replicas on other nodes of a cluster, which take over if its node is lost.
+        #[arg(long)]
+        replicas: Option<u64>,
         #[command(flatten)]
         limits: LimitArgs,
         /// Print JSON.
@@ -181,11 +184,12 @@ fn print(value: &Value, as_json: bool) {
 
 pub fn run(command: DbCommand) -> Result<(), String> {
     match command {
-        DbCommand::Create { name, region, plan, limits, json } => {
+        DbCommand::Create { name, region, plan, replicas, limits, json } => {
             let mut body = limits.to_json()?;
             body["name"] = json!(name);
             body["region"] = json!(region);
             body["plan"] = json!(plan);
+            body["replicas"] = json!(replicas);
             let created = call("POST", "/v1/databases", Some(body))?;
             print(&created, json);
             if !json {

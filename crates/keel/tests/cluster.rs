@@ -74,6 +74,8 @@ fn node(dir: &Path, etcd: u16, name: &str, region: &str) -> Node {
         .unwrap();
     let node = Node { _process: Process(child), port, http };
     connect(port, None);
+    // RESP answers as soon as it listens; the node has joined once its admin API knows the cluster.
+    wait_until("the node joined the cluster", || admin(&node, "GET", "/v1/cluster", None).0 == 200);
     node
 }
 
@@ -94,7 +96,7 @@ fn admin(node: &Node, method: &str, path: &str, body: Option<&str>) -> (u16, Val
     };
     match reply {
         Ok(r) | Err(ureq::Error::Status(_, r)) => (r.status(), r.into_json().unwrap_or(Value::Null)),
-        Err(e) => panic!("{method} {path}: {e}"),
+        Err(e) => (0, Value::String(e.to_string())),
     }
 }
 
@@ -230,5 +232,204 @@ fn databases_are_placed_served_through_every_node_and_removed() {
     let error = first_reply(alive.port, &format!("AUTH default {other_password}\r\nPING\r\n"));
     assert!(error.starts_with("-TRYAGAIN") && error.contains(&other_node), "{error}");
     drop((alive, n3, etcd));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The node a database's primary is on, and its replicas' nodes, as `keel db show` reports them.
+fn placement(node: &Node, name: &str) -> (String, Vec<String>) {
+    let (_, shown) = admin(node, "GET", &format!("/v1/databases/{name}"), None);
+    let replicas =
+        shown["replicas"].as_array().map(|r| r.iter().filter_map(|n| n.as_str().map(String::from)).collect());
+    (shown["node"].as_str().unwrap_or_default().to_string(), replicas.unwrap_or_default())
+}
+
+#[test]
+fn a_killed_primary_fails_over_to_its_replica_and_no_acknowledged_write_is_lost() {
+    let dir: PathBuf = temp_dir("failover");
+    let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
+    let mut nodes: Vec<Option<Node>> =
+        ["n1", "n2", "n3"].iter().map(|name| Some(node(&dir, etcd_port, name, "dfw"))).collect();
+    let first = nodes[0].as_ref().unwrap();
+    let created = cli(first, &["db", "create", "--name", "orders", "--replicas", "1", "--json"]);
+    let orders: Value = serde_json::from_str(&created).unwrap();
+    let (primary, replicas) = placement(first, "orders");
+    assert_eq!(replicas.len(), 1, "{orders}");
+    assert_ne!(primary, replicas[0]);
+    let index = |name: &str| name[1..].parse::<usize>().unwrap() - 1;
+    let (p, r) = (index(&primary), index(&replicas[0]));
+    let x = (0..3).find(|i| *i != p && *i != r).unwrap();
+    let password = orders["password"].as_str().unwrap().to_string();
+    let via = nodes[x].as_ref().unwrap().port;
+    // Writes through the third node, each acknowledged by the replica (WAIT 1).
+    let mut con = connect(via, Some(&password));
+    let mut acknowledged = Vec::new();
+    let wait_synced = Instant::now() + Duration::from_secs(30);
+    for i in 0..300u64 {
+        redis::cmd("SET").arg(format!("k{i}")).arg(i).query::<()>(&mut con).unwrap();
+        let replicas: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut con).unwrap();
+        if replicas == 1 {
+            acknowledged.push(i);
+        }
+        assert!(acknowledged.len() as u64 > i / 2 || Instant::now() < wait_synced, "the replica never acknowledged");
+    }
+    assert!(acknowledged.len() > 100, "{} of 300 writes acknowledged", acknowledged.len());
+    // The primary's node is killed; writes through the third node resume on the replica.
+    nodes[p] = None;
+    let killed = Instant::now();
+    let resumed = loop {
+        let written = connect_quietly(via, &password)
+            .and_then(|mut c| redis::cmd("SET").arg("after-failover").arg(1).query::<()>(&mut c).ok());
+        if written.is_some() {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < Duration::from_secs(60), "writes never resumed");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "failover: writes resumed {:.1} s after the primary's node was killed (lease 2 s)",
+        resumed.as_secs_f64()
+    );
+    let (new_primary, new_replicas) = placement(nodes[x].as_ref().unwrap(), "orders");
+    assert_eq!(new_primary, replicas[0]);
+    assert_eq!(new_replicas, std::slice::from_ref(&primary), "the old primary becomes a replica when it returns");
+    let mut con = connect(via, Some(&password));
+    let lost: Vec<u64> = acknowledged
+        .iter()
+        .copied()
+        .filter(|i| redis::cmd("GET").arg(format!("k{i}")).query::<Option<u64>>(&mut con).unwrap() != Some(*i))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    // The old primary's node returns (same name and data) and follows the new primary as its replica.
+    nodes[p] = Some(node(&dir, etcd_port, &primary, "dfw"));
+    let returned = nodes[p].as_ref().unwrap();
+    wait_until("the returned node keeps a replica", || {
+        let (_, status) = admin(returned, "GET", "/v1/cluster", None);
+        let me = status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == primary.as_str()).cloned();
+        me.is_some_and(|n| n["replica_offsets"]["orders"].as_u64().unwrap_or(0) > 0)
+    });
+    let mut through_returned = connect(returned.port, Some(&password));
+    assert_eq!(redis::cmd("GET").arg("after-failover").query::<i64>(&mut through_returned).unwrap(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A connection through `port` with `password`, or None while the database cannot be reached.
+fn connect_quietly(port: u16, password: &str) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://default:{password}@127.0.0.1:{port}/")).ok()?;
+    client.get_connection_with_timeout(Duration::from_secs(2)).ok()
+}
+
+/// A TCP proxy to `target` that the test can cut (every connection closed, new ones refused) and heal.
+struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                if flag.load(Ordering::Relaxed) {
+                    continue;
+                }
+                for (mut from, mut to) in
+                    [(client.try_clone().unwrap(), upstream.try_clone().unwrap()), (upstream, client)]
+                {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        from.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                        let mut buf = [0u8; 16384];
+                        while !flag.load(Ordering::Relaxed) {
+                            match from.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if e.kind() == std::io::ErrorKind::WouldBlock
+                                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, cut }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_primary_cut_off_from_etcd_stops_acknowledging_writes_before_its_replica_takes_over() {
+    let dir: PathBuf = temp_dir("partition");
+    let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
+    // n1 reaches etcd through a proxy the test cuts; n2 directly.
+    let proxy = Proxy::start(etcd_port);
+    let n1 = node(&dir, proxy.port, "n1", "dfw");
+    let n2 = node(&dir, etcd_port, "n2", "iad");
+    let (status, db) =
+        admin(&n1, "POST", "/v1/databases", Some(r#"{"name": "ledger", "region": "dfw", "replicas": 1}"#));
+    assert_eq!((status, db["node"].as_str()), (201, Some("n1")), "{db}");
+    let password = db["password"].as_str().unwrap().to_string();
+    // A writer connected to n1 itself, and another through n2 (relayed to whichever node is primary).
+    let mut direct = connect(n1.port, Some(&password));
+    wait_until("the replica is in sync", || redis::cmd("WAIT").arg(1).arg(500).query::<i64>(&mut direct).unwrap() == 1);
+    proxy.set_cut(true);
+    let cut_at = Instant::now();
+    let mut old_primary_acks = Vec::new();
+    let mut new_primary_first: Option<Duration> = None;
+    let mut i = 0u64;
+    while cut_at.elapsed() < Duration::from_secs(8) {
+        i += 1;
+        if redis::cmd("SET").arg(format!("direct{i}")).arg(i).query::<()>(&mut direct).is_ok() {
+            old_primary_acks.push(cut_at.elapsed());
+        }
+        if new_primary_first.is_none() {
+            // A write through n2 counts for the new primary once n2 serves it itself (not relayed to n1).
+            let served_by_n2 = connect_quietly(n2.port, &password).and_then(|mut c| {
+                redis::cmd("SET").arg("via-n2").arg(i).query::<()>(&mut c).ok()?;
+                let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut c).ok()?;
+                Some(info.contains(&format!("laddr=127.0.0.1:{} ", n2.port)))
+            });
+            if served_by_n2 == Some(true) {
+                new_primary_first = Some(cut_at.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let new_first = new_primary_first.expect("the replica never took over");
+    let last_old = old_primary_acks.last().copied().unwrap_or_default();
+    let overlapping = old_primary_acks.iter().filter(|at| **at >= new_first).count();
+    eprintln!(
+        "partition: the old primary acknowledged its last write {:.2} s after the cut, the new one its first at {:.2} s",
+        last_old.as_secs_f64(),
+        new_first.as_secs_f64()
+    );
+    assert_eq!(overlapping, 0, "writes acknowledged by two primaries");
+    let error = redis::cmd("SET").arg("still-fenced").arg(1).query::<()>(&mut direct).unwrap_err().to_string();
+    assert!(error.contains("cannot confirm it is still the database's primary"), "{error}");
+    // Healed: n1 learns it lost the database's primary and follows n2.
+    proxy.set_cut(false);
+    wait_until("n1 follows the new primary", || {
+        let (_, status) = admin(&n2, "GET", "/v1/cluster", None);
+        let n1 = status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "n1").cloned();
+        n1.is_some_and(|n| n["replica_offsets"]["ledger"].as_u64().unwrap_or(0) > 0)
+    });
+    let mut through_n1 = connect(n1.port, Some(&password));
+    assert!(redis::cmd("GET").arg("via-n2").query::<Option<u64>>(&mut through_n1).unwrap().is_some());
     let _ = std::fs::remove_dir_all(dir);
 }

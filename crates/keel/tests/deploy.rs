@@ -68,7 +68,8 @@ for path in sys.argv[1:]:
         assert docs, path
 print("ok")
 "#;
-    let files = ["fly.toml", "docker-compose.yml", "k8s/keel.yaml", "prometheus/alerts.yml"].map(deploy);
+    let files =
+        ["fly.toml", "docker-compose.yml", "k8s/keel.yaml", "k8s/cluster.yaml", "prometheus/alerts.yml"].map(deploy);
     let output = Command::new("python3").arg("-c").arg(script).args(&files).env("PYTHONPATH", pypi).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.trim() == "ok", "{stdout}{}", String::from_utf8_lossy(&output.stderr));
@@ -131,4 +132,25 @@ fn every_metric_the_alerts_and_the_dashboard_name_is_served() {
             assert!(served.contains(&name.as_str()), "{file} names {name}, which /metrics does not serve");
         }
     }
+}
+
+#[test]
+fn every_keel_variable_the_deploy_files_set_is_a_setting() {
+    let mut text = String::new();
+    for file in
+        ["Dockerfile", "fly.toml", "docker-compose.yml", "k8s/keel.yaml", "k8s/cluster.yaml", "systemd/keel.service"]
+    {
+        text.push_str(&read(file));
+    }
+    let known: Vec<String> = keel_server::config::PARAMS
+        .iter()
+        .map(|p| format!("KEEL_{}", p.name.to_uppercase().replace('-', "_")))
+        .collect();
+    let mut unknown: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|word| word.len() > 5 && word.starts_with("KEEL_") && !["KEEL_LOG", "KEEL_LOG_FORMAT"].contains(word))
+        .filter(|word| !known.iter().any(|k| k == word))
+        .collect();
+    unknown.dedup();
+    assert!(unknown.is_empty(), "not settings: {unknown:?}");
 }

@@ -129,7 +129,7 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
 /// (`min-replicas-to-write`), writes to a read-only replica, and everything but `stale` commands while a
 /// replica's link is down and `replica-serve-stale-data` is off. The primary's own link is never refused.
 fn replication_refusal(env: &Env, session: &Session, command: &Command) -> Option<&'static str> {
-    use crate::replication::{MASTERDOWN, NOREPLICAS, READONLY};
+    use crate::replication::{FENCED, MASTERDOWN, NOREPLICAS, READONLY};
     // EXEC's queued commands were judged with EXEC, as Redis judges them.
     if session.master || session.in_exec {
         return None;
@@ -139,6 +139,9 @@ fn replication_refusal(env: &Env, session: &Session, command: &Command) -> Optio
     let queued = session.transaction.as_ref().filter(|_| command.spec.name == "exec");
     let writes = command.has(flags::WRITE) || queued.is_some_and(|t| t.writes);
     let needs_fresh = !command.has(flags::STALE) || queued.is_some_and(|t| t.needs_fresh);
+    if writes && repl.is_fenced() {
+        return Some(FENCED);
+    }
     if writes && !replica && env.settings.min_replicas_to_write > 0 {
         let good = repl.good_replicas(crate::clock::unix_ms(), env.settings.min_replicas_max_lag);
         if (good as u64) < env.settings.min_replicas_to_write {

@@ -27,6 +27,10 @@ pub const READONLY: &str = "READONLY You can't write against a read only replica
 pub const MASTERDOWN: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 /// The error writes get when too few replicas are in sync (`min-replicas-to-write`).
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+/// The error writes get on a clustered primary that may have lost its lease (fenced): another node may be
+/// taking over, and a write acknowledged here could be lost.
+pub const FENCED: &str =
+    "TRYAGAIN this node cannot confirm it is still the database's primary (its cluster lease is expiring): retry shortly";
 
 /// `REPLCONF GETACK *`, written into the stream (so that every replica counts it in its offset) when WAIT
 /// wants fresh acknowledgements.
@@ -108,6 +112,9 @@ pub struct Replication {
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
+    /// Set on a clustered primary whose node may have lost its lease: writes are refused until the
+    /// cluster confirms it (see keel-cluster's fencing).
+    fenced: AtomicBool,
 }
 
 impl Default for Replication {
@@ -122,11 +129,22 @@ impl Default for Replication {
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
+            fenced: AtomicBool::new(false),
         }
     }
 }
 
 impl Replication {
+    /// Refuses (or again accepts) clients' writes: a clustered primary's fence.
+    /// Returns whether that changed anything.
+    pub fn fence(&self, on: bool) -> bool {
+        self.fenced.swap(on, Ordering::Relaxed) != on
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Relaxed)
+    }
+
     pub fn is_replica(&self) -> bool {
         self.replica.load(Ordering::Relaxed)
     }

@@ -66,6 +66,7 @@ pub(super) async fn list(server: Arc<Server>, cluster: Arc<dyn Coordinator>, onl
         .map(|p| {
             let mut d = describe(&server, &p.definition, &host, None);
             d["node"] = json!(p.node);
+            d["replicas"] = json!(p.replicas);
             d
         })
         .collect();

@@ -1,9 +1,8 @@
-//! REST requests for a database another node of the cluster serves: a clustered node that finds no
-//! database of its own for a request's token, but finds one in the cluster, forwards the request (method,
-//! path and query, the headers REST reads, the body) to that node's HTTP address and answers with its
-//! reply (status, content type, `upstash-sync-token`, body). So a database's `rest_url` works through any
-//! node. Streams (`/subscribe`, `/psubscribe`, `/monitor`) are not forwarded yet: they are answered with a
-//! redirect-free error naming the node that serves them.
+//! REST requests for a database whose primary another node of the cluster serves: a clustered node
+//! forwards the request (method, path and query, the headers REST reads, the body) to that node's HTTP
+//! address and answers with its reply (status, content type, `upstash-sync-token`, body). So a database's
+//! `rest_url` works through any node. Streams (`/subscribe`, `/psubscribe`, `/monitor`) are not forwarded
+//! yet: they are answered 421 with an error naming the node that serves them.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -58,16 +57,14 @@ pub async fn forward_remote(State(server): State<Arc<Server>>, request: Request,
     }
 }
 
-/// The remote database the request's REST token opens, when no database here answers to it.
+/// The database whose primary another node serves that the request's REST token opens (also when this
+/// node keeps a replica of it).
 fn remote_for(server: &Server, request: &Request) -> Option<Remote> {
     let cluster = server.coordinator.get()?;
     if super::operator_route(request.uri().path()) {
         return None;
     }
     let token = super::rest::request_token(request.headers(), request.uri().query())?;
-    if super::rest::opens_here(server, request.headers(), request.uri().query()) {
-        return None;
-    }
     cluster.locate_by_token(&token).map(|(remote, _)| remote)
 }
 

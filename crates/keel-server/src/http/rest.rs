@@ -75,11 +75,6 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
     })
 }
 
-/// Whether the request's token opens a database served here (the cluster forwards the others).
-pub(super) fn opens_here(server: &Server, headers: &HeaderMap, query: Option<&str>) -> bool {
-    access(server, headers, query).is_some()
-}
-
 /// 413 when a request of `size` bytes is over the database's own request size limit.
 fn over_limit(access: &Access, size: usize) -> Option<Response> {
     let max = access.tenant.max_request_size()?;

@@ -106,14 +106,11 @@ fn resolve_login(server: &Server, current: &Tenant, session: &Session, user: &[u
     Some((first, Some(name.to_string())))
 }
 
-/// The database of the cluster, served by another node, that a login names (`default` or the database's
-/// name, with its password), when no database here answers to that password: the connection is relayed.
+/// The database of the cluster whose primary another node serves that a login names (`default` or the
+/// database's name, with its password): the connection is relayed there, even when this node keeps a
+/// replica of it (clients of a database get its primary, wherever they connect).
 fn remote_login(server: &Server, user: &[u8], password: &[u8]) -> Option<crate::coordination::Remote> {
-    let cluster = server.coordinator.get()?;
-    if server.databases.lock().by_password(password).is_some() {
-        return None;
-    }
-    let remote = cluster.locate_by_password(password)?;
+    let remote = server.coordinator.get()?.locate_by_password(password)?;
     (user == b"default" || user == remote.database.as_bytes()).then_some(remote)
 }
 

@@ -1,0 +1,116 @@
+//! The cluster as the rest of Keel sees it: the `Coordinator` the admin API provisions through (placement,
+//! the catalog in etcd) and that logins and REST requests ask where a database is served.
+
+use crate::catalog::{self, Entry};
+use crate::{membership, placement, unavailable, Cluster};
+use keel_engine::coordination::{Coordinator, Placed, Remote};
+use keel_engine::databases::{CreateRequest, DatabaseDef, ProvisionError, SecretHash, Secrets, TokenAccess};
+use std::sync::atomic::Ordering;
+
+impl Coordinator for Cluster {
+    fn node_name(&self) -> String {
+        self.me.name.clone()
+    }
+
+    fn status(&self) -> Result<serde_json::Value, ProvisionError> {
+        let nodes = membership::nodes(&self.etcd);
+        self.reachable(nodes.is_ok());
+        let nodes = nodes.unwrap_or_else(|_| self.view.read().nodes.values().cloned().collect());
+        let view = self.view.read();
+        let listed: Vec<serde_json::Value> = nodes
+            .iter()
+            .map(|n| {
+                let serving: Vec<&String> =
+                    view.serving.iter().filter(|(_, node)| **node == n.name).map(|(db, _)| db).collect();
+                serde_json::json!({
+                    "name": n.name, "region": n.region, "resp": n.resp, "http": n.http,
+                    "databases": serving, "used_memory": n.used_memory, "max_memory": n.max_memory,
+                    "started_unix": n.started_unix, "replica_offsets": n.replica_offsets,
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "node": self.me.name,
+            "region": self.me.region,
+            "etcd": { "endpoint": self.endpoint, "reachable": self.problem().is_none(), "problem": self.problem() },
+            "nodes": listed,
+        }))
+    }
+
+    fn problem(&self) -> Option<String> {
+        let secs = keel_engine::clock::unix_ms().saturating_sub(self.last_answer_ms.load(Ordering::Relaxed)) / 1000;
+        self.failing.load(Ordering::Relaxed).then(|| format!("etcd unreachable since {secs} s"))
+    }
+
+    fn create(&self, request: CreateRequest) -> Result<(DatabaseDef, Secrets, String), ProvisionError> {
+        let (region, request_replicas) = (request.region.clone(), request.replicas.unwrap_or(0));
+        let nodes = membership::nodes(&self.etcd).map_err(unavailable)?;
+        let node = placement::choose(&nodes, region.as_deref()).ok_or_else(|| ProvisionError {
+            status: 503,
+            message: match &region {
+                Some(region) => format!("no live node in region '{region}'"),
+                None => "no live node".into(),
+            },
+        })?;
+        let plans = self.server.settings.read().plans.clone();
+        let taken = |name: &str| self.view.read().databases.contains_key(name);
+        let (mut def, secrets) =
+            keel_engine::databases::define(request, &plans, keel_engine::clock::unix_ms() / 1000, &taken)?;
+        def.region = node.region.clone();
+        let wanted = request_replicas as usize;
+        let replicas = placement::choose_replicas(&nodes, &node.name, wanted);
+        if replicas.len() < wanted {
+            return Err(ProvisionError {
+                status: 503,
+                message: format!(
+                    "{wanted} replicas need {wanted} live nodes besides the primary's; there are {}",
+                    replicas.len()
+                ),
+            });
+        }
+        let entry = Entry { definition: def.clone(), node: node.name.clone(), replicas, epoch: 1 };
+        let value = serde_json::to_vec(&entry).map_err(|e| unavailable(e.to_string()))?;
+        if !self.etcd.create(&catalog::database_key(&def.name), &value, 0).map_err(unavailable)? {
+            return Err(ProvisionError {
+                status: 409,
+                message: format!("a database named '{}' already exists", def.name),
+            });
+        }
+        self.wait_serving(&def.name, Some(&node.name)).map_err(|e| ProvisionError { status: 504, message: e })?;
+        tracing::info!(database = %def.name, node = %node.name, "placed a database");
+        Ok((def, secrets, node.name.clone()))
+    }
+
+    fn list(&self) -> Result<Vec<Placed>, ProvisionError> {
+        let (kvs, _) = self.etcd.list(catalog::DATABASES).map_err(unavailable)?;
+        Ok(kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice::<Entry>(&kv.value).ok())
+            .map(|e| Placed { definition: e.definition, node: e.node, replicas: e.replicas })
+            .collect())
+    }
+
+    fn delete(&self, name: &str) -> Result<DatabaseDef, ProvisionError> {
+        let key = catalog::database_key(name);
+        let Some(kv) = self.etcd.get(&key).map_err(unavailable)? else {
+            return Err(ProvisionError { status: 404, message: format!("no database named '{name}'") });
+        };
+        let entry: Entry = serde_json::from_slice(&kv.value).map_err(|e| unavailable(e.to_string()))?;
+        self.etcd.delete(&key).map_err(unavailable)?;
+        self.wait_serving(name, None).map_err(|e| ProvisionError { status: 504, message: e })?;
+        Ok(entry.definition)
+    }
+
+    fn locate_by_password(&self, password: &[u8]) -> Option<Remote> {
+        let hash = SecretHash::of(password)?;
+        let view = self.view.read();
+        let entry = view.databases.values().find(|e| e.definition.opened_by_password(&hash))?;
+        self.remote(&view, entry)
+    }
+
+    fn locate_by_token(&self, token: &str) -> Option<(Remote, TokenAccess)> {
+        let hash = SecretHash::of(token.as_bytes())?;
+        let view = self.view.read();
+        view.databases.values().find_map(|e| Some((self.remote(&view, e)?, e.definition.token_access(&hash)?)))
+    }
+}
