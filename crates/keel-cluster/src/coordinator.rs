@@ -4,7 +4,9 @@
 use crate::catalog::{self, Entry};
 use crate::{membership, placement, unavailable, Cluster};
 use keel_engine::coordination::{Coordinator, Placed, Remote};
-use keel_engine::databases::{CreateRequest, DatabaseDef, ProvisionError, SecretHash, Secrets, TokenAccess};
+use keel_engine::databases::{
+    CreateRequest, DatabaseDef, ProvisionError, SecretHash, Secrets, TokenAccess, UpdateRequest,
+};
 use std::sync::atomic::Ordering;
 
 impl Coordinator for Cluster {
@@ -101,6 +103,18 @@ impl Coordinator for Cluster {
         Ok(entry.definition)
     }
 
+    fn update(&self, name: &str, change: UpdateRequest) -> Result<DatabaseDef, ProvisionError> {
+        self.change_definition(name, |def| def.apply(change.clone())).map(|(def, _)| def)
+    }
+
+    fn rotate(&self, name: &str, password: bool) -> Result<(DatabaseDef, Secrets), ProvisionError> {
+        self.change_definition(name, |def| Ok(if password { def.new_password() } else { def.new_tokens() }))
+    }
+
+    fn move_database(&self, name: &str, to: &str) -> Result<serde_json::Value, ProvisionError> {
+        Cluster::move_database(self, name, to)
+    }
+
     fn locate_by_password(&self, password: &[u8]) -> Option<Remote> {
         let hash = SecretHash::of(password)?;
         let view = self.view.read();
@@ -112,5 +126,29 @@ impl Coordinator for Cluster {
         let hash = SecretHash::of(token.as_bytes())?;
         let view = self.view.read();
         view.databases.values().find_map(|e| Some((self.remote(&view, e)?, e.definition.token_access(&hash)?)))
+    }
+}
+
+impl Cluster {
+    /// Changes a database's definition in the catalog with a compare-and-swap, trying again when another
+    /// change came first; returns the new definition and what `change` returned.
+    fn change_definition<T>(
+        &self,
+        name: &str,
+        change: impl Fn(&mut DatabaseDef) -> Result<T, ProvisionError>,
+    ) -> Result<(DatabaseDef, T), ProvisionError> {
+        let key = catalog::database_key(name);
+        for _ in 0..5 {
+            let Some(kv) = self.etcd.get(&key).map_err(unavailable)? else {
+                return Err(ProvisionError { status: 404, message: format!("no database named '{name}'") });
+            };
+            let mut entry: Entry = serde_json::from_slice(&kv.value).map_err(|e| unavailable(e.to_string()))?;
+            let out = change(&mut entry.definition)?;
+            let value = serde_json::to_vec(&entry).map_err(|e| unavailable(e.to_string()))?;
+            if self.etcd.replace(&key, &value, kv.mod_revision).map_err(unavailable)? {
+                return Ok((entry.definition, out));
+            }
+        }
+        Err(ProvisionError { status: 409, message: format!("'{name}' keeps changing: try again") })
     }
 }

@@ -10,6 +10,7 @@ pub mod catalog;
 mod coordinator;
 pub mod etcd;
 pub mod membership;
+mod moves;
 pub mod placement;
 mod roles;
 

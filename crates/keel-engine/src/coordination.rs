@@ -4,7 +4,7 @@
 //! REST requests for it are relayed to its node. A node without `--cluster` has no coordinator and
 //! provisions locally, as it always has.
 
-use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, TokenAccess};
+use crate::databases::{CreateRequest, DatabaseDef, ProvisionError, Secrets, TokenAccess, UpdateRequest};
 
 /// A database served by another node: where to relay its clients.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +37,14 @@ pub trait Coordinator: Send + Sync {
     fn create(&self, request: CreateRequest) -> Result<(DatabaseDef, Secrets, String), ProvisionError>;
     /// Every database of the cluster, with its node.
     fn list(&self) -> Result<Vec<Placed>, ProvisionError>;
+    /// Changes a database's limits in the catalog (its nodes apply them).
+    fn update(&self, name: &str, change: UpdateRequest) -> Result<DatabaseDef, ProvisionError>;
+    /// New password (or, with `password` false, new REST tokens) for a database, shown once.
+    fn rotate(&self, name: &str, password: bool) -> Result<(DatabaseDef, Secrets), ProvisionError>;
     /// Removes a database from the cluster (its node deletes its data).
     fn delete(&self, name: &str) -> Result<DatabaseDef, ProvisionError>;
+    /// Moves a database to node `to` while its clients are served; what happened (with the pause's length).
+    fn move_database(&self, name: &str, to: &str) -> Result<serde_json::Value, ProvisionError>;
     /// The database another node serves that `password` opens.
     fn locate_by_password(&self, password: &[u8]) -> Option<Remote>;
     /// The database another node serves that REST `token` opens, and with which rights.

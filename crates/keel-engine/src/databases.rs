@@ -55,6 +55,46 @@ impl DatabaseDef {
         same_hash(&hash.0, &self.password_sha256)
     }
 
+    /// A new password (the old one stops working); shown once.
+    pub fn new_password(&mut self) -> Secrets {
+        let password = new_secret(24);
+        self.password_sha256 = sha256_hex(&password);
+        Secrets { password: Some(password), ..Secrets::default() }
+    }
+
+    /// New REST tokens, standard and read-only (the old ones stop working); shown once.
+    pub fn new_tokens(&mut self) -> Secrets {
+        let (token, readonly) = (new_secret(32), new_secret(32));
+        self.rest_token_sha256 = sha256_hex(&token);
+        self.readonly_token_sha256 = sha256_hex(&readonly);
+        Secrets { rest_token: Some(token), readonly_token: Some(readonly), ..Secrets::default() }
+    }
+
+    /// Applies a change of limits, checked first (nothing changes when it is refused).
+    pub fn apply(&mut self, change: UpdateRequest) -> Result<(), ProvisionError> {
+        if let Some(eviction) = &change.eviction {
+            check_eviction(&eviction.to_ascii_lowercase())?;
+        }
+        let backup_every_secs = change.backup.as_deref().map(backup_period).transpose()?;
+        if let Some(eviction) = change.eviction {
+            self.eviction = eviction.to_ascii_lowercase();
+        }
+        let limits = [
+            (change.max_memory, &mut self.max_memory),
+            (change.max_connections, &mut self.max_connections),
+            (change.max_commands_per_second, &mut self.max_commands_per_second),
+            (change.max_request_size, &mut self.max_request_size),
+            (backup_every_secs, &mut self.backup_every_secs),
+            (change.backup_keep.map(|keep| keep.max(1)), &mut self.backup_keep),
+        ];
+        for (value, field) in limits {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        Ok(())
+    }
+
     /// The rights the hashed secret has as one of this database's REST tokens.
     pub fn token_access(&self, hash: &SecretHash) -> Option<TokenAccess> {
         if same_hash(&hash.0, &self.rest_token_sha256) {
@@ -364,67 +404,36 @@ impl Registry {
 
     /// A new password; the old one stops working at once.
     pub fn rotate_password(&mut self, name: &str) -> Result<Secrets, ProvisionError> {
-        let password = new_secret(24);
-        let def = self.get_mut(name)?;
-        let old = std::mem::replace(&mut def.password_sha256, sha256_hex(&password));
-        self.save().inspect_err(|_| {
-            if let Some(def) = self.defs.get_mut(name) {
-                def.password_sha256 = old.clone();
-            }
-        })?;
-        Ok(Secrets { password: Some(password), ..Secrets::default() })
+        self.change(name, |def| Ok(def.new_password()))
     }
 
     /// New REST tokens (standard and read-only); the old ones stop working at once.
     pub fn rotate_tokens(&mut self, name: &str) -> Result<Secrets, ProvisionError> {
-        let (token, readonly) = (new_secret(32), new_secret(32));
-        let def = self.get_mut(name)?;
-        let old = (def.rest_token_sha256.clone(), def.readonly_token_sha256.clone());
-        def.rest_token_sha256 = sha256_hex(&token);
-        def.readonly_token_sha256 = sha256_hex(&readonly);
-        self.save().inspect_err(|_| {
-            if let Some(def) = self.defs.get_mut(name) {
-                (def.rest_token_sha256, def.readonly_token_sha256) = old.clone();
-            }
-        })?;
-        Ok(Secrets { rest_token: Some(token), readonly_token: Some(readonly), ..Secrets::default() })
+        self.change(name, |def| Ok(def.new_tokens()))
     }
 
     /// Changes limits; the caller applies them to the running database.
     pub fn update(&mut self, name: &str, change: UpdateRequest) -> Result<DatabaseDef, ProvisionError> {
-        if let Some(eviction) = &change.eviction {
-            check_eviction(&eviction.to_ascii_lowercase())?;
-        }
-        let backup_every_secs = change.backup.as_deref().map(backup_period).transpose()?;
+        self.change(name, |def| {
+            def.apply(change)?;
+            Ok(def.clone())
+        })
+    }
+
+    /// Changes one definition and saves the registry; nothing changes when either fails.
+    fn change<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut DatabaseDef) -> Result<T, ProvisionError>,
+    ) -> Result<T, ProvisionError> {
         let def = self.get_mut(name)?;
         let before = def.clone();
-        if let Some(eviction) = change.eviction {
-            def.eviction = eviction.to_ascii_lowercase();
-        }
-        if let Some(max) = change.max_memory {
-            def.max_memory = max;
-        }
-        if let Some(max) = change.max_connections {
-            def.max_connections = max;
-        }
-        if let Some(max) = change.max_commands_per_second {
-            def.max_commands_per_second = max;
-        }
-        if let Some(max) = change.max_request_size {
-            def.max_request_size = max;
-        }
-        if let Some(secs) = backup_every_secs {
-            def.backup_every_secs = secs;
-        }
-        if let Some(keep) = change.backup_keep {
-            def.backup_keep = keep.max(1);
-        }
-        let after = def.clone();
-        if let Err(e) = self.save() {
+        let changed = f(def);
+        let saved = changed.and_then(|out| self.save().map(|_| out));
+        if saved.is_err() {
             self.defs.insert(name.to_string(), before);
-            return Err(e);
         }
-        Ok(after)
+        saved
     }
 
     /// The database this password opens.

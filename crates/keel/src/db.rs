@@ -102,6 +102,15 @@ pub enum DbCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Move a database to another node of the cluster while its clients are served (writes pause briefly).
+    Move {
+        name: String,
+        /// The node to serve it.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Take a backup of a database now, into the server's backup directory.
     Backup {
         name: String,
@@ -234,6 +243,9 @@ pub fn run(command: DbCommand) -> Result<(), String> {
         DbCommand::Set { name, limits } => {
             let body = limits.to_json()?;
             print(&call("PATCH", &format!("/v1/databases/{name}"), Some(body))?, false);
+        }
+        DbCommand::Move { name, to, json } => {
+            print(&call("POST", &format!("/v1/databases/{name}/move"), Some(json!({ "to": to })))?, json)
         }
         DbCommand::Backup { name, json } => {
             let answer = call("POST", &format!("/v1/databases/{name}/backups"), Some(json!({})))?;

@@ -200,6 +200,29 @@ fn databases_are_placed_served_through_every_node_and_removed() {
         assert_eq!(rest(n, token, "/get/rest-key")["result"], "yes");
     }
 
+    // Limits and secrets change in the catalog, from any node, and reach the serving node.
+    let (status, changed) = admin(&nodes[1], "PATCH", "/v1/databases/shop", Some(r#"{"max_connections": 7}"#));
+    assert_eq!((status, changed["max_connections"].as_u64()), (200, Some(7)), "{changed}");
+    wait_until("the serving node applies the new cap", || {
+        let mut con = connect(nodes[0].port, Some(password));
+        let maxclients: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxclients").query(&mut con).unwrap();
+        maxclients[1] == "7"
+    });
+    let (status, rotated) = admin(&nodes[0], "POST", "/v1/databases/shop/rotate-password", None);
+    assert_eq!(status, 200, "{rotated}");
+    let new_password = rotated["password"].as_str().unwrap().to_string();
+    wait_until("the new password opens the database through every node", || {
+        nodes.iter().all(|n| {
+            let mut con = connect(n.port, Some(&new_password));
+            redis::cmd("GET").arg("from-n1").query::<Option<String>>(&mut con).unwrap().as_deref() == Some("0")
+        })
+    });
+    let mut old = connect(nodes[0].port, Some(password));
+    let keys: Vec<String> = redis::cmd("KEYS").arg("from-*").query(&mut old).unwrap();
+    assert!(keys.is_empty(), "the old password still opens the database: {keys:?}");
+    let password = new_password.as_str();
+    through = nodes.iter().map(|n| connect(n.port, Some(password))).collect();
+
     // etcd stopped: nodes keep serving, readiness says why the cluster is degraded, provisioning waits.
     Command::new("kill").args(["-STOP", &etcd.0.id().to_string()]).status().unwrap();
     wait_until("readiness names the cluster", || {
@@ -431,5 +454,63 @@ fn a_primary_cut_off_from_etcd_stops_acknowledging_writes_before_its_replica_tak
     });
     let mut through_n1 = connect(n1.port, Some(&password));
     assert!(redis::cmd("GET").arg("via-n2").query::<Option<u64>>(&mut through_n1).unwrap().is_some());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_database_moves_to_another_node_under_load_with_a_short_pause() {
+    let dir: PathBuf = temp_dir("move");
+    let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
+    let nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|name| node(&dir, etcd_port, name, "dfw")).collect();
+    let (status, db) = admin(&nodes[0], "POST", "/v1/databases", Some(r#"{"name": "movable"}"#));
+    assert_eq!(status, 201, "{db}");
+    let password = db["password"].as_str().unwrap().to_string();
+    let from = db["node"].as_str().unwrap().to_string();
+    let index = |name: &str| name[1..].parse::<usize>().unwrap() - 1;
+    let to = ["n1", "n2", "n3"].into_iter().find(|n| *n != from).unwrap().to_string();
+    let via = nodes[(0..3).find(|i| *i != index(&from) && *i != index(&to)).unwrap()].port;
+    // A client increments a counter through the third node, reconnecting when its connection breaks.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let (stop, password) = (stop.clone(), password.clone());
+        move || {
+            let (mut acknowledged, mut errors) = (0u64, Vec::new());
+            let mut con = connect(via, Some(&password));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match redis::cmd("INCR").arg("counter").query::<u64>(&mut con) {
+                    Ok(_) => acknowledged += 1,
+                    Err(e) => {
+                        errors.push(e.to_string());
+                        std::thread::sleep(Duration::from_millis(20));
+                        if let Some(again) = connect_quietly(via, &password) {
+                            con = again;
+                        }
+                    }
+                }
+            }
+            (acknowledged, errors)
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let moved: Value =
+        serde_json::from_str(&cli(&nodes[index(&to)], &["db", "move", "movable", "--to", &to, "--json"])).unwrap();
+    assert_eq!(moved["to"].as_str(), Some(to.as_str()), "{moved}");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acknowledged, errors) = writer.join().unwrap();
+    eprintln!(
+        "move: writes paused {:.1} ms; {acknowledged} increments acknowledged; the client saw {} error(s): {errors:?}",
+        moved["pause_ms"].as_f64().unwrap_or_default(),
+        errors.len()
+    );
+    assert!(errors.len() <= 2, "{errors:?}");
+    assert_eq!(placement(&nodes[0], "movable").0, to);
+    let mut con = connect(via, Some(&password));
+    let counter: u64 = redis::cmd("GET").arg("counter").query(&mut con).unwrap();
+    assert!(counter >= acknowledged && counter <= acknowledged + errors.len() as u64, "{counter} vs {acknowledged}");
+    let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut con).unwrap();
+    let served_by = nodes[index(&to)].port;
+    assert!(info.contains(&format!("laddr=127.0.0.1:{served_by} ")), "{info}");
+    wait_until("the old copy is retired", || !dir.join(&from).join("databases/movable").exists());
     let _ = std::fs::remove_dir_all(dir);
 }

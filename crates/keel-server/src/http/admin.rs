@@ -207,13 +207,17 @@ pub async fn update(
     if let Err(refused) = authorize(&server, &headers) {
         return *refused;
     }
-    if super::cluster::coordinator(&server).is_some() {
-        return super::cluster::not_yet("changing a database's limits");
-    }
     let change: UpdateRequest = match parse(&body) {
         Ok(c) => c,
         Err(refused) => return *refused,
     };
+    if let Some(cluster) = super::cluster::coordinator(&server) {
+        return match blocking(move || cluster.update(&name, change)).await {
+            Ok(Ok(def)) => Json(describe(&server, &def, &super::advertised_host(&server), None)).into_response(),
+            Ok(Err(e)) => failed(e),
+            Err(refused) => refused,
+        };
+    }
     match keel_engine::provisioning::update(&server, &name, change) {
         Ok(def) => Json(describe(&server, &def, &super::advertised_host(&server), None)).into_response(),
         Err(e) => failed(e),
@@ -225,20 +229,27 @@ pub async fn rotate_password(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    rotate(&server, &name, &headers, true)
+    rotate(server, name, &headers, true).await
 }
 
 pub async fn rotate_token(State(server): State<Arc<Server>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    rotate(&server, &name, &headers, false)
+    rotate(server, name, &headers, false).await
 }
 
-fn rotate(server: &Server, name: &str, headers: &HeaderMap, password: bool) -> Response {
-    if let Err(refused) = authorize(server, headers) {
+async fn rotate(server: Arc<Server>, name: String, headers: &HeaderMap, password: bool) -> Response {
+    if let Err(refused) = authorize(&server, headers) {
         return *refused;
     }
-    if super::cluster::coordinator(server).is_some() {
-        return super::cluster::not_yet("rotating a database's secrets");
+    if let Some(cluster) = super::cluster::coordinator(&server) {
+        return match blocking(move || cluster.rotate(&name, password)).await {
+            Ok(Ok((def, secrets))) => {
+                Json(describe(&server, &def, &super::advertised_host(&server), Some(&secrets))).into_response()
+            }
+            Ok(Err(e)) => failed(e),
+            Err(refused) => refused,
+        };
     }
+    let (server, name) = (&*server, name.as_str());
     let rotated = {
         let mut registry = server.databases.lock();
         let secrets = if password { registry.rotate_password(name) } else { registry.rotate_tokens(name) };

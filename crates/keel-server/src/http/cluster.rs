@@ -87,9 +87,28 @@ pub(super) async fn delete(cluster: Arc<dyn Coordinator>, name: String) -> Respo
     }
 }
 
-/// What a clustered node does not change yet: limits and secrets live in the catalog, and changing them
-/// there is the next step.
-pub(super) fn not_yet(what: &str) -> Response {
-    let body = json!({ "error": format!("{what} is not available on a clustered node yet: delete and create the database to change it") });
-    (StatusCode::NOT_IMPLEMENTED, Json(body)).into_response()
+/// `POST /v1/databases/<name>/move` with `{"to": "<node>"}`: a live move (see keel-cluster's `moves`).
+pub async fn move_database(
+    State(server): State<Arc<Server>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = authorize(&server, &headers) {
+        return *refused;
+    }
+    let Some(cluster) = coordinator(&server) else {
+        let body =
+            json!({ "error": "moving a database needs a cluster (start nodes with --cluster etcd://host:port)" });
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    };
+    let to = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["to"].as_str().map(String::from));
+    let Some(to) = to else {
+        return failed(ProvisionError { status: 400, message: "expected {\"to\": \"<node>\"}".into() });
+    };
+    match tokio::task::spawn_blocking(move || cluster.move_database(&name, &to)).await {
+        Ok(Ok(report)) => Json(report).into_response(),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(ProvisionError { status: 500, message: e.to_string() }),
+    }
 }

@@ -43,6 +43,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/v1/databases/{name}/backups/{id}", axum::routing::delete(backups::delete))
         .route("/v1/databases/{name}/restore", post(backups::restore))
         .route("/v1/databases/{name}/operation", get(backups::operation))
+        .route("/v1/databases/{name}/move", post(cluster::move_database))
         .route("/v1/dashboard/snapshot", get(dashboard::snapshot))
         .route("/v1/dashboard/stream", get(dashboard::stream))
         .route("/dashboard", get(dashboard::page))
