@@ -123,6 +123,15 @@ impl Etcd {
         self.call("/v3/kv/deleterange", json!({ "key": encode(key.as_bytes()) })).map(|_| ())
     }
 
+    /// Deletes `key` only while it holds `value` (what this node wrote there, not a later writer's).
+    pub fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, String> {
+        let key = encode(key.as_bytes());
+        let compare = json!({ "key": key, "target": "VALUE", "result": "EQUAL", "value": encode(value) });
+        let body = json!({ "compare": [compare], "success": [{ "request_delete_range": { "key": key } }] });
+        let reply = self.call("/v3/kv/txn", body)?;
+        Ok(reply["succeeded"].as_bool().unwrap_or(false))
+    }
+
     /// Writes `key` only if it does not exist; whether it was written.
     pub fn create(&self, key: &str, value: &[u8], lease: i64) -> Result<bool, String> {
         let compare =

@@ -48,7 +48,10 @@ impl Cluster {
         let gone: Vec<String> = self.hosting.lock().iter().filter(|n| !names.contains(*n)).cloned().collect();
         for name in gone {
             self.hosting.lock().remove(&name);
-            self.serving.lock().remove(&name);
+            if self.serving.lock().remove(&name) {
+                // Only this node's own announcement: after a move, the new primary's stands.
+                let _ = self.etcd.delete_if(&catalog::serving_key(&name), self.me.name.as_bytes());
+            }
             if let Err(e) = keel_engine::provisioning::delete(&self.server, &name) {
                 tracing::warn!(database = %name, "cannot remove a database: {}", e.message);
             }

@@ -67,6 +67,9 @@ fn reads_writes_swaps_leases_and_watches() {
     let read = etcd.get("/t/a").unwrap().unwrap();
     assert!(etcd.replace("/t/a", b"10", read.mod_revision).unwrap());
     assert!(!etcd.replace("/t/a", b"11", read.mod_revision).unwrap(), "a stale revision loses");
+    assert!(!etcd.delete_if("/t/a", b"1").unwrap(), "another value stays");
+    assert!(etcd.delete_if("/t/new", b"x").unwrap());
+    assert_eq!(etcd.get("/t/new").unwrap(), None);
     // A lease keeps its keys while renewed and removes them when revoked.
     let lease = etcd.grant(5).unwrap();
     etcd.put("/t/leased", b"alive", lease).unwrap();

@@ -24,7 +24,47 @@ impl Drop for Process {
     }
 }
 
-fn etcd(dir: &Path) -> Option<(Process, u16)> {
+/// A real etcd on free loopback ports, with its data in the test's directory.
+struct Etcd {
+    process: Process,
+    dir: PathBuf,
+    client: u16,
+    peer: u16,
+}
+
+impl Etcd {
+    fn spawn(dir: &Path, client: u16, peer: u16) -> Process {
+        let child = Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir.join("etcd"))
+            .args(["--listen-client-urls", &format!("http://127.0.0.1:{client}")])
+            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{client}")])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("etcd answers", || {
+            ureq::post(&format!("http://127.0.0.1:{client}/v3/kv/range")).send_string(r#"{"key":"AA=="}"#).is_ok()
+        });
+        Process(child)
+    }
+
+    /// Stops etcd (SIGKILL) and starts it again on the same ports with the same data.
+    fn restart(&mut self) {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+        self.process = Etcd::spawn(&self.dir, self.client, self.peer);
+    }
+
+    fn pid(&self) -> String {
+        self.process.0.id().to_string()
+    }
+}
+
+fn etcd(dir: &Path) -> Option<(Etcd, u16)> {
     let found =
         std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("etcd").is_file()));
     assert!(found || std::env::var_os("CI").is_none(), "etcd is missing, and CI is set: .ci/run installs etcd-server");
@@ -33,23 +73,8 @@ fn etcd(dir: &Path) -> Option<(Process, u16)> {
         return None;
     }
     let (client, peer) = (free_port(), free_port());
-    let child = Command::new("etcd")
-        .arg("--data-dir")
-        .arg(dir.join("etcd"))
-        .args(["--listen-client-urls", &format!("http://127.0.0.1:{client}")])
-        .args(["--advertise-client-urls", &format!("http://127.0.0.1:{client}")])
-        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-        .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-        .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let etcd = Process(child);
-    wait_until("etcd answers", || {
-        ureq::post(&format!("http://127.0.0.1:{client}/v3/kv/range")).send_string(r#"{"key":"AA=="}"#).is_ok()
-    });
-    Some((etcd, client))
+    let process = Etcd::spawn(dir, client, peer);
+    Some((Etcd { process, dir: dir.to_path_buf(), client, peer }, client))
 }
 
 struct Node {
@@ -143,7 +168,7 @@ fn first_reply(port: u16, commands: &str) -> String {
 #[test]
 fn databases_are_placed_served_through_every_node_and_removed() {
     let dir: PathBuf = temp_dir("cluster");
-    let Some((etcd, etcd_port)) = etcd(&dir) else { return };
+    let Some((mut etcd, etcd_port)) = etcd(&dir) else { return };
     let nodes =
         [node(&dir, etcd_port, "n1", "dfw"), node(&dir, etcd_port, "n2", "dfw"), node(&dir, etcd_port, "n3", "iad")];
     let (_, status) = admin(&nodes[0], "GET", "/v1/cluster", None);
@@ -224,7 +249,7 @@ fn databases_are_placed_served_through_every_node_and_removed() {
     through = nodes.iter().map(|n| connect(n.port, Some(password))).collect();
 
     // etcd stopped: nodes keep serving, readiness says why the cluster is degraded, provisioning waits.
-    Command::new("kill").args(["-STOP", &etcd.0.id().to_string()]).status().unwrap();
+    Command::new("kill").args(["-STOP", &etcd.pid()]).status().unwrap();
     wait_until("readiness names the cluster", || {
         let ready: Value =
             ureq::get(&format!("http://127.0.0.1:{}/health/ready", nodes[1].http)).call().unwrap().into_json().unwrap();
@@ -233,7 +258,14 @@ fn databases_are_placed_served_through_every_node_and_removed() {
     });
     assert_eq!(redis::cmd("GET").arg("from-n1").query::<String>(&mut through[1]).unwrap(), "0");
     assert_eq!(admin(&nodes[1], "POST", "/v1/databases", Some(r#"{"name": "later"}"#)).0, 503);
-    Command::new("kill").args(["-CONT", &etcd.0.id().to_string()]).status().unwrap();
+    Command::new("kill").args(["-CONT", &etcd.pid()]).status().unwrap();
+    // etcd killed and started again: the nodes find it, keep their leases or register again, and the
+    // cluster takes changes again.
+    etcd.restart();
+    wait_until("provisioning works after etcd restarted", || {
+        admin(&nodes[2], "POST", "/v1/databases", Some(r#"{"name": "after-restart"}"#)).0 == 201
+    });
+    wait_until("every node is back", || node_names(&admin(&nodes[0], "GET", "/v1/cluster", None).1).len() == 3);
 
     // Deleting through any node stops the database on its node.
     let (status, _) = admin(&nodes[1], "DELETE", "/v1/databases/shop", None);
@@ -512,5 +544,84 @@ fn a_database_moves_to_another_node_under_load_with_a_short_pause() {
     let served_by = nodes[index(&to)].port;
     assert!(info.contains(&format!("laddr=127.0.0.1:{served_by} ")), "{info}");
     wait_until("the old copy is retired", || !dir.join(&from).join("databases/movable").exists());
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, status) = admin(&nodes[0], "GET", "/v1/cluster", None);
+    let serving: Vec<&str> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["databases"].as_array().is_some_and(|d| d.iter().any(|d| d == "movable")))
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(serving, [to.as_str()], "the retired copy's node must not take the new primary's announcement with it");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn real_clients_continue_after_a_failover() {
+    let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/npm");
+    let pypi = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pypi");
+    let have = npm.join("node_modules/ioredis").exists()
+        && npm.join("node_modules/@upstash/redis").exists()
+        && pypi.join("redis").exists();
+    assert!(have || std::env::var_os("CI").is_none(), "ioredis, @upstash/redis or redis-py is missing, and CI is set");
+    if !have {
+        eprintln!("not run here: the client libraries are missing (.ci/run installs them)");
+        return;
+    }
+    let dir: PathBuf = temp_dir("clients-failover");
+    let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
+    let mut nodes: Vec<Option<Node>> =
+        ["n1", "n2", "n3"].iter().map(|name| Some(node(&dir, etcd_port, name, "dfw"))).collect();
+    let (status, db) =
+        admin(nodes[0].as_ref().unwrap(), "POST", "/v1/databases", Some(r#"{"name": "app", "replicas": 1}"#));
+    assert_eq!(status, 201, "{db}");
+    let primary = db["node"].as_str().unwrap().to_string();
+    let p = primary[1..].parse::<usize>().unwrap() - 1;
+    let replica = admin(nodes[0].as_ref().unwrap(), "GET", "/v1/databases/app", None).1["replicas"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let x = (0..3).find(|i| *i != p && format!("n{}", i + 1) != replica).unwrap();
+    let via = nodes[x].as_ref().unwrap();
+    // The replica must hold the data before the primary goes.
+    let mut con = connect(via.port, Some(db["password"].as_str().unwrap()));
+    wait_until("the replica is in sync", || redis::cmd("WAIT").arg(1).arg(500).query::<i64>(&mut con).unwrap() == 1);
+    let env = [
+        ("KEEL_PORT", via.port.to_string()),
+        ("KEEL_PASSWORD", db["password"].as_str().unwrap().to_string()),
+        ("KEEL_URL", format!("http://127.0.0.1:{}", via.http)),
+        ("KEEL_TOKEN", db["rest_token"].as_str().unwrap().to_string()),
+        ("KEEL_SECONDS", "9".to_string()),
+    ];
+    let script = |name: &str| {
+        std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)).unwrap()
+    };
+    let node_client = Command::new("node")
+        .args(["--input-type=module"])
+        .current_dir(&npm)
+        .stdin(script("cluster-failover.mjs"))
+        .envs(env.clone())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let python_client = Command::new("python3")
+        .arg("-")
+        .stdin(script("cluster_failover.py"))
+        .env("PYTHONPATH", &pypi)
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    nodes[p] = None;
+    for (name, child) in [("node", node_client), ("python", python_client)] {
+        let output = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        eprintln!("{name}: {}", stderr.trim());
+        assert!(output.status.success() && stdout.trim_end().ends_with("ok"), "{name}: {stdout}{stderr}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
