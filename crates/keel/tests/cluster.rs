@@ -225,6 +225,26 @@ fn databases_are_placed_served_through_every_node_and_removed() {
         assert_eq!(rest(n, token, "/get/rest-key")["result"], "yes");
     }
 
+    // A REST subscription (SSE) through another node streams from the serving node.
+    let mut sse = std::net::TcpStream::connect(("127.0.0.1", nodes[0].http)).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("GET /subscribe/alerts HTTP/1.1\r\nHost: keel\r\nAuthorization: Bearer {token}\r\n\r\n");
+    std::io::Write::write_all(&mut sse, request.as_bytes()).unwrap();
+    let read_until = |sse: &mut std::net::TcpStream, wanted: &str| {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !seen.contains(wanted) {
+            let n = std::io::Read::read(sse, &mut buf).unwrap_or(0);
+            assert!(n > 0, "the stream ended before {wanted:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    read_until(&mut sse, "subscribe,alerts,1");
+    let receivers: i64 = redis::cmd("PUBLISH").arg("alerts").arg("rest-hello").query(&mut through[1]).unwrap();
+    assert_eq!(receivers, 1);
+    read_until(&mut sse, "message,alerts,rest-hello");
+    drop(sse);
+
     // Limits and secrets change in the catalog, from any node, and reach the serving node.
     let (status, changed) = admin(&nodes[1], "PATCH", "/v1/databases/shop", Some(r#"{"max_connections": 7}"#));
     assert_eq!((status, changed["max_connections"].as_u64()), (200, Some(7)), "{changed}");
