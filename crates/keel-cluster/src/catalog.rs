@@ -90,6 +90,18 @@ impl View {
         self.databases.values().filter(|e| e.node == node || e.replicas.iter().any(|r| r == node)).cloned().collect()
     }
 
+    /// How far (bytes) each replica of `entry` is behind its primary, as their nodes last published
+    /// (None when a node has not said).
+    pub fn replica_lag(&self, entry: &Entry) -> BTreeMap<String, Option<u64>> {
+        let name = &entry.definition.name;
+        let primary = self.nodes.get(&entry.node).and_then(|n| n.primary_offsets.get(name)).copied();
+        let lag = |replica: &String| {
+            let at = self.nodes.get(replica).and_then(|n| n.replica_offsets.get(name)).copied();
+            Some(primary?.saturating_sub(at?))
+        };
+        entry.replicas.iter().map(|r| (r.clone(), lag(r))).collect()
+    }
+
     /// A replica's applied offset of `database`, as its node last published it (0: unknown).
     pub fn replica_offset(&self, node: &str, database: &str) -> u64 {
         self.nodes.get(node).and_then(|n| n.replica_offsets.get(database)).copied().unwrap_or(0)
@@ -116,6 +128,7 @@ mod tests {
             max_memory: 0,
             started_unix: 0,
             replica_offsets: Default::default(),
+            primary_offsets: Default::default(),
         };
         let mut view = View::from_listing(&[
             kv("/keel/nodes/n1", &serde_json::to_vec(&node).unwrap()),

@@ -27,7 +27,7 @@ impl Coordinator for Cluster {
                 serde_json::json!({
                     "name": n.name, "region": n.region, "resp": n.resp, "http": n.http,
                     "databases": serving, "used_memory": n.used_memory, "max_memory": n.max_memory,
-                    "started_unix": n.started_unix, "replica_offsets": n.replica_offsets,
+                    "started_unix": n.started_unix, "replica_offsets": n.replica_offsets, "primary_offsets": n.primary_offsets,
                 })
             })
             .collect();
@@ -46,6 +46,7 @@ impl Coordinator for Cluster {
 
     fn create(&self, request: CreateRequest) -> Result<(DatabaseDef, Secrets, String), ProvisionError> {
         let (region, request_replicas) = (request.region.clone(), request.replicas.unwrap_or(0));
+        let read_regions = request.read_regions.clone().unwrap_or_default();
         let nodes = membership::nodes(&self.etcd).map_err(unavailable)?;
         let node = placement::choose(&nodes, region.as_deref()).ok_or_else(|| ProvisionError {
             status: 503,
@@ -59,8 +60,9 @@ impl Coordinator for Cluster {
         let (mut def, secrets) =
             keel_engine::databases::define(request, &plans, keel_engine::clock::unix_ms() / 1000, &taken)?;
         def.region = node.region.clone();
-        let wanted = request_replicas as usize;
-        let replicas = placement::choose_replicas(&nodes, &node.name, wanted);
+        let wanted = (request_replicas as usize).max(read_regions.len());
+        let replicas = placement::choose_replicas(&nodes, &node.name, wanted, &read_regions)
+            .map_err(|message| ProvisionError { status: 503, message })?;
         if replicas.len() < wanted {
             return Err(ProvisionError {
                 status: 503,
@@ -88,7 +90,10 @@ impl Coordinator for Cluster {
         Ok(kvs
             .iter()
             .filter_map(|kv| serde_json::from_slice::<Entry>(&kv.value).ok())
-            .map(|e| Placed { definition: e.definition, node: e.node, replicas: e.replicas })
+            .map(|e| {
+                let replica_lag = self.view.read().replica_lag(&e);
+                Placed { definition: e.definition, node: e.node, replicas: e.replicas, replica_lag }
+            })
             .collect())
     }
 

@@ -74,6 +74,7 @@ pub fn join(server: Arc<Server>, resp: String, http: String) -> Result<Arc<Clust
         max_memory: 0,
         started_unix,
         replica_offsets: Default::default(),
+        primary_offsets: Default::default(),
     };
     let me = blank.refreshed(&server);
     let lease = membership::register(&etcd, &me, ttl)?;

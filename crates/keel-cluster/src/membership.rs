@@ -23,9 +23,12 @@ pub struct NodeRecord {
     /// The node's maxmemory (0: no limit).
     pub max_memory: u64,
     pub started_unix: u64,
-    /// The offset each database this node keeps a replica of has applied (failover picks the freshest).
+    /// The offset each database this node keeps a replica of has applied (failover picks the freshest),
+    /// and each database it is the primary of has reached (for replicas' lag).
     #[serde(default)]
     pub replica_offsets: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub primary_offsets: std::collections::BTreeMap<String, u64>,
 }
 
 impl NodeRecord {
@@ -45,14 +48,20 @@ impl NodeRecord {
             databases: tenants.iter().filter(|t| t.is_provisioned()).count() as u64,
             used_memory: tenants.iter().map(|t| t.figures().used_memory).sum(),
             max_memory: server.settings.read().maxmemory,
-            replica_offsets: tenants
-                .iter()
-                .filter(|t| t.is_provisioned() && t.replication.is_replica())
-                .map(|t| (t.name.clone(), t.persistence.stream.offset()))
-                .collect(),
+            replica_offsets: offsets(&tenants, true),
+            primary_offsets: offsets(&tenants, false),
             ..self.clone()
         }
     }
+}
+
+/// The replication offsets of the provisioned databases that are replicas (or primaries) here.
+fn offsets(
+    tenants: &[std::sync::Arc<keel_engine::state::tenant::Tenant>],
+    replicas: bool,
+) -> std::collections::BTreeMap<String, u64> {
+    let chosen = tenants.iter().filter(|t| t.is_provisioned() && t.replication.is_replica() == replicas);
+    chosen.map(|t| (t.name.clone(), t.persistence.stream.offset())).collect()
 }
 
 pub fn key(name: &str) -> String {

@@ -12,12 +12,28 @@ pub fn choose<'a>(nodes: &'a [NodeRecord], region: Option<&str>) -> Option<&'a N
         .min_by_key(|n| (n.databases, std::cmp::Reverse(n.free_memory()), n.name.clone()))
 }
 
-/// The nodes for `count` replicas of a database whose primary is on `primary`: other live nodes, least
-/// loaded first; fewer when there are not enough.
-pub fn choose_replicas(nodes: &[NodeRecord], primary: &str, count: usize) -> Vec<String> {
-    let mut others: Vec<&NodeRecord> = nodes.iter().filter(|n| n.name != primary).collect();
+/// The nodes for the replicas of a database whose primary is on `primary`: one in each of `regions`
+/// (an error names a region without a free live node), then others up to `count` in all, least loaded
+/// first (fewer when there are not enough).
+pub fn choose_replicas(
+    nodes: &[NodeRecord],
+    primary: &str,
+    count: usize,
+    regions: &[String],
+) -> Result<Vec<String>, String> {
+    let mut chosen: Vec<String> = Vec::new();
+    for region in regions {
+        let free: Vec<NodeRecord> =
+            nodes.iter().filter(|n| n.name != primary && !chosen.contains(&n.name)).cloned().collect();
+        let node = choose(&free, Some(region)).ok_or_else(|| format!("no live node left in read region '{region}'"))?;
+        chosen.push(node.name.clone());
+    }
+    let mut others: Vec<&NodeRecord> =
+        nodes.iter().filter(|n| n.name != primary && !chosen.contains(&n.name)).collect();
     others.sort_by_key(|n| (n.databases, std::cmp::Reverse(n.free_memory()), n.name.clone()));
-    others.into_iter().take(count).map(|n| n.name.clone()).collect()
+    let more = count.saturating_sub(chosen.len());
+    chosen.extend(others.into_iter().take(more).map(|n| n.name.clone()));
+    Ok(chosen)
 }
 
 #[cfg(test)]
@@ -35,6 +51,7 @@ mod tests {
             max_memory: 1000,
             started_unix: 0,
             replica_offsets: Default::default(),
+            primary_offsets: Default::default(),
         }
     }
 
@@ -48,7 +65,11 @@ mod tests {
         assert!(choose(&nodes, Some("fra")).is_none());
         let tied = [node("b", "x", 0, 0), node("a", "x", 0, 0)];
         assert_eq!(choose(&tied, None).map(|n| n.name.as_str()), Some("a"));
-        assert_eq!(choose_replicas(&nodes, "n4", 2), ["n3", "n2"]);
-        assert_eq!(choose_replicas(&nodes, "n1", 9).len(), 3, "as many as there are other nodes");
+        assert_eq!(choose_replicas(&nodes, "n4", 2, &[]).unwrap(), ["n3", "n2"]);
+        assert_eq!(choose_replicas(&nodes, "n1", 9, &[]).unwrap().len(), 3, "as many as there are other nodes");
+        let iad = ["iad".to_string()];
+        assert_eq!(choose_replicas(&nodes, "n3", 1, &iad).unwrap(), ["n4"], "the read region first");
+        assert_eq!(choose_replicas(&nodes, "n3", 2, &iad).unwrap(), ["n4", "n2"]);
+        assert!(choose_replicas(&nodes, "n4", 1, &iad).is_err(), "the primary's node is not its own replica");
     }
 }

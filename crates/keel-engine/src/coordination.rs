@@ -21,8 +21,9 @@ pub struct Remote {
 pub struct Placed {
     pub definition: DatabaseDef,
     pub node: String,
-    /// The nodes keeping its replicas.
+    /// The nodes keeping its replicas, and how far (bytes) each is behind as last published.
     pub replicas: Vec<String>,
+    pub replica_lag: std::collections::BTreeMap<String, Option<u64>>,
 }
 
 pub trait Coordinator: Send + Sync {

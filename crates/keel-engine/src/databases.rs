@@ -140,8 +140,10 @@ pub struct CreateRequest {
     /// Scheduled backups: `hourly`, `daily`, `none`, or a period such as `30m`, `6h`, `90s`.
     pub backup: Option<String>,
     pub backup_keep: Option<u64>,
-    /// Replicas on other nodes of a cluster (a node without `--cluster` has none to place).
+    /// Replicas on other nodes of a cluster (a node without `--cluster` has none to place), one in each
+    /// of `read_regions` first.
     pub replicas: Option<u64>,
+    pub read_regions: Option<Vec<String>>,
 }
 
 /// A change to a database's limits (`keel db set`), applied live.

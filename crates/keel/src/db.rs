@@ -59,6 +59,9 @@ pub enum DbCommand {
         /// Replicas on other nodes of a cluster, which take over if its node is lost.
         #[arg(long)]
         replicas: Option<u64>,
+        /// Regions that each get a replica (comma-separated), e.g. iad,fra.
+        #[arg(long, value_delimiter = ',')]
+        read_regions: Option<Vec<String>>,
         #[command(flatten)]
         limits: LimitArgs,
         /// Print JSON.
@@ -193,12 +196,13 @@ fn print(value: &Value, as_json: bool) {
 
 pub fn run(command: DbCommand) -> Result<(), String> {
     match command {
-        DbCommand::Create { name, region, plan, replicas, limits, json } => {
+        DbCommand::Create { name, region, plan, replicas, read_regions, limits, json } => {
             let mut body = limits.to_json()?;
             body["name"] = json!(name);
             body["region"] = json!(region);
             body["plan"] = json!(plan);
             body["replicas"] = json!(replicas);
+            body["read_regions"] = json!(read_regions);
             let created = call("POST", "/v1/databases", Some(body))?;
             print(&created, json);
             if !json {

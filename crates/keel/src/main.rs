@@ -53,7 +53,7 @@ enum Command {
     /// Provision databases on a running Keel (through its admin API).
     Db {
         #[command(subcommand)]
-        command: db::DbCommand,
+        command: Box<db::DbCommand>,
     },
     /// A cluster of nodes coordinated by etcd, seen from one of them (through its admin API).
     Cluster {
@@ -248,7 +248,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Db { command } => match db::run(command) {
+        Command::Db { command } => match db::run(*command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("keel db: {message}");

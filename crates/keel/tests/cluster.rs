@@ -180,6 +180,21 @@ fn databases_are_placed_served_through_every_node_and_removed() {
     assert_eq!((status, shop["node"].as_str()), (201, Some("n3")), "{shop}");
     let (_, other) = admin(&nodes[0], "POST", "/v1/databases", Some(r#"{"name": "other", "region": "dfw"}"#));
     assert!(["n1", "n2"].contains(&other["node"].as_str().unwrap()), "{other}");
+    // A replica in a read region, and its lag as the nodes publish it.
+    let global: Value = serde_json::from_str(&cli(
+        &nodes[1],
+        &["db", "create", "--name", "global", "--region", "dfw", "--read-regions", "iad", "--json"],
+    ))
+    .unwrap();
+    assert!(["n1", "n2"].contains(&global["node"].as_str().unwrap()), "{global}");
+    assert_eq!(placement(&nodes[0], "global").1, ["n3"]);
+    let mut global_con = connect(nodes[2].port, Some(global["password"].as_str().unwrap()));
+    redis::cmd("SET").arg("g").arg("1").query::<()>(&mut global_con).unwrap();
+    wait_until("the read region's replica reports no lag", || {
+        let (_, shown) = admin(&nodes[2], "GET", "/v1/databases/global", None);
+        shown["replica_lag_bytes"]["n3"].as_u64() == Some(0)
+    });
+    assert_eq!(admin(&nodes[1], "POST", "/v1/databases", Some(r#"{"read_regions": ["fra"]}"#)).0, 503);
     assert_eq!(admin(&nodes[1], "POST", "/v1/databases", Some(r#"{"name": "shop"}"#)).0, 409);
     assert_eq!(admin(&nodes[1], "POST", "/v1/databases", Some(r#"{"region": "fra"}"#)).0, 503);
     assert!(cli(&nodes[2], &["db", "list"]).contains("shop"));

@@ -67,6 +67,7 @@ pub(super) async fn list(server: Arc<Server>, cluster: Arc<dyn Coordinator>, onl
             let mut d = describe(&server, &p.definition, &host, None);
             d["node"] = json!(p.node);
             d["replicas"] = json!(p.replicas);
+            d["replica_lag_bytes"] = json!(p.replica_lag);
             d
         })
         .collect();
