@@ -2,57 +2,21 @@
 //! writes, compare-and-swap, leases that keep keys alive until revoked, and a prefix watch.
 
 use keel_cluster::etcd::{Etcd, Event};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct EtcdProcess(Child, std::path::PathBuf);
+#[path = "support/local_etcd.rs"]
+mod local_etcd;
 
-impl Drop for EtcdProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start() -> Option<(EtcdProcess, Etcd)> {
-    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("etcd").is_file()));
-    assert!(found || std::env::var_os("CI").is_none(), "etcd is missing, and CI is set: .ci/run installs etcd-server");
-    if !found {
-        eprintln!("not run here: etcd is missing (apt-get install etcd-server)");
-        return None;
-    }
+fn start() -> Option<(local_etcd::LocalEtcd, Etcd, std::path::PathBuf)> {
     let dir = std::env::temp_dir().join(format!("keel-etcd-client-{}", std::process::id()));
-    let (client, peer) = (free_port(), free_port());
-    let child = Command::new("etcd")
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["--listen-client-urls", &format!("http://127.0.0.1:{client}")])
-        .args(["--advertise-client-urls", &format!("http://127.0.0.1:{client}")])
-        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-        .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-        .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let process = EtcdProcess(child, dir);
-    let etcd = Etcd::new(&format!("etcd://127.0.0.1:{client}")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while etcd.get("probe").is_err() {
-        assert!(Instant::now() < deadline, "etcd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some((process, etcd))
+    let local = local_etcd::LocalEtcd::start(&dir)?;
+    let etcd = Etcd::new(&format!("etcd://127.0.0.1:{}", local.client)).unwrap();
+    Some((local, etcd, dir))
 }
 
 #[test]
 fn reads_writes_swaps_leases_and_watches() {
-    let Some((_process, etcd)) = start() else { return };
+    let Some((_local, etcd, dir)) = start() else { return };
     etcd.put("/t/a", b"1", 0).unwrap();
     etcd.put("/t/b", b"2", 0).unwrap();
     etcd.put("/u/c", b"3", 0).unwrap();
@@ -95,4 +59,5 @@ fn reads_writes_swaps_leases_and_watches() {
     assert!(matches!(&seen[1], Event::Put(kv) if kv.key == "/t/b" && kv.value == b"20"), "{seen:?}");
     assert_eq!(etcd.keep_alive(lease).unwrap(), 0, "a revoked lease is gone");
     assert!(etcd.get("/t/leased").unwrap().is_none());
+    let _ = std::fs::remove_dir_all(dir);
 }

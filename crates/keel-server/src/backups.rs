@@ -189,11 +189,7 @@ async fn write_backup(
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| format!("{}: {e}", dir.display()))
+    keel_persist::private_file::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Deletes one backup (its manifest first: without it the snapshot is no longer a backup).

@@ -24,57 +24,14 @@ impl Drop for Process {
     }
 }
 
-/// A real etcd on free loopback ports, with its data in the test's directory.
-struct Etcd {
-    process: Process,
-    dir: PathBuf,
-    client: u16,
-    peer: u16,
-}
+#[path = "../../keel-cluster/tests/support/local_etcd.rs"]
+mod local_etcd;
 
-impl Etcd {
-    fn spawn(dir: &Path, client: u16, peer: u16) -> Process {
-        let child = Command::new("etcd")
-            .arg("--data-dir")
-            .arg(dir.join("etcd"))
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{client}")])
-            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{client}")])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_until("etcd answers", || {
-            ureq::post(&format!("http://127.0.0.1:{client}/v3/kv/range")).send_string(r#"{"key":"AA=="}"#).is_ok()
-        });
-        Process(child)
-    }
-
-    /// Stops etcd (SIGKILL) and starts it again on the same ports with the same data.
-    fn restart(&mut self) {
-        let _ = self.process.0.kill();
-        let _ = self.process.0.wait();
-        self.process = Etcd::spawn(&self.dir, self.client, self.peer);
-    }
-
-    fn pid(&self) -> String {
-        self.process.0.id().to_string()
-    }
-}
-
-fn etcd(dir: &Path) -> Option<(Etcd, u16)> {
-    let found =
-        std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("etcd").is_file()));
-    assert!(found || std::env::var_os("CI").is_none(), "etcd is missing, and CI is set: .ci/run installs etcd-server");
-    if !found {
-        eprintln!("not run here: etcd is missing (apt-get install etcd-server)");
-        return None;
-    }
-    let (client, peer) = (free_port(), free_port());
-    let process = Etcd::spawn(dir, client, peer);
-    Some((Etcd { process, dir: dir.to_path_buf(), client, peer }, client))
+/// A real etcd for the test, and its client port.
+fn etcd(dir: &Path) -> Option<(local_etcd::LocalEtcd, u16)> {
+    let local = local_etcd::LocalEtcd::start(dir)?;
+    let port = local.client;
+    Some((local, port))
 }
 
 struct Node {

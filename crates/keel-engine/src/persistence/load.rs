@@ -418,11 +418,7 @@ pub fn start_fresh_log(
 
 /// Creates `dir` (and its parents) readable by the owner only.
 fn create_private_dir(dir: &Path) -> Result<(), String> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| format!("{}: {e}", dir.display()))
+    keel_persist::private_file::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Opens the last log the manifest names for appending.

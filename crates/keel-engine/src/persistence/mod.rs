@@ -273,11 +273,8 @@ impl Persistence {
 
     /// Takes the data directory: creates it, and refuses when another Keel holds its lock.
     pub fn open(dir: &Path) -> Result<Persistence, String> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+        keel_persist::private_file::create_dir(dir)
+            .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
         let lock = lock_dir(dir)?;
         Ok(Persistence {
             dir: dir.to_path_buf(),
