@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 pub const DATABASES: &str = "/keel/databases/";
 pub const SERVING: &str = "/keel/serving/";
+/// A database's ACL users as an ACL file's text (hashed passwords), written by its primary's node.
+pub const USERS: &str = "/keel/users/";
 
 /// A database as the catalog holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +35,10 @@ pub fn serving_key(name: &str) -> String {
     format!("{SERVING}{name}")
 }
 
+pub fn users_key(name: &str) -> String {
+    format!("{USERS}{name}")
+}
+
 /// What this node last saw of the cluster.
 #[derive(Debug, Default)]
 pub struct View {
@@ -42,6 +48,8 @@ pub struct View {
     pub serving: BTreeMap<String, String>,
     /// Each catalog entry's last revision (a failover's transaction compares it).
     pub revisions: BTreeMap<String, i64>,
+    /// Each database's ACL users, as its primary last published them.
+    pub users: BTreeMap<String, String>,
 }
 
 impl View {
@@ -65,6 +73,8 @@ impl View {
                     self.revisions.remove(name);
                 } else if let Some(name) = key.strip_prefix(SERVING) {
                     self.serving.remove(name);
+                } else if let Some(name) = key.strip_prefix(USERS) {
+                    self.users.remove(name);
                 }
             }
         }
@@ -82,6 +92,8 @@ impl View {
             }
         } else if let Some(name) = kv.key.strip_prefix(SERVING) {
             self.serving.insert(name.to_string(), String::from_utf8_lossy(&kv.value).into_owned());
+        } else if let Some(name) = kv.key.strip_prefix(USERS) {
+            self.users.insert(name.to_string(), String::from_utf8_lossy(&kv.value).into_owned());
         }
     }
 

@@ -104,6 +104,7 @@ impl Coordinator for Cluster {
         };
         let entry: Entry = serde_json::from_slice(&kv.value).map_err(|e| unavailable(e.to_string()))?;
         self.etcd.delete(&key).map_err(unavailable)?;
+        let _ = self.etcd.delete(&catalog::users_key(name));
         self.wait_serving(name, None).map_err(|e| ProvisionError { status: 504, message: e })?;
         Ok(entry.definition)
     }
@@ -125,6 +126,20 @@ impl Coordinator for Cluster {
         let view = self.view.read();
         let entry = view.databases.values().find(|e| e.definition.opened_by_password(&hash))?;
         self.remote(&view, entry)
+    }
+
+    fn locate_by_user(&self, user: &str, password: &[u8]) -> Option<Remote> {
+        let view = self.view.read();
+        let table = &self.server.commands;
+        let mut found = view.databases.values().filter(|e| e.node != self.me.name).filter(|e| {
+            let Some(text) = view.users.get(&e.definition.name) else { return false };
+            let mut acl = keel_engine::state::acl::Acl::new(table, None);
+            acl.replace_all(text, table).is_ok()
+                && acl.users.get(user).is_some_and(|u| !u.nopass && u.check_password(password))
+        });
+        // A user and password that two databases answer to open neither (the local login rule).
+        let first = found.next()?;
+        found.next().is_none().then(|| self.remote(&view, first)).flatten()
     }
 
     fn locate_by_token(&self, token: &str) -> Option<(Remote, TokenAccess)> {

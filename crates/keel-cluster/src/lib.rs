@@ -182,6 +182,7 @@ impl Cluster {
                 Ok(_) if last_publish.elapsed() >= Duration::from_secs(2) => {
                     last_publish = std::time::Instant::now();
                     let _ = membership::publish(&self.etcd, &record, lease);
+                    self.publish_users();
                 }
                 Ok(_) => {}
                 Err(e) => tracing::debug!("cannot renew the node's lease: {e}"),
@@ -209,7 +210,9 @@ impl Cluster {
             let watched = self.etcd.watch("/keel/", revision, |event| {
                 // Catalog changes, and a node's departure (its databases may need a new primary).
                 let ours = match &event {
-                    etcd::Event::Put(kv) => kv.key.starts_with(catalog::DATABASES),
+                    etcd::Event::Put(kv) => {
+                        kv.key.starts_with(catalog::DATABASES) || kv.key.starts_with(catalog::USERS)
+                    }
                     etcd::Event::Delete(key) => {
                         key.starts_with(catalog::DATABASES) || key.starts_with(membership::NODES)
                     }

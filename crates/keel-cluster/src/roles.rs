@@ -23,9 +23,9 @@ impl Cluster {
     /// Serves exactly the databases placed on this node, each in its role; deletes those no longer
     /// placed here; then takes over databases whose primary is gone, where this node is their best replica.
     pub(crate) fn reconcile(&self) {
-        let (mine, nodes) = {
+        let (mine, nodes, users) = {
             let view = self.view.read();
-            (view.hosted_by(&self.me.name), view.nodes.clone())
+            (view.hosted_by(&self.me.name), view.nodes.clone(), view.users.clone())
         };
         let names: BTreeSet<String> = mine.iter().map(|e| e.definition.name.clone()).collect();
         for entry in &mine {
@@ -43,6 +43,9 @@ impl Cluster {
                 self.be_primary(&tenant);
             } else {
                 self.be_replica(&tenant, nodes.get(&entry.node));
+                if let Some(users) = users.get(name) {
+                    self.take_users(&tenant, users);
+                }
             }
         }
         let gone: Vec<String> = self.hosting.lock().iter().filter(|n| !names.contains(*n)).cloned().collect();
@@ -127,6 +130,32 @@ impl Cluster {
                 }
                 Ok(false) => tracing::info!(database = %name, "another node took over first"),
                 Err(e) => tracing::warn!(database = %name, "cannot take over: {e}"),
+            }
+        }
+    }
+
+    /// A replica takes its primary's ACL users (so that they survive a failover).
+    fn take_users(&self, tenant: &Tenant, users: &str) {
+        let table = &self.server.commands;
+        if tenant.acl.read().file_text(table) == users {
+            return;
+        }
+        let replaced = tenant.acl.write().replace_all(users, table);
+        if let Err(e) = replaced.and_then(|_| tenant.acl_changed(table)) {
+            tracing::warn!(database = %tenant.name, "cannot take the primary's ACL users: {e}");
+        }
+    }
+
+    /// Publishes the ACL users of every database this node is the primary of, when they changed.
+    pub(crate) fn publish_users(&self) {
+        let primaries: Vec<String> = self.serving.lock().iter().cloned().collect();
+        for name in primaries {
+            let Some(tenant) = self.server.tenants.read().get(&name).cloned() else { continue };
+            let text = tenant.acl.read().file_text(&self.server.commands);
+            if self.view.read().users.get(&name) != Some(&text) {
+                if let Err(e) = self.etcd.put(&catalog::users_key(&name), text.as_bytes(), 0) {
+                    tracing::debug!(database = %name, "cannot publish ACL users: {e}");
+                }
             }
         }
     }

@@ -48,6 +48,8 @@ pub trait Coordinator: Send + Sync {
     fn move_database(&self, name: &str, to: &str) -> Result<serde_json::Value, ProvisionError>;
     /// The database another node serves that `password` opens.
     fn locate_by_password(&self, password: &[u8]) -> Option<Remote>;
+    /// The database another node serves whose ACL user `user` has `password`.
+    fn locate_by_user(&self, user: &str, password: &[u8]) -> Option<Remote>;
     /// The database another node serves that REST `token` opens, and with which rights.
     fn locate_by_token(&self, token: &str) -> Option<(Remote, TokenAccess)>;
 }

@@ -307,8 +307,22 @@ fn a_killed_primary_fails_over_to_its_replica_and_no_acknowledged_write_is_lost(
     let x = (0..3).find(|i| *i != p && *i != r).unwrap();
     let password = orders["password"].as_str().unwrap().to_string();
     let via = nodes[x].as_ref().unwrap().port;
-    // Writes through the third node, each acknowledged by the replica (WAIT 1).
+    // An ACL user of the database, which its replica keeps too.
     let mut con = connect(via, Some(&password));
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">app-pass")
+        .arg("~*")
+        .arg("+@all")
+        .query::<()>(&mut con)
+        .unwrap();
+    let users = dir.join(&replicas[0]).join("databases/orders/users.acl");
+    wait_until("the replica has the ACL user", || {
+        std::fs::read_to_string(&users).is_ok_and(|t| t.contains("user app on"))
+    });
+    // Writes through the third node, each acknowledged by the replica (WAIT 1).
     let mut acknowledged = Vec::new();
     let wait_synced = Instant::now() + Duration::from_secs(30);
     for i in 0..300u64 {
@@ -346,6 +360,12 @@ fn a_killed_primary_fails_over_to_its_replica_and_no_acknowledged_write_is_lost(
         .filter(|i| redis::cmd("GET").arg(format!("k{i}")).query::<Option<u64>>(&mut con).unwrap() != Some(*i))
         .collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    // The ACL user logs in to the new primary through any node.
+    let mut as_app =
+        redis::Client::open(format!("redis://app:app-pass@127.0.0.1:{via}/")).unwrap().get_connection().unwrap();
+    assert_eq!(redis::cmd("GET").arg("after-failover").query::<i64>(&mut as_app).unwrap(), 1);
+    let who: String = redis::cmd("ACL").arg("WHOAMI").query(&mut as_app).unwrap();
+    assert_eq!(who, "app");
     // The old primary's node returns (same name and data) and follows the new primary as its replica.
     nodes[p] = Some(node(&dir, etcd_port, &primary, "dfw"));
     let returned = nodes[p].as_ref().unwrap();

@@ -110,8 +110,15 @@ fn resolve_login(server: &Server, current: &Tenant, session: &Session, user: &[u
 /// database's name, with its password): the connection is relayed there, even when this node keeps a
 /// replica of it (clients of a database get its primary, wherever they connect).
 fn remote_login(server: &Server, user: &[u8], password: &[u8]) -> Option<crate::coordination::Remote> {
-    let remote = server.coordinator.get()?.locate_by_password(password)?;
-    (user == b"default" || user == remote.database.as_bytes()).then_some(remote)
+    let cluster = server.coordinator.get()?;
+    if let Some(remote) = cluster.locate_by_password(password) {
+        if user == b"default" || user == remote.database.as_bytes() {
+            return Some(remote);
+        }
+    }
+    // An ACL user of a database served elsewhere (never `default`, which is each node's own).
+    let name = std::str::from_utf8(user).ok().filter(|name| *name != "default")?;
+    cluster.locate_by_user(name, password)
 }
 
 /// Logs the client in where [`resolve_login`] leads. Moving to another database asks the connection to
