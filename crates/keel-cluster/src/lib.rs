@@ -99,6 +99,10 @@ pub fn join(server: Arc<Server>, resp: String, http: String) -> Result<Arc<Clust
     spawn("keel-membership", move || renewing.keep_membership(ttl));
     spawn("keel-catalog", move || watching.follow_catalog());
     spawn("keel-fence", move || guarding.guard_lease());
+    if server.settings.read().cluster_rebalance {
+        let balancing = cluster.clone();
+        spawn("keel-rebalance", move || balancing.keep_balanced(ttl));
+    }
     tracing::info!(node = %cluster.me.name, region = %cluster.me.region, etcd = %cluster.endpoint, "joined the cluster");
     Ok(cluster)
 }
@@ -189,6 +193,16 @@ impl Cluster {
             }
         }
         let _ = self.etcd.revoke(self.lease.load(Ordering::Relaxed));
+    }
+
+    /// Every two leases, moves one database when this node serves too many of its region's primaries.
+    fn keep_balanced(&self, ttl: u64) {
+        while !self.server.is_shutting_down() {
+            std::thread::sleep(Duration::from_secs(ttl * 2));
+            if self.problem().is_none() {
+                self.rebalance_once();
+            }
+        }
     }
 
     /// Lists `/keel/` and watches it, keeping the view and reconciling after every change; starts over

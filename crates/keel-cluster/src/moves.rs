@@ -68,6 +68,32 @@ impl Cluster {
         }
     }
 
+    /// With `cluster-rebalance` on: when this node is the primary of at least two databases more than
+    /// another live node of a database's region, it moves one of them there (one move per call).
+    pub(crate) fn rebalance_once(&self) -> Option<Value> {
+        let (name, target) = {
+            let view = self.view.read();
+            let primaries = |node: &str| view.databases.values().filter(|e| e.node == node).count();
+            let mine = primaries(&self.me.name);
+            view.databases.values().filter(|e| e.node == self.me.name).find_map(|e| {
+                let region = &e.definition.region;
+                let target = view
+                    .nodes
+                    .values()
+                    .filter(|n| n.name != self.me.name && &n.region == region)
+                    .min_by_key(|n| (primaries(&n.name), n.name.clone()))?;
+                (primaries(&target.name) + 2 <= mine).then(|| (e.definition.name.clone(), target.name.clone()))
+            })?
+        };
+        match self.move_database(&name, &target) {
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::warn!(database = %name, to = %target, "rebalancing could not move a database: {}", e.message);
+                None
+            }
+        }
+    }
+
     /// The catalog entry of `name` and its revision.
     fn entry(&self, name: &str) -> Result<(Entry, i64), ProvisionError> {
         let kv = self.etcd.get(&catalog::database_key(name)).map_err(unavailable)?;

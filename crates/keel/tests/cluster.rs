@@ -42,11 +42,17 @@ struct Node {
 }
 
 fn node(dir: &Path, etcd: u16, name: &str, region: &str) -> Node {
+    node_with(dir, etcd, name, region, &[])
+}
+
+/// A node started with more settings (`--set NAME=VALUE` pairs).
+fn node_with(dir: &Path, etcd: u16, name: &str, region: &str, settings: &[&str]) -> Node {
     let (port, http) = (free_port(), free_port());
     let child = keel()
         .args(["serve", "--port", &port.to_string(), "--http-port", &http.to_string(), "--save", ""])
         .args(["--cluster", &format!("etcd://127.0.0.1:{etcd}"), "--node-name", name, "--region", region])
         .args(["--admin-token", ADMIN, "--set", "cluster-lease=2"])
+        .args(settings.iter().flat_map(|setting| ["--set", setting]))
         .arg("--dir")
         .arg(dir.join(name))
         .env("KEEL_LOG", "warn")
@@ -634,6 +640,35 @@ fn real_clients_continue_after_a_failover() {
         let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         eprintln!("{name}: {}", stderr.trim());
         assert!(output.status.success() && stdout.trim_end().ends_with("ok"), "{name}: {stdout}{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn with_rebalancing_on_a_new_node_takes_its_share_of_primaries() {
+    let dir: PathBuf = temp_dir("rebalance");
+    let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
+    let n1 = node_with(&dir, etcd_port, "n1", "dfw", &["cluster-rebalance=yes"]);
+    let mut passwords = Vec::new();
+    for i in 0..4 {
+        let (status, db) = admin(&n1, "POST", "/v1/databases", Some(&format!(r#"{{"name": "db{i}"}}"#)));
+        assert_eq!((status, db["node"].as_str()), (201, Some("n1")), "{db}");
+        let password = db["password"].as_str().unwrap().to_string();
+        redis::cmd("SET").arg("mine").arg(i).query::<()>(&mut connect(n1.port, Some(&password))).unwrap();
+        passwords.push(password);
+    }
+    let n2 = node_with(&dir, etcd_port, "n2", "dfw", &["cluster-rebalance=yes"]);
+    let serving = |node: &str| {
+        let (_, status) = admin(&n1, "GET", "/v1/cluster", None);
+        let entry = status["nodes"].as_array().and_then(|n| n.iter().find(|n| n["name"] == node).cloned());
+        entry.and_then(|n| n["databases"].as_array().map(Vec::len)).unwrap_or(0)
+    };
+    wait_until("two databases moved to the new node", || serving("n1") == 2 && serving("n2") == 2);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!((serving("n1"), serving("n2")), (2, 2), "balanced primaries stay where they are");
+    for (i, password) in passwords.iter().enumerate() {
+        let mut con = connect(n2.port, Some(password));
+        assert_eq!(redis::cmd("GET").arg("mine").query::<usize>(&mut con).unwrap(), i, "db{i} kept its data");
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -19,6 +19,8 @@ pub struct Settings {
     pub region: String,
     /// Seconds a node's and a primary's etcd lease lasts without renewal.
     pub cluster_lease: u64,
+    /// Whether nodes move their databases to spread primaries evenly within a region (off by default).
+    pub cluster_rebalance: bool,
     pub port: u16,
     pub http_port: u16,
     pub dir: PathBuf,
@@ -178,6 +180,7 @@ impl Default for Settings {
             node_name: String::new(),
             region: "local".into(),
             cluster_lease: 5,
+            cluster_rebalance: false,
             port: 6379,
             http_port: 8080,
             dir: PathBuf::from("./keel-data"),
@@ -356,6 +359,7 @@ pub static PARAMS: &[Param] = &[
     param!("node-name" immutable, Server, node_name, string),
     param!("region" immutable, Shared, region, string),
     param!("cluster-lease" immutable, Server, cluster_lease, int(1, 3600)),
+    param!("cluster-rebalance" immutable, Server, cluster_rebalance, boolean),
     param!("port" immutable, Shared, port, int(0, 65535)),
     param!("http-port" immutable, Shared, http_port, int(0, 65535)),
     param!("dir" immutable, Server, dir, path),
