@@ -6,6 +6,10 @@ mod common;
 use common::{RealRedis, TestServer};
 use keel_engine::exec::commands::CommandTable;
 
+/// Commands whose COMMAND INFO follows a Redis newer than the 7.0 reference here (ZRANK and ZREVRANK took
+/// `WITHSCORE` in 7.2, so their arity is -3).
+const NEWER_THAN_7_0: &[&str] = &["zrank", "zrevrank"];
+
 #[test]
 fn command_info_is_redis_s_byte_for_byte() {
     let Some(redis) = RealRedis::start(&[]) else { return };
@@ -18,6 +22,9 @@ fn command_info_is_redis_s_byte_for_byte() {
         let redis_says = theirs.command(&[b"COMMAND", b"INFO", name]);
         if redis_says == keel_protocol::Frame::Array(vec![keel_protocol::Frame::Null]) {
             continue; // Keel's own (ACL RESTTOKEN)
+        }
+        if NEWER_THAN_7_0.contains(&cmd.fullname.as_str()) {
+            continue;
         }
         assert_eq!(ours.command(&[b"COMMAND", b"INFO", name]), redis_says, "COMMAND INFO {}", cmd.fullname);
         compared += 1;

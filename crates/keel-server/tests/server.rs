@@ -232,3 +232,47 @@ fn monitor_shows_a_transaction_in_the_order_it_ran_and_client_list_the_query_buf
     let own = list.lines().find(|l| l.contains("cmd=client|list")).unwrap();
     assert!(own.contains(" qbuf=26 "), "{own}");
 }
+
+#[test]
+fn commands_redis_answers_without_modules_or_cluster_mode_answer_as_it_does() {
+    let s = TestServer::start();
+    let mut keel = s.client();
+    let Some(real) = common::RealRedis::start(&["--enable-debug-command", "yes"]) else {
+        common::skip_without("redis-server is missing");
+        return;
+    };
+    let mut redis = real.client();
+    let script: Vec<Vec<String>> = [
+        "LOLWUT",
+        "LOLWUT VERSION x",
+        "LOLWUT VERSION 1 2",
+        "LOLWUT 10 20",
+        "MODULE LIST",
+        "MODULE LOAD /nonexistent.so",
+        "MODULE UNLOAD nothing",
+        "MODULE LOADEX /nonexistent.so",
+        "CLUSTER INFO",
+        "CLUSTER KEYSLOT foo",
+        "CLUSTER SLOTS",
+        "DEBUG ERROR boom",
+        "DEBUG ERROR -CUSTOM went wrong",
+    ]
+    .iter()
+    .map(|line| common::words(line))
+    .collect();
+    common::same_replies(&mut keel, &mut redis, &script);
+    // Redis 7.2's ZRANK/ZREVRANK WITHSCORE (the reference here is 7.0, so the values are checked directly).
+    run::<()>(&mut keel, &["ZADD", "z", "1.5", "a", "2", "b"]);
+    let ranked: (i64, String) = run(&mut keel, &["ZRANK", "z", "b", "WITHSCORE"]);
+    assert_eq!(ranked, (1, "2".to_string()));
+    let reverse: (i64, String) = run(&mut keel, &["ZREVRANK", "z", "a", "WITHSCORE"]);
+    assert_eq!(reverse, (1, "1.5".to_string()));
+    assert_eq!(run::<Value>(&mut keel, &["ZRANK", "z", "missing", "WITHSCORE"]), Value::Nil);
+    assert_eq!(error_of(&mut keel, &["ZRANK", "z", "a", "WITHSCORES"]), "ERR syntax error");
+    assert_eq!(
+        error_of(&mut keel, &["ZRANK", "z", "a", "WITHSCORE", "x"]),
+        "ERR wrong number of arguments for 'zrank' command"
+    );
+    let malloc: String = run(&mut keel, &["MEMORY", "MALLOC-STATS"]);
+    assert_eq!(malloc, "Stats not supported for the current allocator");
+}

@@ -343,3 +343,58 @@ pub fn memory_stats(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.out.int(if keys > 0 { used / keys as i64 } else { 0 });
     Ok(())
 }
+
+/// `MEMORY MALLOC-STATS`: what Redis answers for an allocator other than jemalloc (Keel's is mimalloc).
+pub fn memory_malloc_stats(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.verbatim("txt", b"Stats not supported for the current allocator");
+    Ok(())
+}
+
+/// `LOLWUT [VERSION v]`: the version line Redis 7 draws for versions without art of their own.
+pub fn lolwut(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    // The version is checked; what follows is the art's options, which the version line ignores.
+    if args.len() >= 3 && is(args[1], "version") {
+        super::int_arg(args[2]).map_err(|_| CmdError::new("ERR value is not an integer or out of range"))?;
+    }
+    let text = format!("Redis ver. {}\n", super::connection::REDIS_VERSION);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// `MODULE LIST`: Keel loads no modules (JSON is built in).
+pub fn module_list(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    ctx.out.array(0);
+    Ok(())
+}
+
+/// `MODULE LOAD|LOADEX|UNLOAD`: refused as Redis refuses them under its default `enable-module-command no`
+/// (Keel loads no modules at all).
+pub fn module_refused(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    Err(CmdError::new(
+        "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+    ))
+}
+
+pub fn module_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    help_reply(
+        ctx,
+        "MODULE",
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    );
+    Ok(())
+}
+
+/// Every `CLUSTER` subcommand, as Redis answers it with cluster mode off (a Keel cluster routes clients
+/// itself: they never need the cluster protocol).
+pub fn cluster_disabled(_ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
+    Err(CmdError::new("ERR This instance has cluster support disabled"))
+}

@@ -270,6 +270,9 @@ pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let pause = Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
         tokio::task::block_in_place(|| std::thread::sleep(pause));
         ctx.out.ok();
+    } else if is(sub, "error") && args.len() == 3 {
+        // The argument as the error line, as Redis writes it (no `ERR` added).
+        return Err(CmdError::new(String::from_utf8_lossy(args[2]).into_owned()));
     } else if is(sub, "populate") && (3..=5).contains(&args.len()) {
         debug_populate(ctx, args)?;
     } else if is(sub, "set-active-expire") && args.len() == 3 {

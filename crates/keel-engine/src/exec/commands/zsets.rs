@@ -180,13 +180,31 @@ pub fn zmscore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// ZRANK and ZREVRANK, with Redis 7.2's `WITHSCORE` (the rank and the score; a null array when the member
+/// is missing).
 fn rank_generic(ctx: &mut Ctx, args: &[&[u8]], reverse: bool) -> CmdResult {
-    let rank = ctx
-        .read_typed::<ZSet>(args[1])?
-        .and_then(|z| z.rank(args[2]).map(|r| if reverse { z.len() - 1 - r } else { r }));
-    match rank {
-        Some(rank) => ctx.out.int(rank as i64),
-        None => ctx.out.null(),
+    if args.len() > 4 {
+        let name = if reverse { "zrevrank" } else { "zrank" };
+        return Err(CmdError::new(format!("ERR wrong number of arguments for '{name}' command")));
+    }
+    let with_score = match args.get(3) {
+        Some(option) if is(option, "withscore") => true,
+        Some(_) => return Err(SYNTAX),
+        None => false,
+    };
+    let found = ctx.read_typed::<ZSet>(args[1])?.and_then(|z| {
+        let rank = z.rank(args[2])?;
+        Some((if reverse { z.len() - 1 - rank } else { rank }, z.score(args[2])))
+    });
+    match (found, with_score) {
+        (Some((rank, _)), false) => ctx.out.int(rank as i64),
+        (Some((rank, score)), true) => {
+            ctx.out.array(2);
+            ctx.out.int(rank as i64);
+            ctx.out.double(score.unwrap_or_default());
+        }
+        (None, false) => ctx.out.null(),
+        (None, true) => ctx.out.null_array(),
     }
     Ok(())
 }
