@@ -208,3 +208,31 @@ fn random_bit_operations_reply_as_redis_does() {
     }
     common::same_replies(&mut keel, &mut redis, &script);
 }
+
+#[test]
+fn bitop_diff_diff1_andor_and_one_follow_redis_8_2() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    // key1: bits 0,1,2; key2: bits 1,2,3; key3: bits 2,3,4 (and key3 is a byte longer).
+    redis::cmd("SET").arg("key1").arg(&[0xe0u8][..]).query::<()>(&mut c).unwrap();
+    redis::cmd("SET").arg("key2").arg(&[0x70u8][..]).query::<()>(&mut c).unwrap();
+    redis::cmd("SET").arg("key3").arg(&[0x38u8, 0x01][..]).query::<()>(&mut c).unwrap();
+    for (op, expected) in
+        [("DIFF", [0x80u8, 0x00]), ("DIFF1", [0x18, 0x01]), ("ANDOR", [0x60, 0x00]), ("ONE", [0x88, 0x01])]
+    {
+        let len: i64 = run(&mut c, &["BITOP", op, "dest", "key1", "key2", "key3"]);
+        let result: Vec<u8> = redis::cmd("GET").arg("dest").query(&mut c).unwrap();
+        assert_eq!((len, result), (2, expected.to_vec()), "BITOP {op}");
+    }
+    // ONE with a single source copies it; DIFF, DIFF1 and ANDOR need two.
+    assert_eq!(run::<i64>(&mut c, &["BITOP", "one", "dest", "key2"]), 1);
+    assert_eq!(redis::cmd("GET").arg("dest").query::<Vec<u8>>(&mut c).unwrap(), [0x70]);
+    for op in ["diff", "DIFF1", "AndOr"] {
+        let upper = op.to_ascii_uppercase();
+        assert_eq!(
+            error_of(&mut c, &["BITOP", op, "dest", "key1"]),
+            format!("ERR BITOP {upper} must be called with at least two source keys.")
+        );
+    }
+    assert_eq!(error_of(&mut c, &["BITOP", "NAND", "dest", "key1", "key2"]), "ERR syntax error");
+}

@@ -186,23 +186,38 @@ pub fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// BITOP AND|OR|XOR|NOT, and Redis 8.2's DIFF (the first source's bits in none of the others), DIFF1 (the
+/// others' bits not in the first), ANDOR (the first's bits in at least one other) and ONE (bits set in
+/// exactly one source).
 pub fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    #[derive(PartialEq)]
+    #[derive(PartialEq, Clone, Copy)]
     enum Op {
         And,
         Or,
         Xor,
         Not,
+        Diff,
+        Diff1,
+        AndOr,
+        One,
     }
     let op = match args[1] {
         a if is(a, "and") => Op::And,
         a if is(a, "or") => Op::Or,
         a if is(a, "xor") => Op::Xor,
         a if is(a, "not") => Op::Not,
+        a if is(a, "diff") => Op::Diff,
+        a if is(a, "diff1") => Op::Diff1,
+        a if is(a, "andor") => Op::AndOr,
+        a if is(a, "one") => Op::One,
         _ => return Err(SYNTAX),
     };
     if op == Op::Not && args.len() != 4 {
         return Err(CmdError::new("ERR BITOP NOT must be called with a single source key."));
+    }
+    if matches!(op, Op::Diff | Op::Diff1 | Op::AndOr) && args.len() < 5 {
+        let name = String::from_utf8_lossy(args[1]).to_ascii_uppercase();
+        return Err(CmdError::new(format!("ERR BITOP {name} must be called with at least two source keys.")));
     }
     let mut sources: Vec<Vec<u8>> = Vec::with_capacity(args.len() - 3);
     for key in &args[3..] {
@@ -213,11 +228,12 @@ pub fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut result = std::mem::take(&mut sources[0]);
     // Shorter strings are padded with zeros.
     result.resize(len, 0);
+    let byte = |source: &Vec<u8>, i: usize| source.get(i).copied().unwrap_or(0);
     match op {
         Op::Not => result.iter_mut().for_each(|b| *b = !*b),
         Op::And => {
             for source in &sources[1..] {
-                result.iter_mut().enumerate().for_each(|(i, b)| *b &= source.get(i).copied().unwrap_or(0));
+                result.iter_mut().enumerate().for_each(|(i, b)| *b &= byte(source, i));
             }
         }
         Op::Or | Op::Xor => {
@@ -228,6 +244,27 @@ pub fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                     } else {
                         *b ^= s;
                     }
+                }
+            }
+        }
+        Op::Diff | Op::Diff1 | Op::AndOr => {
+            // The first source against the disjunction of all the others.
+            for (i, b) in result.iter_mut().enumerate() {
+                let others = sources[1..].iter().fold(0u8, |acc, source| acc | byte(source, i));
+                *b = match op {
+                    Op::Diff => *b & !others,
+                    Op::Diff1 => !*b & others,
+                    _ => *b & others,
+                };
+            }
+        }
+        Op::One => {
+            // XOR, less every bit seen in two sources or more.
+            for (i, b) in result.iter_mut().enumerate() {
+                let mut common = 0u8;
+                for source in &sources[1..] {
+                    common |= *b & byte(source, i);
+                    *b = (*b ^ byte(source, i)) & !common;
                 }
             }
         }
