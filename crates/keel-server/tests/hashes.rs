@@ -102,3 +102,59 @@ fn hscan_and_hrandfield() {
     assert_eq!(with_values.len(), 6);
     assert_eq!(run::<Option<String>>(&mut c, &["HRANDFIELD", "nope"]), None);
 }
+
+#[test]
+fn hgetdel_returns_and_removes_fields_and_is_logged_as_hdel() {
+    let dir = common::TestDir::new();
+    let path = dir.0.clone();
+    let start = move || {
+        let path = path.clone();
+        TestServer::with(move |s| {
+            s.dir = path;
+            s.save = String::new();
+        })
+    };
+    {
+        let s = start();
+        let mut c = s.client();
+        run::<()>(&mut c, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+        let got: Vec<Option<String>> = run(&mut c, &["HGETDEL", "h", "FIELDS", "3", "a", "missing", "c"]);
+        assert_eq!(got, [Some("1".to_string()), None, Some("3".to_string())]);
+        assert_eq!(run::<Vec<String>>(&mut c, &["HKEYS", "h"]), ["b"]);
+        let last: Vec<Option<String>> = run(&mut c, &["HGETDEL", "h", "fields", "1", "b"]);
+        assert_eq!(last, [Some("2".to_string())]);
+        assert_eq!(run::<i64>(&mut c, &["EXISTS", "h"]), 0, "the emptied hash is gone");
+        let none: Vec<Option<String>> = run(&mut c, &["HGETDEL", "nohash", "FIELDS", "2", "x", "y"]);
+        assert_eq!(none, [None, None]);
+        run::<()>(&mut c, &["HSET", "kept", "x", "1", "y", "2"]);
+        run::<Vec<Option<String>>>(&mut c, &["HGETDEL", "kept", "FIELDS", "1", "x"]);
+        for (args, error) in [
+            (
+                &["HGETDEL", "kept", "FIELD", "1", "x"][..],
+                "ERR Mandatory argument FIELDS is missing or not at the right position",
+            ),
+            (&["HGETDEL", "kept", "FIELDS", "0", "x"][..], "ERR Number of fields must be a positive integer"),
+            (
+                &["HGETDEL", "kept", "FIELDS", "2", "x"][..],
+                "ERR The `numfields` parameter must match the number of arguments",
+            ),
+        ] {
+            assert_eq!(error_of(&mut c, args), error, "{args:?}");
+        }
+        run::<()>(&mut c, &["SET", "s", "v"]);
+        assert!(error_of(&mut c, &["HGETDEL", "s", "FIELDS", "1", "x"]).starts_with("WRONGTYPE"));
+    }
+    // The log holds the HDEL of what was removed, never HGETDEL itself; replayed, the dataset is the same.
+    let log: Vec<u8> = std::fs::read_dir(dir.0.join("appendonlydir"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+        .flat_map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    let log = String::from_utf8_lossy(&log).to_ascii_uppercase();
+    assert!(log.contains("HDEL") && !log.contains("HGETDEL"), "{log}");
+    let s = start();
+    let mut c = s.client();
+    assert_eq!(run::<Vec<String>>(&mut c, &["HKEYS", "kept"]), ["y"]);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "h"]), 0);
+}

@@ -1,7 +1,7 @@
 //! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
 
 use super::{
-    float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
+    float_arg, int_arg, is, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
     CmdError, CmdResult, Ctx, ScanArgs,
 };
 use crate::notify;
@@ -88,6 +88,54 @@ pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     ctx.remove_members(args[1], &args[2..], Hash::remove, (notify::HASH, "hdel"))
+}
+
+/// HGETDEL key FIELDS numfields field... (Redis 8.0): the fields' values (nil where missing), each removed;
+/// logged and replicated as the HDEL of the fields it removed.
+pub fn hgetdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if !is(args[2], "fields") {
+        return Err(CmdError::new("ERR Mandatory argument FIELDS is missing or not at the right position"));
+    }
+    let count = int_arg(args[3])
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| CmdError::new("ERR Number of fields must be a positive integer"))?;
+    let fields = &args[4..];
+    if count as usize != fields.len() {
+        return Err(CmdError::new("ERR The `numfields` parameter must match the number of arguments"));
+    }
+    let Some(slot) = ctx.find_typed::<Hash>(args[1])? else {
+        ctx.out.array(fields.len());
+        fields.iter().for_each(|_| ctx.out.null());
+        return Ok(());
+    };
+    let values: Vec<Option<Vec<u8>>> = ctx.modify::<Hash, _>(slot, |hash| {
+        fields
+            .iter()
+            .map(|field| {
+                let value = hash.get(field).map(<[u8]>::to_vec)?;
+                hash.remove(field);
+                Some(value)
+            })
+            .collect()
+    });
+    ctx.out.array(values.len());
+    for value in &values {
+        match value {
+            Some(value) => ctx.out.bulk(value),
+            None => ctx.out.null(),
+        }
+    }
+    let removed: Vec<&[u8]> = fields.iter().zip(&values).filter(|(_, v)| v.is_some()).map(|(f, _)| *f).collect();
+    if !removed.is_empty() {
+        ctx.notify(notify::HASH, "hdel", args[1]);
+        ctx.notify_if_gone(args[1]);
+        ctx.dirty(removed.len() as u64);
+        let mut hdel: Vec<&[u8]> = vec![b"HDEL", args[1]];
+        hdel.extend(removed);
+        ctx.propagate(&hdel);
+    }
+    Ok(())
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

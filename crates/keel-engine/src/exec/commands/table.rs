@@ -168,6 +168,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("hmget", -3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get the values of all the given hash fields", hashes::hmget),
     cmd!("hgetall", 2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get all the fields and values in a hash", hashes::hgetall).with_tips(&["nondeterministic_output_order"]),
     cmd!("hdel", -3, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | DELETE)], "hash", "Delete one or more hash fields", hashes::hdel),
+    cmd!("hgetdel", -5, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | ACCESS | DELETE)], "hash", "Returns the value of a field and deletes it from the hash", hashes::hgetdel),
     cmd!("hexists", 3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Determine if a hash field exists", hashes::hexists),
     cmd!("hlen", 2, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Get the number of fields in a hash", hashes::hlen),
     cmd!("hkeys", 2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get all the fields in a hash", hashes::hkeys).with_tips(&["nondeterministic_output_order"]),
