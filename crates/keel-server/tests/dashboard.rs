@@ -50,6 +50,7 @@ fn the_page_is_static_and_each_token_sees_only_what_it_owns() {
     assert_eq!(status, 200);
     assert_eq!(names(&admin), ["billing", "default", "orders"]);
     assert_eq!(admin["server"]["status"], "ready", "{admin}");
+    assert!(admin["server"]["cluster"].is_null(), "a single node is not clustered");
     let orders_view = &admin["databases"][2];
     assert_eq!(orders_view["connections"]["max"], 8);
     for field in ["rates", "latency_us", "memory", "persistence", "clients", "cost_today_usd", "refused"] {

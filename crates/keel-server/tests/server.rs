@@ -22,6 +22,8 @@ fn info_reports_truthful_sections() {
         "# Memory",
         "used_memory:",
         "maxmemory_policy:noeviction",
+        "mem_not_counted_for_evict:0",
+        "migrate_cached_sockets:0",
         "# Stats",
         "keyspace_hits:1",
         "keyspace_misses:1",

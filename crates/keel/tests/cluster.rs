@@ -137,6 +137,8 @@ fn databases_are_placed_served_through_every_node_and_removed() {
     let (_, status) = admin(&nodes[0], "GET", "/v1/cluster", None);
     assert_eq!(node_names(&status), ["n1", "n2", "n3"], "{status}");
     assert!(cli(&nodes[1], &["cluster", "status"]).contains("n3"));
+    let (_, dashboard) = admin(&nodes[0], "GET", "/v1/dashboard/snapshot", None);
+    assert_eq!(dashboard["server"]["cluster"]["node"], "n1", "the dashboard names the node");
 
     // Placement: the region asked for; without one, the least loaded node.
     let (status, shop) = admin(&nodes[0], "POST", "/v1/databases", Some(r#"{"name": "shop", "region": "iad"}"#));

@@ -167,6 +167,7 @@ function renderServer(s) {
     ["process memory (RSS)", bytes(s.rss_bytes)],
     ["maxmemory", s.maxmemory ? bytes(s.maxmemory) : "no limit"],
     ["loading", s.loading ? "yes" : "no"],
+    ["cluster", s.cluster ? s.cluster.node + (s.cluster.problem ? " · " + s.cluster.problem : " · etcd ok") : "not clustered"],
   ]);
 }
 

@@ -155,6 +155,9 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "maxmemory", &settings.maxmemory);
             line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
             line(out, "maxmemory_policy", &settings.maxmemory_policy);
+            // Eviction counts the dataset; the replication backlog the stream holds is outside it.
+            let (_, backlog) = ctx.tenant.persistence.stream.backlog_span();
+            line(out, "mem_not_counted_for_evict", &backlog);
             let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
             line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
             line(out, "mem_allocator", &"mimalloc");
@@ -194,6 +197,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "pubsub_channels", &channels);
             line(out, "pubsub_patterns", &patterns);
             line(out, "total_error_replies", &stats.total_error_replies);
+            line(out, "migrate_cached_sockets", &0);
         }
         "replication" => {
             out.push_str("# Replication\r\n");

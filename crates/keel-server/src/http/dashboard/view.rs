@@ -57,6 +57,7 @@ fn server_figures(server: &Server, tenants: &[Arc<Tenant>]) -> Value {
         "loading": server.is_loading(),
         "status": readiness["status"],
         "failing": readiness["failing"],
+        "cluster": server.coordinator.get().map(|c| json!({ "node": c.node_name(), "problem": c.problem() })),
     })
 }
 
