@@ -59,9 +59,11 @@ fn unavailable(e: String) -> ProvisionError {
 pub fn join(server: Arc<Server>, resp: String, http: String) -> Result<Arc<Cluster>, String> {
     let (endpoint, name, region, ttl) = {
         let s = server.settings.read();
-        let name = if s.node_name.is_empty() { host_name() } else { s.node_name.clone() };
-        (s.cluster.clone(), name, s.region.clone(), s.cluster_lease)
+        (s.cluster.clone(), s.node_name.clone(), s.region.clone(), s.cluster_lease)
     };
+    if name.is_empty() {
+        return Err("a clustered node needs a name (node-name)".into());
+    }
     let etcd = Etcd::new(&endpoint)?;
     let started_unix = keel_engine::clock::unix_ms() / 1000;
     let blank = NodeRecord {
@@ -111,10 +113,6 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
     if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(work) {
         tracing::error!("cannot start {name}: {e}");
     }
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "node".into())
 }
 
 impl Cluster {

@@ -111,6 +111,11 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     tasks.spawn(backups::schedule(server.clone()));
     if !server.settings.read().cluster.is_empty() {
         let host = http::advertised_host(&server);
+        // A node is named by its host unless told otherwise.
+        if server.settings.read().node_name.is_empty() {
+            let name = http::host_name().unwrap_or_else(|| "node".into());
+            server.settings.write().node_name = name;
+        }
         let (resp, http) = (format!("{host}:{}", addr.port()), format!("{host}:{}", http_addr.port()));
         let joining = server.clone();
         let joined = tokio::task::spawn_blocking(move || keel_cluster::join(joining, resp, http)).await;

@@ -156,7 +156,7 @@ pub(crate) fn advertised_host(server: &Server) -> String {
 }
 
 /// The machine's host name.
-fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`, which lives for the call.
     let status = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
