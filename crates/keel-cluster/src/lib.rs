@@ -159,17 +159,18 @@ impl Cluster {
             let renewed = self.etcd.keep_alive(lease);
             self.reachable(renewed.is_ok());
             if matches!(renewed, Ok(ttl) if ttl > 0) {
-                self.renewed_ms.store(keel_engine::clock::unix_ms(), Ordering::Relaxed);
+                self.renewed_ms.store(keel_engine::clock::unix_ms(), Ordering::Release);
             }
             let record = self.me.refreshed(&self.server);
             match renewed {
                 Ok(0) => match membership::register(&self.etcd, &record, ttl) {
                     Ok(lease) => {
-                        self.lease.store(lease, Ordering::Relaxed);
-                        self.renewed_ms.store(keel_engine::clock::unix_ms(), Ordering::Relaxed);
-                        // The catalog may have moved this node's databases meanwhile: reconcile with a
-                        // fresh listing (never a view from before the lease ended), announcing again.
+                        // The catalog may have moved this node's databases meanwhile: none counts as this
+                        // node's primary (so none is unfenced) until a fresh listing says so (never a view
+                        // from before the lease ended); reconcile then announces them again.
                         self.serving.lock().clear();
+                        self.lease.store(lease, Ordering::Relaxed);
+                        self.renewed_ms.store(keel_engine::clock::unix_ms(), Ordering::Release);
                         match self.etcd.list("/keel/") {
                             Ok((kvs, _)) => {
                                 *self.view.write() = View::from_listing(&kvs);

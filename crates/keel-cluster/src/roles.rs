@@ -170,23 +170,28 @@ impl Cluster {
 
     /// Whether the node's lease is surely still valid: renewed within the last half lease.
     fn lease_confident(&self) -> bool {
-        let since = keel_engine::clock::unix_ms().saturating_sub(self.renewed_ms.load(Ordering::Relaxed));
+        let since = keel_engine::clock::unix_ms().saturating_sub(self.renewed_ms.load(Ordering::Acquire));
         since < self.ttl_ms / 2
     }
 
-    /// Every tenth of a second: once the lease may be ending, every primary here refuses writes, until
-    /// a renewal and the catalog confirm it (see `be_primary`).
+    /// Every tenth of a second: once the lease may be ending, every primary here refuses writes.
+    ///
+    /// A renewal that finds the lease still alive lifts the fence again: while the lease never ended, this
+    /// node's record never left etcd, so no replica can have taken over. (One that ended is followed by a
+    /// new registration and a fresh reading of the catalog, which decides; see `keep_membership`.)
     pub(crate) fn guard_lease(&self) {
         while !self.server.is_shutting_down() {
             std::thread::sleep(Duration::from_millis(100));
-            if self.lease_confident() {
-                continue;
-            }
+            let confident = self.lease_confident();
             let primaries: Vec<String> = self.serving.lock().iter().cloned().collect();
             for name in primaries {
                 let Some(tenant) = self.server.tenants.read().get(&name).cloned() else { continue };
-                if tenant.replication.fence(true) {
-                    tracing::warn!(database = %name, "fenced: this node cannot renew its cluster lease");
+                if tenant.replication.fence(!confident) {
+                    if confident {
+                        tracing::info!(database = %name, "writes accepted again: the cluster lease was renewed");
+                    } else {
+                        tracing::warn!(database = %name, "fenced: this node cannot renew its cluster lease");
+                    }
                 }
             }
         }

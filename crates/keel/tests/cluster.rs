@@ -674,3 +674,26 @@ fn with_rebalancing_on_a_new_node_takes_its_share_of_primaries() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_brief_loss_of_etcd_fences_writes_only_while_the_lease_is_in_doubt() {
+    let dir: PathBuf = temp_dir("brief-pause");
+    let Some((etcd, etcd_port)) = etcd(&dir) else { return };
+    // A 4 s lease: fenced 2 s after the last renewal, gone at 4 s; etcd comes back in between. Pausing etcd
+    // (SIGSTOP) keeps the node's watch open, so nothing but the renewal can lift the fence.
+    let n1 = node_with(&dir, etcd_port, "n1", "dfw", &["cluster-lease=4"]);
+    let (status, db) = admin(&n1, "POST", "/v1/databases", Some(r#"{"name": "steady"}"#));
+    assert_eq!(status, 201, "{db}");
+    let mut con = connect(n1.port, Some(db["password"].as_str().unwrap()));
+    redis::cmd("SET").arg("k").arg(1).query::<()>(&mut con).unwrap();
+    Command::new("kill").args(["-STOP", &etcd.pid()]).status().unwrap();
+    wait_until("the primary fences itself", || {
+        redis::cmd("SET").arg("k").arg(2).query::<()>(&mut con).is_err_and(|e| e.to_string().contains("cannot confirm"))
+    });
+    Command::new("kill").args(["-CONT", &etcd.pid()]).status().unwrap();
+    // Renewed before it ended, the lease lifts the fence by itself: no catalog change is needed.
+    wait_until("writes are accepted again", || redis::cmd("SET").arg("k").arg(3).query::<()>(&mut con).is_ok());
+    assert_eq!(redis::cmd("GET").arg("k").query::<i64>(&mut con).unwrap(), 3);
+    assert_eq!(placement(&n1, "steady").0, "n1");
+    let _ = std::fs::remove_dir_all(dir);
+}
