@@ -374,6 +374,24 @@ fn a_killed_primary_fails_over_to_its_replica_and_no_acknowledged_write_is_lost(
     assert_eq!(redis::cmd("GET").arg("after-failover").query::<i64>(&mut as_app).unwrap(), 1);
     let who: String = redis::cmd("ACL").arg("WHOAMI").query(&mut as_app).unwrap();
     assert_eq!(who, "app");
+    // Another database on another node declares the same user and password: that login now opens
+    // neither database, through any node (no database captures another's logins across nodes).
+    let (status, copycat) = admin(nodes[x].as_ref().unwrap(), "POST", "/v1/databases", Some(r#"{"name": "copycat"}"#));
+    assert_eq!(status, 201, "{copycat}");
+    let mut cc = connect(via, Some(copycat["password"].as_str().unwrap()));
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">app-pass")
+        .arg("~*")
+        .arg("+@all")
+        .query::<()>(&mut cc)
+        .unwrap();
+    let live: Vec<u16> = nodes.iter().flatten().map(|n| n.port).collect();
+    wait_until("the shared login opens neither database", || {
+        live.iter().all(|port| first_reply(*port, "AUTH app app-pass\r\nPING\r\n").starts_with("-WRONGPASS"))
+    });
     // The old primary's node returns (same name and data) and follows the new primary as its replica.
     nodes[p] = Some(node(&dir, etcd_port, &primary, "dfw"));
     let returned = nodes[p].as_ref().unwrap();

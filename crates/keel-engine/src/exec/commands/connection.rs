@@ -106,28 +106,58 @@ fn resolve_login(server: &Server, current: &Tenant, session: &Session, user: &[u
     Some((first, Some(name.to_string())))
 }
 
-/// The database of the cluster whose primary another node serves that a login names (`default` or the
-/// database's name, with its password): the connection is relayed there, even when this node keeps a
-/// replica of it (clients of a database get its primary, wherever they connect).
-fn remote_login(server: &Server, user: &[u8], password: &[u8]) -> Option<crate::coordination::Remote> {
-    let cluster = server.coordinator.get()?;
+/// Where a login leads on a clustered node, before this node's own databases are asked.
+enum RemoteLogin {
+    /// To the database whose primary another node serves: the connection is relayed there.
+    Relay(crate::coordination::Remote),
+    /// A user and password that databases of two nodes answer to: they open neither.
+    Refused,
+    /// Not to another node: this node's own rules decide.
+    NotRemote,
+}
+
+/// The database of the cluster whose primary another node serves that a login names: `default` (or the
+/// database's name) with its password, or one of its ACL users. Relayed even when this node keeps a replica
+/// of it (a database's clients get its primary, wherever they connect). As on one node, a user and password
+/// that two databases answer to open neither, so no database can capture another's logins across nodes.
+fn remote_login(server: &Server, current: &Tenant, session: &Session, user: &[u8], password: &[u8]) -> RemoteLogin {
+    let Some(cluster) = server.coordinator.get() else { return RemoteLogin::NotRemote };
     if let Some(remote) = cluster.locate_by_password(password) {
         if user == b"default" || user == remote.database.as_bytes() {
-            return Some(remote);
+            return RemoteLogin::Relay(remote);
         }
     }
-    // An ACL user of a database served elsewhere (never `default`, which is each node's own).
-    let name = std::str::from_utf8(user).ok().filter(|name| *name != "default")?;
-    cluster.locate_by_user(name, password)
+    // `default` is each node's own; switching users inside the current database stays Redis's AUTH.
+    let Some(name) = std::str::from_utf8(user).ok().filter(|name| *name != "default") else {
+        return RemoteLogin::NotRemote;
+    };
+    if session.authenticated && current.acl.read().users.contains_key(name) {
+        return RemoteLogin::NotRemote;
+    }
+    let Some(remote) = cluster.locate_by_user(name, password) else { return RemoteLogin::NotRemote };
+    let tenants: Vec<_> = server.tenants.read().values().cloned().collect();
+    let answers_here = tenants
+        .iter()
+        .filter(|t| !t.replication.is_replica())
+        .any(|t| t.acl.read().users.get(name).is_some_and(|u| !u.nopass && u.check_password(password)));
+    if answers_here {
+        tracing::warn!(user = name, database = %remote.database, "refused a login that databases of two nodes answer to");
+        return RemoteLogin::Refused;
+    }
+    RemoteLogin::Relay(remote)
 }
 
 /// Logs the client in where [`resolve_login`] leads. Moving to another database asks the connection to
 /// switch (after this command) and counts against that database's connection cap; refused there, the
 /// client is left logged out. Needs no database lock: AUTH is served while a script is busy.
 pub fn log_in(server: &Server, current: &Tenant, session: &mut Session, user: &[u8], password: &[u8]) -> CmdResult {
-    if let Some(remote) = remote_login(server, user, password) {
-        session.action = Some(Action::Relay(remote));
-        return Ok(());
+    match remote_login(server, current, session, user, password) {
+        RemoteLogin::Relay(remote) => {
+            session.action = Some(Action::Relay(remote));
+            return Ok(());
+        }
+        RemoteLogin::Refused => return Err(CmdError::new(WRONGPASS)),
+        RemoteLogin::NotRemote => {}
     }
     let Some((tenant, acl_user)) = resolve_login(server, current, session, user, password) else {
         let username = String::from_utf8_lossy(user).into_owned();
