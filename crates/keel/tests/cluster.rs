@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "cluster-admin";
 
+/// One cluster at a time: each test runs etcd and up to three nodes on 2-second leases, and several at once
+/// on a small machine would starve each other's lease renewals (and fail over for no reason of the test's).
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A child process killed (SIGKILL) when dropped.
 struct Process(Child);
 
@@ -142,6 +149,7 @@ fn first_reply(port: u16, commands: &str) -> String {
 
 #[test]
 fn databases_are_placed_served_through_every_node_and_removed() {
+    let _serial = one_cluster_at_a_time();
     let dir: PathBuf = temp_dir("cluster");
     let Some((mut etcd, etcd_port)) = etcd(&dir) else { return };
     let nodes =
@@ -312,6 +320,7 @@ fn placement(node: &Node, name: &str) -> (String, Vec<String>) {
 
 #[test]
 fn a_killed_primary_fails_over_to_its_replica_and_no_acknowledged_write_is_lost() {
+    let _serial = one_cluster_at_a_time();
     let dir: PathBuf = temp_dir("failover");
     let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
     let mut nodes: Vec<Option<Node>> =
@@ -476,6 +485,7 @@ impl Proxy {
 
 #[test]
 fn a_primary_cut_off_from_etcd_stops_acknowledging_writes_before_its_replica_takes_over() {
+    let _serial = one_cluster_at_a_time();
     let dir: PathBuf = temp_dir("partition");
     let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
     // n1 reaches etcd through a proxy the test cuts; n2 directly.
@@ -533,6 +543,7 @@ fn a_primary_cut_off_from_etcd_stops_acknowledging_writes_before_its_replica_tak
 
 #[test]
 fn a_database_moves_to_another_node_under_load_with_a_short_pause() {
+    let _serial = one_cluster_at_a_time();
     let dir: PathBuf = temp_dir("move");
     let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
     let nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|name| node(&dir, etcd_port, name, "dfw")).collect();
@@ -601,6 +612,7 @@ fn a_database_moves_to_another_node_under_load_with_a_short_pause() {
 
 #[test]
 fn real_clients_continue_after_a_failover() {
+    let _serial = one_cluster_at_a_time();
     let npm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/npm");
     let pypi = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pypi");
     let have = npm.join("node_modules/ioredis").exists()
@@ -670,6 +682,7 @@ fn real_clients_continue_after_a_failover() {
 
 #[test]
 fn with_rebalancing_on_a_new_node_takes_its_share_of_primaries() {
+    let _serial = one_cluster_at_a_time();
     let dir: PathBuf = temp_dir("rebalance");
     let Some((_etcd, etcd_port)) = etcd(&dir) else { return };
     let n1 = node_with(&dir, etcd_port, "n1", "dfw", &["cluster-rebalance=yes"]);
@@ -695,6 +708,7 @@ fn with_rebalancing_on_a_new_node_takes_its_share_of_primaries() {
 
 #[test]
 fn a_brief_loss_of_etcd_fences_writes_only_while_the_lease_is_in_doubt() {
+    let _serial = one_cluster_at_a_time();
     let dir: PathBuf = temp_dir("brief-pause");
     let Some((etcd, etcd_port)) = etcd(&dir) else { return };
     // A 4 s lease: fenced 2 s after the last renewal, gone at 4 s; etcd comes back (SIGCONT) in between,
