@@ -7,6 +7,8 @@ B's p99 under 10 ms in every case.
 Usage: neighbour.py PORT HTTP_PORT ADMIN_TOKEN SECONDS"""
 import json, socket, statistics, subprocess, sys, threading, time, urllib.request
 
+from resp import command
+
 port, http_port, admin_token, seconds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 
 
@@ -17,14 +19,6 @@ def admin(method, path, body=None):
                                               "Content-Type": "application/json"})
     with urllib.request.urlopen(request) as reply:
         return json.loads(reply.read() or b"null")
-
-
-def command(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 class Client:

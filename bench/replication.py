@@ -9,15 +9,9 @@ between is one lag sample. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_wi
 Usage: replication.py NAME PRIMARY_PORT REPLICA_PORT CLIENT_CPU"""
 import os, socket, statistics, subprocess, sys, threading, time
 
+from resp import command
+
 name, primary, replica, client_cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-
-
-def command(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 class Client:
