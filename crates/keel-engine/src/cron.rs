@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Keys sampled per step, and the share of expired samples that makes the cycle go on (Redis's numbers).
 const SAMPLES_PER_STEP: usize = 20;
+/// Hash fields an expiry step deletes at most (per pass of its loop).
+const FIELDS_PER_STEP: usize = 200;
 const REPEAT_IF_EXPIRED_PERCENT: usize = 10;
 /// The lock is held for at most this long per step, so clients wait at most that long for it.
 const STEP_BUDGET: Duration = Duration::from_millis(1);
@@ -126,12 +128,16 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
             let Some(mut ks) = tenant.data.try_lock_for(LOCK_WAIT) else { return };
             let step_started = Instant::now();
             let mut rng = rand::thread_rng();
-            let (mut sampled, mut expired) = (0, 0);
+            let (mut sampled, mut expired, mut fields_expired) = (0, 0, 0);
             while step_started.elapsed() < STEP_BUDGET {
                 let (s, e) = ks.dbs[db].expire_sample(unix_ms(), SAMPLES_PER_STEP, &mut rng, |_| {});
+                // Hash fields past their TTL, from the hashes whose earliest one is due (HDELs in the log).
+                let (_, fields) = ks.dbs[db].expire_fields_step(unix_ms(), FIELDS_PER_STEP);
                 sampled += s;
                 expired += e;
-                if s == 0 || e * 100 <= s * REPEAT_IF_EXPIRED_PERCENT {
+                fields_expired += fields;
+                let keys_done = s == 0 || e * 100 <= s * REPEAT_IF_EXPIRED_PERCENT;
+                if keys_done && fields < FIELDS_PER_STEP {
                     break;
                 }
             }
@@ -140,7 +146,7 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
             if threshold > 0 && took_ms >= threshold {
                 ks.latency.add("expire-cycle", took_ms, unix_ms() / 1000);
             }
-            if expired > 0 {
+            if expired + fields_expired > 0 {
                 // The deletions reach the log and `expired` subscribers now, not at the next command.
                 tenant.flush_expired(server, &mut ks);
                 if ks.log.enabled {
@@ -153,7 +159,8 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
                 ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));
             }
             drop(ks);
-            if sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT {
+            let keys_done = sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT;
+            if keys_done && fields_expired < FIELDS_PER_STEP {
                 break;
             }
         }

@@ -3,7 +3,10 @@
 
 use std::io::Read;
 
+/// The RDB version Keel writes: Redis 7.0's, so that its files load in Redis 7.0 and later.
 pub const RDB_VERSION: u16 = 10;
+/// The newest RDB version Keel reads (Redis 7.4 to 8.2 write 12); it reads every version from 1.
+pub const MAX_READ_VERSION: u16 = 12;
 
 pub const TYPE_STRING: u8 = 0;
 pub const TYPE_LIST: u8 = 1;
@@ -25,6 +28,7 @@ pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
 pub const TYPE_SET_LISTPACK: u8 = 20;
 pub const TYPE_STREAM_LISTPACKS_3: u8 = 21;
 
+pub const OPCODE_SLOT_INFO: u8 = 244;
 pub const OPCODE_FUNCTION2: u8 = 245;
 pub const OPCODE_FUNCTION: u8 = 246;
 pub const OPCODE_MODULE_AUX: u8 = 247;

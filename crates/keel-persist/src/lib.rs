@@ -1,7 +1,8 @@
 //! keel-persist: how Keel's data reaches the disk and comes back.
 //!
 //! - [`format`]: RDB's building blocks (lengths, strings, LZF, CRC-64); [`listpack`] and [`legacy`]: the
-//!   compact blobs inside RDB values; [`value`]: one value in RDB form, both ways; [`stream`]: streams' form.
+//!   compact blobs inside RDB values; [`value`]: one value in RDB form, both ways; [`stream`]: streams' form,
+//!   and `hash_fields`: hashes whose fields have TTLs.
 //! - [`rdb`]: whole RDB files, streaming, for snapshots and `DEBUG RELOAD`; [`dump`]: `DUMP`/`RESTORE`.
 //!
 //! Everything here is synchronous and does no I/O of its own beyond the `Read`/`Write` it is given.
@@ -11,6 +12,7 @@ pub mod check;
 mod compression;
 pub mod dump;
 pub mod format;
+mod hash_fields;
 pub mod legacy;
 pub mod listpack;
 pub mod manifest;

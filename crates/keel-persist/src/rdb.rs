@@ -7,9 +7,6 @@ use crate::value::{read_value, write_value, Limits};
 use keel_store::Value;
 use std::io::Read;
 
-/// The RDB version Keel writes; it reads versions 1 to 11.
-const MAX_READ_VERSION: u16 = 11;
-
 /// Builds an RDB stream in memory, chunk by chunk; the caller moves `buf` to disk as it grows and computes
 /// the checksum over everything it moved (see [`RdbSink`]).
 pub struct RdbEncoder {
@@ -185,6 +182,12 @@ pub fn load<R: Read>(
                 input.u8()?;
             }
             OPCODE_FUNCTION2 => summary.functions.push(input.string()?),
+            OPCODE_SLOT_INFO => {
+                // A cluster node's slot sizes (RDB 12): slot, keys, keys with a TTL. Only a hint.
+                for _ in 0..3 {
+                    input.length()?;
+                }
+            }
             OPCODE_FUNCTION | OPCODE_MODULE_AUX => {
                 return input.error("module data and pre-release function records are not supported");
             }

@@ -1,7 +1,7 @@
 //! One value in RDB form, both ways: what `DUMP` emits after its type byte and what a snapshot holds after
 //! each key. Keel writes Redis 7.0's encodings (listpacks for small hashes and sorted sets, intsets, quicklist
-//! nodes of listpacks, stream listpacks) and reads every encoding Redis has written since RDB version 1,
-//! and the JSON module type (`module.rs`).
+//! nodes of listpacks, stream listpacks), Redis 7.4's hashes with field TTLs (`hash_fields.rs`), and reads
+//! every encoding Redis has written since RDB version 1, and the JSON module type (`module.rs`).
 
 use crate::format::*;
 use crate::legacy;
@@ -54,7 +54,8 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value, compress: bool) {
             out.push(TYPE_LIST_QUICKLIST_2);
             write_list(out, list, compress);
         }
-        Value::Hash(hash) if hash.encoding() == "listpack" => {
+        Value::Hash(hash) if hash.has_field_ttls() => crate::hash_fields::write(out, hash, compress),
+        Value::Hash(hash) if hash.is_packed() => {
             out.push(TYPE_HASH_LISTPACK);
             let mut lp = ListpackBuilder::new();
             for (field, value) in hash.iter() {
@@ -307,6 +308,10 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
             Some(crate::stream::read_stream(input, kind, limits.stream)?)
         }
         crate::module::TYPE_MODULE_2 => Some(crate::module::read_module(input)?),
+        crate::hash_fields::TYPE_HASH_METADATA_PRE_GA
+        | crate::hash_fields::TYPE_HASH_LISTPACK_EX_PRE_GA
+        | crate::hash_fields::TYPE_HASH_METADATA
+        | crate::hash_fields::TYPE_HASH_LISTPACK_EX => crate::hash_fields::read(input, kind, limits)?,
         other => return input.error(format!("unknown value type {other}")),
     })
 }

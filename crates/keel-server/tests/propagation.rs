@@ -1,6 +1,6 @@
 //! What the log holds replays to the dataset clients saw: every write of the events corpus, plus what is
-//! not deterministic (random pops, float increments, relative TTLs, blocked pops served later, scripts,
-//! transactions), runs against a Keel with the append-only log and no snapshots; a second Keel then starts
+//! not deterministic (random pops, float increments, relative TTLs of keys and hash fields, fields that
+//! expired, blocked pops served later, scripts, transactions), runs against a Keel with the append-only log and no snapshots; a second Keel then starts
 //! on the same directory, replaying the log, and every key's DUMP and absolute expiry must be the same.
 
 mod common;
@@ -58,9 +58,19 @@ fn replaying_the_log_gives_the_dataset_clients_saw() {
         run::<()>(&mut con, &["SET", "ttl2", "v"]);
         run::<i64>(&mut con, &["EXPIRE", "ttl2", "2000"]);
         run::<redis::Value>(&mut con, &["GETEX", "ttl2", "PX", "3000000"]);
+        run::<()>(&mut con, &["HSET", "fields", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"]);
+        run::<Vec<i64>>(&mut con, &["HEXPIRE", "fields", "1000", "FIELDS", "1", "a"]);
+        run::<Vec<i64>>(&mut con, &["HPEXPIRE", "fields", "1", "FIELDS", "1", "b"]);
+        run::<i64>(&mut con, &["HSETEX", "fields", "EX", "500", "FIELDS", "1", "f", "6"]);
+        run::<Vec<Option<String>>>(&mut con, &["HGETEX", "fields", "PX", "3000000", "FIELDS", "2", "c", "d"]);
+        run::<Vec<Option<String>>>(&mut con, &["HGETEX", "fields", "PERSIST", "FIELDS", "1", "d"]);
+        run::<()>(&mut con, &["HSET", "onefield", "a", "1"]);
+        run::<Vec<i64>>(&mut con, &["HPEXPIRE", "onefield", "1", "FIELDS", "1", "a"]);
         run::<()>(&mut con, &["SET", "gone", "v", "PX", "1"]);
         std::thread::sleep(Duration::from_millis(20));
         run::<Option<String>>(&mut con, &["GET", "gone"]);
+        run::<Option<String>>(&mut con, &["HGET", "fields", "b"]);
+        run::<i64>(&mut con, &["EXISTS", "onefield"]);
         let script = "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SPOP', KEYS[2]); return redis.call('INCRBYFLOAT', KEYS[3], '2.5')";
         run::<String>(&mut con, &["EVAL", script, "3", "fromscript", "random", "float", "v"]);
         let mut pipe = redis::pipe();

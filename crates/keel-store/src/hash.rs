@@ -2,10 +2,12 @@
 //! field and value as a length-prefixed string, so a hash of ten short fields costs about as much as
 //! the bytes themselves. Past `hash-max-listpack-entries` entries, or when a field or value passes
 //! `hash-max-listpack-value` bytes, it converts to a [`DenseTable`] (`hashtable`). Like Redis, it never
-//! converts back.
+//! converts back. A hash whose fields have had TTLs also keeps their expiry times ([`FieldTtls`]);
+//! Redis calls its compact form then `listpackex`.
 
 use crate::compact::CompactBytes;
 use crate::dense::{DenseTable, Keyed};
+use crate::hash_ttl::FieldTtls;
 
 /// The thresholds of the compact encoding.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +44,8 @@ enum Repr {
 #[derive(Clone)]
 pub struct Hash {
     repr: Repr,
+    /// Expiry times of fields, once any field has had one (HEXPIRE, HSETEX, HGETEX).
+    ttls: Option<Box<FieldTtls>>,
 }
 
 impl std::fmt::Debug for Hash {
@@ -52,7 +56,7 @@ impl std::fmt::Debug for Hash {
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash { repr: Repr::Packed(Packed::default()) }
+        Hash { repr: Repr::Packed(Packed::default()), ttls: None }
     }
 }
 
@@ -192,14 +196,21 @@ impl Hash {
     }
 
     pub fn encoding(&self) -> &'static str {
-        match &self.repr {
-            Repr::Packed(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match (&self.repr, &self.ttls) {
+            (Repr::Packed(_), None) => "listpack",
+            (Repr::Packed(_), Some(_)) => "listpackex",
+            (Repr::Table(_), _) => "hashtable",
         }
     }
 
+    /// Whether the compact encoding holds it (`listpack` or `listpackex`).
+    pub fn is_packed(&self) -> bool {
+        matches!(self.repr, Repr::Packed(_))
+    }
+
     pub fn heap_size(&self) -> usize {
-        match &self.repr {
+        let ttls = self.ttls.as_ref().map_or(0, |t| std::mem::size_of::<FieldTtls>() + t.heap_size());
+        ttls + match &self.repr {
             Repr::Packed(packed) => packed.buf.capacity(),
             Repr::Table(t) => std::mem::size_of::<Table>() + t.pairs.table_bytes() + t.element_heap,
         }
@@ -216,8 +227,17 @@ impl Hash {
         self.get(field).is_some()
     }
 
-    /// Sets `field` to `value`; returns true if the field is new.
+    /// Sets `field` to `value`, dropping any TTL it had (HSET); returns true if the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
+        if let Some(ttls) = &mut self.ttls {
+            ttls.clear(field);
+        }
+        self.set_keeping_ttl(field, value, limits)
+    }
+
+    /// Sets `field` to `value` and leaves its TTL alone (HINCRBY, HSETEX KEEPTTL); returns true if the
+    /// field is new.
+    pub fn set_keeping_ttl(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
         if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
             self.convert_to_table();
         }
@@ -247,8 +267,11 @@ impl Hash {
         created
     }
 
-    /// Removes `field`; returns true if it existed.
+    /// Removes `field` and its TTL; returns true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
+        if let Some(ttls) = &mut self.ttls {
+            ttls.clear(field);
+        }
         match &mut self.repr {
             Repr::Packed(packed) => packed.remove(field),
             Repr::Table(t) => match t.pairs.remove(field) {
@@ -259,6 +282,51 @@ impl Hash {
                 None => false,
             },
         }
+    }
+
+    /// The absolute expiry of `field` in Unix milliseconds, if it has one.
+    pub fn field_expire_at(&self, field: &[u8]) -> Option<u64> {
+        self.ttls.as_ref().and_then(|t| t.get(field))
+    }
+
+    /// Gives an existing `field` an expiry time, or (None) removes its TTL; returns whether it had one.
+    pub fn set_field_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
+        match at {
+            Some(at) => {
+                let ttls = self.ttls.get_or_insert_with(Box::default);
+                let had = ttls.get(field).is_some();
+                ttls.set(field, at);
+                had
+            }
+            None => self.ttls.as_mut().is_some_and(|t| t.clear(field)),
+        }
+    }
+
+    /// The earliest expiry of any field (Redis's `hashTypeGetMinExpire`).
+    pub fn next_field_expiry(&self) -> Option<u64> {
+        self.ttls.as_ref().and_then(|t| t.next())
+    }
+
+    /// Whether any field has a TTL.
+    pub fn has_field_ttls(&self) -> bool {
+        self.ttls.as_ref().is_some_and(|t| t.len() > 0)
+    }
+
+    /// Fields with a TTL and their expiry times, in no particular order.
+    pub fn field_ttls(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.ttls.iter().flat_map(|t| t.iter())
+    }
+
+    /// Removes up to `limit` fields whose expiry is at or before `now_ms`, earliest first; returns them.
+    pub fn remove_due_fields(&mut self, now_ms: u64, limit: usize) -> Vec<Box<[u8]>> {
+        if self.next_field_expiry().is_none_or(|at| at > now_ms) {
+            return Vec::new();
+        }
+        let due = self.ttls.as_ref().map(|t| t.due(now_ms, limit)).unwrap_or_default();
+        for field in &due {
+            self.remove(field);
+        }
+        due
     }
 
     fn convert_to_table(&mut self) {
@@ -326,6 +394,30 @@ mod tests {
         let long = vec![b'x'; 300];
         hash.set(b"f", &long, &HashLimits { max_listpack_value: 1000, ..limits });
         assert_eq!(hash.get(b"f"), Some(&long[..]), "lengths past one LEB128 byte");
+    }
+
+    #[test]
+    fn field_ttls_follow_the_field() {
+        let limits = HashLimits { max_listpack_entries: 2, max_listpack_value: 64 };
+        let mut hash = Hash::new();
+        hash.set(b"a", b"1", &limits);
+        hash.set(b"b", b"2", &limits);
+        assert!(!hash.set_field_expire_at(b"a", Some(100)));
+        assert!(hash.set_field_expire_at(b"a", Some(50)), "had one");
+        hash.set_field_expire_at(b"b", Some(70));
+        assert_eq!((hash.encoding(), hash.next_field_expiry()), ("listpackex", Some(50)));
+        hash.set_keeping_ttl(b"a", b"11", &limits);
+        assert_eq!(hash.field_expire_at(b"a"), Some(50), "HINCRBY keeps the TTL");
+        hash.set(b"a", b"12", &limits);
+        assert_eq!(hash.field_expire_at(b"a"), None, "HSET drops it");
+        hash.set(b"c", b"3", &limits);
+        assert_eq!((hash.encoding(), hash.field_expire_at(b"b")), ("hashtable", Some(70)), "kept on conversion");
+        assert_eq!(hash.remove_due_fields(69, 10), Vec::<Box<[u8]>>::new());
+        assert_eq!(hash.remove_due_fields(70, 10), vec![Box::from(&b"b"[..])]);
+        assert!(!hash.contains(b"b") && !hash.has_field_ttls());
+        hash.set_field_expire_at(b"c", Some(1));
+        hash.remove(b"c");
+        assert_eq!(hash.next_field_expiry(), None, "a removed field's TTL goes with it");
     }
 
     proptest! {

@@ -114,6 +114,11 @@ pub struct Db {
     expired: Vec<CompactBytes>,
     /// While set (CLIENT PAUSE), keys past their TTL read as missing but are not deleted.
     expired_keys: ExpiredKeys,
+    /// Keys whose hash has (or had) fields with a TTL, by the hash's earliest field expiry, for the active
+    /// expiry of fields (`fields.rs`).
+    field_expiries: FieldExpiries,
+    /// Fields deleted because they expired, when `record_expired`.
+    expired_fields: Vec<ExpiredFields>,
 }
 
 impl Default for Db {
@@ -135,6 +140,8 @@ impl Db {
             record_expired: false,
             expired: Vec::new(),
             expired_keys: ExpiredKeys::Delete,
+            field_expiries: FieldExpiries::default(),
+            expired_fields: Vec::new(),
         }
     }
 
@@ -174,12 +181,17 @@ impl Db {
 
     /// Finds a live key, deleting it first if it has expired (lazy expiry), without touching access time.
     /// Returns the slot, and whether an expired key was deleted on the way.
+    /// A hash's fields past their TTL are deleted on the way too (and the hash, if that empties it).
     pub fn find_live(&mut self, key: &[u8], now_ms: u64) -> (Option<usize>, bool) {
         match self.find(key) {
             Some(slot) if self.expired_keys == ExpiredKeys::Hide && self.is_expired(slot, now_ms) => (None, false),
             Some(slot) if self.is_expired(slot, now_ms) => {
                 self.remove_expired(slot);
                 (None, true)
+            }
+            Some(slot) if self.has_due_fields(slot, now_ms) => {
+                let (_, key_gone) = self.expire_fields_at(slot, now_ms, usize::MAX);
+                ((!key_gone).then_some(slot), false)
             }
             found => (found, false),
         }
@@ -230,6 +242,7 @@ impl Db {
         let result = change(&mut entry.value);
         let after = entry.value.heap_size();
         self.heap_bytes = self.heap_bytes + after - before;
+        self.note_field_ttls(slot);
         result
     }
 
@@ -320,6 +333,7 @@ impl Db {
             capture.set_done(slot, true);
         }
         self.apply_expiry(slot, expiry);
+        self.note_field_ttls(slot);
         slot
     }
 
@@ -396,6 +410,7 @@ impl Db {
         self.touch_watched_present(None);
         self.entries = DenseTable::new();
         self.volatile = Vec::new();
+        self.field_expiries = FieldExpiries::default();
         self.heap_bytes = 0;
     }
 
@@ -408,6 +423,7 @@ impl Db {
         other.touch_watched_present(Some(self));
         std::mem::swap(&mut self.entries, &mut other.entries);
         std::mem::swap(&mut self.volatile, &mut other.volatile);
+        std::mem::swap(&mut self.field_expiries, &mut other.field_expiries);
         std::mem::swap(&mut self.heap_bytes, &mut other.heap_bytes);
         // Both sides now hold data the captures already wrote out (under the other database's number).
         for db in [self, other] {
@@ -486,6 +502,7 @@ impl Db {
         self.record_expired = on;
         if !on {
             self.expired = Vec::new();
+            self.expired_fields = Vec::new();
         }
     }
 
@@ -494,8 +511,9 @@ impl Db {
         std::mem::take(&mut self.expired)
     }
 
+    /// Whether keys or fields were deleted by expiry since they were last taken.
     pub fn has_expired(&self) -> bool {
-        !self.expired.is_empty()
+        !self.expired.is_empty() || !self.expired_fields.is_empty()
     }
 
     /// Begins a point-in-time capture of this database into `sink`. Until [`Db::end_capture`], every entry
@@ -561,6 +579,10 @@ impl Db {
         (sampled, expired)
     }
 }
+
+mod fields;
+pub use fields::ExpiredFields;
+use fields::FieldExpiries;
 
 #[cfg(test)]
 mod tests;

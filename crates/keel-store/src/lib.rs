@@ -20,6 +20,7 @@ pub mod evict;
 pub mod geohash;
 pub mod glob;
 mod hash;
+mod hash_ttl;
 pub mod hyperloglog;
 pub mod json;
 mod keyspace;
@@ -34,6 +35,7 @@ mod zset;
 
 pub use compact::CompactBytes;
 pub use hash::{Hash, HashLimits};
+pub use hash_ttl::MAX_FIELD_EXPIRE_MS;
 pub use keyspace::{CaptureSink, Db, ExpiredKeys, Expiry};
 pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};

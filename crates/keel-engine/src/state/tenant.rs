@@ -86,6 +86,8 @@ pub struct TenantStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    /// Hash fields deleted because their TTL passed (INFO's `expired_subkeys`).
+    pub expired_subkeys: u64,
     pub evicted_keys: u64,
     pub total_commands: u64,
     pub total_error_replies: u64,
@@ -383,7 +385,8 @@ impl Keyspace {
         }
     }
 
-    /// What keys deleted by expiry cause: a DEL in the log (when it is on) and an `expired` event.
+    /// What keys and hash fields deleted by expiry cause: a DEL (an HDEL of the fields) in the log when it
+    /// is on, and an `expired` event (`hexpired`, and `del` when the hash went with its last field).
     pub fn after_expiry(&mut self, events: Events) {
         for db in 0..self.dbs.len() {
             if !self.dbs[db].has_expired() {
@@ -394,6 +397,18 @@ impl Keyspace {
                     self.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
                 }
                 self.emit(events, notify::EXPIRED, "expired", db, key.as_bytes());
+            }
+            for expired in self.dbs[db].take_expired_fields() {
+                self.stats.expired_subkeys += expired.fields.len() as u64;
+                if self.log.enabled {
+                    let mut hdel: Vec<&[u8]> = vec![b"HDEL", &expired.key];
+                    hdel.extend(expired.fields.iter().map(|f| &f[..]));
+                    self.log.command(db, &hdel);
+                }
+                self.emit(events, notify::HASH, "hexpired", db, &expired.key);
+                if expired.key_gone {
+                    self.emit(events, notify::GENERIC, "del", db, &expired.key);
+                }
             }
         }
     }

@@ -261,3 +261,62 @@ fn expired_keys_are_recorded_only_when_asked() {
     assert!(db.lookup(b"b", &clock(3000)).is_none());
     assert_eq!(db.take_expired(), vec![CompactBytes::new(b"b")]);
 }
+
+fn hash_with_ttls(fields: &[(&str, Option<u64>)]) -> Value {
+    let limits = crate::HashLimits { max_listpack_entries: 128, max_listpack_value: 64 };
+    let mut hash = crate::Hash::new();
+    for (field, at) in fields {
+        hash.set(field.as_bytes(), b"v", &limits);
+        hash.set_field_expire_at(field.as_bytes(), *at);
+    }
+    Value::Hash(Box::new(hash))
+}
+
+#[test]
+fn due_fields_go_when_the_hash_is_looked_up_and_the_key_with_the_last_one() {
+    let mut db = Db::new();
+    db.set_record_expired(true);
+    db.insert(b"h", hash_with_ttls(&[("a", Some(2000)), ("b", Some(3000)), ("c", None)]), Expiry::Clear, &clock(0));
+    let memory = db.memory();
+    let slot = db.lookup(b"h", &clock(2500)).unwrap();
+    let Value::Hash(hash) = db.value(slot) else { panic!("a hash") };
+    assert_eq!((hash.len(), hash.encoding()), (2, "listpackex"));
+    assert!(db.memory() < memory, "memory follows the deletion");
+    let expired = db.take_expired_fields();
+    assert_eq!(expired, vec![ExpiredFields { key: b"h".to_vec(), fields: vec![b"a"[..].into()], key_gone: false }]);
+
+    db.insert(b"g", hash_with_ttls(&[("x", Some(2000))]), Expiry::Clear, &clock(0));
+    db.expired_keys(ExpiredKeys::Hide);
+    assert!(db.lookup(b"g", &clock(2500)).is_some(), "a replica leaves fields to its primary");
+    db.expired_keys(ExpiredKeys::Delete);
+    assert!(db.lookup(b"g", &clock(2500)).is_none());
+    assert!(db.take_expired_fields()[0].key_gone);
+    assert!(!db.has_expired());
+}
+
+#[test]
+fn active_field_expiry_takes_due_hashes_first_within_its_budget_and_drops_stale_entries() {
+    let mut db = Db::new();
+    db.set_record_expired(true);
+    for i in 0..50 {
+        let key = format!("h{i}");
+        db.insert(
+            key.as_bytes(),
+            hash_with_ttls(&[("a", Some(1000)), ("b", Some(1000)), ("c", None)]),
+            Expiry::Clear,
+            &clock(0),
+        );
+    }
+    db.insert(b"renamed", hash_with_ttls(&[("a", Some(9000))]), Expiry::Clear, &clock(0));
+    db.remove(b"renamed");
+    assert_eq!(db.field_volatile_len(), 51);
+    assert_eq!(db.expire_fields_step(999, 1000), (0, 0), "nothing is due yet");
+    let (visited, expired) = db.expire_fields_step(5000, 7);
+    assert_eq!((visited, expired), (4, 7), "two fields from each hash taken, within the budget");
+    let (_, rest) = db.expire_fields_step(5000, 1000);
+    assert_eq!(expired + rest, 100);
+    assert_eq!(db.expire_fields_step(10_000, 1000), (1, 0), "the stale entry is taken and dropped");
+    assert_eq!(db.field_volatile_len(), 0, "no hash has field TTLs left");
+    assert_eq!(db.len(), 50);
+    assert_eq!(db.take_expired_fields().iter().map(|e| e.fields.len()).sum::<usize>(), 100);
+}

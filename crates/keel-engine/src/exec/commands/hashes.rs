@@ -1,7 +1,7 @@
 //! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
 
 use super::{
-    float_arg, int_arg, is, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
+    float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
     CmdError, CmdResult, Ctx, ScanArgs,
 };
 use crate::notify;
@@ -9,7 +9,7 @@ use keel_store::number::{format_f64_human, parse_f64, parse_i64};
 use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
 
-fn limits(ctx: &Ctx) -> HashLimits {
+pub(super) fn limits(ctx: &Ctx) -> HashLimits {
     let s = ctx.server.settings.read();
     HashLimits {
         max_listpack_entries: s.hash_max_listpack_entries as usize,
@@ -93,17 +93,7 @@ pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// HGETDEL key FIELDS numfields field... (Redis 8.0): the fields' values (nil where missing), each removed;
 /// logged and replicated as the HDEL of the fields it removed.
 pub fn hgetdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if !is(args[2], "fields") {
-        return Err(CmdError::new("ERR Mandatory argument FIELDS is missing or not at the right position"));
-    }
-    let count = int_arg(args[3])
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| CmdError::new("ERR Number of fields must be a positive integer"))?;
-    let fields = &args[4..];
-    if count as usize != fields.len() {
-        return Err(CmdError::new("ERR The `numfields` parameter must match the number of arguments"));
-    }
+    let fields = super::hash_expiry::fields_arg(args, 2, super::hash_expiry::NUMFIELDS_NOT_POSITIVE)?;
     let Some(slot) = ctx.find_typed::<Hash>(args[1])? else {
         ctx.out.array(fields.len());
         fields.iter().for_each(|_| ctx.out.null());
@@ -206,7 +196,7 @@ pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         None => 0,
     };
     let new = current.checked_add(delta).ok_or_else(|| CmdError::new("ERR increment or decrement would overflow"))?;
-    ctx.modify::<Hash, _>(slot, |hash| hash.set(args[2], new.to_string().as_bytes(), &limits));
+    ctx.modify::<Hash, _>(slot, |hash| hash.set_keeping_ttl(args[2], new.to_string().as_bytes(), &limits));
     ctx.dirty(1);
     ctx.notify(notify::HASH, "hincrby", args[1]);
     ctx.out.int(new);
@@ -229,7 +219,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
     }
     let text = format_f64_human(new);
-    ctx.modify::<Hash, _>(slot, |hash| hash.set(args[2], text.as_bytes(), &limits));
+    ctx.modify::<Hash, _>(slot, |hash| hash.set_keeping_ttl(args[2], text.as_bytes(), &limits));
     ctx.dirty(1);
     ctx.notify(notify::HASH, "hincrbyfloat", args[1]);
     // Float arithmetic replayed elsewhere could print another result: the log gets the value it produced.

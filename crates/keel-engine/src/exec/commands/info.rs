@@ -185,6 +185,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "sync_full", &load(&repl.sync_full));
             line(out, "sync_partial_ok", &load(&repl.sync_partial_ok));
             line(out, "sync_partial_err", &load(&repl.sync_partial_err));
+            line(out, "expired_subkeys", &stats.expired_subkeys);
             line(out, "expired_keys", &stats.expired_keys);
             line(out, "evicted_keys", &stats.evicted_keys);
             line(out, "keyspace_hits", &stats.keyspace_hits);

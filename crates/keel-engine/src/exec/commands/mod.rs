@@ -9,6 +9,7 @@ mod client;
 mod command_table;
 mod connection;
 mod geo;
+mod hash_expiry;
 mod hashes;
 mod hyperloglog;
 mod introspection;

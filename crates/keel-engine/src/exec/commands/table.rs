@@ -10,10 +10,10 @@ use super::flags::{
 };
 use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
-    acl, bitmaps, client, connection as conn, geo, hashes, hyperloglog as hll, introspection as intro, json,
-    json_ops as jo, keys, latency, lists, persistence as persist, pubsub, replication as repl, scripting,
-    server as srv, sets, sort, stream_groups as xg, streams, strings, transactions as tx, zset_ops, zsets, Begin,
-    Channels, CommandSpec, Find, KeySpec,
+    acl, bitmaps, client, connection as conn, geo, hash_expiry as hx, hashes, hyperloglog as hll,
+    introspection as intro, json, json_ops as jo, keys, latency, lists, persistence as persist, pubsub,
+    replication as repl, scripting, server as srv, sets, sort, stream_groups as xg, streams, strings,
+    transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
 };
 
 macro_rules! cmd {
@@ -178,6 +178,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("hstrlen", 3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Get the length of the value of a hash field", hashes::hstrlen),
     cmd!("hrandfield", -2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get one or multiple random fields from a hash", hashes::hrandfield).with_tips(&["nondeterministic_output"]),
     cmd!("hscan", -3, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Incrementally iterate hash fields and associated values", hashes::hscan).with_tips(&["nondeterministic_output"]),
+    cmd!("hexpire", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using relative time to expire (seconds)", hx::hexpire),
+    cmd!("hpexpire", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using relative time to expire (milliseconds)", hx::hpexpire),
+    cmd!("hexpireat", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using an absolute Unix timestamp (seconds)", hx::hexpireat),
+    cmd!("hpexpireat", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using an absolute Unix timestamp (milliseconds)", hx::hpexpireat),
+    cmd!("httl", -5, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Returns the TTL in seconds of a hash field.", hx::httl),
+    cmd!("hpttl", -5, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Returns the TTL in milliseconds of a hash field.", hx::hpttl),
+    cmd!("hexpiretime", -5, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", hx::hexpiretime),
+    cmd!("hpexpiretime", -5, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Returns the expiration time of a hash field as a Unix timestamp, in msec.", hx::hpexpiretime),
+    cmd!("hpersist", -5, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Removes the expiration time for each specified field", hx::hpersist),
+    cmd!("hgetex", -5, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | ACCESS | UPDATE)], "hash", "Get the value of one or more fields of a given hash key, and optionally set their expiration.", hx::hgetex),
+    cmd!("hsetex", -6, WRITE | DENYOOM | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set the value of one or more fields of a given hash key, and optionally set their expiration.", hx::hsetex),
     // Sets.
     cmd!("sadd", -3, WRITE | DENYOOM | FAST, cat::SET, &[KeySpec::at(1, RW | INSERT)], "set", "Add one or more members to a set", sets::sadd),
     cmd!("srem", -3, WRITE | FAST, cat::SET, &[KeySpec::at(1, RW | DELETE)], "set", "Remove one or more members from a set", sets::srem),

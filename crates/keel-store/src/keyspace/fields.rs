@@ -1,0 +1,130 @@
+//! Expiry of hash fields in a [`Db`] (Redis 7.4's hash-field expiration).
+//!
+//! Fields past their TTL are deleted the way keys are: lazily, when a lookup finds the hash
+//! ([`Db::find_live`]), and actively, by [`Db::expire_fields_step`], which the server's cron calls with a
+//! budget. For the active side the database orders the keys whose hash has fields with a TTL by the
+//! hash's earliest field expiry ([`FieldExpiries`], Redis's `db->hexpires`), so a step goes straight to the
+//! hashes with fields due. Every change to a hash passes through `Db::update` or an insert, which re-files
+//! the key when its earliest expiry moved. Entries may go stale (a hash deleted, renamed, overwritten or
+//! persisted since): a step re-checks the key it takes, files it again under its real time or drops it, so
+//! no write path has to tell. What was deleted is recorded, as for keys, so that the server logs and
+//! replicates it as `HDEL`.
+
+use super::{Db, ExpiredKeys};
+use crate::value::Value;
+use std::collections::{BTreeSet, HashMap};
+
+/// Fields of one hash that expired, as the log and replicas must hear of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredFields {
+    pub key: Vec<u8>,
+    pub fields: Vec<Box<[u8]>>,
+    /// The hash had no other field, so the key went too.
+    pub key_gone: bool,
+}
+
+/// Keys of hashes with field TTLs, ordered by their earliest field expiry.
+#[derive(Default)]
+pub(super) struct FieldExpiries {
+    by_time: BTreeSet<(u64, Box<[u8]>)>,
+    by_key: HashMap<Box<[u8]>, u64>,
+}
+
+impl FieldExpiries {
+    fn file(&mut self, key: &[u8], at: u64) {
+        match self.by_key.get(key) {
+            Some(&filed) if filed == at => return,
+            Some(&filed) => _ = self.by_time.remove(&(filed, Box::from(key))),
+            None => {}
+        }
+        self.by_key.insert(key.into(), at);
+        self.by_time.insert((at, key.into()));
+    }
+
+    /// Takes the key filed earliest, if its time is at or before `now_ms`.
+    fn take_due(&mut self, now_ms: u64) -> Option<Box<[u8]>> {
+        let (at, _) = self.by_time.first()?;
+        if *at > now_ms {
+            return None;
+        }
+        let (_, key) = self.by_time.pop_first()?;
+        self.by_key.remove(&key);
+        Some(key)
+    }
+}
+
+impl Db {
+    /// Files the key at `slot` for active field expiry under its hash's earliest field expiry.
+    pub(super) fn note_field_ttls(&mut self, slot: usize) {
+        let entry = self.entries.get(slot);
+        if let Value::Hash(hash) = &entry.value {
+            if let Some(at) = hash.next_field_expiry() {
+                self.field_expiries.file(entry.key.as_bytes(), at);
+            }
+        }
+    }
+
+    /// Whether the hash at `slot` has fields to delete now (never while expiry is held or on a replica's
+    /// stream, see [`ExpiredKeys`]).
+    pub(super) fn has_due_fields(&self, slot: usize, now_ms: u64) -> bool {
+        match &self.entries.get(slot).value {
+            Value::Hash(hash) => {
+                self.expired_keys == ExpiredKeys::Delete && hash.next_field_expiry().is_some_and(|at| at <= now_ms)
+            }
+            _ => false,
+        }
+    }
+
+    /// Deletes up to `limit` due fields of the hash at `slot`, and the key if that empties the hash.
+    /// Returns how many fields went and whether the key went (other slots are then invalid).
+    pub(super) fn expire_fields_at(&mut self, slot: usize, now_ms: u64, limit: usize) -> (usize, bool) {
+        let fields = self.update(slot, |value| match value {
+            Value::Hash(hash) => hash.remove_due_fields(now_ms, limit),
+            _ => Vec::new(),
+        });
+        if fields.is_empty() {
+            return (0, false);
+        }
+        let count = fields.len();
+        let key_gone = matches!(self.value(slot), Value::Hash(hash) if hash.is_empty());
+        let key = self.key(slot).to_vec();
+        if key_gone {
+            self.remove_slot(slot);
+        }
+        if self.record_expired {
+            self.expired_fields.push(ExpiredFields { key, fields, key_gone });
+        }
+        (count, key_gone)
+    }
+
+    /// One step of active field expiry: takes the keys whose earliest field expiry has come, earliest
+    /// first, and deletes up to `budget` due fields among them. Returns (keys visited, fields deleted).
+    pub fn expire_fields_step(&mut self, now_ms: u64, budget: usize) -> (usize, usize) {
+        if self.expired_keys != ExpiredKeys::Delete {
+            return (0, 0);
+        }
+        let (mut visited, mut expired) = (0, 0);
+        while expired < budget {
+            let Some(key) = self.field_expiries.take_due(now_ms) else { break };
+            visited += 1;
+            let Some(slot) = self.find(&key).filter(|slot| !self.is_expired(*slot, now_ms)) else { continue };
+            if self.has_due_fields(slot, now_ms) {
+                // Files the key again under its next expiry when fields with a TTL remain.
+                expired += self.expire_fields_at(slot, now_ms, budget - expired).0;
+            } else {
+                self.note_field_ttls(slot);
+            }
+        }
+        (visited, expired)
+    }
+
+    /// Hash fields deleted by expiry since the last call, when recording is on.
+    pub fn take_expired_fields(&mut self) -> Vec<ExpiredFields> {
+        std::mem::take(&mut self.expired_fields)
+    }
+
+    /// Keys filed for active field expiry (some may be stale until a step takes them).
+    pub fn field_volatile_len(&self) -> usize {
+        self.field_expiries.by_key.len()
+    }
+}
