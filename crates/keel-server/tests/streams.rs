@@ -253,3 +253,73 @@ fn replies_and_dump_payloads_interoperate_with_redis() {
     let check = std::process::Command::new(checker).arg(dir.0.join("dump.rdb")).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }
+
+/// XDELEX and XACKDEL (Redis 8.2), after Redis's own tests of them.
+#[test]
+fn xdelex_and_xackdel_follow_their_reference_policies() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let codes = |c: &mut redis::Connection, line: &str| -> Vec<i64> {
+        run(c, &words(line).iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let setup = |c: &mut redis::Connection| {
+        for line in [
+            "DEL mystream",
+            "XADD mystream 1-0 f v",
+            "XADD mystream 2-0 f v",
+            "XGROUP CREATE mystream group1 0",
+            "XGROUP CREATE mystream group2 0",
+            "XREADGROUP GROUP group1 consumer1 STREAMS mystream >",
+            "XREADGROUP GROUP group2 consumer2 STREAMS mystream >",
+        ] {
+            run::<Value>(c, &words(line).iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    };
+    let pending = |c: &mut redis::Connection, group: &str| -> i64 {
+        let summary: Vec<Value> = run(c, &["XPENDING", "mystream", group]);
+        redis::from_redis_value(&summary[0]).unwrap()
+    };
+    assert_eq!(codes(&mut c, "XACKDEL nokey g IDS 2 1-1 2-2"), [-1, -1]);
+    assert_eq!(codes(&mut c, "XDELEX nokey IDS 1 1-1"), [-1]);
+
+    setup(&mut c);
+    assert_eq!(codes(&mut c, "XACKDEL mystream group1 DELREF IDS 2 1-0 2-0"), [1, 1]);
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "mystream"]), 0);
+    assert_eq!((pending(&mut c, "group1"), pending(&mut c, "group2")), (0, 0), "DELREF empties every PEL");
+    assert_eq!(codes(&mut c, "XACKDEL mystream group2 DELREF IDS 2 1-0 2-0"), [-1, -1]);
+
+    setup(&mut c);
+    assert_eq!(codes(&mut c, "XACKDEL mystream group1 ACKED IDS 2 1-0 2-0"), [2, 2], "group2 still has them");
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "mystream"]), 2);
+    assert_eq!(codes(&mut c, "XACKDEL mystream group2 ACKED IDS 2 1-0 2-0"), [1, 1]);
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "mystream"]), 0);
+
+    setup(&mut c);
+    assert_eq!(codes(&mut c, "XACKDEL mystream group1 KEEPREF IDS 2 1-0 2-0"), [1, 1]);
+    assert_eq!((pending(&mut c, "group1"), pending(&mut c, "group2")), (0, 2), "KEEPREF leaves group2's PEL");
+    assert_eq!(codes(&mut c, "XACKDEL mystream group2 IDS 2 1-0 2-0"), [1, 1]);
+
+    setup(&mut c);
+    run::<Value>(&mut c, &["XADD", "mystream", "3-0", "f", "v"]);
+    assert_eq!(codes(&mut c, "XDELEX mystream ACKED IDS 3 1-0 3-0 9-0"), [2, 2, -1], "pending, and not delivered yet");
+    run::<i64>(&mut c, &["XACK", "mystream", "group1", "1-0"]);
+    run::<i64>(&mut c, &["XACK", "mystream", "group2", "1-0"]);
+    assert_eq!(codes(&mut c, "XDELEX mystream ACKED IDS 1 1-0"), [1]);
+    assert_eq!(codes(&mut c, "XDELEX mystream IDS 1 2-0"), [1]);
+    assert_eq!(pending(&mut c, "group1"), 1, "KEEPREF by default");
+    assert_eq!(codes(&mut c, "XDELEX mystream DELREF IDS 1 3-0"), [1]);
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "mystream"]), 0);
+
+    for (line, error) in [
+        ("XACKDEL mystream group1 IDS abc 1-1", "ERR Number of IDs must be a positive integer"),
+        ("XACKDEL mystream group1 IDS 0 1-1", "ERR Number of IDs must be a positive integer"),
+        ("XACKDEL mystream group1 IDS 3 1-1 2-2", "ERR The `numids` parameter must match the number of arguments"),
+        ("XACKDEL mystream group1 IDS 1 1-1 2-2", "ERR syntax error"),
+        ("XACKDEL mystream group1 KEEPREF DELREF IDS 1 1-1", "ERR syntax error"),
+        ("XDELEX mystream BOGUS IDS 1 1-1", "ERR syntax error"),
+        ("XDELEX mystream IDS 1 not-an-id", "ERR Invalid stream ID specified as stream command argument"),
+        ("XACKDEL mystream g", "ERR wrong number of arguments for 'xackdel' command"),
+    ] {
+        assert_eq!(error_of(&mut c, &words(line).iter().map(String::as_str).collect::<Vec<_>>()), error, "{line}");
+    }
+}

@@ -26,6 +26,7 @@ mod server;
 mod sets;
 mod sort;
 mod spec;
+mod stream_deletion;
 mod stream_groups;
 mod streams;
 mod strings;

@@ -12,8 +12,8 @@ use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIAB
 use super::{
     acl, bitmaps, client, connection as conn, geo, hash_expiry as hx, hashes, hyperloglog as hll,
     introspection as intro, json, json_ops as jo, keys, latency, lists, persistence as persist, pubsub,
-    replication as repl, scripting, server as srv, sets, sort, stream_groups as xg, streams, strings,
-    transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
+    replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd, stream_groups as xg, streams,
+    strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
 };
 
 macro_rules! cmd {
@@ -117,6 +117,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xread", -4, BLOCKING | READONLY | BLOCKING, cat::STREAM, &[KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 1), find: Find::Range { last: -1, step: 1, limit: 2 }, notes: None }], "stream", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", streams::xread),
     cmd!("xreadgroup", -7, BLOCKING | WRITE, cat::STREAM, &[KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 4), find: Find::Range { last: -1, step: 1, limit: 2 }, notes: None }], "stream", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", streams::xreadgroup),
     cmd!("xdel", -3, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", streams::xdel),
+    cmd!("xdelex", -5, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Deletes one or multiple entries from the stream.", xd::xdelex),
+    cmd!("xackdel", -6, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Acknowledges and conditionally deletes one or multiple entries for a stream consumer group.", xd::xackdel),
     cmd!("xtrim", -4, WRITE, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Trims the stream to (approximately if '~' is passed) a certain size", streams::xtrim).with_tips(&["nondeterministic_output"]),
     cmd!("xsetid", -3, WRITE | DENYOOM | FAST, cat::STREAM, &[KeySpec::at(1, RW | UPDATE)], "stream", "An internal command for replicating stream values", streams::xsetid),
     cmd!("xack", -4, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | UPDATE)], "stream", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.", xg::xack),
