@@ -8,6 +8,11 @@
 # Needs: Debian's redis source (fetched once into $REDIS_SRC), redis-tools, tclsh, a built Keel
 # (KEEL_BIN, default target/release/keel). The `needs:repl` tests, which read the replication stream with
 # SYNC, run too; SUITE_TAGS replaces the tag filter (default "-needs:debug -needs:pfdebug").
+#
+# Redis 8's suite: SUITE_ROOT=$(../shared/tools/redis8-reference.sh) runs the units of that tree instead, and
+# SERVER=reference runs them against its redis-server rather than Keel, for the side-by-side counts:
+#   SUITE_ROOT=/tmp/redis-8.0.2 conformance/redis-suite.sh unit/type/hash-field-expire
+#   SUITE_ROOT=/tmp/redis-8.0.2 SERVER=reference conformance/redis-suite.sh unit/type/hash-field-expire
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -15,7 +20,7 @@ REDIS_SRC=${REDIS_SRC:-/opt/redis-src}
 units=("$@")
 [ ${#units[@]} -gt 0 ] || units=(unit/type/string unit/type/incr unit/expire unit/keyspace unit/info-command unit/protocol unit/scan unit/quit)
 
-if [ ! -d "$REDIS_SRC/redis-src/tests" ]; then
+if [ -z "${SUITE_ROOT:-}" ] && [ ! -d "$REDIS_SRC/redis-src/tests" ]; then
   mkdir -p "$REDIS_SRC/apt/lists/partial"
   cat > "$REDIS_SRC/apt/sources.list" <<SRC
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
@@ -25,7 +30,8 @@ SRC
   (cd "$REDIS_SRC" && apt-get "${opts[@]}" update -qq && apt-get "${opts[@]}" source -qq --download-only redis \
     && dpkg-source -x redis_*.dsc redis-src >/dev/null)
 fi
-src="$REDIS_SRC/redis-src"
+src=${SUITE_ROOT:-$REDIS_SRC/redis-src}
+if [ -z "${SUITE_ROOT:-}" ]; then
 mkdir -p "$src/src"
 ln -sf "$(command -v redis-cli)" "$src/src/redis-cli"
 ln -sf "$(command -v redis-benchmark)" "$src/src/redis-benchmark" 2>/dev/null || true
@@ -36,13 +42,18 @@ ln -sf "$(command -v redis-benchmark)" "$src/src/redis-benchmark" 2>/dev/null ||
 sed -n '1,745p' "$src/tests/unit/acl.tcl" | sed 's/"acl external:skip"/"acl"/' >"$src/tests/unit/keel-acl.tcl"
 awk 'NR < 302 || NR >= 417' "$src/tests/unit/maxmemory.tcl" \
   | sed 's/ "external:skip"//; s/maxmemory external:skip/maxmemory/' >"$src/tests/unit/keel-maxmemory.tcl"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 total_ok=0; total_err=0
 for unit in "${units[@]}"; do
   port=$(free_port)
   data=$(mktemp -d)
-  "$KEEL_BIN" serve --port "$port" --http-port 0 --dir "$data" >"$data/keel.log" 2>&1 &
+  if [ "${SERVER:-keel}" = reference ]; then
+    "$src/src/redis-server" --port "$port" --save '' --dir "$data" >"$data/keel.log" 2>&1 &
+  else
+    "$KEEL_BIN" serve --port "$port" --http-port 0 --dir "$data" >"$data/keel.log" 2>&1 &
+  fi
   pid=$!
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   log="$data/unit.log"

@@ -256,6 +256,18 @@ fn commands_redis_answers_without_modules_or_cluster_mode_answer_as_it_does() {
         "CLUSTER INFO",
         "CLUSTER KEYSLOT foo",
         "CLUSTER SLOTS",
+        "CLUSTER ADDSLOTS 1 2",
+        "CLUSTER MEET 127.0.0.1 7000",
+        "CLUSTER RESET HARD",
+        "ASKING",
+        "SET k v",
+        "DUMP k",
+        "FAILOVER",
+        "FAILOVER ABORT",
+        "FAILOVER TIMEOUT 0",
+        "FAILOVER TIMEOUT x",
+        "FAILOVER TO host 6379 FORCE",
+        "FAILOVER BOGUS",
         "DEBUG ERROR boom",
         "DEBUG ERROR -CUSTOM went wrong",
     ]
@@ -263,6 +275,10 @@ fn commands_redis_answers_without_modules_or_cluster_mode_answer_as_it_does() {
     .map(|line| common::words(line))
     .collect();
     common::same_replies(&mut keel, &mut redis, &script);
+    // RESTORE-ASKING restores as RESTORE does.
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut keel).unwrap();
+    let restored: String = redis::cmd("RESTORE-ASKING").arg("k2").arg(0).arg(payload).query(&mut keel).unwrap();
+    assert_eq!((restored, run::<String>(&mut keel, &["GET", "k2"])), ("OK".to_string(), "v".to_string()));
     // Redis 7.2's ZRANK/ZREVRANK WITHSCORE (the reference here is 7.0, so the values are checked directly).
     run::<()>(&mut keel, &["ZADD", "z", "1.5", "a", "2", "b"]);
     let ranked: (i64, String) = run(&mut keel, &["ZRANK", "z", "b", "WITHSCORE"]);

@@ -267,3 +267,55 @@ pub fn info_section(out: &mut String, tenant: &Tenant, backlog_size: u64) {
     line("repl_backlog_first_byte_offset", &first);
     line("repl_backlog_histlen", &held);
 }
+
+/// `FAILOVER [TO host port] [TIMEOUT ms] [FORCE] | ABORT`: Redis's checks and errors, in Redis's order.
+/// The coordinated hand-over itself is not implemented: with replicas attached, the reply says how to
+/// promote one instead (the cluster's failover does it for clustered databases).
+pub fn failover(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if args.len() == 2 && is(args[1], "abort") {
+        return Err(CmdError::new("ERR No failover in progress."));
+    }
+    let (mut timeout, mut target, mut force) = (0i64, None, false);
+    let mut j = 1;
+    while j < args.len() {
+        if is(args[j], "timeout") && j + 1 < args.len() && timeout == 0 {
+            timeout = super::int_arg(args[j + 1])?;
+            if timeout <= 0 {
+                return Err(CmdError::new("ERR FAILOVER timeout must be greater than 0"));
+            }
+            j += 1;
+        } else if is(args[j], "to") && j + 2 < args.len() && target.is_none() {
+            let port = super::int_arg(args[j + 2])?;
+            target = Some((String::from_utf8_lossy(args[j + 1]).into_owned(), port));
+            j += 2;
+        } else if is(args[j], "force") && !force {
+            force = true;
+        } else {
+            return Err(super::SYNTAX);
+        }
+        j += 1;
+    }
+    let repl = &ctx.tenant.replication;
+    if repl.is_replica() {
+        return Err(CmdError::new("ERR FAILOVER is not valid when server is a replica."));
+    }
+    let attached = repl.attached.lock().clone();
+    if attached.is_empty() {
+        return Err(CmdError::new("ERR FAILOVER requires connected replicas."));
+    }
+    if force && (timeout == 0 || target.is_none()) {
+        return Err(CmdError::new("ERR FAILOVER with force option requires both a timeout and target HOST and IP."));
+    }
+    if let Some((host, port)) = target {
+        let found = attached.iter().find(|r| r.ip == host && i64::from(r.port) == port);
+        let Some(replica) = found else {
+            return Err(CmdError::new("ERR FAILOVER target HOST and PORT is not a replica."));
+        };
+        if *replica.state.lock() != "online" {
+            return Err(CmdError::new("ERR FAILOVER target replica is not online."));
+        }
+    }
+    Err(CmdError::new(
+        "ERR FAILOVER is not supported by Keel: run REPLICAOF NO ONE on the replica, then REPLICAOF on this server",
+    ))
+}

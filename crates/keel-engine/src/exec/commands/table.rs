@@ -4,9 +4,9 @@
 
 use super::cat;
 use super::flags::{
-    ADMIN, ALLOW_BUSY, BLOCKING, DENYOOM, FAST, LOADING, MAY_REPLICATE, NONE, NOSCRIPT, NOT_QUEUED, NO_ASYNC_LOADING,
-    NO_AUTH, NO_MANDATORY_KEYS, NO_MULTI, NO_REST, PUBSUB, READONLY, SERVER_ONLY, SKIP_MONITOR, SKIP_SLOWLOG, STALE,
-    SUBSCRIBER_CONTEXT, WRITE,
+    ADMIN, ALLOW_BUSY, ASKING, BLOCKING, DENYOOM, FAST, LOADING, MAY_REPLICATE, NONE, NOSCRIPT, NOT_QUEUED,
+    NO_ASYNC_LOADING, NO_AUTH, NO_MANDATORY_KEYS, NO_MULTI, NO_REST, PUBSUB, READONLY, SERVER_ONLY, SKIP_MONITOR,
+    SKIP_SLOWLOG, STALE, SUBSCRIBER_CONTEXT, WRITE,
 };
 use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
@@ -256,6 +256,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("renamenx", 3, WRITE | FAST, cat::KEYSPACE, &[KeySpec::at(1, RW | ACCESS | DELETE), KeySpec::at(2, OW | INSERT)], "generic", "Rename a key, only if the new key does not exist", keys::renamenx),
     cmd!("dump", 2, READONLY, cat::KEYSPACE, &[KeySpec::at(1, RO | ACCESS)], "generic", "Return a serialized version of the value stored at the specified key.", persist::dump).with_tips(&["nondeterministic_output"]),
     cmd!("restore", -4, WRITE | DENYOOM, cat::KEYSPACE | cat::DANGEROUS, &[KeySpec::at(1, OW | UPDATE)], "generic", "Create a key using the provided serialized value, previously obtained using DUMP.", persist::restore),
+    cmd!("restore-asking", -4, WRITE | DENYOOM | ASKING, cat::KEYSPACE | cat::DANGEROUS, &[KeySpec::at(1, OW | UPDATE)], "server", "An internal command for migrating keys in a cluster.", persist::restore),
     cmd!("copy", -3, WRITE | DENYOOM, cat::KEYSPACE, &[KeySpec::at(1, RO | ACCESS), KeySpec::at(2, OW | UPDATE)], "generic", "Copy a key", keys::copy),
     cmd!("move", 3, WRITE | FAST, cat::KEYSPACE, &[KeySpec::at(1, RW | ACCESS | UPDATE)], "generic", "Move a key to another database", keys::move_),
     cmd!("expire", -3, WRITE | FAST, cat::KEYSPACE, &[KeySpec::at(1, RW | UPDATE)], "generic", "Set a key's time to live in seconds", keys::expire),
@@ -303,6 +304,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBER_CONTEXT | NOT_QUEUED | NO_REST, cat::CONNECTION, &[], "connection", "Reset the connection", conn::reset),
     cmd!("readonly", 1, FAST | LOADING | STALE, cat::CONNECTION, &[], "cluster", "Enables read queries for a connection to a cluster replica node", conn::cluster_only),
     cmd!("readwrite", 1, FAST | LOADING | STALE, cat::CONNECTION, &[], "cluster", "Disables read queries for a connection to a cluster replica node", conn::cluster_only),
+    cmd!("asking", 1, FAST, cat::CONNECTION, &[], "cluster", "Signals that a cluster client is following an -ASK redirect.", conn::cluster_only),
     // Pub/sub.
     cmd!("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBER_CONTEXT | NO_REST, cat::NONE, &[], "pubsub", "Listen for messages published to the given channels", pubsub::cmd_subscribe).with_channels(Channels::All),
     cmd!("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBER_CONTEXT | NO_REST, cat::NONE, &[], "pubsub", "Stop listening for messages posted to the given channels", pubsub::cmd_unsubscribe),
@@ -359,6 +361,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY | NO_REST, cat::NONE, &[], "server", "An internal command for configuring the replication stream", repl::replconf),
     cmd!("wait", 3, NOSCRIPT | NO_REST, cat::CONNECTION, &[], "generic", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", repl::wait).with_tips(&["request_policy:all_shards", "response_policy:agg_min"]),
     cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, cat::ADMIN | cat::DANGEROUS, &[], "server", "Return the role of the instance in the context of replication", repl::role),
+    cmd!("failover", -1, ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Starts a coordinated failover from a server to one of its replicas.", repl::failover),
     cmd!("replicaof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
     cmd!("slaveof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
     container!("config", -2, "server", "A container for server configuration commands.", None, [
@@ -451,6 +454,25 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("countkeysinslot", 3, STALE, cat::NONE, &[], "cluster", "Returns the number of keys in a hash slot", intro::cluster_disabled),
         cmd!("getkeysinslot", 4, STALE, cat::NONE, &[], "cluster", "Returns the key names in a hash slot", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
         cmd!("help", 2, LOADING | STALE, cat::NONE, &[], "cluster", "Returns helpful text about the different subcommands", intro::cluster_disabled),
+        cmd!("addslots", -3, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Assigns new hash slots to a node.", intro::cluster_disabled),
+        cmd!("addslotsrange", -4, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Assigns new hash slot ranges to a node.", intro::cluster_disabled),
+        cmd!("bumpepoch", 2, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Advances the cluster config epoch.", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
+        cmd!("count-failure-reports", 3, ADMIN | STALE, cat::NONE, &[], "cluster", "Returns the number of active failure reports active for a node.", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
+        cmd!("delslots", -3, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Sets hash slots as unbound for a node.", intro::cluster_disabled),
+        cmd!("delslotsrange", -4, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Sets hash slot ranges as unbound for a node.", intro::cluster_disabled),
+        cmd!("failover", -2, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Forces a replica to perform a manual failover of its master.", intro::cluster_disabled),
+        cmd!("flushslots", 2, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Deletes all slots information from a node.", intro::cluster_disabled),
+        cmd!("forget", 3, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Removes a node from the nodes table.", intro::cluster_disabled),
+        cmd!("links", 2, STALE, cat::NONE, &[], "cluster", "Returns a list of all TCP links to and from peer nodes.", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
+        cmd!("meet", -4, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Forces a node to handshake with another node.", intro::cluster_disabled),
+        cmd!("myshardid", 2, STALE, cat::NONE, &[], "cluster", "Returns the shard ID of a node.", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
+        cmd!("replicas", 3, ADMIN | STALE, cat::NONE, &[], "cluster", "Lists the replica nodes of a master node.", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
+        cmd!("replicate", 3, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Configure a node as replica of a master node.", intro::cluster_disabled),
+        cmd!("reset", -2, ADMIN | STALE | NOSCRIPT, cat::NONE, &[], "cluster", "Resets a node.", intro::cluster_disabled),
+        cmd!("saveconfig", 2, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Forces a node to save the cluster configuration to disk.", intro::cluster_disabled),
+        cmd!("set-config-epoch", 3, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Sets the configuration epoch for a new node.", intro::cluster_disabled),
+        cmd!("setslot", -4, NO_ASYNC_LOADING | ADMIN | STALE, cat::NONE, &[], "cluster", "Binds a hash slot to a node.", intro::cluster_disabled),
+        cmd!("slaves", 3, ADMIN | STALE, cat::NONE, &[], "cluster", "Lists the replica nodes of a master node.", intro::cluster_disabled).with_tips(&["nondeterministic_output"]),
     ]),
     // JSON (RedisJSON's commands, as Redis 8 serves them).
     cmd!("json.set", -4, WRITE | DENYOOM, cat::JSON | cat::WRITE | cat::SLOW, &[KeySpec::at(1, RW | UPDATE)], "json", "Sets or updates the JSON value at a path", json::json_set),
