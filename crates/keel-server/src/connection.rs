@@ -49,6 +49,8 @@ enum Next {
         replicas: u64,
         deadline: Option<tokio::time::Instant>,
     },
+    /// WAITAOF: answer once the local log and enough replicas' logs are fsynced, or at the deadline.
+    WaitAof(keel_engine::exec::session::AofWait, Option<tokio::time::Instant>),
     Close,
 }
 
@@ -255,6 +257,23 @@ where
                 break;
             }
         }
+        if let Next::WaitAof(wait, deadline) = next {
+            next = Next::Continue;
+            let (local, replicas) = tokio::select! {
+                biased;
+                _ = info.killed() => break,
+                _ = keel_engine::server::stopping(&mut shutdown) => break,
+                acked = wait_for_fsyncs(&conn.tenant, wait, deadline) => acked,
+            };
+            conn.out.array(2);
+            conn.out.int(local as i64);
+            conn.out.int(replicas as i64);
+            let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
+            conn.out.clear();
+            if written.is_err() {
+                break;
+            }
+        }
         if let Next::Paused = next {
             // Counted as blocked while the pause holds its command, as Redis counts postponed clients.
             info.set_flag(flag::BLOCKED, true);
@@ -296,6 +315,31 @@ async fn wait_for_replicas(
             _ = &mut waiting => return repl.acknowledged(offset),
             // An acknowledgement may land between the count and the wait: look again now and then.
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+/// Waits until `wait` is met or its deadline passes; returns (local log fsynced, replicas fsynced). The log
+/// fsyncs on its own schedule (`appendfsync`), so the local side is looked at every few milliseconds.
+async fn wait_for_fsyncs(
+    tenant: &Tenant,
+    wait: keel_engine::exec::session::AofWait,
+    deadline: Option<tokio::time::Instant>,
+) -> (u64, u64) {
+    if wait.replicas > 0 {
+        tenant.persistence.stream.append(keel_engine::replication::GETACK);
+    }
+    let mut waiting = std::pin::pin!(sleep_until_deadline(deadline));
+    loop {
+        let (local, replicas) = keel_engine::exec::commands::replication::aof_acks(tenant, &wait);
+        if local >= wait.local as u64 && replicas >= wait.replicas {
+            return (local, replicas);
+        }
+        let notified = tenant.replication.acks.notified();
+        tokio::select! {
+            _ = notified => {}
+            _ = &mut waiting => return keel_engine::exec::commands::replication::aof_acks(tenant, &wait),
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
     }
 }
@@ -538,6 +582,10 @@ fn act(
         Action::Wait { offset, replicas, timeout } => {
             let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
             Some(Next::Wait { offset, replicas, deadline })
+        }
+        Action::WaitAof(wait) => {
+            let deadline = wait.timeout.map(|t| tokio::time::Instant::now() + t);
+            Some(Next::WaitAof(wait, deadline))
         }
         Action::Shutdown => {
             server.begin_shutdown();

@@ -42,6 +42,21 @@ pub enum Action {
     Replicate(ReplicaRequest),
     /// WAIT: reply once `replicas` replicas acknowledged `offset`, or the timeout passes.
     Wait { offset: u64, replicas: u64, timeout: Option<std::time::Duration> },
+    /// WAITAOF: reply once the local log is fsynced up to `log_end` (when `local`) and `replicas` replicas
+    /// report their logs fsynced up to stream `offset`, or the timeout passes.
+    WaitAof(AofWait),
+}
+
+/// What a WAITAOF waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AofWait {
+    /// The local log's end when the command ran (None when the log is off).
+    pub log_end: Option<u64>,
+    /// The replication stream's offset when the command ran.
+    pub offset: u64,
+    pub local: bool,
+    pub replicas: u64,
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What a replica asked for with SYNC or PSYNC, and what it said of itself before (REPLCONF).

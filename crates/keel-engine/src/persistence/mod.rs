@@ -386,6 +386,12 @@ impl Persistence {
         }
     }
 
+    /// The log's end and how much of it is fsynced, in bytes since its file was opened (None when the log is
+    /// off): what WAITAOF waits on.
+    pub fn log_sync_state(&self) -> Option<(u64, u64)> {
+        self.log.read().as_ref().map(|log| (log.queued(), log.synced()))
+    }
+
     /// Bytes queued to the log so far (what a client must wait for to see only durable data).
     pub fn log_queued(&self) -> Option<u64> {
         let log = self.log.read();

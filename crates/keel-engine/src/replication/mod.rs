@@ -92,6 +92,8 @@ pub struct Attached {
     /// The offset it last acknowledged (`REPLCONF ACK`), and when (unix ms).
     pub ack_offset: AtomicU64,
     pub ack_ms: AtomicU64,
+    /// The offset its own log has fsynced (`REPLCONF ACK .. FACK offset`), for WAITAOF.
+    pub fack_offset: AtomicU64,
     /// The offset of the last stream byte its feeder wrote (the backlog keeps what comes after).
     pub sent: AtomicU64,
 }
@@ -268,6 +270,15 @@ impl Replication {
             .lock()
             .iter()
             .filter(|r| *r.state.lock() == "online" && r.ack_offset.load(Ordering::Relaxed) >= offset)
+            .count()
+    }
+
+    /// Replicas online whose logs have fsynced at least `offset` (WAITAOF).
+    pub fn fsynced(&self, offset: u64) -> usize {
+        self.attached
+            .lock()
+            .iter()
+            .filter(|r| *r.state.lock() == "online" && r.fack_offset.load(Ordering::Relaxed) >= offset)
             .count()
     }
 

@@ -35,6 +35,7 @@ pub(crate) async fn serve<S>(
         port: request.port,
         state: parking_lot::Mutex::new("wait_bgsave"),
         ack_offset: Default::default(),
+        fack_offset: Default::default(),
         ack_ms: Default::default(),
         sent: Default::default(),
     });
@@ -185,8 +186,15 @@ fn read_acks(
             parser.args(&input[pos..], &mut args);
             let ack =
                 args.len() >= 3 && args[0].eq_ignore_ascii_case(b"replconf") && args[1].eq_ignore_ascii_case(b"ack");
-            if let Some(offset) = ack.then(|| std::str::from_utf8(args[2]).ok()?.parse::<u64>().ok()).flatten() {
+            let number = |arg: &[u8]| std::str::from_utf8(arg).ok()?.parse::<u64>().ok();
+            if let Some(offset) = ack.then(|| number(args[2])).flatten() {
                 attached.ack_offset.fetch_max(offset, Ordering::Relaxed);
+                // `REPLCONF ACK offset FACK fsynced`: how far the replica's own log is fsynced (WAITAOF).
+                if args.len() >= 5 && args[3].eq_ignore_ascii_case(b"fack") {
+                    if let Some(fsynced) = number(args[4]) {
+                        attached.fack_offset.fetch_max(fsynced, Ordering::Relaxed);
+                    }
+                }
                 attached.ack_ms.store(keel_engine::clock::unix_ms(), Ordering::Relaxed);
                 tenant.replication.acks.notify_waiters();
             }

@@ -2,8 +2,9 @@
 //! `masterauth`, announce itself (`REPLCONF listening-port`, `capa eof psync2`), ask to continue where its
 //! stream stands (`PSYNC <replid> <offset+1>`) or for a full copy, load the copy, then apply the primary's
 //! stream through the same batches as any client, as the master client, mirroring its bytes into this
-//! database's own stream. It acknowledges its offset every second and when asked (`REPLCONF GETACK`), and
-//! reconnects after a second when the link breaks, for as long as the database follows that primary.
+//! database's own stream. It acknowledges its offset every second and when asked (`REPLCONF GETACK`), with
+//! how far its own log is fsynced when it has one (`FACK`, for the primary's WAITAOF), and reconnects after a
+//! second when the link breaks, for as long as the database follows that primary.
 
 use bytes::{Buf, BytesMut};
 use keel_engine::clients::ClientInfo;
@@ -365,13 +366,15 @@ async fn apply_stream(
     let mut out = ReplyWriter::new(Resp::V2);
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     let mut last_io = tokio::time::Instant::now();
+    let mut fsyncs = FsyncTracker::default();
     loop {
         let (consumed, ack_now) = tokio::task::block_in_place(|| {
             apply_buffered(server, tenant, &mut session, &mut parser, &input, &mut out)
         })?;
         input.advance(consumed);
+        fsyncs.note(tenant);
         if ack_now {
-            send_ack(&mut socket, stream.offset()).await?;
+            send_ack(&mut socket, stream.offset(), fsyncs.fsynced(tenant)).await?;
         }
         if !tenant.replication.is_current(generation) {
             return Ok(());
@@ -389,7 +392,7 @@ async fn apply_stream(
                 if last_io.elapsed() > timeout {
                     return Err("no data from the primary within repl-timeout".into());
                 }
-                send_ack(&mut socket, stream.offset()).await?;
+                send_ack(&mut socket, stream.offset(), fsyncs.fsynced(tenant)).await?;
             }
         }
     }
@@ -474,8 +477,47 @@ fn apply_batch(
     Ok((pos, more, ack))
 }
 
-async fn send_ack(socket: &mut TcpStream, offset: u64) -> Result<(), String> {
+async fn send_ack(socket: &mut TcpStream, offset: u64, fsynced: Option<u64>) -> Result<(), String> {
     let mut bytes = Vec::new();
-    keel_persist::aof::encode_command(&mut bytes, &["REPLCONF", "ACK", &offset.to_string()]);
+    let offset = offset.to_string();
+    match fsynced.map(|f| f.to_string()) {
+        Some(fsynced) => keel_persist::aof::encode_command(&mut bytes, &["REPLCONF", "ACK", &offset, "FACK", &fsynced]),
+        None => keel_persist::aof::encode_command(&mut bytes, &["REPLCONF", "ACK", &offset]),
+    }
     socket.write_all(&bytes).await.map_err(|e| format!("write failed: {e}"))
+}
+
+/// How far this replica's own log is fsynced, in the primary's stream offsets: the log's end after each
+/// applied batch, paired with the stream offset it reached, until the log has fsynced that far.
+#[derive(Default)]
+struct FsyncTracker {
+    pending: std::collections::VecDeque<(u64, u64)>,
+    fsynced: u64,
+}
+
+impl FsyncTracker {
+    /// Notes where the log ends now that the stream is at its current offset.
+    fn note(&mut self, tenant: &Tenant) {
+        let Some((end, _)) = tenant.persistence.log_sync_state() else { return };
+        let offset = tenant.persistence.stream.offset();
+        match self.pending.back_mut() {
+            Some(last) if last.0 == end => last.1 = offset,
+            Some(last) if last.0 > end => {
+                // A new log file (a rewrite) starts from a fsynced snapshot of everything noted before it.
+                self.fsynced = last.1;
+                self.pending.clear();
+                self.pending.push_back((end, offset));
+            }
+            _ => self.pending.push_back((end, offset)),
+        }
+    }
+
+    /// The stream offset up to which the log is fsynced (None when the log is off).
+    fn fsynced(&mut self, tenant: &Tenant) -> Option<u64> {
+        let (_, synced) = tenant.persistence.log_sync_state()?;
+        while self.pending.front().is_some_and(|p| p.0 <= synced) {
+            self.fsynced = self.pending.pop_front().map_or(self.fsynced, |p| p.1);
+        }
+        Some(self.fsynced)
+    }
 }

@@ -4,7 +4,7 @@
 //! server crate.
 
 use super::{is, CmdError, CmdResult, Ctx};
-use crate::exec::session::{Action, ReplicaRequest};
+use crate::exec::session::{Action, AofWait, ReplicaRequest};
 use crate::replication::{Role, Upstream};
 use crate::state::tenant::{Keyspace, Tenant};
 use std::fmt::Write;
@@ -125,6 +125,60 @@ pub fn wait(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let timeout = (timeout > 0).then(|| std::time::Duration::from_millis(timeout as u64));
     ctx.session.action = Some(Action::Wait { offset, replicas: replicas.max(0) as u64, timeout });
     Ok(())
+}
+
+/// `WAITAOF numlocal numreplicas timeout`: blocks until what this client (and everyone before it) wrote is
+/// fsynced in the local log (numlocal 1) and in the logs of `numreplicas` replicas (their `REPLCONF ACK ..
+/// FACK offset`), or the timeout passes; replies with both counts.
+pub fn waitaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let numlocal = super::int_arg(args[1])?;
+    if !(0..=1).contains(&numlocal) {
+        return Err(CmdError::new("ERR value is out of range, value must between 0 and 1"));
+    }
+    let positive = || CmdError::new("ERR value is out of range, must be positive");
+    let numreplicas =
+        super::int_arg(args[2]).map_err(|_| positive()).and_then(|n| u64::try_from(n).map_err(|_| positive()))?;
+    let timeout =
+        super::int_arg(args[3]).map_err(|_| CmdError::new("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::new("ERR timeout is negative"));
+    }
+    if ctx.tenant.replication.is_replica() {
+        return Err(CmdError::new(
+            "ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local \
+             and are not propagated.",
+        ));
+    }
+    let p = &ctx.tenant.persistence;
+    if numlocal == 1 && !p.log_enabled() {
+        return Err(CmdError::new("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled."));
+    }
+    p.submit(&mut ctx.ks.log);
+    let wait = AofWait {
+        log_end: p.log_sync_state().map(|(end, _)| end),
+        offset: p.stream.offset(),
+        local: numlocal == 1,
+        replicas: numreplicas,
+        timeout: (timeout > 0).then(|| std::time::Duration::from_millis(timeout as u64)),
+    };
+    let (local, replicas) = aof_acks(ctx.tenant, &wait);
+    let nonblocking = ctx.session.in_exec || ctx.session.in_script;
+    if (local >= wait.local as u64 && replicas >= numreplicas) || nonblocking {
+        ctx.out.array(2);
+        ctx.out.int(local as i64);
+        ctx.out.int(replicas as i64);
+        return Ok(());
+    }
+    ctx.session.action = Some(Action::WaitAof(wait));
+    Ok(())
+}
+
+/// How far `wait` is met: whether the local log is fsynced to its end (1 or 0), and how many replicas have
+/// fsynced its offset.
+pub fn aof_acks(tenant: &Tenant, wait: &AofWait) -> (u64, u64) {
+    let synced = tenant.persistence.log_sync_state().map(|(_, synced)| synced);
+    let local = matches!((wait.log_end, synced), (Some(end), Some(synced)) if synced >= end);
+    (local as u64, tenant.replication.fsynced(wait.offset) as u64)
 }
 
 /// `ROLE`: `master` with its offset and replicas, or `slave` with its primary and link.

@@ -360,6 +360,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("psync", -3, NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT | NO_REST, cat::NONE, &[], "server", "Internal command used for replication", repl::psync),
     cmd!("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY | NO_REST, cat::NONE, &[], "server", "An internal command for configuring the replication stream", repl::replconf),
     cmd!("wait", 3, NOSCRIPT | NO_REST, cat::CONNECTION, &[], "generic", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", repl::wait).with_tips(&["request_policy:all_shards", "response_policy:agg_min"]),
+    cmd!("waitaof", 4, BLOCKING | NO_REST, cat::CONNECTION, &[], "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", repl::waitaof).with_tips(&["request_policy:all_shards", "response_policy:agg_min"]),
     cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, cat::ADMIN | cat::DANGEROUS, &[], "server", "Return the role of the instance in the context of replication", repl::role),
     cmd!("failover", -1, ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Starts a coordinated failover from a server to one of its replicas.", repl::failover),
     cmd!("replicaof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
