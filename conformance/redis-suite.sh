@@ -50,7 +50,7 @@ for unit in "${units[@]}"; do
   port=$(free_port)
   data=$(mktemp -d)
   if [ "${SERVER:-keel}" = reference ]; then
-    "$src/src/redis-server" --port "$port" --save '' --dir "$data" >"$data/keel.log" 2>&1 &
+    "$src/src/redis-server" --port "$port" --save '' --dir "$data" --enable-debug-command yes >"$data/keel.log" 2>&1 &
   else
     "$KEEL_BIN" serve --port "$port" --http-port 0 --dir "$data" >"$data/keel.log" 2>&1 &
   fi

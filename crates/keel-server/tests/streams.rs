@@ -88,7 +88,7 @@ fn blocking_reads_wake_on_new_entries() {
     // A timeout answers with a null array.
     let timed_out: Value = run(&mut c, &["XREAD", "BLOCK", "50", "STREAMS", "events", "$"]);
     assert_eq!(timed_out, Value::Nil);
-    // A group reader whose stream is deleted is told so.
+    // A group reader whose stream is deleted runs again and is told the group is gone (Redis 7.2).
     run::<()>(&mut c, &["XGROUP", "CREATE", "events", "g", "$"]);
     let mut grouped = s.client();
     let waiting = std::thread::spawn(move || {
@@ -100,7 +100,8 @@ fn blocking_reads_wake_on_new_entries() {
     });
     common::wait_for(|| run::<String>(&mut c, &["INFO", "clients"]).contains("blocked_clients:1"));
     run::<i64>(&mut c, &["DEL", "events"]);
-    assert!(waiting.join().unwrap().contains("the stream key no longer exists"));
+    let error = waiting.join().unwrap();
+    assert!(error.starts_with("NOGROUP") && error.contains("No such key 'events' or consumer group 'g'"), "{error}");
     std::thread::sleep(Duration::from_millis(10));
 }
 
@@ -322,4 +323,38 @@ fn xdelex_and_xackdel_follow_their_reference_policies() {
     ] {
         assert_eq!(error_of(&mut c, &words(line).iter().map(String::as_str).collect::<Vec<_>>()), error, "{line}");
     }
+}
+
+/// Redis 7.2-7.4 changes to stream reads: `+` reads the last entry, the unbalanced-list error names the
+/// command, XSETID keeps below the max deleted ID, and INFO counts the keys clients block on.
+#[test]
+fn newer_stream_reads_and_checks_answer_as_redis_8_does() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    for id in ["1-0", "2-0", "3-0"] {
+        run::<String>(&mut c, &["XADD", "le", id, "k", id]);
+    }
+    let last: Vec<StreamReply> = run(&mut c, &["XREAD", "COUNT", "3", "STREAMS", "le", "nope", "+", "+"]);
+    assert_eq!(last, [("le".to_string(), vec![("3-0".to_string(), vec!["k".to_string(), "3-0".to_string()])])]);
+    run::<()>(&mut c, &["XGROUP", "CREATE", "le", "g", "$"]);
+    for (args, error) in [
+        (&["XREAD", "STREAMS", "le", "x", "+"][..], "ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' must be specified."),
+        (&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "le", "x", ">"], "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."),
+        (&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "le", "+"], "ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set."),
+    ] {
+        assert_eq!(error_of(&mut c, args), error, "{args:?}");
+    }
+    run::<i64>(&mut c, &["XDEL", "le", "2-0", "3-0"]);
+    assert_eq!(
+        error_of(&mut c, &["XSETID", "le", "2-5"]),
+        "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"
+    );
+    let mut waiter = s.client();
+    let blocked = std::thread::spawn(move || {
+        run::<Value>(&mut waiter, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "le", ">"])
+    });
+    common::wait_for(|| run::<String>(&mut c, &["INFO", "clients"]).contains("total_blocking_keys_on_nokey:1"));
+    assert!(run::<String>(&mut c, &["INFO", "clients"]).contains("total_blocking_keys:1"));
+    run::<String>(&mut c, &["XADD", "le", "4-0", "k", "v"]);
+    assert_ne!(blocked.join().unwrap(), Value::Nil);
 }

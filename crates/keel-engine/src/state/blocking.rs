@@ -76,6 +76,20 @@ impl Blocking {
         self.waiters.len()
     }
 
+    /// Keys clients are blocked on, and of those, keys a group reader waits on, which wake it when they are
+    /// deleted too (INFO's `total_blocking_keys` and `total_blocking_keys_on_nokey`).
+    pub fn blocking_keys(&self) -> (usize, usize) {
+        let mut total = 0;
+        let mut on_nokey = 0;
+        for queue in self.queues.values().flat_map(HashMap::values) {
+            total += 1;
+            let wakes_on_delete =
+                queue.iter().any(|id| self.waiters.get(id).is_some_and(|w| Wants::of(&w.args) == Wants::StreamGroup));
+            on_nokey += wakes_on_delete as usize;
+        }
+        (total, on_nokey)
+    }
+
     pub fn register(&mut self, waiter: Waiter) {
         if Wants::of(&waiter.args) == Wants::StreamGroup {
             self.group_readers += 1;
@@ -212,23 +226,16 @@ pub fn serve_ready(env: &Env, clock: &mut BatchClock, ks: &mut Keyspace) {
             for id in queue {
                 let Some(waiter) = ks.blocking.waiters.get(&id) else { continue };
                 // Only a key holding what the waiter waits for serves it (Redis checks the type too): a key
-                // that became, say, a string leaves it blocked. A group reader whose stream went away is
-                // told so.
+                // that became, say, a string leaves it blocked. A group reader whose stream went away runs
+                // again, and is answered what its command says now (NOGROUP, WRONGTYPE), as in Redis 7.2.
                 let wants = Wants::of(&waiter.args);
                 let ready = match ks.dbs[db].peek(&key, clock.now_ms()) {
                     Some(Value::List(_)) => wants == Wants::List,
                     Some(Value::ZSet(_)) => wants == Wants::ZSet,
                     Some(Value::Stream(_)) => matches!(wants, Wants::Stream | Wants::StreamGroup),
-                    _ => false,
+                    _ => wants == Wants::StreamGroup,
                 };
                 if !ready {
-                    if wants == Wants::StreamGroup {
-                        if let Some(waiter) = ks.blocking.remove(id) {
-                            let mut out = ReplyWriter::with_capacity(waiter.resp, 64);
-                            out.error("UNBLOCKED the stream key no longer exists");
-                            waiter.finish(out.as_bytes().to_vec());
-                        }
-                    }
                     continue;
                 }
                 let mut session = Session::new(waiter.client.clone(), true);

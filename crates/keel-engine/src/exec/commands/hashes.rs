@@ -91,7 +91,7 @@ pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 /// HGETDEL key FIELDS numfields field... (Redis 8.0): the fields' values (nil where missing), each removed;
-/// logged and replicated as the HDEL of the fields it removed.
+/// logged and replicated as an HDEL of the fields, once one was there.
 pub fn hgetdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let fields = super::hash_expiry::fields_arg(args, 2, super::hash_expiry::NUMFIELDS_NOT_POSITIVE)?;
     let Some(slot) = ctx.find_typed::<Hash>(args[1])? else {
@@ -116,13 +116,14 @@ pub fn hgetdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             None => ctx.out.null(),
         }
     }
-    let removed: Vec<&[u8]> = fields.iter().zip(&values).filter(|(_, v)| v.is_some()).map(|(f, _)| *f).collect();
-    if !removed.is_empty() {
+    let removed = values.iter().filter(|v| v.is_some()).count();
+    if removed > 0 {
         ctx.notify(notify::HASH, "hdel", args[1]);
         ctx.notify_if_gone(args[1]);
-        ctx.dirty(removed.len() as u64);
+        ctx.dirty(removed as u64);
+        // As Redis propagates it: an HDEL of every field named (those already missing change nothing).
         let mut hdel: Vec<&[u8]> = vec![b"HDEL", args[1]];
-        hdel.extend(removed);
+        hdel.extend(fields);
         ctx.propagate(&hdel);
     }
     Ok(())

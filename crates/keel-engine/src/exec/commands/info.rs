@@ -127,6 +127,9 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "blocked_clients", &(ctx.ks.blocking.blocked_clients() + ctx.tenant.pause.holding()));
             line(out, "tracking_clients", &ctx.ks.tracking.counts().clients);
             line(out, "clients_in_timeout_table", &0);
+            let (blocking_keys, on_nokey) = ctx.ks.blocking.blocking_keys();
+            line(out, "total_blocking_keys", &blocking_keys);
+            line(out, "total_blocking_keys_on_nokey", &on_nokey);
             client_groups(out, server, &ctx.tenant.name, ctx.now_ms());
         }
         "memory" => {

@@ -373,6 +373,9 @@ pub fn xsetid(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     let Some(slot) = find_stream(ctx, args[1], false)? else { return Err(super::NO_SUCH_KEY) };
     let s = stream_at(ctx, slot);
+    if id < s.max_deleted_entry_id {
+        return Err(CmdError::new("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"));
+    }
     if !s.is_empty() {
         if s.edge_id(true).is_some_and(|top| id < top) {
             return Err(CmdError::new("ERR The ID specified in XSETID is smaller than the target stream top item"));
@@ -446,9 +449,11 @@ fn parse_read<'a>(ctx: &Ctx, args: &[&'a [u8]], group_command: bool) -> Result<R
             r.streams_at = i + 1;
             let n = args.len() - r.streams_at;
             if !n.is_multiple_of(2) {
-                return Err(CmdError::new(
-                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-                ));
+                let symbol = if group_command { "ID or '>'" } else { "ID, '+', or '$'" };
+                return Err(CmdError::new(format!(
+                    "ERR Unbalanced '{}' list of streams: for each stream key an {symbol} must be specified.",
+                    ctx.command.fullname
+                )));
             }
             r.keys = args[r.streams_at..r.streams_at + n / 2].to_vec();
             r.ids = args[r.streams_at + n / 2..].to_vec();
@@ -519,6 +524,13 @@ fn read_generic(ctx: &mut Ctx, args: &[&[u8]], group_command: bool) -> CmdResult
                 return Err(CmdError::new("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
             }
             ReadFrom::After(slot.map_or(StreamId::MIN, |s| stream_at(ctx, s).last_id))
+        } else if *id == b"+" {
+            // Redis 7.4: the stream's last entry (what comes after the ID just before it).
+            if group_command {
+                return Err(CmdError::new("ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set."));
+            }
+            let last = slot.and_then(|s| stream_at(ctx, s).edge_id(true));
+            ReadFrom::After(last.and_then(StreamId::decr).unwrap_or(StreamId::MIN))
         } else if *id == b">" {
             if !group_command {
                 return Err(CmdError::new(
