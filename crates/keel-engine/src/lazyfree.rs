@@ -23,7 +23,7 @@ fn effort(value: &Value) -> usize {
     match value {
         Value::Str(_) | Value::Int(_) => 1,
         Value::List(list) => list.len() / 128 + 1,
-        Value::Hash(hash) if hash.encoding() == "listpack" => 1,
+        Value::Hash(hash) if hash.is_packed() => 1,
         Value::Hash(hash) => hash.len(),
         Value::Set(set) if set.encoding() != "hashtable" => 1,
         Value::Set(set) => set.len(),

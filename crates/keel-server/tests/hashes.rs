@@ -158,3 +158,20 @@ fn hgetdel_returns_and_removes_fields_and_is_logged_as_hdel() {
     assert_eq!(run::<Vec<String>>(&mut c, &["HKEYS", "kept"]), ["y"]);
     assert_eq!(run::<i64>(&mut c, &["EXISTS", "h"]), 0);
 }
+
+/// HSCAN NOVALUES (Redis 7.4) lists fields alone; the other scans refuse it with Redis's words.
+#[test]
+fn hscan_novalues_lists_fields_only() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["HSET", "h", "a", "1", "b", "2"]);
+    let (cursor, mut fields): (String, Vec<String>) = run(&mut c, &["HSCAN", "h", "0", "NOVALUES", "COUNT", "10"]);
+    fields.sort();
+    assert_eq!((cursor.as_str(), fields), ("0", vec!["a".to_string(), "b".to_string()]));
+    run::<()>(&mut c, &["SADD", "s", "x"]);
+    for args in [&["SCAN", "0", "NOVALUES"][..], &["SSCAN", "s", "0", "NOVALUES"]] {
+        assert_eq!(error_of(&mut c, args), "ERR NOVALUES option can only be used in HSCAN");
+    }
+    // Redis 7.2's set listpack thresholds are settings clients and suites set.
+    run::<()>(&mut c, &["CONFIG", "SET", "set-max-listpack-entries", "16", "lazyfree-lazy-server-del", "yes"]);
+}

@@ -104,6 +104,15 @@ pub struct Settings {
     pub lazyfree_lazy_user_flush: bool,
     /// DEL frees large values in the background, as UNLINK does.
     pub lazyfree_lazy_user_del: bool,
+    /// Accepted for Redis's configuration files and suites: Keel frees what eviction, expiry, implicit
+    /// deletes and a replica's full sync drop the way it frees everything else.
+    pub lazyfree_lazy_eviction: bool,
+    pub lazyfree_lazy_expire: bool,
+    pub lazyfree_lazy_server_del: bool,
+    pub replica_lazy_flush: bool,
+    /// Redis 7.2's set listpack thresholds: accepted; Keel's small sets use the intset and table encodings.
+    pub set_max_listpack_entries: u64,
+    pub set_max_listpack_value: u64,
     pub busy_reply_threshold: u64,
     /// Keel: bytes a database's Lua states may take (a provisioned database: at most its quota too); past it
     /// the allocation fails and the script ends with Lua's "not enough memory".
@@ -246,6 +255,12 @@ impl Default for Settings {
             notify_keyspace_events: 0,
             lazyfree_lazy_user_flush: false,
             lazyfree_lazy_user_del: false,
+            lazyfree_lazy_eviction: false,
+            lazyfree_lazy_expire: false,
+            lazyfree_lazy_server_del: false,
+            replica_lazy_flush: false,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
             busy_reply_threshold: 5000,
             lua_memory_limit: 256 * 1024 * 1024,
             loglevel: "notice".into(),
@@ -416,6 +431,8 @@ pub static PARAMS: &[Param] = &[
     param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", Shared, hash_max_listpack_entries, int(0, MAX)),
     param!("hash-max-listpack-value" alias "hash-max-ziplist-value", Shared, hash_max_listpack_value, int(0, MAX)),
     param!("set-max-intset-entries", Shared, set_max_intset_entries, int(0, MAX)),
+    param!("set-max-listpack-entries", Shared, set_max_listpack_entries, int(0, MAX)),
+    param!("set-max-listpack-value", Shared, set_max_listpack_value, int(0, MAX)),
     param!("zset-max-listpack-entries" alias "zset-max-ziplist-entries", Shared, zset_max_listpack_entries, int(0, MAX)),
     param!("zset-max-listpack-value" alias "zset-max-ziplist-value", Shared, zset_max_listpack_value, int(0, MAX)),
     param!("hll-sparse-max-bytes", Shared, hll_sparse_max_bytes, memory),
@@ -424,6 +441,10 @@ pub static PARAMS: &[Param] = &[
     param!("notify-keyspace-events", PerDatabase, notify_keyspace_events, events),
     param!("lazyfree-lazy-user-flush", Shared, lazyfree_lazy_user_flush, boolean),
     param!("lazyfree-lazy-user-del", Shared, lazyfree_lazy_user_del, boolean),
+    param!("lazyfree-lazy-eviction", Shared, lazyfree_lazy_eviction, boolean),
+    param!("lazyfree-lazy-expire", Shared, lazyfree_lazy_expire, boolean),
+    param!("lazyfree-lazy-server-del", Shared, lazyfree_lazy_server_del, boolean),
+    param!("replica-lazy-flush" alias "slave-lazy-flush", Shared, replica_lazy_flush, boolean),
     param!("busy-reply-threshold" alias "lua-time-limit", Shared, busy_reply_threshold, int(0, MAX)),
     param!("lua-memory-limit", Limit, lua_memory_limit, memory),
     param!("loglevel", Shared, loglevel, choice(LOGLEVELS)),

@@ -2,7 +2,7 @@
 
 use super::{
     float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
-    CmdError, CmdResult, Ctx, ScanArgs,
+    CmdError, CmdResult, Ctx, ScanArgs, ScanOf,
 };
 use crate::notify;
 use keel_store::number::{format_f64_human, parse_f64, parse_i64};
@@ -276,7 +276,7 @@ pub fn random_positions(len: usize, n: i64, rng: &mut impl Rng) -> Vec<usize> {
 }
 
 pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, false)?;
+    let ScanArgs { cursor, count, pattern, novalues, .. } = scan_args(args, 2, ScanOf::Hash)?;
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
@@ -290,10 +290,12 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             found.push((f, v));
         }
     });
-    reply_scan_page(ctx.out, next, found.len() * 2);
+    reply_scan_page(ctx.out, next, found.len() * if novalues { 1 } else { 2 });
     for (f, v) in found {
         ctx.out.bulk(f);
-        ctx.out.bulk(v);
+        if !novalues {
+            ctx.out.bulk(v);
+        }
     }
     Ok(())
 }

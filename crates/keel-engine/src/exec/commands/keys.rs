@@ -2,7 +2,7 @@
 //! databases, TTLs, KEYS/SCAN/RANDOMKEY, and OBJECT introspection.
 
 use super::{
-    int_arg, is, reply_scan_page, scan_args, CmdError, CmdResult, Ctx, ScanArgs, DB_OUT_OF_RANGE, NOT_INTEGER,
+    int_arg, is, reply_scan_page, scan_args, CmdError, CmdResult, Ctx, ScanArgs, ScanOf, DB_OUT_OF_RANGE, NOT_INTEGER,
     NO_SUCH_KEY, SYNTAX,
 };
 use crate::notify;
@@ -315,7 +315,7 @@ pub fn keys(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let ScanArgs { cursor, count, pattern, kind: type_filter } = scan_args(args, 1, true)?;
+    let ScanArgs { cursor, count, pattern, kind: type_filter, .. } = scan_args(args, 1, ScanOf::Keys)?;
     let type_filter_given = type_filter.is_some();
     let kind = type_filter.and_then(ValueKind::from_name);
     let now = ctx.now_ms();

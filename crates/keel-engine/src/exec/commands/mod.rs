@@ -333,7 +333,8 @@ pub fn float_arg(arg: &[u8]) -> Result<f64, CmdError> {
     parse_f64(arg).ok_or(NOT_FLOAT)
 }
 
-/// The arguments of SCAN, HSCAN and SSCAN: `cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+/// The arguments of SCAN, HSCAN, SSCAN and ZSCAN: `cursor [MATCH pattern] [COUNT count] [TYPE type]
+/// [NOVALUES]`.
 pub struct ScanArgs<'a> {
     pub cursor: u64,
     pub count: usize,
@@ -341,17 +342,35 @@ pub struct ScanArgs<'a> {
     pub pattern: Option<&'a [u8]>,
     /// The TYPE filter (SCAN only).
     pub kind: Option<&'a [u8]>,
+    /// Fields without their values (HSCAN only, Redis 7.4).
+    pub novalues: bool,
+}
+
+/// Which scan the options are for: SCAN takes TYPE, HSCAN takes NOVALUES.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ScanOf {
+    Keys,
+    Hash,
+    Members,
 }
 
 /// Parses a cursor at `args[cursor_at]` and the options after it, with Redis's error texts.
-pub fn scan_args<'a>(args: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> Result<ScanArgs<'a>, CmdError> {
+pub fn scan_args<'a>(args: &[&'a [u8]], cursor_at: usize, of: ScanOf) -> Result<ScanArgs<'a>, CmdError> {
     let cursor = std::str::from_utf8(args[cursor_at])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| CmdError::new("ERR invalid cursor"))?;
-    let mut parsed = ScanArgs { cursor, count: 10, pattern: None, kind: None };
+    let mut parsed = ScanArgs { cursor, count: 10, pattern: None, kind: None, novalues: false };
     let mut j = cursor_at + 1;
     while j < args.len() {
+        if is(args[j], "novalues") {
+            if of != ScanOf::Hash {
+                return Err(CmdError::new("ERR NOVALUES option can only be used in HSCAN"));
+            }
+            parsed.novalues = true;
+            j += 1;
+            continue;
+        }
         let value = args.get(j + 1).ok_or(SYNTAX)?;
         if is(args[j], "count") {
             let n = int_arg(value)?;
@@ -361,7 +380,7 @@ pub fn scan_args<'a>(args: &[&'a [u8]], cursor_at: usize, allow_type: bool) -> R
             parsed.count = n as usize;
         } else if is(args[j], "match") {
             parsed.pattern = Some(*value).filter(|p| *p != b"*");
-        } else if allow_type && is(args[j], "type") {
+        } else if of == ScanOf::Keys && is(args[j], "type") {
             parsed.kind = Some(*value);
         } else {
             return Err(SYNTAX);

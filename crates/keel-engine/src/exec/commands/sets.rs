@@ -4,7 +4,7 @@
 use super::hashes::random_positions;
 use super::{
     int_arg, intercard_limit, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
-    CmdError, CmdResult, Ctx, ScanArgs, SYNTAX,
+    CmdError, CmdResult, Ctx, ScanArgs, ScanOf, SYNTAX,
 };
 use crate::notify;
 use keel_store::{glob, Set, StrRef, Value};
@@ -315,7 +315,7 @@ pub fn sintercard(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn sscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, false)?;
+    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, ScanOf::Members)?;
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {

@@ -6,7 +6,7 @@ use super::hashes::random_positions;
 use super::zset_ops::store_scored;
 use super::{
     int_arg, is, parse_mpop, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
-    CmdError, CmdResult, Ctx, ScanArgs, SYNTAX,
+    CmdError, CmdResult, Ctx, ScanArgs, ScanOf, SYNTAX,
 };
 use crate::notify;
 use crate::state::blocking::parse_timeout;
@@ -655,7 +655,7 @@ pub fn zrandmember(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, false)?;
+    let ScanArgs { cursor, count, pattern, .. } = scan_args(args, 2, ScanOf::Members)?;
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
     let Some(slot) = slot else {
