@@ -172,3 +172,16 @@ fn an_smove_that_changes_nothing_keeps_the_watch() {
     assert_eq!(raw.command(&[b"EXEC"]), Frame::Array(vec![Frame::Integer(1)]));
     assert_eq!(run::<i64>(&mut c, &["SCARD", "dst"]), 2);
 }
+
+/// CLIENT LIST names the command the client sent, EXEC, not the last one EXEC ran (Redis's suites wait on it).
+#[test]
+fn client_list_shows_exec_not_the_commands_it_ran() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SET", "k", "v"]);
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("GET").arg("k");
+    pipe.query::<redis::Value>(&mut c).unwrap();
+    let list: String = run(&mut s.client(), &["CLIENT", "LIST"]);
+    assert!(list.lines().any(|l| l.contains(" cmd=exec ")), "{list}");
+}

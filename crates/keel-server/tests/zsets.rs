@@ -236,3 +236,14 @@ fn mpop_randmember_rangestore() {
     assert_eq!(run::<i64>(&mut c, &["ZRANGESTORE", "dst", "nope", "0", "-1"]), 0);
     assert_eq!(run::<i64>(&mut c, &["EXISTS", "dst"]), 0);
 }
+
+/// Scores are read as C's strtod reads them: hexadecimal floats too, and nothing out of a double's range.
+#[test]
+fn scores_accept_hex_floats_and_refuse_what_overflows() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<i64>(&mut c, &["ZADD", "z", "0x1p+0", "one"]);
+    assert_eq!(run::<String>(&mut c, &["ZINCRBY", "z", "0x1p+1", "one"]), "3");
+    assert_eq!(error_of(&mut c, &["ZINCRBY", "z", &"9".repeat(400), "one"]), "ERR value is not a valid float");
+    assert_eq!(error_of(&mut c, &["BLPOP", "l", "0x7FFFFFFFFFFFFF"]), "ERR timeout is out of range");
+}

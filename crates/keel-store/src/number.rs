@@ -29,17 +29,52 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
     }
 }
 
-/// A float argument as Redis accepts it: no leading space, no trailing garbage, not NaN. `inf` is accepted.
+/// A float argument as Redis accepts it (`strtod` with Redis's checks): no leading space, no trailing garbage,
+/// not NaN, hexadecimal floats (`0x1p-3`) too, and nothing out of range: a decimal too large for a double
+/// or so small it is zero is refused, as `strtod`'s ERANGE makes Redis refuse it. `inf` is accepted.
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
     if text.is_empty() || text.len() > 5000 || text.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
-    let value: f64 = text.parse().ok()?;
-    if value.is_nan() {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let value = match unsigned.get(..2) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("0x") => {
+            let magnitude = parse_hex_float(&unsigned[2..])?;
+            if text.starts_with('-') {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
+        _ => text.parse::<f64>().ok()?,
+    };
+    let spelled_infinite = unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+    let mantissa = unsigned.split(['e', 'E', 'p', 'P']).next().unwrap_or("");
+    let underflow = value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if value.is_nan() || (value.is_infinite() && !spelled_infinite) || underflow {
         return None;
     }
     Some(value)
+}
+
+/// The digits of a hexadecimal float after `0x`: hex digits with an optional point, then an optional
+/// binary exponent (`p` and a decimal integer), as C's `strtod` reads them.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (digits, exponent) = match text.find(['p', 'P']) {
+        Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in whole.chars().chain(fraction.chars()) {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let scale = exponent.checked_sub(4 * i32::try_from(fraction.len()).ok()?)?;
+    Some(value * 2f64.powi(scale))
 }
 
 /// The human form INCRBYFLOAT and HINCRBYFLOAT reply with: plain decimal, never an exponent, no trailing zeros.
@@ -85,6 +120,15 @@ mod tests {
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1 "), None);
         assert_eq!(parse_f64(b""), None);
+        assert_eq!(parse_f64(b"0x1p+0"), Some(1.0));
+        assert_eq!(parse_f64(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x7FFFFFFFFFFFFF"), Some(36028797018963967.0));
+        assert_eq!(parse_f64(b"0x"), None);
+        assert_eq!(parse_f64(b"0xg"), None);
+        assert_eq!(parse_f64(b"1e400"), None, "ERANGE");
+        assert_eq!(parse_f64(b"1e-400"), None, "ERANGE");
+        assert_eq!(parse_f64(b"0e-400"), Some(0.0));
+        assert_eq!(parse_f64(b"-Infinity"), Some(f64::NEG_INFINITY));
         assert_eq!(format_f64_human(10.5), "10.5");
         assert_eq!(format_f64_human(3.0), "3");
         assert_eq!(format_f64_human(1e20), "100000000000000000000");

@@ -324,7 +324,10 @@ fn run(
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
         return reject(ks, out, Some(command), &error);
     };
-    session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
+    // CLIENT LIST's `cmd` is what the client sent: EXEC or EVAL, not the commands they ran.
+    if !session.in_exec && !session.in_script {
+        session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
+    }
     clock.lap_us();
     let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
     let dirty_before = ks.dirty;
