@@ -396,3 +396,24 @@ fn protected_mode_lets_another_machine_reach_a_provisioned_database_and_nothing_
     let mut local = s.client();
     assert_eq!(run::<String>(&mut local, &["PING"]), "PONG");
 }
+
+/// RESET returns a connection to the `default` user of its database, logged in only if that user needs no
+/// password: a database's connection is logged out, and an ACL user on an open server becomes `default`.
+#[test]
+fn reset_never_keeps_a_login_the_default_user_does_not_have() {
+    let dir = TestDir::new();
+    let s = server_on(&dir, |_| {});
+    let db = create(&s, r#"{"name":"resetdb"}"#);
+    let mut tenant = connect(&s, password(&db));
+    run::<()>(&mut tenant, &["SET", "k", "v"]);
+    assert_eq!(run::<String>(&mut tenant, &["RESET"]), "RESET");
+    assert!(common::error_of(&mut tenant, &["GET", "k"]).starts_with("NOAUTH"));
+
+    let open = TestServer::start();
+    let mut c = open.client();
+    run::<()>(&mut c, &["ACL", "SETUSER", "user1", "on", ">secret", "+@all", "~*"]);
+    run::<()>(&mut c, &["AUTH", "user1", "secret"]);
+    assert_eq!(run::<String>(&mut c, &["ACL", "WHOAMI"]), "user1");
+    run::<String>(&mut c, &["RESET"]);
+    assert_eq!(run::<String>(&mut c, &["ACL", "WHOAMI"]), "default");
+}

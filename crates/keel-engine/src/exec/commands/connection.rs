@@ -353,7 +353,14 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);
     ctx.session.reply_mode = ReplyMode::On;
-    ctx.session.authenticated = ctx.server.opens_without_auth() && !ctx.session.info.has_flag(flag::PROTECTED);
+    // Back to the `default` user, logged in only where a new connection would be (Redis's
+    // clearClientConnectionState): a provisioned database is reached only with its password, so a
+    // connection in one is logged out and must AUTH again.
+    let default_open =
+        !ctx.tenant.is_provisioned() && ctx.server.opens_without_auth() && !ctx.session.info.has_flag(flag::PROTECTED);
+    ctx.session.acl_user = None;
+    ctx.session.authenticated = default_open;
+    *ctx.session.info.user.lock() = "default".into();
     let info = &ctx.session.info;
     info.name.lock().clear();
     info.set_flag(flag::NO_EVICT | flag::MONITOR, false);
