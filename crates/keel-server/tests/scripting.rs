@@ -101,9 +101,22 @@ fn errors_name_the_script_and_line_as_redis_does() {
     assert_eq!(v, "ERR value is not an integer or out of range");
     assert!(eval_error(&mut con, "return 'unclosed")
         .starts_with("ERR Error compiling script (new function): user_script:1:"));
-    // Blocking commands are refused inside a script, as in Redis.
-    assert!(eval_error(&mut con, "return redis.call('blpop', 'nolist', 0)")
-        .starts_with("ERR This Redis command is not allowed from script"));
+    // Blocking commands run in a script without blocking, as in Redis 7.2: as if they timed out.
+    let popped: Option<Vec<String>> = eval(&mut con, "return redis.call('blpop', 'nolist', 0)", &[], &[]);
+    assert_eq!(popped, None);
+    let read: Option<Vec<String>> =
+        eval(&mut con, "return redis.call('xread', 'BLOCK', 0, 'STREAMS', 'nostream', '$')", &[], &[]);
+    assert_eq!(read, None);
+    // `os` holds `clock` alone, and pairs() lists a library's contents without opening it to writes.
+    let listed: String = eval(
+        &mut con,
+        "local k = {} for name in pairs(os) do k[#k+1] = name end return table.concat(k, ',')",
+        &[],
+        &[],
+    );
+    assert_eq!(listed, "clock");
+    assert!(eval_error(&mut con, "os.execute()").contains("attempt to call field 'execute'"));
+    assert!(eval_error(&mut con, "os.clock = nil").contains("Attempt to modify a readonly table"));
 }
 
 #[test]
@@ -202,9 +215,13 @@ fn the_bundled_libraries_behave_as_in_redis() {
 fn the_sandbox_keeps_scripts_from_the_system_and_from_each_other() {
     let server = TestServer::start();
     let mut con = server.client();
-    for script in ["os.exit()", "io.open('/etc/passwd')", "loadfile('/etc/passwd')", "dofile('/x')", "print('x')"] {
+    for script in ["io.open('/etc/passwd')", "loadfile('/etc/passwd')", "dofile('/x')", "print('x')"] {
         let e = eval_error(&mut con, script);
         assert!(e.contains("Script attempted to access nonexistent global variable"), "{script}: {e}");
+    }
+    // `os` has `clock` and nothing else (Redis 7's sandbox).
+    for script in ["os.exit()", "os.execute('id')", "os.getenv('HOME')", "os.remove('/x')"] {
+        assert!(eval_error(&mut con, script).contains("attempt to call field"), "{script}");
     }
     for script in [
         "x = 1",

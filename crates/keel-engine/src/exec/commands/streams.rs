@@ -414,8 +414,6 @@ struct ReadArgs<'a> {
 }
 
 fn parse_read<'a>(ctx: &Ctx, args: &[&'a [u8]], group_command: bool) -> Result<ReadArgs<'a>, CmdError> {
-    // Errors name the command as the client wrote it, as Redis's do.
-    let name = String::from_utf8_lossy(args[0]);
     let mut r = ReadArgs {
         timeout: None,
         count: 0,
@@ -431,9 +429,6 @@ fn parse_read<'a>(ctx: &Ctx, args: &[&'a [u8]], group_command: bool) -> Result<R
         let more = args.len() - i - 1;
         let opt = args[i];
         if is(opt, "block") && more > 0 {
-            if ctx.session.in_script {
-                return Err(CmdError::new(format!("ERR {name} command is not allowed with BLOCK option from scripts")));
-            }
             let ms =
                 int_arg(args[i + 1]).map_err(|_| CmdError::new("ERR timeout is not an integer or out of range"))?;
             if ms < 0 {

@@ -190,6 +190,12 @@ impl Engine {
         globals.set("cmsgpack", libs::cmsgpack::open(&lua)?)?;
         globals.set("bit", libs::bit::open(&lua)?)?;
         globals.set("struct", libs::structlib::open(&lua)?)?;
+        // Redis 7's `os` holds `clock` alone. Here it is the seconds since this database's Lua state began,
+        // not the process's CPU time, which would tell a script how busy the other databases keep the server.
+        let os = lua.create_table()?;
+        let started = std::time::Instant::now();
+        os.set("clock", lua.create_function(move |_, ()| Ok(started.elapsed().as_secs_f64()))?)?;
+        globals.set("os", os)?;
 
         let redis = lua.create_table()?;
         fill_redis_table(&lua, &redis)?;

@@ -18,12 +18,16 @@ local function sealed_view(mt)
   return view
 end
 
+-- The table behind each read-only view of one, so that pairs() lists what the view reads.
+local viewed = setmetatable({}, {__mode = 'k'})
+
 -- A read-only view whose reads go to `lookup` (a table, or an __index function).
 local function protect(lookup)
   local mt = {__index = lookup, __newindex = deny}
   local proxy = setmetatable({}, mt)
   mt.__metatable = sealed_view(mt)
   readonly[proxy] = true
+  if type(lookup) == 'table' then viewed[proxy] = lookup end
   return proxy
 end
 
@@ -61,8 +65,14 @@ local runtime_api = {
   _VERSION = G._VERSION, error = error, coroutine = protect(G.coroutine), _G = env,
   string = protect(G.string), math = protect(G.math), table = protect(G.table),
   cjson = protect(G.cjson), bit = protect(G.bit), cmsgpack = protect(G.cmsgpack), struct = protect(G.struct),
-  redis = protect(redis),
+  redis = protect(redis), os = protect(G.os),
 }
+-- pairs() over a library lists its contents, as over Redis's read-only tables; the view stays read-only.
+runtime_api.pairs = function(t)
+  local target = viewed[t]
+  if target then return next, target, nil end
+  return G.pairs(t)
+end
 -- Lua 5.1's unpack counts its results in an int and overflows on huge ranges (Redis patched its copy):
 -- the range is checked here, in doubles, first.
 local lua_unpack, tonumber = unpack, G.tonumber
