@@ -21,6 +21,8 @@ pub mod flag {
     /// Connected from another machine while protected mode keeps the passwordless default database to
     /// loopback clients: it may log in to a provisioned database, never to the default one.
     pub const PROTECTED: u32 = 1 << 8;
+    /// CLIENT NO-TOUCH: its commands leave keys' LRU/LFU access alone (TOUCH still touches).
+    pub const NO_TOUCH: u32 = 1 << 9;
 }
 
 pub struct ClientInfo {
@@ -136,10 +138,11 @@ impl ClientInfo {
             (flag::PUBSUB, 'P'),
             (flag::MULTI, 'x'),
             (flag::BLOCKED, 'b'),
-            (flag::NO_EVICT, 'e'),
-            (flag::CLOSE_ASAP, 'A'),
             (flag::TRACKING, 't'),
             (flag::BCAST, 'B'),
+            (flag::CLOSE_ASAP, 'A'),
+            (flag::NO_EVICT, 'e'),
+            (flag::NO_TOUCH, 'T'),
         ] {
             if flags & bit != 0 {
                 letters.push(letter);

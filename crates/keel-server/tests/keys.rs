@@ -249,3 +249,23 @@ fn unlink_frees_large_values_in_the_background_and_small_ones_at_once() {
     assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 0);
     assert_eq!(run::<i64>(&mut con, &["EXISTS", "big"]), 0);
 }
+
+/// CLIENT NO-TOUCH (Redis 7.2): the client's reads leave a key's idle time alone; TOUCH still touches it.
+/// CLIENT LIST shows the flag, and how many keys a client watches (Redis 7.4's `watch=`).
+#[test]
+fn no_touch_clients_leave_idle_times_alone() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SET", "k", "v"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run::<()>(&mut c, &["CLIENT", "NO-TOUCH", "ON"]);
+    run::<String>(&mut c, &["GET", "k"]);
+    assert!(run::<i64>(&mut c, &["OBJECT", "IDLETIME", "k"]) >= 1, "GET did not touch it");
+    run::<()>(&mut c, &["WATCH", "k", "other"]);
+    let me: String = run(&mut c, &["CLIENT", "INFO"]);
+    assert!(me.contains(" flags=T ") && me.contains(" watch=2 ") && me.ends_with("io-thread=0\n"), "{me}");
+    run::<i64>(&mut c, &["TOUCH", "k"]);
+    assert_eq!(run::<i64>(&mut c, &["OBJECT", "IDLETIME", "k"]), 0);
+    assert_eq!(error_of(&mut c, &["CLIENT", "KILL", "MAXAGE", "-1"]), "ERR maxage should be greater than 0");
+    assert_eq!(error_of(&mut c, &["CLIENT", "KILL", "MAXAGE", "x"]), "ERR maxage is not an integer or out of range");
+}

@@ -72,8 +72,8 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
     let multi = if c.has_flag(flag::MULTI) { 0 } else { -1 };
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-         qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
-         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+         watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} \
+         events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread=0",
         c.id,
         c.addr,
         c.laddr,
@@ -87,6 +87,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
         c.subscriptions[1].load(Ordering::Relaxed),
         c.subscriptions[2].load(Ordering::Relaxed),
         multi,
+        ctx.ks.watches.keys_of(c.id).len(),
         qbuf,
         omem,
         qbuf + omem + 16384,
@@ -213,7 +214,11 @@ pub fn client_kill(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                     return Err(SYNTAX);
                 };
             } else if is(name, "maxage") {
-                let max_age = int_arg(value)?;
+                let max_age =
+                    int_arg(value).map_err(|_| CmdError::new("ERR maxage is not an integer or out of range"))?;
+                if max_age <= 0 {
+                    return Err(CmdError::new("ERR maxage should be greater than 0"));
+                }
                 let now = ctx.now_ms();
                 clients.retain(|c| (now.saturating_sub(c.created_ms) / 1000) as i64 >= max_age);
             } else {
@@ -249,7 +254,8 @@ pub fn client_no_evict(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn client_no_touch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    on_off(args[2])?;
+    let on = on_off(args[2])?;
+    ctx.session.info.set_flag(flag::NO_TOUCH, on);
     ctx.out.ok();
     Ok(())
 }

@@ -131,6 +131,10 @@ impl Ctx<'_> {
             self.ks.stats.expired_keys += 1;
         }
         let slot = slot?;
+        // A CLIENT NO-TOUCH client leaves the access time alone, except with TOUCH itself.
+        if self.session.info.has_flag(crate::clients::flag::NO_TOUCH) && self.command.spec.name != "touch" {
+            return Some(slot);
+        }
         let dbref = &mut self.ks.dbs[db];
         dbref.set_access(slot, self.clock.touched(dbref.access(slot)));
         Some(slot)
