@@ -66,6 +66,9 @@ fn tick(server: &Server, period: Duration) {
             }
             crate::persistence::cron(server, &tenant, &mut ks, now_unix);
             replication_tick(server, &tenant, &mut ks);
+            if !ks.migrate.is_empty() {
+                ks.migrate.close_idle();
+            }
         }
         tenant.meter(false);
         // A replica's keys expire when its primary's DELs arrive (reads hide them meanwhile).

@@ -5,8 +5,7 @@
 
 use crate::format::*;
 use crate::listpack::{self, Element};
-use crate::value::Limits;
-use keel_store::{Hash, Value, MAX_FIELD_EXPIRE_MS};
+use keel_store::{Hash, HashLimits, Value, MAX_FIELD_EXPIRE_MS};
 use std::io::Read;
 
 pub const TYPE_HASH_METADATA_PRE_GA: u8 = 22;
@@ -28,7 +27,7 @@ pub fn write(out: &mut Vec<u8>, hash: &Hash, compress: bool) {
 }
 
 /// Reads a hash with field TTLs of type `kind` (one of the four above). `None` for an empty hash.
-pub fn read<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResult<Option<Value>> {
+pub fn read<R: Read>(input: &mut Input<R>, kind: u8, limits: &HashLimits) -> RdbResult<Option<Value>> {
     let mut triples = Vec::new();
     if kind == TYPE_HASH_METADATA || kind == TYPE_HASH_METADATA_PRE_GA {
         // The release candidates wrote absolute TTLs, with no minimum before them.
@@ -66,7 +65,7 @@ pub fn read<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResu
         if at > MAX_FIELD_EXPIRE_MS {
             return input.error(format!("invalid hash field expiry {at}"));
         }
-        hash.set(&field, &value, &limits.hash);
+        hash.set(&field, &value, limits);
         if at != 0 {
             hash.set_field_expire_at(&field, Some(at));
         }

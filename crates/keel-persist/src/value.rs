@@ -311,7 +311,7 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
         crate::hash_fields::TYPE_HASH_METADATA_PRE_GA
         | crate::hash_fields::TYPE_HASH_LISTPACK_EX_PRE_GA
         | crate::hash_fields::TYPE_HASH_METADATA
-        | crate::hash_fields::TYPE_HASH_LISTPACK_EX => crate::hash_fields::read(input, kind, limits)?,
+        | crate::hash_fields::TYPE_HASH_LISTPACK_EX => crate::hash_fields::read(input, kind, &limits.hash)?,
         other => return input.error(format!("unknown value type {other}")),
     })
 }

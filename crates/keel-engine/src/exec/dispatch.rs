@@ -221,8 +221,8 @@ fn count_error(ks: &mut Keyspace, error: &str) {
 /// The arguments as MONITOR and SLOWLOG may show them: from where a command's table entry says its secrets
 /// begin (AUTH's password, ACL SETUSER's rules), `(redacted)`, as Redis does.
 fn redacted<'a>(command: &Command, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
-    let Some(from) = command.spec.secrets_from else { return args.to_vec() };
-    args.iter().enumerate().map(|(i, a)| if i < from { *a } else { &b"(redacted)"[..] }).collect()
+    let secrets = command.spec.secrets;
+    args.iter().enumerate().map(|(i, a)| if secrets.covers(args, i) { &b"(redacted)"[..] } else { *a }).collect()
 }
 
 fn run(

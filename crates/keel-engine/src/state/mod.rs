@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod eviction;
 pub mod figures;
 pub mod latency;
+pub mod migrate_sockets;
 pub mod pause;
 pub mod pubsub;
 pub mod rates;

@@ -160,6 +160,8 @@ pub struct Keyspace {
     pub expired_keys: keel_store::ExpiredKeys,
     /// Latency events (LATENCY LATEST, HISTORY).
     pub latency: crate::state::latency::Latency,
+    /// MIGRATE's kept connections (the server's own database only).
+    pub migrate: crate::state::migrate_sockets::MigrateSockets,
 }
 
 impl Tenant {
@@ -212,6 +214,7 @@ impl Tenant {
                 rate_window: (0, 0),
                 expired_keys: keel_store::ExpiredKeys::Delete,
                 latency: Default::default(),
+                migrate: Default::default(),
             }),
         }
     }

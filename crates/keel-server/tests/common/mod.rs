@@ -323,7 +323,7 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
 }
 
 /// A command given as owned words.
-fn command_of(args: &[String]) -> redis::Cmd {
+pub fn command_of(args: &[String]) -> redis::Cmd {
     let mut cmd = redis::cmd(&args[0]);
     args[1..].iter().for_each(|a| {
         cmd.arg(a);

@@ -201,7 +201,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "pubsub_channels", &channels);
             line(out, "pubsub_patterns", &patterns);
             line(out, "total_error_replies", &stats.total_error_replies);
-            line(out, "migrate_cached_sockets", &0);
+            line(out, "migrate_cached_sockets", &ctx.ks.migrate.len());
         }
         "replication" => {
             out.push_str("# Replication\r\n");

@@ -18,6 +18,7 @@ mod json_ops;
 mod keys;
 mod latency;
 mod lists;
+mod migrate;
 mod persistence;
 mod pubsub;
 pub mod replication;
@@ -39,7 +40,7 @@ mod zsets;
 pub mod info;
 
 pub use command_table::{Command, CommandTable, Lookup};
-pub use spec::{cat, flags, key, Begin, Channels, CommandSpec, Find, FindKeys, Handler, KeySpec, CATEGORIES};
+pub use spec::{cat, flags, key, Begin, Channels, CommandSpec, Find, FindKeys, Handler, KeySpec, Secrets, CATEGORIES};
 
 pub use client::stop_tracking;
 pub use connection::REDIS_VERSION;

@@ -330,10 +330,34 @@ pub struct CommandSpec {
     pub handler: Option<Handler>,
     /// Serves the command without the database's lock while the dataset loads or a script is busy.
     pub unlocked: Option<super::unlocked::UnlockedHandler>,
-    /// Arguments from this one on are secrets (passwords, ACL rules): MONITOR and the slow log show them
-    /// as `(redacted)`.
-    pub secrets_from: Option<usize>,
+    /// Which arguments are secrets (passwords, ACL rules): MONITOR and the slow log show them as
+    /// `(redacted)`.
+    pub secrets: Secrets,
     pub subcommands: &'static [CommandSpec],
+}
+
+/// Which of a command's arguments are secrets.
+#[derive(Debug, Clone, Copy)]
+pub enum Secrets {
+    None,
+    /// This argument and every one after it.
+    From(usize),
+    /// The arguments after each keyword (MIGRATE's `AUTH password`, `AUTH2 username password`).
+    AfterKeywords(&'static [(&'static str, usize)]),
+}
+
+impl Secrets {
+    /// Whether argument `at` of `args` is a secret.
+    pub fn covers(self, args: &[&[u8]], at: usize) -> bool {
+        match self {
+            Secrets::None => false,
+            Secrets::From(from) => at >= from,
+            Secrets::AfterKeywords(keywords) => (1..=at).any(|back| {
+                let keyword = args[at - back];
+                keywords.iter().any(|(word, count)| back <= *count && keyword.eq_ignore_ascii_case(word.as_bytes()))
+            }),
+        }
+    }
 }
 
 impl CommandSpec {
@@ -349,7 +373,12 @@ impl CommandSpec {
 
     /// The spec with the argument its secrets begin at.
     pub const fn with_secrets_from(self, at: usize) -> CommandSpec {
-        CommandSpec { secrets_from: Some(at), ..self }
+        CommandSpec { secrets: Secrets::From(at), ..self }
+    }
+
+    /// The spec whose secrets follow keywords: each keyword with how many arguments after it are secret.
+    pub const fn with_secrets_after(self, keywords: &'static [(&'static str, usize)]) -> CommandSpec {
+        CommandSpec { secrets: Secrets::AfterKeywords(keywords), ..self }
     }
 
     /// The spec with its tips.

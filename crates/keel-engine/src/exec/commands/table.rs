@@ -8,12 +8,12 @@ use super::flags::{
     NO_ASYNC_LOADING, NO_AUTH, NO_MANDATORY_KEYS, NO_MULTI, NO_REST, PUBSUB, READONLY, SERVER_ONLY, SKIP_MONITOR,
     SKIP_SLOWLOG, STALE, SUBSCRIBER_CONTEXT, WRITE,
 };
-use super::key::{ACCESS, DELETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
+use super::key::{ACCESS, DELETE, INCOMPLETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
     acl, bitmaps, client, connection as conn, geo, hash_expiry as hx, hashes, hyperloglog as hll,
-    introspection as intro, json, json_ops as jo, keys, latency, lists, persistence as persist, pubsub,
+    introspection as intro, json, json_ops as jo, keys, latency, lists, migrate, persistence as persist, pubsub,
     replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd, stream_groups as xg, streams,
-    strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
+    strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec, Secrets,
 };
 
 macro_rules! cmd {
@@ -29,7 +29,7 @@ macro_rules! cmd {
             channels: Channels::None,
             tips: &[],
             unlocked: None,
-            secrets_from: None,
+            secrets: Secrets::None,
             group: $group,
             summary: $summary,
             handler: Some($handler),
@@ -50,7 +50,7 @@ macro_rules! container {
             channels: Channels::None,
             tips: &[],
             unlocked: None,
-            secrets_from: None,
+            secrets: Secrets::None,
             group: $group,
             summary: $summary,
             handler: $handler,
@@ -255,6 +255,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("rename", 3, WRITE, cat::KEYSPACE, &[KeySpec::at(1, RW | ACCESS | DELETE), KeySpec::at(2, OW | UPDATE)], "generic", "Rename a key", keys::rename),
     cmd!("renamenx", 3, WRITE | FAST, cat::KEYSPACE, &[KeySpec::at(1, RW | ACCESS | DELETE), KeySpec::at(2, OW | INSERT)], "generic", "Rename a key, only if the new key does not exist", keys::renamenx),
     cmd!("dump", 2, READONLY, cat::KEYSPACE, &[KeySpec::at(1, RO | ACCESS)], "generic", "Return a serialized version of the value stored at the specified key.", persist::dump).with_tips(&["nondeterministic_output"]),
+    cmd!("migrate", -6, WRITE | SERVER_ONLY | NO_REST, cat::KEYSPACE | cat::DANGEROUS, &[KeySpec::at(3, RW | ACCESS | DELETE), KeySpec { flags: RW | ACCESS | DELETE | INCOMPLETE, begin: Begin::Keyword("KEYS", -2), find: Find::Range { last: -1, step: 1, limit: 0 }, notes: None }], "generic", "Atomically transfers a key from one Redis instance to another.", migrate::migrate).with_find_keys(migrate::find_keys).with_secrets_after(&[("auth", 1), ("auth2", 2)]).with_tips(&["nondeterministic_output"]),
     cmd!("restore", -4, WRITE | DENYOOM, cat::KEYSPACE | cat::DANGEROUS, &[KeySpec::at(1, OW | UPDATE)], "generic", "Create a key using the provided serialized value, previously obtained using DUMP.", persist::restore),
     cmd!("restore-asking", -4, WRITE | DENYOOM | ASKING, cat::KEYSPACE | cat::DANGEROUS, &[KeySpec::at(1, OW | UPDATE)], "server", "An internal command for migrating keys in a cluster.", persist::restore),
     cmd!("copy", -3, WRITE | DENYOOM, cat::KEYSPACE, &[KeySpec::at(1, RO | ACCESS), KeySpec::at(2, OW | UPDATE)], "generic", "Copy a key", keys::copy),
