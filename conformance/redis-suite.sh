@@ -42,6 +42,11 @@ ln -sf "$(command -v redis-benchmark)" "$src/src/redis-benchmark" 2>/dev/null ||
 sed -n '1,745p' "$src/tests/unit/acl.tcl" | sed 's/"acl external:skip"/"acl"/' >"$src/tests/unit/keel-acl.tcl"
 awk 'NR < 302 || NR >= 417' "$src/tests/unit/maxmemory.tcl" \
   | sed 's/ "external:skip"//; s/maxmemory external:skip/maxmemory/' >"$src/tests/unit/keel-maxmemory.tcl"
+elif [ -f "$src/tests/unit/type/hash-field-expire.tcl" ]; then
+# Redis 8's hash-field-expire.tcl is tagged external:skip throughout; `unit/type/keel-hash-field-expire` is
+# its first block (no server of its own needed) with that tag removed, run with needs:debug allowed.
+sed -n '1,1338p' "$src/tests/unit/type/hash-field-expire.tcl" | sed 's/"external:skip needs:debug"/"needs:debug"/' \
+  >"$src/tests/unit/type/keel-hash-field-expire.tcl"
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -76,6 +76,7 @@ fn tick(server: &Server, period: Duration) {
             expire_cycle(server, &tenant, started, cycle_budget);
         }
     }
+    evict_clients(server);
     if timeout > 0 {
         let now = unix_ms();
         for client in server.clients.snapshot() {
@@ -85,6 +86,53 @@ fn tick(server: &Server, period: Duration) {
                 client.kill();
             }
         }
+    }
+}
+
+/// Memory a client's buffers take, as CLIENT LIST's `tot-mem` counts it.
+fn client_memory(client: &crate::clients::ClientInfo) -> u64 {
+    (client.query_buffer.load(Ordering::Relaxed) + client.output_memory.load(Ordering::Relaxed)) as u64 + 16384
+}
+
+/// A replica's connection (it sent SYNC or PSYNC): never evicted, as Redis never evicts replicas.
+fn is_replica_feed(server: &Server, client: &crate::clients::ClientInfo) -> bool {
+    let command = client.last_command.load(Ordering::Relaxed);
+    command < server.commands.len() && matches!(server.commands.get(command).spec.name, "psync" | "sync")
+}
+
+/// Client eviction (Redis's `maxmemory-clients`): while all clients' buffers together take more than the
+/// limit, the client taking most is closed, except clients marked CLIENT NO-EVICT and replicas. Checked every tick
+/// rather than on every command, so a burst can pass the limit for up to one period.
+fn evict_clients(server: &Server) {
+    let limit = {
+        let s = server.settings.read();
+        match s.maxmemory_clients.strip_suffix('%') {
+            Some(percent) => s.maxmemory.saturating_mul(percent.parse().unwrap_or(0)) / 100,
+            None => s.maxmemory_clients.parse().unwrap_or(0),
+        }
+    };
+    if limit == 0 {
+        return;
+    }
+    let mut clients: Vec<_> = server
+        .clients
+        .snapshot()
+        .into_iter()
+        .filter(|c| !c.is_killed() && !c.has_flag(flag::NO_EVICT) && !is_replica_feed(server, c))
+        .map(|c| (client_memory(&c), c))
+        .collect();
+    let mut total: u64 = clients.iter().map(|(memory, _)| memory).sum();
+    if total <= limit {
+        return;
+    }
+    clients.sort_by_key(|(memory, _)| std::cmp::Reverse(*memory));
+    for (memory, client) in clients {
+        if total <= limit {
+            break;
+        }
+        client.kill();
+        total -= memory;
+        server.stats.evicted_clients.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -28,6 +28,8 @@ pub struct ServerStats {
     pub rejected_connections: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Clients closed because all clients' buffers passed `maxmemory-clients` (INFO's `evicted_clients`).
+    pub evicted_clients: AtomicU64,
 }
 
 pub struct Server {

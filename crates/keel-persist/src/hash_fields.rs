@@ -5,13 +5,16 @@
 
 use crate::format::*;
 use crate::listpack::{self, Element};
-use keel_store::{Hash, HashLimits, Value, MAX_FIELD_EXPIRE_MS};
+use keel_store::{Hash, HashLimits, Value};
 use std::io::Read;
 
 pub const TYPE_HASH_METADATA_PRE_GA: u8 = 22;
 pub const TYPE_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
 pub const TYPE_HASH_METADATA: u8 = 24;
 pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
+
+/// The largest field expiry a file may hold (Redis's `EB_EXPIRE_TIME_MAX`, 2^48 - 1 milliseconds).
+const MAX_STORED_EXPIRE_MS: u64 = (1 << 48) - 1;
 
 /// Appends a hash with field TTLs as `RDB_TYPE_HASH_METADATA`, type byte included.
 pub fn write(out: &mut Vec<u8>, hash: &Hash, compress: bool) {
@@ -62,7 +65,7 @@ pub fn read<R: Read>(input: &mut Input<R>, kind: u8, limits: &HashLimits) -> Rdb
     }
     let mut hash = Hash::new();
     for (field, value, at) in triples {
-        if at > MAX_FIELD_EXPIRE_MS {
+        if at > MAX_STORED_EXPIRE_MS {
             return input.error(format!("invalid hash field expiry {at}"));
         }
         hash.set(&field, &value, limits);

@@ -298,3 +298,36 @@ fn a_monitor_that_never_reads_is_disconnected() {
     let list: String = run(&mut c, &["CLIENT", "LIST"]);
     assert!(!list.contains("flags=O"), "{list}");
 }
+
+/// Client eviction (Redis 7's `maxmemory-clients`): past the limit, the client whose buffers take most is
+/// closed, not one marked CLIENT NO-EVICT; the setting answers with Redis's errors.
+#[test]
+fn clients_past_maxmemory_clients_are_evicted_largest_first() {
+    let s = TestServer::start();
+    let mut admin = s.client();
+    assert_eq!(
+        common::error_of(&mut admin, &["CONFIG", "SET", "maxmemory-clients", "101%"]),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"
+    );
+    assert_eq!(
+        common::error_of(&mut admin, &["CONFIG", "SET", "daemonize", "yes"]),
+        "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"
+    );
+    run::<()>(&mut admin, &["CLIENT", "NO-EVICT", "ON"]);
+    let mut protected = s.raw();
+    protected.send(b"CLIENT NO-EVICT ON\r\n");
+    protected.expect(b"+OK\r\n");
+    // Both start a 1 MB argument and stop halfway: their query buffers hold what came so far.
+    let half = vec![b'x'; 512 * 1024];
+    let mut big = s.raw();
+    for raw in [&mut protected, &mut big] {
+        raw.send(b"*2\r\n$3\r\nGET\r\n$1048576\r\n");
+        raw.send(&half);
+    }
+    run::<()>(&mut admin, &["CONFIG", "SET", "maxmemory-clients", "256kb"]);
+    common::wait_for(|| run::<String>(&mut admin, &["INFO", "stats"]).contains("evicted_clients:1"));
+    assert!(big.is_closed(), "the largest client went");
+    protected.send(&half);
+    protected.send(b"\r\n");
+    protected.expect(b"$-1\r\n");
+}

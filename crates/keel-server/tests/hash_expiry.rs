@@ -179,3 +179,30 @@ fn field_ttls_survive_a_snapshot_and_the_log() {
         assert_eq!(run::<i64>(&mut c, &["HLEN", "big"]), 299, "{mode}");
     }
 }
+
+/// As in Redis, a field past its TTL goes when a command reads or writes fields: commands on the whole key
+/// (EXISTS, RENAME) and HLEN, HDEL and HSCAN see it until then (HSCAN skips it), and INFO keyspace counts
+/// the hashes with field TTLs.
+#[test]
+fn whole_key_commands_see_expired_fields_until_a_field_command_runs() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    run::<()>(&mut c, &["HSET", "h", "a", "1", "b", "2"]);
+    codes(&mut c, &["HPEXPIRE", "h", "1", "FIELDS", "2", "a", "b"]);
+    run::<()>(&mut c, &["HSET", "g", "x", "1"]);
+    codes(&mut c, &["HPEXPIREAT", "g", FAR, "FIELDS", "1", "x"]);
+    let keyspace: String = run(&mut c, &["INFO", "keyspace"]);
+    assert!(keyspace.contains("db0:keys=2,expires=0,avg_ttl=0,subexpiry=2"), "{keyspace}");
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "h"]), 1);
+    assert_eq!(run::<i64>(&mut c, &["HLEN", "h"]), 2);
+    let (cursor, page): (String, Vec<String>) = run(&mut c, &["HSCAN", "h", "0"]);
+    assert_eq!((cursor.as_str(), page.len()), ("0", 0), "HSCAN skips them");
+    assert_eq!(run::<i64>(&mut c, &["HDEL", "h", "a"]), 1);
+    run::<()>(&mut c, &["RENAME", "h", "h2"]);
+    assert_eq!(run::<Option<String>>(&mut c, &["HGET", "h2", "b"]), None);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "h2"]), 0, "the last field took the key with it");
+    let keyspace: String = run(&mut c, &["INFO", "keyspace"]);
+    assert!(keyspace.contains("subexpiry=1"), "{keyspace}");
+}

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-/// The largest expiry a field can have (Redis's `EB_EXPIRE_TIME_MAX`, 2^48 - 1 milliseconds).
-pub const MAX_FIELD_EXPIRE_MS: u64 = (1 << 48) - 1;
+/// The largest expiry a command may give a field (Redis's `HFE_MAX_ABS_TIME_MSEC`, 2^46 - 1 milliseconds).
+pub const MAX_FIELD_EXPIRE_MS: u64 = (1 << 46) - 1;
 
 #[derive(Clone, Default)]
 pub(crate) struct FieldTtls {

@@ -181,17 +181,12 @@ impl Db {
 
     /// Finds a live key, deleting it first if it has expired (lazy expiry), without touching access time.
     /// Returns the slot, and whether an expired key was deleted on the way.
-    /// A hash's fields past their TTL are deleted on the way too (and the hash, if that empties it).
     pub fn find_live(&mut self, key: &[u8], now_ms: u64) -> (Option<usize>, bool) {
         match self.find(key) {
             Some(slot) if self.expired_keys == ExpiredKeys::Hide && self.is_expired(slot, now_ms) => (None, false),
             Some(slot) if self.is_expired(slot, now_ms) => {
                 self.remove_expired(slot);
                 (None, true)
-            }
-            Some(slot) if self.has_due_fields(slot, now_ms) => {
-                let (_, key_gone) = self.expire_fields_at(slot, now_ms, usize::MAX);
-                ((!key_gone).then_some(slot), false)
             }
             found => (found, false),
         }
@@ -239,10 +234,11 @@ impl Db {
         self.note_change_at(slot);
         let entry = self.entries.get_mut(slot);
         let before = entry.value.heap_size();
+        let was_filed = fields::field_expiry(&entry.value).is_some();
         let result = change(&mut entry.value);
         let after = entry.value.heap_size();
         self.heap_bytes = self.heap_bytes + after - before;
-        self.note_field_ttls(slot);
+        self.note_field_ttls(slot, was_filed);
         result
     }
 
@@ -333,7 +329,7 @@ impl Db {
             capture.set_done(slot, true);
         }
         self.apply_expiry(slot, expiry);
-        self.note_field_ttls(slot);
+        self.note_field_ttls(slot, false);
         slot
     }
 
@@ -376,6 +372,9 @@ impl Db {
             self.volatile[self.entries.get(slot).volatile_pos as usize] = slot as u32;
         }
         self.heap_bytes -= entry.key.heap_size() + entry.value.heap_size();
+        if fields::field_expiry(&entry.value).is_some() {
+            self.field_expiries.unfile(entry.key.as_bytes());
+        }
         let expire = (entry.expire_at != 0).then_some(entry.expire_at);
         if self.volatile.capacity() > 1024 && self.volatile.len() * 8 < self.volatile.capacity() {
             self.volatile.shrink_to(self.volatile.len() * 2);

@@ -20,6 +20,24 @@ pub mod memory {
         v.to_string()
     }
 }
+/// A memory amount or a percentage of `maxmemory` (`maxmemory-clients`), kept as written.
+pub mod memory_or_percent {
+    pub fn parse(v: &str) -> Result<String, String> {
+        match v.strip_suffix('%') {
+            Some(percent) => {
+                let n: u64 = percent.parse().map_err(|_| "argument must be a memory or percent value".to_string())?;
+                if n > 100 {
+                    return Err("percentage argument must be less or equal to 100".to_string());
+                }
+                Ok(format!("{n}%"))
+            }
+            None => super::memory::parse(v).map(|n| n.to_string()),
+        }
+    }
+    pub fn show(v: &str) -> String {
+        v.to_string()
+    }
+}
 pub mod boolean {
     pub fn parse(v: &str) -> Result<bool, String> {
         match v.to_ascii_lowercase().as_str() {

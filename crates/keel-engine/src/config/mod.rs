@@ -61,6 +61,16 @@ pub struct Settings {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub maxmemory_samples: u64,
+    /// `maxmemory-clients`: bytes, or a percentage of `maxmemory`, all clients' buffers together may take
+    /// before the largest are closed (client eviction); "0" for no limit.
+    pub maxmemory_clients: String,
+    /// Accepted for Redis's configuration files and suites: Keel always checks a RESTORE payload whole.
+    pub sanitize_dump_payload: String,
+    /// Redis's test-only delays, accepted and ignored.
+    pub key_load_delay: i64,
+    pub rdb_key_save_delay: i64,
+    /// Keel runs in the foreground (systemd, containers): `daemonize` can only be `no`.
+    pub daemonize: bool,
     /// Accepted for Redis's clients and tests; Keel evicts until memory fits, however long that takes.
     pub maxmemory_eviction_tenacity: u64,
     pub lfu_log_factor: u64,
@@ -217,6 +227,11 @@ impl Default for Settings {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             maxmemory_samples: 5,
+            maxmemory_clients: "0".into(),
+            sanitize_dump_payload: "no".into(),
+            key_load_delay: 0,
+            rdb_key_save_delay: 0,
+            daemonize: false,
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
@@ -400,6 +415,11 @@ pub static PARAMS: &[Param] = &[
     param!("databases" immutable, Shared, databases, int(1, 1024)),
     param!("hz", Shared, hz, int(1, 500)),
     param!("maxmemory", Limit, maxmemory, memory),
+    param!("maxmemory-clients", Server, maxmemory_clients, memory_or_percent),
+    param!("sanitize-dump-payload", Shared, sanitize_dump_payload, choice(&["no", "yes", "clients"])),
+    param!("key-load-delay", Shared, key_load_delay, int(i32::MIN as i128, i32::MAX as i128)),
+    param!("rdb-key-save-delay", Shared, rdb_key_save_delay, int(i32::MIN as i128, i32::MAX as i128)),
+    param!("daemonize" immutable, Server, daemonize, boolean),
     param!("maxmemory-policy", Limit, maxmemory_policy, choice(POLICIES)),
     param!("maxmemory-samples", Shared, maxmemory_samples, int(1, 64)),
     param!("maxmemory-eviction-tenacity", Shared, maxmemory_eviction_tenacity, int(0, 100)),

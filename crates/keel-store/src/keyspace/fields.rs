@@ -1,13 +1,12 @@
 //! Expiry of hash fields in a [`Db`] (Redis 7.4's hash-field expiration).
 //!
-//! Fields past their TTL are deleted the way keys are: lazily, when a lookup finds the hash
-//! ([`Db::find_live`]), and actively, by [`Db::expire_fields_step`], which the server's cron calls with a
-//! budget. For the active side the database orders the keys whose hash has fields with a TTL by the
+//! Fields past their TTL are deleted the way keys are: lazily, when a command that reads or writes a hash's
+//! fields finds it ([`Db::expire_due_fields`]; as in Redis, commands on the whole key, such as EXISTS,
+//! RENAME or HLEN, see expired fields until then), and actively, by [`Db::expire_fields_step`], which the
+//! server's cron calls with a budget. For the active side the database orders the keys whose hash has fields with a TTL by the
 //! hash's earliest field expiry ([`FieldExpiries`], Redis's `db->hexpires`), so a step goes straight to the
-//! hashes with fields due. Every change to a hash passes through `Db::update` or an insert, which re-files
-//! the key when its earliest expiry moved. Entries may go stale (a hash deleted, renamed, overwritten or
-//! persisted since): a step re-checks the key it takes, files it again under its real time or drops it, so
-//! no write path has to tell. What was deleted is recorded, as for keys, so that the server logs and
+//! hashes with fields due. Every change to a hash passes through `Db::update`, an insert or a removal,
+//! which file, re-file or unfile the key; a step still re-checks the key it takes. What was deleted is recorded, as for keys, so that the server logs and
 //! replicates it as `HDEL`.
 
 use super::{Db, ExpiredKeys};
@@ -41,6 +40,12 @@ impl FieldExpiries {
         self.by_time.insert((at, key.into()));
     }
 
+    pub(super) fn unfile(&mut self, key: &[u8]) {
+        if let Some(filed) = self.by_key.remove(key) {
+            self.by_time.remove(&(filed, Box::from(key)));
+        }
+    }
+
     /// Takes the key filed earliest, if its time is at or before `now_ms`.
     fn take_due(&mut self, now_ms: u64) -> Option<Box<[u8]>> {
         let (at, _) = self.by_time.first()?;
@@ -53,15 +58,30 @@ impl FieldExpiries {
     }
 }
 
+/// The earliest field expiry of `value` when it is a hash with field TTLs.
+pub(super) fn field_expiry(value: &Value) -> Option<u64> {
+    match value {
+        Value::Hash(hash) => hash.next_field_expiry(),
+        _ => None,
+    }
+}
+
 impl Db {
-    /// Files the key at `slot` for active field expiry under its hash's earliest field expiry.
-    pub(super) fn note_field_ttls(&mut self, slot: usize) {
+    /// Files the key at `slot` for active field expiry under its hash's earliest field expiry, or unfiles
+    /// it when it `was_filed` and no longer holds a hash with field TTLs.
+    pub(super) fn note_field_ttls(&mut self, slot: usize, was_filed: bool) {
         let entry = self.entries.get(slot);
-        if let Value::Hash(hash) = &entry.value {
-            if let Some(at) = hash.next_field_expiry() {
-                self.field_expiries.file(entry.key.as_bytes(), at);
-            }
+        match (field_expiry(&entry.value), was_filed) {
+            (Some(at), _) => self.field_expiries.file(entry.key.as_bytes(), at),
+            (None, true) => self.field_expiries.unfile(entry.key.as_bytes()),
+            (None, false) => {}
         }
+    }
+
+    /// Lazy field expiry: deletes the due fields of the hash at `slot`, and the key if that empties the
+    /// hash. Returns whether the key went (other slots are then invalid).
+    pub fn expire_due_fields(&mut self, slot: usize, now_ms: u64) -> bool {
+        self.has_due_fields(slot, now_ms) && self.expire_fields_at(slot, now_ms, usize::MAX).1
     }
 
     /// Whether the hash at `slot` has fields to delete now (never while expiry is held or on a replica's
@@ -112,7 +132,7 @@ impl Db {
                 // Files the key again under its next expiry when fields with a TTL remain.
                 expired += self.expire_fields_at(slot, now_ms, budget - expired).0;
             } else {
-                self.note_field_ttls(slot);
+                self.note_field_ttls(slot, false);
             }
         }
         (visited, expired)
@@ -123,7 +143,7 @@ impl Db {
         std::mem::take(&mut self.expired_fields)
     }
 
-    /// Keys filed for active field expiry (some may be stale until a step takes them).
+    /// Hashes with fields that have a TTL (INFO keyspace's `subexpiry`).
     pub fn field_volatile_len(&self) -> usize {
         self.field_expiries.by_key.len()
     }

@@ -284,9 +284,12 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
+    let now = ctx.now_ms();
     let mut found = Vec::new();
+    // Fields past their TTL are skipped, not deleted (Redis's HSCAN): a page may come back empty.
     let next = hash.scan(cursor, count, |f, v| {
-        if pattern.is_none_or(|p| glob::matches(p, f, false)) {
+        let live = hash.field_expire_at(f).is_none_or(|at| at > now);
+        if live && pattern.is_none_or(|p| glob::matches(p, f, false)) {
             found.push((f, v));
         }
     });

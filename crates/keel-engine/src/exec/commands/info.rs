@@ -191,6 +191,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "expired_subkeys", &stats.expired_subkeys);
             line(out, "expired_keys", &stats.expired_keys);
             line(out, "evicted_keys", &stats.evicted_keys);
+            // Client eviction is the server's (maxmemory-clients): a provisioned database sees 0.
+            line(out, "evicted_clients", &if own { 0 } else { load(&s.evicted_clients) });
             line(out, "keyspace_hits", &stats.keyspace_hits);
             line(out, "keyspace_misses", &stats.keyspace_misses);
             let tracking = ctx.ks.tracking.counts();
@@ -229,7 +231,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             for (i, db) in ctx.ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
-                let _ = write!(out, "db{i}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len());
+                let (keys, volatile, hashes) = (db.len(), db.volatile_len(), db.field_volatile_len());
+                let _ = write!(out, "db{i}:keys={keys},expires={volatile},avg_ttl=0,subexpiry={hashes}\r\n");
             }
         }
         "commandstats" => {
