@@ -731,7 +731,9 @@ mod tests {
         let admin = Reader::Administrator { over_rest: false };
         let got = s.matching(&[b"maxmemory*"], admin);
         let names: Vec<_> = got.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, vec!["maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"]);
+        let expected =
+            ["maxmemory", "maxmemory-clients", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"];
+        assert_eq!(names, expected);
         assert_eq!(s.matching(&[b"list-max-ziplist-size"], admin)[0].1, "-2");
     }
 
