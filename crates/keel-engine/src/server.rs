@@ -61,7 +61,13 @@ pub struct Server {
     pub link_queue: parking_lot::Mutex<Option<LinkQueue>>,
     /// The cluster's coordinator, on a node started with `--cluster` (set once, at start).
     pub coordinator: std::sync::OnceLock<Arc<dyn crate::coordination::Coordinator>>,
+    /// Moves the RESP listener to a new `bind` address and port (CONFIG SET bind/port): binds there and
+    /// returns the port bound, or why it could not. Set once, by the listener's owner.
+    pub rebinder: std::sync::OnceLock<Rebinder>,
 }
+
+/// See [`Server::rebinder`].
+pub type Rebinder = Box<dyn Fn(&str, u16) -> Result<u16, String> + Send + Sync>;
 
 impl Server {
     /// Builds the server state and takes the data directory (refused when another Keel holds it).
@@ -104,6 +110,7 @@ impl Server {
             links,
             link_queue: parking_lot::Mutex::new(Some(link_queue)),
             coordinator: std::sync::OnceLock::new(),
+            rebinder: std::sync::OnceLock::new(),
         }))
     }
 

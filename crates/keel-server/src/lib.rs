@@ -82,9 +82,11 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     // Clients may connect while the data loads: they are told so (LOADING) rather than left waiting.
     server.set_loading(true);
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(listener::run(server.clone(), listener, main_resp_tls));
+    let (moves, moved) = tokio::sync::mpsc::unbounded_channel();
+    let _ = server.rebinder.set(listener::rebinder(moves));
+    tasks.spawn(listener::run(server.clone(), listener, main_resp_tls, Some(moved)));
     if let Some(side) = tls_listener {
-        tasks.spawn(listener::run(server.clone(), side, tls.clone()));
+        tasks.spawn(listener::run(server.clone(), side, tls.clone(), None));
     }
     // Health checks answer while the data loads: readiness says so.
     tasks.spawn(http::run(server.clone(), http_listener, None));

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// File descriptors Keel keeps for itself beside its clients' (Redis's `CONFIG_MIN_RESERVED_FDS`), and per
@@ -98,13 +99,20 @@ impl AcceptErrors {
 
 /// Accepts connections until shutdown, then waits (bounded) for open connections to finish.
 /// With `tls`, each connection completes a TLS handshake before it is served.
-pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
+pub async fn run(
+    server: Arc<Server>,
+    mut listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut moves: Option<mpsc::UnboundedReceiver<TcpListener>>,
+) {
     let mut shutdown = server.shutdown_signal();
     let mut connections = JoinSet::new();
     let mut accept_errors = AcceptErrors::default();
     loop {
         tokio::select! {
             _ = keel_engine::server::stopping(&mut shutdown) => break,
+            // CONFIG SET bind/port: new connections arrive at the new address, those open stay.
+            Some(moved) = next_move(&mut moves) => listener = moved,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => accept(&server, stream, peer, tls.as_ref(), &mut connections).await,
                 Err(error) => {
@@ -121,6 +129,27 @@ pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_r
     if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
         connections.abort_all();
     }
+}
+
+async fn next_move(moves: &mut Option<mpsc::UnboundedReceiver<TcpListener>>) -> Option<TcpListener> {
+    match moves {
+        Some(moves) => moves.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The rebinder CONFIG SET bind/port calls (see `Server::rebinder`): binds the new address at once, so that
+/// the command can answer whether it could, and hands the listener to the accept loop.
+pub fn rebinder(moves: mpsc::UnboundedSender<TcpListener>) -> keel_engine::server::Rebinder {
+    Box::new(move |bind: &str, port: u16| {
+        let listener = std::net::TcpListener::bind((bind, port)).map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?.port();
+        moves.send(listener).map_err(|_| "the server is stopping".to_string())?;
+        tracing::info!(bind, port = bound, "listening for RESP at a new address (CONFIG SET)");
+        Ok(bound)
+    })
 }
 
 async fn accept(

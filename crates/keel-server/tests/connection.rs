@@ -331,3 +331,29 @@ fn clients_past_maxmemory_clients_are_evicted_largest_first() {
     protected.send(b"\r\n");
     protected.expect(b"$-1\r\n");
 }
+
+/// CONFIG SET port/bind moves the RESP listener at once: new clients connect at the new address, open
+/// connections stay, and a port that is taken leaves every setting of the command as it was.
+#[test]
+fn config_set_port_moves_the_listener_and_a_taken_port_changes_nothing() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    run::<()>(&mut c, &["CONFIG", "SET", "port", &free.to_string(), "bind", "127.0.0.1"]);
+    let mut moved = redis::Client::open(format!("redis://127.0.0.1:{free}/")).unwrap().get_connection().unwrap();
+    assert_eq!(run::<String>(&mut moved, &["PING"]), "PONG");
+    assert_eq!(run::<String>(&mut c, &["PING"]), "PONG", "the open connection stays");
+    common::wait_for(|| std::net::TcpStream::connect(s.addr).is_err());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    let error = error_of(&mut c, &["CONFIG", "SET", "maxmemory", "10000001", "port", &taken_port]);
+    assert!(
+        error
+            .starts_with("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"),
+        "{error}"
+    );
+    let kept: Vec<String> = run(&mut c, &["CONFIG", "GET", "port"]);
+    assert_eq!(kept[1], free.to_string());
+    let memory: Vec<String> = run(&mut c, &["CONFIG", "GET", "maxmemory"]);
+    assert_eq!(memory[1], "0", "nothing of the failed command was applied");
+}

@@ -383,14 +383,14 @@ mod kinds;
 const MAX: i128 = i64::MAX as i128;
 
 pub static PARAMS: &[Param] = &[
-    param!("bind" immutable, Server, bind, string),
+    param!("bind", Server, bind, string),
     param!("advertise" immutable, Shared, advertise, string),
     param!("cluster" immutable, Server, cluster, string),
     param!("node-name" immutable, Server, node_name, string),
     param!("region" immutable, Shared, region, string),
     param!("cluster-lease" immutable, Server, cluster_lease, int(1, 3600)),
     param!("cluster-rebalance" immutable, Server, cluster_rebalance, boolean),
-    param!("port" immutable, Shared, port, int(0, 65535)),
+    param!("port", Shared, port, int(0, 65535)),
     param!("http-port" immutable, Shared, http_port, int(0, 65535)),
     param!("dir" immutable, Server, dir, path),
     param!("backup-dir" immutable, Server, backup_dir, path),

@@ -139,12 +139,37 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
+    rebind_if_moved(ctx, &settings)?;
     let before = std::mem::replace(&mut *ctx.server.settings.write(), settings.clone());
     if let Err(why) = crate::persistence::apply_settings(ctx.ks, &ctx.tenant.persistence, &before, &settings) {
         *ctx.server.settings.write() = before;
         return Err(CmdError::new(format!("ERR CONFIG SET failed - {why}")));
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG SET bind/port: listens at the new address before anything is committed, so that a port that is
+/// taken leaves every setting as it was (Redis's rollback on an apply error). A cluster node keeps its
+/// address: the cluster routes to it there.
+fn rebind_if_moved(ctx: &Ctx, settings: &crate::config::Settings) -> CmdResult {
+    let (bind, port) = {
+        let current = ctx.server.settings.read();
+        (current.bind.clone(), current.port)
+    };
+    if settings.bind == bind && settings.port == port {
+        return Ok(());
+    }
+    let name = if settings.port != port { "port" } else { "bind" };
+    let failed =
+        |why: &str| CmdError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+    if ctx.server.coordinator.get().is_some() {
+        return Err(failed("can't move a cluster node: the cluster knows it by its address, restart it instead"));
+    }
+    let Some(rebind) = ctx.server.rebinder.get() else { return Ok(()) };
+    let port = u16::try_from(settings.port).map_err(|_| failed("argument must be between 0 and 65535 inclusive"))?;
+    let bound = rebind(&settings.bind, port).map_err(|e| failed(&format!("Unable to listen on this port: {e}")))?;
+    ctx.server.tcp_port.store(u64::from(bound), std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
