@@ -134,7 +134,11 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         }
         "memory" => {
             out.push_str("# Memory\r\n");
-            let used = ctx.ks.used_memory() as u64;
+            // The dataset and Lua (what maxmemory and quotas count), plus what the database's clients'
+            // buffers, its replication backlog and its pending log take beside it (Redis's overhead).
+            let dataset = ctx.ks.used_memory() as u64;
+            let overhead = memory_overhead(ctx);
+            let used = dataset + overhead;
             let rss = if own { used } else { rss_bytes() };
             line(out, "used_memory", &used);
             line(out, "used_memory_human", &human_bytes(used));
@@ -142,7 +146,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "used_memory_rss_human", &human_bytes(rss));
             line(out, "used_memory_peak", &used);
             line(out, "used_memory_peak_human", &human_bytes(used));
-            line(out, "used_memory_dataset", &used);
+            line(out, "used_memory_overhead", &overhead);
+            line(out, "used_memory_dataset", &dataset);
             let scripting = &ctx.ks.scripting;
             let (eval_vm, functions_vm) = (scripting.eval_memory() as u64, scripting.functions.lua_memory() as u64);
             line(out, "used_memory_lua", &eval_vm);
@@ -158,9 +163,8 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "maxmemory", &settings.maxmemory);
             line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
             line(out, "maxmemory_policy", &settings.maxmemory_policy);
-            // Eviction counts the dataset; the replication backlog the stream holds is outside it.
-            let (_, backlog) = ctx.tenant.persistence.stream.backlog_span();
-            line(out, "mem_not_counted_for_evict", &backlog);
+            // Eviction (and a database's quota) counts the dataset: the overhead is outside it.
+            line(out, "mem_not_counted_for_evict", &overhead);
             let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
             line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
             line(out, "mem_allocator", &"mimalloc");
@@ -257,6 +261,17 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
 
 /// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with
 /// the oldest age and longest idle time, so that an application leaking connections is named in one look.
+/// Memory of the database beside its dataset: its clients' buffers (as CLIENT LIST's `tot-mem` counts
+/// them), its replication backlog and the log buffer not yet written.
+fn memory_overhead(ctx: &Ctx) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let clients = ctx.server.clients.snapshot().into_iter().filter(|c| c.in_tenant(&ctx.tenant.name));
+    let buffers: u64 =
+        clients.map(|c| (c.query_buffer.load(Relaxed) + c.output_memory.load(Relaxed) + 16384) as u64).sum();
+    let (_, backlog) = ctx.tenant.persistence.stream.backlog_span();
+    buffers + backlog as u64 + ctx.ks.log.buf.capacity() as u64
+}
+
 fn client_groups(out: &mut String, server: &crate::Server, tenant: &str, now_ms: u64) {
     for (i, g) in server.clients.groups(tenant, now_ms).iter().take(20).enumerate() {
         let _ = write!(
