@@ -167,8 +167,7 @@ fn rebind_if_moved(ctx: &Ctx, settings: &crate::config::Settings) -> CmdResult {
         return Err(failed("can't move a cluster node: the cluster knows it by its address, restart it instead"));
     }
     let Some(rebind) = ctx.server.rebinder.get() else { return Ok(()) };
-    let port = u16::try_from(settings.port).map_err(|_| failed("argument must be between 0 and 65535 inclusive"))?;
-    let bound = rebind(&settings.bind, port).map_err(|e| failed(&format!("Unable to listen on this port: {e}")))?;
+    let bound = rebind(&settings.bind, settings.port).map_err(|e| failed(&format!("Unable to listen on this port: {e}")))?;
     ctx.server.tcp_port.store(u64::from(bound), std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
