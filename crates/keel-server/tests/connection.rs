@@ -55,7 +55,7 @@ fn hello_negotiates_resp3() {
     let Frame::Map(pairs) = reply else { panic!("expected a map, got {reply:?}") };
     let get = |k: &str| pairs.iter().find(|(key, _)| *key == bulk(k)).map(|(_, v)| v.clone());
     assert_eq!(get("server"), Some(bulk("redis")));
-    assert_eq!(get("version"), Some(bulk("7.0.15")));
+    assert_eq!(get("version"), Some(bulk("8.2.0")));
     assert_eq!(get("proto"), Some(Frame::Integer(3)));
     assert_eq!(get("mode"), Some(bulk("standalone")));
     assert_eq!(get("role"), Some(bulk("master")));

@@ -323,7 +323,7 @@ fn documents_count_against_maxmemory_and_acl_has_a_json_category() {
     run::<()>(&mut con, &["JSON.SET", "big", "$", &big]);
     let used: i64 = run::<String>(&mut con, &["INFO", "memory"])
         .lines()
-        .find_map(|l| l.strip_prefix("used_memory:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| l.strip_prefix("used_memory_dataset:").map(|v| v.trim().parse().unwrap()))
         .unwrap();
     let usage: i64 = run(&mut con, &["MEMORY", "USAGE", "big"]);
     assert!(usage > 20_000 * 16, "the document's strings are counted: {usage}");

@@ -48,6 +48,7 @@ impl CaptureSink for Sink {
 
 fn aux_fields(ks: &Keyspace, aof_base: bool) -> Vec<(&'static str, String)> {
     vec![
+        // The format is Redis 7.0's (RDB 10), so that 7.0 and later load it: its version says so.
         ("redis-ver", "7.0.15".to_string()),
         ("redis-bits", "64".to_string()),
         ("ctime", (unix_ms() / 1000).to_string()),

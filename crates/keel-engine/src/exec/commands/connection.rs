@@ -11,7 +11,7 @@ use crate::state::tenant::Tenant;
 use keel_protocol::{ReplyWriter, Resp};
 use std::sync::atomic::Ordering;
 
-pub const REDIS_VERSION: &str = "7.0.15";
+pub const REDIS_VERSION: &str = "8.2.0";
 pub(super) const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 pub fn ping(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {

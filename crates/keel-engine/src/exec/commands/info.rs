@@ -1,7 +1,8 @@
 //! INFO: Redis's sections, reporting the caller's own database (tenant). The server's administrator also
 //! sees the process's figures (RSS, CPU, connections and bytes of every database); a provisioned database
 //! sees its own in their place, and its own limits as `maxmemory` and `maxclients`.
-//! `redis_version` says 7.0.15 because clients gate features on it; `keel_version` says what this really is.
+//! `redis_version` says 8.2.0, the Redis whose commands Keel answers (clients gate features on it);
+//! `keel_version` says what this really is.
 
 use super::connection::REDIS_VERSION;
 use super::Ctx;

@@ -167,7 +167,8 @@ fn rebind_if_moved(ctx: &Ctx, settings: &crate::config::Settings) -> CmdResult {
         return Err(failed("can't move a cluster node: the cluster knows it by its address, restart it instead"));
     }
     let Some(rebind) = ctx.server.rebinder.get() else { return Ok(()) };
-    let bound = rebind(&settings.bind, settings.port).map_err(|e| failed(&format!("Unable to listen on this port: {e}")))?;
+    let bound =
+        rebind(&settings.bind, settings.port).map_err(|e| failed(&format!("Unable to listen on this port: {e}")))?;
     ctx.server.tcp_port.store(u64::from(bound), std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
