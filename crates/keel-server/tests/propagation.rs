@@ -70,7 +70,7 @@ fn replaying_the_log_gives_the_dataset_clients_saw() {
         std::thread::sleep(Duration::from_millis(20));
         run::<Option<String>>(&mut con, &["GET", "gone"]);
         run::<Option<String>>(&mut con, &["HGET", "fields", "b"]);
-        run::<i64>(&mut con, &["EXISTS", "onefield"]);
+        run::<Option<String>>(&mut con, &["HGET", "onefield", "a"]);
         let script = "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SPOP', KEYS[2]); return redis.call('INCRBYFLOAT', KEYS[3], '2.5')";
         run::<String>(&mut con, &["EVAL", script, "3", "fromscript", "random", "float", "v"]);
         let mut pipe = redis::pipe();
@@ -104,5 +104,8 @@ fn replaying_the_log_gives_the_dataset_clients_saw() {
     assert!(before.len() > 30, "the corpus left only {} keys", before.len());
     let keel = server(&dir);
     let after = dataset(&mut keel.client());
+    for (was, is) in before.iter().zip(&after) {
+        assert_eq!(is, was, "the log replays key {} to another value", String::from_utf8_lossy(&was.1));
+    }
     assert_eq!(after, before, "the log replays to another dataset");
 }

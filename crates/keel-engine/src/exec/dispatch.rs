@@ -374,25 +374,26 @@ fn run(
 
 /// Client-side caching: remembers the keys a tracking client read (flushes tell every tracker themselves).
 fn track(ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
-    // A script's commands are not tracked one by one: the script's declared keys are, for its caller,
-    // when it ran a read command (Redis tracks EVAL's keys, not the Lua client's).
+    // A script's read commands note the keys they read; the script's caller tracks those (Redis 7.2), so a
+    // script that reads nothing tracks nothing, whatever keys it declared.
     if session.in_script {
         if command.has(flags::READONLY) {
-            session.script_read = true;
+            session.script_reads.extend(command.key_positions(args).into_iter().map(|i| args[i].to_vec()));
         }
         return;
     }
     let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
-    let runs_scripts = command.categories & cat::SCRIPTING != 0;
-    let read = if runs_scripts { std::mem::take(&mut session.script_read) } else { command.has(flags::READONLY) };
-    if !read {
+    let keys: Vec<Vec<u8>> = if command.categories & cat::SCRIPTING != 0 {
+        std::mem::take(&mut session.script_reads)
+    } else if command.has(flags::READONLY) {
+        command.key_positions(args).into_iter().map(|i| args[i].to_vec()).collect()
+    } else {
         return;
-    }
+    };
     let Some(t) = ks.tracking.get(session.id()) else { return };
     let wanted = !t.bcast && (!t.optin || caching == Some(true)) && (!t.optout || caching != Some(false));
-    if wanted {
-        let keys = command.key_positions(args).into_iter().map(|i| args[i].to_vec());
-        ks.tracking.remember(session.id(), keys);
+    if wanted && !keys.is_empty() {
+        ks.tracking.remember(session.id(), keys.into_iter());
     }
 }
 

@@ -120,8 +120,9 @@ pub struct Session {
     pub over_rest: bool,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
     pub in_exec: bool,
-    /// The script running for this client ran a read command (its declared keys are then tracked).
-    pub script_read: bool,
+    /// The keys the read commands of the script running for this client read (client-side caching tracks
+    /// them for the client, as Redis 7.2 does, rather than the script's declared keys).
+    pub script_reads: Vec<Vec<u8>>,
     /// What the client said of itself as a replica (REPLCONF), before its SYNC or PSYNC.
     pub replica: ReplicaRequest,
     /// This is the link to the primary this database follows: its writes pass where clients' may not
@@ -153,7 +154,7 @@ impl Session {
             over_rest: false,
             watching: false,
             exec_over_quota: false,
-            script_read: false,
+            script_reads: Vec::new(),
             replica: ReplicaRequest::default(),
             master: false,
             feed: None,

@@ -206,9 +206,9 @@ impl<'a, 'c> Call<'a, 'c> {
 
     /// Puts the caller's database back where the script's SELECTs left the shared client record, and
     /// tells the caller whether the script read anything (for client-side caching).
-    pub fn finish(self) {
+    pub fn finish(mut self) {
         self.ctx.session.select(self.ctx.session.db);
-        self.ctx.session.script_read = self.session.script_read;
+        self.ctx.session.script_reads = std::mem::take(&mut self.session.script_reads);
     }
 }
 
