@@ -500,3 +500,26 @@ fn a_bullmq_script_runs_unchanged() {
         .arg(1);
     assert_eq!(cmd.query::<Vec<String>>(&mut con).unwrap(), Vec::<String>::new());
 }
+
+/// Regression: the script cache and the function libraries held a Lua reference per script, and Lua 5.1
+/// caps those at 8,000: past that many SCRIPT LOADs (or registered functions) nothing more compiled.
+#[test]
+fn thousands_of_scripts_and_functions_stay_loadable() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let mut pipe = redis::pipe();
+    for i in 0..9_000 {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(format!("return {i}")).ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    let sha: String = run(&mut con, &["SCRIPT", "LOAD", "return 'still'"]);
+    assert_eq!(run::<String>(&mut con, &["EVALSHA", &sha, "0"]), "still");
+    let mut pipe = redis::pipe();
+    for i in 0..9_000 {
+        let code = format!("#!lua name=lib{i}\nredis.register_function('f{i}', function() return {i} end)");
+        pipe.cmd("FUNCTION").arg("LOAD").arg(code).ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    assert_eq!(run::<i64>(&mut con, &["FCALL", "f8999", "0"]), 8999);
+    assert_eq!(run::<i64>(&mut con, &["FCALL", "F0", "0"]), 0, "FCALL ignores case");
+}

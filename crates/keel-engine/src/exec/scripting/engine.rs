@@ -264,6 +264,18 @@ impl Engine {
         })
     }
 
+    /// Keeps `function` in the Lua registry for as long as the key lives. A cache holds keys, never
+    /// `Function` handles: each handle takes a slot of the state's reference stack, which Lua 5.1 caps at
+    /// 8,000, so a cache of handles refused new scripts after about 8,000 of them.
+    pub fn keep(&self, function: Function) -> mlua::Result<mlua::RegistryKey> {
+        self.lua.create_registry_value(function)
+    }
+
+    /// The function kept under `key`, for one run.
+    pub fn kept(&self, key: &mlua::RegistryKey) -> mlua::Result<Function> {
+        self.lua.registry_value(key)
+    }
+
     /// Sets a global scripts read (KEYS, ARGV).
     pub fn set_global(&self, name: &str, value: Value) -> mlua::Result<()> {
         self.runtime_api.raw_set(name, value)

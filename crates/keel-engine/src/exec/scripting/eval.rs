@@ -4,7 +4,6 @@
 use super::engine::Engine;
 use super::{engine_error, run, Run, ScriptFlags};
 use crate::exec::commands::{CmdError, CmdResult, Ctx};
-use mlua::Function;
 use std::collections::HashMap;
 
 pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -13,7 +12,7 @@ pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 pub struct Script {
     pub body: Vec<u8>,
     pub flags: ScriptFlags,
-    function: Function,
+    function: mlua::RegistryKey,
 }
 
 #[derive(Default)]
@@ -129,6 +128,7 @@ pub fn load(ctx: &mut Ctx, body: &[u8]) -> Result<String, CmdError> {
     let function = engine
         .compile(&body[shebang_len..], "@user_script")
         .map_err(|e| CmdError::new(format!("ERR Error compiling script (new function): {e}")))?;
+    let function = engine.keep(function).map_err(engine_error)?;
     scripting.scripts.bytes += body.len() + 40;
     scripting.scripts.scripts.insert(sha.clone(), Script { body: body.to_vec(), flags, function });
     Ok(sha)
@@ -201,10 +201,21 @@ pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool
     let Some(script) = ctx.ks.scripting.scripts.scripts.get(&sha) else {
         return Err(CmdError::new(NOSCRIPT));
     };
-    let (function, flags) = (script.function.clone(), script.flags);
+    let flags = script.flags;
     check_flags(ctx, flags, read_only_command)?;
     let Some(mut engine) = ctx.ks.scripting.eval.take() else {
         return Err(CmdError::new(NOSCRIPT));
+    };
+    let kept = ctx.ks.scripting.scripts.scripts.get(&sha).map(|script| engine.kept(&script.function));
+    let function = match kept {
+        Some(Ok(function)) => function,
+        failed => {
+            ctx.ks.scripting.eval = Some(engine);
+            return Err(match failed {
+                Some(Err(e)) => engine_error(e),
+                _ => CmdError::new(NOSCRIPT),
+            });
+        }
     };
     let read_only = read_only_command || flags.no_writes;
     let result = run(

@@ -7,7 +7,7 @@ use super::engine::{Engine, Outcome};
 use super::eval::{check_flags, engine_in, split_keys};
 use super::{engine_error, run, Run, ScriptFlags};
 use crate::exec::commands::{CmdError, CmdResult, Ctx};
-use mlua::{Function, Lua, MultiValue, Value};
+use mlua::{Lua, MultiValue, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -15,7 +15,8 @@ use std::collections::HashMap;
 pub struct FunctionInfo {
     pub description: Option<String>,
     pub flags: ScriptFlags,
-    callback: Function,
+    /// In the Lua registry, not a `Function` handle (see `Engine::keep`).
+    callback: mlua::RegistryKey,
 }
 
 pub struct Library {
@@ -194,6 +195,7 @@ impl Registration {
         if self.functions.contains_key(&name) {
             return fail("Function already exists in the library");
         }
+        let callback = lua.create_registry_value(callback)?;
         self.functions.insert(name, FunctionInfo { description, flags, callback });
         Ok((true, Value::Nil))
     }
@@ -254,23 +256,33 @@ pub fn load(
 
 const BAD_KEY_COUNT: CmdError = CmdError(std::borrow::Cow::Borrowed("ERR Bad number of keys provided"));
 
+/// The function FCALL names (case-insensitively, as Redis finds it).
+fn find_function<'f>(functions: &'f Functions, name: &str) -> Option<&'f FunctionInfo> {
+    let library = functions.libraries.get(functions.owners.get(&name.to_ascii_lowercase())?)?;
+    library.functions.iter().find(|(f, _)| f.eq_ignore_ascii_case(name)).map(|(_, f)| f)
+}
+
 /// FCALL and FCALL_RO.
 pub fn fcall(ctx: &mut Ctx, args: &[&[u8]], read_only_command: bool) -> CmdResult {
     let name = String::from_utf8_lossy(args[1]).into_owned();
-    let functions = &ctx.ks.scripting.functions;
-    let found = functions
-        .owners
-        .get(&name.to_ascii_lowercase())
-        .and_then(|lib| functions.libraries.get(lib))
-        .and_then(|lib| lib.functions.iter().find(|(f, _)| f.eq_ignore_ascii_case(&name)))
-        .map(|(_, f)| (f.callback.clone(), f.flags));
-    let Some((callback, flags)) = found else {
+    let Some(flags) = find_function(&ctx.ks.scripting.functions, &name).map(|f| f.flags) else {
         return Err(CmdError::new("ERR Function not found"));
     };
     let (keys, argv) = split_keys(args, BAD_KEY_COUNT)?;
     check_flags(ctx, flags, read_only_command)?;
     let Some(mut engine) = ctx.ks.scripting.functions.engine.take() else {
         return Err(CmdError::new("ERR Function not found"));
+    };
+    let kept = find_function(&ctx.ks.scripting.functions, &name).map(|f| engine.kept(&f.callback));
+    let callback = match kept {
+        Some(Ok(callback)) => callback,
+        failed => {
+            ctx.ks.scripting.functions.engine = Some(engine);
+            return Err(match failed {
+                Some(Err(e)) => super::engine_error(e),
+                _ => CmdError::new("ERR Function not found"),
+            });
+        }
     };
     let read_only = read_only_command || flags.no_writes;
     let result = run(
