@@ -358,3 +358,27 @@ fn newer_stream_reads_and_checks_answer_as_redis_8_does() {
     run::<String>(&mut c, &["XADD", "le", "4-0", "k", "v"]);
     assert_ne!(blocked.join().unwrap(), Value::Nil);
 }
+
+/// Redis 8.2's trimming policies on XADD and XTRIM: KEEPREF (the default) leaves pending lists alone,
+/// DELREF takes the trimmed entries out of them, ACKED keeps what a consumer group still needs.
+#[test]
+fn trimming_follows_its_reference_policy() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    for id in ["1-0", "2-0", "3-0", "4-0"] {
+        run::<String>(&mut c, &["XADD", "s", id, "f", "v"]);
+    }
+    run::<()>(&mut c, &["XGROUP", "CREATE", "s", "g", "0"]);
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "c", "COUNT", "2", "STREAMS", "s", ">"]);
+    run::<i64>(&mut c, &["XACK", "s", "g", "1-0"]);
+    // 2-0 is pending, 3-0 and 4-0 not delivered yet: ACKED may only take 1-0.
+    assert_eq!(run::<i64>(&mut c, &["XTRIM", "s", "MAXLEN", "0", "ACKED"]), 1);
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "s"]), 3);
+    run::<String>(&mut c, &["XADD", "s", "ACKED", "MAXLEN", "1", "5-0", "f", "v"]);
+    assert_eq!(run::<i64>(&mut c, &["XLEN", "s"]), 4, "XADD's ACKED keeps what the group needs too");
+    // DELREF takes 2-0 out of the pending list with the entry; KEEPREF would leave it there.
+    assert_eq!(run::<i64>(&mut c, &["XTRIM", "s", "MINID", "3-0", "DELREF"]), 1);
+    let pending: Vec<Value> = run(&mut c, &["XPENDING", "s", "g"]);
+    assert_eq!(pending[0], Value::Int(0));
+    assert_eq!(error_of(&mut c, &["XTRIM", "s", "MAXLEN", "0", "ACKED", "DELREF"]), "ERR syntax error");
+}

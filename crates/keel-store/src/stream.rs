@@ -244,6 +244,13 @@ pub enum Trim {
     MinId(StreamId),
 }
 
+/// What trimming must leave, and what it should report (see [`Stream::trim_keeping`]).
+#[derive(Debug, Default)]
+pub struct TrimGuard {
+    pub keep_from: Option<StreamId>,
+    pub removed: Option<Vec<StreamId>>,
+}
+
 /// Node size limits (`stream-node-max-bytes`, `stream-node-max-entries`).
 #[derive(Debug, Clone, Copy)]
 pub struct NodeLimits {
@@ -459,6 +466,14 @@ impl Stream {
     /// Trims as XADD/XTRIM ask (Redis's streamTrim): whole nodes first; with `approx`, only whole nodes;
     /// at most `limit` entries when `limit` is not 0. Returns the number of entries removed.
     pub fn trim(&mut self, trim: Trim, approx: bool, limit: u64) -> u64 {
+        self.trim_keeping(trim, approx, limit, &mut TrimGuard::default())
+    }
+
+    /// [`Stream::trim`] that never removes an entry at or after `guard.keep_from` (Redis 8.2's ACKED: what
+    /// a consumer group still needs stays) and lists what it removed in `guard.removed` when asked (DELREF
+    /// takes those out of every group's pending list).
+    pub fn trim_keeping(&mut self, trim: Trim, approx: bool, limit: u64, guard: &mut TrimGuard) -> u64 {
+        let kept = |id: StreamId| guard.keep_from.is_some_and(|from| id >= from);
         let mut removed = 0u64;
         while let Some((&key, node)) = self.nodes.iter().next() {
             if let Trim::MaxLen(max) = trim {
@@ -473,8 +488,11 @@ impl Stream {
             let remove_node = match trim {
                 Trim::MaxLen(max) => self.length - entries >= max,
                 Trim::MinId(min) => node.last_id().is_some_and(|last| last < min),
-            };
+            } && node.last_id().is_none_or(|last| !kept(last));
             if remove_node {
+                if let Some(list) = &mut guard.removed {
+                    list.extend(node.live_entries().map(|e| e.id));
+                }
                 self.remove_node(key);
                 self.length -= entries;
                 removed += entries;
@@ -491,11 +509,14 @@ impl Stream {
                     Trim::MaxLen(max) => length <= max,
                     Trim::MinId(min) => slot.entry.id >= min,
                 };
-                if stop {
+                if stop || kept(slot.entry.id) {
                     break;
                 }
                 if slot.flags & DELETED == 0 {
                     doomed.push(slot.offset);
+                    if let Some(list) = &mut guard.removed {
+                        list.push(slot.entry.id);
+                    }
                     length -= 1;
                 }
             }

@@ -95,6 +95,46 @@ impl ConsumerGroup {
     }
 }
 
+/// What deleting or trimming entries does to consumer groups' references to them (Redis 8.2): KEEPREF
+/// leaves pending lists alone, DELREF takes the entries out of them, ACKED removes only entries no group
+/// still needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefPolicy {
+    KeepRef,
+    DelRef,
+    Acked,
+}
+
+impl RefPolicy {
+    /// The policy `arg` names (KEEPREF, DELREF or ACKED, any case).
+    pub fn parse(arg: &[u8]) -> Option<RefPolicy> {
+        [(&b"keepref"[..], RefPolicy::KeepRef), (b"delref", RefPolicy::DelRef), (b"acked", RefPolicy::Acked)]
+            .into_iter()
+            .find(|(name, _)| arg.eq_ignore_ascii_case(name))
+            .map(|(_, policy)| policy)
+    }
+}
+
+impl crate::stream::Stream {
+    /// The first entry some consumer group still needs: pending there, or not delivered yet.
+    pub fn first_needed(&self) -> Option<StreamId> {
+        let needed = |g: &ConsumerGroup| [g.pel.keys().next().copied(), g.last_id.incr()].into_iter().flatten().min();
+        self.groups.values().filter_map(needed).min()
+    }
+
+    /// Whether some group still needs entry `id`: has it pending, or has not delivered it yet.
+    pub fn still_needed(&self, id: StreamId) -> bool {
+        self.groups.values().any(|g| g.pel.contains_key(&id) || g.last_id < id)
+    }
+
+    /// Takes `ids` out of every group's pending list (DELREF).
+    pub fn drop_references(&mut self, ids: &[StreamId]) {
+        for group in self.groups.values_mut() {
+            ids.iter().for_each(|id| _ = group.ack(*id));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +157,28 @@ mod tests {
         assert!(g.pel.is_empty());
         let (_, created) = g.consumer(b"alice", 5);
         assert!(!created);
+    }
+
+    #[test]
+    fn acked_trimming_keeps_what_a_group_needs_and_delref_drops_references() {
+        use crate::stream::{NodeLimits, Stream, Trim, TrimGuard};
+        let limits = NodeLimits { max_bytes: 4096, max_entries: 2 };
+        let mut s = Stream::new();
+        for ms in 1..=6 {
+            s.add(StreamId::new(ms, 0), &[(b"f", b"v")], limits).unwrap();
+        }
+        let mut g = ConsumerGroup::new(StreamId::new(3, 0), None);
+        g.deliver(StreamId::new(2, 0), b"c", 1);
+        s.groups.insert(b"g".to_vec(), g);
+        assert_eq!(s.first_needed(), Some(StreamId::new(2, 0)), "2-0 pending, 4-0 on not delivered");
+        assert!(s.still_needed(StreamId::new(5, 0)) && !s.still_needed(StreamId::new(3, 0)));
+        let mut guard = TrimGuard { keep_from: s.first_needed(), removed: Some(Vec::new()) };
+        assert_eq!(s.trim_keeping(Trim::MaxLen(0), false, 0, &mut guard), 1);
+        assert_eq!(guard.removed, Some(vec![StreamId::new(1, 0)]));
+        let mut guard = TrimGuard { keep_from: None, removed: Some(Vec::new()) };
+        assert_eq!(s.trim_keeping(Trim::MinId(StreamId::new(4, 0)), false, 0, &mut guard), 2);
+        s.drop_references(&guard.removed.unwrap_or_default());
+        assert!(s.groups[&b"g"[..]].pel.is_empty(), "DELREF took 2-0 out of the pending list");
+        assert_eq!(RefPolicy::parse(b"AckEd"), Some(RefPolicy::Acked));
     }
 }

@@ -3,33 +3,25 @@
 //! of every group's PEL too; ACKED deletes only an entry no group still needs, one that no group has
 //! pending and every group has already delivered. Each ID gets its own code: -1 when there was nothing
 //! to act on, 1 when the entry is gone, 2 when ACKED kept it for a group that still needs it. Replaying
-//! either command on the same data does the same, so both are logged as they came.
+//! either command on the same data does the same, so both are logged as they came. XADD and XTRIM take the
+//! same policies for what their trimming removes (`streams.rs`).
 
 use super::streams::{find_stream, parse_id, stream_at, with_stream};
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX};
 use crate::notify;
+use keel_store::stream_group::RefPolicy;
 use keel_store::{Stream, StreamId};
 
 const NOT_FOUND: i64 = -1;
 const DELETED: i64 = 1;
 const STILL_REFERENCED: i64 = 2;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RefPolicy {
-    KeepRef,
-    DelRef,
-    Acked,
-}
-
 /// `[KEEPREF | DELREF | ACKED] IDS numids id...` from `args[from..]`.
 fn parse_policy_and_ids(args: &[&[u8]], from: usize) -> Result<(RefPolicy, Vec<StreamId>), CmdError> {
     let (mut policy, mut ids) = (None, None);
     let mut i = from;
     while i < args.len() {
-        let named = [("keepref", RefPolicy::KeepRef), ("delref", RefPolicy::DelRef), ("acked", RefPolicy::Acked)]
-            .into_iter()
-            .find(|(name, _)| is(args[i], name));
-        if let (Some((_, chosen)), None) = (named, policy) {
+        if let (Some(chosen), None) = (RefPolicy::parse(args[i]), policy) {
             policy = Some(chosen);
             i += 1;
         } else if is(args[i], "ids") && ids.is_none() && i + 1 < args.len() {
@@ -47,18 +39,13 @@ fn parse_policy_and_ids(args: &[&[u8]], from: usize) -> Result<(RefPolicy, Vec<S
     Ok((policy.unwrap_or(RefPolicy::KeepRef), ids.ok_or(SYNTAX)?))
 }
 
-/// Whether some group still needs entry `id`: has it pending, or has not delivered it yet.
-fn still_needed(stream: &Stream, id: StreamId) -> bool {
-    stream.groups.values().any(|g| g.pel.contains_key(&id) || g.last_id < id)
-}
-
 /// Deletes entry `id` as `policy` says, the group references that policy drops with it.
 fn delete_entry(stream: &mut Stream, id: StreamId, policy: RefPolicy) -> i64 {
-    if policy == RefPolicy::Acked && still_needed(stream, id) {
+    if policy == RefPolicy::Acked && stream.still_needed(id) {
         return STILL_REFERENCED;
     }
     if policy == RefPolicy::DelRef {
-        stream.groups.values_mut().for_each(|g| _ = g.ack(id));
+        stream.drop_references(&[id]);
     }
     stream.delete(id);
     DELETED

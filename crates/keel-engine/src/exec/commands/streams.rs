@@ -5,7 +5,8 @@
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
 use crate::notify;
 use keel_protocol::ReplyWriter;
-use keel_store::stream::{Entry, NodeLimits, Trim};
+use keel_store::stream::{Entry, NodeLimits, Trim, TrimGuard};
+use keel_store::stream_group::RefPolicy;
 use keel_store::{Expiry, Stream, StreamId, Value};
 use std::borrow::Cow;
 use std::time::Duration;
@@ -86,6 +87,8 @@ pub(super) fn node_limits(ctx: &Ctx) -> NodeLimits {
 struct TrimArgs {
     trim: Trim,
     approx: bool,
+    /// What trimming does to consumer groups' references (Redis 8.2's KEEPREF, DELREF, ACKED).
+    policy: RefPolicy,
     /// 0: no limit.
     limit: u64,
     /// Where the threshold argument is (rewritten for the log after approximate trimming).
@@ -104,6 +107,7 @@ struct AddArgs {
 fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, CmdError> {
     let mut parsed = AddArgs { trim: None, nomkstream: false, id: None, id_at: 0 };
     let mut limit: Option<i64> = None;
+    let mut policy = None;
     let mut i = 2;
     while i < args.len() {
         let more = args.len() - 1 - i;
@@ -132,7 +136,7 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
                 Trim::MinId(parse_id(threshold, 0, true)?)
             };
             i += 1;
-            parsed.trim = Some(TrimArgs { trim, approx, limit: 0, arg_at: i });
+            parsed.trim = Some(TrimArgs { trim, approx, policy: RefPolicy::KeepRef, limit: 0, arg_at: i });
         } else if is(opt, "limit") && more > 0 {
             let n = int_arg(args[i + 1])?;
             if n < 0 {
@@ -142,6 +146,8 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
             i += 1;
         } else if xadd && is(opt, "nomkstream") {
             parsed.nomkstream = true;
+        } else if let (Some(chosen), None) = (RefPolicy::parse(opt), policy) {
+            policy = Some(chosen);
         } else if xadd {
             let (id, seq_given) = StreamId::parse(opt, 0, true, true).ok_or(INVALID_ID)?;
             parsed.id = Some((id, seq_given));
@@ -159,6 +165,7 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
         return Err(CmdError::new("ERR syntax error, XTRIM must be called with a trimming strategy"));
     }
     if let Some(trim) = &mut parsed.trim {
+        trim.policy = policy.unwrap_or(RefPolicy::KeepRef);
         trim.limit = match limit {
             Some(_) if !trim.approx => {
                 return Err(CmdError::new("ERR syntax error, LIMIT cannot be used without the special ~ option"));
@@ -181,7 +188,17 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
 
 /// Trims the stream at `slot` (publishing `xtrim` when it removed entries); the number removed.
 fn trim_stream(ctx: &mut Ctx, slot: usize, key: &[u8], trim: &TrimArgs) -> u64 {
-    let removed = with_stream(ctx, slot, |s| s.trim(trim.trim, trim.approx, trim.limit));
+    let removed = with_stream(ctx, slot, |s| {
+        let mut guard = TrimGuard {
+            keep_from: (trim.policy == RefPolicy::Acked).then(|| s.first_needed()).flatten(),
+            removed: (trim.policy == RefPolicy::DelRef).then(Vec::new),
+        };
+        let removed = s.trim_keeping(trim.trim, trim.approx, trim.limit, &mut guard);
+        if let Some(ids) = guard.removed {
+            s.drop_references(&ids);
+        }
+        removed
+    });
     if removed > 0 {
         ctx.notify(notify::STREAM, "xtrim", key);
     }
