@@ -145,13 +145,7 @@ fn hgetdel_returns_and_removes_fields_and_is_logged_as_hdel() {
         assert!(error_of(&mut c, &["HGETDEL", "s", "FIELDS", "1", "x"]).starts_with("WRONGTYPE"));
     }
     // The log holds the HDEL of what was removed, never HGETDEL itself; replayed, the dataset is the same.
-    let log: Vec<u8> = std::fs::read_dir(dir.0.join("appendonlydir"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
-        .flat_map(|e| std::fs::read(e.path()).unwrap())
-        .collect();
-    let log = String::from_utf8_lossy(&log).to_ascii_uppercase();
+    let log = common::incremental_log_text(&dir.0);
     assert!(log.contains("HDEL") && !log.contains("HGETDEL"), "{log}");
     let s = start();
     let mut c = s.client();

@@ -58,13 +58,7 @@ fn keys_move_to_redis_server_with_their_ttls() {
     drop(c);
     drop(keel);
     // The moved keys are in the log as DELs, never as MIGRATE.
-    let log: Vec<u8> = std::fs::read_dir(dir.0.join("appendonlydir"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
-        .flat_map(|e| std::fs::read(e.path()).unwrap())
-        .collect();
-    let log = String::from_utf8_lossy(&log).to_ascii_uppercase();
+    let log = common::incremental_log_text(&dir.0);
     assert!(log.contains("DEL") && !log.contains("MIGRATE"), "{log}");
 }
 

@@ -671,16 +671,10 @@ fn a_publish_on_the_primary_reaches_subscribers_of_its_replicas_and_not_its_log(
     drop(pubsub);
     // The primary's log has the stream's writes but not the publish.
     run::<()>(&mut primary, &["SET", "after", "1"]);
-    let log_dir = primary_server.server.settings.read().dir.join("appendonlydir");
+    let dir = primary_server.server.settings.read().dir.clone();
     wait_for(|| {
-        let logged: Vec<u8> = std::fs::read_dir(&log_dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
-            .flat_map(|e| std::fs::read(e.path()).unwrap())
-            .collect();
-        let text = String::from_utf8_lossy(&logged).to_string();
-        text.contains("after") && !text.contains("hello replicas")
+        let text = common::incremental_log_text(&dir);
+        text.contains("AFTER") && !text.contains("HELLO REPLICAS")
     });
 }
 

@@ -322,6 +322,17 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
 }
 
+/// The incremental append-only logs in `dir`'s `appendonlydir`, as upper-case text (to look for commands).
+pub fn incremental_log_text(dir: &std::path::Path) -> String {
+    let log: Vec<u8> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+        .flat_map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    String::from_utf8_lossy(&log).to_ascii_uppercase()
+}
+
 /// A command given as owned words.
 pub fn command_of(args: &[String]) -> redis::Cmd {
     let mut cmd = redis::cmd(&args[0]);
