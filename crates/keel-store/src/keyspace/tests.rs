@@ -325,3 +325,107 @@ fn active_field_expiry_takes_due_hashes_first_within_its_budget() {
     assert_eq!(db.len(), 50);
     assert_eq!(db.take_expired_fields().iter().map(|e| e.fields.len()).sum::<usize>(), 100);
 }
+
+proptest! {
+    /// Field TTLs against a model: whatever sequence of sets, TTLs, removals, lookups and active steps runs,
+    /// the database holds exactly the model's hashes after every full active step, and files exactly the
+    /// hashes that have a field with a TTL (INFO's `subexpiry`).
+    #[test]
+    fn field_expiry_matches_a_model(ops in proptest::collection::vec((0u8..6, 0u8..3, 0u8..4, 0u64..40), 0..200)) {
+        use std::collections::BTreeMap;
+        let limits = crate::HashLimits { max_listpack_entries: 2, max_listpack_value: 64 };
+        let mut db = Db::new();
+        // key -> field -> expiry (0: none)
+        let mut model: BTreeMap<u8, BTreeMap<u8, u64>> = BTreeMap::new();
+        let mut now = 0u64;
+        for (op, key, field, t) in ops {
+            now += 1;
+            let name = [b'h', key];
+            let fname = [b'f', field];
+            // What a command on the hash finds: the model after lazy expiry.
+            let expire = |m: &mut BTreeMap<u8, BTreeMap<u8, u64>>, now: u64| {
+                for fields in m.values_mut() {
+                    fields.retain(|_, at| *at == 0 || *at > now);
+                }
+                m.retain(|_, f| !f.is_empty());
+            };
+            match op {
+                0 | 1 => {
+                    // HSET (drops the TTL) or HINCRBY-like set (keeps it).
+                    let slot = match db.lookup(&name, &clock(now)) {
+                        Some(slot) if db.expire_due_fields(slot, now) => None,
+                        found => found,
+                    };
+                    expire(&mut model, now);
+                    let slot = slot.unwrap_or_else(|| db.insert(&name, Value::Hash(Box::default()), Expiry::Clear, &clock(now)));
+                    db.update(slot, |v| {
+                        let Value::Hash(h) = v else { unreachable!() };
+                        if op == 0 { h.set(&fname, b"v", &limits) } else { h.set_keeping_ttl(&fname, b"v", &limits) }
+                    });
+                    let at = model.entry(key).or_default().entry(field).or_insert(0);
+                    if op == 0 {
+                        *at = 0;
+                    }
+                }
+                2 => {
+                    // HPEXPIREAT in the future, on a field that exists.
+                    if let Some(slot) = db.lookup(&name, &clock(now)) {
+                        if !db.expire_due_fields(slot, now) {
+                            expire(&mut model, now);
+                            let at = now + 1 + t;
+                            let has = model.get(&key).is_some_and(|f| f.contains_key(&field));
+                            db.update(slot, |v| {
+                                let Value::Hash(h) = v else { unreachable!() };
+                                if h.contains(&fname) { h.set_field_expire_at(&fname, Some(at)); }
+                            });
+                            if has {
+                                model.get_mut(&key).unwrap().insert(field, at);
+                            }
+                        } else {
+                            expire(&mut model, now);
+                        }
+                    }
+                }
+                3 => {
+                    // HDEL, which sees expired fields too.
+                    if let Some(slot) = db.lookup(&name, &clock(now)) {
+                        let gone = db.update(slot, |v| {
+                            let Value::Hash(h) = v else { unreachable!() };
+                            h.remove(&fname);
+                            h.is_empty()
+                        });
+                        if gone {
+                            db.remove(&name);
+                        }
+                        if let Some(fields) = model.get_mut(&key) {
+                            fields.remove(&field);
+                            if fields.is_empty() { model.remove(&key); }
+                        }
+                    }
+                }
+                4 => {
+                    // An active step with a budget.
+                    db.expire_fields_step(now, 1 + t as usize % 3);
+                }
+                _ => {
+                    db.remove(&name);
+                    model.remove(&key);
+                }
+            }
+            // Now and then (so that lookups also meet due fields), a full step: every due field gone, and
+            // the filing exact.
+            if t % 3 == 0 {
+                db.expire_fields_step(now, usize::MAX);
+                expire(&mut model, now);
+                let with_ttls = model.values().filter(|f| f.values().any(|at| *at != 0)).count();
+                prop_assert_eq!(db.field_volatile_len(), with_ttls);
+                prop_assert_eq!(db.len(), model.len());
+            }
+        }
+        db.expire_fields_step(now, usize::MAX);
+        for key in 0..3 {
+            db.remove(&[b'h', key]);
+        }
+        prop_assert_eq!((db.len(), db.field_volatile_len()), (0, 0), "a removed hash is unfiled");
+    }
+}
