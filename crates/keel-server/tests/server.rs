@@ -300,3 +300,25 @@ fn commands_redis_answers_without_modules_or_cluster_mode_answer_as_it_does() {
     let malloc: String = run(&mut keel, &["MEMORY", "MALLOC-STATS"]);
     assert_eq!(malloc, "Stats not supported for the current allocator");
 }
+
+/// Redis's hidden settings answer only when named; memory settings take units; HELLO's password is
+/// redacted in the slow log, its other arguments are not (Redis 7.2's redaction).
+#[test]
+fn hidden_settings_memory_units_and_hello_redaction() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let all: Vec<String> = run(&mut c, &["CONFIG", "GET", "*"]);
+    assert!(!all.iter().any(|n| n == "key-load-delay"));
+    let named: Vec<String> = run(&mut c, &["CONFIG", "GET", "key-load-delay"]);
+    assert_eq!(named, ["key-load-delay", "0"]);
+    let threads: Vec<String> = run(&mut c, &["CONFIG", "GET", "io-threads"]);
+    assert_eq!(threads, ["io-threads", "1"]);
+    run::<()>(&mut c, &["CONFIG", "SET", "client-query-buffer-limit", "10mb"]);
+    let limit: Vec<String> = run(&mut c, &["CONFIG", "GET", "client-query-buffer-limit"]);
+    assert_eq!(limit[1], "10485760");
+    run::<()>(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    run::<redis::Value>(&mut c, &["HELLO", "2", "AUTH", "default", "nopass-needed"]);
+    let slowlog = format!("{:?}", run::<redis::Value>(&mut c, &["SLOWLOG", "GET", "5"]));
+    let shown = r#"bulk-string('"HELLO"'), bulk-string('"2"'), bulk-string('"AUTH"'), bulk-string('"(redacted)"'), bulk-string('"(redacted)"')"#;
+    assert!(slowlog.contains(shown) && !slowlog.contains("nopass-needed"), "{slowlog}");
+}

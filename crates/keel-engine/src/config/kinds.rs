@@ -20,6 +20,19 @@ pub mod memory {
         v.to_string()
     }
 }
+/// A memory amount (`10mb`, `1gb`, bytes) within bounds.
+pub mod memory_range {
+    pub fn parse(v: &str, min: u64, max: u64) -> Result<u64, String> {
+        let n = super::memory::parse(v)?;
+        if n < min || n > max {
+            return Err(format!("argument must be between {min} and {max} inclusive"));
+        }
+        Ok(n)
+    }
+    pub fn show(v: &u64) -> String {
+        v.to_string()
+    }
+}
 /// A memory amount or a percentage of `maxmemory` (`maxmemory-clients`), kept as written.
 pub mod memory_or_percent {
     pub fn parse(v: &str) -> Result<String, String> {

@@ -71,6 +71,9 @@ pub struct Settings {
     pub rdb_key_save_delay: i64,
     /// Keel runs in the foreground (systemd, containers): `daemonize` can only be `no`.
     pub daemonize: bool,
+    /// Redis's I/O threads: Keel's connections run on the async runtime's workers; reported as 1, as Redis
+    /// reports a server without I/O threads.
+    pub io_threads: u64,
     /// Accepted for Redis's clients and tests; Keel evicts until memory fits, however long that takes.
     pub maxmemory_eviction_tenacity: u64,
     pub lfu_log_factor: u64,
@@ -232,6 +235,7 @@ impl Default for Settings {
             key_load_delay: 0,
             rdb_key_save_delay: 0,
             daemonize: false,
+            io_threads: 1,
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
@@ -382,6 +386,9 @@ mod kinds;
 
 const MAX: i128 = i64::MAX as i128;
 
+/// Settings CONFIG GET shows only when asked for by name (Redis's HIDDEN_CONFIG: test-only knobs).
+const HIDDEN: &[&str] = &["key-load-delay", "rdb-key-save-delay"];
+
 pub static PARAMS: &[Param] = &[
     param!("bind", Server, bind, string),
     param!("advertise" immutable, Shared, advertise, string),
@@ -420,6 +427,7 @@ pub static PARAMS: &[Param] = &[
     param!("key-load-delay", Shared, key_load_delay, int(i32::MIN as i128, i32::MAX as i128)),
     param!("rdb-key-save-delay", Shared, rdb_key_save_delay, int(i32::MIN as i128, i32::MAX as i128)),
     param!("daemonize" immutable, Server, daemonize, boolean),
+    param!("io-threads" immutable, Server, io_threads, int(1, 128)),
     param!("maxmemory-policy", Limit, maxmemory_policy, choice(POLICIES)),
     param!("maxmemory-samples", Shared, maxmemory_samples, int(1, 64)),
     param!("maxmemory-eviction-tenacity", Shared, maxmemory_eviction_tenacity, int(0, 100)),
@@ -430,7 +438,7 @@ pub static PARAMS: &[Param] = &[
     param!("latency-monitor-threshold", PerDatabase, latency_monitor_threshold, int(0, MAX)),
     param!("acllog-max-len", PerDatabase, acllog_max_len, int(0, MAX)),
     param!("proto-max-bulk-len", Shared, proto_max_bulk_len, int(1024 * 1024, MAX)),
-    param!("client-query-buffer-limit", Shared, client_query_buffer_limit, int(1024 * 1024, MAX)),
+    param!("client-query-buffer-limit", Shared, client_query_buffer_limit, memory_range(1024 * 1024, i64::MAX as u64)),
     param!("active-expire-enabled", Shared, active_expire_enabled, boolean),
     param!("save", Shared, save, save),
     param!("appendonly", Shared, appendonly, boolean),
@@ -585,7 +593,12 @@ impl Settings {
         let mut found = Vec::new();
         for param in PARAMS.iter().filter(|p| p.scope.readable_by(reader)) {
             for name in std::iter::once(param.name).chain(param.alias) {
-                let hit = patterns.iter().any(|p| *p == b"*" || glob::matches(p, name.as_bytes(), true));
+                // Redis's hidden (test-only) settings answer only when named.
+                let hidden = HIDDEN.contains(&name);
+                let named = |p: &&[u8]| p.eq_ignore_ascii_case(name.as_bytes());
+                let hit = patterns
+                    .iter()
+                    .any(|p| named(p) || (!hidden && (*p == b"*" || glob::matches(p, name.as_bytes(), true))));
                 if hit && !found.iter().any(|(n, _)| *n == name) {
                     found.push((name, (param.get)(self)));
                 }

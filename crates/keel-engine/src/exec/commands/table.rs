@@ -298,7 +298,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     // Connection.
     cmd!("ping", -1, FAST | SUBSCRIBER_CONTEXT, cat::CONNECTION, &[], "connection", "Ping the server", conn::ping).with_tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
     cmd!("echo", 2, LOADING | STALE | FAST, cat::CONNECTION, &[], "connection", "Echo the given string", conn::echo),
-    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NO_REST, cat::CONNECTION, &[], "connection", "Handshake with Redis", conn::hello).with_unlocked(conn::hello_unlocked).with_secrets_from(1),
+    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NO_REST, cat::CONNECTION, &[], "connection", "Handshake with Redis", conn::hello).with_unlocked(conn::hello_unlocked).with_secrets_after(&[("auth", 2)]),
     cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | NO_REST, cat::CONNECTION, &[], "connection", "Authenticate to the server", conn::auth).with_unlocked(conn::auth_unlocked).with_secrets_from(1),
     cmd!("select", 2, LOADING | STALE | FAST, cat::CONNECTION, &[], "connection", "Change the selected database for the current connection", conn::select),
     cmd!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SUBSCRIBER_CONTEXT | NOT_QUEUED | NO_REST, cat::CONNECTION, &[], "connection", "Close the connection", conn::quit).with_unlocked(conn::quit_unlocked),
