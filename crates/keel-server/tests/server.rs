@@ -322,3 +322,31 @@ fn hidden_settings_memory_units_and_hello_redaction() {
     let shown = r#"bulk-string('"HELLO"'), bulk-string('"2"'), bulk-string('"AUTH"'), bulk-string('"(redacted)"'), bulk-string('"(redacted)"')"#;
     assert!(slowlog.contains(shown) && !slowlog.contains("nopass-needed"), "{slowlog}");
 }
+
+/// A blocking command reaches MONITOR once, when it first runs, and the slow log once, when it is served
+/// (Redis 7.2).
+#[test]
+fn a_blocked_command_is_monitored_and_slow_logged_once() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    run::<()>(&mut c, &["SLOWLOG", "RESET"]);
+    let mut monitor = s.raw();
+    monitor.send(b"MONITOR\r\n");
+    monitor.expect(b"+OK\r\n");
+    let mut blocked = s.raw();
+    blocked.send(b"BLPOP mylist 0\r\n");
+    common::wait_for(|| run::<String>(&mut c, &["INFO", "clients"]).contains("blocked_clients:1"));
+    let log_has_blpop =
+        |c: &mut redis::Connection| format!("{:?}", run::<Value>(c, &["SLOWLOG", "GET", "100"])).contains("BLPOP");
+    assert!(!log_has_blpop(&mut c), "not while it waits");
+    run::<i64>(&mut c, &["LPUSH", "mylist", "1"]);
+    blocked.expect(b"*2\r\n$6\r\nmylist\r\n$1\r\n1\r\n");
+    run::<i64>(&mut c, &["LPUSH", "mylist", "2"]);
+    assert!(log_has_blpop(&mut c), "once it is served");
+    let mut seen = String::new();
+    while !seen.contains("\"LPUSH\" \"mylist\" \"2\"") {
+        seen.push_str(&String::from_utf8_lossy(&monitor.read_exact_len(1)));
+    }
+    assert_eq!(seen.matches("\"BLPOP\"").count(), 1, "{seen}");
+}

@@ -344,8 +344,9 @@ fn run(
     if ks.tracking.is_active() {
         track(ks, session, command, args);
     }
-    // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed.
-    if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) {
+    // Monitors see a command once it ran (as Redis's call() feeds them): EXEC after what it executed, and a
+    // blocking command once, when it first ran, not again when it is served.
+    if !ks.monitors.is_empty() && !command.has(flags::ADMIN | flags::SKIP_MONITOR) && !session.unblocked {
         let shown = redacted(command, args);
         feed_monitors(ks, session, &shown, env.settings.monitor_queue_limit);
     }
@@ -365,8 +366,10 @@ fn run(
         count_error(ks, &error);
         out.error(&error);
     }
+    // The slow log has a blocking command once it is served, not while it waits (Redis 7.2).
+    let blocked = matches!(session.action, Some(crate::exec::session::Action::Block(_)));
     let threshold = env.settings.slowlog_slower_than;
-    if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) {
+    if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) && !blocked {
         let client = (session.info.addr.clone(), session.info.name_string());
         ks.slowlog.record(&redacted(command, args), elapsed_us, client, env.settings.slowlog_max_len);
     }

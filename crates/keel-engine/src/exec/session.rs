@@ -120,6 +120,8 @@ pub struct Session {
     pub over_rest: bool,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
     pub in_exec: bool,
+    /// A blocked command is being served (run again now that its key is ready).
+    pub unblocked: bool,
     /// The keys the read commands of the script running for this client read (client-side caching tracks
     /// them for the client, as Redis 7.2 does, rather than the script's declared keys).
     pub script_reads: Vec<Vec<u8>>,
@@ -151,6 +153,7 @@ impl Session {
             acl_user: None,
             allow_oom: false,
             in_exec: false,
+            unblocked: false,
             over_rest: false,
             watching: false,
             exec_over_quota: false,

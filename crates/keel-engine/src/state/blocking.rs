@@ -239,6 +239,7 @@ pub fn serve_ready(env: &Env, clock: &mut BatchClock, ks: &mut Keyspace) {
                     continue;
                 }
                 let mut session = Session::new(waiter.client.clone(), true);
+                session.unblocked = true;
                 session.db = waiter.db;
                 session.resp = waiter.resp;
                 let args_owned = waiter.args.clone();
