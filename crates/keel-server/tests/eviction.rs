@@ -119,3 +119,22 @@ fn the_key_table_growing_at_the_limit_does_not_evict() {
     run::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
     assert_eq!(run::<i64>(&mut c, &["OBJECT", "REFCOUNT", "key:7"]), 1);
 }
+
+/// Lowering maxmemory evicts at once, as Redis's CONFIG SET does, with the `evicted` event, rather than at
+/// the next write.
+#[test]
+fn lowering_maxmemory_evicts_at_once() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Ee", "maxmemory-policy", "allkeys-lru"]);
+    run::<()>(&mut c, &["SET", "foo", "bar"]);
+    let mut listener = s.client();
+    let mut pubsub = listener.as_pubsub();
+    pubsub.psubscribe("*").unwrap();
+    pubsub.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1"]);
+    let message = pubsub.get_message().unwrap();
+    assert_eq!(message.get_channel_name(), "__keyevent@0__:evicted");
+    assert_eq!(message.get_payload::<String>().unwrap(), "foo");
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+}

@@ -145,6 +145,11 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         *ctx.server.settings.write() = before;
         return Err(CmdError::new(format!("ERR CONFIG SET failed - {why}")));
     }
+    // A lower maxmemory (or another policy) evicts now, as Redis's apply does, not at the next write.
+    if settings.maxmemory != before.maxmemory || settings.maxmemory_policy != before.maxmemory_policy {
+        let limits = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant);
+        crate::state::eviction::make_room(ctx.ks, &limits.memory, &ctx.clock, ctx.events);
+    }
     ctx.out.ok();
     Ok(())
 }
