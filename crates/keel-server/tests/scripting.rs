@@ -523,3 +523,28 @@ fn thousands_of_scripts_and_functions_stay_loadable() {
     assert_eq!(run::<i64>(&mut con, &["FCALL", "f8999", "0"]), 8999);
     assert_eq!(run::<i64>(&mut con, &["FCALL", "F0", "0"]), 0, "FCALL ignores case");
 }
+
+/// A command a script runs that is refused (here by maxmemory) counts as that command's rejection, and its
+/// error once, as the script's error the client gets (Redis's "consistent eval error reporting").
+#[test]
+fn a_refused_command_in_a_script_counts_one_error() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    run::<()>(&mut con, &["SET", "filler", "x"]);
+    run::<()>(&mut con, &["CONFIG", "RESETSTAT"]);
+    run::<()>(&mut con, &["CONFIG", "SET", "maxmemory", "1"]);
+    let e = eval_error(&mut con, "return redis.call('set','x','y')");
+    assert!(e.starts_with("OOM command not allowed"), "{e}");
+    let errors: String = run(&mut con, &["INFO", "errorstats"]);
+    assert!(errors.contains("errorstat_OOM:count=1\r\n"), "{errors}");
+    let stats: String = run(&mut con, &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_set:calls=0,") && stats.contains("rejected_calls=1,failed_calls=0"), "{stats}");
+    // pcall hands the error to the script, which answers normally: no error is counted.
+    run::<()>(&mut con, &["CONFIG", "RESETSTAT"]);
+    let v: i64 =
+        eval(&mut con, "local t = redis.pcall('set','x','y') if t['err'] then return 1 end return 0", &[], &[]);
+    assert_eq!(v, 1);
+    let errors: String = run(&mut con, &["INFO", "errorstats"]);
+    assert!(!errors.contains("errorstat_OOM"), "{errors}");
+    run::<()>(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+}

@@ -196,11 +196,15 @@ fn flag_transaction(session: &mut Session) {
     }
 }
 
-fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str) {
+/// Refuses a command: its rejected count, the error statistics (not for a script's command, whose error
+/// is counted once, if it reaches the client as the script's), and the error reply.
+fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str, in_script: bool) {
     if let Some(cmd) = command {
         ks.stats.commands[cmd.id].rejected += 1;
     }
-    count_error(ks, error);
+    if !in_script {
+        count_error(ks, error);
+    }
     out.error(error);
 }
 
@@ -239,7 +243,7 @@ fn run(
             // EXEC refused discards its transaction (Redis's execCommandAbort).
             let aborts = refusal.command.is_some_and(|c| c.spec.name == "exec") && session.transaction.is_some();
             if !aborts {
-                return reject(ks, out, refusal.command, &refusal.error);
+                return reject(ks, out, refusal.command, &refusal.error, session.in_script);
             }
             crate::exec::admission::answer_refusal(session, &refusal, out);
             if let Some(cmd) = refusal.command {
@@ -260,7 +264,7 @@ fn run(
     if command.has(flags::WRITE) {
         if let Some(refusal) = env.tenant.persistence.write_refusal() {
             flag_transaction(session);
-            return reject(ks, out, Some(command), &refusal);
+            return reject(ks, out, Some(command), &refusal, session.in_script);
         }
     }
     // Commands a script runs count too; a transaction's were counted as they were queued.
@@ -274,7 +278,7 @@ fn run(
         if *count > env.settings.max_commands_per_second {
             flag_transaction(session);
             ks.stats.rate_limited += 1;
-            return reject(ks, out, Some(command), RATE_LIMITED);
+            return reject(ks, out, Some(command), RATE_LIMITED, session.in_script);
         }
     }
     // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
@@ -283,7 +287,7 @@ fn run(
     // cannot take it past its quota: the first write that does not fit and everything after it get the
     // OOM error (Keel's one deliberate difference from Redis's transactions).
     if session.exec_over_quota {
-        return reject(ks, out, Some(command), crate::state::eviction::OOM);
+        return reject(ks, out, Some(command), crate::state::eviction::OOM, session.in_script);
     }
     // A replica never evicts (Redis's replica-ignore-maxmemory): its keys go when its primary's DELs say.
     let evicts = !env.tenant.replication.is_replica();
@@ -299,10 +303,10 @@ fn run(
                 session.transaction = None;
                 session.info.set_flag(crate::clients::flag::MULTI, false);
                 let error = format!("EXECABORT Transaction discarded because of: {}", crate::state::eviction::OOM);
-                return reject(ks, out, Some(command), &error);
+                return reject(ks, out, Some(command), &error, session.in_script);
             }
             session.exec_over_quota = session.in_exec;
-            return reject(ks, out, Some(command), crate::state::eviction::OOM);
+            return reject(ks, out, Some(command), crate::state::eviction::OOM, session.in_script);
         }
     }
     if let Some(transaction) = &mut session.transaction {
@@ -310,7 +314,13 @@ fn run(
         if !top_level.has(flags::NOT_QUEUED) {
             if command.has(flags::NO_MULTI) {
                 transaction.aborted = true;
-                return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
+                return reject(
+                    ks,
+                    out,
+                    Some(command),
+                    "ERR Command not allowed inside a transaction",
+                    session.in_script,
+                );
             }
             transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
             transaction.may_grow |= command.has(flags::DENYOOM);
@@ -322,7 +332,7 @@ fn run(
     }
     let Some(handler) = command.spec.handler else {
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
-        return reject(ks, out, Some(command), &error);
+        return reject(ks, out, Some(command), &error, session.in_script);
     };
     // CLIENT LIST's `cmd` is what the client sent: EXEC or EVAL, not the commands they ran.
     if !session.in_exec && !session.in_script {
@@ -363,7 +373,9 @@ fn run(
     ks.stats.total_commands += 1;
     if let Err(CmdError(error)) = result {
         ks.stats.commands[command.id].failed += 1;
-        count_error(ks, &error);
+        if !session.in_script {
+            count_error(ks, &error);
+        }
         out.error(&error);
     }
     // The slow log has a blocking command once it is served, not while it waits (Redis 7.2).
