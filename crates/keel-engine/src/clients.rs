@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// The fixed reply buffer a client is counted with (CLIENT LIST's `rbs`).
+pub const REPLY_BUFFER: usize = 16384;
+
 /// Client flags as `CLIENT LIST` prints them.
 pub mod flag {
     pub const MONITOR: u32 = 1 << 0;
@@ -102,13 +105,20 @@ impl ClientInfo {
         }
     }
 
-    /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown).
+    /// Records how many channels, patterns and shard channels it is subscribed to (CLIENT LIST's sub/psub/ssub).
     pub fn set_subscriptions(&self, channels: usize, patterns: usize, shard_channels: usize) {
         for (slot, n) in self.subscriptions.iter().zip([channels, patterns, shard_channels]) {
             slot.store(n, Ordering::Relaxed);
         }
     }
 
+    /// Memory the client's buffers take: its query buffer, its pending output and the fixed reply buffer
+    /// (CLIENT LIST's `tot-mem`, client eviction, INFO's overhead).
+    pub fn total_memory(&self) -> u64 {
+        (self.query_buffer.load(Ordering::Relaxed) + self.output_memory.load(Ordering::Relaxed) + REPLY_BUFFER) as u64
+    }
+
+    /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown, client eviction).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill.notify_one();

@@ -89,11 +89,6 @@ fn tick(server: &Server, period: Duration) {
     }
 }
 
-/// Memory a client's buffers take, as CLIENT LIST's `tot-mem` counts it.
-fn client_memory(client: &crate::clients::ClientInfo) -> u64 {
-    (client.query_buffer.load(Ordering::Relaxed) + client.output_memory.load(Ordering::Relaxed)) as u64 + 16384
-}
-
 /// A replica's connection (it sent SYNC or PSYNC): never evicted, as Redis never evicts replicas.
 fn is_replica_feed(server: &Server, client: &crate::clients::ClientInfo) -> bool {
     let command = client.last_command.load(Ordering::Relaxed);
@@ -119,7 +114,7 @@ fn evict_clients(server: &Server) {
         .snapshot()
         .into_iter()
         .filter(|c| !c.is_killed() && !c.has_flag(flag::NO_EVICT) && !is_replica_feed(server, c))
-        .map(|c| (client_memory(&c), c))
+        .map(|c| (c.total_memory(), c))
         .collect();
     let mut total: u64 = clients.iter().map(|(memory, _)| memory).sum();
     if total <= limit {

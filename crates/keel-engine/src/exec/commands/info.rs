@@ -260,19 +260,17 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
     }
 }
 
-/// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with
-/// the oldest age and longest idle time, so that an application leaking connections is named in one look.
 /// Memory of the database beside its dataset: its clients' buffers (as CLIENT LIST's `tot-mem` counts
 /// them), its replication backlog and the log buffer not yet written.
 fn memory_overhead(ctx: &Ctx) -> u64 {
-    use std::sync::atomic::Ordering::Relaxed;
     let clients = ctx.server.clients.snapshot().into_iter().filter(|c| c.in_tenant(&ctx.tenant.name));
-    let buffers: u64 =
-        clients.map(|c| (c.query_buffer.load(Relaxed) + c.output_memory.load(Relaxed) + 16384) as u64).sum();
+    let buffers: u64 = clients.map(|c| c.total_memory()).sum();
     let (_, backlog) = ctx.tenant.persistence.stream.backlog_span();
     buffers + backlog as u64 + ctx.ks.log.buf.capacity() as u64
 }
 
+/// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with
+/// the oldest age and longest idle time, so that an application leaking connections is named in one look.
 fn client_groups(out: &mut String, server: &crate::Server, tenant: &str, now_ms: u64) {
     for (i, g) in server.clients.groups(tenant, now_ms).iter().take(20).enumerate() {
         let _ = write!(
