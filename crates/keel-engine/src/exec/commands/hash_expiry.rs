@@ -86,8 +86,22 @@ struct ExpiryChange<'a> {
     deleted: Vec<&'a [u8]>,
 }
 
+/// What giving `field` the expiry `at` does to `hash` now: NO_FIELD, CONDITION_NOT_MET, DELETED (`at` is not
+/// in the future) or DONE.
+fn expiry_outcome(hash: &Hash, field: &[u8], at: u64, now: u64, condition: Condition) -> i64 {
+    if !hash.contains(field) {
+        NO_FIELD
+    } else if !condition.allows(hash.field_expire_at(field), at) {
+        CONDITION_NOT_MET
+    } else if at <= now {
+        DELETED
+    } else {
+        DONE
+    }
+}
+
 /// Gives each of `fields` (that exists, where `condition` allows) the expiry `at`, or deletes it when `at`
-/// is not in the future. The hash is changed only if some field is.
+/// is not in the future, one field after the other. The hash is changed only if some field is.
 fn apply_expiry<'a>(
     ctx: &mut Ctx,
     slot: usize,
@@ -97,33 +111,32 @@ fn apply_expiry<'a>(
 ) -> ExpiryChange<'a> {
     let now = ctx.now_ms();
     let db = ctx.session.db;
-    let changes = match typed::<Hash>(ctx.ks.dbs[db].value(slot)) {
-        Ok(hash) => fields.iter().any(|f| hash.contains(f) && condition.allows(hash.field_expire_at(f), at)),
-        Err(_) => false,
-    };
     let mut change = ExpiryChange { replies: Vec::with_capacity(fields.len()), set: Vec::new(), deleted: Vec::new() };
-    if !changes {
-        let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot)).ok();
-        let reply = |f: &&[u8]| if hash.is_some_and(|h| h.contains(f)) { CONDITION_NOT_MET } else { NO_FIELD };
-        change.replies.extend(fields.iter().map(reply));
+    let Ok(hash) = typed::<Hash>(ctx.ks.dbs[db].value(slot)) else {
+        change.replies = vec![NO_FIELD; fields.len()];
+        return change;
+    };
+    let outcomes: Vec<i64> = fields.iter().map(|f| expiry_outcome(hash, f, at, now, condition)).collect();
+    if !outcomes.iter().any(|o| *o == DONE || *o == DELETED) {
+        change.replies = outcomes;
         return change;
     }
     ctx.modify::<Hash, _>(slot, |hash| {
         for field in fields {
-            let reply = if !hash.contains(field) {
-                NO_FIELD
-            } else if !condition.allows(hash.field_expire_at(field), at) {
-                CONDITION_NOT_MET
-            } else if at <= now {
-                hash.remove(field);
-                change.deleted.push(field);
-                DELETED
-            } else {
-                hash.set_field_expire_at(field, Some(at));
-                change.set.push(field);
-                DONE
-            };
-            change.replies.push(reply);
+            // Again for each field as it comes: one named twice meets the first one's change.
+            let outcome = expiry_outcome(hash, field, at, now, condition);
+            match outcome {
+                DELETED => {
+                    hash.remove(field);
+                    change.deleted.push(field);
+                }
+                DONE => {
+                    hash.set_field_expire_at(field, Some(at));
+                    change.set.push(field);
+                }
+                _ => {}
+            }
+            change.replies.push(outcome);
         }
     });
     change
