@@ -43,14 +43,8 @@ enum Next {
     /// AUTH for a database another node serves: the connection becomes a relay to it, starting with the
     /// command (its arguments here).
     Relay(keel_engine::coordination::Remote, Vec<Vec<u8>>),
-    /// WAIT: answer once enough replicas acknowledged the offset, or at the deadline.
-    Wait {
-        offset: u64,
-        replicas: u64,
-        deadline: Option<tokio::time::Instant>,
-    },
-    /// WAITAOF: answer once the local log and enough replicas' logs are fsynced, or at the deadline.
-    WaitAof(keel_engine::exec::session::AofWait, Option<tokio::time::Instant>),
+    /// WAIT or WAITAOF: answer once what they wait for happened, or at the deadline.
+    Wait(Waiting, Option<tokio::time::Instant>),
     Close,
 }
 
@@ -242,32 +236,14 @@ where
                 }
             }
         }
-        if let Next::Wait { offset, replicas, deadline } = next {
+        if let Next::Wait(waiting, deadline) = next {
             next = Next::Continue;
-            let acked = tokio::select! {
+            tokio::select! {
                 biased;
                 _ = info.killed() => break,
                 _ = keel_engine::server::stopping(&mut shutdown) => break,
-                acked = wait_for_replicas(&conn.tenant, offset, replicas, deadline) => acked,
+                () = wait_and_reply(&conn.tenant, waiting, deadline, &mut conn.out) => {}
             };
-            conn.out.int(acked as i64);
-            let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
-            conn.out.clear();
-            if written.is_err() {
-                break;
-            }
-        }
-        if let Next::WaitAof(wait, deadline) = next {
-            next = Next::Continue;
-            let (local, replicas) = tokio::select! {
-                biased;
-                _ = info.killed() => break,
-                _ = keel_engine::server::stopping(&mut shutdown) => break,
-                acked = wait_for_fsyncs(&conn.tenant, wait, deadline) => acked,
-            };
-            conn.out.array(2);
-            conn.out.int(local as i64);
-            conn.out.int(replicas as i64);
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
             if written.is_err() {
@@ -293,53 +269,70 @@ where
     conn.close(&info);
 }
 
-/// Asks the replicas for acknowledgements and waits until `replicas` of them acknowledged `offset` or the
-/// deadline passes; returns how many did.
-async fn wait_for_replicas(
+/// What WAIT and WAITAOF wait for.
+enum Waiting {
+    /// WAIT: `replicas` replicas acknowledged `offset`.
+    Replicas { offset: u64, replicas: u64 },
+    /// WAITAOF: the local log and replicas' logs fsynced.
+    Aof(keel_engine::exec::session::AofWait),
+}
+
+/// Waits for what `waiting` names, or the deadline, and writes the command's reply: WAIT's count of
+/// replicas, WAITAOF's pair (local log fsynced, replicas fsynced).
+async fn wait_and_reply(
     tenant: &Tenant,
-    offset: u64,
-    replicas: u64,
+    waiting: Waiting,
     deadline: Option<tokio::time::Instant>,
-) -> usize {
-    let repl = &tenant.replication;
-    tenant.persistence.stream.append(keel_engine::replication::GETACK);
-    let mut waiting = std::pin::pin!(sleep_until_deadline(deadline));
-    loop {
-        let acked = repl.acknowledged(offset);
-        if acked as u64 >= replicas {
-            return acked;
-        }
-        let notified = repl.acks.notified();
-        tokio::select! {
-            _ = notified => {}
-            _ = &mut waiting => return repl.acknowledged(offset),
+    out: &mut ReplyWriter,
+) {
+    match waiting {
+        Waiting::Replicas { offset, replicas } => {
+            let measure = || {
+                let acked = tenant.replication.acknowledged(offset);
+                (acked, acked as u64 >= replicas)
+            };
             // An acknowledgement may land between the count and the wait: look again now and then.
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            let acked = wait_for_acks(tenant, true, deadline, Duration::from_millis(100), measure).await;
+            out.int(acked as i64);
+        }
+        Waiting::Aof(wait) => {
+            let measure = || {
+                let (local, replicas) = keel_engine::exec::commands::replication::aof_acks(tenant, &wait);
+                ((local, replicas), local >= wait.local as u64 && replicas >= wait.replicas)
+            };
+            // The log fsyncs on its own schedule (`appendfsync`): the local side is looked at often.
+            let asks = wait.replicas > 0;
+            let (local, replicas) = wait_for_acks(tenant, asks, deadline, Duration::from_millis(10), measure).await;
+            out.array(2);
+            out.int(local as i64);
+            out.int(replicas as i64);
         }
     }
 }
 
-/// Waits until `wait` is met or its deadline passes; returns (local log fsynced, replicas fsynced). The log
-/// fsyncs on its own schedule (`appendfsync`), so the local side is looked at every few milliseconds.
-async fn wait_for_fsyncs(
+/// Asks the replicas for acknowledgements (when `ask_replicas`), then measures until the measure says it is
+/// met, looking again at each acknowledgement and every `poll`; at the deadline, the last measure.
+async fn wait_for_acks<T>(
     tenant: &Tenant,
-    wait: keel_engine::exec::session::AofWait,
+    ask_replicas: bool,
     deadline: Option<tokio::time::Instant>,
-) -> (u64, u64) {
-    if wait.replicas > 0 {
+    poll: Duration,
+    measure: impl Fn() -> (T, bool),
+) -> T {
+    if ask_replicas {
         tenant.persistence.stream.append(keel_engine::replication::GETACK);
     }
     let mut waiting = std::pin::pin!(sleep_until_deadline(deadline));
     loop {
-        let (local, replicas) = keel_engine::exec::commands::replication::aof_acks(tenant, &wait);
-        if local >= wait.local as u64 && replicas >= wait.replicas {
-            return (local, replicas);
+        let (measured, met) = measure();
+        if met {
+            return measured;
         }
         let notified = tenant.replication.acks.notified();
         tokio::select! {
             _ = notified => {}
-            _ = &mut waiting => return keel_engine::exec::commands::replication::aof_acks(tenant, &wait),
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = &mut waiting => return measure().0,
+            _ = tokio::time::sleep(poll) => {}
         }
     }
 }
@@ -581,11 +574,11 @@ fn act(
         Action::Relay(remote) => Some(Next::Relay(remote, args.iter().map(|a| a.to_vec()).collect())),
         Action::Wait { offset, replicas, timeout } => {
             let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-            Some(Next::Wait { offset, replicas, deadline })
+            Some(Next::Wait(Waiting::Replicas { offset, replicas }, deadline))
         }
         Action::WaitAof(wait) => {
             let deadline = wait.timeout.map(|t| tokio::time::Instant::now() + t);
-            Some(Next::WaitAof(wait, deadline))
+            Some(Next::Wait(Waiting::Aof(wait), deadline))
         }
         Action::Shutdown => {
             server.begin_shutdown();
