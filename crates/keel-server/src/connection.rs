@@ -298,7 +298,7 @@ async fn wait_and_reply(
         Waiting::Aof(wait) => {
             let measure = || {
                 let (local, replicas) = keel_engine::exec::commands::replication::aof_acks(tenant, &wait);
-                ((local, replicas), local >= wait.local as u64 && replicas >= wait.replicas)
+                ((local, replicas), wait.met(local, replicas))
             };
             // The log fsyncs on its own schedule (`appendfsync`): the local side is looked at often.
             let asks = wait.replicas > 0;

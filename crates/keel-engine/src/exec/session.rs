@@ -59,6 +59,13 @@ pub struct AofWait {
     pub timeout: Option<std::time::Duration>,
 }
 
+impl AofWait {
+    /// Whether `local` (1: the local log is fsynced) and `replicas` (replicas that fsynced) are enough.
+    pub fn met(&self, local: u64, replicas: u64) -> bool {
+        local >= self.local as u64 && replicas >= self.replicas
+    }
+}
+
 /// What a replica asked for with SYNC or PSYNC, and what it said of itself before (REPLCONF).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReplicaRequest {

@@ -163,7 +163,7 @@ pub fn waitaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let (local, replicas) = aof_acks(ctx.tenant, &wait);
     let nonblocking = ctx.session.in_exec || ctx.session.in_script;
-    if (local >= wait.local as u64 && replicas >= numreplicas) || nonblocking {
+    if wait.met(local, replicas) || nonblocking {
         ctx.out.array(2);
         ctx.out.int(local as i64);
         ctx.out.int(replicas as i64);
