@@ -389,26 +389,32 @@ fn run(
 
 /// Client-side caching: remembers the keys a tracking client read (flushes tell every tracker themselves).
 fn track(ks: &mut Keyspace, session: &mut Session, command: &Command, args: &[&[u8]]) {
+    let keys_of = || command.key_positions(args).into_iter().map(|i| args[i].to_vec());
     // A script's read commands note the keys they read; the script's caller tracks those (Redis 7.2), so a
-    // script that reads nothing tracks nothing, whatever keys it declared.
+    // script that reads nothing tracks nothing, whatever keys it declared. Only a tracking caller's are noted.
     if session.in_script {
-        if command.has(flags::READONLY) {
-            session.script_reads.extend(command.key_positions(args).into_iter().map(|i| args[i].to_vec()));
+        if command.has(flags::READONLY) && ks.tracking.get(session.id()).is_some() {
+            session.script_reads.extend(keys_of());
         }
         return;
     }
     let caching = if command.fullname == "client|caching" { session.caching } else { session.caching.take() };
-    let keys: Vec<Vec<u8>> = if command.categories & cat::SCRIPTING != 0 {
-        std::mem::take(&mut session.script_reads)
-    } else if command.has(flags::READONLY) {
-        command.key_positions(args).into_iter().map(|i| args[i].to_vec()).collect()
-    } else {
+    let scripted = command.categories & cat::SCRIPTING != 0;
+    if !scripted && !command.has(flags::READONLY) {
         return;
-    };
+    }
+    let script_reads = if scripted { std::mem::take(&mut session.script_reads) } else { Vec::new() };
     let Some(t) = ks.tracking.get(session.id()) else { return };
     let wanted = !t.bcast && (!t.optin || caching == Some(true)) && (!t.optout || caching != Some(false));
-    if wanted && !keys.is_empty() {
-        ks.tracking.remember(session.id(), keys.into_iter());
+    if !wanted {
+        return;
+    }
+    if scripted {
+        if !script_reads.is_empty() {
+            ks.tracking.remember(session.id(), script_reads.into_iter());
+        }
+    } else {
+        ks.tracking.remember(session.id(), keys_of());
     }
 }
 
