@@ -139,11 +139,8 @@ fn due_fields_go_lazily_and_actively_with_hexpired_events() {
 fn field_ttls_survive_a_snapshot_and_the_log() {
     for mode in ["snapshot", "log"] {
         let dir = TestDir::new();
-        let path = dir.0.clone();
-        let start = move || {
-            let path = path.clone();
-            TestServer::with(move |s| {
-                s.dir = path;
+        let start = || {
+            TestServer::on_dir(&dir.0, |s| {
                 s.save = String::new();
                 s.appendonly = mode == "log";
                 s.appendfsync = "always".into();

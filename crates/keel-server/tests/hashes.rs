@@ -106,14 +106,7 @@ fn hscan_and_hrandfield() {
 #[test]
 fn hgetdel_returns_and_removes_fields_and_is_logged_as_hdel() {
     let dir = common::TestDir::new();
-    let path = dir.0.clone();
-    let start = move || {
-        let path = path.clone();
-        TestServer::with(move |s| {
-            s.dir = path;
-            s.save = String::new();
-        })
-    };
+    let start = || TestServer::on_dir(&dir.0, |s| s.save = String::new());
     {
         let s = start();
         let mut c = s.client();

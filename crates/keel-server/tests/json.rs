@@ -233,13 +233,7 @@ const DOC: &str = r#"{"name":"Keel","tags":["a","b"],"n":1.5,"big":1234567890123
 #[test]
 fn documents_survive_snapshots_the_log_and_dump() {
     let dir = TestDir::new();
-    let start = || {
-        let dir = dir.0.clone();
-        TestServer::with(move |s| {
-            s.dir = dir;
-            s.appendonly = true;
-        })
-    };
+    let start = || TestServer::on_dir(&dir.0, |s| s.appendonly = true);
     {
         let server = start();
         let mut con = server.client();

@@ -13,17 +13,9 @@ fn hex(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
 
-fn on_dir(dir: &Path, configure: impl FnOnce(&mut keel_server::Settings)) -> TestServer {
-    let dir = dir.to_path_buf();
-    TestServer::with(move |s| {
-        s.dir = dir;
-        configure(s);
-    })
-}
-
 /// A server on `dir` with neither the log nor save rules (snapshots only on demand).
 fn without_persistence(dir: &Path) -> TestServer {
-    on_dir(dir, |s| {
+    TestServer::on_dir(dir, |s| {
         s.save = String::new();
         s.appendonly = false;
     })
@@ -154,7 +146,7 @@ fn copy_fixture(dir: &Path) {
 fn a_dump_rdb_written_by_redis_loads_with_every_value_and_ttl() {
     let dir = TestDir::new();
     copy_fixture(&dir.0);
-    let server = on_dir(&dir.0, |s| s.appendonly = false);
+    let server = TestServer::on_dir(&dir.0, |s| s.appendonly = false);
     assert_fixture_contents(&mut server.client());
 }
 
@@ -163,14 +155,14 @@ fn the_first_start_with_the_log_on_makes_the_loaded_rdb_its_base_and_restarts_ke
     let dir = TestDir::new();
     copy_fixture(&dir.0);
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         assert_fixture_contents(&mut con);
         run::<()>(&mut con, &["SELECT", "7"]);
         run::<()>(&mut con, &["SET", "after", "load"]);
     }
     std::fs::remove_file(dir.0.join("dump.rdb")).unwrap();
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     let mut con = server.client();
     assert_fixture_contents(&mut con);
     run::<()>(&mut con, &["SELECT", "7"]);
@@ -237,7 +229,7 @@ fn snapshot_of(con: &mut redis::Connection) -> Vec<(String, Vec<u8>, i64)> {
 fn a_restart_replays_the_log_to_the_same_dataset() {
     let dir = TestDir::new();
     let (before, before5) = {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         write_everything(&mut con);
         let before = snapshot_of(&mut con);
@@ -245,7 +237,7 @@ fn a_restart_replays_the_log_to_the_same_dataset() {
         (before, snapshot_of(&mut con))
     };
     assert!(!dir.0.join("dump.rdb").exists(), "no save rules: no snapshot on shutdown");
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     let mut con = server.client();
     assert_eq!(snapshot_of(&mut con), before);
     assert_eq!(run::<String>(&mut con, &["GET", "counter"]), "1");
@@ -257,7 +249,7 @@ fn a_restart_replays_the_log_to_the_same_dataset() {
 fn compaction_makes_a_new_base_and_the_log_restarts() {
     let dir = TestDir::new();
     let before = {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         for i in 0..2000 {
             run::<()>(&mut con, &["SET", &format!("k{}", i % 100), &i.to_string()]);
@@ -272,14 +264,14 @@ fn compaction_makes_a_new_base_and_the_log_restarts() {
     let manifest = std::fs::read_to_string(dir.0.join("appendonlydir/appendonly.aof.manifest")).unwrap();
     assert_eq!(manifest, "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
     assert!(!dir.0.join("appendonlydir/appendonly.aof.1.incr.aof").exists());
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     assert_eq!(snapshot_of(&mut server.client()), before);
 }
 
 #[test]
 fn the_log_compacts_itself_past_its_growth_factor() {
     let dir = TestDir::new();
-    let server = on_dir(&dir.0, |s| {
+    let server = TestServer::on_dir(&dir.0, |s| {
         s.save = String::new();
         s.auto_aof_rewrite_min_size = 64 * 1024;
         s.auto_aof_rewrite_percentage = 100;
@@ -363,7 +355,7 @@ fn a_background_snapshot_is_point_in_time_while_writes_continue() {
 fn a_log_cut_off_by_a_crash_is_truncated_and_garbage_stops_start_up() {
     let dir = TestDir::new();
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         run::<()>(&mut con, &["SET", "a", "1"]);
         run::<()>(&mut con, &["SET", "b", "2"]);
@@ -374,7 +366,7 @@ fn a_log_cut_off_by_a_crash_is_truncated_and_garbage_stops_start_up() {
     bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1");
     std::fs::write(&log, &bytes).unwrap();
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         assert_eq!(run::<String>(&mut con, &["GET", "b"]), "2");
         assert_eq!(run::<i64>(&mut con, &["EXISTS", "c"]), 0);
@@ -447,14 +439,14 @@ fn keel_snapshots_load_into_redis_server() {
         return;
     };
     let dir = TestDir::new();
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     let mut con = server.client();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/redis-7.0-all-types.rdb");
     // Fill Keel from the fixture's contents, then let Keel write its own snapshot.
     let source = TestDir::new();
     std::fs::copy(fixture, source.0.join("dump.rdb")).unwrap();
     {
-        let loader = on_dir(&source.0, |s| s.appendonly = false);
+        let loader = TestServer::on_dir(&source.0, |s| s.appendonly = false);
         let mut from = loader.client();
         for db in [0, 3] {
             run::<()>(&mut from, &["SELECT", &db.to_string()]);
@@ -482,7 +474,7 @@ fn keel_snapshots_load_into_redis_server() {
 fn a_blocked_pop_served_later_replays_as_the_pop_it_was() {
     let dir = TestDir::new();
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut waiter = server.client();
         let blocked = std::thread::spawn(move || run::<Vec<String>>(&mut waiter, &["BLPOP", "jobs", "0"]));
         let mut con = server.client();
@@ -490,7 +482,7 @@ fn a_blocked_pop_served_later_replays_as_the_pop_it_was() {
         run::<()>(&mut con, &["RPUSH", "jobs", "first", "second"]);
         assert_eq!(blocked.join().unwrap(), ["jobs", "first"]);
     }
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     assert_eq!(run::<Vec<String>>(&mut server.client(), &["LRANGE", "jobs", "0", "-1"]), ["second"]);
 }
 
@@ -498,13 +490,13 @@ fn a_blocked_pop_served_later_replays_as_the_pop_it_was() {
 fn shutdown_saves_a_snapshot_when_save_rules_are_set_unless_nosave() {
     let dir = TestDir::new();
     {
-        let server = on_dir(&dir.0, |_| {});
+        let server = TestServer::on_dir(&dir.0, |_| {});
         run::<()>(&mut server.client(), &["SET", "k", "v"]);
     }
     assert!(dir.0.join("dump.rdb").exists(), "default save rules: a snapshot on shutdown");
     std::fs::remove_file(dir.0.join("dump.rdb")).unwrap();
     {
-        let server = on_dir(&dir.0, |_| {});
+        let server = TestServer::on_dir(&dir.0, |_| {});
         let mut con = server.client();
         let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut con);
     }
@@ -515,7 +507,7 @@ fn shutdown_saves_a_snapshot_when_save_rules_are_set_unless_nosave() {
 fn clients_are_told_loading_while_the_data_loads() {
     let dir = TestDir::new();
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         run::<()>(&mut con, &["DEBUG", "POPULATE", "300000", "key", "50"]);
         run::<String>(&mut con, &["BGREWRITEAOF"]);
@@ -526,7 +518,7 @@ fn clients_are_told_loading_while_the_data_loads() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let path = dir.0.clone();
     let starting = std::thread::spawn(move || {
-        on_dir(&path, |s| {
+        TestServer::on_dir(&path, |s| {
             s.save = String::new();
             s.port = port;
         })
@@ -563,7 +555,7 @@ fn redis_reads_every_compressed_string_keel_writes() {
     let dir = TestDir::new();
     let mut expected = Vec::new();
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for n in 0..400usize {

@@ -8,14 +8,6 @@ use common::{error_of, run, TestDir, TestServer};
 use redis::Value;
 use std::path::Path;
 
-fn on_dir(dir: &Path, configure: impl FnOnce(&mut keel_server::Settings)) -> TestServer {
-    let dir = dir.to_path_buf();
-    TestServer::with(move |s| {
-        s.dir = dir;
-        configure(s);
-    })
-}
-
 fn eval<T: redis::FromRedisValue>(con: &mut redis::Connection, script: &str, keys: &[&str], args: &[&str]) -> T {
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
@@ -289,7 +281,7 @@ fn a_script_runs_atomically_among_concurrent_clients() {
 fn a_script_s_effects_are_logged_as_its_commands_and_survive_a_restart() {
     let dir = TestDir::new();
     let expected: (String, Vec<String>, String) = {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         run::<()>(&mut con, &["SADD", "pool", "a", "b", "c", "d"]);
         // SPOP and TIME differ on every run: replaying the EVAL would not give the same data.
@@ -304,7 +296,7 @@ fn a_script_s_effects_are_logged_as_its_commands_and_survive_a_restart() {
         pool.sort();
         (result, pool, run::<String>(&mut con, &["GET", "float"]))
     };
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     let mut con = server.client();
     let mut pool: Vec<String> = run(&mut con, &["SMEMBERS", "pool"]);
     pool.sort();
@@ -354,7 +346,7 @@ fn a_busy_script_answers_others_with_busy_until_script_kill() {
 fn a_script_that_wrote_cannot_be_killed_and_shutdown_nosave_drops_its_effects() {
     let dir = TestDir::new();
     {
-        let server = on_dir(&dir.0, |s| {
+        let server = TestServer::on_dir(&dir.0, |s| {
             s.busy_reply_threshold = 50;
             s.save = String::new();
         });
@@ -371,7 +363,7 @@ fn a_script_that_wrote_cannot_be_killed_and_shutdown_nosave_drops_its_effects() 
         let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<Value>(&mut other);
         common::wait_for(|| server.server.is_shutting_down());
     }
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     let mut con = server.client();
     assert_eq!(run::<Option<String>>(&mut con, &["GET", "before"]).as_deref(), Some("1"));
     assert_eq!(run::<Option<String>>(&mut con, &["GET", "during"]), None);
@@ -387,7 +379,7 @@ redis.register_function{function_name = 'peek', callback = function(keys) return
 fn function_libraries_load_run_list_dump_restore_and_persist() {
     let dir = TestDir::new();
     let payload: Vec<u8> = {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         assert_eq!(run::<String>(&mut con, &["FUNCTION", "LOAD", LIBRARY]), "mylib");
         assert_eq!(error_of(&mut con, &["FUNCTION", "LOAD", LIBRARY]), "ERR Library 'mylib' already exists");
@@ -412,7 +404,7 @@ fn function_libraries_load_run_list_dump_restore_and_persist() {
     };
     // Functions come back from the log after a restart, and from a compacted base after another.
     {
-        let server = on_dir(&dir.0, |s| s.save = String::new());
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
         let mut con = server.client();
         assert_eq!(run::<i64>(&mut con, &["FCALL", "incr_by", "1", "n", "1"]), 6);
         run::<()>(&mut con, &["BGREWRITEAOF"]);
@@ -421,7 +413,7 @@ fn function_libraries_load_run_list_dump_restore_and_persist() {
             info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
         });
     }
-    let server = on_dir(&dir.0, |s| s.save = String::new());
+    let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
     let mut con = server.client();
     assert_eq!(run::<String>(&mut con, &["FCALL_RO", "peek", "1", "n"]), "6");
     run::<()>(&mut con, &["FUNCTION", "DELETE", "mylib"]);

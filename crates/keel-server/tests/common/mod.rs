@@ -57,6 +57,16 @@ impl TestServer {
         TestServer { addr, http_addr, server, runtime: Some(runtime), stopped: Some(stopped), _dir: own_dir }
     }
 
+    /// Starts a server on `dir`, which outlives it, so a test can stop the server and start another on
+    /// the same data.
+    pub fn on_dir(dir: &std::path::Path, configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = dir.to_path_buf();
+        TestServer::with(move |s| {
+            s.dir = dir;
+            configure(s);
+        })
+    }
+
     pub fn url(&self) -> String {
         format!("redis://{}/", self.addr)
     }
