@@ -132,10 +132,10 @@ impl Ctx<'_> {
             self.ks.stats.expired_keys += 1;
         }
         let slot = slot?;
-        // A hash's fields past their TTL go when a command reads or writes its fields (commands on the whole
-        // key, and HLEN, HDEL and HSCAN, see them until then, as in Redis).
+        // A hash's fields past their TTL go when a hash command looks the key up (commands on the whole key,
+        // and those that keep due fields, see them until then, as in Redis).
         if self.command.spec.categories & cat::HASH != 0
-            && !matches!(self.command.spec.name, "hlen" | "hdel" | "hscan")
+            && self.command.spec.flags & flags::KEEPS_DUE_FIELDS == 0
             && self.ks.dbs[db].expire_due_fields(slot, self.clock.now_ms)
         {
             return None;

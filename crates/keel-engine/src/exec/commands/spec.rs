@@ -8,7 +8,7 @@ use super::{CmdResult, Ctx};
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
 
 /// Command flags. Redis's flags are named as `COMMAND INFO` prints them; Keel's own (after [`flags::NAMES`])
-/// say where a command may run and are never shown to clients. Typed constants: a misspelt flag does not
+/// say where a command may run or how it finds its keys, and are never shown to clients. Typed constants: a misspelt flag does not
 /// compile.
 pub mod flags {
     pub type Flags = u32;
@@ -45,6 +45,9 @@ pub mod flags {
     /// Keel: needs a connection that outlives one request (subscriptions, MONITOR, WATCH, SHUTDOWN), which
     /// a REST request is not.
     pub const NO_REST: Flags = 1 << 19;
+    /// Keel: a hash command that sees fields past their TTL until something deletes them (HLEN, HDEL and
+    /// HSCAN, as in Redis); every other hash command deletes them when it looks the key up.
+    pub const KEEPS_DUE_FIELDS: Flags = 1 << 23;
     /// The flags `COMMAND INFO` shows, in Redis's order (`may_replicate` and Keel's own are not shown;
     /// `movablekeys` goes between `no_multi` and `allow_busy`).
     pub const NAMES: &[(Flags, &str)] = &[
