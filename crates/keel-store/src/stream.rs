@@ -244,7 +244,7 @@ pub enum Trim {
     MinId(StreamId),
 }
 
-/// What trimming must leave, and what it should report (see [`Stream::trim_keeping`]).
+/// What trimming must leave, and what it should report (see [`Stream::trim`]).
 #[derive(Debug, Default)]
 pub struct TrimGuard {
     pub keep_from: Option<StreamId>,
@@ -464,15 +464,11 @@ impl Stream {
     }
 
     /// Trims as XADD/XTRIM ask (Redis's streamTrim): whole nodes first; with `approx`, only whole nodes;
-    /// at most `limit` entries when `limit` is not 0. Returns the number of entries removed.
-    pub fn trim(&mut self, trim: Trim, approx: bool, limit: u64) -> u64 {
-        self.trim_keeping(trim, approx, limit, &mut TrimGuard::default())
-    }
-
-    /// [`Stream::trim`] that never removes an entry at or after `guard.keep_from` (Redis 8.2's ACKED: what
-    /// a consumer group still needs stays) and lists what it removed in `guard.removed` when asked (DELREF
-    /// takes those out of every group's pending list).
-    pub fn trim_keeping(&mut self, trim: Trim, approx: bool, limit: u64, guard: &mut TrimGuard) -> u64 {
+    /// at most `limit` entries when `limit` is not 0. Never removes an entry at or after `guard.keep_from`
+    /// (Redis 8.2's ACKED: what a consumer group still needs stays), and lists what it removed in
+    /// `guard.removed` when asked (DELREF takes those out of every group's pending list). Returns the
+    /// number of entries removed.
+    pub fn trim(&mut self, trim: Trim, approx: bool, limit: u64, guard: &mut TrimGuard) -> u64 {
         let kept = |id: StreamId| guard.keep_from.is_some_and(|from| id >= from);
         let mut removed = 0u64;
         while let Some((&key, node)) = self.nodes.iter().next() {
@@ -671,11 +667,11 @@ mod tests {
         assert_eq!(s.first_id, id(2, 0));
         assert_eq!(s.max_deleted_entry_id, id(1, 0));
         // Approximate trimming removes whole nodes only; exact trimming goes to the entry.
-        assert_eq!(s.trim(Trim::MaxLen(120), true, 0), 99);
+        assert_eq!(s.trim(Trim::MaxLen(120), true, 0, &mut TrimGuard::default()), 99);
         assert_eq!(s.len(), 150);
-        assert_eq!(s.trim(Trim::MaxLen(120), false, 0), 30);
+        assert_eq!(s.trim(Trim::MaxLen(120), false, 0, &mut TrimGuard::default()), 30);
         assert_eq!(s.edge_id(false), Some(id(131, 0)));
-        assert_eq!(s.trim(Trim::MinId(id(200, 0)), false, 0), 69);
+        assert_eq!(s.trim(Trim::MinId(id(200, 0)), false, 0, &mut TrimGuard::default()), 69);
         assert_eq!(s.first_id, id(200, 0));
         assert_eq!(s.entries_added, 250);
     }

@@ -173,10 +173,10 @@ mod tests {
         assert_eq!(s.first_needed(), Some(StreamId::new(2, 0)), "2-0 pending, 4-0 on not delivered");
         assert!(s.still_needed(StreamId::new(5, 0)) && !s.still_needed(StreamId::new(3, 0)));
         let mut guard = TrimGuard { keep_from: s.first_needed(), removed: Some(Vec::new()) };
-        assert_eq!(s.trim_keeping(Trim::MaxLen(0), false, 0, &mut guard), 1);
+        assert_eq!(s.trim(Trim::MaxLen(0), false, 0, &mut guard), 1);
         assert_eq!(guard.removed, Some(vec![StreamId::new(1, 0)]));
         let mut guard = TrimGuard { keep_from: None, removed: Some(Vec::new()) };
-        assert_eq!(s.trim_keeping(Trim::MinId(StreamId::new(4, 0)), false, 0, &mut guard), 2);
+        assert_eq!(s.trim(Trim::MinId(StreamId::new(4, 0)), false, 0, &mut guard), 2);
         s.drop_references(&guard.removed.unwrap_or_default());
         assert!(s.groups[&b"g"[..]].pel.is_empty(), "DELREF took 2-0 out of the pending list");
         assert_eq!(RefPolicy::parse(b"AckEd"), Some(RefPolicy::Acked));

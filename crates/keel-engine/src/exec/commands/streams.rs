@@ -193,7 +193,7 @@ fn trim_stream(ctx: &mut Ctx, slot: usize, key: &[u8], trim: &TrimArgs) -> u64 {
             keep_from: (trim.policy == RefPolicy::Acked).then(|| s.first_needed()).flatten(),
             removed: (trim.policy == RefPolicy::DelRef).then(Vec::new),
         };
-        let removed = s.trim_keeping(trim.trim, trim.approx, trim.limit, &mut guard);
+        let removed = s.trim(trim.trim, trim.approx, trim.limit, &mut guard);
         if let Some(ids) = guard.removed {
             s.drop_references(&ids);
         }
