@@ -697,3 +697,30 @@ fn a_sync_reader_that_never_acknowledges_keeps_its_stream() {
     let expected = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$4\r\nlate\r\n$1\r\n1\r\n";
     assert_eq!(raw.read_exact_len(expected.len()), expected.to_vec());
 }
+
+/// `repl-diskless-sync-delay` holds a copy in the `$EOF:` form back, with a newline keeping the link alive
+/// meanwhile (Redis's keep-alive), until the delay passes or `repl-diskless-sync-max-replicas` wait; a copy
+/// sent with its length (SYNC) starts at once.
+#[test]
+fn a_diskless_copy_waits_for_the_sync_delay() {
+    let keel = TestServer::start();
+    let mut con = keel.client();
+    let first_byte_of_psync = || {
+        let mut raw = keel.raw();
+        raw.send(b"REPLCONF capa eof capa psync2\r\n");
+        assert_eq!(raw.read_exact_len(5), b"+OK\r\n".to_vec());
+        raw.send(b"PSYNC ? -1\r\n");
+        raw.read_exact_len(1)[0]
+    };
+    assert_eq!(first_byte_of_psync(), b'+', "Keel's default delay is 0");
+    run::<()>(&mut con, &["CONFIG", "SET", "repl-diskless-sync-delay", "2"]);
+    assert_eq!(first_byte_of_psync(), b'\n', "the keep-alive comes before +FULLRESYNC");
+    assert_eq!(info_field(&mut con, "replication", "connected_slaves"), "1");
+    let slave0 = info_field(&mut con, "replication", "slave0");
+    assert!(slave0.contains("state=wait_bgsave"), "{slave0}");
+    let mut raw = keel.raw();
+    raw.send(b"SYNC\r\n");
+    assert_eq!(raw.read_exact_len(1), b"$".to_vec(), "SYNC reads the copy with its length, at once");
+    run::<()>(&mut con, &["CONFIG", "SET", "repl-diskless-sync-max-replicas", "1"]);
+    assert_eq!(first_byte_of_psync(), b'+', "enough replicas are waiting");
+}

@@ -156,7 +156,10 @@ pub struct Settings {
     /// Accepted for Redis's tools: Keel always streams full synchronisations without touching its disk,
     /// at once (no delay gathering replicas).
     pub repl_diskless_sync: bool,
+    /// Seconds a copy streamed in the `$EOF:` form waits before it starts (Redis's default is 5; Keel's is
+    /// 0, because each replica gets its own copy and waiting for others gains nothing).
     pub repl_diskless_sync_delay: u64,
+    pub repl_diskless_sync_max_replicas: u64,
     pub repl_diskless_load: String,
     pub replica_priority: u64,
     pub replica_announce_ip: String,
@@ -297,7 +300,8 @@ impl Default for Settings {
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             repl_diskless_sync: true,
-            repl_diskless_sync_delay: 5,
+            repl_diskless_sync_delay: 0,
+            repl_diskless_sync_max_replicas: 0,
             repl_diskless_load: "disabled".into(),
             replica_priority: 100,
             replica_announce_ip: String::new(),
@@ -490,6 +494,7 @@ pub static PARAMS: &[Param] = &[
     param!("min-replicas-max-lag" alias "min-slaves-max-lag", Shared, min_replicas_max_lag, int(0, MAX)),
     param!("repl-diskless-sync", Shared, repl_diskless_sync, boolean),
     param!("repl-diskless-sync-delay", Shared, repl_diskless_sync_delay, int(0, MAX)),
+    param!("repl-diskless-sync-max-replicas", Shared, repl_diskless_sync_max_replicas, int(0, MAX)),
     param!("repl-diskless-load", Shared, repl_diskless_load, choice(DISKLESS_LOAD)),
     param!("replica-priority" alias "slave-priority", Shared, replica_priority, int(0, MAX)),
     param!("replica-announce-ip" alias "slave-announce-ip", Server, replica_announce_ip, string),

@@ -294,6 +294,11 @@ impl Replication {
             .count()
     }
 
+    /// Replicas waiting for their full copy to start (`repl-diskless-sync-max-replicas`).
+    pub fn waiting_for_copy(&self) -> usize {
+        self.attached.lock().iter().filter(|r| *r.state.lock() == "wait_bgsave").count()
+    }
+
     /// The least offset an attached replica has been sent, for trimming the backlog.
     pub fn slowest_sent(&self) -> Option<u64> {
         self.attached.lock().iter().map(|r| r.sent.load(Ordering::Relaxed)).min()

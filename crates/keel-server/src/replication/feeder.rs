@@ -85,7 +85,10 @@ where
             tracing::info!(database = %tenant.name, replica = %info.addr, from, "partial resynchronisation accepted");
             from
         }
-        Continue::Full => send_copy(server, tenant, socket, request, attached).await?,
+        Continue::Full => {
+            diskless_delay(server, tenant, socket, request, info).await?;
+            send_copy(server, tenant, socket, request, attached).await?
+        }
     };
     attached.sent.store(sent, Ordering::Relaxed);
     if request.psync.is_some() && request.capa_eof && wanted_full {
@@ -203,6 +206,40 @@ fn read_acks(
     }
     drop(args);
     let _ = input.split_to(pos);
+    Ok(())
+}
+
+/// Redis's `repl-diskless-sync-delay`: a copy the replica reads in the `$EOF:` form starts once the delay
+/// has passed, or once `repl-diskless-sync-max-replicas` replicas wait for one; a newline a second keeps
+/// the link alive meanwhile, as Redis's cron sends it.
+async fn diskless_delay<S>(
+    server: &Server,
+    tenant: &Tenant,
+    socket: &mut S,
+    request: &ReplicaRequest,
+    info: &ClientInfo,
+) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
+    let (diskless, delay, enough) = {
+        let s = server.settings.read();
+        (s.repl_diskless_sync, s.repl_diskless_sync_delay, s.repl_diskless_sync_max_replicas as usize)
+    };
+    if !diskless || !request.capa_eof || delay == 0 {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(delay);
+    while tokio::time::Instant::now() < deadline {
+        if enough > 0 && tenant.replication.waiting_for_copy() >= enough {
+            break;
+        }
+        let tick = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            _ = info.killed() => return Err("killed while waiting for its copy".into()),
+            _ = tokio::time::sleep_until(tick) => write(socket, b"\n").await?,
+        }
+    }
     Ok(())
 }
 
