@@ -227,6 +227,27 @@ impl Hash {
         self.get(field).is_some()
     }
 
+    /// Whether `field` is past its TTL at `now_ms` and not yet deleted (Redis's `GETF_EXPIRED`).
+    pub fn is_due(&self, field: &[u8], now_ms: u64) -> bool {
+        self.field_expire_at(field).is_some_and(|at| at <= now_ms)
+    }
+
+    /// [`Hash::get`] as a reader sees it at `now_ms`: a field past its TTL is missing.
+    pub fn get_live(&self, field: &[u8], now_ms: u64) -> Option<&[u8]> {
+        self.get(field).filter(|_| !self.is_due(field, now_ms))
+    }
+
+    /// How many fields a reader sees at `now_ms` (those past their TTL are not counted).
+    pub fn live_len(&self, now_ms: u64) -> usize {
+        self.len() - self.ttls.as_ref().map_or(0, |t| t.due_count(now_ms))
+    }
+
+    /// Fields and values a reader sees at `now_ms`, in storage order.
+    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let due_some = self.next_field_expiry().is_some_and(|at| at <= now_ms);
+        self.iter().filter(move |(field, _)| !due_some || !self.is_due(field, now_ms))
+    }
+
     /// Sets `field` to `value`, dropping any TTL it had (HSET); returns true if the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
         if let Some(ttls) = &mut self.ttls {
@@ -418,6 +439,22 @@ mod tests {
         hash.set_field_expire_at(b"c", Some(1));
         hash.remove(b"c");
         assert_eq!(hash.next_field_expiry(), None, "a removed field's TTL goes with it");
+    }
+
+    #[test]
+    fn readers_do_not_see_fields_past_their_ttl() {
+        let limits = HashLimits { max_listpack_entries: 128, max_listpack_value: 64 };
+        let mut hash = Hash::new();
+        for field in [&b"a"[..], b"b", b"c"] {
+            hash.set(field, b"v", &limits);
+        }
+        hash.set_field_expire_at(b"a", Some(50));
+        hash.set_field_expire_at(b"b", Some(70));
+        assert_eq!((hash.get_live(b"a", 49), hash.get_live(b"a", 50)), (Some(&b"v"[..]), None));
+        assert_eq!((hash.live_len(49), hash.live_len(50), hash.live_len(70)), (3, 2, 1));
+        let seen: Vec<&[u8]> = hash.iter_live(60).map(|(field, _)| field).collect();
+        assert_eq!(seen, vec![&b"b"[..], b"c"]);
+        assert_eq!(hash.len(), 3, "nothing is deleted by looking");
     }
 
     proptest! {

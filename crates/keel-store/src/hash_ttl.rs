@@ -54,6 +54,11 @@ impl FieldTtls {
         self.by_time.iter().take_while(|(at, _)| *at <= now_ms).take(limit).map(|(_, f)| f.clone()).collect()
     }
 
+    /// How many fields are due at `now_ms`.
+    pub(crate) fn due_count(&self, now_ms: u64) -> usize {
+        self.by_time.iter().take_while(|(at, _)| *at <= now_ms).count()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_field.len()
     }

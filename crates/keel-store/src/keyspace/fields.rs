@@ -1,13 +1,16 @@
 //! Expiry of hash fields in a [`Db`] (Redis 7.4's hash-field expiration).
 //!
-//! Fields past their TTL are deleted the way keys are: lazily, when a command that reads or writes a hash's
-//! fields finds it ([`Db::expire_due_fields`]; as in Redis, commands on the whole key, such as EXISTS,
-//! RENAME or HLEN, see expired fields until then), and actively, by [`Db::expire_fields_step`], which the
-//! server's cron calls with a budget. For the active side the database orders the keys whose hash has fields with a TTL by the
-//! hash's earliest field expiry ([`FieldExpiries`], Redis's `db->hexpires`), so a step goes straight to the
+//! Fields past their TTL are deleted the way keys are: lazily, when a command names a field that is due
+//! ([`Db::expire_field`]; as in Redis, commands on the whole key, such as EXISTS, RENAME or HLEN, count
+//! due fields until then, and commands that list fields skip them), and actively, by
+//! [`Db::expire_fields_step`], which the server's cron calls with a budget. HRANDFIELD alone deletes every
+//! due field of its hash ([`Db::expire_due_fields`]), as Redis's does.
+//!
+//! For the active side the database orders the keys whose hash has fields with a TTL by the hash's
+//! earliest field expiry ([`FieldExpiries`], Redis's `db->hexpires`), so a step goes straight to the
 //! hashes with fields due. Every change to a hash passes through `Db::update`, an insert or a removal,
-//! which file, re-file or unfile the key; a step still re-checks the key it takes. What was deleted is recorded, as for keys, so that the server logs and
-//! replicates it as `HDEL`.
+//! which file, re-file or unfile the key; a step still re-checks the key it takes. What was deleted is
+//! recorded, as for keys, so that the server logs and replicates it as `HDEL`.
 
 use super::{Db, ExpiredKeys};
 use crate::value::Value;
@@ -84,6 +87,35 @@ impl Db {
         self.has_due_fields(slot, now_ms) && self.expire_fields_at(slot, now_ms, usize::MAX).1
     }
 
+    /// Lazy expiry of one field a command names (Redis's `hashTypeGetValue`): deletes `field` of the hash
+    /// at `slot` when it is past its TTL, and the key if that empties the hash. Returns whether the key
+    /// went (other slots are then invalid). Other due fields stay: readers skip them until they are named
+    /// or the active side takes them, so no command pays for more than the fields it names.
+    pub fn expire_field(&mut self, slot: usize, field: &[u8], now_ms: u64) -> bool {
+        let due = match &self.entries.get(slot).value {
+            Value::Hash(hash) => self.expired_keys == ExpiredKeys::Delete && hash.is_due(field, now_ms),
+            _ => false,
+        };
+        if !due {
+            return false;
+        }
+        self.update(slot, |value| {
+            if let Value::Hash(hash) = value {
+                hash.remove(field);
+            }
+        });
+        self.fields_expired(slot, vec![field.into()])
+    }
+
+    /// The time a hash's fields are read at: `now_ms`, or 0 (none is due) while a replica applies its
+    /// primary's stream, which decides when fields expire.
+    pub fn field_clock(&self, now_ms: u64) -> u64 {
+        match self.expired_keys {
+            ExpiredKeys::Live => 0,
+            ExpiredKeys::Delete | ExpiredKeys::Hide => now_ms,
+        }
+    }
+
     /// Whether the hash at `slot` has fields to delete now (never while expiry is held or on a replica's
     /// stream, see [`ExpiredKeys`]).
     pub(super) fn has_due_fields(&self, slot: usize, now_ms: u64) -> bool {
@@ -106,6 +138,12 @@ impl Db {
             return (0, false);
         }
         let count = fields.len();
+        (count, self.fields_expired(slot, fields))
+    }
+
+    /// After `fields` of the hash at `slot` were deleted by expiry: the key goes if they emptied it, and
+    /// the deletion is recorded. Returns whether the key went.
+    fn fields_expired(&mut self, slot: usize, fields: Vec<Box<[u8]>>) -> bool {
         let key_gone = matches!(self.value(slot), Value::Hash(hash) if hash.is_empty());
         let key = self.key(slot).to_vec();
         if key_gone {
@@ -114,7 +152,7 @@ impl Db {
         if self.record_expired {
             self.expired_fields.push(ExpiredFields { key, fields, key_gone });
         }
-        (count, key_gone)
+        key_gone
     }
 
     /// One step of active field expiry: takes the keys whose earliest field expiry has come, earliest

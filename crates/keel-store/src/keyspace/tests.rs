@@ -300,6 +300,32 @@ fn due_fields_go_when_asked_for_and_the_key_with_the_last_one() {
 }
 
 #[test]
+fn naming_a_due_field_deletes_that_field_only() {
+    let mut db = Db::new();
+    db.set_record_expired(true);
+    db.insert(b"h", hash_with_ttls(&[("a", Some(2000)), ("b", Some(2000)), ("c", None)]), Expiry::Clear, &clock(0));
+    let slot = db.lookup(b"h", &clock(2500)).unwrap();
+    assert!(!db.expire_field(slot, b"c", 2500), "a field without a TTL stays");
+    assert!(!db.expire_field(slot, b"a", 1999), "a field not yet due stays");
+    db.expired_keys(ExpiredKeys::Hide);
+    assert!(!db.expire_field(slot, b"a", 2500), "a replica leaves fields to its primary");
+    db.expired_keys(ExpiredKeys::Live);
+    assert_eq!(db.field_clock(2500), 0, "its primary's stream reads every field as live");
+    db.expired_keys(ExpiredKeys::Delete);
+    assert!(!db.expire_field(slot, b"a", 2500));
+    let Value::Hash(hash) = db.value(slot) else { panic!("a hash") };
+    assert_eq!((hash.len(), hash.live_len(2500)), (2, 1), "b is due but was not named");
+    let expired = db.take_expired_fields();
+    assert_eq!(expired, vec![ExpiredFields { key: b"h".to_vec(), fields: vec![b"a"[..].into()], key_gone: false }]);
+
+    db.insert(b"g", hash_with_ttls(&[("x", Some(2000))]), Expiry::Clear, &clock(0));
+    let slot = db.lookup(b"g", &clock(2500)).unwrap();
+    assert!(db.expire_field(slot, b"x", 2500), "the key goes with its last field");
+    assert!(db.lookup(b"g", &clock(2500)).is_none());
+    assert!(db.take_expired_fields()[0].key_gone);
+}
+
+#[test]
 fn active_field_expiry_takes_due_hashes_first_within_its_budget() {
     let mut db = Db::new();
     db.set_record_expired(true);

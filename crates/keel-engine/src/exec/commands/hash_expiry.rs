@@ -304,7 +304,7 @@ enum GetexAction {
 
 /// HGETEX key [EX seconds|PX ms|EXAT unix-seconds|PXAT unix-ms|PERSIST] FIELDS numfields field...
 pub fn hgetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let slot = ctx.find_typed::<Hash>(args[1])?;
+    ctx.find_typed::<Hash>(args[1])?;
     let now = ctx.now_ms();
     let (action, fields_at) = match args[2].to_ascii_lowercase().as_slice() {
         b"ex" => (GetexAction::ExpireAt(expire_time(ctx, args[3], 1000, now)?), 4),
@@ -315,7 +315,7 @@ pub fn hgetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         _ => (GetexAction::Keep, 2),
     };
     let fields = fields_arg(args, fields_at, NUMFIELDS_NOT_POSITIVE)?;
-    let Some(slot) = slot else {
+    let Some(slot) = super::hashes::find_hash(ctx, args[1], fields)? else {
         ctx.out.array(fields.len());
         fields.iter().for_each(|_| ctx.out.null());
         return Ok(());
@@ -415,8 +415,12 @@ fn parse_hsetex<'a>(ctx: &Ctx, args: &'a [&'a [u8]]) -> Result<SetexArgs<'a>, Cm
 /// field value...: 1 when the fields were set, 0 when FNX or FXX kept them from it.
 pub fn hsetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let parsed = parse_hsetex(ctx, args)?;
-    let slot = ctx.find_typed::<Hash>(args[1])?;
     let fields: Vec<&[u8]> = parsed.pairs.chunks_exact(2).map(|pair| pair[0]).collect();
+    // FNX and FXX see a field past its TTL as missing (and delete it); without them it is overwritten.
+    let slot = match parsed.only_new || parsed.only_existing {
+        true => super::hashes::find_hash(ctx, args[1], &fields)?,
+        false => ctx.find_typed::<Hash>(args[1])?,
+    };
     let db = ctx.session.db;
     let hash = slot.and_then(|slot| typed::<Hash>(ctx.ks.dbs[db].value(slot)).ok());
     let existing = fields.iter().filter(|f| hash.is_some_and(|h| h.contains(f))).count();

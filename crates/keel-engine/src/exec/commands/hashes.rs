@@ -1,4 +1,8 @@
 //! Hash commands (Redis's t_hash.c). A hash emptied by HDEL disappears from the keyspace.
+//!
+//! Fields past their TTL (hash-field expiration) are seen as Redis's commands see them: a command that names
+//! fields deletes those of them that are due ([`find_hash`], [`read_hash`], [`hash_for_write`]), commands
+//! that list fields skip due ones, and HLEN, HDEL, HSET and the TTL commands count them until they go.
 
 use super::{
     float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
@@ -14,6 +18,50 @@ pub(super) fn limits(ctx: &Ctx) -> HashLimits {
     HashLimits {
         max_listpack_entries: s.hash_max_listpack_entries as usize,
         max_listpack_value: s.hash_max_listpack_value as usize,
+    }
+}
+
+/// The time a command reads fields at ([`keel_store::Db::field_clock`]): fields due by then are missing.
+pub(super) fn field_now(ctx: &mut Ctx) -> u64 {
+    let now = ctx.now_ms();
+    ctx.db().field_clock(now)
+}
+
+/// Lazy field expiry for the fields a command names: each of `fields` past its TTL in the hash at `slot`
+/// is deleted. None when that took the key's last field.
+fn expire_named(ctx: &mut Ctx, slot: usize, fields: &[&[u8]]) -> Option<usize> {
+    let now = ctx.now_ms();
+    let db = ctx.db();
+    match fields.iter().any(|field| db.expire_field(slot, field, now)) {
+        true => None,
+        false => Some(slot),
+    }
+}
+
+/// The hash at `key` for a command that names `fields` (those past their TTL are deleted first), without
+/// hit/miss statistics; WRONGTYPE for another type.
+pub(super) fn find_hash(ctx: &mut Ctx, key: &[u8], fields: &[&[u8]]) -> Result<Option<usize>, CmdError> {
+    Ok(ctx.find_typed::<Hash>(key)?.and_then(|slot| expire_named(ctx, slot, fields)))
+}
+
+/// [`find_hash`] for a read, with hit/miss statistics: the hash's slot and the time to read its fields at.
+fn read_hash(ctx: &mut Ctx, key: &[u8], fields: &[&[u8]]) -> Result<Option<(usize, u64)>, CmdError> {
+    let Some(slot) = ctx.lookup_read(key) else { return Ok(None) };
+    typed::<Hash>(ctx.db().value(slot))?;
+    let Some(slot) = expire_named(ctx, slot, fields) else { return Ok(None) };
+    Ok(Some((slot, field_now(ctx))))
+}
+
+/// The hash at `slot`, which [`read_hash`] found, in the selected database.
+fn hash_at(ks: &crate::state::tenant::Keyspace, db: usize, slot: usize) -> Result<&Hash, CmdError> {
+    typed::<Hash>(ks.dbs[db].value(slot))
+}
+
+/// [`find_hash`] for a write: the hash is created empty when missing (or emptied by expiry).
+pub(super) fn hash_for_write(ctx: &mut Ctx, key: &[u8], fields: &[&[u8]]) -> Result<usize, CmdError> {
+    match find_hash(ctx, key, fields)? {
+        Some(slot) => Ok(slot),
+        None => ctx.typed_for_write::<Hash>(key),
     }
 }
 
@@ -45,7 +93,7 @@ pub fn hmset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let limits = limits(ctx);
-    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let slot = hash_for_write(ctx, args[1], &args[2..3])?;
     let created = ctx.modify::<Hash, _>(slot, |hash| !hash.contains(args[2]) && hash.set(args[2], args[3], &limits));
     if created {
         ctx.dirty(1);
@@ -56,10 +104,8 @@ pub fn hsetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let db = ctx.session.db;
-    let slot = ctx.lookup_read(args[1]);
-    let value = match slot {
-        Some(slot) => typed::<Hash>(ctx.ks.dbs[db].value(slot))?.get(args[2]),
+    let value = match read_hash(ctx, args[1], &args[2..3])? {
+        Some((slot, now)) => hash_at(ctx.ks, ctx.session.db, slot)?.get_live(args[2], now),
         None => None,
     };
     match value {
@@ -70,15 +116,13 @@ pub fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let db = ctx.session.db;
-    let slot = ctx.lookup_read(args[1]);
-    let hash = match slot {
-        Some(slot) => Some(typed::<Hash>(ctx.ks.dbs[db].value(slot))?),
+    let hash = match read_hash(ctx, args[1], &args[2..])? {
+        Some((slot, now)) => Some((hash_at(ctx.ks, ctx.session.db, slot)?, now)),
         None => None,
     };
     ctx.out.array(args.len() - 2);
     for field in &args[2..] {
-        match hash.and_then(|h| h.get(field)) {
+        match hash.and_then(|(h, now)| h.get_live(field, now)) {
             Some(v) => ctx.out.bulk(v),
             None => ctx.out.null(),
         }
@@ -94,7 +138,7 @@ pub fn hdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// logged and replicated as an HDEL of the fields, once one was there.
 pub fn hgetdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let fields = super::hash_expiry::fields_arg(args, 2, super::hash_expiry::NUMFIELDS_NOT_POSITIVE)?;
-    let Some(slot) = ctx.find_typed::<Hash>(args[1])? else {
+    let Some(slot) = find_hash(ctx, args[1], fields)? else {
         ctx.out.array(fields.len());
         fields.iter().for_each(|_| ctx.out.null());
         return Ok(());
@@ -130,7 +174,10 @@ pub fn hgetdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hexists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let exists = ctx.read_typed::<Hash>(args[1])?.is_some_and(|h| h.contains(args[2]));
+    let exists = match read_hash(ctx, args[1], &args[2..3])? {
+        Some((slot, now)) => hash_at(ctx.ks, ctx.session.db, slot)?.get_live(args[2], now).is_some(),
+        None => false,
+    };
     ctx.out.int(exists as i64);
     Ok(())
 }
@@ -142,16 +189,17 @@ pub fn hlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hstrlen(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let len = ctx.read_typed::<Hash>(args[1])?.and_then(|h| h.get(args[2])).map_or(0, <[u8]>::len);
+    let len = match read_hash(ctx, args[1], &args[2..3])? {
+        Some((slot, now)) => hash_at(ctx.ks, ctx.session.db, slot)?.get_live(args[2], now).map_or(0, <[u8]>::len),
+        None => 0,
+    };
     ctx.out.int(len as i64);
     Ok(())
 }
 
-/// HGETALL, HKEYS and HVALS.
+/// HGETALL, HKEYS and HVALS: fields past their TTL are skipped, not deleted.
 fn reply_all(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> CmdResult {
-    let db = ctx.session.db;
-    let slot = ctx.lookup_read(key);
-    let Some(slot) = slot else {
+    let Some((slot, now)) = read_hash(ctx, key, &[])? else {
         if fields && values {
             ctx.out.map(0);
         } else {
@@ -159,13 +207,13 @@ fn reply_all(ctx: &mut Ctx, key: &[u8], fields: bool, values: bool) -> CmdResult
         }
         return Ok(());
     };
-    let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
+    let hash = hash_at(ctx.ks, ctx.session.db, slot)?;
     if fields && values {
-        ctx.out.map(hash.len());
+        ctx.out.map(hash.live_len(now));
     } else {
-        ctx.out.array(hash.len());
+        ctx.out.array(hash.live_len(now));
     }
-    for (f, v) in hash.iter() {
+    for (f, v) in hash.iter_live(now) {
         if fields {
             ctx.out.bulk(f);
         }
@@ -191,7 +239,7 @@ pub fn hvals(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let delta = int_arg(args[3])?;
     let limits = limits(ctx);
-    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let slot = hash_for_write(ctx, args[1], &args[2..3])?;
     let current = match typed::<Hash>(ctx.db().value(slot))?.get(args[2]) {
         Some(v) => parse_i64(v).ok_or_else(|| CmdError::new("ERR hash value is not an integer"))?,
         None => 0,
@@ -210,7 +258,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new("ERR value is NaN or Infinity"));
     }
     let limits = limits(ctx);
-    let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    let slot = hash_for_write(ctx, args[1], &args[2..3])?;
     let current = match typed::<Hash>(ctx.db().value(slot))?.get(args[2]) {
         Some(v) => parse_f64(v).ok_or_else(|| CmdError::new("ERR hash value is not a float"))?,
         None => 0.0,
@@ -238,7 +286,12 @@ pub fn hrandfield(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     };
     let db = ctx.session.db;
     let slot = ctx.lookup_read(args[1]);
-    let Some(slot) = slot else {
+    if let Some(slot) = slot {
+        typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
+    }
+    // HRANDFIELD deletes every due field of the hash first, as Redis's does (its picks are positions).
+    let now = ctx.now_ms();
+    let Some(slot) = slot.filter(|slot| !ctx.db().expire_due_fields(*slot, now)) else {
         reply_missing_random(ctx.out, count);
         return Ok(());
     };
@@ -283,13 +336,12 @@ pub fn hscan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         reply_empty_scan(ctx.out);
         return Ok(());
     };
+    let now = field_now(ctx);
     let hash = typed::<Hash>(ctx.ks.dbs[db].value(slot))?;
-    let now = ctx.now_ms();
     let mut found = Vec::new();
     // Fields past their TTL are skipped, not deleted (Redis's HSCAN): a page may come back empty.
     let next = hash.scan(cursor, count, |f, v| {
-        let live = hash.field_expire_at(f).is_none_or(|at| at > now);
-        if live && pattern.is_none_or(|p| glob::matches(p, f, false)) {
+        if !hash.is_due(f, now) && pattern.is_none_or(|p| glob::matches(p, f, false)) {
             found.push((f, v));
         }
     });

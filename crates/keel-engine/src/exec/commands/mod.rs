@@ -132,14 +132,6 @@ impl Ctx<'_> {
             self.ks.stats.expired_keys += 1;
         }
         let slot = slot?;
-        // A hash's fields past their TTL go when a hash command looks the key up (commands on the whole key,
-        // and those that keep due fields, see them until then, as in Redis).
-        if self.command.spec.categories & cat::HASH != 0
-            && self.command.spec.flags & flags::KEEPS_DUE_FIELDS == 0
-            && self.ks.dbs[db].expire_due_fields(slot, self.clock.now_ms)
-        {
-            return None;
-        }
         // A CLIENT NO-TOUCH client leaves the access time alone, except with TOUCH itself.
         if self.session.info.has_flag(crate::clients::flag::NO_TOUCH) && self.command.spec.name != "touch" {
             return Some(slot);

@@ -86,9 +86,11 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], element: &[u8]) -> Option<Ve
     key.extend_from_slice(element);
     key.extend_from_slice(&pattern[star + 1..key_end]);
     let slot = ctx.lookup_read(&key)?;
+    let now = super::hashes::field_now(ctx);
     let value = ctx.db().value(slot);
     match (field, value) {
-        (Some(field), Value::Hash(hash)) => hash.get(field).map(<[u8]>::to_vec),
+        // A field past its TTL reads as missing (and is left to the commands on its hash to delete).
+        (Some(field), Value::Hash(hash)) => hash.get_live(field, now).map(<[u8]>::to_vec),
         (None, value) => value.as_string().map(|s| s.to_bytes().into_owned()),
         _ => None,
     }

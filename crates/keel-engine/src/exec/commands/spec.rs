@@ -45,9 +45,6 @@ pub mod flags {
     /// Keel: needs a connection that outlives one request (subscriptions, MONITOR, WATCH, SHUTDOWN), which
     /// a REST request is not.
     pub const NO_REST: Flags = 1 << 19;
-    /// Keel: a hash command that sees fields past their TTL until something deletes them (HLEN, HDEL and
-    /// HSCAN, as in Redis); every other hash command deletes them when it looks the key up.
-    pub const KEEPS_DUE_FIELDS: Flags = 1 << 23;
     /// The flags `COMMAND INFO` shows, in Redis's order (`may_replicate` and Keel's own are not shown;
     /// `movablekeys` goes between `no_multi` and `allow_busy`).
     pub const NAMES: &[(Flags, &str)] = &[

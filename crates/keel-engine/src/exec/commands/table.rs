@@ -4,9 +4,9 @@
 
 use super::cat;
 use super::flags::{
-    ADMIN, ALLOW_BUSY, ASKING, BLOCKING, DENYOOM, FAST, KEEPS_DUE_FIELDS, LOADING, MAY_REPLICATE, NONE, NOSCRIPT,
-    NOT_QUEUED, NO_ASYNC_LOADING, NO_AUTH, NO_MANDATORY_KEYS, NO_MULTI, NO_REST, PUBSUB, READONLY, SERVER_ONLY,
-    SKIP_MONITOR, SKIP_SLOWLOG, STALE, SUBSCRIBER_CONTEXT, WRITE,
+    ADMIN, ALLOW_BUSY, ASKING, BLOCKING, DENYOOM, FAST, LOADING, MAY_REPLICATE, NONE, NOSCRIPT, NOT_QUEUED,
+    NO_ASYNC_LOADING, NO_AUTH, NO_MANDATORY_KEYS, NO_MULTI, NO_REST, PUBSUB, READONLY, SERVER_ONLY, SKIP_MONITOR,
+    SKIP_SLOWLOG, STALE, SUBSCRIBER_CONTEXT, WRITE,
 };
 use super::key::{ACCESS, DELETE, INCOMPLETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
@@ -169,17 +169,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("hget", 3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get the value of a hash field", hashes::hget),
     cmd!("hmget", -3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get the values of all the given hash fields", hashes::hmget),
     cmd!("hgetall", 2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get all the fields and values in a hash", hashes::hgetall).with_tips(&["nondeterministic_output_order"]),
-    cmd!("hdel", -3, WRITE | FAST | KEEPS_DUE_FIELDS, cat::HASH, &[KeySpec::at(1, RW | DELETE)], "hash", "Delete one or more hash fields", hashes::hdel),
+    cmd!("hdel", -3, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | DELETE)], "hash", "Delete one or more hash fields", hashes::hdel),
     cmd!("hgetdel", -5, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | ACCESS | DELETE)], "hash", "Returns the value of a field and deletes it from the hash", hashes::hgetdel),
     cmd!("hexists", 3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Determine if a hash field exists", hashes::hexists),
-    cmd!("hlen", 2, READONLY | FAST | KEEPS_DUE_FIELDS, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Get the number of fields in a hash", hashes::hlen),
+    cmd!("hlen", 2, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Get the number of fields in a hash", hashes::hlen),
     cmd!("hkeys", 2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get all the fields in a hash", hashes::hkeys).with_tips(&["nondeterministic_output_order"]),
     cmd!("hvals", 2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get all the values in a hash", hashes::hvals).with_tips(&["nondeterministic_output_order"]),
     cmd!("hincrby", 4, WRITE | DENYOOM | FAST, cat::HASH, &[KeySpec::at(1, RW | ACCESS | UPDATE)], "hash", "Increment the integer value of a hash field by the given number", hashes::hincrby),
     cmd!("hincrbyfloat", 4, WRITE | DENYOOM | FAST, cat::HASH, &[KeySpec::at(1, RW | ACCESS | UPDATE)], "hash", "Increment the float value of a hash field by the given amount", hashes::hincrbyfloat),
     cmd!("hstrlen", 3, READONLY | FAST, cat::HASH, &[KeySpec::at(1, RO)], "hash", "Get the length of the value of a hash field", hashes::hstrlen),
     cmd!("hrandfield", -2, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Get one or multiple random fields from a hash", hashes::hrandfield).with_tips(&["nondeterministic_output"]),
-    cmd!("hscan", -3, READONLY | KEEPS_DUE_FIELDS, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Incrementally iterate hash fields and associated values", hashes::hscan).with_tips(&["nondeterministic_output"]),
+    cmd!("hscan", -3, READONLY, cat::HASH, &[KeySpec::at(1, RO | ACCESS)], "hash", "Incrementally iterate hash fields and associated values", hashes::hscan).with_tips(&["nondeterministic_output"]),
     cmd!("hexpire", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using relative time to expire (seconds)", hx::hexpire),
     cmd!("hpexpire", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using relative time to expire (milliseconds)", hx::hpexpire),
     cmd!("hexpireat", -6, WRITE | FAST, cat::HASH, &[KeySpec::at(1, RW | UPDATE)], "hash", "Set expiry for hash field using an absolute Unix timestamp (seconds)", hx::hexpireat),
