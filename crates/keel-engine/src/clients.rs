@@ -8,9 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// The fixed reply buffer a client is counted with (CLIENT LIST's `rbs`).
-pub const REPLY_BUFFER: usize = 16384;
-
 /// Client flags as `CLIENT LIST` prints them.
 pub mod flag {
     pub const MONITOR: u32 = 1 << 0;
@@ -26,6 +23,23 @@ pub mod flag {
     pub const PROTECTED: u32 = 1 << 8;
     /// CLIENT NO-TOUCH: its commands leave keys' LRU/LFU access alone (TOUCH still touches).
     pub const NO_TOUCH: u32 = 1 << 9;
+    /// Keel: the connection was asked to give its buffers back after [`super::TRIM_AFTER_IDLE_MS`] without
+    /// input, and has read nothing since (not shown in CLIENT LIST).
+    pub const TRIMMED: u32 = 1 << 10;
+}
+
+/// An idle connection gives its input and output buffers back after this long without input, as Redis
+/// frees an idle client's query buffer after 2 seconds: thousands of idle connections then cost little more
+/// than their sockets.
+pub const TRIM_AFTER_IDLE_MS: u64 = 2000;
+
+/// What woke a connection waiting on [`ClientInfo::signalled`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// It must close.
+    Kill,
+    /// It has been idle: give the buffers back.
+    Trim,
 }
 
 pub struct ClientInfo {
@@ -43,6 +57,9 @@ pub struct ClientInfo {
     /// Command id of the last command run, for `cmd=`.
     pub last_command: AtomicUsize,
     pub query_buffer: AtomicUsize,
+    /// Room left in the query buffer (`qbuf-free`) and the reply buffer's size (`rbs`), as of the last batch.
+    pub query_buffer_free: AtomicUsize,
+    pub reply_buffer: AtomicUsize,
     /// Channels, patterns and shard channels subscribed to (CLIENT LIST's sub, psub, ssub).
     pub subscriptions: [AtomicUsize; 3],
     pub output_memory: AtomicUsize,
@@ -51,7 +68,9 @@ pub struct ClientInfo {
     pub lib_ver: Mutex<String>,
     pub user: Mutex<String>,
     killed: AtomicBool,
-    kill: Notify,
+    trim: AtomicBool,
+    /// Wakes the connection for a kill or a trim.
+    wake: Notify,
 }
 
 impl ClientInfo {
@@ -82,6 +101,8 @@ impl ClientInfo {
             flags: AtomicU32::new(0),
             last_command: AtomicUsize::new(usize::MAX),
             query_buffer: AtomicUsize::new(0),
+            query_buffer_free: AtomicUsize::new(0),
+            reply_buffer: AtomicUsize::new(0),
             subscriptions: Default::default(),
             output_memory: AtomicUsize::new(0),
             name: Mutex::new(Vec::new()),
@@ -89,7 +110,8 @@ impl ClientInfo {
             lib_ver: Mutex::new(String::new()),
             user: Mutex::new("default".to_string()),
             killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            trim: AtomicBool::new(false),
+            wake: Notify::new(),
         }
     }
 
@@ -112,16 +134,25 @@ impl ClientInfo {
         }
     }
 
-    /// Memory the client's buffers take: its query buffer, its pending output and the fixed reply buffer
-    /// (CLIENT LIST's `tot-mem`, client eviction, INFO's overhead).
+    /// Memory the client's buffers take: its query buffer, its reply buffer and its pending output (CLIENT
+    /// LIST's `tot-mem`, client eviction, INFO's overhead).
     pub fn total_memory(&self) -> u64 {
-        (self.query_buffer.load(Ordering::Relaxed) + self.output_memory.load(Ordering::Relaxed) + REPLY_BUFFER) as u64
+        let buffers = [&self.query_buffer, &self.query_buffer_free, &self.reply_buffer, &self.output_memory];
+        buffers.iter().map(|b| b.load(Ordering::Relaxed) as u64).sum()
     }
 
     /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown, client eviction).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        self.kill.notify_one();
+        self.wake.notify_one();
+    }
+
+    /// Asks an idle connection to give its buffers back (the cron, after [`TRIM_AFTER_IDLE_MS`]), once: the
+    /// [`flag::TRIMMED`] it sets stays until the connection reads input again.
+    pub fn ask_to_trim(&self) {
+        self.set_flag(flag::TRIMMED, true);
+        self.trim.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
     pub fn is_killed(&self) -> bool {
@@ -131,7 +162,20 @@ impl ClientInfo {
     /// Resolves when the client is killed.
     pub async fn killed(&self) {
         while !self.is_killed() {
-            self.kill.notified().await;
+            self.wake.notified().await;
+        }
+    }
+
+    /// Resolves when the client is killed or asked to trim its buffers.
+    pub async fn signalled(&self) -> Signal {
+        loop {
+            if self.is_killed() {
+                return Signal::Kill;
+            }
+            if self.trim.swap(false, Ordering::AcqRel) {
+                return Signal::Trim;
+            }
+            self.wake.notified().await;
         }
     }
 

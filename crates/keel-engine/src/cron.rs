@@ -1,6 +1,6 @@
 //! The periodic task (Redis's `serverCron`), `hz` times a second on a thread of its own: active expiry in
-//! short, time-bounded steps, ops/sec sampling, published figures and meters, snapshot rules, and closing
-//! clients idle longer than `timeout`. It never waits for a database's lock for more than [`LOCK_WAIT`]:
+//! short, time-bounded steps, ops/sec sampling, published figures and meters, snapshot rules, closing
+//! clients idle longer than `timeout`, and asking idle connections to give their buffers back. It never waits for a database's lock for more than [`LOCK_WAIT`]:
 //! a database that is busy gets its turn at the next tick, and the others theirs now.
 
 use crate::clients::flag;
@@ -77,14 +77,14 @@ fn tick(server: &Server, period: Duration) {
         }
     }
     evict_clients(server);
-    if timeout > 0 {
-        let now = unix_ms();
-        for client in server.clients.snapshot() {
-            let idle = now.saturating_sub(client.last_active_ms.load(Ordering::Relaxed)) / 1000;
-            let exempt = client.has_flag(flag::PUBSUB | flag::MONITOR | flag::BLOCKED);
-            if idle > timeout && !exempt {
-                client.kill();
-            }
+    let now = unix_ms();
+    for client in server.clients.snapshot() {
+        let idle_ms = now.saturating_sub(client.last_active_ms.load(Ordering::Relaxed));
+        let exempt = client.has_flag(flag::PUBSUB | flag::MONITOR | flag::BLOCKED);
+        if timeout > 0 && idle_ms / 1000 > timeout && !exempt {
+            client.kill();
+        } else if idle_ms >= crate::clients::TRIM_AFTER_IDLE_MS && !client.has_flag(flag::TRIMMED | flag::BLOCKED) {
+            client.ask_to_trim();
         }
     }
 }

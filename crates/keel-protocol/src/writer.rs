@@ -91,6 +91,21 @@ impl ReplyWriter {
         }
     }
 
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Makes room for `additional` more bytes of replies.
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
+    /// Gives the buffer's memory back (an idle connection's); it grows again with the next reply.
+    pub fn release(&mut self) {
+        debug_assert!(self.buf.is_empty(), "released with replies unsent");
+        self.buf = Vec::new();
+    }
+
     /// `+OK`-style status reply. `text` must not contain CR or LF.
     pub fn simple(&mut self, text: &str) {
         if let Some(json) = &mut self.json {

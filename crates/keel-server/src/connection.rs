@@ -3,7 +3,7 @@
 //! write. A protocol error answers that client and closes only its connection.
 
 use bytes::{Buf, Bytes, BytesMut};
-use keel_engine::clients::{flag, ClientInfo};
+use keel_engine::clients::{flag, ClientInfo, Signal};
 use keel_engine::exec::batch::Batch;
 use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 /// What a connection's input and output buffers start with (and its input returns to after a huge
-/// request): 4 KiB each. They grow with what a client sends and receives.
+/// request): 4 KiB each. They grow with what a client sends and receives, and are given back when the
+/// connection has been idle for a while ([`keel_engine::clients::TRIM_AFTER_IDLE_MS`]).
 const IDLE_BUFFER: usize = 4 * 1024;
 
 /// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
@@ -72,6 +73,9 @@ struct Connection {
     feed: Option<PushFeed>,
     /// The database AUTH moved this connection to, switched to before the next command.
     switch_to: Option<Arc<Tenant>>,
+    /// The cron asked it to give its buffers back while idle: the next read goes into what is left (a few
+    /// bytes when they were given back).
+    trimmed: bool,
 }
 
 /// Pushed messages waiting to be written, with their byte count.
@@ -96,6 +100,7 @@ where
         out: ReplyWriter::with_capacity(Resp::V2, IDLE_BUFFER),
         feed: None,
         switch_to: None,
+        trimmed: false,
         server,
     };
     conn.tenant.admit_connection();
@@ -103,13 +108,19 @@ where
     let mut next = Next::Read;
     loop {
         if let Next::Read = next {
-            if conn.input.capacity() - conn.input.len() < IDLE_BUFFER / 2 {
+            if !conn.trimmed && conn.input.capacity() - conn.input.len() < IDLE_BUFFER / 2 {
                 let missing = conn.parser.bulk_bytes_missing(conn.input.len());
                 conn.input.reserve(missing.clamp(16 * 1024, 64 * 1024 * 1024));
             }
             tokio::select! {
                 biased;
-                _ = info.killed() => break,
+                signal = info.signalled() => match signal {
+                    Signal::Kill => break,
+                    Signal::Trim => {
+                        conn.trim(&info);
+                        continue;
+                    }
+                },
                 _ = keel_engine::server::stopping(&mut shutdown) => break,
                 pushed = next_pushed(&mut conn.feed) => {
                     let Some(message) = pushed else { break };
@@ -133,6 +144,9 @@ where
                     Ok(n) => {
                         conn.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                         conn.tenant.meters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                        if conn.trimmed {
+                            conn.untrim(&info);
+                        }
                     }
                 },
             }
@@ -204,7 +218,7 @@ where
             }
         }
         info.last_active_ms.store(processed.now_ms, Ordering::Relaxed);
-        info.query_buffer.store(conn.input.len(), Ordering::Relaxed);
+        conn.publish_buffers(&info);
         if let Next::Close = next {
             break;
         }
@@ -420,6 +434,36 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
 }
 
 impl Connection {
+    /// Gives the buffers back while the connection is idle (unless its input holds a partial command).
+    fn trim(&mut self, info: &ClientInfo) {
+        self.trimmed = true;
+        if self.input.is_empty() && self.out.is_empty() {
+            self.input = BytesMut::new();
+            self.out.release();
+            self.publish_buffers(info);
+        }
+    }
+
+    /// What CLIENT LIST shows of the buffers (`qbuf`, `qbuf-free`, `rbs`).
+    fn publish_buffers(&self, info: &ClientInfo) {
+        info.query_buffer.store(self.input.len(), Ordering::Relaxed);
+        info.query_buffer_free.store(self.input.capacity() - self.input.len(), Ordering::Relaxed);
+        info.reply_buffer.store(self.out.capacity(), Ordering::Relaxed);
+    }
+
+    /// Input arrived after a trim: buffers given back grow to their starting size again (the input holds
+    /// what the first read took).
+    fn untrim(&mut self, info: &ClientInfo) {
+        self.trimmed = false;
+        info.set_flag(flag::TRIMMED, false);
+        if self.input.capacity() < IDLE_BUFFER {
+            self.input.reserve(IDLE_BUFFER);
+        }
+        if self.out.capacity() < IDLE_BUFFER {
+            self.out.reserve(IDLE_BUFFER);
+        }
+    }
+
     /// Parses and runs every complete command in the input buffer.
     fn process_input(&mut self) -> Processed {
         if let Some(tenant) = self.switch_to.take() {

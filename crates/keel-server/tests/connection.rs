@@ -232,6 +232,39 @@ fn idle_clients_are_closed_after_timeout() {
     assert!(idle.is_closed(), "idle client must be closed");
 }
 
+/// Buffer sizes in one `CLIENT LIST` line: (qbuf-free, rbs).
+fn buffers_of(line: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        let start = line.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        line[start..].split(' ').next().unwrap().parse().unwrap()
+    };
+    (field("qbuf-free"), field("rbs"))
+}
+
+/// An idle connection gives its buffers back (as Redis frees an idle client's query buffer after 2 s),
+/// takes them again when a command arrives, and answers as before.
+#[test]
+fn idle_connections_give_their_buffers_back() {
+    let s = TestServer::start();
+    let mut idle = s.client();
+    run::<()>(&mut idle, &["CLIENT", "SETNAME", "sleeper"]);
+    let mut admin = s.client();
+    let line = |admin: &mut redis::Connection| {
+        let list: String = run(admin, &["CLIENT", "LIST"]);
+        list.lines().find(|l| l.contains("name=sleeper")).unwrap().to_string()
+    };
+    let (qbuf_free, rbs) = buffers_of(&line(&mut admin));
+    assert!(qbuf_free > 0 && rbs > 0, "{}", line(&mut admin));
+    common::wait_for(|| buffers_of(&line(&mut admin)) == (0, 0));
+    let tot_mem = line(&mut admin);
+    assert!(tot_mem.contains(" tot-mem=0 "), "{tot_mem}");
+    let value = "v".repeat(10_000);
+    run::<()>(&mut idle, &["SET", "k", &value]);
+    assert_eq!(run::<String>(&mut idle, &["GET", "k"]), value);
+    let (qbuf_free, rbs) = buffers_of(&line(&mut admin));
+    assert!(qbuf_free > 0 && rbs >= 10_000, "{}", line(&mut admin));
+}
+
 #[test]
 fn unknown_commands_and_arity_errors() {
     let s = TestServer::start();

@@ -38,7 +38,7 @@ fn info_reports_truthful_sections() {
     let field = |name: &str| -> u64 {
         info.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).and_then(|v| v.trim().parse().ok()).unwrap()
     };
-    assert!(field("used_memory_overhead") >= 16384);
+    assert!(field("used_memory_overhead") >= 4096, "this client's buffers");
     assert_eq!(field("used_memory"), field("used_memory_dataset") + field("used_memory_overhead"));
     let stats: String = run(&mut c, &["INFO", "commandstats"]);
     assert!(stats.contains("cmdstat_get:calls=2,"), "{stats}");

@@ -72,7 +72,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
     let multi = if c.has_flag(flag::MULTI) { 0 } else { -1 };
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-         watch={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} \
+         watch={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} \
          events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread=0",
         c.id,
         c.addr,
@@ -89,7 +89,8 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
         multi,
         ctx.ks.watches.keys_of(c.id).len(),
         qbuf,
-        crate::clients::REPLY_BUFFER,
+        c.query_buffer_free.load(Ordering::Relaxed),
+        c.reply_buffer.load(Ordering::Relaxed),
         omem,
         c.total_memory(),
         cmd,
