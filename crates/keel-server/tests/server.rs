@@ -350,3 +350,40 @@ fn a_blocked_command_is_monitored_and_slow_logged_once() {
     }
     assert_eq!(seen.matches("\"BLPOP\"").count(), 1, "{seen}");
 }
+
+/// INFO keysizes (Redis 8.0): per database and type, keys counted in power-of-two bins of their size
+/// (bytes for strings, items for collections), following every change; expected text from Redis 8.0.2.
+#[test]
+fn info_keysizes_counts_keys_by_size() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    for command in [
+        &["SET", "a", "1"][..],
+        &["SET", "b", "12345678901234567"],
+        &["SET", "n", "1234567890123456"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["SADD", "s", "x"],
+        &["ZADD", "z", "1", "a"],
+        &["HSET", "h", "f", "v"],
+        &["XADD", "st", "*", "a", "b"],
+    ] {
+        run::<redis::Value>(&mut c, command);
+    }
+    let mut other = s.client();
+    run::<()>(&mut other, &["SELECT", "3"]);
+    run::<()>(&mut other, &["SET", "k", "vvvv"]);
+    let expected = "# Keysizes\r\ndb0_distrib_strings_sizes:1=1,16=2\r\ndb0_distrib_lists_items:2=1\r\n\
+                    db0_distrib_sets_items:1=1\r\ndb0_distrib_zsets_items:1=1\r\ndb0_distrib_hashes_items:1=1\r\n\
+                    db3_distrib_strings_sizes:4=1\r\n";
+    assert_eq!(run::<String>(&mut c, &["INFO", "keysizes"]), expected);
+    run::<()>(&mut c, &["APPEND", "a", "23"]);
+    run::<()>(&mut c, &["INCRBY", "n", "-1234567890123456"]);
+    run::<()>(&mut c, &["LPOP", "l", "3"]);
+    run::<()>(&mut c, &["SWAPDB", "0", "3"]);
+    let expected = "# Keysizes\r\ndb0_distrib_strings_sizes:4=1\r\n\
+                    db3_distrib_strings_sizes:1=1,2=1,16=1\r\ndb3_distrib_sets_items:1=1\r\n\
+                    db3_distrib_zsets_items:1=1\r\ndb3_distrib_hashes_items:1=1\r\n";
+    assert_eq!(run::<String>(&mut c, &["INFO", "keysizes"]), expected);
+    run::<()>(&mut c, &["FLUSHALL"]);
+    assert_eq!(run::<String>(&mut c, &["INFO", "keysizes"]), "# Keysizes\r\n");
+}

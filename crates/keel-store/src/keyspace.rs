@@ -119,6 +119,8 @@ pub struct Db {
     field_expiries: FieldExpiries,
     /// Fields deleted because they expired, when `record_expired`.
     expired_fields: Vec<ExpiredFields>,
+    /// How many keys of each type fall in each size bin (INFO keysizes).
+    sizes: KeySizes,
 }
 
 impl Default for Db {
@@ -142,6 +144,7 @@ impl Db {
             expired_keys: ExpiredKeys::Delete,
             field_expiries: FieldExpiries::default(),
             expired_fields: Vec::new(),
+            sizes: KeySizes::default(),
         }
     }
 
@@ -235,8 +238,10 @@ impl Db {
         let entry = self.entries.get_mut(slot);
         let before = entry.value.heap_size();
         let was_filed = fields::field_expiry(&entry.value).is_some();
+        let size_before = sizes::size_of(&entry.value);
         let result = change(&mut entry.value);
         let after = entry.value.heap_size();
+        self.sizes.moved(size_before, sizes::size_of(&entry.value));
         self.heap_bytes = self.heap_bytes + after - before;
         self.note_field_ttls(slot, was_filed);
         result
@@ -322,6 +327,7 @@ impl Db {
         self.note_change(key);
         let key = CompactBytes::new(key);
         self.heap_bytes += key.heap_size() + value.heap_size();
+        self.sizes.moved(None, sizes::size_of(&value));
         let slot =
             self.entries.insert_new(Entry { key, value, expire_at: 0, access: clock.initial(), volatile_pos: 0 });
         if let Some(capture) = &mut self.capture {
@@ -372,6 +378,7 @@ impl Db {
             self.volatile[self.entries.get(slot).volatile_pos as usize] = slot as u32;
         }
         self.heap_bytes -= entry.key.heap_size() + entry.value.heap_size();
+        self.sizes.moved(sizes::size_of(&entry.value), None);
         if fields::field_expiry(&entry.value).is_some() {
             self.field_expiries.unfile(entry.key.as_bytes());
         }
@@ -410,6 +417,7 @@ impl Db {
         self.entries = DenseTable::new();
         self.volatile = Vec::new();
         self.field_expiries = FieldExpiries::default();
+        self.sizes = KeySizes::default();
         self.heap_bytes = 0;
     }
 
@@ -423,6 +431,7 @@ impl Db {
         std::mem::swap(&mut self.entries, &mut other.entries);
         std::mem::swap(&mut self.volatile, &mut other.volatile);
         std::mem::swap(&mut self.field_expiries, &mut other.field_expiries);
+        std::mem::swap(&mut self.sizes, &mut other.sizes);
         std::mem::swap(&mut self.heap_bytes, &mut other.heap_bytes);
         // Both sides now hold data the captures already wrote out (under the other database's number).
         for db in [self, other] {
@@ -580,8 +589,11 @@ impl Db {
 }
 
 mod fields;
+mod sizes;
 pub use fields::ExpiredFields;
 use fields::FieldExpiries;
+use sizes::KeySizes;
+pub use sizes::{bin_label, KINDS as SIZE_KINDS};
 
 #[cfg(test)]
 mod tests;

@@ -85,6 +85,15 @@ fn key(k: u8) -> Vec<u8> {
     }
 }
 
+/// The key sizes a database reports (INFO keysizes) equal those counted afresh from its values.
+fn sizes_recounted(db: &Db) -> bool {
+    let mut fresh = super::KeySizes::default();
+    for slot in db.slots() {
+        fresh.moved(None, super::sizes::size_of(db.value(slot)));
+    }
+    (0..super::SIZE_KINDS.len()).all(|kind| fresh.of(kind).eq(db.key_sizes(kind)))
+}
+
 proptest! {
     /// The Db behaves like a map from key to (value, ttl), and its volatile list and memory stay consistent.
     #[test]
@@ -119,6 +128,7 @@ proptest! {
         }
         let heap: usize = db.slots().map(|s| db.slot_memory(s) - ENTRY_OVERHEAD).sum();
         prop_assert_eq!(heap, db.heap_bytes);
+        prop_assert!(sizes_recounted(&db));
     }
 
     /// A key present for the whole scan is returned at least once, however the table changes meanwhile.
@@ -446,6 +456,7 @@ proptest! {
                 let with_ttls = model.values().filter(|f| f.values().any(|at| *at != 0)).count();
                 prop_assert_eq!(db.field_volatile_len(), with_ttls);
                 prop_assert_eq!(db.len(), model.len());
+                prop_assert!(sizes_recounted(&db), "key sizes follow every change");
             }
         }
         db.expire_fields_step(now, usize::MAX);

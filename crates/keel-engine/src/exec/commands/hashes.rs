@@ -29,7 +29,7 @@ pub(super) fn field_now(ctx: &mut Ctx) -> u64 {
 
 /// Lazy field expiry for the fields a command names: each of `fields` past its TTL in the hash at `slot`
 /// is deleted. None when that took the key's last field.
-fn expire_named(ctx: &mut Ctx, slot: usize, fields: &[&[u8]]) -> Option<usize> {
+pub(super) fn expire_named(ctx: &mut Ctx, slot: usize, fields: &[&[u8]]) -> Option<usize> {
     let now = ctx.now_ms();
     let db = ctx.db();
     match fields.iter().any(|field| db.expire_field(slot, field, now)) {

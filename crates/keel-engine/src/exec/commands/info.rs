@@ -20,6 +20,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "keysizes",
 ];
 
 /// Renders the sections asked for (`default`, `all`, `everything` or names), as INFO's text.
@@ -238,6 +239,22 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             for (i, db) in ctx.ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
                 let (keys, volatile, hashes) = (db.len(), db.volatile_len(), db.field_volatile_len());
                 let _ = write!(out, "db{i}:keys={keys},expires={volatile},avg_ttl=0,subexpiry={hashes}\r\n");
+            }
+        }
+        "keysizes" => {
+            // Redis 8's histograms of key sizes, per database and type: `bin=keys` where a bin's label is
+            // the least size it holds.
+            out.push_str("# Keysizes\r\n");
+            for (i, db) in ctx.ks.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+                for (kind, name) in keel_store::SIZE_KINDS.iter().enumerate() {
+                    let bins: Vec<String> = db
+                        .key_sizes(kind)
+                        .map(|(bin, keys)| format!("{}={keys}", keel_store::bin_label(bin)))
+                        .collect();
+                    if !bins.is_empty() {
+                        let _ = write!(out, "db{i}_{name}:{}\r\n", bins.join(","));
+                    }
+                }
             }
         }
         "commandstats" => {

@@ -85,11 +85,14 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], element: &[u8]) -> Option<Ve
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(element);
     key.extend_from_slice(&pattern[star + 1..key_end]);
-    let slot = ctx.lookup_read(&key)?;
+    let mut slot = ctx.lookup_read(&key)?;
+    if let Some(field) = field {
+        // A field past its TTL is deleted as a hash command naming it deletes it (the hash with it).
+        slot = super::hashes::expire_named(ctx, slot, &[field])?;
+    }
     let now = super::hashes::field_now(ctx);
     let value = ctx.db().value(slot);
     match (field, value) {
-        // A field past its TTL reads as missing (and is left to the commands on its hash to delete).
         (Some(field), Value::Hash(hash)) => hash.get_live(field, now).map(<[u8]>::to_vec),
         (None, value) => value.as_string().map(|s| s.to_bytes().into_owned()),
         _ => None,
