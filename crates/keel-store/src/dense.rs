@@ -35,12 +35,14 @@ pub struct DenseTable<T> {
     /// Empty until the first insert, so that an empty table costs no allocation. Entries are a position
     /// (low half) and the low 32 bits of its key's hash (high half).
     shards: Vec<HashTable<u64>>,
+    /// The shards' allocations summed, kept as they change so that the table's size is known in O(1).
+    index_bytes: usize,
     hasher: RandomState,
 }
 
 impl<T> Default for DenseTable<T> {
     fn default() -> Self {
-        DenseTable { chunks: Vec::new(), len: 0, shards: Vec::new(), hasher: RandomState::default() }
+        DenseTable { chunks: Vec::new(), len: 0, shards: Vec::new(), index_bytes: 0, hasher: RandomState::default() }
     }
 }
 
@@ -93,14 +95,11 @@ impl<T: Keyed> DenseTable<T> {
         self.len == 0
     }
 
-    fn index_capacity(&self) -> usize {
-        self.shards.iter().map(HashTable::capacity).sum()
-    }
-
-    /// Bytes held by the table itself (items and index), not by what items point to.
+    /// Bytes held by the table itself (items and index), not by what items point to. O(1): every chunk
+    /// after the first holds exactly [`CHUNK`] items.
     pub fn table_bytes(&self) -> usize {
-        let items: usize = self.chunks.iter().map(Vec::capacity).sum();
-        items * std::mem::size_of::<T>() + self.index_capacity() * (std::mem::size_of::<u64>() + 1)
+        let items = self.chunks.first().map_or(0, Vec::capacity) + self.chunks.len().saturating_sub(1) * CHUNK;
+        items * std::mem::size_of::<T>() + self.index_bytes
     }
 
     /// Bytes of the table that hold something: the items and index slots in use, and the index's control
@@ -109,7 +108,8 @@ impl<T: Keyed> DenseTable<T> {
     /// when the table grows, which near `maxmemory` evicts keys by the thousand for nothing (Redis avoids
     /// the same jump by not rehashing past maxmemory).
     pub fn live_bytes(&self) -> usize {
-        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u64>() + self.index_capacity()
+        // The control bytes: one per bucket, of the nine bytes each bucket takes.
+        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u64>() + self.index_bytes / 9
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
@@ -158,7 +158,10 @@ impl<T: Keyed> DenseTable<T> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
         }
-        self.shards[shard_of(hash)].insert_unique(index_hash(hash), entry(hash & 0xffff_ffff, pos), rehash);
+        let shard = &mut self.shards[shard_of(hash)];
+        let before = shard.allocation_size();
+        shard.insert_unique(index_hash(hash), entry(hash & 0xffff_ffff, pos), rehash);
+        self.index_bytes = self.index_bytes + shard.allocation_size() - before;
         pos
     }
 
@@ -216,7 +219,9 @@ impl<T: Keyed> DenseTable<T> {
         }
         let index = &mut self.shards[shard];
         if index.capacity() > 64 && index.len() * 8 < index.capacity() {
+            let before = index.allocation_size();
             index.shrink_to(index.len() * 2, rehash);
+            self.index_bytes = self.index_bytes + index.allocation_size() - before;
         }
     }
 
@@ -290,6 +295,32 @@ mod tests {
         }
         assert_eq!((seen, table.iter().count()), (table.len(), table.len()));
         assert!(table.table_bytes() < n * 2 * (std::mem::size_of::<Vec<u8>>() + 5) + SHARDS * 64);
+    }
+
+    /// The size kept as the table changes equals the one counted afresh from its parts.
+    fn counted_bytes(table: &DenseTable<Vec<u8>>) -> usize {
+        let items: usize = table.chunks.iter().map(Vec::capacity).sum();
+        let index: usize = table.shards.iter().map(HashTable::allocation_size).sum();
+        items * std::mem::size_of::<Vec<u8>>() + index
+    }
+
+    #[test]
+    fn its_size_is_kept_as_it_grows_and_shrinks() {
+        let mut table: DenseTable<Vec<u8>> = DenseTable::new();
+        for i in 0..10_000u32 {
+            table.insert_new(i.to_be_bytes().to_vec());
+            if i % 997 == 0 {
+                assert_eq!(table.table_bytes(), counted_bytes(&table));
+            }
+        }
+        assert!(table.chunks.len() > 2);
+        for i in 0..9_990u32 {
+            table.remove(&i.to_be_bytes());
+            if i % 997 == 0 {
+                assert_eq!(table.table_bytes(), counted_bytes(&table));
+            }
+        }
+        assert_eq!(table.table_bytes(), counted_bytes(&table));
     }
 
     proptest! {
