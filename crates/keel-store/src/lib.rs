@@ -32,6 +32,7 @@ pub mod stream;
 pub mod stream_group;
 mod value;
 mod zset;
+mod zset_tree;
 
 pub use compact::CompactBytes;
 pub use hash::{Hash, HashLimits};

@@ -1,11 +1,12 @@
 //! Sorted sets (Redis's t_zset). A small sorted set is a vector ordered by (score, member) (`listpack`);
 //! past `zset-max-listpack-entries` members, or a member longer than `zset-max-listpack-value`, it becomes
-//! a member→score table plus an order-statistic tree (`skiplist` in Redis's words): a treap whose nodes
-//! know their subtree sizes, so insertion, deletion, rank and selection by rank are all O(log n).
+//! a member→score table plus an order-statistic B+ tree (`skiplist` in Redis's words, `zset_tree.rs`), so
+//! insertion, deletion, rank and selection by rank are all O(log n) over a few dense nodes.
 //! Like Redis, a sorted set never converts back.
 
 use crate::compact::CompactBytes;
 use crate::dense::{DenseTable, Keyed};
+use crate::zset_tree::{order, Tree};
 use std::cmp::Ordering;
 
 /// The thresholds of the compact encoding.
@@ -13,251 +14,6 @@ use std::cmp::Ordering;
 pub struct ZSetLimits {
     pub max_listpack_entries: usize,
     pub max_listpack_value: usize,
-}
-
-/// Redis's order: by score, then by member bytes. Scores are never NaN.
-fn order(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
-    a_score.partial_cmp(&b_score).unwrap_or(Ordering::Equal).then_with(|| a_member.cmp(b_member))
-}
-
-const NIL: u32 = u32::MAX;
-
-#[derive(Clone)]
-struct Node {
-    member: CompactBytes,
-    score: f64,
-    left: u32,
-    right: u32,
-    size: u32,
-    priority: u32,
-}
-
-/// A treap in an arena: nodes refer to each other by index; freed slots are reused.
-#[derive(Clone)]
-struct Tree {
-    nodes: Vec<Node>,
-    free: Vec<u32>,
-    root: u32,
-    seed: u32,
-}
-
-impl Tree {
-    fn new() -> Tree {
-        Tree { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: 0x9E37_79B9 }
-    }
-
-    fn size(&self, n: u32) -> usize {
-        if n == NIL {
-            0
-        } else {
-            self.nodes[n as usize].size as usize
-        }
-    }
-
-    fn update(&mut self, n: u32) {
-        let (l, r) = (self.nodes[n as usize].left, self.nodes[n as usize].right);
-        self.nodes[n as usize].size = (1 + self.size(l) + self.size(r)) as u32;
-    }
-
-    /// xorshift: treap priorities need only be well spread, not secret.
-    fn next_priority(&mut self) -> u32 {
-        let mut x = self.seed;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.seed = x;
-        x
-    }
-
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
-        }
-        if b == NIL {
-            return a;
-        }
-        if self.nodes[a as usize].priority > self.nodes[b as usize].priority {
-            let right = self.nodes[a as usize].right;
-            self.nodes[a as usize].right = self.merge(right, b);
-            self.update(a);
-            a
-        } else {
-            let left = self.nodes[b as usize].left;
-            self.nodes[b as usize].left = self.merge(a, left);
-            self.update(b);
-            b
-        }
-    }
-
-    /// Splits `t` into nodes ordered before (score, member) and the rest.
-    fn split_key(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        let node = &self.nodes[t as usize];
-        if order(node.score, node.member.as_bytes(), score, member) == Ordering::Less {
-            let right = node.right;
-            let (l, r) = self.split_key(right, score, member);
-            self.nodes[t as usize].right = l;
-            self.update(t);
-            (t, r)
-        } else {
-            let left = node.left;
-            let (l, r) = self.split_key(left, score, member);
-            self.nodes[t as usize].left = r;
-            self.update(t);
-            (l, t)
-        }
-    }
-
-    fn insert(&mut self, member: CompactBytes, score: f64) {
-        let priority = self.next_priority();
-        let node = Node { member, score, left: NIL, right: NIL, size: 1, priority };
-        let n = match self.free.pop() {
-            Some(slot) => {
-                self.nodes[slot as usize] = node;
-                slot
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        self.root = self.insert_into(self.root, n);
-    }
-
-    /// Inserts node `n` into subtree `t` in one descent: it goes down by key until its priority outranks
-    /// the subtree's root, whose subtree is then split around it.
-    fn insert_into(&mut self, t: u32, n: u32) -> u32 {
-        if t == NIL {
-            return n;
-        }
-        let (score, priority) = (self.nodes[n as usize].score, self.nodes[n as usize].priority);
-        if priority > self.nodes[t as usize].priority {
-            // Take the key out while splitting, so the tree can be borrowed mutably.
-            let member = std::mem::replace(&mut self.nodes[n as usize].member, CompactBytes::EMPTY);
-            let (l, r) = self.split_key(t, score, member.as_bytes());
-            let node = &mut self.nodes[n as usize];
-            node.member = member;
-            node.left = l;
-            node.right = r;
-            self.update(n);
-            return n;
-        }
-        let goes_left = {
-            let (new, here) = (&self.nodes[n as usize], &self.nodes[t as usize]);
-            order(new.score, new.member.as_bytes(), here.score, here.member.as_bytes()) == Ordering::Less
-        };
-        if goes_left {
-            let left = self.nodes[t as usize].left;
-            self.nodes[t as usize].left = self.insert_into(left, n);
-        } else {
-            let right = self.nodes[t as usize].right;
-            self.nodes[t as usize].right = self.insert_into(right, n);
-        }
-        self.update(t);
-        t
-    }
-
-    /// Removes the node (score, member) in one descent, replacing it by the merge of its children.
-    fn remove(&mut self, score: f64, member: &[u8]) {
-        self.root = self.remove_from(self.root, score, member);
-        if self.root == NIL {
-            self.nodes.clear();
-            self.free.clear();
-        }
-    }
-
-    fn remove_from(&mut self, t: u32, score: f64, member: &[u8]) -> u32 {
-        if t == NIL {
-            return NIL;
-        }
-        let node = &self.nodes[t as usize];
-        match order(score, member, node.score, node.member.as_bytes()) {
-            Ordering::Less => {
-                let left = node.left;
-                self.nodes[t as usize].left = self.remove_from(left, score, member);
-            }
-            Ordering::Greater => {
-                let right = node.right;
-                self.nodes[t as usize].right = self.remove_from(right, score, member);
-            }
-            Ordering::Equal => {
-                let (left, right) = (node.left, node.right);
-                self.nodes[t as usize].member = CompactBytes::EMPTY;
-                self.free.push(t);
-                return self.merge(left, right);
-            }
-        }
-        self.update(t);
-        t
-    }
-
-    /// Removes the first (or last) node in one walk down the edge; returns its member and score.
-    fn pop_edge(&mut self, last: bool) -> Option<(CompactBytes, f64)> {
-        if self.root == NIL {
-            return None;
-        }
-        let (root, popped) = self.pop_edge_from(self.root, last);
-        self.root = root;
-        let node = &mut self.nodes[popped as usize];
-        let taken = (std::mem::replace(&mut node.member, CompactBytes::EMPTY), node.score);
-        self.free.push(popped);
-        if self.root == NIL {
-            self.nodes.clear();
-            self.free.clear();
-        }
-        Some(taken)
-    }
-
-    /// Detaches the edge node of subtree `t`: returns the subtree's new root and the detached node.
-    fn pop_edge_from(&mut self, t: u32, last: bool) -> (u32, u32) {
-        let node = &self.nodes[t as usize];
-        let (inner, outer) = if last { (node.left, node.right) } else { (node.right, node.left) };
-        if outer == NIL {
-            return (inner, t);
-        }
-        let (new_outer, popped) = self.pop_edge_from(outer, last);
-        if last {
-            self.nodes[t as usize].right = new_outer;
-        } else {
-            self.nodes[t as usize].left = new_outer;
-        }
-        self.update(t);
-        (t, popped)
-    }
-
-    /// Number of nodes for which `before` holds; `before` must hold for a prefix of the order.
-    fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
-        let (mut t, mut count) = (self.root, 0);
-        while t != NIL {
-            let node = &self.nodes[t as usize];
-            if before(node.score, node.member.as_bytes()) {
-                count += self.size(node.left) + 1;
-                t = node.right;
-            } else {
-                t = node.left;
-            }
-        }
-        count
-    }
-
-    /// The node at `rank` (0-based).
-    fn select(&self, mut rank: usize) -> &Node {
-        let mut t = self.root;
-        loop {
-            let node = &self.nodes[t as usize];
-            let left = self.size(node.left);
-            match rank.cmp(&left) {
-                Ordering::Less => t = node.left,
-                Ordering::Equal => return node,
-                Ordering::Greater => {
-                    rank -= left + 1;
-                    t = node.right;
-                }
-            }
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -333,11 +89,7 @@ impl ZSet {
                     + items.iter().map(|s| s.member.heap_size()).sum::<usize>()
             }
             Repr::Skiplist(big) => {
-                std::mem::size_of::<Big>()
-                    + big.dict.table_bytes()
-                    + big.tree.nodes.capacity() * std::mem::size_of::<Node>()
-                    + big.tree.free.capacity() * 4
-                    + big.element_heap
+                std::mem::size_of::<Big>() + big.dict.table_bytes() + big.tree.heap_size() + big.element_heap
             }
         }
     }
@@ -434,10 +186,7 @@ impl ZSet {
     pub fn at_rank(&self, rank: usize) -> (&[u8], f64) {
         match &self.repr {
             Repr::Listpack(items) => (items[rank].member.as_bytes(), items[rank].score),
-            Repr::Skiplist(big) => {
-                let node = big.tree.select(rank);
-                (node.member.as_bytes(), node.score)
-            }
+            Repr::Skiplist(big) => big.tree.select(rank),
         }
     }
 
