@@ -199,7 +199,7 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
                     tenant.persistence.submit(&mut ks.log);
                 }
             }
-            ks.dispatch_changes(0, &|id| server.clients.is_in(id, &tenant.name));
+            ks.dispatch_changes(0, &|id| server.clients.is_in(id, &tenant.name), None);
             if ks.tracking.has_pending() {
                 let ks = &mut *ks;
                 ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));

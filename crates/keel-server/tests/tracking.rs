@@ -163,3 +163,28 @@ fn a_script_tracks_the_keys_its_reads_read() {
     cache.send(b"PING\r\n");
     cache.expect(b"+PONG\r\n");
 }
+
+/// Regression: an invalidation for a key evicted before a command ran came after that command's reply;
+/// Redis evicts before it starts the command, so the client hears of the eviction first.
+#[test]
+fn an_eviction_is_announced_before_the_reply_of_the_command_it_made_room_for() {
+    let server = TestServer::start();
+    let mut admin = server.client();
+    let mut cache = tracking_client(&server, "");
+    cache.send(b"SETEX volatile-key 10000 x\r\n");
+    cache.expect(b"+OK\r\n");
+    cache.send(b"GET volatile-key\r\n");
+    cache.expect(b"$1\r\nx\r\n");
+    let info: String = run(&mut admin, &["INFO", "memory"]);
+    let field = |name: &str| -> u64 {
+        info.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap().trim().parse().unwrap()
+    };
+    let limit = field("used_memory") - field("mem_not_counted_for_evict") + 100 * 1024;
+    run::<()>(&mut admin, &["CONFIG", "SET", "maxmemory-policy", "volatile-random"]);
+    run::<()>(&mut admin, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    // 200 KB in one key takes memory past the limit; the next command evicts the volatile key first.
+    cache.send(b"SETBIT big-key 1600000 0\r\n");
+    cache.expect(b":0\r\n");
+    cache.send(b"GETBIT big-key 0\r\n");
+    cache.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$12\r\nvolatile-key\r\n:0\r\n");
+}

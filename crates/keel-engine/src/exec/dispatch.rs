@@ -144,7 +144,7 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
-    ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name));
+    ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name), None);
     if ks.blocking.has_group_readers() {
         ks.blocking.check_group_streams(&ks.dbs, clock.now_ms());
     }
@@ -294,7 +294,14 @@ fn run(
     if env.settings.memory.max > 0 && evicts && (!session.in_exec || env.tenant.is_provisioned()) {
         let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
         let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
+        let evicted_before = ks.stats.evicted_keys;
         let fits = crate::state::eviction::make_room(ks, &env.settings.memory, &access, events);
+        if ks.stats.evicted_keys != evicted_before {
+            // Keys evicted before the command ran: a client tracking them hears of it before the command's
+            // reply (Redis evicts before it starts the command), unless its replies are switched off.
+            let own = (session.reply_mode == ReplyMode::On).then_some(&mut *out);
+            ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name), own);
+        }
         let grows = command.has(flags::DENYOOM)
             || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
         if !fits && grows && !session.allow_oom && !session.master {

@@ -418,7 +418,13 @@ impl Keyspace {
 
     /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes and
     /// `exists` says which client ids still exist in this database (for broken tracking redirections).
-    pub fn dispatch_changes(&mut self, actor: u64, exists: &dyn Fn(u64) -> bool) {
+    /// With `actor_out`, the actor's own invalidations are written there, ahead of its next reply.
+    pub fn dispatch_changes(
+        &mut self,
+        actor: u64,
+        exists: &dyn Fn(u64) -> bool,
+        actor_out: Option<&mut keel_protocol::ReplyWriter>,
+    ) {
         if !self.watches.is_active() && !self.tracking.is_active() {
             return;
         }
@@ -439,7 +445,7 @@ impl Keyspace {
             }
         }
         if !changed.is_empty() {
-            self.tracking.invalidate(&changed, actor, &self.pubsub, exists);
+            self.tracking.invalidate(&changed, actor, &self.pubsub, exists, actor_out);
         }
     }
 

@@ -140,10 +140,22 @@ impl Tracking {
     /// Sends the invalidations that changes to `keys` by client `actor` call for: one message per key to the
     /// clients that read it, then one message per BCAST client with all its matching keys (Redis batches
     /// those per event-loop turn; here, per command).
-    pub fn invalidate(&mut self, keys: &[Vec<u8>], actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+    pub fn invalidate(
+        &mut self,
+        keys: &[Vec<u8>],
+        actor: u64,
+        hub: &Hub,
+        exists: &dyn Fn(u64) -> bool,
+        mut actor_out: Option<&mut ReplyWriter>,
+    ) {
         for key in keys {
             for id in self.keys.remove(key).unwrap_or_default() {
-                self.send(id, Some(&[key.as_slice()]), actor, hub, exists);
+                let keys = Some(&[key.as_slice()][..]);
+                match actor_out.as_deref_mut() {
+                    // Written ahead of the actor's reply, when it is told on its own connection.
+                    Some(out) if id == actor && self.tells_itself(id) => out.raw(&message(Resp::V3, keys)),
+                    _ => self.send(id, keys, actor, hub, exists),
+                }
             }
         }
         for (&id, t) in self.clients.iter().filter(|(_, t)| t.bcast) {
@@ -206,6 +218,11 @@ impl Tracking {
         for id in ids {
             self.send(id, None, actor, hub, exists);
         }
+    }
+
+    /// Whether `client` hears its invalidations as RESP3 pushes on its own connection.
+    fn tells_itself(&self, client: u64) -> bool {
+        self.clients.get(&client).is_some_and(|t| t.redirect.is_none() && t.resp == Resp::V3 && !t.noloop)
     }
 
     fn send(&self, client: u64, keys: Option<&[&[u8]]>, actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
