@@ -127,13 +127,24 @@ impl Tree {
                     entries.insert(at, entry);
                     return Change::None;
                 }
-                // Full: split in halves first (no leaf ever grows past its capacity), then insert.
-                let half = LEAF_MAX / 2;
+                // Full: split first (no leaf ever grows past its capacity), then insert. In halves, except at
+                // either end, where the full leaf stays full: members added in order (rising scores, or
+                // timestamps) then fill their leaves instead of leaving each half empty.
                 let mut right = Vec::with_capacity(LEAF_MAX);
-                right.extend(entries.drain(half..));
-                match at <= half {
-                    true => entries.insert(at, entry),
-                    false => right.insert(at - half, entry),
+                match at {
+                    LEAF_MAX => right.push(entry),
+                    0 => {
+                        right.append(entries);
+                        entries.push(entry);
+                    }
+                    _ => {
+                        let half = LEAF_MAX / 2;
+                        right.extend(entries.drain(half..));
+                        match at <= half {
+                            true => entries.insert(at, entry),
+                            false => right.insert(at - half, entry),
+                        }
+                    }
                 }
                 self.leaves += 1;
                 let separator = right[0].clone();
@@ -155,7 +166,12 @@ impl Tree {
                 if branch.children.len() <= BRANCH_MAX {
                     return Change::None;
                 }
-                let half = branch.children.len() / 2;
+                // In halves, except when the new child is last (or first): as with leaves.
+                let half = match i + 1 {
+                    last if last == branch.children.len() - 1 => last,
+                    1 if i == 0 && branch.sizes[0] < branch.sizes[1] => 1,
+                    _ => branch.children.len() / 2,
+                };
                 let children: Vec<Node> = branch.children.drain(half..).collect();
                 let sizes: Vec<usize> = branch.sizes.drain(half..).collect();
                 let mut separators: Vec<Entry> = branch.separators.drain(half - 1..).collect();
@@ -348,6 +364,22 @@ mod tests {
             prop_assert_eq!(before, rank);
         }
         Ok(())
+    }
+
+    /// Members added in order fill their leaves: a full leaf splits off only the new member at either end.
+    #[test]
+    fn members_added_in_order_fill_their_leaves() {
+        for descending in [false, true] {
+            let mut tree = Tree::new();
+            for i in 0..1000 {
+                let score = if descending { -(i as f64) } else { i as f64 };
+                tree.insert(CompactBytes::new(format!("m{i}").as_bytes()), score);
+            }
+            assert_eq!(tree.leaves, 1000 / LEAF_MAX, "descending: {descending}");
+            let lowest = if descending { -999.0 } else { 0.0 };
+            assert_eq!(tree.select(0).1, lowest);
+            assert_eq!(tree.count_before(|s, _| s < lowest + 10.0), 10);
+        }
     }
 
     proptest! {
