@@ -1,7 +1,8 @@
 //! Freeing large values off the command path (Redis's lazyfree.c): UNLINK, and DEL under
 //! `lazyfree-lazy-user-del`, hand a value whose freeing takes many steps to a background thread, so a
 //! client deleting a million-member set does not hold up the others while it is freed. Small values are
-//! freed at once, as freeing them costs less than the hand-over.
+//! freed at once, as freeing them costs less than the hand-over. FLUSHDB and FLUSHALL ASYNC hand over a
+//! database's whole contents.
 
 use keel_store::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +35,14 @@ fn effort(value: &Value) -> usize {
     }
 }
 
-type Job = (Value, Arc<LazyFreeStats>);
+/// What the thread frees (a value, or a flushed database's keys), and how many objects that is, as Redis
+/// counts them: one per value, one per key of a flushed database.
+struct Freed {
+    _contents: Box<dyn Send>,
+    objects: u64,
+}
+
+type Job = (Freed, Arc<LazyFreeStats>);
 
 /// The one freeing thread, started on first use.
 fn freer() -> &'static Mutex<Sender<Job>> {
@@ -42,10 +50,11 @@ fn freer() -> &'static Mutex<Sender<Job>> {
     FREER.get_or_init(|| {
         let (send, receive) = channel::<Job>();
         let spawned = std::thread::Builder::new().name("keel-lazyfree".into()).spawn(move || {
-            for (value, stats) in receive {
-                drop(value);
-                stats.pending.fetch_sub(1, Ordering::Relaxed);
-                stats.freed.fetch_add(1, Ordering::Relaxed);
+            for (freed, stats) in receive {
+                let objects = freed.objects;
+                drop(freed);
+                stats.pending.fetch_sub(objects, Ordering::Relaxed);
+                stats.freed.fetch_add(objects, Ordering::Relaxed);
             }
         });
         if let Err(e) = spawned {
@@ -57,13 +66,26 @@ fn freer() -> &'static Mutex<Sender<Job>> {
 
 /// Frees `value` now, or in the background when that takes many steps.
 pub fn free(value: Value, stats: &Arc<LazyFreeStats>) {
-    if effort(&value) <= THRESHOLD {
-        return;
+    if effort(&value) > THRESHOLD {
+        hand_over(Freed { _contents: Box::new(value), objects: 1 }, stats);
     }
-    stats.pending.fetch_add(1, Ordering::Relaxed);
-    let sent = freer().lock().map(|sender| sender.send((value, stats.clone())));
+}
+
+/// Frees what FLUSHDB/FLUSHALL ASYNC took out of a database in the background, whatever its size: freeing
+/// a million keys in place would hold every other client of the database for that long.
+pub fn free_flushed(flushed: keel_store::Flushed, stats: &Arc<LazyFreeStats>) {
+    if flushed.keys > 0 {
+        let objects = flushed.keys as u64;
+        hand_over(Freed { _contents: Box::new(flushed), objects }, stats);
+    }
+}
+
+fn hand_over(freed: Freed, stats: &Arc<LazyFreeStats>) {
+    let objects = freed.objects;
+    stats.pending.fetch_add(objects, Ordering::Relaxed);
+    let sent = freer().lock().map(|sender| sender.send((freed, stats.clone())));
     if !matches!(sent, Ok(Ok(()))) {
-        // No thread to take it: the value was dropped here (or with the failed send).
-        stats.pending.fetch_sub(1, Ordering::Relaxed);
+        // No thread to take it: it was dropped here (or with the failed send).
+        stats.pending.fetch_sub(objects, Ordering::Relaxed);
     }
 }

@@ -250,6 +250,28 @@ fn unlink_frees_large_values_in_the_background_and_small_ones_at_once() {
     assert_eq!(run::<i64>(&mut con, &["EXISTS", "big"]), 0);
 }
 
+/// FLUSHALL/FLUSHDB ASYNC (and no mode under `lazyfree-lazy-user-flush`) empty the database at once and free
+/// its keys in the background, counted as lazy-freed objects one per key, as Redis counts them; SYNC frees
+/// them before answering.
+#[test]
+fn async_flushes_free_the_keys_in_the_background() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    run::<()>(&mut con, &["DEBUG", "POPULATE", "1000"]);
+    run::<()>(&mut con, &["FLUSHALL", "ASYNC"]);
+    assert_eq!(run::<i64>(&mut con, &["DBSIZE"]), 0);
+    common::wait_for(|| memory_field(&mut con, "lazyfree_pending_objects") == 0);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1000);
+    run::<()>(&mut con, &["DEBUG", "POPULATE", "10"]);
+    run::<()>(&mut con, &["FLUSHDB", "SYNC"]);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1000, "SYNC frees in place");
+    run::<()>(&mut con, &["CONFIG", "SET", "lazyfree-lazy-user-flush", "yes"]);
+    run::<()>(&mut con, &["DEBUG", "POPULATE", "10"]);
+    run::<()>(&mut con, &["FLUSHDB"]);
+    common::wait_for(|| memory_field(&mut con, "lazyfreed_objects") == 1010);
+    assert_eq!(common::error_of(&mut con, &["FLUSHALL", "LATER"]), "ERR syntax error");
+}
+
 /// CLIENT NO-TOUCH (Redis 7.2): the client's reads leave a key's idle time alone; TOUCH still touches it.
 /// CLIENT LIST shows the flag, and how many keys a client watches (Redis 7.4's `watch=`).
 #[test]

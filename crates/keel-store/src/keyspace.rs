@@ -83,6 +83,12 @@ impl Capture {
     }
 }
 
+/// The keys and values a flush took out of a database; dropping it frees them.
+pub struct Flushed {
+    pub keys: usize,
+    _entries: DenseTable<Entry>,
+}
+
 /// What reading a key past its TTL does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpiredKeys {
@@ -410,15 +416,17 @@ impl Db {
         0..self.entries.len()
     }
 
-    /// Empties the database (FLUSHDB); watched keys that existed count as changed.
-    pub fn clear(&mut self) {
+    /// Empties the database (FLUSHDB); watched keys that existed count as changed. Returns what it held,
+    /// for the caller to drop where dropping costs no client anything (FLUSHALL ASYNC).
+    pub fn clear(&mut self) -> Flushed {
         self.finish_capture_now();
         self.touch_watched_present(None);
-        self.entries = DenseTable::new();
+        let flushed = Flushed { keys: self.entries.len(), _entries: std::mem::take(&mut self.entries) };
         self.volatile = Vec::new();
         self.field_expiries = FieldExpiries::default();
         self.sizes = KeySizes::default();
         self.heap_bytes = 0;
+        flushed
     }
 
     /// Exchanges the data of two databases (SWAPDB); their watched keys stay with their database and count

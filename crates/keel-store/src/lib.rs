@@ -37,7 +37,7 @@ mod zset_tree;
 pub use compact::CompactBytes;
 pub use hash::{Hash, HashLimits};
 pub use hash_ttl::MAX_FIELD_EXPIRE_MS;
-pub use keyspace::{bin_label, CaptureSink, Db, ExpiredKeys, Expiry, SIZE_KINDS};
+pub use keyspace::{bin_label, CaptureSink, Db, ExpiredKeys, Expiry, Flushed, SIZE_KINDS};
 pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
 pub use set::Set;

@@ -183,7 +183,7 @@ pub(super) fn debug_reload(ctx: &mut Ctx, options: &[&[u8]]) -> CmdResult {
             .map_err(|e| CmdError::new(format!("ERR Error trying to save the DB: {e}")))?;
     }
     if flush {
-        ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
+        ctx.ks.dbs.iter_mut().for_each(|db| drop(db.clear()));
     }
     let limits = load::limits(ctx.server);
     load::load_rdb(ctx.ks, &ctx.tenant.scripts, &path, &limits, false)
@@ -208,7 +208,7 @@ pub(super) fn debug_loadaof(ctx: &mut Ctx) -> CmdResult {
         let s = ctx.server.settings.read();
         (ctx.tenant.persistence.log_dir(&s), s.aof_load_truncated)
     };
-    ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
+    ctx.ks.dbs.iter_mut().for_each(|db| drop(db.clear()));
     load::enable_log_buffer(ctx.ks, false);
     let loaded = load::load_log(ctx.server, ctx.tenant, ctx.ks, &log_dir, &m, truncate_ok);
     load::enable_log_buffer(ctx.ks, true);

@@ -14,19 +14,29 @@ pub fn dbsize(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// FLUSHDB/FLUSHALL accept ASYNC or SYNC; both free memory at once here (values are freed in place).
-fn flush_mode(args: &[&[u8]]) -> CmdResult {
+/// Whether FLUSHDB/FLUSHALL free in the background: ASYNC, or no mode under `lazyfree-lazy-user-flush`.
+/// Either way the database is empty when the command answers; SYNC frees the values before it does.
+fn flush_async(ctx: &Ctx, args: &[&[u8]]) -> Result<bool, CmdError> {
     match args.get(1) {
-        None => Ok(()),
-        Some(mode) if args.len() == 2 && (is(mode, "async") || is(mode, "sync")) => Ok(()),
+        None => Ok(ctx.server.settings.read().lazyfree_lazy_user_flush),
+        Some(mode) if args.len() == 2 && is(mode, "async") => Ok(true),
+        Some(mode) if args.len() == 2 && is(mode, "sync") => Ok(false),
         Some(_) => Err(SYNTAX),
     }
 }
 
+/// What a flush took out of a database: freed in the background (ASYNC) or here.
+fn dispose(ctx: &Ctx, flushed: keel_store::Flushed, in_background: bool) {
+    if in_background {
+        crate::lazyfree::free_flushed(flushed, &ctx.tenant.lazyfree);
+    }
+}
+
 pub fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    flush_mode(args)?;
+    let in_background = flush_async(ctx, args)?;
     let removed = ctx.db().len() as u64;
-    ctx.db().clear();
+    let flushed = ctx.db().clear();
+    dispose(ctx, flushed, in_background);
     ctx.dirty(removed.max(1));
     invalidate_tracked(ctx);
     ctx.out.ok();
@@ -42,9 +52,10 @@ fn invalidate_tracked(ctx: &mut Ctx) {
 }
 
 pub fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    flush_mode(args)?;
+    let in_background = flush_async(ctx, args)?;
     let removed: u64 = ctx.ks.dbs.iter().map(|db| db.len() as u64).sum();
-    ctx.ks.dbs.iter_mut().for_each(|db| db.clear());
+    let flushed: Vec<keel_store::Flushed> = ctx.ks.dbs.iter_mut().map(|db| db.clear()).collect();
+    flushed.into_iter().for_each(|data| dispose(ctx, data, in_background));
     ctx.dirty(removed.max(1));
     invalidate_tracked(ctx);
     ctx.out.ok();
