@@ -26,6 +26,8 @@ pub mod flag {
     /// Keel: the connection was asked to give its buffers back after [`super::TRIM_AFTER_IDLE_MS`] without
     /// input, and has read nothing since (not shown in CLIENT LIST).
     pub const TRIMMED: u32 = 1 << 10;
+    /// Keel: a RESP3 connection whose push feed tracking redirections may reach (its database holds it).
+    pub const RESP3_PUSH: u32 = 1 << 11;
 }
 
 /// An idle connection gives its input and output buffers back after this long without input, as Redis

@@ -188,3 +188,31 @@ fn an_eviction_is_announced_before_the_reply_of_the_command_it_made_room_for() {
     cache.send(b"GETBIT big-key 0\r\n");
     cache.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$12\r\nvolatile-key\r\n:0\r\n");
 }
+
+/// Regression: invalidations redirected to a RESP3 connection that neither tracks nor subscribes itself
+/// were lost; Redis pushes them to it, and so does Keel, until it goes back to RESP2 or leaves.
+#[test]
+fn invalidations_redirect_to_a_resp3_connection_that_does_not_track() {
+    let server = TestServer::start();
+    let mut target = server.raw();
+    target.send(b"HELLO 3\r\n");
+    target.read_frame();
+    target.send(b"CLIENT ID\r\n");
+    let keel_protocol::Frame::Integer(id) = target.read_frame() else { panic!("an id") };
+    let mut cache = server.raw();
+    cache.send(format!("CLIENT TRACKING on REDIRECT {id}\r\n").as_bytes());
+    cache.expect(b"+OK\r\n");
+    cache.send(b"GET foo\r\n");
+    cache.expect(b"$-1\r\n");
+    let mut writer = server.client();
+    run::<()>(&mut writer, &["SET", "foo", "1"]);
+    target.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nfoo\r\n");
+    // Back in RESP2, and not subscribed: nothing can reach it (and nothing is kept for it).
+    target.send(b"HELLO 2\r\n");
+    target.read_frame();
+    cache.send(b"GET foo\r\n");
+    cache.expect(b"$1\r\n1\r\n");
+    run::<()>(&mut writer, &["SET", "foo", "2"]);
+    target.send(b"PING\r\n");
+    target.expect(b"+PONG\r\n");
+}

@@ -42,6 +42,9 @@ pub struct Tracking {
     /// BCAST keys changed during the current batch, per client and prefix, sent together at its end (Redis
     /// sends them once per event-loop turn, one message per prefix).
     pending: Vec<Pending>,
+    /// RESP3 connections of this database, which a tracking client may redirect to without their tracking
+    /// or subscribing themselves: their push feeds, registered by HELLO 3.
+    resp3_feeds: HashMap<u64, Feed>,
 }
 
 /// BCAST keys waiting for the end of the batch: for one client and one of its prefixes.
@@ -109,6 +112,14 @@ impl Tracking {
     pub fn set_resp(&mut self, client: u64, resp: Resp) {
         if let Some(t) = self.clients.get_mut(&client) {
             t.resp = resp;
+        }
+    }
+
+    /// A connection switched to RESP3 (`Some` with its push feed) or left it (`None`).
+    pub fn set_resp3_feed(&mut self, client: u64, feed: Option<Feed>) {
+        match feed {
+            Some(feed) => _ = self.resp3_feeds.insert(client, feed),
+            None => _ = self.resp3_feeds.remove(&client),
         }
     }
 
@@ -249,7 +260,11 @@ impl Tracking {
                 Some(other) if other.resp == Resp::V3 => (other.feed.clone(), Resp::V3),
                 _ => match hub.subscribed_feed(target, INVALIDATE_CHANNEL) {
                     Some(found) => found,
-                    None => return,
+                    // A RESP3 connection hears of it as a push, tracking or not (Redis's).
+                    None => match self.resp3_feeds.get(&target) {
+                        Some(feed) => (feed.clone(), Resp::V3),
+                        None => return,
+                    },
                 },
             },
         };
