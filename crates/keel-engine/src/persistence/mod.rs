@@ -49,8 +49,8 @@ pub struct LogBuffer {
     /// The buffer holds PUBLISH commands, which go to replicas and not to the log.
     has_publishes: bool,
     /// The MULTI block open (EXEC, a script), as Redis propagates one: nothing when nothing was written
-    /// inside, the one command alone when one was, and MULTI (before the first command, after the SELECT
-    /// it needed) ... EXEC around two or more. Nested blocks (a script inside EXEC) belong to the outer one.
+    /// inside, the one command alone when one was, and MULTI (before the first command and the SELECT it
+    /// needed, as Redis 7.2 and later write it) ... EXEC around two or more. Nested blocks (a script inside EXEC) belong to the outer one.
     transaction: Option<OpenTransaction>,
 }
 
@@ -99,8 +99,9 @@ impl LogBuffer {
         let Some(open) = self.transaction else { return self.select(db) };
         match open.commands {
             0 => {
-                self.select(db);
+                // MULTI, when a second command comes, goes before this one's SELECT (Redis 7.2's order).
                 let first_at = self.buf.len();
+                self.select(db);
                 self.transaction = Some(OpenTransaction { commands: 1, first_at });
                 return;
             }
@@ -652,8 +653,8 @@ mod tests {
         log.end_transaction(mark);
         assert_eq!(
             logged(&log),
-            "*2 $6 SELECT $1 1 *1 $5 MULTI *3 $3 SET $1 b $1 2 *2 $6 SELECT $1 2 *3 $3 SET $1 c $1 3 *1 $4 EXEC ",
-            "SELECT before MULTI, then inside"
+            "*1 $5 MULTI *2 $6 SELECT $1 1 *3 $3 SET $1 b $1 2 *2 $6 SELECT $1 2 *3 $3 SET $1 c $1 3 *1 $4 EXEC ",
+            "MULTI first, then every SELECT inside (Redis 7.2's order)"
         );
     }
 
@@ -684,6 +685,6 @@ mod tests {
         log.command(0, &["SET", "c", "3"]);
         log.end_transaction(inner);
         log.end_transaction(outer);
-        assert_eq!(logged(&log), "*2 $6 SELECT $1 0 *1 $5 MULTI *3 $3 SET $1 a $1 1 *3 $3 SET $1 c $1 3 *1 $4 EXEC ");
+        assert_eq!(logged(&log), "*1 $5 MULTI *2 $6 SELECT $1 0 *3 $3 SET $1 a $1 1 *3 $3 SET $1 c $1 3 *1 $4 EXEC ");
     }
 }
