@@ -382,3 +382,29 @@ fn trimming_follows_its_reference_policy() {
     assert_eq!(pending[0], Value::Int(0));
     assert_eq!(error_of(&mut c, &["XTRIM", "s", "MAXLEN", "0", "ACKED", "DELREF"]), "ERR syntax error");
 }
+
+/// XREADGROUP's deliveries are logged as XCLAIMs followed by the group's new position with its read count
+/// (`XGROUP SETID .. ENTRIESREAD`), acknowledged at once or not, as Redis 7.2 propagates them; replayed,
+/// the group is where it was, its read count and lag included.
+#[test]
+fn xreadgroup_logs_the_groups_position_after_its_claims() {
+    let dir = common::TestDir::new();
+    let start = || TestServer::on_dir(&dir.0, |s| s.save = String::new());
+    let group_info = |c: &mut redis::Connection| -> Vec<Value> { run(c, &["XINFO", "GROUPS", "s"]) };
+    let before = {
+        let s = start();
+        let mut c = s.client();
+        for id in ["1-0", "2-0", "3-0"] {
+            run::<String>(&mut c, &["XADD", "s", id, "f", "v"]);
+        }
+        run::<()>(&mut c, &["XGROUP", "CREATE", "s", "g", "0"]);
+        run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">"]);
+        group_info(&mut c)
+    };
+    let log = common::incremental_log_text(&dir.0);
+    let claims = log.find("XCLAIM").expect("deliveries logged as XCLAIM");
+    let setid = log.find("SETID\r\n$1\r\nS\r\n$1\r\nG\r\n$3\r\n2-0\r\n$11\r\nENTRIESREAD\r\n$1\r\n2");
+    assert!(setid.is_some_and(|at| at > claims), "{log}");
+    let s = start();
+    assert_eq!(group_info(&mut s.client()), before);
+}

@@ -737,7 +737,9 @@ fn read_group(
                 log.push(claim_log(key, group, consumer, *id, now, 1, g.last_id));
             }
         }
-        if noack && advanced {
+        // The group's new position after the deliveries, whether or not they were acknowledged at once: XCLAIM's
+        // LASTID carries no `entries_read`, and replicas must count as the primary does (Redis 7.2, #9127).
+        if advanced {
             if let Some(g) = s.groups.get(group) {
                 log.push(setid_log(key, group, g.last_id, g.entries_read));
             }
