@@ -2,10 +2,12 @@
 //! every connection. A connection owns its session; it publishes here only what others need to read, in
 //! atomics, so publishing costs nothing measurable per batch.
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 
 /// Client flags as `CLIENT LIST` prints them.
@@ -26,14 +28,35 @@ pub mod flag {
     /// Keel: the connection was asked to give its buffers back after [`super::TRIM_AFTER_IDLE_MS`] without
     /// input, and has read nothing since (not shown in CLIENT LIST).
     pub const TRIMMED: u32 = 1 << 10;
-    /// Keel: a RESP3 connection whose push feed tracking redirections may reach (its database holds it).
-    pub const RESP3_PUSH: u32 = 1 << 11;
 }
 
 /// An idle connection gives its input and output buffers back after this long without input, as Redis
 /// frees an idle client's query buffer after 2 seconds: thousands of idle connections then cost little more
 /// than their sockets.
 pub const TRIM_AFTER_IDLE_MS: u64 = 2000;
+
+/// The queue a connection drains to its socket: MONITOR lines and pub/sub messages.
+#[derive(Clone)]
+pub struct Feed {
+    pub tx: UnboundedSender<Bytes>,
+    /// Bytes queued and not yet written.
+    pub queued: Arc<AtomicUsize>,
+}
+
+impl Feed {
+    /// Queues `bytes`; returns the bytes now queued, or None when the connection is gone.
+    pub fn push(&self, bytes: Bytes) -> Option<usize> {
+        let len = bytes.len();
+        // Counted before it is sent: the connection may write it out (and subtract it) at once, and a count
+        // that went below zero would wrap and read as a full queue.
+        let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
+        if self.tx.send(bytes).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return None;
+        }
+        Some(queued)
+    }
+}
 
 /// What woke a connection waiting on [`ClientInfo::signalled`].
 #[derive(Debug, PartialEq, Eq)]
@@ -69,6 +92,9 @@ pub struct ClientInfo {
     pub lib_name: Mutex<String>,
     pub lib_ver: Mutex<String>,
     pub user: Mutex<String>,
+    /// The push feed of a RESP3 connection, which tracking clients of its database may redirect to
+    /// without its tracking or subscribing itself (Redis pushes invalidations to any RESP3 target).
+    push: Mutex<Option<Feed>>,
     killed: AtomicBool,
     trim: AtomicBool,
     /// Wakes the connection for a kill or a trim.
@@ -111,6 +137,7 @@ impl ClientInfo {
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
             user: Mutex::new("default".to_string()),
+            push: Mutex::new(None),
             killed: AtomicBool::new(false),
             trim: AtomicBool::new(false),
             wake: Notify::new(),
@@ -141,6 +168,16 @@ impl ClientInfo {
     pub fn total_memory(&self) -> u64 {
         let buffers = [&self.query_buffer, &self.query_buffer_free, &self.reply_buffer, &self.output_memory];
         buffers.iter().map(|b| b.load(Ordering::Relaxed) as u64).sum()
+    }
+
+    /// Publishes (or, back in RESP2, withdraws) the connection's push feed.
+    pub fn set_push_feed(&self, feed: Option<Feed>) {
+        *self.push.lock() = feed;
+    }
+
+    /// The push feed of a RESP3 connection.
+    pub fn push_feed(&self) -> Option<Feed> {
+        self.push.lock().clone()
     }
 
     /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown, client eviction).
@@ -229,7 +266,12 @@ impl ClientRegistry {
     /// Whether `id` is a connected client of the database `tenant`: to a database, another database's
     /// clients do not exist.
     pub fn is_in(&self, id: u64, tenant: &str) -> bool {
-        self.clients.lock().get(&id).is_some_and(|c| c.in_tenant(tenant))
+        self.get_in(id, tenant).is_some()
+    }
+
+    /// Client `id`, if it is connected to `tenant`.
+    pub fn get_in(&self, id: u64, tenant: &str) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).filter(|c| c.in_tenant(tenant)).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

@@ -62,7 +62,7 @@ fn tick(server: &Server, period: Duration) {
             );
             if ks.tracking.is_active() {
                 let ks = &mut *ks;
-                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));
+                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.get_in(id, &tenant.name));
             }
             crate::persistence::cron(server, &tenant, &mut ks, now_unix);
             replication_tick(server, &tenant, &mut ks);
@@ -199,10 +199,10 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
                     tenant.persistence.submit(&mut ks.log);
                 }
             }
-            ks.dispatch_changes(0, &|id| server.clients.is_in(id, &tenant.name), None);
+            ks.dispatch_changes(0, &|id| server.clients.get_in(id, &tenant.name), None);
             if ks.tracking.has_pending() {
                 let ks = &mut *ks;
-                ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.is_in(id, &tenant.name));
+                ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.get_in(id, &tenant.name));
             }
             drop(ks);
             let keys_done = sampled == 0 || expired * 100 <= sampled * REPEAT_IF_EXPIRED_PERCENT;

@@ -585,7 +585,7 @@ impl Connection {
         if !self.session.subscriptions.is_empty() {
             self.tenant.lock().pubsub.remove_client(info.id, &self.session.subscriptions);
         }
-        if info.has_flag(flag::TRACKING | flag::RESP3_PUSH) {
+        if info.has_flag(flag::TRACKING) {
             keel_engine::exec::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
         self.tenant.release_connection();
@@ -598,11 +598,6 @@ impl Connection {
         self.session.transaction = None;
         self.session.db = 0;
         self.session.info.set_tenant(&tenant.name);
-        if self.session.info.has_flag(flag::RESP3_PUSH) {
-            // Still RESP3: tracking clients of its new database may redirect to it.
-            let feed = self.session.feed();
-            tenant.lock().tracking.set_resp3_feed(self.session.id(), Some(feed));
-        }
         self.tenant = tenant;
     }
 }

@@ -216,3 +216,28 @@ fn invalidations_redirect_to_a_resp3_connection_that_does_not_track() {
     target.send(b"PING\r\n");
     target.expect(b"+PONG\r\n");
 }
+
+/// A connection that switched to RESP3 while a script held the database busy (HELLO is served without the
+/// lock then) is a redirection target like any other.
+#[test]
+fn a_connection_that_said_hello_3_while_busy_is_a_redirection_target() {
+    let server = TestServer::with(|s| s.busy_reply_threshold = 100);
+    let mut script_client = server.client();
+    let script = std::thread::spawn(move || {
+        redis::cmd("EVAL").arg("while true do end").arg(0).query::<redis::Value>(&mut script_client)
+    });
+    let mut admin = server.client();
+    common::wait_for(|| redis::cmd("PING").query::<String>(&mut admin).is_err_and(|e| e.code() == Some("BUSY")));
+    let mut target = server.raw();
+    target.send(b"HELLO 3\r\n");
+    assert!(matches!(target.read_frame(), keel_protocol::Frame::Map(_)), "served while busy");
+    run::<()>(&mut admin, &["SCRIPT", "KILL"]);
+    let _ = script.join();
+    target.send(b"CLIENT ID\r\n");
+    let keel_protocol::Frame::Integer(id) = target.read_frame() else { panic!("an id") };
+    let mut cache = server.raw();
+    cache.send(format!("CLIENT TRACKING on REDIRECT {id}\r\nGET foo\r\n").as_bytes());
+    cache.expect(b"+OK\r\n$-1\r\n");
+    run::<()>(&mut admin, &["SET", "foo", "1"]);
+    target.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nfoo\r\n");
+}

@@ -118,7 +118,7 @@ impl<'a> Batch<'a> {
         let ks = &mut *guard;
         if ks.tracking.has_pending() {
             let (clients, tenant) = (&self.env.server.clients, &self.env.tenant.name);
-            ks.tracking.flush_bcast(&ks.pubsub, &|id| clients.is_in(id, tenant));
+            ks.tracking.flush_bcast(&ks.pubsub, &|id| clients.get_in(id, tenant));
         }
         if !ks.log.enabled {
             return Durability::default();

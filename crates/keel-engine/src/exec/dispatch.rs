@@ -144,7 +144,7 @@ pub fn execute(
         session.reply_mode = ReplyMode::Skipping;
     }
     run(env, clock, ks, session, out, args);
-    ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name), None);
+    ks.dispatch_changes(session.id(), &|id| env.server.clients.get_in(id, &env.tenant.name), None);
     if ks.blocking.has_group_readers() {
         ks.blocking.check_group_streams(&ks.dbs, clock.now_ms());
     }
@@ -300,7 +300,7 @@ fn run(
             // Keys evicted before the command ran: a client tracking them hears of it before the command's
             // reply (Redis evicts before it starts the command), unless its replies are switched off.
             let own = (session.reply_mode == ReplyMode::On).then_some(&mut *out);
-            ks.dispatch_changes(session.id(), &|id| env.server.clients.is_in(id, &env.tenant.name), own);
+            ks.dispatch_changes(session.id(), &|id| env.server.clients.get_in(id, &env.tenant.name), own);
         }
         let grows = command.has(flags::DENYOOM)
             || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));

@@ -195,9 +195,13 @@ impl Session {
         self.info.db.store(db, Ordering::Relaxed);
     }
 
+    /// Switches the protocol; a RESP3 connection publishes its push feed, so that tracking clients of its
+    /// database can redirect invalidations to it.
     pub fn set_resp(&mut self, resp: Resp) {
         self.resp = resp;
         self.info.resp.store(if resp == Resp::V3 { 3 } else { 2 }, Ordering::Relaxed);
+        let feed = (resp == Resp::V3).then(|| self.feed());
+        self.info.set_push_feed(feed);
     }
 
     pub fn id(&self) -> u64 {

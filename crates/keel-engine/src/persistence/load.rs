@@ -140,7 +140,7 @@ pub fn replace_with_copy(
     ks.dirty += 1;
     if ks.tracking.is_active() {
         let (clients, name) = (&server.clients, &tenant.name);
-        ks.tracking.flush(0, &ks.pubsub, &|id| clients.is_in(id, name));
+        ks.tracking.flush(0, &ks.pubsub, &|id| clients.get_in(id, name));
     }
     // What the log holds describes the old dataset; its next base is the copy, and until then its
     // markers would vouch for the wrong data.

@@ -143,7 +143,7 @@ fn swap(server: &Server, tenant: &Tenant, ks: &mut Keyspace, mut loaded: Loaded)
     ks.log.forget_db();
     if ks.tracking.is_active() {
         let (clients, name) = (&server.clients, &tenant.name);
-        ks.tracking.flush(0, &ks.pubsub, &|id| clients.is_in(id, name));
+        ks.tracking.flush(0, &ks.pubsub, &|id| clients.get_in(id, name));
     }
     tenant.persistence.stream.new_history();
     tenant.persistence.markers_valid.store(false, Ordering::Relaxed);

@@ -5,39 +5,15 @@
 //! after staying past the soft limit for its seconds; everyone else is unaffected.
 
 use crate::clients::ClientInfo;
+pub use crate::clients::Feed;
 use crate::config::ClassLimit;
 use bytes::Bytes;
 /// hashbrown without its default hasher feature: the same fast hasher as the rest of Keel.
 type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 use keel_protocol::{ReplyWriter, Resp};
 use keel_store::glob;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::mpsc::UnboundedSender;
-
-/// The queue a connection drains to its socket: MONITOR lines and pub/sub messages.
-#[derive(Clone)]
-pub struct Feed {
-    pub tx: UnboundedSender<Bytes>,
-    /// Bytes queued and not yet written.
-    pub queued: Arc<AtomicUsize>,
-}
-
-impl Feed {
-    /// Queues `bytes`; returns the bytes now queued, or None when the connection is gone.
-    pub fn push(&self, bytes: Bytes) -> Option<usize> {
-        let len = bytes.len();
-        // Counted before it is sent: the connection may write it out (and subtract it) at once, and a count
-        // that went below zero would wrap and read as a full queue.
-        let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
-        if self.tx.send(bytes).is_err() {
-            self.queued.fetch_sub(len, Ordering::Relaxed);
-            return None;
-        }
-        Some(queued)
-    }
-}
 
 /// Which namespace a subscription lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

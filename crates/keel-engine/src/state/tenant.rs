@@ -417,12 +417,12 @@ impl Keyspace {
     }
 
     /// Hands the keys changed since the last call to WATCH and to tracking; `actor` made the changes and
-    /// `exists` says which client ids still exist in this database (for broken tracking redirections).
+    /// `clients` finds the clients still connected to this database (for tracking redirections).
     /// With `actor_out`, the actor's own invalidations are written there, ahead of its next reply.
     pub fn dispatch_changes(
         &mut self,
         actor: u64,
-        exists: &dyn Fn(u64) -> bool,
+        clients: &crate::state::tracking::Connected<'_>,
         actor_out: Option<&mut keel_protocol::ReplyWriter>,
     ) {
         if !self.watches.is_active() && !self.tracking.is_active() {
@@ -445,7 +445,7 @@ impl Keyspace {
             }
         }
         if !changed.is_empty() {
-            self.tracking.invalidate(&changed, actor, &self.pubsub, exists, actor_out);
+            self.tracking.invalidate(&changed, actor, &self.pubsub, clients, actor_out);
         }
     }
 

@@ -5,10 +5,15 @@
 //! the client it names (RESP2 clients subscribe to that channel). Like Redis's table, keys are tracked by name
 //! across the numbered databases.
 
+use crate::clients::ClientInfo;
 use crate::state::pubsub::{Feed, Hub};
 use bytes::Bytes;
 use keel_protocol::{ReplyWriter, Resp};
 use std::collections::HashMap;
+
+/// Finds a client connected to this database by its id (for redirections: a target that is gone breaks
+/// them, one in RESP3 is pushed to).
+pub type Connected<'a> = dyn Fn(u64) -> Option<std::sync::Arc<ClientInfo>> + 'a;
 
 /// The channel RESP2 clients subscribe to for redirected invalidations.
 pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
@@ -42,9 +47,6 @@ pub struct Tracking {
     /// BCAST keys changed during the current batch, per client and prefix, sent together at its end (Redis
     /// sends them once per event-loop turn, one message per prefix).
     pending: Vec<Pending>,
-    /// RESP3 connections of this database, which a tracking client may redirect to without their tracking
-    /// or subscribing themselves: their push feeds, registered by HELLO 3.
-    resp3_feeds: HashMap<u64, Feed>,
 }
 
 /// BCAST keys waiting for the end of the batch: for one client and one of its prefixes.
@@ -115,14 +117,6 @@ impl Tracking {
         }
     }
 
-    /// A connection switched to RESP3 (`Some` with its push feed) or left it (`None`).
-    pub fn set_resp3_feed(&mut self, client: u64, feed: Option<Feed>) {
-        match feed {
-            Some(feed) => _ = self.resp3_feeds.insert(client, feed),
-            None => _ = self.resp3_feeds.remove(&client),
-        }
-    }
-
     pub fn enable(&mut self, client: u64, tracker: Tracker) {
         self.clients.insert(client, tracker);
     }
@@ -156,7 +150,7 @@ impl Tracking {
         keys: &[Vec<u8>],
         actor: u64,
         hub: &Hub,
-        exists: &dyn Fn(u64) -> bool,
+        clients: &Connected<'_>,
         mut actor_out: Option<&mut ReplyWriter>,
     ) {
         for key in keys {
@@ -165,7 +159,7 @@ impl Tracking {
                 match actor_out.as_deref_mut() {
                     // Written ahead of the actor's reply, when it is told on its own connection.
                     Some(out) if id == actor && self.tells_itself(id) => out.raw(&message(Resp::V3, keys)),
-                    _ => self.send(id, keys, actor, hub, exists),
+                    _ => self.send(id, keys, actor, hub, clients),
                 }
             }
         }
@@ -198,23 +192,23 @@ impl Tracking {
 
     /// Keeps the table of read keys within `max` keys (`tracking-table-max-keys`, 0: no limit) by
     /// invalidating keys now, as if they had changed.
-    pub fn limit(&mut self, max: usize, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+    pub fn limit(&mut self, max: usize, hub: &Hub, clients: &Connected<'_>) {
         if max == 0 || self.keys.len() <= max {
             return;
         }
         let excess: Vec<Vec<u8>> = self.keys.keys().take(self.keys.len() - max).cloned().collect();
         for key in excess {
             for id in self.keys.remove(&key).unwrap_or_default() {
-                self.send(id, Some(&[key.as_slice()]), 0, hub, exists);
+                self.send(id, Some(&[key.as_slice()]), 0, hub, clients);
             }
         }
     }
 
     /// Sends the BCAST invalidations gathered during a batch (call at its end, under the lock).
-    pub fn flush_bcast(&mut self, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+    pub fn flush_bcast(&mut self, hub: &Hub, clients: &Connected<'_>) {
         for p in std::mem::take(&mut self.pending) {
             let keys: Vec<&[u8]> = p.keys.iter().map(Vec::as_slice).collect();
-            self.send(p.client, Some(&keys), p.actor, hub, exists);
+            self.send(p.client, Some(&keys), p.actor, hub, clients);
         }
     }
 
@@ -223,11 +217,11 @@ impl Tracking {
     }
 
     /// Tells every tracking client that everything changed (FLUSHDB, FLUSHALL).
-    pub fn flush(&mut self, actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+    pub fn flush(&mut self, actor: u64, hub: &Hub, clients: &Connected<'_>) {
         self.keys.clear();
         let ids: Vec<u64> = self.clients.keys().copied().collect();
         for id in ids {
-            self.send(id, None, actor, hub, exists);
+            self.send(id, None, actor, hub, clients);
         }
     }
 
@@ -236,7 +230,7 @@ impl Tracking {
         self.clients.get(&client).is_some_and(|t| t.redirect.is_none() && t.resp == Resp::V3 && !t.noloop)
     }
 
-    fn send(&self, client: u64, keys: Option<&[&[u8]]>, actor: u64, hub: &Hub, exists: &dyn Fn(u64) -> bool) {
+    fn send(&self, client: u64, keys: Option<&[&[u8]]>, actor: u64, hub: &Hub, clients: &Connected<'_>) {
         let Some(t) = self.clients.get(&client) else { return };
         if t.noloop && client == actor {
             return;
@@ -245,27 +239,27 @@ impl Tracking {
             None if t.resp == Resp::V3 => (t.feed.clone(), t.resp),
             // A RESP2 client without a redirection cannot be told anything (as in Redis).
             None => return,
-            Some(target) if !exists(target) => {
-                // The redirection target is gone: a RESP3 client hears that its redirection broke.
-                if t.resp == Resp::V3 {
-                    let mut out = ReplyWriter::with_capacity(Resp::V3, 48);
-                    out.push(2);
-                    out.bulk(b"tracking-redir-broken");
-                    out.int(target as i64);
-                    t.feed.push(Bytes::copy_from_slice(out.as_bytes()));
-                }
-                return;
-            }
-            Some(target) => match self.clients.get(&target) {
-                Some(other) if other.resp == Resp::V3 => (other.feed.clone(), Resp::V3),
-                _ => match hub.subscribed_feed(target, INVALIDATE_CHANNEL) {
-                    Some(found) => found,
-                    // A RESP3 connection hears of it as a push, tracking or not (Redis's).
-                    None => match self.resp3_feeds.get(&target) {
-                        Some(feed) => (feed.clone(), Resp::V3),
+            Some(target) => match clients(target) {
+                // A RESP3 target hears of it as a push, tracking or subscribing or not (as in Redis); a
+                // RESP2 one only as a subscriber of the invalidation channel.
+                Some(target) => match target.push_feed() {
+                    Some(feed) => (feed, Resp::V3),
+                    None => match hub.subscribed_feed(target.id, INVALIDATE_CHANNEL) {
+                        Some(found) => found,
                         None => return,
                     },
                 },
+                None => {
+                    // The redirection target is gone: a RESP3 client hears that its redirection broke.
+                    if t.resp == Resp::V3 {
+                        let mut out = ReplyWriter::with_capacity(Resp::V3, 48);
+                        out.push(2);
+                        out.bulk(b"tracking-redir-broken");
+                        out.int(target as i64);
+                        t.feed.push(Bytes::copy_from_slice(out.as_bytes()));
+                    }
+                    return;
+                }
             },
         };
         feed.push(message(resp, keys));

@@ -471,9 +471,8 @@ fn report_changes(ctx: &mut Ctx) {
     }
 }
 
-/// Ends the session's tracking (RESET, disconnect), and its standing as a RESP3 redirection target.
+/// Ends the session's tracking (RESET, disconnect).
 pub fn stop_tracking(ks: &mut crate::state::tenant::Keyspace, client: u64) {
-    ks.tracking.set_resp3_feed(client, None);
     if ks.tracking.get(client).is_some() {
         ks.tracking.disable(client);
         let on = ks.tracking.is_active();

@@ -231,9 +231,6 @@ pub fn hello(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         // Messages already on their way to this client must now be framed in the new protocol.
         ctx.ks.pubsub.set_resp(ctx.session.id(), resp);
         ctx.ks.tracking.set_resp(ctx.session.id(), resp);
-        let feed = (resp == Resp::V3).then(|| ctx.session.feed());
-        ctx.session.info.set_flag(flag::RESP3_PUSH, feed.is_some());
-        ctx.ks.tracking.set_resp3_feed(ctx.session.id(), feed);
     }
     hello_reply(ctx.session, ctx.out);
     Ok(())
@@ -351,7 +348,7 @@ pub fn reset(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     super::transactions::unwatch_all(ctx);
     super::pubsub::unsubscribe_all(ctx);
     stop_tracking(ctx.ks, ctx.session.id());
-    ctx.session.info.set_flag(flag::TRACKING | flag::BCAST | flag::RESP3_PUSH, false);
+    ctx.session.info.set_flag(flag::TRACKING | flag::BCAST, false);
     ctx.session.select(0);
     ctx.session.set_resp(Resp::V2);
     ctx.out.set_resp(Resp::V2);

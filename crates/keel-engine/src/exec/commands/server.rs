@@ -47,7 +47,7 @@ pub fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 fn invalidate_tracked(ctx: &mut Ctx) {
     if ctx.ks.tracking.is_active() {
         let (clients, tenant, me) = (&ctx.server.clients, &ctx.tenant.name, ctx.session.id());
-        ctx.ks.tracking.flush(me, &ctx.ks.pubsub, &|id| clients.is_in(id, tenant));
+        ctx.ks.tracking.flush(me, &ctx.ks.pubsub, &|id| clients.get_in(id, tenant));
     }
 }
 

@@ -58,7 +58,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.ks.dbs[db].find_live(&key, now);
     }
     let ks = &mut *ctx.ks;
-    ks.dispatch_changes(ctx.session.id(), &|id| ctx.server.clients.is_in(id, &ctx.tenant.name), None);
+    ks.dispatch_changes(ctx.session.id(), &|id| ctx.server.clients.get_in(id, &ctx.tenant.name), None);
     let watched_changed = ks.watches.is_dirty(ctx.session.id());
     unwatch_all(ctx);
     if transaction.aborted {
