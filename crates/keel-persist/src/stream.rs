@@ -1,6 +1,7 @@
-//! Streams in RDB form, both ways: Redis 7.0's `RDB_TYPE_STREAM_LISTPACKS_2` written (nodes as listpacks
-//! with a master entry, then the counters, then consumer groups with their PELs and consumers), and every
-//! stream type Redis has written read (`LISTPACKS` of 5.0–6.2, `_2` of 7.0, `_3` of 7.2).
+//! Streams in RDB form, both ways: nodes as listpacks with a master entry, then the counters, then consumer
+//! groups with their PELs and consumers. Written as Redis 7.0's `RDB_TYPE_STREAM_LISTPACKS_2` unless a
+//! consumer's active time differs from its seen time, which only 7.2's `_3` holds (a `_2` loads with the two
+//! equal); every stream type Redis has written is read (`LISTPACKS` of 5.0–6.2, `_2` of 7.0, `_3` of 7.2).
 
 use crate::format::*;
 use crate::listpack::{self, Element, ListpackBuilder};
@@ -30,8 +31,11 @@ fn put_id(out: &mut Vec<u8>, id: StreamId) {
     put_len(out, id.seq);
 }
 
-/// Appends a stream's payload (after its type byte, `TYPE_STREAM_LISTPACKS_2`).
+/// Appends a stream, type byte included: the oldest stream type that holds it exactly.
 pub fn write_stream(out: &mut Vec<u8>, stream: &Stream, compress: bool) {
+    let with_active_times =
+        stream.groups.values().flat_map(|g| g.consumers.values()).any(|c| c.active_time != Some(c.seen_time));
+    out.push(if with_active_times { TYPE_STREAM_LISTPACKS_3 } else { TYPE_STREAM_LISTPACKS_2 });
     let nodes: Vec<_> = stream.raw_nodes().collect();
     put_len(out, nodes.len() as u64);
     for node in &nodes {
@@ -83,6 +87,9 @@ pub fn write_stream(out: &mut Vec<u8>, stream: &Stream, compress: bool) {
         for (name, consumer) in &group.consumers {
             put_string(out, name, compress);
             out.extend_from_slice(&consumer.seen_time.to_le_bytes());
+            if with_active_times {
+                out.extend_from_slice(&consumer.active_time.unwrap_or(u64::MAX).to_le_bytes());
+            }
             put_len(out, consumer.pending.len() as u64);
             consumer.pending.iter().for_each(|id| out.extend_from_slice(&id_key(*id)));
         }
@@ -199,10 +206,13 @@ pub fn read_stream<R: Read>(input: &mut Input<R>, kind: u8, limits: NodeLimits) 
         for _ in 0..consumers {
             let consumer_name = input.string()?;
             let seen_time = u64::from_le_bytes(input.array()?);
-            if kind == TYPE_STREAM_LISTPACKS_3 {
-                let _active_time: [u8; 8] = input.array()?;
-            }
+            let active_time = if kind == TYPE_STREAM_LISTPACKS_3 {
+                Some(u64::from_le_bytes(input.array()?)).filter(|t| *t != u64::MAX)
+            } else {
+                Some(seen_time)
+            };
             let (consumer, _) = group.consumer(&consumer_name, seen_time);
+            consumer.active_time = active_time;
             let owned = input.length()?;
             let mut ids = Vec::with_capacity(owned.min(1 << 16) as usize);
             for _ in 0..owned {

@@ -108,10 +108,7 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value, compress: bool) {
                 put_binary_double(out, score);
             }
         }
-        Value::Stream(stream) => {
-            out.push(TYPE_STREAM_LISTPACKS_2);
-            crate::stream::write_stream(out, stream, compress);
-        }
+        Value::Stream(stream) => crate::stream::write_stream(out, stream, compress),
         Value::Json(json) => crate::module::write_json(out, json),
     }
 }

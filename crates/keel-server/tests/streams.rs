@@ -159,15 +159,17 @@ fn consumer_groups_deliver_acknowledge_and_claim() {
     );
 }
 
-/// `value` with Unix-millisecond timestamps (consumers' seen times, which a replay renews) blanked out.
-fn without_seen_times(value: Value) -> Value {
+/// `value` with Unix-millisecond timestamps (consumers' seen and active times, which a replay renews)
+/// blanked out.
+fn without_consumer_times(value: Value) -> Value {
     match value {
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
-            let mut after_seen_time = false;
+            let mut after_time_name = false;
             for item in items {
-                let item = if after_seen_time { Value::Nil } else { without_seen_times(item) };
-                after_seen_time = item == Value::BulkString(b"seen-time".to_vec());
+                let item = if after_time_name { Value::Nil } else { without_consumer_times(item) };
+                after_time_name =
+                    [&b"seen-time"[..], b"active-time"].iter().any(|name| item == Value::BulkString(name.to_vec()));
                 out.push(item);
             }
             Value::Array(out)
@@ -190,12 +192,12 @@ fn streams_and_groups_survive_restarts_through_the_log_and_snapshots() {
         let server = TestServer::with(|st| st.dir = dir.0.clone());
         let mut c = server.client();
         script(&mut c);
-        without_seen_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]))
+        without_consumer_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]))
     };
     let after_log = {
         let server = TestServer::with(|st| st.dir = dir.0.clone());
         let mut c = server.client();
-        let info = without_seen_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]));
+        let info = without_consumer_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]));
         run::<()>(&mut c, &["BGREWRITEAOF"]);
         common::wait_for(|| run::<String>(&mut c, &["INFO", "persistence"]).contains("aof_rewrite_in_progress:0"));
         info
@@ -203,7 +205,7 @@ fn streams_and_groups_survive_restarts_through_the_log_and_snapshots() {
     assert_eq!(before, after_log, "replaying the log rebuilds the same stream, PEL and consumers");
     let server = TestServer::with(|st| st.dir = dir.0.clone());
     let mut c = server.client();
-    let from_base = without_seen_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]));
+    let from_base = without_consumer_times(run::<Value>(&mut c, &["XINFO", "STREAM", "s", "FULL"]));
     assert_eq!(from_base, before, "and so does the compacted base");
 }
 
@@ -407,4 +409,115 @@ fn xreadgroup_logs_the_groups_position_after_its_claims() {
     assert!(setid.is_some_and(|at| at > claims), "{log}");
     let s = start();
     assert_eq!(group_info(&mut s.client()), before);
+}
+
+/// A group's lag as `XINFO GROUPS` reports it (nil when unknowable).
+fn group_lag(c: &mut redis::Connection, key: &str) -> Option<i64> {
+    let groups: Vec<std::collections::HashMap<String, Value>> = run(c, &["XINFO", "GROUPS", key]);
+    match &groups[0]["lag"] {
+        Value::Int(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// A group's lag after deletions and trims is what Redis 8 reports (its stream-cgroups unit): once both the
+/// group's position and the newest deleted entry are behind the first entry, the lag is the stream's length;
+/// a deleted entry ahead of the group makes it unknowable, and reading past it counts the group afresh.
+#[test]
+fn group_lag_after_deletions_and_trims_is_redis_8s() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["XGROUP", "CREATE", "x", "g", "$", "MKSTREAM"]);
+    for id in ["1-0", "2-0", "3-0", "4-0", "5-0"] {
+        run::<String>(&mut c, &["XADD", "x", id, "d", "v"]);
+    }
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "x", ">"]);
+    assert_eq!(group_lag(&mut c, "x"), Some(4));
+    run::<i64>(&mut c, &["XTRIM", "x", "MAXLEN", "1"]);
+    assert_eq!(group_lag(&mut c, "x"), Some(1), "trimmed past the group: the entries left");
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "x", ">"]);
+    assert_eq!(group_lag(&mut c, "x"), Some(0));
+
+    run::<i64>(&mut c, &["DEL", "y"]);
+    run::<()>(&mut c, &["XGROUP", "CREATE", "y", "g", "$", "MKSTREAM"]);
+    run::<String>(&mut c, &["XADD", "y", "1-0", "d", "a"]);
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "y", ">"]);
+    run::<String>(&mut c, &["XADD", "y", "2-0", "d", "b"]);
+    run::<String>(&mut c, &["XADD", "y", "3-0", "d", "c"]);
+    run::<i64>(&mut c, &["XDEL", "y", "2-0"]);
+    assert_eq!(group_lag(&mut c, "y"), None, "a deleted entry lies ahead of the group");
+    run::<i64>(&mut c, &["XDEL", "y", "1-0"]);
+    assert_eq!(group_lag(&mut c, "y"), Some(1), "both the group and the deletion are behind the first entry");
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "y", ">"]);
+    let groups: Vec<std::collections::HashMap<String, Value>> = run(&mut c, &["XINFO", "GROUPS", "y"]);
+    assert_eq!(groups[0]["entries-read"], Value::Int(3));
+    assert_eq!(group_lag(&mut c, "y"), Some(0));
+}
+
+/// A consumer's field in `XINFO CONSUMERS`.
+fn consumer_field(c: &mut redis::Connection, key: &str, field: &str) -> i64 {
+    let consumers: Vec<std::collections::HashMap<String, Value>> = run(c, &["XINFO", "CONSUMERS", key, "g"]);
+    match consumers[0][field] {
+        Value::Int(n) => n,
+        ref other => panic!("{field} is {other:?}"),
+    }
+}
+
+/// Redis 7.2's consumer active time: none until a consumer is handed entries (`inactive` -1), kept through
+/// DUMP/RESTORE in the `_3` stream type, while a stream whose consumers' active and seen times agree is
+/// still written as Redis 7.0's `_2`, which redis-server 7.0 restores.
+#[test]
+fn consumers_active_time_is_kept_and_written_only_when_needed() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">"]);
+    assert_eq!(consumer_field(&mut c, "s", "inactive"), -1, "created by a read that served nothing");
+    let dump: Vec<u8> = run(&mut c, &["DUMP", "s"]);
+    assert_eq!(dump[0], 21, "an active time unlike the seen time needs Redis 7.2's type");
+    redis::cmd("RESTORE").arg("copy").arg(0).arg(&dump).query::<()>(&mut c).unwrap();
+    assert_eq!(consumer_field(&mut c, "copy", "inactive"), -1);
+
+    run::<String>(&mut c, &["XADD", "t", "*", "f", "v"]);
+    run::<()>(&mut c, &["XGROUP", "CREATE", "t", "g", "0"]);
+    run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "t", ">"]);
+    assert!((0..60_000).contains(&consumer_field(&mut c, "t", "inactive")));
+    let dump: Vec<u8> = run(&mut c, &["DUMP", "t"]);
+    assert_eq!(dump[0], 19, "seen and handed entries at once: Redis 7.0's type holds it");
+    if let Some(real) = RealRedis::start(&[]) {
+        redis::cmd("RESTORE").arg("t").arg(0).arg(&dump).query::<()>(&mut real.client()).unwrap();
+    }
+}
+
+/// XREADGROUP counts as a change (`rdb_changes_since_last_save`) when it serves new entries or creates its
+/// consumer, not when it serves the consumer's history (Redis's rule); a consumer created by a read that
+/// served nothing is logged, so it outlives a restart.
+#[test]
+fn xreadgroup_changes_only_what_it_delivers_or_creates() {
+    let dir = TestDir::new();
+    let start = || TestServer::on_dir(&dir.0, |s| s.save = String::new());
+    let changes = |c: &mut redis::Connection| -> i64 {
+        let info: String = run(c, &["INFO", "persistence"]);
+        let line = info.lines().find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"));
+        line.and_then(|n| n.trim().parse().ok()).expect("INFO persistence reports changes")
+    };
+    {
+        let s = start();
+        let mut c = s.client();
+        run::<String>(&mut c, &["XADD", "x", "1-0", "d", "a"]);
+        run::<()>(&mut c, &["XGROUP", "CREATE", "x", "g", "0"]);
+        run::<i64>(&mut c, &["XGROUP", "CREATECONSUMER", "x", "g", "alice"]);
+        let before = changes(&mut c);
+        run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "x", ">"]);
+        assert_eq!(changes(&mut c), before + 1);
+        run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "x", "0"]);
+        assert_eq!(changes(&mut c), before + 1, "serving history is not a change");
+        run::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "x", ">"]);
+        assert_eq!(changes(&mut c), before + 2, "creating the consumer is");
+    }
+    let s = start();
+    let consumers: Vec<std::collections::HashMap<String, Value>> =
+        run(&mut s.client(), &["XINFO", "CONSUMERS", "x", "g"]);
+    let names: Vec<&Value> = consumers.iter().map(|c| &c["name"]).collect();
+    assert_eq!(names, [&Value::BulkString(b"alice".to_vec()), &Value::BulkString(b"bob".to_vec())]);
 }

@@ -534,14 +534,8 @@ impl Stream {
     }
 
     /// Whether a deleted entry may lie at or after `start` (Redis's streamRangeHasTombstones, open end).
-    pub fn range_has_tombstones(&self, start: StreamId) -> bool {
-        if self.length == 0 || self.max_deleted_entry_id == StreamId::MIN {
-            return false;
-        }
-        if self.first_id > self.max_deleted_entry_id {
-            return false;
-        }
-        start <= self.max_deleted_entry_id
+    fn range_has_tombstones(&self, start: StreamId) -> bool {
+        self.length > 0 && self.max_deleted_entry_id != StreamId::MIN && start <= self.max_deleted_entry_id
     }
 
     /// The number of entries added up to and including `id`, when it can be known (Redis's
@@ -552,6 +546,9 @@ impl Stream {
         }
         if self.length == 0 && id <= self.last_id {
             return Some(self.entries_added);
+        }
+        if id != StreamId::MIN && id < self.max_deleted_entry_id {
+            return None;
         }
         match id.cmp(&self.last_id) {
             std::cmp::Ordering::Equal => return Some(self.entries_added),
@@ -568,10 +565,26 @@ impl Stream {
         None
     }
 
-    /// A group's lag: entries not yet delivered to it, or None when unknowable (Redis's streamReplyWithCGLag).
+    /// A group's read counter once the entry `id`, past its `last_id`, is delivered to it (Redis 8's
+    /// streamReplyWithRange): one more while the counter is valid and no deleted entry lies ahead of
+    /// the group, else estimated afresh.
+    pub fn entries_read_after(&self, last_id: StreamId, entries_read: Option<u64>, id: StreamId) -> Option<u64> {
+        match entries_read {
+            Some(read) if last_id >= self.first_id && !self.range_has_tombstones(last_id) => Some(read + 1),
+            _ if self.entries_added > 0 => self.entries_read_estimate(id),
+            _ => entries_read,
+        }
+    }
+
+    /// A group's lag: entries not yet delivered to it, or None when unknowable (Redis 8's
+    /// streamReplyWithCGLag).
     pub fn lag(&self, last_id: StreamId, entries_read: Option<u64>) -> Option<u64> {
-        if self.entries_added == 0 {
+        if self.entries_added == 0 || self.length == 0 {
             return Some(0);
+        }
+        if last_id < self.first_id && self.max_deleted_entry_id < self.first_id {
+            // Everything the group has not read is still in the stream, and nothing it has was deleted.
+            return Some(self.length);
         }
         if let Some(read) = entries_read {
             if !self.range_has_tombstones(last_id) {

@@ -18,6 +18,8 @@ pub struct Pending {
 pub struct Consumer {
     /// Unix ms the consumer last did something (its `idle` is measured from here).
     pub seen_time: u64,
+    /// Unix ms the consumer was last handed entries (its `inactive`); None until it has been (Redis 7.2).
+    pub active_time: Option<u64>,
     pub pending: BTreeSet<StreamId>,
 }
 
@@ -43,8 +45,11 @@ impl ConsumerGroup {
     /// The consumer `name`, created at `now` if missing; whether it was created.
     pub fn consumer(&mut self, name: &[u8], now: u64) -> (&mut Consumer, bool) {
         let created = !self.consumers.contains_key(name);
-        let consumer =
-            self.consumers.entry(name.into()).or_insert_with(|| Consumer { seen_time: now, pending: BTreeSet::new() });
+        let consumer = self.consumers.entry(name.into()).or_insert_with(|| Consumer {
+            seen_time: now,
+            active_time: None,
+            pending: BTreeSet::new(),
+        });
         (consumer, created)
     }
 
@@ -59,6 +64,7 @@ impl ConsumerGroup {
         self.pel.insert(id, Pending { consumer: consumer.into(), delivery_time: now, delivery_count: 1 });
         if let Some(c) = self.consumers.get_mut(consumer) {
             c.pending.insert(id);
+            c.active_time = Some(now);
         }
     }
 

@@ -396,6 +396,7 @@ pub fn xclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
             let (c, created) = g.consumer(consumer, now);
             c.seen_time = now;
+            c.active_time = Some(now);
             consumer_created |= created;
             g.transfer(*id, consumer);
             if let Some(p) = g.pel.get_mut(id) {
@@ -479,6 +480,7 @@ pub fn xautoclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             }
             let (c, created) = g.consumer(consumer, now);
             c.seen_time = now;
+            c.active_time = Some(now);
             consumer_created |= created;
             g.transfer(id, consumer);
             if let Some(p) = g.pel.get_mut(&id) {
@@ -538,13 +540,15 @@ pub fn xinfo_consumers(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let Some(g) = s.groups.get(args[3]) else { return Err(no_group_for_key(args[3], args[2])) };
     out.array(g.consumers.len());
     for (name, c) in &g.consumers {
-        out.map(3);
+        out.map(4);
         out.bulk(b"name");
         out.bulk(name);
         out.bulk(b"pending");
         out.int(c.pending.len() as i64);
         out.bulk(b"idle");
         out.int((now as i64 - c.seen_time as i64).max(0));
+        out.bulk(b"inactive");
+        out.int(c.active_time.map_or(-1, |active| now as i64 - active as i64));
     }
     Ok(())
 }
@@ -651,11 +655,13 @@ pub fn xinfo_stream(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.bulk(b"consumers");
         out.array(g.consumers.len());
         for (cname, c) in &g.consumers {
-            out.map(4);
+            out.map(5);
             out.bulk(b"name");
             out.bulk(cname);
             out.bulk(b"seen-time");
             out.int(c.seen_time as i64);
+            out.bulk(b"active-time");
+            out.int(c.active_time.map_or(-1, |active| active as i64));
             out.bulk(b"pel-count");
             out.int(c.pending.len() as i64);
             out.bulk(b"pending");

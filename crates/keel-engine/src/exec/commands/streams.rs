@@ -576,18 +576,21 @@ fn read_generic(ctx: &mut Ctx, args: &[&[u8]], group_command: bool) -> CmdResult
             }
             ReadFrom::After(id) => (s.edge_id(true).is_some_and(|top| top > id)).then(|| id.incr()).flatten(),
         };
+        if let Some((group, consumer)) = r.group {
+            let claims_follow = start.is_some() && !r.noack && matches!(from[i], ReadFrom::New);
+            see_consumer(ctx, slot, key, group, consumer, claims_follow, now);
+        }
         let Some(start) = start else { continue };
         let mut reply = ReplyWriter::new(ctx.out.resp());
         match r.group {
             None => {
-                let entries = s.range(start, StreamId::MAX, r.count, false);
+                let entries = stream_at(ctx, slot).range(start, StreamId::MAX, r.count, false);
                 reply.array(entries.len());
                 entries.iter().for_each(|e| reply_entry(&mut reply, e));
             }
             Some((group, consumer)) => {
                 let history = matches!(from[i], ReadFrom::History(_));
                 read_group(ctx, slot, key, group, consumer, start, history, r.count, r.noack, now, &mut reply);
-                ctx.dirty(1);
             }
         }
         served.push((i, reply.as_bytes().to_vec()));
@@ -632,6 +635,8 @@ type OwnedEntry = (StreamId, Vec<(Vec<u8>, Vec<u8>)>);
 
 /// Serves one stream of an XREADGROUP into `reply`: new entries (recorded as delivered to `consumer`
 /// unless NOACK) or the consumer's pending history. The log gets Redis's XCLAIM / XGROUP SETID form.
+/// Counts as a change (Redis's dirty) once if new entries were served and once if the consumer was
+/// created; serving history does not, though it updates delivery counts, as in Redis.
 #[allow(clippy::too_many_arguments)]
 fn read_group(
     ctx: &mut Ctx,
@@ -647,28 +652,10 @@ fn read_group(
     reply: &mut ReplyWriter,
 ) {
     let mut log: Vec<Vec<Vec<u8>>> = Vec::new();
-    let created = with_stream(ctx, slot, |s| {
-        let Some(g) = s.groups.get_mut(group) else { return false };
-        let (c, created) = g.consumer(consumer, now);
-        c.seen_time = now;
-        created
-    });
-    if created {
-        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
-        if noack {
-            log.push(vec![
-                b"XGROUP".to_vec(),
-                b"CREATECONSUMER".to_vec(),
-                key.to_vec(),
-                group.to_vec(),
-                consumer.to_vec(),
-            ]);
-        }
-    }
     let limit = if count == 0 { usize::MAX } else { count };
-    with_stream(ctx, slot, |s| {
+    let served_new = with_stream(ctx, slot, |s| {
         if history {
-            let Some(g) = s.groups.get(group) else { return };
+            let Some(g) = s.groups.get(group) else { return false };
             let ids: Vec<StreamId> = g
                 .consumers
                 .get(consumer)
@@ -698,7 +685,7 @@ fn read_group(
                     }
                 }
             }
-            return;
+            return false;
         }
         let entries: Vec<OwnedEntry> = s
             .range(start, StreamId::MAX, count, false)
@@ -708,18 +695,12 @@ fn read_group(
         reply.array(entries.len());
         let mut advanced = false;
         for (id, fields) in &entries {
-            let estimate_read = |s: &Stream, g_read: Option<u64>| match g_read {
-                Some(read) if !s.range_has_tombstones(*id) => Some(read + 1),
-                _ => s.entries_read_estimate(*id),
-            };
-            let read = s.groups.get(group).and_then(|g| {
-                if *id > g.last_id {
-                    Some(estimate_read(s, g.entries_read))
-                } else {
-                    None
-                }
-            });
-            let Some(g) = s.groups.get_mut(group) else { return };
+            let read = s
+                .groups
+                .get(group)
+                .filter(|g| *id > g.last_id)
+                .map(|g| s.entries_read_after(g.last_id, g.entries_read, *id));
+            let Some(g) = s.groups.get_mut(group) else { return false };
             if let Some(read) = read {
                 g.entries_read = read;
                 g.last_id = *id;
@@ -744,8 +725,29 @@ fn read_group(
                 log.push(setid_log(key, group, g.last_id, g.entries_read));
             }
         }
+        !entries.is_empty()
     });
     log.iter().for_each(|command| ctx.ks.log.rewrite(command));
+    ctx.dirty(u64::from(served_new));
+}
+
+/// Marks `consumer` of `group` as seen by an XREADGROUP, creating it if missing (a change, as in Redis, which
+/// creates it even when nothing is served). Its creation is logged unless the XCLAIMs of the deliveries
+/// that follow create it where it is replayed, that is unless `claims_follow`.
+fn see_consumer(ctx: &mut Ctx, slot: usize, key: &[u8], group: &[u8], consumer: &[u8], claims_follow: bool, now: u64) {
+    let created = with_stream(ctx, slot, |s| {
+        let Some(g) = s.groups.get_mut(group) else { return false };
+        let (c, created) = g.consumer(consumer, now);
+        c.seen_time = now;
+        created
+    });
+    if created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+        ctx.dirty(1);
+        if !claims_follow {
+            ctx.ks.log.rewrite(&[&b"XGROUP"[..], b"CREATECONSUMER", key, group, consumer]);
+        }
+    }
 }
 
 /// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`: how Redis logs a delivery.
