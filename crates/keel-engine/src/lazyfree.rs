@@ -1,8 +1,9 @@
 //! Freeing large values off the command path (Redis's lazyfree.c): UNLINK, and DEL under
 //! `lazyfree-lazy-user-del`, hand a value whose freeing takes many steps to a background thread, so a
 //! client deleting a million-member set does not hold up the others while it is freed. Small values are
-//! freed at once, as freeing them costs less than the hand-over. FLUSHDB and FLUSHALL ASYNC hand over a
-//! database's whole contents.
+//! freed at once, as freeing them costs less than the hand-over. FLUSHDB and FLUSHALL hand over a
+//! database's whole contents: ASYNC answers at once, SYNC answers once it is freed (Redis 8 runs a SYNC
+//! flush as a blocking ASYNC: its caller waits, the other clients do not).
 
 use keel_store::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +43,45 @@ struct Freed {
     objects: u64,
 }
 
-type Job = (Freed, Arc<LazyFreeStats>);
+/// Tells a caller waiting for a flush (FLUSHALL SYNC) that what it took out is freed.
+#[derive(Debug, Clone, Default)]
+pub struct FreeDone(Arc<FreeSignal>);
+
+#[derive(Debug, Default)]
+struct FreeSignal {
+    done: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl FreeDone {
+    fn finish(&self) {
+        self.0.done.store(true, Ordering::Release);
+        self.0.wake.notify_waiters();
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.0.done.load(Ordering::Acquire)
+    }
+
+    /// Returns once the freeing thread is done with the flush.
+    pub async fn wait(&self) {
+        loop {
+            let woken = self.0.wake.notified();
+            if self.is_done() {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
+impl PartialEq for FreeDone {
+    fn eq(&self, other: &FreeDone) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+type Job = (Freed, Arc<LazyFreeStats>, Option<FreeDone>);
 
 /// The one freeing thread, started on first use.
 fn freer() -> &'static Mutex<Sender<Job>> {
@@ -50,11 +89,14 @@ fn freer() -> &'static Mutex<Sender<Job>> {
     FREER.get_or_init(|| {
         let (send, receive) = channel::<Job>();
         let spawned = std::thread::Builder::new().name("keel-lazyfree".into()).spawn(move || {
-            for (freed, stats) in receive {
+            for (freed, stats, done) in receive {
                 let objects = freed.objects;
                 drop(freed);
                 stats.pending.fetch_sub(objects, Ordering::Relaxed);
                 stats.freed.fetch_add(objects, Ordering::Relaxed);
+                if let Some(done) = done {
+                    done.finish();
+                }
             }
         });
         if let Err(e) = spawned {
@@ -67,25 +109,33 @@ fn freer() -> &'static Mutex<Sender<Job>> {
 /// Frees `value` now, or in the background when that takes many steps.
 pub fn free(value: Value, stats: &Arc<LazyFreeStats>) {
     if effort(&value) > THRESHOLD {
-        hand_over(Freed { _contents: Box::new(value), objects: 1 }, stats);
+        hand_over(Freed { _contents: Box::new(value), objects: 1 }, stats, None);
     }
 }
 
-/// Frees what FLUSHDB/FLUSHALL ASYNC took out of a database in the background, whatever its size: freeing
-/// a million keys in place would hold every other client of the database for that long.
-pub fn free_flushed(flushed: keel_store::Flushed, stats: &Arc<LazyFreeStats>) {
-    if flushed.keys > 0 {
-        let objects = flushed.keys as u64;
-        hand_over(Freed { _contents: Box::new(flushed), objects }, stats);
+/// Frees what FLUSHDB/FLUSHALL took out of its databases in the background, whatever its size: freeing a
+/// million keys in place would hold every other client of the database for that long. What it returns
+/// tells when that is done.
+pub fn free_flushed(flushed: Vec<keel_store::Flushed>, stats: &Arc<LazyFreeStats>) -> FreeDone {
+    let done = FreeDone::default();
+    let objects: u64 = flushed.iter().map(|f| f.keys as u64).sum();
+    if objects == 0 {
+        done.finish();
+    } else {
+        hand_over(Freed { _contents: Box::new(flushed), objects }, stats, Some(done.clone()));
     }
+    done
 }
 
-fn hand_over(freed: Freed, stats: &Arc<LazyFreeStats>) {
+fn hand_over(freed: Freed, stats: &Arc<LazyFreeStats>, done: Option<FreeDone>) {
     let objects = freed.objects;
     stats.pending.fetch_add(objects, Ordering::Relaxed);
-    let sent = freer().lock().map(|sender| sender.send((freed, stats.clone())));
+    let sent = freer().lock().map(|sender| sender.send((freed, stats.clone(), done.clone())));
     if !matches!(sent, Ok(Ok(()))) {
         // No thread to take it: it was dropped here (or with the failed send).
         stats.pending.fetch_sub(objects, Ordering::Relaxed);
+        if let Some(done) = done {
+            done.finish();
+        }
     }
 }

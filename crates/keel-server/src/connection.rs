@@ -208,7 +208,9 @@ where
                 (0..processed.replies).for_each(|_| conn.out.error(&refusal));
             }
         }
-        if !conn.out.is_empty() {
+        // A SYNC flush's caller hears nothing, its flush's reply included, until the flush is freed.
+        let held = matches!(next, Next::Wait(Waiting::Freed(_), _));
+        if !conn.out.is_empty() && !held {
             conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
@@ -258,6 +260,7 @@ where
                 _ = keel_engine::server::stopping(&mut shutdown) => break,
                 () = wait_and_reply(&conn.tenant, waiting, deadline, &mut conn.out) => {}
             };
+            conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
             if written.is_err() {
@@ -283,16 +286,18 @@ where
     conn.close(&info);
 }
 
-/// What WAIT and WAITAOF wait for.
+/// What WAIT, WAITAOF and a SYNC flush wait for.
 enum Waiting {
     /// WAIT: `replicas` replicas acknowledged `offset`.
     Replicas { offset: u64, replicas: u64 },
     /// WAITAOF: the local log and replicas' logs fsynced.
     Aof(keel_engine::exec::session::AofWait),
+    /// FLUSHALL/FLUSHDB SYNC: what the flush took out freed (its reply is already written).
+    Freed(keel_engine::lazyfree::FreeDone),
 }
 
 /// Waits for what `waiting` names, or the deadline, and writes the command's reply: WAIT's count of
-/// replicas, WAITAOF's pair (local log fsynced, replicas fsynced).
+/// replicas, WAITAOF's pair (local log fsynced, replicas fsynced); a flush's was written as it ran.
 async fn wait_and_reply(
     tenant: &Tenant,
     waiting: Waiting,
@@ -321,6 +326,7 @@ async fn wait_and_reply(
             out.int(local as i64);
             out.int(replicas as i64);
         }
+        Waiting::Freed(done) => done.wait().await,
     }
 }
 
@@ -624,6 +630,7 @@ fn act(
             let deadline = wait.timeout.map(|t| tokio::time::Instant::now() + t);
             Some(Next::Wait(Waiting::Aof(wait), deadline))
         }
+        Action::AwaitFree(done) => Some(Next::Wait(Waiting::Freed(done), None)),
         Action::Shutdown => {
             server.begin_shutdown();
             Some(Next::Close)

@@ -262,14 +262,47 @@ fn async_flushes_free_the_keys_in_the_background() {
     assert_eq!(run::<i64>(&mut con, &["DBSIZE"]), 0);
     common::wait_for(|| memory_field(&mut con, "lazyfree_pending_objects") == 0);
     assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1000);
-    run::<()>(&mut con, &["DEBUG", "POPULATE", "10"]);
-    run::<()>(&mut con, &["FLUSHDB", "SYNC"]);
-    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1000, "SYNC frees in place");
     run::<()>(&mut con, &["CONFIG", "SET", "lazyfree-lazy-user-flush", "yes"]);
     run::<()>(&mut con, &["DEBUG", "POPULATE", "10"]);
     run::<()>(&mut con, &["FLUSHDB"]);
     common::wait_for(|| memory_field(&mut con, "lazyfreed_objects") == 1010);
     assert_eq!(common::error_of(&mut con, &["FLUSHALL", "LATER"]), "ERR syntax error");
+}
+
+/// A SYNC flush runs as Redis 8 runs it, as a blocking ASYNC: the keys are freed in the background and
+/// the caller's reply (and the replies of what it pipelined after) waits until they are, over RESP and
+/// REST alike. Inside MULTI, where nothing can wait, the keys are freed in place.
+#[test]
+fn sync_flushes_free_in_the_background_while_their_caller_waits() {
+    let server = TestServer::with(|s| s.rest_token = "secret-token".into());
+    let mut con = server.client();
+    run::<()>(&mut con, &["DEBUG", "POPULATE", "1000"]);
+    run::<()>(&mut con, &["FLUSHALL"]);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1000, "freed before the reply");
+    assert_eq!(memory_field(&mut con, "lazyfree_pending_objects"), 0);
+
+    run::<()>(&mut con, &["SET", "x", "1"]);
+    run::<()>(&mut con, &["SET", "y", "2"]);
+    let mut raw = server.raw();
+    raw.send(b"FLUSHALL SYNC\r\nFLUSHDB\r\nPING\r\n");
+    raw.expect(b"+OK\r\n+OK\r\n+PONG\r\n");
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1002);
+
+    run::<()>(&mut con, &["SET", "x", "1"]);
+    let (status, body) = common::http_with(
+        server.http_addr,
+        "POST",
+        "/",
+        &["Authorization: Bearer secret-token"],
+        br#"["FLUSHALL", "SYNC"]"#,
+    );
+    assert_eq!((status, body.as_str()), (200, r#"{"result":"OK"}"#));
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1003);
+
+    run::<()>(&mut con, &["SET", "x", "1"]);
+    let replies: Vec<String> = redis::pipe().atomic().cmd("FLUSHALL").query(&mut con).unwrap();
+    assert_eq!(replies, ["OK"]);
+    assert_eq!(memory_field(&mut con, "lazyfreed_objects"), 1003, "freed in place inside MULTI");
 }
 
 /// CLIENT NO-TOUCH (Redis 7.2): the client's reads leave a key's idle time alone; TOUCH still touches it.

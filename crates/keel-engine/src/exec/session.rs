@@ -45,6 +45,8 @@ pub enum Action {
     /// WAITAOF: reply once the local log is fsynced up to `log_end` (when `local`) and `replicas` replicas
     /// report their logs fsynced up to stream `offset`, or the timeout passes.
     WaitAof(AofWait),
+    /// FLUSHALL/FLUSHDB SYNC: the replies so far go out once what the flush took out is freed.
+    AwaitFree(crate::lazyfree::FreeDone),
 }
 
 /// What a WAITAOF waits for.

@@ -250,13 +250,16 @@ async fn run(
     let mut durability = keel_engine::exec::batch::Durability::default();
     let mut next = 0;
     while next < commands.len() {
-        let (done, batch_durability) = run_batch(server, &access, &mut session, &commands[next..], &mut replies);
+        let (done, batch_durability, held) = run_batch(server, &access, &mut session, &commands[next..], &mut replies);
         next += done;
         durability.offset = durability.offset.max(batch_durability.offset);
         durability.wrote |= batch_durability.wrote;
-        if next < commands.len() {
+        match held {
+            // A SYNC flush: the request goes on once what it took out is freed, as a connection would.
+            Some(Held::Freeing(freed)) => freed.wait().await,
             // CLIENT PAUSE holds the next command: wait, outside the lock, and go on from it.
-            tenant.pause.wait().await;
+            Some(Held::Paused) => tenant.pause.wait().await,
+            None => {}
         }
     }
     // Metered as the same commands over RESP would be: the arguments in, the replies out.
@@ -281,14 +284,23 @@ async fn run(
     replies
 }
 
-/// Runs `commands` as one batch until CLIENT PAUSE holds one; returns how many ran, and what must be durable.
+/// Why a batch of a request stopped before its last command.
+enum Held {
+    /// CLIENT PAUSE holds the next command.
+    Paused,
+    /// A SYNC flush ran: the rest waits for its freeing.
+    Freeing(keel_engine::lazyfree::FreeDone),
+}
+
+/// Runs `commands` as one batch until one holds the rest; returns how many ran, what must be durable, and
+/// what held the rest.
 fn run_batch(
     server: &Arc<Server>,
     access: &Access,
     session: &mut Session,
     commands: &[Command],
     replies: &mut Replies,
-) -> (usize, keel_engine::exec::batch::Durability) {
+) -> (usize, keel_engine::exec::batch::Durability, Option<Held>) {
     let mut batch = Batch::new(server, &access.tenant);
     for (done, command) in commands.iter().enumerate() {
         let start = replies.out.len();
@@ -304,7 +316,11 @@ fn run_batch(
         }
         batch.run(session, &args, &mut replies.out);
         match session.action.take() {
-            Some(Action::Paused) => return (done, batch.finish()),
+            Some(Action::Paused) => return (done, batch.finish(), Some(Held::Paused)),
+            Some(Action::AwaitFree(freed)) => {
+                replies.end(start);
+                return (done + 1, batch.finish(), Some(Held::Freeing(freed)));
+            }
             Some(Action::Block(_)) => {
                 let name = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
                 replies.out.truncate(start);
@@ -314,7 +330,7 @@ fn run_batch(
         }
         replies.end(start);
     }
-    (commands.len(), batch.finish())
+    (commands.len(), batch.finish(), None)
 }
 
 /// Why REST does not run `args` for `access`, if it does not: the read-only token runs only `readonly`

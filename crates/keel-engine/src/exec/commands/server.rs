@@ -14,8 +14,8 @@ pub fn dbsize(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Whether FLUSHDB/FLUSHALL free in the background: ASYNC, or no mode under `lazyfree-lazy-user-flush`.
-/// Either way the database is empty when the command answers; SYNC frees the values before it does.
+/// Whether FLUSHDB/FLUSHALL answer before what they took out is freed: ASYNC, or no mode under
+/// `lazyfree-lazy-user-flush`. Either way the database is empty when the command answers.
 fn flush_async(ctx: &Ctx, args: &[&[u8]]) -> Result<bool, CmdError> {
     match args.get(1) {
         None => Ok(ctx.server.settings.read().lazyfree_lazy_user_flush),
@@ -25,18 +25,24 @@ fn flush_async(ctx: &Ctx, args: &[&[u8]]) -> Result<bool, CmdError> {
     }
 }
 
-/// What a flush took out of a database: freed in the background (ASYNC) or here.
-fn dispose(ctx: &Ctx, flushed: keel_store::Flushed, in_background: bool) {
-    if in_background {
-        crate::lazyfree::free_flushed(flushed, &ctx.tenant.lazyfree);
+/// Frees what a flush took out of its databases. ASYNC frees it in the background; so does SYNC, as Redis
+/// 8 runs it, but its caller's reply waits for the freeing (the other clients do not). Inside MULTI or a
+/// script, where nothing waits, SYNC frees it here.
+fn dispose(ctx: &mut Ctx, flushed: Vec<keel_store::Flushed>, answer_at_once: bool) {
+    if !answer_at_once && (ctx.session.in_exec || ctx.session.in_script) {
+        return;
+    }
+    let done = crate::lazyfree::free_flushed(flushed, &ctx.tenant.lazyfree);
+    if !answer_at_once && !done.is_done() {
+        ctx.session.action = Some(Action::AwaitFree(done));
     }
 }
 
 pub fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let in_background = flush_async(ctx, args)?;
+    let answer_at_once = flush_async(ctx, args)?;
     let removed = ctx.db().len() as u64;
     let flushed = ctx.db().clear();
-    dispose(ctx, flushed, in_background);
+    dispose(ctx, vec![flushed], answer_at_once);
     ctx.dirty(removed.max(1));
     invalidate_tracked(ctx);
     ctx.out.ok();
@@ -52,10 +58,10 @@ fn invalidate_tracked(ctx: &mut Ctx) {
 }
 
 pub fn flushall(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let in_background = flush_async(ctx, args)?;
+    let answer_at_once = flush_async(ctx, args)?;
     let removed: u64 = ctx.ks.dbs.iter().map(|db| db.len() as u64).sum();
     let flushed: Vec<keel_store::Flushed> = ctx.ks.dbs.iter_mut().map(|db| db.clear()).collect();
-    flushed.into_iter().for_each(|data| dispose(ctx, data, in_background));
+    dispose(ctx, flushed, answer_at_once);
     ctx.dirty(removed.max(1));
     invalidate_tracked(ctx);
     ctx.out.ok();
