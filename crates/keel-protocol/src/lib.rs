@@ -18,4 +18,4 @@ pub use double::format_double;
 pub use frame::{parse_frame, Frame, FrameError};
 pub use json::JsonStrings;
 pub use request::{Parsed, ProtocolError, RequestParser, INLINE_MAX_SIZE};
-pub use writer::{ReplyWriter, Resp};
+pub use writer::{ReplyWriter, Resp, KEPT_CAPACITY};

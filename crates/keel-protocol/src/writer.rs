@@ -8,6 +8,10 @@ use crate::double::format_double;
 use crate::json::{JsonShape, JsonStrings};
 use crate::{parse_frame, Frame};
 
+/// A reply buffer up to this size is kept whatever the last replies took: the buffer a pipelining client
+/// needs between flushes (Redis's PROTO_RESIZE_THRESHOLD is 32 KiB).
+pub const KEPT_CAPACITY: usize = 64 * 1024;
+
 /// The protocol version a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resp {
@@ -80,13 +84,16 @@ impl ReplyWriter {
         }
     }
 
+    /// Empties the buffer once its replies are sent. A buffer that grew for a large reply is given back
+    /// when the replies it held take less than half of it, so what a connection keeps follows its recent
+    /// traffic, not its peak (Redis resizes its buffers likewise, in its cron).
     pub fn clear(&mut self) {
+        let used = self.buf.len();
         self.buf.clear();
         if let Some(json) = &mut self.json {
             json.reset();
         }
-        // A huge reply must not pin its memory for the life of the connection.
-        if self.buf.capacity() > 1024 * 1024 {
+        if self.buf.capacity() > KEPT_CAPACITY && self.buf.capacity() > 2 * used {
             self.buf = Vec::with_capacity(16 * 1024);
         }
     }

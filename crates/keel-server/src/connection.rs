@@ -9,7 +9,7 @@ use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
 use keel_engine::state::blocking::Waiter;
 use keel_engine::state::tenant::{Monitor, Tenant};
-use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp};
+use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp, KEPT_CAPACITY};
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -541,9 +541,12 @@ impl Connection {
         let now_ms = batch.now_ms();
         let durability = batch.finish();
         drop(args);
+        // A buffer that grew for a large request is given back once a batch takes less than half of it, as
+        // the reply buffer is: what a connection keeps follows its recent traffic, not its peak. (Its
+        // capacity is counted before `advance`, which moves its start.)
+        let held = self.input.capacity();
         self.input.advance(pos);
-        if self.input.is_empty() && self.input.capacity() > 1024 * 1024 {
-            // A huge request must not pin its buffer for the life of the connection.
+        if self.input.is_empty() && held > KEPT_CAPACITY && held > 2 * pos {
             self.input = BytesMut::with_capacity(IDLE_BUFFER);
         }
         Processed { next, now_ms, durability, replies }

@@ -390,3 +390,23 @@ fn config_set_port_moves_the_listener_and_a_taken_port_changes_nothing() {
     let memory: Vec<String> = run(&mut c, &["CONFIG", "GET", "maxmemory"]);
     assert_eq!(memory[1], "0", "nothing of the failed command was applied");
 }
+
+/// A connection's buffers follow its recent traffic, not its peak: after a 600 KB request and its reply, the
+/// next small command leaves both buffers small again, without waiting for the connection to go idle.
+#[test]
+fn buffers_grown_for_a_large_request_are_given_back_by_the_next_one() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let members: Vec<String> = (0..50_000).map(|i| i.to_string()).collect();
+    redis::cmd("SADD").arg("big").arg(&members).query::<i64>(&mut c).unwrap();
+    let listed: Vec<String> = run(&mut c, &["SMEMBERS", "big"]);
+    assert_eq!(listed.len(), 50_000);
+    run::<String>(&mut c, &["PING"]);
+    let me: String = run(&mut c, &["CLIENT", "INFO"]);
+    let field = |name: &str| -> usize {
+        let value = me.split(' ').find_map(|f| f.strip_prefix(&format!("{name}="))).unwrap();
+        value.trim().parse().unwrap()
+    };
+    assert!(field("qbuf") + field("qbuf-free") <= 64 * 1024, "{me}");
+    assert!(field("rbs") <= 64 * 1024, "{me}");
+}
