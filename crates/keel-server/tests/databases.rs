@@ -145,7 +145,8 @@ fn credentials_lead_to_one_database_and_nothing_leaks_between_them() {
 fn limits_hold_per_database() {
     let dir = TestDir::new();
     let s = server_on(&dir);
-    let small = create(&s, r#"{"name": "small", "max_connections": 2, "max_memory": 65536, "eviction": "noeviction"}"#);
+    let small =
+        create(&s, r#"{"name": "small", "max_connections": 2, "max_memory": 262144, "eviction": "noeviction"}"#);
     let password = small["password"].as_str().unwrap();
     let mut first = connect(&s, password);
     let _second = connect(&s, password);

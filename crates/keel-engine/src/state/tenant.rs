@@ -449,8 +449,22 @@ impl Keyspace {
         }
     }
 
-    /// What `maxmemory` is measured against (and INFO's `used_memory`): the dataset and the Lua states.
+    /// What `maxmemory` and a database's quota are measured against: the database's own structures, its
+    /// dataset and its Lua states (INFO's `used_memory` adds its clients' buffers and its logs' beside it).
     pub fn used_memory(&self) -> usize {
+        self.startup_memory() + self.dataset_memory()
+    }
+
+    /// The keys and values, and the Lua states (INFO's `used_memory_dataset`).
+    pub fn dataset_memory(&self) -> usize {
         self.dbs.iter().map(Db::memory).sum::<usize>() + self.scripting.lua_memory()
+    }
+
+    /// What the database takes before it holds anything (INFO's `used_memory_startup`, about 1 MB in a
+    /// fresh Redis): its keyspace, logical databases and per-command statistics. O(1).
+    pub fn startup_memory(&self) -> usize {
+        std::mem::size_of::<Tenant>()
+            + self.dbs.capacity() * std::mem::size_of::<Db>()
+            + self.stats.commands.capacity() * std::mem::size_of::<CommandStat>()
     }
 }

@@ -136,10 +136,12 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         }
         "memory" => {
             out.push_str("# Memory\r\n");
-            // The dataset and Lua (what maxmemory and quotas count), plus what the database's clients'
-            // buffers, its replication backlog and its pending log take beside it (Redis's overhead).
-            let dataset = ctx.ks.used_memory() as u64;
-            let overhead = memory_overhead(ctx);
+            // The database's own structures, its dataset and Lua (what maxmemory and quotas count), plus
+            // what its clients' buffers, its replication backlog and its pending log take beside them.
+            let dataset = ctx.ks.dataset_memory() as u64;
+            let startup = ctx.ks.startup_memory() as u64;
+            let buffers = memory_overhead(ctx);
+            let overhead = startup + buffers;
             let used = dataset + overhead;
             let rss = if own { used } else { rss_bytes() };
             line(out, "used_memory", &used);
@@ -149,6 +151,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "used_memory_peak", &used);
             line(out, "used_memory_peak_human", &human_bytes(used));
             line(out, "used_memory_overhead", &overhead);
+            line(out, "used_memory_startup", &startup);
             line(out, "used_memory_dataset", &dataset);
             let scripting = &ctx.ks.scripting;
             let (eval_vm, functions_vm) = (scripting.eval_memory() as u64, scripting.functions.lua_memory() as u64);
@@ -165,8 +168,9 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
             line(out, "maxmemory", &settings.maxmemory);
             line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
             line(out, "maxmemory_policy", &settings.maxmemory_policy);
-            // Eviction (and a database's quota) counts the dataset: the overhead is outside it.
-            line(out, "mem_not_counted_for_evict", &overhead);
+            // Eviction (and a database's quota) counts the database's structures and its dataset: the
+            // buffers are outside it.
+            line(out, "mem_not_counted_for_evict", &buffers);
             let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
             line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
             line(out, "mem_allocator", &"mimalloc");

@@ -330,17 +330,19 @@ pub fn memory_purge(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn memory_stats(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    let used = ctx.ks.used_memory() as i64;
+    let (used, startup) = (ctx.ks.used_memory() as i64, ctx.ks.startup_memory() as i64);
     let keys: usize = ctx.ks.dbs.iter().map(|db| db.len()).sum();
-    ctx.out.map(4);
+    ctx.out.map(5);
     ctx.out.bulk(b"total.allocated");
     ctx.out.int(used);
+    ctx.out.bulk(b"startup.allocated");
+    ctx.out.int(startup);
     ctx.out.bulk(b"dataset.bytes");
-    ctx.out.int(used);
+    ctx.out.int(used - startup);
     ctx.out.bulk(b"keys.count");
     ctx.out.int(keys as i64);
     ctx.out.bulk(b"keys.bytes-per-key");
-    ctx.out.int(if keys > 0 { used / keys as i64 } else { 0 });
+    ctx.out.int(if keys > 0 { (used - startup) / keys as i64 } else { 0 });
     Ok(())
 }
 
