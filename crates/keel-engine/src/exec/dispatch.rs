@@ -200,7 +200,7 @@ fn flag_transaction(session: &mut Session) {
 /// is counted once, if it reaches the client as the script's), and the error reply.
 fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str, in_script: bool) {
     if let Some(cmd) = command {
-        ks.stats.commands[cmd.id].rejected += 1;
+        ks.stats.commands.at(cmd.id).rejected += 1;
     }
     if !in_script {
         count_error(ks, error);
@@ -247,7 +247,7 @@ fn run(
             }
             crate::exec::admission::answer_refusal(session, &refusal, out);
             if let Some(cmd) = refusal.command {
-                ks.stats.commands[cmd.id].rejected += 1;
+                ks.stats.commands.at(cmd.id).rejected += 1;
             }
             return count_error(ks, "EXECABORT");
         }
@@ -370,7 +370,7 @@ fn run(
     let elapsed_us = clock.lap_us();
     // A command that blocked is counted when it is served (Redis's updateStatsOnUnblock), not twice.
     if !matches!(session.action, Some(crate::exec::session::Action::Block(_))) {
-        ks.stats.commands[command.id].record(elapsed_us);
+        ks.stats.commands.at(command.id).record(elapsed_us);
         let threshold = env.settings.latency_threshold_ms;
         if threshold > 0 && elapsed_us / 1000 >= threshold {
             let event = if command.has(flags::FAST) { "fast-command" } else { "command" };
@@ -379,7 +379,7 @@ fn run(
     }
     ks.stats.total_commands += 1;
     if let Err(CmdError(error)) = result {
-        ks.stats.commands[command.id].failed += 1;
+        ks.stats.commands.at(command.id).failed += 1;
         if !session.in_script {
             count_error(ks, &error);
         }

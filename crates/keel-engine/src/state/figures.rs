@@ -4,7 +4,8 @@
 //! figures at once. So no database's state can make a reader, or whatever else runs on the reader's
 //! thread, wait: a long script in one database costs the others nothing but CPU share.
 
-use crate::state::tenant::{CommandStat, Keyspace, Tenant};
+use crate::state::command_stats::CommandStats;
+use crate::state::tenant::{Keyspace, Tenant};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ pub struct Figures {
     pub rate_limited: u64,
     pub quota_refused: u64,
     /// By command id.
-    pub commands: Vec<CommandStat>,
+    pub commands: CommandStats,
     /// Channels, patterns and subscribed clients.
     pub pubsub: (usize, usize, usize),
 }

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod blocking;
+pub mod command_stats;
 pub mod eviction;
 pub mod figures;
 pub mod latency;

@@ -5,6 +5,7 @@
 use crate::databases::TenantLimits;
 use crate::notify::{self, Events};
 use crate::persistence::{LogBuffer, Persistence};
+use crate::state::command_stats::CommandStats;
 use crate::state::slowlog::SlowLog;
 use keel_store::Db;
 use parking_lot::Mutex;
@@ -56,31 +57,6 @@ pub fn new_db() -> Db {
     db
 }
 
-/// Calls, time and errors of one command, as `INFO commandstats` reports them.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CommandStat {
-    pub calls: u64,
-    pub usec: u64,
-    pub rejected: u64,
-    pub failed: u64,
-    /// Calls by duration: `latency[i]` counts those within `LATENCY_BOUNDS_US[i]` and above the bound
-    /// before (the last bucket has no upper bound).
-    pub latency: [u64; LATENCY_BOUNDS_US.len() + 1],
-}
-
-/// Upper bounds of the command latency histogram buckets, in microseconds (`/metrics`).
-pub const LATENCY_BOUNDS_US: [u64; 13] =
-    [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000, 1_000_000];
-
-impl CommandStat {
-    pub fn record(&mut self, elapsed_us: u64) {
-        self.calls += 1;
-        self.usec += elapsed_us;
-        let bucket = LATENCY_BOUNDS_US.iter().position(|&bound| elapsed_us <= bound).unwrap_or(LATENCY_BOUNDS_US.len());
-        self.latency[bucket] += 1;
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct TenantStats {
     pub keyspace_hits: u64,
@@ -95,8 +71,7 @@ pub struct TenantStats {
     pub rate_limited: u64,
     /// Commands refused because the dataset is at its memory limit (OOM errors).
     pub quota_refused: u64,
-    /// Indexed by command id.
-    pub commands: Vec<CommandStat>,
+    pub commands: CommandStats,
     /// Error replies by their code (`ERR`, `WRONGTYPE`...), for `INFO errorstats`.
     pub errors: std::collections::BTreeMap<String, u64>,
     /// Recent ops/sec samples, taken by the cron task, for `instantaneous_ops_per_sec`.
@@ -123,8 +98,9 @@ impl TenantStats {
     }
 
     pub fn reset(&mut self) {
-        let commands = self.commands.len();
-        *self = TenantStats { commands: vec![CommandStat::default(); commands], ..TenantStats::default() };
+        let mut commands = std::mem::take(&mut self.commands);
+        commands.reset();
+        *self = TenantStats { commands, ..TenantStats::default() };
     }
 }
 
@@ -201,7 +177,7 @@ impl Tenant {
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.
                 dbs: (0..databases).map(|_| new_db()).collect(),
-                stats: TenantStats { commands: vec![CommandStat::default(); commands], ..Default::default() },
+                stats: TenantStats { commands: CommandStats::new(commands), ..Default::default() },
                 slowlog: SlowLog::default(),
                 monitors: Vec::new(),
                 dirty: 0,
@@ -465,6 +441,6 @@ impl Keyspace {
     pub fn startup_memory(&self) -> usize {
         std::mem::size_of::<Tenant>()
             + self.dbs.capacity() * std::mem::size_of::<Db>()
-            + self.stats.commands.capacity() * std::mem::size_of::<CommandStat>()
+            + self.stats.commands.heap_bytes()
     }
 }

@@ -279,12 +279,12 @@ pub async fn usage(State(server): State<Arc<Server>>, Path(name): Path<String>, 
 fn usage_of(server: &Server, def: &DatabaseDef, tenant: &Tenant) -> Value {
     tenant.meter(false);
     let figures = tenant.figures();
-    let by_command: serde_json::Map<String, Value> = figures
+    let by_command: serde_json::Map<String, Value> = server
         .commands
-        .iter()
-        .enumerate()
+        .all()
+        .map(|command| (command, figures.commands.get(command.id)))
         .filter(|(_, stat)| stat.calls > 0)
-        .map(|(id, stat)| (server.commands.get(id).fullname.clone(), json!(stat.calls)))
+        .map(|(command, stat)| (command.fullname.clone(), json!(stat.calls)))
         .collect();
     let plan = server.settings.read().plans.get(&def.plan).copied();
     let days = tenant.meters.days();

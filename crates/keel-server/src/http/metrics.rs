@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_engine::server::Server;
-use keel_engine::state::tenant::LATENCY_BOUNDS_US;
+use keel_engine::state::command_stats::LATENCY_BOUNDS_US;
 use serde_json::json;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -214,7 +214,7 @@ fn database(out: &mut String, server: &Server, tenant: &keel_engine::state::tena
     let f = tenant.figures();
     family(out, "keel_commands_total", "counter", "Commands by name and result (ok, error, rejected).");
     for command in server.commands.all() {
-        let stat = &f.commands[command.id];
+        let stat = f.commands.get(command.id);
         if stat.calls == 0 && stat.rejected == 0 {
             continue;
         }
@@ -225,7 +225,7 @@ fn database(out: &mut String, server: &Server, tenant: &keel_engine::state::tena
     }
     family(out, "keel_command_duration_seconds", "histogram", "Time commands took to run, by command.");
     for command in server.commands.all() {
-        let stat = &f.commands[command.id];
+        let stat = f.commands.get(command.id);
         if stat.calls == 0 {
             continue;
         }

@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_engine::server::Server;
+use keel_engine::state::command_stats::{CommandStat, LATENCY_BOUNDS_US};
 use keel_engine::state::rates::Rates;
-use keel_engine::state::tenant::{Tenant, LATENCY_BOUNDS_US};
+use keel_engine::state::tenant::Tenant;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,7 +66,7 @@ fn figures(tenant: &Tenant) -> Value {
             "1m": rates(windows[1]),
             "1h": rates(windows[2]),
         },
-        "latency_us": latency(&f.commands),
+        "latency_us": latency(f.commands.ran()),
         "commands_total": f.total_commands,
         "keys": f.total_keys(),
         "evicted_keys": f.evicted_keys,
@@ -104,7 +105,7 @@ fn rates(r: Rates) -> Value {
 
 /// p50 and p99 of every command since start, as the upper bound of the histogram bucket they fall in
 /// (None before any command; the last bucket has no bound and reads as over a second).
-fn latency(commands: &[keel_engine::state::tenant::CommandStat]) -> Value {
+fn latency(commands: &[CommandStat]) -> Value {
     let mut buckets = [0u64; LATENCY_BOUNDS_US.len() + 1];
     for stat in commands {
         buckets.iter_mut().zip(stat.latency.iter()).for_each(|(sum, n)| *sum += n);

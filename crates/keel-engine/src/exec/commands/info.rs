@@ -264,7 +264,7 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "commandstats" => {
             out.push_str("# Commandstats\r\n");
             for cmd in server.commands.all() {
-                let s = stats.commands[cmd.id];
+                let s = stats.commands.get(cmd.id);
                 if s.calls == 0 && s.rejected == 0 && s.failed == 0 {
                     continue;
                 }

@@ -2,7 +2,7 @@
 //! RESET) and the per-command latency histograms (HISTOGRAM), all of the caller's database.
 
 use super::{CmdResult, Command, Ctx};
-use crate::state::tenant::LATENCY_BOUNDS_US;
+use crate::state::command_stats::LATENCY_BOUNDS_US;
 
 /// LATENCY LATEST: each event's name, last sample time and latency, and its worst.
 pub fn latest(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
@@ -123,10 +123,10 @@ pub fn histogram(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     chosen.sort_by_key(|c| c.id);
     chosen.dedup_by_key(|c| c.id);
     let stats = &ctx.ks.stats.commands;
-    let ran: Vec<&Command> = chosen.into_iter().filter(|c| stats[c.id].calls > 0).collect();
+    let ran: Vec<&Command> = chosen.into_iter().filter(|c| stats.get(c.id).calls > 0).collect();
     ctx.out.map(ran.len());
     for cmd in ran {
-        let stat = &stats[cmd.id];
+        let stat = stats.get(cmd.id);
         ctx.out.bulk(cmd.fullname.as_bytes());
         ctx.out.map(2);
         ctx.out.bulk(b"calls");
