@@ -4,6 +4,9 @@
 //! that was acknowledged. A sync thread makes them durable by the policy: under `always` it fsyncs whatever
 //! has been written since its last fsync and reports progress, so every client waiting at that moment is
 //! acknowledged by one fsync (group commit); under `everysec` it fsyncs once a second; under `no` never.
+//! The thread runs only while its log has work: after [`IDLE_EXIT`] with everything synced it ends, and the
+//! next write that needs it starts another, so a process serving many idle databases holds no thread for
+//! each.
 //! [`LogReader`] reads a log back command by command and tells a cut-off tail from corruption.
 
 use std::fs::File;
@@ -74,8 +77,13 @@ struct SyncState {
     fsync: Fsync,
     /// The sync thread is waiting for work.
     idle: bool,
+    /// A sync thread is running (it clears this as it ends, under this lock).
+    running: bool,
     stop: bool,
 }
+
+/// How long a sync thread with nothing to sync waits before it ends (shorter in unit tests).
+pub const IDLE_EXIT: Duration = Duration::from_millis(if cfg!(test) { 300 } else { 10_000 });
 
 struct Shared {
     output: Mutex<Output>,
@@ -142,10 +150,10 @@ impl Output {
     }
 }
 
-/// An open log with its sync thread.
+/// An open log with its sync thread, while it has one.
 pub struct AppendLog {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl AppendLog {
@@ -161,17 +169,35 @@ impl AppendLog {
                 file_size: size,
                 error: None,
             }),
-            sync: Mutex::new(SyncState { fsync, idle: false, stop: false }),
+            sync: Mutex::new(SyncState { fsync, idle: false, running: false, stop: false }),
             wake: Condvar::new(),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             last_fsync_ms: AtomicU64::new(unix_ms()),
             report,
         });
-        let thread_shared = shared.clone();
-        let thread =
-            std::thread::Builder::new().name("keel-aof-sync".into()).spawn(move || sync_loop(thread_shared)).ok();
-        AppendLog { shared, thread }
+        AppendLog { shared, thread: Mutex::new(None) }
+    }
+
+    #[cfg(test)]
+    fn has_thread(&self) -> bool {
+        lock(&self.shared.sync).running
+    }
+
+    /// Starts a sync thread unless one runs (`sync` is its state, locked).
+    fn ensure_thread(&self, sync: &mut SyncState) {
+        if sync.running {
+            return;
+        }
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new().name("keel-aof-sync".into()).spawn(move || sync_loop(shared));
+        match spawned {
+            Ok(handle) => {
+                sync.running = true;
+                *lock(&self.thread) = Some(handle);
+            }
+            Err(e) => eprintln_log(&format!("cannot start the sync thread ({e}); trying again at the next write")),
+        }
     }
 
     /// Writes `bytes` to the log's file; returns the offset just past them (what a client waits for under
@@ -196,6 +222,9 @@ impl AppendLog {
         self.shared.written.store(written, Ordering::Release);
         {
             let mut sync = lock(&self.shared.sync);
+            if sync.fsync != Fsync::No || failed.is_some() {
+                self.ensure_thread(&mut sync);
+            }
             if sync.idle && (sync.fsync == Fsync::Always || failed.is_some()) {
                 sync.idle = false;
                 self.shared.wake.notify_one();
@@ -229,6 +258,9 @@ impl AppendLog {
         let mut sync = lock(&self.shared.sync);
         sync.fsync = fsync;
         sync.idle = false;
+        if fsync != Fsync::No && self.unsynced() > 0 {
+            self.ensure_thread(&mut sync);
+        }
         self.shared.wake.notify_one();
     }
 
@@ -278,13 +310,21 @@ impl AppendLog {
     }
 
     fn stop(&mut self) {
-        {
+        let running = {
             let mut sync = lock(&self.shared.sync);
-            sync.stop = true;
+            if std::mem::replace(&mut sync.stop, true) {
+                return;
+            }
             self.shared.wake.notify_one();
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            sync.running
+        };
+        if running {
+            if let Some(thread) = lock(&self.thread).take() {
+                let _ = thread.join();
+            }
+        } else {
+            // No thread: the last pass (write what is carried, fsync what is not synced) runs here.
+            sync_loop(self.shared.clone());
         }
     }
 }
@@ -295,9 +335,10 @@ impl Drop for AppendLog {
     }
 }
 
-/// The sync thread: retries failed writes, and fsyncs by the policy.
+/// The sync thread: retries failed writes, and fsyncs by the policy; ends once idle for [`IDLE_EXIT`].
 fn sync_loop(shared: Arc<Shared>) {
     let mut last_sync = Instant::now();
+    let mut last_work = Instant::now();
     loop {
         let (fsync, stop) = {
             let mut sync = lock(&shared.sync);
@@ -312,6 +353,11 @@ fn sync_loop(shared: Arc<Shared>) {
                 };
                 if sync.stop || due || failing {
                     break;
+                }
+                let owed = behind && sync.fsync != Fsync::No;
+                if !owed && last_work.elapsed() >= IDLE_EXIT {
+                    sync.running = false;
+                    return;
                 }
                 let wait = match sync.fsync {
                     Fsync::EverySec if behind => Duration::from_secs(1).saturating_sub(last_sync.elapsed()),
@@ -364,7 +410,9 @@ fn sync_loop(shared: Arc<Shared>) {
         }
         let durable = if fsync == Fsync::Always { shared.synced.load(Ordering::Acquire) } else { target };
         (shared.report)(Progress { durable, failing });
+        last_work = Instant::now();
         if stop {
+            lock(&shared.sync).running = false;
             return;
         }
         if failing {
@@ -557,6 +605,39 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), end);
         log.close();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The sync thread ends once idle and the next write starts another, which makes that write durable;
+    /// closing a log with no thread still writes and fsyncs what it holds.
+    #[test]
+    fn the_sync_thread_ends_when_idle_and_returns_with_the_next_write() {
+        let dir = std::env::temp_dir().join(format!("keel-aof-idle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.aof");
+        let seen = Arc::new(AtomicU64::new(0));
+        let reported = seen.clone();
+        let report = Box::new(move |p: Progress| reported.store(p.durable, Ordering::SeqCst));
+        let log = AppendLog::open(File::create(&path).unwrap(), 0, Fsync::Always, report);
+        assert!(!log.has_thread(), "nothing written yet: no thread");
+        let durable = |end: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while seen.load(Ordering::SeqCst) < end && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen.load(Ordering::SeqCst) >= end
+        };
+        let first = log.submit(&log_of(&[&["SET", "a", "1"]]));
+        assert!(log.has_thread() && durable(first));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log.has_thread() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!log.has_thread(), "idle past IDLE_EXIT: the thread ended");
+        let second = log.submit(&log_of(&[&["SET", "b", "2"]]));
+        assert!(log.has_thread() && durable(second), "a write after it ended is made durable");
+        log.close();
+        assert_eq!(std::fs::read(&path).unwrap(), log_of(&[&["SET", "a", "1"], &["SET", "b", "2"]]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
