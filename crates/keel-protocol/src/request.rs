@@ -83,6 +83,11 @@ impl RequestParser {
         out.extend(self.spans.iter().map(|&(start, len)| &buf[start..start + len]));
     }
 
+    /// Argument `index` of the command last returned as [`Parsed::Command`], borrowed from the same `buf`.
+    pub fn arg<'a>(&self, buf: &'a [u8], index: usize) -> Option<&'a [u8]> {
+        self.spans.get(index).map(|&(start, len)| &buf[start..start + len])
+    }
+
     /// How many more bytes the pending bulk argument needs, as a hint for sizing the next read.
     pub fn bulk_bytes_missing(&self, buffered: usize) -> usize {
         match self.pending_bulk {
@@ -91,7 +96,8 @@ impl RequestParser {
         }
     }
 
-    fn reset(&mut self) {
+    /// Forgets a partly parsed request: the next call parses afresh from its buffer's start.
+    pub fn reset(&mut self) {
         self.expected = None;
         self.cursor = 0;
         self.pending_bulk = None;

@@ -67,6 +67,11 @@ struct Connection {
     tenant: Arc<Tenant>,
     session: Session,
     parser: RequestParser,
+    /// Parses ahead of `parser`, for [`prefetch_keys`].
+    lookahead: RequestParser,
+    /// Batches to run without looking ahead: one of several commands that found fewer than two keys to
+    /// prefetch (a client pipelining on one key) makes the next [`PREFETCH_PAUSE`] skip it.
+    lookahead_pause: u8,
     input: BytesMut,
     out: ReplyWriter,
     /// The receiving end of the push feed (MONITOR lines, pub/sub messages), once the session made one.
@@ -95,6 +100,8 @@ where
         tenant,
         session: Session::new(info.clone(), authenticated),
         parser: RequestParser::new(),
+        lookahead: RequestParser::new(),
+        lookahead_pause: 0,
         // Small to start: an idle connection holds only these, and they grow with what the client sends.
         input: BytesMut::with_capacity(IDLE_BUFFER),
         out: ReplyWriter::with_capacity(Resp::V2, IDLE_BUFFER),
@@ -478,6 +485,13 @@ impl Connection {
         let mut batch = Batch::new(&self.server, &self.tenant);
         let max_bulk = batch.env.settings.max_bulk_len;
         let buf = &self.input[..];
+        if self.lookahead_pause > 0 {
+            self.lookahead_pause -= 1;
+        } else if self.session.authenticated
+            && !prefetch_keys(&mut self.lookahead, &mut batch, self.session.db, buf, max_bulk)
+        {
+            self.lookahead_pause = PREFETCH_PAUSE;
+        }
         let mut pos = 0;
         let mut next = Next::Read;
         let mut args: Vec<&[u8]> = Vec::new();
@@ -609,6 +623,52 @@ impl Connection {
         self.session.info.set_tenant(&tenant.name);
         self.tenant = tenant;
     }
+}
+
+/// Pipelined commands at most looked ahead at to prefetch their keys.
+const PREFETCH_AHEAD: usize = 32;
+/// Batches run without looking ahead after one where looking ahead found nothing to gain.
+const PREFETCH_PAUSE: u8 = 16;
+
+/// When `buf` holds several complete commands, starts loading the key each names (its first argument, where
+/// nearly every command names one) into the cache before the first runs, so that their cache misses overlap
+/// rather than follow one another. A single command gains nothing from it and is left alone, and a key
+/// named again right after is fetched once. Returns whether looking ahead is worth its cost: false when it
+/// found several commands but fewer than two keys to prefetch.
+fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: &[u8], max_bulk: usize) -> bool {
+    parser.reset();
+    let mut pos = 0;
+    let mut first: Option<&[u8]> = None;
+    let mut last: Option<&[u8]> = None;
+    let (mut seen, mut fetched) = (0, 0);
+    while seen < PREFETCH_AHEAD {
+        // Inline commands (a person typing) are not worth parsing twice.
+        if buf.get(pos) != Some(&b'*') {
+            break;
+        }
+        let Ok(Some(parsed)) = parser.parse(&buf[pos..], max_bulk, true) else { break };
+        let key = match parsed {
+            Parsed::Command { .. } => parser.arg(&buf[pos..], 1),
+            _ => None,
+        };
+        pos += parsed.consumed();
+        seen += 1;
+        if seen == 1 {
+            first = key;
+            last = key;
+            continue;
+        }
+        if let Some(earlier) = first.take() {
+            batch.prefetch(db, earlier);
+            fetched += 1;
+        }
+        if let Some(key) = key.filter(|&key| last != Some(key)) {
+            batch.prefetch(db, key);
+            last = Some(key);
+            fetched += 1;
+        }
+    }
+    seen < 2 || fetched >= 2
 }
 
 /// Carries out what a command asked of the connection; Some when the batch must stop here.

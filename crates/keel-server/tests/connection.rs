@@ -410,3 +410,29 @@ fn buffers_grown_for_a_large_request_are_given_back_by_the_next_one() {
     assert!(field("qbuf") + field("qbuf-free") <= 64 * 1024, "{me}");
     assert!(field("rbs") <= 64 * 1024, "{me}");
 }
+
+/// Pipelined commands whose keys are prefetched ahead of running them answer exactly as run one by one,
+/// whichever byte a read ends at (the look-ahead meets cut-off commands, other databases and inline
+/// commands).
+#[test]
+fn pipelines_cut_anywhere_answer_as_commands_run_one_by_one() {
+    let s = TestServer::start();
+    let mut pipeline = Vec::new();
+    for i in 0..40 {
+        pipeline.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$4\r\nk{i:03}\r\n$1\r\n{}\r\n", i % 10).as_bytes());
+        pipeline.extend_from_slice(format!("*2\r\n$4\r\nINCR\r\n$4\r\nk{i:03}\r\n").as_bytes());
+    }
+    pipeline.extend_from_slice(b"*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*2\r\n$3\r\nGET\r\n$4\r\nk001\r\nPING\r\n");
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        expected.extend_from_slice(format!("+OK\r\n:{}\r\n", i % 10 + 1).as_bytes());
+    }
+    expected.extend_from_slice(b"+OK\r\n$-1\r\n+PONG\r\n");
+    for cut in [1, 7, 33, 100, 301] {
+        let mut raw = s.raw();
+        for piece in pipeline.chunks(cut) {
+            raw.send(piece);
+        }
+        raw.expect(&expected);
+    }
+}

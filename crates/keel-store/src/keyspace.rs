@@ -183,6 +183,11 @@ impl Db {
         self.entries.find(key)
     }
 
+    /// Starts loading `key`'s entry into the cache (see [`DenseTable::prefetch`]).
+    pub fn prefetch(&self, key: &[u8]) {
+        self.entries.prefetch(key);
+    }
+
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
         let at = self.entries.get(slot).expire_at;
         at != 0 && at <= now_ms && self.expired_keys != ExpiredKeys::Live

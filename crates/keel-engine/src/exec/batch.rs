@@ -103,6 +103,16 @@ impl<'a> Batch<'a> {
     }
 
     /// The locked keyspace, when the batch holds it (to register a waiter or a monitor after a command).
+    /// Starts loading `key` of database `db` into the cache, ahead of the command that names it (the lock
+    /// is taken here if the batch has not taken it yet; nothing happens while it cannot be).
+    pub fn prefetch(&mut self, db: usize, key: &[u8]) {
+        if self.state() == ServerState::Ready {
+            if let Some(db) = self.guard.as_ref().and_then(|ks| ks.dbs.get(db)) {
+                db.prefetch(key);
+            }
+        }
+    }
+
     pub fn keyspace(&mut self) -> Option<&mut Keyspace> {
         self.guard.as_deref_mut()
     }
