@@ -324,3 +324,43 @@ fn no_touch_clients_leave_idle_times_alone() {
     assert_eq!(error_of(&mut c, &["CLIENT", "KILL", "MAXAGE", "-1"]), "ERR maxage should be greater than 0");
     assert_eq!(error_of(&mut c, &["CLIENT", "KILL", "MAXAGE", "x"]), "ERR maxage is not an integer or out of range");
 }
+
+/// A key MOVE, COPY, SWAPDB or EXEC finds expired in another database is deleted as any expired key is: its
+/// DEL reaches the log before the command, so that the log replays to the same data.
+#[test]
+fn keys_found_expired_in_other_databases_are_logged_before_the_command() {
+    let dir = common::TestDir::new();
+    let start = || TestServer::on_dir(&dir.0, |s| s.save = String::new());
+    {
+        let s = start();
+        let mut c = s.client();
+        run::<()>(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        for (db, key) in [("1", "moved"), ("2", "copied"), ("3", "watched")] {
+            run::<()>(&mut c, &["SELECT", db]);
+            run::<()>(&mut c, &["SET", key, "old", "PX", "1"]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        run::<()>(&mut c, &["SELECT", "0"]);
+        run::<()>(&mut c, &["SET", "moved", "new"]);
+        run::<()>(&mut c, &["SET", "copied", "new"]);
+        assert_eq!(run::<i64>(&mut c, &["MOVE", "moved", "1"]), 1);
+        assert_eq!(run::<i64>(&mut c, &["COPY", "copied", "copied", "DB", "2"]), 1);
+        run::<()>(&mut c, &["SELECT", "3"]);
+        run::<()>(&mut c, &["WATCH", "watched"]);
+        run::<()>(&mut c, &["SELECT", "0"]);
+        let replies: Option<Vec<String>> =
+            redis::pipe().atomic().cmd("SET").arg("after").arg("1").query(&mut c).unwrap();
+        assert_eq!(replies, None, "the watched key expired: the transaction is discarded");
+        run::<()>(&mut c, &["SWAPDB", "0", "4"]);
+    }
+    let s = start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SELECT", "1"]);
+    assert_eq!(run::<String>(&mut c, &["GET", "moved"]), "new");
+    run::<()>(&mut c, &["SELECT", "2"]);
+    assert_eq!(run::<String>(&mut c, &["GET", "copied"]), "new");
+    run::<()>(&mut c, &["SELECT", "3"]);
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "watched"]), 0);
+    run::<()>(&mut c, &["SELECT", "4"]);
+    assert_eq!(run::<String>(&mut c, &["GET", "copied"]), "new");
+}

@@ -354,7 +354,7 @@ fn run(
         handler(&mut ctx, args)
     };
     // Keys found expired while the command ran are deleted: their DELs reach the log before the command.
-    ks.after_expiry(events);
+    ks.after_command_expiry(events, session.db);
     if ks.log.enabled {
         crate::persistence::propagate::after_command(ks, session.db, command, args, dirty_before);
     }

@@ -138,6 +138,8 @@ pub struct Keyspace {
     pub latency: crate::state::latency::Latency,
     /// MIGRATE's kept connections (the server's own database only).
     pub migrate: crate::state::migrate_sockets::MigrateSockets,
+    /// The running command looked keys up outside its client's database (see `note_other_dbs`).
+    other_dbs: bool,
 }
 
 impl Tenant {
@@ -191,6 +193,7 @@ impl Tenant {
                 expired_keys: keel_store::ExpiredKeys::Delete,
                 latency: Default::default(),
                 migrate: Default::default(),
+                other_dbs: false,
             }),
         }
     }
@@ -368,26 +371,50 @@ impl Keyspace {
     /// is on, and an `expired` event (`hexpired`, and `del` when the hash went with its last field).
     pub fn after_expiry(&mut self, events: Events) {
         for db in 0..self.dbs.len() {
-            if !self.dbs[db].has_expired() {
-                continue;
+            self.after_expiry_in(events, db);
+        }
+    }
+
+    /// [`Keyspace::after_expiry`] after a command that ran in `db`: only that database can hold keys the
+    /// command found expired, unless it said it looked into others ([`Keyspace::note_other_dbs`]). Looking
+    /// at one database instead of sixteen is a cache miss fewer per command.
+    pub fn after_command_expiry(&mut self, events: Events, db: usize) {
+        if std::mem::take(&mut self.other_dbs) {
+            return self.after_expiry(events);
+        }
+        debug_assert!(
+            self.dbs.iter().enumerate().all(|(i, other)| i == db || !other.has_expired()),
+            "a command expired keys in another database without Keyspace::note_other_dbs"
+        );
+        self.after_expiry_in(events, db);
+    }
+
+    /// The running command looks keys up in databases other than its client's (MOVE, COPY, SWAPDB, EXEC's
+    /// watched keys): keys it finds expired there are handled after it too.
+    pub fn note_other_dbs(&mut self) {
+        self.other_dbs = true;
+    }
+
+    fn after_expiry_in(&mut self, events: Events, db: usize) {
+        if !self.dbs[db].has_expired() {
+            return;
+        }
+        for key in self.dbs[db].take_expired() {
+            if self.log.enabled {
+                self.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
             }
-            for key in self.dbs[db].take_expired() {
-                if self.log.enabled {
-                    self.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
-                }
-                self.emit(events, notify::EXPIRED, "expired", db, key.as_bytes());
+            self.emit(events, notify::EXPIRED, "expired", db, key.as_bytes());
+        }
+        for expired in self.dbs[db].take_expired_fields() {
+            self.stats.expired_subkeys += expired.fields.len() as u64;
+            if self.log.enabled {
+                let mut hdel: Vec<&[u8]> = vec![b"HDEL", &expired.key];
+                hdel.extend(expired.fields.iter().map(|f| &f[..]));
+                self.log.command(db, &hdel);
             }
-            for expired in self.dbs[db].take_expired_fields() {
-                self.stats.expired_subkeys += expired.fields.len() as u64;
-                if self.log.enabled {
-                    let mut hdel: Vec<&[u8]> = vec![b"HDEL", &expired.key];
-                    hdel.extend(expired.fields.iter().map(|f| &f[..]));
-                    self.log.command(db, &hdel);
-                }
-                self.emit(events, notify::HASH, "hexpired", db, &expired.key);
-                if expired.key_gone {
-                    self.emit(events, notify::GENERIC, "del", db, &expired.key);
-                }
+            self.emit(events, notify::HASH, "hexpired", db, &expired.key);
+            if expired.key_gone {
+                self.emit(events, notify::GENERIC, "del", db, &expired.key);
             }
         }
     }

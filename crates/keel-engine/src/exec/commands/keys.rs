@@ -136,6 +136,7 @@ pub fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let db = &ctx.ks.dbs[ctx.session.db];
     let (value, expire) = (db.value(slot).clone(), db.expire_at(slot));
     let now = ctx.now_ms();
+    ctx.ks.note_other_dbs();
     let target_db = &mut ctx.ks.dbs[target];
     if target_db.find_live(dst, now).0.is_some() {
         if !replace {
@@ -162,6 +163,7 @@ pub fn move_(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let now = ctx.now_ms();
+    ctx.ks.note_other_dbs();
     if ctx.ks.dbs[target].find_live(key, now).0.is_some() {
         ctx.out.int(0);
         return Ok(());

@@ -82,6 +82,7 @@ pub fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     // Clients blocked in either database may now find a list under their key (Redis does the same).
     let now = ctx.now_ms();
+    ctx.ks.note_other_dbs();
     for db in [first as usize, second as usize] {
         for key in ctx.ks.blocking.waited_keys(db) {
             let (slot, _) = ctx.ks.dbs[db].find_live(&key, now);

@@ -54,6 +54,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     ctx.session.info.set_flag(flag::MULTI, false);
     // A watched key that expired since WATCH counts as changed: reclaiming it records the change.
     let now = ctx.now_ms();
+    ctx.ks.note_other_dbs();
     for (db, key) in ctx.ks.watches.keys_of(ctx.session.id()) {
         ctx.ks.dbs[db].find_live(&key, now);
     }
