@@ -29,6 +29,7 @@ mod sort;
 mod spec;
 mod stream_deletion;
 mod stream_groups;
+mod stream_reads;
 mod streams;
 mod strings;
 mod table;

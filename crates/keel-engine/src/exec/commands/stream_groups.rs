@@ -2,9 +2,8 @@
 //! XAUTOCLAIM and XINFO. Claims reach the log as Redis propagates them (one XCLAIM per entry with its
 //! delivery time and count), so that replaying the log rebuilds the same pending entries.
 
-use super::streams::{
-    bulk_id, claim_log, find_stream, group_clock, parse_bound, parse_id, reply_entry, setid_log, stream_at, with_stream,
-};
+use super::stream_reads::{claim_log, setid_log};
+use super::streams::{bulk_id, find_stream, group_clock, parse_bound, parse_id, reply_entry, stream_at, with_stream};
 use super::{int_arg, is, CmdError, CmdResult, Ctx, SYNTAX};
 use crate::notify;
 use keel_protocol::ReplyWriter;

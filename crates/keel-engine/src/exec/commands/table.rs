@@ -12,8 +12,9 @@ use super::key::{ACCESS, DELETE, INCOMPLETE, INSERT, NOT_KEY, OW, RM, RO, RW, UP
 use super::{
     acl, bitmaps, client, connection as conn, geo, hash_expiry as hx, hashes, hyperloglog as hll,
     introspection as intro, json, json_ops as jo, keys, latency, lists, migrate, persistence as persist, pubsub,
-    replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd, stream_groups as xg, streams,
-    strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec, Secrets,
+    replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd, stream_groups as xg,
+    stream_reads, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
+    Secrets,
 };
 
 macro_rules! cmd {
@@ -114,8 +115,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("xrange", -4, READONLY, cat::STREAM, &[KeySpec::at(1, RO | ACCESS)], "stream", "Return a range of elements in a stream, with IDs matching the specified IDs interval", streams::xrange),
     cmd!("xrevrange", -4, READONLY, cat::STREAM, &[KeySpec::at(1, RO | ACCESS)], "stream", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE", streams::xrevrange),
     cmd!("xlen", 2, READONLY | FAST, cat::STREAM, &[KeySpec::at(1, RO)], "stream", "Return the number of entries in a stream", streams::xlen),
-    cmd!("xread", -4, BLOCKING | READONLY, cat::STREAM, &[KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 1), find: Find::Range { last: -1, step: 1, limit: 2 }, notes: None }], "stream", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", streams::xread),
-    cmd!("xreadgroup", -7, BLOCKING | WRITE, cat::STREAM, &[KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 4), find: Find::Range { last: -1, step: 1, limit: 2 }, notes: None }], "stream", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", streams::xreadgroup),
+    cmd!("xread", -4, BLOCKING | READONLY, cat::STREAM, &[KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 1), find: Find::Range { last: -1, step: 1, limit: 2 }, notes: None }], "stream", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", stream_reads::xread),
+    cmd!("xreadgroup", -7, BLOCKING | WRITE, cat::STREAM, &[KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 4), find: Find::Range { last: -1, step: 1, limit: 2 }, notes: None }], "stream", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", stream_reads::xreadgroup),
     cmd!("xdel", -3, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", streams::xdel),
     cmd!("xdelex", -5, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Deletes one or multiple entries from the stream.", xd::xdelex),
     cmd!("xackdel", -6, WRITE | FAST, cat::STREAM, &[KeySpec::at(1, RW | DELETE)], "stream", "Acknowledges and conditionally deletes one or multiple entries for a stream consumer group.", xd::xackdel),
