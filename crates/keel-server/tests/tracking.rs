@@ -241,3 +241,22 @@ fn a_connection_that_said_hello_3_while_busy_is_a_redirection_target() {
     run::<()>(&mut admin, &["SET", "foo", "1"]);
     target.expect(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nfoo\r\n");
 }
+
+/// A key the NOLOOP client's own read finds expired is announced to it: the deletion is the expiry's, not
+/// the client's change (Redis signals it with no client). A key it writes over after finding it expired is
+/// its own change, and is not.
+#[test]
+fn noloop_hears_of_keys_its_own_reads_found_expired() {
+    let server = TestServer::start();
+    run::<()>(&mut server.client(), &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let mut bcast = tracking_client(&server, "BCAST NOLOOP");
+    bcast.send(b"SET gone v PX 1\r\nSET rewritten v PX 1\r\n");
+    bcast.expect(b"+OK\r\n+OK\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // The reply first: broadcast invalidations go out once the batch is done, as Redis sends them before it
+    // sleeps.
+    bcast.send(b"GET gone\r\n");
+    bcast.expect(b"_\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\ngone\r\n");
+    bcast.send(b"SET rewritten again\r\nPING\r\n");
+    bcast.expect(b"+OK\r\n+PONG\r\n");
+}

@@ -481,6 +481,11 @@ impl Db {
         }
     }
 
+    /// The changed keys [`Db::take_touched`] will return, one per change.
+    pub fn touched(&self) -> &[Vec<u8>] {
+        &self.touched
+    }
+
     /// The watched keys changed since the last call.
     pub fn take_touched(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.touched)

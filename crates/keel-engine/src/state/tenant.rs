@@ -140,7 +140,12 @@ pub struct Keyspace {
     pub migrate: crate::state::migrate_sockets::MigrateSockets,
     /// The running command looked keys up outside its client's database (see `note_other_dbs`).
     other_dbs: bool,
+    /// Keys deleted by expiry whose tracking clients have not been told yet (while tracking is on).
+    expired_untold: Vec<(usize, Vec<u8>)>,
 }
+
+/// The actor of a change no client made (an expiry, the cron): NOLOOP hides it from no one.
+pub const NOBODY: u64 = 0;
 
 impl Tenant {
     pub fn new(
@@ -194,6 +199,7 @@ impl Tenant {
                 latency: Default::default(),
                 migrate: Default::default(),
                 other_dbs: false,
+                expired_untold: Vec::new(),
             }),
         }
     }
@@ -404,6 +410,9 @@ impl Keyspace {
                 self.log.command(db, &[&b"DEL"[..], key.as_bytes()]);
             }
             self.emit(events, notify::EXPIRED, "expired", db, key.as_bytes());
+            if self.tracking.is_active() {
+                self.expired_untold.push((db, key.as_bytes().to_vec()));
+            }
         }
         for expired in self.dbs[db].take_expired_fields() {
             self.stats.expired_subkeys += expired.fields.len() as u64;
@@ -428,14 +437,20 @@ impl Keyspace {
         clients: &crate::state::tracking::Connected<'_>,
         actor_out: Option<&mut keel_protocol::ReplyWriter>,
     ) {
+        let expired_alone = self.expired_alone(actor);
         if !self.watches.is_active() && !self.tracking.is_active() {
             return;
         }
         let mut changed = Vec::new();
+        let alone: std::collections::HashSet<(usize, &[u8])> =
+            expired_alone.iter().map(|(db, key)| (*db, key.as_slice())).collect();
         for db in 0..self.dbs.len() {
             // One write can touch a key more than once (value, then TTL): one report each, in the order
             // the keys were first changed (invalidations follow it, as Redis's do).
             let mut touched = self.dbs[db].take_touched();
+            if !alone.is_empty() {
+                touched.retain(|key| !alone.contains(&(db, key.as_slice())));
+            }
             if touched.len() > 1 {
                 let mut seen = std::collections::HashSet::with_capacity(touched.len());
                 touched.retain(|key| seen.insert(key.clone()));
@@ -447,9 +462,38 @@ impl Keyspace {
                 self.watches.changed(db, key);
             }
         }
+        if !expired_alone.is_empty() {
+            let mut keys = Vec::with_capacity(expired_alone.len());
+            for (db, key) in expired_alone {
+                self.watches.changed(db, key.clone());
+                keys.push(key);
+            }
+            self.tracking.invalidate(&keys, NOBODY, &self.pubsub, clients, None);
+        }
         if !changed.is_empty() {
             self.tracking.invalidate(&changed, actor, &self.pubsub, clients, actor_out);
         }
+    }
+
+    /// The keys the command of `actor` found expired and did not change after: their deletion is nobody's
+    /// change, so a NOLOOP client hears of it even when it is the actor (Redis signals an expiry with no
+    /// client). Each takes one of its key's touches, the expiry's own.
+    fn expired_alone(&mut self, actor: u64) -> Vec<(usize, Vec<u8>)> {
+        let mut expired = std::mem::take(&mut self.expired_untold);
+        if actor == NOBODY || expired.is_empty() {
+            return Vec::new();
+        }
+        let mut dbs: Vec<usize> = expired.iter().map(|(db, _)| *db).collect();
+        dbs.sort_unstable();
+        dbs.dedup();
+        let mut touches: std::collections::HashMap<(usize, &[u8]), usize> = std::collections::HashMap::new();
+        for db in dbs {
+            for key in self.dbs[db].touched() {
+                *touches.entry((db, key.as_slice())).or_default() += 1;
+            }
+        }
+        expired.retain(|(db, key)| touches.get(&(*db, key.as_slice())).is_none_or(|n| *n <= 1));
+        expired
     }
 
     /// What `maxmemory` and a database's quota are measured against: the database's own structures, its
