@@ -28,7 +28,9 @@ pub fn run(server: Arc<Server>) {
     while !server.is_shutting_down() {
         let period = Duration::from_millis(1000 / server.settings.read().hz.max(1));
         std::thread::sleep(period);
-        tick(&server, period);
+        if !server.cron_paused.load(std::sync::atomic::Ordering::Relaxed) {
+            tick(&server, period);
+        }
     }
 }
 
@@ -62,7 +64,7 @@ fn tick(server: &Server, period: Duration) {
             );
             if ks.tracking.is_active() {
                 let ks = &mut *ks;
-                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.get_in(id, &tenant.name));
+                ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.get_in(id, &tenant.name), None);
             }
             crate::persistence::cron(server, &tenant, &mut ks, now_unix);
             replication_tick(server, &tenant, &mut ks);

@@ -53,6 +53,8 @@ pub struct Server {
     pub http_port: AtomicU64,
     shutdown: watch::Sender<bool>,
     loading: std::sync::atomic::AtomicBool,
+    /// DEBUG PAUSE-CRON 1: the cron skips its work until DEBUG PAUSE-CRON 0 (tests only, as in Redis).
+    pub cron_paused: std::sync::atomic::AtomicBool,
     /// Background snapshot requests, and their receiving end until the runner takes it.
     jobs: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, Job)>,
     pub job_queue: parking_lot::Mutex<Option<JobQueue>>,
@@ -105,6 +107,7 @@ impl Server {
             run_id,
             shutdown: watch::channel(false).0,
             loading: std::sync::atomic::AtomicBool::new(false),
+            cron_paused: std::sync::atomic::AtomicBool::new(false),
             jobs,
             job_queue: parking_lot::Mutex::new(Some(job_queue)),
             links,

@@ -391,3 +391,17 @@ fn info_keysizes_counts_keys_by_size() {
     run::<()>(&mut c, &["FLUSHALL"]);
     assert_eq!(run::<String>(&mut c, &["INFO", "keysizes"]), "# Keysizes\r\n");
 }
+
+/// DEBUG PAUSE-CRON (Redis's test hook): while set, the cron does nothing, so an expired key stays until
+/// a read finds it; cleared, the cron expires it again.
+#[test]
+fn debug_pause_cron_stops_and_restarts_the_cron() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["DEBUG", "PAUSE-CRON", "1"]);
+    run::<()>(&mut c, &["SET", "k", "v", "PX", "10"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 1, "no active expiry while the cron is paused");
+    run::<()>(&mut c, &["DEBUG", "PAUSE-CRON", "0"]);
+    common::wait_for(|| run::<i64>(&mut c, &["DBSIZE"]) == 0);
+}

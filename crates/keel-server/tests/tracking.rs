@@ -260,3 +260,23 @@ fn noloop_hears_of_keys_its_own_reads_found_expired() {
     bcast.send(b"SET rewritten again\r\nPING\r\n");
     bcast.expect(b"+OK\r\n+PONG\r\n");
 }
+
+/// A lowered `tracking-table-max-keys` takes effect at the next command, even one MULTI queues, and a
+/// client told on its own connection hears of the keys let go before that command's reply (Redis #11715).
+#[test]
+fn a_lowered_table_limit_applies_at_the_next_command_even_a_queued_one() {
+    let server = TestServer::start();
+    let mut admin = server.client();
+    run::<()>(&mut admin, &["DEBUG", "PAUSE-CRON", "1"]);
+    let mut cache = tracking_client(&server, "");
+    cache.send(b"MGET a b\r\nMULTI\r\n");
+    cache.expect(b"*2\r\n_\r\n_\r\n+OK\r\n");
+    run::<()>(&mut admin, &["CONFIG", "SET", "tracking-table-max-keys", "1"]);
+    cache.send(b"PING\r\n");
+    use keel_protocol::Frame;
+    let Frame::Push(push) = cache.read_frame() else { panic!("no invalidation before the reply") };
+    let Frame::Array(keys) = &push[1] else { panic!("{push:?}") };
+    assert!(matches!(&keys[..], [Frame::Bulk(k)] if k == b"a" || k == b"b"), "{push:?}");
+    cache.expect(b"+QUEUED\r\n");
+    run::<()>(&mut admin, &["DEBUG", "PAUSE-CRON", "0"]);
+}

@@ -37,6 +37,8 @@ pub struct BatchSettings {
     pub serve_stale_data: bool,
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag: u64,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub tracking_max_keys: usize,
 }
 
 impl BatchSettings {
@@ -73,6 +75,7 @@ impl BatchSettings {
             memory,
             max_commands_per_second,
             replica_read_only: s.replica_read_only,
+            tracking_max_keys: s.tracking_table_max_keys as usize,
             serve_stale_data: s.replica_serve_stale_data,
             min_replicas_to_write: s.min_replicas_to_write,
             min_replicas_max_lag: s.min_replicas_max_lag,
@@ -139,6 +142,13 @@ pub fn execute(
     out: &mut ReplyWriter,
     args: &[&[u8]],
 ) {
+    // Every command, even one MULTI queues, first brings the tracking table within its limit (Redis's
+    // processCommand), so that a lowered limit takes effect at once.
+    if ks.tracking.is_active() {
+        let clients = |id| env.server.clients.get_in(id, &env.tenant.name);
+        let own = (session.reply_mode == ReplyMode::On).then_some((session.id(), &mut *out));
+        ks.tracking.limit(env.settings.tracking_max_keys, &ks.pubsub, &clients, own);
+    }
     let reply_start = out.len();
     if session.reply_mode == ReplyMode::SkipNext {
         session.reply_mode = ReplyMode::Skipping;

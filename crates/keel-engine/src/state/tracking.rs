@@ -191,15 +191,20 @@ impl Tracking {
     }
 
     /// Keeps the table of read keys within `max` keys (`tracking-table-max-keys`, 0: no limit) by
-    /// invalidating keys now, as if they had changed.
-    pub fn limit(&mut self, max: usize, hub: &Hub, clients: &Connected<'_>) {
+    /// invalidating keys now, as if they had changed. With `own`, the invalidations of that client that it
+    /// hears on its own connection are written there, ahead of its next reply.
+    pub fn limit(&mut self, max: usize, hub: &Hub, clients: &Connected<'_>, mut own: Option<(u64, &mut ReplyWriter)>) {
         if max == 0 || self.keys.len() <= max {
             return;
         }
         let excess: Vec<Vec<u8>> = self.keys.keys().take(self.keys.len() - max).cloned().collect();
         for key in excess {
             for id in self.keys.remove(&key).unwrap_or_default() {
-                self.send(id, Some(&[key.as_slice()]), 0, hub, clients);
+                let keys = Some(&[key.as_slice()][..]);
+                match own.as_mut() {
+                    Some((me, out)) if *me == id && self.tells_itself(id) => out.raw(&message(Resp::V3, keys)),
+                    _ => self.send(id, keys, 0, hub, clients),
+                }
             }
         }
     }

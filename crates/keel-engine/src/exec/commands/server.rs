@@ -323,6 +323,10 @@ pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Err(CmdError::new(String::from_utf8_lossy(args[2]).into_owned()));
     } else if is(sub, "populate") && (3..=5).contains(&args.len()) {
         debug_populate(ctx, args)?;
+    } else if is(sub, "pause-cron") && args.len() == 3 {
+        let paused = int_arg(args[2])? != 0;
+        ctx.server.cron_paused.store(paused, std::sync::atomic::Ordering::Relaxed);
+        ctx.out.ok();
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         let on = int_arg(args[2])? != 0;
         ctx.server.settings.write().active_expire_enabled = on;
@@ -358,6 +362,8 @@ pub fn debug(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
                 "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "RELOAD [option ...]",
                 "    Save the RDB on disk and reload it back to memory. Options: NOSAVE, NOFLUSH.",
+                "PAUSE-CRON <0|1>",
+                "    Stop periodic cron job processing.",
                 "POPULATE <count> [<prefix>] [<size>]",
                 "    Create <count> string keys named key:<num>.",
                 "SET-ACTIVE-EXPIRE <0|1>",
