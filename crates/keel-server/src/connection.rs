@@ -566,11 +566,14 @@ impl Connection {
         Processed { next, now_ms, durability, replies }
     }
 
-    /// Unregisters a waiter whose wait ended unserved and returns the timeout reply; None when a writer
-    /// (or CLIENT UNBLOCK) already completed the wait, whose reply is then waiting in the channel.
+    /// Unregisters a waiter whose wait ended unserved and returns the timeout reply, counting the command as
+    /// one call in its statistics, as one served is (Redis's updateStatsOnUnblock); None when a writer (or
+    /// CLIENT UNBLOCK) already completed the wait, whose reply is then waiting in the channel.
     fn unblock_timed_out(&mut self) -> Option<Vec<u8>> {
         let mut ks = self.tenant.lock();
-        ks.blocking.remove(self.session.id()).map(|_| Waiter::timeout_reply(self.session.resp))
+        let waiter = ks.blocking.remove(self.session.id())?;
+        waiter.count_unserved(&self.server.commands, &mut ks.stats.commands, false);
+        Some(Waiter::timeout_reply(self.session.resp))
     }
 
     fn close(mut self, info: &ClientInfo) {

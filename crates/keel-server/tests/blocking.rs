@@ -190,3 +190,15 @@ fn a_waiter_on_several_keys_is_served_once() {
     assert_eq!(run::<Vec<String>>(&mut c, &["LRANGE", "k1", "0", "-1"]), vec!["one"], "no stale waiter remains");
     wait_blocked(&mut c, 0);
 }
+
+/// A blocking command that times out counts as one call in INFO commandstats, as one that is served does.
+#[test]
+fn a_timed_out_blocking_command_counts_as_one_call() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["CONFIG", "RESETSTAT"]);
+    let popped: Option<Vec<String>> = run(&mut c, &["BLPOP", "nothing", "0.05"]);
+    assert_eq!(popped, None);
+    let stats: String = run(&mut c, &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_blpop:calls=1,"), "{stats}");
+}

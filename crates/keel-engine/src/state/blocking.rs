@@ -47,6 +47,22 @@ impl Waiter {
     }
 
     /// The reply a blocked command gives when it times out: a null array, as in Redis.
+    /// Counts the waiting command as one call in `stats` (a failed one with `failed`) when its wait ends
+    /// unserved, by timeout or CLIENT UNBLOCK, as a served one is counted (Redis's updateStatsOnUnblock).
+    pub fn count_unserved(
+        &self,
+        table: &crate::exec::commands::CommandTable,
+        stats: &mut crate::state::command_stats::CommandStats,
+        failed: bool,
+    ) {
+        let args: Vec<&[u8]> = self.args.iter().map(Vec::as_slice).collect();
+        if let crate::exec::commands::Lookup::Found(command) = table.lookup(&args) {
+            let stat = stats.at(command.id);
+            stat.record(0);
+            stat.failed += u64::from(failed);
+        }
+    }
+
     pub fn timeout_reply(resp: Resp) -> Vec<u8> {
         let mut out = ReplyWriter::with_capacity(resp, 8);
         out.null_array();

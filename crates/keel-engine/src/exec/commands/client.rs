@@ -301,6 +301,7 @@ pub fn client_unblock(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
+    waiter.count_unserved(&ctx.server.commands, &mut ctx.ks.stats.commands, with_error);
     let reply = if with_error {
         let mut out = keel_protocol::ReplyWriter::with_capacity(waiter.resp, 64);
         out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
