@@ -201,7 +201,7 @@ fn expire_cycle(server: &Server, tenant: &Tenant, started: Instant, budget: Dura
                     tenant.persistence.submit(&mut ks.log);
                 }
             }
-            ks.dispatch_changes(0, &|id| server.clients.get_in(id, &tenant.name), None);
+            ks.dispatch_changes(crate::state::tracking::NOBODY, &|id| server.clients.get_in(id, &tenant.name), None);
             if ks.tracking.has_pending() {
                 let ks = &mut *ks;
                 ks.tracking.flush_bcast(&ks.pubsub, &|id| server.clients.get_in(id, &tenant.name));

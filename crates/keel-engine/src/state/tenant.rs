@@ -7,6 +7,7 @@ use crate::notify::{self, Events};
 use crate::persistence::{LogBuffer, Persistence};
 use crate::state::command_stats::CommandStats;
 use crate::state::slowlog::SlowLog;
+use crate::state::tracking::NOBODY;
 use keel_store::Db;
 use parking_lot::Mutex;
 
@@ -143,9 +144,6 @@ pub struct Keyspace {
     /// Keys deleted by expiry whose tracking clients have not been told yet (while tracking is on).
     expired_untold: Vec<(usize, Vec<u8>)>,
 }
-
-/// The actor of a change no client made (an expiry, the cron): NOLOOP hides it from no one.
-pub const NOBODY: u64 = 0;
 
 impl Tenant {
     pub fn new(

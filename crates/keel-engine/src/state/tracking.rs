@@ -11,6 +11,10 @@ use bytes::Bytes;
 use keel_protocol::{ReplyWriter, Resp};
 use std::collections::HashMap;
 
+/// The actor of a change no client made (an expiry, the cron, the table's limit): NOLOOP hides it from no
+/// one, as no client has this id.
+pub const NOBODY: u64 = 0;
+
 /// Finds a client connected to this database by its id (for redirections: a target that is gone breaks
 /// them, one in RESP3 is pushed to).
 pub type Connected<'a> = dyn Fn(u64) -> Option<std::sync::Arc<ClientInfo>> + 'a;
@@ -203,7 +207,7 @@ impl Tracking {
                 let keys = Some(&[key.as_slice()][..]);
                 match own.as_mut() {
                     Some((me, out)) if *me == id && self.tells_itself(id) => out.raw(&message(Resp::V3, keys)),
-                    _ => self.send(id, keys, 0, hub, clients),
+                    _ => self.send(id, keys, NOBODY, hub, clients),
                 }
             }
         }
