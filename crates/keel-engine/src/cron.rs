@@ -78,6 +78,7 @@ fn tick(server: &Server, period: Duration) {
             expire_cycle(server, &tenant, started, cycle_budget);
         }
     }
+    crate::exec::commands::failover::tick(server);
     evict_clients(server);
     let now = unix_ms();
     for client in server.clients.snapshot() {
@@ -150,7 +151,9 @@ fn replication_tick(server: &Server, tenant: &Tenant, ks: &mut crate::state::ten
     let repl = &tenant.replication;
     let now = unix_ms();
     let slowest = repl.slowest_sent();
-    if slowest.is_some() && !repl.is_replica() && repl.ping_due(now, ping_secs) {
+    // A failover waits for its target to acknowledge the stream's end: a PING would move it.
+    let held = tenant.pause.held_for_failover();
+    if slowest.is_some() && !repl.is_replica() && !held && repl.ping_due(now, ping_secs) {
         tenant.persistence.submit(&mut ks.log);
         stream.append(b"*1\r\n$4\r\nPING\r\n");
     }

@@ -61,6 +61,9 @@ pub struct Server {
     /// Replication links to start, and their receiving end until the link runner takes it.
     links: tokio::sync::mpsc::UnboundedSender<(Arc<Tenant>, u64)>,
     pub link_queue: parking_lot::Mutex<Option<LinkQueue>>,
+    /// A coordinated FAILOVER under way (see exec's `failover`). Taken after the default database's lock,
+    /// never before it.
+    pub failover: parking_lot::Mutex<Option<crate::replication::Failover>>,
     /// The cluster's coordinator, on a node started with `--cluster` (set once, at start).
     pub coordinator: std::sync::OnceLock<Arc<dyn crate::coordination::Coordinator>>,
     /// Moves the RESP listener to a new `bind` address and port (CONFIG SET bind/port): binds there and
@@ -112,6 +115,7 @@ impl Server {
             job_queue: parking_lot::Mutex::new(Some(job_queue)),
             links,
             link_queue: parking_lot::Mutex::new(Some(link_queue)),
+            failover: parking_lot::Mutex::new(None),
             coordinator: std::sync::OnceLock::new(),
             rebinder: std::sync::OnceLock::new(),
         }))

@@ -2,12 +2,8 @@
 //! logs report, with `REPLCONF ACK .. FACK`, that they fsynced the primary's writes.
 
 mod common;
+use common::replicas::info_field;
 use common::{error_of, run, wait_for, TestServer};
-
-fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
-    let info: String = run(con, &["INFO", section]);
-    info.lines().find_map(|line| line.strip_prefix(&format!("{field}:"))).unwrap_or_default().to_string()
-}
 
 fn waitaof(con: &mut redis::Connection, numlocal: &str, numreplicas: &str, timeout: &str) -> (i64, i64) {
     run(con, &["WAITAOF", numlocal, numreplicas, timeout])

@@ -75,6 +75,8 @@ pub struct ReplicaRequest {
     pub psync: Option<(String, u64)>,
     /// It reads a full copy in the `$EOF:` form (`REPLCONF capa eof`).
     pub capa_eof: bool,
+    /// It is a Keel server, which follows every database of this one (`REPLCONF capa keel`).
+    pub capa_keel: bool,
     /// The port it listens on (`REPLCONF listening-port`), and the address it names (`ip-address`).
     pub port: u16,
     pub ip: Option<String>,

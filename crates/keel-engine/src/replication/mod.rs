@@ -96,6 +96,39 @@ pub struct Attached {
     pub fack_offset: AtomicU64,
     /// The offset of the last stream byte its feeder wrote (the backlog keeps what comes after).
     pub sent: AtomicU64,
+    /// A Keel server following this one's default database, and with it every provisioned database
+    /// (`REPLCONF capa keel`): a FAILOVER to it hands all of them over.
+    pub keel_node: bool,
+}
+
+/// A coordinated FAILOVER under way (the command and its steps are exec's `failover`).
+#[derive(Debug, Clone)]
+pub struct Failover {
+    pub phase: FailoverPhase,
+    /// The replica handed the databases (`TO host port`, or the first found caught up).
+    pub target: Option<(String, u16)>,
+    /// When waiting for the replica ends (`TIMEOUT`), and whether it then fails over anyway (`FORCE`).
+    pub deadline: Option<std::time::Instant>,
+    pub force: bool,
+    /// Provisioned databases whose writes are held with the default one's, to move with it.
+    pub held: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverPhase {
+    /// Writes are held until the target has acknowledged the whole stream.
+    WaitForSync,
+    /// The server follows the target and has asked it to take over (`PSYNC .. FAILOVER`).
+    InProgress,
+}
+
+/// INFO's `master_failover_state` for `failover`.
+pub fn failover_state_name(failover: Option<&Failover>) -> &'static str {
+    match failover.map(|f| f.phase) {
+        None => "no-failover",
+        Some(FailoverPhase::WaitForSync) => "waiting-for-sync",
+        Some(FailoverPhase::InProgress) => "failover-in-progress",
+    }
 }
 
 /// A database's replication state outside its lock.

@@ -5,6 +5,9 @@
 //! paused, keys past their TTL read as missing but are not deleted, by lookups or by the expiry cycle, as
 //! Redis does so that nothing changes the dataset. A pause belongs to the database that asked for it: one
 //! tenant cannot hold up another.
+//!
+//! A coordinated FAILOVER holds a database's writes the same way, for its own reasons and without a
+//! deadline (`hold_for_failover`): CLIENT UNPAUSE does not lift it, and it does not end a CLIENT PAUSE.
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,6 +31,8 @@ pub struct Pause {
     ended: Notify,
     /// Clients whose command the pause holds (INFO's `blocked_clients` counts them, as Redis does).
     holding: AtomicUsize,
+    /// Writes held while a FAILOVER hands this database over.
+    failover: AtomicBool,
 }
 
 impl Pause {
@@ -44,11 +49,25 @@ impl Pause {
         self.ended.notify_waiters();
     }
 
-    /// Ends the pause (CLIENT UNPAUSE); every waiting client goes on.
+    /// Ends the pause (CLIENT UNPAUSE); every waiting client goes on, unless a failover holds it.
     pub fn stop(&self) {
-        *self.state.lock() = None;
-        self.set.store(false, Ordering::Release);
+        let mut state = self.state.lock();
+        *state = None;
+        self.set.store(self.failover.load(Ordering::Acquire), Ordering::Release);
         self.ended.notify_waiters();
+    }
+
+    /// Holds (or releases) this database's writes for a FAILOVER, until released.
+    pub fn hold_for_failover(&self, on: bool) {
+        let state = self.state.lock();
+        self.failover.store(on, Ordering::Release);
+        self.set.store(on || state.is_some(), Ordering::Release);
+        self.ended.notify_waiters();
+    }
+
+    /// Whether a FAILOVER holds this database's writes.
+    pub fn held_for_failover(&self) -> bool {
+        self.failover.load(Ordering::Acquire)
     }
 
     /// The pause in force now, if any.
@@ -57,15 +76,18 @@ impl Pause {
             return None;
         }
         let mut state = self.state.lock();
-        match *state {
+        let held = self.failover.load(Ordering::Acquire).then_some(PauseMode::Write);
+        let paused = match *state {
             Some((end, mode)) if Instant::now() < end => Some(mode),
             Some(_) => {
                 *state = None;
-                self.set.store(false, Ordering::Release);
                 None
             }
             None => None,
-        }
+        };
+        let mode = paused.max(held);
+        self.set.store(mode.is_some(), Ordering::Release);
+        mode
     }
 
     /// Clients waiting for the pause to end.
@@ -91,13 +113,45 @@ impl Pause {
         loop {
             let notified = self.ended.notified();
             let end = match *self.state.lock() {
-                Some((end, _)) if Instant::now() < end => end,
+                Some((end, _)) if Instant::now() < end => Some(end),
+                _ if self.failover.load(Ordering::Acquire) => None,
                 _ => return,
             };
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep_until(end.into()) => {}
+            match end {
+                Some(end) => tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(end.into()) => {}
+                },
+                None => notified.await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_failover_hold_and_a_client_pause_end_separately() {
+        let pause = Pause::default();
+        assert_eq!(pause.active(), None);
+        pause.hold_for_failover(true);
+        assert_eq!(pause.active(), Some(PauseMode::Write));
+        pause.start(Instant::now() + Duration::from_secs(60), PauseMode::All);
+        assert_eq!(pause.active(), Some(PauseMode::All));
+        // CLIENT UNPAUSE ends the client's pause, not the failover's.
+        pause.stop();
+        assert_eq!(pause.active(), Some(PauseMode::Write));
+        pause.start(Instant::now() + Duration::from_secs(60), PauseMode::Write);
+        pause.hold_for_failover(false);
+        assert_eq!(pause.active(), Some(PauseMode::Write));
+        pause.stop();
+        assert_eq!(pause.active(), None);
+        // An expired pause under a hold leaves the hold.
+        pause.hold_for_failover(true);
+        pause.start(Instant::now(), PauseMode::All);
+        assert_eq!(pause.active(), Some(PauseMode::Write));
     }
 }

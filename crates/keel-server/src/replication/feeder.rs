@@ -38,6 +38,7 @@ pub(crate) async fn serve<S>(
         fack_offset: Default::default(),
         ack_ms: Default::default(),
         sent: Default::default(),
+        keel_node: request.capa_keel && request.database.is_none(),
     });
     tenant.replication.attach(attached.clone());
     let outcome = feed(&server, &tenant, &mut socket, &info, &request, &attached, input).await;

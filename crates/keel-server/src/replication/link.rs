@@ -9,6 +9,7 @@
 use bytes::{Buf, BytesMut};
 use keel_engine::clients::ClientInfo;
 use keel_engine::exec::batch::{Batch, COMMANDS_PER_LOCK};
+use keel_engine::exec::commands::failover;
 use keel_engine::exec::session::Session;
 use keel_engine::replication::LinkState;
 use keel_engine::server::Server;
@@ -46,7 +47,12 @@ async fn follow(server: Arc<Server>, tenant: Arc<Tenant>, generation: u64) {
         let Some((host, port)) = upstream(&tenant) else { return };
         match sync_and_stream(&server, &tenant, generation, &host, port).await {
             Ok(()) => tracing::info!(database = %tenant.name, %host, port, "replication link closed"),
-            Err(why) => tracing::warn!(database = %tenant.name, %host, port, "replication link failed: {why}"),
+            Err(why) => {
+                tracing::warn!(database = %tenant.name, %host, port, "replication link failed: {why}");
+                if !tenant.is_provisioned() {
+                    failover::link_failed(&server, &why);
+                }
+            }
         }
         repl.set_link(generation, LinkState::Connect);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -167,8 +173,17 @@ async fn sync_and_stream(
     let (replid, offset) = stream.position();
     let ask = if stream.is_active() { replid.clone() } else { "?".into() };
     let from = if stream.is_active() { (offset + 1).to_string() } else { "-1".into() };
-    send(&mut link, &["PSYNC", &ask, &from]).await?;
+    // A server handing its databases over asks its new primary to take over first.
+    let failing_over = !tenant.is_provisioned() && failover::in_progress(server);
+    let psync: &[&str] = if failing_over { &["PSYNC", &ask, &from, "FAILOVER"] } else { &["PSYNC", &ask, &from] };
+    send(&mut link, psync).await?;
     let answer = read_line(&mut link, timeout).await?;
+    let taken_over = answer.starts_with("+FULLRESYNC") || answer.starts_with("+CONTINUE");
+    if failing_over && taken_over {
+        failover::completed(server);
+    } else if failing_over {
+        failover::link_failed(server, "Failover target rejected psync request");
+    }
     let mut early = Vec::new();
     let mut words = answer.split_whitespace();
     match words.next() {
@@ -226,7 +241,7 @@ async fn handshake(
     }
     send(link, &["REPLCONF", "listening-port", &my_port.to_string()]).await?;
     expect_ok(link, timeout, "REPLCONF listening-port").await?;
-    send(link, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
+    send(link, &["REPLCONF", "capa", "eof", "capa", "psync2", "capa", "keel"]).await?;
     expect_ok(link, timeout, "REPLCONF capa").await?;
     if let Some(name) = database {
         send(link, &["REPLCONF", "database", name]).await?;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod replicas;
+
 use keel_server::Settings;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -300,6 +302,13 @@ impl RealRedis {
 
     pub fn client(&self) -> redis::Connection {
         redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+
+    /// Stops (`STOP`) or resumes (`CONT`) the process, as Redis's tests pause a server.
+    pub fn signal(&self, signal: &str) {
+        let status =
+            std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} failed");
     }
 }
 

@@ -218,7 +218,10 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "replication" => {
             out.push_str("# Replication\r\n");
             let backlog_size = server.settings.read().repl_backlog_size;
-            super::replication::info_section(out, ctx.tenant, backlog_size);
+            let failover = server.failover.lock().clone();
+            let moving = failover.filter(|f| !ctx.tenant.is_provisioned() || f.held.contains(&ctx.tenant.name));
+            let failover_state = crate::replication::failover_state_name(moving.as_ref());
+            super::replication::info_section(out, ctx.tenant, backlog_size, failover_state);
         }
         "cpu" => {
             out.push_str("# CPU\r\n");

@@ -8,6 +8,7 @@ mod bitmaps;
 mod client;
 mod command_table;
 mod connection;
+pub mod failover;
 mod geo;
 mod hash_expiry;
 mod hashes;

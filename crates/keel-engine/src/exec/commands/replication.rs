@@ -15,18 +15,42 @@ pub fn sync(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     start_replica(ctx, None)
 }
 
-/// `PSYNC replid offset`: continue from `offset` of stream `replid` when the backlog still holds it, else
-/// a full copy.
+/// `PSYNC replid offset [FAILOVER]`: continue from `offset` of stream `replid` when the backlog still holds
+/// it, else a full copy. With `FAILOVER`, sent by a primary handing its database over (see `failover`), a
+/// replica whose stream is `replid` first becomes a primary, so that the sender continues as its replica.
 pub fn psync(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let replid = String::from_utf8_lossy(args[1]).into_owned();
     // `PSYNC ? -1` asks for a full copy; an offset that is not a number does too.
     let offset = std::str::from_utf8(args[2]).ok().and_then(|o| o.parse::<i64>().ok()).unwrap_or(-1);
+    if args.len() > 3 && is(args[3], "failover") && !ctx.session.master {
+        // Which server is whose primary is the operator's to change, as REPLICAOF is.
+        if ctx.tenant.is_provisioned() {
+            return Err(CmdError::new(
+                "ERR 'psync|failover' acts on the whole server and is not available to a database",
+            ));
+        }
+        tracing::info!(database = %ctx.tenant.name, "Failover request received for replid {replid}.");
+        if !ctx.tenant.replication.is_replica() {
+            return Err(CmdError::new("ERR PSYNC FAILOVER can't be sent to a master."));
+        }
+        if replid != ctx.tenant.persistence.stream.position().0 {
+            return Err(CmdError::new("ERR PSYNC FAILOVER replid must match my replid."));
+        }
+        if ctx.tenant.replication.become_primary() {
+            promote(ctx.tenant, ctx.ks);
+        }
+        let from = &ctx.session.info.addr;
+        tracing::info!(database = %ctx.tenant.name, "MASTER MODE enabled (failover request from '{from}')");
+    }
     start_replica(ctx, Some((replid, u64::try_from(offset).unwrap_or(0))))
 }
 
 fn start_replica(ctx: &mut Ctx, psync: Option<(String, u64)>) -> CmdResult {
     if ctx.session.master {
         return Ok(());
+    }
+    if ctx.tenant.pause.held_for_failover() {
+        return Err(CmdError::new("NOMASTERLINK Can't SYNC while failing over"));
     }
     if ctx.tenant.replication.is_replica() && ctx.tenant.replication.link_down() {
         return Err(CmdError::new("NOMASTERLINK Can't SYNC while not connected with my master"));
@@ -51,6 +75,7 @@ pub fn replconf(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             ctx.session.replica.ip = Some(String::from_utf8_lossy(value).into_owned());
         } else if is(option, "capa") {
             ctx.session.replica.capa_eof |= is(value, "eof");
+            ctx.session.replica.capa_keel |= is(value, "keel");
         } else if is(option, "ack") || is(option, "getack") || is(option, "fack") {
             // Meaningful only on a replication link, whose feeder reads them: no reply here, as in Redis.
             return Ok(());
@@ -216,6 +241,9 @@ pub fn role(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 /// data for the primary's; `REPLICAOF NO ONE` makes it a primary again, keeping its data and its stream
 /// (replicas of it continue).
 pub fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    if ctx.server.failover.lock().is_some() {
+        return Err(CmdError::new("ERR REPLICAOF not allowed while failing over."));
+    }
     let repl = &ctx.tenant.replication;
     if is(args[1], "no") && is(args[2], "one") {
         if repl.become_primary() {
@@ -237,16 +265,21 @@ pub fn replicaof(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
     }
     let generation = follow(ctx.tenant, ctx.ks, &host, port);
-    // Replicas of this database follow its new history: they reconnect and continue or copy again.
-    for replica in repl.attached.lock().iter() {
-        if let Some(client) = ctx.server.clients.get(replica.client_id) {
-            client.kill();
-        }
-    }
+    disconnect_replicas(ctx.server, ctx.tenant);
     ctx.server.start_link(ctx.tenant, generation);
     tracing::info!(database = %ctx.tenant.name, %host, port, "REPLICAOF: following a primary");
     ctx.out.ok();
     Ok(())
+}
+
+/// Replicas of `tenant`, which now follows a primary, follow its new history: they reconnect and continue
+/// or copy again.
+pub(crate) fn disconnect_replicas(server: &crate::server::Server, tenant: &Tenant) {
+    for replica in tenant.replication.attached.lock().iter() {
+        if let Some(client) = server.clients.get(replica.client_id) {
+            client.kill();
+        }
+    }
 }
 
 /// Makes `tenant` (locked by the caller as `ks`) a primary of its own stream again, after its role was
@@ -269,7 +302,7 @@ pub fn follow(tenant: &Tenant, ks: &mut Keyspace, host: &str, port: u16) -> u64 
 }
 
 /// The `# Replication` section of INFO for this database.
-pub fn info_section(out: &mut String, tenant: &Tenant, backlog_size: u64) {
+pub fn info_section(out: &mut String, tenant: &Tenant, backlog_size: u64, failover_state: &str) {
     let repl = &tenant.replication;
     let stream = &tenant.persistence.stream;
     let (replid, offset) = stream.position();
@@ -310,7 +343,7 @@ pub fn info_section(out: &mut String, tenant: &Tenant, backlog_size: u64) {
             &format!("ip={},port={},state={state},offset={ack},lag={lag}", replica.ip, replica.port),
         );
     }
-    line("master_failover_state", &"no-failover");
+    line("master_failover_state", &failover_state);
     line("master_replid", &replid);
     line("master_replid2", &replid2);
     line("master_repl_offset", &offset);
@@ -320,56 +353,4 @@ pub fn info_section(out: &mut String, tenant: &Tenant, backlog_size: u64) {
     line("repl_backlog_size", &backlog_size);
     line("repl_backlog_first_byte_offset", &first);
     line("repl_backlog_histlen", &held);
-}
-
-/// `FAILOVER [TO host port] [TIMEOUT ms] [FORCE] | ABORT`: Redis's checks and errors, in Redis's order.
-/// The coordinated hand-over itself is not implemented: with replicas attached, the reply says how to
-/// promote one instead (the cluster's failover does it for clustered databases).
-pub fn failover(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    if args.len() == 2 && is(args[1], "abort") {
-        return Err(CmdError::new("ERR No failover in progress."));
-    }
-    let (mut timeout, mut target, mut force) = (0i64, None, false);
-    let mut j = 1;
-    while j < args.len() {
-        if is(args[j], "timeout") && j + 1 < args.len() && timeout == 0 {
-            timeout = super::int_arg(args[j + 1])?;
-            if timeout <= 0 {
-                return Err(CmdError::new("ERR FAILOVER timeout must be greater than 0"));
-            }
-            j += 1;
-        } else if is(args[j], "to") && j + 2 < args.len() && target.is_none() {
-            let port = super::int_arg(args[j + 2])?;
-            target = Some((String::from_utf8_lossy(args[j + 1]).into_owned(), port));
-            j += 2;
-        } else if is(args[j], "force") && !force {
-            force = true;
-        } else {
-            return Err(super::SYNTAX);
-        }
-        j += 1;
-    }
-    let repl = &ctx.tenant.replication;
-    if repl.is_replica() {
-        return Err(CmdError::new("ERR FAILOVER is not valid when server is a replica."));
-    }
-    let attached = repl.attached.lock().clone();
-    if attached.is_empty() {
-        return Err(CmdError::new("ERR FAILOVER requires connected replicas."));
-    }
-    if force && (timeout == 0 || target.is_none()) {
-        return Err(CmdError::new("ERR FAILOVER with force option requires both a timeout and target HOST and IP."));
-    }
-    if let Some((host, port)) = target {
-        let found = attached.iter().find(|r| r.ip == host && i64::from(r.port) == port);
-        let Some(replica) = found else {
-            return Err(CmdError::new("ERR FAILOVER target HOST and PORT is not a replica."));
-        };
-        if *replica.state.lock() != "online" {
-            return Err(CmdError::new("ERR FAILOVER target replica is not online."));
-        }
-    }
-    Err(CmdError::new(
-        "ERR FAILOVER is not supported by Keel: run REPLICAOF NO ONE on the replica, then REPLICAOF on this server",
-    ))
 }

@@ -10,7 +10,7 @@ use super::flags::{
 };
 use super::key::{ACCESS, DELETE, INCOMPLETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
-    acl, bitmaps, client, connection as conn, geo, hash_expiry as hx, hashes, hyperloglog as hll,
+    acl, bitmaps, client, connection as conn, failover, geo, hash_expiry as hx, hashes, hyperloglog as hll,
     introspection as intro, json, json_ops as jo, keys, latency, lists, migrate, persistence as persist, pubsub,
     replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd, stream_groups as xg,
     stream_reads, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
@@ -364,7 +364,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("wait", 3, BLOCKING | NO_REST, cat::CONNECTION, &[], "generic", "Wait for the synchronous replication of all the write commands sent in the context of the current connection", repl::wait).with_tips(&["request_policy:all_shards", "response_policy:agg_min"]),
     cmd!("waitaof", 4, BLOCKING | NO_REST, cat::CONNECTION, &[], "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", repl::waitaof).with_tips(&["request_policy:all_shards", "response_policy:agg_min"]),
     cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, cat::ADMIN | cat::DANGEROUS, &[], "server", "Return the role of the instance in the context of replication", repl::role),
-    cmd!("failover", -1, ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Starts a coordinated failover from a server to one of its replicas.", repl::failover),
+    cmd!("failover", -1, ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Starts a coordinated failover from a server to one of its replicas.", failover::failover),
     cmd!("replicaof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
     cmd!("slaveof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
     container!("config", -2, "server", "A container for server configuration commands.", None, [
