@@ -2,13 +2,7 @@
 //! error texts, what counts as a change, and bitmaps surviving a restart.
 
 mod common;
-use common::{error_of, run, TestDir, TestServer};
-
-fn changes(c: &mut redis::Connection) -> i64 {
-    let info: String = run(c, &["INFO", "persistence"]);
-    let line = info.lines().find(|l| l.starts_with("rdb_changes_since_last_save:")).unwrap();
-    line.split(':').nth(1).unwrap().trim().parse().unwrap()
-}
+use common::{changes, error_of, run, TestDir, TestServer};
 
 #[test]
 fn setbit_getbit_and_what_counts_as_a_change() {

@@ -1,7 +1,7 @@
 //! List commands over real sockets.
 
 mod common;
-use common::{error_of, run, TestServer};
+use common::{changes, error_of, run, TestServer};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
@@ -96,4 +96,25 @@ fn moves_between_lists() {
     assert_eq!(error_of(&mut c, &["LMPOP", "0", "a", "LEFT"]), "ERR numkeys should be greater than 0");
     assert_eq!(error_of(&mut c, &["LMPOP", "1", "a", "LEFT", "COUNT", "0"]), "ERR count should be greater than 0");
     assert_eq!(error_of(&mut c, &["LMPOP", "5", "a", "LEFT"]), "ERR syntax error");
+}
+
+/// A move counts one change, as Redis counts it, whether LMOVE runs at once or a BLMOVE is served by a
+/// push (which counts its own).
+#[test]
+fn a_move_counts_one_change_blocked_or_not() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<i64>(&mut c, &["RPUSH", "src", "a", "b"]);
+    let before = changes(&mut c);
+    run::<String>(&mut c, &["LMOVE", "src", "dst", "LEFT", "LEFT"]);
+    run::<String>(&mut c, &["RPOPLPUSH", "src", "dst"]);
+    assert_eq!(changes(&mut c), before + 2);
+
+    let mut blocked = s.raw();
+    blocked.send(b"BLMOVE empty dst LEFT LEFT 0\r\n");
+    common::wait_for(|| run::<String>(&mut c, &["INFO", "clients"]).contains("blocked_clients:1"));
+    let before = changes(&mut c);
+    run::<i64>(&mut c, &["LPUSH", "empty", "x"]);
+    blocked.expect(b"$1\r\nx\r\n");
+    assert_eq!(changes(&mut c), before + 2);
 }

@@ -88,6 +88,9 @@ fn config_get_set_resetstat() {
         ("list-max-ziplist-size", "16"),
         ("set-max-intset-entries", "512"),
         ("slowlog-log-slower-than", "10000"),
+        // Redis 7.2+ takes any int and reads values below -5 as -5 and 0 as 1.
+        ("list-max-listpack-size", "-6"),
+        ("list-max-listpack-size", "0"),
     ] {
         assert_eq!(run::<String>(&mut c, &["CONFIG", "SET", name, value]), "OK", "{name}");
     }

@@ -2,7 +2,7 @@
 //! log and snapshots, and the same replies and RDB payloads as a real redis-server.
 
 mod common;
-use common::{error_of, run, same_replies, words, RealRedis, TestDir, TestServer};
+use common::{changes, error_of, run, same_replies, words, RealRedis, TestDir, TestServer};
 use redis::Value;
 use std::time::Duration;
 
@@ -496,11 +496,6 @@ fn consumers_active_time_is_kept_and_written_only_when_needed() {
 fn xreadgroup_changes_only_what_it_delivers_or_creates() {
     let dir = TestDir::new();
     let start = || TestServer::on_dir(&dir.0, |s| s.save = String::new());
-    let changes = |c: &mut redis::Connection| -> i64 {
-        let info: String = run(c, &["INFO", "persistence"]);
-        let line = info.lines().find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"));
-        line.and_then(|n| n.trim().parse().ok()).expect("INFO persistence reports changes")
-    };
     {
         let s = start();
         let mut c = s.client();

@@ -458,7 +458,7 @@ pub static PARAMS: &[Param] = &[
     param!("rdbchecksum", Shared, rdbchecksum, boolean),
     param!("stop-writes-on-bgsave-error", Shared, stop_writes_on_bgsave_error, boolean),
     param!("tracking-table-max-keys", Shared, tracking_table_max_keys, int(0, MAX)),
-    param!("list-max-listpack-size" alias "list-max-ziplist-size", Shared, list_max_listpack_size, int(-5, MAX)),
+    param!("list-max-listpack-size" alias "list-max-ziplist-size", Shared, list_max_listpack_size, int(i32::MIN as i128, i32::MAX as i128)),
     param!("list-compress-depth", Shared, list_compress_depth, int(0, MAX)),
     param!("hash-max-listpack-entries" alias "hash-max-ziplist-entries", Shared, hash_max_listpack_entries, int(0, MAX)),
     param!("hash-max-listpack-value" alias "hash-max-ziplist-value", Shared, hash_max_listpack_value, int(0, MAX)),

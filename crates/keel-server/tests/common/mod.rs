@@ -220,6 +220,13 @@ pub fn wait_for(mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Changes since the last save (`rdb_changes_since_last_save`): what a command counts as writes.
+pub fn changes(c: &mut redis::Connection) -> i64 {
+    let info: String = run(c, &["INFO", "persistence"]);
+    let line = info.lines().find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"));
+    line.and_then(|n| n.trim().parse().ok()).expect("INFO persistence reports changes")
+}
+
 /// One HTTP/1.1 request over a fresh connection: the status code and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     http_with(addr, method, path, &[], b"")

@@ -347,7 +347,8 @@ fn move_element(
     };
     let dst_slot = ctx.typed_for_write::<List>(dst)?;
     ctx.modify::<List, _>(dst_slot, |list| list.push(to, item.as_bytes()));
-    ctx.dirty(2);
+    // One change for the move, as Redis counts it (the element removed; the push is not counted again).
+    ctx.dirty(1);
     ctx.notify(notify::LIST, if to == End::Left { "lpush" } else { "rpush" }, dst);
     notify_popped(ctx, src, from);
     if let Some(args) = propagate_as {
