@@ -193,3 +193,27 @@ fn big_and_binary_values_roundtrip() {
     redis::cmd("SET").arg("big").arg(&big).query::<()>(&mut c).unwrap();
     assert_eq!(run::<i64>(&mut c, &["STRLEN", "big"]), big.len() as i64);
 }
+
+/// SET with EX, PX or EXAT, SETEX and PSETEX reach the log as `SET key value PXAT <moment>`; a SET that
+/// named its moment with PXAT goes as it came, its options and their case kept (Redis's rule, which its
+/// replication-stream test checks).
+#[test]
+fn set_ttls_reach_the_log_as_absolute_moments() {
+    let dir = common::TestDir::new();
+    {
+        let s = TestServer::on_dir(&dir.0, |s| s.save = String::new());
+        let mut c = s.client();
+        run::<()>(&mut c, &["SET", "a", "v", "EX", "100"]);
+        run::<()>(&mut c, &["set", "b", "v", "pxat", "99999999999999", "NX"]);
+        run::<()>(&mut c, &["SETEX", "c", "100", "v"]);
+    }
+    let log = common::incremental_log(&dir.0);
+    assert!(
+        log.contains("$3\r\nset\r\n$1\r\nb\r\n$1\r\nv\r\n$4\r\npxat\r\n$14\r\n99999999999999\r\n$2\r\nNX"),
+        "{log}"
+    );
+    for key in ["a", "c"] {
+        assert!(log.contains(&format!("$3\r\nSET\r\n$1\r\n{key}\r\n$1\r\nv\r\n$4\r\nPXAT\r\n")), "{log}");
+    }
+    assert!(!log.contains("SETEX") && !log.contains("EX\r\n$3\r\n100"), "{log}");
+}

@@ -350,13 +350,18 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
 
 /// The incremental append-only logs in `dir`'s `appendonlydir`, as upper-case text (to look for commands).
 pub fn incremental_log_text(dir: &std::path::Path) -> String {
+    incremental_log(dir).to_ascii_uppercase()
+}
+
+/// The incremental append-only logs in `dir`'s `appendonlydir`, as they are.
+pub fn incremental_log(dir: &std::path::Path) -> String {
     let log: Vec<u8> = std::fs::read_dir(dir.join("appendonlydir"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
         .flat_map(|e| std::fs::read(e.path()).unwrap())
         .collect();
-    String::from_utf8_lossy(&log).to_ascii_uppercase()
+    String::from_utf8_lossy(&log).into_owned()
 }
 
 /// A command given as owned words.

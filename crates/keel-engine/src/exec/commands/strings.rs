@@ -129,20 +129,13 @@ fn expire_at_ms(ctx: &Ctx, arg: &[u8], millis_factor: i64, absolute: bool) -> Re
 pub fn set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let o = parse_set_options(args, true)?;
     let expire = o.expire_at(ctx)?;
-    set_generic(ctx, args[1], args[2], o.nx, o.xx, o.get, o.ttl == TtlOption::Keep, expire)
+    set_generic(ctx, args[1], args[2], &o, expire)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn set_generic(
-    ctx: &mut Ctx,
-    key: &[u8],
-    value: &[u8],
-    nx: bool,
-    xx: bool,
-    get: bool,
-    keep_ttl: bool,
-    expire: Option<u64>,
-) -> CmdResult {
+/// SET and the commands that are SET with fixed options (SETEX, PSETEX, GETSET), `expire` the absolute
+/// moment `o` asks for.
+fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], o: &SetOptions, expire: Option<u64>) -> CmdResult {
+    let (nx, xx, get, keep_ttl) = (o.nx, o.xx, o.get, o.ttl == TtlOption::Keep);
     let found = if get {
         // The GET option replies with the old value first; a non-string aborts the SET.
         let slot = ctx.lookup_read(key);
@@ -177,8 +170,11 @@ fn set_generic(
     ctx.notify(notify::STRING, "set", key);
     if let Some(at) = expire {
         ctx.notify(notify::GENERIC, "expire", key);
-        // A relative TTL would mean another moment when replayed: the log gets the absolute one.
-        ctx.propagate(&[b"SET", key, value, b"PXAT", at.to_string().as_bytes()]);
+        // A relative TTL would mean another moment when replayed: the log gets the absolute one (a SET
+        // that named it with PXAT goes as it came, as in Redis).
+        if o.ttl != (TtlOption::Time { millis_factor: 1, absolute: true }) {
+            ctx.propagate(&[b"SET", key, value, b"PXAT", at.to_string().as_bytes()]);
+        }
     }
     if !get {
         ctx.out.ok();
@@ -200,13 +196,19 @@ pub fn setnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn setex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let at = expire_at_ms(ctx, args[2], 1000, false)?;
-    set_generic(ctx, args[1], args[3], false, false, false, false, Some(at))
+    set_with_ttl(ctx, args, 1000)
 }
 
 pub fn psetex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let at = expire_at_ms(ctx, args[2], 1, false)?;
-    set_generic(ctx, args[1], args[3], false, false, false, false, Some(at))
+    set_with_ttl(ctx, args, 1)
+}
+
+/// `SETEX`/`PSETEX key ttl value`: a SET with a relative TTL in seconds or milliseconds.
+fn set_with_ttl(ctx: &mut Ctx, args: &[&[u8]], millis_factor: i64) -> CmdResult {
+    let at = expire_at_ms(ctx, args[2], millis_factor, false)?;
+    let ttl = TtlOption::Time { millis_factor, absolute: false };
+    let o = SetOptions { nx: false, xx: false, get: false, ttl, ttl_arg: Some(args[2]) };
+    set_generic(ctx, args[1], args[3], &o, Some(at))
 }
 
 pub fn getex(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -257,7 +259,8 @@ pub fn getdel(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn getset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    set_generic(ctx, args[1], args[2], false, false, true, false, None)
+    let o = SetOptions { nx: false, xx: false, get: true, ttl: TtlOption::None, ttl_arg: None };
+    set_generic(ctx, args[1], args[2], &o, None)
 }
 
 pub fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
