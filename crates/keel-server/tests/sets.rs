@@ -109,3 +109,27 @@ fn sscan_returns_every_member() {
     assert_eq!((next.as_str(), all.len()), ("0", 3));
     assert_eq!(error_of(&mut c, &["SSCAN", "s", "0", "TYPE", "string"]), "ERR syntax error");
 }
+
+/// SPOP with a count that takes the whole set reaches the log as the key's deletion (DEL, or UNLINK under
+/// `lazyfree-lazy-server-del`), as Redis propagates it; a partial pop as the SREM of what it took.
+#[test]
+fn spop_of_a_whole_set_is_logged_as_its_deletion() {
+    let dir = common::TestDir::new();
+    {
+        let s = TestServer::on_dir(&dir.0, |s| s.save = String::new());
+        let mut c = s.client();
+        run::<i64>(&mut c, &["SADD", "whole", "a", "b", "c"]);
+        run::<i64>(&mut c, &["SADD", "lazy", "a", "b"]);
+        run::<i64>(&mut c, &["SADD", "part", "a", "b", "c"]);
+        assert_eq!(run::<Vec<String>>(&mut c, &["SPOP", "whole", "3"]).len(), 3);
+        run::<()>(&mut c, &["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"]);
+        assert_eq!(run::<Vec<String>>(&mut c, &["SPOP", "lazy", "10"]).len(), 2);
+        assert_eq!(run::<Vec<String>>(&mut c, &["SPOP", "part", "1"]).len(), 1);
+        assert_eq!(run::<i64>(&mut c, &["EXISTS", "whole", "lazy", "part"]), 1);
+    }
+    let log = common::incremental_log_text(&dir.0);
+    assert!(log.contains("$3\r\nDEL\r\n$5\r\nWHOLE\r\n"), "{log}");
+    assert!(log.contains("$6\r\nUNLINK\r\n$4\r\nLAZY\r\n"), "{log}");
+    assert!(log.contains("$4\r\nSREM\r\n$4\r\nPART\r\n"), "{log}");
+    assert!(!log.contains("SPOP"), "{log}");
+}

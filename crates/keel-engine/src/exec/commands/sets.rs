@@ -106,9 +106,16 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !popped.is_empty() {
         ctx.notify(notify::SET, "spop", args[1]);
         ctx.notify_if_gone(args[1]);
-        let mut srem: Vec<&[u8]> = vec![b"SREM", args[1]];
-        srem.extend(popped.iter().map(Vec::as_slice));
-        ctx.propagate(&srem);
+        let emptied = count.is_some() && ctx.find_typed::<Set>(args[1])?.is_none();
+        if emptied {
+            // Popped whole, as Redis propagates it: the key deleted.
+            let lazy = ctx.server.settings.read().lazyfree_lazy_server_del;
+            ctx.propagate(&[if lazy { b"UNLINK" } else { b"DEL" }, args[1]]);
+        } else {
+            let mut srem: Vec<&[u8]> = vec![b"SREM", args[1]];
+            srem.extend(popped.iter().map(Vec::as_slice));
+            ctx.propagate(&srem);
+        }
     }
     match count {
         Some(_) => {
