@@ -591,3 +591,23 @@ fn redis_reads_every_compressed_string_keel_writes() {
         assert_eq!(got, value, "{key}");
     }
 }
+
+/// `rdb-key-save-delay` (Redis's test hook) paces a background snapshot to one key per pause, so tests can
+/// see one in progress; set back to 0, the snapshot finishes at once.
+#[test]
+fn rdb_key_save_delay_paces_a_background_snapshot() {
+    let dir = TestDir::new();
+    let s = without_persistence(&dir.0);
+    let mut c = s.client();
+    for key in ["a", "b", "c"] {
+        run::<()>(&mut c, &["SET", key, "v"]);
+    }
+    run::<()>(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "100000000"]);
+    run::<String>(&mut c, &["BGSAVE"]);
+    wait_for(|| info_field(&mut c, "rdb_bgsave_in_progress") == "1");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1", "one key per 100 s");
+    run::<()>(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_for(|| info_field(&mut c, "rdb_bgsave_in_progress") == "0");
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+}

@@ -199,7 +199,8 @@ pub async fn run(server: &Arc<Server>, tenant: &Arc<Tenant>, job: Job) -> Result
         persistence.status.lock().dirty_at_snapshot_start = ks.dirty;
         ks.dbs.len()
     };
-    let walked = walk(tenant, &encoder, databases, &mut file).await.map_err(|e| format!("{}: {e}", target.display()));
+    let walked =
+        walk(server, tenant, &encoder, databases, &mut file).await.map_err(|e| format!("{}: {e}", target.display()));
     let tail = end_capture(tenant, &encoder, walked.as_ref().copied().unwrap_or(0));
     let dirty_at_start = persistence.status.lock().dirty_at_snapshot_start;
     let written = walked.and_then(|_| file.write(&tail).map_err(|e| e.to_string()));
@@ -266,8 +267,10 @@ impl Output for RdbFile {
 }
 
 /// Walks the capture of each database in steps (the lock is taken per step and offered between them),
-/// handing each encoded piece to `out`. Returns the largest piece's capacity.
+/// handing each encoded piece to `out`. Returns the largest piece's capacity. Under `rdb-key-save-delay`
+/// (a test hook, as in Redis) each step is one key, followed by that pause.
 async fn walk(
+    server: &Server,
     tenant: &Tenant,
     encoder: &Arc<Mutex<RdbEncoder>>,
     databases: usize,
@@ -277,6 +280,7 @@ async fn walk(
     for index in 0..databases {
         let mut first = true;
         loop {
+            let key_delay = server.settings.read().rdb_key_save_delay;
             let done = {
                 let mut ks = tenant.lock();
                 let db = &mut ks.dbs[index];
@@ -284,18 +288,48 @@ async fn walk(
                     encoder.lock().begin_db(index, db.len(), db.volatile_len());
                 }
                 first = false;
-                db.capture_step(ENTRIES_PER_STEP)
+                db.capture_step(if key_delay == 0 { ENTRIES_PER_STEP } else { 1 })
             };
             let chunk = std::mem::take(&mut encoder.lock().buf);
             peak_buffer = peak_buffer.max(chunk.capacity());
+            let wrote = !chunk.is_empty();
             out.write_chunk(chunk).await?;
+            // Redis pauses after every key, the last one too.
+            match key_delay_us(key_delay) {
+                us if us > 0 && wrote => pause_after_key(server, us).await,
+                _ if done => break,
+                _ => tokio::task::yield_now().await,
+            }
             if done {
                 break;
             }
-            tokio::task::yield_now().await;
         }
     }
     Ok(peak_buffer)
+}
+
+/// The pause after each key `rdb-key-save-delay` asks for, in microseconds: a negative setting `-n` pauses
+/// 1 µs after one key in `n` on average (Redis's `debugDelay`).
+fn key_delay_us(setting: i64) -> u64 {
+    match setting {
+        0 => 0,
+        n if n < 0 => u64::from(rand::random::<u64>() % n.unsigned_abs() == 0),
+        n => n as u64,
+    }
+}
+
+/// Sleeps `us` microseconds, in slices that end early once `rdb-key-save-delay` is set back to 0 (as the
+/// tests that slow a snapshot down do to let it finish).
+async fn pause_after_key(server: &Server, us: u64) {
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+    let end = tokio::time::Instant::now() + std::time::Duration::from_micros(us);
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= end || server.settings.read().rdb_key_save_delay == 0 {
+            return;
+        }
+        tokio::time::sleep((end - now).min(SLICE)).await;
+    }
 }
 
 /// Ends the capture of every database and returns the RDB's last bytes (its end marker, before the
@@ -391,7 +425,7 @@ async fn backup_holding_slot(server: &Server, tenant: &Tenant, target: &Path) ->
         begin_capture(&mut ks, &encoder, &aux);
         ks.dbs.len()
     };
-    let walked = walk(tenant, &encoder, databases, &mut file).await;
+    let walked = walk(server, tenant, &encoder, databases, &mut file).await;
     let tail = end_capture(tenant, &encoder, walked.as_ref().copied().unwrap_or(0));
     match walked.and_then(|_| file.write(&tail).map_err(|e| e.to_string())) {
         Ok(()) => file.commit().map_err(|e| fail(e.to_string())),
@@ -427,7 +461,7 @@ async fn copy_holding_slot(
     let mut out = ToReplica { parts, crc: RdbSink::default() };
     let sent = out.parts.send(start).await.map_err(|_| "the replica went away".to_string());
     let walked = match sent {
-        Ok(()) => walk(tenant, &encoder, databases, &mut out).await,
+        Ok(()) => walk(server, tenant, &encoder, databases, &mut out).await,
         Err(e) => Err(e),
     };
     let mut tail = end_capture(tenant, &encoder, walked.as_ref().copied().unwrap_or(0));
