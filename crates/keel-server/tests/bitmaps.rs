@@ -67,6 +67,11 @@ fn bitcount_and_bitpos_with_byte_and_bit_ranges() {
     assert_eq!(run::<i64>(&mut c, &["BITPOS", "missing", "1"]), -1);
     assert_eq!(error_of(&mut c, &["BITPOS", "ones", "2"]), "ERR The bit argument must be 1 or 0.");
     assert_eq!(error_of(&mut c, &["BITPOS", "ones", "1", "0", "1", "BIT", "x"]), "ERR syntax error");
+    // The unit is checked before the end, as Redis does, on a missing key too.
+    for key in ["ones", "missing"] {
+        assert_eq!(error_of(&mut c, &["BITPOS", key, "0", "1", "hello", "hello2"]), "ERR syntax error");
+        assert_eq!(error_of(&mut c, &["BITPOS", key, "0", "0", "1", "hello"]), "ERR syntax error");
+    }
 }
 
 #[test]

@@ -162,9 +162,10 @@ pub fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 6 {
         return Err(SYNTAX);
     }
+    // Redis's order: start, then the unit, then end.
     let start = args.get(3).map(|a| int_arg(a)).transpose()?.unwrap_or(0);
-    let end = args.get(4).map(|a| int_arg(a)).transpose()?;
     let unit = in_bits(args, 5)?;
+    let end = args.get(4).map(|a| int_arg(a)).transpose()?;
     let Some(slot) = string_slot(ctx, args[1])? else {
         // A missing key is an endless run of zeros.
         ctx.out.int(if bit { -1 } else { 0 });
