@@ -611,3 +611,27 @@ fn rdb_key_save_delay_paces_a_background_snapshot() {
     wait_for(|| info_field(&mut c, "rdb_bgsave_in_progress") == "0");
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
 }
+
+/// RESTORE .. REPLACE of a payload already past its TTL deletes the key it replaced, and the log says so
+/// with DEL, or UNLINK under `lazyfree-lazy-server-del`, as Redis propagates it.
+#[test]
+fn restore_of_an_expired_payload_over_a_key_is_logged_as_its_deletion() {
+    let dir = TestDir::new();
+    {
+        let s = TestServer::on_dir(&dir.0, |s| s.save = String::new());
+        let mut c = s.client();
+        run::<()>(&mut c, &["SET", "source", "v"]);
+        let dump: Vec<u8> = redis::cmd("DUMP").arg("source").query(&mut c).unwrap();
+        for (key, lazy) in [("first", "no"), ("second", "yes")] {
+            run::<()>(&mut c, &["SET", key, "old"]);
+            run::<()>(&mut c, &["CONFIG", "SET", "lazyfree-lazy-server-del", lazy]);
+            let restored: String =
+                redis::cmd("RESTORE").arg(key).arg(1).arg(&dump).arg("REPLACE").arg("ABSTTL").query(&mut c).unwrap();
+            assert_eq!(restored, "OK");
+        }
+        assert_eq!(run::<i64>(&mut c, &["EXISTS", "first", "second"]), 0);
+    }
+    let log = common::incremental_log_text(&dir.0);
+    assert!(log.contains("$3\r\nDEL\r\n$5\r\nFIRST\r\n"), "{log}");
+    assert!(log.contains("$6\r\nUNLINK\r\n$6\r\nSECOND\r\n"), "{log}");
+}

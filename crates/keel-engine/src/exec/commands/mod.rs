@@ -195,6 +195,13 @@ impl Ctx<'_> {
         self.ks.log.rewrite(args);
     }
 
+    /// Propagates a deletion the command made of `key` as a whole (SPOP of a whole set, RESTORE of an
+    /// expired payload over a key): UNLINK under `lazyfree-lazy-server-del`, else DEL, as Redis does.
+    pub fn propagate_deletion(&mut self, key: &[u8]) {
+        let lazy = self.server.settings.read().lazyfree_lazy_server_del;
+        self.propagate(&[if lazy { b"UNLINK" } else { b"DEL" }, key]);
+    }
+
     /// Looks `key` up for writing and checks it holds a `T` (WRONGTYPE otherwise).
     pub fn find_typed<T: Collection>(&mut self, key: &[u8]) -> Result<Option<usize>, CmdError> {
         match self.lookup_write(key) {

@@ -133,7 +133,7 @@ pub fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         if exists {
             ctx.dirty(1);
             ctx.notify(crate::notify::GENERIC, "del", key);
-            ctx.propagate(&[b"DEL", key]);
+            ctx.propagate_deletion(key);
         }
         ctx.out.ok();
         return Ok(());

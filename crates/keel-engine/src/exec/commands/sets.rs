@@ -109,8 +109,7 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let emptied = count.is_some() && ctx.find_typed::<Set>(args[1])?.is_none();
         if emptied {
             // Popped whole, as Redis propagates it: the key deleted.
-            let lazy = ctx.server.settings.read().lazyfree_lazy_server_del;
-            ctx.propagate(&[if lazy { b"UNLINK" } else { b"DEL" }, args[1]]);
+            ctx.propagate_deletion(args[1]);
         } else {
             let mut srem: Vec<&[u8]> = vec![b"SREM", args[1]];
             srem.extend(popped.iter().map(Vec::as_slice));
