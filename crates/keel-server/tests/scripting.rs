@@ -516,8 +516,9 @@ fn thousands_of_scripts_and_functions_stay_loadable() {
     assert_eq!(run::<i64>(&mut con, &["FCALL", "F0", "0"]), 0, "FCALL ignores case");
 }
 
-/// A command a script runs that is refused (here by maxmemory) counts as that command's rejection, and its
-/// error once, as the script's error the client gets (Redis's "consistent eval error reporting").
+/// A command a script runs that is refused (here by maxmemory) counts as that command's rejection and its
+/// error once, when it is refused: not again as the script's error the client gets, and still when the
+/// script catches it with pcall (Redis's "consistent eval error reporting").
 #[test]
 fn a_refused_command_in_a_script_counts_one_error() {
     let server = TestServer::start();
@@ -531,12 +532,25 @@ fn a_refused_command_in_a_script_counts_one_error() {
     assert!(errors.contains("errorstat_OOM:count=1\r\n"), "{errors}");
     let stats: String = run(&mut con, &["INFO", "commandstats"]);
     assert!(stats.contains("cmdstat_set:calls=0,") && stats.contains("rejected_calls=1,failed_calls=0"), "{stats}");
-    // pcall hands the error to the script, which answers normally: no error is counted.
+    let total =
+        |con: &mut redis::Connection| run::<String>(con, &["INFO", "stats"]).contains("total_error_replies:1\r\n");
+    assert!(total(&mut con));
+    // pcall hands the error to the script, which answers normally: the refusal is still counted, once.
     run::<()>(&mut con, &["CONFIG", "RESETSTAT"]);
     let v: i64 =
         eval(&mut con, "local t = redis.pcall('set','x','y') if t['err'] then return 1 end return 0", &[], &[]);
     assert_eq!(v, 1);
     let errors: String = run(&mut con, &["INFO", "errorstats"]);
-    assert!(!errors.contains("errorstat_OOM"), "{errors}");
+    assert!(errors.contains("errorstat_OOM:count=1\r\n") && !errors.contains("errorstat_ERR"), "{errors}");
+    assert!(total(&mut con));
+    let stats: String = run(&mut con, &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_eval:calls=1,") && stats.contains("rejected_calls=0,failed_calls=0"), "{stats}");
+    // A script returning the error pcall caught fails with it, counted once.
+    run::<()>(&mut con, &["CONFIG", "RESETSTAT"]);
+    assert!(eval_error(&mut con, "return redis.pcall('set','x','y')").starts_with("OOM"));
+    let errors: String = run(&mut con, &["INFO", "errorstats"]);
+    assert!(errors.contains("errorstat_OOM:count=1\r\n"), "{errors}");
+    assert!(total(&mut con));
     run::<()>(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
 }
+

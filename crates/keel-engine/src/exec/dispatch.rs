@@ -206,15 +206,13 @@ fn flag_transaction(session: &mut Session) {
     }
 }
 
-/// Refuses a command: its rejected count, the error statistics (not for a script's command, whose error
-/// is counted once, if it reaches the client as the script's), and the error reply.
-fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str, in_script: bool) {
+/// Refuses a command: its rejected count, the error statistics (a script's command too, as Redis counts
+/// it when it is refused, whether or not the script then catches it), and the error reply.
+fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str) {
     if let Some(cmd) = command {
         ks.stats.commands.at(cmd.id).rejected += 1;
     }
-    if !in_script {
-        count_error(ks, error);
-    }
+    count_error(ks, error);
     out.error(error);
 }
 
@@ -253,7 +251,7 @@ fn run(
             // EXEC refused discards its transaction (Redis's execCommandAbort).
             let aborts = refusal.command.is_some_and(|c| c.spec.name == "exec") && session.transaction.is_some();
             if !aborts {
-                return reject(ks, out, refusal.command, &refusal.error, session.in_script);
+                return reject(ks, out, refusal.command, &refusal.error);
             }
             crate::exec::admission::answer_refusal(session, &refusal, out);
             if let Some(cmd) = refusal.command {
@@ -274,7 +272,7 @@ fn run(
     if command.has(flags::WRITE) {
         if let Some(refusal) = env.tenant.persistence.write_refusal() {
             flag_transaction(session);
-            return reject(ks, out, Some(command), &refusal, session.in_script);
+            return reject(ks, out, Some(command), &refusal);
         }
     }
     // Commands a script runs count too; a transaction's were counted as they were queued.
@@ -288,7 +286,7 @@ fn run(
         if *count > env.settings.max_commands_per_second {
             flag_transaction(session);
             ks.stats.rate_limited += 1;
-            return reject(ks, out, Some(command), RATE_LIMITED, session.in_script);
+            return reject(ks, out, Some(command), RATE_LIMITED);
         }
     }
     // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
@@ -297,7 +295,7 @@ fn run(
     // cannot take it past its quota: the first write that does not fit and everything after it get the
     // OOM error (Keel's one deliberate difference from Redis's transactions).
     if session.exec_over_quota {
-        return reject(ks, out, Some(command), crate::state::eviction::OOM, session.in_script);
+        return reject(ks, out, Some(command), crate::state::eviction::OOM);
     }
     // A replica never evicts (Redis's replica-ignore-maxmemory): its keys go when its primary's DELs say.
     let evicts = !env.tenant.replication.is_replica();
@@ -320,10 +318,10 @@ fn run(
                 session.transaction = None;
                 session.info.set_flag(crate::clients::flag::MULTI, false);
                 let error = format!("EXECABORT Transaction discarded because of: {}", crate::state::eviction::OOM);
-                return reject(ks, out, Some(command), &error, session.in_script);
+                return reject(ks, out, Some(command), &error);
             }
             session.exec_over_quota = session.in_exec;
-            return reject(ks, out, Some(command), crate::state::eviction::OOM, session.in_script);
+            return reject(ks, out, Some(command), crate::state::eviction::OOM);
         }
     }
     if let Some(transaction) = &mut session.transaction {
@@ -331,13 +329,7 @@ fn run(
         if !top_level.has(flags::NOT_QUEUED) {
             if command.has(flags::NO_MULTI) {
                 transaction.aborted = true;
-                return reject(
-                    ks,
-                    out,
-                    Some(command),
-                    "ERR Command not allowed inside a transaction",
-                    session.in_script,
-                );
+                return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
             }
             transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
             transaction.may_grow |= command.has(flags::DENYOOM);
@@ -349,7 +341,7 @@ fn run(
     }
     let Some(handler) = command.spec.handler else {
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
-        return reject(ks, out, Some(command), &error, session.in_script);
+        return reject(ks, out, Some(command), &error);
     };
     // CLIENT LIST's `cmd` is what the client sent: EXEC or EVAL, not the commands they ran.
     if !session.in_exec && !session.in_script {
@@ -390,7 +382,9 @@ fn run(
     ks.stats.total_commands += 1;
     if let Err(CmdError(error)) = result {
         ks.stats.commands.at(command.id).failed += 1;
-        if !session.in_script {
+        // Counted once: a script's error raised by a command it called was counted when that command
+        // failed.
+        if !std::mem::take(&mut session.error_counted) {
             count_error(ks, &error);
         }
         out.error(&error);

@@ -118,6 +118,9 @@ pub struct Session {
     pub caching: Option<bool>,
     /// This is a script's client: MONITOR shows its commands as coming from `lua`.
     pub in_script: bool,
+    /// The error this command is about to reply with was counted in the error statistics already: a
+    /// script's error that a command it called raised (Redis's `ignore_error_stats_update`).
+    pub error_counted: bool,
     /// A script flagged allow-oom runs in this session: its writes pass a full memory.
     pub allow_oom: bool,
     /// The ACL user the client authenticated as, when not `default`.
@@ -161,6 +164,7 @@ impl Session {
             pushing: false,
             caching: None,
             in_script: false,
+            error_counted: false,
             acl_user: None,
             allow_oom: false,
             in_exec: false,

@@ -159,14 +159,19 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     ctx.ks.scripting.running_memory = 0;
     status.end();
     match outcome.map_err(engine_error)? {
-        // An error the script returns (redis.error_reply) is the command's error, counted as such.
+        // An error the script returns (redis.error_reply, or what redis.pcall caught) is the command's error,
+        // counted as such unless a command the script called counted it already.
         Outcome::Returned(Value::Table(t)) if convert::error_text(&t).is_some() => {
+            ctx.session.error_counted = convert::counted_already(&t);
             Err(CmdError::new(convert::error_text(&t).unwrap_or_default()))
         }
         Outcome::Returned(value) => {
             convert::lua_to_reply(&value, ctx.out, resp, 0);
             Ok(())
         }
-        Outcome::Failed(table) => Err(CmdError::new(convert::error_table_text(&table, Some(run.name)))),
+        Outcome::Failed(table) => {
+            ctx.session.error_counted = convert::counted_already(&table);
+            Err(CmdError::new(convert::error_table_text(&table, Some(run.name))))
+        }
     }
 }
