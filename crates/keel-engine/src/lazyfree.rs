@@ -113,6 +113,15 @@ pub fn free(value: Value, stats: &Arc<LazyFreeStats>) {
     }
 }
 
+/// Frees what SCRIPT FLUSH or FUNCTION FLUSH took out with ASYNC (an old Lua state with its scripts or
+/// libraries) in the background when it holds more than [`THRESHOLD`] `items`, counted as `objects` (Redis
+/// counts each script, or each function and the engine); a smaller one is freed here.
+pub fn free_scripting<T: Send + 'static>(contents: T, items: usize, objects: u64, stats: &Arc<LazyFreeStats>) {
+    if items > THRESHOLD {
+        hand_over(Freed { _contents: Box::new(contents), objects }, stats, None);
+    }
+}
+
 /// Frees what FLUSHDB/FLUSHALL took out of its databases in the background, whatever its size: freeing a
 /// million keys in place would hold every other client of the database for that long. What it returns
 /// tells when that is done.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{error_of, run, TestDir, TestServer};
+use common::{error_of, run, wait_for, TestDir, TestServer};
 use redis::Value;
 use std::path::Path;
 
@@ -554,3 +554,37 @@ fn a_refused_command_in_a_script_counts_one_error() {
     run::<()>(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
 }
 
+/// SCRIPT FLUSH and FUNCTION FLUSH with ASYNC (or no mode under `lazyfree-lazy-user-flush`) free many scripts
+/// or libraries on the lazy-free thread, counted as Redis counts them: each script, or each function and
+/// the engine; a few are freed at once and not counted.
+#[test]
+fn async_script_and_function_flushes_free_in_the_background() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let lazyfreed = |con: &mut redis::Connection| -> String {
+        let info: String = run(con, &["INFO", "memory"]);
+        info.lines().find_map(|l| l.strip_prefix("lazyfreed_objects:")).unwrap_or_default().to_string()
+    };
+    let load_functions = |con: &mut redis::Connection, n: usize| {
+        for i in 0..n {
+            let code = format!("#!lua name=lib{i}\nredis.register_function('f{i}', function() return {i} end)");
+            run::<String>(con, &["FUNCTION", "LOAD", &code]);
+        }
+    };
+    load_functions(&mut con, 10);
+    run::<()>(&mut con, &["FUNCTION", "FLUSH", "ASYNC"]);
+    assert_eq!(lazyfreed(&mut con), "0");
+    load_functions(&mut con, 100);
+    run::<()>(&mut con, &["FUNCTION", "FLUSH", "ASYNC"]);
+    wait_for(|| lazyfreed(&mut con) == "101");
+    assert_eq!(run::<Vec<redis::Value>>(&mut con, &["FUNCTION", "LIST"]).len(), 0);
+
+    for i in 0..100 {
+        run::<String>(&mut con, &["SCRIPT", "LOAD", &format!("return {i}")]);
+    }
+    run::<()>(&mut con, &["CONFIG", "SET", "lazyfree-lazy-user-flush", "yes"]);
+    run::<()>(&mut con, &["SCRIPT", "FLUSH"]);
+    wait_for(|| lazyfreed(&mut con) == "201");
+    let exists: Vec<i64> = run(&mut con, &["SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"]);
+    assert_eq!(exists, [0]);
+}

@@ -55,17 +55,23 @@ pub fn script_exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn script_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let valid = match &args[2..] {
-        [] => true,
-        [mode] => is(mode, "sync") || is(mode, "async"),
-        _ => false,
-    };
-    if !valid {
+    let Some(in_background) = flush_mode(ctx, &args[2..]) else {
         return Err(CmdError::new("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
-    }
-    eval::flush(ctx);
+    };
+    eval::flush(ctx, in_background);
     ctx.out.ok();
     Ok(())
+}
+
+/// SCRIPT FLUSH's and FUNCTION FLUSH's `[SYNC|ASYNC]`: whether to free in the background (no mode:
+/// `lazyfree-lazy-user-flush`); None when the mode is neither.
+fn flush_mode(ctx: &Ctx, mode: &[&[u8]]) -> Option<bool> {
+    match mode {
+        [] => Some(ctx.server.settings.read().lazyfree_lazy_user_flush),
+        [mode] if is(mode, "async") => Some(true),
+        [mode] if is(mode, "sync") => Some(false),
+        _ => None,
+    }
 }
 
 /// SCRIPT KILL and FUNCTION KILL with the lock: no script holds the database.
@@ -206,15 +212,15 @@ pub fn function_flush(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if args.len() > 3 {
         return Err(subcommand_syntax(args));
     }
-    let valid = match &args[2..] {
-        [] => true,
-        [mode] => is(mode, "sync") || is(mode, "async"),
-        _ => false,
-    };
-    if !valid {
+    let Some(in_background) = flush_mode(ctx, &args[2..]) else {
         return Err(CmdError::new("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
+    };
+    let old = ctx.ks.scripting.functions.flush();
+    if in_background {
+        // Redis counts each function and the engine.
+        let count = old.function_count();
+        crate::lazyfree::free_scripting(old, count, count as u64 + 1, &ctx.tenant.lazyfree);
     }
-    ctx.ks.scripting.functions.flush();
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())

@@ -236,9 +236,14 @@ pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool
     result
 }
 
-/// SCRIPT FLUSH: forgets every script and starts a fresh Lua state.
-pub fn flush(ctx: &mut Ctx) {
+/// SCRIPT FLUSH: forgets every script and starts a fresh Lua state; ASYNC frees the old ones in the
+/// background when there are many.
+pub fn flush(ctx: &mut Ctx, in_background: bool) {
     let scripting = &mut ctx.ks.scripting;
-    scripting.scripts = ScriptCache::default();
-    scripting.eval = None;
+    let scripts = std::mem::take(&mut scripting.scripts);
+    let engine = scripting.eval.take();
+    if in_background {
+        let count = scripts.len();
+        crate::lazyfree::free_scripting((scripts, engine), count, count as u64, &ctx.tenant.lazyfree);
+    }
 }

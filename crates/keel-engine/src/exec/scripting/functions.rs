@@ -67,8 +67,9 @@ impl Functions {
         self.libraries.insert(name, library);
     }
 
-    pub fn flush(&mut self) {
-        *self = Functions::default();
+    /// Forgets every library and the Lua state; returns them, for the caller to free.
+    pub fn flush(&mut self) -> Functions {
+        std::mem::take(self)
     }
 }
 
