@@ -138,3 +138,26 @@ fn a_pause_holds_rest_requests_and_stays_inside_its_database() {
     assert_eq!((status, body.as_str()), (200, r#"{"result":"OK"}"#));
     assert_eq!(run::<String>(&mut con, &["GET", "r"]), "1");
 }
+
+/// RANDOMKEY while a pause holds expiry: an expired key is neither deleted nor lost from view for good (after
+/// 100 draws RANDOMKEY answers with it, as Redis does, rather than loop); once the pause ends, the key is
+/// expired as any read would, its deletion logged.
+#[test]
+fn randomkey_during_a_pause_leaves_expired_keys_in_place() {
+    let dir = common::TestDir::new();
+    {
+        let server = TestServer::on_dir(&dir.0, |s| s.save = String::new());
+        let mut con = server.client();
+        run::<()>(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        run::<()>(&mut con, &["SET", "key", "value", "PX", "3"]);
+        run::<()>(&mut con, &["CLIENT", "PAUSE", "10000", "WRITE"]);
+        thread::sleep(Duration::from_millis(10));
+        assert_eq!(run::<Option<String>>(&mut con, &["RANDOMKEY"]).as_deref(), Some("key"));
+        assert_eq!(run::<i64>(&mut con, &["DBSIZE"]), 1);
+        run::<()>(&mut con, &["CLIENT", "UNPAUSE"]);
+        assert_eq!(run::<Option<String>>(&mut con, &["RANDOMKEY"]), None);
+        assert_eq!(run::<i64>(&mut con, &["DBSIZE"]), 0);
+    }
+    let log = common::incremental_log_text(&dir.0);
+    assert!(log.contains("$3\r\nDEL\r\n$3\r\nKEY\r\n"), "{log}");
+}

@@ -347,24 +347,32 @@ pub fn scan(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// RANDOMKEY: a random live key. An expired key it draws is expired as any read would: deleted (and the
+/// deletion propagated) on a primary; only hidden on a replica, or while a pause holds expiry, where every
+/// key may be expired and none goes away: after 100 draws it answers with one of those, as Redis does.
 pub fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     let mut rng = rand::thread_rng();
     let now = ctx.now_ms();
+    let mut hidden = None;
     for _ in 0..100 {
         let db = &mut ctx.ks.dbs[ctx.session.db];
         let Some(slot) = db.random_slot(&mut rng) else {
             break;
         };
-        if db.expire_at(slot).is_some_and(|at| at <= now) {
-            db.remove_slot(slot);
-            ctx.ks.stats.expired_keys += 1;
-            continue;
-        }
         let key = db.key(slot).to_vec();
-        ctx.out.bulk(&key);
-        return Ok(());
+        match db.find_live(&key, now) {
+            (Some(_), _) => {
+                ctx.out.bulk(&key);
+                return Ok(());
+            }
+            (None, true) => ctx.ks.stats.expired_keys += 1,
+            (None, false) => hidden = Some(key),
+        }
     }
-    ctx.out.null();
+    match hidden {
+        Some(key) => ctx.out.bulk(&key),
+        None => ctx.out.null(),
+    }
     Ok(())
 }
 
