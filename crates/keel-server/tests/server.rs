@@ -121,6 +121,15 @@ fn slowlog_records_and_trims() {
     run::<String>(&mut c, &["PING"]);
     assert_eq!(run::<i64>(&mut c, &["SLOWLOG", "LEN"]), 0);
     assert_eq!(error_of(&mut c, &["SLOWLOG", "GET", "-2"]), "ERR count should be greater than or equal to -1");
+    // The threshold applies as soon as it is set, to the CONFIG SET itself and to what is pipelined after it.
+    let mut raw = s.raw();
+    raw.send(b"CONFIG SET slowlog-log-slower-than 0\r\nSLOWLOG RESET\r\nCONFIG SET slowlog-log-slower-than -1\r\n");
+    raw.expect(b"+OK\r\n+OK\r\n+OK\r\n");
+    raw.send(b"CONFIG SET slowlog-log-slower-than 0\r\nECHO pipelined\r\nCONFIG SET slowlog-log-slower-than -1\r\n");
+    raw.expect(b"+OK\r\n$9\r\npipelined\r\n+OK\r\n");
+    let entries = format!("{:?}", run::<Value>(&mut c, &["SLOWLOG", "GET", "-1"]));
+    assert_eq!(entries.matches("slowlog-log-slower-than").count(), 1, "{entries}");
+    assert!(entries.contains("pipelined") && entries.contains("RESET"), "{entries}");
 }
 
 #[test]

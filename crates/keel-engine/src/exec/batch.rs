@@ -57,6 +57,10 @@ impl<'a> Batch<'a> {
         }
         self.since_lock += 1;
         execute(&self.env, &mut self.clock, ks, session, out, args);
+        // Commands pipelined after a CONFIG SET see what it set.
+        if args.len() > 1 && args[0].eq_ignore_ascii_case(b"config") && args[1].eq_ignore_ascii_case(b"set") {
+            self.env.settings = BatchSettings::read(self.env.server, self.env.tenant);
+        }
     }
 
     /// Loading, busy, or ready (with the lock then held).

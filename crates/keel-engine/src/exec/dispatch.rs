@@ -391,7 +391,11 @@ fn run(
     }
     // The slow log has a blocking command once it is served, not while it waits (Redis 7.2).
     let blocked = matches!(session.action, Some(crate::exec::session::Action::Block(_)));
-    let threshold = env.settings.slowlog_slower_than;
+    // Redis reads the threshold after the command ran: a CONFIG SET of it applies to itself.
+    let threshold = match command.fullname.as_str() {
+        "config|set" => BatchSettings::read(env.server, env.tenant).slowlog_slower_than,
+        _ => env.settings.slowlog_slower_than,
+    };
     if threshold >= 0 && elapsed_us >= threshold as u64 && !command.has(flags::SKIP_SLOWLOG) && !blocked {
         let client = (session.info.addr.clone(), session.info.name_string());
         ks.slowlog.record(&redacted(command, args), elapsed_us, client, env.settings.slowlog_max_len);
