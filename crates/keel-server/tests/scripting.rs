@@ -552,6 +552,15 @@ fn a_refused_command_in_a_script_counts_one_error() {
     assert!(errors.contains("errorstat_OOM:count=1\r\n"), "{errors}");
     assert!(total(&mut con));
     run::<()>(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+    // Refused by the script's own checks (a write from EVAL_RO): the same, once.
+    run::<()>(&mut con, &["CONFIG", "RESETSTAT"]);
+    let e: String = error_of(&mut con, &["EVAL_RO", "return redis.call('set','x','y')", "1", "x"]);
+    assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts"), "{e}");
+    let errors: String = run(&mut con, &["INFO", "errorstats"]);
+    assert!(errors.contains("errorstat_ERR:count=1\r\n"), "{errors}");
+    assert!(total(&mut con));
+    let stats: String = run(&mut con, &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_set:calls=0,") && stats.contains("rejected_calls=1,failed_calls=0"), "{stats}");
 }
 
 /// SCRIPT FLUSH and FUNCTION FLUSH with ASYNC (or no mode under `lazyfree-lazy-user-flush`) free many scripts

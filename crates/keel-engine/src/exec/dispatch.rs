@@ -209,11 +209,17 @@ fn flag_transaction(session: &mut Session) {
 /// Refuses a command: its rejected count, the error statistics (a script's command too, as Redis counts
 /// it when it is refused, whether or not the script then catches it), and the error reply.
 fn reject(ks: &mut Keyspace, out: &mut ReplyWriter, command: Option<&Command>, error: &str) {
+    count_rejection(ks, command, error);
+    out.error(error);
+}
+
+/// Counts a refused command (when it is known) and its error, as Redis counts a command refused by the
+/// gate or, from a script, by the script's own checks (scriptCall's `incrCommandStatsOnError`).
+pub(crate) fn count_rejection(ks: &mut Keyspace, command: Option<&Command>, error: &str) {
     if let Some(cmd) = command {
         ks.stats.commands.at(cmd.id).rejected += 1;
     }
     count_error(ks, error);
-    out.error(error);
 }
 
 fn count_error(ks: &mut Keyspace, error: &str) {

@@ -130,19 +130,27 @@ impl<'a, 'c> Call<'a, 'c> {
         }
         let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         let server = self.ctx.server;
+        // Refused here, a command counts as refused and its error is counted now, as Redis's scriptCall
+        // does; the script's own error reply, if it comes of it, is not counted again.
+        let refuse = |ks: &mut crate::state::tenant::Keyspace, command, text: &str| -> mlua::Result<(bool, Value)> {
+            crate::exec::dispatch::count_rejection(ks, command, &format!("ERR {text}"));
+            let t = error_table(lua, text)?;
+            t.raw_set("ignore_error_stats_update", true)?;
+            Ok((false, Value::Table(t)))
+        };
         let command = match server.commands.lookup(&argv) {
             Lookup::Found(command) => command,
-            _ => return fail(lua, "Unknown Redis command called from script"),
+            _ => return refuse(self.ctx.ks, None, "Unknown Redis command called from script"),
         };
         let arity = command.spec.arity;
         if (arity > 0 && argv.len() as i32 != arity) || (argv.len() as i32) < -arity {
-            return fail(lua, "Wrong number of args calling Redis command from script");
+            return refuse(self.ctx.ks, Some(command), "Wrong number of args calling Redis command from script");
         }
         if command.has(flags::NOSCRIPT) {
-            return fail(lua, "This Redis command is not allowed from script");
+            return refuse(self.ctx.ks, Some(command), "This Redis command is not allowed from script");
         }
         if self.read_only && command.has(flags::WRITE | flags::MAY_REPLICATE) {
-            return fail(lua, "Write commands are not allowed from read-only scripts.");
+            return refuse(self.ctx.ks, Some(command), "Write commands are not allowed from read-only scripts.");
         }
         if command.has(flags::WRITE) {
             self.status.note_write();
