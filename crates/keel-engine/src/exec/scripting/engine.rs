@@ -10,6 +10,13 @@ use std::sync::Arc;
 /// How often (in VM instructions) a running script checks for SCRIPT KILL and the busy threshold.
 const HOOK_EVERY: u32 = 100_000;
 
+/// Runs (or compiled scripts) between two pieces of garbage collection, and the basic collector steps each
+/// piece takes at most: one after runs, whose garbage (KEYS, ARGV, replies) is small; more after compiles,
+/// which leave each loaded chunk behind (see [`Engine::gc_tick`]).
+const GC_PERIOD: u32 = 50;
+const GC_STEPS_AFTER_RUNS: usize = 1;
+const GC_STEPS_AFTER_COMPILES: usize = 64;
+
 pub struct Engine {
     pub lua: Lua,
     env: Table,
@@ -22,6 +29,7 @@ pub struct Engine {
     /// The `redis` table FUNCTION LOAD's code sees (register_function, log).
     pub load_redis: Table,
     runs: u32,
+    compiled: u32,
 }
 
 /// A finished run: the value the script returned, or Redis's error table (`err`, `source`, `line`).
@@ -252,6 +260,7 @@ impl Engine {
             load_redis,
             lua,
             runs: 0,
+            compiled: 0,
         })
     }
 
@@ -286,17 +295,38 @@ impl Engine {
         self.use_api.call(if load { "load" } else { "runtime" })
     }
 
+    /// Counts a script or library compiled (SCRIPT LOAD, EVAL of a new script, FUNCTION LOAD): every 50th
+    /// collects some garbage, as Redis's luaGC does after loads, so that 50,000 loaded functions take no more
+    /// memory than in Redis.
+    pub fn note_compiled(&mut self) {
+        self.compiled += 1;
+        if self.compiled == GC_PERIOD {
+            self.compiled = 0;
+            self.gc_steps(GC_STEPS_AFTER_COMPILES);
+        }
+    }
+
+    /// Basic collector steps, at most `steps`, until a cycle ends: rather than letting the collector's full
+    /// cycles land on one script.
+    fn gc_steps(&self, steps: usize) {
+        for _ in 0..steps {
+            if self.lua.gc_step().unwrap_or(true) {
+                break;
+            }
+        }
+    }
+
     /// Runs `f` (with `keys` and `args` as its arguments for functions) under Redis's error handler.
     pub fn run(&mut self, f: &Function, call_args: Option<(Table, Table)>) -> mlua::Result<Outcome> {
         let (ok, value): (bool, Value) = match call_args {
             Some((keys, args)) => self.runner.call((f.clone(), keys, args))?,
             None => self.runner.call((f.clone(), Value::Nil, Value::Nil))?,
         };
-        // A GC step every 50 runs, as Redis does, rather than letting a full cycle land on one script.
+        // A collector step every 50 runs, as Redis does.
         self.runs += 1;
-        if self.runs == 50 {
+        if self.runs == GC_PERIOD {
             self.runs = 0;
-            let _ = self.lua.gc_step();
+            self.gc_steps(GC_STEPS_AFTER_RUNS);
         }
         match (ok, value) {
             (true, value) => Ok(Outcome::Returned(value)),

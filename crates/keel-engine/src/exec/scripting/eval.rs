@@ -129,6 +129,7 @@ pub fn load(ctx: &mut Ctx, body: &[u8]) -> Result<String, CmdError> {
         .compile(&body[shebang_len..], "@user_script")
         .map_err(|e| CmdError::new(format!("ERR Error compiling script (new function): {e}")))?;
     let function = engine.keep(function).map_err(engine_error)?;
+    engine.note_compiled();
     scripting.scripts.bytes += body.len() + 40;
     scripting.scripts.scripts.insert(sha.clone(), Script { body: body.to_vec(), flags, function });
     Ok(sha)

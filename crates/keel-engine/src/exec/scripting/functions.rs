@@ -235,6 +235,7 @@ pub fn load(
         outcome
     });
     status.end();
+    engine.note_compiled();
     engine.use_load_api(false).map_err(engine_error)?;
     if let Outcome::Failed(t) = outcome.map_err(engine_error)? {
         let message: Option<mlua::LuaString> = t.raw_get("err").ok();
