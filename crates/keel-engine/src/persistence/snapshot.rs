@@ -313,7 +313,7 @@ async fn walk(
 fn key_delay_us(setting: i64) -> u64 {
     match setting {
         0 => 0,
-        n if n < 0 => u64::from(rand::random::<u64>() % n.unsigned_abs() == 0),
+        n if n < 0 => u64::from(rand::random::<u64>().is_multiple_of(n.unsigned_abs())),
         n => n as u64,
     }
 }
