@@ -2,7 +2,8 @@
 //! (Redis 6.2's coordinated failover), in Redis's steps:
 //!
 //! 1. `FAILOVER [TO host port [FORCE]] [TIMEOUT ms]` holds the writes of the databases that move (as a
-//!    CLIENT PAUSE WRITE would, reads go on) and answers `+OK`: INFO shows `waiting-for-sync`.
+//!    CLIENT PAUSE WRITE would, reads go on), asks their replicas to acknowledge now (`REPLCONF GETACK`,
+//!    where Redis waits for their next periodic ACK) and answers `+OK`: INFO shows `waiting-for-sync`.
 //! 2. The cron ([`tick`]) waits until the target (or, without `TO`, any replica) has acknowledged the whole
 //!    stream; past `TIMEOUT` it gives up, or with `FORCE` goes on anyway.
 //! 3. The server follows the target (`failover-in-progress`), and its link asks it to take over with
@@ -80,12 +81,17 @@ pub fn failover(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         true => ctx.server.tenants.read().values().filter(|t| t.is_provisioned()).map(|t| t.name.clone()).collect(),
         false => Vec::new(),
     };
+    // Writes held, each moving stream asks its replicas to acknowledge it at once (REPLCONF GETACK), rather
+    // than in up to a second: the hand-over holds writes for milliseconds, not a second.
     for name in &held {
         if let Some(tenant) = ctx.server.tenants.read().get(name) {
             tenant.pause.hold_for_failover(true);
+            tenant.persistence.stream.append(crate::replication::GETACK);
         }
     }
     ctx.tenant.pause.hold_for_failover(true);
+    ctx.tenant.persistence.submit(&mut ctx.ks.log);
+    ctx.tenant.persistence.stream.append(crate::replication::GETACK);
     let deadline = (request.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(request.timeout_ms as u64));
     *ctx.server.failover.lock() =
         Some(Failover { phase: FailoverPhase::WaitForSync, target, deadline, force: request.force, held });
