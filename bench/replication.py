@@ -4,7 +4,9 @@ redis-benchmark writes to the primary, and what the primary's write throughput i
 against without it, and the primary's own CPU time per SET both ways (on this 2-core machine the replica shares
 the load generator's core, so throughput also measures that contention; CPU time per SET is the primary's own
 cost). A probe SETs a fresh value on the primary and polls the replica until it reads it back; the time
-between is one lag sample. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with cpu_us_without cpu_us_with.
+between is one lag sample. Last, FAILOVER hands the primary's data to the replica while a client writes: how
+long that took and the longest a write waited. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with
+cpu_us_without cpu_us_with failover_ms longest_write_ms.
 
 Usage: replication.py NAME PRIMARY_PORT REPLICA_PORT CLIENT_CPU"""
 import os, socket, statistics, subprocess, sys, threading, time
@@ -83,4 +85,37 @@ load.join()
 lags.sort()
 p50 = statistics.median(lags)
 p99 = lags[int(len(lags) * 0.99) - 1]
-print(name, f"{p50:.3f}", f"{p99:.3f}", f"{without:.0f}", f"{with_replica:.0f}", f"{cpu_without:.3f}", f"{cpu_with:.3f}")
+
+
+def failover():
+    """FAILOVER to the replica while a client writes in a loop: how long the hand-over took (ms) and the
+    longest a write waited (ms); the writer stops at its first refusal (READONLY, once the primary follows)."""
+    waits, done = [], threading.Event()
+
+    def write():
+        c, i = Client(primary), 0
+        while not done.is_set():
+            started = time.perf_counter()
+            reply = c.call("SET", f"failover:{i}", "v")
+            waits.append((time.perf_counter() - started) * 1000)
+            if reply.startswith(b"-"):
+                return
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(0.3)
+    admin = Client(primary)
+    started = time.perf_counter()
+    admin.call("FAILOVER", "TO", "127.0.0.1", str(replica))
+    while b"master_failover_state:no-failover" not in (admin.call("INFO", "replication") or b""):
+        time.sleep(0.002)
+    took = (time.perf_counter() - started) * 1000
+    done.set()
+    writer.join()
+    return took, max(waits)
+
+
+took, held = failover()
+print(name, f"{p50:.3f}", f"{p99:.3f}", f"{without:.0f}", f"{with_replica:.0f}", f"{cpu_without:.3f}", f"{cpu_with:.3f}",
+      f"{took:.0f}", f"{held:.0f}")

@@ -359,7 +359,7 @@ fi
 
 # Replication (REPLICATION=0 skips it): each server kind with a replica of its own kind (pinned to the client
 # core, beside the load generator): the replica's lag under about 100k SETs a second, and the primary's SET
-# -P 16 throughput with the replica attached against without it.
+# -P 16 throughput with the replica attached against without it, and a FAILOVER to the replica under writes.
 replication_results="$work/replication"
 : >"$replication_results"
 if [ "${REPLICATION-1}" = 1 ]; then
@@ -487,13 +487,19 @@ if "keel" in growth and "redis" in growth:
     for i, name in enumerate(("p99", "p99.9", "max")):
         k, r = growth["keel"][i], growth["redis"][i]
         print(f"| {name:<6} | {k:>8.2f} | {r:>8.2f} | {k / r:>10.2f} |")
-replication = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(replication_path) if len(l.split()) == 7}
+replication = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(replication_path) if len(l.split()) == 9}
 if "keel" in replication and "redis" in replication:
     print("\nReplication (bench/replication.py): replica lag (ms) under ~100k SET/s; SET -P 16 on the primary, ops/s and")
     print("the primary's CPU microseconds per SET, without and with one replica (which shares the load generator's core)")
     print(f"| {'':<6} | {'lag p50':>8} | {'lag p99':>8} | {'ops/s none':>11} | {'ops/s one':>11} | {'ratio':>5} | {'cpu us none':>11} | {'cpu us one':>10} |")
     print(f"|{'-'*8}|{'-'*10}|{'-'*10}|{'-'*13}|{'-'*13}|{'-'*7}|{'-'*13}|{'-'*12}|")
     for name in ("keel", "redis"):
-        p50, p99, without, with_replica, cpu_without, cpu_with = replication[name]
+        p50, p99, without, with_replica, cpu_without, cpu_with, _, _ = replication[name]
         print(f"| {name:<6} | {p50:>8.3f} | {p99:>8.3f} | {without:>11,.0f} | {with_replica:>11,.0f} | {with_replica / without:>5.2f} | {cpu_without:>11.3f} | {cpu_with:>10.3f} |")
+    print("\nFAILOVER TO the replica while a client writes in a loop: the hand-over (ms) and the longest a write waited (ms)")
+    print(f"| {'':<6} | {'hand-over':>9} | {'longest write':>13} |")
+    print(f"|{'-'*8}|{'-'*11}|{'-'*15}|")
+    for name in ("keel", "redis"):
+        took, held = replication[name][6:]
+        print(f"| {name:<6} | {took:>9.0f} | {held:>13.0f} |")
 PY
