@@ -4,7 +4,7 @@
 //! be aborted, and ends with the primary still a primary when the target refuses.
 
 mod common;
-use common::replicas::{dataset, info_field, wait_until_in_sync, write_workload};
+use common::replicas::{dataset, info_field, partitionable_proxy, wait_until_in_sync, write_workload};
 use common::{error_of, run, wait_for, RealRedis, TestServer};
 
 fn role(con: &mut redis::Connection) -> String {
@@ -13,6 +13,16 @@ fn role(con: &mut redis::Connection) -> String {
 
 fn failover_state(con: &mut redis::Connection) -> String {
     info_field(con, "replication", "master_failover_state")
+}
+
+/// A Keel primary and Debian's redis-server as its replica, online (None without redis-server).
+fn keel_with_a_redis_replica() -> Option<(TestServer, RealRedis)> {
+    let keel = TestServer::start();
+    let port = keel.addr.port().to_string();
+    let redis = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-sync-delay", "0"])?;
+    let mut k = keel.client();
+    wait_for(|| info_field(&mut k, "replication", "slave0").contains("state=online"));
+    Some((keel, redis))
 }
 
 #[test]
@@ -66,16 +76,11 @@ fn a_failover_hands_every_database_to_a_keel_replica() {
 
 #[test]
 fn keel_fails_over_to_redis_server_and_takes_over_from_it() {
-    let keel = TestServer::start();
-    let mut k = keel.client();
+    let Some((keel, redis)) = keel_with_a_redis_replica() else { return };
+    let (mut k, mut r) = (keel.client(), redis.client());
     write_workload(&mut k, "before");
-    let port = keel.addr.port().to_string();
-    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-sync-delay", "0"]) else {
-        return;
-    };
-    let mut r = redis.client();
     wait_until_in_sync(&mut k, &mut r);
-    wait_for(|| info_field(&mut k, "replication", "slave0").contains("state=online"));
+    let port = keel.addr.port().to_string();
 
     // To any replica: redis-server is the only one.
     run::<()>(&mut k, &["FAILOVER"]);
@@ -103,14 +108,8 @@ fn keel_fails_over_to_redis_server_and_takes_over_from_it() {
 
 #[test]
 fn a_failover_holds_writes_until_it_gives_up_is_aborted_or_forced() {
-    let keel = TestServer::start();
-    let mut k = keel.client();
-    let port = keel.addr.port().to_string();
-    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-sync-delay", "0"]) else {
-        return;
-    };
-    let mut r = redis.client();
-    wait_for(|| info_field(&mut k, "replication", "slave0").contains("state=online"));
+    let Some((keel, redis)) = keel_with_a_redis_replica() else { return };
+    let (mut k, mut r) = (keel.client(), redis.client());
     let target = redis.port.to_string();
     assert_eq!(error_of(&mut k, &["FAILOVER", "ABORT"]), "ERR No failover in progress.");
     assert_eq!(
@@ -161,14 +160,8 @@ fn a_failover_holds_writes_until_it_gives_up_is_aborted_or_forced() {
 
 #[test]
 fn a_failover_the_target_refuses_leaves_the_primary_a_primary() {
-    let keel = TestServer::start();
-    let mut k = keel.client();
-    let port = keel.addr.port().to_string();
-    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-sync-delay", "0"]) else {
-        return;
-    };
-    let mut r = redis.client();
-    wait_for(|| info_field(&mut k, "replication", "slave0").contains("state=online"));
+    let Some((keel, redis)) = keel_with_a_redis_replica() else { return };
+    let (mut k, mut r) = (keel.client(), redis.client());
     run::<()>(&mut r, &["ACL", "SETUSER", "default", "-psync"]);
     run::<()>(&mut k, &["FAILOVER"]);
     wait_for(|| failover_state(&mut k) == "no-failover");
@@ -181,4 +174,38 @@ fn a_failover_the_target_refuses_leaves_the_primary_a_primary() {
 
     // PSYNC .. FAILOVER to a primary, or naming another stream, is refused.
     assert_eq!(error_of(&mut k, &["PSYNC", "x", "1", "FAILOVER"]), "ERR PSYNC FAILOVER can't be sent to a master.");
+}
+
+/// With a Keel replica (which would take every database) cut off and a redis-server replica caught up, a
+/// FAILOVER to any replica picks the redis-server, which takes the default database alone: the provisioned
+/// database's writes, held while the choice was open, go on here.
+#[test]
+fn provisioned_databases_stay_when_the_chosen_replica_is_a_redis_server() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let a = TestServer::with(|s| s.admin_token = "admin-secret".into());
+    let app = common::create_database(&a, "admin-secret", r#"{"name":"app"}"#);
+    let url = format!("redis://default:{}@{}/", app["password"].as_str().unwrap(), a.addr);
+    let mut a_app = redis::Client::open(url).unwrap().get_connection().unwrap();
+    run::<()>(&mut a_app, &["SET", "before", "1"]);
+    let cut = std::sync::Arc::new(AtomicBool::new(false));
+    let proxy = partitionable_proxy(a.addr, cut.clone());
+    let _b = TestServer::with(move |s| s.replicaof = format!("127.0.0.1:{proxy}"));
+    let mut k = a.client();
+    wait_for(|| info_field(&mut a_app, "replication", "slave0").contains("state=online"));
+    let port = a.addr.port().to_string();
+    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let mut r = redis.client();
+    let online = |k: &mut redis::Connection| run::<String>(k, &["INFO", "replication"]).matches("state=online").count();
+    wait_for(|| online(&mut k) == 2);
+    cut.store(true, Ordering::Relaxed);
+    run::<()>(&mut k, &["SET", "while-cut", "1"]);
+    run::<()>(&mut k, &["FAILOVER"]);
+    wait_for(|| failover_state(&mut k) == "no-failover");
+    assert_eq!(role(&mut k), "slave");
+    assert_eq!(role(&mut r), "master");
+    assert_eq!(role(&mut a_app), "master");
+    run::<()>(&mut a_app, &["SET", "after", "1"]);
+    cut.store(false, Ordering::Relaxed);
 }

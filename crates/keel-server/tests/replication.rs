@@ -3,7 +3,7 @@
 //! password, WAIT, ROLE, INFO replication, and the refusals a replica and a primary answer.
 
 mod common;
-use common::replicas::{dataset, info_field, wait_until_in_sync, write_workload};
+use common::replicas::{dataset, info_field, partitionable_proxy, wait_until_in_sync, write_workload};
 use common::{error_of, run, wait_for, RealRedis, TestServer};
 
 #[test]
@@ -495,51 +495,6 @@ fn readiness_and_metrics_tell_a_replicas_link() {
         let (status, body) = common::http(replica_server.http_addr, "GET", "/health/ready");
         status == 503 && body.contains("down (since")
     });
-}
-
-/// A link that can be partitioned: while `cut` is set nothing passes either way (connections stall, new
-/// ones wait), as when a network drops packets; nothing is lost or reordered.
-fn partitionable_proxy(upstream: std::net::SocketAddr, cut: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
-    use std::io::{Read, Write};
-    use std::sync::atomic::Ordering;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let pump = |mut from: std::net::TcpStream,
-                mut to: std::net::TcpStream,
-                cut: std::sync::Arc<std::sync::atomic::AtomicBool>| {
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            loop {
-                while cut.load(Ordering::Relaxed) {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                match from.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        while cut.load(Ordering::Relaxed) {
-                            std::thread::sleep(std::time::Duration::from_millis(10));
-                        }
-                        if to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = to.shutdown(std::net::Shutdown::Both);
-        });
-    };
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            while cut.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            let Ok(server) = std::net::TcpStream::connect(upstream) else { continue };
-            pump(client.try_clone().unwrap(), server.try_clone().unwrap(), cut.clone());
-            pump(server, client, cut.clone());
-        }
-    });
-    port
 }
 
 #[test]

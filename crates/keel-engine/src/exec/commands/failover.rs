@@ -153,6 +153,10 @@ pub fn tick(server: &Server) {
     });
     let Some(replica) = caught_up else { return };
     let (host, port) = (replica.ip.clone(), replica.port);
+    if !replica.keel_node {
+        // A redis-server follows the default database alone: the provisioned databases stay here.
+        release(server, &std::mem::take(&mut failover.held));
+    }
     tracing::info!("Failover target {host}:{port} is synced, failing over.");
     failover.target = Some((host.clone(), port));
     failover.phase = FailoverPhase::InProgress;
@@ -228,12 +232,17 @@ pub fn abort(server: &Server, default: &Tenant, ks: &mut Keyspace, why: &str) {
     if failover.phase == FailoverPhase::InProgress && default.replication.become_primary() {
         super::replication::promote(default, ks);
     }
-    for name in &failover.held {
+    release(server, &failover.held);
+    default.pause.hold_for_failover(false);
+}
+
+/// Lets the writes of the provisioned databases `held` go on.
+fn release(server: &Server, held: &[String]) {
+    for name in held {
         if let Some(tenant) = server.tenants.read().get(name) {
             tenant.pause.hold_for_failover(false);
         }
     }
-    default.pause.hold_for_failover(false);
 }
 
 /// The default database's link failed before its primary answered the failover's PSYNC: the failover is
