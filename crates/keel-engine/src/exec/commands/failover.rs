@@ -130,7 +130,8 @@ pub fn tick(server: &Server) {
         return;
     }
     let default = server.default_tenant();
-    let mut ks = default.lock();
+    // A database held by a long script is left for the next tick, as the cron leaves it for everything else.
+    let Some(mut ks) = default.data.try_lock_for(Duration::from_millis(2)) else { return };
     let mut state = server.failover.lock();
     let Some(failover) = state.as_mut().filter(|f| f.phase == FailoverPhase::WaitForSync) else { return };
     if failover.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
