@@ -106,7 +106,6 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// The locked keyspace, when the batch holds it (to register a waiter or a monitor after a command).
     /// Starts loading `key` of database `db` into the cache, ahead of the command that names it (the lock
     /// is taken here if the batch has not taken it yet; nothing happens while it cannot be).
     pub fn prefetch(&mut self, db: usize, key: &[u8]) {
@@ -117,6 +116,7 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// The locked keyspace, when the batch holds it (to register a waiter or a monitor after a command).
     pub fn keyspace(&mut self) -> Option<&mut Keyspace> {
         self.guard.as_deref_mut()
     }

@@ -46,7 +46,6 @@ impl Waiter {
         let _ = self.reply.send(reply);
     }
 
-    /// The reply a blocked command gives when it times out: a null array, as in Redis.
     /// Counts the waiting command as one call in `stats` (a failed one with `failed`) when its wait ends
     /// unserved, by timeout or CLIENT UNBLOCK, as a served one is counted (Redis's updateStatsOnUnblock).
     pub fn count_unserved(
@@ -63,6 +62,7 @@ impl Waiter {
         }
     }
 
+    /// The reply a blocked command gives when it times out: a null array, as in Redis.
     pub fn timeout_reply(resp: Resp) -> Vec<u8> {
         let mut out = ReplyWriter::with_capacity(resp, 8);
         out.null_array();
