@@ -24,6 +24,17 @@ pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// The mark on an error table whose error was counted in the error statistics when the command that raised
+/// it failed (Redis's `ignore_error_stats_update`): the script's error that comes of it is not counted again.
+pub const COUNTED: &str = "ignore_error_stats_update";
+
+/// [`error_table`] for an error already counted (see [`COUNTED`]), as a failed call's result.
+fn counted_error(lua: &Lua, text: &str) -> mlua::Result<(bool, Value)> {
+    let t = error_table(lua, text)?;
+    t.raw_set(COUNTED, true)?;
+    Ok((false, Value::Table(t)))
+}
+
 pub fn sha1_hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }
@@ -134,9 +145,7 @@ impl<'a, 'c> Call<'a, 'c> {
         // does; the script's own error reply, if it comes of it, is not counted again.
         let refuse = |ks: &mut crate::state::tenant::Keyspace, command, text: &str| -> mlua::Result<(bool, Value)> {
             crate::exec::dispatch::count_rejection(ks, command, &format!("ERR {text}"));
-            let t = error_table(lua, text)?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            Ok((false, Value::Table(t)))
+            counted_error(lua, text)
         };
         let command = match server.commands.lookup(&argv) {
             Lookup::Found(command) => command,
@@ -168,9 +177,7 @@ impl<'a, 'c> Call<'a, 'c> {
             _ => return fail(lua, "the command's reply could not be read"),
         };
         if let Frame::Error(text) = &frame {
-            let t = error_table(lua, &format!("-{}", String::from_utf8_lossy(text)))?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            return Ok((false, Value::Table(t)));
+            return counted_error(lua, &format!("-{}", String::from_utf8_lossy(text)));
         }
         Ok((true, frame_to_lua(lua, frame, self.session.resp)?))
     }

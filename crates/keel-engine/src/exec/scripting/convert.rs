@@ -125,9 +125,9 @@ pub fn error_text(t: &Table) -> Option<String> {
 }
 
 /// Whether an error table came from a command the script called, whose error was counted when it failed
-/// (the `ignore_error_stats_update` mark, as Redis's).
+/// (the [`super::api::COUNTED`] mark).
 pub fn counted_already(t: &Table) -> bool {
-    t.raw_get::<bool>("ignore_error_stats_update").unwrap_or(false)
+    t.raw_get::<bool>(super::api::COUNTED).unwrap_or(false)
 }
 
 fn table_to_reply(t: &Table, out: &mut ReplyWriter, resp: Resp, depth: usize) {

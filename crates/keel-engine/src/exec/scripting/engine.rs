@@ -12,10 +12,25 @@ const HOOK_EVERY: u32 = 100_000;
 
 /// Runs (or compiled scripts) between two pieces of garbage collection, and the basic collector steps each
 /// piece takes at most: one after runs, whose garbage (KEYS, ARGV, replies) is small; more after compiles,
-/// which leave each loaded chunk behind (see [`Engine::gc_tick`]).
+/// which leave each loaded chunk behind (see [`Engine::run`] and [`Engine::note_compiled`]).
 const GC_PERIOD: u32 = 50;
 const GC_STEPS_AFTER_RUNS: usize = 1;
 const GC_STEPS_AFTER_COMPILES: usize = 64;
+
+/// Counts one more in `counter`; every [`GC_PERIOD`]th takes up to `steps` basic collector steps, ending
+/// early with a cycle: rather than letting the collector's full cycles land on one script.
+fn collect_now_and_then(lua: &Lua, counter: &mut u32, steps: usize) {
+    *counter += 1;
+    if *counter < GC_PERIOD {
+        return;
+    }
+    *counter = 0;
+    for _ in 0..steps {
+        if lua.gc_step().unwrap_or(true) {
+            break;
+        }
+    }
+}
 
 pub struct Engine {
     pub lua: Lua,
@@ -299,21 +314,7 @@ impl Engine {
     /// collects some garbage, as Redis's luaGC does after loads, so that 50,000 loaded functions take no more
     /// memory than in Redis.
     pub fn note_compiled(&mut self) {
-        self.compiled += 1;
-        if self.compiled == GC_PERIOD {
-            self.compiled = 0;
-            self.gc_steps(GC_STEPS_AFTER_COMPILES);
-        }
-    }
-
-    /// Basic collector steps, at most `steps`, until a cycle ends: rather than letting the collector's full
-    /// cycles land on one script.
-    fn gc_steps(&self, steps: usize) {
-        for _ in 0..steps {
-            if self.lua.gc_step().unwrap_or(true) {
-                break;
-            }
-        }
+        collect_now_and_then(&self.lua, &mut self.compiled, GC_STEPS_AFTER_COMPILES);
     }
 
     /// Runs `f` (with `keys` and `args` as its arguments for functions) under Redis's error handler.
@@ -323,11 +324,7 @@ impl Engine {
             None => self.runner.call((f.clone(), Value::Nil, Value::Nil))?,
         };
         // A collector step every 50 runs, as Redis does.
-        self.runs += 1;
-        if self.runs == GC_PERIOD {
-            self.runs = 0;
-            self.gc_steps(GC_STEPS_AFTER_RUNS);
-        }
+        collect_now_and_then(&self.lua, &mut self.runs, GC_STEPS_AFTER_RUNS);
         match (ok, value) {
             (true, value) => Ok(Outcome::Returned(value)),
             (false, Value::Table(t)) => Ok(Outcome::Failed(t)),
