@@ -295,13 +295,15 @@ async fn walk(
             let wrote = !chunk.is_empty();
             out.write_chunk(chunk).await?;
             // Redis pauses after every key, the last one too.
-            match key_delay_us(key_delay) {
-                us if us > 0 && wrote => pause_after_key(server, us).await,
-                _ if done => break,
-                _ => tokio::task::yield_now().await,
+            let pause = key_delay_us(key_delay);
+            if pause > 0 && wrote {
+                pause_after_key(server, pause).await;
             }
             if done {
                 break;
+            }
+            if pause == 0 {
+                tokio::task::yield_now().await;
             }
         }
     }

@@ -77,18 +77,17 @@ pub fn failover(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     } else {
         tracing::info!("FAILOVER requested to any replica.");
     }
-    let held: Vec<String> = match keel_target {
-        true => ctx.server.tenants.read().values().filter(|t| t.is_provisioned()).map(|t| t.name.clone()).collect(),
+    let moving: Vec<Arc<Tenant>> = match keel_target {
+        true => ctx.server.tenants.read().values().filter(|t| t.is_provisioned()).cloned().collect(),
         false => Vec::new(),
     };
     // Writes held, each moving stream asks its replicas to acknowledge it at once (REPLCONF GETACK), rather
     // than in up to a second: the hand-over holds writes for milliseconds, not a second.
-    for name in &held {
-        if let Some(tenant) = ctx.server.tenants.read().get(name) {
-            tenant.pause.hold_for_failover(true);
-            tenant.persistence.stream.append(crate::replication::GETACK);
-        }
+    for tenant in &moving {
+        tenant.pause.hold_for_failover(true);
+        tenant.persistence.stream.append(crate::replication::GETACK);
     }
+    let held = moving.iter().map(|t| t.name.clone()).collect();
     ctx.tenant.pause.hold_for_failover(true);
     ctx.tenant.persistence.submit(&mut ctx.ks.log);
     ctx.tenant.persistence.stream.append(crate::replication::GETACK);

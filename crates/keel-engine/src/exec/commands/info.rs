@@ -218,9 +218,12 @@ fn section_text(ctx: &Ctx, section: &str, out: &mut String) {
         "replication" => {
             out.push_str("# Replication\r\n");
             let backlog_size = server.settings.read().repl_backlog_size;
-            let failover = server.failover.lock().clone();
-            let moving = failover.filter(|f| !ctx.tenant.is_provisioned() || f.held.contains(&ctx.tenant.name));
-            let failover_state = crate::replication::failover_state_name(moving.as_ref());
+            let failover_state = {
+                let failover = server.failover.lock();
+                let moving =
+                    failover.as_ref().filter(|f| !ctx.tenant.is_provisioned() || f.held.contains(&ctx.tenant.name));
+                crate::replication::failover_state_name(moving)
+            };
             super::replication::info_section(out, ctx.tenant, backlog_size, failover_state);
         }
         "cpu" => {

@@ -106,7 +106,7 @@ pub fn spop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if !popped.is_empty() {
         ctx.notify(notify::SET, "spop", args[1]);
         ctx.notify_if_gone(args[1]);
-        let emptied = count.is_some() && ctx.find_typed::<Set>(args[1])?.is_none();
+        let emptied = count.is_some() && ctx.lookup_peek(args[1]).is_none();
         if emptied {
             // Popped whole, as Redis propagates it: the key deleted.
             ctx.propagate_deletion(args[1]);
