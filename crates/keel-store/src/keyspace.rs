@@ -20,15 +20,50 @@ use crate::object::AccessClock;
 use crate::value::Value;
 use rand::Rng;
 
+/// One key: 40 bytes. Its expiry lives in `Db::volatile` (most keys have none, and a key's TTL is read
+/// only after the key is found), so that a key without one pays nothing for it.
 struct Entry {
     key: CompactBytes,
     value: Value,
-    /// Absolute expiry in Unix milliseconds; 0 means no expiry.
-    expire_at: u64,
-    /// LRU clock or LFU counter (see [`AccessClock`]).
-    access: u32,
-    /// Position in `Db::volatile` when `expire_at != 0`.
-    volatile_pos: u32,
+    /// Low [`ACCESS_BITS`]: the LRU clock or LFU counter (see [`AccessClock`]). The rest: 1 + the key's
+    /// position in `Db::volatile` when it has a TTL, else 0.
+    meta: u64,
+}
+
+/// The access metadata's width: Redis's 24-bit LRU clock, or 16 bits of minutes and an 8-bit LFU counter.
+const ACCESS_BITS: u32 = 24;
+const ACCESS_MASK: u64 = (1 << ACCESS_BITS) - 1;
+
+impl Entry {
+    fn new(key: CompactBytes, value: Value, access: u32) -> Self {
+        Entry { key, value, meta: access as u64 & ACCESS_MASK }
+    }
+
+    fn access(&self) -> u32 {
+        (self.meta & ACCESS_MASK) as u32
+    }
+
+    fn set_access(&mut self, access: u32) {
+        self.meta = (self.meta & !ACCESS_MASK) | (access as u64 & ACCESS_MASK);
+    }
+
+    /// Where the key's TTL is in `Db::volatile`, if it has one.
+    fn volatile_pos(&self) -> Option<usize> {
+        match self.meta >> ACCESS_BITS {
+            0 => None,
+            pos => Some(pos as usize - 1),
+        }
+    }
+
+    fn set_volatile_pos(&mut self, pos: Option<usize>) {
+        let listed = pos.map_or(0, |pos| pos as u64 + 1);
+        self.meta = (self.meta & ACCESS_MASK) | (listed << ACCESS_BITS);
+    }
+
+    /// The key's absolute expiry in Unix milliseconds, if it has one.
+    fn expire_at(&self, volatile: &[Volatile]) -> Option<u64> {
+        self.volatile_pos().map(|pos| volatile[pos].expire_at)
+    }
 }
 
 impl Keyed for Entry {
@@ -37,8 +72,19 @@ impl Keyed for Entry {
     }
 }
 
+/// A key with a TTL: its expiry, and the slot of its entry. 12 bytes, so packed: the active expiry cycle
+/// samples these alone, and reads the entry only for a key that has expired.
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
+struct Volatile {
+    /// Absolute expiry in Unix milliseconds; never 0.
+    expire_at: u64,
+    slot: u32,
+}
+
 /// The per-entry cost beyond key and value heap bytes: the entry itself plus its index slot and control byte.
 const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<u32>() + 1;
+const _: () = assert!(std::mem::size_of::<Entry>() == 40 && std::mem::size_of::<Volatile>() == 12);
 
 /// What happens to a key's TTL when it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +149,8 @@ pub enum ExpiredKeys {
 
 pub struct Db {
     entries: DenseTable<Entry>,
-    volatile: Vec<u32>,
+    /// The keys with a TTL, so that the active expiry cycle samples only them.
+    volatile: Vec<Volatile>,
     /// Keys clients WATCH, with how many watch each. They belong to the numbered database, not to its
     /// data, so they stay put when SWAPDB or FLUSHDB replace the data.
     watched: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
@@ -170,7 +217,7 @@ impl Db {
 
     /// Approximate bytes used by this database: the table in use plus the heap bytes of keys and values.
     pub fn memory(&self) -> usize {
-        self.entries.live_bytes() + self.volatile.len() * std::mem::size_of::<u32>() + self.heap_bytes
+        self.entries.live_bytes() + self.volatile.len() * std::mem::size_of::<Volatile>() + self.heap_bytes
     }
 
     /// Bytes attributed to one key, as MEMORY USAGE reports it.
@@ -189,8 +236,8 @@ impl Db {
     }
 
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
-        let at = self.entries.get(slot).expire_at;
-        at != 0 && at <= now_ms && self.expired_keys != ExpiredKeys::Live
+        self.entries.get(slot).expire_at(&self.volatile).is_some_and(|at| at <= now_ms)
+            && self.expired_keys != ExpiredKeys::Live
     }
 
     /// Finds a live key, deleting it first if it has expired (lazy expiry), without touching access time.
@@ -215,7 +262,7 @@ impl Db {
     pub fn lookup(&mut self, key: &[u8], clock: &AccessClock) -> Option<usize> {
         let slot = self.find_live(key, clock.now_ms).0?;
         let entry = self.entries.get_mut(slot);
-        entry.access = clock.touched(entry.access);
+        entry.set_access(clock.touched(entry.access()));
         Some(slot)
     }
 
@@ -264,49 +311,41 @@ impl Db {
     }
 
     pub fn access(&self, slot: usize) -> u32 {
-        self.entries.get(slot).access
+        self.entries.get(slot).access()
     }
 
     pub fn set_access(&mut self, slot: usize, access: u32) {
-        self.entries.get_mut(slot).access = access;
+        self.entries.get_mut(slot).set_access(access);
     }
 
     /// The key's absolute expiry in Unix milliseconds, if it has one.
     pub fn expire_at(&self, slot: usize) -> Option<u64> {
-        match self.entries.get(slot).expire_at {
-            0 => None,
-            at => Some(at),
-        }
+        self.entries.get(slot).expire_at(&self.volatile)
     }
 
     /// Sets or clears the key's expiry.
     pub fn set_expire(&mut self, slot: usize, at: Option<u64>) {
         self.note_change_at(slot);
-        let had = self.entries.get(slot).expire_at != 0;
-        match at {
-            Some(at) => {
-                // 0 means "no expiry"; an expiry at the epoch is already in the past either way.
-                let volatile_len = self.volatile.len() as u32;
-                let entry = self.entries.get_mut(slot);
-                entry.expire_at = at.max(1);
-                if !had {
-                    entry.volatile_pos = volatile_len;
-                    self.volatile.push(slot as u32);
-                }
+        let listed = self.entries.get(slot).volatile_pos();
+        match (at, listed) {
+            // An expiry at the epoch is already in the past either way; 1 keeps "never 0" true.
+            (Some(at), Some(pos)) => self.volatile[pos].expire_at = at.max(1),
+            (Some(at), None) => {
+                self.entries.get_mut(slot).set_volatile_pos(Some(self.volatile.len()));
+                self.volatile.push(Volatile { expire_at: at.max(1), slot: slot as u32 });
             }
-            None if had => {
-                self.entries.get_mut(slot).expire_at = 0;
-                self.unlist_volatile(slot);
-            }
-            None => {}
+            (None, Some(_)) => self.unlist_volatile(slot),
+            (None, None) => {}
         }
     }
 
     fn unlist_volatile(&mut self, slot: usize) {
-        let pos = self.entries.get(slot).volatile_pos as usize;
+        let entry = self.entries.get_mut(slot);
+        let Some(pos) = entry.volatile_pos() else { return };
+        entry.set_volatile_pos(None);
         self.volatile.swap_remove(pos);
-        if let Some(&moved) = self.volatile.get(pos) {
-            self.entries.get_mut(moved as usize).volatile_pos = pos as u32;
+        if let Some(moved) = self.volatile.get(pos) {
+            self.entries.get_mut(moved.slot as usize).set_volatile_pos(Some(pos));
         }
     }
 
@@ -328,7 +367,7 @@ impl Db {
     /// Overwrites the value at `slot`, which a lookup in the same command found live.
     pub fn overwrite(&mut self, slot: usize, value: Value, expiry: Expiry, clock: &AccessClock) {
         self.replace(slot, value);
-        self.entries.get_mut(slot).access = clock.initial();
+        self.entries.get_mut(slot).set_access(clock.initial());
         self.apply_expiry(slot, expiry);
     }
 
@@ -339,8 +378,7 @@ impl Db {
         let key = CompactBytes::new(key);
         self.heap_bytes += key.heap_size() + value.heap_size();
         self.sizes.moved(None, sizes::size_of(&value));
-        let slot =
-            self.entries.insert_new(Entry { key, value, expire_at: 0, access: clock.initial(), volatile_pos: 0 });
+        let slot = self.entries.insert_new(Entry::new(key, value, clock.initial()));
         if let Some(capture) = &mut self.capture {
             // Created after the capture began: not part of it.
             capture.set_done(slot, true);
@@ -373,9 +411,8 @@ impl Db {
     /// Removes the entry at `slot`, returning its key, value and expiry. Invalidates other slots.
     pub fn remove_slot(&mut self, slot: usize) -> (CompactBytes, Value, Option<u64>) {
         self.note_change_at(slot);
-        if self.entries.get(slot).expire_at != 0 {
-            self.unlist_volatile(slot);
-        }
+        let expire = self.entries.get(slot).expire_at(&self.volatile);
+        self.unlist_volatile(slot);
         let last = self.entries.len() - 1;
         let entry = self.entries.remove_at(slot);
         if let Some(capture) = &mut self.capture {
@@ -385,15 +422,15 @@ impl Db {
             capture.cursor = capture.cursor.min(last);
         }
         // The last entry moved into `slot`: repoint its volatile record.
-        if slot < self.entries.len() && self.entries.get(slot).expire_at != 0 {
-            self.volatile[self.entries.get(slot).volatile_pos as usize] = slot as u32;
+        let moved = (slot < self.entries.len()).then(|| self.entries.get(slot).volatile_pos()).flatten();
+        if let Some(pos) = moved {
+            self.volatile[pos].slot = slot as u32;
         }
         self.heap_bytes -= entry.key.heap_size() + entry.value.heap_size();
         self.sizes.moved(sizes::size_of(&entry.value), None);
         if fields::field_expiry(&entry.value).is_some() {
             self.field_expiries.unfile(entry.key.as_bytes());
         }
-        let expire = (entry.expire_at != 0).then_some(entry.expire_at);
         if self.volatile.capacity() > 1024 && self.volatile.len() * 8 < self.volatile.capacity() {
             self.volatile.shrink_to(self.volatile.len() * 2);
         }
@@ -407,7 +444,7 @@ impl Db {
 
     /// A uniformly random slot among keys with a TTL.
     pub fn random_volatile_slot(&self, rng: &mut impl Rng) -> Option<usize> {
-        (!self.volatile.is_empty()).then(|| self.volatile[rng.gen_range(0..self.volatile.len())] as usize)
+        (!self.volatile.is_empty()).then(|| self.volatile[rng.gen_range(0..self.volatile.len())].slot as usize)
     }
 
     /// Visits up to `count` slots from `cursor` (0 starts a scan) and returns the next cursor (0 when done).
@@ -506,7 +543,7 @@ impl Db {
         if let Some(capture) = &mut self.capture {
             if !capture.is_done(slot) {
                 let e = self.entries.get(slot);
-                capture.sink.capture(e.key.as_bytes(), &e.value, (e.expire_at != 0).then_some(e.expire_at));
+                capture.sink.capture(e.key.as_bytes(), &e.value, e.expire_at(&self.volatile));
                 capture.set_done(slot, true);
             }
         }
@@ -559,7 +596,7 @@ impl Db {
             let slot = capture.cursor;
             if !capture.is_done(slot) {
                 let e = self.entries.get(slot);
-                capture.sink.capture(e.key.as_bytes(), &e.value, (e.expire_at != 0).then_some(e.expire_at));
+                capture.sink.capture(e.key.as_bytes(), &e.value, e.expire_at(&self.volatile));
                 capture.set_done(slot, true);
                 left -= 1;
             }
@@ -595,8 +632,9 @@ impl Db {
         let mut sampled = 0;
         while sampled < samples && !self.volatile.is_empty() {
             sampled += 1;
-            let slot = self.volatile[rng.gen_range(0..self.volatile.len())] as usize;
-            if self.is_expired(slot, now_ms) {
+            let Volatile { expire_at, slot } = self.volatile[rng.gen_range(0..self.volatile.len())];
+            let slot = slot as usize;
+            if expire_at <= now_ms && self.expired_keys != ExpiredKeys::Live {
                 on_expire(self.key(slot));
                 self.remove_expired(slot);
                 expired += 1;

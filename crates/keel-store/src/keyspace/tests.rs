@@ -9,8 +9,14 @@ fn clock(now: u64) -> AccessClock {
 }
 
 #[test]
-fn entry_is_48_bytes() {
-    assert_eq!(std::mem::size_of::<Entry>(), 48);
+fn access_metadata_and_ttl_share_a_word_without_touching() {
+    let mut db = Db::new();
+    let slot = db.insert(b"k", Value::Int(1), Expiry::At(5_000), &clock(0));
+    db.set_access(slot, u32::MAX);
+    assert_eq!((db.access(slot), db.expire_at(slot)), (0xff_ffff, Some(5_000)), "access keeps to its 24 bits");
+    db.set_access(slot, 7);
+    db.set_expire(slot, None);
+    assert_eq!((db.access(slot), db.expire_at(slot), db.volatile_len()), (7, None, 0));
 }
 
 #[test]
@@ -121,6 +127,9 @@ proptest! {
         }
         prop_assert_eq!(db.len(), model.len());
         prop_assert_eq!(db.volatile_len(), model.values().filter(|v| v.1.is_some()).count());
+        for (pos, listed) in db.volatile.iter().enumerate() {
+            prop_assert_eq!(db.entries.get(listed.slot as usize).volatile_pos(), Some(pos));
+        }
         for (k, (v, ttl)) in &model {
             let slot = db.lookup(k, &c).unwrap();
             prop_assert!(matches!(db.value(slot), Value::Int(n) if n == v));
