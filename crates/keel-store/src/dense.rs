@@ -8,10 +8,11 @@
 //! Nothing grows all at once, so that no insert stalls other clients in proportion to the table's size:
 //! - items live in chunks: the first grows like a `Vec` up to [`CHUNK`] items, then further items go into
 //!   new chunks of exactly [`CHUNK`], so growing copies at most one chunk and never the whole table;
-//! - the index is [`SHARDS`] hash tables, chosen by bits of the key's hash that the tables themselves do not
-//!   use; one shard resizing moves a sixty-fourth of the keys, and each index entry carries 32 bits of its
-//!   key's hash beside the position, so that moving it reads no item (and a lookup compares keys only when
-//!   those bits agree).
+//! - the index is [`SHARDS`] hash tables of 4-byte positions, chosen by bits of the key's hash that the
+//!   tables themselves do not use. A shard resizes incrementally, as Redis's dicts rehash: it gets a new
+//!   table, and every write to the shard moves [`MOVE_STEP`] positions out of the old one (lookups search
+//!   both meanwhile). Moving a position hashes its item's key again (the index keeps no hash, which would
+//!   double its size), so each step prefetches its items and their keys before it reads any.
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
@@ -22,6 +23,9 @@ use std::hash::BuildHasher;
 pub const CHUNK: usize = 1 << 12;
 /// Index shards.
 pub const SHARDS: usize = 64;
+/// Positions a write to a resizing shard moves from its old table to its new one; a few in unit tests, so
+/// that their small tables spend many writes resizing.
+const MOVE_STEP: usize = if cfg!(test) { 3 } else { 64 };
 
 /// An item that has a key.
 pub trait Keyed {
@@ -32,9 +36,10 @@ pub trait Keyed {
 pub struct DenseTable<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
-    /// Empty until the first insert, so that an empty table costs no allocation. Entries are a position
-    /// (low half) and the low 32 bits of its key's hash (high half).
-    shards: Vec<HashTable<u64>>,
+    /// Empty until the first insert, so that an empty table costs no allocation. Entries are positions.
+    shards: Vec<HashTable<u32>>,
+    /// The shards that are resizing, each with the table it is leaving (see the module's documentation).
+    resizing: Vec<(usize, HashTable<u32>)>,
     /// The shards' allocations summed, kept as they change so that the table's size is known in O(1).
     index_bytes: usize,
     hasher: RandomState,
@@ -42,34 +47,21 @@ pub struct DenseTable<T> {
 
 impl<T> Default for DenseTable<T> {
     fn default() -> Self {
-        DenseTable { chunks: Vec::new(), len: 0, shards: Vec::new(), index_bytes: 0, hasher: RandomState::default() }
+        DenseTable {
+            chunks: Vec::new(),
+            len: 0,
+            shards: Vec::new(),
+            resizing: Vec::new(),
+            index_bytes: 0,
+            hasher: RandomState::default(),
+        }
     }
 }
 
-/// The shard a hash belongs to: bits 40..46, which the index's own hash (made of the low 32 bits) does not
-/// contain.
+/// The shard a hash belongs to: bits 40..46, which the shards' tables do not use (hashbrown places by the
+/// low bits and tags by the top seven).
 fn shard_of(hash: u64) -> usize {
     (hash >> 40) as usize & (SHARDS - 1)
-}
-
-/// What the shards hash by: the key hash's low 32 bits, in both halves (hashbrown places by the low bits
-/// and tags by the top seven).
-fn index_hash(hash: u64) -> u64 {
-    let low = hash & 0xffff_ffff;
-    (low << 32) | low
-}
-
-fn entry(hash: u64, pos: usize) -> u64 {
-    (hash << 32) | pos as u64
-}
-
-fn entry_pos(entry: u64) -> usize {
-    entry as u32 as usize
-}
-
-/// An entry's own index hash, rebuilt from the bits it carries (no item is read).
-fn rehash(&entry: &u64) -> u64 {
-    index_hash(entry >> 32)
 }
 
 /// Asks the CPU to bring the cache line at `address` in; a hint with no effect on memory or on safety.
@@ -83,7 +75,8 @@ fn prefetch_read(address: *const i8) {
     let _ = address;
 }
 
-fn item<T>(chunks: &[Vec<T>], pos: usize) -> &T {
+fn item<T>(chunks: &[Vec<T>], pos: u32) -> &T {
+    let pos = pos as usize;
     &chunks[pos / CHUNK][pos % CHUNK]
 }
 
@@ -119,8 +112,8 @@ impl<T: Keyed> DenseTable<T> {
     /// when the table grows, which near `maxmemory` evicts keys by the thousand for nothing (Redis avoids
     /// the same jump by not rehashing past maxmemory).
     pub fn live_bytes(&self) -> usize {
-        // The control bytes: one per bucket, of the nine bytes each bucket takes.
-        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u64>() + self.index_bytes / 9
+        // The control bytes: one per bucket, of the five bytes each bucket takes.
+        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u32>() + self.index_bytes / 5
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
@@ -130,27 +123,43 @@ impl<T: Keyed> DenseTable<T> {
     /// The position of `key`, if present.
     pub fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hash(key);
-        let shard = self.shards.get(shard_of(hash))?;
-        let low = hash & 0xffff_ffff;
-        shard
-            .find(index_hash(hash), |&e| e >> 32 == low && item(&self.chunks, entry_pos(e)).key() == key)
-            .map(|&e| entry_pos(e))
+        let shard = shard_of(hash);
+        let is_key = |&pos: &u32| item(&self.chunks, pos).key() == key;
+        let found = self.shards.get(shard)?.find(hash, is_key);
+        found.or_else(|| self.leaving(shard)?.find(hash, is_key)).map(|&pos| pos as usize)
+    }
+
+    /// The table `shard` is leaving, while it resizes.
+    fn leaving(&self, shard: usize) -> Option<&HashTable<u32>> {
+        self.resizing.iter().find(|(resizing, _)| *resizing == shard).map(|(_, old)| old)
+    }
+
+    /// The index entry of the item at `pos`, whose key hashes to `hash`, in whichever table holds it.
+    fn entry_of(&mut self, pos: usize, hash: u64) -> Option<&mut u32> {
+        let shard = shard_of(hash);
+        let at = |&e: &u32| e as usize == pos;
+        let resizing = &mut self.resizing;
+        match self.shards[shard].find_mut(hash, at) {
+            Some(e) => Some(e),
+            None => resizing.iter_mut().find(|(r, _)| *r == shard).and_then(|(_, old)| old.find_mut(hash, at)),
+        }
     }
 
     pub fn get(&self, pos: usize) -> &T {
-        item(&self.chunks, pos)
+        &self.chunks[pos / CHUNK][pos % CHUNK]
     }
 
     /// Starts loading the item `key` probably names into the cache, without waiting for it: the index is
-    /// searched (its 32 bits of hash compared, no key), and the item found is prefetched. A batch of
+    /// searched (its 7-bit tags compared, no key), and the first item found is prefetched. A batch of
     /// pipelined commands prefetches every key before it runs the first, so that their cache misses
     /// overlap instead of following one another (Valkey 8 prefetches likewise).
     pub fn prefetch(&self, key: &[u8]) {
         let hash = self.hash(key);
-        let Some(shard) = self.shards.get(shard_of(hash)) else { return };
-        let low = hash & 0xffff_ffff;
-        if let Some(&e) = shard.find(index_hash(hash), |&e| e >> 32 == low) {
-            let target: *const T = item(&self.chunks, entry_pos(e));
+        let shard = shard_of(hash);
+        let Some(table) = self.shards.get(shard) else { return };
+        let found = table.find(hash, |_| true).or_else(|| self.leaving(shard)?.find(hash, |_| true));
+        if let Some(&pos) = found {
+            let target: *const T = item(&self.chunks, pos);
             prefetch_read(target.cast());
         }
     }
@@ -183,18 +192,78 @@ impl<T: Keyed> DenseTable<T> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
         }
-        let shard = &mut self.shards[shard_of(hash)];
-        let before = shard.allocation_size();
-        shard.insert_unique(index_hash(hash), entry(hash & 0xffff_ffff, pos), rehash);
-        self.index_bytes = self.index_bytes + shard.allocation_size() - before;
+        let shard = shard_of(hash);
+        self.resize_step(shard);
+        if self.shards[shard].len() == self.shards[shard].capacity() {
+            let positions = self.shards[shard].len() + self.leaving(shard).map_or(0, HashTable::len);
+            self.begin_resize(shard, (2 * positions).max(3));
+        }
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let rehash = |&pos: &u32| hasher.hash_one(item(chunks, pos).key());
+        self.shards[shard].insert_unique(hash, pos as u32, rehash);
         pos
+    }
+
+    /// Gives `shard` a new table with room for `capacity` positions, into which later writes move the
+    /// old table's positions. The table resizes its shards itself, before hashbrown would: hashbrown's own
+    /// resize moves everything at once, and would read every item on the way.
+    fn begin_resize(&mut self, shard: usize, capacity: usize) {
+        while self.leaving(shard).is_some() {
+            self.resize_step(shard);
+        }
+        let old = std::mem::replace(&mut self.shards[shard], HashTable::with_capacity(capacity));
+        self.index_bytes += self.shards[shard].allocation_size();
+        if old.is_empty() {
+            self.index_bytes -= old.allocation_size();
+        } else {
+            self.resizing.push((shard, old));
+        }
+    }
+
+    /// Moves up to [`MOVE_STEP`] positions of a resizing shard from its old table to its new one, and
+    /// frees the old table once it is empty. The items moved are prefetched, then their keys (which may
+    /// live on the heap), so that the step waits for memory about once, not once per item.
+    fn resize_step(&mut self, shard: usize) {
+        let Some(at) = self.resizing.iter().position(|(resizing, _)| *resizing == shard) else { return };
+        let old = &mut self.resizing[at].1;
+        let mut batch = [0u32; MOVE_STEP];
+        let mut taken = 0;
+        for pos in old.extract_if(|_| true).take(MOVE_STEP) {
+            batch[taken] = pos;
+            taken += 1;
+        }
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let batch = &batch[..taken];
+        for &pos in batch {
+            prefetch_read((item(chunks, pos) as *const T).cast());
+        }
+        for &pos in batch {
+            prefetch_read(item(chunks, pos).key().as_ptr().cast());
+        }
+        let rehash = |&pos: &u32| hasher.hash_one(item(chunks, pos).key());
+        let table = &mut self.shards[shard];
+        let before = table.allocation_size();
+        for &pos in batch {
+            table.insert_unique(rehash(&pos), pos, rehash);
+        }
+        self.index_bytes = self.index_bytes + table.allocation_size() - before;
+        if old.is_empty() {
+            let (_, old) = self.resizing.swap_remove(at);
+            self.index_bytes -= old.allocation_size();
+        }
     }
 
     /// Removes the item at `pos`; the last item moves into `pos` (when `pos` was not last).
     pub fn remove_at(&mut self, pos: usize) -> T {
         let hash = self.hash(self.get(pos).key());
-        if let Ok(found) = self.shards[shard_of(hash)].find_entry(index_hash(hash), |&e| entry_pos(e) == pos) {
+        let shard = shard_of(hash);
+        let at = |&e: &u32| e as usize == pos;
+        if let Ok(found) = self.shards[shard].find_entry(hash, at) {
             found.remove();
+        } else if let Some((_, old)) = self.resizing.iter_mut().find(|(r, _)| *r == shard) {
+            if let Ok(found) = old.find_entry(hash, at) {
+                found.remove();
+            }
         }
         self.take_out(pos, hash)
     }
@@ -205,9 +274,8 @@ impl<T: Keyed> DenseTable<T> {
         let last = self.len - 1;
         if pos != last {
             let moved_hash = self.hash(self.get(last).key());
-            let shard = &mut self.shards[shard_of(moved_hash)];
-            if let Some(e) = shard.find_mut(index_hash(moved_hash), |&e| entry_pos(e) == last) {
-                *e = entry(*e >> 32, pos);
+            if let Some(e) = self.entry_of(last, moved_hash) {
+                *e = pos as u32;
             }
         }
         let Some(tail) = self.chunks.last_mut() else { unreachable!("a table with items has a chunk") };
@@ -219,6 +287,7 @@ impl<T: Keyed> DenseTable<T> {
         if pos != last {
             std::mem::swap(self.get_mut(pos), &mut taken);
         }
+        self.resize_step(shard_of(hash));
         self.shrink_if_sparse(shard_of(hash));
         taken
     }
@@ -226,12 +295,15 @@ impl<T: Keyed> DenseTable<T> {
     /// Removes the item with `key`, if present, hashing the key once.
     pub fn remove(&mut self, key: &[u8]) -> Option<T> {
         let hash = self.hash(key);
-        let (chunks, low) = (&self.chunks, hash & 0xffff_ffff);
-        let shard = self.shards.get_mut(shard_of(hash))?;
-        let found =
-            shard.find_entry(index_hash(hash), |&e| e >> 32 == low && item(chunks, entry_pos(e)).key() == key).ok()?;
+        let shard = shard_of(hash);
+        let chunks = &self.chunks;
+        let is_key = |&pos: &u32| item(chunks, pos).key() == key;
+        let found = match self.shards.get_mut(shard)?.find_entry(hash, is_key) {
+            Ok(found) => found,
+            Err(_) => self.resizing.iter_mut().find(|(r, _)| *r == shard)?.1.find_entry(hash, is_key).ok()?,
+        };
         let (removed, _) = found.remove();
-        Some(self.take_out(entry_pos(removed), hash))
+        Some(self.take_out(removed as usize, hash))
     }
 
     /// Gives memory back when most of a part is empty, as Redis shrinks its dicts: the first chunk while
@@ -242,11 +314,9 @@ impl<T: Keyed> DenseTable<T> {
                 only.shrink_to(only.len() * 2);
             }
         }
-        let index = &mut self.shards[shard];
-        if index.capacity() > 64 && index.len() * 8 < index.capacity() {
-            let before = index.allocation_size();
-            index.shrink_to(index.len() * 2, rehash);
-            self.index_bytes = self.index_bytes + index.allocation_size() - before;
+        let index = &self.shards[shard];
+        if index.capacity() > 64 && index.len() * 8 < index.capacity() && self.leaving(shard).is_none() {
+            self.begin_resize(shard, index.len() * 2);
         }
     }
 
@@ -325,7 +395,8 @@ mod tests {
     /// The size kept as the table changes equals the one counted afresh from its parts.
     fn counted_bytes(table: &DenseTable<Vec<u8>>) -> usize {
         let items: usize = table.chunks.iter().map(Vec::capacity).sum();
-        let index: usize = table.shards.iter().map(HashTable::allocation_size).sum();
+        let leaving = table.resizing.iter().map(|(_, old)| old);
+        let index: usize = table.shards.iter().chain(leaving).map(HashTable::allocation_size).sum();
         items * std::mem::size_of::<Vec<u8>>() + index
     }
 
@@ -346,6 +417,71 @@ mod tests {
             }
         }
         assert_eq!(table.table_bytes(), counted_bytes(&table));
+    }
+
+    #[test]
+    fn churn_at_a_steady_size_keeps_the_index_small() {
+        let mut table: DenseTable<Vec<u8>> = DenseTable::new();
+        for i in 0..200_000u32 {
+            table.insert_new(i.to_be_bytes().to_vec());
+            if i >= 1_000 {
+                assert!(table.remove(&(i - 1_000).to_be_bytes()).is_some());
+            }
+        }
+        assert_eq!(table.len(), 1_000);
+        assert!((199_000..200_000u32).all(|i| table.find(&i.to_be_bytes()).is_some()));
+        assert_eq!(table.table_bytes(), counted_bytes(&table));
+        let leaving = table.resizing.iter().map(|(_, old)| old);
+        let buckets: usize = table.shards.iter().chain(leaving).map(|s| s.allocation_size() / 5).sum();
+        assert!(buckets <= 4 * 1_000 + SHARDS * 16, "tombstones were not cleared: {buckets} buckets");
+    }
+
+    #[test]
+    fn every_key_is_found_while_shards_resize() {
+        let mut table: DenseTable<Vec<u8>> = DenseTable::new();
+        let mut checked_mid_resize = 0;
+        for i in 0..40_000u32 {
+            table.insert_new(i.to_be_bytes().to_vec());
+            if !table.resizing.is_empty() && i % 1_000 == 0 {
+                assert!((0..=i).all(|k| table.find(&k.to_be_bytes()).is_some()), "after {i}");
+                checked_mid_resize += 1;
+            }
+        }
+        assert!(checked_mid_resize > 3, "the test saw shards resizing {checked_mid_resize} times");
+        assert_eq!(table.table_bytes(), counted_bytes(&table));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Inserts, removals by key and by position, and the moves of the last item that removals make, all
+        /// keep the table a set while its shards resize over many writes.
+        #[test]
+        fn behaves_like_a_set_while_shards_resize(ops in proptest::collection::vec((0u8..5, 0u16..12_000), 0..30_000)) {
+            let mut table: DenseTable<Vec<u8>> = DenseTable::new();
+            let mut model = HashSet::new();
+            for (op, k) in ops {
+                let key = k.to_be_bytes().to_vec();
+                match op {
+                    0..=2 => {
+                        if model.insert(key.clone()) {
+                            table.insert_new(key);
+                        }
+                    }
+                    3 => prop_assert_eq!(table.remove(&key).is_some(), model.remove(&key)),
+                    _ if table.is_empty() => {}
+                    _ => {
+                        let taken = table.remove_at(k as usize % table.len());
+                        prop_assert!(model.remove(&taken));
+                    }
+                }
+            }
+            prop_assert_eq!(table.len(), model.len());
+            for key in &model {
+                let pos = table.find(key);
+                prop_assert!(pos.is_some_and(|pos| table.get(pos) == key));
+            }
+            prop_assert_eq!(table.table_bytes(), counted_bytes(&table));
+        }
     }
 
     proptest! {
