@@ -6,8 +6,9 @@
 //! (it may be returned twice), which is the guarantee Redis gives for SCAN, HSCAN and SSCAN.
 //!
 //! Nothing grows all at once, so that no insert stalls other clients in proportion to the table's size:
-//! - items live in chunks: the first grows like a `Vec` up to [`CHUNK`] items, then further items go into
-//!   new chunks of exactly [`CHUNK`], so growing copies at most one chunk and never the whole table;
+//! - items live in chunks of [`CHUNK_BYTES`]: the first grows like a `Vec` up to a chunk's worth of
+//!   items, then further items go into new full-size chunks, so growing copies at most one chunk and never
+//!   the whole table;
 //! - the index is [`SHARDS`] hash tables of 4-byte positions, chosen by bits of the key's hash that the
 //!   tables themselves do not use. A shard resizes incrementally, as Redis's dicts rehash: it gets a new
 //!   table, and every write to the shard moves [`MOVE_STEP`] positions out of the old one (lookups search
@@ -19,8 +20,21 @@ use hashbrown::HashTable;
 use rand::Rng;
 use std::hash::BuildHasher;
 
-/// Items per chunk once the table has outgrown its first chunk.
-pub const CHUNK: usize = 1 << 12;
+/// Bytes per chunk of items. mimalloc serves blocks up to 128 KiB from its medium pages at about their
+/// size and rounds larger ones up a good deal: chunks of 4,096 keyspace entries (160 KiB) cost 50 bytes
+/// of memory per 40-byte entry, chunks of 128 KiB cost 41.
+pub const CHUNK_BYTES: usize = 128 << 10;
+
+/// Items per chunk once the table has outgrown its first chunk: as many as fit in [`CHUNK_BYTES`]. A
+/// constant for each item type, so that finding an item's chunk divides by a constant.
+const fn chunk_len<T>() -> usize {
+    let len = CHUNK_BYTES / std::mem::size_of::<T>();
+    if len == 0 {
+        1
+    } else {
+        len
+    }
+}
 /// Index shards.
 pub const SHARDS: usize = 64;
 /// Positions a write to a resizing shard moves from its old table to its new one; a few in unit tests, so
@@ -77,7 +91,7 @@ fn prefetch_read(address: *const i8) {
 
 fn item<T>(chunks: &[Vec<T>], pos: u32) -> &T {
     let pos = pos as usize;
-    &chunks[pos / CHUNK][pos % CHUNK]
+    &chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]
 }
 
 impl<T: Keyed> DenseTable<T> {
@@ -87,7 +101,7 @@ impl<T: Keyed> DenseTable<T> {
 
     pub fn with_capacity(capacity: usize) -> Self {
         let mut table = Self::default();
-        table.chunks.push(Vec::with_capacity(capacity.min(CHUNK)));
+        table.chunks.push(Vec::with_capacity(capacity.min(chunk_len::<T>())));
         table
     }
 
@@ -100,9 +114,10 @@ impl<T: Keyed> DenseTable<T> {
     }
 
     /// Bytes held by the table itself (items and index), not by what items point to. O(1): every chunk
-    /// after the first holds exactly [`CHUNK`] items.
+    /// after the first holds exactly [`chunk_len`] items.
     pub fn table_bytes(&self) -> usize {
-        let items = self.chunks.first().map_or(0, Vec::capacity) + self.chunks.len().saturating_sub(1) * CHUNK;
+        let later = self.chunks.len().saturating_sub(1) * chunk_len::<T>();
+        let items = self.chunks.first().map_or(0, Vec::capacity) + later;
         items * std::mem::size_of::<T>() + self.index_bytes
     }
 
@@ -146,7 +161,7 @@ impl<T: Keyed> DenseTable<T> {
     }
 
     pub fn get(&self, pos: usize) -> &T {
-        &self.chunks[pos / CHUNK][pos % CHUNK]
+        &self.chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]
     }
 
     /// Starts loading the item `key` probably names into the cache, without waiting for it: the index is
@@ -166,7 +181,7 @@ impl<T: Keyed> DenseTable<T> {
 
     /// Mutable access to an item; its key must not change.
     pub fn get_mut(&mut self, pos: usize) -> &mut T {
-        &mut self.chunks[pos / CHUNK][pos % CHUNK]
+        &mut self.chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]
     }
 
     /// The items, in position order.
@@ -179,10 +194,16 @@ impl<T: Keyed> DenseTable<T> {
         let pos = self.len;
         let hash = self.hash(item_to_add.key());
         match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(item_to_add),
+            Some(chunk) if chunk.len() < chunk_len::<T>() => {
+                // Only the first chunk is ever short of room: it doubles, up to a chunk's worth of items.
+                if chunk.len() == chunk.capacity() {
+                    chunk.reserve_exact(chunk.len().min(chunk_len::<T>() - chunk.len()));
+                }
+                chunk.push(item_to_add)
+            }
             _ => {
-                // The first chunk grows as a Vec does; later ones are made at their full size once.
-                let capacity = if self.chunks.is_empty() { 4 } else { CHUNK };
+                // Later chunks are made at their full size once.
+                let capacity = if self.chunks.is_empty() { 4 } else { chunk_len::<T>() };
                 let mut chunk = Vec::with_capacity(capacity);
                 chunk.push(item_to_add);
                 self.chunks.push(chunk);
@@ -365,7 +386,7 @@ mod tests {
     #[test]
     fn many_chunks_find_remove_and_scan_like_one() {
         let mut table: DenseTable<Vec<u8>> = DenseTable::new();
-        let n = CHUNK * 3 + 17;
+        let n = chunk_len::<Vec<u8>>() * 3 + 17;
         for i in 0..n {
             table.insert_new((i as u32).to_be_bytes().to_vec());
         }
@@ -403,14 +424,16 @@ mod tests {
     #[test]
     fn its_size_is_kept_as_it_grows_and_shrinks() {
         let mut table: DenseTable<Vec<u8>> = DenseTable::new();
-        for i in 0..10_000u32 {
+        let n = chunk_len::<Vec<u8>>() as u32 * 3;
+        for i in 0..n {
             table.insert_new(i.to_be_bytes().to_vec());
             if i % 997 == 0 {
                 assert_eq!(table.table_bytes(), counted_bytes(&table));
             }
         }
         assert!(table.chunks.len() > 2);
-        for i in 0..9_990u32 {
+        assert!(table.chunks.iter().all(|chunk| chunk.capacity() * std::mem::size_of::<Vec<u8>>() <= CHUNK_BYTES));
+        for i in 0..n - 10 {
             table.remove(&i.to_be_bytes());
             if i % 997 == 0 {
                 assert_eq!(table.table_bytes(), counted_bytes(&table));
