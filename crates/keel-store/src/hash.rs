@@ -8,6 +8,7 @@
 use crate::compact::CompactBytes;
 use crate::dense::{DenseTable, Keyed};
 use crate::hash_ttl::FieldTtls;
+use crate::thin_bytes::{ThinBytes, MAX_LEN};
 
 /// The thresholds of the compact encoding.
 #[derive(Debug, Clone, Copy)]
@@ -33,20 +34,25 @@ struct Table {
     pairs: DenseTable<HashField>,
     /// Heap bytes of fields and values (beyond their 16 inline bytes each).
     element_heap: usize,
+    ttls: Option<Box<FieldTtls>>,
 }
 
+/// 16 bytes: a packed hash's buffer is one thin pointer, so that it and its TTLs' pointer fit beside each
+/// other, and the table's pointer fits where the TTLs' would be.
 #[derive(Clone)]
 enum Repr {
-    Packed(Packed),
+    Packed { pairs: Packed, ttls: Option<Box<FieldTtls>> },
     Table(Box<Table>),
 }
 
+/// A hash. Its field TTLs (HEXPIRE, HSETEX, HGETEX), kept once any field has had one, live with its
+/// encoding: beside a packed buffer, inside a table.
 #[derive(Clone)]
 pub struct Hash {
     repr: Repr,
-    /// Expiry times of fields, once any field has had one (HEXPIRE, HSETEX, HGETEX).
-    ttls: Option<Box<FieldTtls>>,
 }
+
+const _: () = assert!(std::mem::size_of::<Hash>() == 16);
 
 impl std::fmt::Debug for Hash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,45 +62,59 @@ impl std::fmt::Debug for Hash {
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash { repr: Repr::Packed(Packed::default()), ttls: None }
+        Hash { repr: Repr::Packed { pairs: Packed::default(), ttls: None } }
     }
 }
 
-/// Pairs packed into one buffer: `u32` count, then for each string a LEB128 length and the bytes.
+/// Pairs packed into one buffer: the pair count as a LEB128 number, then for each string a LEB128 length
+/// and the bytes. Every change writes a new buffer of the exact size (Redis's listpack reallocates on
+/// every change likewise).
 #[derive(Clone)]
 struct Packed {
-    buf: Vec<u8>,
+    buf: ThinBytes,
 }
 
 impl Default for Packed {
     fn default() -> Self {
-        Packed { buf: 0u32.to_le_bytes().to_vec() }
+        Packed { buf: ThinBytes::concat(&[&[0]]) }
     }
 }
 
-fn write_str(buf: &mut Vec<u8>, s: &[u8]) {
-    let mut len = s.len();
-    while len >= 0x80 {
-        buf.push((len as u8 & 0x7f) | 0x80);
-        len >>= 7;
+/// The largest packed buffer; a change that would pass it converts the hash to a table (Redis's
+/// `LISTPACK_MAX_SAFETY_SIZE`).
+const MAX_PACKED_BYTES: usize = 1 << 30;
+const _: () = assert!(MAX_PACKED_BYTES < MAX_LEN);
+
+/// `n` as a LEB128 number: the bytes, and how many there are.
+fn leb128(mut n: usize) -> ([u8; 10], usize) {
+    let (mut out, mut len) = ([0u8; 10], 0);
+    while n >= 0x80 {
+        out[len] = (n as u8 & 0x7f) | 0x80;
+        n >>= 7;
+        len += 1;
     }
-    buf.push(len as u8);
-    buf.extend_from_slice(s);
+    out[len] = n as u8;
+    (out, len + 1)
 }
 
-/// Reads the string at `at`: returns it and the offset after it. The buffer is only ever written by
-/// `write_str`, so it is well formed.
-fn read_str(buf: &[u8], mut at: usize) -> (&[u8], usize) {
-    let (mut len, mut shift) = (0usize, 0);
+/// Reads the LEB128 number at `at`: returns it and the offset after it.
+fn read_leb128(buf: &[u8], mut at: usize) -> (usize, usize) {
+    let (mut n, mut shift) = (0usize, 0);
     loop {
         let byte = buf[at];
         at += 1;
-        len |= ((byte & 0x7f) as usize) << shift;
+        n |= ((byte & 0x7f) as usize) << shift;
         if byte & 0x80 == 0 {
-            break;
+            return (n, at);
         }
         shift += 7;
     }
+}
+
+/// Reads the string at `at`: returns it and the offset after it. The buffer is only ever written by
+/// [`Packed`], so it is well formed.
+fn read_str(buf: &[u8], at: usize) -> (&[u8], usize) {
+    let (len, at) = read_leb128(buf, at);
     (&buf[at..at + len], at + len)
 }
 
@@ -120,23 +140,25 @@ impl<'a> Iterator for PackedIter<'a> {
 
 impl Packed {
     fn len(&self) -> usize {
-        u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize
+        read_leb128(self.buf.as_bytes(), 0).0
     }
 
-    fn set_len(&mut self, len: usize) {
-        self.buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    /// The count, and the offset of the first pair.
+    fn header(&self) -> (usize, usize) {
+        read_leb128(self.buf.as_bytes(), 0)
     }
 
     fn iter(&self) -> PackedIter<'_> {
-        PackedIter { buf: &self.buf, at: 4 }
+        PackedIter { buf: self.buf.as_bytes(), at: self.header().1 }
     }
 
     /// Byte ranges of the pair with `field`: (pair start, value start, pair end).
     fn locate(&self, field: &[u8]) -> Option<(usize, usize, usize)> {
-        let mut at = 4;
-        while at < self.buf.len() {
-            let (f, value_at) = read_str(&self.buf, at);
-            let (_, end) = read_str(&self.buf, value_at);
+        let buf = self.buf.as_bytes();
+        let mut at = self.header().1;
+        while at < buf.len() {
+            let (f, value_at) = read_str(buf, at);
+            let (_, end) = read_str(buf, value_at);
             if f == field {
                 return Some((at, value_at, end));
             }
@@ -146,25 +168,31 @@ impl Packed {
     }
 
     fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.locate(field).map(|(_, value_at, _)| read_str(&self.buf, value_at).0)
+        self.locate(field).map(|(_, value_at, _)| read_str(self.buf.as_bytes(), value_at).0)
+    }
+
+    /// Whether setting `field` to `value` keeps the buffer within [`MAX_PACKED_BYTES`].
+    fn has_room_for(&self, field: &[u8], value: &[u8]) -> bool {
+        self.buf.len() + field.len() + value.len() + 30 <= MAX_PACKED_BYTES
     }
 
     /// Sets a pair; returns true if the field is new.
     fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let mut encoded = Vec::with_capacity(value.len() + 5);
+        let buf = self.buf.as_bytes();
+        let (value_len, value_len_bytes) = leb128(value.len());
+        let value_len = &value_len[..value_len_bytes];
         match self.locate(field) {
             Some((_, value_at, end)) => {
-                write_str(&mut encoded, value);
-                self.buf.splice(value_at..end, encoded);
-                self.buf.shrink_to_fit();
+                self.buf = ThinBytes::concat(&[&buf[..value_at], value_len, value, &buf[end..]]);
                 false
             }
             None => {
-                write_str(&mut encoded, field);
-                write_str(&mut encoded, value);
-                self.buf.reserve_exact(encoded.len());
-                self.buf.extend_from_slice(&encoded);
-                self.set_len(self.len() + 1);
+                let (count, pairs_at) = self.header();
+                let (count, count_bytes) = leb128(count + 1);
+                let (field_len, field_len_bytes) = leb128(field.len());
+                let pieces: [&[u8]; 6] =
+                    [&count[..count_bytes], &buf[pairs_at..], &field_len[..field_len_bytes], field, value_len, value];
+                self.buf = ThinBytes::concat(&pieces);
                 true
             }
         }
@@ -172,9 +200,10 @@ impl Packed {
 
     fn remove(&mut self, field: &[u8]) -> bool {
         let Some((start, _, end)) = self.locate(field) else { return false };
-        self.buf.drain(start..end);
-        self.buf.shrink_to_fit();
-        self.set_len(self.len() - 1);
+        let buf = self.buf.as_bytes();
+        let (count, pairs_at) = self.header();
+        let (count, count_bytes) = leb128(count - 1);
+        self.buf = ThinBytes::concat(&[&count[..count_bytes], &buf[pairs_at..start], &buf[end..]]);
         true
     }
 }
@@ -186,7 +215,7 @@ impl Hash {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Packed(packed) => packed.len(),
+            Repr::Packed { pairs, .. } => pairs.len(),
             Repr::Table(t) => t.pairs.len(),
         }
     }
@@ -196,29 +225,44 @@ impl Hash {
     }
 
     pub fn encoding(&self) -> &'static str {
-        match (&self.repr, &self.ttls) {
-            (Repr::Packed(_), None) => "listpack",
-            (Repr::Packed(_), Some(_)) => "listpackex",
-            (Repr::Table(_), _) => "hashtable",
+        match &self.repr {
+            Repr::Packed { ttls: None, .. } => "listpack",
+            Repr::Packed { ttls: Some(_), .. } => "listpackex",
+            Repr::Table(_) => "hashtable",
         }
     }
 
     /// Whether the compact encoding holds it (`listpack` or `listpackex`).
     pub fn is_packed(&self) -> bool {
-        matches!(self.repr, Repr::Packed(_))
+        matches!(self.repr, Repr::Packed { .. })
     }
 
     pub fn heap_size(&self) -> usize {
-        let ttls = self.ttls.as_ref().map_or(0, |t| std::mem::size_of::<FieldTtls>() + t.heap_size());
+        let ttls = self.ttls().map_or(0, |t| std::mem::size_of::<FieldTtls>() + t.heap_size());
         ttls + match &self.repr {
-            Repr::Packed(packed) => packed.buf.capacity(),
+            Repr::Packed { pairs, .. } => pairs.buf.allocation_size(),
             Repr::Table(t) => std::mem::size_of::<Table>() + t.pairs.table_bytes() + t.element_heap,
+        }
+    }
+
+    /// The field TTLs, once any field has had one.
+    fn ttls(&self) -> Option<&FieldTtls> {
+        match &self.repr {
+            Repr::Packed { ttls, .. } => ttls.as_deref(),
+            Repr::Table(t) => t.ttls.as_deref(),
+        }
+    }
+
+    fn ttls_mut(&mut self) -> &mut Option<Box<FieldTtls>> {
+        match &mut self.repr {
+            Repr::Packed { ttls, .. } => ttls,
+            Repr::Table(t) => &mut t.ttls,
         }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Packed(packed) => packed.get(field),
+            Repr::Packed { pairs, .. } => pairs.get(field),
             Repr::Table(t) => t.pairs.find(field).map(|pos| t.pairs.get(pos).value.as_bytes()),
         }
     }
@@ -239,7 +283,7 @@ impl Hash {
 
     /// How many fields a reader sees at `now_ms` (those past their TTL are not counted).
     pub fn live_len(&self, now_ms: u64) -> usize {
-        self.len() - self.ttls.as_ref().map_or(0, |t| t.due_count(now_ms))
+        self.len() - self.ttls().map_or(0, |t| t.due_count(now_ms))
     }
 
     /// Fields and values a reader sees at `now_ms`, in storage order.
@@ -250,7 +294,7 @@ impl Hash {
 
     /// Sets `field` to `value`, dropping any TTL it had (HSET); returns true if the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
-        if let Some(ttls) = &mut self.ttls {
+        if let Some(ttls) = self.ttls_mut() {
             ttls.clear(field);
         }
         self.set_keeping_ttl(field, value, limits)
@@ -259,11 +303,15 @@ impl Hash {
     /// Sets `field` to `value` and leaves its TTL alone (HINCRBY, HSETEX KEEPTTL); returns true if the
     /// field is new.
     pub fn set_keeping_ttl(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
-        if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
+        let fits = |pairs: &Packed| pairs.has_room_for(field, value);
+        if field.len() > limits.max_listpack_value
+            || value.len() > limits.max_listpack_value
+            || matches!(&self.repr, Repr::Packed { pairs, .. } if !fits(pairs))
+        {
             self.convert_to_table();
         }
         let created = match &mut self.repr {
-            Repr::Packed(packed) => packed.set(field, value),
+            Repr::Packed { pairs, .. } => pairs.set(field, value),
             Repr::Table(t) => {
                 let new_value = CompactBytes::new(value);
                 t.element_heap += new_value.heap_size();
@@ -290,11 +338,11 @@ impl Hash {
 
     /// Removes `field` and its TTL; returns true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        if let Some(ttls) = &mut self.ttls {
+        if let Some(ttls) = self.ttls_mut() {
             ttls.clear(field);
         }
         match &mut self.repr {
-            Repr::Packed(packed) => packed.remove(field),
+            Repr::Packed { pairs, .. } => pairs.remove(field),
             Repr::Table(t) => match t.pairs.remove(field) {
                 Some(pair) => {
                     t.element_heap -= pair.field.heap_size() + pair.value.heap_size();
@@ -307,35 +355,35 @@ impl Hash {
 
     /// The absolute expiry of `field` in Unix milliseconds, if it has one.
     pub fn field_expire_at(&self, field: &[u8]) -> Option<u64> {
-        self.ttls.as_ref().and_then(|t| t.get(field))
+        self.ttls().and_then(|t| t.get(field))
     }
 
     /// Gives an existing `field` an expiry time, or (None) removes its TTL; returns whether it had one.
     pub fn set_field_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
         match at {
             Some(at) => {
-                let ttls = self.ttls.get_or_insert_with(Box::default);
+                let ttls = self.ttls_mut().get_or_insert_with(Box::default);
                 let had = ttls.get(field).is_some();
                 ttls.set(field, at);
                 had
             }
-            None => self.ttls.as_mut().is_some_and(|t| t.clear(field)),
+            None => self.ttls_mut().as_mut().is_some_and(|t| t.clear(field)),
         }
     }
 
     /// The earliest expiry of any field (Redis's `hashTypeGetMinExpire`).
     pub fn next_field_expiry(&self) -> Option<u64> {
-        self.ttls.as_ref().and_then(|t| t.next())
+        self.ttls().and_then(|t| t.next())
     }
 
     /// Whether any field has a TTL.
     pub fn has_field_ttls(&self) -> bool {
-        self.ttls.as_ref().is_some_and(|t| t.len() > 0)
+        self.ttls().is_some_and(|t| t.len() > 0)
     }
 
     /// Fields with a TTL and their expiry times, in no particular order.
     pub fn field_ttls(&self) -> impl Iterator<Item = (&[u8], u64)> {
-        self.ttls.iter().flat_map(|t| t.iter())
+        self.ttls().into_iter().flat_map(|t| t.iter())
     }
 
     /// Removes up to `limit` fields whose expiry is at or before `now_ms`, earliest first; returns them.
@@ -343,7 +391,7 @@ impl Hash {
         if self.next_field_expiry().is_none_or(|at| at > now_ms) {
             return Vec::new();
         }
-        let due = self.ttls.as_ref().map(|t| t.due(now_ms, limit)).unwrap_or_default();
+        let due = self.ttls().map(|t| t.due(now_ms, limit)).unwrap_or_default();
         for field in &due {
             self.remove(field);
         }
@@ -351,9 +399,9 @@ impl Hash {
     }
 
     fn convert_to_table(&mut self) {
-        if let Repr::Packed(packed) = &self.repr {
-            let mut table = Table { pairs: DenseTable::with_capacity(packed.len()), element_heap: 0 };
-            for (field, value) in packed.iter() {
+        if let Repr::Packed { pairs, ttls } = &mut self.repr {
+            let mut table = Table { pairs: DenseTable::with_capacity(pairs.len()), element_heap: 0, ttls: ttls.take() };
+            for (field, value) in pairs.iter() {
                 let pair = HashField { field: CompactBytes::new(field), value: CompactBytes::new(value) };
                 table.element_heap += pair.field.heap_size() + pair.value.heap_size();
                 table.pairs.insert_new(pair);
@@ -366,7 +414,7 @@ impl Hash {
     /// packed hash, which holds few pairs.
     pub fn at(&self, pos: usize) -> (&[u8], &[u8]) {
         match &self.repr {
-            Repr::Packed(packed) => packed.iter().nth(pos).unwrap_or((&[], &[])),
+            Repr::Packed { pairs, .. } => pairs.iter().nth(pos).unwrap_or((&[], &[])),
             Repr::Table(t) => {
                 let pair = t.pairs.get(pos);
                 (pair.field.as_bytes(), pair.value.as_bytes())
@@ -377,7 +425,7 @@ impl Hash {
     /// Fields and values in storage order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.repr {
-            Repr::Packed(packed) => Box::new(packed.iter()),
+            Repr::Packed { pairs, .. } => Box::new(pairs.iter()),
             Repr::Table(t) => Box::new(t.pairs.iter().map(|p| (p.field.as_bytes(), p.value.as_bytes()))),
         }
     }
@@ -385,8 +433,8 @@ impl Hash {
     /// HSCAN: a packed hash is returned whole (cursor 0); a table is walked with the no-skip guarantee.
     pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(&'a [u8], &'a [u8])) -> u64 {
         match &self.repr {
-            Repr::Packed(packed) => {
-                packed.iter().for_each(|(f, v)| visit(f, v));
+            Repr::Packed { pairs, .. } => {
+                pairs.iter().for_each(|(f, v)| visit(f, v));
                 0
             }
             Repr::Table(t) => t.pairs.scan(cursor, count, |pos| {
@@ -411,10 +459,32 @@ mod tests {
             hash.set(format!("field{i}").as_bytes(), format!("value{i}").as_bytes(), &limits);
         }
         assert_eq!(hash.encoding(), "listpack");
-        assert!(hash.heap_size() <= 4 + 10 * 14, "{}", hash.heap_size());
+        // The buffer's length, the pair count, and 10 pairs of 1 + 6 + 1 + 6 bytes.
+        assert_eq!(hash.heap_size(), 4 + 1 + 10 * 14);
         let long = vec![b'x'; 300];
         hash.set(b"f", &long, &HashLimits { max_listpack_value: 1000, ..limits });
         assert_eq!(hash.get(b"f"), Some(&long[..]), "lengths past one LEB128 byte");
+    }
+
+    #[test]
+    fn a_packed_count_past_one_leb128_byte() {
+        let limits = HashLimits { max_listpack_entries: 1000, max_listpack_value: 64 };
+        let mut hash = Hash::new();
+        for i in 0..300 {
+            assert!(hash.set(format!("f{i}").as_bytes(), format!("{i}").as_bytes(), &limits));
+        }
+        assert_eq!((hash.len(), hash.encoding()), (300, "listpack"));
+        for i in (0..300).step_by(2) {
+            assert!(hash.remove(format!("f{i}").as_bytes()));
+        }
+        assert_eq!(hash.len(), 150);
+        assert!(!hash.set(b"f1", b"one", &limits), "overwritten, not added");
+        assert_eq!((hash.get(b"f1"), hash.get(b"f299"), hash.get(b"f0")), (Some(&b"one"[..]), Some(&b"299"[..]), None));
+        assert_eq!(hash.iter().count(), 150);
+        for i in (1..300).step_by(2) {
+            assert!(hash.remove(format!("f{i}").as_bytes()));
+        }
+        assert!(hash.is_empty() && hash.iter().next().is_none());
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod object;
 mod set;
 pub mod stream;
 pub mod stream_group;
+mod thin_bytes;
 mod value;
 mod zset;
 mod zset_tree;
