@@ -171,9 +171,10 @@ impl Packed {
         self.locate(field).map(|(_, value_at, _)| read_str(self.buf.as_bytes(), value_at).0)
     }
 
-    /// Whether setting `field` to `value` keeps the buffer within [`MAX_PACKED_BYTES`].
+    /// Whether setting `field` to `value` keeps the buffer within [`MAX_PACKED_BYTES`]: the strings and
+    /// three LEB128 numbers (their lengths and the count) of at most 10 bytes each.
     fn has_room_for(&self, field: &[u8], value: &[u8]) -> bool {
-        self.buf.len() + field.len() + value.len() + 30 <= MAX_PACKED_BYTES
+        self.buf.len() + field.len() + value.len() + 3 * 10 <= MAX_PACKED_BYTES
     }
 
     /// Sets a pair; returns true if the field is new.
