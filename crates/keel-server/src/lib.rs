@@ -46,6 +46,9 @@ impl Running {
 /// Call inside a multi-threaded tokio runtime: long waits for a database leave their worker with
 /// `block_in_place`, which the current-thread scheduler does not support.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
+    if settings.disable_thp {
+        listener::disable_transparent_huge_pages();
+    }
     let bind = format!("{}:{}", settings.bind, settings.port);
     let http_bind = format!("{}:{}", settings.bind, settings.http_port);
     let tls = match (settings.tls_cert_file.as_str(), settings.tls_key_file.as_str()) {

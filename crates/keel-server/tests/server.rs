@@ -100,6 +100,22 @@ fn config_get_set_resetstat() {
     assert!(stats.contains("keyspace_misses:0"));
 }
 
+/// `disable-thp yes` (the default, as in Redis) turns transparent huge pages off for the process; the
+/// server here runs in the test's own process, so its status shows it.
+#[test]
+fn transparent_huge_pages_are_off_by_default() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:")).expect("a kernel that reports THP_enabled");
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    assert_eq!(run::<Vec<String>>(&mut c, &["CONFIG", "GET", "disable-thp"]), vec!["disable-thp", "yes"]);
+    assert_eq!(
+        error_of(&mut c, &["CONFIG", "SET", "disable-thp", "no"]),
+        "ERR CONFIG SET failed (possibly related to argument 'disable-thp') - can't set immutable config"
+    );
+}
+
 #[test]
 fn slowlog_records_and_trims() {
     let s = TestServer::start();

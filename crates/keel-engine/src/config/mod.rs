@@ -74,6 +74,9 @@ pub struct Settings {
     /// Redis's I/O threads: Keel's connections run on the async runtime's workers; reported as 1, as Redis
     /// reports a server without I/O threads.
     pub io_threads: u64,
+    /// Turn transparent huge pages off for the process at start (Redis 6.2+'s `disable-thp`): the
+    /// allocator asks for them, and a huge page faulted in whole costs latency and memory.
+    pub disable_thp: bool,
     /// Accepted for Redis's clients and tests; Keel evicts until memory fits, however long that takes.
     pub maxmemory_eviction_tenacity: u64,
     pub lfu_log_factor: u64,
@@ -239,6 +242,7 @@ impl Default for Settings {
             rdb_key_save_delay: 0,
             daemonize: false,
             io_threads: 1,
+            disable_thp: true,
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
@@ -453,6 +457,7 @@ pub static PARAMS: &[Param] = &[
     param!("rdb-key-save-delay", Shared, rdb_key_save_delay, int(i32::MIN as i128, i32::MAX as i128)),
     param!("daemonize" immutable, Server, daemonize, boolean),
     param!("io-threads" immutable, Server, io_threads, int(1, 128)),
+    param!("disable-thp" immutable, Server, disable_thp, boolean),
     param!("maxmemory-policy", Limit, maxmemory_policy, choice(POLICIES)),
     param!("maxmemory-samples", Shared, maxmemory_samples, int(1, 64)),
     param!("maxmemory-eviction-tenacity", Shared, maxmemory_eviction_tenacity, int(0, 100)),
