@@ -636,14 +636,23 @@ const PREFETCH_PAUSE: u8 = 16;
 /// When `buf` holds several complete commands, starts loading the key each names (its first argument, where
 /// nearly every command names one) into the cache before the first runs, so that their cache misses overlap
 /// rather than follow one another. A single command gains nothing from it and is left alone, and a key
-/// named again right after is fetched once. Returns whether looking ahead is worth its cost: false when it
-/// found several commands but fewer than two keys to prefetch.
+/// named again right after is fetched once. A second pass then loads what the entries point to (keys and
+/// strings past 15 bytes live on the heap), the entries having arrived meanwhile. Returns whether looking
+/// ahead is worth its cost: false when it found several commands but fewer than two keys to prefetch.
 fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: &[u8], max_bulk: usize) -> bool {
     parser.reset();
     let mut pos = 0;
     let mut first: Option<&[u8]> = None;
     let mut last: Option<&[u8]> = None;
     let (mut seen, mut fetched) = (0, 0);
+    let mut slots = [0usize; PREFETCH_AHEAD];
+    let mut found = 0;
+    let mut prefetch = |batch: &mut Batch, key: &[u8]| {
+        if let (Some(slot), true) = (batch.prefetch(db, key), found < PREFETCH_AHEAD) {
+            slots[found] = slot;
+            found += 1;
+        }
+    };
     while seen < PREFETCH_AHEAD {
         // Inline commands (a person typing) are not worth parsing twice.
         if buf.get(pos) != Some(&b'*') {
@@ -662,15 +671,16 @@ fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: 
             continue;
         }
         if let Some(earlier) = first.take() {
-            batch.prefetch(db, earlier);
+            prefetch(batch, earlier);
             fetched += 1;
         }
         if let Some(key) = key.filter(|&key| last != Some(key)) {
-            batch.prefetch(db, key);
+            prefetch(batch, key);
             last = Some(key);
             fetched += 1;
         }
     }
+    slots[..found].iter().for_each(|&slot| batch.prefetch_contents(db, slot));
     seen < 2 || fetched >= 2
 }
 

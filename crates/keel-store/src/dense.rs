@@ -79,7 +79,7 @@ fn shard_of(hash: u64) -> usize {
 }
 
 /// Asks the CPU to bring the cache line at `address` in; a hint with no effect on memory or on safety.
-fn prefetch_read(address: *const i8) {
+pub(crate) fn prefetch_read(address: *const i8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults and changes nothing; `address` points into a live item anyway.
     unsafe {
@@ -167,16 +167,16 @@ impl<T: Keyed> DenseTable<T> {
     /// Starts loading the item `key` probably names into the cache, without waiting for it: the index is
     /// searched (its 7-bit tags compared, no key), and the first item found is prefetched. A batch of
     /// pipelined commands prefetches every key before it runs the first, so that their cache misses
-    /// overlap instead of following one another (Valkey 8 prefetches likewise).
-    pub fn prefetch(&self, key: &[u8]) {
+    /// overlap instead of following one another (Valkey 8 prefetches likewise). Returns the position
+    /// prefetched, for a second pass over what the item points to once it has arrived.
+    pub fn prefetch(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hash(key);
         let shard = shard_of(hash);
-        let Some(table) = self.shards.get(shard) else { return };
-        let found = table.find(hash, |_| true).or_else(|| self.leaving(shard)?.find(hash, |_| true));
-        if let Some(&pos) = found {
-            let target: *const T = item(&self.chunks, pos);
-            prefetch_read(target.cast());
-        }
+        let table = self.shards.get(shard)?;
+        let &pos = table.find(hash, |_| true).or_else(|| self.leaving(shard)?.find(hash, |_| true))?;
+        let target: *const T = item(&self.chunks, pos);
+        prefetch_read(target.cast());
+        Some(pos as usize)
     }
 
     /// Mutable access to an item; its key must not change.

@@ -15,7 +15,7 @@
 //! it was at that instant.
 
 use crate::compact::CompactBytes;
-use crate::dense::{DenseTable, Keyed};
+use crate::dense::{prefetch_read, DenseTable, Keyed};
 use crate::object::AccessClock;
 use crate::value::Value;
 use rand::Rng;
@@ -230,9 +230,22 @@ impl Db {
         self.entries.find(key)
     }
 
-    /// Starts loading `key`'s entry into the cache (see [`DenseTable::prefetch`]).
-    pub fn prefetch(&self, key: &[u8]) {
-        self.entries.prefetch(key);
+    /// Starts loading `key`'s entry into the cache (see [`DenseTable::prefetch`]); returns the slot it
+    /// probably has, for [`Db::prefetch_contents`].
+    pub fn prefetch(&self, key: &[u8]) -> Option<usize> {
+        self.entries.prefetch(key)
+    }
+
+    /// Starts loading what the entry at `slot` points to: its key's bytes and a string value's bytes when
+    /// they live on the heap (a key or value past 15 bytes), or a collection's header. Call it after
+    /// [`Db::prefetch`] had time to bring the entry in, for a batch's keys one pass after the other.
+    pub fn prefetch_contents(&self, slot: usize) {
+        if slot >= self.entries.len() {
+            return;
+        }
+        let entry = self.entries.get(slot);
+        prefetch_read(entry.key.as_bytes().as_ptr().cast());
+        prefetch_read(entry.value.contents_address());
     }
 
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {

@@ -209,6 +209,22 @@ impl Value {
         }
     }
 
+    /// Where the value's contents begin, for a prefetch: a string's bytes (inline ones are in the value
+    /// itself), a collection's header; an integer has none beyond the value.
+    pub(crate) fn contents_address(&self) -> *const i8 {
+        let address: *const u8 = match self {
+            Value::Str(s) => s.as_bytes().as_ptr(),
+            Value::Int(n) => (n as *const i64).cast(),
+            Value::List(l) => (&**l as *const List).cast(),
+            Value::Hash(h) => (&**h as *const Hash).cast(),
+            Value::Set(s) => (&**s as *const Set).cast(),
+            Value::ZSet(z) => (&**z as *const ZSet).cast(),
+            Value::Stream(s) => (&**s as *const Stream).cast(),
+            Value::Json(j) => (&**j as *const Document).cast(),
+        };
+        address.cast()
+    }
+
     /// Heap bytes owned by the value beyond its 16 inline bytes.
     pub fn heap_size(&self) -> usize {
         match self {

@@ -107,12 +107,19 @@ impl<'a> Batch<'a> {
     }
 
     /// Starts loading `key` of database `db` into the cache, ahead of the command that names it (the lock
-    /// is taken here if the batch has not taken it yet; nothing happens while it cannot be).
-    pub fn prefetch(&mut self, db: usize, key: &[u8]) {
-        if self.state() == ServerState::Ready {
-            if let Some(db) = self.guard.as_ref().and_then(|ks| ks.dbs.get(db)) {
-                db.prefetch(key);
-            }
+    /// is taken here if the batch has not taken it yet; nothing happens while it cannot be). Returns the
+    /// slot it probably has, for [`Batch::prefetch_contents`] once the entry has arrived.
+    pub fn prefetch(&mut self, db: usize, key: &[u8]) -> Option<usize> {
+        if self.state() != ServerState::Ready {
+            return None;
+        }
+        self.guard.as_ref().and_then(|ks| ks.dbs.get(db)).and_then(|db| db.prefetch(key))
+    }
+
+    /// Starts loading what the entry at `slot` of database `db` points to (see [`Batch::prefetch`]).
+    pub fn prefetch_contents(&self, db: usize, slot: usize) {
+        if let Some(db) = self.guard.as_ref().and_then(|ks| ks.dbs.get(db)) {
+            db.prefetch_contents(slot);
         }
     }
 
