@@ -112,6 +112,22 @@ impl CompactBytes {
         }
     }
 
+    /// Replaces the bytes with `bytes` in the same heap allocation, when they are on the heap and as long
+    /// (a SET overwriting a value with another of its size then neither allocates nor frees); returns
+    /// whether it did.
+    pub fn rewrite_in_place(&mut self, bytes: &[u8]) -> bool {
+        if self.tag != Tag::Heap {
+            return false;
+        }
+        let (ptr, len) = self.heap_parts();
+        if len != bytes.len() {
+            return false;
+        }
+        // SAFETY: ptr/len come from the live Box<[u8]> self owns, and `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }.copy_from_slice(bytes);
+        true
+    }
+
     /// Takes the bytes out as a Vec without copying when they are on the heap.
     pub fn into_vec(self) -> Vec<u8> {
         let this = ManuallyDrop::new(self);

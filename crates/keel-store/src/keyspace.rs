@@ -384,6 +384,14 @@ impl Db {
         self.apply_expiry(slot, expiry);
     }
 
+    /// [`Db::overwrite`] with the string `bytes` (SET), reusing the old value's allocation when it is a
+    /// string of the same length.
+    pub fn overwrite_string(&mut self, slot: usize, bytes: &[u8], expiry: Expiry, clock: &AccessClock) {
+        self.update(slot, |value| value.set_string(bytes));
+        self.entries.get_mut(slot).set_access(clock.initial());
+        self.apply_expiry(slot, expiry);
+    }
+
     /// Adds `key`, which a lookup in the same command found absent; returns its slot. Skips a second lookup.
     pub fn insert_new(&mut self, key: &[u8], value: Value, expiry: Expiry, clock: &AccessClock) -> usize {
         debug_assert!(self.find(key).is_none());

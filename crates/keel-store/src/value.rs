@@ -161,6 +161,23 @@ impl Value {
         Value::Str(CompactBytes::new(bytes))
     }
 
+    /// Makes the value what [`Value::string`] makes of `bytes`, in place when it is a heap string of the
+    /// same length.
+    pub fn set_string(&mut self, bytes: &[u8]) {
+        let integer = if bytes.len() <= 20 { parse_i64(bytes) } else { None };
+        if let Some(n) = integer {
+            *self = Value::Int(n);
+        } else {
+            let rewritten = match self {
+                Value::Str(s) => s.rewrite_in_place(bytes),
+                _ => false,
+            };
+            if !rewritten {
+                *self = Value::Str(CompactBytes::new(bytes));
+            }
+        }
+    }
+
     /// Like [`Value::string`], taking ownership to avoid a copy for long strings.
     pub fn string_from_vec(bytes: Vec<u8>) -> Value {
         if bytes.len() <= 20 {
@@ -274,6 +291,20 @@ mod tests {
     #[test]
     fn value_is_16_bytes() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
+    fn set_string_reuses_a_heap_string_of_the_same_length_only() {
+        let mut value = Value::string(b"sixteen bytes!!!");
+        let first = value.contents_address();
+        value.set_string(b"SIXTEEN BYTES???");
+        assert_eq!((value.contents_address(), value.as_string()), (first, Some(StrRef::Raw(b"SIXTEEN BYTES???"))));
+        value.set_string(b"seventeen bytes!!");
+        assert_eq!(value.as_string(), Some(StrRef::Raw(b"seventeen bytes!!")));
+        value.set_string(b"12345678901234567");
+        assert!(matches!(value, Value::Int(12345678901234567)), "as Value::string would have it");
+        value.set_string(b"short");
+        assert_eq!((value.as_string(), value.heap_size()), (Some(StrRef::Raw(b"short")), 0));
     }
 
     #[test]

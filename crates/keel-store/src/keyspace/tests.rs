@@ -270,6 +270,19 @@ fn flush_during_a_capture_writes_out_the_rest_first() {
 }
 
 #[test]
+fn a_string_rewritten_in_place_reaches_a_capture_as_it_was() {
+    let c = clock(1000);
+    let mut db = Db::new();
+    let slot = db.insert(b"k", Value::string(b"the old sixteen!"), Expiry::Clear, &c);
+    let collected = Collected::default();
+    db.begin_capture(Box::new(collected.clone()));
+    db.overwrite_string(slot, b"the new sixteen!", Expiry::Clear, &c);
+    assert!(db.capture_step(100));
+    assert_eq!(*collected.0.lock().unwrap(), vec![(b"k".to_vec(), b"the old sixteen!".to_vec())]);
+    assert_eq!(db.value(slot).as_string(), Some(crate::StrRef::Raw(b"the new sixteen!")));
+}
+
+#[test]
 fn expired_keys_are_recorded_only_when_asked() {
     let mut db = Db::new();
     db.insert(b"a", Value::string(b"v"), Expiry::At(2000), &clock(1000));

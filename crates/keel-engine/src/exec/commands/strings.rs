@@ -160,7 +160,7 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], o: &SetOptions, expire: 
     };
     let clock = ctx.clock;
     match found {
-        Some(slot) => ctx.db().overwrite(slot, Value::string(value), expiry, &clock),
+        Some(slot) => ctx.db().overwrite_string(slot, value, expiry, &clock),
         None => {
             let db = ctx.session.db;
             ctx.add_key(db, key, Value::string(value), expiry);
