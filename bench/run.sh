@@ -264,19 +264,29 @@ if [ "${SNAPSHOT-1}" = 1 ]; then
 fi
 
 # REST: GET and SET requests per second over 50 keep-alive connections (wrk), Keel only (Redis has no HTTP
-# face); the table sets them beside Keel's RESP -P 1 figures from the same run.
-read -r -a REST <<<"${REST-get set}"
+# face); the table sets them beside Keel's RESP -P 1 figures from the same run. `pipeline` POSTs /pipeline
+# with 16 SETs per request and counts commands, beside RESP's SET at -P 16.
+read -r -a REST <<<"${REST-get set pipeline}"
 rest_results="$work/rest"
 : >"$rest_results"
 if [ ${#REST[@]} -gt 0 ] && command -v wrk >/dev/null; then
   start_servers
   redis-cli -p "$keel_port" set key value >/dev/null
+  cat >"$work/pipeline.lua" <<'LUA'
+wrk.method = "POST"
+local commands = {}
+for i = 1, 16 do commands[i] = string.format('["SET","key:%d","value"]', i) end
+wrk.body = "[" .. table.concat(commands, ",") .. "]"
+wrk.headers["Content-Type"] = "application/json"
+LUA
   for round in $(seq "$ROUNDS"); do
     for test in "${REST[@]}"; do
-      path=/get/key; [ "$test" = set ] && path=/set/key/value
-      rps=$(taskset -c "$client_cpu" wrk -t1 -c50 -d5s -H "Authorization: Bearer bench-token" \
+      path=/get/key; script=(); per_request=1
+      [ "$test" = set ] && path=/set/key/value
+      [ "$test" = pipeline ] && path=/pipeline && script=(-s "$work/pipeline.lua") && per_request=16
+      rps=$(taskset -c "$client_cpu" wrk -t1 -c50 -d5s -H "Authorization: Bearer bench-token" "${script[@]}" \
         "http://127.0.0.1:$keel_http_port$path" | awk '/Requests\/sec/{print $2}')
-      echo "$test $rps" >>"$rest_results"
+      echo "$test $(awk -v r="$rps" -v n="$per_request" 'BEGIN {print r * n}')" >>"$rest_results"
     done
   done
   stop_servers
@@ -438,14 +448,15 @@ for line in open(rest_path):
     test, rps = line.split()
     rest[test].append(float(rps))
 if rest:
-    print(f"\nREST on Keel (wrk -t1 -c50 -d5s, keep-alive; median of {rounds}) beside Keel's RESP at -P 1")
-    print(f"| {'test':<5} | {'REST req/s':>12} | {'RESP ops/s':>12} | {'REST/RESP':>9} |")
-    print(f"|{'-'*7}|{'-'*14}|{'-'*14}|{'-'*11}|")
+    print(f"\nREST on Keel (wrk -t1 -c50 -d5s, keep-alive; median of {rounds}) beside Keel's RESP at -P 1;")
+    print("pipeline: POST /pipeline of 16 SETs, commands/s, beside RESP's SET at -P 16")
+    print(f"| {'test':<8} | {'REST ops/s':>12} | {'RESP ops/s':>12} | {'REST/RESP':>9} |")
+    print(f"|{'-'*10}|{'-'*14}|{'-'*14}|{'-'*11}|")
     for test in sorted(rest):
         h = statistics.median(rest[test])
-        r = runs.get((test.upper(), 1, 'keel'))
+        r = runs.get(('SET', 16, 'keel')) if test == 'pipeline' else runs.get((test.upper(), 1, 'keel'))
         resp = statistics.median(r) if r else float('nan')
-        print(f"| {test:<5} | {h:>12,.0f} | {resp:>12,.0f} | {h / resp:>9.2f} |")
+        print(f"| {test:<8} | {h:>12,.0f} | {resp:>12,.0f} | {h / resp:>9.2f} |")
 neighbours = [l.split() for l in open(neighbour_path)]
 if neighbours:
     print("\nNoisy neighbours: database B's PING round trip (ms) while database A is busy (bench/neighbour.py, 3 s each)")
