@@ -146,6 +146,17 @@ fn rest_commands_in_the_path_and_in_a_json_body() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(json(&body)["error"], "ERR BLPOP would block, which REST does not support");
     assert_eq!(common::http_with(addr, "POST", "/", &[AUTH], b"[not json").0, 400);
+    // Arguments as written: a float's own lexeme, escapes undone; null, nested arrays and objects refused.
+    let body = br#" [ "SET" , "f" , 1.50e1 ] "#;
+    assert_eq!(common::http_with(addr, "POST", "/", &[AUTH], body).0, 200);
+    assert_eq!(run::<String>(&mut server.client(), &["GET", "f"]), "1.50e1");
+    let body = br#"["SET", "e", "a\"b\u00e9\\"]"#;
+    assert_eq!(common::http_with(addr, "POST", "/", &[AUTH], body).0, 200);
+    assert_eq!(run::<String>(&mut server.client(), &["GET", "e"]), "a\"b\u{e9}\\");
+    for refused in [&br#"["SET", "k", null]"#[..], br#"["SET", "k", ["v"]]"#, br#"["SET", "k", {"v": 1}]"#, b"[]"] {
+        let (status, body) = common::http_with(addr, "POST", "/", &[AUTH], refused);
+        assert_eq!((status, json(&body)), (400, serde_json::json!({"error": "ERR failed to parse command"})));
+    }
 }
 
 #[test]
@@ -163,6 +174,10 @@ fn rest_pipelines_answer_one_outcome_per_command() {
             {"result": "2"}
         ])
     );
+    for malformed in [&br#"[["PING"], "PING"]"#[..], br#"[["PING"], []]"#, b"[]", br#"[["SET", "k", null]]"#] {
+        let (status, reply) = common::http_with(server.http_addr, "POST", "/pipeline", &[AUTH], malformed);
+        assert_eq!((status, json(&reply)), (400, serde_json::json!({"error": "ERR failed to parse pipeline request"})));
+    }
 }
 
 #[test]

@@ -16,7 +16,8 @@ use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
 use keel_engine::state::tenant::Tenant;
 use keel_protocol::{JsonStrings, ReplyWriter, Resp};
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 const UNAUTHORIZED: &str = "WRONGPASS invalid or missing auth token";
@@ -349,21 +350,27 @@ fn refused_over_rest(server: &Server, access: &Access, args: &[&[u8]]) -> Option
 }
 
 /// A JSON command (`["SET", "k", "v"]`) as arguments: strings as they are, numbers by their original
-/// lexeme, booleans as `true`/`false`.
-fn json_command(value: &Value) -> Option<Command> {
-    let items = value.as_array()?;
+/// lexeme, booleans as `true`/`false`. Its items are read as raw JSON text, not built into a JSON tree
+/// first: a `/pipeline` of small commands spent most of its parsing building and dropping that tree.
+fn json_command(items: &[&RawValue]) -> Option<Command> {
     if items.is_empty() {
         return None;
     }
-    items
-        .iter()
-        .map(|item| match item {
-            Value::String(s) => Some(s.as_bytes().to_vec()),
-            Value::Number(n) => Some(n.to_string().into_bytes()),
-            Value::Bool(b) => Some(b.to_string().into_bytes()),
-            _ => None,
-        })
-        .collect()
+    items.iter().map(|item| json_argument(item)).collect()
+}
+
+/// One argument as it was written: a string unescaped, a number or a boolean as its text; None for
+/// `null`, arrays and objects.
+fn json_argument(item: &RawValue) -> Option<Vec<u8>> {
+    let text = item.get();
+    match text.as_bytes().first()? {
+        b'"' => match serde_json::from_str::<&str>(text) {
+            Ok(plain) => Some(plain.as_bytes().to_vec()),
+            Err(_) => serde_json::from_str::<String>(text).ok().map(String::into_bytes),
+        },
+        b't' | b'f' | b'-' | b'0'..=b'9' => Some(text.as_bytes().to_vec()),
+        _ => None,
+    }
 }
 
 /// One command's arguments, name first.
@@ -371,8 +378,8 @@ type Command = Vec<Vec<u8>>;
 
 /// A JSON array of commands (`/pipeline`, `/multi-exec`); None when malformed or empty.
 fn json_commands(body: &[u8]) -> Option<Vec<Command>> {
-    let parsed = serde_json::from_slice::<Value>(body).ok()?;
-    let commands: Vec<Command> = parsed.as_array()?.iter().map(json_command).collect::<Option<_>>()?;
+    let parsed = serde_json::from_slice::<Vec<Vec<&RawValue>>>(body).ok()?;
+    let commands: Vec<Command> = parsed.iter().map(|items| json_command(items)).collect::<Option<_>>()?;
     (!commands.is_empty()).then_some(commands)
 }
 
@@ -410,7 +417,8 @@ pub async fn body_command(
     if let Some(refused) = over_limit(&access, body.len()) {
         return refused;
     }
-    let Some(command) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(json_command) else {
+    let Some(command) = serde_json::from_slice::<Vec<&RawValue>>(&body).ok().and_then(|items| json_command(&items))
+    else {
         return bad_request("ERR failed to parse command");
     };
     single(&server, access, command, &headers).await
