@@ -636,53 +636,72 @@ const PREFETCH_PAUSE: u8 = 16;
 /// When `buf` holds several complete commands, starts loading the key each names (its first argument, where
 /// nearly every command names one) into the cache before the first runs, so that their cache misses overlap
 /// rather than follow one another. A single command gains nothing from it and is left alone, and a key
-/// named again right after is fetched once. A second pass then loads what the entries point to (keys and
-/// strings past 15 bytes live on the heap), the entries having arrived meanwhile. Returns whether looking
-/// ahead is worth its cost: false when it found several commands but fewer than two keys to prefetch.
+/// named again right after is fetched once. Later passes load, once the entries have arrived, what they
+/// point to (keys and strings past 15 bytes live on the heap), then each command's second argument as a
+/// member of the collection its key holds (a hash's field, a set's or sorted set's member), then that
+/// member's bytes: a pipeline of HSETs into one big hash waits for its fields together. Returns whether
+/// looking ahead is worth its cost: false when it found several commands but fewer than two things to
+/// prefetch.
 fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: &[u8], max_bulk: usize) -> bool {
     parser.reset();
     let mut pos = 0;
-    let mut first: Option<&[u8]> = None;
-    let mut last: Option<&[u8]> = None;
-    let (mut seen, mut fetched) = (0, 0);
-    let mut slots = [0usize; PREFETCH_AHEAD];
-    let mut found = 0;
-    let mut prefetch = |batch: &mut Batch, key: &[u8]| {
-        if let (Some(slot), true) = (batch.prefetch(db, key), found < PREFETCH_AHEAD) {
-            slots[found] = slot;
-            found += 1;
-        }
-    };
+    let mut named: [Option<KeyAndMember>; PREFETCH_AHEAD] = [None; PREFETCH_AHEAD];
+    let mut seen = 0;
     while seen < PREFETCH_AHEAD {
         // Inline commands (a person typing) are not worth parsing twice.
         if buf.get(pos) != Some(&b'*') {
             break;
         }
         let Ok(Some(parsed)) = parser.parse(&buf[pos..], max_bulk, true) else { break };
-        let key = match parsed {
-            Parsed::Command { .. } => parser.arg(&buf[pos..], 1),
-            _ => None,
-        };
+        if let Parsed::Command { .. } = parsed {
+            let command = &buf[pos..];
+            named[seen] = parser.arg(command, 1).map(|key| (key, parser.arg(command, 2)));
+        }
         pos += parsed.consumed();
         seen += 1;
-        if seen == 1 {
-            first = key;
-            last = key;
-            continue;
-        }
-        if let Some(earlier) = first.take() {
-            prefetch(batch, earlier);
-            fetched += 1;
-        }
-        if let Some(key) = key.filter(|&key| last != Some(key)) {
-            prefetch(batch, key);
-            last = Some(key);
-            fetched += 1;
+    }
+    if seen < 2 {
+        return true;
+    }
+    let named = &named[..seen];
+    let mut slots = [None; PREFETCH_AHEAD];
+    let mut fresh = [false; PREFETCH_AHEAD];
+    let mut fetched = 0;
+    let mut last: Option<(&[u8], Option<usize>)> = None;
+    for (i, (key, _)) in named.iter().enumerate().filter_map(|(i, n)| n.map(|n| (i, n))) {
+        slots[i] = match last {
+            Some((previous, slot)) if previous == key => slot,
+            _ => {
+                let slot = batch.prefetch(db, key);
+                (fresh[i], fetched) = (true, fetched + 1);
+                last = Some((key, slot));
+                slot
+            }
+        };
+    }
+    for (i, slot) in slots[..seen].iter().enumerate() {
+        if let (Some(slot), true) = (slot, fresh[i]) {
+            batch.prefetch_contents(db, *slot);
         }
     }
-    slots[..found].iter().for_each(|&slot| batch.prefetch_contents(db, slot));
-    seen < 2 || fetched >= 2
+    let mut members = [None; PREFETCH_AHEAD];
+    for (i, name) in named.iter().enumerate() {
+        if let (Some(slot), Some((_, Some(member)))) = (slots[i], name) {
+            members[i] = batch.prefetch_member(db, slot, member);
+            fetched += usize::from(members[i].is_some());
+        }
+    }
+    for (slot, member) in slots[..seen].iter().zip(&members[..seen]) {
+        if let (Some(slot), Some(member)) = (slot, member) {
+            batch.prefetch_member_key(db, *slot, *member);
+        }
+    }
+    fetched >= 2
 }
+
+/// A command's first argument (the key, for nearly every command) and its second (a member of the
+/// collection the key holds, for many).
+type KeyAndMember<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// Carries out what a command asked of the connection; Some when the batch must stop here.
 fn act(

@@ -179,6 +179,14 @@ impl<T: Keyed> DenseTable<T> {
         Some(pos as usize)
     }
 
+    /// Starts loading the key bytes of the item at `pos` (which may live on the heap); for a second pass
+    /// after [`DenseTable::prefetch`]. A position past the end is ignored.
+    pub fn prefetch_key(&self, pos: usize) {
+        if pos < self.len {
+            prefetch_read(self.get(pos).key().as_ptr().cast());
+        }
+    }
+
     /// Mutable access to an item; its key must not change.
     pub fn get_mut(&mut self, pos: usize) -> &mut T {
         &mut self.chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]

@@ -246,6 +246,14 @@ impl Hash {
         }
     }
 
+    /// The field table past the compact encoding (a packed hash is one buffer, already in the cache).
+    pub(crate) fn field_table(&self) -> Option<&DenseTable<HashField>> {
+        match &self.repr {
+            Repr::Table(t) => Some(&t.pairs),
+            Repr::Packed { .. } => None,
+        }
+    }
+
     /// The field TTLs, once any field has had one.
     fn ttls(&self) -> Option<&FieldTtls> {
         match &self.repr {

@@ -248,6 +248,20 @@ impl Db {
         prefetch_read(entry.value.contents_address());
     }
 
+    /// Starts loading `member`'s entry in the collection at `slot` (a hash's field, a set's or a sorted
+    /// set's member), for pipelines that name one big collection over and over; returns its probable
+    /// position for [`Db::prefetch_member_key`].
+    pub fn prefetch_member(&self, slot: usize, member: &[u8]) -> Option<usize> {
+        (slot < self.entries.len()).then(|| self.entries.get(slot).value.prefetch_member(member)).flatten()
+    }
+
+    /// Starts loading the bytes of the member at `pos` of the collection at `slot`.
+    pub fn prefetch_member_key(&self, slot: usize, pos: usize) {
+        if slot < self.entries.len() {
+            self.entries.get(slot).value.prefetch_member_key(pos);
+        }
+    }
+
     fn is_expired(&self, slot: usize, now_ms: u64) -> bool {
         self.entries.get(slot).expire_at(&self.volatile).is_some_and(|at| at <= now_ms)
             && self.expired_keys != ExpiredKeys::Live

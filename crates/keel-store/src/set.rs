@@ -27,6 +27,16 @@ pub struct Set {
     element_heap: usize,
 }
 
+impl Set {
+    /// The member table past the compact encoding.
+    pub(crate) fn member_table(&self) -> Option<&DenseTable<CompactBytes>> {
+        match &self.repr {
+            Repr::Table(table) => Some(table),
+            Repr::Intset(_) => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Set {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Set({} members, {})", self.len(), self.encoding())

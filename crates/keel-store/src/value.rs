@@ -242,6 +242,27 @@ impl Value {
         address.cast()
     }
 
+    /// Starts loading the entry of `member` in a hash's, set's or sorted set's member table (past their
+    /// compact encodings); returns its probable position for [`Value::prefetch_member_key`].
+    pub(crate) fn prefetch_member(&self, member: &[u8]) -> Option<usize> {
+        match self {
+            Value::Hash(h) => h.field_table()?.prefetch(member),
+            Value::Set(s) => s.member_table()?.prefetch(member),
+            Value::ZSet(z) => z.prefetch_member(member),
+            _ => None,
+        }
+    }
+
+    /// Starts loading the bytes of the member at `pos` of the member table (see [`Value::prefetch_member`]).
+    pub(crate) fn prefetch_member_key(&self, pos: usize) {
+        match self {
+            Value::Hash(h) => h.field_table().into_iter().for_each(|t| t.prefetch_key(pos)),
+            Value::Set(s) => s.member_table().into_iter().for_each(|t| t.prefetch_key(pos)),
+            Value::ZSet(z) => z.prefetch_member_key(pos),
+            _ => {}
+        }
+    }
+
     /// Heap bytes owned by the value beyond its 16 inline bytes.
     pub fn heap_size(&self) -> usize {
         match self {

@@ -47,6 +47,24 @@ pub struct ZSet {
     repr: Repr,
 }
 
+impl ZSet {
+    /// Starts loading `member`'s entry in the member table past the compact encoding (see
+    /// [`DenseTable::prefetch`]).
+    pub(crate) fn prefetch_member(&self, member: &[u8]) -> Option<usize> {
+        match &self.repr {
+            Repr::Skiplist(big) => big.dict.prefetch(member),
+            Repr::Listpack(_) => None,
+        }
+    }
+
+    /// Starts loading the bytes of the member at `pos` of the member table.
+    pub(crate) fn prefetch_member_key(&self, pos: usize) {
+        if let Repr::Skiplist(big) = &self.repr {
+            big.dict.prefetch_key(pos);
+        }
+    }
+}
+
 impl std::fmt::Debug for ZSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ZSet({} members, {})", self.len(), self.encoding())

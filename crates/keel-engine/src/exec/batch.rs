@@ -123,6 +123,19 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// Starts loading `member` of the collection at `slot` of database `db` (see [`Batch::prefetch`]);
+    /// returns its probable position in the collection's member table.
+    pub fn prefetch_member(&self, db: usize, slot: usize, member: &[u8]) -> Option<usize> {
+        self.guard.as_ref().and_then(|ks| ks.dbs.get(db)).and_then(|db| db.prefetch_member(slot, member))
+    }
+
+    /// Starts loading the bytes of the member at `pos` of the collection at `slot` of database `db`.
+    pub fn prefetch_member_key(&self, db: usize, slot: usize, pos: usize) {
+        if let Some(db) = self.guard.as_ref().and_then(|ks| ks.dbs.get(db)) {
+            db.prefetch_member_key(slot, pos);
+        }
+    }
+
     /// The locked keyspace, when the batch holds it (to register a waiter or a monitor after a command).
     pub fn keyspace(&mut self) -> Option<&mut Keyspace> {
         self.guard.as_deref_mut()

@@ -283,6 +283,28 @@ fn a_string_rewritten_in_place_reaches_a_capture_as_it_was() {
 }
 
 #[test]
+fn members_are_prefetched_in_tables_only() {
+    let c = clock(1000);
+    let mut db = Db::new();
+    let limits = crate::HashLimits { max_listpack_entries: 4, max_listpack_value: 64 };
+    let mut big = crate::Hash::new();
+    for i in 0..100 {
+        big.set(format!("f{i}").as_bytes(), b"v", &limits);
+    }
+    let mut small = crate::Hash::new();
+    small.set(b"f1", b"v", &limits);
+    let table = db.insert(b"big", Value::Hash(Box::new(big)), Expiry::Clear, &c);
+    let packed = db.insert(b"small", Value::Hash(Box::new(small)), Expiry::Clear, &c);
+    let string = db.insert(b"s", Value::string(b"v"), Expiry::Clear, &c);
+    let pos = db.prefetch_member(table, b"f1").expect("a field of a table-encoded hash");
+    db.prefetch_member_key(table, pos);
+    assert_eq!((db.prefetch_member(packed, b"f1"), db.prefetch_member(string, b"f1")), (None, None));
+    assert_eq!(db.prefetch_member(99, b"f1"), None, "a slot past the end is ignored");
+    db.prefetch_member_key(99, 0);
+    db.prefetch_member_key(table, 1_000_000);
+}
+
+#[test]
 fn expired_keys_are_recorded_only_when_asked() {
     let mut db = Db::new();
     db.insert(b"a", Value::string(b"v"), Expiry::At(2000), &clock(1000));
