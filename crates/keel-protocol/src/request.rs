@@ -84,6 +84,11 @@ impl RequestParser {
     }
 
     /// Argument `index` of the command last returned as [`Parsed::Command`], borrowed from the same `buf`.
+    /// How many arguments the last command parsed has, its name included.
+    pub fn arg_count(&self) -> usize {
+        self.spans.len()
+    }
+
     pub fn arg<'a>(&self, buf: &'a [u8], index: usize) -> Option<&'a [u8]> {
         self.spans.get(index).map(|&(start, len)| &buf[start..start + len])
     }

@@ -655,7 +655,7 @@ fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: 
         let Ok(Some(parsed)) = parser.parse(&buf[pos..], max_bulk, true) else { break };
         if let Parsed::Command { .. } = parsed {
             let command = &buf[pos..];
-            named[seen] = parser.arg(command, 1).map(|key| (key, parser.arg(command, 2)));
+            named[seen] = parser.arg(command, 1).map(|key| (key, member_of(parser, command)));
         }
         pos += parsed.consumed();
         seen += 1;
@@ -699,9 +699,19 @@ fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: 
     fetched >= 2
 }
 
-/// A command's first argument (the key, for nearly every command) and its second (a member of the
-/// collection the key holds, for many).
+/// A command's first argument (the key, for nearly every command) and the argument that may be a member
+/// of the collection the key holds (see [`member_of`]).
 type KeyAndMember<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// The argument of the command just parsed that names a member of its key's collection, if it has one:
+/// the second for most (HSET key field, SADD key member, ZSCORE key member), the last for ZADD and ZINCRBY,
+/// whose members follow a score. A guess only costs a lookup that finds nothing.
+fn member_of<'a>(parser: &RequestParser, command: &'a [u8]) -> Option<&'a [u8]> {
+    let name = parser.arg(command, 0)?;
+    let scored = name.eq_ignore_ascii_case(b"ZADD") || name.eq_ignore_ascii_case(b"ZINCRBY");
+    let at = if scored { parser.arg_count().checked_sub(1)? } else { 2 };
+    parser.arg(command, at).filter(|_| at >= 2)
+}
 
 /// Carries out what a command asked of the connection; Some when the batch must stop here.
 fn act(
