@@ -140,7 +140,7 @@ impl<'a> Iterator for PackedIter<'a> {
 
 impl Packed {
     fn len(&self) -> usize {
-        read_leb128(self.buf.as_bytes(), 0).0
+        self.header().0
     }
 
     /// The count, and the offset of the first pair.

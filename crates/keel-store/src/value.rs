@@ -153,19 +153,16 @@ impl ValueKind {
 impl Value {
     /// A string value, stored as an integer when it is one in canonical form (at most 20 characters).
     pub fn string(bytes: &[u8]) -> Value {
-        if bytes.len() <= 20 {
-            if let Some(n) = parse_i64(bytes) {
-                return Value::Int(n);
-            }
+        match integer_form(bytes) {
+            Some(n) => Value::Int(n),
+            None => Value::Str(CompactBytes::new(bytes)),
         }
-        Value::Str(CompactBytes::new(bytes))
     }
 
     /// Makes the value what [`Value::string`] makes of `bytes`, in place when it is a heap string of the
     /// same length.
     pub fn set_string(&mut self, bytes: &[u8]) {
-        let integer = if bytes.len() <= 20 { parse_i64(bytes) } else { None };
-        if let Some(n) = integer {
+        if let Some(n) = integer_form(bytes) {
             *self = Value::Int(n);
         } else {
             let rewritten = match self {
@@ -180,12 +177,10 @@ impl Value {
 
     /// Like [`Value::string`], taking ownership to avoid a copy for long strings.
     pub fn string_from_vec(bytes: Vec<u8>) -> Value {
-        if bytes.len() <= 20 {
-            if let Some(n) = parse_i64(&bytes) {
-                return Value::Int(n);
-            }
+        match integer_form(&bytes) {
+            Some(n) => Value::Int(n),
+            None => Value::Str(CompactBytes::from_vec(bytes)),
         }
-        Value::Str(CompactBytes::from_vec(bytes))
     }
 
     /// The value as a string, or None when it holds another type.
@@ -276,6 +271,12 @@ impl Value {
             Value::Json(j) => j.bytes(),
         }
     }
+}
+
+/// The integer a string is stored as, when it is the canonical decimal form of one (Redis's `int`
+/// encoding); 20 bytes is the longest such form.
+fn integer_form(bytes: &[u8]) -> Option<i64> {
+    (bytes.len() <= 20).then(|| parse_i64(bytes)).flatten()
 }
 
 /// A string value seen as bytes or as the integer it is stored as.
