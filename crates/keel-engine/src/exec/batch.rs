@@ -106,6 +106,11 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// Logical database `db` of the keyspace, when the batch holds its lock.
+    fn locked_db(&self, db: usize) -> Option<&keel_store::Db> {
+        self.guard.as_ref().and_then(|ks| ks.dbs.get(db))
+    }
+
     /// Starts loading `key` of database `db` into the cache, ahead of the command that names it (the lock
     /// is taken here if the batch has not taken it yet; nothing happens while it cannot be). Returns the
     /// slot it probably has, for [`Batch::prefetch_contents`] once the entry has arrived.
@@ -113,12 +118,12 @@ impl<'a> Batch<'a> {
         if self.state() != ServerState::Ready {
             return None;
         }
-        self.guard.as_ref().and_then(|ks| ks.dbs.get(db)).and_then(|db| db.prefetch(key))
+        self.locked_db(db).and_then(|db| db.prefetch(key))
     }
 
     /// Starts loading what the entry at `slot` of database `db` points to (see [`Batch::prefetch`]).
     pub fn prefetch_contents(&self, db: usize, slot: usize) {
-        if let Some(db) = self.guard.as_ref().and_then(|ks| ks.dbs.get(db)) {
+        if let Some(db) = self.locked_db(db) {
             db.prefetch_contents(slot);
         }
     }
@@ -126,12 +131,12 @@ impl<'a> Batch<'a> {
     /// Starts loading `member` of the collection at `slot` of database `db` (see [`Batch::prefetch`]);
     /// returns its probable position in the collection's member table.
     pub fn prefetch_member(&self, db: usize, slot: usize, member: &[u8]) -> Option<usize> {
-        self.guard.as_ref().and_then(|ks| ks.dbs.get(db)).and_then(|db| db.prefetch_member(slot, member))
+        self.locked_db(db).and_then(|db| db.prefetch_member(slot, member))
     }
 
     /// Starts loading the bytes of the member at `pos` of the collection at `slot` of database `db`.
     pub fn prefetch_member_key(&self, db: usize, slot: usize, pos: usize) {
-        if let Some(db) = self.guard.as_ref().and_then(|ks| ks.dbs.get(db)) {
+        if let Some(db) = self.locked_db(db) {
             db.prefetch_member_key(slot, pos);
         }
     }
