@@ -89,9 +89,14 @@ pub(crate) fn prefetch_read(address: *const i8) {
     let _ = address;
 }
 
+/// The chunk an item at `pos` is in, and its place there.
+fn place<T>(pos: usize) -> (usize, usize) {
+    (pos / chunk_len::<T>(), pos % chunk_len::<T>())
+}
+
 fn item<T>(chunks: &[Vec<T>], pos: u32) -> &T {
-    let pos = pos as usize;
-    &chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]
+    let (chunk, at) = place::<T>(pos as usize);
+    &chunks[chunk][at]
 }
 
 impl<T: Keyed> DenseTable<T> {
@@ -161,7 +166,8 @@ impl<T: Keyed> DenseTable<T> {
     }
 
     pub fn get(&self, pos: usize) -> &T {
-        &self.chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]
+        let (chunk, at) = place::<T>(pos);
+        &self.chunks[chunk][at]
     }
 
     /// Starts loading the item `key` probably names into the cache, without waiting for it: the index is
@@ -189,7 +195,8 @@ impl<T: Keyed> DenseTable<T> {
 
     /// Mutable access to an item; its key must not change.
     pub fn get_mut(&mut self, pos: usize) -> &mut T {
-        &mut self.chunks[pos / chunk_len::<T>()][pos % chunk_len::<T>()]
+        let (chunk, at) = place::<T>(pos);
+        &mut self.chunks[chunk][at]
     }
 
     /// The items, in position order.
