@@ -2,6 +2,7 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
+use crate::query_buffer::{self, Arrived, SharedInput, SHARED_INPUT_BYTES};
 use bytes::{Buf, Bytes, BytesMut};
 use keel_engine::clients::{flag, ClientInfo, Signal};
 use keel_engine::exec::batch::Batch;
@@ -17,9 +18,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-/// What a connection's input and output buffers start with (and its input returns to after a huge
-/// request): 4 KiB each. They grow with what a client sends and receives, and are given back when the
-/// connection has been idle for a while ([`keel_engine::clients::TRIM_AFTER_IDLE_MS`]).
+/// What a connection's output buffer starts with, and its private input returns to after a huge request:
+/// 4 KiB. Buffers grow with what a client sends and receives, and are given back when the connection has
+/// been idle for a while ([`keel_engine::clients::TRIM_AFTER_IDLE_MS`]). A connection starts with no input
+/// buffer: it reads into its thread's ([`crate::query_buffer`]).
 const IDLE_BUFFER: usize = 4 * 1024;
 
 /// Replies are flushed once a batch has produced this much, so a pipelining client that does not read
@@ -102,8 +104,8 @@ where
         parser: RequestParser::new(),
         lookahead: RequestParser::new(),
         lookahead_pause: 0,
-        // Small to start: an idle connection holds only these, and they grow with what the client sends.
-        input: BytesMut::with_capacity(IDLE_BUFFER),
+        // None to start: the connection reads into its thread's reusable buffer while it has nothing pending.
+        input: BytesMut::new(),
         out: ReplyWriter::with_capacity(Resp::V2, IDLE_BUFFER),
         feed: None,
         switch_to: None,
@@ -114,10 +116,14 @@ where
     let mut shutdown = conn.server.shutdown_signal();
     let mut next = Next::Read;
     loop {
+        let mut shared = None;
         if let Next::Read = next {
-            if !conn.trimmed && conn.input.capacity() - conn.input.len() < IDLE_BUFFER / 2 {
-                let missing = conn.parser.bulk_bytes_missing(conn.input.len());
-                conn.input.reserve(missing.clamp(16 * 1024, 64 * 1024 * 1024));
+            // Part of a command is pending: make room for the rest of the argument it is in, as Redis does.
+            let spare = conn.input.capacity() - conn.input.len();
+            let missing = conn.parser.bulk_bytes_missing(conn.input.len());
+            if !conn.input.is_empty() && !conn.trimmed && (spare < IDLE_BUFFER / 2 || missing > spare) {
+                conn.input.reserve(missing.clamp(SHARED_INPUT_BYTES, 64 * 1024 * 1024));
+                conn.publish_buffers(&info);
             }
             tokio::select! {
                 biased;
@@ -146,47 +152,38 @@ where
                     }
                     continue;
                 }
-                read = stream.read_buf(&mut conn.input) => match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        conn.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        conn.tenant.meters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                read = query_buffer::read(&mut stream, &mut conn.input) => match read {
+                    Ok(Arrived::Closed) | Err(_) => break,
+                    Ok(arrived) => {
+                        let n = arrived.len() as u64;
+                        conn.server.stats.net_input_bytes.fetch_add(n, Ordering::Relaxed);
+                        conn.tenant.meters.bytes_in.fetch_add(n, Ordering::Relaxed);
                         if conn.trimmed {
                             conn.untrim(&info);
+                        }
+                        if let Arrived::Shared(input) = arrived {
+                            shared = Some(input);
                         }
                     }
                 },
             }
-            if let Some(max) = conn.tenant.max_request_size().filter(|max| conn.input.len() as u64 > *max) {
+            let pending = (conn.input.len() + shared.as_ref().map_or(0, |input| input.bytes().len())) as u64;
+            if let Some(max) = conn.tenant.max_request_size().filter(|max| pending > *max) {
                 tracing::info!(client = info.id, addr = %info.addr, database = %conn.tenant.name, max, "closing client over its database's max request size");
                 let _ = write_output(&mut stream, b"-ERR max request size exceeded\r\n", &conn.server).await;
                 break;
             }
-            if conn.input.len() > conn.server.settings.read().client_query_buffer_limit as usize {
+            if pending > conn.server.settings.read().client_query_buffer_limit {
                 tracing::warn!(client = info.id, addr = %info.addr, database = %conn.tenant.name, "closing client that reached max query buffer length");
                 break;
             }
         }
         if let Next::Block(mut reply, deadline) = next {
             next = Next::Continue;
-            // Wait for the reply or the deadline, still reading the socket: a client that disconnects while
-            // blocked must give up its claim, and commands it pipelines meanwhile are kept for later.
-            let served = loop {
-                tokio::select! {
-                    biased;
-                    _ = info.killed() => break None,
-                    _ = keel_engine::server::stopping(&mut shutdown) => break None,
-                    served = &mut reply => break Some(served.ok()),
-                    _ = sleep_until_deadline(deadline) => break Some(None),
-                    read = stream.read_buf(&mut conn.input) => match read {
-                        Ok(0) | Err(_) => break None,
-                        Ok(n) => {
-                            conn.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                    },
-                }
-            };
-            let Some(served) = served else { break };
+            // Boxed, as every rarely taken wait is: the connection's task stays small.
+            let blocked =
+                wait_blocked(&mut stream, &mut conn.input, &conn.server, &info, &mut shutdown, &mut reply, deadline);
+            let Some(served) = Box::pin(blocked).await else { break };
             // Timed out: unregister, unless a writer (or CLIENT UNBLOCK) completed the wait meanwhile.
             let bytes = match served {
                 Some(bytes) => bytes,
@@ -203,7 +200,7 @@ where
             }
             continue;
         }
-        let processed = conn.process_input();
+        let processed = conn.process_input(shared);
         next = processed.next;
         if let Some(offset) = processed.durability.offset {
             // `appendfsync always`: nothing is acknowledged before the log holds it on disk. When it cannot
@@ -237,16 +234,16 @@ where
             // The administrator may ask for a provisioned database's stream (REPLCONF database).
             let named = request.database.as_ref().and_then(|name| server.tenants.read().get(name).cloned());
             let tenant = named.unwrap_or_else(|| conn.tenant.clone());
-            crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input).await;
+            Box::pin(crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input)).await;
             conn.close(&info);
             return;
         }
         if let Next::Relay(remote, command) = next {
-            match crate::relay::connect(&remote).await {
+            match Box::pin(crate::relay::connect(&remote)).await {
                 Ok(upstream) => {
                     let input = std::mem::take(&mut conn.input);
                     conn.close(&info);
-                    crate::relay::serve(stream, upstream, &command, input, info.clone(), shutdown).await;
+                    Box::pin(crate::relay::serve(stream, upstream, &command, input, info.clone(), shutdown)).await;
                     return;
                 }
                 Err(refusal) => {
@@ -265,7 +262,7 @@ where
                 biased;
                 _ = info.killed() => break,
                 _ = keel_engine::server::stopping(&mut shutdown) => break,
-                () = wait_and_reply(&conn.tenant, waiting, deadline, &mut conn.out) => {}
+                () = Box::pin(wait_and_reply(&conn.tenant, waiting, deadline, &mut conn.out)) => {}
             };
             conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
@@ -291,6 +288,35 @@ where
         }
     }
     conn.close(&info);
+}
+
+/// Waits for a blocking command's reply (Some(Some)) or its deadline (Some(None)), still reading the socket:
+/// a client that disconnects while blocked must give up its claim (None, as when it is killed or the server
+/// stops), and commands it pipelines meanwhile are kept for later.
+async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    input: &mut BytesMut,
+    server: &Server,
+    info: &ClientInfo,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    reply: &mut oneshot::Receiver<Vec<u8>>,
+    deadline: Option<tokio::time::Instant>,
+) -> Option<Option<Vec<u8>>> {
+    loop {
+        tokio::select! {
+            biased;
+            _ = info.killed() => return None,
+            _ = keel_engine::server::stopping(shutdown) => return None,
+            served = &mut *reply => return Some(served.ok()),
+            _ = sleep_until_deadline(deadline) => return Some(None),
+            read = stream.read_buf(input) => match read {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => {
+                    server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            },
+        }
+    }
 }
 
 /// What WAIT, WAITAOF and a SYNC flush wait for.
@@ -447,14 +473,19 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
 }
 
 impl Connection {
-    /// Gives the buffers back while the connection is idle (unless its input holds a partial command).
+    /// Gives the buffers back while the connection is idle: an empty input buffer entirely (the next read
+    /// goes into the thread's), one holding part of a command down to that part, as Redis's cron does.
     fn trim(&mut self, info: &ClientInfo) {
         self.trimmed = true;
-        if self.input.is_empty() && self.out.is_empty() {
+        if self.input.is_empty() {
             self.input = BytesMut::new();
-            self.out.release();
-            self.publish_buffers(info);
+        } else if self.input.capacity() > self.input.len() {
+            self.input = BytesMut::from(&self.input[..]);
         }
+        if self.out.is_empty() {
+            self.out.release();
+        }
+        self.publish_buffers(info);
     }
 
     /// What CLIENT LIST shows of the buffers (`qbuf`, `qbuf-free`, `rbs`).
@@ -464,27 +495,29 @@ impl Connection {
         info.reply_buffer.store(self.out.capacity(), Ordering::Relaxed);
     }
 
-    /// Input arrived after a trim: buffers given back grow to their starting size again (the input holds
-    /// what the first read took).
+    /// Input arrived after a trim: the output buffer grows to its starting size again (the input is the
+    /// thread's, or holds what the read took).
     fn untrim(&mut self, info: &ClientInfo) {
         self.trimmed = false;
         info.set_flag(flag::TRIMMED, false);
-        if self.input.capacity() < IDLE_BUFFER {
-            self.input.reserve(IDLE_BUFFER);
-        }
         if self.out.capacity() < IDLE_BUFFER {
             self.out.reserve(IDLE_BUFFER);
         }
     }
 
-    /// Parses and runs every complete command in the input buffer.
-    fn process_input(&mut self) -> Processed {
+    /// Parses and runs every complete command in the input: the connection's own buffer, or what a read left
+    /// in the thread's (`shared`, when the connection had nothing pending), whose unfinished command, if
+    /// any, moves to the connection's own buffer.
+    fn process_input(&mut self, shared: Option<SharedInput>) -> Processed {
         if let Some(tenant) = self.switch_to.take() {
             self.switch_tenant(tenant);
         }
         let mut batch = Batch::new(&self.server, &self.tenant);
         let max_bulk = batch.env.settings.max_bulk_len;
-        let buf = &self.input[..];
+        let buf = match &shared {
+            Some(shared) => shared.bytes(),
+            None => &self.input[..],
+        };
         if self.lookahead_pause > 0 {
             self.lookahead_pause -= 1;
         } else if self.session.authenticated
@@ -555,15 +588,37 @@ impl Connection {
         let now_ms = batch.now_ms();
         let durability = batch.finish();
         drop(args);
+        match shared {
+            Some(shared) => self.keep_unfinished(&shared.bytes()[pos..]),
+            None => self.consume_input(pos),
+        }
+        Processed { next, now_ms, durability, replies }
+    }
+
+    /// A read into the thread's buffer ended inside a command: its start moves to a buffer of the
+    /// connection's own, sized as the thread's.
+    fn keep_unfinished(&mut self, unfinished: &[u8]) {
+        if !unfinished.is_empty() {
+            self.input.reserve(unfinished.len().max(SHARED_INPUT_BYTES));
+            self.input.extend_from_slice(unfinished);
+        }
+    }
+
+    /// Drops the first `pos` bytes of the connection's own buffer, which the batch ran.
+    fn consume_input(&mut self, pos: usize) {
         // A buffer that grew for a large request is given back once a batch takes less than half of it, as
         // the reply buffer is: what a connection keeps follows its recent traffic, not its peak. (Its
         // capacity is counted before `advance`, which moves its start.)
         let held = self.input.capacity();
         self.input.advance(pos);
-        if self.input.is_empty() && held > KEPT_CAPACITY && held > 2 * pos {
-            self.input = BytesMut::with_capacity(IDLE_BUFFER);
+        if self.input.is_empty() {
+            if held > KEPT_CAPACITY && held > 2 * pos {
+                self.input = BytesMut::with_capacity(IDLE_BUFFER);
+            } else {
+                // Empty: the next read may use the whole buffer again (no copy: nothing is left in it).
+                self.input.reserve(held);
+            }
         }
-        Processed { next, now_ms, durability, replies }
     }
 
     /// Unregisters a waiter whose wait ended unserved and returns the timeout reply, counting the command as

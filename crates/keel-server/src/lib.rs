@@ -9,6 +9,7 @@ mod backups;
 mod connection;
 mod http;
 mod listener;
+mod query_buffer;
 mod relay;
 mod replication;
 pub mod tls;

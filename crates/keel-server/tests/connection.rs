@@ -232,37 +232,65 @@ fn idle_clients_are_closed_after_timeout() {
     assert!(idle.is_closed(), "idle client must be closed");
 }
 
-/// Buffer sizes in one `CLIENT LIST` line: (qbuf-free, rbs).
+/// Buffer sizes in one `CLIENT LIST` line: (qbuf + qbuf-free, rbs).
 fn buffers_of(line: &str) -> (u64, u64) {
-    let field = |name: &str| {
+    let field = |name: &str| -> u64 {
         let start = line.find(&format!(" {name}=")).unwrap() + name.len() + 2;
         line[start..].split(' ').next().unwrap().parse().unwrap()
     };
-    (field("qbuf-free"), field("rbs"))
+    (field("qbuf") + field("qbuf-free"), field("rbs"))
 }
 
-/// An idle connection gives its buffers back (as Redis frees an idle client's query buffer after 2 s),
-/// takes them again when a command arrives, and answers as before.
+/// The `CLIENT LIST` line of the client named `name`.
+fn client_line(admin: &mut redis::Connection, name: &str) -> String {
+    let list: String = run(admin, &["CLIENT", "LIST"]);
+    list.lines().find(|l| l.contains(&format!("name={name} "))).unwrap().to_string()
+}
+
+/// An idle connection gives its reply buffer back (as Redis frees an idle client's buffers after 2 s),
+/// takes it again when a command arrives, and answers as before.
 #[test]
 fn idle_connections_give_their_buffers_back() {
     let s = TestServer::start();
     let mut idle = s.client();
     run::<()>(&mut idle, &["CLIENT", "SETNAME", "sleeper"]);
     let mut admin = s.client();
-    let line = |admin: &mut redis::Connection| {
-        let list: String = run(admin, &["CLIENT", "LIST"]);
-        list.lines().find(|l| l.contains("name=sleeper")).unwrap().to_string()
-    };
-    let (qbuf_free, rbs) = buffers_of(&line(&mut admin));
-    assert!(qbuf_free > 0 && rbs > 0, "{}", line(&mut admin));
-    common::wait_for(|| buffers_of(&line(&mut admin)) == (0, 0));
-    let tot_mem = line(&mut admin);
+    let (_, rbs) = buffers_of(&client_line(&mut admin, "sleeper"));
+    assert!(rbs > 0, "{}", client_line(&mut admin, "sleeper"));
+    common::wait_for(|| buffers_of(&client_line(&mut admin, "sleeper")) == (0, 0));
+    let tot_mem = client_line(&mut admin, "sleeper");
     assert!(tot_mem.contains(" tot-mem=0 "), "{tot_mem}");
     let value = "v".repeat(10_000);
     run::<()>(&mut idle, &["SET", "k", &value]);
     assert_eq!(run::<String>(&mut idle, &["GET", "k"]), value);
-    let (qbuf_free, rbs) = buffers_of(&line(&mut admin));
-    assert!(qbuf_free > 0 && rbs >= 10_000, "{}", line(&mut admin));
+    let (_, rbs) = buffers_of(&client_line(&mut admin, "sleeper"));
+    assert!(rbs >= 10_000, "{}", client_line(&mut admin, "sleeper"));
+}
+
+/// Between commands a connection holds no input buffer: it reads into its thread's reusable one (Redis 8's
+/// reusable query buffer). Only a read that ends inside a command makes it keep one of its own (16 KiB, or
+/// the size of the argument it waits for), which it gives back once idle.
+#[test]
+fn connections_keep_an_input_buffer_only_for_an_unfinished_command() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    raw.command(&[b"CLIENT", b"SETNAME", b"partial"]);
+    let mut admin = s.client();
+    assert_eq!(buffers_of(&client_line(&mut admin, "partial")).0, 0);
+    raw.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhel");
+    common::wait_for(|| buffers_of(&client_line(&mut admin, "partial")).0 >= 16 * 1024);
+    raw.send(b"lo\r\n");
+    raw.expect(b"+OK\r\n");
+    assert_eq!(run::<String>(&mut admin, &["GET", "k"]), "hello");
+    common::wait_for(|| buffers_of(&client_line(&mut admin, "partial")).0 == 0);
+    raw.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n");
+    common::wait_for(|| buffers_of(&client_line(&mut admin, "partial")).0 > 1_000_000);
+    raw.send(&[b'v'; 1_000_000]);
+    raw.send(b"\r\n");
+    raw.expect(b"+OK\r\n");
+    assert_eq!(run::<i64>(&mut admin, &["STRLEN", "k"]), 1_000_000);
+    raw.command(&[b"PING"]);
+    common::wait_for(|| buffers_of(&client_line(&mut admin, "partial")).0 == 0);
 }
 
 #[test]
