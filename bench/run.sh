@@ -12,7 +12,7 @@
 # neighbour table measures one database's latency while another in the same Keel is busy; the JSON tables run
 # JSON commands on Keel beside strings on both, and measure bytes per document; the growth table gives SET
 # latency while the keyspace grows to 2M keys; the replication table gives a replica's lag and the primary's
-# throughput with it.
+# throughput with it; the connections table gives the memory a connection costs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -164,6 +164,17 @@ for entry in "${DATASETS[@]+"${DATASETS[@]}"}"; do
   stop_servers
   echo "$kind $ku $kr $ru $rr" >>"$memory_results"
 done
+
+# Memory per connection: CONNECTIONS clients (default 5000) that each SET and GET 1 KB, measured right after
+# (between requests) and after 3 s idle; fresh processes. CONNECTIONS=0 skips it.
+connection_results="$work/connections"
+: >"$connection_results"
+if [ "${CONNECTIONS-5000}" -gt 0 ]; then
+  start_servers
+  echo "keel $(python3 "$here/bench/connections.py" "$keel_port" "$keel_pid" "${CONNECTIONS-5000}" 3)" >>"$connection_results"
+  echo "redis $(python3 "$here/bench/connections.py" "$redis_port" "$redis_pid" "${CONNECTIONS-5000}" 3)" >>"$connection_results"
+  stop_servers
+fi
 
 start_servers
 
@@ -392,9 +403,9 @@ if [ "${REPLICATION-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" "$replication_results" <<'PY'
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" "$replication_results" "$connection_results" <<'PY'
 import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path = sys.argv[1:]
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path, connection_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 for line in open(path):
     server, pipeline, test, rps = line.split()
@@ -415,6 +426,14 @@ for line in open(memory_path):
     kind, ku, kr, ru, rr = line.split()
     ku, kr, ru, rr = int(ku), int(kr), int(ru), int(rr)
     print(f"| {kind:<13} | {ku:>9} | {ru:>10} | {ku / max(ru, 1):>5.2f} | {kr:>8} | {rr:>9} | {kr / max(rr, 1):>5.2f} |")
+conns = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in open(connection_path) if len(l.split()) == 3}
+if "keel" in conns and "redis" in conns:
+    print("\nBytes of RSS per connection (bench/connections.py: 5000 clients that each SET and GET 1 KB)")
+    print(f"| {'':<21} | {'keel':>7} | {'redis':>7} | {'ratio':>5} |")
+    print(f"|{'-'*23}|{'-'*9}|{'-'*9}|{'-'*7}|")
+    for i, name in enumerate(("between requests", "after 3 s idle")):
+        k, r = conns["keel"][i], conns["redis"][i]
+        print(f"| {name:<21} | {k:>7} | {r:>7} | {k / max(r, 1):>5.2f} |")
 durable = collections.defaultdict(list)
 for line in open(durability_path):
     server, pipeline, fsync, rps = line.split()
