@@ -69,10 +69,16 @@ pub struct Server {
     /// Moves the RESP listener to a new `bind` address and port (CONFIG SET bind/port): binds there and
     /// returns the port bound, or why it could not. Set once, by the listener's owner.
     pub rebinder: std::sync::OnceLock<Rebinder>,
+    /// Reads the TLS files the settings name and makes new TLS connections use them (CONFIG SET of a
+    /// `tls-*` file or password), or says why it could not. Set once, when TLS listeners run.
+    pub tls_reloader: std::sync::OnceLock<TlsReloader>,
 }
 
 /// See [`Server::rebinder`].
 pub type Rebinder = Box<dyn Fn(&str, u16) -> Result<u16, String> + Send + Sync>;
+
+/// See [`Server::tls_reloader`].
+pub type TlsReloader = Box<dyn Fn(&Settings) -> Result<(), String> + Send + Sync>;
 
 impl Server {
     /// Builds the server state and takes the data directory (refused when another Keel holds it).
@@ -118,6 +124,7 @@ impl Server {
             failover: parking_lot::Mutex::new(None),
             coordinator: std::sync::OnceLock::new(),
             rebinder: std::sync::OnceLock::new(),
+            tls_reloader: std::sync::OnceLock::new(),
         }))
     }
 

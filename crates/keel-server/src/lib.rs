@@ -52,14 +52,7 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     }
     let bind = format!("{}:{}", settings.bind, settings.port);
     let http_bind = format!("{}:{}", settings.bind, settings.http_port);
-    let tls = match (settings.tls_cert_file.as_str(), settings.tls_key_file.as_str()) {
-        ("", "") => None,
-        (cert, key) => {
-            let ca =
-                (!settings.tls_ca_cert_file.is_empty()).then(|| std::path::PathBuf::from(&settings.tls_ca_cert_file));
-            Some(tls::acceptor(cert.as_ref(), key.as_ref(), ca.as_deref()).map_err(std::io::Error::other)?)
-        }
-    };
+    let tls = tls::acceptor_for(&settings).map_err(std::io::Error::other)?.map(tls::TlsSlot::new);
     // RESP: with TLS and no separate `tls-port`, the main port speaks TLS. HTTP stays plain on `http-port`
     // (platform health checks and `keel db` use it) and HTTPS is served on `tls-http-port`.
     let (tls_port, tls_http_port) = (settings.tls_port, settings.tls_http_port);
@@ -88,6 +81,9 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     let mut tasks = tokio::task::JoinSet::new();
     let (moves, moved) = tokio::sync::mpsc::unbounded_channel();
     let _ = server.rebinder.set(listener::rebinder(moves));
+    if let Some(slot) = &tls {
+        let _ = server.tls_reloader.set(tls::reloader(slot.clone()));
+    }
     tasks.spawn(listener::run(server.clone(), listener, main_resp_tls, Some(moved)));
     if let Some(side) = tls_listener {
         tasks.spawn(listener::run(server.clone(), side, tls.clone(), None));

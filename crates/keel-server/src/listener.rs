@@ -115,7 +115,7 @@ impl AcceptErrors {
 pub async fn run(
     server: Arc<Server>,
     mut listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<crate::tls::TlsSlot>>,
     mut moves: Option<mpsc::UnboundedReceiver<TcpListener>>,
 ) {
     let mut shutdown = server.shutdown_signal();
@@ -169,7 +169,7 @@ async fn accept(
     server: &Arc<Server>,
     mut stream: TcpStream,
     peer: SocketAddr,
-    tls: Option<&tokio_rustls::TlsAcceptor>,
+    tls: Option<&Arc<crate::tls::TlsSlot>>,
     connections: &mut JoinSet<()>,
 ) {
     server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
@@ -201,7 +201,7 @@ async fn accept(
     info.set_flag(keel_engine::clients::flag::PROTECTED, protected);
     server.clients.register(info.clone());
     let server = server.clone();
-    match tls.cloned() {
+    match tls.map(|slot| slot.current()) {
         None => {
             connections.spawn(crate::connection::serve(server, stream, info));
         }

@@ -168,3 +168,67 @@ fn a_databases_rest_url_names_https_when_https_is_served() {
     let rest_url = created["rest_url"].as_str().unwrap();
     assert!(rest_url.starts_with("https://") && rest_url.ends_with(&format!(":{tls_http_port}")), "{rest_url}");
 }
+
+/// `key_pem` (a PKCS#8 PEM key) encrypted with `password` as OpenSSL's `genpkey -aes256` writes it (PBES2:
+/// PBKDF2-SHA256, AES-256-CBC).
+fn encrypted(key_pem: &str, password: &str) -> String {
+    let (_, document) = pkcs8::SecretDocument::from_pem(key_pem).unwrap();
+    let key = pkcs8::PrivateKeyInfo::try_from(document.as_bytes()).unwrap();
+    let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"keel-salt", b"0123456789abcdef");
+    let sealed = key.encrypt_with_params(params.unwrap(), password).unwrap();
+    sealed.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF).unwrap().to_string()
+}
+
+/// A PING over TLS to `port`, trusting only the certificate `ca` (PEM).
+fn ping_trusting(port: u16, ca: &[u8]) -> redis::RedisResult<String> {
+    let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(ca.to_vec()) };
+    let client = redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}/"), certificates)?;
+    redis::cmd("PING").query(&mut client.get_connection()?)
+}
+
+/// A key encrypted as PKCS#8 is read with tls-key-file-pass; CONFIG SET of the TLS files reads them again,
+/// so that a certificate rotated in place serves new connections; files that cannot be used leave TLS as
+/// it was, with Redis's error.
+#[test]
+fn an_encrypted_key_and_a_certificate_rotated_by_config_set() {
+    let dir = TestDir::new();
+    let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+    let (first_cert, first_key) = keel_server::tls::self_signed(&hosts).unwrap();
+    let (cert_path, key_path) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert_path, &first_cert).unwrap();
+    std::fs::write(&key_path, encrypted(&first_key, "key-password")).unwrap();
+    let tls_port = free_port();
+    let (cert_file, key_file) = (cert_path.display().to_string(), key_path.display().to_string());
+    let (cert_setting, key_setting) = (cert_file.clone(), key_file.clone());
+    let server = TestServer::with(move |s| {
+        s.tls_cert_file = cert_setting;
+        s.tls_key_file = key_setting;
+        s.tls_key_file_pass = "key-password".into();
+        s.tls_port = tls_port as u64;
+    });
+    assert_eq!(ping_trusting(tls_port, first_cert.as_bytes()).unwrap(), "PONG");
+
+    let (second_cert, second_key) = keel_server::tls::self_signed(&hosts).unwrap();
+    std::fs::write(&cert_path, &second_cert).unwrap();
+    std::fs::write(&key_path, &second_key).unwrap();
+    let mut admin = server.client();
+    let refused = common::error_of(&mut admin, &["CONFIG", "SET", "tls-key-file", "/nonexistent/key.pem"]);
+    let expected =
+        "ERR CONFIG SET failed (possibly related to argument 'tls-key-file') - Unable to update TLS configuration";
+    assert!(refused.starts_with(expected), "{refused}");
+    assert_eq!(ping_trusting(tls_port, first_cert.as_bytes()).unwrap(), "PONG", "TLS stays as it was");
+
+    run::<()>(
+        &mut admin,
+        &["CONFIG", "SET", "tls-cert-file", &cert_file, "tls-key-file", &key_file, "tls-key-file-pass", ""],
+    );
+    assert!(ping_trusting(tls_port, first_cert.as_bytes()).is_err(), "the old certificate is still served");
+    assert_eq!(ping_trusting(tls_port, second_cert.as_bytes()).unwrap(), "PONG");
+
+    std::fs::write(&key_path, encrypted(&second_key, "right-password")).unwrap();
+    let refused = common::error_of(&mut admin, &["CONFIG", "SET", "tls-key-file-pass", "wrong-password"]);
+    assert!(refused.contains("cannot decrypt the private key"), "{refused}");
+    assert_eq!(run::<Vec<String>>(&mut admin, &["CONFIG", "GET", "tls-key-file-pass"]), ["tls-key-file-pass", ""]);
+    run::<()>(&mut admin, &["CONFIG", "SET", "tls-key-file-pass", "right-password"]);
+    assert_eq!(ping_trusting(tls_port, second_cert.as_bytes()).unwrap(), "PONG");
+}

@@ -37,10 +37,17 @@ pub struct Settings {
     pub admin_token: String,
     /// TLS: certificate chain and key (PEM). With them RESP speaks TLS on `tls-port` beside the plain port,
     /// or on the main port when `tls-port` is 0; HTTPS is served on `tls-http-port` beside plain HTTP.
+    /// CONFIG SET of any of these four reads the files again (a rotated certificate at the same path too)
+    /// and new connections use them.
     pub tls_cert_file: String,
     pub tls_key_file: String,
+    /// The password of a key file encrypted as PKCS#8.
+    pub tls_key_file_pass: String,
     /// Client certificates must be signed by this CA (mutual TLS).
     pub tls_ca_cert_file: String,
+    /// Redis's password for `tls-client-key-file`, the key of outgoing TLS connections: Keel makes none, so
+    /// it is kept (and redacted) only so that Redis's configurations and tools can set it.
+    pub tls_client_key_file_pass: String,
     pub tls_port: u64,
     pub tls_http_port: u64,
     /// A REST token that may run only read-only commands (none when empty).
@@ -220,7 +227,9 @@ impl Default for Settings {
             admin_token: String::new(),
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
+            tls_key_file_pass: String::new(),
             tls_ca_cert_file: String::new(),
+            tls_client_key_file_pass: String::new(),
             tls_port: 0,
             tls_http_port: 0,
             rest_readonly_token: String::new(),
@@ -435,9 +444,11 @@ pub static PARAMS: &[Param] = &[
     param!("metrics-token" immutable, Secret, metrics_token, string),
     param!("metrics-public" immutable, Shared, metrics_public, boolean),
     param!("admin-token" immutable, Secret, admin_token, string),
-    param!("tls-cert-file" immutable, Server, tls_cert_file, string),
-    param!("tls-key-file" immutable, Secret, tls_key_file, string),
-    param!("tls-ca-cert-file" immutable, Server, tls_ca_cert_file, string),
+    param!("tls-cert-file", Server, tls_cert_file, string),
+    param!("tls-key-file", Server, tls_key_file, string),
+    param!("tls-key-file-pass", Password, tls_key_file_pass, string),
+    param!("tls-ca-cert-file", Server, tls_ca_cert_file, string),
+    param!("tls-client-key-file-pass", Password, tls_client_key_file_pass, string),
     param!("tls-port" immutable, Shared, tls_port, int(0, 65535)),
     param!("tls-http-port" immutable, Shared, tls_http_port, int(0, 65535)),
     param!("rest-readonly-token" immutable, Secret, rest_readonly_token, string),
@@ -509,7 +520,7 @@ pub static PARAMS: &[Param] = &[
     param!("latency-tracking", Shared, latency_tracking, boolean),
     param!("replicaof" alias "slaveof" immutable, Server, replicaof, string),
     param!("masterauth", Password, masterauth, string),
-    param!("masteruser", Server, masteruser, string),
+    param!("masteruser", Password, masteruser, string),
     param!("repl-backlog-size", Shared, repl_backlog_size, memory),
     param!("repl-backlog-ttl", Shared, repl_backlog_ttl, int(0, MAX)),
     param!("repl-ping-replica-period" alias "repl-ping-slave-period", Shared, repl_ping_replica_period, int(1, MAX)),
@@ -648,6 +659,12 @@ pub enum Reader {
 }
 
 impl Scope {
+    /// Whether a value of this scope is a credential: MONITOR and the slow log show it as `(redacted)`
+    /// (Redis's SENSITIVE_CONFIG).
+    pub fn is_sensitive(self) -> bool {
+        matches!(self, Scope::Password | Scope::Secret)
+    }
+
     pub fn readable_by(self, reader: Reader) -> bool {
         match (self, reader) {
             (Scope::Secret, _) => false,

@@ -71,6 +71,7 @@ fn secrets_are_never_read_back_and_databases_see_no_server_layout() {
         admin_token: "admin-secret".into(),
         rest_token: "rest-secret".into(),
         tls_key_file: "/etc/keel/key.pem".into(),
+        tls_key_file_pass: "key-secret".into(),
         ..Settings::default()
     };
     let values = |reader| s.matching(&[b"*"], reader).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
@@ -78,18 +79,24 @@ fn secrets_are_never_read_back_and_databases_see_no_server_layout() {
         [Reader::Administrator { over_rest: false }, Reader::Administrator { over_rest: true }, Reader::Database]
     {
         let seen = values(reader);
-        for secret in ["admin-secret", "rest-secret", "/etc/keel/key.pem"] {
+        for secret in ["admin-secret", "rest-secret"] {
             assert!(!seen.iter().any(|v| v == secret), "{secret} shown to {reader:?}");
         }
-        let password_shown = seen.iter().any(|v| v == "hunter2");
-        assert_eq!(password_shown, reader == Reader::Administrator { over_rest: false });
+        for password in ["hunter2", "key-secret"] {
+            let shown = seen.iter().any(|v| v == password);
+            assert_eq!(shown, reader == Reader::Administrator { over_rest: false }, "{password} to {reader:?}");
+        }
+        // A key file's path is the server's layout: its administrator's, not a database's.
+        let path_shown = seen.iter().any(|v| v == "/etc/keel/key.pem");
+        assert_eq!(path_shown, reader != Reader::Database, "{reader:?}");
     }
     let database = s.matching(&[b"*"], Reader::Database);
     assert!(!database.iter().any(|(n, _)| *n == "dir" || *n == "bind"));
     assert!(database.iter().any(|(n, _)| *n == "maxmemory"));
     // Every secret-bearing parameter is one nobody can read.
-    for name in ["requirepass", "admin-token", "rest-token", "rest-readonly-token", "tls-key-file"] {
-        assert!(!find_param(name).unwrap().scope.readable_by(Reader::Database), "{name}");
+    for name in ["requirepass", "admin-token", "rest-token", "rest-readonly-token", "tls-key-file-pass", "masteruser"] {
+        let scope = find_param(name).unwrap().scope;
+        assert!(!scope.readable_by(Reader::Database) && scope.is_sensitive(), "{name}");
     }
     assert!(Scope::PerDatabase.settable_by(Reader::Database));
     assert!(!Scope::Limit.settable_by(Reader::Database) && !Scope::Shared.settable_by(Reader::Database));

@@ -238,7 +238,7 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
 /// next ones are answered 503 and closed), and a connection that does not send a request's headers within
 /// `http-timeout` seconds, whether slowly or not at all between requests, is closed. A request's body and
 /// handler get the same time to produce a response (a stream, once started, is not cut).
-pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
+pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<Arc<crate::tls::TlsSlot>>) {
     let mut shutdown = server.shutdown_signal();
     let app = router(server.clone());
     let (cap, timeout) = {
@@ -265,7 +265,7 @@ pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_r
             connections.spawn(refuse_busy(stream));
             continue;
         };
-        let (app, tls, shutdown) = (app.clone(), tls.clone(), server.shutdown_signal());
+        let (app, tls, shutdown) = (app.clone(), tls.as_ref().map(|slot| slot.current()), server.shutdown_signal());
         connections.spawn(async move {
             let _slot = slot;
             match tls {

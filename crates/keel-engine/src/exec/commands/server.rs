@@ -158,6 +158,7 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     rebind_if_moved(ctx, &settings)?;
+    reload_tls_if_named(ctx, &settings, &seen)?;
     let before = std::mem::replace(&mut *ctx.server.settings.write(), settings.clone());
     if let Err(why) = crate::persistence::apply_settings(ctx.ks, &ctx.tenant.persistence, &before, &settings) {
         *ctx.server.settings.write() = before;
@@ -194,6 +195,19 @@ fn rebind_if_moved(ctx: &Ctx, settings: &crate::config::Settings) -> CmdResult {
         rebind(&settings.bind, settings.port).map_err(|e| failed(&format!("Unable to listen on this port: {e}")))?;
     ctx.server.tcp_port.store(u64::from(bound), std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// CONFIG SET of a TLS file or its password: reads the files again (a certificate rotated in place too)
+/// before anything is committed; a file that cannot be read or used leaves the running TLS as it was.
+fn reload_tls_if_named(ctx: &Ctx, settings: &crate::config::Settings, named: &[&'static str]) -> CmdResult {
+    const TLS_FILES: [&str; 4] = ["tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-ca-cert-file"];
+    let Some(name) = named.iter().find(|name| TLS_FILES.contains(name)) else { return Ok(()) };
+    let Some(reload) = ctx.server.tls_reloader.get() else { return Ok(()) };
+    reload(settings).map_err(|why| {
+        CmdError::new(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration: {why}"
+        ))
+    })
 }
 
 pub fn config_resetstat(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
