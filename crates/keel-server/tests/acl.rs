@@ -211,6 +211,42 @@ fn secrets_never_reach_monitor_or_the_slow_log() {
     assert!(slowlog.contains("(redacted)"), "{slowlog}");
 }
 
+/// CONFIG SET of a credential (requirepass, masterauth, masteruser, tls-key-file-pass) shows the value as
+/// `(redacted)` in the slow log, and its other arguments as they were; ACL SETUSER, GETUSER and DELUSER
+/// hide the user names too, as Redis does (regression: both were shown). MONITOR shows no administrative
+/// command at all, as in Redis.
+#[test]
+fn credentials_and_user_names_never_reach_the_slow_log() {
+    let s = TestServer::start();
+    let mut admin = s.client();
+    run::<()>(&mut admin, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    run::<()>(&mut admin, &["CONFIG", "SET", "masterauth", "primary-secret", "maxmemory-samples", "7"]);
+    for name in ["masteruser", "tls-key-file-pass", "tls-client-key-file-pass"] {
+        run::<()>(&mut admin, &["CONFIG", "SET", name, "other-secret"]);
+    }
+    run::<()>(&mut admin, &["ACL", "SETUSER", "secret-user", "on", ">secret-password"]);
+    run::<redis::Value>(&mut admin, &["ACL", "GETUSER", "secret-user"]);
+    run::<i64>(&mut admin, &["ACL", "DELUSER", "secret-user", "other-secret-user"]);
+    let entries: Vec<(i64, i64, i64, Vec<String>)> = run::<Vec<redis::Value>>(&mut admin, &["SLOWLOG", "GET", "8"])
+        .into_iter()
+        .map(|entry| redis::from_redis_value::<Vec<redis::Value>>(&entry).unwrap())
+        .map(|fields| redis::from_redis_value(&redis::Value::Array(fields[..4].to_vec())).unwrap())
+        .collect();
+    let shown: Vec<String> = entries.iter().rev().map(|(_, _, _, args)| args.join(" ")).collect();
+    assert_eq!(
+        shown[1..],
+        [
+            "CONFIG SET masterauth (redacted) maxmemory-samples 7",
+            "CONFIG SET masteruser (redacted)",
+            "CONFIG SET tls-key-file-pass (redacted)",
+            "CONFIG SET tls-client-key-file-pass (redacted)",
+            "ACL SETUSER (redacted) (redacted) (redacted)",
+            "ACL GETUSER (redacted)",
+            "ACL DELUSER (redacted) (redacted)",
+        ]
+    );
+}
+
 #[test]
 fn revoking_a_user_disconnects_what_it_no_longer_grants() {
     let s = TestServer::start();

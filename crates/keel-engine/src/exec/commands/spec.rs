@@ -344,6 +344,8 @@ pub enum Secrets {
     From(usize),
     /// The arguments after each keyword (MIGRATE's `AUTH password`, `AUTH2 username password`).
     AfterKeywords(&'static [(&'static str, usize)]),
+    /// CONFIG SET's values of credential parameters (`requirepass`, `masterauth`, `tls-key-file-pass`...).
+    SensitiveConfigValues,
 }
 
 impl Secrets {
@@ -356,6 +358,15 @@ impl Secrets {
                 let keyword = args[at - back];
                 keywords.iter().any(|(word, count)| back <= *count && keyword.eq_ignore_ascii_case(word.as_bytes()))
             }),
+            // CONFIG SET name value name value ...: a value follows its parameter's name.
+            Secrets::SensitiveConfigValues => {
+                at >= 3
+                    && at % 2 == 1
+                    && std::str::from_utf8(args[at - 1])
+                        .ok()
+                        .and_then(crate::config::find_param)
+                        .is_some_and(|param| param.scope.is_sensitive())
+            }
         }
     }
 }
@@ -369,6 +380,11 @@ impl CommandSpec {
     /// The spec with the handler that serves it without the lock (loading, busy).
     pub const fn with_unlocked(self, unlocked: super::unlocked::UnlockedHandler) -> CommandSpec {
         CommandSpec { unlocked: Some(unlocked), ..self }
+    }
+
+    /// The spec whose credential-setting values are secrets (CONFIG SET).
+    pub const fn with_sensitive_config_values(self) -> CommandSpec {
+        CommandSpec { secrets: Secrets::SensitiveConfigValues, ..self }
     }
 
     /// The spec with the argument its secrets begin at.

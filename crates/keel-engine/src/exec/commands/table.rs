@@ -369,7 +369,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("slaveof", 3, NO_ASYNC_LOADING | ADMIN | NOSCRIPT | STALE | SERVER_ONLY | NO_REST, cat::NONE, &[], "server", "Make the server a replica of another instance, or promote it as master.", repl::replicaof),
     container!("config", -2, "server", "A container for server configuration commands.", None, [
         cmd!("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Get the values of configuration parameters", srv::config_get),
-        cmd!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Set configuration parameters to the given values", srv::config_set).with_tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+        cmd!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Set configuration parameters to the given values", srv::config_set).with_sensitive_config_values().with_tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
         cmd!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Reset the stats returned by INFO", srv::config_resetstat),
         cmd!("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE | SERVER_ONLY, cat::NONE, &[], "server", "Rewrite the configuration file with the in memory configuration", srv::config_rewrite),
         cmd!("help", 2, LOADING | STALE, cat::NONE, &[], "server", "Show helpful text about the different subcommands", intro::config_help),
@@ -416,9 +416,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         cmd!("help", 2, LOADING | STALE, cat::SCRIPTING, &[], "scripting", "Show helpful text about the different subcommands", scripting::function_help),
     ]),
     container!("acl", -2, "server", "A container for Access List Control commands.", None, [
-        cmd!("setuser", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Modify or create the rules for a specific ACL user", acl::setuser).with_secrets_from(3),
-        cmd!("getuser", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Get the rules for a specific ACL user", acl::getuser),
-        cmd!("deluser", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Remove the specified ACL users and the associated rules", acl::deluser),
+        cmd!("setuser", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Modify or create the rules for a specific ACL user", acl::setuser).with_secrets_from(2),
+        cmd!("getuser", 3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Get the rules for a specific ACL user", acl::getuser).with_secrets_from(2),
+        cmd!("deluser", -3, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Remove the specified ACL users and the associated rules", acl::deluser).with_secrets_from(2),
         cmd!("list", 2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "List the current ACL rules in ACL config file format", acl::list),
         cmd!("users", 2, ADMIN | NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "List the username of all the configured ACL rules", acl::users),
         cmd!("whoami", 2, NOSCRIPT | LOADING | STALE, cat::NONE, &[], "server", "Return the name of the user associated to the current connection", acl::whoami),
