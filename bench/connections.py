@@ -7,6 +7,8 @@ Redis both give buffers back after about 2 s idle).
 Usage: connections.py PORT PID COUNT IDLE_SECONDS   prints: active_bytes idle_bytes (per connection)"""
 import resource, socket, sys, time
 
+from resp import command
+
 port, pid, count, idle = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count + 100)), hard))
@@ -15,14 +17,6 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count + 100)), h
 def rss():
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS"))
-
-
-def command(*args):
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        arg = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-    return b"".join(parts)
 
 
 def read_reply(sock, ending):
