@@ -20,6 +20,7 @@ pub fn unlink(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 fn remove_keys(ctx: &mut Ctx, args: &[&[u8]], lazy: bool) -> CmdResult {
+    ctx.prefetch_keys(args[1..].iter());
     let mut removed = 0;
     for key in &args[1..] {
         if ctx.lookup_peek(key).is_none() {
@@ -38,12 +39,14 @@ fn remove_keys(ctx: &mut Ctx, args: &[&[u8]], lazy: bool) -> CmdResult {
 }
 
 pub fn exists(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    ctx.prefetch_keys(args[1..].iter());
     let count = args[1..].iter().filter(|key| ctx.lookup_read_untouched(key).is_some()).count();
     ctx.out.int(count as i64);
     Ok(())
 }
 
 pub fn touch(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    ctx.prefetch_keys(args[1..].iter());
     let count = args[1..].iter().filter(|key| ctx.lookup_write(key).is_some()).count();
     ctx.out.int(count as i64);
     Ok(())

@@ -76,6 +76,9 @@ pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid
 pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
 pub const DB_OUT_OF_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
 
+/// How many of a multi-key command's keys [`Ctx::prefetch_keys`] looks up ahead.
+const KEYS_AHEAD: usize = 16;
+
 /// What a handler works with: the locked keyspace of the client's database, its session and its output.
 pub struct Ctx<'a> {
     pub server: &'a Server,
@@ -98,6 +101,16 @@ impl Ctx<'_> {
     /// The selected logical database.
     pub fn db(&mut self) -> &mut Db {
         &mut self.ks.dbs[self.session.db]
+    }
+
+    /// Starts loading the entries of a multi-key command's keys (the first [`KEYS_AHEAD`]), then what they
+    /// point to, before the command waits for the first: its keys are as scattered as a pipeline's, and
+    /// the loads overlap instead of following one another (MSET of 10 keys -P 16: 105k -> 200k/s).
+    pub fn prefetch_keys<'k>(&mut self, keys: impl Iterator<Item = &'k &'k [u8]>) {
+        let db = &self.ks.dbs[self.session.db];
+        let mut ahead = [None; KEYS_AHEAD];
+        ahead.iter_mut().zip(keys).for_each(|(slot, key)| *slot = db.prefetch(key));
+        ahead.iter().flatten().for_each(|slot| db.prefetch_contents(*slot));
     }
 
     /// Looks a key up for reading: lazy expiry, access tracking, and hit/miss statistics.

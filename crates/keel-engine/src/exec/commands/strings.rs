@@ -264,6 +264,7 @@ pub fn getset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn mget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    ctx.prefetch_keys(args[1..].iter());
     ctx.out.array(args.len() - 1);
     for key in &args[1..] {
         let found = ctx.lookup_read(key);
@@ -287,6 +288,7 @@ fn check_pairs(ctx: &Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     check_pairs(ctx, args)?;
+    ctx.prefetch_keys(args[1..].iter().step_by(2));
     set_pairs(ctx, args);
     ctx.out.ok();
     Ok(())
@@ -294,6 +296,7 @@ pub fn mset(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn msetnx(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     check_pairs(ctx, args)?;
+    ctx.prefetch_keys(args[1..].iter().step_by(2));
     for pair in args[1..].chunks_exact(2) {
         if ctx.lookup_write(pair[0]).is_some() {
             ctx.out.int(0);
