@@ -71,6 +71,9 @@ fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) -> Result<usize, CmdError> {
     }
     let limits = limits(ctx);
     let slot = ctx.typed_for_write::<Hash>(args[1])?;
+    if args.len() > 4 {
+        ctx.prefetch_members(slot, args[2..].iter().step_by(2));
+    }
     let created = ctx.modify::<Hash, _>(slot, |hash| {
         args[2..].chunks_exact(2).filter(|pair| hash.set(pair[0], pair[1], &limits)).count()
     });
@@ -117,7 +120,10 @@ pub fn hget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn hmget(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let hash = match read_hash(ctx, args[1], &args[2..])? {
-        Some((slot, now)) => Some((hash_at(ctx.ks, ctx.session.db, slot)?, now)),
+        Some((slot, now)) => {
+            ctx.prefetch_members(slot, args[2..].iter());
+            Some((hash_at(ctx.ks, ctx.session.db, slot)?, now))
+        }
         None => None,
     };
     ctx.out.array(args.len() - 2);

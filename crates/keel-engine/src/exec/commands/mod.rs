@@ -113,6 +113,16 @@ impl Ctx<'_> {
         ahead.iter().flatten().for_each(|slot| db.prefetch_contents(*slot));
     }
 
+    /// Starts loading where `members` (the first [`KEYS_AHEAD`]) live in the collection at `slot`, then
+    /// their bytes, for a command that names several members of one big collection (HSET of many fields,
+    /// HMGET, HDEL, SADD, SREM, ZREM): as [`Ctx::prefetch_keys`] does for keys.
+    pub fn prefetch_members<'m>(&self, slot: usize, members: impl Iterator<Item = &'m &'m [u8]>) {
+        let db = &self.ks.dbs[self.session.db];
+        let mut ahead = [None; KEYS_AHEAD];
+        ahead.iter_mut().zip(members).for_each(|(pos, member)| *pos = db.prefetch_member(slot, member));
+        ahead.iter().flatten().for_each(|pos| db.prefetch_member_key(slot, *pos));
+    }
+
     /// Looks a key up for reading: lazy expiry, access tracking, and hit/miss statistics.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<usize> {
         let slot = self.lookup_write(key);
@@ -271,7 +281,12 @@ impl Ctx<'_> {
         (class, event): (u32, &str),
     ) -> CmdResult {
         let removed = match self.find_typed::<T>(key)? {
-            Some(slot) => self.modify::<T, _>(slot, |c| members.iter().filter(|m| remove(c, m)).count()),
+            Some(slot) => {
+                if members.len() > 1 {
+                    self.prefetch_members(slot, members.iter());
+                }
+                self.modify::<T, _>(slot, |c| members.iter().filter(|m| remove(c, m)).count())
+            }
             None => 0,
         };
         if removed > 0 {
