@@ -80,6 +80,22 @@ bench_scripts() {
     EVALSHA "$sha" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print "evalsha", $(NF-6)}'
 }
 
+# Commands that name ten keys or ten members of one big hash: MGET (of the keys the SET test wrote), HSET of
+# ten fields, then HMGET of ten. Prints "NAME rps".
+bench_multi() {
+  local port=$1 pipeline=$2 requests=$3 k="key:__rand_int__" f="f:__rand_int__"
+  local name args
+  for name in mget_10 hset_10 hmget_10; do
+    case $name in
+      mget_10) args=(MGET "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k") ;;
+      hset_10) args=(HSET bench:hash "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v) ;;
+      hmget_10) args=(HMGET bench:hash "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f") ;;
+    esac
+    taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -n "$requests" -P "$pipeline" --csv \
+      "${args[@]}" 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, -v name="$name" '{print name, $(NF-6)}'
+  done
+}
+
 # Stream appends, as event logs and job queues send them: XADD with an auto ID to one capped stream.
 # Prints "xadd rps".
 bench_streams() {
@@ -194,7 +210,8 @@ for round in $(seq "$ROUNDS"); do
     done
     for server in keel redis; do
       port=$keel_port; [ $server = redis ] && port=$redis_port
-      { bench_scripts "$port" "$pipeline" "$((requests / 2))"; bench_streams "$port" "$pipeline" "$requests"; } |
+      { bench_scripts "$port" "$pipeline" "$((requests / 2))"; bench_streams "$port" "$pipeline" "$requests"
+        bench_multi "$port" "$pipeline" "$((requests / 4))"; } |
         while read -r name rps; do
           echo "$server $pipeline $name $rps" >>"$results"
         done
