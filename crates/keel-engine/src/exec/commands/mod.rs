@@ -76,8 +76,21 @@ pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid
 pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
 pub const DB_OUT_OF_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
 
-/// How many of a multi-key command's keys [`Ctx::prefetch_keys`] looks up ahead.
+/// How many of a command's keys (or members) [`Ctx::prefetch_keys`] and [`Ctx::prefetch_members`] look up
+/// ahead.
 const KEYS_AHEAD: usize = 16;
+
+/// The two passes of a look-ahead over the first [`KEYS_AHEAD`] names: `first` starts loading where each
+/// lives and says where that is; `second`, once all are under way, starts loading what each place holds.
+fn look_ahead<'n>(
+    names: impl Iterator<Item = &'n &'n [u8]>,
+    first: impl Fn(&[u8]) -> Option<usize>,
+    second: impl Fn(usize),
+) {
+    let mut ahead = [None; KEYS_AHEAD];
+    ahead.iter_mut().zip(names).for_each(|(place, name)| *place = first(name));
+    ahead.iter().flatten().for_each(|&place| second(place));
+}
 
 /// What a handler works with: the locked keyspace of the client's database, its session and its output.
 pub struct Ctx<'a> {
@@ -108,9 +121,7 @@ impl Ctx<'_> {
     /// the loads overlap instead of following one another (MSET of 10 keys -P 16: 105k -> 200k/s).
     pub fn prefetch_keys<'k>(&mut self, keys: impl Iterator<Item = &'k &'k [u8]>) {
         let db = &self.ks.dbs[self.session.db];
-        let mut ahead = [None; KEYS_AHEAD];
-        ahead.iter_mut().zip(keys).for_each(|(slot, key)| *slot = db.prefetch(key));
-        ahead.iter().flatten().for_each(|slot| db.prefetch_contents(*slot));
+        look_ahead(keys, |key| db.prefetch(key), |slot| db.prefetch_contents(slot));
     }
 
     /// Starts loading where `members` (the first [`KEYS_AHEAD`]) live in the collection at `slot`, then
@@ -118,9 +129,7 @@ impl Ctx<'_> {
     /// HMGET, HDEL, SADD, SREM, ZREM): as [`Ctx::prefetch_keys`] does for keys.
     pub fn prefetch_members<'m>(&self, slot: usize, members: impl Iterator<Item = &'m &'m [u8]>) {
         let db = &self.ks.dbs[self.session.db];
-        let mut ahead = [None; KEYS_AHEAD];
-        ahead.iter_mut().zip(members).for_each(|(pos, member)| *pos = db.prefetch_member(slot, member));
-        ahead.iter().flatten().for_each(|pos| db.prefetch_member_key(slot, *pos));
+        look_ahead(members, |member| db.prefetch_member(slot, member), |pos| db.prefetch_member_key(slot, pos));
     }
 
     /// Looks a key up for reading: lazy expiry, access tracking, and hit/miss statistics.
