@@ -69,8 +69,9 @@ pub struct Server {
     /// Moves the RESP listener to a new `bind` address and port (CONFIG SET bind/port): binds there and
     /// returns the port bound, or why it could not. Set once, by the listener's owner.
     pub rebinder: std::sync::OnceLock<Rebinder>,
-    /// Reads the TLS files the settings name and makes new TLS connections use them (CONFIG SET of a
-    /// `tls-*` file or password), or says why it could not. Set once, when TLS listeners run.
+    /// Reads the TLS files the settings name (CONFIG SET of a `tls-*` file or password) and returns what
+    /// makes new TLS connections use them, to run once the settings are committed; or says why it could
+    /// not read them. Set once, when TLS listeners run.
     pub tls_reloader: std::sync::OnceLock<TlsReloader>,
 }
 
@@ -78,7 +79,10 @@ pub struct Server {
 pub type Rebinder = Box<dyn Fn(&str, u16) -> Result<u16, String> + Send + Sync>;
 
 /// See [`Server::tls_reloader`].
-pub type TlsReloader = Box<dyn Fn(&Settings) -> Result<(), String> + Send + Sync>;
+pub type TlsReloader = Box<dyn Fn(&Settings) -> Result<TlsSwap, String> + Send + Sync>;
+
+/// Puts TLS material already read in place (see [`Server::tls_reloader`]).
+pub type TlsSwap = Box<dyn FnOnce() + Send>;
 
 impl Server {
     /// Builds the server state and takes the data directory (refused when another Keel holds it).

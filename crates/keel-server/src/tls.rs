@@ -41,13 +41,15 @@ pub fn acceptor_for(settings: &Settings) -> Result<Option<TlsAcceptor>, String> 
 }
 
 /// The reloader CONFIG SET calls (see `Server::tls_reloader`): reads the files the new settings name and
-/// puts the acceptor they make in `slot`; TLS cannot be turned off while its listeners run.
+/// returns what puts the acceptor they make in `slot`; TLS cannot be turned off while its listeners run.
 pub fn reloader(slot: Arc<TlsSlot>) -> keel_engine::server::TlsReloader {
     Box::new(move |settings: &Settings| {
         let acceptor = acceptor_for(settings)?.ok_or("TLS is serving: a certificate and a key are required")?;
-        *slot.0.write() = acceptor;
-        tracing::info!("TLS certificate and key read again (CONFIG SET): new connections use them");
-        Ok(())
+        let slot = slot.clone();
+        Ok(Box::new(move || {
+            *slot.0.write() = acceptor;
+            tracing::info!("TLS certificate and key read again (CONFIG SET): new connections use them");
+        }))
     })
 }
 

@@ -158,11 +158,14 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     rebind_if_moved(ctx, &settings)?;
-    reload_tls_if_named(ctx, &settings, &seen)?;
+    let tls_swap = read_tls_if_named(ctx, &settings, &seen)?;
     let before = std::mem::replace(&mut *ctx.server.settings.write(), settings.clone());
     if let Err(why) = crate::persistence::apply_settings(ctx.ks, &ctx.tenant.persistence, &before, &settings) {
         *ctx.server.settings.write() = before;
         return Err(CmdError::new(format!("ERR CONFIG SET failed - {why}")));
+    }
+    if let Some(swap) = tls_swap {
+        swap();
     }
     // A lower maxmemory (or another policy) evicts now, as Redis's apply does, not at the next write.
     if settings.maxmemory != before.maxmemory || settings.maxmemory_policy != before.maxmemory_policy {
@@ -198,12 +201,17 @@ fn rebind_if_moved(ctx: &Ctx, settings: &crate::config::Settings) -> CmdResult {
 }
 
 /// CONFIG SET of a TLS file or its password: reads the files again (a certificate rotated in place too)
-/// before anything is committed; a file that cannot be read or used leaves the running TLS as it was.
-fn reload_tls_if_named(ctx: &Ctx, settings: &crate::config::Settings, named: &[&'static str]) -> CmdResult {
+/// before anything is committed, and returns what puts them in place once it is; a file that cannot be
+/// read or used leaves the running TLS, and every setting, as it was.
+fn read_tls_if_named(
+    ctx: &Ctx,
+    settings: &crate::config::Settings,
+    named: &[&'static str],
+) -> Result<Option<crate::server::TlsSwap>, CmdError> {
     const TLS_FILES: [&str; 4] = ["tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-ca-cert-file"];
-    let Some(name) = named.iter().find(|name| TLS_FILES.contains(name)) else { return Ok(()) };
-    let Some(reload) = ctx.server.tls_reloader.get() else { return Ok(()) };
-    reload(settings).map_err(|why| {
+    let Some(name) = named.iter().find(|name| TLS_FILES.contains(name)) else { return Ok(None) };
+    let Some(reload) = ctx.server.tls_reloader.get() else { return Ok(None) };
+    reload(settings).map(Some).map_err(|why| {
         CmdError::new(format!(
             "ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration: {why}"
         ))
