@@ -2,6 +2,7 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
+use crate::lookahead;
 use crate::query_buffer::{self, Arrived, SharedInput, SHARED_INPUT_BYTES};
 use bytes::{Buf, Bytes, BytesMut};
 use keel_engine::clients::{flag, ClientInfo, Signal};
@@ -69,10 +70,10 @@ struct Connection {
     tenant: Arc<Tenant>,
     session: Session,
     parser: RequestParser,
-    /// Parses ahead of `parser`, for [`prefetch_keys`].
+    /// Parses ahead of `parser`, for [`lookahead::prefetch_keys`].
     lookahead: RequestParser,
     /// Batches to run without looking ahead: one of several commands that found fewer than two keys to
-    /// prefetch (a client pipelining on one key) makes the next [`PREFETCH_PAUSE`] skip it.
+    /// prefetch (a client pipelining on one key) makes the next [`lookahead::PREFETCH_PAUSE`] skip it.
     lookahead_pause: u8,
     input: BytesMut,
     out: ReplyWriter,
@@ -521,9 +522,9 @@ impl Connection {
         if self.lookahead_pause > 0 {
             self.lookahead_pause -= 1;
         } else if self.session.authenticated
-            && !prefetch_keys(&mut self.lookahead, &mut batch, self.session.db, buf, max_bulk)
+            && !lookahead::prefetch_keys(&mut self.lookahead, &mut batch, self.session.db, buf, max_bulk)
         {
-            self.lookahead_pause = PREFETCH_PAUSE;
+            self.lookahead_pause = lookahead::PREFETCH_PAUSE;
         }
         let mut pos = 0;
         let mut next = Next::Read;
@@ -681,91 +682,6 @@ impl Connection {
         self.session.info.set_tenant(&tenant.name);
         self.tenant = tenant;
     }
-}
-
-/// Pipelined commands at most looked ahead at to prefetch their keys.
-const PREFETCH_AHEAD: usize = 32;
-/// Batches run without looking ahead after one where looking ahead found nothing to gain.
-const PREFETCH_PAUSE: u8 = 16;
-
-/// When `buf` holds several complete commands, starts loading the key each names (its first argument, where
-/// nearly every command names one) into the cache before the first runs, so that their cache misses overlap
-/// rather than follow one another. A single command gains nothing from it and is left alone, and a key
-/// named again right after is fetched once. Later passes load, once the entries have arrived, what they
-/// point to (keys and strings past 15 bytes live on the heap), then each command's second argument as a
-/// member of the collection its key holds (a hash's field, a set's or sorted set's member), then that
-/// member's bytes: a pipeline of HSETs into one big hash waits for its fields together. Returns whether
-/// looking ahead is worth its cost: false when it found several commands but fewer than two things to
-/// prefetch.
-fn prefetch_keys(parser: &mut RequestParser, batch: &mut Batch, db: usize, buf: &[u8], max_bulk: usize) -> bool {
-    parser.reset();
-    let mut pos = 0;
-    let mut named: [Option<KeyAndMember>; PREFETCH_AHEAD] = [None; PREFETCH_AHEAD];
-    let mut seen = 0;
-    while seen < PREFETCH_AHEAD {
-        // Inline commands (a person typing) are not worth parsing twice.
-        if buf.get(pos) != Some(&b'*') {
-            break;
-        }
-        let Ok(Some(parsed)) = parser.parse(&buf[pos..], max_bulk, true) else { break };
-        if let Parsed::Command { .. } = parsed {
-            let command = &buf[pos..];
-            named[seen] = parser.arg(command, 1).map(|key| (key, member_of(parser, command)));
-        }
-        pos += parsed.consumed();
-        seen += 1;
-    }
-    if seen < 2 {
-        return true;
-    }
-    let named = &named[..seen];
-    let mut slots = [None; PREFETCH_AHEAD];
-    let mut fresh = [false; PREFETCH_AHEAD];
-    let mut fetched = 0;
-    let mut last: Option<(&[u8], Option<usize>)> = None;
-    for (i, (key, _)) in named.iter().enumerate().filter_map(|(i, n)| n.map(|n| (i, n))) {
-        slots[i] = match last {
-            Some((previous, slot)) if previous == key => slot,
-            _ => {
-                let slot = batch.prefetch(db, key);
-                (fresh[i], fetched) = (true, fetched + 1);
-                last = Some((key, slot));
-                slot
-            }
-        };
-    }
-    for (i, slot) in slots[..seen].iter().enumerate() {
-        if let (Some(slot), true) = (slot, fresh[i]) {
-            batch.prefetch_contents(db, *slot);
-        }
-    }
-    let mut members = [None; PREFETCH_AHEAD];
-    for (i, name) in named.iter().enumerate() {
-        if let (Some(slot), Some((_, Some(member)))) = (slots[i], name) {
-            members[i] = batch.prefetch_member(db, slot, member);
-            fetched += usize::from(members[i].is_some());
-        }
-    }
-    for (slot, member) in slots[..seen].iter().zip(&members[..seen]) {
-        if let (Some(slot), Some(member)) = (slot, member) {
-            batch.prefetch_member_key(db, *slot, *member);
-        }
-    }
-    fetched >= 2
-}
-
-/// A command's first argument (the key, for nearly every command) and the argument that may be a member
-/// of the collection the key holds (see [`member_of`]).
-type KeyAndMember<'a> = (&'a [u8], Option<&'a [u8]>);
-
-/// The argument of the command just parsed that names a member of its key's collection, if it has one:
-/// the second for most (HSET key field, SADD key member, ZSCORE key member), the last for ZADD and ZINCRBY,
-/// whose members follow a score. A guess only costs a lookup that finds nothing.
-fn member_of<'a>(parser: &RequestParser, command: &'a [u8]) -> Option<&'a [u8]> {
-    let name = parser.arg(command, 0)?;
-    let scored = name.eq_ignore_ascii_case(b"ZADD") || name.eq_ignore_ascii_case(b"ZINCRBY");
-    let at = if scored { parser.arg_count().checked_sub(1)? } else { 2 };
-    parser.arg(command, at).filter(|_| at >= 2)
 }
 
 /// Carries out what a command asked of the connection; Some when the batch must stop here.

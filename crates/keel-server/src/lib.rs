@@ -9,6 +9,7 @@ mod backups;
 mod connection;
 mod http;
 mod listener;
+mod lookahead;
 mod query_buffer;
 mod relay;
 mod replication;
