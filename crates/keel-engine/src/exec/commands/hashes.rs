@@ -71,9 +71,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[&[u8]]) -> Result<usize, CmdError> {
     }
     let limits = limits(ctx);
     let slot = ctx.typed_for_write::<Hash>(args[1])?;
-    if args.len() > 4 {
-        ctx.prefetch_members(slot, args[2..].iter().step_by(2));
-    }
+    ctx.prefetch_members(slot, args[2..].iter().step_by(2));
     let created = ctx.modify::<Hash, _>(slot, |hash| {
         args[2..].chunks_exact(2).filter(|pair| hash.set(pair[0], pair[1], &limits)).count()
     });

@@ -82,13 +82,19 @@ const KEYS_AHEAD: usize = 16;
 
 /// The two passes of a look-ahead over the first [`KEYS_AHEAD`] names: `first` starts loading where each
 /// lives and says where that is; `second`, once all are under way, starts loading what each place holds.
+/// A single name is left alone: its lookup follows at once, with nothing to overlap.
 fn look_ahead<'n>(
     names: impl Iterator<Item = &'n &'n [u8]>,
     first: impl Fn(&[u8]) -> Option<usize>,
     second: impl Fn(usize),
 ) {
+    let mut named: [&[u8]; KEYS_AHEAD] = [&[]; KEYS_AHEAD];
+    let count = named.iter_mut().zip(names).map(|(slot, name)| *slot = name).count();
+    if count < 2 {
+        return;
+    }
     let mut ahead = [None; KEYS_AHEAD];
-    ahead.iter_mut().zip(names).for_each(|(place, name)| *place = first(name));
+    ahead.iter_mut().zip(&named[..count]).for_each(|(place, name)| *place = first(name));
     ahead.iter().flatten().for_each(|&place| second(place));
 }
 
@@ -291,9 +297,7 @@ impl Ctx<'_> {
     ) -> CmdResult {
         let removed = match self.find_typed::<T>(key)? {
             Some(slot) => {
-                if members.len() > 1 {
-                    self.prefetch_members(slot, members.iter());
-                }
+                self.prefetch_members(slot, members.iter());
                 self.modify::<T, _>(slot, |c| members.iter().filter(|m| remove(c, m)).count())
             }
             None => 0,

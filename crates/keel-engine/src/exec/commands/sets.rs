@@ -25,9 +25,7 @@ fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {
 pub fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let max = max_intset(ctx);
     let slot = ctx.typed_for_write::<Set>(args[1])?;
-    if args.len() > 3 {
-        ctx.prefetch_members(slot, args[2..].iter());
-    }
+    ctx.prefetch_members(slot, args[2..].iter());
     let added = ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.add(m, max)).count());
     ctx.dirty(added as u64);
     if added > 0 {
