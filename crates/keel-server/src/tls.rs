@@ -64,14 +64,13 @@ fn private_key(path: &Path, password: &str) -> Result<PrivateKeyDer<'static>, St
             path.display()
         ));
     }
-    if !text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+    let Some(start) = text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") else {
         return PrivateKeyDer::from_pem_slice(text.as_bytes())
             .map_err(|e| format!("cannot read the private key {}: {e}", path.display()));
-    }
+    };
     if password.is_empty() {
         return Err(format!("{}: the private key is encrypted: set tls-key-file-pass", path.display()));
     }
-    let start = text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----").unwrap_or(0);
     let (_, document) = pkcs8::SecretDocument::from_pem(&text[start..])
         .map_err(|e| format!("{}: not a PEM encrypted private key: {e}", path.display()))?;
     let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(document.as_bytes())
