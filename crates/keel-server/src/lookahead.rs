@@ -38,7 +38,7 @@ pub(crate) fn prefetch_keys(
         let Ok(Some(parsed)) = parser.parse(&buf[pos..], max_bulk, true) else { break };
         if let Parsed::Command { .. } = parsed {
             let command = &buf[pos..];
-            named[seen] = parser.arg(command, 1).map(|key| (key, member_of(parser, command)));
+            named[seen] = key_and_member(parser, command);
         }
         pos += parsed.consumed();
         seen += 1;
@@ -80,6 +80,22 @@ pub(crate) fn prefetch_keys(
         }
     }
     fetched >= 2
+}
+
+/// The key the command just parsed names first, and the member of its collection it may name: its first
+/// argument and [`member_of`] for nearly every command; for a script (EVAL, EVALSHA, FCALL and their _RO
+/// forms) the first of its KEYS, after the script and the key count, and no member.
+fn key_and_member<'a>(parser: &RequestParser, command: &'a [u8]) -> Option<KeyAndMember<'a>> {
+    let name = parser.arg(command, 0)?;
+    let scripted = matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F'))
+        && [&b"EVALSHA"[..], b"EVAL", b"FCALL", b"EVALSHA_RO", b"EVAL_RO", b"FCALL_RO"]
+            .iter()
+            .any(|script| name.eq_ignore_ascii_case(script));
+    if !scripted {
+        return parser.arg(command, 1).map(|key| (key, member_of(parser, command)));
+    }
+    let has_keys = parser.arg(command, 2).is_some_and(|numkeys| numkeys != b"0");
+    parser.arg(command, 3).filter(|_| has_keys).map(|key| (key, None))
 }
 
 /// A command's first argument (the key, for nearly every command) and the argument that may be a member

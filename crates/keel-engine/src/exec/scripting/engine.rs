@@ -45,6 +45,8 @@ pub struct Engine {
     pub load_redis: Table,
     runs: u32,
     compiled: u32,
+    /// The cap on what the state may allocate (0: none), as last set.
+    memory_limit: usize,
 }
 
 /// A finished run: the value the script returned, or Redis's error table (`err`, `source`, `line`).
@@ -151,6 +153,19 @@ unsafe fn bridge_call(state: *mut mlua::lua_State, raise: bool) -> std::os::raw:
         ffi::lua_error(state);
     }
     1
+}
+
+/// Pushes two arrays of Lua strings, `keys` then `args`, built straight on the stack: an mlua table and
+/// string per item cost about a tenth of a short script's run. Needs three free stack slots.
+unsafe fn push_arrays(state: *mut mlua::lua_State, keys: &[&[u8]], args: &[&[u8]]) {
+    use mlua::ffi;
+    for items in [keys, args] {
+        ffi::lua_createtable(state, items.len().try_into().unwrap_or(0), 0);
+        for (i, item) in items.iter().enumerate() {
+            ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+            ffi::lua_rawseti(state, -2, (i + 1) as ffi::lua_Integer);
+        }
+    }
 }
 
 unsafe extern "C-unwind" fn redis_call(state: *mut mlua::lua_State) -> std::os::raw::c_int {
@@ -276,6 +291,7 @@ impl Engine {
             lua,
             runs: 0,
             compiled: 0,
+            memory_limit: 0,
         })
     }
 
@@ -300,9 +316,27 @@ impl Engine {
         self.lua.registry_value(key)
     }
 
-    /// Sets a global scripts read (KEYS, ARGV).
-    pub fn set_global(&self, name: &str, value: Value) -> mlua::Result<()> {
-        self.runtime_api.raw_set(name, value)
+    /// Sets the globals an EVAL script reads its keys and arguments from, `KEYS` and `ARGV`.
+    pub fn set_keys_and_argv(&self, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<()> {
+        // SAFETY: `push_arrays` only uses the Lua C API, on the stack `exec_raw` hands it (the runtime API table
+        // at 1), and runs protected: an allocation failure ends in an error, not in a jump over Rust code.
+        unsafe {
+            self.lua.exec_raw::<()>(&self.runtime_api, |state| {
+                use mlua::ffi;
+                push_arrays(state, keys, args);
+                for name in [c"ARGV", c"KEYS"] {
+                    ffi::lua_pushstring(state, name.as_ptr());
+                    ffi::lua_insert(state, -2);
+                    ffi::lua_rawset(state, 1);
+                }
+            })
+        }
+    }
+
+    /// A function's two arguments: the keys and the arguments it was called with, as arrays.
+    pub fn keys_and_args(&self, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<(Table, Table)> {
+        // SAFETY: as in `set_keys_and_argv`.
+        unsafe { self.lua.exec_raw((), |state| push_arrays(state, keys, args)) }
     }
 
     /// Switches the sandbox between the API FUNCTION LOAD's code sees and the one scripts run with.
@@ -338,9 +372,13 @@ impl Engine {
 
     /// Caps what the Lua state may allocate (0: no cap); an allocation past it fails with Lua's "not enough
     /// memory", which ends the script.
-    pub fn limit_memory(&self, bytes: usize) {
-        if let Err(e) = self.lua.set_memory_limit(bytes) {
-            tracing::warn!("cannot limit a Lua state's memory: {e}");
+    pub fn limit_memory(&mut self, bytes: usize) {
+        if bytes == self.memory_limit {
+            return;
+        }
+        match self.lua.set_memory_limit(bytes) {
+            Ok(_) => self.memory_limit = bytes,
+            Err(e) => tracing::warn!("cannot limit a Lua state's memory: {e}"),
         }
     }
 

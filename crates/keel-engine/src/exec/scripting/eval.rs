@@ -4,7 +4,6 @@
 use super::engine::Engine;
 use super::{engine_error, run, Run, ScriptFlags};
 use crate::exec::commands::{CmdError, CmdResult, Ctx};
-use std::collections::HashMap;
 
 pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -17,7 +16,8 @@ pub struct Script {
 
 #[derive(Default)]
 pub struct ScriptCache {
-    scripts: HashMap<String, Script>,
+    /// By lowercase SHA-1, hashed with a seeded fast hash (names are SHA-1s, which no client picks).
+    scripts: hashbrown::HashMap<String, Script, foldhash::fast::RandomState>,
     /// Bytes of script source held (`used_memory_scripts_eval`).
     pub bytes: usize,
 }
@@ -191,15 +191,21 @@ pub fn split_keys<'a>(args: Args<'a>, not_a_number: CmdError) -> Result<(Args<'a
 /// EVAL, EVALSHA and their _RO forms.
 pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool) -> CmdResult {
     let (keys, argv) = split_keys(args, crate::exec::commands::NOT_INTEGER)?;
+    let mut lowercase = [0u8; 40];
+    let loaded;
     let sha = if by_sha {
+        // Cached scripts are named by lowercase SHA-1s; any other name finds nothing.
         if args[1].len() != 40 {
             return Err(CmdError::new(NOSCRIPT));
         }
-        String::from_utf8_lossy(args[1]).to_ascii_lowercase()
+        lowercase.copy_from_slice(args[1]);
+        lowercase.make_ascii_lowercase();
+        std::str::from_utf8(&lowercase).map_err(|_| CmdError::new(NOSCRIPT))?
     } else {
-        load(ctx, args[1])?
+        loaded = load(ctx, args[1])?;
+        loaded.as_str()
     };
-    let Some(script) = ctx.ks.scripting.scripts.scripts.get(&sha) else {
+    let Some(script) = ctx.ks.scripting.scripts.scripts.get(sha) else {
         return Err(CmdError::new(NOSCRIPT));
     };
     let flags = script.flags;
@@ -207,7 +213,7 @@ pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool
     let Some(mut engine) = ctx.ks.scripting.eval.take() else {
         return Err(CmdError::new(NOSCRIPT));
     };
-    let kept = ctx.ks.scripting.scripts.scripts.get(&sha).map(|script| engine.kept(&script.function));
+    let kept = ctx.ks.scripting.scripts.scripts.get(sha).map(|script| engine.kept(&script.function));
     let function = match kept {
         Some(Ok(function)) => function,
         failed => {
@@ -228,7 +234,7 @@ pub fn eval(ctx: &mut Ctx, args: &[&[u8]], by_sha: bool, read_only_command: bool
             args: argv,
             read_only,
             is_function: false,
-            name: &sha,
+            name: sha,
             command: args,
             allow_oom: flags.allow_oom,
         },

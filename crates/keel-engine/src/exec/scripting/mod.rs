@@ -109,40 +109,29 @@ pub struct Run<'r> {
 /// Runs a script or function for the client in `ctx` and writes its reply.
 fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     let lua = engine.lua.clone();
-    let to_table = |items: &[&[u8]]| -> mlua::Result<mlua::Table> {
-        let t = lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, lua.create_string(item)?)?;
-        }
-        Ok(t)
-    };
-    let keys = to_table(run.keys).map_err(engine_error)?;
-    let args = to_table(run.args).map_err(engine_error)?;
     let call_args = if run.is_function {
-        Some((keys, args))
+        Some(engine.keys_and_args(run.keys, run.args).map_err(engine_error)?)
     } else {
-        engine.set_global("KEYS", Value::Table(keys)).map_err(engine_error)?;
-        engine.set_global("ARGV", Value::Table(args)).map_err(engine_error)?;
+        engine.set_keys_and_argv(run.keys, run.args).map_err(engine_error)?;
         None
     };
     ctx.ks.scripting.running_memory = engine.used_memory();
-    let memory_limit = ctx.tenant.lua_memory_limit(&ctx.server.settings.read());
+    let (memory_limit, threshold) = {
+        let settings = ctx.server.settings.read();
+        (ctx.tenant.lua_memory_limit(&settings), settings.busy_reply_threshold)
+    };
     let status = ctx.tenant.scripts.clone();
-    let threshold = ctx.server.settings.read().busy_reply_threshold;
     status.begin(run.is_function, threshold, run.name, run.command);
     // Blocked clients are served once the script is done, and the log gets its effects as one block.
     ctx.ks.blocking.hold(true);
     let log_mark = ctx.ks.log.enabled.then(|| ctx.ks.log.begin_transaction());
     let call = RefCell::new(api::Call::new(ctx, run.read_only, &status));
     call.borrow_mut().allow_oom(run.allow_oom);
-    // The cap holds while the script's own code runs. Outside it mlua needs no protected calls (each costs a
-    // closure and a pcall): what Keel itself allocates there (KEYS, ARGV) is bounded by the request size.
+    // The cap, set again only when it changed, stays on between runs.
+    engine.limit_memory(memory_limit);
     let outcome = {
         let _current = api::install(&lua, &call);
-        engine.limit_memory(memory_limit);
-        let outcome = engine.run(run.function, call_args);
-        engine.limit_memory(0);
-        outcome
+        engine.run(run.function, call_args)
     };
     let call = call.into_inner();
     let resp = call.session.resp;
