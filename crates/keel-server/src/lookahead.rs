@@ -111,3 +111,38 @@ fn member_of<'a>(parser: &RequestParser, command: &'a [u8]) -> Option<&'a [u8]> 
     let at = if scored { parser.arg_count().checked_sub(1)? } else { 2 };
     parser.arg(command, at).filter(|_| at >= 2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the look-ahead would fetch for one command written as RESP.
+    fn named(args: &[&str]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut command = format!("*{}\r\n", args.len());
+        for arg in args {
+            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        let mut parser = RequestParser::new();
+        let parsed = parser.parse(command.as_bytes(), 1 << 20, true);
+        assert!(matches!(parsed, Ok(Some(Parsed::Command { .. }))));
+        key_and_member(&parser, command.as_bytes()).map(|(key, member)| (key.to_vec(), member.map(<[u8]>::to_vec)))
+    }
+
+    #[test]
+    fn commands_name_their_first_argument_and_maybe_a_member() {
+        assert_eq!(named(&["GET", "k"]), Some((b"k".to_vec(), None)));
+        assert_eq!(named(&["HSET", "h", "f", "v"]), Some((b"h".to_vec(), Some(b"f".to_vec()))));
+        assert_eq!(named(&["ZADD", "z", "1", "m"]), Some((b"z".to_vec(), Some(b"m".to_vec()))));
+        assert_eq!(named(&["PING"]), None);
+    }
+
+    #[test]
+    fn scripts_name_their_first_key_and_no_member() {
+        let sha = "a".repeat(40);
+        assert_eq!(named(&["evalsha", &sha, "2", "k1", "k2", "60"]), Some((b"k1".to_vec(), None)));
+        assert_eq!(named(&["EVAL", "return 1", "1", "k"]), Some((b"k".to_vec(), None)));
+        assert_eq!(named(&["FCALL_RO", "f", "1", "k", "a"]), Some((b"k".to_vec(), None)));
+        assert_eq!(named(&["EVALSHA", &sha, "0", "arg"]), None);
+        assert_eq!(named(&["EVAL", "return 1", "0"]), None);
+    }
+}
