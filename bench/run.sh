@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Keel vs Debian's redis-server on this machine, in one run: redis-benchmark throughput ratios and bytes
+# Keel vs Debian's redis-server on this machine, in one run: redis-benchmark throughput ratios (and each server's
+# CPU time per request) and bytes
 # per key. Servers are pinned to one core and the load generator to another; rounds interleave the two
 # servers so that drift in the machine affects both alike.
 #
@@ -68,32 +69,29 @@ bench_one() {
 }
 
 # Scripted commands, as rate limiters and queues send them: a fixed-window limiter by EVAL (its body sent
-# every time) and by EVALSHA (loaded once). Prints "NAME rps" (rps is counted from the end of the CSV
-# line: the command's name column holds the script, commas included).
+# every time) and by EVALSHA (loaded once). Prints "NAME rps" for NAME, eval_ratelim or evalsha (rps is
+# counted from the end of the CSV line: the command's name column holds the script, commas included).
 RATE_LIMIT="local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
 bench_scripts() {
-  local port=$1 pipeline=$2 requests=$3 sha
-  sha=$(redis-cli -p "$port" SCRIPT LOAD "$RATE_LIMIT")
+  local port=$1 pipeline=$2 requests=$3 name=$4 script
+  script=(EVAL "$RATE_LIMIT")
+  [ "$name" = evalsha ] && script=(EVALSHA "$(redis-cli -p "$port" SCRIPT LOAD "$RATE_LIMIT")")
   taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 100000 -n "$requests" -P "$pipeline" --csv \
-    EVAL "$RATE_LIMIT" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print "eval_ratelim", $(NF-6)}'
-  taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 100000 -n "$requests" -P "$pipeline" --csv \
-    EVALSHA "$sha" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print "evalsha", $(NF-6)}'
+    "${script[@]}" 1 "rl:__rand_int__" 60000 2>/dev/null | tail -n +2 | tr -d '"' \
+    | awk -F, -v name="$name" '{print name, $(NF-6)}'
 }
 
 # Commands that name ten keys or ten members of one big hash: MGET (of the keys the SET test wrote), HSET of
-# ten fields, then HMGET of ten. Prints "NAME rps".
+# ten fields, then HMGET of ten. Prints "NAME rps" for NAME, one of mget_10, hset_10, hmget_10.
 bench_multi() {
-  local port=$1 pipeline=$2 requests=$3 k="key:__rand_int__" f="f:__rand_int__"
-  local name args
-  for name in mget_10 hset_10 hmget_10; do
-    case $name in
-      mget_10) args=(MGET "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k") ;;
-      hset_10) args=(HSET bench:hash "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v) ;;
-      hmget_10) args=(HMGET bench:hash "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f") ;;
-    esac
-    taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -n "$requests" -P "$pipeline" --csv \
-      "${args[@]}" 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, -v name="$name" '{print name, $(NF-6)}'
-  done
+  local port=$1 pipeline=$2 requests=$3 name=$4 k="key:__rand_int__" f="f:__rand_int__" args
+  case $name in
+    mget_10) args=(MGET "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k") ;;
+    hset_10) args=(HSET bench:hash "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v "$f" v) ;;
+    hmget_10) args=(HMGET bench:hash "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f") ;;
+  esac
+  taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -n "$requests" -P "$pipeline" --csv \
+    "${args[@]}" 2>/dev/null | tail -n +2 | tr -d '"' | awk -F, -v name="$name" '{print name, $(NF-6)}'
 }
 
 # Stream appends, as event logs and job queues send them: XADD with an auto ID to one capped stream.
@@ -104,6 +102,27 @@ bench_streams() {
   taskset -c "$client_cpu" redis-benchmark -p "$port" -c 50 -r 1000000 -n "$requests" -P "$pipeline" --csv \
     XADD bench:stream MAXLEN "~" 100000 "*" event click user __rand_int__ 2>/dev/null | tail -n +2 | tr -d '"' \
     | awk -F, '{print "xadd", $(NF-6)}'
+}
+
+# One throughput test by name: redis-benchmark's own (-t), or one of the commands above, each with the
+# share of REQUESTS it runs. Prints "NAME rps requests".
+bench_test() {
+  local port=$1 pipeline=$2 requests=$3 test=$4
+  case $test in
+    eval_ratelim|evalsha) requests=$((requests / 2)) ;;
+    mget_10|hset_10|hmget_10) requests=$((requests / 4)) ;;
+  esac
+  case $test in
+    eval_ratelim|evalsha) bench_scripts "$port" "$pipeline" "$requests" "$test" ;;
+    mget_10|hset_10|hmget_10) bench_multi "$port" "$pipeline" "$requests" "$test" ;;
+    xadd) bench_streams "$port" "$pipeline" "$requests" ;;
+    *) bench_one "$port" "$pipeline" "$requests" "$test" ;;
+  esac | awk -v n="$requests" '{print $1, $2, n}'
+}
+
+# CPU time a process has used so far, in clock ticks (all its threads, user and system).
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
 # RESP for one dataset, for `redis-cli --pipe`: strings via DEBUG POPULATE, or a big hash, a big set,
@@ -194,27 +213,29 @@ fi
 
 start_servers
 
-# Throughput: each test runs on Keel and then on Redis back to back, so both see the same machine.
+# Throughput: each test runs on Keel and then on Redis back to back, so both see the same machine. Beside
+# ops/s, the server's CPU time per request: at -P 1 the one-core load generator is the limit for both
+# servers (it runs at 100% while they do not), so what each server spends per request tells them apart.
 results="$work/results"
 : >"$results"
+EXTRA_TESTS=${EXTRA_TESTS-eval_ratelim,evalsha,xadd,mget_10,hset_10,hmget_10}
+ticks_per_second=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
   for pipeline in 1 16; do
     requests=$REQUESTS_P1; [ "$pipeline" = 16 ] && requests=$REQUESTS_P16
-    for test in ${TESTS//,/ }; do
+    for test in ${TESTS//,/ } ${EXTRA_TESTS//,/ }; do
       for server in keel redis; do
-        port=$keel_port; [ $server = redis ] && port=$redis_port
-        bench_one "$port" "$pipeline" "$requests" "$test" | while read -r name rps; do
-          echo "$server $pipeline $name $rps" >>"$results"
-        done
+        port=$keel_port; pid=$keel_pid
+        [ $server = redis ] && { port=$redis_port; pid=$redis_pid; }
+        before=$(cpu_ticks "$pid")
+        bench_test "$port" "$pipeline" "$requests" "$test" >"$work/one-test"
+        after=$(cpu_ticks "$pid")
+        while read -r name rps done_requests; do
+          cpu_us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$done_requests" \
+            'BEGIN {printf "%.3f", t * 1e6 / hz / n}')
+          echo "$server $pipeline $name $rps $cpu_us" >>"$results"
+        done <"$work/one-test"
       done
-    done
-    for server in keel redis; do
-      port=$keel_port; [ $server = redis ] && port=$redis_port
-      { bench_scripts "$port" "$pipeline" "$((requests / 2))"; bench_streams "$port" "$pipeline" "$requests"
-        bench_multi "$port" "$pipeline" "$((requests / 4))"; } |
-        while read -r name rps; do
-          echo "$server $pipeline $name $rps" >>"$results"
-        done
     done
   done
   echo "round $round of $ROUNDS done" >&2
@@ -424,16 +445,27 @@ python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapsho
 import sys, statistics, collections
 path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path, connection_path = sys.argv[1:]
 runs = collections.defaultdict(list)
+cpu = collections.defaultdict(list)
 for line in open(path):
-    server, pipeline, test, rps = line.split()
+    server, pipeline, test, rps, cpu_us = line.split()
     runs[(test, int(pipeline), server)].append(float(rps))
+    cpu[(test, int(pipeline), server)].append(float(cpu_us))
 tests = sorted({(t, p) for t, p, _ in runs}, key=lambda x: (x[1], x[0]))
-print(f"\nredis-benchmark -c 50 -r 1000000 -d 16, median of {rounds} interleaved rounds, server pinned to one core\n")
-print(f"| {'test':<12} | {'-P':>3} | {'keel ops/s':>12} | {'redis ops/s':>12} | {'keel/redis':>10} |")
-print(f"|{'-'*14}|{'-'*5}|{'-'*14}|{'-'*14}|{'-'*12}|")
+print(f"\nredis-benchmark -c 50 -r 1000000 -d 16, median of {rounds} interleaved rounds, server pinned to one core;")
+print("CPU: the server's CPU time per request (ratio redis/keel: above 1, Keel spends less per request)\n")
+print(f"| {'test':<12} | {'-P':>3} | {'keel ops/s':>12} | {'redis ops/s':>12} | {'keel/redis':>10} "
+      f"| {'keel CPU':>8} | {'redis CPU':>9} | {'redis/keel':>10} |")
+print(f"|{'-'*14}|{'-'*5}|{'-'*14}|{'-'*14}|{'-'*12}|{'-'*10}|{'-'*11}|{'-'*12}|")
+ratios = collections.defaultdict(list)
 for test, p in tests:
     k = statistics.median(runs[(test, p, 'keel')]); r = statistics.median(runs[(test, p, 'redis')])
-    print(f"| {test:<12} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} |")
+    kc = statistics.median(cpu[(test, p, 'keel')]); rc = statistics.median(cpu[(test, p, 'redis')])
+    ratios[p].append((k / r, rc / max(kc, 1e-9)))
+    print(f"| {test:<12} | {p:>3} | {k:>12,.0f} | {r:>12,.0f} | {k / r:>10.2f} "
+          f"| {kc:>6.2f}us | {rc:>7.2f}us | {rc / max(kc, 1e-9):>10.2f} |")
+for p, pairs in sorted(ratios.items()):
+    ops = statistics.geometric_mean([a for a, _ in pairs]); per_request = statistics.geometric_mean([b for _, b in pairs])
+    print(f"| {'geomean':<12} | {p:>3} | {'':>12} | {'':>12} | {ops:>10.2f} | {'':>8} | {'':>9} | {per_request:>10.2f} |")
 print("\nBytes per element (strings: DEBUG POPULATE 1000000; hash, set, zset: 1M fields/members in one key;")
 print("small-hashes: 100k hashes of 10 fields, per field; stream: 1M XADD * of 2 fields to one stream, per entry),")
 print("growth of used_memory and of RSS")
