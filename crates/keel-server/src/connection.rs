@@ -4,6 +4,7 @@
 
 use crate::lookahead;
 use crate::query_buffer::{self, Arrived, SharedInput, SHARED_INPUT_BYTES};
+use crate::waits::{wait_and_reply, wait_blocked, Waiting};
 use bytes::{Buf, Bytes, BytesMut};
 use keel_engine::clients::{flag, ClientInfo, Signal};
 use keel_engine::exec::batch::Batch;
@@ -16,7 +17,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 /// What a connection's output buffer starts with, and its private input returns to after a huge request:
@@ -31,6 +32,15 @@ const FLUSH_AT: usize = 64 * 1024;
 /// A connection whose output makes no progress for this long is closed, whatever the configured limits:
 /// a peer that never reads must not hold a connection (and its buffers) forever.
 const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// What waiting for the client's input came to.
+enum Input {
+    /// Bytes arrived: into the connection's own buffer, or (Some) into its thread's shared one.
+    Arrived(Option<SharedInput>),
+    /// Something else was done (a pushed message written, buffers trimmed): wait again.
+    Again,
+    Closed,
+}
 
 /// What a batch of input asked the connection to do next.
 enum Next {
@@ -119,64 +129,10 @@ where
     loop {
         let mut shared = None;
         if let Next::Read = next {
-            // Part of a command is pending: make room for the rest of the argument it is in, as Redis does.
-            let spare = conn.input.capacity() - conn.input.len();
-            let missing = conn.parser.bulk_bytes_missing(conn.input.len());
-            if !conn.input.is_empty() && !conn.trimmed && (spare < IDLE_BUFFER / 2 || missing > spare) {
-                conn.input.reserve(missing.clamp(SHARED_INPUT_BYTES, 64 * 1024 * 1024));
-                conn.publish_buffers(&info);
-            }
-            tokio::select! {
-                biased;
-                signal = info.signalled() => match signal {
-                    Signal::Kill => break,
-                    Signal::Trim => {
-                        conn.trim(&info);
-                        continue;
-                    }
-                },
-                _ = keel_engine::server::stopping(&mut shutdown) => break,
-                pushed = next_pushed(&mut conn.feed) => {
-                    let Some(message) = pushed else { break };
-                    // Everything already queued goes out with it, in one write.
-                    let batch = match conn.feed.as_mut() {
-                        Some(feed) => feed.drain_after(message),
-                        None => Pushed::One(message),
-                    };
-                    // A subscriber cut off for not reading must not keep its connection while a write stalls.
-                    let written = tokio::select! {
-                        _ = info.killed() => break,
-                        written = write_output(&mut stream, batch.bytes(), &conn.server) => written,
-                    };
-                    if written.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                read = query_buffer::read(&mut stream, &mut conn.input) => match read {
-                    Ok(Arrived::Closed) | Err(_) => break,
-                    Ok(arrived) => {
-                        let n = arrived.len() as u64;
-                        conn.server.stats.net_input_bytes.fetch_add(n, Ordering::Relaxed);
-                        conn.tenant.meters.bytes_in.fetch_add(n, Ordering::Relaxed);
-                        if conn.trimmed {
-                            conn.untrim(&info);
-                        }
-                        if let Arrived::Shared(input) = arrived {
-                            shared = Some(input);
-                        }
-                    }
-                },
-            }
-            let pending = (conn.input.len() + shared.as_ref().map_or(0, |input| input.bytes().len())) as u64;
-            if let Some(max) = conn.tenant.max_request_size().filter(|max| pending > *max) {
-                tracing::info!(client = info.id, addr = %info.addr, database = %conn.tenant.name, max, "closing client over its database's max request size");
-                let _ = write_output(&mut stream, b"-ERR max request size exceeded\r\n", &conn.server).await;
-                break;
-            }
-            if pending > conn.server.settings.read().client_query_buffer_limit {
-                tracing::warn!(client = info.id, addr = %info.addr, database = %conn.tenant.name, "closing client that reached max query buffer length");
-                break;
+            match conn.read(&mut stream, &info, &mut shutdown).await {
+                Input::Arrived(input) => shared = input,
+                Input::Again => continue,
+                Input::Closed => break,
             }
         }
         if let Next::Block(mut reply, deadline) = next {
@@ -257,145 +213,15 @@ where
                 }
             }
         }
-        if let Next::Wait(waiting, deadline) = next {
-            next = Next::Continue;
-            tokio::select! {
-                biased;
-                _ = info.killed() => break,
-                _ = keel_engine::server::stopping(&mut shutdown) => break,
-                () = Box::pin(wait_and_reply(&conn.tenant, waiting, deadline, &mut conn.out)) => {}
-            };
-            conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
-            let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
-            conn.out.clear();
-            if written.is_err() {
+        if let Next::Wait(..) | Next::Paused = next {
+            // Boxed, as every rarely taken wait is: the connection's task stays small.
+            let resumed = conn.wait(&mut stream, &info, &mut shutdown, std::mem::replace(&mut next, Next::Continue));
+            if !Box::pin(resumed).await {
                 break;
             }
-        }
-        if let Next::Paused = next {
-            // Counted as blocked while the pause holds its command, as Redis counts postponed clients.
-            info.set_flag(flag::BLOCKED, true);
-            let ended = tokio::select! {
-                biased;
-                _ = info.killed() => false,
-                _ = keel_engine::server::stopping(&mut shutdown) => false,
-                _ = conn.tenant.pause.wait() => true,
-            };
-            info.set_flag(flag::BLOCKED, false);
-            if !ended {
-                break;
-            }
-            next = Next::Continue;
         }
     }
     conn.close(&info);
-}
-
-/// Waits for a blocking command's reply (Some(Some)) or its deadline (Some(None)), still reading the socket:
-/// a client that disconnects while blocked must give up its claim (None, as when it is killed or the server
-/// stops), and commands it pipelines meanwhile are kept for later.
-async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-    input: &mut BytesMut,
-    server: &Server,
-    info: &ClientInfo,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    reply: &mut oneshot::Receiver<Vec<u8>>,
-    deadline: Option<tokio::time::Instant>,
-) -> Option<Option<Vec<u8>>> {
-    loop {
-        tokio::select! {
-            biased;
-            _ = info.killed() => return None,
-            _ = keel_engine::server::stopping(shutdown) => return None,
-            served = &mut *reply => return Some(served.ok()),
-            _ = sleep_until_deadline(deadline) => return Some(None),
-            read = stream.read_buf(input) => match read {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => {
-                    server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            },
-        }
-    }
-}
-
-/// What WAIT, WAITAOF and a SYNC flush wait for.
-enum Waiting {
-    /// WAIT: `replicas` replicas acknowledged `offset`.
-    Replicas { offset: u64, replicas: u64 },
-    /// WAITAOF: the local log and replicas' logs fsynced.
-    Aof(keel_engine::exec::session::AofWait),
-    /// FLUSHALL/FLUSHDB SYNC: what the flush took out freed (its reply is already written).
-    Freed(keel_engine::lazyfree::FreeDone),
-}
-
-/// Waits for what `waiting` names, or the deadline, and writes the command's reply: WAIT's count of
-/// replicas, WAITAOF's pair (local log fsynced, replicas fsynced); a flush's was written as it ran.
-async fn wait_and_reply(
-    tenant: &Tenant,
-    waiting: Waiting,
-    deadline: Option<tokio::time::Instant>,
-    out: &mut ReplyWriter,
-) {
-    match waiting {
-        Waiting::Replicas { offset, replicas } => {
-            let measure = || {
-                let acked = tenant.replication.acknowledged(offset);
-                (acked, acked as u64 >= replicas)
-            };
-            // An acknowledgement may land between the count and the wait: look again now and then.
-            let acked = wait_for_acks(tenant, true, deadline, Duration::from_millis(100), measure).await;
-            out.int(acked as i64);
-        }
-        Waiting::Aof(wait) => {
-            let measure = || {
-                let (local, replicas) = keel_engine::exec::commands::replication::aof_acks(tenant, &wait);
-                ((local, replicas), wait.met(local, replicas))
-            };
-            // The log fsyncs on its own schedule (`appendfsync`): the local side is looked at often.
-            let asks = wait.replicas > 0;
-            let (local, replicas) = wait_for_acks(tenant, asks, deadline, Duration::from_millis(10), measure).await;
-            out.array(2);
-            out.int(local as i64);
-            out.int(replicas as i64);
-        }
-        Waiting::Freed(done) => done.wait().await,
-    }
-}
-
-/// Asks the replicas for acknowledgements (when `ask_replicas`), then measures until the measure says it is
-/// met, looking again at each acknowledgement and every `poll`; at the deadline, the last measure.
-async fn wait_for_acks<T>(
-    tenant: &Tenant,
-    ask_replicas: bool,
-    deadline: Option<tokio::time::Instant>,
-    poll: Duration,
-    measure: impl Fn() -> (T, bool),
-) -> T {
-    if ask_replicas {
-        tenant.persistence.stream.append(keel_engine::replication::GETACK);
-    }
-    let mut waiting = std::pin::pin!(sleep_until_deadline(deadline));
-    loop {
-        let (measured, met) = measure();
-        if met {
-            return measured;
-        }
-        let notified = tenant.replication.acks.notified();
-        tokio::select! {
-            _ = notified => {}
-            _ = &mut waiting => return measure().0,
-            _ = tokio::time::sleep(poll) => {}
-        }
-    }
-}
-
-async fn sleep_until_deadline(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The next pushed message, or never when the connection has no feed.
@@ -474,6 +300,121 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
 }
 
 impl Connection {
+    /// Waits for the client's next bytes, writing pushed messages (pub/sub, tracking) meanwhile, and checks
+    /// what is pending against the request size limits.
+    async fn read<S>(
+        &mut self,
+        stream: &mut S,
+        info: &ClientInfo,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Input
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut shared = None;
+        // Part of a command is pending: make room for the rest of the argument it is in, as Redis does.
+        let spare = self.input.capacity() - self.input.len();
+        let missing = self.parser.bulk_bytes_missing(self.input.len());
+        if !self.input.is_empty() && !self.trimmed && (spare < IDLE_BUFFER / 2 || missing > spare) {
+            self.input.reserve(missing.clamp(SHARED_INPUT_BYTES, 64 * 1024 * 1024));
+            self.publish_buffers(info);
+        }
+        tokio::select! {
+            biased;
+            signal = info.signalled() => match signal {
+                Signal::Kill => return Input::Closed,
+                Signal::Trim => {
+                    self.trim(info);
+                    return Input::Again;
+                }
+            },
+            _ = keel_engine::server::stopping(shutdown) => return Input::Closed,
+            pushed = next_pushed(&mut self.feed) => {
+                let Some(message) = pushed else { return Input::Closed };
+                // Everything already queued goes out with it, in one write.
+                let batch = match self.feed.as_mut() {
+                    Some(feed) => feed.drain_after(message),
+                    None => Pushed::One(message),
+                };
+                // A subscriber cut off for not reading must not keep its connection while a write stalls.
+                let written = tokio::select! {
+                    _ = info.killed() => return Input::Closed,
+                    written = write_output(stream, batch.bytes(), &self.server) => written,
+                };
+                if written.is_err() {
+                    return Input::Closed;
+                }
+                return Input::Again;
+            }
+            read = query_buffer::read(stream, &mut self.input) => match read {
+                Ok(Arrived::Closed) | Err(_) => return Input::Closed,
+                Ok(arrived) => {
+                    let n = arrived.len() as u64;
+                    self.server.stats.net_input_bytes.fetch_add(n, Ordering::Relaxed);
+                    self.tenant.meters.bytes_in.fetch_add(n, Ordering::Relaxed);
+                    if self.trimmed {
+                        self.untrim(info);
+                    }
+                    if let Arrived::Shared(input) = arrived {
+                        shared = Some(input);
+                    }
+                }
+            },
+        }
+        let pending = (self.input.len() + shared.as_ref().map_or(0, |input| input.bytes().len())) as u64;
+        if let Some(max) = self.tenant.max_request_size().filter(|max| pending > *max) {
+            tracing::info!(client = info.id, addr = %info.addr, database = %self.tenant.name, max, "closing client over its database's max request size");
+            let _ = write_output(stream, b"-ERR max request size exceeded\r\n", &self.server).await;
+            return Input::Closed;
+        }
+        if pending > self.server.settings.read().client_query_buffer_limit {
+            tracing::warn!(client = info.id, addr = %info.addr, database = %self.tenant.name, "closing client that reached max query buffer length");
+            return Input::Closed;
+        }
+        Input::Arrived(shared)
+    }
+
+    /// A WAIT's or WAITAOF's wait, then its reply written; or, for a command CLIENT PAUSE holds, the pause's
+    /// end. False when the connection must close (killed, server stopping, a write failed).
+    async fn wait<S>(
+        &mut self,
+        stream: &mut S,
+        info: &ClientInfo,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        next: Next,
+    ) -> bool
+    where
+        S: tokio::io::AsyncWrite + Unpin,
+    {
+        match next {
+            Next::Wait(waiting, deadline) => {
+                tokio::select! {
+                    biased;
+                    _ = info.killed() => return false,
+                    _ = keel_engine::server::stopping(shutdown) => return false,
+                    () = Box::pin(wait_and_reply(&self.tenant, waiting, deadline, &mut self.out)) => {}
+                };
+                self.tenant.meters.bytes_out.fetch_add(self.out.len() as u64, Ordering::Relaxed);
+                let written = write_output(stream, self.out.as_bytes(), &self.server).await;
+                self.out.clear();
+                written.is_ok()
+            }
+            Next::Paused => {
+                // Counted as blocked while the pause holds its command, as Redis counts postponed clients.
+                info.set_flag(flag::BLOCKED, true);
+                let ended = tokio::select! {
+                    biased;
+                    _ = info.killed() => false,
+                    _ = keel_engine::server::stopping(shutdown) => false,
+                    _ = self.tenant.pause.wait() => true,
+                };
+                info.set_flag(flag::BLOCKED, false);
+                ended
+            }
+            _ => true,
+        }
+    }
+
     /// Gives the buffers back while the connection is idle: an empty input buffer entirely (the next read
     /// goes into the thread's), one holding part of a command down to that part, as Redis's cron does.
     fn trim(&mut self, info: &ClientInfo) {

@@ -14,6 +14,7 @@ mod query_buffer;
 mod relay;
 mod replication;
 pub mod tls;
+mod waits;
 
 pub use keel_engine::{config, provisioning, Server, Settings};
 use keel_engine::{cron, persistence};
