@@ -12,6 +12,7 @@ mod health;
 mod index;
 mod metrics;
 mod rest;
+mod rest_commands;
 mod sse;
 mod stats;
 

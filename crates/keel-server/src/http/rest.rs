@@ -5,6 +5,7 @@
 //! (`dispatch::execute`), and handlers write their replies straight as JSON (`{"result": ...}` or `{"error":
 //! "..."}`, keel-protocol's JSON writer) or, when asked, as RESP2 bytes.
 
+use super::rest_commands::Commands;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -17,7 +18,6 @@ use keel_engine::server::Server;
 use keel_engine::state::tenant::Tenant;
 use keel_protocol::{JsonStrings, ReplyWriter, Resp};
 use serde_json::json;
-use serde_json::value::RawValue;
 use std::sync::Arc;
 
 const UNAUTHORIZED: &str = "WRONGPASS invalid or missing auth token";
@@ -238,7 +238,7 @@ impl Replies {
 async fn run(
     server: &Arc<Server>,
     access: Access,
-    commands: Vec<Command>,
+    commands: Commands,
     out: ReplyWriter,
     headers: &HeaderMap,
 ) -> Replies {
@@ -251,7 +251,7 @@ async fn run(
     let mut durability = keel_engine::exec::batch::Durability::default();
     let mut next = 0;
     while next < commands.len() {
-        let (done, batch_durability, held) = run_batch(server, &access, &mut session, &commands[next..], &mut replies);
+        let (done, batch_durability, held) = run_batch(server, &access, &mut session, &commands, next, &mut replies);
         next += done;
         durability.offset = durability.offset.max(batch_durability.offset);
         durability.wrote |= batch_durability.wrote;
@@ -264,8 +264,7 @@ async fn run(
         }
     }
     // Metered as the same commands over RESP would be: the arguments in, the replies out.
-    let bytes_in: usize = commands.iter().flatten().map(Vec::len).sum();
-    tenant.meters.bytes_in.fetch_add(bytes_in as u64, std::sync::atomic::Ordering::Relaxed);
+    tenant.meters.bytes_in.fetch_add(commands.arg_bytes() as u64, std::sync::atomic::Ordering::Relaxed);
     tenant.meters.bytes_out.fetch_add(replies.out.len() as u64, std::sync::atomic::Ordering::Relaxed);
     // Acknowledged means durable under `appendfsync always`, as over RESP: a request that wrote while the
     // log cannot be written answers MISCONF throughout.
@@ -275,7 +274,7 @@ async fn run(
             let refusal = refusal.as_deref().unwrap_or("MISCONF Errors writing to the AOF file");
             replies.out.clear();
             replies.ends.clear();
-            for _ in &commands {
+            for _ in 0..commands.len() {
                 replies.out.error(refusal);
                 replies.ends.push(replies.out.len());
             }
@@ -293,19 +292,21 @@ enum Held {
     Freeing(keel_engine::lazyfree::FreeDone),
 }
 
-/// Runs `commands` as one batch until one holds the rest; returns how many ran, what must be durable, and
-/// what held the rest.
+/// Runs `commands` from the `first` as one batch until one holds the rest; returns how many ran, what must
+/// be durable, and what held the rest.
 fn run_batch(
     server: &Arc<Server>,
     access: &Access,
     session: &mut Session,
-    commands: &[Command],
+    commands: &Commands,
+    first: usize,
     replies: &mut Replies,
 ) -> (usize, keel_engine::exec::batch::Durability, Option<Held>) {
     let mut batch = Batch::new(server, &access.tenant);
-    for (done, command) in commands.iter().enumerate() {
+    let mut args = Vec::new();
+    for done in 0..commands.len() - first {
         let start = replies.out.len();
-        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        commands.args(first + done, &mut args);
         if let Some(error) = refused_over_rest(server, access, &args) {
             // Refused while queuing a transaction: the transaction is discarded, as Redis does.
             if let Some(transaction) = &mut session.transaction {
@@ -331,7 +332,7 @@ fn run_batch(
         }
         replies.end(start);
     }
-    (commands.len(), batch.finish(), None)
+    (commands.len() - first, batch.finish(), None)
 }
 
 /// Why REST does not run `args` for `access`, if it does not: the read-only token runs only `readonly`
@@ -349,40 +350,6 @@ fn refused_over_rest(server: &Server, access: &Access, args: &[&[u8]]) -> Option
     cmd.has(flags::NO_REST).then(|| format!("ERR {} is not supported over REST", cmd.fullname.to_uppercase()))
 }
 
-/// A JSON command (`["SET", "k", "v"]`) as arguments: strings as they are, numbers by their original
-/// lexeme, booleans as `true`/`false`. Its items are read as raw JSON text, not built into a JSON tree
-/// first: a `/pipeline` of small commands spent most of its parsing building and dropping that tree.
-fn json_command(items: &[&RawValue]) -> Option<Command> {
-    if items.is_empty() {
-        return None;
-    }
-    items.iter().map(|item| json_argument(item)).collect()
-}
-
-/// One argument as it was written: a string unescaped, a number or a boolean as its text; None for
-/// `null`, arrays and objects.
-fn json_argument(item: &RawValue) -> Option<Vec<u8>> {
-    let text = item.get();
-    match text.as_bytes().first()? {
-        b'"' => match serde_json::from_str::<&str>(text) {
-            Ok(plain) => Some(plain.as_bytes().to_vec()),
-            Err(_) => serde_json::from_str::<String>(text).ok().map(String::into_bytes),
-        },
-        b't' | b'f' | b'-' | b'0'..=b'9' => Some(text.as_bytes().to_vec()),
-        _ => None,
-    }
-}
-
-/// One command's arguments, name first.
-type Command = Vec<Vec<u8>>;
-
-/// A JSON array of commands (`/pipeline`, `/multi-exec`); None when malformed or empty.
-fn json_commands(body: &[u8]) -> Option<Vec<Command>> {
-    let parsed = serde_json::from_slice::<Vec<Vec<&RawValue>>>(body).ok()?;
-    let commands: Vec<Command> = parsed.iter().map(|items| json_command(items)).collect::<Option<_>>()?;
-    (!commands.is_empty()).then_some(commands)
-}
-
 /// The access and commands of a `/pipeline` or `/multi-exec` request (`what` names it in the parse
 /// error), or the 401/400 that refuses it.
 fn batch(
@@ -391,14 +358,14 @@ fn batch(
     query: Option<&str>,
     body: &[u8],
     what: &str,
-) -> Result<(Access, Vec<Command>), Box<Response>> {
+) -> Result<(Access, Commands), Box<Response>> {
     let Some(access) = access(server, headers, query) else {
         return Err(Box::new(unauthorized()));
     };
     if let Some(refused) = over_limit(&access, body.len()) {
         return Err(Box::new(refused));
     }
-    match json_commands(body) {
+    match Commands::from_json_commands(body) {
         Some(commands) => Ok((access, commands)),
         None => Err(Box::new(bad_request(&format!("ERR failed to parse {what} request")))),
     }
@@ -417,20 +384,19 @@ pub async fn body_command(
     if let Some(refused) = over_limit(&access, body.len()) {
         return refused;
     }
-    let Some(command) = serde_json::from_slice::<Vec<&RawValue>>(&body).ok().and_then(|items| json_command(&items))
-    else {
+    let Some(command) = Commands::from_json_command(&body) else {
         return bad_request("ERR failed to parse command");
     };
     single(&server, access, command, &headers).await
 }
 
 /// Runs one command: 200 with its result, or 400 with its error.
-async fn single(server: &Arc<Server>, access: Access, command: Command, headers: &HeaderMap) -> Response {
+async fn single(server: &Arc<Server>, access: Access, command: Commands, headers: &HeaderMap) -> Response {
     let format = match Format::of(headers) {
         Ok(format) => format,
         Err(response) => return *response,
     };
-    let replies = run(server, access, vec![command], format.writer(), headers).await;
+    let replies = run(server, access, command, format.writer(), headers).await;
     let reply = replies.last();
     format.respond(format.status(reply), reply.to_vec(), &replies.token)
 }
@@ -482,7 +448,7 @@ pub async fn multi_exec(
         Err(response) => return *response,
     };
     // The request is the transaction: nothing inside it may control one.
-    let control = commands.iter().find_map(|c| match server.commands.find(&c[0]) {
+    let control = (0..commands.len()).find_map(|i| match server.commands.find(commands.name(i)) {
         Some(cmd) if cmd.categories & cat::TRANSACTION != 0 => Some(cmd.spec.name.to_ascii_uppercase()),
         _ => None,
     });
@@ -493,11 +459,8 @@ pub async fn multi_exec(
         Ok(Format::Json(strings)) => strings,
         Ok(Format::Resp2) | Err(_) => JsonStrings::Text,
     };
-    let mut transaction = Vec::with_capacity(commands.len() + 2);
-    transaction.push(vec![b"MULTI".to_vec()]);
-    transaction.extend(commands);
-    transaction.push(vec![b"EXEC".to_vec()]);
     // EXEC's array holds the outcomes, one per command.
+    let transaction = commands.as_transaction();
     let replies = run(&server, access, transaction, ReplyWriter::json(strings, 1), &headers).await;
     let exec = replies.last();
     if exec.starts_with(b"[") {
@@ -553,22 +516,24 @@ pub async fn path_command(
     if let Some(refused) = over_limit(&access, uri.path().len() + body.len()) {
         return refused;
     }
-    let mut args: Command =
-        uri.path().split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s.as_bytes())).collect();
+    let mut args = Commands::default();
+    for segment in uri.path().split('/').filter(|s| !s.is_empty()) {
+        args.push_arg(&percent_decode(segment.as_bytes()));
+    }
     if !body.is_empty() {
-        args.push(body.to_vec());
+        args.push_arg(&body);
     }
     for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty() && !p.starts_with("_token=")) {
         let (key, value) = match pair.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (pair, None),
         };
-        args.push(percent_decode(key.as_bytes()));
+        args.push_arg(&percent_decode(key.as_bytes()));
         if let Some(value) = value {
-            args.push(percent_decode(value.as_bytes()));
+            args.push_arg(&percent_decode(value.as_bytes()));
         }
     }
-    if args.is_empty() {
+    if !args.end_command() {
         return bad_request("ERR empty command");
     }
     single(&server, access, args, &headers).await
