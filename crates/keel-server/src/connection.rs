@@ -94,6 +94,16 @@ struct Connection {
     /// The cron asked it to give its buffers back while idle: the next read goes into what is left (a few
     /// bytes when they were given back).
     trimmed: bool,
+    /// This worker thread's [`READS`] as of the connection's last read.
+    reads_mark: u64,
+    /// Other connections read on this thread between the connection's last two reads: it shares the
+    /// thread with other busy clients.
+    shares_thread: bool,
+}
+
+thread_local! {
+    /// Reads of input done on this worker thread, by any connection.
+    static READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Pushed messages waiting to be written, with their byte count.
@@ -121,6 +131,8 @@ where
         feed: None,
         switch_to: None,
         trimmed: false,
+        reads_mark: 0,
+        shares_thread: false,
         server,
     };
     conn.tenant.admit_connection();
@@ -130,7 +142,10 @@ where
         let mut shared = None;
         if let Next::Read = next {
             match conn.read(&mut stream, &info, &mut shutdown).await {
-                Input::Arrived(input) => shared = input,
+                Input::Arrived(input) => {
+                    shared = input;
+                    conn.count_read();
+                }
                 Input::Again => continue,
                 Input::Closed => break,
             }
@@ -173,6 +188,14 @@ where
         let held = matches!(next, Next::Wait(Waiting::Freed(_), _));
         if !conn.out.is_empty() && !held {
             conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
+            // Among other busy clients, a pipeline's replies wait for the connections that are ready to run
+            // theirs first, so that replies go out together, as Redis writes them at the end of its event
+            // loop's round: a reader woken by one write then finds the next already there, where each write
+            // alone would wake it again (on a virtual machine, an interrupt to another CPU each time). Alone,
+            // a client gains nothing from it and pays the runtime's wake of its other worker.
+            if processed.replies > 1 && conn.shares_thread {
+                tokio::task::yield_now().await;
+            }
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
             conn.out.clear();
             if let Err(why) = written {
@@ -413,6 +436,18 @@ impl Connection {
             }
             _ => true,
         }
+    }
+
+    /// Counts a read in this thread's [`READS`], noting whether others read since this connection's last.
+    fn count_read(&mut self) {
+        let now = READS.with(|reads| {
+            let now = reads.get() + 1;
+            reads.set(now);
+            now
+        });
+        // A task moved from another thread compares counts of different threads: it counts as sharing.
+        self.shares_thread = now != self.reads_mark + 1;
+        self.reads_mark = now;
     }
 
     /// Gives the buffers back while the connection is idle: an empty input buffer entirely (the next read
