@@ -33,6 +33,10 @@ const FLUSH_AT: usize = 64 * 1024;
 /// a peer that never reads must not hold a connection (and its buffers) forever.
 const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
 
+/// A pipelined batch's replies up to this size wait for other busy connections' (see `serve`): past it, the
+/// reader's own work on them outweighs the wake a write saves (LRANGE of 100 items -P 16 lost 12% to waiting).
+const GATHER_REPLIES_UP_TO: usize = 4096;
+
 /// What waiting for the client's input came to.
 enum Input {
     /// Bytes arrived: into the connection's own buffer, or (Some) into its thread's shared one.
@@ -192,8 +196,9 @@ where
             // theirs first, so that replies go out together, as Redis writes them at the end of its event
             // loop's round: a reader woken by one write then finds the next already there, where each write
             // alone would wake it again (on a virtual machine, an interrupt to another CPU each time). Alone,
-            // a client gains nothing from it and pays the runtime's wake of its other worker.
-            if processed.replies > 1 && conn.shares_thread {
+            // a client gains nothing from it and pays the runtime's wake of its other worker; and large
+            // replies go at once, for their reader to start on while the next batch runs.
+            if processed.replies > 1 && conn.shares_thread && conn.out.len() <= GATHER_REPLIES_UP_TO {
                 tokio::task::yield_now().await;
             }
             let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
