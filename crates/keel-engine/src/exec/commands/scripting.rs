@@ -40,7 +40,7 @@ pub fn evalsha_ro(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn script_load(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let sha = eval::load(ctx, args[2])?;
-    ctx.out.bulk(sha.as_bytes());
+    ctx.out.bulk(sha.as_str().as_bytes());
     Ok(())
 }
 

@@ -36,7 +36,29 @@ fn counted_error(lua: &Lua, text: &str) -> mlua::Result<(bool, Value)> {
 }
 
 pub fn sha1_hex(data: &[u8]) -> String {
-    sha1_smol::Sha1::from(data).digest().to_string()
+    Sha1Hex::of(data).as_str().to_string()
+}
+
+/// A SHA-1 as Redis names scripts, 40 lowercase hex digits, kept on the stack: EVAL hashes its script on
+/// every call, and formatting the digest through `Display` cost more than hashing a short script.
+#[derive(Clone, Copy)]
+pub struct Sha1Hex([u8; 40]);
+
+impl Sha1Hex {
+    pub fn of(data: &[u8]) -> Sha1Hex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 40];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(sha1_smol::Sha1::from(data).digest().bytes()) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        Sha1Hex(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// `redis.sha1hex`, `redis.error_reply`, `redis.status_reply`, the debugger stubs and the `REPL_*` flags.
@@ -334,4 +356,16 @@ pub fn fill_run_functions(lua: &Lua, redis: &Table) -> mlua::Result<()> {
         })?,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sha1Hex;
+
+    #[test]
+    fn script_names_are_lowercase_hex_sha1s() {
+        assert_eq!(Sha1Hex::of(b"").as_str(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(Sha1Hex::of(b"abc").as_str(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(super::sha1_hex(b"return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
 }

@@ -115,11 +115,11 @@ pub fn engine_in<'s>(
 }
 
 /// Compiles and caches `body` under its SHA-1 (SCRIPT LOAD, and EVAL of a script not seen yet).
-pub fn load(ctx: &mut Ctx, body: &[u8]) -> Result<String, CmdError> {
-    let sha = super::sha1_hex(body);
+pub fn load(ctx: &mut Ctx, body: &[u8]) -> Result<super::Sha1Hex, CmdError> {
+    let sha = super::Sha1Hex::of(body);
     let status = ctx.tenant.scripts.clone();
     let scripting = &mut ctx.ks.scripting;
-    if scripting.scripts.contains(&sha) {
+    if scripting.scripts.contains(sha.as_str()) {
         return Ok(sha);
     }
     let (flags, shebang_len) = shebang_flags(body).map_err(|e| CmdError::new(format!("ERR {e}")))?;
@@ -131,7 +131,7 @@ pub fn load(ctx: &mut Ctx, body: &[u8]) -> Result<String, CmdError> {
     let function = engine.keep(function).map_err(engine_error)?;
     engine.note_compiled();
     scripting.scripts.bytes += body.len() + 40;
-    scripting.scripts.scripts.insert(sha.clone(), Script { body: body.to_vec(), flags, function });
+    scripting.scripts.scripts.insert(sha.as_str().to_string(), Script { body: body.to_vec(), flags, function });
     Ok(sha)
 }
 

@@ -11,7 +11,7 @@ pub mod functions;
 mod libs;
 pub mod status;
 
-pub use api::sha1_hex;
+pub use api::{sha1_hex, Sha1Hex};
 pub use status::ScriptStatus;
 
 use crate::exec::commands::{CmdError, CmdResult, Ctx};
