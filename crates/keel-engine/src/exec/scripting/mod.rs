@@ -108,7 +108,6 @@ pub struct Run<'r> {
 
 /// Runs a script or function for the client in `ctx` and writes its reply.
 fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
-    let lua = engine.lua.clone();
     let call_args = if run.is_function {
         Some(engine.keys_and_args(run.keys, run.args).map_err(engine_error)?)
     } else {
@@ -130,7 +129,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     // The cap, set again only when it changed, stays on between runs.
     engine.limit_memory(memory_limit);
     let outcome = {
-        let _current = api::install(&lua, &call);
+        let _current = api::install(&call);
         engine.run(run.function, call_args)
     };
     let call = call.into_inner();

@@ -19,7 +19,7 @@ const LOAD_TIMEOUT_MS: u64 = 500;
 #[derive(Default)]
 pub struct ScriptStatus {
     /// The script running now, if any.
-    running: Mutex<Option<Running>>,
+    running: Mutex<Running>,
     /// SHUTDOWN NOSAVE stopped the script: its effects must not reach the log.
     forced: AtomicBool,
     /// The script has given its async worker's other tasks to another thread (see `check`).
@@ -36,9 +36,11 @@ pub struct ScriptStatus {
 }
 
 /// A script in progress: when it began, and its name (SHA-1 or function name) and command line for
-/// FUNCTION STATS.
+/// FUNCTION STATS. Kept between scripts (`active` says whether one runs), so that a run allocates nothing.
+#[derive(Default)]
 struct Running {
-    started: Instant,
+    active: bool,
+    started: Option<Instant>,
     name: String,
     command: Vec<Vec<u8>>,
 }
@@ -62,9 +64,17 @@ impl ScriptStatus {
     }
 
     pub fn begin(&self, function: bool, threshold_ms: u64, name: &str, command: &[&[u8]]) {
+        let mut running = self.running.lock();
+        running.active = true;
+        running.started = Some(Instant::now());
+        running.name.clear();
+        running.name.push_str(name);
+        running.command.clear();
         // FUNCTION STATS shows a running function's command line; EVAL's hot path skips the copy.
-        let command = if function { command.iter().map(|a| a.to_vec()).collect() } else { Vec::new() };
-        *self.running.lock() = Some(Running { started: Instant::now(), name: name.to_string(), command });
+        if function {
+            running.command.extend(command.iter().map(|a| a.to_vec()));
+        }
+        drop(running);
         self.forced.store(false, Ordering::Relaxed);
         self.detached.store(false, Ordering::Relaxed);
         self.load_timeout_ms.store(0, Ordering::Relaxed);
@@ -81,7 +91,7 @@ impl ScriptStatus {
     }
 
     pub fn end(&self) {
-        *self.running.lock() = None;
+        self.running.lock().active = false;
         self.busy.store(false, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);
     }
@@ -105,7 +115,10 @@ impl ScriptStatus {
             return Some(KILLED);
         }
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
-        let started = self.running.lock().as_ref().map(|r| r.started);
+        let started = {
+            let running = self.running.lock();
+            running.started.filter(|_| running.active)
+        };
         let elapsed = started.map_or(0, |s| s.elapsed().as_millis() as u64);
         if elapsed >= DETACH_AFTER_MS && !self.detached.swap(true, Ordering::Relaxed) {
             // A long script blocks its tokio worker, and with it whatever that worker would run next,
@@ -127,7 +140,7 @@ impl ScriptStatus {
 
     /// SCRIPT KILL (`function == false`) or FUNCTION KILL.
     pub fn request_kill(&self, function: bool) -> Result<(), KillRefused> {
-        if self.running.lock().is_none() || !self.busy.load(Ordering::Acquire) {
+        if !self.running.lock().active || !self.busy.load(Ordering::Acquire) {
             return Err(KillRefused::NotBusy);
         }
         if self.wrote.load(Ordering::Relaxed) {
@@ -155,8 +168,8 @@ impl ScriptStatus {
     /// The running script's name, command line and milliseconds run, while one runs.
     pub fn running(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
         let running = self.running.lock();
-        let r = running.as_ref()?;
-        Some((r.name.clone(), r.command.clone(), r.started.elapsed().as_millis() as u64))
+        let started = running.started.filter(|_| running.active)?;
+        Some((running.name.clone(), running.command.clone(), started.elapsed().as_millis() as u64))
     }
 }
 
