@@ -266,84 +266,8 @@ fn run(
             return count_error(ks, "EXECABORT");
         }
     };
-    let paused = env.tenant.pause.active();
-    hold_expired_keys(ks, expiry_mode(env, session, paused.is_some()));
-    // Nothing inside EXEC or a script waits: a pause begins when they end.
-    if let Some(mode) = paused.filter(|_| !session.in_exec && !session.in_script && !session.master) {
-        if mode == PauseMode::All || crate::exec::pausing::may_write(env.server, ks, session, command, args) {
-            session.action = Some(crate::exec::session::Action::Paused);
-            return;
-        }
-    }
-    if command.has(flags::WRITE) {
-        if let Some(refusal) = env.tenant.persistence.write_refusal() {
-            flag_transaction(session);
-            return reject(ks, out, Some(command), &refusal);
-        }
-    }
-    // Commands a script runs count too; a transaction's were counted as they were queued.
-    if env.settings.max_commands_per_second > 0 && !session.in_exec && !session.master {
-        let second = clock.now_ms() / 1000;
-        let (window, count) = &mut ks.rate_window;
-        if *window != second {
-            (*window, *count) = (second, 0);
-        }
-        *count += 1;
-        if *count > env.settings.max_commands_per_second {
-            flag_transaction(session);
-            ks.stats.rate_limited += 1;
-            return reject(ks, out, Some(command), RATE_LIMITED);
-        }
-    }
-    // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
-    // (EXEC counts as such when it queued such a command). Redis checks a transaction's commands only as
-    // they are queued; a provisioned database also checks them as EXEC runs them, so that one transaction
-    // cannot take it past its quota: the first write that does not fit and everything after it get the
-    // OOM error (Keel's one deliberate difference from Redis's transactions).
-    if session.exec_over_quota {
-        return reject(ks, out, Some(command), crate::state::eviction::OOM);
-    }
-    // A replica never evicts (Redis's replica-ignore-maxmemory): its keys go when its primary's DELs say.
-    let evicts = !env.tenant.replication.is_replica();
-    if env.settings.memory.max > 0 && evicts && (!session.in_exec || env.tenant.is_provisioned()) {
-        let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
-        let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
-        let evicted_before = ks.stats.evicted_keys;
-        let fits = crate::state::eviction::make_room(ks, &env.settings.memory, &access, events);
-        if ks.stats.evicted_keys != evicted_before {
-            // Keys evicted before the command ran: a client tracking them hears of it before the command's
-            // reply (Redis evicts before it starts the command), unless its replies are switched off.
-            let own = (session.reply_mode == ReplyMode::On).then_some(&mut *out);
-            ks.dispatch_changes(session.id(), &|id| env.server.clients.get_in(id, &env.tenant.name), own);
-        }
-        let grows = command.has(flags::DENYOOM)
-            || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
-        if !fits && grows && !session.allow_oom && !session.master {
-            flag_transaction(session);
-            if command.spec.name == "exec" {
-                session.transaction = None;
-                session.info.set_flag(crate::clients::flag::MULTI, false);
-                let error = format!("EXECABORT Transaction discarded because of: {}", crate::state::eviction::OOM);
-                return reject(ks, out, Some(command), &error);
-            }
-            session.exec_over_quota = session.in_exec;
-            return reject(ks, out, Some(command), crate::state::eviction::OOM);
-        }
-    }
-    if let Some(transaction) = &mut session.transaction {
-        let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
-        if !top_level.has(flags::NOT_QUEUED) {
-            if command.has(flags::NO_MULTI) {
-                transaction.aborted = true;
-                return reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
-            }
-            transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
-            transaction.may_grow |= command.has(flags::DENYOOM);
-            transaction.writes |= command.has(flags::WRITE);
-            transaction.needs_fresh |= !command.has(flags::STALE);
-            out.simple("QUEUED");
-            return;
-        }
+    if held_back(env, clock, ks, session, out, command, args) {
+        return;
     }
     let Some(handler) = command.spec.handler else {
         let error = format!("ERR wrong number of arguments for '{}' command", command.fullname);
@@ -406,6 +330,107 @@ fn run(
         let client = (session.info.addr.clone(), session.info.name_string());
         ks.slowlog.record(&redacted(command, args), elapsed_us, client, env.settings.slowlog_max_len);
     }
+}
+
+/// The checks between admission and the handler, in Redis's order: CLIENT PAUSE holding the command, a
+/// log that cannot be written, the commands-per-second limit, memory (evicting to make room, refusing what
+/// would grow past it), and MULTI queueing the command instead of running it. True when the command was
+/// answered (or held) here and must not run now.
+fn held_back(
+    env: &Env,
+    clock: &mut BatchClock,
+    ks: &mut Keyspace,
+    session: &mut Session,
+    out: &mut ReplyWriter,
+    command: &Command,
+    args: &[&[u8]],
+) -> bool {
+    let paused = env.tenant.pause.active();
+    hold_expired_keys(ks, expiry_mode(env, session, paused.is_some()));
+    // Nothing inside EXEC or a script waits: a pause begins when they end.
+    if let Some(mode) = paused.filter(|_| !session.in_exec && !session.in_script && !session.master) {
+        if mode == PauseMode::All || crate::exec::pausing::may_write(env.server, ks, session, command, args) {
+            session.action = Some(crate::exec::session::Action::Paused);
+            return true;
+        }
+    }
+    if command.has(flags::WRITE) {
+        if let Some(refusal) = env.tenant.persistence.write_refusal() {
+            flag_transaction(session);
+            reject(ks, out, Some(command), &refusal);
+            return true;
+        }
+    }
+    // Commands a script runs count too; a transaction's were counted as they were queued.
+    if env.settings.max_commands_per_second > 0 && !session.in_exec && !session.master {
+        let second = clock.now_ms() / 1000;
+        let (window, count) = &mut ks.rate_window;
+        if *window != second {
+            (*window, *count) = (second, 0);
+        }
+        *count += 1;
+        if *count > env.settings.max_commands_per_second {
+            flag_transaction(session);
+            ks.stats.rate_limited += 1;
+            reject(ks, out, Some(command), RATE_LIMITED);
+            return true;
+        }
+    }
+    // Memory: evict to make room before any command; refuse what may grow the dataset when it cannot fit
+    // (EXEC counts as such when it queued such a command). Redis checks a transaction's commands only as
+    // they are queued; a provisioned database also checks them as EXEC runs them, so that one transaction
+    // cannot take it past its quota: the first write that does not fit and everything after it get the
+    // OOM error (Keel's one deliberate difference from Redis's transactions).
+    if session.exec_over_quota {
+        reject(ks, out, Some(command), crate::state::eviction::OOM);
+        return true;
+    }
+    // A replica never evicts (Redis's replica-ignore-maxmemory): its keys go when its primary's DELs say.
+    let evicts = !env.tenant.replication.is_replica();
+    if env.settings.memory.max > 0 && evicts && (!session.in_exec || env.tenant.is_provisioned()) {
+        let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
+        let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
+        let evicted_before = ks.stats.evicted_keys;
+        let fits = crate::state::eviction::make_room(ks, &env.settings.memory, &access, events);
+        if ks.stats.evicted_keys != evicted_before {
+            // Keys evicted before the command ran: a client tracking them hears of it before the command's
+            // reply (Redis evicts before it starts the command), unless its replies are switched off.
+            let own = (session.reply_mode == ReplyMode::On).then_some(&mut *out);
+            ks.dispatch_changes(session.id(), &|id| env.server.clients.get_in(id, &env.tenant.name), own);
+        }
+        let grows = command.has(flags::DENYOOM)
+            || (command.spec.name == "exec" && session.transaction.as_ref().is_some_and(|t| t.may_grow));
+        if !fits && grows && !session.allow_oom && !session.master {
+            flag_transaction(session);
+            if command.spec.name == "exec" {
+                session.transaction = None;
+                session.info.set_flag(crate::clients::flag::MULTI, false);
+                let error = format!("EXECABORT Transaction discarded because of: {}", crate::state::eviction::OOM);
+                reject(ks, out, Some(command), &error);
+                return true;
+            }
+            session.exec_over_quota = session.in_exec;
+            reject(ks, out, Some(command), crate::state::eviction::OOM);
+            return true;
+        }
+    }
+    if let Some(transaction) = &mut session.transaction {
+        let top_level = command.parent.map_or(command, |p| env.server.commands.get(p));
+        if !top_level.has(flags::NOT_QUEUED) {
+            if command.has(flags::NO_MULTI) {
+                transaction.aborted = true;
+                reject(ks, out, Some(command), "ERR Command not allowed inside a transaction");
+                return true;
+            }
+            transaction.queued.push(args.iter().map(|a| a.to_vec()).collect());
+            transaction.may_grow |= command.has(flags::DENYOOM);
+            transaction.writes |= command.has(flags::WRITE);
+            transaction.needs_fresh |= !command.has(flags::STALE);
+            out.simple("QUEUED");
+            return true;
+        }
+    }
+    false
 }
 
 /// Client-side caching: remembers the keys a tracking client read (flushes tell every tracker themselves).
