@@ -36,10 +36,9 @@ pub struct ScriptStatus {
 }
 
 /// A script in progress: when it began, and its name (SHA-1 or function name) and command line for
-/// FUNCTION STATS. Kept between scripts (`active` says whether one runs), so that a run allocates nothing.
+/// FUNCTION STATS. Kept between scripts, so that a run allocates nothing: `started` says whether one runs.
 #[derive(Default)]
 struct Running {
-    active: bool,
     started: Option<Instant>,
     name: String,
     command: Vec<Vec<u8>>,
@@ -65,7 +64,6 @@ impl ScriptStatus {
 
     pub fn begin(&self, function: bool, threshold_ms: u64, name: &str, command: &[&[u8]]) {
         let mut running = self.running.lock();
-        running.active = true;
         running.started = Some(Instant::now());
         running.name.clear();
         running.name.push_str(name);
@@ -91,7 +89,7 @@ impl ScriptStatus {
     }
 
     pub fn end(&self) {
-        self.running.lock().active = false;
+        self.running.lock().started = None;
         self.busy.store(false, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);
     }
@@ -115,10 +113,7 @@ impl ScriptStatus {
             return Some(KILLED);
         }
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
-        let started = {
-            let running = self.running.lock();
-            running.started.filter(|_| running.active)
-        };
+        let started = self.running.lock().started;
         let elapsed = started.map_or(0, |s| s.elapsed().as_millis() as u64);
         if elapsed >= DETACH_AFTER_MS && !self.detached.swap(true, Ordering::Relaxed) {
             // A long script blocks its tokio worker, and with it whatever that worker would run next,
@@ -140,7 +135,7 @@ impl ScriptStatus {
 
     /// SCRIPT KILL (`function == false`) or FUNCTION KILL.
     pub fn request_kill(&self, function: bool) -> Result<(), KillRefused> {
-        if !self.running.lock().active || !self.busy.load(Ordering::Acquire) {
+        if self.running.lock().started.is_none() || !self.busy.load(Ordering::Acquire) {
             return Err(KillRefused::NotBusy);
         }
         if self.wrote.load(Ordering::Relaxed) {
@@ -168,7 +163,7 @@ impl ScriptStatus {
     /// The running script's name, command line and milliseconds run, while one runs.
     pub fn running(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
         let running = self.running.lock();
-        let started = running.started.filter(|_| running.active)?;
+        let started = running.started?;
         Some((running.name.clone(), running.command.clone(), started.elapsed().as_millis() as u64))
     }
 }
