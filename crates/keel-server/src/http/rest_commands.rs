@@ -47,11 +47,16 @@ impl Commands {
         self.bytes.len()
     }
 
+    /// Where command `i` starts: the index of its first argument, and that argument's first byte.
+    fn start_of(&self, i: usize) -> (usize, usize) {
+        let first = if i == 0 { 0 } else { self.command_ends[i - 1] };
+        (first, if first == 0 { 0 } else { self.arg_ends[first - 1] })
+    }
+
     /// Command `i`'s arguments into `out` (cleared first), borrowed from here.
     pub(super) fn args<'a>(&'a self, i: usize, out: &mut Vec<&'a [u8]>) {
         out.clear();
-        let first = if i == 0 { 0 } else { self.command_ends[i - 1] };
-        let mut start = if first == 0 { 0 } else { self.arg_ends[first - 1] };
+        let (first, mut start) = self.start_of(i);
         for &end in &self.arg_ends[first..self.command_ends[i]] {
             out.push(&self.bytes[start..end]);
             start = end;
@@ -60,8 +65,7 @@ impl Commands {
 
     /// Command `i`'s name.
     pub(super) fn name(&self, i: usize) -> &[u8] {
-        let first = if i == 0 { 0 } else { self.command_ends[i - 1] };
-        let start = if first == 0 { 0 } else { self.arg_ends[first - 1] };
+        let (first, start) = self.start_of(i);
         &self.bytes[start..self.arg_ends[first]]
     }
 
