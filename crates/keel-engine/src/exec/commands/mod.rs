@@ -125,7 +125,7 @@ impl Ctx<'_> {
     /// Starts loading the entries of a multi-key command's keys (the first [`KEYS_AHEAD`]), then what they
     /// point to, before the command waits for the first: its keys are as scattered as a pipeline's, and
     /// the loads overlap instead of following one another (MSET of 10 keys -P 16: 105k -> 200k/s).
-    pub fn prefetch_keys<'k>(&mut self, keys: impl Iterator<Item = &'k &'k [u8]>) {
+    pub fn prefetch_keys<'k>(&self, keys: impl Iterator<Item = &'k &'k [u8]>) {
         let db = &self.ks.dbs[self.session.db];
         look_ahead(keys, |key| db.prefetch(key), |slot| db.prefetch_contents(slot));
     }
