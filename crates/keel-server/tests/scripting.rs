@@ -516,6 +516,32 @@ fn thousands_of_scripts_and_functions_stay_loadable() {
     assert_eq!(run::<i64>(&mut con, &["FCALL", "F0", "0"]), 0, "FCALL ignores case");
 }
 
+/// A reply too big for the script's Lua memory fails that script with Lua's memory error, and costs nothing
+/// else: the next scripts (even one that only compiles) run, because the failed run's garbage is collected
+/// (regression: Lua 5.1 does not collect when an allocation fails, and every later script failed too).
+#[test]
+fn a_reply_past_the_lua_memory_limit_fails_only_its_script() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let mut pipe = redis::pipe();
+    for chunk in 0..50 {
+        let items: Vec<String> = (0..1_000).map(|i| format!("{chunk:04}-{i:04}-{}", "x".repeat(90))).collect();
+        pipe.cmd("RPUSH").arg("big").arg(items).ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    run::<()>(&mut con, &["CONFIG", "SET", "lua-memory-limit", "2mb"]);
+    let error = error_of(&mut con, &["EVAL", "return #redis.call('lrange', KEYS[1], 0, -1)", "1", "big"]);
+    assert!(error.contains("not enough memory"), "{error}");
+    for attempt in 0..3 {
+        let script = format!("return redis.call('set', KEYS[1], 'after {attempt}')");
+        assert_eq!(eval::<String>(&mut con, &script, &["next"], &[]), "OK");
+    }
+    assert_eq!(run::<String>(&mut con, &["GET", "next"]), "after 2");
+    run::<()>(&mut con, &["CONFIG", "SET", "lua-memory-limit", "256mb"]);
+    let all: i64 = eval(&mut con, "return #redis.call('lrange', KEYS[1], 0, -1)", &["big"], &[]);
+    assert_eq!(all, 50_000);
+}
+
 /// A command a script runs that is refused (here by maxmemory) counts as that command's rejection and its
 /// error once, when it is refused: not again as the script's error the client gets, and still when the
 /// script catches it with pcall (Redis's "consistent eval error reporting").

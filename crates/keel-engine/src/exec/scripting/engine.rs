@@ -297,8 +297,18 @@ impl Engine {
 
     /// Compiles `code` into the sandbox; the error is Lua's message.
     pub fn compile(&self, code: &[u8], chunk_name: &str) -> Result<Function, String> {
-        let chunk = self.lua.load(code).set_name(chunk_name).set_mode(mlua::chunk::ChunkMode::Text);
-        chunk.set_environment(self.env.clone()).into_function().map_err(|e| match e {
+        let compiled = || {
+            let chunk = self.lua.load(code).set_name(chunk_name).set_mode(mlua::chunk::ChunkMode::Text);
+            chunk.set_environment(self.env.clone()).into_function()
+        };
+        let outcome = compiled().or_else(|e| match e {
+            mlua::Error::MemoryError(_) => {
+                self.recover_memory();
+                compiled()
+            }
+            other => Err(other),
+        });
+        outcome.map_err(|e| match e {
             mlua::Error::SyntaxError { message, .. } => message,
             other => error_text(&other),
         })
@@ -353,18 +363,27 @@ impl Engine {
 
     /// Runs `f` (with `keys` and `args` as its arguments for functions) under Redis's error handler.
     pub fn run(&mut self, f: &Function, call_args: Option<(Table, Table)>) -> mlua::Result<Outcome> {
-        let (ok, value): (bool, Value) = match call_args {
-            Some((keys, args)) => self.runner.call((f.clone(), keys, args))?,
-            None => self.runner.call((f.clone(), Value::Nil, Value::Nil))?,
+        let outcome: mlua::Result<(bool, Value)> = match call_args {
+            Some((keys, args)) => self.runner.call((f.clone(), keys, args)),
+            None => self.runner.call((f.clone(), Value::Nil, Value::Nil)),
         };
+        if !matches!(outcome, Ok((true, _))) {
+            self.recover_memory();
+        }
+        let (ok, value) = outcome?;
         // A collector step every 50 runs, as Redis does.
         collect_now_and_then(&self.lua, &mut self.runs, GC_STEPS_AFTER_RUNS);
         match (ok, value) {
             (true, value) => Ok(Outcome::Returned(value)),
             (false, Value::Table(t)) => Ok(Outcome::Failed(t)),
             (false, other) => {
+                // What the error handler could not turn into an error table (it ran out of memory itself).
+                let text = match &other {
+                    Value::String(s) => s.to_string_lossy(),
+                    other => format!("{other:?}"),
+                };
                 let t = self.lua.create_table()?;
-                t.set("err", format!("ERR {other:?}"))?;
+                t.set("err", format!("ERR Error running script: {text}"))?;
                 Ok(Outcome::Failed(t))
             }
         }
@@ -379,6 +398,15 @@ impl Engine {
         match self.lua.set_memory_limit(bytes) {
             Ok(_) => self.memory_limit = bytes,
             Err(e) => tracing::warn!("cannot limit a Lua state's memory: {e}"),
+        }
+    }
+
+    /// After a run or a compile that failed, collects all garbage if the state is near its cap: Lua 5.1
+    /// does not collect when an allocation fails, so the garbage of a script that ran out of memory (a
+    /// half-built table, a reply it could not hold) would otherwise make every later script fail too.
+    fn recover_memory(&self) {
+        if self.memory_limit != 0 && self.lua.used_memory() > self.memory_limit / 2 {
+            let _ = self.lua.gc_collect();
         }
     }
 
