@@ -2,14 +2,14 @@
 //! through which `redis.call`/`redis.pcall` run commands for the script on Keel's normal command path, so
 //! that each command is checked, counted, logged and notified like any other.
 
-use super::convert::frame_to_lua;
 use super::status::ScriptStatus;
 use crate::exec::commands::{flags, Ctx, Lookup};
 use crate::exec::dispatch::{execute, BatchClock, BatchSettings, Env};
 use crate::exec::session::{Action, Session};
-use keel_protocol::{parse_frame, Frame, ReplyWriter, Resp};
-use mlua::{Lua, MultiValue, Table, Value};
+use keel_protocol::{ReplyWriter, Resp};
+use mlua::{ffi, Lua, MultiValue, Table, Value};
 use std::cell::RefCell;
+use std::os::raw::c_int;
 
 /// Redis's error table `{err = "CODE message"}` (luaPushErrorBuff): `-CODE message` keeps its code, plain
 /// text gets `ERR`.
@@ -27,13 +27,7 @@ pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
 /// The mark on an error table whose error was counted in the error statistics when the command that raised
 /// it failed (Redis's `ignore_error_stats_update`): the script's error that comes of it is not counted again.
 pub const COUNTED: &str = "ignore_error_stats_update";
-
-/// [`error_table`] for an error already counted (see [`COUNTED`]), as a failed call's result.
-fn counted_error(lua: &Lua, text: &str) -> mlua::Result<(bool, Value)> {
-    let t = error_table(lua, text)?;
-    t.raw_set(COUNTED, true)?;
-    Ok((false, Value::Table(t)))
-}
+pub const COUNTED_KEY: &std::ffi::CStr = c"ignore_error_stats_update";
 
 pub fn sha1_hex(data: &[u8]) -> String {
     Sha1Hex::of(data).as_str().to_string()
@@ -125,6 +119,36 @@ pub struct Call<'a, 'c> {
     clock: BatchClock,
     settings: BatchSettings,
     out: ReplyWriter,
+    /// The arguments of the command a `redis.call` runs, borrowed for that call only (see [`Call::gather`]).
+    argv: Vec<&'static [u8]>,
+    /// The text of the numbers among them, and where each is in `argv` and ends in `numbers`.
+    numbers: Vec<u8>,
+    number_ends: Vec<(usize, usize)>,
+}
+
+/// What a `redis.call` leaves for the bridge to push: the reply's RESP bytes, in the script's protocol, and
+/// whether an error reply there was counted already. The bytes are the run's reply buffer (or a constant),
+/// untouched until the run's next call.
+#[derive(Clone, Copy)]
+pub struct CallReply {
+    pub bytes: *const [u8],
+    pub resp: Resp,
+    pub counted: bool,
+}
+
+const OUTSIDE_A_RUN: &[u8] = b"-ERR redis.call/pcall can only be called inside a script invocation\r\n";
+
+/// Runs the command that the arguments of the C function `redis.call`/`redis.pcall` name, for the run in
+/// progress on this thread.
+///
+/// # Safety
+/// `state` is inside that C function, with its `n` arguments on the stack.
+pub unsafe fn call_from_stack(state: *mut ffi::lua_State, n: c_int) -> CallReply {
+    with_current(|call| call.command_from_stack(state, n)).unwrap_or(CallReply {
+        bytes: OUTSIDE_A_RUN,
+        resp: Resp::V2,
+        counted: false,
+    })
 }
 
 impl<'a, 'c> Call<'a, 'c> {
@@ -141,67 +165,115 @@ impl<'a, 'c> Call<'a, 'c> {
         session.acl_user = ctx.session.acl_user.clone();
         let clock = BatchClock::starting_at(ctx.now_ms());
         let settings = BatchSettings::read(ctx.server, ctx.tenant);
-        Call { ctx, session, read_only, status, clock, settings, out: ReplyWriter::new(Resp::V2) }
+        let out = ReplyWriter::new(Resp::V2);
+        Call {
+            ctx,
+            session,
+            read_only,
+            status,
+            clock,
+            settings,
+            out,
+            argv: Vec::new(),
+            numbers: Vec::new(),
+            number_ends: Vec::new(),
+        }
     }
 
-    /// redis.call with its `n` arguments gathered in `args`.
-    fn command(&mut self, lua: &Lua, args: Table, n: i64) -> mlua::Result<(bool, Value)> {
-        let fail = |lua: &Lua, text: &str| -> mlua::Result<(bool, Value)> {
-            Ok((false, Value::Table(error_table(lua, text)?)))
-        };
-        if n <= 0 {
-            return fail(lua, "Please specify at least one argument for this redis lib call");
-        }
-        let mut owned: Vec<Vec<u8>> = Vec::with_capacity(n as usize);
-        for i in 1..=n {
-            match args.raw_get::<Value>(i)? {
-                Value::String(s) => owned.push(s.as_bytes().to_vec()),
-                Value::Integer(n) => owned.push(number_arg(n as f64)),
-                Value::Number(n) => owned.push(number_arg(n)),
-                _ => return fail(lua, "Lua redis lib command arguments must be strings or integers"),
+    /// Runs the command a `redis.call` names by the Lua values at stack slots `1..=n`; its reply (or the
+    /// refusal) is left in the run's writer, which the returned [`CallReply`] points into.
+    ///
+    /// # Safety
+    /// `state` is inside the C function `redis.call`/`redis.pcall`, with its `n` arguments on the stack.
+    unsafe fn command_from_stack(&mut self, state: *mut ffi::lua_State, n: c_int) -> CallReply {
+        self.out.clear();
+        self.out.set_resp(self.session.resp);
+        let counted = match self.gather(state, n) {
+            Ok(()) => {
+                self.command();
+                true
             }
+            Err(text) => {
+                self.out.error(text);
+                false
+            }
+        };
+        self.argv.clear();
+        CallReply { bytes: self.out.as_bytes(), resp: self.session.resp, counted }
+    }
+
+    /// Borrows the arguments from the Lua stack into `argv` (numbers formatted as Redis formats them).
+    ///
+    /// # Safety
+    /// As [`Call::command_from_stack`]; `argv` must be cleared before that C function returns.
+    unsafe fn gather(&mut self, state: *mut ffi::lua_State, n: c_int) -> Result<(), &'static str> {
+        if n <= 0 {
+            return Err("ERR Please specify at least one argument for this redis lib call");
         }
-        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        self.numbers.clear();
+        self.number_ends.clear();
+        for i in 1..=n {
+            let arg: &'static [u8] = match ffi::lua_type(state, i) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0;
+                    let pointer = ffi::lua_tolstring(state, i, &mut len).cast::<u8>();
+                    // SAFETY: the string lives on the Lua stack until the C function returns, and `argv` is
+                    // cleared before that.
+                    std::slice::from_raw_parts(pointer, len)
+                }
+                ffi::LUA_TNUMBER => {
+                    // Its text goes into `numbers`; its place in `argv` is filled in below, once `numbers`
+                    // no longer grows.
+                    self.numbers.extend_from_slice(&number_arg(ffi::lua_tonumber(state, i)));
+                    self.number_ends.push((self.argv.len(), self.numbers.len()));
+                    &[]
+                }
+                _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
+            };
+            self.argv.push(arg);
+        }
+        let mut start = 0;
+        for (at, end) in self.number_ends.drain(..) {
+            // SAFETY: `numbers` is not changed again until `argv` is cleared.
+            self.argv[at] = std::slice::from_raw_parts(self.numbers.as_ptr().add(start), end - start);
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Runs the command in `argv` on the script's client, or writes why it may not run.
+    fn command(&mut self) {
         let server = self.ctx.server;
         // Refused here, a command counts as refused and its error is counted now, as Redis's scriptCall
         // does; the script's own error reply, if it comes of it, is not counted again.
-        let refuse = |ks: &mut crate::state::tenant::Keyspace, command, text: &str| -> mlua::Result<(bool, Value)> {
-            crate::exec::dispatch::count_rejection(ks, command, &format!("ERR {text}"));
-            counted_error(lua, text)
+        let refuse = |call: &mut Self, command, text: &str| {
+            let text = format!("ERR {text}");
+            crate::exec::dispatch::count_rejection(call.ctx.ks, command, &text);
+            call.out.error(&text);
         };
-        let command = match server.commands.lookup(&argv) {
+        let command = match server.commands.lookup(&self.argv) {
             Lookup::Found(command) => command,
-            _ => return refuse(self.ctx.ks, None, "Unknown Redis command called from script"),
+            _ => return refuse(self, None, "Unknown Redis command called from script"),
         };
         let arity = command.spec.arity;
-        if (arity > 0 && argv.len() as i32 != arity) || (argv.len() as i32) < -arity {
-            return refuse(self.ctx.ks, Some(command), "Wrong number of args calling Redis command from script");
+        if (arity > 0 && self.argv.len() as i32 != arity) || (self.argv.len() as i32) < -arity {
+            return refuse(self, Some(command), "Wrong number of args calling Redis command from script");
         }
         if command.has(flags::NOSCRIPT) {
-            return refuse(self.ctx.ks, Some(command), "This Redis command is not allowed from script");
+            return refuse(self, Some(command), "This Redis command is not allowed from script");
         }
         if self.read_only && command.has(flags::WRITE | flags::MAY_REPLICATE) {
-            return refuse(self.ctx.ks, Some(command), "Write commands are not allowed from read-only scripts.");
+            return refuse(self, Some(command), "Write commands are not allowed from read-only scripts.");
         }
         if command.has(flags::WRITE) {
             self.status.note_write();
         }
         let env = Env { server, tenant: self.ctx.tenant, settings: self.settings };
-        self.out.clear();
-        self.out.set_resp(self.session.resp);
-        execute(&env, &mut self.clock, self.ctx.ks, &mut self.session, &mut self.out, &argv);
+        execute(&env, &mut self.clock, self.ctx.ks, &mut self.session, &mut self.out, &self.argv);
         // A blocking command never blocks in a script: it answers as if it timed out.
         if let Some(Action::Block(_)) = self.session.action.take() {
             self.out.null_array();
         }
-        let frame = match parse_frame(self.out.as_bytes()) {
-            Ok(Some((frame, _))) => frame,
-            _ => return fail(lua, "the command's reply could not be read"),
-        };
-        if let Frame::Error(text) = &frame {
-            return counted_error(lua, &format!("-{}", String::from_utf8_lossy(text)));
-        }
-        Ok((true, frame_to_lua(lua, frame, self.session.resp)?))
     }
 
     fn set_resp(&mut self, lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
@@ -310,16 +382,9 @@ fn raise(value: Value) -> mlua::Error {
     mlua::Error::external(super::engine::RedisError(text))
 }
 
-/// The functions that act on the current run: the command runner `redis.call`/`pcall` reach through the
-/// registry, `redis.setresp`, `redis.set_repl` and `redis.acl_check_cmd`.
+/// The mlua functions that act on the current run: `redis.setresp`, `redis.set_repl` and
+/// `redis.acl_check_cmd` (`redis.call`/`pcall` are C functions, see `engine::bridge_call`).
 pub fn fill_run_functions(lua: &Lua, redis: &Table) -> mlua::Result<()> {
-    let command = lua.create_function(|lua, (args, n): (Table, i64)| {
-        with_current(|call| call.command(lua, args, n)).unwrap_or_else(|| {
-            let text = "redis.call/pcall can only be called inside a script invocation";
-            Ok((false, Value::Table(error_table(lua, text)?)))
-        })
-    })?;
-    lua.set_named_registry_value(super::engine::CALL, command)?;
     redis.set(
         "setresp",
         lua.create_function(|lua, args: MultiValue| {

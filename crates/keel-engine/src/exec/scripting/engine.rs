@@ -123,34 +123,24 @@ fn redis_log(_lua: &Lua, args: mlua::Variadic<Value>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// The registry key of the Rust function behind `redis.call`/`pcall` (set once per Lua state), and the
-/// same key as the C API wants it.
-pub const CALL: &str = "keel_call";
-const CALL_KEY: &std::ffi::CStr = c"keel_call";
-
-/// `redis.call` and `redis.pcall` are C functions rather than mlua callbacks, as in Redis, for two reasons:
-/// a call can carry thousands of arguments (more than mlua's callback stack takes), and `redis.call` must
-/// raise Redis's error *table* so that the error handler reports the caller's line. The arguments are
-/// gathered into one table for the Rust command runner, which returns `ok, value`.
+/// `redis.call` and `redis.pcall` are C functions rather than mlua callbacks, as in Redis: a call can carry
+/// thousands of arguments (more than mlua's callback stack takes), `redis.call` must raise Redis's error
+/// *table* so that the error handler reports the caller's line, and a call is the hot path of most scripts.
+/// The arguments are read straight from the stack and the reply pushed straight from the command's RESP
+/// bytes (`api::call_from_stack`, `convert::push_reply`).
 ///
-/// Only Lua C API calls happen here and no Rust value needing a destructor is alive, so Lua's longjmp on
-/// error may cross this frame.
+/// No Rust value needing a destructor is alive while Lua may raise (the command runs and its borrow of the
+/// run ends inside `call_from_stack`), so Lua's longjmp on error may cross this frame.
 unsafe fn bridge_call(state: *mut mlua::lua_State, raise: bool) -> std::os::raw::c_int {
-    use mlua::ffi;
-    let n = ffi::lua_gettop(state);
-    // Lua guarantees LUA_MINSTACK (20) free slots to a C function: enough for what is pushed below.
-    ffi::lua_createtable(state, n, 0);
-    for i in 1..=n {
-        ffi::lua_pushvalue(state, i);
-        ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
-    }
-    // The command runner `api::fill_run_functions` registered with the state (it answers outside a run too).
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CALL_KEY.as_ptr());
-    ffi::lua_pushvalue(state, n + 1);
-    ffi::lua_pushinteger(state, n as ffi::lua_Integer);
-    ffi::lua_call(state, 2, 2);
-    if raise && ffi::lua_toboolean(state, -2) == 0 {
-        ffi::lua_error(state);
+    let n = mlua::ffi::lua_gettop(state);
+    let reply = super::api::call_from_stack(state, n);
+    // The arguments are done with; dropping them leaves room for the reply (Lua 5.1 caps a C function's
+    // stack at 8,000 slots, and a call may take nearly that many arguments).
+    mlua::ffi::lua_settop(state, 0);
+    // SAFETY: the reply's bytes stay as they are until the run's next call (see `CallReply`).
+    let failed = super::convert::push_reply(state, &*reply.bytes, reply.resp, reply.counted);
+    if raise && failed {
+        mlua::ffi::lua_error(state);
     }
     1
 }
