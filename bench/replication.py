@@ -3,17 +3,19 @@
 redis-benchmark writes to the primary, and what the primary's write throughput is with the replica attached
 against without it, and the primary's own CPU time per SET both ways (on this 2-core machine the replica shares
 the load generator's core, so throughput also measures that contention; CPU time per SET is the primary's own
-cost). A probe SETs a fresh value on the primary and polls the replica until it reads it back; the time
+cost). Between the two, the same load with a stream sink attached: a client that sends SYNC and discards
+everything it receives, pinned to the server's core, so that the primary feeds a replica whose own work does
+not compete with the load generator (the primary's cost of replication alone). A probe SETs a fresh value on the primary and polls the replica until it reads it back; the time
 between is one lag sample. Last, FAILOVER hands the primary's data to the replica while a client writes: how
 long that took and the longest a write waited. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with
-cpu_us_without cpu_us_with failover_ms longest_write_ms.
+cpu_us_without cpu_us_with failover_ms longest_write_ms rps_sink cpu_us_sink.
 
-Usage: replication.py NAME PRIMARY_PORT REPLICA_PORT CLIENT_CPU"""
+Usage: replication.py NAME PRIMARY_PORT REPLICA_PORT CLIENT_CPU SERVER_CPU"""
 import os, socket, statistics, subprocess, sys, threading, time
 
 from resp import command
 
-name, primary, replica, client_cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+name, primary, replica, client_cpu, server_cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 
 
 class Client:
@@ -60,8 +62,31 @@ def replicate(on):
             time.sleep(0.05)
 
 
+SINK = """import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"SYNC\\r\\n")
+buffer = bytearray(1 << 20)
+while s.recv_into(buffer):
+    pass"""
+
+
+def with_stream_sink(requests):
+    """`measured` while a stream sink (see above) is attached and online."""
+    sink = subprocess.Popen(["taskset", "-c", server_cpu, sys.executable, "-c", SINK, str(primary)])
+    while b"state=online" not in (Client(primary).call("INFO", "replication") or b""):
+        time.sleep(0.05)
+    try:
+        return measured(requests)
+    finally:
+        sink.kill()
+        sink.wait()
+        while b"connected_slaves:0" not in (Client(primary).call("INFO", "replication") or b""):
+            time.sleep(0.05)
+
+
 replicate(False)
 without, cpu_without = measured(1_000_000)
+sink_rps, cpu_sink = with_stream_sink(1_000_000)
 replicate(True)
 with_replica, cpu_with = measured(1_000_000)
 
@@ -118,4 +143,4 @@ def failover():
 
 took, held = failover()
 print(name, f"{p50:.3f}", f"{p99:.3f}", f"{without:.0f}", f"{with_replica:.0f}", f"{cpu_without:.3f}", f"{cpu_with:.3f}",
-      f"{took:.0f}", f"{held:.0f}")
+      f"{took:.0f}", f"{held:.0f}", f"{sink_rps:.0f}", f"{cpu_sink:.3f}")
