@@ -144,11 +144,15 @@ const OUTSIDE_A_RUN: &[u8] = b"-ERR redis.call/pcall can only be called inside a
 /// # Safety
 /// `state` is inside that C function, with its `n` arguments on the stack.
 pub unsafe fn call_from_stack(state: *mut ffi::lua_State, n: c_int) -> CallReply {
-    with_current(|call| call.command_from_stack(state, n)).unwrap_or(CallReply {
-        bytes: OUTSIDE_A_RUN,
-        resp: Resp::V2,
-        counted: false,
-    })
+    let error = |text: &'static [u8]| CallReply { bytes: text, resp: Resp::V2, counted: false };
+    // A panic must not unwind through Lua's C frames (the Lua state would be left mid-call): it becomes the
+    // call's error, as mlua makes of a panic in a callback.
+    let run = std::panic::AssertUnwindSafe(|| with_current(|call| call.command_from_stack(state, n)));
+    match std::panic::catch_unwind(run) {
+        Ok(Some(reply)) => reply,
+        Ok(None) => error(OUTSIDE_A_RUN),
+        Err(_) => error(b"-ERR the command failed inside the server\r\n"),
+    }
 }
 
 impl<'a, 'c> Call<'a, 'c> {

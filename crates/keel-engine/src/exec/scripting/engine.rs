@@ -5,6 +5,7 @@
 use super::libs;
 use super::status::{ScriptStatus, KILLED};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// How often (in VM instructions) a running script checks for SCRIPT KILL and the busy threshold.
@@ -38,7 +39,6 @@ pub struct Engine {
     runner: Function,
     use_api: Function,
     /// What scripts' globals resolve to (KEYS and ARGV are set here for each EVAL).
-    runtime_api: Table,
     /// Functions bound to the running command (redis.call, setresp, set_repl, acl_check_cmd), present only during a run.
     pub bridge: Table,
     /// The `redis` table FUNCTION LOAD's code sees (register_function, log).
@@ -143,6 +143,46 @@ unsafe fn bridge_call(state: *mut mlua::lua_State, raise: bool) -> std::os::raw:
         mlua::ffi::lua_error(state);
     }
     1
+}
+
+/// Items of a run's keys or arguments, with their lifetime erased (see [`RunArgs`]).
+type ErasedItems = *const [&'static [u8]];
+
+thread_local! {
+    /// The keys and arguments of the run in progress on this thread, for `script_args`; set only while a
+    /// [`RunArgs`] lives.
+    static RUN_ARGS: Cell<Option<(ErasedItems, ErasedItems)>> = const { Cell::new(None) };
+}
+
+/// Sets a run's keys and arguments aside for `script_args` until dropped.
+struct RunArgs;
+
+impl RunArgs {
+    fn set(keys: &[&[u8]], args: &[&[u8]]) -> RunArgs {
+        // The lifetimes are erased here; the guard clears the pointers before the slices can go.
+        let erase = |items: &[&[u8]]| items as *const [&[u8]] as ErasedItems;
+        RUN_ARGS.set(Some((erase(keys), erase(args))));
+        RunArgs
+    }
+}
+
+impl Drop for RunArgs {
+    fn drop(&mut self) {
+        RUN_ARGS.set(None);
+    }
+}
+
+/// The sandbox's `script_args()`: the run's keys and arguments as two arrays (empty outside a run). A C
+/// function created once, where building them through `exec_raw` made a protected closure per run; only
+/// the sandbox holds it.
+unsafe extern "C-unwind" fn script_args(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+    let (keys, args): (&[&[u8]], &[&[u8]]) = match RUN_ARGS.get() {
+        // SAFETY: `RunArgs` keeps these set only while the slices they point to live.
+        Some((keys, args)) => (&*keys, &*args),
+        None => (&[], &[]),
+    };
+    push_arrays(state, keys, args);
+    2
 }
 
 /// Pushes two arrays of Lua strings, `keys` then `args`, built straight on the stack: an mlua table and
@@ -256,11 +296,14 @@ impl Engine {
         super::api::fill_run_functions(&lua, &redis)?;
         let outside = "redis.register_function can only be called on FUNCTION LOAD command";
         load_redis.set("register_function", bridged(&lua, "register", true, outside)?)?;
+        // SAFETY: `script_args` only uses the Lua C API on the stack Lua hands it (see `push_arrays`).
+        let script_args = unsafe { lua.create_c_function(script_args)? };
         let sandbox: Table = lua.load(include_str!("sandbox.lua")).set_name("@keel_sandbox").call((
             globals,
             error_text_fn,
             redis,
             load_redis.clone(),
+            script_args,
         ))?;
 
         let hook_status = status;
@@ -275,7 +318,6 @@ impl Engine {
             env: sandbox.get("env")?,
             runner: sandbox.get("run")?,
             use_api: sandbox.get("use_api")?,
-            runtime_api: sandbox.get("runtime_api")?,
             bridge,
             load_redis,
             lua,
@@ -316,29 +358,6 @@ impl Engine {
         self.lua.registry_value(key)
     }
 
-    /// Sets the globals an EVAL script reads its keys and arguments from, `KEYS` and `ARGV`.
-    pub fn set_keys_and_argv(&self, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<()> {
-        // SAFETY: `push_arrays` only uses the Lua C API, on the stack `exec_raw` hands it (the runtime API table
-        // at 1), and runs protected: an allocation failure ends in an error, not in a jump over Rust code.
-        unsafe {
-            self.lua.exec_raw::<()>(&self.runtime_api, |state| {
-                use mlua::ffi;
-                push_arrays(state, keys, args);
-                for name in [c"ARGV", c"KEYS"] {
-                    ffi::lua_pushstring(state, name.as_ptr());
-                    ffi::lua_insert(state, -2);
-                    ffi::lua_rawset(state, 1);
-                }
-            })
-        }
-    }
-
-    /// A function's two arguments: the keys and the arguments it was called with, as arrays.
-    pub fn keys_and_args(&self, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<(Table, Table)> {
-        // SAFETY: as in `set_keys_and_argv`.
-        unsafe { self.lua.exec_raw((), |state| push_arrays(state, keys, args)) }
-    }
-
     /// Switches the sandbox between the API FUNCTION LOAD's code sees and the one scripts run with.
     pub fn use_load_api(&self, load: bool) -> mlua::Result<()> {
         self.use_api.call(if load { "load" } else { "runtime" })
@@ -352,10 +371,10 @@ impl Engine {
     }
 
     /// Runs `f` (with `keys` and `args` as its arguments for functions) under Redis's error handler.
-    pub fn run(&mut self, f: &Function, call_args: Option<(Table, Table)>) -> mlua::Result<Outcome> {
-        let outcome: mlua::Result<(bool, Value)> = match call_args {
-            Some((keys, args)) => self.runner.call((f.clone(), keys, args)),
-            None => self.runner.call((f.clone(), Value::Nil, Value::Nil)),
+    pub fn run(&mut self, f: &Function, is_function: bool, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<Outcome> {
+        let outcome: mlua::Result<(bool, Value)> = {
+            let _args = RunArgs::set(keys, args);
+            self.runner.call((f.clone(), is_function))
         };
         if !matches!(outcome, Ok((true, _))) {
             self.recover_memory();

@@ -229,7 +229,7 @@ pub fn load(
         let collect = scope.create_function(|lua, args: MultiValue| registration.borrow_mut().register(lua, args))?;
         bridge.raw_set("register", collect)?;
         engine.limit_memory(memory_limit);
-        let outcome = engine.run(&chunk, None);
+        let outcome = engine.run(&chunk, false, &[], &[]);
         engine.limit_memory(0);
         bridge.raw_set("register", Value::Nil)?;
         outcome

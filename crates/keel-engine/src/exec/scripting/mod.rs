@@ -108,12 +108,6 @@ pub struct Run<'r> {
 
 /// Runs a script or function for the client in `ctx` and writes its reply.
 fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
-    let call_args = if run.is_function {
-        Some(engine.keys_and_args(run.keys, run.args).map_err(engine_error)?)
-    } else {
-        engine.set_keys_and_argv(run.keys, run.args).map_err(engine_error)?;
-        None
-    };
     ctx.ks.scripting.running_memory = engine.used_memory();
     let (memory_limit, threshold) = {
         let settings = ctx.server.settings.read();
@@ -130,7 +124,7 @@ fn run(ctx: &mut Ctx, engine: &mut Engine, run: Run) -> CmdResult {
     engine.limit_memory(memory_limit);
     let outcome = {
         let _current = api::install(&call);
-        engine.run(run.function, call_args)
+        engine.run(run.function, run.is_function, run.keys, run.args)
     };
     let call = call.into_inner();
     let resp = call.session.resp;
