@@ -38,7 +38,6 @@ pub struct Engine {
     env: Table,
     runner: Function,
     use_api: Function,
-    /// What scripts' globals resolve to (KEYS and ARGV are set here for each EVAL).
     /// Functions bound to the running command (redis.call, setresp, set_repl, acl_check_cmd), present only during a run.
     pub bridge: Table,
     /// The `redis` table FUNCTION LOAD's code sees (register_function, log).
