@@ -172,6 +172,14 @@ struct SearchOptions<'a> {
     count: usize,
     store: Option<&'a [u8]>,
     store_dist: bool,
+    /// Where the search is centred (longitude, latitude), and its shape with the unit's meters.
+    centre: Option<(f64, f64)>,
+    shape: Option<(Shape, f64)>,
+    /// Which of GEOSEARCH's FROMMEMBER/FROMLONLAT and BYRADIUS/BYBOX were given.
+    from_member: bool,
+    from_lonlat: bool,
+    by_radius: bool,
+    by_box: bool,
 }
 
 pub fn georadius(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -231,28 +239,63 @@ fn search(ctx: &mut Ctx, args: &[&[u8]], variant: Variant) -> CmdResult {
         typed::<ZSet>(ctx.ks.dbs[db].value(slot))?;
     }
     let has_source = |ctx: &Ctx| zset_at(ctx, db, slot).is_some();
-    let mut centre: Option<(f64, f64)> = None;
-    let mut shape: Option<(Shape, f64)> = None;
     let base = match variant {
         Variant::Radius { .. } => {
-            centre = Some(lon_lat(args[2], args[3])?);
+            opts.centre = Some(lon_lat(args[2], args[3])?);
             let radius = measure(args[4], "radius", "radius")?;
-            shape = Some((Shape::Radius(radius), unit(args[5])?));
+            opts.shape = Some((Shape::Radius(radius), unit(args[5])?));
             6
         }
         Variant::RadiusByMember { .. } => {
             if has_source(ctx) {
-                centre = Some(member_position(zset_at(ctx, db, slot), args[2])?);
+                opts.centre = Some(member_position(zset_at(ctx, db, slot), args[2])?);
                 let radius = measure(args[3], "radius", "radius")?;
-                shape = Some((Shape::Radius(radius), unit(args[4])?));
+                opts.shape = Some((Shape::Radius(radius), unit(args[4])?));
             }
             5
         }
         Variant::Search => 2,
         Variant::SearchStore => 3,
     };
-    let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) = (false, false, false, false);
-    let mut i = base;
+    parse_options(zset_at(ctx, db, slot), &args[base..], variant, &mut opts)?;
+    check_combination(args[0], variant, &opts)?;
+    let (Some((longitude, latitude)), Some((shape, conversion)), true) = (opts.centre, opts.shape, has_source(ctx))
+    else {
+        // No source key.
+        return store_or_reply(ctx, &opts, Vec::new(), 1.0, store_event(variant));
+    };
+    // COUNT picks the nearest: sort ascending unless told otherwise (ANY takes the first found).
+    if opts.count != 0 && opts.ascending.is_none() && !opts.any {
+        opts.ascending = Some(true);
+    }
+    let area = Search { longitude, latitude, shape, conversion };
+    let limit = if opts.any { opts.count } else { 0 };
+    let mut found = zset_at(ctx, db, slot).map_or_else(Vec::new, |zset| members_within(zset, &area, limit));
+    if let Some(ascending) = opts.ascending {
+        found.sort_by(|a, b| {
+            let order = a.distance.partial_cmp(&b.distance).unwrap_or(std::cmp::Ordering::Equal);
+            if ascending {
+                order
+            } else {
+                order.reverse()
+            }
+        });
+    }
+    if opts.count != 0 {
+        found.truncate(opts.count);
+    }
+    store_or_reply(ctx, &opts, found, conversion, store_event(variant))
+}
+
+/// The options after the fixed arguments (`args` starts there), into `opts`; `source` is the sorted set
+/// searched, for FROMMEMBER.
+fn parse_options<'a>(
+    source: Option<&ZSet>,
+    args: &[&'a [u8]],
+    variant: Variant,
+    opts: &mut SearchOptions<'a>,
+) -> CmdResult {
+    let mut i = 0;
     while i < args.len() {
         let arg = args[i];
         let left = args.len() - i - 1;
@@ -281,97 +324,85 @@ fn search(ctx: &mut Ctx, args: &[&[u8]], variant: Variant) -> CmdResult {
             i += 1;
         } else if is(arg, "storedist") && variant == Variant::SearchStore {
             opts.store_dist = true;
-        } else if is(arg, "frommember") && left >= 1 && variant.is_search() && !from_lonlat {
-            if has_source(ctx) {
-                centre = Some(member_position(zset_at(ctx, db, slot), args[i + 1])?);
+        } else if is(arg, "frommember") && left >= 1 && variant.is_search() && !opts.from_lonlat {
+            if source.is_some() {
+                opts.centre = Some(member_position(source, args[i + 1])?);
             }
-            from_member = true;
+            opts.from_member = true;
             i += 1;
-        } else if is(arg, "fromlonlat") && left >= 2 && variant.is_search() && !from_member {
-            centre = Some(lon_lat(args[i + 1], args[i + 2])?);
-            from_lonlat = true;
+        } else if is(arg, "fromlonlat") && left >= 2 && variant.is_search() && !opts.from_member {
+            opts.centre = Some(lon_lat(args[i + 1], args[i + 2])?);
+            opts.from_lonlat = true;
             i += 2;
-        } else if is(arg, "byradius") && left >= 2 && variant.is_search() && !by_box {
+        } else if is(arg, "byradius") && left >= 2 && variant.is_search() && !opts.by_box {
             let radius = measure(args[i + 1], "radius", "radius")?;
-            shape = Some((Shape::Radius(radius), unit(args[i + 2])?));
-            by_radius = true;
+            opts.shape = Some((Shape::Radius(radius), unit(args[i + 2])?));
+            opts.by_radius = true;
             i += 2;
-        } else if is(arg, "bybox") && left >= 3 && variant.is_search() && !by_radius {
+        } else if is(arg, "bybox") && left >= 3 && variant.is_search() && !opts.by_radius {
             let width = measure(args[i + 1], "width", "height or width")?;
             let height = measure(args[i + 2], "height", "height or width")?;
-            shape = Some((Shape::Box { width, height }, unit(args[i + 3])?));
-            by_box = true;
+            opts.shape = Some((Shape::Box { width, height }, unit(args[i + 3])?));
+            opts.by_box = true;
             i += 3;
         } else {
             return Err(SYNTAX);
         }
         i += 1;
     }
+    Ok(())
+}
+
+/// The option combinations Redis refuses, with its errors: STORE with WITH* options, a GEOSEARCH without
+/// its centre or its shape, ANY without COUNT.
+fn check_combination(name: &[u8], variant: Variant, opts: &SearchOptions) -> CmdResult {
+    let (centred, shaped) = (opts.from_member || opts.from_lonlat, opts.by_radius || opts.by_box);
     if opts.store.is_some() && (opts.with_dist || opts.with_hash || opts.with_coord) {
         let what = if variant == Variant::SearchStore { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" };
         return Err(CmdError::new(format!(
             "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
         )));
     }
-    let name = String::from_utf8_lossy(args[0]);
-    if variant.is_search() && !(from_member || from_lonlat) {
+    let name = String::from_utf8_lossy(name);
+    if variant.is_search() && !centred {
         return Err(CmdError::new(format!("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}")));
     }
-    if variant.is_search() && !(by_radius || by_box) {
+    if variant.is_search() && !shaped {
         return Err(CmdError::new(format!("ERR exactly one of BYRADIUS and BYBOX can be specified for {name}")));
     }
     if opts.any && opts.count == 0 {
         return Err(CmdError::new("ERR the ANY argument requires COUNT argument"));
     }
-    let (Some((longitude, latitude)), Some((shape, conversion)), true) = (centre, shape, has_source(ctx)) else {
-        // No source key.
-        return store_or_reply(ctx, &opts, Vec::new(), 1.0, store_event(variant));
-    };
-    // COUNT picks the nearest: sort ascending unless told otherwise (ANY takes the first found).
-    if opts.count != 0 && opts.ascending.is_none() && !opts.any {
-        opts.ascending = Some(true);
-    }
-    let area = Search { longitude, latitude, shape, conversion };
-    let limit = if opts.any { opts.count } else { 0 };
-    let mut found: Vec<Found> = Vec::new();
-    if let Some(zset) = zset_at(ctx, db, slot) {
-        for cell in area.cells() {
+    Ok(())
+}
+
+/// The members inside `area`: the geohash cells that cover it, each a range of scores, filtered by exact
+/// distance; at most `limit` of them (0: all), in the order found.
+fn members_within(zset: &ZSet, area: &Search, limit: usize) -> Vec<Found> {
+    let mut found = Vec::new();
+    for cell in area.cells() {
+        if limit != 0 && found.len() >= limit {
+            break;
+        }
+        let (min, max) = cell.score_range();
+        let mut rank = zset.count_before(|score, _| score < min);
+        while rank < zset.len() {
+            let (member, score) = zset.at_rank(rank);
+            if score >= max {
+                break;
+            }
+            if let Some((lon, lat)) = geohash::position_of(score) {
+                if let Some(distance) = area.distance_if_within(lon, lat) {
+                    found.push(Found { member: member.to_vec(), distance, score, position: (lon, lat) });
+                }
+            }
             if limit != 0 && found.len() >= limit {
                 break;
             }
-            let (min, max) = cell.score_range();
-            let mut rank = zset.count_before(|score, _| score < min);
-            while rank < zset.len() {
-                let (member, score) = zset.at_rank(rank);
-                if score >= max {
-                    break;
-                }
-                if let Some((lon, lat)) = geohash::position_of(score) {
-                    if let Some(distance) = area.distance_if_within(lon, lat) {
-                        found.push(Found { member: member.to_vec(), distance, score, position: (lon, lat) });
-                    }
-                }
-                if limit != 0 && found.len() >= limit {
-                    break;
-                }
-                rank += 1;
-            }
+            rank += 1;
         }
     }
-    if let Some(ascending) = opts.ascending {
-        found.sort_by(|a, b| {
-            let order = a.distance.partial_cmp(&b.distance).unwrap_or(std::cmp::Ordering::Equal);
-            if ascending {
-                order
-            } else {
-                order.reverse()
-            }
-        });
-    }
-    if opts.count != 0 {
-        found.truncate(opts.count);
-    }
-    store_or_reply(ctx, &opts, found, conversion, store_event(variant))
+    found
 }
 
 /// The event a stored search publishes: GEOSEARCHSTORE's own, or GEORADIUS's older name for it.
