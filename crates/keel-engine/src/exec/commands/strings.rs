@@ -569,10 +569,44 @@ pub fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if cells * 4 > ctx.max_string_len() {
         return Err(CmdError::new("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
     }
-    let width = blen + 1;
-    let mut dp = vec![0u32; cells as usize];
-    for i in 1..=alen {
-        for j in 1..=blen {
+    let dp = lcs_table(&a, &b);
+    let total = dp[alen * (blen + 1) + blen];
+    if get_len {
+        ctx.out.int(total as i64);
+        return Ok(());
+    }
+    let (common, ranges) = walk_back(&a, &b, &dp, total as usize, min_match_len);
+    if !get_idx {
+        ctx.out.bulk(&common);
+        return Ok(());
+    }
+    ctx.out.map(2);
+    ctx.out.bulk(b"matches");
+    ctx.out.array(ranges.len());
+    for [a0, a1, b0, b1, len] in ranges {
+        ctx.out.array(if with_match_len { 3 } else { 2 });
+        ctx.out.array(2);
+        ctx.out.int(a0 as i64);
+        ctx.out.int(a1 as i64);
+        ctx.out.array(2);
+        ctx.out.int(b0 as i64);
+        ctx.out.int(b1 as i64);
+        if with_match_len {
+            ctx.out.int(len as i64);
+        }
+    }
+    ctx.out.bulk(b"len");
+    ctx.out.int(total as i64);
+    Ok(())
+}
+
+/// LCS's dynamic-programming table: cell `(i, j)` (row width `b.len() + 1`) holds the length of the
+/// longest common subsequence of `a[..i]` and `b[..j]`.
+fn lcs_table(a: &[u8], b: &[u8]) -> Vec<u32> {
+    let width = b.len() + 1;
+    let mut dp = vec![0u32; (a.len() + 1) * width];
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
             dp[i * width + j] = if a[i - 1] == b[j - 1] {
                 dp[(i - 1) * width + j - 1] + 1
             } else {
@@ -580,16 +614,17 @@ pub fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             };
         }
     }
-    let total = dp[alen * width + blen];
-    if get_len {
-        ctx.out.int(total as i64);
-        return Ok(());
-    }
-    // Walk back from the end, collecting the common string and (for IDX) the matching ranges.
-    let mut result = vec![0u8; total as usize];
+    dp
+}
+
+/// Walks the table back from the end, as Redis's lcsCommand does: the common string (`total` bytes) and
+/// the matching ranges `[a_start, a_end, b_start, b_end, len]`, newest first, of at least `min_match_len`.
+fn walk_back(a: &[u8], b: &[u8], dp: &[u32], total: usize, min_match_len: u64) -> (Vec<u8>, Vec<[usize; 5]>) {
+    let width = b.len() + 1;
+    let mut result = vec![0u8; total];
     let mut ranges: Vec<[usize; 5]> = Vec::new();
-    let (mut i, mut j, mut idx) = (alen, blen, total as usize);
-    let unset = alen;
+    let (mut i, mut j, mut idx) = (a.len(), b.len(), total);
+    let unset = a.len();
     let (mut a_start, mut a_end, mut b_start, mut b_end) = (unset, 0, 0, 0);
     while i > 0 && j > 0 {
         let mut emit = false;
@@ -627,28 +662,7 @@ pub fn lcs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             a_start = unset;
         }
     }
-    if !get_idx {
-        ctx.out.bulk(&result);
-        return Ok(());
-    }
-    ctx.out.map(2);
-    ctx.out.bulk(b"matches");
-    ctx.out.array(ranges.len());
-    for [a0, a1, b0, b1, len] in ranges {
-        ctx.out.array(if with_match_len { 3 } else { 2 });
-        ctx.out.array(2);
-        ctx.out.int(a0 as i64);
-        ctx.out.int(a1 as i64);
-        ctx.out.array(2);
-        ctx.out.int(b0 as i64);
-        ctx.out.int(b1 as i64);
-        if with_match_len {
-            ctx.out.int(len as i64);
-        }
-    }
-    ctx.out.bulk(b"len");
-    ctx.out.int(total as i64);
-    Ok(())
+    (result, ranges)
 }
 
 /// SET's key and what SET does to it (Redis's setGetKeys): with GET it reads the old value, without it
