@@ -197,92 +197,39 @@ fn build_list(items: impl IntoIterator<Item = Vec<u8>>) -> Option<Value> {
 pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResult<Option<Value>> {
     Ok(match kind {
         TYPE_STRING => Some(Value::string_from_vec(input.string()?)),
+        TYPE_LIST | TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => read_list(input, kind)?,
+        TYPE_SET | TYPE_SET_INTSET | TYPE_SET_LISTPACK => read_set(input, kind, limits)?,
+        TYPE_ZSET | TYPE_ZSET_2 | TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => read_zset(input, kind, limits)?,
+        TYPE_HASH | TYPE_HASH_ZIPMAP | TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => read_hash(input, kind, limits)?,
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
+            Some(crate::stream::read_stream(input, kind, limits.stream)?)
+        }
+        crate::module::TYPE_MODULE_2 => Some(crate::module::read_module(input)?),
+        crate::hash_fields::TYPE_HASH_METADATA_PRE_GA
+        | crate::hash_fields::TYPE_HASH_LISTPACK_EX_PRE_GA
+        | crate::hash_fields::TYPE_HASH_METADATA
+        | crate::hash_fields::TYPE_HASH_LISTPACK_EX => crate::hash_fields::read(input, kind, &limits.hash)?,
+        other => return input.error(format!("unknown value type {other}")),
+    })
+}
+
+/// A list in any of its RDB forms: one string per element, a ziplist, or a quicklist of ziplists or
+/// listpacks (with plain nodes for big elements).
+fn read_list<R: Read>(input: &mut Input<R>, kind: u8) -> RdbResult<Option<Value>> {
+    let items = match kind {
         TYPE_LIST => {
             let len = input.length()?;
             let mut items = Vec::new();
             for _ in 0..len {
                 items.push(input.string()?);
             }
-            build_list(items)
-        }
-        TYPE_SET => {
-            let len = input.length()?;
-            let mut set = Set::new();
-            for _ in 0..len {
-                set.add(&input.string()?, limits.set_max_intset_entries);
-            }
-            (!set.is_empty()).then(|| Value::Set(Box::new(set)))
-        }
-        TYPE_ZSET | TYPE_ZSET_2 => {
-            let len = input.length()?;
-            let mut items = Vec::new();
-            for _ in 0..len {
-                let member = input.string()?;
-                let score = if kind == TYPE_ZSET { input.text_double()? } else { input.binary_double()? };
-                items.push((member, score));
-            }
-            build_zset(input, items, limits)?
-        }
-        TYPE_HASH => {
-            let len = input.length()?;
-            let mut items = Vec::new();
-            for _ in 0..len {
-                items.push((input.string()?, input.string()?));
-            }
-            build_hash(items, limits)
-        }
-        TYPE_HASH_ZIPMAP => {
-            let blob = input.string()?;
-            let pairs = legacy::zipmap(&blob).or_else(|why| blob_error(input, "zipmap", why))?;
-            build_hash(pairs.into_iter().map(|(f, v)| (f.to_vec(), v.to_vec())), limits)
+            items
         }
         TYPE_LIST_ZIPLIST => {
             let blob = input.string()?;
-            let items = legacy::ziplist(&blob).or_else(|why| blob_error(input, "ziplist", why))?;
-            build_list(elements_as_strings(items))
+            elements_as_strings(legacy::ziplist(&blob).or_else(|why| blob_error(input, "ziplist", why))?)
         }
-        TYPE_SET_INTSET => {
-            let blob = input.string()?;
-            let ints = legacy::intset(&blob).or_else(|why| blob_error(input, "intset", why))?;
-            let mut set = Set::new();
-            for n in ints {
-                set.add(n.to_string().as_bytes(), limits.set_max_intset_entries);
-            }
-            (!set.is_empty()).then(|| Value::Set(Box::new(set)))
-        }
-        TYPE_SET_LISTPACK => {
-            let blob = input.string()?;
-            let items = listpack::decode(&blob).or_else(|why| blob_error(input, "listpack", why))?;
-            let mut set = Set::new();
-            for member in elements_as_strings(items) {
-                set.add(&member, limits.set_max_intset_entries);
-            }
-            (!set.is_empty()).then(|| Value::Set(Box::new(set)))
-        }
-        TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
-            let blob = input.string()?;
-            let decoded = if kind == TYPE_ZSET_ZIPLIST { legacy::ziplist(&blob) } else { listpack::decode(&blob) };
-            let items = decoded.or_else(|why| blob_error(input, "sorted set blob", why))?;
-            if !items.len().is_multiple_of(2) {
-                return blob_error(input, "sorted set blob", "odd number of elements");
-            }
-            let mut scored = Vec::with_capacity(items.len() / 2);
-            for pair in items.chunks_exact(2) {
-                let Some(score) = element_score(pair[1]) else {
-                    return blob_error(input, "sorted set blob", "invalid score");
-                };
-                scored.push((pair[0].to_vec(), score));
-            }
-            build_zset(input, scored, limits)?
-        }
-        TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
-            let blob = input.string()?;
-            let decoded = if kind == TYPE_HASH_ZIPLIST { legacy::ziplist(&blob) } else { listpack::decode(&blob) };
-            let items = decoded.or_else(|why| blob_error(input, "hash blob", why))?;
-            let items = pairs(input, "hash blob", elements_as_strings(items))?;
-            build_hash(items, limits)
-        }
-        TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
+        _ => {
             let nodes = input.length()?;
             let mut items = Vec::new();
             for _ in 0..nodes {
@@ -299,16 +246,91 @@ pub fn read_value<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> R
                     other => return input.error(format!("unknown quicklist node container {other}")),
                 }
             }
-            build_list(items)
+            items
         }
-        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
-            Some(crate::stream::read_stream(input, kind, limits.stream)?)
+    };
+    Ok(build_list(items))
+}
+
+/// A set: one string per member, an intset, or a listpack.
+fn read_set<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResult<Option<Value>> {
+    let mut set = Set::new();
+    match kind {
+        TYPE_SET => {
+            let len = input.length()?;
+            for _ in 0..len {
+                set.add(&input.string()?, limits.set_max_intset_entries);
+            }
         }
-        crate::module::TYPE_MODULE_2 => Some(crate::module::read_module(input)?),
-        crate::hash_fields::TYPE_HASH_METADATA_PRE_GA
-        | crate::hash_fields::TYPE_HASH_LISTPACK_EX_PRE_GA
-        | crate::hash_fields::TYPE_HASH_METADATA
-        | crate::hash_fields::TYPE_HASH_LISTPACK_EX => crate::hash_fields::read(input, kind, &limits.hash)?,
-        other => return input.error(format!("unknown value type {other}")),
-    })
+        TYPE_SET_INTSET => {
+            let blob = input.string()?;
+            let ints = legacy::intset(&blob).or_else(|why| blob_error(input, "intset", why))?;
+            for n in ints {
+                set.add(n.to_string().as_bytes(), limits.set_max_intset_entries);
+            }
+        }
+        _ => {
+            let blob = input.string()?;
+            let items = listpack::decode(&blob).or_else(|why| blob_error(input, "listpack", why))?;
+            for member in elements_as_strings(items) {
+                set.add(&member, limits.set_max_intset_entries);
+            }
+        }
+    }
+    Ok((!set.is_empty()).then(|| Value::Set(Box::new(set))))
+}
+
+/// A sorted set: members with scores as text (the oldest form) or binary doubles, or a ziplist or listpack
+/// of member and score pairs.
+fn read_zset<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResult<Option<Value>> {
+    if kind == TYPE_ZSET || kind == TYPE_ZSET_2 {
+        let len = input.length()?;
+        let mut items = Vec::new();
+        for _ in 0..len {
+            let member = input.string()?;
+            let score = if kind == TYPE_ZSET { input.text_double()? } else { input.binary_double()? };
+            items.push((member, score));
+        }
+        return build_zset(input, items, limits);
+    }
+    let blob = input.string()?;
+    let decoded = if kind == TYPE_ZSET_ZIPLIST { legacy::ziplist(&blob) } else { listpack::decode(&blob) };
+    let items = decoded.or_else(|why| blob_error(input, "sorted set blob", why))?;
+    if !items.len().is_multiple_of(2) {
+        return blob_error(input, "sorted set blob", "odd number of elements");
+    }
+    let mut scored = Vec::with_capacity(items.len() / 2);
+    for pair in items.chunks_exact(2) {
+        let Some(score) = element_score(pair[1]) else {
+            return blob_error(input, "sorted set blob", "invalid score");
+        };
+        scored.push((pair[0].to_vec(), score));
+    }
+    build_zset(input, scored, limits)
+}
+
+/// A hash: field and value strings, a zipmap (the oldest form), or a ziplist or listpack of pairs.
+fn read_hash<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResult<Option<Value>> {
+    match kind {
+        TYPE_HASH => {
+            let len = input.length()?;
+            let mut items = Vec::new();
+            for _ in 0..len {
+                items.push((input.string()?, input.string()?));
+            }
+            Ok(build_hash(items, limits))
+        }
+        TYPE_HASH_ZIPMAP => {
+            let blob = input.string()?;
+            let pairs = legacy::zipmap(&blob).or_else(|why| blob_error(input, "zipmap", why))?;
+            Ok(build_hash(pairs.into_iter().map(|(f, v)| (f.to_vec(), v.to_vec())), limits))
+        }
+        _ => {
+            let blob = input.string()?;
+            let decoded = if kind == TYPE_HASH_ZIPLIST { legacy::ziplist(&blob) } else { listpack::decode(&blob) };
+            let items = decoded.or_else(|why| blob_error(input, "hash blob", why))?;
+            let items = pairs(input, "hash blob", elements_as_strings(items))?;
+            Ok(build_hash(items, limits))
+        }
+    }
 }
