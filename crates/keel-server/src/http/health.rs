@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use keel_engine::server::Server;
+use keel_engine::state::tenant::Tenant;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -49,10 +50,6 @@ pub(super) fn readiness(server: &Server) -> Value {
     let loading = server.is_loading();
     let status = p.status.lock().clone();
     let refusal = p.write_refusal();
-    let (synced_lag_ms, unsynced) = match p.log.read().as_ref() {
-        Some(log) => (Some(log.fsync_lag_ms(keel_engine::clock::unix_ms())), log.unsynced()),
-        None => (None, 0),
-    };
     // Memory is read without waiting behind a long command: a busy database reports what it last knew.
     let used_memory = tenant.figures().used_memory;
     let connections = server.clients.count() as u64;
@@ -77,20 +74,7 @@ pub(super) fn readiness(server: &Server) -> Value {
         ),
     );
     add("storage", component(refusal.clone(), json!({ "writable": refusal.is_none() })));
-    let snapshot_problem = (!status.rdb_last_bgsave_ok).then(|| "the last snapshot failed".to_string());
-    add(
-        "persistence",
-        component(
-            snapshot_problem,
-            json!({
-                "appendonly": synced_lag_ms.is_some(),
-                "fsync_lag_ms": synced_lag_ms,
-                "unsynced_bytes": unsynced,
-                "last_snapshot_ok": status.rdb_last_bgsave_ok,
-                "last_snapshot_unix": status.rdb_last_save_unix,
-            }),
-        ),
-    );
+    add("persistence", persistence_component(&tenant, &status));
     let full = connections >= maxclients;
     add(
         "connections",
@@ -113,24 +97,8 @@ pub(super) fn readiness(server: &Server) -> Value {
             }),
         ),
     );
-    if let Some((state, synced, down_secs)) = tenant.replication.link_health(keel_engine::clock::unix_ms()) {
-        // A replica is ready once it holds its primary's data, and while its link has not been down longer
-        // than repl-timeout (it then serves reads that may be stale, as Redis's replicas do).
-        let repl_timeout = server.settings.read().repl_timeout;
-        let link = match state {
-            keel_engine::replication::LinkState::Connected => "ok".to_string(),
-            keel_engine::replication::LinkState::Sync => "syncing".to_string(),
-            _ => format!("down (since {down_secs} s)"),
-        };
-        let problem = if !synced {
-            Some("the replica has not loaded its primary's data yet".to_string())
-        } else if down_secs > repl_timeout {
-            Some(format!("the link to the primary has been down for {down_secs} s"))
-        } else {
-            None
-        };
-        let offset = p.stream.offset();
-        add("replication", component(problem, json!({ "role": "replica", "link": link, "offset": offset })));
+    if let Some(replication) = replication_component(server, &tenant) {
+        add("replication", replication);
     }
     let degraded = databases_at_limits(server);
     let mut names: Vec<Value> = degraded.iter().map(|d| d["name"].clone()).collect();
@@ -155,6 +123,47 @@ pub(super) fn readiness(server: &Server) -> Value {
         "degraded": names,
         "components": components,
     })
+}
+
+/// The append-only log's fsync lag and the last snapshot's outcome; unready when that snapshot failed.
+fn persistence_component(tenant: &Tenant, status: &keel_engine::persistence::Status) -> (bool, Value) {
+    let (synced_lag_ms, unsynced) = match tenant.persistence.log.read().as_ref() {
+        Some(log) => (Some(log.fsync_lag_ms(keel_engine::clock::unix_ms())), log.unsynced()),
+        None => (None, 0),
+    };
+    let snapshot_problem = (!status.rdb_last_bgsave_ok).then(|| "the last snapshot failed".to_string());
+    component(
+        snapshot_problem,
+        json!({
+            "appendonly": synced_lag_ms.is_some(),
+            "fsync_lag_ms": synced_lag_ms,
+            "unsynced_bytes": unsynced,
+            "last_snapshot_ok": status.rdb_last_bgsave_ok,
+            "last_snapshot_unix": status.rdb_last_save_unix,
+        }),
+    )
+}
+
+/// On a replica, its link to the primary: ready once it holds the primary's data, and while the link has
+/// not been down longer than repl-timeout (it then serves reads that may be stale, as Redis's replicas do).
+/// None on a primary.
+fn replication_component(server: &Server, tenant: &Tenant) -> Option<(bool, Value)> {
+    let (state, synced, down_secs) = tenant.replication.link_health(keel_engine::clock::unix_ms())?;
+    let repl_timeout = server.settings.read().repl_timeout;
+    let link = match state {
+        keel_engine::replication::LinkState::Connected => "ok".to_string(),
+        keel_engine::replication::LinkState::Sync => "syncing".to_string(),
+        _ => format!("down (since {down_secs} s)"),
+    };
+    let problem = if !synced {
+        Some("the replica has not loaded its primary's data yet".to_string())
+    } else if down_secs > repl_timeout {
+        Some(format!("the link to the primary has been down for {down_secs} s"))
+    } else {
+        None
+    };
+    let offset = tenant.persistence.stream.offset();
+    Some(component(problem, json!({ "role": "replica", "link": link, "offset": offset })))
 }
 
 /// Provisioned databases at their connection cap or memory quota: each refuses its own clients (logins,
