@@ -154,59 +154,20 @@ where
                 Input::Closed => break,
             }
         }
-        if let Next::Block(mut reply, deadline) = next {
+        if let Next::Block(reply, deadline) = next {
             next = Next::Continue;
             // Boxed, as every rarely taken wait is: the connection's task stays small.
-            let blocked =
-                wait_blocked(&mut stream, &mut conn.input, &conn.server, &info, &mut shutdown, &mut reply, deadline);
-            let Some(served) = Box::pin(blocked).await else { break };
-            // Timed out: unregister, unless a writer (or CLIENT UNBLOCK) completed the wait meanwhile.
-            let bytes = match served {
-                Some(bytes) => bytes,
-                None => conn.unblock_timed_out().unwrap_or_else(|| reply.try_recv().unwrap_or_default()),
-            };
-            info.set_flag(flag::BLOCKED, false);
-            if let Some(offset) = conn.tenant.persistence.log_queued() {
-                if conn.tenant.persistence.wait_durable(offset).await.is_err() {
-                    break;
-                }
-            }
-            if write_output(&mut stream, &bytes, &conn.server).await.is_err() {
+            if !Box::pin(conn.answer_blocked(&mut stream, &info, &mut shutdown, reply, deadline)).await {
                 break;
             }
             continue;
         }
-        let processed = conn.process_input(shared);
-        next = processed.next;
-        if let Some(offset) = processed.durability.offset {
-            // `appendfsync always`: nothing is acknowledged before the log holds it on disk. When it cannot
-            // be written, a batch that wrote answers MISCONF in place of every reply (its writes stay
-            // queued for when there is room); one that only read answers as usual.
-            if conn.tenant.persistence.wait_durable(offset).await.is_err() && processed.durability.wrote {
-                let refusal = conn.tenant.persistence.write_refusal().unwrap_or_else(|| MISCONF.into());
-                conn.out.clear();
-                (0..processed.replies).for_each(|_| conn.out.error(&refusal));
-            }
-        }
+        let mut processed = conn.process_input(shared);
+        next = std::mem::replace(&mut processed.next, Next::Continue);
         // A SYNC flush's caller hears nothing, its flush's reply included, until the flush is freed.
         let held = matches!(next, Next::Wait(Waiting::Freed(_), _));
-        if !conn.out.is_empty() && !held {
-            conn.tenant.meters.bytes_out.fetch_add(conn.out.len() as u64, Ordering::Relaxed);
-            // Among other busy clients, a pipeline's replies wait for the connections that are ready to run
-            // theirs first, so that replies go out together, as Redis writes them at the end of its event
-            // loop's round: a reader woken by one write then finds the next already there, where each write
-            // alone would wake it again (on a virtual machine, an interrupt to another CPU each time). Alone,
-            // a client gains nothing from it and pays the runtime's wake of its other worker; and large
-            // replies go at once, for their reader to start on while the next batch runs.
-            if processed.replies > 1 && conn.shares_thread && conn.out.len() <= GATHER_REPLIES_UP_TO {
-                tokio::task::yield_now().await;
-            }
-            let written = write_output(&mut stream, conn.out.as_bytes(), &conn.server).await;
-            conn.out.clear();
-            if let Err(why) = written {
-                tracing::info!(client = info.id, addr = %info.addr, database = %conn.tenant.name, "closing client: {why}");
-                break;
-            }
+        if !conn.answer(&mut stream, &info, &processed, held).await {
+            break;
         }
         info.last_active_ms.store(processed.now_ms, Ordering::Relaxed);
         conn.publish_buffers(&info);
@@ -328,6 +289,75 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
 }
 
 impl Connection {
+    /// Answers a blocked command once served, timed out or unblocked; false when the connection must close
+    /// (killed, shutdown, a failed write or log).
+    async fn answer_blocked<S>(
+        &mut self,
+        stream: &mut S,
+        info: &ClientInfo,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        mut reply: oneshot::Receiver<Vec<u8>>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> bool
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let blocked = wait_blocked(stream, &mut self.input, &self.server, info, shutdown, &mut reply, deadline);
+        let Some(served) = blocked.await else { return false };
+        // Timed out: unregister, unless a writer (or CLIENT UNBLOCK) completed the wait meanwhile.
+        let bytes = match served {
+            Some(bytes) => bytes,
+            None => self.unblock_timed_out().unwrap_or_else(|| reply.try_recv().unwrap_or_default()),
+        };
+        info.set_flag(flag::BLOCKED, false);
+        if let Some(offset) = self.tenant.persistence.log_queued() {
+            if self.tenant.persistence.wait_durable(offset).await.is_err() {
+                return false;
+            }
+        }
+        write_output(stream, &bytes, &self.server).await.is_ok()
+    }
+
+    /// Writes a batch's replies (unless `held`), once the log holds its writes where `appendfsync always`
+    /// asks; false when the connection must close.
+    async fn answer<S>(&mut self, stream: &mut S, info: &ClientInfo, processed: &Processed, held: bool) -> bool
+    where
+        S: tokio::io::AsyncWrite + Unpin,
+    {
+        if let Some(offset) = processed.durability.offset {
+            // `appendfsync always`: nothing is acknowledged before the log holds it on disk. When it cannot
+            // be written, a batch that wrote answers MISCONF in place of every reply (its writes stay
+            // queued for when there is room); one that only read answers as usual.
+            if self.tenant.persistence.wait_durable(offset).await.is_err() && processed.durability.wrote {
+                let refusal = self.tenant.persistence.write_refusal().unwrap_or_else(|| MISCONF.into());
+                self.out.clear();
+                (0..processed.replies).for_each(|_| self.out.error(&refusal));
+            }
+        }
+        if self.out.is_empty() || held {
+            return true;
+        }
+        self.tenant.meters.bytes_out.fetch_add(self.out.len() as u64, Ordering::Relaxed);
+        // Among other busy clients, a pipeline's replies wait for the connections that are ready to run
+        // theirs first, so that replies go out together, as Redis writes them at the end of its event
+        // loop's round: a reader woken by one write then finds the next already there, where each write
+        // alone would wake it again (on a virtual machine, an interrupt to another CPU each time). Alone,
+        // a client gains nothing from it and pays the runtime's wake of its other worker; and large
+        // replies go at once, for their reader to start on while the next batch runs.
+        if processed.replies > 1 && self.shares_thread && self.out.len() <= GATHER_REPLIES_UP_TO {
+            tokio::task::yield_now().await;
+        }
+        let written = write_output(stream, self.out.as_bytes(), &self.server).await;
+        self.out.clear();
+        match written {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::info!(client = info.id, addr = %info.addr, database = %self.tenant.name, "closing client: {why}");
+                false
+            }
+        }
+    }
+
     /// Waits for the client's next bytes, writing pushed messages (pub/sub, tracking) meanwhile, and checks
     /// what is pending against the request size limits.
     async fn read<S>(
