@@ -74,38 +74,63 @@ fn compute(
         return Err(SYNTAX);
     }
     let keys = &args[at + 1..at + 1 + numkeys];
-    let (mut weights, mut aggregate, mut with_scores) = (vec![1.0; numkeys], Aggregate::Sum, false);
-    let mut j = at + 1 + numkeys;
-    while j < args.len() {
-        let remaining = args.len() - j - 1;
-        if op != Op::Diff && is(args[j], "weights") && remaining >= numkeys {
-            for (i, w) in args[j + 1..j + 1 + numkeys].iter().enumerate() {
-                weights[i] = parse_f64(w).ok_or_else(|| CmdError::new("ERR weight value is not a float"))?;
-            }
-            j += numkeys;
-        } else if op != Op::Diff && is(args[j], "aggregate") && remaining >= 1 {
-            let kind = args[j + 1];
-            aggregate = if is(kind, "sum") {
-                Aggregate::Sum
-            } else if is(kind, "min") {
-                Aggregate::Min
-            } else if is(kind, "max") {
-                Aggregate::Max
-            } else {
-                return Err(SYNTAX);
-            };
-            j += 1;
-        } else if allow_withscores && is(args[j], "withscores") {
-            with_scores = true;
-        } else {
-            return Err(SYNTAX);
-        }
-        j += 1;
-    }
+    let options = Options::parse(&args[at + 1 + numkeys..], numkeys, op, allow_withscores)?;
     let mut inputs = Vec::with_capacity(numkeys);
     for key in keys {
         inputs.push(input(ctx, key)?);
     }
+    let result = combine(&inputs, &options, op);
+    let mut ordered: Vec<(Vec<u8>, f64)> = result.into_iter().collect();
+    ordered.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
+    Ok((ordered, options.with_scores))
+}
+
+/// ZUNION/ZINTER/ZDIFF's options after the keys: WEIGHTS and AGGREGATE (not for ZDIFF), WITHSCORES where the
+/// command replies rather than stores.
+struct Options {
+    weights: Vec<f64>,
+    aggregate: Aggregate,
+    with_scores: bool,
+}
+
+impl Options {
+    fn parse(args: &[&[u8]], numkeys: usize, op: Op, allow_withscores: bool) -> Result<Options, CmdError> {
+        let mut options = Options { weights: vec![1.0; numkeys], aggregate: Aggregate::Sum, with_scores: false };
+        let mut j = 0;
+        while j < args.len() {
+            let remaining = args.len() - j - 1;
+            if op != Op::Diff && is(args[j], "weights") && remaining >= numkeys {
+                for (i, w) in args[j + 1..j + 1 + numkeys].iter().enumerate() {
+                    options.weights[i] =
+                        parse_f64(w).ok_or_else(|| CmdError::new("ERR weight value is not a float"))?;
+                }
+                j += numkeys;
+            } else if op != Op::Diff && is(args[j], "aggregate") && remaining >= 1 {
+                let kind = args[j + 1];
+                options.aggregate = if is(kind, "sum") {
+                    Aggregate::Sum
+                } else if is(kind, "min") {
+                    Aggregate::Min
+                } else if is(kind, "max") {
+                    Aggregate::Max
+                } else {
+                    return Err(SYNTAX);
+                };
+                j += 1;
+            } else if allow_withscores && is(args[j], "withscores") {
+                options.with_scores = true;
+            } else {
+                return Err(SYNTAX);
+            }
+            j += 1;
+        }
+        Ok(options)
+    }
+}
+
+/// The members `op` makes of the inputs (None: a missing key), with their weighted, aggregated scores.
+fn combine(inputs: &[Option<Vec<Scored>>], options: &Options, op: Op) -> HashMap<Vec<u8>, f64> {
+    let (weights, aggregate) = (options.weights.as_slice(), options.aggregate);
     let weigh = |score: f64, weight: f64| {
         let product = score * weight;
         if product.is_nan() {
@@ -117,7 +142,7 @@ fn compute(
     let mut result: HashMap<Vec<u8>, f64> = HashMap::new();
     match op {
         Op::Union => {
-            for (members, &weight) in inputs.iter().zip(&weights) {
+            for (members, &weight) in inputs.iter().zip(weights) {
                 for (member, score) in members.iter().flatten() {
                     let value = weigh(*score, weight);
                     result
@@ -137,7 +162,7 @@ fn compute(
                 for (member, score) in inputs[0].iter().flatten() {
                     let mut acc = weigh(*score, weights[0]);
                     let mut everywhere = true;
-                    for (map, &weight) in maps.iter().zip(&weights).skip(1) {
+                    for (map, &weight) in maps.iter().zip(weights).skip(1) {
                         match map.get(member.as_slice()) {
                             Some(&s) => acc = aggregate.combine(acc, weigh(s, weight)),
                             None => {
@@ -167,9 +192,7 @@ fn compute(
             }
         }
     }
-    let mut ordered: Vec<(Vec<u8>, f64)> = result.into_iter().collect();
-    ordered.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
-    Ok((ordered, with_scores))
+    result
 }
 
 /// Replies with members (and scores: flat in RESP2, pairs in RESP3), as ZRANGE does.
