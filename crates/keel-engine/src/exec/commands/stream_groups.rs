@@ -310,6 +310,56 @@ fn reply_claimed(ctx: &mut Ctx, slot: usize, id: StreamId, justid: bool) {
     }
 }
 
+/// XCLAIM's options after the IDs.
+struct ClaimOptions {
+    force: bool,
+    justid: bool,
+    /// The claimed entries' new delivery time (IDLE or TIME; now when neither, or out of range).
+    delivery_time: u64,
+    retry_count: Option<i64>,
+    last_id: StreamId,
+}
+
+impl ClaimOptions {
+    fn parse(args: &[&[u8]], now: u64) -> Result<ClaimOptions, CmdError> {
+        let (mut force, mut justid) = (false, false);
+        let (mut delivery_time, mut retry_count, mut last_id) = (None::<i64>, None::<i64>, StreamId::MIN);
+        let mut j = 0;
+        while j < args.len() {
+            let more = args.len() - 1 - j;
+            let opt = args[j];
+            let number = |arg: &[u8], what: &str| {
+                int_arg(arg).map_err(|_| CmdError::new(format!("ERR Invalid {what} option argument for XCLAIM")))
+            };
+            if is(opt, "force") {
+                force = true;
+            } else if is(opt, "justid") {
+                justid = true;
+            } else if is(opt, "idle") && more > 0 {
+                j += 1;
+                delivery_time = Some(now as i64 - number(args[j], "IDLE")?);
+            } else if is(opt, "time") && more > 0 {
+                j += 1;
+                delivery_time = Some(number(args[j], "TIME")?);
+            } else if is(opt, "retrycount") && more > 0 {
+                j += 1;
+                retry_count = Some(number(args[j], "RETRYCOUNT")?);
+            } else if is(opt, "lastid") && more > 0 {
+                j += 1;
+                last_id = parse_id(args[j], 0, true)?;
+            } else {
+                return Err(CmdError::new(format!("ERR Unrecognized XCLAIM option '{}'", text(opt))));
+            }
+            j += 1;
+        }
+        let delivery_time = match delivery_time {
+            Some(t) if t >= 0 && t <= now as i64 => t as u64,
+            _ => now,
+        };
+        Ok(ClaimOptions { force, justid, delivery_time, retry_count, last_id })
+    }
+}
+
 pub fn xclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (key, group, consumer) = (args[1], args[2], args[3]);
     let slot = group_slot(ctx, key, group)?;
@@ -325,39 +375,7 @@ pub fn xclaim(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     let now = group_clock();
-    let (mut force, mut justid) = (false, false);
-    let (mut delivery_time, mut retry_count, mut last_id) = (None::<i64>, None::<i64>, StreamId::MIN);
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        let opt = args[j];
-        let number = |arg: &[u8], what: &str| {
-            int_arg(arg).map_err(|_| CmdError::new(format!("ERR Invalid {what} option argument for XCLAIM")))
-        };
-        if is(opt, "force") {
-            force = true;
-        } else if is(opt, "justid") {
-            justid = true;
-        } else if is(opt, "idle") && more > 0 {
-            j += 1;
-            delivery_time = Some(now as i64 - number(args[j], "IDLE")?);
-        } else if is(opt, "time") && more > 0 {
-            j += 1;
-            delivery_time = Some(number(args[j], "TIME")?);
-        } else if is(opt, "retrycount") && more > 0 {
-            j += 1;
-            retry_count = Some(number(args[j], "RETRYCOUNT")?);
-        } else if is(opt, "lastid") && more > 0 {
-            j += 1;
-            last_id = parse_id(args[j], 0, true)?;
-        } else {
-            return Err(CmdError::new(format!("ERR Unrecognized XCLAIM option '{}'", text(opt))));
-        }
-        j += 1;
-    }
-    let delivery_time = match delivery_time {
-        Some(t) if t >= 0 && t <= now as i64 => t as u64,
-        _ => now,
-    };
+    let ClaimOptions { force, justid, delivery_time, retry_count, last_id } = ClaimOptions::parse(&args[j..], now)?;
     let mut log: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut claimed = Vec::new();
     let mut consumer_created = false;
