@@ -122,33 +122,7 @@ fn read_generic(ctx: &mut Ctx, args: &[&[u8]], group_command: bool) -> CmdResult
                 )));
             }
         }
-        let read = if *id == b"$" {
-            if group_command {
-                return Err(CmdError::new("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
-            }
-            ReadFrom::After(slot.map_or(StreamId::MIN, |s| stream_at(ctx, s).last_id))
-        } else if *id == b"+" {
-            // Redis 7.4: the stream's last entry (what comes after the ID just before it).
-            if group_command {
-                return Err(CmdError::new("ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set."));
-            }
-            let last = slot.and_then(|s| stream_at(ctx, s).edge_id(true));
-            ReadFrom::After(last.and_then(StreamId::decr).unwrap_or(StreamId::MIN))
-        } else if *id == b">" {
-            if !group_command {
-                return Err(CmdError::new(
-                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
-                ));
-            }
-            ReadFrom::New
-        } else {
-            let id = parse_id(id, 0, true)?;
-            if group_command {
-                ReadFrom::History(id)
-            } else {
-                ReadFrom::After(id)
-            }
-        };
+        let read = read_from(ctx, id, slot, group_command)?;
         from.push(read);
         slots.push(slot);
     }
@@ -205,8 +179,45 @@ fn read_generic(ctx: &mut Ctx, args: &[&[u8]], group_command: bool) -> CmdResult
         ctx.out.null_array();
         return Ok(());
     };
-    // Block. `$` is resolved now (new entries are those after the current last one), and a wait without
-    // COUNT is served at most 1000 entries, as Redis does.
+    block_for_more(ctx, args, &r, &from, timeout);
+    Ok(())
+}
+
+/// Where an ID argument starts a read: `$` (after the stream's last entry), `+` (its last entry), `>` (a
+/// group's new entries), or an ID (after it, or a consumer's history from it for XREADGROUP).
+fn read_from(ctx: &Ctx, id: &[u8], slot: Option<usize>, group_command: bool) -> Result<ReadFrom, CmdError> {
+    Ok(if id == b"$" {
+        if group_command {
+            return Err(CmdError::new("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
+        }
+        ReadFrom::After(slot.map_or(StreamId::MIN, |s| stream_at(ctx, s).last_id))
+    } else if id == b"+" {
+        // Redis 7.4: the stream's last entry (what comes after the ID just before it).
+        if group_command {
+            return Err(CmdError::new("ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set."));
+        }
+        let last = slot.and_then(|s| stream_at(ctx, s).edge_id(true));
+        ReadFrom::After(last.and_then(StreamId::decr).unwrap_or(StreamId::MIN))
+    } else if id == b">" {
+        if !group_command {
+            return Err(CmdError::new(
+                "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+            ));
+        }
+        ReadFrom::New
+    } else {
+        let id = parse_id(id, 0, true)?;
+        if group_command {
+            ReadFrom::History(id)
+        } else {
+            ReadFrom::After(id)
+        }
+    })
+}
+
+/// Blocks the client until the streams have more. `$` is resolved now (new entries are those after the
+/// current last one), and a wait without COUNT is served at most 1000 entries, as Redis does.
+fn block_for_more(ctx: &mut Ctx, args: &[&[u8]], r: &ReadArgs, from: &[ReadFrom], timeout: Option<Duration>) {
     let mut rerun: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
     for (i, read) in from.iter().enumerate() {
         if let ReadFrom::After(id) = read {
@@ -218,7 +229,6 @@ fn read_generic(ctx: &mut Ctx, args: &[&[u8]], group_command: bool) -> CmdResult
     }
     let keys = r.keys.clone();
     ctx.block_rerun(&keys, timeout, rerun);
-    Ok(())
 }
 
 /// An entry copied out of its stream, so that the group can be updated while it is replied.
