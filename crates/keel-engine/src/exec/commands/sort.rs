@@ -123,6 +123,51 @@ pub fn sort_ro(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     sort_generic(ctx, args, true)
 }
 
+/// Sorts the elements by their own value or BY pattern's, as numbers or (ALPHA) as strings; ties between
+/// numbers by the elements themselves, as Redis's sortCompare does.
+fn sort_items(ctx: &mut Ctx, items: &mut [Item], o: &SortOptions) -> CmdResult {
+    let mut bad_score = false;
+    for item in items.iter_mut() {
+        let by = match o.by {
+            Some(pattern) => match lookup_by_pattern(ctx, pattern, &item.element) {
+                Some(value) => value,
+                None => continue,
+            },
+            None => item.element.clone(),
+        };
+        if o.alpha {
+            if o.by.is_some() {
+                item.by = Some(by);
+            }
+        } else {
+            match sort_score(&by) {
+                Some(score) => item.score = score,
+                None => bad_score = true,
+            }
+        }
+    }
+    if bad_score {
+        return Err(CmdError::new("ERR One or more scores can't be converted into double"));
+    }
+    let (alpha, by_pattern, desc) = (o.alpha, o.by.is_some(), o.desc);
+    items.sort_by(|a, b| {
+        let order = if !alpha {
+            a.score.partial_cmp(&b.score).unwrap_or(Ordering::Equal).then_with(|| a.element.cmp(&b.element))
+        } else if by_pattern {
+            // Elements whose BY key is missing come first.
+            a.by.cmp(&b.by)
+        } else {
+            a.element.cmp(&b.element)
+        };
+        if desc {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    Ok(())
+}
+
 fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
     let mut o = parse(args, read_only)?;
     // A BY pattern without `*` names no key per element: nothing to sort by.
@@ -159,45 +204,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[&[u8]], read_only: bool) -> CmdResult {
             items.reverse();
         }
     } else {
-        let mut bad_score = false;
-        for item in &mut items {
-            let by = match o.by {
-                Some(pattern) => match lookup_by_pattern(ctx, pattern, &item.element) {
-                    Some(value) => value,
-                    None => continue,
-                },
-                None => item.element.clone(),
-            };
-            if o.alpha {
-                if o.by.is_some() {
-                    item.by = Some(by);
-                }
-            } else {
-                match sort_score(&by) {
-                    Some(score) => item.score = score,
-                    None => bad_score = true,
-                }
-            }
-        }
-        if bad_score {
-            return Err(CmdError::new("ERR One or more scores can't be converted into double"));
-        }
-        let (alpha, by_pattern, desc) = (o.alpha, o.by.is_some(), o.desc);
-        items.sort_by(|a, b| {
-            let order = if !alpha {
-                a.score.partial_cmp(&b.score).unwrap_or(Ordering::Equal).then_with(|| a.element.cmp(&b.element))
-            } else if by_pattern {
-                // Elements whose BY key is missing come first.
-                a.by.cmp(&b.by)
-            } else {
-                a.element.cmp(&b.element)
-            };
-            if desc {
-                order.reverse()
-            } else {
-                order
-            }
-        });
+        sort_items(ctx, &mut items, &o)?;
     }
     let range = if end >= start { &items[start as usize..=end as usize] } else { &items[..0] };
     let mut output: Vec<Option<Vec<u8>>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
