@@ -5,8 +5,8 @@ against without it, and the primary's own CPU time per SET both ways (on this 2-
 the load generator's core, so throughput also measures that contention; CPU time per SET is the primary's own
 cost). Between the two, the same load with a stream sink attached: a client that sends SYNC and discards
 everything it receives, pinned to the server's core, so that the primary feeds a replica whose own work does
-not compete with the load generator (the primary's cost of replication alone). A probe SETs a fresh value on the primary and polls the replica until it reads it back; the time
-between is one lag sample. Last, FAILOVER hands the primary's data to the replica while a client writes: how
+not compete with the load generator (the primary's cost of replication alone). A probe SETs a fresh value on
+the primary and polls the replica until it reads it back; the time between is one lag sample. Last, FAILOVER hands the primary's data to the replica while a client writes: how
 long that took and the longest a write waited. Prints: NAME lag_p50_ms lag_p99_ms rps_without rps_with
 cpu_us_without cpu_us_with failover_ms longest_write_ms rps_sink cpu_us_sink.
 

@@ -306,7 +306,6 @@ async fn copy_error(copy: tokio::task::JoinHandle<Result<(), String>>) -> String
     }
 }
 
-/// Writes to the replica; one that takes more than a minute to take a piece is gone.
 /// Slices per vectored write (the kernel takes at most 1,024).
 const MAX_SLICES: usize = 64;
 
@@ -338,6 +337,7 @@ async fn write_chunks<S: AsyncWrite + Unpin>(socket: &mut S, chunks: &[bytes::By
     Ok(())
 }
 
+/// Writes to the replica; one that takes more than a minute to take a piece is gone.
 async fn write<S: AsyncWrite + Unpin>(socket: &mut S, bytes: &[u8]) -> Result<(), String> {
     match tokio::time::timeout(Duration::from_secs(60), socket.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
