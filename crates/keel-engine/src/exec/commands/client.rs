@@ -354,6 +354,31 @@ pub fn client_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 /// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]`
+/// BCAST prefixes must not overlap (one a prefix of another), neither the new ones with those a client
+/// already has nor among themselves.
+fn check_prefixes(existing: &[Vec<u8>], prefixes: &[Vec<u8>]) -> CmdResult {
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    let show = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    for (i, new) in prefixes.iter().enumerate() {
+        if let Some(old) = existing.iter().find(|old| overlap(new, old)) {
+            return Err(CmdError::new(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                show(new),
+                show(old)
+            )));
+        }
+        if let Some(other) = prefixes[i + 1..].iter().find(|other| overlap(new, other)) {
+            return Err(CmdError::new(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not \
+                 overlap.",
+                show(new),
+                show(other)
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let on = if is(args[2], "on") {
         true
@@ -420,25 +445,7 @@ pub fn client_tracking(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Some(current) => current.prefixes.clone(),
         None => Vec::new(),
     };
-    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
-    let show = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
-    for (i, new) in prefixes.iter().enumerate() {
-        if let Some(old) = existing.iter().find(|old| overlap(new, old)) {
-            return Err(CmdError::new(format!(
-                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
-                show(new),
-                show(old)
-            )));
-        }
-        if let Some(other) = prefixes[i + 1..].iter().find(|other| overlap(new, other)) {
-            return Err(CmdError::new(format!(
-                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not \
-                 overlap.",
-                show(new),
-                show(other)
-            )));
-        }
-    }
+    check_prefixes(&existing, &prefixes)?;
     // Turning tracking on again adds prefixes to those already registered.
     let prefixes: Vec<Vec<u8>> = existing.into_iter().chain(prefixes).collect();
     let feed = ctx.session.feed();

@@ -592,6 +592,55 @@ pub fn xinfo_groups(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// One group in XINFO STREAM FULL: its position and lag, its pending entries and its consumers (at most
+/// `limit` pending entries each).
+fn reply_full_group(out: &mut ReplyWriter, s: &Stream, name: &[u8], g: &ConsumerGroup, limit: usize) {
+    out.map(7);
+    out.bulk(b"name");
+    out.bulk(name);
+    out.bulk(b"last-delivered-id");
+    bulk_id(out, g.last_id);
+    out.bulk(b"entries-read");
+    entries_read(out, g);
+    out.bulk(b"lag");
+    lag(out, s, g);
+    out.bulk(b"pel-count");
+    out.int(g.pel.len() as i64);
+    out.bulk(b"pending");
+    let rows: Vec<_> = g.pel.iter().take(limit).collect();
+    out.array(rows.len());
+    for (id, p) in rows {
+        out.array(4);
+        bulk_id(out, *id);
+        out.bulk(&p.consumer);
+        out.int(p.delivery_time as i64);
+        out.int(p.delivery_count as i64);
+    }
+    out.bulk(b"consumers");
+    out.array(g.consumers.len());
+    for (cname, c) in &g.consumers {
+        out.map(5);
+        out.bulk(b"name");
+        out.bulk(cname);
+        out.bulk(b"seen-time");
+        out.int(c.seen_time as i64);
+        out.bulk(b"active-time");
+        out.int(c.active_time.map_or(-1, |active| active as i64));
+        out.bulk(b"pel-count");
+        out.int(c.pending.len() as i64);
+        out.bulk(b"pending");
+        let rows: Vec<_> = c.pending.iter().take(limit).collect();
+        out.array(rows.len());
+        for id in rows {
+            let p = g.pel.get(id);
+            out.array(3);
+            bulk_id(out, *id);
+            out.int(p.map_or(0, |p| p.delivery_time) as i64);
+            out.int(p.map_or(0, |p| p.delivery_count) as i64);
+        }
+    }
+}
+
 pub fn xinfo_stream(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let mut full = None;
     match args.len() {
@@ -648,50 +697,7 @@ pub fn xinfo_stream(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     out.array(s.groups.len());
     let limit = if count == 0 { usize::MAX } else { count };
     for (name, g) in &s.groups {
-        out.map(7);
-        out.bulk(b"name");
-        out.bulk(name);
-        out.bulk(b"last-delivered-id");
-        bulk_id(out, g.last_id);
-        out.bulk(b"entries-read");
-        entries_read(out, g);
-        out.bulk(b"lag");
-        lag(out, s, g);
-        out.bulk(b"pel-count");
-        out.int(g.pel.len() as i64);
-        out.bulk(b"pending");
-        let rows: Vec<_> = g.pel.iter().take(limit).collect();
-        out.array(rows.len());
-        for (id, p) in rows {
-            out.array(4);
-            bulk_id(out, *id);
-            out.bulk(&p.consumer);
-            out.int(p.delivery_time as i64);
-            out.int(p.delivery_count as i64);
-        }
-        out.bulk(b"consumers");
-        out.array(g.consumers.len());
-        for (cname, c) in &g.consumers {
-            out.map(5);
-            out.bulk(b"name");
-            out.bulk(cname);
-            out.bulk(b"seen-time");
-            out.int(c.seen_time as i64);
-            out.bulk(b"active-time");
-            out.int(c.active_time.map_or(-1, |active| active as i64));
-            out.bulk(b"pel-count");
-            out.int(c.pending.len() as i64);
-            out.bulk(b"pending");
-            let rows: Vec<_> = c.pending.iter().take(limit).collect();
-            out.array(rows.len());
-            for id in rows {
-                let p = g.pel.get(id);
-                out.array(3);
-                bulk_id(out, *id);
-                out.int(p.map_or(0, |p| p.delivery_time) as i64);
-                out.int(p.map_or(0, |p| p.delivery_count) as i64);
-            }
-        }
+        reply_full_group(out, s, name, g, limit);
     }
     Ok(())
 }

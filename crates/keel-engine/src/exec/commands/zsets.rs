@@ -26,41 +26,60 @@ fn score_arg(arg: &[u8]) -> Result<f64, CmdError> {
     parse_f64(arg).ok_or_else(|| CmdError::new("ERR value is not a valid float"))
 }
 
-pub fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
-    let mut j = 2;
-    while j < args.len() {
-        let opt = args[j];
-        if is(opt, "nx") {
-            nx = true;
-        } else if is(opt, "xx") {
-            xx = true;
-        } else if is(opt, "gt") {
-            gt = true;
-        } else if is(opt, "lt") {
-            lt = true;
-        } else if is(opt, "ch") {
-            ch = true;
-        } else if is(opt, "incr") {
-            incr = true;
-        } else {
-            break;
+/// ZADD's flags, before its score and member pairs.
+#[derive(Default)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+impl AddFlags {
+    /// The flags and the score and member pairs after them, with Redis's errors for what does not go together.
+    fn parse<'a, 'b>(args: &'b [&'a [u8]]) -> Result<(AddFlags, &'b [&'a [u8]]), CmdError> {
+        let mut f = AddFlags::default();
+        let mut j = 2;
+        while j < args.len() {
+            let opt = args[j];
+            if is(opt, "nx") {
+                f.nx = true;
+            } else if is(opt, "xx") {
+                f.xx = true;
+            } else if is(opt, "gt") {
+                f.gt = true;
+            } else if is(opt, "lt") {
+                f.lt = true;
+            } else if is(opt, "ch") {
+                f.ch = true;
+            } else if is(opt, "incr") {
+                f.incr = true;
+            } else {
+                break;
+            }
+            j += 1;
         }
-        j += 1;
+        let pairs = &args[j..];
+        if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
+            return Err(SYNTAX);
+        }
+        if f.nx && f.xx {
+            return Err(CmdError::new("ERR XX and NX options at the same time are not compatible"));
+        }
+        if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
+            return Err(CmdError::new("ERR GT, LT, and/or NX options at the same time are not compatible"));
+        }
+        if f.incr && pairs.len() > 2 {
+            return Err(CmdError::new("ERR INCR option supports a single increment-element pair"));
+        }
+        Ok((f, pairs))
     }
-    let pairs = &args[j..];
-    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
-        return Err(SYNTAX);
-    }
-    if nx && xx {
-        return Err(CmdError::new("ERR XX and NX options at the same time are not compatible"));
-    }
-    if (nx && (gt || lt)) || (gt && lt) {
-        return Err(CmdError::new("ERR GT, LT, and/or NX options at the same time are not compatible"));
-    }
-    if incr && pairs.len() > 2 {
-        return Err(CmdError::new("ERR INCR option supports a single increment-element pair"));
-    }
+}
+
+pub fn zadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
+    let (AddFlags { nx, xx, gt, lt, ch, incr }, pairs) = AddFlags::parse(args)?;
     let scores: Vec<f64> = pairs.chunks_exact(2).map(|p| score_arg(p[0])).collect::<Result<_, _>>()?;
     let key = args[1];
     let slot = match ctx.find_typed::<ZSet>(key)? {
