@@ -28,6 +28,9 @@ pub mod flag {
     /// Keel: the connection was asked to give its buffers back after [`super::TRIM_AFTER_IDLE_MS`] without
     /// input, and has read nothing since (not shown in CLIENT LIST).
     pub const TRIMMED: u32 = 1 << 10;
+    /// A replica's connection, fed the replication stream after its SYNC or PSYNC (`S` in CLIENT LIST, and
+    /// what CLIENT LIST/KILL TYPE replica select).
+    pub const REPLICA: u32 = 1 << 11;
 }
 
 /// An idle connection gives its input and output buffers back after this long without input, as Redis
@@ -227,6 +230,7 @@ impl ClientInfo {
         let flags = self.flags.load(Ordering::Relaxed);
         let mut letters = String::new();
         for (bit, letter) in [
+            (flag::REPLICA, 'S'),
             (flag::MONITOR, 'O'),
             (flag::PUBSUB, 'P'),
             (flag::MULTI, 'x'),

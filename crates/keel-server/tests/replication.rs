@@ -74,14 +74,14 @@ fn a_keel_replica_continues_after_its_link_breaks_and_after_its_primary_moves() 
     let mut replica = keel.client();
     wait_until_in_sync(&mut primary, &mut replica);
 
-    // Drop the replica's connection on the primary: it reconnects and continues.
-    let clients: String = run(&mut primary, &["CLIENT", "LIST"]);
-    let replica_id = clients
-        .lines()
-        .find(|line| line.contains("cmd=psync"))
-        .and_then(|line| line.split_whitespace().find_map(|w| w.strip_prefix("id=")).map(str::to_string))
-        .unwrap_or_else(|| panic!("the replica's connection is not listed: {clients}"));
-    run::<()>(&mut primary, &["CLIENT", "KILL", "ID", &replica_id]);
+    // Drop the replica's connection on the primary, by type as redis-cli's tests do (regression: a replica
+    // was of no CLIENT type, so TYPE replica found nothing): it reconnects and continues.
+    let replicas: String = run(&mut primary, &["CLIENT", "LIST", "TYPE", "replica"]);
+    let listed = replicas.lines().collect::<Vec<_>>();
+    assert!(listed.len() == 1 && listed[0].contains("flags=S ") && listed[0].contains("cmd=psync"), "{replicas}");
+    let normal: String = run(&mut primary, &["CLIENT", "LIST", "TYPE", "normal"]);
+    assert!(!normal.contains("cmd=psync"), "{normal}");
+    assert_eq!(run::<i64>(&mut primary, &["CLIENT", "KILL", "TYPE", "slave"]), 1);
     write_workload(&mut primary, "while-away");
     wait_until_in_sync(&mut primary, &mut replica);
     wait_for(|| info_field(&mut primary, "stats", "sync_partial_ok") == "1");

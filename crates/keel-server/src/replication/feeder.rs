@@ -43,6 +43,7 @@ pub(crate) async fn serve<S>(
         sent: Default::default(),
         keel_node: request.capa_keel && request.database.is_none(),
     });
+    info.set_flag(keel_engine::clients::flag::REPLICA, true);
     tenant.replication.attach(attached.clone());
     let outcome = feed(&server, &tenant, &mut socket, &info, &request, &attached, input).await;
     tenant.replication.detach(info.id);

@@ -110,10 +110,13 @@ fn visible_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
 
 fn client_type_matches(c: &ClientInfo, kind: &[u8]) -> Result<bool, CmdError> {
     if is(kind, "normal") {
-        Ok(!c.has_flag(flag::PUBSUB))
+        Ok(!c.has_flag(flag::PUBSUB | flag::REPLICA))
     } else if is(kind, "pubsub") {
         Ok(c.has_flag(flag::PUBSUB))
-    } else if is(kind, "master") || is(kind, "replica") || is(kind, "slave") {
+    } else if is(kind, "replica") || is(kind, "slave") {
+        Ok(c.has_flag(flag::REPLICA))
+    } else if is(kind, "master") {
+        // The link to this database's primary is not a listed client.
         Ok(false)
     } else {
         Err(CmdError::new(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(kind))))
