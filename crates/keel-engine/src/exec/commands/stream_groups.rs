@@ -582,14 +582,20 @@ pub fn xinfo_groups(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         out.int(g.consumers.len() as i64);
         out.bulk(b"pending");
         out.int(g.pel.len() as i64);
-        out.bulk(b"last-delivered-id");
-        bulk_id(out, g.last_id);
-        out.bulk(b"entries-read");
-        entries_read(out, g);
-        out.bulk(b"lag");
-        lag(out, s, g);
+        reply_position(out, s, g);
     }
     Ok(())
+}
+
+/// A group's place in its stream, as XINFO GROUPS and XINFO STREAM FULL both list it: `last-delivered-id`,
+/// `entries-read` and `lag`.
+fn reply_position(out: &mut ReplyWriter, s: &Stream, g: &ConsumerGroup) {
+    out.bulk(b"last-delivered-id");
+    bulk_id(out, g.last_id);
+    out.bulk(b"entries-read");
+    entries_read(out, g);
+    out.bulk(b"lag");
+    lag(out, s, g);
 }
 
 /// One group in XINFO STREAM FULL: its position and lag, its pending entries and its consumers (at most
@@ -598,12 +604,7 @@ fn reply_full_group(out: &mut ReplyWriter, s: &Stream, name: &[u8], g: &Consumer
     out.map(7);
     out.bulk(b"name");
     out.bulk(name);
-    out.bulk(b"last-delivered-id");
-    bulk_id(out, g.last_id);
-    out.bulk(b"entries-read");
-    entries_read(out, g);
-    out.bulk(b"lag");
-    lag(out, s, g);
+    reply_position(out, s, g);
     out.bulk(b"pel-count");
     out.int(g.pel.len() as i64);
     out.bulk(b"pending");
