@@ -54,6 +54,7 @@ impl<'a> Batch<'a> {
         if self.since_lock >= COMMANDS_PER_LOCK {
             MutexGuard::bump(ks);
             self.since_lock = 0;
+            self.clock.restart_lap();
         }
         self.since_lock += 1;
         execute(&self.env, &mut self.clock, ks, session, out, args);
@@ -71,13 +72,11 @@ impl<'a> Batch<'a> {
         if self.guard.is_some() {
             return ServerState::Ready;
         }
-        if self.patient {
-            self.guard = Some(self.env.tenant.lock());
-            return ServerState::Ready;
-        }
-        match self.env.tenant.lock_unless_busy() {
+        let locked = if self.patient { Ok(self.env.tenant.lock()) } else { self.env.tenant.lock_unless_busy() };
+        match locked {
             Ok(guard) => {
                 self.guard = Some(guard);
+                self.clock.restart_lap();
                 ServerState::Ready
             }
             Err(busy) => ServerState::Busy(busy),

@@ -94,7 +94,14 @@ impl BatchSettings {
 
 /// Time for a batch of commands. Reading the wall clock is costly on virtual machines (it was 12% of a
 /// GET benchmark's CPU), so it is read once per batch; command durations come from the TSC-based `quanta`
-/// clock, one read per command, and "now" advances by what those durations add up to.
+/// clock, and "now" advances by what those durations add up to.
+///
+/// Even the TSC costs (`rdtsc` is trapped or slow on many hypervisors: two reads were 5% of a PING
+/// benchmark's CPU), so it is read once per command, when the command ends: a command's lap starts where
+/// the previous one ended, and so includes the little that runs between two commands of a batch (parsing
+/// the next one, admitting it). Waits that belong to no command start a fresh lap
+/// ([`BatchClock::restart_lap`]), and so does a script's call, whose lap would otherwise hold the Lua code
+/// that ran before it.
 pub struct BatchClock {
     wall_ms: u64,
     started: quanta::Instant,
@@ -115,6 +122,12 @@ impl BatchClock {
     /// Unix milliseconds as of the end of the last command.
     pub fn now_ms(&self) -> u64 {
         self.wall_ms + (self.last - self.started).as_millis() as u64
+    }
+
+    /// Starts the next command's lap now, after a wait that is no command's (for the database's lock, or
+    /// a fairness hand-over of it).
+    pub fn restart_lap(&mut self) {
+        self.last = quanta::Instant::now();
     }
 
     /// Microseconds since the previous lap (or the start), and starts the next lap.
@@ -277,7 +290,9 @@ fn run(
     if !session.in_exec && !session.in_script {
         session.info.last_command.store(command.id, std::sync::atomic::Ordering::Relaxed);
     }
-    clock.lap_us();
+    if session.in_script {
+        clock.restart_lap();
+    }
     let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
     let dirty_before = ks.dirty;
     let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
