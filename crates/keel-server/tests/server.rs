@@ -148,6 +148,37 @@ fn slowlog_records_and_trims() {
     assert!(entries.contains("pipelined") && entries.contains("RESET"), "{entries}");
 }
 
+/// A command's time in the slow log and the command statistics is its own: not the time it waited for the
+/// database while another client's DEBUG SLEEP held it, and, for a script's call, not the Lua code that ran
+/// before the call.
+#[test]
+fn a_command_is_timed_without_its_wait_for_the_database() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<String>(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "100000"]);
+    run::<String>(&mut c, &["SLOWLOG", "RESET"]);
+    let mut sleeper = s.raw();
+    sleeper.send(b"DEBUG SLEEP 0.4\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut waiter = s.raw();
+    waiter.send(b"INCR waited\r\n");
+    waiter.expect(b":1\r\n");
+    sleeper.expect(b"+OK\r\n");
+    let busy = "local start = os.clock() repeat until os.clock() - start >= 0.2 \
+                redis.call('SET', 'after', 'lua') return 1";
+    run::<i64>(&mut c, &["EVAL", busy, "0"]);
+    let entries = format!("{:?}", run::<Value>(&mut c, &["SLOWLOG", "GET", "-1"]));
+    assert!(entries.contains("SLEEP") && entries.contains("EVAL"), "{entries}");
+    assert_eq!(run::<i64>(&mut c, &["SLOWLOG", "LEN"]), 2, "{entries}");
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(&mut c).unwrap();
+    let usec_of = |name: &str| -> u64 {
+        let line = stats.lines().find(|l| l.starts_with(&format!("cmdstat_{name}:"))).unwrap();
+        line.split(['=', ',']).nth(3).unwrap().parse().unwrap()
+    };
+    assert!(usec_of("incr") < 100_000 && usec_of("set") < 100_000, "{stats}");
+    assert!(usec_of("eval") >= 200_000, "{stats}");
+}
+
 #[test]
 fn command_introspection_comes_from_the_table() {
     let s = TestServer::start();
