@@ -6,7 +6,7 @@
 //!   builds an intermediate reply value on the hot path.
 //! - [`ReplyWriter::json`] writes the same reply calls as Upstash's JSON ([`JsonStrings`]), for REST.
 //! - [`Frame`] and [`parse_frame`] read replies back (for scripting, REST's event stream and tests).
-//! - [`format_double`] is Redis's `%.17g` rendering of doubles.
+//! - [`format_double`] renders doubles as Redis 7.2+ replies with them (shortest digits that read back).
 
 mod double;
 mod frame;
@@ -14,7 +14,7 @@ mod json;
 mod request;
 mod writer;
 
-pub use double::format_double;
+pub use double::{format_double, DoubleText};
 pub use frame::{parse_frame, Frame, FrameError};
 pub use json::JsonStrings;
 pub use request::{Parsed, ProtocolError, RequestParser, INLINE_MAX_SIZE};

@@ -221,7 +221,7 @@ impl ReplyWriter {
         }
     }
 
-    /// A double: `,` in RESP3, a bulk string in RESP2, formatted as Redis's `%.17g`.
+    /// A double: `,` in RESP3, a bulk string in RESP2, formatted as Redis 7.2+ does ([`format_double`]).
     pub fn double(&mut self, value: f64) {
         let text = format_double(value);
         match self.resp {

@@ -38,9 +38,7 @@ fn replies_equal_redis_s_to_the_last_digit() {
         "GEOSEARCH points FROMLONLAT -179 -80 BYRADIUS 2500 km ASC WITHHASH",
         "GEOSEARCH points FROMMEMBER p9 BYBOX 10000 10000 km ASC COUNT 20 WITHDIST",
         "GEOSEARCHSTORE near points FROMMEMBER p9 BYRADIUS 4000 km ASC COUNT 10 STOREDIST",
-        "ZRANGE near 0 -1 WITHSCORES",
         "GEORADIUS points 10 10 3000 km STORE stored",
-        "ZRANGE stored 0 -1 WITHSCORES",
         "GEOADD points XX CH 1 1 p0 2 2 newone",
         "GEOPOS points p0 newone",
         "GEORADIUS points 1 1 0 m WITHDIST",
@@ -48,6 +46,17 @@ fn replies_equal_redis_s_to_the_last_digit() {
         script.push(words(line));
     }
     same_replies(&mut keel, &mut redis, &script);
+    // What was stored, score for score. Compared as doubles: Debian's Redis 7.0 writes a score with
+    // `%.17g`, Keel as Redis 7.2+ does (the shortest digits that read back), so the same double reads
+    // 614.55056445358298 in one and 614.550564453583 in the other.
+    for key in ["near", "stored"] {
+        let scores = |c: &mut redis::Connection| -> Vec<(String, f64)> {
+            redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES").query(c).unwrap()
+        };
+        let ours = scores(&mut keel);
+        assert!(ours.len() > 1, "{key}: {ours:?}");
+        assert_eq!(ours, scores(&mut redis), "{key}");
+    }
 }
 
 #[test]

@@ -47,7 +47,14 @@ fn scores_ranks_and_removal() {
     let mut c = s.client();
     run::<i64>(&mut c, &["ZADD", "z", "1", "a", "2", "b", "3", "c", "0.1", "d"]);
     assert_eq!(run::<i64>(&mut c, &["ZCARD", "z"]), 4);
-    assert_eq!(run::<String>(&mut c, &["ZSCORE", "z", "d"]), "0.10000000000000001", "scores print as %.17g");
+    assert_eq!(run::<String>(&mut c, &["ZSCORE", "z", "d"]), "0.1", "scores print as Redis 7.2+'s d2string");
+    assert_eq!(run::<String>(&mut c, &["ZINCRBY", "z", "0.2", "d"]), "0.30000000000000004");
+    assert_eq!(run::<String>(&mut c, &["ZINCRBY", "z", "-0.2", "d"]), "0.10000000000000003");
+    run::<i64>(&mut c, &["ZADD", "tiny", "0.00001", "a", "1.5e-7", "b", "1e20", "c"]);
+    let with_scores = run::<Vec<String>>(&mut c, &["ZRANGE", "tiny", "0", "-1", "WITHSCORES"]);
+    assert_eq!(with_scores, ["b", "1.5e-7", "a", "0.00001", "c", "1e+20"]);
+    run::<i64>(&mut c, &["ZREM", "z", "d"]);
+    run::<i64>(&mut c, &["ZADD", "z", "0.1", "d"]);
     assert_eq!(run::<Vec<Option<String>>>(&mut c, &["ZMSCORE", "z", "a", "zz"]), vec![Some("1".to_string()), None]);
     assert_eq!(run::<i64>(&mut c, &["ZRANK", "z", "a"]), 1);
     assert_eq!(run::<i64>(&mut c, &["ZREVRANK", "z", "a"]), 2);

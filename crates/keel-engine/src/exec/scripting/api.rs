@@ -104,9 +104,10 @@ pub fn fill_static(lua: &Lua, redis: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Redis formats numbers passed to redis.call with `%.17g`.
-fn number_arg(n: f64) -> Vec<u8> {
-    super::libs::cjson::format_g(n, 17).into_bytes()
+/// A Lua number passed to redis.call reads as Redis 7.2+ writes it: an integer when it is one, else the
+/// shortest digits that read back as it (`0.1`, not `0.10000000000000001`); negative zero is `0`.
+fn number_arg(n: f64) -> keel_protocol::DoubleText {
+    keel_protocol::format_double(if n == 0.0 { 0.0 } else { n })
 }
 
 /// A script's run: the caller's context and the state of the script's own client.
@@ -228,7 +229,7 @@ impl<'a, 'c> Call<'a, 'c> {
                 ffi::LUA_TNUMBER => {
                     // Its text goes into `numbers`; its place in `argv` is filled in below, once `numbers`
                     // no longer grows.
-                    self.numbers.extend_from_slice(&number_arg(ffi::lua_tonumber(state, i)));
+                    self.numbers.extend_from_slice(number_arg(ffi::lua_tonumber(state, i)).as_bytes());
                     self.number_ends.push((self.argv.len(), self.numbers.len()));
                     &[]
                 }
@@ -300,8 +301,8 @@ impl<'a, 'c> Call<'a, 'c> {
         for arg in args {
             match arg {
                 Value::String(s) => owned.push(s.as_bytes().to_vec()),
-                Value::Integer(n) => owned.push(number_arg(n as f64)),
-                Value::Number(n) => owned.push(number_arg(n)),
+                Value::Integer(n) => owned.push(number_arg(n as f64).as_bytes().to_vec()),
+                Value::Number(n) => owned.push(number_arg(n).as_bytes().to_vec()),
                 _ => return fail("Lua redis lib command arguments must be strings or integers"),
             }
         }

@@ -68,7 +68,7 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// C's `%.{precision}g`.
-pub fn format_g(n: f64, precision: usize) -> String {
+pub(crate) fn format_g(n: f64, precision: usize) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
     }
