@@ -328,8 +328,12 @@ impl<T: Keyed> DenseTable<T> {
         taken
     }
 
-    /// Removes the item with `key`, if present, hashing the key once.
+    /// Removes the item with `key`, if present, hashing the key once. The last item, which moves into the
+    /// hole, is prefetched first, so that its cache miss overlaps the search for `key`.
     pub fn remove(&mut self, key: &[u8]) -> Option<T> {
+        if let Some(last) = self.len.checked_sub(1) {
+            prefetch_read((item(&self.chunks, last as u32) as *const T).cast());
+        }
         let hash = self.hash(key);
         let shard = shard_of(hash);
         let chunks = &self.chunks;

@@ -36,6 +36,17 @@ struct Big {
     element_heap: usize,
 }
 
+impl Big {
+    /// Starts loading what the next pop from the same end will read first, while this pop's reply goes
+    /// out: the bytes of the member it will take from the tree and of the member table's last item, which
+    /// its removal will move (pops come in runs: ZPOPMIN with a count, a queue's consumers).
+    fn prefetch_next_pop(&self, last: bool) {
+        let Some(end) = self.dict.len().checked_sub(1) else { return };
+        crate::dense::prefetch_read(self.tree.select(if last { end } else { 0 }).0.as_ptr().cast());
+        self.dict.prefetch_key(end);
+    }
+}
+
 #[derive(Clone)]
 enum Repr {
     Listpack(Vec<Scored>),
@@ -195,6 +206,7 @@ impl ZSet {
                 if let Some(removed) = big.dict.remove(member.as_bytes()) {
                     big.element_heap -= 2 * removed.member.heap_size();
                 }
+                big.prefetch_next_pop(last);
                 Some((member, score))
             }
         }
