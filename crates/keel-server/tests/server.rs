@@ -205,6 +205,9 @@ fn command_introspection_comes_from_the_table() {
     assert!(list.contains(&"get".to_string()) && !list.contains(&"del".to_string()));
     let docs: Value = run(&mut c, &["COMMAND", "DOCS", "set"]);
     assert!(format!("{docs:?}").contains("summary"));
+    // Sorted-set commands are of group `sorted-set`, as Redis's COMMAND DOCS names it.
+    let docs: Value = run(&mut c, &["COMMAND", "DOCS", "zadd"]);
+    assert!(format!("{docs:?}").contains("bulk-string('\"sorted-set\"')"), "{docs:?}");
 }
 
 #[test]
