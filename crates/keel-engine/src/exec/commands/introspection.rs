@@ -118,7 +118,7 @@ pub fn command_count(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 /// A command named `name` or `container|sub`.
-fn find_by_fullname<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Command> {
+pub(super) fn find_by_fullname<'t>(table: &'t CommandTable, name: &[u8]) -> Option<&'t Command> {
     let mut parts = name.splitn(2, |&b| b == b'|');
     let top = table.find(parts.next()?)?;
     match parts.next() {
@@ -140,39 +140,6 @@ pub fn command_info(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
             Some(cmd) => write_info(ctx.out, table, cmd),
             None => ctx.out.null_array(),
         }
-    }
-    Ok(())
-}
-
-fn write_docs(out: &mut ReplyWriter, table: &CommandTable, cmd: &Command) {
-    let has_subs = !cmd.subcommands.is_empty();
-    out.map(if has_subs { 3 } else { 2 });
-    out.bulk(b"summary");
-    out.bulk(cmd.spec.summary.as_bytes());
-    out.bulk(b"group");
-    out.bulk(cmd.spec.group.as_bytes());
-    if has_subs {
-        out.bulk(b"subcommands");
-        out.map(cmd.subcommands.len());
-        for &sub in &cmd.subcommands {
-            let sub = table.get(sub);
-            out.bulk(sub.fullname.as_bytes());
-            write_docs(out, table, sub);
-        }
-    }
-}
-
-pub fn command_docs(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let table = &ctx.server.commands;
-    let chosen: Vec<&Command> = if args.len() == 2 {
-        table.top_level().collect()
-    } else {
-        args[2..].iter().filter_map(|name| find_by_fullname(table, name)).collect()
-    };
-    ctx.out.map(chosen.len());
-    for cmd in chosen {
-        ctx.out.bulk(cmd.fullname.as_bytes());
-        write_docs(ctx.out, table, cmd);
     }
     Ok(())
 }

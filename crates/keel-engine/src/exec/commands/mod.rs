@@ -6,6 +6,7 @@
 mod acl;
 mod bitmaps;
 mod client;
+mod command_docs;
 mod command_table;
 mod connection;
 pub mod failover;

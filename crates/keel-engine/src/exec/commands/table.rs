@@ -10,11 +10,11 @@ use super::flags::{
 };
 use super::key::{ACCESS, DELETE, INCOMPLETE, INSERT, NOT_KEY, OW, RM, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{
-    acl, bitmaps, client, connection as conn, failover, geo, hash_expiry as hx, hashes, hyperloglog as hll,
-    introspection as intro, json, json_ops as jo, keys, latency, lists, migrate, persistence as persist, pubsub,
-    replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd, stream_groups as xg,
-    stream_reads, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels, CommandSpec, Find, KeySpec,
-    Secrets,
+    acl, bitmaps, client, command_docs, connection as conn, failover, geo, hash_expiry as hx, hashes,
+    hyperloglog as hll, introspection as intro, json, json_ops as jo, keys, latency, lists, migrate,
+    persistence as persist, pubsub, replication as repl, scripting, server as srv, sets, sort, stream_deletion as xd,
+    stream_groups as xg, stream_reads, streams, strings, transactions as tx, zset_ops, zsets, Begin, Channels,
+    CommandSpec, Find, KeySpec, Secrets,
 };
 
 macro_rules! cmd {
@@ -383,7 +383,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     container!("command", -1, "server", "Returns detailed information about all commands.", Some(intro::command), [
         cmd!("count", 2, LOADING | STALE, cat::CONNECTION, &[], "server", "Get total number of Redis commands", intro::command_count),
         cmd!("info", -2, LOADING | STALE, cat::CONNECTION, &[], "server", "Get array of specific Redis command details, or all when no argument is given.", intro::command_info).with_tips(&["nondeterministic_output_order"]),
-        cmd!("docs", -2, LOADING | STALE, cat::CONNECTION, &[], "server", "Get array of specific Redis command documentation", intro::command_docs).with_tips(&["nondeterministic_output_order"]),
+        cmd!("docs", -2, LOADING | STALE, cat::CONNECTION, &[], "server", "Get array of specific Redis command documentation", command_docs::command_docs).with_tips(&["nondeterministic_output_order"]),
         cmd!("list", -2, LOADING | STALE, cat::CONNECTION, &[], "server", "Get an array of Redis command names", intro::command_list).with_tips(&["nondeterministic_output_order"]),
         cmd!("getkeys", -4, LOADING | STALE, cat::CONNECTION, &[], "server", "Extract keys given a full Redis command", intro::command_getkeys),
         cmd!("getkeysandflags", -4, LOADING | STALE, cat::CONNECTION, &[], "server", "Extract keys and access flags given a full Redis command", intro::command_getkeysandflags),
