@@ -329,19 +329,6 @@ pub fn format_distance(d: f64) -> String {
     format!("{sign}{}.{:04}", magnitude / 10000, magnitude % 10000)
 }
 
-/// A coordinate as Redis's human long double form: 17 decimals, trailing zeros dropped.
-pub fn format_coordinate(value: f64) -> String {
-    let mut text = format!("{value:.17}");
-    if text.contains('.') {
-        let trimmed = text.trim_end_matches('0').trim_end_matches('.').len();
-        text.truncate(trimmed);
-    }
-    if text == "-0" {
-        text = "0".into();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,8 +341,7 @@ mod tests {
         assert_eq!(palermo, 3479099956230698.0);
         assert_eq!(catania, 3479447370796909.0);
         let (lon, lat) = position_of(palermo).unwrap();
-        assert_eq!(format_coordinate(lon), "13.36138933897018433");
-        assert_eq!(format_coordinate(lat), "38.11555639549629859");
+        assert_eq!((lon, lat), (13.361389338970184, 38.1155563954963));
         let (clon, clat) = position_of(catania).unwrap();
         assert_eq!(format_distance(distance(lon, lat, clon, clat)), "166274.1516");
         assert_eq!(format_distance(distance(lon, lat, clon, clat) / 1000.0), "166.2742");

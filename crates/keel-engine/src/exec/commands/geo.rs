@@ -92,13 +92,9 @@ pub fn geopos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// A coordinate: a RESP3 double, or Redis's 17-decimal human form in RESP2.
+/// A coordinate, as any double (Redis 8's GEOPOS and WITHCOORD; 7.0 wrote 17 decimals of a long double).
 fn coordinate(ctx: &mut Ctx, value: f64) {
-    if ctx.out.is_resp3() {
-        ctx.out.double(value);
-    } else {
-        ctx.out.bulk(geohash::format_coordinate(value).as_bytes());
-    }
+    ctx.out.double(value);
 }
 
 pub fn geohash_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
