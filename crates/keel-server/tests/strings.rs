@@ -124,6 +124,18 @@ fn incrbyfloat_formats_like_redis() {
     assert_eq!(error_of(&mut c, &["INCRBYFLOAT", "inf", "+inf"]), "ERR increment would produce NaN or Infinity");
     run::<String>(&mut c, &["SET", "txt", "hello"]);
     assert_eq!(error_of(&mut c, &["INCRBYFLOAT", "txt", "1"]), "ERR value is not a valid float");
+    // Long double arithmetic, as Redis does it: a float counter of tenths reads 0.3, not
+    // 0.30000000000000004, and past a double's precision the digits are the long double's.
+    for expected in ["0.1", "0.2", "0.3"] {
+        assert_eq!(run::<String>(&mut c, &["INCRBYFLOAT", "tenths", "0.1"]), expected);
+    }
+    assert_eq!(run::<String>(&mut c, &["INCRBYFLOAT", "tenths", "1e20"]), "100000000000000000000");
+    assert_eq!(run::<String>(&mut c, &["INCRBYFLOAT", "tenths", "10.5"]), "100000000000000000008");
+    run::<String>(&mut c, &["SET", "odd", "9007199254740993"]);
+    assert_eq!(run::<String>(&mut c, &["INCRBYFLOAT", "odd", "1"]), "9007199254740994");
+    run::<i64>(&mut c, &["HSET", "h", "f", "0.1"]);
+    assert_eq!(run::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "0.2"]), "0.3");
+    assert_eq!(error_of(&mut c, &["HINCRBYFLOAT", "h", "f", "inf"]), "ERR value is NaN or Infinity");
 }
 
 #[test]

@@ -25,6 +25,7 @@ pub mod hyperloglog;
 pub mod json;
 mod keyspace;
 mod list;
+pub mod long_double;
 pub mod number;
 mod object;
 mod set;

@@ -1,5 +1,5 @@
-//! Redis's textual number rules: which strings are integers (`string2ll`), which are floats (`strtold` with
-//! Redis's extra checks), and how floats are printed back by INCRBYFLOAT (`%.17Lf` with zeros trimmed).
+//! Redis's textual number rules: which strings are integers (`string2ll`) and which are floats (`strtod` with
+//! Redis's extra checks). INCRBYFLOAT's long doubles are `long_double.rs`'s.
 
 /// Redis's `string2ll`: an optional `-`, digits with no leading zero (except "0" itself), no `+`, no spaces,
 /// within i64.
@@ -77,12 +77,6 @@ fn parse_hex_float(text: &str) -> Option<f64> {
     Some(value * 2f64.powi(scale))
 }
 
-/// The human form INCRBYFLOAT and HINCRBYFLOAT reply with: plain decimal, never an exponent, no trailing zeros.
-pub fn format_f64_human(value: f64) -> String {
-    // Rust's Display is the shortest representation that round-trips and never uses an exponent.
-    format!("{value}")
-}
-
 /// Number of characters in the decimal form of `n` (STRLEN of an integer-encoded string).
 pub fn decimal_len(n: i64) -> usize {
     let mut len = if n < 0 { 2 } else { 1 };
@@ -129,9 +123,6 @@ mod tests {
         assert_eq!(parse_f64(b"1e-400"), None, "ERANGE");
         assert_eq!(parse_f64(b"0e-400"), Some(0.0));
         assert_eq!(parse_f64(b"-Infinity"), Some(f64::NEG_INFINITY));
-        assert_eq!(format_f64_human(10.5), "10.5");
-        assert_eq!(format_f64_human(3.0), "3");
-        assert_eq!(format_f64_human(1e20), "100000000000000000000");
     }
 
     proptest! {

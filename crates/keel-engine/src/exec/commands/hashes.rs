@@ -5,11 +5,12 @@
 //! that list fields skip due ones, and HLEN, HDEL, HSET and the TTL commands count them until they go.
 
 use super::{
-    float_arg, int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed,
-    CmdError, CmdResult, Ctx, ScanArgs, ScanOf,
+    int_arg, random_count, reply_empty_scan, reply_missing_random, reply_scan_page, scan_args, typed, CmdError,
+    CmdResult, Ctx, ScanArgs, ScanOf,
 };
 use crate::notify;
-use keel_store::number::{format_f64_human, parse_f64, parse_i64};
+use keel_store::long_double::LongDouble;
+use keel_store::number::parse_i64;
 use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
 
@@ -257,21 +258,21 @@ pub fn hincrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn hincrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let delta = float_arg(args[3])?;
-    if delta.is_infinite() {
+    let delta = LongDouble::parse(args[3]).ok_or(super::NOT_FLOAT)?;
+    if !delta.is_finite() {
         return Err(CmdError::new("ERR value is NaN or Infinity"));
     }
     let limits = limits(ctx);
     let slot = hash_for_write(ctx, args[1], &args[2..3])?;
     let current = match typed::<Hash>(ctx.db().value(slot))?.get(args[2]) {
-        Some(v) => parse_f64(v).ok_or_else(|| CmdError::new("ERR hash value is not a float"))?,
-        None => 0.0,
+        Some(v) => LongDouble::parse(v).ok_or_else(|| CmdError::new("ERR hash value is not a float"))?,
+        None => LongDouble::from_i64(0),
     };
     let new = current + delta;
-    if new.is_nan() || new.is_infinite() {
+    if !new.is_finite() {
         return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
     }
-    let text = format_f64_human(new);
+    let text = new.to_human();
     ctx.modify::<Hash, _>(slot, |hash| hash.set_keeping_ttl(args[2], text.as_bytes(), &limits));
     ctx.dirty(1);
     ctx.notify(notify::HASH, "hincrbyfloat", args[1]);

@@ -1,9 +1,10 @@
 //! String commands (Redis's t_string.c): GET/SET and their variants, counters, ranges and LCS.
 
 use super::key::{self, KeyFlags};
-use super::{float_arg, int_arg, is, CmdError, CmdResult, Ctx, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use super::{int_arg, is, CmdError, CmdResult, Ctx, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use crate::notify;
-use keel_store::number::{format_f64_human, parse_f64, parse_i64};
+use keel_store::long_double::LongDouble;
+use keel_store::number::parse_i64;
 use keel_store::{Expiry, StrRef, Value};
 
 const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
@@ -417,20 +418,20 @@ pub fn decrby(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 
 pub fn incrbyfloat(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let key = args[1];
-    let delta = float_arg(args[2])?;
+    let delta = LongDouble::parse(args[2]).ok_or(super::NOT_FLOAT)?;
     let slot = ctx.lookup_write(key);
     let old = match slot {
         Some(slot) => match ctx.db().value(slot).as_string().ok_or(WRONGTYPE)? {
-            StrRef::Int(n) => n as f64,
-            StrRef::Raw(bytes) => parse_f64(bytes).ok_or_else(|| CmdError::new("ERR value is not a valid float"))?,
+            StrRef::Int(n) => LongDouble::from_i64(n),
+            StrRef::Raw(bytes) => LongDouble::parse(bytes).ok_or(super::NOT_FLOAT)?,
         },
-        None => 0.0,
+        None => LongDouble::from_i64(0),
     };
     let new = old + delta;
-    if new.is_nan() || new.is_infinite() {
+    if !new.is_finite() {
         return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
     }
-    let text = format_f64_human(new);
+    let text = new.to_human();
     // The result is stored as a string, never re-encoded as an integer (Redis stores the printed form).
     let value = Value::Str(keel_store::CompactBytes::new(text.as_bytes()));
     match slot {
