@@ -172,10 +172,13 @@ elif kind == "small-hashes":
         for f in range(10):
             args += ["field%d" % f, "value%d" % f]
         cmd(*args)
+elif kind == "small-sets":
+    for n in range(100000):
+        cmd("SADD", "tags:%d" % n, *["tag%d" % t for t in range(10)])
 PY
 }
 # DATASETS="" skips the memory measurements.
-read -r -a DATASETS <<<"${DATASETS-strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000 stream:1000000}"
+read -r -a DATASETS <<<"${DATASETS-strings:1000000 hash:1000000 set:1000000 zset:1000000 small-hashes:1000000 small-sets:1000000 stream:1000000}"
 
 # Bytes per element of one dataset: used_memory and RSS growth divided by the elements it holds.
 memory() {
@@ -467,8 +470,8 @@ for p, pairs in sorted(ratios.items()):
     ops = statistics.geometric_mean([a for a, _ in pairs]); per_request = statistics.geometric_mean([b for _, b in pairs])
     print(f"| {'geomean':<12} | {p:>3} | {'':>12} | {'':>12} | {ops:>10.2f} | {'':>8} | {'':>9} | {per_request:>10.2f} |")
 print("\nBytes per element (strings: DEBUG POPULATE 1000000; hash, set, zset: 1M fields/members in one key;")
-print("small-hashes: 100k hashes of 10 fields, per field; stream: 1M XADD * of 2 fields to one stream, per entry),")
-print("growth of used_memory and of RSS")
+print("small-hashes: 100k hashes of 10 fields, per field; small-sets: 100k sets of 10 members, per member;")
+print("stream: 1M XADD * of 2 fields to one stream, per entry), growth of used_memory and of RSS")
 print(f"| {'dataset':<13} | {'keel used':>9} | {'redis used':>10} | {'ratio':>5} | {'keel RSS':>8} | {'redis RSS':>9} | {'ratio':>5} |")
 print(f"|{'-'*15}|{'-'*11}|{'-'*12}|{'-'*7}|{'-'*10}|{'-'*11}|{'-'*7}|")
 for line in open(memory_path):
