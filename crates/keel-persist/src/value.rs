@@ -8,7 +8,7 @@ use crate::legacy;
 use crate::listpack::{self, Element, ListpackBuilder};
 use keel_protocol::format_double;
 use keel_store::stream::NodeLimits;
-use keel_store::{End, Hash, HashLimits, List, Set, StrRef, Value, ZSet, ZSetLimits};
+use keel_store::{End, Hash, HashLimits, List, Set, SetLimits, StrRef, Value, ZSet, ZSetLimits};
 use std::io::Read;
 
 /// A quicklist node holds at most this many bytes (Redis's `list-max-listpack-size -2`).
@@ -21,7 +21,7 @@ const NODE_ENTRY_OVERHEAD: usize = 8;
 pub struct Limits {
     pub hash: HashLimits,
     pub zset: ZSetLimits,
-    pub set_max_intset_entries: usize,
+    pub set: SetLimits,
     pub stream: NodeLimits,
     /// The longest string accepted, so that a corrupt length fails fast.
     pub max_string: u64,
@@ -32,7 +32,7 @@ impl Default for Limits {
         Limits {
             hash: HashLimits { max_listpack_entries: 128, max_listpack_value: 64 },
             zset: ZSetLimits { max_listpack_entries: 128, max_listpack_value: 64 },
-            set_max_intset_entries: 512,
+            set: SetLimits::default(),
             stream: NodeLimits { max_bytes: 4096, max_entries: 100 },
             max_string: 512 * 1024 * 1024,
         }
@@ -259,21 +259,21 @@ fn read_set<R: Read>(input: &mut Input<R>, kind: u8, limits: &Limits) -> RdbResu
         TYPE_SET => {
             let len = input.length()?;
             for _ in 0..len {
-                set.add(&input.string()?, limits.set_max_intset_entries);
+                set.add(&input.string()?, &limits.set);
             }
         }
         TYPE_SET_INTSET => {
             let blob = input.string()?;
             let ints = legacy::intset(&blob).or_else(|why| blob_error(input, "intset", why))?;
             for n in ints {
-                set.add(n.to_string().as_bytes(), limits.set_max_intset_entries);
+                set.add(n.to_string().as_bytes(), &limits.set);
             }
         }
         _ => {
             let blob = input.string()?;
             let items = listpack::decode(&blob).or_else(|why| blob_error(input, "listpack", why))?;
             for member in elements_as_strings(items) {
-                set.add(&member, limits.set_max_intset_entries);
+                set.add(&member, &limits.set);
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Set commands over real sockets, including intset conversion, the set algebra and SSCAN.
+//! Set commands over real sockets, including the intset/listpack/hashtable conversions, the set algebra and
+//! SSCAN.
 
 mod common;
 use common::{error_of, run, TestServer};
@@ -19,7 +20,15 @@ fn add_remove_membership() {
     assert_eq!(run::<i64>(&mut c, &["SADD", "s", "1", "2", "3", "2"]), 3);
     assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "s"]), "intset");
     assert_eq!(run::<i64>(&mut c, &["SADD", "s", "a"]), 1);
-    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "s"]), "hashtable");
+    // A small set of strings is a listpack (Redis 7.2+), a table past 128 members or 64 bytes a member.
+    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "s"]), "listpack");
+    run::<i64>(&mut c, &["SADD", "long", "a", &"x".repeat(65)]);
+    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "long"]), "hashtable");
+    let many: Vec<String> = (0..129).map(|i| format!("m{i}")).collect();
+    let mut sadd = vec!["SADD", "many"];
+    sadd.extend(many.iter().map(String::as_str));
+    run::<i64>(&mut c, &sadd);
+    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "many"]), "hashtable");
     assert_eq!(members(&mut c, &["SMEMBERS", "s"]), set_of(&["1", "2", "3", "a"]));
     assert_eq!(run::<i64>(&mut c, &["SISMEMBER", "s", "2"]), 1);
     assert_eq!(run::<Vec<i64>>(&mut c, &["SMISMEMBER", "s", "2", "zz", "a"]), vec![1, 0, 1]);

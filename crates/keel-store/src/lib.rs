@@ -42,7 +42,7 @@ pub use hash_ttl::MAX_FIELD_EXPIRE_MS;
 pub use keyspace::{bin_label, CaptureSink, Db, ExpiredKeys, Expiry, Flushed, SIZE_KINDS};
 pub use list::{End, List};
 pub use object::{lfu_decay, lfu_log_incr, AccessClock, LFU_INIT_VAL};
-pub use set::Set;
+pub use set::{Set, SetLimits};
 pub use stream::{Stream, StreamId};
 pub use value::{Collection, StrRef, Value, ValueKind};
 pub use zset::{ZSet, ZSetLimits};

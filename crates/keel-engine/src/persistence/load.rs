@@ -21,7 +21,7 @@ use keel_persist::manifest::{self, Kind, Manifest, Part};
 use keel_persist::rdb;
 use keel_persist::Limits;
 use keel_protocol::{ReplyWriter, Resp};
-use keel_store::{AccessClock, Expiry, HashLimits, ZSetLimits};
+use keel_store::{AccessClock, Expiry, HashLimits, SetLimits, ZSetLimits};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -37,7 +37,11 @@ pub fn limits(server: &Server) -> Limits {
             max_listpack_entries: s.zset_max_listpack_entries as usize,
             max_listpack_value: s.zset_max_listpack_value as usize,
         },
-        set_max_intset_entries: s.set_max_intset_entries as usize,
+        set: SetLimits {
+            max_intset_entries: s.set_max_intset_entries as usize,
+            max_listpack_entries: s.set_max_listpack_entries as usize,
+            max_listpack_value: s.set_max_listpack_value as usize,
+        },
         stream: keel_store::stream::NodeLimits {
             max_bytes: s.stream_node_max_bytes as usize,
             max_entries: s.stream_node_max_entries as usize,

@@ -7,12 +7,17 @@ use super::{
     CmdError, CmdResult, Ctx, ScanArgs, ScanOf, SYNTAX,
 };
 use crate::notify;
-use keel_store::{glob, Set, StrRef, Value};
+use keel_store::{glob, Set, SetLimits, StrRef, Value};
 use rand::Rng;
 use std::collections::HashSet;
 
-fn max_intset(ctx: &Ctx) -> usize {
-    ctx.server.settings.read().set_max_intset_entries as usize
+fn set_limits(ctx: &Ctx) -> SetLimits {
+    let s = ctx.server.settings.read();
+    SetLimits {
+        max_intset_entries: s.set_max_intset_entries as usize,
+        max_listpack_entries: s.set_max_listpack_entries as usize,
+        max_listpack_value: s.set_max_listpack_value as usize,
+    }
 }
 
 fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {
@@ -23,10 +28,10 @@ fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {
 }
 
 pub fn sadd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
-    let max = max_intset(ctx);
+    let limits = set_limits(ctx);
     let slot = ctx.typed_for_write::<Set>(args[1])?;
     ctx.prefetch_members(slot, args[2..].iter());
-    let added = ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.add(m, max)).count());
+    let added = ctx.modify::<Set, _>(slot, |set| args[2..].iter().filter(|m| set.add(m, &limits)).count());
     ctx.dirty(added as u64);
     if added > 0 {
         ctx.notify(notify::SET, "sadd", args[1]);
@@ -179,7 +184,7 @@ pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     }
     ctx.notify(notify::SET, "srem", src);
     ctx.notify_if_gone(src);
-    let max = max_intset(ctx);
+    let limits = set_limits(ctx);
     let dst_slot = ctx.typed_for_write::<Set>(dst)?;
     // A member already in the destination leaves it unchanged (and so does not disturb a WATCH of it).
     if typed::<Set>(ctx.db().value(dst_slot))?.contains(member) {
@@ -187,7 +192,7 @@ pub fn smove(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         ctx.out.int(1);
         return Ok(());
     }
-    ctx.modify::<Set, _>(dst_slot, |set| set.add(member, max));
+    ctx.modify::<Set, _>(dst_slot, |set| set.add(member, &limits));
     ctx.dirty(2);
     ctx.notify(notify::SET, "sadd", dst);
     ctx.out.int(1);
@@ -265,10 +270,10 @@ fn reply_members(ctx: &mut Ctx, members: &[Vec<u8>]) {
 
 /// Replaces `dst` with a set of `members` (deleting it when empty); replies with the size.
 fn store(ctx: &mut Ctx, dst: &[u8], members: Vec<Vec<u8>>, event: &str) -> CmdResult {
-    let max = max_intset(ctx);
+    let limits = set_limits(ctx);
     let mut set = Set::new();
     for m in &members {
-        set.add(m, max);
+        set.add(m, &limits);
     }
     let len = set.len();
     ctx.replace_key(dst, (len > 0).then(|| Value::Set(Box::new(set))), (notify::SET, event));
