@@ -118,12 +118,18 @@ impl<T: Keyed> DenseTable<T> {
         self.len == 0
     }
 
-    /// Bytes held by the table itself (items and index), not by what items point to. O(1): every chunk
-    /// after the first holds exactly [`chunk_len`] items.
+    /// Bytes held by the table itself (items, index, and the headers of its chunks and index shards), not
+    /// by what items point to. O(1): every chunk after the first holds exactly [`chunk_len`] items.
     pub fn table_bytes(&self) -> usize {
         let later = self.chunks.len().saturating_sub(1) * chunk_len::<T>();
         let items = self.chunks.first().map_or(0, Vec::capacity) + later;
-        items * std::mem::size_of::<T>() + self.index_bytes
+        items * std::mem::size_of::<T>() + self.index_bytes + self.header_bytes()
+    }
+
+    /// The chunk list and the shard list: 64 shard headers, about 2 KiB, from a table's first insert.
+    fn header_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+            + self.shards.capacity() * std::mem::size_of::<HashTable<u32>>()
     }
 
     /// Bytes of the table that hold something: the items and index slots in use, and the index's control
@@ -133,7 +139,8 @@ impl<T: Keyed> DenseTable<T> {
     /// the same jump by not rehashing past maxmemory).
     pub fn live_bytes(&self) -> usize {
         // The control bytes: one per bucket, of the five bytes each bucket takes.
-        self.len * std::mem::size_of::<T>() + self.len * std::mem::size_of::<u32>() + self.index_bytes / 5
+        let slots = self.len * (std::mem::size_of::<T>() + std::mem::size_of::<u32>());
+        slots + self.index_bytes / 5 + self.header_bytes()
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
@@ -437,7 +444,9 @@ mod tests {
         let items: usize = table.chunks.iter().map(Vec::capacity).sum();
         let leaving = table.resizing.iter().map(|(_, old)| old);
         let index: usize = table.shards.iter().chain(leaving).map(HashTable::allocation_size).sum();
-        items * std::mem::size_of::<Vec<u8>>() + index
+        let headers = table.chunks.capacity() * std::mem::size_of::<Vec<Vec<u8>>>()
+            + table.shards.capacity() * std::mem::size_of::<HashTable<u32>>();
+        items * std::mem::size_of::<Vec<u8>>() + index + headers
     }
 
     #[test]
