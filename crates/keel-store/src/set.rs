@@ -138,6 +138,8 @@ impl Set {
             } else {
                 let member = CompactBytes::new(member);
                 self.element_heap += member.heap_size();
+                // Grown one member at a time, as a listpack is: a small set keeps no spare room.
+                members.reserve_exact(1);
                 members.push(member);
                 return true;
             }
@@ -181,7 +183,8 @@ impl Set {
 
     fn convert_to_listpack(&mut self) {
         if let Repr::Intset(ints) = &self.repr {
-            let members: Vec<CompactBytes> = ints.iter().map(|n| CompactBytes::new(n.to_string().as_bytes())).collect();
+            let mut members = Vec::with_capacity(ints.len() + 1);
+            members.extend(ints.iter().map(|n| CompactBytes::new(n.to_string().as_bytes())));
             self.element_heap = members.iter().map(CompactBytes::heap_size).sum();
             self.repr = Repr::Listpack(members);
         }
