@@ -205,6 +205,11 @@ fn command_introspection_comes_from_the_table() {
     assert!(list.contains(&"get".to_string()) && !list.contains(&"del".to_string()));
     let docs: Value = run(&mut c, &["COMMAND", "DOCS", "set"]);
     assert!(format!("{docs:?}").contains("summary"));
+    // HELP lists every subcommand Keel serves, in Redis 8's words.
+    let help: Vec<String> = run(&mut c, &["CLIENT", "HELP"]);
+    for line in ["NO-TOUCH (ON|OFF)", "SETINFO <option> <value>", "    * MAXAGE <maxage>", "GETREDIR"] {
+        assert!(help.iter().any(|l| l == line), "{line}: {help:?}");
+    }
     // Sorted-set commands are of group `sorted-set`, as Redis's COMMAND DOCS names it.
     let docs: Value = run(&mut c, &["COMMAND", "DOCS", "zadd"]);
     assert!(format!("{docs:?}").contains("bulk-string('\"sorted-set\"')"), "{docs:?}");

@@ -228,10 +228,16 @@ pub fn command_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
             "    Return a list of all commands in this Redis server.",
             "INFO [<command-name> ...]",
             "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "DOCS [<command-name> ...]",
             "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
     Ok(())
@@ -256,12 +262,24 @@ pub fn config_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
 }
 
 pub fn object_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
-    help_reply(ctx, "OBJECT", &[
-        "ENCODING <key>", "    Return the kind of internal representation used in order to store the value associated with a <key>.",
-        "FREQ <key>", "    Return the access frequency index of the <key>.",
-        "IDLETIME <key>", "    Return the idle time of the <key>, that is the approximated number of seconds elapsed since the last access to the key.",
-        "REFCOUNT <key>", "    Return the number of references of the value associated with the specified <key>.",
-    ]);
+    help_reply(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    );
     Ok(())
 }
 
@@ -272,12 +290,15 @@ pub fn memory_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         &[
             "DOCTOR",
             "    Return memory problems reports.",
-            "USAGE <key> [SAMPLES <count>]",
-            "    Return memory in bytes used by <key> and its value.",
-            "STATS",
-            "    Return information about the memory usage of the server.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
         ],
     );
     Ok(())

@@ -279,6 +279,9 @@ pub fn slowlog_help(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         &[
             "GET [<count>]",
             "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
             "LEN",
             "    Return the length of the slowlog.",
             "RESET",
