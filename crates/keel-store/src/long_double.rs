@@ -3,8 +3,8 @@
 //! `double`s, 0.1 + 0.1 + 0.1 would print 0.30000000000000004 where Redis prints 0.3, so Keel computes in
 //! the same 80-bit format (rustc_apfloat's exact IEEE arithmetic) and prints the same digits.
 
-use rustc_apfloat::ieee::X87DoubleExtended;
-use rustc_apfloat::Float;
+use rustc_apfloat::ieee::{Double, X87DoubleExtended};
+use rustc_apfloat::{Float, FloatConvert};
 use std::str::FromStr;
 
 /// A C `long double` (x87 extended precision).
@@ -61,23 +61,9 @@ impl LongDouble {
         LongDouble(X87DoubleExtended::from_i128(i128::from(value)).value)
     }
 
+    /// A double, exactly (every double is a long double).
     fn from_f64(value: f64) -> LongDouble {
-        let bits = value.to_bits();
-        let sign = (bits >> 63) as u128;
-        let exponent = ((bits >> 52) & 0x7ff) as i64;
-        let fraction = bits & ((1 << 52) - 1);
-        let (exponent, mantissa) = match exponent {
-            0 if fraction == 0 => (0, 0u64),
-            0 => {
-                // A subnormal double is a normal long double.
-                let shift = fraction.leading_zeros() as i64 - 11;
-                (1 - 1023 - shift + 16383, fraction << (11 + shift))
-            }
-            0x7ff => (0x7fff, (1 << 63) | (fraction << 11)),
-            e => (e - 1023 + 16383, (1 << 63) | (fraction << 11)),
-        };
-        let bits = (sign << 79) | ((exponent as u128) << 64) | mantissa as u128;
-        LongDouble(X87DoubleExtended::from_bits(bits))
+        LongDouble(Double::from_bits(u128::from(value.to_bits())).convert(&mut false).value)
     }
 
     pub fn is_finite(self) -> bool {
@@ -204,6 +190,8 @@ mod tests {
             assert!(LongDouble::parse(invalid.as_bytes()).is_none(), "{invalid}");
         }
         assert_eq!(LongDouble::parse(b"0x1.8p1").unwrap().to_human(), "3");
+        assert_eq!(LongDouble::parse(b"-0x1p-20").unwrap().to_human(), "-0.00000095367431641");
+        assert_eq!(LongDouble::parse(b"0x1.5p10").unwrap().to_human(), "1344");
         assert!(!LongDouble::parse(b"inf").unwrap().is_finite());
     }
 }
