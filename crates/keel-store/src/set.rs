@@ -191,16 +191,10 @@ impl Set {
     }
 
     fn convert_to_table(&mut self) {
-        let members: Vec<CompactBytes> = match std::mem::replace(&mut self.repr, Repr::Intset(Vec::new())) {
-            Repr::Intset(ints) => ints.iter().map(|n| CompactBytes::new(n.to_string().as_bytes())).collect(),
-            Repr::Listpack(members) => members,
-            table @ Repr::Table(_) => {
-                self.repr = table;
-                return;
-            }
-        };
+        self.convert_to_listpack();
+        let Repr::Listpack(members) = &mut self.repr else { return };
+        let members = std::mem::take(members);
         let mut table = DenseTable::with_capacity(members.len());
-        self.element_heap = members.iter().map(CompactBytes::heap_size).sum();
         members.into_iter().for_each(|member| {
             table.insert_new(member);
         });
