@@ -83,18 +83,13 @@ pub fn geopos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         match position {
             Some((lon, lat)) => {
                 ctx.out.array(2);
-                coordinate(ctx, lon);
-                coordinate(ctx, lat);
+                ctx.out.double(lon);
+                ctx.out.double(lat);
             }
             None => ctx.out.null_array(),
         }
     }
     Ok(())
-}
-
-/// A coordinate, as any double (Redis 8's GEOPOS and WITHCOORD; 7.0 wrote 17 decimals of a long double).
-fn coordinate(ctx: &mut Ctx, value: f64) {
-    ctx.out.double(value);
 }
 
 pub fn geohash_cmd(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
@@ -429,8 +424,8 @@ fn store_or_reply(ctx: &mut Ctx, opts: &SearchOptions, found: Vec<Found>, conver
             }
             if opts.with_coord {
                 ctx.out.array(2);
-                coordinate(ctx, f.position.0);
-                coordinate(ctx, f.position.1);
+                ctx.out.double(f.position.0);
+                ctx.out.double(f.position.1);
             }
         }
         return Ok(());
