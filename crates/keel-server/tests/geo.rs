@@ -2,7 +2,7 @@
 //! same replies to the last bit; error texts; STORE variants.
 
 mod common;
-use common::{command_of, error_of, run, words, RealRedis, TestServer};
+use common::{error_of, run, same_replies_as, words, RealRedis, TestServer};
 use redis::Value;
 
 #[test]
@@ -48,11 +48,7 @@ fn replies_equal_redis_s_to_the_last_bit() {
     ] {
         script.push(words(line));
     }
-    for args in &script {
-        let ours = command_of(args).query::<Value>(&mut keel).map(as_numbers).map_err(|e| e.to_string());
-        let theirs = command_of(args).query::<Value>(&mut redis).map(as_numbers).map_err(|e| e.to_string());
-        assert_eq!(ours, theirs, "{args:?}");
-    }
+    same_replies_as(&mut keel, &mut redis, &script, as_numbers);
 }
 
 /// A reply with every number written as a string read as the double it is, to be compared bit for bit:

@@ -375,9 +375,20 @@ pub fn command_of(args: &[String]) -> redis::Cmd {
 
 /// Runs `script` on Keel and on Redis and asserts that every reply, or error text, is the same.
 pub fn same_replies(keel: &mut redis::Connection, redis: &mut redis::Connection, script: &[Vec<String>]) {
+    same_replies_as(keel, redis, script, |reply| reply);
+}
+
+/// [`same_replies`], comparing replies as `seen` presents them (a reply read the way a client reads it,
+/// where Keel and Debian's Redis write the same value differently).
+pub fn same_replies_as(
+    keel: &mut redis::Connection,
+    redis: &mut redis::Connection,
+    script: &[Vec<String>],
+    seen: fn(redis::Value) -> redis::Value,
+) {
     for args in script {
-        let ours = command_of(args).query::<redis::Value>(keel).map_err(|e| e.to_string());
-        let theirs = command_of(args).query::<redis::Value>(redis).map_err(|e| e.to_string());
+        let ours = command_of(args).query::<redis::Value>(keel).map(seen).map_err(|e| e.to_string());
+        let theirs = command_of(args).query::<redis::Value>(redis).map(seen).map_err(|e| e.to_string());
         assert_eq!(ours, theirs, "{args:?}");
     }
 }
