@@ -3,7 +3,8 @@
 //! client deleting a million-member set does not hold up the others while it is freed. Small values are
 //! freed at once, as freeing them costs less than the hand-over. FLUSHDB and FLUSHALL hand over a
 //! database's whole contents: ASYNC answers at once, SYNC answers once it is freed (Redis 8 runs a SYNC
-//! flush as a blocking ASYNC: its caller waits, the other clients do not).
+//! flush as a blocking ASYNC: its caller waits, the other clients do not). A plain DEL frees in place, as
+//! Redis's does, but one that takes long leaves the async worker to the other clients first (`keel_pace`).
 
 use keel_store::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +112,18 @@ pub fn free(value: Value, stats: &Arc<LazyFreeStats>) {
     if effort(&value) > THRESHOLD {
         hand_over(Freed { _contents: Box::new(value), objects: 1 }, stats, None);
     }
+}
+
+/// Values that take more steps than this to free leave the async worker first when freed in place.
+const LONG_TO_FREE: usize = 100_000;
+
+/// Frees `value` in place (DEL, which answers once the memory is free); one that takes long to free first
+/// leaves the async worker to the other clients (`keel_pace`).
+pub fn free_in_place(value: Value) {
+    if effort(&value) > LONG_TO_FREE {
+        keel_pace::leave_worker();
+    }
+    drop(value);
 }
 
 /// Frees what SCRIPT FLUSH or FUNCTION FLUSH took out with ASYNC (an old Lua state with its scripts or

@@ -2,7 +2,8 @@
 //! output buffer, in the protocol the client chose (RESP2, or RESP3 after `HELLO 3`). RESP3-only shapes
 //! degrade to their RESP2 forms exactly as Redis does: maps become flat arrays, doubles bulk strings,
 //! booleans integers, nulls `$-1`/`*-1`. A writer made with [`ReplyWriter::json`] writes the same calls as
-//! Upstash's JSON instead (see `json.rs`), for the REST API.
+//! Upstash's JSON instead (see `json.rs`), for the REST API. Each element written is a step of work for
+//! `keel_pace`, so that a reply of a million elements does not keep its worker from other clients.
 
 use crate::double::format_double;
 use crate::json::{JsonShape, JsonStrings};
@@ -146,6 +147,7 @@ impl ReplyWriter {
     }
 
     pub fn int(&mut self, value: i64) {
+        keel_pace::step();
         let digits = itoa_buf(value);
         if let Some(json) = &mut self.json {
             return json.int(&mut self.buf, digits.as_str());
@@ -154,6 +156,7 @@ impl ReplyWriter {
     }
 
     pub fn bulk(&mut self, value: &[u8]) {
+        keel_pace::step();
         if let Some(json) = &mut self.json {
             return json.string(&mut self.buf, value);
         }
@@ -170,6 +173,7 @@ impl ReplyWriter {
 
     /// The null reply: `$-1` in RESP2, `_` in RESP3.
     pub fn null(&mut self) {
+        keel_pace::step();
         if let Some(json) = &mut self.json {
             return json.null(&mut self.buf);
         }
@@ -223,6 +227,7 @@ impl ReplyWriter {
 
     /// A double: `,` in RESP3, a bulk string in RESP2, formatted as Redis 7.2+ does ([`format_double`]).
     pub fn double(&mut self, value: f64) {
+        keel_pace::step();
         let text = format_double(value);
         match self.resp {
             Resp::V2 => self.bulk(text.as_bytes()),

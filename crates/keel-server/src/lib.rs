@@ -46,8 +46,8 @@ impl Running {
 }
 
 /// Takes the data directory, recovers the data, binds the RESP listener and starts the background tasks.
-/// Call inside a multi-threaded tokio runtime: long waits for a database leave their worker with
-/// `block_in_place`, which the current-thread scheduler does not support.
+/// Call inside a multi-threaded tokio runtime: long commands and long waits for a database leave their
+/// worker with `block_in_place` (keel_pace), which the current-thread scheduler does not support.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
     if settings.disable_thp {
         listener::disable_transparent_huge_pages();

@@ -261,6 +261,53 @@ fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
     assert!(script.join().unwrap().is_err());
 }
 
+/// On one runtime worker (a one-core machine), a command that walks a big keyspace or writes a huge reply
+/// in one database leaves the worker to the others: another database's PING is answered while alpha's
+/// command still holds alpha's lock. Without that, beta's connection would wait in the worker's queue
+/// until alpha's command ended.
+#[test]
+fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
+    let dir = TestDir::new();
+    let path = dir.0.clone();
+    let s = TestServer::with_workers(1, move |s| {
+        s.dir = path;
+        s.admin_token = "admin-secret".into();
+    });
+    let a = create(&s, r#"{"name": "alpha"}"#);
+    let b = create(&s, r#"{"name": "beta"}"#);
+    let mut ca = connect(&s, password(&a));
+    const KEYS: usize = 400_000;
+    for chunk in 0..KEYS / 10_000 {
+        let mut mset = redis::cmd("MSET");
+        let mut rpush = redis::cmd("RPUSH");
+        rpush.arg("list");
+        for i in chunk * 10_000..(chunk + 1) * 10_000 {
+            mset.arg(format!("key:{i}")).arg("v");
+            rpush.arg(i);
+        }
+        mset.query::<()>(&mut ca).unwrap();
+        rpush.query::<()>(&mut ca).unwrap();
+    }
+    let mut cb = connect(&s, password(&b));
+    let alpha_locked = || s.server.tenants.read()["alpha"].data.is_locked();
+    let long_commands: [(&[&str], usize); 3] =
+        [(&["KEYS", "nothing-matches:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 1)];
+    for (command, replies) in long_commands {
+        let mut con = connect(&s, password(&a));
+        let started = std::time::Instant::now();
+        let long = std::thread::spawn(move || run::<Vec<Vec<u8>>>(&mut con, command).len());
+        while !alpha_locked() {
+            assert!(started.elapsed() < Duration::from_secs(30), "alpha's command never took its lock");
+            std::thread::yield_now();
+        }
+        assert_eq!(run::<String>(&mut cb, &["PING"]), "PONG");
+        let name = command[0];
+        assert!(alpha_locked(), "beta's PING waited for alpha's {name} to end");
+        assert_eq!(long.join().unwrap(), replies);
+        eprintln!("{name} ran {:?}", started.elapsed());
+    }
+}
+
 #[test]
 fn quotas_hold_against_transactions_scripts_and_lua_memory() {
     let dir = TestDir::new();

@@ -206,9 +206,10 @@ impl<T: Keyed> DenseTable<T> {
         &mut self.chunks[chunk][at]
     }
 
-    /// The items, in position order.
+    /// The items, in position order; each is a step of work for `keel_pace` (a walk of a big table leaves
+    /// its worker).
     pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flatten()
+        keel_pace::paced(self.chunks.iter().flatten())
     }
 
     /// Adds an item whose key is not present; returns its position.
@@ -381,6 +382,7 @@ impl<T: Keyed> DenseTable<T> {
             next -= 1;
             visit(next as usize);
             visited += 1;
+            keel_pace::step();
         }
         next
     }

@@ -488,9 +488,10 @@ impl Db {
         self.entries.scan(cursor, count, visit)
     }
 
-    /// All slots, for commands that walk the whole keyspace (KEYS, FLUSH accounting, snapshots).
-    pub fn slots(&self) -> std::ops::Range<usize> {
-        0..self.entries.len()
+    /// All slots, for commands that walk the whole keyspace (KEYS, FLUSH accounting, snapshots); each is a
+    /// step of work for `keel_pace`.
+    pub fn slots(&self) -> impl Iterator<Item = usize> {
+        keel_pace::paced(0..self.entries.len())
     }
 
     /// Empties the database (FLUSHDB); watched keys that existed count as changed. Returns what it held,

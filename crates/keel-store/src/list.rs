@@ -72,11 +72,11 @@ impl List {
     }
 
     pub fn position(&self, value: &[u8]) -> Option<usize> {
-        self.items.iter().position(|item| item.as_bytes() == value)
+        keel_pace::paced(&self.items).position(|item| item.as_bytes() == value)
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
-        self.items.iter().map(CompactBytes::as_bytes)
+        keel_pace::paced(&self.items).map(CompactBytes::as_bytes)
     }
 
     /// Removes elements equal to `value`: all (count 0), the first `count` from the left (count > 0) or the
@@ -89,7 +89,7 @@ impl List {
         let from_right = count < 0;
         let ordered: Box<dyn Iterator<Item = CompactBytes>> =
             if from_right { Box::new(items.into_iter().rev()) } else { Box::new(items.into_iter()) };
-        for item in ordered {
+        for item in keel_pace::paced(ordered) {
             if removed < limit && item.as_bytes() == value {
                 removed += 1;
                 self.element_heap -= item.heap_size();

@@ -201,8 +201,10 @@ impl Set {
         self.repr = Repr::Table(table);
     }
 
-    /// The member at a position in `0..len()` (positions are stable until the next removal).
+    /// The member at a position in `0..len()` (positions are stable until the next removal); a step of
+    /// work for `keel_pace`, as every walk of a set goes through here.
     pub fn at(&self, pos: usize) -> StrRef<'_> {
+        keel_pace::step();
         match &self.repr {
             Repr::Intset(ints) => StrRef::Int(ints[pos]),
             Repr::Listpack(members) => StrRef::Raw(members[pos].as_bytes()),

@@ -212,8 +212,10 @@ impl ZSet {
         }
     }
 
-    /// The member and score at `rank` (0 = lowest score), which must be below `len()`.
+    /// The member and score at `rank` (0 = lowest score), which must be below `len()`; a step of work for
+    /// `keel_pace`, as every walk of a sorted set in rank order goes through here.
     pub fn at_rank(&self, rank: usize) -> (&[u8], f64) {
+        keel_pace::step();
         match &self.repr {
             Repr::Listpack(items) => (items[rank].member.as_bytes(), items[rank].score),
             Repr::Skiplist(big) => big.tree.select(rank),

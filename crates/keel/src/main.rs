@@ -334,12 +334,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
-    // One worker per core, and the multi-threaded scheduler even on one core: a long script (or a long wait
-    // for a database) leaves its worker with `block_in_place`, which only that scheduler supports, so that
-    // the others keep being served and can get BUSY and send SCRIPT KILL.
+    // One worker per core, and the multi-threaded scheduler even on one core: a long command, script or
+    // wait for a database leaves its worker with `block_in_place` (keel_pace), which only that scheduler
+    // supports, so that the others keep being served and can get BUSY and send SCRIPT KILL. More workers
+    // than cores would only have the kernel slice them: a client whose task waits in the queue of a worker
+    // that is off the CPU waits for the other's whole time slice.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores.max(2))
+        .worker_threads(cores)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;

@@ -32,15 +32,20 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
+    /// A batch starts a stretch of work on this thread: past `keel_pace`'s hold, its long loops and
+    /// long replies leave the async worker to the other clients.
     pub fn new(server: &'a Server, tenant: &'a Tenant) -> Batch<'a> {
+        keel_pace::begin_stretch();
         let env = Env { server, tenant, settings: BatchSettings::read(server, tenant) };
         Batch { env, clock: BatchClock::start(), guard: None, since_lock: 0, patient: false }
     }
 
     /// A batch of the primary's stream on a replica: it waits for the lock whatever holds it. Call where
-    /// blocking is allowed (`block_in_place`).
+    /// blocking is allowed (inside `block_in_place`, so its long work has no worker left to leave).
     pub fn from_primary(server: &'a Server, tenant: &'a Tenant) -> Batch<'a> {
-        Batch { patient: true, ..Batch::new(server, tenant) }
+        let batch = Batch { patient: true, ..Batch::new(server, tenant) };
+        keel_pace::off_worker();
+        batch
     }
 
     /// Runs one command for `session`, its reply into `out`; what it asks of the transport (close, block,

@@ -48,11 +48,16 @@ impl TestServer {
 
     /// Starts a server after letting `configure` adjust its settings.
     pub fn with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::with_workers(2, configure)
+    }
+
+    /// Starts a server on a runtime of `workers` threads (one: a one-core machine).
+    pub fn with_workers(workers: usize, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = TestDir::new();
         let mut settings = Settings { port: 0, http_port: 0, dir: dir.0.clone(), ..Settings::default() };
         configure(&mut settings);
         let own_dir = (settings.dir == dir.0).then_some(dir);
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
         let running = runtime.block_on(keel_server::start(settings)).unwrap();
         let (addr, http_addr, server) = (running.addr, running.http_addr, running.server.clone());
         let stopped = runtime.spawn(running.wait());
@@ -175,6 +180,12 @@ impl Raw {
     }
 
     pub fn command(&mut self, args: &[&[u8]]) -> keel_protocol::Frame {
+        self.send_command(args);
+        self.read_frame()
+    }
+
+    /// Sends a command without waiting for its reply.
+    pub fn send_command(&mut self, args: &[&[u8]]) {
         let mut bytes = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             bytes.extend(format!("${}\r\n", a.len()).as_bytes());
@@ -182,7 +193,6 @@ impl Raw {
             bytes.extend(b"\r\n");
         }
         self.send(&bytes);
-        self.read_frame()
     }
 }
 

@@ -29,6 +29,8 @@ fn remove_keys(ctx: &mut Ctx, args: &[&[u8]], lazy: bool) -> CmdResult {
         let Some(value) = ctx.db().remove(key) else { continue };
         if lazy {
             crate::lazyfree::free(value, &ctx.tenant.lazyfree);
+        } else {
+            crate::lazyfree::free_in_place(value);
         }
         removed += 1;
         ctx.notify(notify::GENERIC, "del", key);

@@ -151,6 +151,7 @@ fn sort_items(ctx: &mut Ctx, items: &mut [Item], o: &SortOptions) -> CmdResult {
     }
     let (alpha, by_pattern, desc) = (o.alpha, o.by.is_some(), o.desc);
     items.sort_by(|a, b| {
+        keel_pace::step();
         let order = if !alpha {
             a.score.partial_cmp(&b.score).unwrap_or(Ordering::Equal).then_with(|| a.element.cmp(&b.element))
         } else if by_pattern {

@@ -6,9 +6,6 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-/// A script running this long moves off its async worker (see [`ScriptStatus::check`]).
-const DETACH_AFTER_MS: u64 = 20;
-
 /// The error a killed script ends with (Redis's text).
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 /// The error of library code that runs too long while it loads.
@@ -22,8 +19,6 @@ pub struct ScriptStatus {
     running: Mutex<Running>,
     /// SHUTDOWN NOSAVE stopped the script: its effects must not reach the log.
     forced: AtomicBool,
-    /// The script has given its async worker's other tasks to another thread (see `check`).
-    detached: AtomicBool,
     /// FUNCTION LOAD's code is stopped after this many milliseconds (0: no limit).
     load_timeout_ms: AtomicU64,
     busy: AtomicBool,
@@ -74,7 +69,6 @@ impl ScriptStatus {
         }
         drop(running);
         self.forced.store(false, Ordering::Relaxed);
-        self.detached.store(false, Ordering::Relaxed);
         self.load_timeout_ms.store(0, Ordering::Relaxed);
         self.function.store(function, Ordering::Relaxed);
         self.threshold_ms.store(threshold_ms, Ordering::Relaxed);
@@ -115,12 +109,10 @@ impl ScriptStatus {
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
         let started = self.running.lock().started;
         let elapsed = started.map_or(0, |s| s.elapsed().as_millis() as u64);
-        if elapsed >= DETACH_AFTER_MS && !self.detached.swap(true, Ordering::Relaxed) {
-            // A long script blocks its tokio worker, and with it whatever that worker would run next,
-            // possibly the I/O driver: hand the worker's queue to a new thread before going on, so that
-            // other clients get BUSY and SCRIPT KILL gets through. Short scripts never pay for this.
-            tokio::task::block_in_place(wait_for_another_worker);
-        }
+        // A long script blocks its tokio worker, and with it whatever that worker would run next,
+        // possibly the I/O driver: past keel_pace's hold it hands the worker to a new thread, so that
+        // other clients get BUSY and SCRIPT KILL gets through.
+        keel_pace::look();
         if !self.busy.load(Ordering::Relaxed) && threshold > 0 && started.is_some() && elapsed >= threshold {
             tracing::warn!(
                 database = %self.database,
@@ -166,17 +158,4 @@ impl ScriptStatus {
         let started = running.started?;
         Some((running.name.clone(), running.command.clone(), started.elapsed().as_millis() as u64))
     }
-}
-
-/// Waits (inside `block_in_place`) until some other worker runs a task. Handing the worker's core to a
-/// new thread is not enough by itself: when `block_in_place` returns before that thread claims the core
-/// (a busy machine), the script's thread takes it back, and if the only other worker sleeps on its
-/// condition variable rather than in the I/O driver, nobody reads the sockets. A task spawned from here
-/// wakes a sleeping worker, which then parks in the (free) driver.
-fn wait_for_another_worker() {
-    let (ran, waited) = std::sync::mpsc::sync_channel(1);
-    tokio::runtime::Handle::current().spawn(async move {
-        let _ = ran.send(());
-    });
-    let _ = waited.recv_timeout(std::time::Duration::from_millis(200));
 }
