@@ -297,7 +297,8 @@ fn run(
     let dirty_before = ks.dirty;
     let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
     let result = {
-        let mut ctx = Ctx { server: env.server, tenant: env.tenant, ks, session, out, command, clock: access, events };
+        let (server, tenant, settings) = (env.server, env.tenant, &env.settings);
+        let mut ctx = Ctx { server, tenant, ks, session, out, command, clock: access, events, settings };
         handler(&mut ctx, args)
     };
     // Keys found expired while the command ran are deleted: their DELs reach the log before the command.

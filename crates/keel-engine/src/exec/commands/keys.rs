@@ -400,7 +400,7 @@ pub fn object_refcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         Some(slot) => {
             // Redis shares the objects of small integers and reports them with an "infinite" refcount, except
             // under an LRU or LFU limit, where each value carries its own access time.
-            let memory = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant).memory;
+            let memory = ctx.settings.memory;
             let per_value_access = memory.max > 0 && memory.policy.ranks_by_access();
             let small_int = matches!(ctx.db().value(slot), keel_store::Value::Int(n) if (0..10000).contains(n));
             let shared = small_int && !per_value_access;

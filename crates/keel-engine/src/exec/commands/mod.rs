@@ -111,6 +111,8 @@ pub struct Ctx<'a> {
     pub clock: AccessClock,
     /// Keyspace notifications on for this batch (for `keymiss`, which reads raise).
     pub events: crate::notify::Events,
+    /// The batch's settings, as of its last CONFIG SET.
+    pub settings: &'a crate::exec::dispatch::BatchSettings,
 }
 
 impl Ctx<'_> {

@@ -13,7 +13,7 @@ const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
 /// Monitors see EVAL before the commands its script runs (Redis feeds them explicitly, before the run).
 fn feed_monitors(ctx: &mut Ctx, args: &[&[u8]]) {
     if !ctx.ks.monitors.is_empty() {
-        let limit = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant).monitor_queue_limit;
+        let limit = ctx.settings.monitor_queue_limit;
         crate::exec::dispatch::feed_monitors(ctx.ks, ctx.session, args, limit);
     }
 }

@@ -169,7 +169,7 @@ impl<'a, 'c> Call<'a, 'c> {
         // The script runs with its caller's ACL user: what the caller may not do, its script may not either.
         session.acl_user = ctx.session.acl_user.clone();
         let clock = BatchClock::starting_at(ctx.now_ms());
-        let settings = BatchSettings::read(ctx.server, ctx.tenant);
+        let settings = *ctx.settings;
         let out = ReplyWriter::new(Resp::V2);
         Call {
             ctx,

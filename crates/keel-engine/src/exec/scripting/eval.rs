@@ -152,7 +152,7 @@ pub fn check_flags(ctx: &Ctx, flags: ScriptFlags, read_only_command: bool) -> Re
     if read_only_command {
         return Err(CmdError::new("ERR Can not execute a script with write flag using *_ro command."));
     }
-    let settings = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant);
+    let settings = ctx.settings;
     let repl = &ctx.tenant.replication;
     if !ctx.session.master && repl.is_replica() && settings.replica_read_only {
         return Err(CmdError::new(crate::replication::READONLY));
