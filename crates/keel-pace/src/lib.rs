@@ -11,6 +11,9 @@
 //! worker for [`HOLD`], the thread hands the worker (its queue of tasks and the I/O driver) to a fresh
 //! thread with `block_in_place` and finishes the work alone, as a blocking thread. The operating system
 //! then shares the cores between the long command and everyone else, as it would between processes.
+//! Work that goes through many bytes in one go (counting the bits of a 100 MB string, parsing a big JSON
+//! document) cannot count steps on the way: it leaves first when its size says it will be long
+//! ([`bytes_ahead`]), and so does work known to be long before it starts ([`leave_worker`]).
 //!
 //! A stretch begins where a transport starts running a batch of commands ([`begin_stretch`]). Short
 //! work never reads the clock: counting a step is an add and a compare on a thread-local counter.
@@ -21,6 +24,9 @@ use std::time::{Duration, Instant};
 /// How long a stretch of work may keep its worker before leaving it (counted from its first look at
 /// the clock, so a little more in all).
 pub const HOLD: Duration = Duration::from_millis(2);
+
+/// Bytes that take about a millisecond to go through (copy, count, parse).
+pub const LONG_BYTES: usize = 4 << 20;
 
 /// Steps between two looks at the clock: about a tenth of a millisecond of the cheapest loop.
 pub const STEPS_PER_LOOK: u32 = 1024;
@@ -45,6 +51,14 @@ pub fn begin_stretch() {
 /// until the next stretch begins.
 pub fn off_worker() {
     LEFT.set(true);
+}
+
+/// Work that goes through `bytes` bytes in one go (a copy, a count, a parse), which cannot count steps
+/// on the way, is about to start: from [`LONG_BYTES`] on it leaves the worker first.
+pub fn bytes_ahead(bytes: usize) {
+    if bytes >= LONG_BYTES {
+        leave_worker();
+    }
 }
 
 /// One step of work that may run long.

@@ -157,6 +157,7 @@ impl ReplyWriter {
 
     pub fn bulk(&mut self, value: &[u8]) {
         keel_pace::step();
+        keel_pace::bytes_ahead(value.len());
         if let Some(json) = &mut self.json {
             return json.string(&mut self.buf, value);
         }

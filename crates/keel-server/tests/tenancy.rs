@@ -261,9 +261,9 @@ fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
     assert!(script.join().unwrap().is_err());
 }
 
-/// On one runtime worker (a one-core machine), a command that walks a big keyspace or writes a huge reply
-/// in one database leaves the worker to the others: another database's PING is answered while alpha's
-/// command still holds alpha's lock. Without that, beta's connection would wait in the worker's queue
+/// On one runtime worker (a one-core machine), a command that walks a big keyspace, writes a huge reply or
+/// counts the bits of a big string in one database leaves the worker to the others: another database's
+/// PING is answered while alpha's command still holds alpha's lock. Without that, beta's connection would wait in the worker's queue
 /// until alpha's command ended.
 #[test]
 fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
@@ -277,6 +277,8 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
     let b = create(&s, r#"{"name": "beta"}"#);
     let mut ca = connect(&s, password(&a));
     const KEYS: usize = 400_000;
+    // A 64 MiB string, which BITCOUNT goes through in one go.
+    run::<i64>(&mut ca, &["SETBIT", "bits", &(64 * 8 * 1024 * 1024 - 1).to_string(), "1"]);
     for chunk in 0..KEYS / 10_000 {
         let mut mset = redis::cmd("MSET");
         let mut rpush = redis::cmd("RPUSH");
@@ -290,22 +292,28 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
     }
     let mut cb = connect(&s, password(&b));
     let alpha_locked = || s.server.tenants.read()["alpha"].data.is_locked();
-    let long_commands: [(&[&str], usize); 3] =
-        [(&["KEYS", "nothing-matches:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 1)];
-    for (command, replies) in long_commands {
+    let walks: [(&[&str], usize); 3] =
+        [(&["KEYS", "nothing-matches:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 2)];
+    // Runs `command` in alpha from another thread, and PINGs beta while it runs: its reply.
+    let mut while_beta_pings = |command: &'static [&'static str]| {
         let mut con = connect(&s, password(&a));
         let started = std::time::Instant::now();
-        let long = std::thread::spawn(move || run::<Vec<Vec<u8>>>(&mut con, command).len());
+        let long = std::thread::spawn(move || run::<redis::Value>(&mut con, command));
         while !alpha_locked() {
             assert!(started.elapsed() < Duration::from_secs(30), "alpha's command never took its lock");
             std::thread::yield_now();
         }
         assert_eq!(run::<String>(&mut cb, &["PING"]), "PONG");
-        let name = command[0];
-        assert!(alpha_locked(), "beta's PING waited for alpha's {name} to end");
-        assert_eq!(long.join().unwrap(), replies);
-        eprintln!("{name} ran {:?}", started.elapsed());
+        assert!(alpha_locked(), "beta's PING waited for alpha's {} to end", command[0]);
+        let reply = long.join().unwrap();
+        eprintln!("{} ran {:?}", command[0], started.elapsed());
+        reply
+    };
+    for (command, replies) in walks {
+        let redis::Value::Array(items) = while_beta_pings(command) else { panic!("{} answered no array", command[0]) };
+        assert_eq!(items.len(), replies);
     }
+    assert_eq!(while_beta_pings(&["BITCOUNT", "bits"]), redis::Value::Int(1));
 }
 
 #[test]

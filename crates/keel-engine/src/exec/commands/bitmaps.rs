@@ -141,6 +141,7 @@ pub fn bitcount(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let bytes = bytes_at(ctx, slot);
+    keel_pace::bytes_ahead(bytes.len());
     let count = match range {
         None => bitmap::popcount(&bytes),
         // Both negative with start past end: empty, whatever the length (Redis checks this first).
@@ -172,6 +173,7 @@ pub fn bitpos(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let bytes = bytes_at(ctx, slot);
+    keel_pace::bytes_ahead(bytes.len());
     let end_given = end.is_some();
     let end = end.unwrap_or(-1);
     let pos = match bit_range(bytes.len(), start, end, unit) {
@@ -226,6 +228,7 @@ pub fn bitop(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         sources.push(slot.map_or_else(Vec::new, |slot| bytes_at(ctx, slot).into_owned()));
     }
     let len = sources.iter().map(Vec::len).max().unwrap_or(0);
+    keel_pace::bytes_ahead(len * sources.len());
     let mut result = std::mem::take(&mut sources[0]);
     // Shorter strings are padded with zeros.
     result.resize(len, 0);

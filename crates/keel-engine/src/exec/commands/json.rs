@@ -64,6 +64,7 @@ pub(super) fn text(value: &Json) -> Vec<u8> {
 /// JSON.SET key path value [NX | XX]
 pub fn json_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let path = path_arg(args[2])?;
+    keel_pace::bytes_ahead(args[3].len());
     let value = json_arg(args[3])?;
     let (mut nx, mut xx) = (false, false);
     for option in &args[4..] {
