@@ -114,15 +114,23 @@ pub fn free(value: Value, stats: &Arc<LazyFreeStats>) {
     }
 }
 
-/// Values that take more steps than this to free leave the async worker first when freed in place.
-const LONG_TO_FREE: usize = 100_000;
+/// Values with more parts than this take long to walk (free, copy).
+const LONG_TO_WALK: usize = 100_000;
 
-/// Frees `value` in place (DEL, which answers once the memory is free); one that takes long to free first
-/// leaves the async worker to the other clients (`keel_pace`).
-pub fn free_in_place(value: Value) {
-    if effort(&value) > LONG_TO_FREE {
-        keel_pace::leave_worker();
+/// Work that walks all of `value` (freeing it, copying it) is about to start: when that takes long, it
+/// leaves the async worker to the other clients first (`keel_pace`).
+pub fn before_walking(value: &Value) {
+    match value {
+        Value::Str(bytes) => keel_pace::bytes_ahead(bytes.len()),
+        _ if effort(value) > LONG_TO_WALK => keel_pace::leave_worker(),
+        _ => {}
     }
+}
+
+/// Frees `value` in place (DEL, which answers once the memory is free), leaving the async worker first
+/// when that takes long.
+pub fn free_in_place(value: Value) {
+    before_walking(&value);
     drop(value);
 }
 

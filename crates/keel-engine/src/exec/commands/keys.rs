@@ -139,6 +139,7 @@ pub fn copy(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let db = &ctx.ks.dbs[ctx.session.db];
+    crate::lazyfree::before_walking(db.value(slot));
     let (value, expire) = (db.value(slot).clone(), db.expire_at(slot));
     let now = ctx.now_ms();
     ctx.ks.note_other_dbs();

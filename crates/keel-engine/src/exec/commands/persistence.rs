@@ -80,6 +80,7 @@ pub fn dump(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
 /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`
 pub fn restore(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let (key, payload) = (args[1], args[3]);
+    keel_pace::bytes_ahead(payload.len());
     let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
     let mut j = 4;
     while j < args.len() {
