@@ -17,8 +17,13 @@ fn admin(s: &TestServer, method: &str, path: &str, body: &str) -> (u16, Value) {
 }
 
 fn server_on(dir: &TestDir, configure: impl FnOnce(&mut keel_server::Settings)) -> TestServer {
+    server_on_workers(dir, 2, configure)
+}
+
+/// [`server_on`] on a runtime of `workers` threads (one: a one-core machine).
+fn server_on_workers(dir: &TestDir, workers: usize, configure: impl FnOnce(&mut keel_server::Settings)) -> TestServer {
     let path = dir.0.clone();
-    TestServer::with(move |s| {
+    TestServer::with_workers(workers, move |s| {
         s.dir = path;
         s.admin_token = "admin-secret".into();
         s.rest_token = "default-rest-token".into();
@@ -227,7 +232,8 @@ fn info_and_client_ids_stay_inside_the_database() {
 #[test]
 fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
     let dir = TestDir::new();
-    let s = server_on(&dir, |s| s.busy_reply_threshold = 100);
+    // One runtime worker, as on a one-core machine: the script must leave it to the others.
+    let s = server_on_workers(&dir, 1, |s| s.busy_reply_threshold = 100);
     let a = create(&s, r#"{"name": "alpha"}"#);
     let b = create(&s, r#"{"name": "beta"}"#);
     let mut script_client = connect(&s, password(&a));
@@ -268,11 +274,7 @@ fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
 #[test]
 fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
     let dir = TestDir::new();
-    let path = dir.0.clone();
-    let s = TestServer::with_workers(1, move |s| {
-        s.dir = path;
-        s.admin_token = "admin-secret".into();
-    });
+    let s = server_on_workers(&dir, 1, |_| {});
     let a = create(&s, r#"{"name": "alpha"}"#);
     let b = create(&s, r#"{"name": "beta"}"#);
     let mut ca = connect(&s, password(&a));
