@@ -101,8 +101,10 @@ impl RdbFile {
     }
 }
 
-/// Writes the whole keyspace to `path` while the caller holds the lock (SAVE, shutdown, DEBUG RELOAD).
+/// Writes the whole keyspace to `path` while the caller holds the lock (SAVE, shutdown, DEBUG RELOAD). The
+/// file is written from this thread, so it leaves the async worker first (`keel_pace`).
 pub fn save_now(ks: &Keyspace, path: &Path, aof_base: bool, compress: bool) -> Result<u64, String> {
+    keel_pace::leave_worker();
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut file = RdbFile::create(path).map_err(fail)?;
     let mut enc = RdbEncoder::new(compress);
