@@ -267,8 +267,9 @@ fn a_long_script_in_one_database_stalls_no_other_nor_the_admin_api() {
     assert!(script.join().unwrap().is_err());
 }
 
-/// On one runtime worker (a one-core machine), a command that walks a big keyspace, writes a huge reply or
-/// counts the bits of a big string in one database leaves the worker to the others: another database's
+/// On one runtime worker (a one-core machine), a command that walks a big keyspace, writes a huge reply,
+/// counts the bits of a big string or writes out a big JSON document in one database leaves the worker to
+/// the others: another database's
 /// PING is answered while alpha's command still holds alpha's lock. Without that, beta's connection would wait in the worker's queue
 /// until alpha's command ended.
 #[test]
@@ -279,8 +280,11 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
     let b = create(&s, r#"{"name": "beta"}"#);
     let mut ca = connect(&s, password(&a));
     const KEYS: usize = 400_000;
-    // A 64 MiB string, which BITCOUNT goes through in one go.
+    // A 64 MiB string, which BITCOUNT goes through in one go, and a JSON array of 1.5M numbers (3 MB, under
+    // the size past which work leaves before it starts: its text is written in steps).
     run::<i64>(&mut ca, &["SETBIT", "bits", &(64 * 8 * 1024 * 1024 - 1).to_string(), "1"]);
+    let document = format!("[0{}]", ",0".repeat(1_500_000));
+    run::<()>(&mut ca, &["JSON.SET", "doc", "$", &document]);
     for chunk in 0..KEYS / 10_000 {
         let mut mset = redis::cmd("MSET");
         let mut rpush = redis::cmd("RPUSH");
@@ -295,7 +299,7 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
     let mut cb = connect(&s, password(&b));
     let alpha_locked = || s.server.tenants.read()["alpha"].data.is_locked();
     let walks: [(&[&str], usize); 3] =
-        [(&["KEYS", "nothing-matches:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 2)];
+        [(&["KEYS", "*e*y*:*:*:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 3)];
     // Runs `command` in alpha from another thread, and PINGs beta while it runs: its reply.
     let mut while_beta_pings = |command: &'static [&'static str]| {
         let mut con = connect(&s, password(&a));
@@ -316,6 +320,7 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
         assert_eq!(items.len(), replies);
     }
     assert_eq!(while_beta_pings(&["BITCOUNT", "bits"]), redis::Value::Int(1));
+    assert_eq!(while_beta_pings(&["JSON.GET", "doc"]), redis::Value::BulkString(document.into_bytes()));
 }
 
 #[test]

@@ -83,12 +83,14 @@ impl Json {
         out
     }
 
-    /// Appends the value's text laid out as `layout` says.
+    /// Appends the value's text laid out as `layout` says; each value written is a step of work for
+    /// `keel_pace` (the text of a huge document does not keep its worker from other clients).
     pub fn write(&self, out: &mut Vec<u8>, layout: &Layout) {
         self.write_at(out, layout, 0);
     }
 
     fn write_at(&self, out: &mut Vec<u8>, layout: &Layout, level: usize) {
+        keel_pace::step();
         match self {
             Json::Null => out.extend_from_slice(b"null"),
             Json::Bool(true) => out.extend_from_slice(b"true"),

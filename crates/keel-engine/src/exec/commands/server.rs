@@ -418,7 +418,7 @@ fn debug_populate(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let size = args.get(4).map(|a| positive(a)).transpose()?;
     let clock = ctx.clock;
     let mut key = Vec::with_capacity(prefix.len() + 21);
-    for i in 0..count {
+    for i in keel_pace::paced(0..count) {
         key.clear();
         key.extend_from_slice(prefix);
         key.push(b':');
