@@ -401,6 +401,7 @@ impl Stream {
     }
 
     /// Entries with IDs in `[start, end]`, ascending (or descending with `rev`), at most `count` (0: all).
+    /// Each node visited is a step of work for `keel_pace`, as is each node [`Stream::trim`] visits.
     pub fn range(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Vec<Entry<'_>> {
         let mut out = Vec::new();
         if start > end {
@@ -408,7 +409,7 @@ impl Stream {
         }
         // The node holding `start` begins at or before it.
         let from = self.nodes.range(..=start).next_back().map_or(start, |(k, _)| *k);
-        let nodes = self.nodes.range(from..=end);
+        let nodes = keel_pace::paced(self.nodes.range(from..=end));
         let limit = if count == 0 { usize::MAX } else { count };
         if rev {
             for (_, node) in nodes.rev() {
@@ -472,6 +473,7 @@ impl Stream {
         let kept = |id: StreamId| guard.keep_from.is_some_and(|from| id >= from);
         let mut removed = 0u64;
         while let Some((&key, node)) = self.nodes.iter().next() {
+            keel_pace::step();
             if let Trim::MaxLen(max) = trim {
                 if self.length <= max {
                     break;
