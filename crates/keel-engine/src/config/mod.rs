@@ -1,7 +1,7 @@
 //! Settings: one table of parameters, named as Redis names them, that feeds `CONFIG GET/SET`, the `keel.toml`
 //! file, `KEEL_*` environment variables and command-line flags (flags win over env, env over the file).
 
-use keel_store::glob;
+use keel_store::{glob, HashLimits, SetLimits, ZSetLimits};
 use std::path::PathBuf;
 
 /// Every setting Keel has. Settings that later subsystems read (persistence, encodings) are accepted and
@@ -581,6 +581,31 @@ impl Settings {
     /// Where the log's files and manifest live: `dir/appenddirname`.
     pub fn log_dir(&self) -> PathBuf {
         self.dir.join(&self.appenddirname)
+    }
+
+    /// The encodings hashes are built with (`hash-max-listpack-*`).
+    pub fn hash_limits(&self) -> HashLimits {
+        HashLimits {
+            max_listpack_entries: self.hash_max_listpack_entries as usize,
+            max_listpack_value: self.hash_max_listpack_value as usize,
+        }
+    }
+
+    /// The encodings sorted sets are built with (`zset-max-listpack-*`).
+    pub fn zset_limits(&self) -> ZSetLimits {
+        ZSetLimits {
+            max_listpack_entries: self.zset_max_listpack_entries as usize,
+            max_listpack_value: self.zset_max_listpack_value as usize,
+        }
+    }
+
+    /// The encodings sets are built with (`set-max-intset-entries`, `set-max-listpack-*`).
+    pub fn set_limits(&self) -> SetLimits {
+        SetLimits {
+            max_intset_entries: self.set_max_intset_entries as usize,
+            max_listpack_entries: self.set_max_listpack_entries as usize,
+            max_listpack_value: self.set_max_listpack_value as usize,
+        }
     }
 
     /// Applies one `name value` setting, as CONFIG SET, the file, the environment and flags all do.

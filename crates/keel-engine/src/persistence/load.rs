@@ -21,7 +21,7 @@ use keel_persist::manifest::{self, Kind, Manifest, Part};
 use keel_persist::rdb;
 use keel_persist::Limits;
 use keel_protocol::{ReplyWriter, Resp};
-use keel_store::{AccessClock, Expiry, HashLimits, SetLimits, ZSetLimits};
+use keel_store::{AccessClock, Expiry};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,19 +29,9 @@ use std::sync::Arc;
 pub fn limits(server: &Server) -> Limits {
     let s = server.settings.read();
     Limits {
-        hash: HashLimits {
-            max_listpack_entries: s.hash_max_listpack_entries as usize,
-            max_listpack_value: s.hash_max_listpack_value as usize,
-        },
-        zset: ZSetLimits {
-            max_listpack_entries: s.zset_max_listpack_entries as usize,
-            max_listpack_value: s.zset_max_listpack_value as usize,
-        },
-        set: SetLimits {
-            max_intset_entries: s.set_max_intset_entries as usize,
-            max_listpack_entries: s.set_max_listpack_entries as usize,
-            max_listpack_value: s.set_max_listpack_value as usize,
-        },
+        hash: s.hash_limits(),
+        zset: s.zset_limits(),
+        set: s.set_limits(),
         stream: keel_store::stream::NodeLimits {
             max_bytes: s.stream_node_max_bytes as usize,
             max_entries: s.stream_node_max_entries as usize,

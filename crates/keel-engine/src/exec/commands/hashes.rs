@@ -15,11 +15,7 @@ use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
 
 pub(super) fn limits(ctx: &Ctx) -> HashLimits {
-    let s = ctx.server.settings.read();
-    HashLimits {
-        max_listpack_entries: s.hash_max_listpack_entries as usize,
-        max_listpack_value: s.hash_max_listpack_value as usize,
-    }
+    ctx.server.settings.read().hash_limits()
 }
 
 /// The time a command reads fields at ([`keel_store::Db::field_clock`]): fields due by then are missing.

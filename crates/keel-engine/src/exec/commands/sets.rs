@@ -12,12 +12,7 @@ use rand::Rng;
 use std::collections::HashSet;
 
 fn set_limits(ctx: &Ctx) -> SetLimits {
-    let s = ctx.server.settings.read();
-    SetLimits {
-        max_intset_entries: s.set_max_intset_entries as usize,
-        max_listpack_entries: s.set_max_listpack_entries as usize,
-        max_listpack_value: s.set_max_listpack_value as usize,
-    }
+    ctx.server.settings.read().set_limits()
 }
 
 fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {

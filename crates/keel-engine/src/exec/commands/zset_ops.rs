@@ -3,7 +3,7 @@
 
 use super::{int_arg, intercard_limit, is, CmdError, CmdResult, Ctx, SYNTAX, WRONGTYPE};
 use keel_store::number::parse_f64;
-use keel_store::{Value, ZSet, ZSetLimits};
+use keel_store::{Value, ZSet};
 use std::collections::HashMap;
 
 /// A member with its score.
@@ -213,13 +213,7 @@ pub fn reply_scored(ctx: &mut Ctx, items: &[(Vec<u8>, f64)], with_scores: bool) 
 /// Replaces `dst` with a sorted set of `items` (deleting it when empty), publishes `event`, and replies
 /// with its size.
 pub fn store_scored(ctx: &mut Ctx, dst: &[u8], items: Vec<(Vec<u8>, f64)>, event: &str) -> CmdResult {
-    let limits = {
-        let s = ctx.server.settings.read();
-        ZSetLimits {
-            max_listpack_entries: s.zset_max_listpack_entries as usize,
-            max_listpack_value: s.zset_max_listpack_value as usize,
-        }
-    };
+    let limits = ctx.server.settings.read().zset_limits();
     let mut zset = ZSet::new();
     for (member, score) in &items {
         zset.insert(member, *score, &limits);

@@ -15,11 +15,7 @@ use keel_store::number::parse_f64;
 use keel_store::{glob, Expiry, Value, ZSet, ZSetLimits};
 
 fn limits(ctx: &Ctx) -> ZSetLimits {
-    let s = ctx.server.settings.read();
-    ZSetLimits {
-        max_listpack_entries: s.zset_max_listpack_entries as usize,
-        max_listpack_value: s.zset_max_listpack_value as usize,
-    }
+    ctx.server.settings.read().zset_limits()
 }
 
 fn score_arg(arg: &[u8]) -> Result<f64, CmdError> {
