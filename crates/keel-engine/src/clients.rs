@@ -91,6 +91,9 @@ pub struct ClientInfo {
     /// Channels, patterns and shard channels subscribed to (CLIENT LIST's sub, psub, ssub).
     pub subscriptions: [AtomicUsize; 3],
     pub output_memory: AtomicUsize,
+    /// The runtime thread serving the connection (CLIENT LIST's `io-thread`): its database's home, once
+    /// the connection moved there (keel-server's `homes`).
+    pub io_thread: AtomicUsize,
     pub name: Mutex<Vec<u8>>,
     pub lib_name: Mutex<String>,
     pub lib_ver: Mutex<String>,
@@ -136,6 +139,7 @@ impl ClientInfo {
             reply_buffer: AtomicUsize::new(0),
             subscriptions: Default::default(),
             output_memory: AtomicUsize::new(0),
+            io_thread: AtomicUsize::new(0),
             name: Mutex::new(Vec::new()),
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),

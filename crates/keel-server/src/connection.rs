@@ -2,10 +2,12 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
+use crate::homes::{Homes, Movable, Moved, Unplugged};
 use crate::lookahead;
+use crate::push_feed::{next_pushed, PushFeed, Pushed};
 use crate::query_buffer::{self, Arrived, SharedInput, SHARED_INPUT_BYTES};
 use crate::waits::{wait_and_reply, wait_blocked, Waiting};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use keel_engine::clients::{flag, ClientInfo, Signal};
 use keel_engine::exec::batch::Batch;
 use keel_engine::exec::session::{Action, Session};
@@ -13,12 +15,11 @@ use keel_engine::server::Server;
 use keel_engine::state::blocking::Waiter;
 use keel_engine::state::tenant::{Monitor, Tenant};
 use keel_protocol::{Parsed, ReplyWriter, RequestParser, Resp, KEPT_CAPACITY};
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// What a connection's output buffer starts with, and its private input returns to after a huge request:
 /// 4 KiB. Buffers grow with what a client sends and receives, and are given back when the connection has
@@ -110,20 +111,15 @@ thread_local! {
     static READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Pushed messages waiting to be written, with their byte count.
-struct PushFeed {
-    messages: mpsc::UnboundedReceiver<Bytes>,
-    queued: Arc<AtomicUsize>,
-}
-
-/// Serves one client over `stream` (plain TCP or TLS) until it leaves or the server shuts down.
-pub async fn serve<S>(server: Arc<Server>, mut stream: S, info: Arc<ClientInfo>)
+/// Serves one client over `stream` (plain TCP or TLS) until it leaves or the server shuts down: here, and
+/// from its login on, on its database's home ([`crate::homes`]).
+pub async fn serve<S>(server: Arc<Server>, stream: S, info: Arc<ClientInfo>, homes: Arc<Homes>)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: Stream,
 {
     let tenant = server.default_tenant();
     let authenticated = server.opens_without_auth() && !info.has_flag(flag::PROTECTED);
-    let mut conn = Connection {
+    let conn = Connection {
         tenant,
         session: Session::new(info.clone(), authenticated),
         parser: RequestParser::new(),
@@ -140,125 +136,121 @@ where
         server,
     };
     conn.tenant.admit_connection();
-    let mut shutdown = conn.server.shutdown_signal();
-    let mut next = Next::Read;
-    loop {
-        let mut shared = None;
-        if let Next::Read = next {
-            match conn.read(&mut stream, &info, &mut shutdown).await {
-                Input::Arrived(input) => {
-                    shared = input;
-                    conn.count_read();
-                }
-                Input::Again => continue,
-                Input::Closed => break,
-            }
-        }
-        if let Next::Block(reply, deadline) = next {
-            next = Next::Continue;
-            // Boxed, as every rarely taken wait is: the connection's task stays small.
-            if !Box::pin(conn.answer_blocked(&mut stream, &info, &mut shutdown, reply, deadline)).await {
-                break;
-            }
-            continue;
-        }
-        let mut processed = conn.process_input(shared);
-        next = std::mem::replace(&mut processed.next, Next::Continue);
-        // A SYNC flush's caller hears nothing, its flush's reply included, until the flush is freed.
-        let held = matches!(next, Next::Wait(Waiting::Freed(_), _));
-        if !conn.answer(&mut stream, &info, &processed, held).await {
-            break;
-        }
-        info.last_active_ms.store(processed.now_ms, Ordering::Relaxed);
-        conn.publish_buffers(&info);
-        if let Next::Close = next {
-            break;
-        }
-        if let Next::Replicate(request) = next {
-            let input = std::mem::take(&mut conn.input);
-            let server = conn.server.clone();
-            // The administrator may ask for a provisioned database's stream (REPLCONF database).
-            let named = request.database.as_ref().and_then(|name| server.tenants.read().get(name).cloned());
-            let tenant = named.unwrap_or_else(|| conn.tenant.clone());
-            Box::pin(crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input)).await;
-            conn.close(&info);
-            return;
-        }
-        if let Next::Relay(remote, command) = next {
-            match Box::pin(crate::relay::connect(&remote)).await {
-                Ok(upstream) => {
-                    let input = std::mem::take(&mut conn.input);
-                    conn.close(&info);
-                    Box::pin(crate::relay::serve(stream, upstream, &command, input, info.clone(), shutdown)).await;
-                    return;
-                }
-                Err(refusal) => {
-                    conn.out.error(&refusal);
-                    if write_output(&mut stream, conn.out.as_bytes(), &conn.server).await.is_err() {
-                        break;
+    let shutdown = conn.server.shutdown_signal();
+    crate::homes::follow(run(conn, stream, info, shutdown, Next::Read, Place { homes, here: 0 }).await).await;
+}
+
+/// A connection's stream: plain TCP or TLS.
+pub(crate) trait Stream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Movable + Send + 'static
+{
+}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Movable + Send + 'static> Stream for S {}
+
+/// The runtimes a connection may run on, and which one it runs on.
+struct Place {
+    homes: Arc<Homes>,
+    here: usize,
+}
+
+/// The connection's task: serves it until it closes, or until it moves to its database's home, where the
+/// task that goes on is returned. (Boxed by hand, so that the task it spawns may be this function again.)
+fn run<S: Stream>(
+    mut conn: Connection,
+    mut stream: S,
+    info: Arc<ClientInfo>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut next: Next,
+    place: Place,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Moved> + Send>> {
+    Box::pin(async move {
+        // Whether the connection runs on its database's home (or cannot move), until it logs in elsewhere.
+        let mut settled = place.homes.count() == 1;
+        loop {
+            let mut shared = None;
+            if let Next::Read = next {
+                match conn.read(&mut stream, &info, &mut shutdown).await {
+                    Input::Arrived(input) => {
+                        shared = input;
+                        conn.count_read();
                     }
-                    conn.out.clear();
-                    next = Next::Continue;
+                    Input::Again => continue,
+                    Input::Closed => break,
+                }
+            }
+            if let Next::Block(reply, deadline) = next {
+                next = Next::Continue;
+                // Boxed, as every rarely taken wait is: the connection's task stays small.
+                if !Box::pin(conn.answer_blocked(&mut stream, &info, &mut shutdown, reply, deadline)).await {
+                    break;
+                }
+                continue;
+            }
+            let mut processed = conn.process_input(shared);
+            next = std::mem::replace(&mut processed.next, Next::Continue);
+            // A SYNC flush's caller hears nothing, its flush's reply included, until the flush is freed.
+            let held = matches!(next, Next::Wait(Waiting::Freed(_), _));
+            if !conn.answer(&mut stream, &info, &processed, held).await {
+                break;
+            }
+            info.last_active_ms.store(processed.now_ms, Ordering::Relaxed);
+            conn.publish_buffers(&info);
+            if let Next::Close = next {
+                break;
+            }
+            if let Next::Replicate(request) = next {
+                let input = std::mem::take(&mut conn.input);
+                let server = conn.server.clone();
+                // The administrator may ask for a provisioned database's stream (REPLCONF database).
+                let named = request.database.as_ref().and_then(|name| server.tenants.read().get(name).cloned());
+                let tenant = named.unwrap_or_else(|| conn.tenant.clone());
+                Box::pin(crate::replication::feeder::serve(server, tenant, stream, info.clone(), request, input)).await;
+                conn.close(&info);
+                return Moved(None);
+            }
+            if let Next::Relay(remote, command) = next {
+                match Box::pin(crate::relay::connect(&remote)).await {
+                    Ok(upstream) => {
+                        let input = std::mem::take(&mut conn.input);
+                        conn.close(&info);
+                        Box::pin(crate::relay::serve(stream, upstream, &command, input, info.clone(), shutdown)).await;
+                        return Moved(None);
+                    }
+                    Err(refusal) => {
+                        conn.out.error(&refusal);
+                        if write_output(&mut stream, conn.out.as_bytes(), &conn.server).await.is_err() {
+                            break;
+                        }
+                        conn.out.clear();
+                        next = Next::Continue;
+                    }
+                }
+            }
+            if let Next::Wait(..) | Next::Paused = next {
+                // Boxed, as every rarely taken wait is: the connection's task stays small.
+                let resumed =
+                    conn.wait(&mut stream, &info, &mut shutdown, std::mem::replace(&mut next, Next::Continue));
+                if !Box::pin(resumed).await {
+                    break;
+                }
+            }
+            if (!settled || conn.switch_to.is_some()) && matches!(next, Next::Read | Next::Continue) {
+                settled = true;
+                let home = place.homes.of(conn.switch_to.as_ref().unwrap_or(&conn.tenant));
+                if home != place.here {
+                    match stream.unplug() {
+                        Unplugged::Socket(socket) => {
+                            return conn.move_home::<S>(socket, info, shutdown, next, place, home)
+                        }
+                        Unplugged::Stays(same) => stream = same,
+                        Unplugged::Lost => break,
+                    }
                 }
             }
         }
-        if let Next::Wait(..) | Next::Paused = next {
-            // Boxed, as every rarely taken wait is: the connection's task stays small.
-            let resumed = conn.wait(&mut stream, &info, &mut shutdown, std::mem::replace(&mut next, Next::Continue));
-            if !Box::pin(resumed).await {
-                break;
-            }
-        }
-    }
-    conn.close(&info);
-}
-
-/// The next pushed message, or never when the connection has no feed.
-async fn next_pushed(feed: &mut Option<PushFeed>) -> Option<Bytes> {
-    match feed {
-        Some(feed) => {
-            let message = feed.messages.recv().await?;
-            feed.queued.fetch_sub(message.len(), Ordering::Relaxed);
-            Some(message)
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Pushed messages to write together.
-enum Pushed {
-    One(Bytes),
-    Many(Vec<u8>),
-}
-
-impl Pushed {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Pushed::One(b) => b,
-            Pushed::Many(v) => v,
-        }
-    }
-}
-
-/// Bytes of pushed messages gathered into one write.
-const PUSH_BATCH: usize = 256 * 1024;
-
-impl PushFeed {
-    /// `first` plus whatever else is already queued (up to [`PUSH_BATCH`] bytes), without waiting.
-    fn drain_after(&mut self, first: Bytes) -> Pushed {
-        let Ok(second) = self.messages.try_recv() else { return Pushed::One(first) };
-        let mut all = Vec::with_capacity((first.len() + second.len()) * 4);
-        all.extend_from_slice(&first);
-        all.extend_from_slice(&second);
-        let mut taken = second.len();
-        while all.len() < PUSH_BATCH {
-            let Ok(next) = self.messages.try_recv() else { break };
-            taken += next.len();
-            all.extend_from_slice(&next);
-        }
-        self.queued.fetch_sub(taken, Ordering::Relaxed);
-        Pushed::Many(all)
-    }
+        conn.close(&info);
+        Moved(None)
+    })
 }
 
 /// Writes a client's pending output under `client-output-buffer-limit normal`: over the hard limit the
@@ -641,6 +633,32 @@ impl Connection {
         let waiter = ks.blocking.remove(self.session.id())?;
         waiter.count_unserved(&self.server.commands, &mut ks.stats.commands, false);
         Some(Waiter::timeout_reply(self.session.resp))
+    }
+
+    /// Goes on serving on the runtime of `home`, with the socket in that runtime's I/O driver.
+    fn move_home<S: Stream>(
+        self,
+        socket: std::net::TcpStream,
+        info: Arc<ClientInfo>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        next: Next,
+        place: Place,
+        home: usize,
+    ) -> Moved {
+        let runtime = place.homes.runtime(home).clone();
+        let moving = async move {
+            match S::plug(socket) {
+                Ok(stream) => {
+                    info.io_thread.store(home, Ordering::Relaxed);
+                    run(self, stream, info, shutdown, next, Place { here: home, ..place }).await
+                }
+                Err(_) => {
+                    self.close(&info);
+                    Moved(None)
+                }
+            }
+        };
+        Moved(Some(runtime.spawn(moving)))
     }
 
     fn close(mut self, info: &ClientInfo) {

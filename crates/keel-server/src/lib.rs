@@ -7,15 +7,18 @@
 
 mod backups;
 mod connection;
+mod homes;
 mod http;
 mod listener;
 mod lookahead;
+mod push_feed;
 mod query_buffer;
 mod relay;
 mod replication;
 pub mod tls;
 mod waits;
 
+pub use homes::Homes;
 pub use keel_engine::{config, provisioning, Server, Settings};
 use keel_engine::{cron, persistence};
 
@@ -45,10 +48,18 @@ impl Running {
     }
 }
 
-/// Takes the data directory, recovers the data, binds the RESP listener and starts the background tasks.
-/// Call inside a multi-threaded tokio runtime: long commands and long waits for a database leave their
-/// worker with `block_in_place` (keel_pace), which the current-thread scheduler does not support.
+/// Takes the data directory, recovers the data, binds the RESP listener and starts the background tasks,
+/// all on the runtime it is called on. Call inside a multi-threaded tokio runtime: long commands and long
+/// waits for a database leave their worker with `block_in_place` (keel_pace), which the current-thread
+/// scheduler does not support.
 pub async fn start(settings: Settings) -> std::io::Result<Running> {
+    start_on(settings, Homes::here()).await
+}
+
+/// [`start`], with RESP connections served on their database's home among `homes` (the first of which
+/// must be the runtime this is called on; each one multi-threaded, for the reason above).
+pub async fn start_on(settings: Settings, homes: Homes) -> std::io::Result<Running> {
+    let homes = Arc::new(homes);
     if settings.disable_thp {
         listener::disable_transparent_huge_pages();
     }
@@ -86,9 +97,9 @@ pub async fn start(settings: Settings) -> std::io::Result<Running> {
     if let Some(slot) = &tls {
         let _ = server.tls_reloader.set(tls::reloader(slot.clone()));
     }
-    tasks.spawn(listener::run(server.clone(), listener, main_resp_tls, Some(moved)));
+    tasks.spawn(listener::run(server.clone(), listener, main_resp_tls, Some(moved), homes.clone()));
     if let Some(side) = tls_listener {
-        tasks.spawn(listener::run(server.clone(), side, tls.clone(), None));
+        tasks.spawn(listener::run(server.clone(), side, tls.clone(), None, homes));
     }
     // Health checks answer while the data loads: readiness says so.
     tasks.spawn(http::run(server.clone(), http_listener, None));

@@ -117,6 +117,7 @@ pub async fn run(
     mut listener: TcpListener,
     tls: Option<Arc<crate::tls::TlsSlot>>,
     mut moves: Option<mpsc::UnboundedReceiver<TcpListener>>,
+    homes: Arc<crate::homes::Homes>,
 ) {
     let mut shutdown = server.shutdown_signal();
     let mut connections = JoinSet::new();
@@ -127,7 +128,7 @@ pub async fn run(
             // CONFIG SET bind/port: new connections arrive at the new address, those open stay.
             Some(moved) = next_move(&mut moves) => listener = moved,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => accept(&server, stream, peer, tls.as_ref(), &mut connections).await,
+                Ok((stream, peer)) => accept(&server, stream, peer, tls.as_ref(), &homes, &mut connections).await,
                 Err(error) => {
                     accept_errors.failed("RESP", &error);
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -170,6 +171,7 @@ async fn accept(
     mut stream: TcpStream,
     peer: SocketAddr,
     tls: Option<&Arc<crate::tls::TlsSlot>>,
+    homes: &Arc<crate::homes::Homes>,
     connections: &mut JoinSet<()>,
 ) {
     server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
@@ -200,15 +202,15 @@ async fn accept(
     let info = Arc::new(ClientInfo::new(id, peer.to_string(), local, fd, "default".to_string(), unix_ms()));
     info.set_flag(keel_engine::clients::flag::PROTECTED, protected);
     server.clients.register(info.clone());
-    let server = server.clone();
+    let (server, homes) = (server.clone(), homes.clone());
     match tls.map(|slot| slot.current()) {
         None => {
-            connections.spawn(crate::connection::serve(server, stream, info));
+            connections.spawn(crate::connection::serve(server, stream, info, homes));
         }
         Some(acceptor) => {
             connections.spawn(async move {
                 match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => crate::connection::serve(server, tls, info).await,
+                    Ok(Ok(tls)) => crate::connection::serve(server, tls, info, homes).await,
                     _ => {
                         tracing::debug!(client = info.id, addr = %info.addr, "TLS handshake failed");
                         server.clients.unregister(info.id);

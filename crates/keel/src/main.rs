@@ -334,20 +334,29 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let settings = Settings::load(file.as_deref(), std::env::vars(), &args.flags()?)?;
-    // One worker per core, and the multi-threaded scheduler even on one core: a long command, script or
-    // wait for a database leaves its worker with `block_in_place` (keel_pace), which only that scheduler
-    // supports, so that the others keep being served and can get BUSY and send SCRIPT KILL. More workers
-    // than cores would only have the kernel slice them: a client whose task waits in the queue of a worker
-    // that is off the CPU waits for the other's whole time slice.
+    // One single-worker runtime per core: the first runs the listeners, HTTP and the background tasks, and
+    // each database's RESP clients run on its home among them (keel_server::Homes). Multi-threaded
+    // schedulers even so: a long command, script or wait for a database leaves its worker with
+    // `block_in_place` (keel_pace), which only that scheduler supports, so that the others keep being
+    // served and can get BUSY and send SCRIPT KILL. More workers than cores would only have the kernel
+    // slice them: a client whose task waits in the queue of a worker that is off the CPU waits for the
+    // other's whole time slice.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
+    let runtimes = (0..cores)
+        .map(|core| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name(if core == 0 { "keel".to_string() } else { format!("keel-home-{core}") })
+                .enable_all()
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let homes = keel_server::Homes::new(runtimes.iter().map(|r| r.handle().clone()).collect());
+    let runtime = &runtimes[0];
     runtime.block_on(async move {
         survive_file_size_limit();
-        let running = keel_server::start(settings).await.map_err(|e| format!("cannot start: {e}"))?;
+        let running = keel_server::start_on(settings, homes).await.map_err(|e| format!("cannot start: {e}"))?;
         let server = running.server.clone();
         tokio::spawn(async move {
             wait_for_signal().await;

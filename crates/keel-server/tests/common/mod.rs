@@ -15,6 +15,8 @@ pub struct TestServer {
     pub http_addr: SocketAddr,
     pub server: Arc<keel_server::Server>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The other cores' runtimes, homes of databases' connections (see `keel_server::Homes`).
+    homes: Vec<tokio::runtime::Runtime>,
     /// Resolves when the server has shut down, its log closed and its final snapshot saved.
     stopped: Option<tokio::task::JoinHandle<()>>,
     /// The data directory the harness made for this server, removed when it stops.
@@ -51,17 +53,21 @@ impl TestServer {
         Self::with_workers(2, configure)
     }
 
-    /// Starts a server on a runtime of `workers` threads (one: a one-core machine).
+    /// Starts a server on `workers` cores, as `keel serve` runs on a machine of that many: a runtime of one
+    /// worker per core, the databases' connections spread over them (one: a one-core machine).
     pub fn with_workers(workers: usize, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = TestDir::new();
         let mut settings = Settings { port: 0, http_port: 0, dir: dir.0.clone(), ..Settings::default() };
         configure(&mut settings);
         let own_dir = (settings.dir == dir.0).then_some(dir);
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
-        let running = runtime.block_on(keel_server::start(settings)).unwrap();
+        let one_worker = || tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let runtime = one_worker();
+        let homes: Vec<_> = (1..workers).map(|_| one_worker()).collect();
+        let handles = std::iter::once(&runtime).chain(&homes).map(|r| r.handle().clone()).collect();
+        let running = runtime.block_on(keel_server::start_on(settings, keel_server::Homes::new(handles))).unwrap();
         let (addr, http_addr, server) = (running.addr, running.http_addr, running.server.clone());
         let stopped = runtime.spawn(running.wait());
-        TestServer { addr, http_addr, server, runtime: Some(runtime), stopped: Some(stopped), _dir: own_dir }
+        TestServer { addr, http_addr, server, runtime: Some(runtime), homes, stopped: Some(stopped), _dir: own_dir }
     }
 
     /// Starts a server on `dir`, which outlives it, so a test can stop the server and start another on
@@ -101,6 +107,9 @@ impl Drop for TestServer {
         }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(2));
+        }
+        for home in self.homes.drain(..) {
+            home.shutdown_timeout(Duration::from_secs(2));
         }
     }
 }

@@ -73,7 +73,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
          watch={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} \
-         events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread=0",
+         events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}",
         c.id,
         c.addr,
         c.laddr,
@@ -98,6 +98,7 @@ fn client_line(ctx: &Ctx, c: &ClientInfo) -> String {
         c.resp.load(Ordering::Relaxed),
         c.lib_name.lock(),
         c.lib_ver.lock(),
+        c.io_thread.load(Ordering::Relaxed),
     )
 }
 
