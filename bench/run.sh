@@ -13,7 +13,8 @@
 # neighbour table measures one database's latency while another in the same Keel is busy; the JSON tables run
 # JSON commands on Keel beside strings on both, and measure bytes per document; the growth table gives SET
 # latency while the keyspace grows to 2M keys; the replication table gives a replica's lag and the primary's
-# throughput with it; the connections table gives the memory a connection costs.
+# throughput with it; the connections table gives the memory a connection costs; the cores table runs
+# nothing pinned and compares one database (one redis-server) under load with two.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
@@ -419,6 +420,58 @@ if [ "${NEIGHBOUR-1}" = 1 ]; then
   stop_servers
 fi
 
+# Cores (CORES=0 skips it; needs two cores or more): nothing pinned, the servers and the load generators share
+# every core. Keel with one database under SET -P 16, then two databases at once (a redis-benchmark each);
+# redis-server with one instance, then two. Prints "KIND one two_a two_b" per round.
+cores_results="$work/cores"
+: >"$cores_results"
+cores_set() {
+  redis-benchmark -p "$1" ${2:+-a "$2"} -c 50 -r 1000000 -d 16 -n "${CORES_REQUESTS:-2000000}" -P 16 -t set --csv \
+    2>/dev/null | tail -n +2 | tr -d '"' | awk -F, '{print $2}'
+}
+cores_pair() {
+  local one two_a
+  one=$(cores_set "$1" "$3")
+  cores_set "$1" "$3" >"$work/cores-a" &
+  two_a=$!
+  cores_set "$2" "$4" >"$work/cores-b"
+  wait "$two_a"
+  echo "$one $(cat "$work/cores-a") $(cat "$work/cores-b")"
+}
+if [ "${CORES-1}" = 1 ] && [ "$cores" -gt 1 ]; then
+  for _ in $(seq "$ROUNDS"); do
+    keel_port=$(free_port); keel_http_port=$(free_port)
+    rm -rf "$work/keel"
+    KEEL_ADMIN_TOKEN=bench-admin "$KEEL_BIN" serve --port "$keel_port" --http-port "$keel_http_port" \
+      --dir "$work/keel" --save '' --appendonly no >"$work/keel.log" 2>&1 &
+    keel_pid=$!
+    pids=("$keel_pid")
+    wait_ready "$keel_port"
+    read -r password_a password_b < <(python3 - "$keel_http_port" <<'PY'
+import json, sys, urllib.request
+def create(name):
+    request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/databases", method="POST",
+                                     data=json.dumps({"name": name}).encode(),
+                                     headers={"Authorization": "Bearer bench-admin", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read())["password"]
+print(create("cores-a"), create("cores-b"))
+PY
+)
+    echo "keel $(cores_pair "$keel_port" "$keel_port" "$password_a" "$password_b")" >>"$cores_results"
+    kill "$keel_pid"; wait "$keel_pid" 2>/dev/null || true
+    redis_port=$(free_port); redis_second_port=$(free_port)
+    redis-server --port "$redis_port" --save '' --appendonly no --dir "$work/redis" >/dev/null 2>&1 &
+    redis_pid=$!
+    redis-server --port "$redis_second_port" --save '' --appendonly no --dir "$work/redis" >/dev/null 2>&1 &
+    redis_second_pid=$!
+    pids=("$redis_pid" "$redis_second_pid")
+    wait_ready "$redis_port"; wait_ready "$redis_second_port"
+    echo "redis $(cores_pair "$redis_port" "$redis_second_port" "" "")" >>"$cores_results"
+    kill "$redis_pid" "$redis_second_pid"; wait "$redis_pid" "$redis_second_pid" 2>/dev/null || true
+  done
+fi
+
 # Replication (REPLICATION=0 skips it): each server kind with a replica of its own kind (pinned to the client
 # core, beside the load generator): the replica's lag under about 100k SETs a second, and the primary's SET
 # -P 16 throughput with the replica attached against without it, and a FAILOVER to the replica under writes.
@@ -444,9 +497,9 @@ if [ "${REPLICATION-1}" = 1 ]; then
   stop_servers
 fi
 
-python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" "$replication_results" "$connection_results" <<'PY'
-import sys, statistics, collections
-path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path, connection_path = sys.argv[1:]
+python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" "$replication_results" "$connection_results" "$cores_results" <<'PY'
+import collections, os, statistics, sys
+path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path, connection_path, cores_path = sys.argv[1:]
 runs = collections.defaultdict(list)
 cpu = collections.defaultdict(list)
 for line in open(path):
@@ -569,6 +622,24 @@ if "keel" in growth and "redis" in growth:
     for i, name in enumerate(("p99", "p99.9", "max")):
         k, r = growth["keel"][i], growth["redis"][i]
         print(f"| {name:<6} | {k:>8.2f} | {r:>8.2f} | {k / r:>10.2f} |")
+cores = collections.defaultdict(list)
+for line in open(cores_path):
+    fields = line.split()
+    if len(fields) == 4:
+        cores[fields[0]].append([float(x) for x in fields[1:]])
+if "keel" in cores and "redis" in cores:
+    print(f"\nCores: SET -P 16, nothing pinned (servers and load generators share all {os.cpu_count()} cores); median of {rounds}")
+    print("Keel: one database, then two at once; redis-server: one instance, then two")
+    print(f"| {'':<6} | {'one ops/s':>11} | {'two ops/s':>11} | {'two/one':>7} |")
+    print(f"|{'-'*8}|{'-'*13}|{'-'*13}|{'-'*9}|")
+    totals = {}
+    for name in ("keel", "redis"):
+        one = statistics.median(r[0] for r in cores[name])
+        two = statistics.median(r[1] + r[2] for r in cores[name])
+        totals[name] = (one, two)
+        print(f"| {name:<6} | {one:>11,.0f} | {two:>11,.0f} | {two / one:>7.2f} |")
+    (ko, kt), (ro, rt) = totals["keel"], totals["redis"]
+    print(f"| {'k/r':<6} | {ko / ro:>11.2f} | {kt / rt:>11.2f} | {'':>7} |")
 replication = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(replication_path) if len(l.split()) == 11}
 if "keel" in replication and "redis" in replication:
     print("\nReplication (bench/replication.py): replica lag (ms) under ~100k SET/s; SET -P 16 on the primary, ops/s and")
