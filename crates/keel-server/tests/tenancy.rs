@@ -289,17 +289,24 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
         let mut mset = redis::cmd("MSET");
         let mut rpush = redis::cmd("RPUSH");
         rpush.arg("list");
+        let mut xadds = redis::pipe();
         for i in chunk * 10_000..(chunk + 1) * 10_000 {
             mset.arg(format!("key:{i}")).arg("v");
             rpush.arg(i);
+            xadds.cmd("XADD").arg("stream").arg("*").arg("f").arg(i).ignore();
         }
         mset.query::<()>(&mut ca).unwrap();
         rpush.query::<()>(&mut ca).unwrap();
+        xadds.query::<()>(&mut ca).unwrap();
     }
+    // Every entry pending for one consumer of one group.
+    run::<()>(&mut ca, &["XGROUP", "CREATE", "stream", "group", "0"]);
+    let read: redis::Value = run(&mut ca, &["XREADGROUP", "GROUP", "group", "reader", "STREAMS", "stream", ">"]);
+    assert!(matches!(read, redis::Value::Array(_)));
     let mut cb = connect(&s, password(&b));
     let alpha_locked = || s.server.tenants.read()["alpha"].data.is_locked();
     let walks: [(&[&str], usize); 3] =
-        [(&["KEYS", "*e*y*:*:*:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 3)];
+        [(&["KEYS", "*e*y*:*:*:*"], 0), (&["LRANGE", "list", "0", "-1"], KEYS), (&["KEYS", "*"], KEYS + 4)];
     // Runs `command` in alpha from another thread, and PINGs beta while it runs: its reply.
     let mut while_beta_pings = |command: &'static [&'static str]| {
         let mut con = connect(&s, password(&a));
@@ -321,6 +328,15 @@ fn a_long_command_in_one_database_stalls_no_other_on_one_worker() {
     }
     assert_eq!(while_beta_pings(&["BITCOUNT", "bits"]), redis::Value::Int(1));
     assert_eq!(while_beta_pings(&["JSON.GET", "doc"]), redis::Value::BulkString(document.into_bytes()));
+    // A path that descends through every value of the document and selects none.
+    assert_eq!(while_beta_pings(&["JSON.GET", "doc", "$..none"]), redis::Value::BulkString(b"[]".to_vec()));
+    // The pending entries walked for an IDLE that none has been, and a consumer's given back one by one.
+    let never_idle: &[&str] = &["XPENDING", "stream", "group", "IDLE", "999999999", "-", "+", "10", "reader"];
+    assert_eq!(while_beta_pings(never_idle), redis::Value::Array(vec![]));
+    assert_eq!(
+        while_beta_pings(&["XGROUP", "DELCONSUMER", "stream", "group", "reader"]),
+        redis::Value::Int(KEYS as i64)
+    );
 }
 
 #[test]

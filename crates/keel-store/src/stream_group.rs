@@ -91,10 +91,11 @@ impl ConsumerGroup {
         }
     }
 
-    /// Deletes a consumer and its pending entries; how many were pending.
+    /// Deletes a consumer and its pending entries; how many were pending. Each entry is a step of work for
+    /// `keel_pace`.
     pub fn remove_consumer(&mut self, name: &[u8]) -> Option<usize> {
         let consumer = self.consumers.remove(name)?;
-        for id in &consumer.pending {
+        for id in keel_pace::paced(&consumer.pending) {
             self.pel.remove(id);
         }
         Some(consumer.pending.len())

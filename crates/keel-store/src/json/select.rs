@@ -53,6 +53,7 @@ fn walk<'a>(
     steps: &[Step],
     found: &mut dyn FnMut(&[Loc], &'a Json),
 ) {
+    keel_pace::step();
     let Some((step, rest)) = steps.split_first() else {
         found(loc, node);
         return;
@@ -77,6 +78,7 @@ fn descend<'a>(
     rest: &[Step],
     found: &mut dyn FnMut(&[Loc], &'a Json),
 ) {
+    keel_pace::step();
     for (child_loc, child) in children(root, node, step) {
         loc.push(child_loc);
         walk(root, child, loc, rest, found);

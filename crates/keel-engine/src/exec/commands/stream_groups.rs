@@ -273,19 +273,27 @@ pub fn xpending(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         }
         return Ok(());
     };
-    let ids: Vec<StreamId> = match consumer {
+    // From START on, as far as END or until COUNT entries passed the IDLE test (each visit a step of work).
+    let pel = &group.pel;
+    let idle_enough =
+        |(_, p): &(StreamId, &Pending)| min_idle == 0 || (now as i64 - p.delivery_time as i64) >= min_idle;
+    let rows: Vec<(StreamId, &Pending)> = match consumer {
         Some(name) => match group.consumers.get(name) {
-            Some(c) => c.pending.range(start..).take_while(|id| **id <= end).copied().collect(),
+            Some(c) => keel_pace::paced(c.pending.range(start..))
+                .take_while(|id| **id <= end)
+                .filter_map(|id| pel.get(id).map(|p| (*id, p)))
+                .filter(idle_enough)
+                .take(count)
+                .collect(),
             None => Vec::new(),
         },
-        None => group.pel.range(start..).take_while(|(id, _)| **id <= end).map(|(id, _)| *id).collect(),
+        None => keel_pace::paced(pel.range(start..))
+            .take_while(|(id, _)| **id <= end)
+            .map(|(id, p)| (*id, p))
+            .filter(idle_enough)
+            .take(count)
+            .collect(),
     };
-    let rows: Vec<(StreamId, &Pending)> = ids
-        .iter()
-        .filter_map(|id| group.pel.get(id).map(|p| (*id, p)))
-        .filter(|(_, p)| min_idle == 0 || (now as i64 - p.delivery_time as i64) >= min_idle)
-        .take(count)
-        .collect();
     out.array(rows.len());
     for (id, p) in rows {
         out.array(4);
