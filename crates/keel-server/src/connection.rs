@@ -2,7 +2,7 @@
 //! database's lock (taken once per batch, so pipelines batch themselves), and write all replies with one
 //! write. A protocol error answers that client and closes only its connection.
 
-use crate::homes::{Homes, Movable, Moved, Unplugged};
+use crate::homes::{Homes, Movable, Moved};
 use crate::lookahead;
 use crate::push_feed::{next_pushed, PushFeed, Pushed};
 use crate::query_buffer::{self, Arrived, SharedInput, SHARED_INPUT_BYTES};
@@ -238,13 +238,10 @@ fn run<S: Stream>(
                 settled = true;
                 let home = place.homes.of(conn.switch_to.as_ref().unwrap_or(&conn.tenant));
                 if home != place.here {
-                    match stream.unplug() {
-                        Unplugged::Socket(socket) => {
-                            return conn.move_home::<S>(socket, info, shutdown, next, place, home)
-                        }
-                        Unplugged::Stays(same) => stream = same,
-                        Unplugged::Lost => break,
+                    if !stream.socket().unplug() {
+                        break;
                     }
+                    return conn.move_home(stream, info, shutdown, next, place, home);
                 }
             }
         }
@@ -635,10 +632,11 @@ impl Connection {
         Some(Waiter::timeout_reply(self.session.resp))
     }
 
-    /// Goes on serving on the runtime of `home`, with the socket in that runtime's I/O driver.
+    /// Goes on serving on the runtime of `home`, where `stream`'s socket (out of this runtime's I/O driver)
+    /// joins that runtime's.
     fn move_home<S: Stream>(
         self,
-        socket: std::net::TcpStream,
+        mut stream: S,
         info: Arc<ClientInfo>,
         shutdown: tokio::sync::watch::Receiver<bool>,
         next: Next,
@@ -647,16 +645,12 @@ impl Connection {
     ) -> Moved {
         let runtime = place.homes.runtime(home).clone();
         let moving = async move {
-            match S::plug(socket) {
-                Ok(stream) => {
-                    info.io_thread.store(home, Ordering::Relaxed);
-                    run(self, stream, info, shutdown, next, Place { here: home, ..place }).await
-                }
-                Err(_) => {
-                    self.close(&info);
-                    Moved(None)
-                }
+            if stream.socket().plug().is_err() {
+                self.close(&info);
+                return Moved(None);
             }
+            info.io_thread.store(home, Ordering::Relaxed);
+            run(self, stream, info, shutdown, next, Place { here: home, ..place }).await
         };
         Moved(Some(runtime.spawn(moving)))
     }

@@ -8,11 +8,14 @@
 //! gained nothing from it.)
 //!
 //! A database's home is given the first time one of its connections moves: the next runtime in turn, the
-//! `default` database's being the first. Plain TCP connections move (the socket leaves one runtime's I/O
-//! driver and joins the other's); a TLS connection stays where its handshake ran.
+//! `default` database's being the first. The connection's socket leaves one runtime's I/O driver and joins
+//! the other's; a TLS session's state moves with the stream around it.
 
 use keel_engine::state::tenant::Tenant;
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Handle;
 
 /// The runtimes connections run on: index 0 is the one that accepts them.
@@ -57,45 +60,111 @@ impl Homes {
     }
 }
 
-/// A connection's stream, as it may move to another runtime.
-pub(crate) trait Movable: Sized {
-    /// The socket, out of this runtime's I/O driver, or the stream itself when it cannot move.
-    fn unplug(self) -> Unplugged<Self>;
-    /// The socket, in the I/O driver of the runtime this is called on.
-    fn plug(socket: std::net::TcpStream) -> std::io::Result<Self>;
-}
-
-/// What unplugging a stream gave.
-pub(crate) enum Unplugged<S> {
-    Socket(std::net::TcpStream),
-    Stays(S),
-    /// The driver could not let the socket go: it is closed, and the client reconnects as after any lost
-    /// connection.
+/// A connection's TCP socket, which can leave one runtime's I/O driver and join another's (plain, or
+/// under a TLS session, whose state stays in the stream around it).
+pub(crate) enum Socket {
+    InDriver(tokio::net::TcpStream),
+    /// Between runtimes.
+    Out(std::net::TcpStream),
+    /// The driver could not let it go: closed.
     Lost,
 }
 
-impl Movable for tokio::net::TcpStream {
-    fn unplug(self) -> Unplugged<Self> {
-        match self.into_std() {
-            Ok(socket) => Unplugged::Socket(socket),
-            Err(_) => Unplugged::Lost,
+impl Socket {
+    /// Takes the socket out of this runtime's driver; false when it is lost.
+    pub(crate) fn unplug(&mut self) -> bool {
+        match std::mem::replace(self, Socket::Lost) {
+            Socket::InDriver(stream) => match stream.into_std() {
+                Ok(socket) => {
+                    *self = Socket::Out(socket);
+                    true
+                }
+                Err(_) => false,
+            },
+            other => {
+                *self = other;
+                false
+            }
         }
     }
 
-    fn plug(socket: std::net::TcpStream) -> std::io::Result<Self> {
-        tokio::net::TcpStream::from_std(socket)
+    /// Puts the socket in the driver of the runtime this is called on.
+    pub(crate) fn plug(&mut self) -> std::io::Result<()> {
+        if let Socket::Out(socket) = std::mem::replace(self, Socket::Lost) {
+            *self = Socket::InDriver(tokio::net::TcpStream::from_std(socket)?);
+        }
+        Ok(())
+    }
+
+    fn in_driver(&mut self) -> std::io::Result<&mut tokio::net::TcpStream> {
+        match self {
+            Socket::InDriver(stream) => Ok(stream),
+            _ => Err(std::io::ErrorKind::NotConnected.into()),
+        }
     }
 }
 
-/// The TLS session's state lives in the stream's user space, beside the socket: it stays where the
-/// handshake ran.
-impl Movable for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
-    fn unplug(self) -> Unplugged<Self> {
-        Unplugged::Stays(self)
+impl AsyncRead for Socket {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut().in_driver() {
+            Ok(stream) => Pin::new(stream).poll_read(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut().in_driver() {
+            Ok(stream) => Pin::new(stream).poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
-    fn plug(_: std::net::TcpStream) -> std::io::Result<Self> {
-        Err(std::io::Error::other("a TLS connection does not move"))
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut().in_driver() {
+            Ok(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut().in_driver() {
+            Ok(stream) => Pin::new(stream).poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut().in_driver() {
+            Ok(stream) => Pin::new(stream).poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// A connection's stream, as it may move to another runtime: its socket.
+pub(crate) trait Movable {
+    fn socket(&mut self) -> &mut Socket;
+}
+
+impl Movable for Socket {
+    fn socket(&mut self) -> &mut Socket {
+        self
+    }
+}
+
+impl Movable for tokio_rustls::server::TlsStream<Socket> {
+    fn socket(&mut self) -> &mut Socket {
+        self.get_mut().0
     }
 }
 

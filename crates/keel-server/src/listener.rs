@@ -203,6 +203,7 @@ async fn accept(
     info.set_flag(keel_engine::clients::flag::PROTECTED, protected);
     server.clients.register(info.clone());
     let (server, homes) = (server.clone(), homes.clone());
+    let stream = crate::homes::Socket::InDriver(stream);
     match tls.map(|slot| slot.current()) {
         None => {
             connections.spawn(crate::connection::serve(server, stream, info, homes));

@@ -232,3 +232,22 @@ fn an_encrypted_key_and_a_certificate_rotated_by_config_set() {
     run::<()>(&mut admin, &["CONFIG", "SET", "tls-key-file-pass", "right-password"]);
     assert_eq!(ping_trusting(tls_port, second_cert.as_bytes()).unwrap(), "PONG");
 }
+
+#[test]
+fn a_tls_connection_moves_to_its_database_s_home_with_its_session() {
+    let dir = TestDir::new();
+    let (server, tls_port, _) = tls_server(&dir.0, false);
+    let db = common::create_database(&server, "admin-secret", r#"{"name":"secure"}"#);
+    let password = db["password"].as_str().unwrap();
+    // redis-cli logs in first (-a), then sends the command over the same TLS session, now on the home.
+    let Some((ok, info)) = redis_cli(tls_port, &dir.0, false, &["--no-auth-warning", "-a", password, "CLIENT", "INFO"])
+    else {
+        common::skip_without("redis-cli is not installed (CI installs it)");
+        return;
+    };
+    assert!(ok && info.contains(" io-thread=1"), "{info}");
+    let set = redis_cli(tls_port, &dir.0, false, &["--no-auth-warning", "-a", password, "SET", "k", "moved"]);
+    assert_eq!(set, Some((true, "OK".to_string())));
+    let get = redis_cli(tls_port, &dir.0, false, &["--no-auth-warning", "-a", password, "GET", "k"]);
+    assert_eq!(get, Some((true, "moved".to_string())));
+}
