@@ -162,3 +162,20 @@ fn hscan_novalues_lists_fields_only() {
     // Redis 7.2's set listpack thresholds are settings clients and suites set.
     run::<()>(&mut c, &["CONFIG", "SET", "set-max-listpack-entries", "16", "lazyfree-lazy-server-del", "yes"]);
 }
+
+#[test]
+fn an_encoding_limit_set_applies_to_the_next_command_pipelined_or_in_the_same_transaction() {
+    let s = TestServer::start();
+    let mut raw = s.raw();
+    // CONFIG SET and the HSET after it arrive in one read, and run in one batch.
+    raw.send(b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$25\r\nhash-max-listpack-entries\r\n$1\r\n0\r\n*4\r\n$4\r\nHSET\r\n$1\r\np\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    raw.expect(b"+OK\r\n:1\r\n");
+    assert_eq!(raw.command(&[b"OBJECT", b"ENCODING", b"p"]), keel_protocol::Frame::Bulk(b"hashtable".to_vec()));
+    let mut c = s.client();
+    run::<()>(&mut c, &["CONFIG", "SET", "hash-max-listpack-entries", "128"]);
+    let mut transaction = redis::pipe();
+    transaction.atomic().cmd("CONFIG").arg("SET").arg("hash-max-listpack-entries").arg(0).ignore();
+    transaction.cmd("HSET").arg("t").arg("f").arg("v").ignore();
+    transaction.query::<()>(&mut c).unwrap();
+    assert_eq!(run::<String>(&mut c, &["OBJECT", "ENCODING", "t"]), "hashtable");
+}

@@ -591,6 +591,21 @@ impl Settings {
         }
     }
 
+    /// Every encoding threshold values are built with: hashes', sorted sets', sets' and streams' nodes, and
+    /// the longest string accepted.
+    pub fn encoding_limits(&self) -> keel_persist::Limits {
+        keel_persist::Limits {
+            hash: self.hash_limits(),
+            zset: self.zset_limits(),
+            set: self.set_limits(),
+            stream: keel_store::stream::NodeLimits {
+                max_bytes: self.stream_node_max_bytes as usize,
+                max_entries: self.stream_node_max_entries as usize,
+            },
+            max_string: self.proto_max_bulk_len,
+        }
+    }
+
     /// The encodings sorted sets are built with (`zset-max-listpack-*`).
     pub fn zset_limits(&self) -> ZSetLimits {
         ZSetLimits {

@@ -64,7 +64,7 @@ impl<'a> Batch<'a> {
         self.since_lock += 1;
         execute(&self.env, &mut self.clock, ks, session, out, args);
         // Commands pipelined after a CONFIG SET see what it set.
-        if args.len() > 1 && args[0].eq_ignore_ascii_case(b"config") && args[1].eq_ignore_ascii_case(b"set") {
+        if BatchSettings::changed_by(args) {
             self.env.settings = BatchSettings::read(self.env.server, self.env.tenant);
         }
     }

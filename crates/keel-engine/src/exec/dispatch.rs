@@ -39,9 +39,16 @@ pub struct BatchSettings {
     pub min_replicas_max_lag: u64,
     /// `tracking-table-max-keys` (0: no limit).
     pub tracking_max_keys: usize,
+    /// The encodings values are built with (`hash-max-listpack-entries` and the like).
+    pub encodings: keel_persist::Limits,
 }
 
 impl BatchSettings {
+    /// Whether the command may have changed them (CONFIG SET): the commands after it read them again.
+    pub fn changed_by(args: &[&[u8]]) -> bool {
+        args.len() > 1 && args[0].eq_ignore_ascii_case(b"config") && args[1].eq_ignore_ascii_case(b"set")
+    }
+
     /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit,
     /// eviction policy and commands-per-second limit.
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
@@ -76,6 +83,7 @@ impl BatchSettings {
             max_commands_per_second,
             replica_read_only: s.replica_read_only,
             tracking_max_keys: s.tracking_table_max_keys as usize,
+            encodings: s.encoding_limits(),
             serve_stale_data: s.replica_serve_stale_data,
             min_replicas_to_write: s.min_replicas_to_write,
             min_replicas_max_lag: s.min_replicas_max_lag,

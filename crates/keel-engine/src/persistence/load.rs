@@ -27,17 +27,7 @@ use std::sync::Arc;
 
 /// The encodings values are rebuilt with, from the settings.
 pub fn limits(server: &Server) -> Limits {
-    let s = server.settings.read();
-    Limits {
-        hash: s.hash_limits(),
-        zset: s.zset_limits(),
-        set: s.set_limits(),
-        stream: keel_store::stream::NodeLimits {
-            max_bytes: s.stream_node_max_bytes as usize,
-            max_entries: s.stream_node_max_entries as usize,
-        },
-        max_string: s.proto_max_bulk_len,
-    }
+    server.settings.read().encoding_limits()
 }
 
 /// Loads an RDB file into `ks` (whose databases should be empty), and its FUNCTION libraries, which replace

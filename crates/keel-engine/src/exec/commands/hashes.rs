@@ -15,7 +15,7 @@ use keel_store::{glob, Hash, HashLimits};
 use rand::Rng;
 
 pub(super) fn limits(ctx: &Ctx) -> HashLimits {
-    ctx.server.settings.read().hash_limits()
+    ctx.settings.encodings.hash
 }
 
 /// The time a command reads fields at ([`keel_store::Db::field_clock`]): fields due by then are missing.

@@ -12,7 +12,7 @@ use rand::Rng;
 use std::collections::HashSet;
 
 fn set_limits(ctx: &Ctx) -> SetLimits {
-    ctx.server.settings.read().set_limits()
+    ctx.settings.encodings.set
 }
 
 fn reply_member(out: &mut keel_protocol::ReplyWriter, member: StrRef) {

@@ -79,8 +79,7 @@ pub(super) fn group_clock() -> u64 {
 }
 
 pub(super) fn node_limits(ctx: &Ctx) -> NodeLimits {
-    let s = ctx.server.settings.read();
-    NodeLimits { max_bytes: s.stream_node_max_bytes as usize, max_entries: s.stream_node_max_entries as usize }
+    ctx.settings.encodings.stream
 }
 
 /// The trimming part of XADD and XTRIM.
@@ -173,7 +172,7 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[&[u8]], xadd: bool) -> Result<AddArgs, C
             Some(n) => n as u64,
             // Approximate trimming does a bounded amount of work unless told otherwise.
             None if trim.approx => {
-                let n = 100 * ctx.server.settings.read().stream_node_max_entries;
+                let n = 100 * ctx.settings.encodings.stream.max_entries as u64;
                 if n == 0 || n > 1_000_000 {
                     1_000_000
                 } else {

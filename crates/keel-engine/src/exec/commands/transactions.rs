@@ -69,7 +69,7 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     }
-    let env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server, ctx.tenant) };
+    let mut env = Env { server: ctx.server, tenant: ctx.tenant, settings: BatchSettings::read(ctx.server, ctx.tenant) };
     let mut clock = BatchClock::starting_at(ctx.now_ms());
     ctx.out.array(transaction.queued.len());
     // EXEC's own dispatch serves blocked clients once the whole transaction has run.
@@ -80,6 +80,9 @@ pub fn exec(ctx: &mut Ctx, _args: &[&[u8]]) -> CmdResult {
     for command in &transaction.queued {
         let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         execute(&env, &mut clock, ctx.ks, ctx.session, ctx.out, &args);
+        if BatchSettings::changed_by(&args) {
+            env.settings = BatchSettings::read(ctx.server, ctx.tenant);
+        }
         // Inside a transaction a blocking command never blocks: it answers as if it had timed out.
         if let Some(Action::Block(_)) = ctx.session.action {
             ctx.session.action = None;

@@ -213,7 +213,7 @@ pub fn reply_scored(ctx: &mut Ctx, items: &[(Vec<u8>, f64)], with_scores: bool) 
 /// Replaces `dst` with a sorted set of `items` (deleting it when empty), publishes `event`, and replies
 /// with its size.
 pub fn store_scored(ctx: &mut Ctx, dst: &[u8], items: Vec<(Vec<u8>, f64)>, event: &str) -> CmdResult {
-    let limits = ctx.server.settings.read().zset_limits();
+    let limits = ctx.settings.encodings.zset;
     let mut zset = ZSet::new();
     for (member, score) in &items {
         zset.insert(member, *score, &limits);

@@ -15,7 +15,7 @@ use keel_store::number::parse_f64;
 use keel_store::{glob, Expiry, Value, ZSet, ZSetLimits};
 
 fn limits(ctx: &Ctx) -> ZSetLimits {
-    ctx.server.settings.read().zset_limits()
+    ctx.settings.encodings.zset
 }
 
 fn score_arg(arg: &[u8]) -> Result<f64, CmdError> {
