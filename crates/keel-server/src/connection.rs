@@ -112,8 +112,15 @@ thread_local! {
 }
 
 /// Serves one client over `stream` (plain TCP or TLS) until it leaves or the server shuts down: here, and
-/// from its login on, on its database's home ([`crate::homes`]).
-pub async fn serve<S>(server: Arc<Server>, stream: S, info: Arc<ClientInfo>, homes: Arc<Homes>)
+/// from its login on, on its database's home ([`crate::homes`]). The connection is built before the task
+/// starts, and the task holds only the boxed future serving it: a future's state keeps the room of every
+/// local that lives across an await, moved or not, and a connection is a few hundred bytes.
+pub fn serve<S>(
+    server: Arc<Server>,
+    stream: S,
+    info: Arc<ClientInfo>,
+    homes: Arc<Homes>,
+) -> impl std::future::Future<Output = ()> + Send
 where
     S: Stream,
 {
@@ -137,7 +144,8 @@ where
     };
     conn.tenant.admit_connection();
     let shutdown = conn.server.shutdown_signal();
-    crate::homes::follow(run(conn, stream, info, shutdown, Next::Read, Place { homes, here: 0 }).await).await;
+    let first = run(conn, stream, info, shutdown, Next::Read, Place { homes, here: 0 });
+    async move { crate::homes::follow(first.await).await }
 }
 
 /// A connection's stream: plain TCP or TLS.
