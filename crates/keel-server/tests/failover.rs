@@ -100,7 +100,10 @@ fn keel_fails_over_to_redis_server_and_takes_over_from_it() {
     assert_eq!(role(&mut r), "slave");
     assert_eq!(role(&mut k), "master");
     wait_for(|| info_field(&mut r, "replication", "master_link_status") == "up");
-    assert_eq!(info_field(&mut k, "stats", "sync_partial_ok"), "1");
+    // No full copy: the one full sync is redis-server's first. (Partial ones may be two: redis-server's own
+    // reconnection, after Keel's hand-over cut its link, can reach Keel just after Keel followed it, and is
+    // accepted as a sub-replica's would be, as redis-server accepts it in Keel's place.)
+    assert!(info_field(&mut k, "stats", "sync_partial_ok").parse::<u64>().is_ok_and(|n| n >= 1));
     assert_eq!(info_field(&mut k, "stats", "sync_full"), "1");
     write_workload(&mut k, "on-keel");
     wait_until_in_sync(&mut k, &mut r);
