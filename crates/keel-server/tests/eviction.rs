@@ -143,3 +143,28 @@ fn lowering_maxmemory_evicts_at_once() {
     assert_eq!(message.get_payload::<String>().unwrap(), "foo");
     run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
 }
+
+/// The limit holds whichever numbered database the data sits in: after SWAPDB, MOVE and COPY into another
+/// database, writes past the limit are refused (the count of each database's bytes,
+/// which spares summing every database before each command, must follow these commands).
+#[test]
+fn the_limit_counts_data_moved_or_copied_into_other_databases() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let big = "b".repeat(200 * 1024);
+    let write = "w".repeat(64 * 1024);
+    let steps: [&[&str]; 3] = [&["SWAPDB", "0", "1"], &["MOVE", "big", "2"], &["COPY", "big", "copy", "DB", "3"]];
+    for step in steps {
+        run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+        run::<()>(&mut c, &["FLUSHALL"]);
+        run::<()>(&mut c, &["SET", "big", &big]);
+        // Room for 32 KiB more, anywhere.
+        run::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        let limit = counted(&mut c) + 32 * 1024;
+        run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+        redis::cmd(step[0]).arg(&step[1..]).query::<redis::Value>(&mut c).unwrap();
+        // A write is refused once the data is past the limit (the one that crosses it runs, as in Redis).
+        let _ = redis::cmd("SET").arg("more").arg(&write).query::<redis::Value>(&mut c);
+        assert_eq!(error_of(&mut c, &["SET", "again", &write]), OOM, "after {}", step[0]);
+    }
+}

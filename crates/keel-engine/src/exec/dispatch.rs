@@ -182,6 +182,7 @@ pub fn execute(
     if ks.blocking.has_ready() {
         crate::state::blocking::serve_ready(env, clock, ks);
     }
+    ks.count_db_bytes(session.db);
     // Subscription notifications are pushes, which CLIENT REPLY OFF and SKIP do not silence.
     let pushed = std::mem::take(&mut session.pushing);
     match session.reply_mode {

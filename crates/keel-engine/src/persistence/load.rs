@@ -40,6 +40,7 @@ pub fn load_rdb(
     limits: &Limits,
     keep_expired: bool,
 ) -> Result<u64, String> {
+    ks.note_dbs_replaced();
     load_rdb_into(&mut ks.dbs, &mut ks.scripting.functions, scripts, path, limits, keep_expired, &mut |_| {})
 }
 
@@ -112,6 +113,7 @@ pub fn replace_with_copy(
     let loaded = load_rdb(ks, &tenant.scripts, path, &limits, true);
     if loaded.is_err() {
         ks.dbs = previous;
+        ks.note_dbs_replaced();
         ks.scripting.functions.flush();
         for code in &functions {
             let _ =
@@ -250,6 +252,7 @@ pub fn load_log(
     let mut keys = 0;
     let status = &tenant.persistence.status;
     let mut markers = super::stream_state::MarkerTrack::default();
+    ks.note_dbs_replaced();
     if let Some(base) = m.base() {
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
@@ -313,6 +316,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
             }
             _ => {
                 if dump.exists() {
+                    ks.note_dbs_replaced();
                     let (dbs, functions) = (&mut ks.dbs, &mut ks.scripting.functions);
                     keys = load_rdb_into(dbs, functions, &tenant.scripts, &dump, &limits, false, &mut |bytes| {
                         p.note_loaded(bytes);

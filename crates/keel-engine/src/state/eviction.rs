@@ -21,7 +21,7 @@ pub struct MemoryLimit {
 
 /// Evicts until the dataset fits `limit`; false when it still does not (nothing more may be evicted).
 pub fn make_room(ks: &mut Keyspace, limit: &MemoryLimit, clock: &AccessClock, events: Events) -> bool {
-    if limit.max == 0 || ks.used_memory() as u64 <= limit.max {
+    if limit.max == 0 || ks.fits_by_count(limit.max) || ks.used_memory() as u64 <= limit.max {
         return true;
     }
     let mut rng = rand::thread_rng();

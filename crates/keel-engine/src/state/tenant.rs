@@ -141,6 +141,11 @@ pub struct Keyspace {
     pub migrate: crate::state::migrate_sockets::MigrateSockets,
     /// The running command looked keys up outside its client's database (see `note_other_dbs`).
     other_dbs: bool,
+    /// Each numbered database's bytes as counted after the last command that ran in it, never fewer than
+    /// it holds (see [`Keyspace::fits_by_count`]), unless `db_bytes_stale`.
+    db_bytes: Vec<usize>,
+    /// Databases changed other than by a command in each (MOVE, SWAPDB, loading): count them all again.
+    db_bytes_stale: bool,
     /// Keys deleted by expiry whose tracking clients have not been told yet (while tracking is on).
     expired_untold: Vec<(usize, Vec<u8>)>,
 }
@@ -197,6 +202,8 @@ impl Tenant {
                 latency: Default::default(),
                 migrate: Default::default(),
                 other_dbs: false,
+                db_bytes: vec![0; databases],
+                db_bytes_stale: true,
                 expired_untold: Vec::new(),
             }),
         }
@@ -397,6 +404,39 @@ impl Keyspace {
     /// watched keys): keys it finds expired there are handled after it too.
     pub fn note_other_dbs(&mut self) {
         self.other_dbs = true;
+        self.db_bytes_stale = true;
+    }
+
+    /// The databases were changed wholesale (loaded, replaced): [`Keyspace::count_db_bytes`] counts them all.
+    pub fn note_dbs_replaced(&mut self) {
+        self.db_bytes_stale = true;
+    }
+
+    /// Counts the bytes of `db`, where a command just ran (and of every database, if one reached others).
+    /// Redis reads its allocator's counter before each command; summing every numbered database's figures
+    /// instead touched three cache lines of each of them per command (4% of SET -P 16's CPU).
+    pub fn count_db_bytes(&mut self, db: usize) {
+        if std::mem::take(&mut self.db_bytes_stale) {
+            for (counted, db) in self.db_bytes.iter_mut().zip(&self.dbs) {
+                *counted = db.memory();
+            }
+        } else if let Some(counted) = self.db_bytes.get_mut(db) {
+            *counted = self.dbs[db].memory();
+        }
+        debug_assert!(
+            self.db_bytes.iter().zip(&self.dbs).all(|(counted, db)| *counted >= db.memory()),
+            "a database grew other than by a command run in it, with no note_other_dbs or note_dbs_replaced"
+        );
+    }
+
+    /// Whether the data fits in `max` bytes by the counts of [`Keyspace::count_db_bytes`], which are never
+    /// fewer than the databases hold: true is sure, false means [`Keyspace::used_memory`] must say.
+    pub fn fits_by_count(&self, max: u64) -> bool {
+        if self.db_bytes_stale {
+            return false;
+        }
+        let counted = self.startup_memory() + self.db_bytes.iter().sum::<usize>() + self.scripting.lua_memory();
+        counted as u64 <= max
     }
 
     fn after_expiry_in(&mut self, events: Events, db: usize) {
