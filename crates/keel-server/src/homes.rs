@@ -96,29 +96,27 @@ impl Socket {
         Ok(())
     }
 
-    fn in_driver(&mut self) -> std::io::Result<&mut tokio::net::TcpStream> {
-        match self {
-            Socket::InDriver(stream) => Ok(stream),
-            _ => Err(std::io::ErrorKind::NotConnected.into()),
+    /// Polls the stream in this runtime's driver with `poll`; a socket out of the driver is not connected.
+    fn poll_in_driver<R>(
+        self: Pin<&mut Self>,
+        poll: impl FnOnce(Pin<&mut tokio::net::TcpStream>) -> Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        match self.get_mut() {
+            Socket::InDriver(stream) => poll(Pin::new(stream)),
+            _ => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
         }
     }
 }
 
 impl AsyncRead for Socket {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut().in_driver() {
-            Ok(stream) => Pin::new(stream).poll_read(cx, buf),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_in_driver(|stream| stream.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Socket {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut().in_driver() {
-            Ok(stream) => Pin::new(stream).poll_write(cx, buf),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_in_driver(|stream| stream.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -126,10 +124,7 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut().in_driver() {
-            Ok(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_in_driver(|stream| stream.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -137,17 +132,11 @@ impl AsyncWrite for Socket {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut().in_driver() {
-            Ok(stream) => Pin::new(stream).poll_flush(cx),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_in_driver(|stream| stream.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut().in_driver() {
-            Ok(stream) => Pin::new(stream).poll_shutdown(cx),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_in_driver(|stream| stream.poll_shutdown(cx))
     }
 }
 
