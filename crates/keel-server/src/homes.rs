@@ -33,6 +33,22 @@ impl Homes {
         Homes { runtimes, given: parking_lot::Mutex::new((given, 1)) }
     }
 
+    /// One single-worker runtime per core (multi-threaded schedulers still: long work leaves its worker with
+    /// `block_in_place`), and the homes over them. [`crate::start_on`] runs on the first.
+    pub fn one_runtime_per_core(cores: usize) -> std::io::Result<(Vec<tokio::runtime::Runtime>, Homes)> {
+        let runtimes = (0..cores.max(1))
+            .map(|core| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name(if core == 0 { "keel".to_string() } else { format!("keel-home-{core}") })
+                    .enable_all()
+                    .build()
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let homes = Homes::new(runtimes.iter().map(|r| r.handle().clone()).collect());
+        Ok((runtimes, homes))
+    }
+
     /// Only the runtime this is called on: connections never move.
     pub fn here() -> Homes {
         Homes::new(vec![Handle::current()])

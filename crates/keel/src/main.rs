@@ -342,17 +342,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // slice them: a client whose task waits in the queue of a worker that is off the CPU waits for the
     // other's whole time slice.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtimes = (0..cores)
-        .map(|core| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name(if core == 0 { "keel".to_string() } else { format!("keel-home-{core}") })
-                .enable_all()
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let homes = keel_server::Homes::new(runtimes.iter().map(|r| r.handle().clone()).collect());
+    let (runtimes, homes) =
+        keel_server::Homes::one_runtime_per_core(cores).map_err(|e| format!("cannot start the runtime: {e}"))?;
     let runtime = &runtimes[0];
     runtime.block_on(async move {
         survive_file_size_limit();

@@ -60,14 +60,20 @@ impl TestServer {
         let mut settings = Settings { port: 0, http_port: 0, dir: dir.0.clone(), ..Settings::default() };
         configure(&mut settings);
         let own_dir = (settings.dir == dir.0).then_some(dir);
-        let one_worker = || tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let runtime = one_worker();
-        let homes: Vec<_> = (1..workers).map(|_| one_worker()).collect();
-        let handles = std::iter::once(&runtime).chain(&homes).map(|r| r.handle().clone()).collect();
-        let running = runtime.block_on(keel_server::start_on(settings, keel_server::Homes::new(handles))).unwrap();
+        let (mut runtimes, homes) = keel_server::Homes::one_runtime_per_core(workers).unwrap();
+        let runtime = runtimes.remove(0);
+        let running = runtime.block_on(keel_server::start_on(settings, homes)).unwrap();
         let (addr, http_addr, server) = (running.addr, running.http_addr, running.server.clone());
         let stopped = runtime.spawn(running.wait());
-        TestServer { addr, http_addr, server, runtime: Some(runtime), homes, stopped: Some(stopped), _dir: own_dir }
+        TestServer {
+            addr,
+            http_addr,
+            server,
+            runtime: Some(runtime),
+            homes: runtimes,
+            stopped: Some(stopped),
+            _dir: own_dir,
+        }
     }
 
     /// Starts a server on `dir`, which outlives it, so a test can stop the server and start another on
