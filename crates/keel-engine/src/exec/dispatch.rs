@@ -182,7 +182,12 @@ pub fn execute(
     if ks.blocking.has_ready() {
         crate::state::blocking::serve_ready(env, clock, ks);
     }
-    ks.count_db_bytes(session.db);
+    // The counts serve a memory limit alone; debug builds keep them anyway, to check them after every command.
+    if env.settings.memory.max > 0 || cfg!(debug_assertions) {
+        ks.count_db_bytes(session.db);
+    } else {
+        ks.recount_db_bytes_later();
+    }
     // Subscription notifications are pushes, which CLIENT REPLY OFF and SKIP do not silence.
     let pushed = std::mem::take(&mut session.pushing);
     match session.reply_mode {

@@ -40,7 +40,7 @@ pub fn load_rdb(
     limits: &Limits,
     keep_expired: bool,
 ) -> Result<u64, String> {
-    ks.note_dbs_replaced();
+    ks.recount_db_bytes_later();
     load_rdb_into(&mut ks.dbs, &mut ks.scripting.functions, scripts, path, limits, keep_expired, &mut |_| {})
 }
 
@@ -113,7 +113,7 @@ pub fn replace_with_copy(
     let loaded = load_rdb(ks, &tenant.scripts, path, &limits, true);
     if loaded.is_err() {
         ks.dbs = previous;
-        ks.note_dbs_replaced();
+        ks.recount_db_bytes_later();
         ks.scripting.functions.flush();
         for code in &functions {
             let _ =
@@ -252,7 +252,7 @@ pub fn load_log(
     let mut keys = 0;
     let status = &tenant.persistence.status;
     let mut markers = super::stream_state::MarkerTrack::default();
-    ks.note_dbs_replaced();
+    ks.recount_db_bytes_later();
     if let Some(base) = m.base() {
         let path = log_dir.join(&base.name);
         if base.name.ends_with(".rdb") {
@@ -316,7 +316,7 @@ pub fn recover(server: &Server, tenant: &Tenant) -> Result<(), String> {
             }
             _ => {
                 if dump.exists() {
-                    ks.note_dbs_replaced();
+                    ks.recount_db_bytes_later();
                     let (dbs, functions) = (&mut ks.dbs, &mut ks.scripting.functions);
                     keys = load_rdb_into(dbs, functions, &tenant.scripts, &dump, &limits, false, &mut |bytes| {
                         p.note_loaded(bytes);

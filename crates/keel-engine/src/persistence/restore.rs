@@ -136,7 +136,7 @@ fn swap(server: &Server, tenant: &Tenant, ks: &mut Keyspace, mut loaded: Loaded)
     loaded.dbs.iter_mut().for_each(|db| db.expired_keys(mode));
     ks.watches.replaced(&mut loaded.dbs);
     let old_dbs = std::mem::replace(&mut ks.dbs, loaded.dbs);
-    ks.note_dbs_replaced();
+    ks.recount_db_bytes_later();
     let old_functions = std::mem::replace(&mut ks.scripting.functions, loaded.functions);
     let _ = std::thread::Builder::new().name("keel-free-restored".into()).spawn(move || drop((old_dbs, old_functions)));
     ks.dirty += 1;

@@ -144,7 +144,8 @@ pub struct Keyspace {
     /// Each numbered database's bytes as counted after the last command that ran in it, never fewer than
     /// it holds (see [`Keyspace::fits_by_count`]), unless `db_bytes_stale`.
     db_bytes: Vec<usize>,
-    /// Databases changed other than by a command in each (MOVE, SWAPDB, loading): count them all again.
+    /// Databases changed other than by a command in each (MOVE, SWAPDB, loading), or no count was kept:
+    /// count them all again.
     db_bytes_stale: bool,
     /// Keys deleted by expiry whose tracking clients have not been told yet (while tracking is on).
     expired_untold: Vec<(usize, Vec<u8>)>,
@@ -407,8 +408,9 @@ impl Keyspace {
         self.db_bytes_stale = true;
     }
 
-    /// The databases were changed wholesale (loaded, replaced): [`Keyspace::count_db_bytes`] counts them all.
-    pub fn note_dbs_replaced(&mut self) {
+    /// The counts no longer hold (the databases were loaded or replaced, or no memory limit keeps them):
+    /// the next [`Keyspace::count_db_bytes`] counts every database.
+    pub fn recount_db_bytes_later(&mut self) {
         self.db_bytes_stale = true;
     }
 
@@ -426,7 +428,7 @@ impl Keyspace {
         }
         debug_assert!(
             self.db_bytes.iter().zip(&self.dbs).all(|(counted, db)| *counted >= db.memory()),
-            "a database grew other than by a command run in it, with no note_other_dbs or note_dbs_replaced"
+            "a database grew other than by a command run in it, with no note_other_dbs or recount_db_bytes_later"
         );
     }
 
