@@ -224,10 +224,15 @@ results="$work/results"
 : >"$results"
 EXTRA_TESTS=${EXTRA_TESTS-eval_ratelim,evalsha,xadd,mget_10,hset_10,hmget_10}
 ticks_per_second=$(getconf CLK_TCK)
+# Long pipelines (a bulk load, a batch job's reads): LONG_TESTS at -P 100.
+LONG_TESTS=${LONG_TESTS-set,get}
+REQUESTS_P100=${REQUESTS_P100:-3000000}
 for round in $(seq "$ROUNDS"); do
-  for pipeline in 1 16; do
+  for pipeline in 1 16 100; do
     requests=$REQUESTS_P1; [ "$pipeline" = 16 ] && requests=$REQUESTS_P16
-    for test in ${TESTS//,/ } ${EXTRA_TESTS//,/ }; do
+    tests="${TESTS//,/ } ${EXTRA_TESTS//,/ }"
+    [ "$pipeline" = 100 ] && { requests=$REQUESTS_P100; tests=${LONG_TESTS//,/ }; }
+    for test in $tests; do
       for server in keel redis; do
         port=$keel_port; pid=$keel_pid
         [ $server = redis ] && { port=$redis_port; pid=$redis_pid; }

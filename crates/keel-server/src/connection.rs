@@ -538,18 +538,24 @@ impl Connection {
             Some(shared) => shared.bytes(),
             None => &self.input[..],
         };
-        if self.lookahead_pause > 0 {
-            self.lookahead_pause -= 1;
-        } else if self.session.authenticated
-            && !lookahead::prefetch_keys(&mut self.lookahead, &mut batch, self.session.db, buf, max_bulk)
-        {
-            self.lookahead_pause = lookahead::PREFETCH_PAUSE;
-        }
+        // The commands up to `looked_to` had their keys prefetched (lookahead::prefetch_keys).
+        let mut looking = self.session.authenticated && self.lookahead_pause == 0;
+        self.lookahead_pause = self.lookahead_pause.saturating_sub(1);
+        let mut looked_to = 0;
         let mut pos = 0;
         let mut next = Next::Read;
         let mut args: Vec<&[u8]> = Vec::new();
         let mut replies = 0;
         loop {
+            if looking && pos >= looked_to {
+                let ahead =
+                    lookahead::prefetch_keys(&mut self.lookahead, &mut batch, self.session.db, &buf[pos..], max_bulk);
+                looked_to = pos + ahead.bytes;
+                looking = ahead.go_on;
+                if !ahead.worth {
+                    self.lookahead_pause = lookahead::PREFETCH_PAUSE;
+                }
+            }
             let parsed = match self.parser.parse(&buf[pos..], max_bulk, self.session.authenticated) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,

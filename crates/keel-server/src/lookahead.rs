@@ -10,22 +10,33 @@ const PREFETCH_AHEAD: usize = 32;
 /// Batches run without looking ahead after one where looking ahead found nothing to gain.
 pub(crate) const PREFETCH_PAUSE: u8 = 16;
 
-/// When `buf` holds several complete commands, starts loading the key each names (its first argument, where
-/// nearly every command names one) into the cache before the first runs, so that their cache misses overlap
-/// rather than follow one another. A single command gains nothing from it and is left alone, and a key
-/// named again right after is fetched once. Later passes load, once the entries have arrived, what they
-/// point to (keys and strings past 15 bytes live on the heap), then each command's second argument as a
-/// member of the collection its key holds (a hash's field, a set's or sorted set's member), then that
-/// member's bytes: a pipeline of HSETs into one big hash waits for its fields together. Returns whether
-/// looking ahead is worth its cost: false when it found several commands but fewer than two things to
-/// prefetch.
+/// What looking ahead at the next commands of a batch covered.
+pub(crate) struct LookedAhead {
+    /// Bytes of the buffer holding the commands looked at: the next look starts past them.
+    pub(crate) bytes: usize,
+    /// Whether to look at the commands after them: false when fewer than two complete commands were left,
+    /// or when they held fewer than two things to prefetch (see `worth`).
+    pub(crate) go_on: bool,
+    /// False when several commands held fewer than two things to prefetch: looking ahead costs more than
+    /// it saves for this client's pipelines.
+    pub(crate) worth: bool,
+}
+
+/// When `buf` holds several complete commands, starts loading the keys the next [`PREFETCH_AHEAD`] name
+/// (their first argument, where nearly every command names one) into the cache before the first runs, so
+/// that their cache misses overlap rather than follow one another. A single command gains nothing from it
+/// and is left alone, and a key named again right after is fetched once. Later passes load, once the
+/// entries have arrived, what they point to (keys and strings past 15 bytes live on the heap), then each
+/// command's second argument as a member of the collection its key holds (a hash's field, a set's or
+/// sorted set's member), then that member's bytes: a pipeline of HSETs into one big hash waits for its
+/// fields together. A longer pipeline is looked at again once its batch reaches the commands after those.
 pub(crate) fn prefetch_keys(
     parser: &mut RequestParser,
     batch: &mut Batch,
     db: usize,
     buf: &[u8],
     max_bulk: usize,
-) -> bool {
+) -> LookedAhead {
     parser.reset();
     let mut pos = 0;
     let mut named: [Option<KeyAndMember>; PREFETCH_AHEAD] = [None; PREFETCH_AHEAD];
@@ -44,7 +55,7 @@ pub(crate) fn prefetch_keys(
         seen += 1;
     }
     if seen < 2 {
-        return true;
+        return LookedAhead { bytes: pos, go_on: false, worth: true };
     }
     let named = &named[..seen];
     let mut slots = [None; PREFETCH_AHEAD];
@@ -79,7 +90,8 @@ pub(crate) fn prefetch_keys(
             batch.prefetch_member_key(db, *slot, *member);
         }
     }
-    fetched >= 2
+    let worth = fetched >= 2;
+    LookedAhead { bytes: pos, go_on: worth && seen == PREFETCH_AHEAD, worth }
 }
 
 /// The key the command just parsed names first, and the member of its collection it may name: its first
@@ -134,6 +146,55 @@ mod tests {
         assert_eq!(named(&["HSET", "h", "f", "v"]), Some((b"h".to_vec(), Some(b"f".to_vec()))));
         assert_eq!(named(&["ZADD", "z", "1", "m"]), Some((b"z".to_vec(), Some(b"m".to_vec()))));
         assert_eq!(named(&["PING"]), None);
+    }
+
+    /// `count` commands `words`, each with its number appended to the last word, as RESP.
+    fn pipeline(words: &[&str], count: usize, numbered: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..count {
+            let mut args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            if numbered {
+                if let Some(last) = args.last_mut() {
+                    last.push_str(&i.to_string());
+                }
+            }
+            out.extend(format!("*{}\r\n", args.len()).bytes());
+            for arg in &args {
+                out.extend(format!("${}\r\n{arg}\r\n", arg.len()).bytes());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_long_pipeline_is_looked_at_window_after_window() {
+        let dir = std::env::temp_dir().join(format!("keel-lookahead-{}", std::process::id()));
+        let settings = keel_engine::Settings {
+            dir: dir.clone(),
+            appendonly: false,
+            save: String::new(),
+            ..keel_engine::Settings::default()
+        };
+        let server = keel_engine::Server::new(settings).unwrap();
+        let tenant = server.default_tenant();
+        let mut batch = Batch::new(&server, &tenant);
+        let mut parser = RequestParser::new();
+        let window = pipeline(&["GET", "key:"], PREFETCH_AHEAD, true);
+        let buf = pipeline(&["GET", "key:"], PREFETCH_AHEAD + 8, true);
+        let first = prefetch_keys(&mut parser, &mut batch, 0, &buf, 1 << 20);
+        assert_eq!((first.bytes, first.go_on, first.worth), (window.len(), true, true));
+        // The last eight: the pipeline's end, so no look after them.
+        let rest = prefetch_keys(&mut parser, &mut batch, 0, &buf[first.bytes..], 1 << 20);
+        assert_eq!((rest.bytes, rest.go_on, rest.worth), (buf.len() - window.len(), false, true));
+        // One key over and over is fetched once: not worth looking ahead for.
+        let same = pipeline(&["GET", "key"], PREFETCH_AHEAD + 8, false);
+        let once = prefetch_keys(&mut parser, &mut batch, 0, &same, 1 << 20);
+        assert_eq!((once.go_on, once.worth), (false, false));
+        // A lone command is left alone, and no pause follows.
+        let lone = prefetch_keys(&mut parser, &mut batch, 0, &buf[..window.len() / PREFETCH_AHEAD], 1 << 20);
+        assert_eq!((lone.go_on, lone.worth), (false, true));
+        batch.finish();
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
