@@ -106,6 +106,8 @@ struct Connection {
     /// Other connections read on this thread between the connection's last two reads: it shares the
     /// thread with other busy clients.
     shares_thread: bool,
+    /// The bytes of its buffers its database counts ([`Tenant::count_client_buffers`]), as last published.
+    counted_buffers: u64,
 }
 
 thread_local! {
@@ -142,6 +144,7 @@ where
         trimmed: false,
         reads_mark: 0,
         shares_thread: false,
+        counted_buffers: 0,
         server,
     };
     conn.tenant.admit_connection();
@@ -508,11 +511,14 @@ impl Connection {
         self.publish_buffers(info);
     }
 
-    /// What CLIENT LIST shows of the buffers (`qbuf`, `qbuf-free`, `rbs`).
-    fn publish_buffers(&self, info: &ClientInfo) {
+    /// What CLIENT LIST shows of the buffers (`qbuf`, `qbuf-free`, `rbs`), and what the database counts of
+    /// them for `maxmemory`.
+    fn publish_buffers(&mut self, info: &ClientInfo) {
         info.query_buffer.store(self.input.len(), Ordering::Relaxed);
         info.query_buffer_free.store(self.input.capacity() - self.input.len(), Ordering::Relaxed);
         info.reply_buffer.store(self.out.capacity(), Ordering::Relaxed);
+        let now = (self.input.capacity() + self.out.capacity()) as u64;
+        self.tenant.count_client_buffers(std::mem::replace(&mut self.counted_buffers, now), now);
     }
 
     /// Input arrived after a trim: the output buffer grows to its starting size again (the input is the
@@ -683,6 +689,7 @@ impl Connection {
     fn close(mut self, info: &ClientInfo) {
         if self.server.is_loading() {
             // Nothing this client did while loading touched the data (every command was refused).
+            self.tenant.count_client_buffers(self.counted_buffers, 0);
             self.tenant.release_connection();
             self.server.clients.unregister(info.id);
             return;
@@ -718,6 +725,7 @@ impl Connection {
         if info.has_flag(flag::TRACKING) {
             keel_engine::exec::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
+        self.tenant.count_client_buffers(std::mem::take(&mut self.counted_buffers), 0);
         self.tenant.release_connection();
     }
 

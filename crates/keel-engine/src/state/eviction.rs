@@ -19,13 +19,19 @@ pub struct MemoryLimit {
     pub samples: usize,
 }
 
-/// Evicts until the dataset fits `limit`; false when it still does not (nothing more may be evicted).
-pub fn make_room(ks: &mut Keyspace, limit: &MemoryLimit, clock: &AccessClock, events: Events) -> bool {
-    if limit.max == 0 || ks.fits_by_count(limit.max) || ks.used_memory() as u64 <= limit.max {
+/// Evicts until the dataset fits `limit` beside `buffers`, the bytes its clients' buffers take (Redis
+/// counts them too, and evicts keys to make room for a reply piling up); false when it still does not
+/// (nothing more may be evicted).
+pub fn make_room(ks: &mut Keyspace, limit: &MemoryLimit, buffers: u64, clock: &AccessClock, events: Events) -> bool {
+    if limit.max == 0 {
+        return true;
+    }
+    let room = limit.max.saturating_sub(buffers);
+    if ks.fits_by_count(room) || ks.used_memory() as u64 <= room {
         return true;
     }
     let mut rng = rand::thread_rng();
-    while ks.used_memory() as u64 > limit.max {
+    while ks.used_memory() as u64 > room {
         let best = (0..ks.dbs.len())
             .filter_map(|db| best_candidate(&ks.dbs[db], limit.policy, limit.samples, clock, &mut rng).map(|c| (db, c)))
             .max_by_key(|(_, c)| c.score);

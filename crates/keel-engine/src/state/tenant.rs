@@ -32,6 +32,10 @@ pub struct Tenant {
     pub refused_logins: std::sync::atomic::AtomicU64,
     /// The most memory the dataset used, as sampled by the cron task.
     pub peak_memory: std::sync::atomic::AtomicU64,
+    /// Bytes its connections' query and reply buffers hold, kept by each connection as its buffers grow
+    /// and shrink ([`Tenant::count_client_buffers`]): `maxmemory` counts them with the dataset, as Redis's
+    /// does. A replica's feed leaves them when it becomes one, as Redis leaves replicas' buffers out.
+    pub client_buffers: std::sync::atomic::AtomicU64,
     /// Its figures as last taken, for readers that must not wait for its lock.
     pub published: crate::state::figures::Published,
     /// Usage by day, kept in the database's directory.
@@ -185,6 +189,7 @@ impl Tenant {
             peak_connections: Default::default(),
             refused_logins: Default::default(),
             peak_memory: Default::default(),
+            client_buffers: Default::default(),
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.
                 dbs: (0..databases).map(|_| new_db()).collect(),
@@ -318,6 +323,15 @@ impl Tenant {
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// A connection's buffers went from `before` to `now` bytes (from 0 as it arrives, to 0 as it leaves).
+    /// Each connection adds what it takes away, so the sum never goes below 0 (the wrapping add of a
+    /// negative change is the subtraction).
+    pub fn count_client_buffers(&self, before: u64, now: u64) {
+        if before != now {
+            self.client_buffers.fetch_add(now.wrapping_sub(before), std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -537,8 +551,9 @@ impl Keyspace {
         expired
     }
 
-    /// What `maxmemory` and a database's quota are measured against: the database's own structures, its
-    /// dataset and its Lua states (INFO's `used_memory` adds its clients' buffers and its logs' beside it).
+    /// What `maxmemory` and a database's quota are measured against beside its clients' buffers
+    /// ([`Tenant::client_buffers`]): the database's own structures, its dataset and its Lua states (INFO's
+    /// `used_memory` adds those buffers, and its logs' beside them).
     pub fn used_memory(&self) -> usize {
         self.startup_memory() + self.dataset_memory()
     }

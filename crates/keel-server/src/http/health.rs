@@ -174,7 +174,8 @@ fn databases_at_limits(server: &Server) -> Vec<Value> {
     for tenant in tenants {
         let Some(limits) = *tenant.limits.read() else { continue };
         let connections = tenant.connections.load(std::sync::atomic::Ordering::Relaxed);
-        let used = tenant.figures().used_memory;
+        // What its quota counts: the dataset and its clients' buffers.
+        let used = tenant.figures().used_memory + tenant.client_buffers.load(std::sync::atomic::Ordering::Relaxed);
         let mut reasons = Vec::new();
         if limits.max_connections > 0 && connections >= limits.max_connections {
             reasons.push(format!("at its connection cap ({connections} of {})", limits.max_connections));

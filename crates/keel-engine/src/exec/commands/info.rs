@@ -168,8 +168,8 @@ fn clients_section(ctx: &Ctx, view: &View, out: &mut String) {
     client_groups(out, server, &ctx.tenant.name, ctx.now_ms());
 }
 
-/// `# Memory`: the database's structures, its dataset and Lua (what maxmemory and quotas count), plus
-/// what its clients' buffers, its replication backlog and its pending log take beside them.
+/// `# Memory`: the database's structures, its dataset and Lua, and its clients' buffers (what maxmemory and
+/// quotas count), plus what its replication backlog and its pending log take beside them.
 fn memory_section(ctx: &Ctx, view: &View, out: &mut String) {
     let settings = &view.settings;
     let own = view.own;
@@ -204,9 +204,9 @@ fn memory_section(ctx: &Ctx, view: &View, out: &mut String) {
     line(out, "maxmemory", &settings.maxmemory);
     line(out, "maxmemory_human", &human_bytes(settings.maxmemory));
     line(out, "maxmemory_policy", &settings.maxmemory_policy);
-    // Eviction (and a database's quota) counts the database's structures and its dataset: the
-    // buffers are outside it.
-    line(out, "mem_not_counted_for_evict", &buffers);
+    // Eviction (and a database's quota) counts the database's structures, its dataset and its clients'
+    // buffers; its replication backlog and its pending log are outside it, as Redis leaves them out.
+    line(out, "mem_not_counted_for_evict", &not_counted_for_evict(ctx));
     let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
     line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
     line(out, "mem_allocator", &"mimalloc");
@@ -340,8 +340,13 @@ fn commandstats_section(ctx: &Ctx, out: &mut String) {
 fn memory_overhead(ctx: &Ctx) -> u64 {
     let clients = ctx.server.clients.snapshot().into_iter().filter(|c| c.in_tenant(&ctx.tenant.name));
     let buffers: u64 = clients.map(|c| c.total_memory()).sum();
+    buffers + not_counted_for_evict(ctx)
+}
+
+/// The replication backlog and the log's pending buffer: memory `maxmemory` does not count.
+fn not_counted_for_evict(ctx: &Ctx) -> u64 {
     let (_, backlog) = ctx.tenant.persistence.stream.backlog_span();
-    buffers + backlog as u64 + ctx.ks.log.buf.capacity() as u64
+    backlog as u64 + ctx.ks.log.buf.capacity() as u64
 }
 
 /// Keel's addition to `# Clients`: connections grouped by client address (without port) and name, with

@@ -167,10 +167,14 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     if let Some(swap) = tls_swap {
         swap();
     }
-    // A lower maxmemory (or another policy) evicts now, as Redis's apply does, not at the next write.
-    if settings.maxmemory != before.maxmemory || settings.maxmemory_policy != before.maxmemory_policy {
+    // A lower maxmemory (or another policy) evicts now, not at the next command (Redis starts its eviction
+    // timer); in a transaction only after it, as Redis's timer runs after EXEC: the commands queued after
+    // the CONFIG SET still find what was there.
+    let changed = settings.maxmemory != before.maxmemory || settings.maxmemory_policy != before.maxmemory_policy;
+    if changed && !ctx.session.in_exec {
         let limits = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant);
-        crate::state::eviction::make_room(ctx.ks, &limits.memory, &ctx.clock, ctx.events);
+        let buffers = ctx.tenant.client_buffers.load(std::sync::atomic::Ordering::Relaxed);
+        crate::state::eviction::make_room(ctx.ks, &limits.memory, buffers, &ctx.clock, ctx.events);
     }
     ctx.out.ok();
     Ok(())
