@@ -90,7 +90,9 @@ pub struct ClientInfo {
     pub reply_buffer: AtomicUsize,
     /// Channels, patterns and shard channels subscribed to (CLIENT LIST's sub, psub, ssub).
     pub subscriptions: [AtomicUsize; 3],
-    pub output_memory: AtomicUsize,
+    /// Bytes pushed to the connection and not yet written (pub/sub messages, invalidations, MONITOR lines):
+    /// its push feed's queue, shared with the feed (CLIENT LIST's `omem`).
+    pub output_memory: Arc<AtomicUsize>,
     /// The runtime thread serving the connection (CLIENT LIST's `io-thread`): its database's home, once
     /// the connection moved there (keel-server's `homes`).
     pub io_thread: AtomicUsize,
@@ -138,7 +140,7 @@ impl ClientInfo {
             query_buffer_free: AtomicUsize::new(0),
             reply_buffer: AtomicUsize::new(0),
             subscriptions: Default::default(),
-            output_memory: AtomicUsize::new(0),
+            output_memory: Arc::default(),
             io_thread: AtomicUsize::new(0),
             name: Mutex::new(Vec::new()),
             lib_name: Mutex::new(String::new()),
@@ -173,7 +175,7 @@ impl ClientInfo {
     /// Memory the client's buffers take: its query buffer, its reply buffer and its pending output (CLIENT
     /// LIST's `tot-mem`, client eviction, INFO's overhead).
     pub fn total_memory(&self) -> u64 {
-        let buffers = [&self.query_buffer, &self.query_buffer_free, &self.reply_buffer, &self.output_memory];
+        let buffers = [&self.query_buffer, &self.query_buffer_free, &self.reply_buffer, &*self.output_memory];
         buffers.iter().map(|b| b.load(Ordering::Relaxed) as u64).sum()
     }
 

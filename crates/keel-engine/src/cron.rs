@@ -43,7 +43,7 @@ fn tick(server: &Server, period: Duration) {
     // Redis gives active expiry up to 25% of each period.
     let cycle_budget = period / 4;
     let now_unix = unix_ms() / 1000;
-    for tenant in tenants {
+    for tenant in &tenants {
         let _span = tenant.span().entered();
         let started = Instant::now();
         {
@@ -66,8 +66,8 @@ fn tick(server: &Server, period: Duration) {
                 let ks = &mut *ks;
                 ks.tracking.limit(max_tracked, &ks.pubsub, &|id| server.clients.get_in(id, &tenant.name), None);
             }
-            crate::persistence::cron(server, &tenant, &mut ks, now_unix);
-            replication_tick(server, &tenant, &mut ks);
+            crate::persistence::cron(server, tenant, &mut ks, now_unix);
+            replication_tick(server, tenant, &mut ks);
             if !ks.migrate.is_empty() {
                 ks.migrate.close_idle();
             }
@@ -75,13 +75,18 @@ fn tick(server: &Server, period: Duration) {
         tenant.meter(false);
         // A replica's keys expire when its primary's DELs arrive (reads hide them meanwhile).
         if active_expire && tenant.pause.active().is_none() && !tenant.replication.is_replica() {
-            expire_cycle(server, &tenant, started, cycle_budget);
+            expire_cycle(server, tenant, started, cycle_budget);
         }
     }
     crate::exec::commands::failover::tick(server);
     evict_clients(server);
     let now = unix_ms();
+    let mut pushed: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for client in server.clients.snapshot() {
+        let waiting = client.output_memory.load(Ordering::Relaxed) as u64;
+        if waiting > 0 {
+            *pushed.entry(client.tenant_name()).or_default() += waiting;
+        }
         let idle_ms = now.saturating_sub(client.last_active_ms.load(Ordering::Relaxed));
         let exempt = client.has_flag(flag::PUBSUB | flag::MONITOR | flag::BLOCKED);
         if timeout > 0 && idle_ms / 1000 > timeout && !exempt {
@@ -89,6 +94,9 @@ fn tick(server: &Server, period: Duration) {
         } else if idle_ms >= crate::clients::TRIM_AFTER_IDLE_MS && !client.has_flag(flag::TRIMMED | flag::BLOCKED) {
             client.ask_to_trim();
         }
+    }
+    for tenant in &tenants {
+        tenant.pushed_bytes.store(pushed.get(&tenant.name).copied().unwrap_or(0), Ordering::Relaxed);
     }
 }
 

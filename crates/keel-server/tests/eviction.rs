@@ -227,3 +227,34 @@ fn lowering_maxmemory_in_a_transaction_evicts_after_it() {
     assert_eq!(run::<i64>(&mut c, &["DBSIZE"]), 0);
     run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
 }
+
+/// Messages waiting for a subscriber that does not read count toward maxmemory, as Redis counts its
+/// output buffers: publishing to it evicts keys, and CLIENT LIST shows its queue in `omem`.
+#[test]
+fn a_subscribers_unwritten_messages_count_toward_the_limit() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0"]);
+    let value = "v".repeat(10 * 1024);
+    for i in 0..50 {
+        run::<()>(&mut c, &["SET", &format!("k:{i}"), &value]);
+    }
+    limit_above_current(&mut c, "allkeys-lru");
+    let mut subscriber = s.raw();
+    subscriber.send_command(&[b"SUBSCRIBE", b"news"]);
+    subscriber.read_frame();
+    let message = "m".repeat(100 * 1024);
+    // The socket's buffers take the first few megabytes; the rest waits in the subscriber's queue.
+    wait_for(|| {
+        run::<i64>(&mut c, &["PUBLISH", "news", &message]);
+        info_field(&mut c, "evicted_keys") > 0
+    });
+    let list: String = run(&mut c, &["CLIENT", "LIST"]);
+    let omem = list
+        .lines()
+        .filter(|l| l.contains("cmd=subscribe"))
+        .find_map(|l| l.split(' ').find_map(|f| f.strip_prefix("omem=")).and_then(|v| v.parse::<u64>().ok()));
+    assert!(omem.is_some_and(|bytes| bytes >= 100 * 1024), "{list}");
+    drop(subscriber);
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+}

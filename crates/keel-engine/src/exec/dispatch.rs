@@ -421,8 +421,8 @@ fn held_back(
         let access = AccessClock { now_ms: clock.now_ms(), lfu: env.settings.lfu };
         let events = crate::notify::Events { flags: env.settings.notify, limit: env.settings.pubsub_limit };
         let evicted_before = ks.stats.evicted_keys;
-        let buffers = env.tenant.client_buffers.load(std::sync::atomic::Ordering::Relaxed);
-        let fits = crate::state::eviction::make_room(ks, &env.settings.memory, buffers, &access, events);
+        let clients = env.tenant.clients_memory();
+        let fits = crate::state::eviction::make_room(ks, &env.settings.memory, clients, &access, events);
         if ks.stats.evicted_keys != evicted_before {
             // Keys evicted before the command ran: a client tracking them hears of it before the command's
             // reply (Redis evicts before it starts the command), unless its replies are switched off.

@@ -186,7 +186,8 @@ impl Session {
             return feed.clone();
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Its queue's bytes are the client's pending output, for CLIENT LIST, client eviction and maxmemory.
+        let queued = self.info.output_memory.clone();
         let feed = Feed { tx, queued: queued.clone() };
         self.feed = Some(feed.clone());
         self.new_feed = Some((rx, queued));

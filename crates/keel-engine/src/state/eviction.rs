@@ -19,14 +19,14 @@ pub struct MemoryLimit {
     pub samples: usize,
 }
 
-/// Evicts until the dataset fits `limit` beside `buffers`, the bytes its clients' buffers take (Redis
-/// counts them too, and evicts keys to make room for a reply piling up); false when it still does not
-/// (nothing more may be evicted).
-pub fn make_room(ks: &mut Keyspace, limit: &MemoryLimit, buffers: u64, clock: &AccessClock, events: Events) -> bool {
+/// Evicts until the dataset fits `limit` beside `clients`, the bytes its clients' buffers and push queues
+/// take (Redis counts them too, and evicts keys to make room for output piling up); false when it still
+/// does not (nothing more may be evicted).
+pub fn make_room(ks: &mut Keyspace, limit: &MemoryLimit, clients: u64, clock: &AccessClock, events: Events) -> bool {
     if limit.max == 0 {
         return true;
     }
-    let room = limit.max.saturating_sub(buffers);
+    let room = limit.max.saturating_sub(clients);
     if ks.fits_by_count(room) || ks.used_memory() as u64 <= room {
         return true;
     }

@@ -36,6 +36,9 @@ pub struct Tenant {
     /// and shrink ([`Tenant::count_client_buffers`]): `maxmemory` counts them with the dataset, as Redis's
     /// does. A replica's feed leaves them when it becomes one, as Redis leaves replicas' buffers out.
     pub client_buffers: std::sync::atomic::AtomicU64,
+    /// Bytes pushed to its clients and not yet written (a subscriber that does not read), as the cron last
+    /// summed them: counted with the buffers.
+    pub pushed_bytes: std::sync::atomic::AtomicU64,
     /// Its figures as last taken, for readers that must not wait for its lock.
     pub published: crate::state::figures::Published,
     /// Usage by day, kept in the database's directory.
@@ -190,6 +193,7 @@ impl Tenant {
             refused_logins: Default::default(),
             peak_memory: Default::default(),
             client_buffers: Default::default(),
+            pushed_bytes: Default::default(),
             data: Mutex::new(Keyspace {
                 // Deletions by expiry are listed, for the log's DELs and `expired` events.
                 dbs: (0..databases).map(|_| new_db()).collect(),
@@ -324,6 +328,13 @@ impl Tenant {
             }
             Err(_) => false,
         }
+    }
+
+    /// What `maxmemory` and the quota count of its clients: their buffers and what waits in their push
+    /// queues.
+    pub fn clients_memory(&self) -> u64 {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.client_buffers.load(relaxed).saturating_add(self.pushed_bytes.load(relaxed))
     }
 
     /// A connection's buffers went from `before` to `now` bytes (from 0 as it arrives, to 0 as it leaves).

@@ -175,7 +175,7 @@ fn databases_at_limits(server: &Server) -> Vec<Value> {
         let Some(limits) = *tenant.limits.read() else { continue };
         let connections = tenant.connections.load(std::sync::atomic::Ordering::Relaxed);
         // What its quota counts: the dataset and its clients' buffers.
-        let used = tenant.figures().used_memory + tenant.client_buffers.load(std::sync::atomic::Ordering::Relaxed);
+        let used = tenant.figures().used_memory + tenant.clients_memory();
         let mut reasons = Vec::new();
         if limits.max_connections > 0 && connections >= limits.max_connections {
             reasons.push(format!("at its connection cap ({connections} of {})", limits.max_connections));

@@ -173,8 +173,8 @@ pub fn config_set(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
     let changed = settings.maxmemory != before.maxmemory || settings.maxmemory_policy != before.maxmemory_policy;
     if changed && !ctx.session.in_exec {
         let limits = crate::exec::dispatch::BatchSettings::read(ctx.server, ctx.tenant);
-        let buffers = ctx.tenant.client_buffers.load(std::sync::atomic::Ordering::Relaxed);
-        crate::state::eviction::make_room(ctx.ks, &limits.memory, buffers, &ctx.clock, ctx.events);
+        let clients = ctx.tenant.clients_memory();
+        crate::state::eviction::make_room(ctx.ks, &limits.memory, clients, &ctx.clock, ctx.events);
     }
     ctx.out.ok();
     Ok(())
