@@ -357,6 +357,9 @@ impl Connection {
         // replies go at once, for their reader to start on while the next batch runs.
         if processed.replies > 1 && self.shares_thread && self.out.len() <= GATHER_REPLIES_UP_TO {
             tokio::task::yield_now().await;
+        } else if self.out.len() > GATHER_REPLIES_UP_TO {
+            // A large reply may wait for a client that does not read: CLIENT LIST and maxmemory see it.
+            self.publish_buffers(info);
         }
         let written = write_output(stream, self.out.as_bytes(), &self.server).await;
         self.out.clear();

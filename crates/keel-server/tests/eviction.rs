@@ -258,3 +258,26 @@ fn a_subscribers_unwritten_messages_count_toward_the_limit() {
     drop(subscriber);
     run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
 }
+
+/// A large reply waiting for a client that does not read counts toward maxmemory while it waits (its
+/// buffer is published before the write that stalls, not once it is written).
+#[test]
+fn a_large_reply_waiting_for_its_reader_counts_toward_the_limit() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    // Larger than the socket's buffers take: most of it waits in the connection's reply buffer.
+    run::<()>(&mut c, &["SET", "big", &"b".repeat(32 * 1024 * 1024)]);
+    let value = "v".repeat(10 * 1024);
+    for i in 0..50 {
+        run::<()>(&mut c, &["SET", &format!("k:{i}"), &value]);
+    }
+    limit_above_current(&mut c, "allkeys-lru");
+    let mut reader = s.raw();
+    reader.send_command(&[b"GET", b"big"]);
+    wait_for(|| {
+        run::<()>(&mut c, &["PING"]);
+        info_field(&mut c, "evicted_keys") > 0
+    });
+    drop(reader);
+    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+}
