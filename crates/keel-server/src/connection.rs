@@ -729,6 +729,7 @@ impl Connection {
             keel_engine::exec::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
         self.tenant.count_client_buffers(std::mem::take(&mut self.counted_buffers), 0);
+        self.tenant.forget_pushed(info.output_memory.load(Ordering::Relaxed) as u64);
         self.tenant.release_connection();
     }
 

@@ -337,6 +337,13 @@ impl Tenant {
         self.client_buffers.load(relaxed).saturating_add(self.pushed_bytes.load(relaxed))
     }
 
+    /// A client that leaves takes what waited in its push queue out of [`Tenant::pushed_bytes`] at once,
+    /// rather than at the cron's next count: a database whose subscribers just went must not evict for them.
+    pub fn forget_pushed(&self, bytes: u64) {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let _ = self.pushed_bytes.fetch_update(relaxed, relaxed, |n| Some(n.saturating_sub(bytes)));
+    }
+
     /// A connection's buffers went from `before` to `now` bytes (from 0 as it arrives, to 0 as it leaves).
     /// Each connection adds what it takes away, so the sum never goes below 0 (the wrapping add of a
     /// negative change is the subtraction).
