@@ -1,5 +1,5 @@
 //! Which thread serves a database's RESP connections. On a machine of several cores Keel runs one
-//! single-worker runtime per core (the first also runs the listeners, HTTP and the background tasks), and
+//! single-worker runtime per core (the first also runs the listeners and the background tasks), and
 //! each database has a home among them: a connection is accepted on the first and moves to its database's
 //! home once it has logged in. Every client of one database then runs on one thread, so the database's
 //! lock is never contended and its data stays in one core's caches, while the databases spread over the
@@ -9,7 +9,8 @@
 //!
 //! A database's home is given the first time one of its connections moves: the next runtime in turn, the
 //! `default` database's being the first. The connection's socket leaves one runtime's I/O driver and joins
-//! the other's; a TLS session's state moves with the stream around it.
+//! the other's; a TLS session's state moves with the stream around it. HTTP connections have no home (a
+//! REST request names its database in its token): they are served on the runtimes in turn.
 
 use keel_engine::state::tenant::Tenant;
 use std::collections::HashMap;
@@ -18,11 +19,23 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Handle;
 
+thread_local! {
+    /// The runtime this thread works for (set as each runtime's threads start).
+    static RUNTIME: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The index of the runtime the calling thread works for: 0 for the first (and for threads of none).
+pub(crate) fn current() -> usize {
+    RUNTIME.with(std::cell::Cell::get)
+}
+
 /// The runtimes connections run on: index 0 is the one that accepts them.
 pub struct Homes {
     runtimes: Vec<Handle>,
     /// Each database's home, by name, as given so far, and the next to give.
     given: parking_lot::Mutex<(HashMap<String, usize>, usize)>,
+    /// HTTP connections served so far: the next goes to the next runtime in turn.
+    http_served: std::sync::atomic::AtomicUsize,
 }
 
 impl Homes {
@@ -30,7 +43,7 @@ impl Homes {
     /// databases whose home they become.
     pub fn new(runtimes: Vec<Handle>) -> Homes {
         let given = HashMap::from([("default".to_string(), 0)]);
-        Homes { runtimes, given: parking_lot::Mutex::new((given, 1)) }
+        Homes { runtimes, given: parking_lot::Mutex::new((given, 1)), http_served: Default::default() }
     }
 
     /// One single-worker runtime per core (multi-threaded schedulers still: long work leaves its worker with
@@ -41,6 +54,7 @@ impl Homes {
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
                     .thread_name(if core == 0 { "keel".to_string() } else { format!("keel-home-{core}") })
+                    .on_thread_start(move || RUNTIME.with(|runtime| runtime.set(core)))
                     .enable_all()
                     .build()
             })
@@ -52,6 +66,13 @@ impl Homes {
     /// Only the runtime this is called on: connections never move.
     pub fn here() -> Homes {
         Homes::new(vec![Handle::current()])
+    }
+
+    /// The runtime to serve the next HTTP connection on, all of them in turn: None for the accepting one
+    /// (the first, where the HTTP listener runs), which serves it where it is.
+    pub(crate) fn next_for_http(&self) -> Option<usize> {
+        let next = self.http_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.runtimes.len();
+        (next != 0).then_some(next)
     }
 
     pub(crate) fn count(&self) -> usize {

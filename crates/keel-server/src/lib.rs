@@ -99,12 +99,12 @@ pub async fn start_on(settings: Settings, homes: Homes) -> std::io::Result<Runni
     }
     tasks.spawn(listener::run(server.clone(), listener, main_resp_tls, Some(moved), homes.clone()));
     if let Some(side) = tls_listener {
-        tasks.spawn(listener::run(server.clone(), side, tls.clone(), None, homes));
+        tasks.spawn(listener::run(server.clone(), side, tls.clone(), None, homes.clone()));
     }
     // Health checks answer while the data loads: readiness says so.
-    tasks.spawn(http::run(server.clone(), http_listener, None));
+    tasks.spawn(http::run(server.clone(), http_listener, None, homes.clone()));
     if let Some(side) = tls_http_listener {
-        tasks.spawn(http::run(server.clone(), side, tls.clone()));
+        tasks.spawn(http::run(server.clone(), side, tls.clone(), homes));
     }
     let recovering = server.clone();
     let recovered = tokio::task::spawn_blocking(move || {

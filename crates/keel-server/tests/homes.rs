@@ -1,6 +1,7 @@
 //! Databases' homes: on a server of two cores, a connection moves after its login to the runtime that
 //! serves its database (CLIENT LIST's `io-thread`), and keeps working there: input pipelined behind the
 //! AUTH, a second login elsewhere, waits woken from another runtime, pub/sub, CLIENT KILL and shutdown.
+//! HTTP connections are served on the runtimes in turn.
 
 mod common;
 use common::{create_database, http_with, Raw, TestServer};
@@ -108,4 +109,27 @@ fn waits_and_messages_reach_a_moved_connection_from_other_runtimes() {
     let (_, killed) = rest(&s, &a, &format!(r#"["CLIENT","KILL","ID","{id}"]"#));
     assert!(killed.contains(":1"), "{killed}");
     assert!(waiting.is_closed());
+}
+
+/// HTTP connections have no home (a REST request names its database in its token): they are served on
+/// the runtimes in turn, so that REST traffic is not held to one core. CLIENT INFO over REST names the
+/// runtime serving the request's connection.
+#[test]
+fn http_connections_are_served_on_the_runtimes_in_turn() {
+    let s = server();
+    let a = create_database(&s, "admin-secret", r#"{"name":"a"}"#);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let (status, body) = rest(&s, &a, r#"["CLIENT", "INFO"]"#);
+        assert_eq!(status, 200, "{body}");
+        let line = serde_json::from_str::<Value>(&body).unwrap()["result"].as_str().unwrap_or_default().to_string();
+        let field = line.split_whitespace().find_map(|f| f.strip_prefix("io-thread=")).map(str::to_string);
+        seen.insert(field.unwrap_or_else(|| panic!("no io-thread in {body}")));
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["0", "1"]);
+    // Served on either runtime, a write is seen by the next request wherever that runs.
+    for _ in 0..4 {
+        assert_eq!(rest(&s, &a, r#"["INCR", "n"]"#).0, 200);
+    }
+    assert_eq!(rest(&s, &a, r#"["GET", "n"]"#), (200, r#"{"result":"4"}"#.to_string()));
 }

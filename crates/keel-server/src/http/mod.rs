@@ -173,21 +173,24 @@ async fn count_request(State(server): State<Arc<Server>>, request: Request, next
     response
 }
 
-/// The client record an HTTP request runs commands as (not listed by CLIENT LIST: it lives for one request).
+/// The client record an HTTP request runs commands as (not listed by CLIENT LIST: it lives for one request;
+/// CLIENT INFO's `io-thread` names the runtime serving its connection).
 fn request_client(
     server: &Server,
     tenant: &keel_engine::state::tenant::Tenant,
     addr: &str,
 ) -> Arc<keel_engine::clients::ClientInfo> {
     let now = keel_engine::clock::unix_ms();
-    Arc::new(keel_engine::clients::ClientInfo::new(
+    let info = keel_engine::clients::ClientInfo::new(
         server.clients.next_id(),
         addr.into(),
         String::new(),
         -1,
         tenant.name.clone(),
         now,
-    ))
+    );
+    info.io_thread.store(crate::homes::current(), std::sync::atomic::Ordering::Relaxed);
+    Arc::new(info)
 }
 
 /// Where a generated REST token is kept, in the data directory.
@@ -238,8 +241,16 @@ fn settle_token(server: &Server, configured: &str, file: &str, what: &str) -> st
 /// its own task (a slow TLS handshake holds up nobody else), at most `http-max-connections` at once (the
 /// next ones are answered 503 and closed), and a connection that does not send a request's headers within
 /// `http-timeout` seconds, whether slowly or not at all between requests, is closed. A request's body and
-/// handler get the same time to produce a response (a stream, once started, is not cut).
-pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<Arc<crate::tls::TlsSlot>>) {
+/// handler get the same time to produce a response (a stream, once started, is not cut). Connections are
+/// served on the runtimes in turn (`homes`): a REST request names its database only in its token, so an
+/// HTTP connection has no home, and one core parsing every request and encoding every reply was the limit
+/// of REST traffic however many databases it reached.
+pub async fn run(
+    server: Arc<Server>,
+    listener: TcpListener,
+    tls: Option<Arc<crate::tls::TlsSlot>>,
+    homes: Arc<crate::homes::Homes>,
+) {
     let mut shutdown = server.shutdown_signal();
     let app = router(server.clone());
     let (cap, timeout) = {
@@ -267,23 +278,51 @@ pub async fn run(server: Arc<Server>, listener: TcpListener, tls: Option<Arc<cra
             continue;
         };
         let (app, tls, shutdown) = (app.clone(), tls.as_ref().map(|slot| slot.current()), server.shutdown_signal());
-        connections.spawn(async move {
-            let _slot = slot;
-            match tls {
-                None => serve_connection(stream, app, timeout, shutdown).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, app, timeout, shutdown).await,
-                        _ => tracing::debug!("TLS handshake failed or timed out"),
+        let (runtime, stream) = match homes.next_for_http() {
+            Some(there) => match stream.into_std() {
+                Ok(stream) => (homes.runtime(there).clone(), Movable::Out(stream)),
+                Err(_) => continue,
+            },
+            None => (tokio::runtime::Handle::current(), Movable::Here(stream)),
+        };
+        connections.spawn_on(
+            async move {
+                let _slot = slot;
+                let Some(stream) = stream.in_this_runtime() else { return };
+                match tls {
+                    None => serve_connection(stream, app, timeout, shutdown).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => serve_connection(stream, app, timeout, shutdown).await,
+                            _ => tracing::debug!("TLS handshake failed or timed out"),
+                        }
                     }
                 }
-            }
-        });
+            },
+            &runtime,
+        );
     }
     // Requests in flight finish (bounded); streams (SSE) end with the server.
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
         connections.abort_all();
+    }
+}
+
+/// An accepted HTTP connection on its way to the runtime that serves it.
+enum Movable {
+    Here(tokio::net::TcpStream),
+    /// Out of the accepting runtime's I/O driver.
+    Out(std::net::TcpStream),
+}
+
+impl Movable {
+    /// The stream in the I/O driver of the runtime this is called on; None when it could not join it.
+    fn in_this_runtime(self) -> Option<tokio::net::TcpStream> {
+        match self {
+            Movable::Here(stream) => Some(stream),
+            Movable::Out(stream) => tokio::net::TcpStream::from_std(stream).ok(),
+        }
     }
 }
 
