@@ -31,6 +31,26 @@ fn limit_above_current(c: &mut redis::Connection, policy: &str) -> u64 {
     limit
 }
 
+/// 50 keys of 10 KB, evictable, and a limit 256 KiB above what the server then uses (allkeys-lru).
+fn fill_under_a_limit(c: &mut redis::Connection) {
+    let value = "v".repeat(10 * 1024);
+    for i in 0..50 {
+        run::<()>(c, &["SET", &format!("k:{i}"), &value]);
+    }
+    limit_above_current(c, "allkeys-lru");
+}
+
+/// Once `c` is the only client left, writes that fit evict nothing: what the others held no longer counts.
+fn gone_and_counted_no_more(c: &mut redis::Connection) {
+    wait_for(|| info_field(c, "connected_clients") == 1);
+    let evicted = info_field(c, "evicted_keys");
+    for i in 0..5 {
+        run::<()>(c, &["SET", &format!("small:{i}"), "x"]);
+    }
+    assert_eq!(info_field(c, "evicted_keys"), evicted);
+    run::<()>(c, &["CONFIG", "SET", "maxmemory", "0"]);
+}
+
 #[test]
 fn every_policy_keeps_memory_within_the_limit_and_evicts_only_what_it_may() {
     for policy in [
@@ -178,11 +198,7 @@ fn the_limit_counts_data_moved_or_copied_into_other_databases() {
 fn clients_buffers_count_toward_the_limit_and_leave_with_them() {
     let s = TestServer::start();
     let mut c = s.client();
-    let value = "v".repeat(10 * 1024);
-    for i in 0..50 {
-        run::<()>(&mut c, &["SET", &format!("k:{i}"), &value]);
-    }
-    limit_above_current(&mut c, "allkeys-lru");
+    fill_under_a_limit(&mut c);
     let before = info_field(&mut c, "used_memory");
     // Four clients each send the first 200 KB of a 1 MB argument: each query buffer makes room for all of it.
     let mut senders: Vec<_> = (0..4).map(|_| s.raw()).collect();
@@ -192,16 +208,10 @@ fn clients_buffers_count_toward_the_limit_and_leave_with_them() {
     }
     wait_for(|| info_field(&mut c, "used_memory") > before + 3 * 1024 * 1024);
     assert!(run::<i64>(&mut c, &["DBSIZE"]) < 50, "no key was evicted for the clients' buffers");
-    let evicted = info_field(&mut c, "evicted_keys");
-    assert!(evicted > 0);
+    assert!(info_field(&mut c, "evicted_keys") > 0);
+    // Their buffers went with them.
     drop(senders);
-    wait_for(|| info_field(&mut c, "connected_clients") == 1);
-    // Their buffers went with them: writes that fit evict nothing more.
-    for i in 0..5 {
-        run::<()>(&mut c, &["SET", &format!("small:{i}"), "x"]);
-    }
-    assert_eq!(info_field(&mut c, "evicted_keys"), evicted);
-    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    gone_and_counted_no_more(&mut c);
 }
 
 /// CONFIG SET maxmemory inside MULTI evicts after EXEC, not between the transaction's commands (Redis
@@ -235,11 +245,7 @@ fn a_subscribers_unwritten_messages_count_toward_the_limit() {
     let s = TestServer::start();
     let mut c = s.client();
     run::<()>(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0", "hz", "1"]);
-    let value = "v".repeat(10 * 1024);
-    for i in 0..50 {
-        run::<()>(&mut c, &["SET", &format!("k:{i}"), &value]);
-    }
-    limit_above_current(&mut c, "allkeys-lru");
+    fill_under_a_limit(&mut c);
     let mut subscriber = s.raw();
     subscriber.send_command(&[b"SUBSCRIBE", b"news"]);
     subscriber.read_frame();
@@ -258,13 +264,7 @@ fn a_subscribers_unwritten_messages_count_toward_the_limit() {
     // Once the subscriber is gone its queue no longer counts, at once (the cron, which sums the queues,
     // runs once a second here): writes that fit evict nothing more.
     drop(subscriber);
-    wait_for(|| info_field(&mut c, "connected_clients") == 1);
-    let evicted = info_field(&mut c, "evicted_keys");
-    for i in 0..5 {
-        run::<()>(&mut c, &["SET", &format!("small:{i}"), "x"]);
-    }
-    assert_eq!(info_field(&mut c, "evicted_keys"), evicted);
-    run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    gone_and_counted_no_more(&mut c);
 }
 
 /// A large reply waiting for a client that does not read counts toward maxmemory while it waits (its
@@ -275,11 +275,7 @@ fn a_large_reply_waiting_for_its_reader_counts_toward_the_limit() {
     let mut c = s.client();
     // Larger than the socket's buffers take: most of it waits in the connection's reply buffer.
     run::<()>(&mut c, &["SET", "big", &"b".repeat(32 * 1024 * 1024)]);
-    let value = "v".repeat(10 * 1024);
-    for i in 0..50 {
-        run::<()>(&mut c, &["SET", &format!("k:{i}"), &value]);
-    }
-    limit_above_current(&mut c, "allkeys-lru");
+    fill_under_a_limit(&mut c);
     let mut reader = s.raw();
     reader.send_command(&[b"GET", b"big"]);
     wait_for(|| {
