@@ -214,6 +214,8 @@ fn run<S: Stream>(
                 break;
             }
             if let Next::Replicate(request) = next {
+                // A replica's feed is not a normal client: its buffers leave what maxmemory counts now.
+                conn.tenant.count_client_buffers(std::mem::take(&mut conn.counted_buffers), 0);
                 let input = std::mem::take(&mut conn.input);
                 let server = conn.server.clone();
                 // The administrator may ask for a provisioned database's stream (REPLCONF database).

@@ -285,3 +285,18 @@ fn a_large_reply_waiting_for_its_reader_counts_toward_the_limit() {
     drop(reader);
     run::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
 }
+
+/// A connection that becomes a replica's feed (SYNC) leaves what maxmemory counts of clients at once
+/// (INFO's `mem_clients_normal`), as Redis leaves replicas' buffers out: here one whose reply buffer grew
+/// to 2 MB for the GET before its SYNC.
+#[test]
+fn a_replica_s_feed_is_not_counted_as_a_client() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    run::<()>(&mut c, &["SET", "big", &"b".repeat(2 * 1024 * 1024)]);
+    let mut replica = s.raw();
+    replica.send(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n*1\r\n$4\r\nSYNC\r\n");
+    replica.read_frame();
+    wait_for(|| info_field(&mut c, "mem_clients_normal") < 1024 * 1024);
+    drop(replica);
+}

@@ -207,6 +207,8 @@ fn memory_section(ctx: &Ctx, view: &View, out: &mut String) {
     // Eviction (and a database's quota) counts the database's structures, its dataset and its clients'
     // buffers; its replication backlog and its pending log are outside it, as Redis leaves them out.
     line(out, "mem_not_counted_for_evict", &not_counted_for_evict(ctx));
+    // Normal clients' buffers and push queues, as maxmemory counts them (replicas' feeds aside).
+    line(out, "mem_clients_normal", &ctx.tenant.clients_memory());
     let ratio = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
     line(out, "mem_fragmentation_ratio", &format!("{ratio:.2}"));
     line(out, "mem_allocator", &"mimalloc");
