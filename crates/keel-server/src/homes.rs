@@ -125,10 +125,11 @@ impl Socket {
         }
     }
 
-    /// Puts the socket in the driver of the runtime this is called on.
+    /// Puts the socket in the driver of the runtime this is called on (one in a driver already stays).
     pub(crate) fn plug(&mut self) -> std::io::Result<()> {
-        if let Socket::Out(socket) = std::mem::replace(self, Socket::Lost) {
-            *self = Socket::InDriver(tokio::net::TcpStream::from_std(socket)?);
+        match std::mem::replace(self, Socket::Lost) {
+            Socket::Out(socket) => *self = Socket::InDriver(tokio::net::TcpStream::from_std(socket)?),
+            other => *self = other,
         }
         Ok(())
     }

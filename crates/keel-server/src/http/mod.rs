@@ -278,17 +278,19 @@ pub async fn run(
             continue;
         };
         let (app, tls, shutdown) = (app.clone(), tls.as_ref().map(|slot| slot.current()), server.shutdown_signal());
-        let (runtime, stream) = match homes.next_for_http() {
-            Some(there) => match stream.into_std() {
-                Ok(stream) => (homes.runtime(there).clone(), Movable::Out(stream)),
-                Err(_) => continue,
-            },
-            None => (tokio::runtime::Handle::current(), Movable::Here(stream)),
+        // Moved to the runtime that serves it as a RESP connection moves to its home (homes::Socket).
+        let mut stream = crate::homes::Socket::InDriver(stream);
+        let runtime = match homes.next_for_http() {
+            Some(there) if stream.unplug() => homes.runtime(there).clone(),
+            Some(_) => continue,
+            None => tokio::runtime::Handle::current(),
         };
         connections.spawn_on(
             async move {
                 let _slot = slot;
-                let Some(stream) = stream.in_this_runtime() else { return };
+                if stream.plug().is_err() {
+                    return;
+                }
                 match tls {
                     None => serve_connection(stream, app, timeout, shutdown).await,
                     Some(acceptor) => {
@@ -306,23 +308,6 @@ pub async fn run(
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
         connections.abort_all();
-    }
-}
-
-/// An accepted HTTP connection on its way to the runtime that serves it.
-enum Movable {
-    Here(tokio::net::TcpStream),
-    /// Out of the accepting runtime's I/O driver.
-    Out(std::net::TcpStream),
-}
-
-impl Movable {
-    /// The stream in the I/O driver of the runtime this is called on; None when it could not join it.
-    fn in_this_runtime(self) -> Option<tokio::net::TcpStream> {
-        match self {
-            Movable::Here(stream) => Some(stream),
-            Movable::Out(stream) => tokio::net::TcpStream::from_std(stream).ok(),
-        }
     }
 }
 
