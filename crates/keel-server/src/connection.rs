@@ -215,7 +215,7 @@ fn run<S: Stream>(
             }
             if let Next::Replicate(request) = next {
                 // A replica's feed is not a normal client: its buffers leave what maxmemory counts now.
-                conn.tenant.count_client_buffers(std::mem::take(&mut conn.counted_buffers), 0);
+                conn.uncount_buffers();
                 let input = std::mem::take(&mut conn.input);
                 let server = conn.server.clone();
                 // The administrator may ask for a provisioned database's stream (REPLCONF database).
@@ -528,6 +528,11 @@ impl Connection {
         self.tenant.count_client_buffers(std::mem::replace(&mut self.counted_buffers, now), now);
     }
 
+    /// Takes the connection's buffers out of what its database counts (it leaves, or becomes a replica's feed).
+    fn uncount_buffers(&mut self) {
+        self.tenant.count_client_buffers(std::mem::take(&mut self.counted_buffers), 0);
+    }
+
     /// Input arrived after a trim: the output buffer grows to its starting size again (the input is the
     /// thread's, or holds what the read took).
     fn untrim(&mut self, info: &ClientInfo) {
@@ -696,7 +701,7 @@ impl Connection {
     fn close(mut self, info: &ClientInfo) {
         if self.server.is_loading() {
             // Nothing this client did while loading touched the data (every command was refused).
-            self.tenant.count_client_buffers(self.counted_buffers, 0);
+            self.uncount_buffers();
             self.tenant.release_connection();
             self.server.clients.unregister(info.id);
             return;
@@ -732,7 +737,7 @@ impl Connection {
         if info.has_flag(flag::TRACKING) {
             keel_engine::exec::commands::stop_tracking(&mut self.tenant.lock(), info.id);
         }
-        self.tenant.count_client_buffers(std::mem::take(&mut self.counted_buffers), 0);
+        self.uncount_buffers();
         self.tenant.forget_pushed(info.output_memory.load(Ordering::Relaxed) as u64);
         self.tenant.release_connection();
     }
