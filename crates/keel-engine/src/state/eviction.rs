@@ -27,7 +27,7 @@ pub fn make_room(ks: &mut Keyspace, limit: &MemoryLimit, clients: u64, clock: &A
         return true;
     }
     let room = limit.max.saturating_sub(clients);
-    if ks.fits_by_count(room) || ks.used_memory() as u64 <= room {
+    if ks.fits_by_count(room) {
         return true;
     }
     let mut rng = rand::thread_rng();
