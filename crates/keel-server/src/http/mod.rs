@@ -12,7 +12,6 @@ mod health;
 mod index;
 mod metrics;
 mod rest;
-mod rest_commands;
 mod sse;
 mod stats;
 

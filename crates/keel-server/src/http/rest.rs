@@ -5,7 +5,6 @@
 //! (`dispatch::execute`), and handlers write their replies straight as JSON (`{"result": ...}` or `{"error":
 //! "..."}`, keel-protocol's JSON writer) or, when asked, as RESP2 bytes.
 
-use super::rest_commands::Commands;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -16,7 +15,7 @@ use keel_engine::exec::commands::{cat, flags, Lookup};
 use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
 use keel_engine::state::tenant::Tenant;
-use keel_protocol::{JsonStrings, ReplyWriter, Resp};
+use keel_protocol::{Commands, JsonStrings, ReplyWriter, Resp};
 use serde_json::json;
 use std::sync::Arc;
 
