@@ -44,7 +44,7 @@ pub struct Server {
     pub commands: CommandTable,
     pub stats: ServerStats,
     /// HTTP requests by route and status code, for `/metrics`.
-    pub http_requests: parking_lot::Mutex<BTreeMap<(String, u16), u64>>,
+    pub http_requests: parking_lot::Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
     pub started: Instant,
     pub run_id: String,
     /// The RESP port actually bound (differs from the setting when it was 0).

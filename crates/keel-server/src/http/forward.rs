@@ -5,13 +5,12 @@
 //! come.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keel_engine::coordination::Remote;
 use keel_engine::server::Server;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Request headers the REST API reads, passed on as they came.
@@ -22,8 +21,8 @@ const PASSED: &[&str] =
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Forwards a REST request whose token opens a database served elsewhere; runs everything else here.
-pub async fn forward_remote(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
-    let Some(remote) = remote_for(&server, &request) else {
+pub(super) async fn forward_remote(server: &Server, request: Request, next: Next) -> Response {
+    let Some(remote) = remote_for(server, &request) else {
         return next.run(request).await;
     };
     let path = request.uri().path().to_string();

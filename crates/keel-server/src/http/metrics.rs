@@ -305,7 +305,9 @@ fn persistence(out: &mut String, p: &keel_engine::persistence::Persistence) {
 
 fn http_requests(out: &mut String, server: &Server) {
     family(out, "keel_http_requests_total", "counter", "HTTP requests by route and status.");
-    for ((route, status), count) in server.http_requests.lock().iter() {
-        sample(out, "keel_http_requests_total", &format!("route=\"{}\",status=\"{status}\"", label(route)), count);
+    for (route, by_status) in server.http_requests.lock().iter() {
+        for (status, count) in by_status {
+            sample(out, "keel_http_requests_total", &format!("route=\"{}\",status=\"{status}\"", label(route)), count);
+        }
     }
 }

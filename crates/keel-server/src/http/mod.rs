@@ -61,11 +61,20 @@ fn router(server: Arc<Server>) -> Router {
             "/{*command}",
             get(rest::path_command).post(rest::path_command).put(rest::path_command).head(rest::path_command),
         )
-        .layer(axum::middleware::from_fn_with_state(server.clone(), forward::forward_remote))
-        .layer(axum::middleware::from_fn(edge))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), front))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .layer(axum::middleware::from_fn_with_state(server.clone(), count_request))
         .with_state(server)
+}
+
+/// What every request passes through, as one layer (each layer of its own cost a boxed future and a clone
+/// of the routes behind it, per request): the edge (`edge`), which hands what it does not answer to the
+/// forwarding of requests for a database served elsewhere (`forward::forward_remote`), which runs the rest
+/// here; and then the request is counted by route and status.
+async fn front(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = edge(&server, request, next).await;
+    count_request(&server, route.as_ref().map_or("unmatched", |p| p.as_str()), response.status().as_u16());
+    response
 }
 
 /// The largest request body taken (Upstash's limit on its free and pay-as-you-go plans).
@@ -74,11 +83,11 @@ pub(super) const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 /// What every response shares, and what is answered before routing: CORS (browsers call the REST API
 /// directly), a JSON 405 for methods REST does not take, and Upstash's error for a request over the size
 /// limit.
-async fn edge(request: Request, next: Next) -> Response {
+async fn edge(server: &Arc<Server>, request: Request, next: Next) -> Response {
     use axum::http::{header, HeaderValue, Method, StatusCode};
     use axum::response::IntoResponse;
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let for_operators = operator_route(request.uri().path());
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let too_large = || {
         let body = axum::Json(serde_json::json!({ "error": "ERR max request size exceeded" }));
@@ -94,7 +103,7 @@ async fn edge(request: Request, next: Next) -> Response {
     } else if declared.is_some_and(|len| len > MAX_REQUEST_BYTES) {
         too_large()
     } else {
-        match next.run(request).await {
+        match forward::forward_remote(server, request, next).await {
             // A body without a declared length is cut off while it is read: the same error, in JSON.
             response if response.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
             response => response,
@@ -102,7 +111,7 @@ async fn edge(request: Request, next: Next) -> Response {
     };
     // Browsers call the REST API directly; the admin API, metrics and health are for operators' tools, which
     // a web page on another origin must not reach with a visitor's credentials.
-    if operator_route(&path) {
+    if for_operators {
         return response;
     }
     let headers = response.headers_mut();
@@ -164,12 +173,14 @@ pub(crate) fn host_name() -> Option<String> {
     (status == 0 && end > 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
-/// Counts every request by its route (the pattern it matched, `unmatched` otherwise) and status.
-async fn count_request(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
-    let response = next.run(request).await;
-    *server.http_requests.lock().entry((route, response.status().as_u16())).or_insert(0) += 1;
-    response
+/// Counts a request by its route (the pattern it matched, `unmatched` otherwise) and status.
+fn count_request(server: &Server, route: &str, status: u16) {
+    let mut counts = server.http_requests.lock();
+    let by_status = match counts.get_mut(route) {
+        Some(by_status) => by_status,
+        None => counts.entry(route.to_string()).or_default(),
+    };
+    *by_status.entry(status).or_insert(0) += 1;
 }
 
 /// The client record an HTTP request runs commands as (not listed by CLIENT LIST: it lives for one request;

@@ -45,13 +45,12 @@ struct Access {
 /// or a provisioned database's.
 fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<Access> {
     let token = request_token(headers, query)?;
-    let (full, read_only) = {
-        let s = server.settings.read();
-        (s.rest_token.clone(), s.rest_readonly_token.clone())
-    };
     let matches = |expected: &str| super::token_matches(&token, expected);
     // Both comparisons always run, so timing does not tell which token was close.
-    let (is_full, is_read_only) = (matches(&full), matches(&read_only));
+    let (is_full, is_read_only) = {
+        let s = server.settings.read();
+        (matches(&s.rest_token), matches(&s.rest_readonly_token))
+    };
     let read_only_user = || Some("default_ro".to_string());
     if is_full || is_read_only {
         let user = if is_full { None } else { read_only_user() };
