@@ -269,8 +269,17 @@ fn rest_transactions_run_atomically_or_not_at_all() {
     assert_eq!(status, 400, "{body}");
     assert!(json(&body)["error"].as_str().unwrap().starts_with("EXECABORT"));
     assert_eq!(run::<Option<String>>(&mut server.client(), &["GET", "b"]), None);
-    let (status, _) = common::http_with(addr, "POST", "/multi-exec", &[AUTH], br#"[["WATCH","a"]]"#);
-    assert_eq!(status, 400);
+    // What needs a connection is refused by name, alone or queued (which discards the transaction).
+    let (status, body) = common::http_with(addr, "POST", "/", &[AUTH], br#"["SUBSCRIBE","c"]"#);
+    assert_eq!((status, json(&body)), (400, serde_json::json!({"error": "ERR SUBSCRIBE is not supported over REST"})));
+    let (status, body) =
+        common::http_with(addr, "POST", "/multi-exec", &[AUTH], br#"[["SET","b","1"],["SUBSCRIBE","c"]]"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().starts_with("EXECABORT"), "{body}");
+    assert_eq!(run::<Option<String>>(&mut server.client(), &["GET", "b"]), None);
+    let (status, body) = common::http_with(addr, "POST", "/pipeline", &[AUTH], br#"[["HELLO","3"],["PING"]]"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body), serde_json::json!([{"error": "ERR HELLO is not supported over REST"}, {"result": "PONG"}]));
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! The one gate every command passes before it runs, whatever brought it (a RESP connection, a REST request,
 //! EXEC, a script) and whatever state the server is in (loading, a script busy past its threshold): the
 //! command must exist with the right arity, the client must be authenticated, its ACL user must be allowed
-//! the command with these keys and channels, the command must be one its database may run, and only then
+//! the command with these keys and channels (and a REST request's token, the command), the command must be
+//! one its database may run, and only then
 //! does the server's state decide (Redis's `processCommand`, in its order). Nothing here needs the
 //! database's lock, so a refusal costs a client nothing while another client's script holds that lock.
 
-use crate::exec::commands::{flags, Command, Lookup};
+use crate::exec::commands::{cat, flags, Command, Lookup};
 use crate::exec::dispatch::Env;
-use crate::exec::session::Session;
+use crate::exec::session::{RestToken, Session};
 use std::fmt::Write;
 
 /// Redis's protected-mode refusal, answered to a client from another machine that has not logged in to a
@@ -81,6 +82,9 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
         }
         Lookup::Unknown => return Err(Refusal::new(None, unknown_command_error(args))),
     };
+    if let Some(error) = session.rest_token.and_then(|token| rest_refusal(command, token)) {
+        return Err(Refusal::new(Some(command), error));
+    }
     let arity = command.spec.arity;
     let argc = args.len() as i32;
     if (arity > 0 && argc != arity) || argc < -arity {
@@ -123,6 +127,20 @@ fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerStat
         ServerState::Busy(busy) if !command.has(flags::ALLOW_BUSY) => Err(Refusal::new(Some(command), busy)),
         _ => Ok(command),
     }
+}
+
+/// Why a REST request does not run `command`: the read-only token runs only `readonly` commands, and
+/// nothing that needs a connection (`no_rest`) runs over a request.
+fn rest_refusal(command: &Command, token: RestToken) -> Option<String> {
+    // MULTI and EXEC frame what the read-only token may run; they run nothing themselves.
+    let framing = command.categories & cat::TRANSACTION != 0 && !command.has(flags::NO_REST);
+    if token == RestToken::ReadOnly && !command.has(flags::READONLY) && !framing {
+        return Some(format!(
+            "NOPERM this user has no permissions to run the '{}' command or its subcommand",
+            command.fullname
+        ));
+    }
+    command.has(flags::NO_REST).then(|| format!("ERR {} is not supported over REST", command.fullname.to_uppercase()))
 }
 
 /// What replication refuses, in Redis's order: writes while too few replicas are in sync

@@ -10,6 +10,14 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// CLIENT REPLY modes.
+/// What a REST token may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestToken {
+    Full,
+    /// Only commands the command table flags `readonly` (MULTI and EXEC frame them).
+    ReadOnly,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
     On,
@@ -132,6 +140,9 @@ pub struct Session {
     pub watching: bool,
     /// The commands come from a REST request (which never reads back a secret).
     pub over_rest: bool,
+    /// The token a REST request's commands run with (None for a connection, and for a REST event stream,
+    /// which runs only its own SUBSCRIBE or MONITOR): admission refuses what REST does not run.
+    pub rest_token: Option<RestToken>,
     /// EXEC is running this session's queued commands (they were checked against maxmemory when queued).
     pub in_exec: bool,
     /// A blocked command is being served (run again now that its key is ready).
@@ -170,6 +181,7 @@ impl Session {
             in_exec: false,
             unblocked: false,
             over_rest: false,
+            rest_token: None,
             watching: false,
             exec_over_quota: false,
             script_reads: Vec::new(),

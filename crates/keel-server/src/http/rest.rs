@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keel_engine::exec::batch::Batch;
-use keel_engine::exec::commands::{cat, flags, Lookup};
-use keel_engine::exec::session::{Action, Session};
+use keel_engine::exec::commands::cat;
+use keel_engine::exec::session::{Action, RestToken, Session};
 use keel_engine::server::Server;
 use keel_engine::state::tenant::Tenant;
 use keel_protocol::{Commands, JsonStrings, ReplyWriter, Resp};
@@ -231,8 +231,9 @@ impl Replies {
 /// Runs `commands` for a REST request on the token's database, in order, as one batch (or, when CLIENT
 /// PAUSE holds a command, one batch before the pause and another after it): the same gate, lock, fairness
 /// and durability as a RESP pipeline (`batch`), each reply written by the handler straight into `out` in
-/// the request's format. What a request cannot do is refused: commands that need a connection
-/// (`no_rest`), and a blocking command that would have to wait.
+/// the request's format. What a request cannot do is refused: by the gate, which knows the session's REST
+/// token, commands that need a connection (`no_rest`) and, for the read-only token, writes; here, a
+/// blocking command that would have to wait.
 async fn run(
     server: &Arc<Server>,
     access: Access,
@@ -245,6 +246,7 @@ async fn run(
     let mut session = Session::new(super::request_client(server, &tenant, "rest"), true);
     session.acl_user = access.user.clone();
     session.over_rest = true;
+    session.rest_token = Some(if access.read_only { RestToken::ReadOnly } else { RestToken::Full });
     let mut replies = Replies { out, ends: Vec::with_capacity(commands.len()), token: String::new() };
     let mut durability = keel_engine::exec::batch::Durability::default();
     let mut next = 0;
@@ -305,15 +307,6 @@ fn run_batch(
     for done in 0..commands.len() - first {
         let start = replies.out.len();
         commands.args(first + done, &mut args);
-        if let Some(error) = refused_over_rest(server, access, &args) {
-            // Refused while queuing a transaction: the transaction is discarded, as Redis does.
-            if let Some(transaction) = &mut session.transaction {
-                transaction.aborted = true;
-            }
-            replies.out.error(&error);
-            replies.end(start);
-            continue;
-        }
         batch.run(session, &args, &mut replies.out);
         match session.action.take() {
             Some(Action::Paused) => return (done, batch.finish(), Some(Held::Paused)),
@@ -331,21 +324,6 @@ fn run_batch(
         replies.end(start);
     }
     (commands.len() - first, batch.finish(), None)
-}
-
-/// Why REST does not run `args` for `access`, if it does not: the read-only token runs only `readonly`
-/// commands, and nothing that needs a connection (`no_rest`) runs over a request.
-fn refused_over_rest(server: &Server, access: &Access, args: &[&[u8]]) -> Option<String> {
-    let Lookup::Found(cmd) = server.commands.lookup(args) else { return None };
-    // MULTI and EXEC frame what the read-only token may run; they run nothing themselves.
-    let framing = cmd.categories & cat::TRANSACTION != 0 && !cmd.has(flags::NO_REST);
-    if access.read_only && !cmd.has(flags::READONLY) && !framing {
-        return Some(format!(
-            "NOPERM this user has no permissions to run the '{}' command or its subcommand",
-            cmd.fullname
-        ));
-    }
-    cmd.has(flags::NO_REST).then(|| format!("ERR {} is not supported over REST", cmd.fullname.to_uppercase()))
 }
 
 /// The access and commands of a `/pipeline` or `/multi-exec` request (`what` names it in the parse
