@@ -70,7 +70,7 @@ pub fn admit<'t>(
 }
 
 fn check<'t>(env: &Env<'t>, session: &Session, args: &[&[u8]], state: ServerState) -> Result<&'t Command, Refusal<'t>> {
-    let command = match env.server.commands.lookup(args) {
+    let command = match env.server.commands.lookup_after(args, &session.last_name) {
         Lookup::Found(command) => command,
         Lookup::UnknownSubcommand(cmd) => {
             let sub: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();

@@ -140,6 +140,8 @@ pub struct Session {
     pub watching: bool,
     /// The commands come from a REST request (which never reads back a secret).
     pub over_rest: bool,
+    /// The name this client last sent a command by, and the command (`CommandTable::lookup_after`).
+    pub last_name: std::cell::Cell<crate::exec::commands::LastName>,
     /// The token a REST request's commands run with (None for a connection, and for a REST event stream,
     /// which runs only its own SUBSCRIBE or MONITOR): admission refuses what REST does not run.
     pub rest_token: Option<RestToken>,
@@ -182,6 +184,7 @@ impl Session {
             unblocked: false,
             over_rest: false,
             rest_token: None,
+            last_name: Default::default(),
             watching: false,
             exec_over_quota: false,
             script_reads: Vec::new(),

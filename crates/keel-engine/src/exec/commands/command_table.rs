@@ -4,6 +4,7 @@
 
 use super::spec::{cat, flags, key, CommandSpec, KeySpec, CATEGORIES};
 use hashbrown::HashMap;
+use std::cell::Cell;
 
 /// A command resolved at start-up: its spec plus derived facts and its id (an index for statistics).
 pub struct Command {
@@ -124,6 +125,25 @@ pub enum Lookup<'t> {
     MissingSubcommand(&'t Command),
 }
 
+/// The name a client last sent a command by, exactly as sent (up to 16 bytes), and the top-level command it
+/// named. Clients send the same command many times in a row (a pipeline of SETs), and comparing the name
+/// costs less than lowering and hashing it again.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LastName {
+    name: [u8; 16],
+    /// 0 until a name is kept.
+    len: u8,
+    id: u32,
+}
+
+impl LastName {
+    fn of(name: &[u8]) -> Option<LastName> {
+        let mut kept = LastName { len: u8::try_from(name.len()).ok()?, ..LastName::default() };
+        kept.name.get_mut(..name.len())?.copy_from_slice(name);
+        Some(kept)
+    }
+}
+
 pub struct CommandTable {
     commands: Vec<Command>,
     by_name: HashMap<&'static [u8], usize, foldhash::fast::RandomState>,
@@ -210,11 +230,38 @@ impl CommandTable {
         self.by_name.get(&*lower).map(|&id| &self.commands[id])
     }
 
+    /// [`CommandTable::find`], answered from `last` when the name is the one it holds, exactly as sent; a
+    /// name found otherwise is kept there.
+    pub fn find_after(&self, name: &[u8], last: &Cell<LastName>) -> Option<&Command> {
+        let seen = last.get();
+        if seen.len != 0 && name.len() == seen.len as usize && name == &seen.name[..name.len()] {
+            return Some(&self.commands[seen.id as usize]);
+        }
+        let command = self.find(name)?;
+        if let (Some(kept), Ok(id)) = (LastName::of(name), u32::try_from(command.id)) {
+            last.set(LastName { id, ..kept });
+        }
+        Some(command)
+    }
+
     /// Resolves `args` to a command, descending into subcommands of container commands.
     pub fn lookup(&self, args: &[&[u8]]) -> Lookup<'_> {
-        let Some(cmd) = args.first().and_then(|name| self.find(name)) else {
-            return Lookup::Unknown;
-        };
+        match args.first().and_then(|name| self.find(name)) {
+            Some(cmd) => self.descend(cmd, args),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// [`CommandTable::lookup`] through [`CommandTable::find_after`], for a client's next command.
+    pub fn lookup_after(&self, args: &[&[u8]], last: &Cell<LastName>) -> Lookup<'_> {
+        match args.first().and_then(|name| self.find_after(name, last)) {
+            Some(cmd) => self.descend(cmd, args),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// `cmd` itself, or the subcommand `args` name when it is a container.
+    fn descend<'t>(&'t self, cmd: &'t Command, args: &[&[u8]]) -> Lookup<'t> {
         if !cmd.is_container() {
             return Lookup::Found(cmd);
         }
@@ -227,5 +274,45 @@ impl CommandTable {
             .map(|&id| &self.commands[id])
             .find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(sub))
             .map_or(Lookup::UnknownSubcommand(cmd), Lookup::Found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name_of(lookup: Lookup) -> Option<String> {
+        match lookup {
+            Lookup::Found(command) => Some(command.fullname.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_clients_last_name_answers_only_for_that_exact_name() {
+        let table = CommandTable::build();
+        let last = Cell::new(LastName::default());
+        // Nothing kept yet: even an empty name finds nothing.
+        assert!(table.find_after(b"", &last).is_none());
+        for (name, found) in [
+            (&b"SET"[..], Some("set")),
+            (b"SET", Some("set")),
+            (b"set", Some("set")),
+            (b"GET", Some("get")),
+            (b"NOSUCH", None),
+            (b"GET", Some("get")),
+            (b"", None),
+            (b"a-name-longer-than-sixteen-bytes", None),
+            (b"GET", Some("get")),
+        ] {
+            assert_eq!(table.find_after(name, &last).map(|c| c.fullname.as_str()), found, "{name:?}");
+            assert_eq!(table.find(name).map(|c| c.fullname.as_str()), found, "{name:?}");
+        }
+        // A container found from the kept name still descends into its subcommand.
+        let args: [&[u8]; 2] = [b"CLIENT", b"ID"];
+        assert_eq!(name_of(table.lookup_after(&args, &last)).as_deref(), Some("client|id"));
+        let args: [&[u8]; 2] = [b"CLIENT", b"INFO"];
+        assert_eq!(name_of(table.lookup_after(&args, &last)).as_deref(), Some("client|info"));
+        assert!(matches!(table.lookup_after(&[b"CLIENT"], &last), Lookup::MissingSubcommand(_)));
     }
 }

@@ -42,7 +42,7 @@ mod zsets;
 
 pub mod info;
 
-pub use command_table::{Command, CommandTable, Lookup};
+pub use command_table::{Command, CommandTable, LastName, Lookup};
 pub use spec::{cat, flags, key, Begin, Channels, CommandSpec, Find, FindKeys, Handler, KeySpec, Secrets, CATEGORIES};
 
 pub use client::stop_tracking;
