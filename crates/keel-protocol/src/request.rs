@@ -184,7 +184,7 @@ impl RequestParser {
 /// offset after the line, or `Ok(None)` when the line is incomplete.
 fn header_line(buf: &[u8], at: usize, too_big: &str) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = &buf[at..];
-    let Some(cr) = memchr(b'\r', rest) else {
+    let Some(cr) = line_end(rest) else {
         if rest.len() > INLINE_MAX_SIZE {
             return Err(ProtocolError::new(too_big));
         }
@@ -194,6 +194,17 @@ fn header_line(buf: &[u8], at: usize, too_big: &str) -> Result<Option<(Option<i6
         return Ok(None);
     }
     Ok(Some((parse_length(&rest[1..cr]), at + cr + 2)))
+}
+
+/// Where the first `\r` in `rest` is. A well-formed header line is a few bytes long, and a byte loop reaches
+/// its end before a vectorized search has got going; past those bytes (a malformed line), memchr looks.
+fn line_end(rest: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &rest[..rest.len().min(SHORT)];
+    match head.iter().position(|&b| b == b'\r') {
+        Some(cr) => Some(cr),
+        None => Some(SHORT + memchr(b'\r', rest.get(SHORT..)?)?),
+    }
 }
 
 /// Redis's `string2ll` for protocol lengths: optional `-`, no leading `+`, no leading zeros, fits in i64.

@@ -79,6 +79,9 @@ fn error_texts_match_redis() {
     assert_eq!(err(b"*1\r\n$-1\r\n"), "ERR Protocol error: invalid bulk length");
     assert_eq!(err(b"*1\r\n$abc\r\n"), "ERR Protocol error: invalid bulk length");
     assert_eq!(err(b"*1\r\n$999999999999\r\n"), "ERR Protocol error: invalid bulk length");
+    // A length line longer than any well-formed one ends where its CR is, wherever that is.
+    assert_eq!(err(b"*1\r\n$1111111111111111111111111111111\r\n"), "ERR Protocol error: invalid bulk length");
+    assert_eq!(err(b"*1111111111111111111111111111111\r\n"), "ERR Protocol error: invalid multibulk length");
     assert_eq!(err(b"*1\r\n:1\r\n"), "ERR Protocol error: expected '$', got ':'");
     assert_eq!(err(b"SET \"k v\r\n"), "ERR Protocol error: unbalanced quotes in request");
     assert_eq!(err(b"SET \"k\"v\r\n"), "ERR Protocol error: unbalanced quotes in request");
