@@ -83,6 +83,12 @@ impl RequestParser {
         out.extend(self.spans.iter().map(|&(start, len)| &buf[start..start + len]));
     }
 
+    /// The arguments of the command last returned as [`Parsed::Command`] as `(start, len)` spans of its
+    /// `buf`, for a caller that keeps them to read later.
+    pub fn spans(&self) -> &[(usize, usize)] {
+        &self.spans
+    }
+
     /// Argument `index` of the command last returned as [`Parsed::Command`], borrowed from the same `buf`.
     /// How many arguments the last command parsed has, its name included.
     pub fn arg_count(&self) -> usize {

@@ -89,8 +89,8 @@ struct Connection {
     tenant: Arc<Tenant>,
     session: Session,
     parser: RequestParser,
-    /// Parses ahead of `parser`, for [`lookahead::prefetch_keys`].
-    lookahead: RequestParser,
+    /// Parses ahead of `parser`, for [`lookahead::prefetch_keys`], and keeps what it parsed for the batch.
+    lookahead: lookahead::Lookahead,
     /// Batches to run without looking ahead: one of several commands that found fewer than two keys to
     /// prefetch (a client pipelining on one key) makes the next [`lookahead::PREFETCH_PAUSE`] skip it.
     lookahead_pause: u8,
@@ -136,7 +136,7 @@ where
         tenant,
         session: Session::new(info.clone(), authenticated),
         parser: RequestParser::new(),
-        lookahead: RequestParser::new(),
+        lookahead: lookahead::Lookahead::default(),
         lookahead_pause: 0,
         // None to start: the connection reads into its thread's reusable buffer while it has nothing pending.
         input: BytesMut::new(),
@@ -566,15 +566,17 @@ impl Connection {
         let mut replies = 0;
         loop {
             if looking && pos >= looked_to {
-                let ahead =
-                    lookahead::prefetch_keys(&mut self.lookahead, &mut batch, self.session.db, &buf[pos..], max_bulk);
+                let db = self.session.db;
+                let ahead = lookahead::prefetch_keys(&mut self.lookahead, &mut batch, db, &buf[pos..], pos, max_bulk);
                 looked_to = pos + ahead.bytes;
                 looking = ahead.go_on;
                 if !ahead.worth {
                     self.lookahead_pause = lookahead::PREFETCH_PAUSE;
                 }
             }
-            let parsed = match self.parser.parse(&buf[pos..], max_bulk, self.session.authenticated) {
+            let authenticated = self.session.authenticated;
+            let request = (&mut self.parser, &mut self.lookahead, authenticated);
+            let parsed = match lookahead::next_request(request, buf, pos, max_bulk, &mut args) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,
                 Err(error) => {
@@ -591,25 +593,23 @@ impl Connection {
                     pos += consumed;
                     continue;
                 }
-                Parsed::Command { .. } => {
-                    self.parser.args(&buf[pos..], &mut args);
-                    &args
-                }
+                Parsed::Command { .. } => &args,
                 Parsed::Inline { args: owned, .. } => {
                     inline = owned.iter().map(Vec::as_slice).collect();
                     &inline
                 }
             };
-            pos += parsed.consumed();
+            let consumed = parsed.consumed();
+            pos += consumed;
             // CLIENT LIST during the command shows the query buffer still holding it, as Redis's does.
-            self.session.info.query_buffer.store(buf.len() - pos + parsed.consumed(), Ordering::Relaxed);
+            self.session.info.query_buffer.store(buf.len() - pos + consumed, Ordering::Relaxed);
             let before = self.out.len();
             batch.run(&mut self.session, command, &mut self.out);
             replies += (self.out.len() > before) as usize;
             if let Some(Action::Paused) = self.session.action {
                 // The command stays in the input, to run when the pause ends.
                 self.session.action = None;
-                pos -= parsed.consumed();
+                pos -= consumed;
                 next = Next::Paused;
                 break;
             }
@@ -632,6 +632,7 @@ impl Connection {
         let now_ms = batch.now_ms();
         let durability = batch.finish();
         drop(args);
+        self.lookahead.forget();
         match shared {
             Some(shared) => self.keep_unfinished(&shared.bytes()[pos..]),
             None => self.consume_input(pos),

@@ -1,9 +1,67 @@
 //! A pipeline's look-ahead: before a batch of commands runs, the keys they name (and the members of the
 //! collections those keys hold) start loading into the cache, so that the batch's cache misses overlap
-//! instead of following one another.
+//! instead of following one another. The commands it parsed to find them are kept ([`Lookahead::take`]), so
+//! that the batch runs them without parsing them again.
 
 use keel_engine::exec::batch::Batch;
-use keel_protocol::{Parsed, RequestParser};
+use keel_protocol::{Parsed, ProtocolError, RequestParser};
+
+/// Argument spans kept at most for the commands of one look: enough for a window of short commands (SET,
+/// HSET), so that what a connection keeps stays small; the commands past them are parsed again.
+const KEPT_SPANS: usize = 4 * PREFETCH_AHEAD;
+
+/// The look-ahead of one connection: its parser, and the commands its last look parsed.
+#[derive(Default)]
+pub(crate) struct Lookahead {
+    parser: RequestParser,
+    /// Commands parsed, in order: where each starts in the input, the bytes it takes, and where its
+    /// arguments' spans end in `spans`.
+    commands: Vec<(usize, usize, usize)>,
+    /// Arguments' spans, `(start, len)` in the input.
+    spans: Vec<(usize, usize)>,
+    /// The next command of `commands` to hand to the batch.
+    next: usize,
+}
+
+impl Lookahead {
+    /// Forgets the commands parsed (the input they point into is about to change).
+    pub(crate) fn forget(&mut self) {
+        self.commands.clear();
+        self.spans.clear();
+        self.next = 0;
+    }
+
+    /// The command parsed ahead that starts at `pos` of the input `buf`, if the last look parsed it: its
+    /// arguments into `args` (none for an empty request), and the bytes it takes. The commands are taken in
+    /// order; asking for any other position forgets them.
+    pub(crate) fn take<'a>(&mut self, buf: &'a [u8], pos: usize, args: &mut Vec<&'a [u8]>) -> Option<usize> {
+        let &(start, consumed, spans_end) = self.commands.get(self.next)?;
+        if start != pos {
+            self.forget();
+            return None;
+        }
+        let spans_start = match self.next {
+            0 => 0,
+            n => self.commands[n - 1].2,
+        };
+        args.clear();
+        args.extend(self.spans[spans_start..spans_end].iter().map(|&(at, len)| &buf[at..at + len]));
+        self.next += 1;
+        Some(consumed)
+    }
+
+    /// Keeps the command the parser just parsed, which starts at `start` of the input; false when there is
+    /// no room for its arguments.
+    fn keep(&mut self, start: usize, consumed: usize, command: bool) -> bool {
+        let spans = if command { self.parser.spans() } else { &[] };
+        if self.spans.len() + spans.len() > KEPT_SPANS {
+            return false;
+        }
+        self.spans.extend(spans.iter().map(|&(at, len)| (start + at, len)));
+        self.commands.push((start, consumed, self.spans.len()));
+        true
+    }
+}
 
 /// Pipelined commands at most looked ahead at to prefetch their keys.
 const PREFETCH_AHEAD: usize = 32;
@@ -30,27 +88,58 @@ pub(crate) struct LookedAhead {
 /// command's second argument as a member of the collection its key holds (a hash's field, a set's or
 /// sorted set's member), then that member's bytes: a pipeline of HSETs into one big hash waits for its
 /// fields together. A longer pipeline is looked at again once its batch reaches the commands after those.
+/// The request at `pos` of the input `buf`, a command's arguments put in `args`: the command the look-ahead
+/// parsed there, when it did and the client is authenticated (it parses as for one), or else parsed now by
+/// the connection's `parser` (what it holds of an earlier read's part of the command is then done with).
+pub(crate) fn next_request<'a>(
+    (parser, ahead, authenticated): (&mut RequestParser, &mut Lookahead, bool),
+    buf: &'a [u8],
+    pos: usize,
+    max_bulk: usize,
+    args: &mut Vec<&'a [u8]>,
+) -> Result<Option<Parsed>, ProtocolError> {
+    if let Some(consumed) = authenticated.then(|| ahead.take(buf, pos, args)).flatten() {
+        parser.reset();
+        return Ok(Some(match args.is_empty() {
+            true => Parsed::Empty { consumed },
+            false => Parsed::Command { consumed },
+        }));
+    }
+    let parsed = parser.parse(&buf[pos..], max_bulk, authenticated)?;
+    if let Some(Parsed::Command { .. }) = parsed {
+        parser.args(&buf[pos..], args);
+    }
+    Ok(parsed)
+}
+
+/// `buf` is the input from `from` on, and the commands parsed are kept for [`Lookahead::take`] (those an
+/// earlier look kept are forgotten). Only an authenticated client's commands are looked at: they are parsed
+/// as such.
 pub(crate) fn prefetch_keys(
-    parser: &mut RequestParser,
+    ahead: &mut Lookahead,
     batch: &mut Batch,
     db: usize,
     buf: &[u8],
+    from: usize,
     max_bulk: usize,
 ) -> LookedAhead {
-    parser.reset();
+    ahead.forget();
+    ahead.parser.reset();
     let mut pos = 0;
     let mut named: [Option<KeyAndMember>; PREFETCH_AHEAD] = [None; PREFETCH_AHEAD];
     let mut seen = 0;
+    let mut keeping = true;
     while seen < PREFETCH_AHEAD {
         // Inline commands (a person typing) are not worth parsing twice.
         if buf.get(pos) != Some(&b'*') {
             break;
         }
-        let Ok(Some(parsed)) = parser.parse(&buf[pos..], max_bulk, true) else { break };
-        if let Parsed::Command { .. } = parsed {
-            let command = &buf[pos..];
-            named[seen] = key_and_member(parser, command);
+        let Ok(Some(parsed)) = ahead.parser.parse(&buf[pos..], max_bulk, true) else { break };
+        let command = matches!(parsed, Parsed::Command { .. });
+        if command {
+            named[seen] = key_and_member(&ahead.parser, &buf[pos..]);
         }
+        keeping = keeping && ahead.keep(from + pos, parsed.consumed(), command);
         pos += parsed.consumed();
         seen += 1;
     }
@@ -178,21 +267,62 @@ mod tests {
         let server = keel_engine::Server::new(settings).unwrap();
         let tenant = server.default_tenant();
         let mut batch = Batch::new(&server, &tenant);
-        let mut parser = RequestParser::new();
+        let mut ahead = Lookahead::default();
         let window = pipeline(&["GET", "key:"], PREFETCH_AHEAD, true);
         let buf = pipeline(&["GET", "key:"], PREFETCH_AHEAD + 8, true);
-        let first = prefetch_keys(&mut parser, &mut batch, 0, &buf, 1 << 20);
+        let first = prefetch_keys(&mut ahead, &mut batch, 0, &buf, 0, 1 << 20);
         assert_eq!((first.bytes, first.go_on, first.worth), (window.len(), true, true));
         // The last eight: the pipeline's end, so no look after them.
-        let rest = prefetch_keys(&mut parser, &mut batch, 0, &buf[first.bytes..], 1 << 20);
+        let rest = prefetch_keys(&mut ahead, &mut batch, 0, &buf[first.bytes..], first.bytes, 1 << 20);
         assert_eq!((rest.bytes, rest.go_on, rest.worth), (buf.len() - window.len(), false, true));
         // One key over and over is fetched once: not worth looking ahead for.
         let same = pipeline(&["GET", "key"], PREFETCH_AHEAD + 8, false);
-        let once = prefetch_keys(&mut parser, &mut batch, 0, &same, 1 << 20);
+        let once = prefetch_keys(&mut ahead, &mut batch, 0, &same, 0, 1 << 20);
         assert_eq!((once.go_on, once.worth), (false, false));
         // A lone command is left alone, and no pause follows.
-        let lone = prefetch_keys(&mut parser, &mut batch, 0, &buf[..window.len() / PREFETCH_AHEAD], 1 << 20);
+        let lone = prefetch_keys(&mut ahead, &mut batch, 0, &buf[..window.len() / PREFETCH_AHEAD], 0, 1 << 20);
         assert_eq!((lone.go_on, lone.worth), (false, true));
+        batch.finish();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_commands_looked_at_are_taken_in_order_without_parsing_them_again() {
+        let dir = std::env::temp_dir().join(format!("keel-lookahead-take-{}", std::process::id()));
+        let settings =
+            keel_engine::Settings { dir: dir.clone(), appendonly: false, ..keel_engine::Settings::default() };
+        let server = keel_engine::Server::new(settings).unwrap();
+        let tenant = server.default_tenant();
+        let mut batch = Batch::new(&server, &tenant);
+        let mut ahead = Lookahead::default();
+        // Two commands with an empty request between them, after 5 bytes the batch already ran.
+        let mut buf = b"xxxxx".to_vec();
+        buf.extend(pipeline(&["SET", "k", "v"], 1, false));
+        buf.extend(b"*0\r\n");
+        buf.extend(pipeline(&["HSET", "h", "f", "v"], 1, false));
+        prefetch_keys(&mut ahead, &mut batch, 0, &buf[5..], 5, 1 << 20);
+        let mut args = Vec::new();
+        let mut pos = 5;
+        let mut taken = Vec::new();
+        while let Some(consumed) = ahead.take(&buf, pos, &mut args) {
+            taken.push(args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>());
+            pos += consumed;
+        }
+        assert_eq!(taken, vec![vec!["SET", "k", "v"], vec![], vec!["HSET", "h", "f", "v"]]);
+        assert_eq!(pos, buf.len());
+        // Asked for another position (the batch parsed on its own), the look-ahead forgets what it kept.
+        prefetch_keys(&mut ahead, &mut batch, 0, &buf[5..], 5, 1 << 20);
+        assert_eq!(ahead.take(&buf, 6, &mut args), None);
+        assert_eq!(ahead.take(&buf, 5, &mut args), None);
+        // A window of long commands keeps only what fits; the rest is parsed again.
+        let long = pipeline(&["MSET", "a", "1", "b", "2", "c", "3", "d"], PREFETCH_AHEAD, true);
+        prefetch_keys(&mut ahead, &mut batch, 0, &long, 0, 1 << 20);
+        let mut kept = 0;
+        pos = 0;
+        while let Some(consumed) = ahead.take(&long, pos, &mut args) {
+            (kept, pos) = (kept + 1, pos + consumed);
+        }
+        assert_eq!(kept, KEPT_SPANS / 8);
         batch.finish();
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -153,6 +153,69 @@ fn pipelines_of_thousands_answer_in_order() {
     }
 }
 
+/// RESP for one command.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+    }
+    out
+}
+
+/// The look-ahead parses a pipeline's next commands and the batch runs what it parsed: a read that ends
+/// inside a command, a protocol error after good commands, and a client that stops being authenticated
+/// mid-pipeline are each answered as a parser reading one command at a time answers them.
+#[test]
+fn pipelines_answer_as_parsed_one_command_at_a_time() {
+    let s = TestServer::with(|s| s.requirepass = "pw".into());
+    let mut raw = s.raw();
+    raw.send(&resp(&["AUTH", "pw"]));
+    raw.expect(b"+OK\r\n");
+    let sets: Vec<u8> = (0..40).flat_map(|i| resp(&["SET", &format!("k{i}"), &format!("v{i}")])).collect();
+    let gets: Vec<u8> = (0..40).flat_map(|i| resp(&["GET", &format!("k{i}")])).collect();
+    for pipeline in [&sets, &gets] {
+        // Cut inside the twentieth command's value: the first read ends with half a command. An inline
+        // command, which the look-ahead leaves to the batch, ends the second.
+        let cut = pipeline.len() / 2 + 3;
+        raw.send(&pipeline[..cut]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        raw.send(&[&pipeline[cut..], b"PING\r\n"].concat());
+    }
+    for _ in 0..40 {
+        raw.expect(b"+OK\r\n");
+    }
+    raw.expect(b"+PONG\r\n");
+    for i in 0..40 {
+        let value = format!("v{i}");
+        raw.expect(format!("${}\r\n{value}\r\n", value.len()).as_bytes());
+    }
+    raw.expect(b"+PONG\r\n");
+    // RESET mid-pipeline: the commands after it are read as an unauthenticated client's, who may not send
+    // more than ten arguments.
+    let mut pipeline: Vec<u8> = (0..8).flat_map(|i| resp(&["SET", &format!("r{i}"), "1"])).collect();
+    pipeline.extend(resp(&["RESET"]));
+    pipeline.extend(resp(&["SET", "after", "1"]));
+    pipeline.extend(resp(&["MSET", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"]));
+    raw.send(&pipeline);
+    for _ in 0..8 {
+        raw.expect(b"+OK\r\n");
+    }
+    raw.expect(b"+RESET\r\n-NOAUTH Authentication required.\r\n");
+    raw.expect(b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    assert!(raw.is_closed());
+    // A protocol error after good commands: they are answered, then the error, and the connection closes.
+    let mut raw = s.raw();
+    let mut pipeline = resp(&["AUTH", "pw"]);
+    pipeline.extend((0..8).flat_map(|i| resp(&["SET", &format!("e{i}"), "1"])));
+    pipeline.extend(b"*1\r\n$x\r\n");
+    raw.send(&pipeline);
+    for _ in 0..9 {
+        raw.expect(b"+OK\r\n");
+    }
+    raw.expect(b"-ERR Protocol error: invalid bulk length\r\n");
+    assert!(raw.is_closed());
+}
+
 #[test]
 fn inline_commands_work() {
     let s = TestServer::start();
