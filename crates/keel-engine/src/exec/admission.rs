@@ -1,10 +1,10 @@
 //! The one gate every command passes before it runs, whatever brought it (a RESP connection, a REST request,
 //! EXEC, a script) and whatever state the server is in (loading, a script busy past its threshold): the
-//! command must exist with the right arity, the client must be authenticated, its ACL user must be allowed
-//! the command with these keys and channels (and a REST request's token, the command), the command must be
-//! one its database may run, and only then
-//! does the server's state decide (Redis's `processCommand`, in its order). Nothing here needs the
-//! database's lock, so a refusal costs a client nothing while another client's script holds that lock.
+//! command must exist (and be one a REST request's token may run) with the right arity, the client must be
+//! authenticated, its ACL user must be allowed the command with these keys and channels, the command must
+//! be one its database may run, and only then does the server's state decide (Redis's `processCommand`, in
+//! its order). Nothing here needs the database's lock, so a refusal costs a client nothing while another
+//! client's script holds that lock.
 
 use crate::exec::commands::{cat, flags, Command, Lookup};
 use crate::exec::dispatch::Env;
