@@ -80,14 +80,6 @@ pub(crate) struct LookedAhead {
     pub(crate) worth: bool,
 }
 
-/// When `buf` holds several complete commands, starts loading the keys the next [`PREFETCH_AHEAD`] name
-/// (their first argument, where nearly every command names one) into the cache before the first runs, so
-/// that their cache misses overlap rather than follow one another. A single command gains nothing from it
-/// and is left alone, and a key named again right after is fetched once. Later passes load, once the
-/// entries have arrived, what they point to (keys and strings past 15 bytes live on the heap), then each
-/// command's second argument as a member of the collection its key holds (a hash's field, a set's or
-/// sorted set's member), then that member's bytes: a pipeline of HSETs into one big hash waits for its
-/// fields together. A longer pipeline is looked at again once its batch reaches the commands after those.
 /// The request at `pos` of the input `buf`, a command's arguments put in `args`: the command the look-ahead
 /// parsed there, when it did and the client is authenticated (it parses as for one), or else parsed now by
 /// the connection's `parser` (what it holds of an earlier read's part of the command is then done with).
@@ -112,6 +104,14 @@ pub(crate) fn next_request<'a>(
     Ok(parsed)
 }
 
+/// When `buf` holds several complete commands, starts loading the keys the next [`PREFETCH_AHEAD`] name
+/// (their first argument, where nearly every command names one) into the cache before the first runs, so
+/// that their cache misses overlap rather than follow one another. A single command gains nothing from it
+/// and is left alone, and a key named again right after is fetched once. Later passes load, once the
+/// entries have arrived, what they point to (keys and strings past 15 bytes live on the heap), then each
+/// command's second argument as a member of the collection its key holds (a hash's field, a set's or
+/// sorted set's member), then that member's bytes: a pipeline of HSETs into one big hash waits for its
+/// fields together. A longer pipeline is looked at again once its batch reaches the commands after those.
 /// `buf` is the input from `from` on, and the commands parsed are kept for [`Lookahead::take`] (those an
 /// earlier look kept are forgotten). Only an authenticated client's commands are looked at: they are parsed
 /// as such.
@@ -130,7 +130,7 @@ pub(crate) fn prefetch_keys(
     let mut seen = 0;
     let mut keeping = true;
     while seen < PREFETCH_AHEAD {
-        // Inline commands (a person typing) are not worth parsing twice.
+        // Inline commands (a person typing) are left to the batch's parser.
         if buf.get(pos) != Some(&b'*') {
             break;
         }
