@@ -567,7 +567,7 @@ impl Connection {
         loop {
             if looking && pos >= looked_to {
                 let db = self.session.db;
-                let ahead = lookahead::prefetch_keys(&mut self.lookahead, &mut batch, db, &buf[pos..], pos, max_bulk);
+                let ahead = lookahead::prefetch_keys(&mut self.lookahead, &mut batch, db, buf, pos, max_bulk);
                 looked_to = pos + ahead.bytes;
                 looking = ahead.go_on;
                 if !ahead.worth {

@@ -104,7 +104,8 @@ pub(crate) fn next_request<'a>(
     Ok(parsed)
 }
 
-/// When `buf` holds several complete commands, starts loading the keys the next [`PREFETCH_AHEAD`] name
+/// When the input `input` holds several complete commands from `from` on, starts loading the keys the next
+/// [`PREFETCH_AHEAD`] name
 /// (their first argument, where nearly every command names one) into the cache before the first runs, so
 /// that their cache misses overlap rather than follow one another. A single command gains nothing from it
 /// and is left alone, and a key named again right after is fetched once. Later passes load, once the
@@ -112,17 +113,17 @@ pub(crate) fn next_request<'a>(
 /// command's second argument as a member of the collection its key holds (a hash's field, a set's or
 /// sorted set's member), then that member's bytes: a pipeline of HSETs into one big hash waits for its
 /// fields together. A longer pipeline is looked at again once its batch reaches the commands after those.
-/// `buf` is the input from `from` on, and the commands parsed are kept for [`Lookahead::take`] (those an
-/// earlier look kept are forgotten). Only an authenticated client's commands are looked at: they are parsed
+/// The commands parsed are kept for [`Lookahead::take`] (those an earlier look kept are forgotten). Only an authenticated client's commands are looked at: they are parsed
 /// as such.
 pub(crate) fn prefetch_keys(
     ahead: &mut Lookahead,
     batch: &mut Batch,
     db: usize,
-    buf: &[u8],
+    input: &[u8],
     from: usize,
     max_bulk: usize,
 ) -> LookedAhead {
+    let buf = &input[from..];
     ahead.forget();
     ahead.parser.reset();
     let mut pos = 0;
@@ -273,7 +274,7 @@ mod tests {
         let first = prefetch_keys(&mut ahead, &mut batch, 0, &buf, 0, 1 << 20);
         assert_eq!((first.bytes, first.go_on, first.worth), (window.len(), true, true));
         // The last eight: the pipeline's end, so no look after them.
-        let rest = prefetch_keys(&mut ahead, &mut batch, 0, &buf[first.bytes..], first.bytes, 1 << 20);
+        let rest = prefetch_keys(&mut ahead, &mut batch, 0, &buf, first.bytes, 1 << 20);
         assert_eq!((rest.bytes, rest.go_on, rest.worth), (buf.len() - window.len(), false, true));
         // One key over and over is fetched once: not worth looking ahead for.
         let same = pipeline(&["GET", "key"], PREFETCH_AHEAD + 8, false);
@@ -300,7 +301,7 @@ mod tests {
         buf.extend(pipeline(&["SET", "k", "v"], 1, false));
         buf.extend(b"*0\r\n");
         buf.extend(pipeline(&["HSET", "h", "f", "v"], 1, false));
-        prefetch_keys(&mut ahead, &mut batch, 0, &buf[5..], 5, 1 << 20);
+        prefetch_keys(&mut ahead, &mut batch, 0, &buf, 5, 1 << 20);
         let mut args = Vec::new();
         let mut pos = 5;
         let mut taken = Vec::new();
@@ -311,7 +312,7 @@ mod tests {
         assert_eq!(taken, vec![vec!["SET", "k", "v"], vec![], vec!["HSET", "h", "f", "v"]]);
         assert_eq!(pos, buf.len());
         // Asked for another position (the batch parsed on its own), the look-ahead forgets what it kept.
-        prefetch_keys(&mut ahead, &mut batch, 0, &buf[5..], 5, 1 << 20);
+        prefetch_keys(&mut ahead, &mut batch, 0, &buf, 5, 1 << 20);
         assert_eq!(ahead.take(&buf, 6, &mut args), None);
         assert_eq!(ahead.take(&buf, 5, &mut args), None);
         // A window of long commands keeps only what fits; the rest is parsed again.
