@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// CLIENT REPLY modes.
 /// What a REST token may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestToken {
@@ -18,6 +17,7 @@ pub enum RestToken {
     ReadOnly,
 }
 
+/// CLIENT REPLY modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
     On,
