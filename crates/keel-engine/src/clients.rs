@@ -7,8 +7,8 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::Notify;
 
 /// Client flags as `CLIENT LIST` prints them.
 pub mod flag {
@@ -64,7 +64,7 @@ impl Feed {
 /// What woke a connection waiting on [`ClientInfo::signalled`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Signal {
-    /// It must close.
+    /// It must close: killed, or the server is shutting down.
     Kill,
     /// It has been idle: give the buffers back.
     Trim,
@@ -105,8 +105,12 @@ pub struct ClientInfo {
     push: Mutex<Option<Feed>>,
     killed: AtomicBool,
     trim: AtomicBool,
-    /// Wakes the connection for a kill or a trim.
-    wake: Notify,
+    /// The server is shutting down: the connection closes at its next wait, as a killed one does.
+    stopped: AtomicBool,
+    /// The connection's task, woken for a kill, a trim or the shutdown. One waker, not a list: only the
+    /// connection's own task waits for its signals, and a waiting read registers it with two atomic
+    /// operations (a `Notify` took and released its lock twice per read).
+    wake: atomic_waker::AtomicWaker,
 }
 
 impl ClientInfo {
@@ -149,7 +153,8 @@ impl ClientInfo {
             push: Mutex::new(None),
             killed: AtomicBool::new(false),
             trim: AtomicBool::new(false),
-            wake: Notify::new(),
+            stopped: AtomicBool::new(false),
+            wake: atomic_waker::AtomicWaker::new(),
         }
     }
 
@@ -192,7 +197,7 @@ impl ClientInfo {
     /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown, client eviction).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.wake.wake();
     }
 
     /// Asks an idle connection to give its buffers back (the cron, after [`TRIM_AFTER_IDLE_MS`]), once: the
@@ -200,31 +205,47 @@ impl ClientInfo {
     pub fn ask_to_trim(&self) {
         self.set_flag(flag::TRIMMED, true);
         self.trim.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.wake.wake();
+    }
+
+    /// Tells the connection the server is shutting down ([`ClientRegistry::stop_all`]).
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.wake.wake();
     }
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }
 
-    /// Resolves when the client is killed.
-    pub async fn killed(&self) {
-        while !self.is_killed() {
-            self.wake.notified().await;
-        }
+    /// Resolves when the client is killed. Only the connection's own task may wait (see `wake`).
+    pub fn killed(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.wait_for(|client| client.is_killed().then_some(()))
     }
 
-    /// Resolves when the client is killed or asked to trim its buffers.
-    pub async fn signalled(&self) -> Signal {
-        loop {
-            if self.is_killed() {
-                return Signal::Kill;
+    /// Resolves when the client is killed, the server shuts down (both [`Signal::Kill`]), or the client is
+    /// asked to trim its buffers. Only the connection's own task may wait (see `wake`).
+    pub fn signalled(&self) -> impl std::future::Future<Output = Signal> + '_ {
+        self.wait_for(|client| {
+            if client.is_killed() || client.stopped.load(Ordering::Acquire) {
+                return Some(Signal::Kill);
             }
-            if self.trim.swap(false, Ordering::AcqRel) {
-                return Signal::Trim;
+            // Loaded before it is taken: the swap is a locked instruction, and almost every read finds none.
+            let trim = client.trim.load(Ordering::Relaxed) && client.trim.swap(false, Ordering::AcqRel);
+            trim.then_some(Signal::Trim)
+        })
+    }
+
+    /// Resolves with what `signal` finds, checked again after the waker is registered, so that a signal
+    /// given in between is not missed.
+    fn wait_for<T: 'static>(&self, signal: fn(&Self) -> Option<T>) -> impl std::future::Future<Output = T> + '_ {
+        std::future::poll_fn(move |cx| {
+            if let Some(found) = signal(self) {
+                return Poll::Ready(found);
             }
-            self.wake.notified().await;
-        }
+            self.wake.register(cx.waker());
+            signal(self).map_or(Poll::Pending, Poll::Ready)
+        })
     }
 
     pub fn name_string(&self) -> String {
@@ -262,6 +283,8 @@ impl ClientInfo {
 pub struct ClientRegistry {
     clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
     next_id: AtomicU64,
+    /// Set once by [`ClientRegistry::stop_all`]: a client registered after it is stopped as it registers.
+    stopped: AtomicBool,
 }
 
 impl ClientRegistry {
@@ -270,7 +293,18 @@ impl ClientRegistry {
     }
 
     pub fn register(&self, info: Arc<ClientInfo>) {
-        self.clients.lock().insert(info.id, info);
+        let mut clients = self.clients.lock();
+        if self.stopped.load(Ordering::Relaxed) {
+            info.stop();
+        }
+        clients.insert(info.id, info);
+    }
+
+    /// Tells every connection, and every one registered from now on, that the server is shutting down.
+    pub fn stop_all(&self) {
+        let clients = self.clients.lock();
+        self.stopped.store(true, Ordering::Relaxed);
+        clients.values().for_each(|client| client.stop());
     }
 
     /// Whether `id` is a connected client of the database `tenant`: to a database, another database's
@@ -339,4 +373,52 @@ pub struct ClientGroup {
     pub connections: usize,
     pub oldest_age_secs: u64,
     pub max_idle_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::task::{Context, Wake, Waker};
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn poll_once<F: Future>(future: F, waker: &Waker) -> Poll<F::Output> {
+        std::pin::pin!(future).poll(&mut Context::from_waker(waker))
+    }
+
+    fn client(id: u64) -> Arc<ClientInfo> {
+        Arc::new(ClientInfo::new(id, "127.0.0.1:1".into(), "127.0.0.1:2".into(), -1, "default".into(), 0))
+    }
+
+    #[test]
+    fn signals_wake_the_waiting_connection_and_shutdown_reaches_late_clients() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let registry = ClientRegistry::default();
+        let c = client(1);
+        registry.register(c.clone());
+        assert!(poll_once(c.signalled(), &waker).is_pending());
+        c.ask_to_trim();
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "a trim wakes the waiting task");
+        assert!(matches!(poll_once(c.signalled(), &waker), Poll::Ready(Signal::Trim)));
+        assert!(poll_once(c.signalled(), &waker).is_pending(), "a trim is taken once");
+        registry.stop_all();
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 2, "the shutdown wakes it");
+        assert!(matches!(poll_once(c.signalled(), &waker), Poll::Ready(Signal::Kill)));
+        assert!(poll_once(c.killed(), &waker).is_pending(), "a shutdown is not a kill");
+        let late = client(2);
+        registry.register(late.clone());
+        assert!(matches!(poll_once(late.signalled(), &waker), Poll::Ready(Signal::Kill)), "registered after it");
+        late.kill();
+        assert!(poll_once(late.killed(), &waker).is_ready());
+    }
 }

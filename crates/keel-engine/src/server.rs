@@ -162,6 +162,7 @@ impl Server {
     /// would otherwise keep half a script: what was acknowledged is in the log already.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+        self.clients.stop_all();
         for tenant in self.tenants.read().values() {
             if tenant.scripts.running().is_some() {
                 tenant.scripts.force_kill();

@@ -184,7 +184,7 @@ fn run<S: Stream>(
         loop {
             let mut shared = None;
             if let Next::Read = next {
-                match conn.read(&mut stream, &info, &mut shutdown).await {
+                match conn.read(&mut stream, &info).await {
                     Input::Arrived(input) => {
                         shared = input;
                         conn.count_read();
@@ -377,13 +377,9 @@ impl Connection {
     }
 
     /// Waits for the client's next bytes, writing pushed messages (pub/sub, tracking) meanwhile, and checks
-    /// what is pending against the request size limits.
-    async fn read<S>(
-        &mut self,
-        stream: &mut S,
-        info: &ClientInfo,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Input
+    /// what is pending against the request size limits. The shutdown arrives as the client's own signal
+    /// ([`keel_engine::clients::ClientRegistry::stop_all`]): no watch of the server's is polled per read.
+    async fn read<S>(&mut self, stream: &mut S, info: &ClientInfo) -> Input
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -404,7 +400,6 @@ impl Connection {
                     return Input::Again;
                 }
             },
-            _ = keel_engine::server::stopping(shutdown) => return Input::Closed,
             pushed = next_pushed(&mut self.feed) => {
                 let Some(message) = pushed else { return Input::Closed };
                 // Everything already queued goes out with it, in one write.

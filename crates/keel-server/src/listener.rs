@@ -138,7 +138,7 @@ pub async fn run(
         }
     }
     drop(listener);
-    // Connections see the same signal and stop after the batch they are running.
+    // Connections are told by the client registry (`stop_all`) and stop after the batch they are running.
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
         connections.abort_all();

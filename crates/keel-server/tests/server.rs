@@ -327,11 +327,24 @@ fn monitor_streams_commands() {
 #[test]
 fn shutdown_stops_the_server() {
     let s = TestServer::start();
+    // Idle connections close too: one that only waits for input, and a subscriber waiting for messages.
+    let mut idle = s.raw();
+    idle.send(b"PING\r\n");
+    idle.expect(b"+PONG\r\n");
+    let mut subscriber = s.raw();
+    subscriber.send(b"SUBSCRIBE news\r\n");
+    subscriber.expect(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
     let mut c = s.client();
     let _ = redis::cmd("SHUTDOWN").query::<Value>(&mut c);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(s.server.is_shutting_down());
     assert!(std::net::TcpStream::connect(s.addr).is_err(), "listener must be closed");
+    for raw in [&mut idle, &mut subscriber] {
+        // Closed by the shutdown itself, not by the listener aborting what is left after its 5-second grace.
+        raw.stream.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut raw.stream, &mut byte).unwrap(), 0, "the server closes the connection");
+    }
 }
 
 #[test]
