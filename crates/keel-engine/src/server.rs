@@ -33,7 +33,7 @@ pub struct ServerStats {
 }
 
 pub struct Server {
-    pub settings: RwLock<Settings>,
+    pub settings: crate::config::versioned::Versioned<Settings>,
     /// Databases by name. Keel starts with one, `default`.
     pub tenants: RwLock<BTreeMap<String, Arc<Tenant>>>,
     /// The database a new connection starts in (also in `tenants`).
@@ -108,7 +108,7 @@ impl Server {
         Ok(Arc::new(Server {
             tcp_port: AtomicU64::new(settings.port as u64),
             http_port: AtomicU64::new(settings.http_port as u64),
-            settings: RwLock::new(settings),
+            settings: crate::config::versioned::Versioned::new(settings),
             tenants: RwLock::new(tenants),
             default_tenant: default,
             databases: parking_lot::Mutex::new(registry),

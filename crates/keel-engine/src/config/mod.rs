@@ -400,6 +400,7 @@ macro_rules! param {
 }
 
 mod kinds;
+pub mod versioned;
 
 const MAX: i128 = i64::MAX as i128;
 

@@ -12,6 +12,12 @@ use keel_protocol::ReplyWriter;
 use keel_store::AccessClock;
 use std::fmt::Write;
 
+thread_local! {
+    /// The settings this thread derived last: for which server and database, at which generation.
+    static LAST_DERIVED: std::cell::Cell<Option<((usize, usize), u64, BatchSettings)>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// Settings read once per batch, so the per-command path takes no settings lock.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchSettings {
@@ -50,8 +56,21 @@ impl BatchSettings {
     }
 
     /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit,
-    /// eviction policy and commands-per-second limit.
+    /// eviction policy and commands-per-second limit. Derived once per thread, database and settings
+    /// [generation](crate::config::versioned): a batch that finds the last one's still current copies it.
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
+        let key = (std::ptr::from_ref(server) as usize, std::ptr::from_ref(tenant) as usize);
+        let generation = crate::config::versioned::generation();
+        let cached = LAST_DERIVED.with(|last| last.get().filter(|(at, g, _)| *at == key && *g == generation));
+        if let Some((_, _, settings)) = cached {
+            return settings;
+        }
+        let settings = BatchSettings::derive(server, tenant);
+        LAST_DERIVED.with(|last| last.set(Some((key, generation, settings))));
+        settings
+    }
+
+    fn derive(server: &Server, tenant: &Tenant) -> BatchSettings {
         // Copied out first, so that no two of these locks are ever held together.
         let limits = *tenant.limits.read();
         let own = tenant.is_provisioned().then(|| *tenant.settings.read());

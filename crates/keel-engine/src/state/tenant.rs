@@ -22,9 +22,9 @@ pub struct Tenant {
     /// Its log, snapshots and data directory.
     pub persistence: Persistence,
     /// A provisioned database's own limits; None for `default`, which follows the server's settings.
-    pub limits: parking_lot::RwLock<Option<TenantLimits>>,
+    pub limits: crate::config::versioned::Versioned<Option<TenantLimits>>,
     /// A provisioned database's own keyspace-event, slow-log and ACL-log settings (CONFIG SET in it).
-    pub settings: parking_lot::RwLock<crate::config::DatabaseSettings>,
+    pub settings: crate::config::versioned::Versioned<crate::config::DatabaseSettings>,
     /// Connections authenticated to this database now, and the most there ever were.
     pub connections: std::sync::atomic::AtomicU64,
     pub peak_connections: std::sync::atomic::AtomicU64,
@@ -166,6 +166,8 @@ impl Tenant {
         persistence: Persistence,
         limits: Option<TenantLimits>,
     ) -> Tenant {
+        // Settings derived for a database dropped at this address are not this one's.
+        crate::config::versioned::bump();
         let commands = table.len();
         let mut acl = crate::state::acl::Acl::new(table, None);
         if let Err(e) = acl.load(&persistence.dir, table) {
@@ -186,7 +188,7 @@ impl Tenant {
             published: Default::default(),
             persistence,
             scripts: std::sync::Arc::new(crate::exec::scripting::ScriptStatus::for_database(name)),
-            limits: parking_lot::RwLock::new(limits),
+            limits: crate::config::versioned::Versioned::new(limits),
             settings: Default::default(),
             connections: Default::default(),
             peak_connections: Default::default(),
