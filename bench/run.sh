@@ -15,9 +15,15 @@
 # latency while the keyspace grows to 2M keys; the replication table gives a replica's lag and the primary's
 # throughput with it; the connections table gives the memory a connection costs; the cores table runs
 # nothing pinned and compares one database (one redis-server) under load with two.
+#
+# Keel is the binary it ships, deploy/pgo-build.sh's (built first, again only when the source changed);
+# KEEL_BIN=target/release/keel measures the plain release build instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-KEEL_BIN=${KEEL_BIN:-$here/target/release/keel}
+if [ -z "${KEEL_BIN:-}" ]; then
+  "$here/deploy/pgo-build.sh"
+  KEEL_BIN=$here/target/pgo/release/keel
+fi
 ROUNDS=${ROUNDS:-3}
 TESTS=${TESTS:-ping_mbulk,set,get,incr,mset,lpush,rpop,lrange_100,sadd,spop,hset,zadd,zpopmin}
 REQUESTS_P1=${REQUESTS_P1:-200000}

@@ -1,7 +1,7 @@
 //! The deployment files in `deploy/` hold together with the binary: the alert rules pass `promtool check
 //! rules`, the systemd unit passes `systemd-analyze verify` (run against this build of keel), the YAML and
 //! TOML files parse, the Dockerfile keeps its promises (non-root, /data volume, health check on
-//! /health/ready), and every metric the alert rules and the Grafana dashboard name is one a running Keel
+//! /health/ready, the profile-guided build), the profile's training load runs clean, and every metric the alert rules and the Grafana dashboard name is one a running Keel
 //! serves. What this machine cannot do (build or run the image, apply the manifests) the README says.
 
 mod common;
@@ -85,10 +85,34 @@ fn the_dockerfile_runs_keel_as_a_non_root_user_with_a_data_volume_and_a_readines
     assert!(dockerfile.contains("HEALTHCHECK") && dockerfile.contains("/health/ready"));
     assert!(lines.iter().filter(|l| l.starts_with("FROM ")).count() >= 2, "a build stage and a runtime stage");
     assert!(lines.iter().any(|l| l.starts_with("ENTRYPOINT") && l.contains("serve")));
+    // It ships the profile-guided build.
+    assert!(lines.iter().any(|l| l.starts_with("RUN deploy/pgo-build.sh")));
+    assert!(lines.iter().any(|l| l.starts_with("COPY --from=build /src/target/pgo/release/keel ")));
     // The settings it sets are ones Keel knows.
     for name in ["KEEL_DIR", "KEEL_BIND", "KEEL_PORT", "KEEL_HTTP_PORT"] {
         assert!(dockerfile.contains(name), "{name}");
     }
+}
+
+/// The profile-guided build's training load runs against this build without a failed command or request: a
+/// profile of error paths would teach the compiler the wrong ones (scaled down: this is a debug build).
+#[test]
+fn the_profile_guided_builds_training_load_runs_clean() {
+    if !["redis-benchmark", "redis-cli", "wrk"].into_iter().all(tool) {
+        return;
+    }
+    let output = Command::new(deploy("pgo-build.sh"))
+        .args(["--train", env!("CARGO_BIN_EXE_keel")])
+        .env("TRAIN_REQUESTS", "2000")
+        .env("TRAIN_SECONDS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The `keel_*` metric names an expression file mentions.
