@@ -94,10 +94,14 @@ fi
 
 cd "$here"
 out=target/pgo
-# What the binary was built from, in a git checkout: the commit and any change on top of it.
+# What the binary is built from, in a git checkout: the contents of the sources, the manifests and this
+# script (not the commit: a commit of documentation alone needs no new build), changes not committed and
+# new files included.
 source_id=""
 if git rev-parse HEAD >/dev/null 2>&1; then
-  source_id=$( (git rev-parse HEAD; git diff HEAD; git ls-files -z --others --exclude-standard crates | xargs -0r cat) | sha1sum)
+  sources=(crates Cargo.toml Cargo.lock deploy/pgo-build.sh)
+  source_id=$(git ls-files -z --cached --others --exclude-standard -- "${sources[@]}" \
+    | { xargs -0r sha1sum 2>/dev/null || true; } | sha1sum)
 fi
 if [ -n "$source_id" ] && [ -x "$out/release/keel" ] && [ "$(cat "$out/source-id" 2>/dev/null)" = "$source_id" ]; then
   echo "$out/release/keel is up to date"
