@@ -1,6 +1,6 @@
 //! Settings behind a lock whose every write moves one process-wide generation, so that what is derived from
-//! them per batch ([`crate::exec::dispatch::BatchSettings`]) can be kept until a write, instead of being
-//! rebuilt under three locks for every batch.
+//! them per batch (the batch settings of `exec::dispatch`, which sits above this module) can be kept until a
+//! write, instead of being rebuilt under three locks for every batch.
 //!
 //! Readers compare the generation they derived at with [`generation`]: equal, nothing was written since.
 //! The generation is loaded before the settings are read, so a write racing a derivation leaves the derived
