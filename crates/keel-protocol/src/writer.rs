@@ -148,11 +148,12 @@ impl ReplyWriter {
 
     pub fn int(&mut self, value: i64) {
         keel_pace::step();
-        let digits = itoa_buf(value);
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(value);
         if let Some(json) = &mut self.json {
-            return json.int(&mut self.buf, digits.as_str());
+            return json.int(&mut self.buf, digits);
         }
-        self.line(b':', digits.as_str());
+        self.line(b':', digits);
     }
 
     pub fn bulk(&mut self, value: &[u8]) {
@@ -168,8 +169,7 @@ impl ReplyWriter {
 
     /// A bulk string holding the decimal form of `value` (as Redis replies to GET on an integer-encoded string).
     pub fn bulk_int(&mut self, value: i64) {
-        let digits = itoa_buf(value);
-        self.bulk(digits.as_str().as_bytes());
+        self.bulk(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// The null reply: `$-1` in RESP2, `_` in RESP3.
@@ -318,11 +318,14 @@ impl ReplyWriter {
         if let Some(json) = &mut self.json {
             return json.end_deferred(&mut self.buf);
         }
-        let mut header = Vec::with_capacity(DEFERRED_ROOM);
-        header.push(b'*');
-        header.extend_from_slice(itoa_buf(len as i64).as_str().as_bytes());
-        header.extend_from_slice(b"\r\n");
-        self.buf.splice(deferred.at..deferred.at + DEFERRED_ROOM, header);
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(len).as_bytes();
+        let mut header = [0u8; DEFERRED_ROOM];
+        let end = 1 + digits.len() + 2;
+        header[0] = b'*';
+        header[1..end - 2].copy_from_slice(digits);
+        header[end - 2..end].copy_from_slice(b"\r\n");
+        self.buf.splice(deferred.at..deferred.at + DEFERRED_ROOM, header[..end].iter().copied());
     }
 
     fn header(&mut self, kind: u8, len: i64) {
@@ -330,8 +333,7 @@ impl ReplyWriter {
         if let (Some(json), b'*') = (&mut self.json, kind) {
             return json.array(&mut self.buf, usize::try_from(len).unwrap_or(0));
         }
-        let digits = itoa_buf(len);
-        self.line(kind, digits.as_str());
+        self.line(kind, itoa::Buffer::new().format(len));
     }
 
     fn line(&mut self, kind: u8, text: impl AsRef<[u8]>) {
@@ -347,38 +349,6 @@ const DEFERRED_ROOM: usize = 24;
 #[must_use]
 pub struct DeferredLen {
     at: usize,
-}
-
-/// Decimal digits of an i64 without allocating.
-struct Digits {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    fn as_str(&self) -> &str {
-        // Only ASCII digits and '-' are ever written.
-        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or("0")
-    }
-}
-
-fn itoa_buf(value: i64) -> Digits {
-    let mut bytes = [0u8; 20];
-    let mut pos = bytes.len();
-    let mut n = value.unsigned_abs();
-    loop {
-        pos -= 1;
-        bytes[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if value < 0 {
-        pos -= 1;
-        bytes[pos] = b'-';
-    }
-    Digits { bytes, start: pos }
 }
 
 #[cfg(test)]
