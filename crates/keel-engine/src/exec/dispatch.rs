@@ -12,10 +12,18 @@ use keel_protocol::ReplyWriter;
 use keel_store::AccessClock;
 use std::fmt::Write;
 
+/// Batch settings as derived for one server and database at one settings generation.
+#[derive(Clone, Copy)]
+struct Derived {
+    /// The addresses of the server and the database.
+    at: (usize, usize),
+    generation: u64,
+    settings: BatchSettings,
+}
+
 thread_local! {
-    /// The settings this thread derived last: for which server and database, at which generation.
-    static LAST_DERIVED: std::cell::Cell<Option<((usize, usize), u64, BatchSettings)>> =
-        const { std::cell::Cell::new(None) };
+    /// The settings this thread derived last.
+    static LAST_DERIVED: std::cell::Cell<Option<Derived>> = const { std::cell::Cell::new(None) };
 }
 
 /// Settings read once per batch, so the per-command path takes no settings lock.
@@ -59,14 +67,14 @@ impl BatchSettings {
     /// eviction policy and commands-per-second limit. Derived once per thread, database and settings
     /// [generation](crate::config::versioned): a batch that finds the last one's still current copies it.
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
-        let key = (std::ptr::from_ref(server) as usize, std::ptr::from_ref(tenant) as usize);
+        let at = (std::ptr::from_ref(server) as usize, std::ptr::from_ref(tenant) as usize);
         let generation = crate::config::versioned::generation();
-        let cached = LAST_DERIVED.with(|last| last.get().filter(|(at, g, _)| *at == key && *g == generation));
-        if let Some((_, _, settings)) = cached {
-            return settings;
+        let last = LAST_DERIVED.with(std::cell::Cell::get);
+        if let Some(last) = last.filter(|last| last.at == at && last.generation == generation) {
+            return last.settings;
         }
         let settings = BatchSettings::derive(server, tenant);
-        LAST_DERIVED.with(|last| last.set(Some((key, generation, settings))));
+        LAST_DERIVED.with(|last| last.set(Some(Derived { at, generation, settings })));
         settings
     }
 
