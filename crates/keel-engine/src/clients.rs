@@ -194,7 +194,7 @@ impl ClientInfo {
         self.push.lock().clone()
     }
 
-    /// Asks the connection to close (CLIENT KILL, idle timeout, shutdown, client eviction).
+    /// Asks the connection to close (CLIENT KILL, idle timeout, client eviction; a shutdown stops it instead).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.wake.wake();
