@@ -508,6 +508,8 @@ if [ "${REPLICATION-1}" = 1 ]; then
   stop_servers
 fi
 
+echo "Keel: $KEEL_BIN ($("$KEEL_BIN" --version 2>/dev/null || echo "version unknown")); redis-server: $(redis-server --version)"
+
 python3 - "$results" "$memory_results" "$ROUNDS" "$durability_results" "$snapshot_results" "$fanout_results" "$rest_results" "$neighbour_results" "$json_results" "$growth_results" "$replication_results" "$connection_results" "$cores_results" <<'PY'
 import collections, os, statistics, sys
 path, memory_path, rounds, durability_path, snapshot_path, fanout_path, rest_path, neighbour_path, json_path, growth_path, replication_path, connection_path, cores_path = sys.argv[1:]
