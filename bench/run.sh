@@ -336,18 +336,11 @@ rest_results="$work/rest"
 if [ ${#REST[@]} -gt 0 ] && command -v wrk >/dev/null; then
   start_servers
   redis-cli -p "$keel_port" set key value >/dev/null
-  cat >"$work/pipeline.lua" <<'LUA'
-wrk.method = "POST"
-local commands = {}
-for i = 1, 16 do commands[i] = string.format('["SET","key:%d","value"]', i) end
-wrk.body = "[" .. table.concat(commands, ",") .. "]"
-wrk.headers["Content-Type"] = "application/json"
-LUA
   for round in $(seq "$ROUNDS"); do
     for test in "${REST[@]}"; do
       path=/get/key; script=(); per_request=1
       [ "$test" = set ] && path=/set/key/value
-      [ "$test" = pipeline ] && path=/pipeline && script=(-s "$work/pipeline.lua") && per_request=16
+      [ "$test" = pipeline ] && path=/pipeline && script=(-s "$here/bench/rest-pipeline.lua") && per_request=16
       rps=$(taskset -c "$client_cpu" wrk -t1 -c50 -d5s -H "Authorization: Bearer bench-token" "${script[@]}" \
         "http://127.0.0.1:$keel_http_port$path" | awk '/Requests\/sec/{print $2}')
       echo "$test $(awk -v r="$rps" -v n="$per_request" 'BEGIN {print r * n}')" >>"$rest_results"

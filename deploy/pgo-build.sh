@@ -41,16 +41,12 @@ train() {
   "${bench[@]}" "${documents[@]}" JSON.SET "doc:__rand_int__" '$' '{"name":"a","tags":[1,2,3],"n":1}' >/dev/null
   "${bench[@]}" "${documents[@]}" JSON.NUMINCRBY "doc:__rand_int__" '$.n' 1 >/dev/null
   "${bench[@]}" -n $((requests / 2)) -P 16 PUBLISH news hello >/dev/null
-  cat >"$dir/pipeline.lua" <<'LUA'
-wrk.method = "POST"
-local commands = {}
-for i = 1, 16 do commands[i] = string.format('["SET","key:%d","value"]', i) end
-wrk.body = "[" .. table.concat(commands, ",") .. "]"
-LUA
-  local path
-  for path in /set/key/value /get/key "/pipeline -s $dir/pipeline.lua"; do
-    # shellcheck disable=SC2086 # the pipeline's script rides along with its path
-    wrk -t1 -c20 -d"$seconds"s -H "Authorization: Bearer train-token" http://127.0.0.1:"$http_port"$path >"$dir/wrk.out"
+  local path script
+  for path in /set/key/value /get/key /pipeline; do
+    script=()
+    [ "$path" = /pipeline ] && script=(-s "$here/bench/rest-pipeline.lua")
+    wrk -t1 -c20 -d"$seconds"s -H "Authorization: Bearer train-token" "${script[@]}" \
+      "http://127.0.0.1:$http_port$path" >"$dir/wrk.out"
     if grep -q "Non-2xx" "$dir/wrk.out" || ! grep -q "requests in" "$dir/wrk.out"; then
       echo "REST $path failed in the training load:" >&2; cat "$dir/wrk.out" >&2; failed=1
     fi
@@ -99,7 +95,7 @@ out=target/pgo
 # new files included.
 source_id=""
 if git rev-parse HEAD >/dev/null 2>&1; then
-  sources=(crates Cargo.toml Cargo.lock deploy/pgo-build.sh)
+  sources=(crates Cargo.toml Cargo.lock deploy/pgo-build.sh bench/rest-pipeline.lua)
   source_id=$(git ls-files -z --cached --others --exclude-standard -- "${sources[@]}" \
     | { xargs -0r sha1sum 2>/dev/null || true; } | sha1sum)
 fi
