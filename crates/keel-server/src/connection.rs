@@ -11,7 +11,9 @@ use crate::query_buffer::{self, Arrived, SharedInput, SHARED_INPUT_BYTES};
 use crate::waits::{wait_and_reply, wait_blocked, Waiting};
 use bytes::{Buf, BytesMut};
 use keel_engine::clients::{flag, ClientInfo, Signal};
+use keel_engine::config::ClassLimit;
 use keel_engine::exec::batch::Batch;
+use keel_engine::exec::dispatch::BatchSettings;
 use keel_engine::exec::session::{Action, Session};
 use keel_engine::server::Server;
 use keel_engine::state::blocking::Waiter;
@@ -235,7 +237,10 @@ fn run<S: Stream>(
                     }
                     Err(refusal) => {
                         conn.out.error(&refusal);
-                        if write_output(&mut stream, conn.out.as_bytes(), &conn.server).await.is_err() {
+                        if write_output(&mut stream, conn.out.as_bytes(), &conn.server, conn.output_limit())
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                         conn.out.clear();
@@ -274,8 +279,8 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
     stream: &mut S,
     output: &[u8],
     server: &Server,
+    limit: ClassLimit,
 ) -> Result<(), String> {
-    let limit = server.settings.read().client_output_buffer_limit.normal;
     let pending = output.len() as u64;
     if limit.hard > 0 && pending > limit.hard {
         return Err(format!("output of {pending} bytes is over the hard limit of {} bytes", limit.hard));
@@ -304,6 +309,12 @@ async fn write_output<S: tokio::io::AsyncWrite + Unpin>(
 }
 
 impl Connection {
+    /// `client-output-buffer-limit normal`, as the thread last derived the settings (no lock unless a
+    /// setting changed since).
+    fn output_limit(&self) -> ClassLimit {
+        BatchSettings::with(&self.server, &self.tenant, |settings| settings.output_limit)
+    }
+
     /// Answers a blocked command once served, timed out or unblocked; false when the connection must close
     /// (killed, shutdown, a failed write or log).
     async fn answer_blocked<S>(
@@ -330,7 +341,7 @@ impl Connection {
                 return false;
             }
         }
-        write_output(stream, &bytes, &self.server).await.is_ok()
+        write_output(stream, &bytes, &self.server, self.output_limit()).await.is_ok()
     }
 
     /// Writes a batch's replies (unless `held`), once the log holds its writes where `appendfsync always`
@@ -365,7 +376,7 @@ impl Connection {
             // A large reply may wait for a client that does not read: CLIENT LIST and maxmemory see it.
             self.publish_buffers(info);
         }
-        let written = write_output(stream, self.out.as_bytes(), &self.server).await;
+        let written = write_output(stream, self.out.as_bytes(), &self.server, self.output_limit()).await;
         self.out.clear();
         match written {
             Ok(()) => true,
@@ -410,7 +421,7 @@ impl Connection {
                 // A subscriber cut off for not reading must not keep its connection while a write stalls.
                 let written = tokio::select! {
                     _ = info.killed() => return Input::Closed,
-                    written = write_output(stream, batch.bytes(), &self.server) => written,
+                    written = write_output(stream, batch.bytes(), &self.server, self.output_limit()) => written,
                 };
                 if written.is_err() {
                     return Input::Closed;
@@ -432,13 +443,16 @@ impl Connection {
                 }
             },
         }
-        let pending = (self.input.len() + shared.as_ref().map_or(0, |input| input.bytes().len())) as u64;
-        if let Some(max) = self.tenant.max_request_size().filter(|max| pending > *max) {
+        let pending = self.input.len() + shared.as_ref().map_or(0, |input| input.bytes().len());
+        let (max, query_buffer_limit) =
+            BatchSettings::with(&self.server, &self.tenant, |s| (s.max_request_size, s.query_buffer_limit));
+        if max > 0 && pending as u64 > max {
             tracing::info!(client = info.id, addr = %info.addr, database = %self.tenant.name, max, "closing client over its database's max request size");
-            let _ = write_output(stream, b"-ERR max request size exceeded\r\n", &self.server).await;
+            let _ =
+                write_output(stream, b"-ERR max request size exceeded\r\n", &self.server, self.output_limit()).await;
             return Input::Closed;
         }
-        if pending > self.server.settings.read().client_query_buffer_limit {
+        if pending > query_buffer_limit {
             tracing::warn!(client = info.id, addr = %info.addr, database = %self.tenant.name, "closing client that reached max query buffer length");
             return Input::Closed;
         }
@@ -466,7 +480,7 @@ impl Connection {
                     () = Box::pin(wait_and_reply(&self.tenant, waiting, deadline, &mut self.out)) => {}
                 };
                 self.tenant.meters.bytes_out.fetch_add(self.out.len() as u64, Ordering::Relaxed);
-                let written = write_output(stream, self.out.as_bytes(), &self.server).await;
+                let written = write_output(stream, self.out.as_bytes(), &self.server, self.output_limit()).await;
                 self.out.clear();
                 written.is_ok()
             }

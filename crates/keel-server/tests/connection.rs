@@ -390,6 +390,21 @@ fn output_over_the_hard_limit_closes_the_client() {
     assert_eq!(run::<i64>(&mut c, &["STRLEN", "big"]), 1 << 20, "other clients are unaffected");
 }
 
+/// `client-query-buffer-limit` holds from the moment it is set, for connections already open too.
+#[test]
+fn a_query_buffer_past_its_limit_closes_the_client() {
+    let s = TestServer::start();
+    let mut c = s.client();
+    let mut raw = s.raw();
+    raw.send(b"PING\r\n");
+    raw.expect(b"+PONG\r\n");
+    run::<String>(&mut c, &["CONFIG", "SET", "client-query-buffer-limit", "1mb"]);
+    raw.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4194304\r\n");
+    raw.send(&vec![b'x'; 2 << 20]);
+    assert_eq!(drain_until_closed(&mut raw), 0, "closed without a reply");
+    assert_eq!(run::<i64>(&mut c, &["EXISTS", "k"]), 0);
+}
+
 #[test]
 fn a_client_that_never_reads_is_disconnected() {
     let s = TestServer::start();

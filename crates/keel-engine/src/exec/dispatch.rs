@@ -21,9 +21,14 @@ struct Derived {
     settings: BatchSettings,
 }
 
+/// How many derivations a thread keeps: a thread serving connections of a few databases in turn finds
+/// each one's settings without deriving them again.
+const DERIVED_PER_THREAD: usize = 4;
+
 thread_local! {
-    /// The settings this thread derived last.
-    static LAST_DERIVED: std::cell::Cell<Option<Derived>> = const { std::cell::Cell::new(None) };
+    /// The settings this thread derived last, and the slot the next derivation replaces.
+    static DERIVED: std::cell::RefCell<([Option<Derived>; DERIVED_PER_THREAD], usize)> =
+        const { std::cell::RefCell::new(([None; DERIVED_PER_THREAD], 0)) };
 }
 
 /// Settings read once per batch, so the per-command path takes no settings lock.
@@ -37,6 +42,10 @@ pub struct BatchSettings {
     pub lfu: Option<(u32, u32)>,
     pub max_bulk_len: usize,
     pub query_buffer_limit: usize,
+    /// A provisioned database's largest request in bytes (0: no limit beyond `query_buffer_limit`).
+    pub max_request_size: u64,
+    /// `client-output-buffer-limit normal`: what a connection's pending output is held to.
+    pub output_limit: crate::config::ClassLimit,
     /// Bytes a MONITOR client may have queued: the normal class's hard limit, or the pub/sub class's when
     /// normal clients are unlimited (Redis's default), so a monitor that never reads cannot grow without end.
     pub monitor_queue_limit: usize,
@@ -64,18 +73,38 @@ impl BatchSettings {
     }
 
     /// The settings for a batch on `tenant`: the server's, with a provisioned database's own memory limit,
-    /// eviction policy and commands-per-second limit. Derived once per thread, database and settings
-    /// [generation](crate::config::versioned): a batch that finds the last one's still current copies it.
+    /// eviction policy, commands-per-second and request size limits. Derived once per thread, database and
+    /// settings [generation](crate::config::versioned), and kept for the thread's last few databases: a
+    /// caller that finds a current derivation copies it.
     pub fn read(server: &Server, tenant: &Tenant) -> BatchSettings {
+        BatchSettings::with(server, tenant, |settings| *settings)
+    }
+
+    /// What `f` makes of the settings [`read`](BatchSettings::read) returns, without copying them. `f` runs
+    /// while the thread's derivations are borrowed: it must not read settings itself.
+    pub fn with<R>(server: &Server, tenant: &Tenant, f: impl FnOnce(&BatchSettings) -> R) -> R {
         let at = (std::ptr::from_ref(server) as usize, std::ptr::from_ref(tenant) as usize);
         let generation = crate::config::versioned::generation();
-        let last = LAST_DERIVED.with(std::cell::Cell::get);
-        if let Some(last) = last.filter(|last| last.at == at && last.generation == generation) {
-            return last.settings;
-        }
+        let missed = DERIVED.with_borrow(|(kept, _)| {
+            match kept.iter().flatten().find(|d| d.at == at && d.generation == generation) {
+                Some(current) => Ok(f(&current.settings)),
+                None => Err(f),
+            }
+        });
+        let f = match missed {
+            Ok(found) => return found,
+            Err(f) => f,
+        };
+        // Derived outside the borrow: deriving takes locks, and nothing here may run while it is held.
         let settings = BatchSettings::derive(server, tenant);
-        LAST_DERIVED.with(|last| last.set(Some(Derived { at, generation, settings })));
-        settings
+        DERIVED.with_borrow_mut(|(kept, next)| {
+            let slot = kept.iter().position(|d| d.is_some_and(|d| d.at == at)).unwrap_or(*next);
+            kept[slot] = Some(Derived { at, generation, settings });
+            if slot == *next {
+                *next = (*next + 1) % DERIVED_PER_THREAD;
+            }
+        });
+        f(&settings)
     }
 
     fn derive(server: &Server, tenant: &Tenant) -> BatchSettings {
@@ -89,11 +118,12 @@ impl BatchSettings {
                 .unwrap_or(keel_store::evict::Policy::NoEviction),
             samples: s.maxmemory_samples as usize,
         };
-        let mut max_commands_per_second = 0;
+        let (mut max_commands_per_second, mut max_request_size) = (0, 0);
         if let Some(limits) = limits {
             memory.max = limits.max_memory;
             memory.policy = limits.policy;
             max_commands_per_second = limits.max_commands_per_second;
+            max_request_size = limits.max_request_size;
         }
         let per_database = own.unwrap_or_else(|| crate::config::DatabaseSettings::from(&*s));
         BatchSettings {
@@ -104,6 +134,8 @@ impl BatchSettings {
             lfu: memory.policy.is_lfu().then_some((s.lfu_log_factor as u32, s.lfu_decay_time as u32)),
             max_bulk_len: s.proto_max_bulk_len as usize,
             query_buffer_limit: s.client_query_buffer_limit as usize,
+            max_request_size,
+            output_limit: s.client_output_buffer_limit.normal,
             notify: per_database.notify_keyspace_events,
             pubsub_limit: s.client_output_buffer_limit.pubsub,
             memory,
@@ -558,4 +590,41 @@ pub fn feed_monitors(ks: &mut Keyspace, session: &Session, args: &[&[u8]], queue
         Some(_) => true,
         None => false,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchSettings;
+    use crate::databases::TenantLimits;
+    use crate::persistence::Persistence;
+    use crate::server::Server;
+    use crate::state::tenant::Tenant;
+
+    fn limits(max_request_size: u64) -> Option<TenantLimits> {
+        let policy = keel_store::evict::Policy::NoEviction;
+        Some(TenantLimits { max_memory: 0, policy, max_connections: 0, max_commands_per_second: 0, max_request_size })
+    }
+
+    /// One thread serving more databases than it keeps derivations for: each read gets its own database's
+    /// settings, and a change to one database's limits reaches its next read.
+    #[test]
+    fn a_thread_keeps_each_databases_settings_apart() {
+        let dir = std::env::temp_dir().join(format!("keel-batch-settings-{}", std::process::id()));
+        let settings = crate::config::Settings { dir: dir.clone(), ..Default::default() };
+        let server = Server::new(settings).unwrap();
+        let tenants: Vec<Tenant> = (1..=6u64)
+            .map(|i| {
+                let persistence = Persistence::open(&dir.join(i.to_string())).unwrap();
+                Tenant::new(&format!("t{i}"), 1, &server.commands, persistence, limits(i))
+            })
+            .collect();
+        let sizes = || tenants.iter().map(|t| BatchSettings::read(&server, t).max_request_size).collect::<Vec<_>>();
+        assert_eq!(sizes(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(sizes(), [1, 2, 3, 4, 5, 6]);
+        *tenants[5].limits.write() = limits(60);
+        assert_eq!(BatchSettings::read(&server, &tenants[4]).max_request_size, 5);
+        assert_eq!(BatchSettings::read(&server, &tenants[5]).max_request_size, 60);
+        drop(server);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
