@@ -36,7 +36,11 @@ fn collect_now_and_then(lua: &Lua, counter: &mut u32, steps: usize) {
 pub struct Engine {
     pub lua: Lua,
     env: Table,
+    /// `run_script`, and what it runs scripts with: Redis's error handler and the table whose KEYS and ARGV
+    /// scripts read.
     runner: Function,
+    err_handler: Function,
+    runtime_api: Table,
     use_api: Function,
     /// Functions bound to the running command (redis.call, setresp, set_repl, acl_check_cmd), present only during a run.
     pub bridge: Table,
@@ -148,12 +152,12 @@ unsafe fn bridge_call(state: *mut mlua::lua_State, raise: bool) -> std::os::raw:
 type ErasedItems = *const [&'static [u8]];
 
 thread_local! {
-    /// The keys and arguments of the run in progress on this thread, for `script_args`; set only while a
+    /// The keys and arguments of the run in progress on this thread, for `run_script`; set only while a
     /// [`RunArgs`] lives.
     static RUN_ARGS: Cell<Option<(ErasedItems, ErasedItems)>> = const { Cell::new(None) };
 }
 
-/// Sets a run's keys and arguments aside for `script_args` until dropped.
+/// Sets a run's keys and arguments aside for `run_script` until dropped.
 struct RunArgs;
 
 impl RunArgs {
@@ -171,16 +175,37 @@ impl Drop for RunArgs {
     }
 }
 
-/// The sandbox's `script_args()`: the run's keys and arguments as two arrays (empty outside a run). A C
-/// function created once, where building them through `exec_raw` made a protected closure per run; only
-/// the sandbox holds it.
-unsafe extern "C-unwind" fn script_args(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+/// Runs a script, called as `run_script(f, is_function, err_handler, runtime_api)`: a script with its keys
+/// and arguments as the globals KEYS and ARGV (set in `runtime_api`), a function with them as its two
+/// arguments; under `err_handler`, as Redis's `luaCallFunction` does. Returns whether it ran without error
+/// and its first result (or the handler's error table). A C function created once: a Lua wrapper that
+/// built the arrays and called `xpcall` put three more calls around every run.
+unsafe extern "C-unwind" fn run_script(state: *mut mlua::lua_State) -> std::os::raw::c_int {
+    use mlua::ffi;
+    const SCRIPT: std::os::raw::c_int = 1;
+    const IS_FUNCTION: std::os::raw::c_int = 2;
+    const HANDLER: std::os::raw::c_int = 3;
+    const API: std::os::raw::c_int = 4;
+    ffi::lua_settop(state, API);
     let (keys, args): (&[&[u8]], &[&[u8]]) = match RUN_ARGS.get() {
         // SAFETY: `RunArgs` keeps these set only while the slices they point to live.
         Some((keys, args)) => (&*keys, &*args),
         None => (&[], &[]),
     };
-    push_arrays(state, keys, args);
+    let nargs = if ffi::lua_toboolean(state, IS_FUNCTION) != 0 {
+        ffi::lua_pushvalue(state, SCRIPT);
+        push_arrays(state, keys, args);
+        2
+    } else {
+        push_arrays(state, keys, args);
+        ffi::lua_setfield(state, API, c"ARGV".as_ptr());
+        ffi::lua_setfield(state, API, c"KEYS".as_ptr());
+        ffi::lua_pushvalue(state, SCRIPT);
+        0
+    };
+    let status = ffi::lua_pcall(state, nargs, 1, HANDLER);
+    ffi::lua_pushboolean(state, (status == 0) as std::os::raw::c_int);
+    ffi::lua_insert(state, -2);
     2
 }
 
@@ -295,14 +320,11 @@ impl Engine {
         super::api::fill_run_functions(&lua, &redis)?;
         let outside = "redis.register_function can only be called on FUNCTION LOAD command";
         load_redis.set("register_function", bridged(&lua, "register", true, outside)?)?;
-        // SAFETY: `script_args` only uses the Lua C API on the stack Lua hands it (see `push_arrays`).
-        let script_args = unsafe { lua.create_c_function(script_args)? };
         let sandbox: Table = lua.load(include_str!("sandbox.lua")).set_name("@keel_sandbox").call((
             globals,
             error_text_fn,
             redis,
             load_redis.clone(),
-            script_args,
         ))?;
 
         let hook_status = status;
@@ -315,7 +337,10 @@ impl Engine {
 
         Ok(Engine {
             env: sandbox.get("env")?,
-            runner: sandbox.get("run")?,
+            // SAFETY: `run_script` only uses the Lua C API on the stack Lua hands it (see `push_arrays`).
+            runner: unsafe { lua.create_c_function(run_script)? },
+            err_handler: sandbox.get("err_handler")?,
+            runtime_api: sandbox.get("runtime_api")?,
             use_api: sandbox.get("use_api")?,
             bridge,
             load_redis,
@@ -373,7 +398,7 @@ impl Engine {
     pub fn run(&mut self, f: &Function, is_function: bool, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<Outcome> {
         let outcome: mlua::Result<(bool, Value)> = {
             let _args = RunArgs::set(keys, args);
-            self.runner.call((f.clone(), is_function))
+            self.runner.call((f, is_function, &self.err_handler, &self.runtime_api))
         };
         if !matches!(outcome, Ok((true, _))) {
             self.recover_memory();

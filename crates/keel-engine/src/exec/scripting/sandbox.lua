@@ -1,7 +1,7 @@
 -- Keel's script sandbox, run once per Lua state with the state's real globals. Scripts never see those:
 -- they run in `env`, a read-only view of an allow-listed API (Redis 7's locked globals), where reading an
 -- unknown name fails and writing anything fails, and so do the library tables and metatables they reach.
-local G, error_text, redis, load_redis, script_args = ...
+local G, error_text, redis, load_redis = ...
 local dbg = G.debug
 local setmetatable, getmetatable, rawset, rawget = G.setmetatable, G.getmetatable, G.rawset, G.rawget
 local type, tostring, error, select, unpack, next = G.type, G.tostring, G.error, G.select, G.unpack, G.next
@@ -151,19 +151,10 @@ local function err_handler(err)
 end
 runtime_api.__redis__err__handler = err_handler
 
--- Runs a script (its KEYS and ARGV as globals) or a function (called with them); `script_args` builds the
--- two arrays from what the caller set aside for this run.
-local function run(f, is_function)
-  local keys, args = script_args()
-  if is_function then
-    return lua_xpcall(function() return f(keys, args) end, err_handler)
-  end
-  runtime_api.KEYS, runtime_api.ARGV = keys, args
-  return lua_xpcall(f, err_handler)
-end
-
 local function use_api(which)
   api = (which == 'load') and load_api or runtime_api
 end
 
-return {env = env, run = run, use_api = use_api}
+-- The engine runs scripts itself (`engine::run_script`): under `err_handler`, with their KEYS and ARGV set
+-- in `runtime_api`.
+return {env = env, use_api = use_api, err_handler = err_handler, runtime_api = runtime_api}
