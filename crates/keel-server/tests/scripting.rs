@@ -235,6 +235,36 @@ fn the_sandbox_keeps_scripts_from_the_system_and_from_each_other() {
     assert!(eval_error(&mut con, "loadstring('z = 1')()").contains("Attempt to modify a readonly table"));
 }
 
+/// The tables behind the sandbox's read-only views are out of every script's reach: neither a view's
+/// metatable nor pairs() hands them out. Through them a user allowed only read-only scripts could swap
+/// `redis.call` for code that every later script, whoever ran it, would call with its own rights.
+#[test]
+fn no_script_reaches_the_tables_behind_the_read_only_views() {
+    let server = TestServer::start();
+    let mut admin = server.client();
+    run::<()>(&mut admin, &["ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@read", "+eval_ro", "+ping"]);
+    let mut reader = server.client();
+    run::<()>(&mut reader, &["AUTH", "reader", "pw"]);
+    for script in [
+        "getmetatable(redis).__index.call = function() return 'hijacked' end",
+        "getmetatable(string).__index.upper = nil",
+        "getmetatable('').__index.upper = nil",
+        "getmetatable(getmetatable(redis)).__index.call = nil",
+        "local _, t = pairs(redis) t.call = nil",
+        "local _, t = pairs(cjson) t.encode = nil",
+        "getmetatable(_G).__index.redis = nil",
+    ] {
+        let refused = redis::cmd("EVAL_RO").arg(script).arg(0).query::<Value>(&mut reader).unwrap_err();
+        assert!(refused.to_string().contains("Attempt to modify a readonly table"), "{script}: {refused}");
+    }
+    // Reading through the views still works, and what they read is unchanged.
+    let script = "return {redis.call('ping'), string.upper('a'), ('b'):upper(), cjson.encode({1})}";
+    let replies: Vec<String> = eval(&mut admin, script, &[], &[]);
+    assert_eq!(replies, ["PONG", "A", "B", "[1]"]);
+    let count = "local n = 0 for _ in pairs(string) do n = n + 1 end return n";
+    assert!(eval::<i64>(&mut admin, count, &[], &[]) > 10, "pairs() still lists a library");
+}
+
 #[test]
 fn read_only_scripts_and_shebang_flags() {
     let server = TestServer::start();

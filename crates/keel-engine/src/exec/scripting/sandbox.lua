@@ -10,9 +10,10 @@ local lua_pcall, lua_xpcall, loadstring, setfenv = G.pcall, G.xpcall, G.loadstri
 local readonly = setmetatable({}, {__mode = 'k'})
 local function deny() error('Attempt to modify a readonly table', 2) end
 
--- A read-only view of a metatable, for getmetatable() to hand out.
-local function sealed_view(mt)
-  local view = setmetatable({}, {__index = mt, __newindex = deny})
+-- What getmetatable() hands out for a protected table: a read-only table of `fields`. The metatable itself
+-- is never handed out: its __index leads to the table it protects, which scripts must not reach.
+local function sealed(fields)
+  local view = setmetatable({}, {__index = fields, __newindex = deny})
   getmetatable(view).__metatable = view
   readonly[view] = true
   return view
@@ -21,23 +22,28 @@ end
 -- The table behind each read-only view of one, so that pairs() lists what the view reads.
 local viewed = setmetatable({}, {__mode = 'k'})
 
--- A read-only view whose reads go to `lookup` (a table, or an __index function).
+-- A read-only view whose reads go to `lookup` (a table, or an __index function). Its sealed metatable's
+-- __index is the view itself.
 local function protect(lookup)
   local mt = {__index = lookup, __newindex = deny}
   local proxy = setmetatable({}, mt)
-  mt.__metatable = sealed_view(mt)
+  mt.__metatable = sealed({__index = proxy, __newindex = deny})
   readonly[proxy] = true
   if type(lookup) == 'table' then viewed[proxy] = lookup end
   return proxy
 end
 
--- A read-only view of what `get` returns, where reading a missing name fails (Redis's locked globals).
+-- Reading a name the API does not have fails (Redis's locked globals), blaming the script's line.
+local function missing_text(name)
+  return "Script attempted to access nonexistent global variable '" .. tostring(name) .. "'"
+end
+local function missing(_, name) error(missing_text(name), 2) end
+
+-- A read-only view of what `get` returns, where reading a missing name fails.
 local function strict(get)
   return protect(function(_, name)
     local value = get(name)
-    if value == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-    end
+    if value == nil then error(missing_text(name), 2) end
     return value
   end)
 end
@@ -55,8 +61,12 @@ local function is_kill(e)
   return type(e) == 'userdata' and select(2, error_text(e)) == 'kill'
 end
 
-local api = {}
-local env = strict(function(name) return api[name] end)
+-- The globals scripts see: reads go through to the API in use (a table, so a global costs two table
+-- lookups and no call), whose own metatable fails a missing name; writes fail.
+local env_mt = {__newindex = deny}
+local env = setmetatable({}, env_mt)
+env_mt.__metatable = sealed({__index = env, __newindex = deny})
+readonly[env] = true
 
 local runtime_api = {
   xpcall = lua_xpcall, tostring = tostring, next = next, assert = G.assert, tonumber = G.tonumber,
@@ -70,7 +80,8 @@ local runtime_api = {
 -- pairs() over a library lists its contents, as over Redis's read-only tables; the view stays read-only.
 runtime_api.pairs = function(t)
   local target = viewed[t]
-  if target then return next, target, nil end
+  -- The iterator's state is the view, not the table behind it, which scripts must not reach.
+  if target then return function(_, k) return next(target, k) end, t, nil end
   return G.pairs(t)
 end
 -- Lua 5.1's unpack counts its results in an int and overflows on huge ranges (Redis patched its copy):
@@ -123,12 +134,13 @@ end
 
 -- While a library loads it sees `redis` (register_function, log, version) and nothing else, and reading
 -- anything missing, even from `redis`, fails (Redis's library API).
-local load_api = {redis = strict(function(name) return load_redis[name] end)}
-api = runtime_api
+local load_api = setmetatable({redis = strict(function(name) return load_redis[name] end)}, {__index = missing})
+setmetatable(runtime_api, {__index = missing})
+env_mt.__index = runtime_api
 
 -- Metatables of basic types are sealed as well.
 local string_mt = getmetatable('')
-string_mt.__metatable = sealed_view(string_mt)
+string_mt.__metatable = sealed({__index = runtime_api.string})
 
 -- Redis's __redis__err__handler: the error as a table with the script's source and line.
 local function err_handler(err)
@@ -152,7 +164,7 @@ end
 runtime_api.__redis__err__handler = err_handler
 
 local function use_api(which)
-  api = (which == 'load') and load_api or runtime_api
+  env_mt.__index = (which == 'load') and load_api or runtime_api
 end
 
 -- The engine runs scripts itself (`engine::run_script`): under `err_handler`, with their KEYS and ARGV set
