@@ -8,7 +8,7 @@ use crate::secrets::new_secret;
 use keel_store::evict::Policy;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// One database as provisioned.
@@ -220,6 +220,11 @@ const DEFAULT_MAX_CONNECTIONS: u64 = 1000;
 pub struct Registry {
     path: PathBuf,
     defs: BTreeMap<String, DatabaseDef>,
+    /// Which database each secret's hash opens, rebuilt after every change of `defs`: a login or a REST
+    /// request finds its database with one hash lookup under the registry's lock, where it had compared its
+    /// hash with every database's in turn (and an unknown token, with all of them).
+    passwords: HashMap<String, String>,
+    tokens: HashMap<String, (String, TokenAccess)>,
 }
 
 fn sha256_hex(secret: &str) -> String {
@@ -333,7 +338,21 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        Ok(Registry { path, defs })
+        let mut registry = Registry { path, defs, passwords: HashMap::new(), tokens: HashMap::new() };
+        registry.index_secrets();
+        Ok(registry)
+    }
+
+    /// Rebuilds the index of secrets from the definitions. Where two definitions share a secret (which
+    /// random secrets never do) the first by name wins, as a search in order found it.
+    fn index_secrets(&mut self) {
+        self.passwords.clear();
+        self.tokens.clear();
+        for def in self.defs.values().rev() {
+            self.passwords.insert(def.password_sha256.clone(), def.name.clone());
+            self.tokens.insert(def.readonly_token_sha256.clone(), (def.name.clone(), TokenAccess::ReadOnly));
+            self.tokens.insert(def.rest_token_sha256.clone(), (def.name.clone(), TokenAccess::Full));
+        }
     }
 
     /// Writes the definitions durably: a crash leaves the old file or the new one, never a torn one.
@@ -371,6 +390,7 @@ impl Registry {
             self.defs.remove(&name);
             return Err(e);
         }
+        self.index_secrets();
         Ok((def, secrets))
     }
 
@@ -391,6 +411,7 @@ impl Registry {
             };
             return Err(e);
         }
+        self.index_secrets();
         Ok(previous.is_none())
     }
 
@@ -401,6 +422,7 @@ impl Registry {
             self.defs.insert(name.to_string(), def);
             return Err(e);
         }
+        self.index_secrets();
         Ok(def)
     }
 
@@ -432,8 +454,11 @@ impl Registry {
         let before = def.clone();
         let changed = f(def);
         let saved = changed.and_then(|out| self.save().map(|_| out));
-        if saved.is_err() {
-            self.defs.insert(name.to_string(), before);
+        match saved {
+            Ok(_) => self.index_secrets(),
+            Err(_) => {
+                self.defs.insert(name.to_string(), before);
+            }
         }
         saved
     }
@@ -441,13 +466,14 @@ impl Registry {
     /// The database this password opens.
     pub fn by_password(&self, password: &[u8]) -> Option<&DatabaseDef> {
         let hash = SecretHash::of(password)?;
-        self.defs.values().find(|d| d.opened_by_password(&hash))
+        self.defs.get(self.passwords.get(&hash.0)?)
     }
 
     /// The database this REST token opens, and with which rights.
     pub fn by_token(&self, token: &str) -> Option<(&DatabaseDef, TokenAccess)> {
         let hash = SecretHash::of(token.as_bytes())?;
-        self.defs.values().find_map(|d| Some((d, d.token_access(&hash)?)))
+        let (name, access) = self.tokens.get(&hash.0)?;
+        Some((self.defs.get(name)?, *access))
     }
 }
 
@@ -528,6 +554,35 @@ mod tests {
         let reloaded = Registry::load(&dir).unwrap();
         assert_eq!(reloaded.by_password(rotated.as_bytes()).map(|d| d.name.as_str()), Some("app-1"));
         assert_eq!(reloaded.list().count(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Every change of the definitions reaches the index a login or a REST request is looked up in.
+    #[test]
+    fn secrets_open_their_database_until_rotated_or_deleted() {
+        let dir = temp_dir();
+        let mut registry = Registry::load(&dir).unwrap();
+        let plans = crate::meters::default_plans();
+        let name = |n: &str| CreateRequest { name: Some(n.into()), ..Default::default() };
+        let (_, first) = registry.create(name("first"), &plans, 1).unwrap();
+        let (_, second) = registry.create(name("second"), &plans, 1).unwrap();
+        let token =
+            |r: &Registry, t: &Option<String>| r.by_token(t.as_ref().unwrap()).map(|(d, a)| (d.name.clone(), a));
+        assert_eq!(token(&registry, &second.rest_token), Some(("second".into(), TokenAccess::Full)));
+        assert_eq!(token(&registry, &first.readonly_token), Some(("first".into(), TokenAccess::ReadOnly)));
+        assert!(registry.by_token("not-a-token").is_none() && registry.by_password(b"not-a-password").is_none());
+        let rotated = registry.rotate_tokens("first").unwrap();
+        assert_eq!(token(&registry, &first.rest_token), None);
+        assert_eq!(token(&registry, &rotated.rest_token), Some(("first".into(), TokenAccess::Full)));
+        registry.update("first", UpdateRequest::default()).unwrap();
+        assert_eq!(token(&registry, &rotated.rest_token), Some(("first".into(), TokenAccess::Full)));
+        registry.delete("second").unwrap();
+        assert_eq!(token(&registry, &second.rest_token), None);
+        assert!(registry.by_password(second.password.unwrap().as_bytes()).is_none());
+        let mut adopted = registry.get("first").unwrap().clone();
+        adopted.name = "adopted".into();
+        registry.adopt(adopted).unwrap();
+        assert_eq!(registry.by_password(first.password.unwrap().as_bytes()).map(|d| d.name.as_str()), Some("adopted"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
