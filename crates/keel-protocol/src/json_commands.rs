@@ -101,8 +101,13 @@ impl Commands {
 
     /// A JSON array of commands (`/pipeline`, `/multi-exec`); None when malformed or empty.
     pub fn from_json_commands(body: &[u8]) -> Option<Commands> {
-        // The arguments take fewer bytes than the JSON that holds them.
-        let mut commands = Commands { bytes: Vec::with_capacity(body.len()), ..Commands::default() };
+        // The arguments take fewer bytes than the JSON that holds them; an argument takes some eight bytes
+        // of JSON and a command some three arguments, guessed up to a bound so that the lists rarely grow.
+        let mut commands = Commands {
+            bytes: Vec::with_capacity(body.len()),
+            arg_ends: Vec::with_capacity((body.len() / 8).min(1024)),
+            command_ends: Vec::with_capacity((body.len() / 24).min(256)),
+        };
         let mut reader = Reader::new(body)?;
         reader.open_array()?;
         if !reader.close_array() {
