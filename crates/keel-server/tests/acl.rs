@@ -182,6 +182,12 @@ fn rest_tokens_carry_acl_users() {
     assert!(body.contains("no permissions to access one of the keys"), "{body}");
     let (_, body) = common::http_with(s.http_addr, "GET", "/acl/whoami", &[&bearer], b"");
     assert_eq!(body, r#"{"result":"ws7"}"#);
+    // A token given as a `rest#` rule (as ACL LOAD and a primary's users give them) opens REST too.
+    let hash = keel_engine::secrets::sha256_hex(b"a token given by rule");
+    run::<()>(&mut c, &["ACL", "SETUSER", "ws9", "on", ">pw9", "~ws:9:*", "+@all", &format!("rest#{hash}")]);
+    let (_, body) =
+        common::http_with(s.http_addr, "GET", "/acl/whoami", &["Authorization: Bearer a token given by rule"], b"");
+    assert_eq!(body, r#"{"result":"ws9"}"#);
     // The read-only token runs as default_ro, whose rules narrow it further.
     run::<()>(&mut c, &["ACL", "SETUSER", "default_ro", "resetkeys", "%R~public:*"]);
     let readonly = ["Authorization: Bearer readonly"];

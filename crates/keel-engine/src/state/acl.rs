@@ -33,7 +33,7 @@ pub struct User {
     pub keys: Vec<KeyPattern>,
     pub channels: Vec<Vec<u8>>,
     /// SHA-256 of REST tokens made for this user (ACL RESTTOKEN), written as `rest#<hash>` rules.
-    pub rest_tokens: BTreeSet<String>,
+    rest_tokens: BTreeSet<String>,
 }
 
 /// Why a command was refused.
@@ -59,6 +59,12 @@ impl Denial {
 }
 
 impl User {
+    /// Gives the user a REST token, by its SHA-256 in hex (noted in the process's filter of them).
+    pub fn add_rest_token(&mut self, token_sha256: String) {
+        super::rest_token_filter::note(&token_sha256);
+        self.rest_tokens.insert(token_sha256);
+    }
+
     fn new(name: &str, commands: usize) -> User {
         User {
             name: name.to_string(),
@@ -186,9 +192,7 @@ impl User {
                     self.apply(r, table)?;
                 }
             }
-            _ if lower.starts_with("rest#") => {
-                self.rest_tokens.insert(rule[5..].to_string());
-            }
+            _ if lower.starts_with("rest#") => self.add_rest_token(rule[5..].to_string()),
             _ => {
                 let bytes = rule.as_bytes();
                 match bytes.first() {

@@ -12,6 +12,7 @@ pub mod migrate_sockets;
 pub mod pause;
 pub mod pubsub;
 pub mod rates;
+pub mod rest_token_filter;
 pub mod slowlog;
 pub mod tenant;
 pub mod tracking;

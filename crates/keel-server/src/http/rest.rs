@@ -67,6 +67,9 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
     }
     // A token made by ACL RESTTOKEN, in whichever database holds its user.
     let hash = keel_engine::secrets::sha256_hex(token.as_bytes());
+    if !keel_engine::state::rest_token_filter::may_hold(&hash) {
+        return None;
+    }
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     tenants.into_iter().find_map(|tenant| {
         let user = tenant.acl.read().user_by_rest_token(&hash).map(|u| u.name.clone())?;

@@ -233,7 +233,7 @@ pub fn resttoken(ctx: &mut Ctx, args: &[&[u8]]) -> CmdResult {
         let Some(user) = user else {
             return Err(CmdError::new(super::connection::WRONGPASS));
         };
-        user.rest_tokens.insert(crate::secrets::sha256_hex(token.as_bytes()));
+        user.add_rest_token(crate::secrets::sha256_hex(token.as_bytes()));
     }
     saved(ctx)?;
     ctx.out.bulk(token.as_bytes());
