@@ -7,6 +7,7 @@ use keel_engine::coordination::{Coordinator, Placed, Remote};
 use keel_engine::databases::{
     CreateRequest, DatabaseDef, ProvisionError, SecretHash, Secrets, TokenAccess, UpdateRequest,
 };
+use keel_engine::state::acl::Acl;
 use std::sync::atomic::Ordering;
 
 impl Coordinator for Cluster {
@@ -131,11 +132,12 @@ impl Coordinator for Cluster {
     fn locate_by_user(&self, user: &str, password: &[u8]) -> Option<Remote> {
         let view = self.view.read();
         let table = &self.server.commands;
+        let mut parsed = self.parsed_users.lock();
+        parsed.retain(|name, _| view.users.contains_key(name));
         let mut found = view.databases.values().filter(|e| e.node != self.me.name).filter(|e| {
             let Some(text) = view.users.get(&e.definition.name) else { return false };
-            let mut acl = keel_engine::state::acl::Acl::new(table, None);
-            acl.replace_all(text, table).is_ok()
-                && acl.users.get(user).is_some_and(|u| !u.nopass && u.check_password(password))
+            let (_, acl) = parsed_users(&mut parsed, &e.definition.name, text, table);
+            acl.as_ref().and_then(|acl| acl.users.get(user)).is_some_and(|u| !u.nopass && u.check_password(password))
         });
         // A user and password that two databases answer to open neither (the local login rule).
         let first = found.next()?;
@@ -146,6 +148,29 @@ impl Coordinator for Cluster {
         let hash = SecretHash::of(token.as_bytes())?;
         let view = self.view.read();
         view.databases.values().find_map(|e| Some((self.remote(&view, e)?, e.definition.token_access(&hash)?)))
+    }
+}
+
+/// The users of `database` parsed from `text`, parsed again only when the text is not what they were
+/// parsed from (None: the text does not parse).
+fn parsed_users<'p>(
+    parsed: &'p mut std::collections::HashMap<String, (String, Option<Acl>)>,
+    database: &str,
+    text: &str,
+    table: &keel_engine::exec::commands::CommandTable,
+) -> &'p (String, Option<Acl>) {
+    use std::collections::hash_map::Entry;
+    let parse = || {
+        let mut acl = Acl::new(table, None);
+        (text.to_string(), acl.replace_all(text, table).is_ok().then_some(acl))
+    };
+    match parsed.entry(database.to_string()) {
+        Entry::Occupied(kept) if kept.get().0 == text => kept.into_mut(),
+        Entry::Occupied(mut stale) => {
+            stale.insert(parse());
+            stale.into_mut()
+        }
+        Entry::Vacant(new) => new.insert(parse()),
     }
 }
 
@@ -170,5 +195,34 @@ impl Cluster {
             }
         }
         Err(ProvisionError { status: 409, message: format!("'{name}' keeps changing: try again") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parsed_users;
+    use keel_engine::exec::commands::CommandTable;
+
+    /// A database's users are parsed once per published text, and again when the text changes.
+    #[test]
+    fn published_users_are_parsed_again_only_when_they_change() {
+        let table = CommandTable::build();
+        let mut parsed = std::collections::HashMap::new();
+        let opens = |parsed: &mut _, text: &str, password: &[u8]| {
+            let (_, acl) = parsed_users(parsed, "orders", text, &table);
+            acl.as_ref().and_then(|acl| acl.users.get("app")).is_some_and(|u| u.check_password(password))
+        };
+        // Where the parsed user lives: a new parse builds it elsewhere while the old one still lives.
+        let user_at = |parsed: &mut _, text: &str| -> *const keel_engine::state::acl::User {
+            parsed_users(parsed, "orders", text, &table).1.as_ref().and_then(|acl| acl.users.get("app")).unwrap()
+        };
+        let first = "user app on >first ~* +@all";
+        assert!(opens(&mut parsed, first, b"first"));
+        let at = user_at(&mut parsed, first);
+        assert!(opens(&mut parsed, first, b"first") && std::ptr::eq(at, user_at(&mut parsed, first)));
+        assert!(!opens(&mut parsed, "user app on >second ~* +@all", b"first"));
+        assert!(!std::ptr::eq(at, user_at(&mut parsed, "user app on >second ~* +@all")));
+        assert!(opens(&mut parsed, "user app on >second ~* +@all", b"second"));
+        assert!(!opens(&mut parsed, "not an ACL file", b"second"));
     }
 }

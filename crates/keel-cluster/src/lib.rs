@@ -47,6 +47,10 @@ pub struct Cluster {
     /// When the node's lease was last renewed (unix ms): a primary is fenced once that is half a lease ago.
     renewed_ms: AtomicU64,
     ttl_ms: u64,
+    /// Each database's published ACL users as last parsed, beside the text they were parsed from: a login
+    /// by user name asks every database of the cluster, and parsing each one's users per login made every
+    /// such login (and every wrong one) cost as much as parsing them all.
+    parsed_users: Mutex<std::collections::HashMap<String, (String, Option<keel_engine::state::acl::Acl>)>>,
 }
 
 fn unavailable(e: String) -> ProvisionError {
@@ -93,6 +97,7 @@ pub fn join(server: Arc<Server>, resp: String, http: String) -> Result<Arc<Clust
         serving: Mutex::new(BTreeSet::new()),
         renewed_ms: AtomicU64::new(keel_engine::clock::unix_ms()),
         ttl_ms: ttl * 1000,
+        parsed_users: Mutex::new(std::collections::HashMap::new()),
     });
     cluster.adopt_local_databases()?;
     let coordinator: Arc<dyn Coordinator> = cluster.clone();
