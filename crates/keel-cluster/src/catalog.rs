@@ -50,6 +50,8 @@ pub struct View {
     pub revisions: BTreeMap<String, i64>,
     /// Each database's ACL users, as its primary last published them.
     pub users: BTreeMap<String, String>,
+    /// Which database each secret opens, kept with `databases`.
+    pub secrets: keel_engine::databases::SecretIndex,
 }
 
 impl View {
@@ -69,7 +71,9 @@ impl View {
                 if let Some(name) = key.strip_prefix(NODES) {
                     self.nodes.remove(name);
                 } else if let Some(name) = key.strip_prefix(DATABASES) {
-                    self.databases.remove(name);
+                    if let Some(gone) = self.databases.remove(name) {
+                        self.secrets.remove(&gone.definition);
+                    }
                     self.revisions.remove(name);
                 } else if let Some(name) = key.strip_prefix(SERVING) {
                     self.serving.remove(name);
@@ -86,7 +90,11 @@ impl View {
                 self.nodes.insert(name.to_string(), record);
             }
         } else if let Some(name) = kv.key.strip_prefix(DATABASES) {
-            if let Ok(entry) = serde_json::from_slice(&kv.value) {
+            if let Ok(entry) = serde_json::from_slice::<Entry>(&kv.value) {
+                if let Some(replaced) = self.databases.get(name) {
+                    self.secrets.remove(&replaced.definition);
+                }
+                self.secrets.insert(&entry.definition);
                 self.databases.insert(name.to_string(), entry);
                 self.revisions.insert(name.to_string(), kv.mod_revision);
             }
@@ -126,6 +134,33 @@ mod tests {
 
     fn kv(key: &str, value: &[u8]) -> KeyValue {
         KeyValue { key: key.into(), value: value.to_vec(), mod_revision: 1, lease: 0 }
+    }
+
+    /// The view's index of secrets follows the catalog: a put that rotates a token, a put that changes
+    /// nothing secret, and a delete.
+    #[test]
+    fn the_views_secrets_follow_the_catalog() {
+        use keel_engine::databases::{define, CreateRequest, SecretHash, TokenAccess};
+        let request = CreateRequest { name: Some("orders".into()), ..Default::default() };
+        let (mut definition, first) = define(request, &keel_engine::meters::default_plans(), 0, &|_| false).unwrap();
+        let hash = |secret: &Option<String>| SecretHash::of(secret.as_ref().unwrap().as_bytes()).unwrap();
+        let put = |view: &mut View, definition: &keel_engine::databases::DatabaseDef| {
+            let entry = Entry { definition: definition.clone(), node: "n1".into(), replicas: vec![], epoch: 1 };
+            view.apply(&Event::Put(kv("/keel/databases/orders", &serde_json::to_vec(&entry).unwrap())));
+        };
+        let mut view = View::default();
+        put(&mut view, &definition);
+        assert_eq!(view.secrets.password(&hash(&first.password)), Some("orders"));
+        assert_eq!(view.secrets.token(&hash(&first.rest_token)), Some(("orders", TokenAccess::Full)));
+        let rotated = definition.new_tokens();
+        put(&mut view, &definition);
+        put(&mut view, &definition);
+        assert_eq!(view.secrets.token(&hash(&first.rest_token)), None);
+        assert_eq!(view.secrets.token(&hash(&rotated.readonly_token)), Some(("orders", TokenAccess::ReadOnly)));
+        assert_eq!(view.secrets.password(&hash(&first.password)), Some("orders"), "kept through the puts");
+        view.apply(&Event::Delete("/keel/databases/orders".into()));
+        assert_eq!(view.secrets.password(&hash(&first.password)), None);
+        assert_eq!(view.secrets.token(&hash(&rotated.rest_token)), None);
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl Coordinator for Cluster {
     fn locate_by_password(&self, password: &[u8]) -> Option<Remote> {
         let hash = SecretHash::of(password)?;
         let view = self.view.read();
-        let entry = view.databases.values().find(|e| e.definition.opened_by_password(&hash))?;
+        let entry = view.databases.get(view.secrets.password(&hash)?)?;
         self.remote(&view, entry)
     }
 
@@ -147,7 +147,8 @@ impl Coordinator for Cluster {
     fn locate_by_token(&self, token: &str) -> Option<(Remote, TokenAccess)> {
         let hash = SecretHash::of(token.as_bytes())?;
         let view = self.view.read();
-        view.databases.values().find_map(|e| Some((self.remote(&view, e)?, e.definition.token_access(&hash)?)))
+        let (name, access) = view.secrets.token(&hash)?;
+        Some((self.remote(&view, view.databases.get(name)?)?, access))
     }
 }
 

@@ -50,11 +50,6 @@ impl SecretHash {
 }
 
 impl DatabaseDef {
-    /// Whether the hashed secret is this database's password (compared in constant time).
-    pub fn opened_by_password(&self, hash: &SecretHash) -> bool {
-        same_hash(&hash.0, &self.password_sha256)
-    }
-
     /// A new password (the old one stops working); shown once.
     pub fn new_password(&mut self) -> Secrets {
         let password = new_secret(24);
@@ -94,15 +89,62 @@ impl DatabaseDef {
         }
         Ok(())
     }
+}
 
-    /// The rights the hashed secret has as one of this database's REST tokens.
-    pub fn token_access(&self, hash: &SecretHash) -> Option<TokenAccess> {
-        if same_hash(&hash.0, &self.rest_token_sha256) {
-            Some(TokenAccess::Full)
-        } else if same_hash(&hash.0, &self.readonly_token_sha256) {
-            Some(TokenAccess::ReadOnly)
-        } else {
-            None
+/// Which database each secret's hash opens: a login or a REST request finds its database with one hash
+/// lookup, where comparing its hash with every database's made every request (and every wrong secret) pay
+/// for all of them. Kept by the registry and by a clustered node's view of the catalog.
+#[derive(Debug, Default)]
+pub struct SecretIndex {
+    by_hash: HashMap<String, (String, Opens)>,
+}
+
+/// What a secret opens in its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opens {
+    Login,
+    Rest(TokenAccess),
+}
+
+impl SecretIndex {
+    /// Indexes `def`'s secrets (a secret already indexed for another database is taken over: random
+    /// secrets are never shared).
+    pub fn insert(&mut self, def: &DatabaseDef) {
+        for (hash, opens) in SecretIndex::secrets_of(def) {
+            self.by_hash.insert(hash.to_string(), (def.name.clone(), opens));
+        }
+    }
+
+    /// Forgets `def`'s secrets.
+    pub fn remove(&mut self, def: &DatabaseDef) {
+        for (hash, _) in SecretIndex::secrets_of(def) {
+            if self.by_hash.get(hash).is_some_and(|(name, _)| *name == def.name) {
+                self.by_hash.remove(hash);
+            }
+        }
+    }
+
+    fn secrets_of(def: &DatabaseDef) -> [(&str, Opens); 3] {
+        [
+            (&def.password_sha256, Opens::Login),
+            (&def.readonly_token_sha256, Opens::Rest(TokenAccess::ReadOnly)),
+            (&def.rest_token_sha256, Opens::Rest(TokenAccess::Full)),
+        ]
+    }
+
+    /// The database this hashed password opens.
+    pub fn password(&self, hash: &SecretHash) -> Option<&str> {
+        match self.by_hash.get(&hash.0)? {
+            (name, Opens::Login) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The database this hashed REST token opens, and with which rights.
+    pub fn token(&self, hash: &SecretHash) -> Option<(&str, TokenAccess)> {
+        match self.by_hash.get(&hash.0)? {
+            (name, Opens::Rest(access)) => Some((name, *access)),
+            _ => None,
         }
     }
 }
@@ -220,11 +262,8 @@ const DEFAULT_MAX_CONNECTIONS: u64 = 1000;
 pub struct Registry {
     path: PathBuf,
     defs: BTreeMap<String, DatabaseDef>,
-    /// Which database each secret's hash opens, rebuilt after every change of `defs`: a login or a REST
-    /// request finds its database with one hash lookup under the registry's lock, where it had compared its
-    /// hash with every database's in turn (and an unknown token, with all of them).
-    passwords: HashMap<String, String>,
-    tokens: HashMap<String, (String, TokenAccess)>,
+    /// Rebuilt after every change of `defs`.
+    secrets: SecretIndex,
 }
 
 fn sha256_hex(secret: &str) -> String {
@@ -258,12 +297,6 @@ fn check_eviction(eviction: &str) -> Result<(), ProvisionError> {
         let names: Vec<&str> = Policy::NAMES.iter().map(|(n, _)| *n).collect();
         ProvisionError::new(400, format!("unknown eviction policy '{eviction}' (one of {})", names.join(", ")))
     })
-}
-
-/// Compares a secret with a stored hash in constant time.
-/// Whether two SHA-256 hex digests are equal, in constant time.
-fn same_hash(a: &str, b: &str) -> bool {
-    crate::secrets::secrets_equal(a.as_bytes(), b.as_bytes())
 }
 
 /// A new database's definition and secrets from a create request, validated (`taken` says whether a name is
@@ -338,7 +371,7 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        let mut registry = Registry { path, defs, passwords: HashMap::new(), tokens: HashMap::new() };
+        let mut registry = Registry { path, defs, secrets: SecretIndex::default() };
         registry.index_secrets();
         Ok(registry)
     }
@@ -346,12 +379,9 @@ impl Registry {
     /// Rebuilds the index of secrets from the definitions. Where two definitions share a secret (which
     /// random secrets never do) the first by name wins, as a search in order found it.
     fn index_secrets(&mut self) {
-        self.passwords.clear();
-        self.tokens.clear();
+        self.secrets = SecretIndex::default();
         for def in self.defs.values().rev() {
-            self.passwords.insert(def.password_sha256.clone(), def.name.clone());
-            self.tokens.insert(def.readonly_token_sha256.clone(), (def.name.clone(), TokenAccess::ReadOnly));
-            self.tokens.insert(def.rest_token_sha256.clone(), (def.name.clone(), TokenAccess::Full));
+            self.secrets.insert(def);
         }
     }
 
@@ -466,14 +496,14 @@ impl Registry {
     /// The database this password opens.
     pub fn by_password(&self, password: &[u8]) -> Option<&DatabaseDef> {
         let hash = SecretHash::of(password)?;
-        self.defs.get(self.passwords.get(&hash.0)?)
+        self.defs.get(self.secrets.password(&hash)?)
     }
 
     /// The database this REST token opens, and with which rights.
     pub fn by_token(&self, token: &str) -> Option<(&DatabaseDef, TokenAccess)> {
         let hash = SecretHash::of(token.as_bytes())?;
-        let (name, access) = self.tokens.get(&hash.0)?;
-        Some((self.defs.get(name)?, *access))
+        let (name, access) = self.secrets.token(&hash)?;
+        Some((self.defs.get(name)?, access))
     }
 }
 
