@@ -47,6 +47,11 @@ impl SecretHash {
     pub fn of(secret: &[u8]) -> Option<SecretHash> {
         Some(SecretHash(sha256_hex(std::str::from_utf8(secret).ok()?)))
     }
+
+    /// The SHA-256 in hex, as ACL `rest#` rules hold a token's.
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
 }
 
 impl DatabaseDef {
@@ -501,8 +506,12 @@ impl Registry {
 
     /// The database this REST token opens, and with which rights.
     pub fn by_token(&self, token: &str) -> Option<(&DatabaseDef, TokenAccess)> {
-        let hash = SecretHash::of(token.as_bytes())?;
-        let (name, access) = self.secrets.token(&hash)?;
+        self.by_token_hash(&SecretHash::of(token.as_bytes())?)
+    }
+
+    /// The same, for a token already hashed (outside the registry's lock).
+    pub fn by_token_hash(&self, hash: &SecretHash) -> Option<(&DatabaseDef, TokenAccess)> {
+        let (name, access) = self.secrets.token(hash)?;
         Some((self.defs.get(name)?, access))
     }
 }

@@ -56,9 +56,11 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
         let user = if is_full { None } else { read_only_user() };
         return Some(Access { read_only: !is_full, tenant: server.default_tenant(), user });
     }
+    // Hashed once, outside the registry's lock, for the registry and the ACL REST tokens alike.
+    let hash = keel_engine::databases::SecretHash::of(token.as_bytes())?;
     let provisioned = {
         let registry = server.databases.lock();
-        registry.by_token(&token).map(|(def, rights)| (def.name.clone(), rights))
+        registry.by_token_hash(&hash).map(|(def, rights)| (def.name.clone(), rights))
     };
     if let Some((name, rights)) = provisioned {
         let tenant = server.tenants.read().get(&name).cloned()?;
@@ -66,13 +68,13 @@ fn access(server: &Server, headers: &HeaderMap, query: Option<&str>) -> Option<A
         return Some(Access { read_only, tenant, user: if read_only { read_only_user() } else { None } });
     }
     // A token made by ACL RESTTOKEN, in whichever database holds its user.
-    let hash = keel_engine::secrets::sha256_hex(token.as_bytes());
-    if !keel_engine::state::rest_token_filter::may_hold(&hash) {
+    let hash = hash.hex();
+    if !keel_engine::state::rest_token_filter::may_hold(hash) {
         return None;
     }
     let tenants: Vec<Arc<Tenant>> = server.tenants.read().values().cloned().collect();
     tenants.into_iter().find_map(|tenant| {
-        let user = tenant.acl.read().user_by_rest_token(&hash).map(|u| u.name.clone())?;
+        let user = tenant.acl.read().user_by_rest_token(hash).map(|u| u.name.clone())?;
         Some(Access { read_only: false, tenant, user: Some(user) })
     })
 }
